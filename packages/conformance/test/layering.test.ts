@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  allowances,
+  checkLayering,
+  importSpecifiers,
+  type PackageOnDisk,
+  parseLayerTable,
+  readPackages,
+} from '../src/layering.js';
+import { repoRoot, requireShared } from '../src/repo.js';
+
+const design = readFileSync(resolve(requireShared(), 'DESIGN.md'), 'utf8');
+const rows = parseLayerTable(design);
+
+describe('the level table of DESIGN.md', () => {
+  test('has every package DESIGN.md names, with its level', () => {
+    expect(rows.map((r) => [r.name, r.level])).toEqual([
+      ['qapi-codegen', 0],
+      ['qapi-types', 0],
+      ['job-engine', 1],
+      ['protocol', 1],
+      ['client', 2],
+      ['server', 2],
+      ['block-job-sim', 3],
+      ['server-app', 4],
+      ['cli', 4],
+      ['conformance', null],
+    ]);
+  });
+
+  test('reads each "may depend on" phrase as DESIGN.md means it', () => {
+    const a = allowances(rows);
+    const names = (n: string) => [...(a.get(n)?.runtime ?? [])].sort();
+    expect(names('qapi-codegen')).toEqual([]);
+    expect(names('qapi-types')).toEqual([]);
+    expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual(['@qmpkit/qapi-codegen']);
+    expect(names('client')).toEqual(['@qmpkit/protocol', '@qmpkit/qapi-types']);
+    expect(names('block-job-sim')).toEqual([
+      '@qmpkit/job-engine',
+      '@qmpkit/protocol',
+      '@qmpkit/qapi-types',
+      '@qmpkit/server',
+    ]);
+    expect(names('cli')).toEqual([
+      '@qmpkit/client',
+      '@qmpkit/job-engine',
+      '@qmpkit/protocol',
+      '@qmpkit/qapi-codegen',
+      '@qmpkit/qapi-types',
+    ]);
+    expect(names('server-app')).not.toContain('@qmpkit/cli');
+    expect(names('conformance')).toContain('@qmpkit/cli');
+  });
+});
+
+describe('the packages on disk', () => {
+  test('follow the layering rules', () => {
+    const problems = checkLayering(rows, readPackages(resolve(repoRoot, 'packages')));
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('the checker itself', () => {
+  const pkg = (name: string, extra: Partial<PackageOnDisk> = {}): PackageOnDisk => ({
+    name,
+    dir: `/repo/packages/${name}`,
+    manifest: { name: `@qmpkit/${name}` },
+    sources: [],
+    ...extra,
+  });
+
+  test('refuses a sibling dependency on the same level', () => {
+    const client = pkg('client', {
+      manifest: { name: '@qmpkit/client', dependencies: { '@qmpkit/server': 'workspace:^' } },
+    });
+    expect(checkLayering(rows, [client])).toEqual([
+      'packages/client: depends on @qmpkit/server, a sibling on its level',
+    ]);
+  });
+
+  test('refuses a dependency on a higher level', () => {
+    const engine = pkg('job-engine', {
+      manifest: { name: '@qmpkit/job-engine', dependencies: { '@qmpkit/server': 'workspace:^' } },
+    });
+    expect(checkLayering(rows, [engine])).toEqual([
+      'packages/job-engine: depends on @qmpkit/server, a higher level',
+    ]);
+  });
+
+  test('refuses an import the manifest does not declare, and one by relative path', () => {
+    const client = pkg('client', {
+      sources: [
+        { path: 'src/a.ts', text: "import { x } from '@qmpkit/protocol';\n" },
+        { path: 'src/b.ts', text: "export * from '../../protocol/src/index.js';\n" },
+      ],
+    });
+    expect(checkLayering(rows, [client])).toEqual([
+      'packages/client/src/a.ts: imports @qmpkit/protocol, which package.json does not declare',
+      "packages/client/src/b.ts: relative import '../../protocol/src/index.js' leaves the package",
+    ]);
+  });
+
+  test('keeps node: imports in src/node/** and process.* in the apps', () => {
+    const protocol = pkg('protocol', {
+      sources: [
+        { path: 'src/codec.ts', text: "import { Socket } from 'node:net';\n" },
+        { path: 'src/node/socket.ts', text: "import { Socket } from 'node:net';\n" },
+        { path: 'src/x.ts', text: 'const a = process.env.HOME;\n' },
+      ],
+    });
+    const app = pkg('server-app', {
+      sources: [
+        { path: 'src/main.ts', text: "import 'node:fs';\nprocess.exit(process.argv.length);\n" },
+      ],
+    });
+    expect(checkLayering(rows, [protocol, app])).toEqual([
+      "packages/protocol/src/codec.ts: imports 'node:net' outside src/node/**",
+      'packages/protocol/src/x.ts: uses process.env; only the apps may',
+    ]);
+  });
+
+  test('keeps the job engine free of timers, promises and clocks', () => {
+    const engine = pkg('job-engine', {
+      sources: [{ path: 'src/engine.ts', text: 'export const t = Date.now();\n' }],
+    });
+    expect(checkLayering(rows, [engine])).toEqual([
+      'packages/job-engine/src/engine.ts: uses Date.now; the engine is pure',
+    ]);
+  });
+
+  test('flags a package DESIGN.md does not list', () => {
+    expect(checkLayering(rows, [pkg('utils')])).toEqual([
+      "packages/utils: not in DESIGN.md's package table",
+    ]);
+  });
+
+  test('finds the specifiers of every import form', () => {
+    const text = [
+      "import a from 'a';",
+      "import { b } from 'b';",
+      "import type { C } from 'c';",
+      "export { d } from 'd';",
+      "export * from 'e';",
+      "import 'f';",
+      "const g = await import('g');",
+      "// import x from 'not-me';",
+    ].join('\n');
+    expect(importSpecifiers(text)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+  });
+});

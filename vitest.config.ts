@@ -1,0 +1,14 @@
+// Shared by every package: each package's `test` script runs `vitest run --config ../../vitest.config.ts`.
+// The `qmpkit-source` export condition makes workspace packages resolve to each other's
+// TypeScript sources, so tests never depend on a stale `dist/`.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: { conditions: ['qmpkit-source'] },
+  ssr: { resolve: { conditions: ['qmpkit-source'] } },
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
