@@ -1,0 +1,127 @@
+// Starting and stopping the QMP servers the tests talk to: a real qemu-storage-daemon (the oracle)
+// or anything else that takes the same command line (qmpkit-server), each with its QMP monitor on a
+// unix socket in a fresh temporary directory.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Daemon {
+  /** The QMP monitor's unix socket. */
+  readonly socketPath: string;
+  /** A temporary directory for the test's files; removed by stop(). */
+  readonly dir: string;
+  readonly process: ChildProcess;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Ends the process (SIGTERM, then SIGKILL after a grace period) and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** `--blockdev` option values, e.g. `null-co,node-name=src,size=1048576`. */
+  readonly blockdevs?: readonly string[];
+  /** Further arguments after the monitor and blockdev options. */
+  readonly args?: readonly string[];
+  /** Use this directory instead of a new temporary one (it is still removed by stop()). */
+  readonly dir?: string;
+  /** How long to wait for the monitor socket to appear. */
+  readonly timeoutMs?: number;
+}
+
+const QSD = 'qemu-storage-daemon';
+
+/** Whether `command` is on the PATH. */
+export function hasCommand(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Fails loudly when QEMU is missing: real-QEMU tests must run, never silently skip
+ * (`.ci/run` installs QEMU).
+ */
+export function requireQemu(): void {
+  for (const command of [QSD, 'qemu-img']) {
+    if (!hasCommand(command)) {
+      throw new Error(
+        `${command} not found: install Debian's qemu-system-common and qemu-utils (bash .ci/run does)`,
+      );
+    }
+  }
+}
+
+/**
+ * The QEMU-style command line for the given blockdevs plus a monitor on `socketPath`. The
+ * blockdevs come first: QEMU processes its options in order, so the socket appearing means every
+ * blockdev was opened.
+ */
+export function daemonArgs(socketPath: string, options: StartOptions = {}): string[] {
+  const args: string[] = [];
+  for (const blockdev of options.blockdevs ?? []) args.push('--blockdev', blockdev);
+  args.push('--chardev', `socket,path=${socketPath},server=on,wait=off,id=qmp0`);
+  args.push('--monitor', 'chardev=qmp0');
+  return [...args, ...(options.args ?? [])];
+}
+
+/** Starts `command` with a QMP monitor and waits until its socket exists. */
+export async function startDaemon(
+  command: string,
+  commandArgs: readonly string[],
+  options: StartOptions = {},
+): Promise<Daemon> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'qmpkit-daemon-'));
+  const socketPath = join(dir, 'qmp.sock');
+  const child = spawn(command, [...commandArgs, ...daemonArgs(socketPath, options)], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (!existsSync(socketPath)) {
+    if (spawnError !== undefined || child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      const why =
+        spawnError?.message ??
+        (child.exitCode !== null ? `exited with ${child.exitCode}` : 'timed out');
+      throw new Error(`${command} did not open its QMP socket (${why}): ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { socketPath, dir, process: child, stderr: () => stderr, stop };
+}
+
+/** Starts a real qemu-storage-daemon. */
+export function startQemuStorageDaemon(options: StartOptions = {}): Promise<Daemon> {
+  requireQemu();
+  return startDaemon(QSD, [], options);
+}
+
+/** Runs `qemu-img` and returns its stdout; throws with its stderr on failure. */
+export function qemuImg(args: readonly string[], cwd?: string): string {
+  return execFileSync('qemu-img', args, { encoding: 'utf8', ...(cwd ? { cwd } : {}) });
+}
