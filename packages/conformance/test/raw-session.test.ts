@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type Daemon, startQemuStorageDaemon } from '../src/daemon.js';
+import { normalizeMessage, RawQmpSession } from '../src/raw-session.js';
+
+// The harness itself, checked against the oracle: it must see what the reference says QEMU does.
+describe('RawQmpSession against a real qemu-storage-daemon', () => {
+  let daemon: Daemon;
+  beforeAll(async () => {
+    daemon = await startQemuStorageDaemon();
+  });
+  afterAll(() => daemon?.stop());
+
+  test('records the greeting, CR LF framing, and several replies from one write', async () => {
+    const session = await RawQmpSession.connect(daemon.socketPath);
+    try {
+      await session.negotiate();
+      session.send('{"execute":"query-jobs","id":1}{"execute":"nope","id":"x"}');
+      const messages = await session.waitForCount(4);
+      expect(messages[0]?.json).toMatchObject({ QMP: { capabilities: ['oob'] } });
+      expect(messages[2]?.json).toEqual({ return: [], id: 1 });
+      expect(messages[3]?.json).toEqual({
+        id: 'x',
+        error: { class: 'CommandNotFound', desc: 'The command nope has not been found' },
+      });
+      expect(session.received.endsWith('\r\n')).toBe(true);
+      expect(session.received.split('\r\n').length - 1).toBe(4);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('settle() returns once the server goes quiet, counting replies to garbage', async () => {
+    const session = await RawQmpSession.connect(daemon.socketPath);
+    try {
+      await session.negotiate();
+      const before = session.messages.length;
+      session.send('@}');
+      const after = await session.settle();
+      expect(after.slice(before).map((m) => m.json)).toEqual([
+        { error: { class: 'GenericError', desc: "JSON parse error, stray '@'" } },
+        { error: { class: 'GenericError', desc: 'JSON parse error, expecting value' } },
+      ]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('normalizeMessage replaces timestamps only', () => {
+    expect(
+      normalizeMessage({ timestamp: { seconds: 1, microseconds: 2 }, event: 'X', data: { a: 1 } }),
+    ).toEqual({ timestamp: '<timestamp>', event: 'X', data: { a: 1 } });
+  });
+});
