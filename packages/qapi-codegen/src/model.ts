@@ -29,7 +29,10 @@ export interface Doc {
   readonly members: Readonly<Record<string, string>>;
   /** `Features:` descriptions, by feature name. */
   readonly features: Readonly<Record<string, string>>;
-  /** Tagged sections in order: `Since`, `Returns`, `Note`, `Notes`, `Example`, `Examples`, `TODO`… */
+  /**
+   * Tagged sections in order: `Since`, `Returns`, `Note`, `Notes`, `Example`, `Examples`, `TODO`…
+   * An untagged section (prose after the member descriptions) has the name `''`.
+   */
   readonly sections: readonly { readonly name: string; readonly text: string }[];
 }
 
@@ -164,11 +167,40 @@ export interface Event extends Definition {
 
 export type Entity = TypeDef | Command | Event;
 
+/**
+ * One step of QEMU's visit of a module (what its test-qapi.py prints): a definition (by name),
+ * an `include` directive, or an array type QEMU instantiated there.
+ */
+export type ModuleItem =
+  | { readonly kind: 'entity'; readonly name: string }
+  | { readonly kind: 'include'; readonly module: string; readonly info: SourceInfo }
+  | {
+      readonly kind: 'array';
+      /** QEMU's name for the array type, `<Element>List`. */
+      readonly name: string;
+      readonly elementType: string;
+      /** Where the array was first used; absent for arrays of builtins. */
+      readonly info?: SourceInfo;
+    };
+
 /** A module: one schema file (or `./builtin`, or the introspection reply). */
 export interface Module {
   readonly name: string;
   /** The module's definitions in source order; implicit types follow their definer. */
   readonly entities: readonly Entity[];
+  /**
+   * Schema-file input only: `entities` interleaved with the module's `include` directives and
+   * the array types QEMU creates in it, in QEMU's visiting order.
+   */
+  readonly items?: readonly ModuleItem[];
+}
+
+/** A documentation block as it appears in the source (schema-file input only). */
+export interface DocBlock {
+  readonly info: SourceInfo;
+  /** The documented definition's name; absent for free-form blocks. */
+  readonly symbol?: string;
+  readonly doc: Doc;
 }
 
 export interface Pragma {
@@ -193,4 +225,6 @@ export interface Schema {
   readonly pragma: Pragma;
   /** Free-form doc blocks (`= Section` headings and prose), in order; used only for docs. */
   readonly freeDocs: readonly { readonly info: SourceInfo; readonly text: string }[];
+  /** Schema-file input only: every doc block, free-form and definition docs, in source order. */
+  readonly docs?: readonly DocBlock[];
 }

@@ -1,0 +1,405 @@
+// Context-free checks of each top-level expression, as QEMU 7.2's scripts/qapi/expr.py does them:
+// meta keys, required and allowed keys, value shapes, names, `if`, `features`, flags, and the
+// pairing of definition docs with definitions. Sugared forms are normalised in place (a member
+// `'name': 'T'` becomes `{ 'type': 'T' }`, an enum value `'v'` becomes `{ 'name': 'v' }`, …).
+
+import {
+  type ParsedExpr,
+  type Pos,
+  type PragmaState,
+  type QObject,
+  type QValue,
+  schemaError,
+} from './parser.js';
+
+export const META_KEYS = ['enum', 'struct', 'union', 'alternate', 'command', 'event'] as const;
+export type Meta = (typeof META_KEYS)[number];
+
+const VALID_NAME = /^(__[a-z0-9.-]+_)?(x-)?([a-z][a-z0-9_-]*)$/i;
+
+/** QEMU's c_name() without keyword protection: every character outside [A-Za-z0-9_] becomes _. */
+export function cName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+function isObject(v: QValue | undefined): v is QObject {
+  return v instanceof Map;
+}
+
+/** Python's truthiness of a parsed value (QEMU tests flags and values with it). */
+function truthy(v: QValue | undefined): boolean {
+  if (v === undefined || v === false || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (v instanceof Map) return v.size > 0;
+  return true;
+}
+
+class ExprChecker {
+  constructor(
+    private readonly info: Pos,
+    private readonly pragma: PragmaState,
+  ) {}
+
+  fail(rule: string, reason: string): never {
+    throw schemaError(this.info, rule, reason);
+  }
+
+  checkNameIsStr(name: QValue | undefined, source: string): asserts name is string {
+    if (typeof name !== 'string') this.fail('name-not-string', `${source} requires a string name`);
+  }
+
+  /** Returns the stem of a valid name (the name without `__RFQDN_` and `x-`). */
+  checkNameStr(name: string, source: string): string {
+    const m = VALID_NAME.exec(name);
+    if (!m || cName(name).startsWith('q_'))
+      this.fail('invalid-name', `${source} has an invalid name`);
+    return m[3] as string;
+  }
+
+  checkNameUpper(name: string, source: string): void {
+    const stem = this.checkNameStr(name, source);
+    if (/[a-z-]/.test(stem)) {
+      this.fail('name-case', `name of ${source} must not use lowercase or '-'`);
+    }
+  }
+
+  checkNameLower(
+    name: string,
+    source: string,
+    permitUpper = false,
+    permitUnderscore = false,
+  ): void {
+    const stem = this.checkNameStr(name, source);
+    if ((!permitUpper && /[A-Z]/.test(stem)) || (!permitUnderscore && stem.includes('_'))) {
+      this.fail('name-case', `name of ${source} must not use uppercase or '_'`);
+    }
+  }
+
+  checkNameCamel(name: string, source: string): void {
+    const stem = this.checkNameStr(name, source);
+    if (!/^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$/.test(stem)) {
+      this.fail('name-case', `name of ${source} must use CamelCase`);
+    }
+  }
+
+  checkDefnNameStr(name: string, meta: Meta): void {
+    if (meta === 'event') {
+      this.checkNameUpper(name, meta);
+    } else if (meta === 'command') {
+      this.checkNameLower(name, meta, false, this.pragma.commandNameExceptions.includes(name));
+    } else {
+      this.checkNameCamel(name, meta);
+      if (name.endsWith('List')) {
+        this.fail('reserved-name', `${meta} name should not end in 'List'`);
+      }
+    }
+  }
+
+  checkKeys(
+    value: QObject,
+    source: string,
+    required: readonly string[],
+    optional: readonly string[],
+  ): void {
+    const list = (keys: Iterable<string>): string =>
+      [...keys]
+        .sort()
+        .map((k) => `'${k}'`)
+        .join(', ');
+    const missing = required.filter((k) => !value.has(k));
+    if (missing.length > 0) {
+      this.fail(
+        'missing-key',
+        `${source} misses key${missing.length > 1 ? 's' : ''} ${list(missing)}`,
+      );
+    }
+    const allowed = new Set([...required, ...optional]);
+    const unknown = [...value.keys()].filter((k) => !allowed.has(k));
+    if (unknown.length > 0) {
+      this.fail(
+        'unknown-key',
+        `${source} has unknown key${unknown.length > 1 ? 's' : ''} ${list(unknown)}\n` +
+          `Valid keys are ${list(allowed)}.`,
+      );
+    }
+  }
+
+  checkFlags(expr: QObject): void {
+    for (const key of ['gen', 'success-response']) {
+      if (expr.has(key) && expr.get(key) !== false) {
+        this.fail('flag-value', `flag '${key}' may only use false value`);
+      }
+    }
+    for (const key of ['boxed', 'allow-oob', 'allow-preconfig', 'coroutine']) {
+      if (expr.has(key) && expr.get(key) !== true) {
+        this.fail('flag-value', `flag '${key}' may only use true value`);
+      }
+    }
+    if (expr.has('allow-oob') && expr.has('coroutine')) {
+      this.fail('flag-conflict', "flags 'allow-oob' and 'coroutine' are incompatible");
+    }
+  }
+
+  checkIf(expr: QObject, source: string): void {
+    const checkCond = (cond: QValue): void => {
+      if (typeof cond === 'string') {
+        if (!/^[A-Z][A-Z0-9_]*$/.test(cond)) {
+          this.fail('bad-if', `'if' condition '${cond}' of ${source} is not a valid identifier`);
+        }
+        return;
+      }
+      if (!isObject(cond)) {
+        this.fail('bad-if', `'if' condition of ${source} must be a string or an object`);
+      }
+      this.checkKeys(cond, `'if' condition of ${source}`, [], ['all', 'any', 'not']);
+      if (cond.size !== 1) this.fail('bad-if', `'if' condition of ${source} has conflicting keys`);
+      if (cond.has('not')) {
+        checkCond(cond.get('not') as QValue);
+      } else {
+        const operator = cond.has('all') ? 'all' : 'any';
+        const operands = cond.get(operator) as QValue;
+        if (!Array.isArray(operands)) {
+          this.fail('bad-if', `'${operator}' condition of ${source} must be an array`);
+        }
+        if (operands.length === 0) this.fail('bad-if', `'if' condition [] of ${source} is useless`);
+        for (const operand of operands) checkCond(operand);
+      }
+    };
+    const cond = expr.get('if');
+    if (cond === undefined) return;
+    checkCond(cond);
+  }
+
+  checkType(
+    value: QValue | undefined,
+    source: string,
+    allowArray = false,
+    allowDict: boolean | string = false,
+  ): void {
+    if (value === undefined || typeof value === 'string') return;
+    if (Array.isArray(value)) {
+      if (!allowArray) this.fail('bad-type', `${source} cannot be an array`);
+      if (value.length !== 1 || typeof value[0] !== 'string') {
+        this.fail('bad-type', `${source}: array type must contain single type name`);
+      }
+      return;
+    }
+    if (allowDict === false) this.fail('bad-type', `${source} should be a type name`);
+    if (!isObject(value)) this.fail('bad-type', `${source} should be an object or type name`);
+    const permissive =
+      typeof allowDict === 'string' && this.pragma.memberNameExceptions.includes(allowDict);
+    for (const [rawKey, arg] of value) {
+      const keySource = `${source} member '${rawKey}'`;
+      const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
+      this.checkNameLower(key, keySource, permissive, permissive);
+      const c = cName(key);
+      if (c === 'u' || c.startsWith('has_'))
+        this.fail('reserved-name', `${keySource} uses reserved name`);
+      const member = this.asObject(arg, keySource);
+      this.checkKeys(member, keySource, ['type'], ['if', 'features']);
+      this.checkIf(member, keySource);
+      this.checkFeatures(member.get('features'), member);
+      this.checkType(member.get('type'), keySource, true);
+    }
+  }
+
+  /** Members are normalised to objects before checking; anything else is reported like QEMU. */
+  asObject(value: QValue | undefined, source: string): QObject {
+    if (isObject(value)) return value;
+    return this.fail('bad-type', `${source} should be an object`);
+  }
+
+  checkFeatures(features: QValue | undefined, owner: QObject): void {
+    if (features === undefined) return;
+    if (!Array.isArray(features)) this.fail('bad-features', "'features' must be an array");
+    const normalised = features.map((f) => (isObject(f) ? f : new Map([['name', f]])));
+    owner.set('features', normalised);
+    for (const feat of normalised) {
+      let source = "'features' member";
+      this.checkKeys(feat, source, ['name'], ['if']);
+      const name = feat.get('name');
+      this.checkNameIsStr(name, source);
+      source = `${source} '${name}'`;
+      this.checkNameLower(name, source);
+      this.checkIf(feat, source);
+    }
+  }
+
+  checkEnum(expr: QObject): void {
+    const name = expr.get('enum') as string;
+    const members = expr.get('data');
+    const prefix = expr.get('prefix');
+    if (!Array.isArray(members)) this.fail('bad-data', "'data' must be an array");
+    if (prefix !== undefined && typeof prefix !== 'string') {
+      this.fail('bad-prefix', "'prefix' must be a string");
+    }
+    const permissive = this.pragma.memberNameExceptions.includes(name);
+    const normalised = members.map((m) => (isObject(m) ? m : new Map([['name', m]])));
+    expr.set('data', normalised);
+    for (const member of normalised) {
+      let source = "'data' member";
+      this.checkKeys(member, source, ['name'], ['if', 'features']);
+      const memberName = member.get('name');
+      this.checkNameIsStr(memberName, source);
+      source = `${source} '${memberName}'`;
+      // Enum values may start with a digit: hide it from the name check.
+      const checked = /^[0-9]/.test(memberName) ? `d${memberName}` : memberName;
+      this.checkNameLower(checked, source, permissive, permissive);
+      this.checkIf(member, source);
+      this.checkFeatures(member.get('features'), member);
+    }
+  }
+
+  checkStruct(expr: QObject): void {
+    const name = expr.get('struct') as string;
+    this.checkType(expr.get('data'), "'data'", false, name);
+    this.checkType(expr.get('base'), "'base'");
+  }
+
+  checkUnion(expr: QObject): void {
+    const name = expr.get('union') as string;
+    const base = expr.get('base');
+    const discriminator = expr.get('discriminator');
+    const members = expr.get('data');
+    this.checkType(base, "'base'", false, name);
+    this.checkNameIsStr(discriminator, "'discriminator'");
+    if (!isObject(members)) this.fail('bad-data', "'data' must be an object");
+    for (const [key, value] of members) {
+      const source = `'data' member '${key}'`;
+      const branch = this.asObject(value, source);
+      this.checkKeys(branch, source, ['type'], ['if']);
+      this.checkIf(branch, source);
+      this.checkType(branch.get('type'), source, !truthy(base));
+    }
+  }
+
+  checkAlternate(expr: QObject): void {
+    const members = expr.get('data');
+    if (!truthy(members)) {
+      this.fail('bad-data', "'data' must not be empty");
+    }
+    if (!isObject(members)) this.fail('bad-data', "'data' must be an object");
+    for (const [key, value] of members) {
+      const source = `'data' member '${key}'`;
+      this.checkNameLower(key, source);
+      const branch = this.asObject(value, source);
+      this.checkKeys(branch, source, ['type'], ['if']);
+      this.checkIf(branch, source);
+      this.checkType(branch.get('type'), source, true);
+    }
+  }
+
+  checkCommand(expr: QObject): void {
+    const args = expr.get('data');
+    const rets = expr.get('returns');
+    const boxed = truthy(expr.get('boxed'));
+    if (boxed && args === undefined) {
+      this.fail('boxed-without-data', "'boxed': true requires 'data'");
+    }
+    this.checkType(args, "'data'", false, !boxed);
+    this.checkType(rets, "'returns'", true);
+  }
+
+  checkEvent(expr: QObject): void {
+    const args = expr.get('data');
+    const boxed = truthy(expr.get('boxed'));
+    if (boxed && args === undefined) {
+      this.fail('boxed-without-data', "'boxed': true requires 'data'");
+    }
+    this.checkType(args, "'data'", false, !boxed);
+  }
+}
+
+/** Normalises the values of a members object to the long form `{ 'type': … }`. */
+function normalizeMembers(members: QValue | undefined): void {
+  if (!isObject(members)) return;
+  for (const [key, arg] of members) {
+    if (!isObject(arg)) members.set(key, new Map([['type', arg]]));
+  }
+}
+
+/** Returns the definition's meta key, e.g. 'struct'. Only valid after checkExprs. */
+export function metaOf(expr: QObject): Meta {
+  for (const meta of META_KEYS) if (expr.has(meta)) return meta;
+  throw new Error('expression without a meta key');
+}
+
+/** Checks and normalises every expression in place; throws on the first problem. */
+export function checkExprs(exprs: readonly ParsedExpr[], pragma: PragmaState): void {
+  for (const { expr, info, doc } of exprs) {
+    if (expr.has('include')) continue;
+    const c: ExprChecker = new ExprChecker(info, pragma);
+    const metas = META_KEYS.filter((m) => expr.has(m));
+    if (metas.length !== 1) {
+      c.fail(
+        'meta-key',
+        "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', 'command', 'event'",
+      );
+    }
+    const meta = metas[0] as Meta;
+    const name = expr.get(meta);
+    c.checkNameIsStr(name, `'${meta}'`);
+    info.defnMeta = meta;
+    info.defnName = name;
+    c.checkDefnNameStr(name, meta);
+    if (doc) {
+      if (doc.symbol !== name) c.fail('doc-symbol', `documentation comment is for '${doc.symbol}'`);
+      if (doc.hasSection('Returns') && meta !== 'command') {
+        throw schemaError(doc.info, 'doc-returns', "'Returns:' is only valid for commands");
+      }
+    } else if (pragma.docRequired) {
+      c.fail('doc-required', 'documentation comment required');
+    }
+    switch (meta) {
+      case 'enum':
+        c.checkKeys(expr, meta, ['enum', 'data'], ['if', 'features', 'prefix']);
+        c.checkEnum(expr);
+        break;
+      case 'union':
+        c.checkKeys(expr, meta, ['union', 'base', 'discriminator', 'data'], ['if', 'features']);
+        normalizeMembers(expr.get('base'));
+        normalizeMembers(expr.get('data'));
+        c.checkUnion(expr);
+        break;
+      case 'alternate':
+        c.checkKeys(expr, meta, ['alternate', 'data'], ['if', 'features']);
+        normalizeMembers(expr.get('data'));
+        c.checkAlternate(expr);
+        break;
+      case 'struct':
+        c.checkKeys(expr, meta, ['struct', 'data'], ['base', 'if', 'features']);
+        normalizeMembers(expr.get('data'));
+        c.checkStruct(expr);
+        break;
+      case 'command':
+        c.checkKeys(
+          expr,
+          meta,
+          ['command'],
+          [
+            'data',
+            'returns',
+            'boxed',
+            'if',
+            'features',
+            'gen',
+            'success-response',
+            'allow-oob',
+            'allow-preconfig',
+            'coroutine',
+          ],
+        );
+        normalizeMembers(expr.get('data'));
+        c.checkCommand(expr);
+        break;
+      case 'event':
+        c.checkKeys(expr, meta, ['event'], ['data', 'boxed', 'if', 'features']);
+        normalizeMembers(expr.get('data'));
+        c.checkEvent(expr);
+        break;
+    }
+    c.checkIf(expr, meta);
+    c.checkFeatures(expr.get('features'), expr);
+    c.checkFlags(expr);
+  }
+}

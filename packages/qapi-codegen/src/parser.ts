@@ -1,0 +1,762 @@
+// The QAPI schema-file parser: lexer, expression parser, doc comments, `include` and `pragma`.
+// It follows QEMU 7.2's scripts/qapi/parser.py (same accepted language, same error texts and
+// positions) and produces raw expressions for the expression checker (expr.ts).
+
+import { QapiSchemaError } from './errors.js';
+import type { SourceInfo } from './model.js';
+
+/** A parsed QAPI value. Objects are Maps: key order is kept and no key is special. */
+export type QValue = string | boolean | QValue[] | QObject;
+export type QObject = Map<string, QValue>;
+
+/** Limits that keep hostile input from exhausting memory or the stack. */
+export const PARSER_LIMITS = {
+  /** Largest accepted schema file, in characters. */
+  maxFileChars: 16 * 1024 * 1024,
+  /** Deepest nesting of objects and arrays. */
+  maxNesting: 200,
+  /** Most schema files one schema may read. */
+  maxFiles: 4096,
+} as const;
+
+/** A source position, with the chain of include directives that led to its file. */
+export class Pos {
+  /** Set by the expression checker: the definition this position belongs to. */
+  defnMeta: string | undefined;
+  defnName: string | undefined;
+
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    readonly parent: Pos | undefined,
+  ) {}
+
+  toInfo(): SourceInfo {
+    return { file: this.file, line: this.line, col: this.col };
+  }
+
+  includedFrom(): SourceInfo[] {
+    const chain: SourceInfo[] = [];
+    for (let p = this.parent; p; p = p.parent) chain.unshift(p.toInfo());
+    return chain;
+  }
+}
+
+export function schemaError(pos: Pos | undefined, rule: string, reason: string): QapiSchemaError {
+  return pos
+    ? new QapiSchemaError(pos.toInfo(), rule, reason, { includedFrom: pos.includedFrom() })
+    : new QapiSchemaError(undefined, rule, reason);
+}
+
+/** The pragma settings; shared by every file of one schema, like QEMU's. */
+export interface PragmaState {
+  docRequired: boolean;
+  commandNameExceptions: string[];
+  commandReturnsExceptions: string[];
+  memberNameExceptions: string[];
+}
+
+export interface ParsedExpr {
+  readonly expr: QObject;
+  readonly info: Pos;
+  readonly doc?: QapiDoc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiny POSIX path helpers (the core stays free of node:path).
+
+export function posixDirname(path: string): string {
+  const i = path.lastIndexOf('/');
+  if (i < 0) return '';
+  if (i === 0) return '/';
+  return path.slice(0, i);
+}
+
+/** Like Python's os.path.join(a, b): an absolute b wins. */
+export function posixJoin(dir: string, file: string): string {
+  if (file.startsWith('/') || dir === '') return file;
+  return dir.endsWith('/') ? dir + file : `${dir}/${file}`;
+}
+
+/** Normalises `.`, `..` and repeated slashes (lexically, like Python's os.path.normpath). */
+export function posixNormalize(path: string): string {
+  const absolute = path.startsWith('/');
+  const out: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!absolute) out.push('..');
+      continue;
+    }
+    out.push(seg);
+  }
+  const joined = out.join('/');
+  if (absolute) return `/${joined}`;
+  return joined === '' ? '.' : joined;
+}
+
+/** Like Python's os.path.relpath(path, start) for paths relative to the same directory. */
+export function posixRelative(start: string, path: string): string {
+  const from = posixNormalize(start)
+    .split('/')
+    .filter((s) => s !== '.');
+  const to = posixNormalize(path)
+    .split('/')
+    .filter((s) => s !== '.');
+  let common = 0;
+  while (common < from.length && common < to.length && from[common] === to[common]) common++;
+  const up = from.slice(common);
+  if (up.includes('..')) return posixNormalize(path);
+  const rel = [...up.map(() => '..'), ...to.slice(common)].join('/');
+  return rel === '' ? '.' : rel;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation comments (QEMU's QAPIDoc).
+
+export class DocSection {
+  text = '';
+  /** For member and feature sections: whether a schema member was connected to it. */
+  connected = false;
+
+  constructor(
+    readonly name: string | undefined,
+    readonly indent = 0,
+  ) {}
+}
+
+type LineMode = 'body' | 'args' | 'features' | 'various';
+
+const SECTION_TAGS = new Set([
+  'Returns:',
+  'Since:',
+  'Note:',
+  'Notes:',
+  'Example:',
+  'Examples:',
+  'TODO:',
+]);
+
+/** A documentation comment block: free-form (no symbol) or definition documentation. */
+export class QapiDoc {
+  symbol: string | undefined;
+  readonly body = new DocSection(undefined);
+  readonly args = new Map<string, DocSection>();
+  readonly features = new Map<string, DocSection>();
+  readonly sections: DocSection[] = [];
+  private current: DocSection | null = this.body;
+  private mode: LineMode = 'body';
+
+  constructor(
+    private readonly parser: SchemaFileParser,
+    readonly info: Pos,
+  ) {}
+
+  hasSection(name: string): boolean {
+    return this.sections.some((s) => s.name === name);
+  }
+
+  /** Adds one comment line (`#` included). */
+  append(rawLine: string): void {
+    let line = rawLine.slice(1);
+    if (line === '') {
+      this.appendFreeform(line);
+      return;
+    }
+    if (line[0] !== ' ') throw this.parser.error('doc-syntax', 'missing space after #');
+    line = line.slice(1);
+    switch (this.mode) {
+      case 'body':
+        this.appendBodyLine(line);
+        break;
+      case 'args':
+        this.appendArgsLine(line);
+        break;
+      case 'features':
+        this.appendFeaturesLine(line);
+        break;
+      case 'various':
+        this.appendVariousLine(line);
+        break;
+    }
+  }
+
+  endComment(): void {
+    this.switchSection(null);
+  }
+
+  private appendBodyLine(line: string): void {
+    const name = firstWord(line);
+    if (this.symbol === undefined && this.body.text === '' && line.startsWith('@')) {
+      if (!line.endsWith(':')) throw this.parser.error('doc-syntax', "line should end with ':'");
+      this.symbol = line.slice(1, -1);
+      if (this.symbol === '') throw this.parser.error('doc-syntax', "name required after '@'");
+    } else if (this.symbol !== undefined) {
+      if (name.startsWith('@') && name.endsWith(':')) {
+        this.mode = 'args';
+        this.appendArgsLine(line);
+      } else if (line === 'Features:') {
+        this.mode = 'features';
+      } else if (SECTION_TAGS.has(name)) {
+        this.mode = 'various';
+        this.appendVariousLine(line);
+      } else {
+        this.appendFreeform(line);
+      }
+    } else {
+      this.appendFreeform(line);
+    }
+  }
+
+  /** `@name: text` → the indent of `text`, and the line with `@name:` blanked out. */
+  private static splitTagged(line: string, tag: RegExp): { indent: number; rest: string } {
+    const indent = tag.exec(line)?.[0].length ?? 0;
+    const text = line.slice(indent);
+    if (text === '') return { indent: 0, rest: '' };
+    return { indent, rest: ' '.repeat(indent) + text };
+  }
+
+  private appendArgsLine(line: string): void {
+    const name = firstWord(line);
+    if (name.startsWith('@') && name.endsWith(':')) {
+      const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
+      this.startSymbolSection(this.args, name.slice(1, -1), indent);
+      this.appendFreeform(rest);
+      return;
+    }
+    if (SECTION_TAGS.has(name)) {
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
+      if (line === 'Features:') {
+        this.mode = 'features';
+      } else {
+        this.startSection(undefined, 0);
+        this.mode = 'various';
+        this.appendVariousLine(line);
+      }
+      return;
+    }
+    this.appendFreeform(line);
+  }
+
+  private appendFeaturesLine(line: string): void {
+    const name = firstWord(line);
+    if (name.startsWith('@') && name.endsWith(':')) {
+      const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
+      this.startSymbolSection(this.features, name.slice(1, -1), indent);
+      this.appendFreeform(rest);
+      return;
+    }
+    if (SECTION_TAGS.has(name)) {
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
+      this.startSection(undefined, 0);
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    this.appendFreeform(line);
+  }
+
+  private appendVariousLine(line: string): void {
+    const name = firstWord(line);
+    if (name.startsWith('@') && name.endsWith(':')) {
+      throw this.parser.error(
+        'doc-section-order',
+        `'${name}' can't follow '${this.sections[0]?.name ?? 'None'}' section`,
+      );
+    }
+    if (SECTION_TAGS.has(name)) {
+      const { indent, rest } = QapiDoc.splitTagged(line, /^\S*:\s*/);
+      this.startSection(name.slice(0, -1), indent);
+      this.appendFreeform(rest);
+      return;
+    }
+    this.appendFreeform(line);
+  }
+
+  private startSymbolSection(dict: Map<string, DocSection>, name: string, indent: number): void {
+    if (name === '') throw this.parser.error('doc-syntax', 'invalid parameter name');
+    if (dict.has(name)) {
+      throw this.parser.error('doc-duplicate', `'${name}' parameter name duplicated`);
+    }
+    const section = new DocSection(name, indent);
+    this.switchSection(section);
+    dict.set(name, section);
+  }
+
+  private startSection(name: string | undefined, indent: number): void {
+    if ((name === 'Returns' || name === 'Since') && this.hasSection(name)) {
+      throw this.parser.error('doc-duplicate', `duplicated '${name}' section`);
+    }
+    const section = new DocSection(name, indent);
+    this.switchSection(section);
+    this.sections.push(section);
+  }
+
+  private switchSection(next: DocSection | null): void {
+    const cur = this.current;
+    if (cur) {
+      cur.text = pyStrip(cur.text);
+      if (cur !== this.body && cur.text === '') {
+        throw this.parser.error('doc-empty-section', `empty doc section '${cur.name}'`);
+      }
+    }
+    this.current = next;
+  }
+
+  private appendFreeform(line: string): void {
+    const m = /^(@\S+:)/.exec(line);
+    if (m) {
+      throw this.parser.error('doc-syntax', `'${m[1]}' not allowed in free-form documentation`);
+    }
+    const section = this.current;
+    if (!section) throw this.parser.error('doc-syntax', 'text after the end of the comment');
+    if (line !== '') {
+      const indent = /^\s*/.exec(line)?.[0].length ?? 0;
+      if (indent < section.indent) {
+        throw this.parser.error(
+          'doc-indent',
+          `unexpected de-indent (expected at least ${section.indent} spaces)`,
+        );
+      }
+      line = line.slice(section.indent);
+    }
+    section.text += `${pyRstrip(line)}\n`;
+  }
+}
+
+function firstWord(line: string): string {
+  const i = line.indexOf(' ');
+  return i < 0 ? line : line.slice(0, i);
+}
+
+function pyStrip(s: string): string {
+  return s.replace(/^\s+|\s+$/g, '');
+}
+
+function pyRstrip(s: string): string {
+  return s.replace(/\s+$/, '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file parser.
+
+/** Token kinds: a structural character, `'` (string), `t`/`f` (booleans), `#` (doc comment). */
+type Tok = '{' | '}' | ':' | ',' | '[' | ']' | "'" | 't' | 'f' | '#' | null;
+
+export interface ParseContext {
+  readonly readFile: (path: string) => string;
+  /** Normalised names of the files read so far (each file is parsed once). */
+  readonly included: Set<string>;
+  readonly pragma: PragmaState;
+  readonly exprs: ParsedExpr[];
+  readonly docs: QapiDoc[];
+}
+
+export class SchemaFileParser {
+  private src = '';
+  private tok: Tok = null;
+  private val: string | boolean | undefined;
+  private pos = 0;
+  private cursor = 0;
+  private line = 1;
+  private lineStart = 0;
+  private depth = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly parent: Pos | undefined,
+    private readonly ctx: ParseContext,
+  ) {}
+
+  /** The current token's position. */
+  here(): Pos {
+    let col = 1;
+    for (let i = this.lineStart; i < this.pos; i++) {
+      col = this.src.charCodeAt(i) === 9 ? ((col + 7) % 8) + 1 : col + 1;
+    }
+    return new Pos(this.file, this.line, col, this.parent);
+  }
+
+  error(rule: string, reason: string): QapiSchemaError {
+    return schemaError(this.here(), rule, reason);
+  }
+
+  /** Parses the file, appending its expressions and docs (and those of its includes). */
+  parse(source: string): void {
+    if (source.length > PARSER_LIMITS.maxFileChars) {
+      throw schemaError(
+        new Pos(this.file, 1, 1, this.parent),
+        'file-too-large',
+        `file is larger than ${PARSER_LIMITS.maxFileChars} characters`,
+      );
+    }
+    this.src = source.endsWith('\n') ? source : `${source}\n`;
+    this.ctx.included.add(posixNormalize(this.file));
+    let curDoc: QapiDoc | undefined;
+    this.accept();
+    while (this.tok !== null) {
+      const info = this.here();
+      if (this.tok === '#') {
+        rejectExprDoc(curDoc);
+        for (const doc of this.getDoc(info)) {
+          this.ctx.docs.push(doc);
+          curDoc = doc;
+        }
+        continue;
+      }
+      const expr = this.getExpr();
+      if (!(expr instanceof Map)) {
+        throw schemaError(info, 'top-level-not-object', 'top-level expression must be an object');
+      }
+      if (expr.has('include')) {
+        rejectExprDoc(curDoc);
+        if (expr.size !== 1) {
+          throw schemaError(info, 'include-directive', "invalid 'include' directive");
+        }
+        const include = expr.get('include');
+        if (typeof include !== 'string') {
+          throw schemaError(info, 'include-directive', "value of 'include' must be a string");
+        }
+        const inclFile = posixJoin(posixDirname(this.file), include);
+        this.ctx.exprs.push({ expr: new Map([['include', inclFile]]), info });
+        this.include(include, info, inclFile);
+      } else if (expr.has('pragma')) {
+        rejectExprDoc(curDoc);
+        if (expr.size !== 1) {
+          throw schemaError(info, 'pragma-directive', "invalid 'pragma' directive");
+        }
+        const pragma = expr.get('pragma');
+        if (!(pragma instanceof Map)) {
+          throw schemaError(info, 'pragma-directive', "value of 'pragma' must be an object");
+        }
+        for (const [name, value] of pragma) this.setPragma(name, value, info);
+      } else {
+        if (curDoc) {
+          if (curDoc.symbol === undefined) {
+            throw schemaError(curDoc.info, 'doc-symbol', 'definition documentation required');
+          }
+          this.ctx.exprs.push({ expr, info, doc: curDoc });
+        } else {
+          this.ctx.exprs.push({ expr, info });
+        }
+      }
+      curDoc = undefined;
+    }
+    rejectExprDoc(curDoc);
+  }
+
+  private include(include: string, info: Pos, inclFile: string): void {
+    const key = posixNormalize(inclFile);
+    for (let p: Pos | undefined = info; p; p = p.parent) {
+      if (posixNormalize(p.file) === key) {
+        throw schemaError(info, 'include-loop', `inclusion loop for ${include}`);
+      }
+    }
+    if (this.ctx.included.has(key)) return;
+    if (this.ctx.included.size >= PARSER_LIMITS.maxFiles) {
+      throw schemaError(info, 'too-many-files', `more than ${PARSER_LIMITS.maxFiles} files`);
+    }
+    let source: string;
+    try {
+      source = this.ctx.readFile(inclFile);
+    } catch (err) {
+      throw new QapiSchemaError(
+        info.toInfo(),
+        'include-unreadable',
+        `can't read include file '${inclFile}': ${describeReadError(err)}`,
+        { cause: err, includedFrom: info.includedFrom() },
+      );
+    }
+    new SchemaFileParser(inclFile, info, this.ctx).parse(source);
+  }
+
+  private setPragma(name: string, value: QValue, info: Pos): void {
+    const listOfStrings = (): string[] => {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+        throw schemaError(info, 'pragma-value', `pragma ${name} must be a list of strings`);
+      }
+      return value as string[];
+    };
+    const pragma = this.ctx.pragma;
+    switch (name) {
+      case 'doc-required':
+        if (typeof value !== 'boolean') {
+          throw schemaError(info, 'pragma-value', "pragma 'doc-required' must be boolean");
+        }
+        pragma.docRequired = value;
+        break;
+      case 'command-name-exceptions':
+        pragma.commandNameExceptions = listOfStrings();
+        break;
+      case 'command-returns-exceptions':
+        pragma.commandReturnsExceptions = listOfStrings();
+        break;
+      case 'member-name-exceptions':
+        pragma.memberNameExceptions = listOfStrings();
+        break;
+      default:
+        throw schemaError(info, 'unknown-pragma', `unknown pragma '${name}'`);
+    }
+  }
+
+  // --- lexer ---------------------------------------------------------------------------------
+
+  private accept(skipComment = true): void {
+    const src = this.src;
+    for (;;) {
+      const ch = src[this.cursor] as string;
+      this.pos = this.cursor;
+      this.cursor++;
+      this.val = undefined;
+      if (ch === '#') {
+        if (src[this.cursor] === '#') skipComment = false; // a doc comment line
+        this.cursor = src.indexOf('\n', this.cursor);
+        if (!skipComment) {
+          this.tok = '#';
+          this.val = src.slice(this.pos, this.cursor);
+          return;
+        }
+      } else if (ch === '{' || ch === '}' || ch === ':' || ch === ',' || ch === '[' || ch === ']') {
+        this.tok = ch;
+        return;
+      } else if (ch === "'") {
+        this.tok = "'";
+        this.val = this.lexString();
+        return;
+      } else if (src.startsWith('true', this.pos)) {
+        this.tok = 't';
+        this.val = true;
+        this.cursor += 3;
+        return;
+      } else if (src.startsWith('false', this.pos)) {
+        this.tok = 'f';
+        this.val = false;
+        this.cursor += 4;
+        return;
+      } else if (ch === '\n') {
+        if (this.cursor === src.length) {
+          this.tok = null;
+          return;
+        }
+        this.line++;
+        this.lineStart = this.cursor;
+      } else if (!/\s/.test(ch)) {
+        const word = /^[^[\]{}:,\s'"]*/.exec(src.slice(this.pos, this.pos + 200))?.[0] || ch;
+        throw this.error('stray-token', `stray '${word}'`);
+      }
+    }
+  }
+
+  /** Lexes a string's body; `cursor` is just past the opening quote. Printable ASCII only. */
+  private lexString(): string {
+    const src = this.src;
+    let out = '';
+    let runStart = this.cursor;
+    for (;;) {
+      const c = src.charCodeAt(this.cursor);
+      if (c >= 32 && c < 127 && c !== 39 && c !== 92) {
+        this.cursor++;
+        continue;
+      }
+      out += src.slice(runStart, this.cursor);
+      this.cursor++;
+      if (c === 10) throw this.error('unterminated-string', `missing terminating "'"`);
+      if (c === 39) return out;
+      if (c === 92) {
+        const next = src[this.cursor] as string;
+        this.cursor++;
+        if (next === '\n') throw this.error('unterminated-string', `missing terminating "'"`);
+        if (next !== '\\') throw this.error('unknown-escape', `unknown escape \\${next}`);
+        out += '\\';
+      } else {
+        throw this.error('bad-string-char', 'funny character in string');
+      }
+      runStart = this.cursor;
+    }
+  }
+
+  // --- grammar -------------------------------------------------------------------------------
+
+  /** The current token (a method, so that type narrowing does not survive accept()). */
+  private peek(): Tok {
+    return this.tok;
+  }
+
+  private getMembers(): QObject {
+    const obj: QObject = new Map();
+    if (this.peek() === '}') {
+      this.accept();
+      return obj;
+    }
+    if (this.peek() !== "'") throw this.error('syntax', "expected string or '}'");
+    for (;;) {
+      const key = this.val as string;
+      this.accept();
+      if (this.peek() !== ':') throw this.error('syntax', "expected ':'");
+      this.accept();
+      if (obj.has(key)) throw this.error('duplicate-key', `duplicate key '${key}'`);
+      obj.set(key, this.getExpr());
+      if (this.peek() === '}') {
+        this.accept();
+        return obj;
+      }
+      if (this.peek() !== ',') throw this.error('syntax', "expected ',' or '}'");
+      this.accept();
+      if (this.peek() !== "'") throw this.error('syntax', 'expected string');
+    }
+  }
+
+  private getValues(): QValue[] {
+    const list: QValue[] = [];
+    if (this.peek() === ']') {
+      this.accept();
+      return list;
+    }
+    if (
+      !(
+        this.peek() === '{' ||
+        this.peek() === '[' ||
+        this.peek() === "'" ||
+        this.peek() === 't' ||
+        this.peek() === 'f'
+      )
+    ) {
+      throw this.error('syntax', "expected '{', '[', ']', string, or boolean");
+    }
+    for (;;) {
+      list.push(this.getExpr());
+      if (this.peek() === ']') {
+        this.accept();
+        return list;
+      }
+      if (this.peek() !== ',') throw this.error('syntax', "expected ',' or ']'");
+      this.accept();
+    }
+  }
+
+  private getExpr(): QValue {
+    if (this.peek() === '{' || this.peek() === '[') {
+      if (++this.depth > PARSER_LIMITS.maxNesting) {
+        throw this.error('too-deep', `nesting deeper than ${PARSER_LIMITS.maxNesting}`);
+      }
+      const open = this.peek();
+      this.accept();
+      const value = open === '{' ? this.getMembers() : this.getValues();
+      this.depth--;
+      return value;
+    }
+    if (this.peek() === "'" || this.peek() === 't' || this.peek() === 'f') {
+      const value = this.val as string | boolean;
+      this.accept();
+      return value;
+    }
+    throw this.error('syntax', "expected '{', '[', string, or boolean");
+  }
+
+  private getDoc(info: Pos): QapiDoc[] {
+    if (this.val !== '##') {
+      throw this.error('doc-syntax', "junk after '##' at start of documentation comment");
+    }
+    const docs: QapiDoc[] = [];
+    let cur = new QapiDoc(this, info);
+    this.accept(false);
+    while (this.peek() === '#') {
+      const text = this.val as string;
+      if (text.startsWith('##')) {
+        if (text !== '##') {
+          throw this.error('doc-syntax', "junk after '##' at end of documentation comment");
+        }
+        cur.endComment();
+        docs.push(cur);
+        this.accept();
+        return docs;
+      }
+      if (text.startsWith('# =')) {
+        if (cur.symbol !== undefined) {
+          throw this.error('doc-syntax', "unexpected '=' markup in definition documentation");
+        }
+        if (cur.body.text !== '') {
+          cur.endComment();
+          docs.push(cur);
+          cur = new QapiDoc(this, info);
+        }
+      }
+      cur.append(text);
+      this.accept(false);
+    }
+    throw this.error('doc-syntax', "documentation comment must end with '##'");
+  }
+}
+
+function rejectExprDoc(doc: QapiDoc | undefined): void {
+  if (doc?.symbol !== undefined) {
+    throw schemaError(
+      doc.info,
+      'doc-not-followed',
+      `documentation for '${doc.symbol}' is not followed by the definition`,
+    );
+  }
+}
+
+function describeReadError(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT') return 'No such file or directory';
+    if (code === 'EISDIR') return 'Is a directory';
+    if (code === 'EACCES') return 'Permission denied';
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+  }
+  return String(err);
+}
+
+export interface ParsedSchemaFiles {
+  readonly exprs: ParsedExpr[];
+  readonly docs: QapiDoc[];
+  readonly pragma: PragmaState;
+}
+
+/**
+ * Parses `rootFile` and everything it includes. `readFile` returns a file's text and throws
+ * (e.g. a Node `ENOENT` error) when it cannot.
+ */
+export function parseSchemaFiles(
+  rootFile: string,
+  readFile: (path: string) => string,
+): ParsedSchemaFiles {
+  const ctx: ParseContext = {
+    readFile,
+    included: new Set(),
+    pragma: {
+      docRequired: false,
+      commandNameExceptions: [],
+      commandReturnsExceptions: [],
+      memberNameExceptions: [],
+    },
+    exprs: [],
+    docs: [],
+  };
+  let source: string;
+  try {
+    source = readFile(rootFile);
+  } catch (err) {
+    throw new QapiSchemaError(
+      undefined,
+      'schema-unreadable',
+      `can't read schema file '${rootFile}': ${describeReadError(err)}`,
+      { cause: err, file: rootFile },
+    );
+  }
+  new SchemaFileParser(rootFile, undefined, ctx).parse(source);
+  return { exprs: ctx.exprs, docs: ctx.docs, pragma: ctx.pragma };
+}
