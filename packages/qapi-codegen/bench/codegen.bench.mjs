@@ -1,0 +1,67 @@
+// Times qapi-codegen against QEMU's own scripts/qapi on QEMU 7.2's full x86_64 schema.
+//
+// qapi-codegen: parse + check the schema files, then emit the TypeScript types and the runtime
+// schema (the work `qapi-codegen <schema> --out DIR` does, minus writing two files), in process,
+// from dist/ (run `pnpm build` first). QEMU: `python3 -m qapi.main`-style run of the vendored 7.2
+// scripts/qapi (parse, check, and emit all its C: types, visitors, commands, events,
+// introspection) into a temp dir, timed as a whole process. Both take the median of RUNS runs.
+//
+// Prints one line per figure: `name: value unit`.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const corpus = join(here, '../../../../shared/qapi-corpus');
+const schemaFile = join(corpus, 'schema/qemu-7.2/qapi/qapi-schema.json');
+const definesFile = join(corpus, 'introspect/qemu-system-x86_64-7.2-defines.txt');
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+
+const { parseSchema, emitTypeScript, emitRuntimeModule, parseDefines } = await import(
+  '../dist/index.js'
+);
+const loadSchemaFile = (file) => parseSchema(file, (path) => readFileSync(path, 'utf8'));
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+const defined = parseDefines(readFileSync(definesFile, 'utf8'));
+const ours = [];
+for (let i = 0; i < RUNS + 1; i++) {
+  const t0 = performance.now();
+  const schema = loadSchemaFile(schemaFile);
+  const types = emitTypeScript(schema, { source: 'qapi-schema.json', defined });
+  const runtime = emitRuntimeModule(schema, { source: 'qapi-schema.json', defined });
+  const ms = performance.now() - t0;
+  if (types.length === 0 || runtime.length === 0) throw new Error('nothing generated');
+  if (i > 0) ours.push(ms); // the first run warms up the JIT
+}
+
+const scripts = join(here, 'qemu-scripts-qapi');
+const theirs = [];
+for (let i = 0; i < RUNS; i++) {
+  const out = mkdtempSync(join(tmpdir(), 'qemu-qapi-gen-'));
+  const t0 = performance.now();
+  const run = spawnSync(
+    'python3',
+    ['-c', 'import sys; from qapi import main; sys.exit(main.main())', '-o', out, '-b', schemaFile],
+    { cwd: scripts, encoding: 'utf8' },
+  );
+  const ms = performance.now() - t0;
+  rmSync(out, { recursive: true, force: true });
+  if (run.status !== 0) {
+    throw new Error(`qemu scripts/qapi failed: ${run.error?.message ?? run.stderr}`);
+  }
+  theirs.push(ms);
+}
+
+const a = median(ours);
+const b = median(theirs);
+console.log(`qapi-codegen x86_64 schema: ${a.toFixed(1)} ms`);
+console.log(`qemu scripts/qapi x86_64 schema: ${b.toFixed(1)} ms`);
+console.log(`ratio qemu/qapi-codegen: ${(b / a).toFixed(2)} x`);
