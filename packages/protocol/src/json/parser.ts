@@ -1,0 +1,147 @@
+/**
+ * The grammar stage: turns the tokens of one complete message (collected by the streamer until
+ * its braces and brackets balanced) into a value, reporting the first error in parse order with
+ * the texts of QEMU 7.2's json-parser.c.
+ */
+import { BadString } from './strings.js';
+import { JsonFloat, type JsonObject, type JsonValue, type QemuJsonValue } from './value.js';
+
+export const TOKEN_LCURLY = 1;
+export const TOKEN_RCURLY = 2;
+export const TOKEN_LSQUARE = 3;
+export const TOKEN_RSQUARE = 4;
+export const TOKEN_COLON = 5;
+export const TOKEN_COMMA = 6;
+/** A number, already converted (number, bigint or JsonFloat). */
+export const TOKEN_NUMBER = 7;
+/** A run of lower-case letters; its text is the payload. */
+export const TOKEN_KEYWORD = 8;
+/** A string: the decoded string, or a BadString with the error to report if it is parsed. */
+export const TOKEN_STRING = 9;
+
+/** Thrown inside the parser to unwind on the first error; carries QEMU's text. */
+class ParseFailure {
+  readonly desc: string;
+  constructor(desc: string) {
+    this.desc = desc;
+  }
+}
+
+/** Keyword values that strict mode also accepts: the non-finite numbers QEMU prints with %g. */
+const NON_FINITE: Record<string, number> = {
+  inf: Number.POSITIVE_INFINITY,
+  '-inf': Number.NEGATIVE_INFINITY,
+  nan: Number.NaN,
+  '-nan': Number.NaN,
+};
+
+export interface ParseOptions {
+  /** Accept `inf`, `-inf`, `nan`, `-nan` as numbers (QEMU's output of non-finite doubles). */
+  nonFinite: boolean;
+}
+
+/**
+ * Parses `types[0..count)` / `payloads[0..count)` as exactly one JSON value. Returns the value,
+ * or a string: the error text after `JSON parse error, `.
+ */
+export function parseTokens(
+  types: readonly number[],
+  payloads: readonly unknown[],
+  count: number,
+  options: ParseOptions,
+): { value: QemuJsonValue } | { error: string } {
+  let pos = 0;
+
+  const fail = (desc: string): never => {
+    throw new ParseFailure(desc);
+  };
+
+  const parseValue = (): QemuJsonValue => {
+    if (pos >= count) fail('premature EOI');
+    switch (types[pos]) {
+      case TOKEN_LCURLY:
+        return parseObject();
+      case TOKEN_LSQUARE:
+        return parseArray();
+      case TOKEN_NUMBER:
+        return payloads[pos++] as number | bigint | JsonFloat;
+      case TOKEN_STRING: {
+        const s = payloads[pos++] as string | BadString;
+        if (s instanceof BadString) fail(s.desc);
+        return s as string;
+      }
+      case TOKEN_KEYWORD: {
+        const word = payloads[pos++] as string;
+        if (word === 'true') return true;
+        if (word === 'false') return false;
+        if (word === 'null') return null;
+        if (options.nonFinite && word in NON_FINITE) return NON_FINITE[word]!;
+        return fail(`invalid keyword '${word}'`);
+      }
+      default:
+        return fail('expecting value');
+    }
+  };
+
+  const parseObject = (): JsonObject => {
+    pos++; // '{'
+    const object: Record<string, QemuJsonValue> = {};
+    if (pos >= count) fail('premature EOI');
+    if (types[pos] === TOKEN_RCURLY) {
+      pos++;
+      return object as JsonObject;
+    }
+    for (;;) {
+      // a pair: key, colon, value
+      if (pos >= count) fail('premature EOI');
+      const key = parseValue();
+      if (typeof key !== 'string') fail('key is not a string in object');
+      if (pos >= count) fail('premature EOI');
+      if (types[pos++] !== TOKEN_COLON) fail('missing : in object pair');
+      const value = parseValue();
+      if (Object.hasOwn(object, key as string)) fail('duplicate key');
+      if (key === '__proto__') {
+        // An ordinary own property, never the prototype setter.
+        Object.defineProperty(object, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        object[key as string] = value;
+      }
+      if (pos >= count) fail('premature EOI');
+      const separator = types[pos++];
+      if (separator === TOKEN_RCURLY) return object as JsonObject;
+      if (separator !== TOKEN_COMMA) fail('expected separator in dict');
+    }
+  };
+
+  const parseArray = (): JsonValue[] => {
+    pos++; // '['
+    const array: QemuJsonValue[] = [];
+    if (pos >= count) fail('premature EOI');
+    if (types[pos] === TOKEN_RSQUARE) {
+      pos++;
+      return array as JsonValue[];
+    }
+    for (;;) {
+      array.push(parseValue());
+      if (pos >= count) fail('premature EOI');
+      const separator = types[pos++];
+      if (separator === TOKEN_RSQUARE) return array as JsonValue[];
+      if (separator !== TOKEN_COMMA) fail('expected separator in list');
+    }
+  };
+
+  try {
+    const value = parseValue();
+    return { value };
+  } catch (e) {
+    if (e instanceof ParseFailure) return { error: e.desc };
+    throw e;
+  }
+}
+
+export { JsonFloat };

@@ -1,0 +1,10 @@
+// @qmpkit/protocol/node — QMP transports over Node sockets (unix and TCP).
+export {
+  type ConnectOptions,
+  connectTcp,
+  connectUnix,
+  DEFAULT_MAX_WRITE_BUFFER_BYTES,
+  SocketTransport,
+  type SocketTransportOptions,
+  wrapSocket,
+} from './socket-transport.js';

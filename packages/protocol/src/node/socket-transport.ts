@@ -1,0 +1,238 @@
+/**
+ * Node socket transports: a QMP connection over a unix stream socket or TCP.
+ *
+ * Output is bounded, not blocking: `send()` writes at once (keeping message order) and resolves
+ * when the bytes are flushed to the kernel, so a caller may await it for backpressure; if the
+ * peer stops reading and more than `maxWriteBufferBytes` pile up in the socket's user-space
+ * buffer, the connection is torn down with a `ProtocolError` of kind `output-overflow` rather
+ * than growing without bound. Input is read only while the transport is delivering (started and
+ * not paused), so a paused transport leaves the peer's bytes in the kernel — real backpressure.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { ConnectError, ProtocolError, TimeoutError } from '../errors.js';
+import { type ByteLink, type CodecChoice, type LinkEvents, StreamTransport } from '../transport.js';
+
+/** Default bound of the write buffer: 64 MiB. */
+export const DEFAULT_MAX_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** Options shared by every socket transport. */
+export interface SocketTransportOptions {
+  /** Codec preset or options. Default `'client'` when connecting, `'server'` for `wrapSocket`. */
+  codec?: CodecChoice;
+  /** Keep writing after the peer's end of stream (`onend` fires). Default false. */
+  halfOpen?: boolean;
+  /** Bytes allowed to wait in the socket's write buffer before giving up on the peer. */
+  maxWriteBufferBytes?: number;
+}
+
+/** Options of `connectUnix` / `connectTcp`. */
+export interface ConnectOptions extends SocketTransportOptions {
+  /** Give up connecting after this many milliseconds (`TimeoutError`). Default: no limit. */
+  timeoutMs?: number;
+  /** Abort connecting. */
+  signal?: AbortSignal;
+}
+
+const EXPLAIN: Record<string, string> = {
+  ENOENT: 'no such socket file (is QEMU running with this -qmp/--chardev path?)',
+  ECONNREFUSED: 'connection refused (nothing is listening there)',
+  EACCES: 'permission denied',
+  ENOTSOCK: 'the path is not a socket',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENOTFOUND: 'host name not found',
+};
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function connectFailure(error: unknown, address: string): ConnectError {
+  const code = errnoCode(error);
+  const why = code === undefined ? String(error) : `${code}: ${EXPLAIN[code] ?? String(error)}`;
+  return new ConnectError(`cannot connect to ${address}: ${why}`, {
+    cause: error,
+    address,
+    ...(code === undefined ? {} : { code }),
+  });
+}
+
+class SocketLink implements ByteLink {
+  private failure: Error | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly address: string,
+    private readonly maxWriteBufferBytes: number,
+  ) {}
+
+  bind(events: LinkEvents): void {
+    const socket = this.socket;
+    socket.on('data', (chunk: Buffer) => events.data(chunk));
+    socket.on('end', () => events.end());
+    socket.on('error', (error) => {
+      this.failure ??= new ConnectError(`connection to ${this.address} failed: ${error.message}`, {
+        cause: error,
+        address: this.address,
+        ...(errnoCode(error) === undefined ? {} : { code: errnoCode(error)! }),
+      });
+    });
+    socket.on('close', () => {
+      events.closed(this.closing && this.failure === undefined ? undefined : this.failure);
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.socket.destroyed || this.socket.writableEnded) {
+        reject(
+          this.failure ??
+            new ConnectError(`connection to ${this.address} is closed`, {
+              code: 'EPIPE',
+              address: this.address,
+            }),
+        );
+        return;
+      }
+      this.socket.write(bytes, (error) => {
+        if (error) reject(this.failure ?? connectFailure(error, this.address));
+        else resolve();
+      });
+      if (this.socket.writableLength > this.maxWriteBufferBytes) {
+        this.failure ??= new ProtocolError(
+          'output-overflow',
+          `the peer at ${this.address} is not reading: more than ${this.maxWriteBufferBytes} bytes wait to be sent`,
+        );
+        this.socket.destroy();
+      }
+    });
+  }
+
+  end(): void {
+    if (this.closing) return;
+    this.closing = true;
+    // Flush what was written, send FIN, then release the socket without waiting for the peer.
+    this.socket.end(() => this.socket.destroy());
+  }
+
+  abort(cause: Error | undefined): void {
+    this.closing = true;
+    this.failure ??= cause;
+    this.socket.destroy();
+  }
+
+  setReading(on: boolean): void {
+    if (on) this.socket.resume();
+    else this.socket.pause();
+  }
+}
+
+/** A `Transport` over a connected `net.Socket`. */
+export class SocketTransport extends StreamTransport {
+  /** The underlying socket (for addresses, `setNoDelay`, …; do not read or write it directly). */
+  readonly socket: Socket;
+
+  constructor(
+    socket: Socket,
+    address: string,
+    options: SocketTransportOptions & { codec: CodecChoice },
+  ) {
+    super({ codec: options.codec, halfOpen: options.halfOpen ?? false, peer: address });
+    this.socket = socket;
+    const link = new SocketLink(
+      socket,
+      address,
+      options.maxWriteBufferBytes ?? DEFAULT_MAX_WRITE_BUFFER_BYTES,
+    );
+    link.bind(this.attach(link));
+  }
+}
+
+/**
+ * Wraps an already-connected socket — typically one a `net.Server` accepted — in a transport.
+ * Default codec `'server'`. Create the server with `allowHalfOpen: true` if you use `halfOpen`.
+ */
+export function wrapSocket(socket: Socket, options: SocketTransportOptions = {}): SocketTransport {
+  const address =
+    socket.remoteAddress !== undefined
+      ? `${socket.remoteAddress}:${socket.remotePort}`
+      : 'unix socket peer';
+  return new SocketTransport(socket, address, { ...options, codec: options.codec ?? 'server' });
+}
+
+function connectSocket(
+  target: { path: string } | { host: string; port: number },
+  address: string,
+  options: ConnectOptions,
+): Promise<SocketTransport> {
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(connectFailure(options.signal.reason ?? new Error('aborted'), address));
+      return;
+    }
+    const socket = netConnect({ ...target, allowHalfOpen: options.halfOpen ?? false });
+    // Nothing is read until the transport starts.
+    socket.pause();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cleanup = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    const onConnect = () => {
+      cleanup();
+      resolve(
+        new SocketTransport(socket, address, { ...options, codec: options.codec ?? 'client' }),
+      );
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(connectFailure(error, address));
+    };
+    const onAbort = () => {
+      cleanup();
+      socket.destroy();
+      reject(
+        new ConnectError(`connecting to ${address} was aborted`, {
+          cause: options.signal?.reason,
+          address,
+        }),
+      );
+    };
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        cleanup();
+        socket.destroy();
+        reject(
+          new TimeoutError(`connecting to ${address} took longer than ${options.timeoutMs} ms`, {
+            timeoutMs: options.timeoutMs!,
+          }),
+        );
+      }, options.timeoutMs);
+    }
+  });
+}
+
+/**
+ * Connects to a QMP unix socket. Rejects with a `ConnectError` (`code` `ENOENT` when there is
+ * no such socket file, `ECONNREFUSED` when nobody listens, …) or a `TimeoutError`.
+ */
+export function connectUnix(path: string, options: ConnectOptions = {}): Promise<SocketTransport> {
+  return connectSocket({ path }, path, options);
+}
+
+/** Connects to a QMP TCP socket. Rejects like `connectUnix`. */
+export function connectTcp(
+  host: string,
+  port: number,
+  options: ConnectOptions = {},
+): Promise<SocketTransport> {
+  return connectSocket({ host, port }, `${host}:${port}`, options);
+}
