@@ -29,19 +29,6 @@ describe('QDict order', () => {
       '{"read-zeroes": true, "driver": "null-co", "size": 1048576}',
     );
     expect(
-      qemuJson({
-        driver: 'blkdebug',
-        'inject-error.0.event': 'read_aio',
-        'inject-error.0.errno': 5,
-        'inject-error.0.once': true,
-        'inject-error.0.sector': 0,
-        'inject-error.0.immediately': false,
-        image: { driver: 'null-co', size: 1048576 },
-      }),
-    ).toBe(
-      '{"inject-error.0.immediately": false, "inject-error.0.once": true, "image": {"driver": "null-co", "size": 1048576}, "driver": "blkdebug", "inject-error.0.event": "read_aio", "inject-error.0.errno": 5, "inject-error.0.sector": 0}',
-    );
-    expect(
       qemuJson({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: 'top.qcow2' } }),
     ).toBe(
       '{"backing": null, "driver": "qcow2", "file": {"driver": "file", "filename": "top.qcow2"}}',

@@ -1,0 +1,934 @@
+// The simulated block layer: a graph of nodes built by blockdev-add, taken apart by
+// blockdev-del, described by query-named-block-nodes, and images made by blockdev-create.
+// Node metadata (lengths, qcow2 headers, allocation) comes from the real image files through an
+// ImageStore; guest data is never read or copied. Errors use QEMU 7.2's classes and texts
+// (recorded from qemu-storage-daemon 7.2.22; see block-layer.test.ts and the conformance test).
+
+import { type BlockCommandError, genericError } from './errors.js';
+import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
+import {
+  type BlockDeviceInfo,
+  type BlockdevCreateOptions,
+  type BlockdevCreateOptionsFile,
+  type BlockdevCreateOptionsQcow2,
+  type BlockdevOptions,
+  type BlockdevOptionsBlkdebug,
+  type BlockdevRef,
+  type ImageInfo,
+  isBlockdevDriver,
+  isSimulatedDriver,
+  type SimulatedDriver,
+} from './qapi.js';
+import {
+  buildEmptyQcow2,
+  type Qcow2AllocationMap,
+  Qcow2FormatError,
+  type Qcow2Header,
+  readQcow2AllocationMap,
+  readQcow2Header,
+} from './qcow2.js';
+import { type QDictLike, type QValue, qdictOrder, qemuJson } from './qdict.js';
+
+/** A node's role under its parent, named as QEMU names the child. */
+export type ChildName = 'file' | 'image' | 'backing';
+
+export interface BlockChild {
+  readonly name: ChildName;
+  readonly node: BlockNode;
+}
+
+/** An injected error rule of a blkdebug node (BlkdebugInjectErrorOptions with defaults). */
+export interface BlkdebugRule {
+  readonly event: string;
+  readonly state: number;
+  readonly iotype: string;
+  readonly errno: number;
+  /** -1: any sector. */
+  readonly sector: number;
+  readonly once: boolean;
+  readonly immediately: boolean;
+}
+
+/** One node of the graph, as jobs see it. */
+export interface BlockNode {
+  readonly nodeName: string;
+  readonly driver: SimulatedDriver;
+  /** Named by the user (node-name), not `#blockNNN`. */
+  readonly userNamed: boolean;
+  readonly readOnly: boolean;
+  /** Virtual size in bytes. */
+  readonly length: number;
+  /** The node's children, oldest first. */
+  readonly children: readonly BlockChild[];
+  /** The `file` or `image` child. */
+  readonly file: BlockNode | undefined;
+  /** The `backing` child (qcow2). */
+  readonly backing: BlockNode | undefined;
+  /** For `file` nodes: the path as given. */
+  readonly filename: string | undefined;
+  /** For qcow2 nodes: the header as read when the node was opened. */
+  readonly qcow2: Qcow2Header | undefined;
+  /** For blkdebug nodes: the inject-error rules. */
+  readonly injectErrors: readonly BlkdebugRule[];
+  /** For null-co nodes: read-zeroes. */
+  readonly readZeroes: boolean;
+}
+
+interface MutableNode extends BlockNode {
+  children: BlockChild[];
+  parents: MutableNode[];
+  monitorOwned: boolean;
+  /** Op blockers (newest first): reasons why del and new jobs must refuse the node. */
+  blockers: Array<{ readonly reason: string }>;
+  /** BlockBackends attached (jobs, exports). */
+  backends: number;
+  /** The node's own options, in schema order, children inline or named. */
+  options: Readonly<Record<string, unknown>>;
+  fileStat: { size: number; allocatedBytes: number } | undefined;
+  allocation: Qcow2AllocationMap | undefined;
+  /** The backing string QEMU compares with the backing node's filename (auto_backing_file). */
+  autoBackingFile: string;
+}
+
+export interface BlockLayerOptions {
+  readonly store: ImageStore;
+  /**
+   * The two digits QEMU appends to generated node names (`#block` + counter + two random
+   * digits). Defaults to a fixed pseudo-random sequence so runs are reproducible.
+   */
+  readonly autoNameDigits?: (counter: number) => number;
+}
+
+const DEFAULT_NULL_SIZE = 1 << 30;
+const MAX_NODE_NAME = 31;
+const NODE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+/** Bound on nesting of inline node definitions (QEMU has none short of its JSON depth limit). */
+const MAX_DEPTH = 64;
+
+function defaultDigits(counter: number): number {
+  return (counter * 37 + 11) % 100;
+}
+
+const UNSUPPORTED_NODE_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  qcow2: ['data-file', 'encrypt'],
+  blkdebug: ['config', 'set-state', 'take-child-perms', 'unshare-child-perms'],
+};
+
+function notSimulated(what: string): BlockCommandError {
+  return genericError(`qmpkit does not simulate ${what}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Everything under a node's options that is not a child becomes `key.sub` entries (qdict_flatten). */
+function flattenOwnOptions(
+  options: Readonly<Record<string, unknown>>,
+  childKeys: readonly string[],
+): Map<string, QValue> {
+  const flat = new Map<string, QValue>();
+  const scalars: string[] = [];
+  const nested: string[] = [];
+  for (const key of Object.keys(options)) {
+    if (childKeys.includes(key)) continue;
+    const value = options[key];
+    if (isRecord(value) || Array.isArray(value)) nested.push(key);
+    else scalars.push(key);
+  }
+  for (const key of scalars) flat.set(key, options[key] as QValue);
+  for (const key of qdictOrder([...scalars, ...nested])) {
+    if (!nested.includes(key)) continue;
+    const value = options[key];
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walkInto(item, `${key}.${i}`);
+    } else walkInto(value, key);
+  }
+  function walkInto(value: unknown, prefix: string) {
+    if (isRecord(value)) {
+      for (const key of qdictOrder(Object.keys(value))) walkInto(value[key], `${prefix}.${key}`);
+    } else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walkInto(item, `${prefix}.${i}`);
+    } else flat.set(prefix, value as QValue);
+  }
+  return flat;
+}
+
+/** Strong runtime options per driver (QEMU's *_strong_runtime_opts; a trailing '.' is a prefix). */
+const STRONG_OPTIONS: Readonly<Record<SimulatedDriver, readonly string[]>> = {
+  'null-co': ['size', 'read-zeroes'],
+  file: ['filename'],
+  raw: ['offset', 'size'],
+  qcow2: [],
+  blkdebug: [
+    'config',
+    'inject-error.',
+    'set-state.',
+    'align',
+    'max-transfer',
+    'opt-write-zero',
+    'max-write-zero',
+    'opt-discard',
+    'max-discard',
+  ],
+};
+
+interface RefreshedName {
+  readonly exact: string;
+  readonly full: QDictLike;
+  readonly filename: string;
+}
+
+export class BlockLayer {
+  readonly #store: ImageStore;
+  readonly #digits: (counter: number) => number;
+  /** All nodes in creation order (QEMU's graph_bdrv_states). */
+  readonly #nodes: MutableNode[] = [];
+  #autoCounter = 0;
+
+  constructor(options: BlockLayerOptions) {
+    this.#store = options.store;
+    this.#digits = options.autoNameDigits ?? defaultDigits;
+  }
+
+  // ---- lookup -------------------------------------------------------------------------------
+
+  /** The node with this node-name, if any. */
+  findNode(nodeName: string): BlockNode | undefined {
+    return this.#nodes.find((n) => n.nodeName === nodeName);
+  }
+
+  /**
+   * The node named `name`, or QEMU's lookup error for block job commands and references:
+   * `Cannot find device='X' nor node-name='X'`.
+   */
+  lookupNode(name: string): BlockNode {
+    const node = this.findNode(name);
+    if (!node) throw genericError(`Cannot find device='${name}' nor node-name='${name}'`);
+    return node;
+  }
+
+  /** Every node, newest first (the order of query-named-block-nodes). */
+  nodes(): readonly BlockNode[] {
+    return [...this.#nodes].reverse();
+  }
+
+  /** Parents of a node (nodes that have it as a child), newest first. */
+  parentsOf(node: BlockNode): readonly BlockNode[] {
+    return [...this.#mutable(node).parents].reverse();
+  }
+
+  /** Whether `name` is a node the user added with blockdev-add (and so can delete). */
+  isMonitorOwned(node: BlockNode): boolean {
+    return this.#mutable(node).monitorOwned;
+  }
+
+  /** For qcow2 nodes: which guest clusters the image itself holds (read at open time). */
+  allocationMap(node: BlockNode): Qcow2AllocationMap | undefined {
+    return this.#mutable(node).allocation;
+  }
+
+  // ---- job usage ----------------------------------------------------------------------------
+
+  /**
+   * Puts an op blocker on the node, as a block job does on every node it works on: blockdev-del
+   * and further job creation then fail with `Node 'X' is busy: <reason>`. QEMU's reason for a
+   * job is `block device is in use by block job: <type>` (see `jobBlockerReason`). Returns the
+   * function that lifts the blocker.
+   */
+  block(node: BlockNode, reason: string): () => void {
+    const blocker = { reason };
+    const mutable = this.#mutable(node);
+    mutable.blockers.unshift(blocker);
+    return () => {
+      const index = mutable.blockers.indexOf(blocker);
+      if (index >= 0) mutable.blockers.splice(index, 1);
+    };
+  }
+
+  /**
+   * Attaches a BlockBackend (a job's or an export's) to the node: blockdev-del then fails with
+   * `Node X is in use`. Returns the detach function.
+   */
+  attachBackend(node: BlockNode): () => void {
+    const mutable = this.#mutable(node);
+    mutable.backends++;
+    let attached = true;
+    return () => {
+      if (attached) mutable.backends--;
+      attached = false;
+    };
+  }
+
+  /** Throws QEMU's `Node 'X' is busy: <reason>` if the node carries an op blocker. */
+  assertNotBusy(node: BlockNode): void {
+    const blocker = this.#mutable(node).blockers[0];
+    if (blocker) throw genericError(`Node '${node.nodeName}' is busy: ${blocker.reason}`);
+  }
+
+  // ---- blockdev-add -------------------------------------------------------------------------
+
+  /** blockdev-add: opens the node (and its inline children) or throws QEMU's error. */
+  add(options: BlockdevOptions): void {
+    const nodeName = options['node-name'];
+    if (typeof nodeName !== 'string') {
+      throw genericError("'node-name' must be specified for the root node");
+    }
+    const created: MutableNode[] = [];
+    try {
+      const node = this.#open(options, false, created, 0);
+      node.monitorOwned = true;
+    } catch (error) {
+      this.#rollback(created);
+      throw error;
+    }
+  }
+
+  #rollback(created: readonly MutableNode[]): void {
+    for (const node of created) {
+      const index = this.#nodes.indexOf(node);
+      if (index >= 0) this.#nodes.splice(index, 1);
+      for (const child of node.children) {
+        const parents = (child.node as MutableNode).parents;
+        const at = parents.indexOf(node);
+        if (at >= 0) parents.splice(at, 1);
+        this.#releaseBackingBlocker(child, node);
+      }
+    }
+  }
+
+  #resolveRef(
+    ref: BlockdevRef,
+    readOnly: boolean,
+    created: MutableNode[],
+    depth: number,
+  ): MutableNode {
+    if (typeof ref === 'string') {
+      const node = this.#nodes.find((n) => n.nodeName === ref);
+      if (!node) throw genericError(`Cannot find device='${ref}' nor node-name='${ref}'`);
+      return node;
+    }
+    return this.#open(ref, readOnly, created, depth + 1);
+  }
+
+  #checkNodeName(name: string): void {
+    if (!NODE_NAME.test(name)) throw genericError(`Invalid node-name: '${name}'`);
+    if (this.findNode(name)) throw genericError(`Duplicate nodes with node-name='${name}'`);
+    if (name.length > MAX_NODE_NAME) throw genericError('Node name too long');
+  }
+
+  #register(node: MutableNode, created: MutableNode[]): void {
+    this.#nodes.push(node);
+    created.push(node);
+  }
+
+  #newNode(options: BlockdevOptions, driver: SimulatedDriver, readOnly: boolean): MutableNode {
+    const given = options['node-name'];
+    let nodeName: string;
+    if (given !== undefined) {
+      this.#checkNodeName(given);
+      nodeName = given;
+    } else {
+      const counter = this.#autoCounter++;
+      nodeName = `#block${counter}${String(this.#digits(counter) % 100).padStart(2, '0')}`;
+    }
+    return {
+      nodeName,
+      driver,
+      userNamed: given !== undefined,
+      readOnly,
+      length: 0,
+      children: [],
+      get file() {
+        return this.children.find((c) => c.name === 'file' || c.name === 'image')?.node;
+      },
+      get backing() {
+        return this.children.find((c) => c.name === 'backing')?.node;
+      },
+      filename: undefined,
+      qcow2: undefined,
+      injectErrors: [],
+      readZeroes: false,
+      parents: [],
+      monitorOwned: false,
+      blockers: [],
+      backends: 0,
+      options: options as Record<string, unknown>,
+      fileStat: undefined,
+      allocation: undefined,
+      autoBackingFile: '',
+    };
+  }
+
+  #attach(parent: MutableNode, name: ChildName, child: MutableNode): void {
+    parent.children.push({ name, node: child });
+    child.parents.push(parent);
+    if (name === 'backing') {
+      child.blockers.unshift({ reason: `node is used as backing hd of '${parent.nodeName}'` });
+    }
+  }
+
+  #releaseBackingBlocker(child: BlockChild, parent: MutableNode): void {
+    if (child.name !== 'backing') return;
+    const blockers = (child.node as MutableNode).blockers;
+    const at = blockers.findIndex(
+      (b) => b.reason === `node is used as backing hd of '${parent.nodeName}'`,
+    );
+    if (at >= 0) blockers.splice(at, 1);
+  }
+
+  #open(
+    options: BlockdevOptions,
+    inheritedReadOnly: boolean,
+    created: MutableNode[],
+    depth: number,
+  ): MutableNode {
+    if (depth > MAX_DEPTH) throw genericError('Block node definitions nested too deeply');
+    const driver = options.driver;
+    if (!isSimulatedDriver(driver)) {
+      if (isBlockdevDriver(driver)) throw notSimulated(`driver '${driver}'`);
+      throw genericError(`Parameter 'driver' does not accept value '${driver}'`);
+    }
+    for (const option of UNSUPPORTED_NODE_OPTIONS[driver] ?? []) {
+      if ((options as Record<string, unknown>)[option] !== undefined) {
+        throw notSimulated(`the '${option}' option of driver '${driver}'`);
+      }
+    }
+    const readOnly = options['read-only'] ?? inheritedReadOnly;
+    switch (options.driver) {
+      case 'null-co': {
+        const node = this.#newNode(options, driver, readOnly);
+        const size = options.size ?? DEFAULT_NULL_SIZE;
+        if (size < 0) {
+          throw genericError("Parameter 'size' expects a non-negative number below 2^64");
+        }
+        Object.assign(node, { length: size, readZeroes: options['read-zeroes'] ?? false });
+        this.#register(node, created);
+        return node;
+      }
+      case 'file': {
+        const filename = options.filename;
+        let stat: { size: number; allocatedBytes: number };
+        try {
+          stat = this.#store.stat(filename);
+        } catch (error) {
+          throw this.#storeFailure(`Could not open '${filename}'`, error);
+        }
+        const node = this.#newNode(options, driver, readOnly);
+        Object.assign(node, { length: stat.size, filename, fileStat: stat });
+        this.#register(node, created);
+        return node;
+      }
+      case 'raw': {
+        // Format drivers open their file child before the node itself gets its name.
+        const file = this.#resolveRef(options.file, readOnly, created, depth);
+        const node = this.#newNode(options, driver, readOnly);
+        // QEMU prints its state's offset and size, which are still 0 while opening.
+        const offset = options.offset ?? 0;
+        const available = file.length - offset;
+        if (offset > file.length) {
+          throw genericError(
+            `Offset (0) cannot be greater than size of the containing file (${file.length})`,
+          );
+        }
+        if (options.size !== undefined && available < options.size) {
+          throw genericError(
+            `The sum of offset (0) and size (0) has to be smaller or equal to the  actual size of the containing file (${file.length})`,
+          );
+        }
+        if (options.size !== undefined && options.size % 512 !== 0) {
+          throw genericError('Specified size is not multiple of 512');
+        }
+        Object.assign(node, { length: options.size ?? available });
+        this.#register(node, created);
+        this.#attach(node, 'file', file);
+        return node;
+      }
+      case 'qcow2': {
+        const file = this.#resolveRef(options.file, readOnly, created, depth);
+        const read = (offset: number, length: number) => this.#readNode(file, offset, length);
+        let header: Qcow2Header;
+        let allocation: Qcow2AllocationMap;
+        try {
+          header = readQcow2Header(read);
+          if (header.cryptMethod !== 0) throw notSimulated('encrypted qcow2 images');
+          allocation = readQcow2AllocationMap(read, header);
+        } catch (error) {
+          if (error instanceof Qcow2FormatError) throw genericError(error.message);
+          throw error;
+        }
+        const node = this.#newNode(options, driver, readOnly);
+        Object.assign(node, {
+          length: header.size,
+          qcow2: header,
+          allocation,
+          autoBackingFile: header.backingFile ?? '',
+        });
+        this.#register(node, created);
+        this.#attach(node, 'file', file);
+        if (options.backing !== undefined) {
+          if (options.backing !== null) {
+            const backing = this.#resolveRef(options.backing, true, created, depth);
+            this.#attach(node, 'backing', backing);
+          }
+        } else if (header.backingFile !== undefined) {
+          const backing = this.#openBackingFile(file, header, created, depth);
+          this.#attach(node, 'backing', backing);
+          node.autoBackingFile = this.#refresh(backing).filename;
+        }
+        return node;
+      }
+      case 'blkdebug': {
+        const node = this.#newNode(options, driver, readOnly);
+        const rules = this.#blkdebugRules(options);
+        const align = options.align ?? 0;
+        if (options.align !== undefined && (align < 1 || (align & (align - 1)) !== 0)) {
+          throw genericError(`Cannot meet constraints with align ${align}`);
+        }
+        // Protocol-level drivers get their name before opening their child.
+        this.#register(node, created);
+        const image = this.#resolveRef(options.image, readOnly, created, depth);
+        Object.assign(node, { length: image.length, injectErrors: rules });
+        this.#attach(node, 'image', image);
+        return node;
+      }
+    }
+    throw notSimulated(`driver '${driver}'`);
+  }
+
+  #blkdebugRules(options: BlockdevOptionsBlkdebug): BlkdebugRule[] {
+    return (options['inject-error'] ?? []).map((rule) => ({
+      event: rule.event,
+      state: rule.state ?? 0,
+      iotype: rule.iotype ?? 'read',
+      errno: rule.errno ?? 5,
+      sector: rule.sector ?? -1,
+      once: rule.once ?? false,
+      immediately: rule.immediately ?? false,
+    }));
+  }
+
+  #openBackingFile(
+    file: MutableNode,
+    header: Qcow2Header,
+    created: MutableNode[],
+    depth: number,
+  ): MutableNode {
+    const base = this.#fileNodePath(file);
+    const path = combinePath(base ?? '', header.backingFile as string);
+    let format = header.backingFormat;
+    try {
+      if (format === undefined) {
+        const magic = (() => {
+          try {
+            return this.#store.read(path, 0, 4);
+          } catch {
+            return new Uint8Array(4);
+          }
+        })();
+        format =
+          magic[0] === 0x51 && magic[1] === 0x46 && magic[2] === 0x49 && magic[3] === 0xfb
+            ? 'qcow2'
+            : 'raw';
+      }
+      if (format !== 'qcow2' && format !== 'raw') {
+        throw notSimulated(`backing files of format '${format}'`);
+      }
+      return this.#open(
+        { driver: format, file: { driver: 'file', filename: path } } as BlockdevOptions,
+        true,
+        created,
+        depth + 1,
+      );
+    } catch (error) {
+      if (error instanceof Error && 'desc' in error) {
+        throw genericError(`Could not open backing file: ${(error as BlockCommandError).desc}`);
+      }
+      throw error;
+    }
+  }
+
+  /** The path of the `file` node at the bottom of a node's file/image chain. */
+  #fileNodePath(node: BlockNode): string | undefined {
+    let current: BlockNode | undefined = node;
+    while (current && current.driver !== 'file') current = current.file;
+    return current?.filename;
+  }
+
+  #readNode(node: BlockNode, offset: number, length: number): Uint8Array {
+    switch (node.driver) {
+      case 'file':
+        return this.#store.read(node.filename as string, offset, length);
+      case 'null-co':
+        return new Uint8Array(length);
+      case 'raw':
+        return this.#readNode(
+          node.file as BlockNode,
+          offset + ((this.#mutable(node).options.offset as number | undefined) ?? 0),
+          length,
+        );
+      case 'blkdebug':
+        return this.#readNode(node.file as BlockNode, offset, length);
+      case 'qcow2':
+        throw notSimulated(`reading guest data of qcow2 node '${node.nodeName}'`);
+    }
+  }
+
+  #storeFailure(prefix: string, error: unknown): BlockCommandError {
+    if (error instanceof ImageStoreError) return genericError(`${prefix}: ${strerror(error.code)}`);
+    throw error;
+  }
+
+  #mutable(node: BlockNode): MutableNode {
+    if (!this.#nodes.includes(node as MutableNode)) {
+      throw new Error(`node '${node.nodeName}' is not part of this block layer`);
+    }
+    return node as MutableNode;
+  }
+
+  // ---- blockdev-del -------------------------------------------------------------------------
+
+  /** blockdev-del, with QEMU's checks in QEMU's order. */
+  del(nodeName: string): void {
+    const node = this.#nodes.find((n) => n.nodeName === nodeName);
+    if (!node) throw genericError(`Failed to find node with node-name='${nodeName}'`);
+    if (node.backends > 0) throw genericError(`Node ${nodeName} is in use`);
+    this.assertNotBusy(node);
+    if (!node.monitorOwned) throw genericError(`Node ${nodeName} is not owned by the monitor`);
+    if (node.parents.length > 0) throw genericError(`Block device ${nodeName} is in use`);
+    node.monitorOwned = false;
+    this.#unref(node);
+  }
+
+  #unref(node: MutableNode): void {
+    if (node.monitorOwned || node.parents.length > 0 || node.backends > 0) return;
+    const index = this.#nodes.indexOf(node);
+    if (index >= 0) this.#nodes.splice(index, 1);
+    for (const child of node.children) {
+      const childNode = child.node as MutableNode;
+      const at = childNode.parents.indexOf(node);
+      if (at >= 0) childNode.parents.splice(at, 1);
+      this.#releaseBackingBlocker(child, node);
+      this.#unref(childNode);
+    }
+  }
+
+  // ---- filenames and query-named-block-nodes -----------------------------------------------
+
+  #backingOverridden(node: MutableNode): boolean {
+    if (node.driver !== 'qcow2') return false;
+    const backing = node.backing;
+    if (backing) return node.autoBackingFile !== this.#refresh(backing).filename;
+    return node.autoBackingFile !== '';
+  }
+
+  /** bdrv_refresh_filename(): the node's exact filename, full options and displayed filename. */
+  #refresh(node: BlockNode): RefreshedName {
+    const mutable = this.#mutable(node);
+    const childNames = ['file', 'image', 'backing'];
+    const flat = flattenOwnOptions(mutable.options, childNames);
+    const full: Record<string, QValue> = Object.create(null);
+    full.driver = node.driver;
+    let strongFound = false;
+    for (const option of STRONG_OPTIONS[node.driver]) {
+      if (option.endsWith('.')) {
+        for (const key of qdictOrder([...flat.keys()])) {
+          if (key.startsWith(option)) {
+            full[key] = flat.get(key) as QValue;
+            strongFound = true;
+          }
+        }
+      } else if (flat.has(option)) {
+        full[option] = flat.get(option) as QValue;
+        if (option !== 'filename') strongFound = true;
+      }
+    }
+    const backingOverridden = this.#backingOverridden(mutable);
+    // Children are listed newest first, as QEMU's bs->children.
+    for (const child of [...node.children].reverse()) {
+      if (child.name === 'backing' && !backingOverridden) continue;
+      full[child.name] = this.#refresh(child.node).full;
+    }
+    if (backingOverridden && !node.backing) full.backing = null;
+    const generateJson = strongFound || backingOverridden;
+    let exact = '';
+    switch (node.driver) {
+      case 'file':
+        exact = node.filename as string;
+        break;
+      case 'null-co':
+        if (!Object.keys(full).some((k) => k !== 'driver' && k !== 'latency-ns'))
+          exact = 'null-co://';
+        break;
+      case 'blkdebug': {
+        const image = this.#refresh(node.file as BlockNode);
+        const onlyPlain = Object.keys(full).every((k) => ['config', 'image', 'driver'].includes(k));
+        if (image.exact && onlyPlain) exact = `blkdebug::${image.exact}`;
+        break;
+      }
+      default: {
+        const file = this.#refresh(node.file as BlockNode);
+        if (file.exact && !generateJson) exact = file.exact;
+      }
+    }
+    return { exact, full, filename: exact || `json:${qemuJson(full)}` };
+  }
+
+  #actualSize(node: BlockNode): number | undefined {
+    switch (node.driver) {
+      case 'file':
+        return this.#mutable(node).fileStat?.allocatedBytes;
+      case 'null-co':
+        return 0;
+      case 'blkdebug':
+        return undefined;
+      default:
+        return this.#actualSize(node.file as BlockNode);
+    }
+  }
+
+  /** bdrv_get_info(): cluster size and dirty flag, or undefined where the driver has none. */
+  #driverInfo(node: BlockNode): { clusterSize: number; dirty: boolean } | undefined {
+    switch (node.driver) {
+      case 'file':
+        return { clusterSize: 0, dirty: false };
+      case 'null-co':
+        return undefined;
+      case 'qcow2':
+        return {
+          clusterSize: node.qcow2?.clusterSize ?? 0,
+          dirty: ((node.qcow2?.incompatibleFeatures ?? 0n) & 1n) !== 0n,
+        };
+      default:
+        return this.#driverInfo(node.file as BlockNode);
+    }
+  }
+
+  #imageInfo(node: BlockNode): ImageInfo {
+    const name = this.#refresh(node);
+    const info: ImageInfo = {
+      filename: name.filename,
+      format: node.driver,
+      'virtual-size': node.length,
+    };
+    const actual = this.#actualSize(node);
+    if (actual !== undefined) info['actual-size'] = actual;
+    const driverInfo = this.#driverInfo(node);
+    if (driverInfo) {
+      if (driverInfo.clusterSize !== 0) info['cluster-size'] = driverInfo.clusterSize;
+      info['dirty-flag'] = driverInfo.dirty;
+    }
+    const header = node.qcow2;
+    if (header) {
+      info['format-specific'] = {
+        type: 'qcow2',
+        data:
+          header.version === 3
+            ? {
+                compat: '1.1',
+                'compression-type': header.compressionType,
+                'lazy-refcounts': (header.compatibleFeatures & 1n) !== 0n,
+                'refcount-bits': 2 ** header.refcountOrder,
+                corrupt: (header.incompatibleFeatures & 2n) !== 0n,
+                'extended-l2': (header.incompatibleFeatures & 16n) !== 0n,
+              }
+            : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 },
+      };
+      if (header.backingFile !== undefined && header.backingFile !== '') {
+        info['backing-filename'] = header.backingFile;
+        const base = this.#fileNodePath(node);
+        info['full-backing-filename'] = combinePath(base ?? '', header.backingFile);
+        if (header.backingFormat) info['backing-filename-format'] = header.backingFormat;
+      }
+    }
+    return info;
+  }
+
+  /** The node below `node` that query output descends into (bdrv_filter_or_cow_child). */
+  #filterOrCowChild(node: BlockNode): BlockNode | undefined {
+    if (node.driver === 'blkdebug') return node.file;
+    if (node.driver === 'qcow2') return node.backing;
+    return undefined;
+  }
+
+  /** query-named-block-nodes: every node, newest first; `flat` leaves out backing images. */
+  queryNamedBlockNodes(flat = false): BlockDeviceInfo[] {
+    return this.nodes().map((node) => this.blockDeviceInfo(node, flat));
+  }
+
+  /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
+  blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo {
+    const image = this.#imageInfo(node);
+    let depth = 0;
+    if (!flat) {
+      let info = image;
+      let current = this.#filterOrCowChild(node);
+      while (current) {
+        depth++;
+        const below = this.#imageInfo(current);
+        info['backing-image'] = below;
+        info = below;
+        current = this.#filterOrCowChild(current);
+      }
+    }
+    const cacheOptions = this.#mutable(node).options.cache as
+      | { direct?: boolean; 'no-flush'?: boolean }
+      | undefined;
+    const result: BlockDeviceInfo = {
+      file: this.#refresh(node).filename,
+      'node-name': node.nodeName,
+      ro: node.readOnly,
+      drv: node.driver,
+      backing_file_depth: depth,
+      encrypted: false,
+      detect_zeroes:
+        (this.#mutable(node).options['detect-zeroes'] as BlockDeviceInfo['detect_zeroes']) ?? 'off',
+      bps: 0,
+      bps_rd: 0,
+      bps_wr: 0,
+      iops: 0,
+      iops_rd: 0,
+      iops_wr: 0,
+      image,
+      cache: {
+        writeback: true,
+        direct: cacheOptions?.direct ?? false,
+        'no-flush': cacheOptions?.['no-flush'] ?? false,
+      },
+      write_threshold: 0,
+    };
+    if (node.backing) result.backing_file = this.#refresh(node.backing).filename;
+    return result;
+  }
+
+  // ---- blockdev-create ----------------------------------------------------------------------
+
+  /**
+   * The work of a `create` job: validates the options as QEMU's driver does and writes an empty
+   * image. Throws a BlockCommandError whose desc is what QEMU reports as the job's `error`.
+   */
+  create(options: BlockdevCreateOptions): void {
+    switch (options.driver) {
+      case 'file':
+        this.#createFile(options as BlockdevCreateOptionsFile);
+        return;
+      case 'qcow2':
+        this.#createQcow2(options as BlockdevCreateOptionsQcow2);
+        return;
+      default:
+        throw notSimulated(`image creation with driver '${options.driver}'`);
+    }
+  }
+
+  #createFile(options: BlockdevCreateOptionsFile): void {
+    if ((options.preallocation ?? 'off') !== 'off') {
+      throw notSimulated(`preallocation '${options.preallocation}'`);
+    }
+    try {
+      this.#store.create(options.filename, options.size);
+    } catch (error) {
+      throw this.#storeFailure(`Could not create '${options.filename}'`, error);
+    }
+  }
+
+  #createQcow2(options: BlockdevCreateOptionsQcow2): void {
+    const file = this.lookupNode(
+      typeof options.file === 'string' ? options.file : this.#inlineCreateTarget(options.file),
+    );
+    if (options.size % 512 !== 0) throw genericError('Image size must be a multiple of 512 bytes');
+    const version = options.version === 'v2' ? 2 : 3;
+    const clusterSize = options['cluster-size'] ?? 65536;
+    if (options['extended-l2']) {
+      if (version < 3) {
+        throw genericError(
+          'Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+        );
+      }
+      throw notSimulated('qcow2 images with extended L2 entries');
+    }
+    if (
+      clusterSize < 512 ||
+      clusterSize > 2 * 1024 * 1024 ||
+      (clusterSize & (clusterSize - 1)) !== 0
+    ) {
+      throw genericError('Cluster size must be a power of two between 512 and 2048k');
+    }
+    const preallocation = options.preallocation ?? 'off';
+    if (options['backing-file'] !== undefined && preallocation !== 'off') {
+      throw genericError(
+        'Backing file and preallocation can only be used at the same time if extended_l2 is on',
+      );
+    }
+    if (options['backing-fmt'] !== undefined && options['backing-file'] === undefined) {
+      throw genericError('Backing format cannot be used without backing file');
+    }
+    if (version < 3 && options['lazy-refcounts']) {
+      throw genericError(
+        'Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+      );
+    }
+    const refcountBits = options['refcount-bits'] ?? 16;
+    if (refcountBits > 64 || refcountBits < 1 || (refcountBits & (refcountBits - 1)) !== 0) {
+      throw genericError('Refcount width must be a power of two and may not exceed 64 bits');
+    }
+    if (version < 3 && refcountBits !== 16) {
+      throw genericError(
+        'Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)',
+      );
+    }
+    if (options['data-file-raw'] && options['data-file'] === undefined) {
+      throw genericError('data-file-raw requires data-file');
+    }
+    if (options['data-file'] !== undefined) throw notSimulated("qcow2's 'data-file' option");
+    if (options['compression-type'] === 'zstd') {
+      if (version < 3) {
+        throw genericError(
+          'Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+        );
+      }
+      throw notSimulated('zstd compression');
+    }
+    if (options.encrypt !== undefined) throw notSimulated('encrypted qcow2 images');
+    if (preallocation !== 'off') throw notSimulated(`preallocation '${preallocation}'`);
+    const mutable = this.#mutable(file);
+    const formatParent = mutable.parents.find((p) => p.driver === 'qcow2' && !p.readOnly);
+    if (formatParent) {
+      throw genericError(
+        `Permission conflict on node '${file.nodeName}': permissions 'write, resize' are both required by an unnamed block device (uses node '${file.nodeName}' as 'root' child) and unshared by node '${formatParent.nodeName}' (uses node '${file.nodeName}' as 'file' child).`,
+      );
+    }
+    const path = this.#fileNodePath(file);
+    if (file.driver !== 'file' || path === undefined) {
+      throw notSimulated(`creating qcow2 images on a '${file.driver}' node`);
+    }
+    const { writes, fileLength } = buildEmptyQcow2({
+      size: options.size,
+      clusterSize,
+      version,
+      refcountBits,
+      lazyRefcounts: options['lazy-refcounts'] ?? false,
+      ...(options['backing-file'] !== undefined ? { backingFile: options['backing-file'] } : {}),
+      ...(options['backing-fmt'] !== undefined ? { backingFormat: options['backing-fmt'] } : {}),
+    });
+    try {
+      this.#store.truncate(path, 0);
+      for (const write of writes) this.#store.write(path, write.offset, write.data);
+      this.#store.truncate(path, fileLength);
+      const stat = this.#store.stat(path);
+      Object.assign(mutable, { length: stat.size, fileStat: stat });
+    } catch (error) {
+      throw this.#storeFailure('Could not write qcow2 header', error);
+    }
+  }
+
+  #inlineCreateTarget(_ref: BlockdevOptions): string {
+    throw notSimulated(
+      'inline node definitions as blockdev-create targets (name an existing node)',
+    );
+  }
+}
+
+/** QEMU's op-blocker reason for a node a block job works on. */
+export function jobBlockerReason(jobType: string): string {
+  return `block device is in use by block job: ${jobType}`;
+}

@@ -1,0 +1,148 @@
+// The block layer's only door to real files. The core never touches the file system itself
+// (DESIGN.md: `node:` imports live in src/node/**): it is handed an ImageStore. The Node.js one is
+// in src/node/fs-image-store.ts; MemoryImageStore serves tests and fully in-memory simulations.
+
+/** Failure of a store operation, named by errno code (`ENOENT`, `EACCES`, …). */
+export class ImageStoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message?: string) {
+    super(message ?? strerror(code));
+    this.name = 'ImageStoreError';
+    this.code = code;
+  }
+}
+
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  EEXIST: 'File exists',
+  ENOSPC: 'No space left on device',
+  EIO: 'Input/output error',
+  EROFS: 'Read-only file system',
+  EINVAL: 'Invalid argument',
+  EFBIG: 'File too large',
+  ENAMETOOLONG: 'File name too long',
+  ELOOP: 'Too many levels of symbolic links',
+};
+
+/** glibc's strerror() text for an errno code, as QEMU puts into its messages. */
+export function strerror(code: string): string {
+  return ERRNO_TEXT[code] ?? code;
+}
+
+export interface ImageStat {
+  /** File length in bytes. */
+  readonly size: number;
+  /** Bytes allocated on disk (st_blocks × 512), QEMU's `actual-size`. */
+  readonly allocatedBytes: number;
+}
+
+export interface ImageStore {
+  /** Stats an existing file; throws ImageStoreError (ENOENT, …). */
+  stat(path: string): ImageStat;
+  /** Reads metadata bytes; past the end of the file reads zeros. */
+  read(path: string, offset: number, length: number): Uint8Array;
+  /** Creates the file (or truncates an existing one) with `size` bytes of zeros, sparse. */
+  create(path: string, size: number): void;
+  /** Writes metadata bytes, growing the file if needed. */
+  write(path: string, offset: number, data: Uint8Array): void;
+  /** Sets the file length. */
+  truncate(path: string, size: number): void;
+}
+
+/** Directory part of a path, QEMU's path_combine() view: everything up to the last '/'. */
+export function combinePath(baseFile: string, relative: string): string {
+  if (relative.startsWith('/')) return relative;
+  const slash = baseFile.lastIndexOf('/');
+  return slash < 0 ? relative : `${baseFile.slice(0, slash + 1)}${relative}`;
+}
+
+/** Files held in memory: for tests, and for simulations with no disk at all. */
+export class MemoryImageStore implements ImageStore {
+  readonly #files = new Map<string, Uint8Array>();
+  /** Largest file this store will hold, so a test cannot allocate gigabytes by mistake. */
+  readonly maxFileSize: number;
+
+  constructor(maxFileSize = 64 * 1024 * 1024) {
+    this.maxFileSize = maxFileSize;
+  }
+
+  has(path: string): boolean {
+    return this.#files.has(path);
+  }
+
+  /** The file's bytes (a copy), or undefined. */
+  bytes(path: string): Uint8Array | undefined {
+    const data = this.#files.get(path);
+    return data ? data.slice() : undefined;
+  }
+
+  /** Puts a file in the store, replacing any previous one. */
+  put(path: string, data: Uint8Array): void {
+    if (data.byteLength > this.maxFileSize) throw new ImageStoreError('EFBIG');
+    this.#files.set(path, data.slice());
+  }
+
+  stat(path: string): ImageStat {
+    const data = this.#get(path);
+    return { size: data.byteLength, allocatedBytes: Math.ceil(data.byteLength / 4096) * 4096 };
+  }
+
+  read(path: string, offset: number, length: number): Uint8Array {
+    const data = this.#get(path);
+    const out = new Uint8Array(length);
+    if (offset < data.byteLength)
+      out.set(data.subarray(offset, Math.min(data.byteLength, offset + length)));
+    return out;
+  }
+
+  create(path: string, size: number): void {
+    const slash = path.lastIndexOf('/');
+    if (slash > 0 && !this.#dirExists(path.slice(0, slash))) throw new ImageStoreError('ENOENT');
+    this.put(path, new Uint8Array(size));
+  }
+
+  write(path: string, offset: number, data: Uint8Array): void {
+    let file = this.#get(path);
+    if (offset + data.byteLength > file.byteLength) {
+      if (offset + data.byteLength > this.maxFileSize) throw new ImageStoreError('EFBIG');
+      const grown = new Uint8Array(offset + data.byteLength);
+      grown.set(file);
+      file = grown;
+    }
+    file.set(data, offset);
+    this.#files.set(path, file);
+  }
+
+  truncate(path: string, size: number): void {
+    const file = this.#get(path);
+    if (size > this.maxFileSize) throw new ImageStoreError('EFBIG');
+    const resized = new Uint8Array(size);
+    resized.set(file.subarray(0, Math.min(size, file.byteLength)));
+    this.#files.set(path, resized);
+  }
+
+  #dirExists(dir: string): boolean {
+    // A memory store has no directories of its own: a directory exists if a file lives in it,
+    // or it was named by `mkdir`.
+    if (this.#dirs.has(dir)) return true;
+    for (const path of this.#files.keys()) if (path.startsWith(`${dir}/`)) return true;
+    return false;
+  }
+
+  readonly #dirs = new Set<string>();
+
+  /** Declares a directory, so files can be created in it. */
+  mkdir(dir: string): void {
+    this.#dirs.add(dir.replace(/\/+$/, ''));
+  }
+
+  #get(path: string): Uint8Array {
+    const data = this.#files.get(path);
+    if (!data) throw new ImageStoreError('ENOENT');
+    return data;
+  }
+}

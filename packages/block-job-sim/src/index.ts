@@ -1,0 +1,48 @@
+export {
+  type BlkdebugRule,
+  type BlockChild,
+  BlockLayer,
+  type BlockLayerOptions,
+  type BlockNode,
+  type ChildName,
+  jobBlockerReason,
+} from './block-layer.js';
+export { BlockCommandError, genericError, type QmpErrorClass } from './errors.js';
+export {
+  combinePath,
+  type ImageStat,
+  type ImageStore,
+  ImageStoreError,
+  MemoryImageStore,
+  strerror,
+} from './image-store.js';
+export {
+  KeyvalError,
+  type KeyvalObject,
+  type KeyvalParseResult,
+  type KeyvalValue,
+  parseKeyval,
+} from './keyval.js';
+export type {
+  BlkdebugInjectErrorOptions,
+  BlockDeviceInfo,
+  BlockdevCreateOptions,
+  BlockdevCreateOptionsFile,
+  BlockdevCreateOptionsQcow2,
+  BlockdevDriver,
+  BlockdevOptions,
+  BlockdevRef,
+  ImageInfo,
+  SimulatedDriver,
+} from './qapi.js';
+export { BLOCKDEV_DRIVERS, SIMULATED_DRIVERS } from './qapi.js';
+export {
+  buildEmptyQcow2,
+  Qcow2AllocationMap,
+  type Qcow2CreateParameters,
+  Qcow2FormatError,
+  type Qcow2Header,
+  readQcow2AllocationMap,
+  readQcow2Header,
+} from './qcow2.js';
+export { qdictBucket, qdictOrder, qemuJson } from './qdict.js';

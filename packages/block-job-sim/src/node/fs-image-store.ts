@@ -1,0 +1,89 @@
+// The ImageStore over the real file system, relative paths resolved against `baseDir` (QEMU
+// resolves them against its working directory). Only metadata goes through it.
+
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { type ImageStat, type ImageStore, ImageStoreError } from '../image-store.js';
+
+function storeError(error: unknown): ImageStoreError {
+  const code = (error as { code?: unknown }).code;
+  return new ImageStoreError(typeof code === 'string' ? code : 'EIO');
+}
+
+export class FsImageStore implements ImageStore {
+  readonly baseDir: string;
+
+  constructor(baseDir: string) {
+    this.baseDir = baseDir;
+  }
+
+  #path(path: string): string {
+    return isAbsolute(path) ? path : resolve(this.baseDir, path);
+  }
+
+  #withFile<T>(path: string, flags: string, use: (fd: number) => T): T {
+    let fd: number;
+    try {
+      fd = openSync(this.#path(path), flags);
+    } catch (error) {
+      throw storeError(error);
+    }
+    try {
+      return use(fd);
+    } catch (error) {
+      throw storeError(error);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  stat(path: string): ImageStat {
+    try {
+      const st = statSync(this.#path(path));
+      if (st.isDirectory()) throw new ImageStoreError('EISDIR');
+      return { size: st.size, allocatedBytes: st.blocks * 512 };
+    } catch (error) {
+      if (error instanceof ImageStoreError) throw error;
+      throw storeError(error);
+    }
+  }
+
+  read(path: string, offset: number, length: number): Uint8Array {
+    return this.#withFile(path, 'r', (fd) => {
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out;
+    });
+  }
+
+  create(path: string, size: number): void {
+    this.#withFile(path, 'w', (fd) => ftruncateSync(fd, size));
+  }
+
+  write(path: string, offset: number, data: Uint8Array): void {
+    this.#withFile(path, 'r+', (fd) => {
+      let done = 0;
+      while (done < data.byteLength) {
+        done += writeSync(fd, data, done, data.byteLength - done, offset + done);
+      }
+      fstatSync(fd);
+    });
+  }
+
+  truncate(path: string, size: number): void {
+    this.#withFile(path, 'r+', (fd) => ftruncateSync(fd, size));
+  }
+}

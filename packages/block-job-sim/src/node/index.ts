@@ -1,0 +1,1 @@
+export { FsImageStore } from './fs-image-store.js';

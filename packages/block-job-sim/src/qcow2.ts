@@ -1,0 +1,336 @@
+// qcow2 metadata: what the simulator reads from real images (header, backing file, which
+// clusters are allocated) and the empty images blockdev-create writes. Format facts from QEMU's
+// docs/interop/qcow2.txt and block/qcow2.c (7.2). Guest data is never read or written.
+
+/** Reads `length` bytes at `offset` of the image's underlying file (short reads give zeros). */
+export type ReadAt = (offset: number, length: number) => Uint8Array;
+
+export const QCOW2_MAGIC = 0x514649fb;
+const EXT_END = 0;
+const EXT_BACKING_FORMAT = 0xe2792aca;
+const EXT_FEATURE_TABLE = 0x6803f857;
+const L1E_OFFSET_MASK = 0x00fffffffffffe00n;
+const L2E_OFFSET_MASK = 0x00fffffffffffe00n;
+const L2E_COMPRESSED = 1n << 62n;
+const ZERO_FLAG = 1n;
+/** QEMU's QCOW_MAX_L1_SIZE: 32 MiB of L1 table. */
+const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
+/** QEMU's limit on the backing file name (1023 bytes). */
+const MAX_BACKING_NAME = 1023;
+
+export interface Qcow2Header {
+  readonly version: 2 | 3;
+  readonly clusterBits: number;
+  readonly clusterSize: number;
+  /** Virtual disk size in bytes. */
+  readonly size: number;
+  readonly cryptMethod: number;
+  readonly l1Size: number;
+  readonly l1TableOffset: number;
+  readonly refcountTableOffset: number;
+  readonly refcountTableClusters: number;
+  readonly nbSnapshots: number;
+  readonly incompatibleFeatures: bigint;
+  readonly compatibleFeatures: bigint;
+  readonly refcountOrder: number;
+  readonly headerLength: number;
+  readonly compressionType: 'zlib' | 'zstd';
+  readonly backingFile: string | undefined;
+  readonly backingFormat: string | undefined;
+}
+
+/** Why a qcow2 image cannot be opened, in QEMU's words (qcow2_do_open). */
+export class Qcow2FormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Qcow2FormatError';
+  }
+}
+
+function u64(view: DataView, offset: number): bigint {
+  return view.getBigUint64(offset, false);
+}
+
+function safeNumber(value: bigint, what: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new Qcow2FormatError(`${what} is too large`);
+  return Number(value);
+}
+
+const decoder = new TextDecoder();
+
+/** Parses the header (and its extensions) of a qcow2 image. */
+export function readQcow2Header(read: ReadAt): Qcow2Header {
+  const head = read(0, 104);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.byteLength < 72 || view.getUint32(0) !== QCOW2_MAGIC) {
+    throw new Qcow2FormatError('Image is not in qcow2 format');
+  }
+  const version = view.getUint32(4);
+  if (version < 2 || version > 3) {
+    throw new Qcow2FormatError(`Unsupported qcow2 version ${version}`);
+  }
+  const clusterBits = view.getUint32(20);
+  if (clusterBits < 9 || clusterBits > 21) {
+    throw new Qcow2FormatError(`Unsupported cluster size: 2^${clusterBits}`);
+  }
+  const clusterSize = 2 ** clusterBits;
+  const size = safeNumber(u64(view, 24), 'Image size');
+  const l1Size = view.getUint32(36);
+  if (l1Size > MAX_L1_ENTRIES) throw new Qcow2FormatError('Active L1 table too large');
+  let incompatibleFeatures = 0n;
+  let compatibleFeatures = 0n;
+  let refcountOrder = 4;
+  let headerLength = 72;
+  let compressionType: 'zlib' | 'zstd' = 'zlib';
+  if (version === 3) {
+    incompatibleFeatures = u64(view, 72);
+    compatibleFeatures = u64(view, 80);
+    refcountOrder = view.getUint32(96);
+    headerLength = view.getUint32(100);
+    if (headerLength < 104) throw new Qcow2FormatError('qcow2 header too short');
+    if (headerLength > 104) compressionType = head[104] === 1 ? 'zstd' : 'zlib';
+  }
+  // Header extensions sit between the header and the end of the first cluster.
+  let backingFormat: string | undefined;
+  const backingFileOffset = safeNumber(u64(view, 8), 'Backing file offset');
+  const extEnd = backingFileOffset > 0 ? Math.min(backingFileOffset, clusterSize) : clusterSize;
+  let ext = headerLength;
+  for (let guard = 0; ext + 8 <= extEnd && guard < 1024; guard++) {
+    const extHead = read(ext, 8);
+    const extView = new DataView(extHead.buffer, extHead.byteOffset, extHead.byteLength);
+    const type = extView.getUint32(0);
+    const length = extView.getUint32(4);
+    if (type === EXT_END) break;
+    if (ext + 8 + length > extEnd) throw new Qcow2FormatError('ext_magic too large');
+    if (type === EXT_BACKING_FORMAT) backingFormat = decoder.decode(read(ext + 8, length));
+    ext += 8 + Math.ceil(length / 8) * 8;
+  }
+  let backingFile: string | undefined;
+  if (backingFileOffset > 0) {
+    const length = view.getUint32(16);
+    if (length > MAX_BACKING_NAME || backingFileOffset + length > clusterSize) {
+      throw new Qcow2FormatError('Backing file name too long');
+    }
+    backingFile = decoder.decode(read(backingFileOffset, length));
+  }
+  return {
+    version: version as 2 | 3,
+    clusterBits,
+    clusterSize,
+    size,
+    cryptMethod: view.getUint32(32),
+    l1Size,
+    l1TableOffset: safeNumber(u64(view, 40), 'L1 table offset'),
+    refcountTableOffset: safeNumber(u64(view, 48), 'Refcount table offset'),
+    refcountTableClusters: view.getUint32(56),
+    nbSnapshots: view.getUint32(60),
+    incompatibleFeatures,
+    compatibleFeatures,
+    refcountOrder,
+    headerLength,
+    compressionType,
+    backingFile,
+    backingFormat,
+  };
+}
+
+/**
+ * Which guest clusters the image itself holds (data, compressed, or zero clusters: everything
+ * that shadows the backing file), as a bitmap indexed by guest cluster number.
+ */
+export class Qcow2AllocationMap {
+  readonly clusterSize: number;
+  readonly size: number;
+  readonly #bits: Uint8Array;
+
+  constructor(clusterSize: number, size: number, bits?: Uint8Array) {
+    this.clusterSize = clusterSize;
+    this.size = size;
+    this.#bits = bits ?? new Uint8Array(Math.ceil(Math.ceil(size / clusterSize) / 8));
+  }
+
+  get clusterCount(): number {
+    return Math.ceil(this.size / this.clusterSize);
+  }
+
+  isClusterAllocated(cluster: number): boolean {
+    return (((this.#bits[cluster >> 3] as number) >> (cluster & 7)) & 1) === 1;
+  }
+
+  setCluster(cluster: number): void {
+    if (cluster < 0 || cluster >= this.clusterCount) return;
+    this.#bits[cluster >> 3] = (this.#bits[cluster >> 3] as number) | (1 << (cluster & 7));
+  }
+
+  /** Bytes of [offset, offset + length) that the image holds itself. */
+  allocatedBytes(offset = 0, length = this.size - offset): number {
+    const end = Math.min(this.size, offset + length);
+    let total = 0;
+    for (let c = Math.floor(offset / this.clusterSize); c * this.clusterSize < end; c++) {
+      if (!this.isClusterAllocated(c)) continue;
+      const start = Math.max(offset, c * this.clusterSize);
+      total += Math.min(end, (c + 1) * this.clusterSize) - start;
+    }
+    return total;
+  }
+
+  /** Maximal runs of allocated bytes, ascending. */
+  extents(): Array<{ offset: number; length: number }> {
+    const out: Array<{ offset: number; length: number }> = [];
+    for (let c = 0; c < this.clusterCount; c++) {
+      if (!this.isClusterAllocated(c)) continue;
+      const offset = c * this.clusterSize;
+      const length = Math.min(this.size, offset + this.clusterSize) - offset;
+      const last = out[out.length - 1];
+      if (last && last.offset + last.length === offset) last.length += length;
+      else out.push({ offset, length });
+    }
+    return out;
+  }
+}
+
+/** Reads the L1 and L2 tables into an allocation map. */
+export function readQcow2AllocationMap(read: ReadAt, header: Qcow2Header): Qcow2AllocationMap {
+  const map = new Qcow2AllocationMap(header.clusterSize, header.size);
+  if (header.l1Size === 0 || header.size === 0) return map;
+  if ((header.incompatibleFeatures & (1n << 4n)) !== 0n) {
+    throw new Qcow2FormatError('qmpkit does not simulate qcow2 images with extended L2 entries');
+  }
+  const l2Entries = header.clusterSize / 8;
+  const l1 = read(header.l1TableOffset, header.l1Size * 8);
+  const l1View = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  for (let i = 0; i < header.l1Size && i * 8 + 8 <= l1.byteLength; i++) {
+    const l2Offset = Number(l1View.getBigUint64(i * 8) & L1E_OFFSET_MASK);
+    if (l2Offset === 0) continue;
+    const l2 = read(l2Offset, header.clusterSize);
+    const l2View = new DataView(l2.buffer, l2.byteOffset, l2.byteLength);
+    for (let j = 0; j < l2Entries && j * 8 + 8 <= l2.byteLength; j++) {
+      const entry = l2View.getBigUint64(j * 8);
+      const held =
+        (entry & L2E_COMPRESSED) !== 0n ||
+        (entry & L2E_OFFSET_MASK) !== 0n ||
+        (entry & ZERO_FLAG) !== 0n;
+      if (held) map.setCluster(i * l2Entries + j);
+    }
+  }
+  return map;
+}
+
+export interface Qcow2CreateParameters {
+  readonly size: number;
+  readonly clusterSize?: number;
+  readonly version?: 2 | 3;
+  readonly backingFile?: string;
+  readonly backingFormat?: string;
+  readonly lazyRefcounts?: boolean;
+  readonly refcountBits?: number;
+}
+
+export interface ImageWrite {
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/** The feature name table QEMU writes into new v3 images (qcow2_co_create). */
+const FEATURE_NAMES: ReadonlyArray<[number, number, string]> = [
+  [0, 0, 'dirty bit'],
+  [0, 1, 'corrupt bit'],
+  [0, 2, 'external data file'],
+  [0, 3, 'compression type'],
+  [0, 4, 'extended L2 entries'],
+  [1, 0, 'lazy refcounts'],
+  [2, 0, 'bitmaps'],
+  [2, 1, 'raw external data'],
+];
+
+/**
+ * The writes that turn an empty file into an empty qcow2 image: header and extensions in
+ * cluster 0, then the refcount table, one refcount block and the L1 table, each refcounted.
+ * `fileLength` is the file size afterwards (whole clusters, as QEMU leaves it).
+ */
+export function buildEmptyQcow2(params: Qcow2CreateParameters): {
+  writes: ImageWrite[];
+  fileLength: number;
+} {
+  const clusterSize = params.clusterSize ?? 65536;
+  const clusterBits = Math.log2(clusterSize);
+  const version = params.version ?? 3;
+  const refcountBits = params.refcountBits ?? 16;
+  const refcountOrder = Math.log2(refcountBits);
+  const l2Coverage = clusterSize * (clusterSize / 8);
+  const l1Size = Math.ceil(params.size / l2Coverage);
+  const l1Clusters = Math.ceil((l1Size * 8) / clusterSize);
+  // Cluster 0 header, 1 refcount table, 2 refcount block, 3.. L1 table.
+  const totalClusters = 3 + l1Clusters;
+  const header = new Uint8Array(clusterSize);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, QCOW2_MAGIC);
+  view.setUint32(4, version);
+  view.setUint32(20, clusterBits);
+  view.setBigUint64(24, BigInt(params.size));
+  view.setUint32(36, l1Size);
+  view.setBigUint64(40, BigInt(l1Size > 0 ? 3 * clusterSize : 0));
+  view.setBigUint64(48, BigInt(clusterSize));
+  view.setUint32(56, 1);
+  let ext = 72;
+  if (version === 3) {
+    view.setBigUint64(80, params.lazyRefcounts ? 1n : 0n);
+    view.setUint32(96, refcountOrder);
+    view.setUint32(100, 112);
+    ext = 112;
+  }
+  const encoder = new TextEncoder();
+  const putExtension = (type: number, data: Uint8Array) => {
+    view.setUint32(ext, type);
+    view.setUint32(ext + 4, data.byteLength);
+    header.set(data, ext + 8);
+    ext += 8 + Math.ceil(data.byteLength / 8) * 8;
+  };
+  if (params.backingFormat !== undefined) {
+    putExtension(EXT_BACKING_FORMAT, encoder.encode(params.backingFormat));
+  }
+  if (version === 3) {
+    const table = new Uint8Array(FEATURE_NAMES.length * 48);
+    FEATURE_NAMES.forEach(([type, bit, name], i) => {
+      table[i * 48] = type;
+      table[i * 48 + 1] = bit;
+      table.set(encoder.encode(name), i * 48 + 2);
+    });
+    putExtension(EXT_FEATURE_TABLE, table);
+  }
+  ext += 8; // the end-of-extensions marker (zeros)
+  if (params.backingFile !== undefined) {
+    const name = encoder.encode(params.backingFile);
+    view.setBigUint64(8, BigInt(ext));
+    view.setUint32(16, name.byteLength);
+    header.set(name, ext);
+  }
+  const refcountTable = new Uint8Array(clusterSize);
+  new DataView(refcountTable.buffer).setBigUint64(0, BigInt(2 * clusterSize));
+  const refcountBlock = new Uint8Array(clusterSize);
+  for (let cluster = 0; cluster < totalClusters; cluster++) {
+    setRefcount(refcountBlock, cluster, refcountBits, 1);
+  }
+  const writes: ImageWrite[] = [
+    { offset: 0, data: header },
+    { offset: clusterSize, data: refcountTable },
+    { offset: 2 * clusterSize, data: refcountBlock },
+  ];
+  if (l1Clusters > 0) {
+    writes.push({ offset: 3 * clusterSize, data: new Uint8Array(l1Clusters * clusterSize) });
+  }
+  return { writes, fileLength: (l1Size > 0 ? totalClusters : 3) * clusterSize };
+}
+
+function setRefcount(block: Uint8Array, index: number, bits: number, value: number): void {
+  if (bits >= 8) {
+    const bytes = bits / 8;
+    const at = index * bytes;
+    for (let b = 0; b < bytes; b++) block[at + b] = b === bytes - 1 ? value : 0;
+    return;
+  }
+  const perByte = 8 / bits;
+  const byte = Math.floor(index / perByte);
+  const shift = (index % perByte) * bits;
+  block[byte] = (block[byte] as number) | (value << shift);
+}
