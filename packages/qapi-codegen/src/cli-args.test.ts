@@ -35,6 +35,16 @@ describe('parseCliArgs', () => {
     });
   });
 
+  test('reads --names-from', () => {
+    expect(
+      parseCliArgs(['qsd.json', '--out', 'x', '--names-from', 'qapi-schema.json']),
+    ).toMatchObject({
+      input: 'qsd.json',
+      namesFrom: 'qapi-schema.json',
+    });
+    expect(parseCliArgs(['qsd.json', '--out', 'x'])).not.toHaveProperty('namesFrom');
+  });
+
   test('takes anything after -- as the input', () => {
     expect(parseCliArgs(['--out', 'x', '--', '-weird.json'])).toMatchObject({
       input: '-weird.json',

@@ -13,6 +13,8 @@ export interface CliOptions {
   readonly definesFiles: readonly string[];
   /** Prepended to the output file names. */
   readonly prefix: string;
+  /** For introspection input: a schema file to take the real type names from. */
+  readonly namesFrom?: string;
 }
 
 export type CliCommand = CliOptions | { readonly help: true };
@@ -29,6 +31,8 @@ Options:
                        symbols not defined are false
   --defines-file FILE  read defined symbols from FILE, one per line (repeatable)
   --prefix NAME        prepend NAME to the output file names
+  --names-from SCHEMA  for introspection input: name the masked types after the
+                       matching types of this schema file (a parallel walk)
   -h, --help           show this help
 `;
 
@@ -41,6 +45,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
   let input: string | undefined;
   let outDir: string | undefined;
   let prefix = '';
+  let namesFrom: string | undefined;
   const defines: string[] = [];
   const definesFiles: string[] = [];
   let onlyPositional = false;
@@ -89,6 +94,9 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         prefix = p;
         break;
       }
+      case '--names-from':
+        namesFrom = value();
+        break;
       default:
         throw new CliUsageError(`unknown option '${flag}'`);
     }
@@ -96,5 +104,13 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
   }
   if (input === undefined) throw new CliUsageError('missing input file (see --help)');
   if (outDir === undefined) throw new CliUsageError('missing --out DIR (see --help)');
-  return { help: false, input, outDir, defines, definesFiles, prefix };
+  return {
+    help: false,
+    input,
+    outDir,
+    defines,
+    definesFiles,
+    prefix,
+    ...(namesFrom === undefined ? {} : { namesFrom }),
+  };
 }

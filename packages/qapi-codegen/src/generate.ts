@@ -10,6 +10,8 @@ export interface GenerateOptions {
   source: string;
   /** The build's defined condition symbols; every other symbol is false. */
   defined: Defines;
+  /** For introspection input: schema names of masked types (mapIntrospectionNames). */
+  realNames?: ReadonlyMap<string, string>;
 }
 
 export interface GeneratedModules {

@@ -39,6 +39,8 @@ export {
   schemaFromIntrospection,
   schemaFromIntrospectionText,
 } from './introspection.js';
+export type { IntrospectionNameMap } from './introspection-names.js';
+export { mapIntrospectionNames } from './introspection-names.js';
 export type {
   AlternateBranch,
   AlternateType,

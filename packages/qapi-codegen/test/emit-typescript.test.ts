@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { emitRuntimeModule } from '../src/emit/runtime-module.js';
 import { emitTypeScript } from '../src/emit/typescript.js';
 import { schemaFromIntrospection } from '../src/introspection.js';
-import { readCorpusJson } from './corpus.js';
+import { parseSchema } from '../src/schema.js';
+import { corpusDefines, corpusPath, readCorpusJson } from './corpus.js';
 import { shapesSchema } from './hand-model.js';
 import { typecheck } from './typecheck.js';
 
@@ -114,6 +117,34 @@ export const a: CommandMap['job-pause']['args'] = { id: 'j' };
 export const b: CommandMap['job-pause']['args'] = { id: 1 };
 `;
     const result = typecheck({ 'types.ts': ts, 'usage.ts': usage });
+    expect(result.output).toBe('');
+  });
+});
+
+describe('emitTypeScript on QEMU 7.2 x86_64 schema files', () => {
+  test('type-checks together with the runtime module, and renames struct String', () => {
+    const schema = parseSchema(corpusPath('schema/qemu-7.2/qapi/qapi-schema.json'), (p) =>
+      readFileSync(p, 'utf8'),
+    );
+    const defined = corpusDefines('introspect/qemu-system-x86_64-7.2-defines.txt');
+    const ts = emitTypeScript(schema, { source: 'qapi-schema.json', defined });
+    const runtime = emitRuntimeModule(schema, { source: 'qapi-schema.json', defined });
+    // qapi/common.json: { 'struct': 'String', 'data': { 'str': 'str' } }
+    expect(ts).toContain('export interface QapiString {\n  str: string;\n}');
+    // qapi/block-core.json: blockdev-add takes the union BlockdevOptions, boxed.
+    expect(ts).toContain("  'blockdev-add': { args: BlockdevOptions; ret: QmpEmpty };");
+    // qapi/run-state.json: STOP has no data.
+    expect(ts).toContain('  STOP: undefined;');
+    const usage = `import type { BlockdevOptions, CommandMap } from './types.js';
+import { qmpSchema } from './runtime.js';
+export const n: number = qmpSchema.length;
+export const null0: BlockdevOptions = { driver: 'null-co', 'node-name': 'n0' };
+export const file: BlockdevOptions = { driver: 'file', filename: '/tmp/x', aio: 'io_uring' };
+// @ts-expect-error file needs a filename
+export const noName: BlockdevOptions = { driver: 'file' };
+export const add: CommandMap['device_add']['args'] = { driver: 'virtio-blk', drive: 'd0' };
+`;
+    const result = typecheck({ 'types.ts': ts, 'runtime.ts': runtime, 'usage.ts': usage });
     expect(result.output).toBe('');
   });
 });

@@ -99,8 +99,11 @@ function protect(name: string): string {
 }
 
 /** Maps every non-builtin type of the schema to its TypeScript identifier. */
-export function typeIdentifiers(schema: Schema): Map<string, string> {
-  const ids = isIntrospectionSchema(schema) ? usageNames(schema) : schemaNames(schema);
+export function typeIdentifiers(
+  schema: Schema,
+  realNames?: ReadonlyMap<string, string>,
+): Map<string, string> {
+  const ids = isIntrospectionSchema(schema) ? usageNames(schema, realNames) : schemaNames(schema);
   const owners = new Map<string, string>();
   const clashes: string[] = [];
   for (const [type, id] of ids) {
@@ -145,10 +148,18 @@ function isEmptyObject(def: TypeDef | undefined): boolean {
   );
 }
 
-function usageNames(schema: Schema): Map<string, string> {
+function usageNames(schema: Schema, realNames?: ReadonlyMap<string, string>): Map<string, string> {
   const ids = new Map<string, string>();
   const taken = new Set<string>();
   const queue: string[] = [];
+  // Types whose schema name is known (the parallel walk of §13.3) are named like schema input.
+  for (const [masked, real] of realNames ?? []) {
+    if (!schema.types.has(masked)) continue;
+    const id = schemaName(real, schema);
+    ids.set(masked, id);
+    taken.add(id);
+  }
+  for (const masked of ids.keys()) queue.push(masked);
   const give = (ref: string, wanted: string): void => {
     const name = ref.startsWith('[') ? ref.slice(1, -1) : ref;
     const def = schema.types.get(name);
@@ -160,7 +171,7 @@ function usageNames(schema: Schema): Map<string, string> {
     queue.push(name);
   };
   // The member-less object commands use for "no arguments" is QEMU's q_empty.
-  for (const cmd of schema.commands.values()) {
+  for (const cmd of taken.has('QmpEmpty') ? [] : schema.commands.values()) {
     if (cmd.argType !== undefined && isEmptyObject(schema.types.get(cmd.argType))) {
       give(cmd.argType, 'QmpEmpty');
       break;

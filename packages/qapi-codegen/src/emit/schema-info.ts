@@ -117,6 +117,8 @@ export interface SchemaInfoExtras {
 export interface SchemaInfoOptions {
   /** Symbols that are defined in the build; every other symbol is false. */
   defined: Defines;
+  /** For introspection input: known schema names of masked types, reported in the extras. */
+  realNames?: ReadonlyMap<string, string>;
 }
 
 export interface SchemaInfoResult {
@@ -143,7 +145,13 @@ interface Guarded<T> {
  * names are already QEMU's and every entry is kept, in order, so the reply is reproduced.
  */
 export function generateSchemaInfo(schema: Schema, options: SchemaInfoOptions): SchemaInfoResult {
-  return new IntrospectWalk(schema, options.defined, isIntrospectionSchema(schema)).run();
+  const result = new IntrospectWalk(schema, options.defined, isIntrospectionSchema(schema)).run();
+  if (isIntrospectionSchema(schema)) {
+    for (const [masked, real] of options.realNames ?? []) {
+      if (schema.types.has(masked)) result.extras.typeNames[masked] = real;
+    }
+  }
+  return result;
 }
 
 function featureList(features: readonly Feature[], defined: Defines): string[] | undefined {

@@ -42,6 +42,11 @@ export interface TypeScriptOptions {
    * definition is emitted, conditional ones with an "Only if" remark.
    */
   defined?: Defines;
+  /**
+   * For introspection input: schema names of masked types (see mapIntrospectionNames), so the
+   * types get their real names instead of names derived from use.
+   */
+  realNames?: ReadonlyMap<string, string>;
 }
 
 const BUILTIN_TS: Readonly<Record<string, string>> = {
@@ -78,7 +83,7 @@ class TypeScriptEmitter {
     private readonly schema: Schema,
     private readonly options: TypeScriptOptions,
   ) {
-    this.ids = typeIdentifiers(schema);
+    this.ids = typeIdentifiers(schema, options.realNames);
     for (const e of [...schema.commands.values(), ...schema.events.values()]) {
       if (e.doc !== undefined && e.argType?.startsWith('q_obj_'))
         this.memberDocs.set(e.argType, e.doc);

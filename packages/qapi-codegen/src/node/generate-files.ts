@@ -6,6 +6,7 @@ import { parseDefines } from '../emit/conditions.js';
 import { QapiSchemaError } from '../errors.js';
 import { generateModules, RUNTIME_FILE, TYPES_FILE } from '../generate.js';
 import { looksLikeIntrospection, schemaFromIntrospection } from '../introspection.js';
+import { mapIntrospectionNames } from '../introspection-names.js';
 import type { Schema } from '../model.js';
 import { parseSchema } from '../schema.js';
 
@@ -59,6 +60,8 @@ export interface GenerateFilesOptions {
   prefix?: string;
   /** How the headers name the input; default: `input` as given, with `/` separators. */
   sourceName?: string;
+  /** For introspection input: a schema file whose type names replace the masked numbers. */
+  namesFrom?: string;
 }
 
 export interface GenerateFilesResult {
@@ -93,7 +96,24 @@ export function generateFiles(options: GenerateFilesOptions): GenerateFilesResul
   // The header names the input as it was given (a relative path when run by a package's
   // codegen script), so the output does not depend on where the checkout lives.
   const source = options.sourceName ?? options.input.split(sep).join('/');
-  const modules = generateModules(schema, { source, defined });
+  let realNames: ReadonlyMap<string, string> | undefined;
+  if (options.namesFrom !== undefined) {
+    const named = loadInput(options.namesFrom);
+    if (kind !== 'introspection' || named.kind !== 'schema') {
+      throw new QapiSchemaError(
+        undefined,
+        'names-from',
+        '--names-from needs introspection input and a schema file',
+        { file: options.namesFrom },
+      );
+    }
+    realNames = mapIntrospectionNames(schema, named.schema).names;
+  }
+  const modules = generateModules(schema, {
+    source,
+    defined,
+    ...(realNames === undefined ? {} : { realNames }),
+  });
   mkdirSync(outDir, { recursive: true });
   const prefix = options.prefix ?? '';
   const written: string[] = [];
