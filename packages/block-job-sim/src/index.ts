@@ -7,6 +7,7 @@ export {
   type ChildName,
   jobBlockerReason,
 } from './block-layer.js';
+export { BlockdevArgumentError, parseBlockdevArgument, parseSize } from './blockdev-options.js';
 export { BlockCommandError, genericError, type QmpErrorClass } from './errors.js';
 export {
   combinePath,

@@ -257,7 +257,7 @@ export interface BlockDeviceInfo {
 /**
  * Schema member types, as the keyval visitor sees them: scalars by QAPI built-in type, objects
  * and lists by table entry, `ref` for BlockdevRef/BlockdevRefOrNull (a string names a node,
- * an object is an inline node), `enum` for enums (kept as the string).
+ * an object is an inline node), enums with their values.
  */
 export type MemberType =
   | 'str'
@@ -266,28 +266,82 @@ export type MemberType =
   | 'uint64'
   | 'size'
   | 'bool'
-  | 'enum'
+  | { readonly enum: readonly string[] }
   | 'ref'
   | 'any'
-  | { readonly object: Readonly<Record<string, MemberType>> }
+  | { readonly object: Readonly<Record<string, MemberType>>; readonly required: readonly string[] }
   | { readonly list: MemberType };
 
+const BLKDEBUG_EVENTS = [
+  'l1_update',
+  'l1_grow_alloc_table',
+  'l1_grow_write_table',
+  'l1_grow_activate_table',
+  'l2_load',
+  'l2_update',
+  'l2_update_compressed',
+  'l2_alloc_cow_read',
+  'l2_alloc_write',
+  'read_aio',
+  'read_backing_aio',
+  'read_compressed',
+  'write_aio',
+  'write_compressed',
+  'vmstate_load',
+  'vmstate_save',
+  'cow_read',
+  'cow_write',
+  'reftable_load',
+  'reftable_grow',
+  'reftable_update',
+  'refblock_load',
+  'refblock_update',
+  'refblock_update_part',
+  'refblock_alloc',
+  'refblock_alloc_hookup',
+  'refblock_alloc_write',
+  'refblock_alloc_write_blocks',
+  'refblock_alloc_write_table',
+  'refblock_alloc_switch_table',
+  'cluster_alloc',
+  'cluster_alloc_bytes',
+  'cluster_free',
+  'flush_to_os',
+  'flush_to_disk',
+  'pwritev_rmw_head',
+  'pwritev_rmw_after_head',
+  'pwritev_rmw_tail',
+  'pwritev_rmw_after_tail',
+  'pwritev',
+  'pwritev_zero',
+  'pwritev_done',
+  'empty_image_prepare',
+  'l1_shrink_write_table',
+  'l1_shrink_free_l2_clusters',
+  'cor_write',
+  'cluster_alloc_space',
+  'none',
+] as const;
+
+const BLOCK_PERMISSIONS = ['consistent-read', 'write', 'write-unchanged', 'resize', 'graph-mod'];
+
 const BASE_MEMBERS: Readonly<Record<string, MemberType>> = {
-  driver: 'enum',
+  driver: { enum: BLOCKDEV_DRIVERS },
   'node-name': 'str',
-  discard: 'enum',
-  cache: { object: { direct: 'bool', 'no-flush': 'bool' } },
+  discard: { enum: ['ignore', 'unmap'] },
+  cache: { object: { direct: 'bool', 'no-flush': 'bool' }, required: [] },
   'read-only': 'bool',
   'auto-read-only': 'bool',
   'force-share': 'bool',
-  'detect-zeroes': 'enum',
+  'detect-zeroes': { enum: ['off', 'on', 'unmap'] },
 };
 
 const INJECT_ERROR: MemberType = {
+  required: ['event'],
   object: {
-    event: 'enum',
+    event: { enum: BLKDEBUG_EVENTS },
     state: 'int',
-    iotype: 'enum',
+    iotype: { enum: ['read', 'write', 'write-zeroes', 'discard', 'flush', 'block-status'] },
     errno: 'int',
     sector: 'int',
     once: 'bool',
@@ -295,7 +349,10 @@ const INJECT_ERROR: MemberType = {
   },
 };
 
-const SET_STATE: MemberType = { object: { event: 'enum', state: 'int', new_state: 'int' } };
+const SET_STATE: MemberType = {
+  required: ['event', 'new_state'],
+  object: { event: { enum: BLKDEBUG_EVENTS }, state: 'int', new_state: 'int' },
+};
 
 /** The members of BlockdevOptions for each simulated driver (base members included). */
 export const BLOCKDEV_MEMBERS: Readonly<
@@ -306,8 +363,8 @@ export const BLOCKDEV_MEMBERS: Readonly<
     ...BASE_MEMBERS,
     filename: 'str',
     'pr-manager': 'str',
-    locking: 'enum',
-    aio: 'enum',
+    locking: { enum: ['on', 'off', 'auto'] },
+    aio: { enum: ['threads', 'native', 'io_uring'] },
     'aio-max-batch': 'int',
     'drop-cache': 'bool',
     'x-check-cache-dropped': 'bool',
@@ -342,9 +399,18 @@ export const BLOCKDEV_MEMBERS: Readonly<
     'max-discard': 'int32',
     'inject-error': { list: INJECT_ERROR },
     'set-state': { list: SET_STATE },
-    'take-child-perms': { list: 'enum' },
-    'unshare-child-perms': { list: 'enum' },
+    'take-child-perms': { list: { enum: BLOCK_PERMISSIONS } },
+    'unshare-child-perms': { list: { enum: BLOCK_PERMISSIONS } },
   },
+};
+
+/** The required members of BlockdevOptions for each simulated driver. */
+export const BLOCKDEV_REQUIRED: Readonly<Record<SimulatedDriver, readonly string[]>> = {
+  'null-co': ['driver'],
+  file: ['driver', 'filename'],
+  raw: ['driver', 'file'],
+  qcow2: ['driver', 'file'],
+  blkdebug: ['driver', 'image'],
 };
 
 export function isBlockdevDriver(name: string): name is BlockdevDriver {
