@@ -6,6 +6,7 @@
 // scripts/qapi (parse, check, and emit all its C: types, visitors, commands, events,
 // introspection) into a temp dir, timed as a whole process. Both take the median of RUNS runs.
 //
+// Also times the built qapi-codegen bin as a whole process (node start-up, reading, writing).
 // Prints one line per figure: `name: value unit`.
 
 import { spawnSync } from 'node:child_process';
@@ -42,6 +43,30 @@ for (let i = 0; i < RUNS + 1; i++) {
   if (i > 0) ours.push(ms); // the first run warms up the JIT
 }
 
+// The same work as a user runs it: the built bin as a process, node start-up and file writes
+// included (QEMU's figure below is a whole process too).
+const binRuns = [];
+for (let i = 0; i < RUNS; i++) {
+  const out = mkdtempSync(join(tmpdir(), 'qapi-codegen-bench-'));
+  const t0 = performance.now();
+  const run = spawnSync(
+    process.execPath,
+    [
+      join(here, '../dist/bin/qapi-codegen.js'),
+      schemaFile,
+      '--out',
+      out,
+      '--defines-file',
+      definesFile,
+    ],
+    { encoding: 'utf8' },
+  );
+  const ms = performance.now() - t0;
+  rmSync(out, { recursive: true, force: true });
+  if (run.status !== 0) throw new Error(`qapi-codegen bin failed: ${run.stderr}`);
+  binRuns.push(ms);
+}
+
 const scripts = join(here, 'qemu-scripts-qapi');
 const theirs = [];
 for (let i = 0; i < RUNS; i++) {
@@ -63,5 +88,6 @@ for (let i = 0; i < RUNS; i++) {
 const a = median(ours);
 const b = median(theirs);
 console.log(`qapi-codegen x86_64 schema: ${a.toFixed(1)} ms`);
+console.log(`qapi-codegen bin x86_64 schema (process): ${median(binRuns).toFixed(1)} ms`);
 console.log(`qemu scripts/qapi x86_64 schema: ${b.toFixed(1)} ms`);
 console.log(`ratio qemu/qapi-codegen: ${(b / a).toFixed(2)} x`);
