@@ -1,8 +1,9 @@
 /**
  * QMP message shapes (reference §2–§5, §9), type guards, a classifier for what a server sends,
- * and constructors that build messages with QEMU's member order (so that compact output matches
- * QEMU's bytes without reordering: `return` before `id`, `id` before `error`, `timestamp`
- * before `event` before `data`).
+ * and constructors. The constructors insert members in the order QEMU inserts them, which is
+ * what the encoder's `memberOrder: 'qemu'` needs to reproduce QEMU's bytes; for replies and
+ * events that order is also QEMU's printed order (`return` before `id`, `id` before `error`,
+ * `timestamp` before `event` before `data`).
  */
 import type { QapiErrorClass } from './errors.js';
 import { isJsonObject, type JsonObject, type JsonValue } from './json/value.js';
@@ -177,7 +178,10 @@ export function classifyServerMessage(value: JsonValue): ClassifiedServerMessage
 // Constructors, in QEMU's member order
 // ---------------------------------------------------------------------------------------------
 
-/** `{"QMP": {"version": {"qemu": {"micro", "minor", "major"}, "package"}, "capabilities"}}`. */
+/**
+ * `{"QMP": {"version": {"qemu": {major, minor, micro}, "package"}, "capabilities"}}`, members
+ * inserted in QEMU's (schema) order, so `memberOrder: 'qemu'` prints QEMU's exact bytes.
+ */
 export function makeGreeting(
   version: QmpVersion,
   capabilities: readonly QmpCapability[],
@@ -185,10 +189,11 @@ export function makeGreeting(
   return {
     QMP: {
       version: {
+        // Schema order, as QEMU inserts them; its hash order then prints micro, minor, major.
         qemu: {
-          micro: version.qemu.micro,
-          minor: version.qemu.minor,
           major: version.qemu.major,
+          minor: version.qemu.minor,
+          micro: version.qemu.micro,
         },
         package: version.package,
       },
