@@ -5,7 +5,7 @@ import { emitTypeScript } from '../src/emit/typescript.js';
 import { schemaFromIntrospection } from '../src/introspection.js';
 import { parseSchema } from '../src/schema.js';
 import { corpusDefines, corpusPath, readCorpusJson } from './corpus.js';
-import { shapesSchema } from './hand-model.js';
+import { makeSchema, shapesSchema } from './hand-model.js';
 import { typecheck } from './typecheck.js';
 
 const configured = emitTypeScript(shapesSchema(), { source: 'test.json', defined: new Set() });
@@ -146,5 +146,31 @@ export const add: CommandMap['device_add']['args'] = { driver: 'virtio-blk', dri
 `;
     const result = typecheck({ 'types.ts': ts, 'runtime.ts': runtime, 'usage.ts': usage });
     expect(result.output).toBe('');
+  });
+});
+
+describe('identifier checks', () => {
+  test('refuses two types that end up with one identifier', () => {
+    const struct = (name: string) => ({
+      name,
+      kind: 'object' as const,
+      origin: 'struct' as const,
+      features: [],
+      members: [],
+    });
+    // Downstream names: '.' and '-' both become '_' in a TS identifier.
+    const schema = makeSchema([struct('__org.qemu_Foo'), struct('__org_qemu_Foo')]);
+    expect(() => emitTypeScript(schema, { source: 'x.json' })).toThrow(
+      "type identifiers clash: '__org_qemu_Foo' and '__org.qemu_Foo' both become '__org_qemu_Foo'",
+    );
+  });
+
+  test('keeps a schema type named like a generator identifier apart from it', () => {
+    const schema = makeSchema([
+      { name: 'CommandMap', kind: 'object', origin: 'struct', features: [], members: [] },
+    ]);
+    const ts = emitTypeScript(schema, { source: 'x.json' });
+    expect(ts).toContain('export type QapiCommandMap = Record<string, never>;');
+    expect(ts).toContain('export interface CommandMap {');
   });
 });
