@@ -105,13 +105,14 @@ export interface IoErrorOptions {
   nospace?: boolean;
 }
 
+/** Applied in the order setRemaining, increaseRemaining, workDone. */
 export interface ProgressUpdate {
-  /** job_progress_update: this much more work is done (current grows). */
-  workDone?: number;
   /** job_progress_set_remaining: total becomes current + this. */
   setRemaining?: number;
   /** job_progress_increase_remaining: total grows by this. */
   increaseRemaining?: number;
+  /** job_progress_update: this much more work is done (current grows). */
+  workDone?: number;
 }
 
 /** What the driver (and tests) can see of a job. A copy: it does not change afterwards. */
@@ -534,11 +535,13 @@ export class JobEngine {
     if (!isCount(workDone) || !isCount(setRemaining) || !isCount(increaseRemaining)) {
       return fail('Progress amounts must be non-negative integers');
     }
-    if (workDone !== undefined) job.current += workDone;
+    // Applied in this order, so `{ setRemaining: n, workDone: n }` means "n of n done".
     if (setRemaining !== undefined) job.total = job.current + setRemaining;
     if (increaseRemaining !== undefined) job.total += increaseRemaining;
-    // The meter reports total >= current (QEMU's snapshot never shows current past total).
-    if (job.total < job.current) job.total = job.current;
+    if (workDone !== undefined) {
+      job.current += workDone;
+      // QEMU's meter does not stop work done from passing the estimate; neither does this.
+    }
     return { ok: true, effects: [] };
   }
 
