@@ -252,7 +252,10 @@ class ExprChecker {
 
   checkStruct(expr: QObject): void {
     const name = expr.get('struct') as string;
-    this.checkType(expr.get('data'), "'data'", false, name);
+    const data = expr.get('data');
+    // QEMU 7.2 crashes on a type name here; 8.1 rejects it. Reject it the 8.1 way.
+    if (typeof data === 'string') this.fail('bad-type', "'data' should be an object");
+    this.checkType(data, "'data'", false, name);
     this.checkType(expr.get('base'), "'base'");
   }
 

@@ -450,7 +450,7 @@ class ObjectE extends TypeE {
     }
     super.check(schema);
     const seen = new Map<string, MemberBase>();
-    if (this.baseName !== undefined) {
+    if (this.baseName) {
       const base = schema.resolveType(this.baseName, this.info, "'base'");
       if (!(base instanceof ObjectE) || base.variants) {
         throw schemaError(
@@ -595,7 +595,7 @@ class CommandE extends EntityE {
 
   override check(schema: SchemaBuilder): void {
     super.check(schema);
-    if (this.argTypeName !== undefined) {
+    if (this.argTypeName) {
       const t = schema.resolveType(this.argTypeName, this.info, "command's 'data'");
       if (!(t instanceof ObjectE)) {
         throw schemaError(
@@ -613,7 +613,7 @@ class CommandE extends EntityE {
       }
       this.argType = t;
     }
-    if (this.retTypeName !== undefined) {
+    if (this.retTypeName) {
       const t = schema.resolveType(this.retTypeName, this.info, "command's 'returns'");
       this.retType = t;
       if (!schema.pragma.commandReturnsExceptions.includes(this.name)) {
@@ -653,7 +653,7 @@ class EventE extends EntityE {
 
   override check(schema: SchemaBuilder): void {
     super.check(schema);
-    if (this.argTypeName !== undefined) {
+    if (this.argTypeName) {
       const t = schema.resolveType(this.argTypeName, this.info, "event's 'data'");
       if (!(t instanceof ObjectE)) {
         throw schemaError(this.info, 'bad-data-type', `event's 'data' cannot take ${t.describe()}`);
@@ -1032,7 +1032,16 @@ class SchemaBuilder {
 
   check(): void {
     for (const ent of this.entities) {
-      ent.check(this);
+      try {
+        ent.check(this);
+      } catch (err) {
+        // Base and branch chains are checked recursively, as QEMU does; a chain deep enough to
+        // exhaust the stack is reported instead of crashing.
+        if (err instanceof RangeError) {
+          throw schemaError(ent.info, 'too-deep', `${ent.describe()} nests too deeply`);
+        }
+        throw err;
+      }
       ent.connectDoc();
       ent.checkDoc();
     }
