@@ -144,7 +144,15 @@ export const file: BlockdevOptions = { driver: 'file', filename: '/tmp/x', aio: 
 export const noName: BlockdevOptions = { driver: 'file' };
 export const add: CommandMap['device_add']['args'] = { driver: 'virtio-blk', drive: 'd0' };
 `;
-    const result = typecheck({ 'types.ts': ts, 'runtime.ts': runtime, 'usage.ts': usage });
+    // Without defines, every conditional definition is emitted (with an "Only if" remark).
+    const all = emitTypeScript(schema, { source: 'qapi-schema.json' });
+    expect(all).toContain('@remarks Only if CONFIG_BLKIO.');
+    const result = typecheck({
+      'types.ts': ts,
+      'runtime.ts': runtime,
+      'usage.ts': usage,
+      'all.ts': all,
+    });
     expect(result.output).toBe('');
   });
 });
