@@ -20,7 +20,7 @@ export { JobEngine } from './engine.js';
 export type { JobError } from './errors.js';
 export { errnoText, JobEngineInvariantError, jobErrorText } from './errors.js';
 export { isWellFormedJobId } from './job-id.js';
-export type { BlockJobInfo, JobCommandArgs, JobEventMap, JobInfo } from './qapi.js';
+export type { BlockJobInfo, JobCommandArgs, JobCommandName, JobEventMap, JobInfo } from './qapi.js';
 export {
   BlockDeviceIoStatus,
   BlockdevOnError,
