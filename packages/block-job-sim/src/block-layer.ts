@@ -7,6 +7,7 @@
 import { type BlockCommandError, genericError } from './errors.js';
 import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
 import {
+  BLOCKDEV_MEMBERS,
   type BlockDeviceInfo,
   type BlockdevCreateOptions,
   type BlockdevCreateOptionsFile,
@@ -17,6 +18,7 @@ import {
   type ImageInfo,
   isBlockdevDriver,
   isSimulatedDriver,
+  type MemberType,
   type SimulatedDriver,
 } from './qapi.js';
 import {
@@ -84,6 +86,8 @@ interface MutableNode extends BlockNode {
   backends: number;
   /** The node's own options, in schema order, children inline or named. */
   options: Readonly<Record<string, unknown>>;
+  /** bs->options: the node's flattened options in QEMU's insertion order. */
+  flat: FlatOptions;
   fileStat: { size: number; allocatedBytes: number } | undefined;
   allocation: Qcow2AllocationMap | undefined;
   /** The backing string QEMU compares with the backing node's filename (auto_backing_file). */
@@ -105,6 +109,10 @@ const NODE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 /** Bound on nesting of inline node definitions (QEMU has none short of its JSON depth limit). */
 const MAX_DEPTH = 64;
 
+function roundUpToSector(bytes: number): number {
+  return Math.ceil(bytes / 512) * 512;
+}
+
 function defaultDigits(counter: number): number {
   return (counter * 37 + 11) % 100;
 }
@@ -122,36 +130,78 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Everything under a node's options that is not a child becomes `key.sub` entries (qdict_flatten). */
-function flattenOwnOptions(
-  options: Readonly<Record<string, unknown>>,
-  childKeys: readonly string[],
-): Map<string, QValue> {
-  const flat = new Map<string, QValue>();
-  const scalars: string[] = [];
-  const nested: string[] = [];
-  for (const key of Object.keys(options)) {
-    if (childKeys.includes(key)) continue;
-    const value = options[key];
-    if (isRecord(value) || Array.isArray(value)) nested.push(key);
-    else scalars.push(key);
+/** One node's options as QEMU holds them (bs->options): flattened keys in insertion order. */
+type FlatOptions = ReadonlyArray<readonly [string, QValue]>;
+
+/**
+ * The options object as QEMU's QAPI output visitor rebuilds it from the parsed command: members
+ * in schema order, whatever order the client sent. Insertion order decides the order of keys
+ * that share a QDict bucket, so it shows in `json:` filenames.
+ */
+export function canonicalOptions(value: unknown, type: MemberType = 'ref'): unknown {
+  if (type === 'ref') {
+    if (!isRecord(value)) return value;
+    const driver = value.driver;
+    if (typeof driver !== 'string' || !isSimulatedDriver(driver)) return value;
+    return canonicalStruct(value, BLOCKDEV_MEMBERS[driver]);
   }
-  for (const key of scalars) flat.set(key, options[key] as QValue);
-  for (const key of qdictOrder([...scalars, ...nested])) {
-    if (!nested.includes(key)) continue;
-    const value = options[key];
-    if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) walkInto(item, `${key}.${i}`);
-    } else walkInto(value, key);
+  if (typeof type === 'object' && 'list' in type && Array.isArray(value)) {
+    return value.map((item) => canonicalOptions(item, type.list));
   }
-  function walkInto(value: unknown, prefix: string) {
+  if (typeof type === 'object' && 'object' in type && isRecord(value)) {
+    return canonicalStruct(value, type.object);
+  }
+  return value;
+}
+
+function canonicalStruct(
+  value: Record<string, unknown>,
+  members: Readonly<Record<string, MemberType>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [member, type] of Object.entries(members)) {
+    if (Object.hasOwn(value, member) && value[member] !== undefined) {
+      out[member] = canonicalOptions(value[member], type);
+    }
+  }
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(out, key) && value[key] !== undefined) out[key] = value[key];
+  }
+  return out;
+}
+
+/**
+ * qdict_flatten() of a whole blockdev-add argument: scalars stay where they are, nested
+ * objects and lists are appended as `a.b` / `a.0` keys, walked in QDict order.
+ */
+function flattenOptions(options: Record<string, unknown>): FlatOptions {
+  const out: Array<readonly [string, QValue]> = [];
+  const keys = Object.keys(options);
+  for (const key of keys) {
+    const value = options[key];
+    if (!isRecord(value) && !Array.isArray(value)) out.push([key, value as QValue]);
+  }
+  const walk = (value: unknown, prefix: string) => {
     if (isRecord(value)) {
-      for (const key of qdictOrder(Object.keys(value))) walkInto(value[key], `${prefix}.${key}`);
+      for (const key of qdictOrder(Object.keys(value))) walk(value[key], `${prefix}.${key}`);
     } else if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) walkInto(item, `${prefix}.${i}`);
-    } else flat.set(prefix, value as QValue);
+      for (const [i, item] of value.entries()) walk(item, `${prefix}.${i}`);
+    } else out.push([prefix, value as QValue]);
+  };
+  for (const key of qdictOrder(keys)) {
+    const value = options[key];
+    if (isRecord(value) || Array.isArray(value)) walk(value, key);
   }
-  return flat;
+  return out;
+}
+
+/** qdict_extract_subqdict(): a child's options, taken from its parent's in QDict order. */
+function extractChildOptions(parent: FlatOptions, child: string): FlatOptions {
+  const byKey = new Map(parent);
+  const prefix = `${child}.`;
+  return qdictOrder(parent.map(([key]) => key))
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => [key.slice(prefix.length), byKey.get(key) as QValue] as const);
 }
 
 /** Strong runtime options per driver (QEMU's *_strong_runtime_opts; a trailing '.' is a prefix). */
@@ -276,7 +326,14 @@ export class BlockLayer {
     }
     const created: MutableNode[] = [];
     try {
-      const node = this.#open(options, false, created, 0);
+      const canonical = canonicalOptions(options) as BlockdevOptions;
+      const node = this.#open(
+        canonical,
+        false,
+        created,
+        0,
+        flattenOptions(canonical as Record<string, unknown>),
+      );
       node.monitorOwned = true;
     } catch (error) {
       this.#rollback(created);
@@ -302,13 +359,21 @@ export class BlockLayer {
     readOnly: boolean,
     created: MutableNode[],
     depth: number,
+    parentFlat: FlatOptions,
+    childName: ChildName,
   ): MutableNode {
     if (typeof ref === 'string') {
       const node = this.#nodes.find((n) => n.nodeName === ref);
       if (!node) throw genericError(`Cannot find device='${ref}' nor node-name='${ref}'`);
       return node;
     }
-    return this.#open(ref, readOnly, created, depth + 1);
+    return this.#open(
+      ref,
+      readOnly,
+      created,
+      depth + 1,
+      extractChildOptions(parentFlat, childName),
+    );
   }
 
   #checkNodeName(name: string): void {
@@ -322,7 +387,12 @@ export class BlockLayer {
     created.push(node);
   }
 
-  #newNode(options: BlockdevOptions, driver: SimulatedDriver, readOnly: boolean): MutableNode {
+  #newNode(
+    options: BlockdevOptions,
+    driver: SimulatedDriver,
+    readOnly: boolean,
+    flat: FlatOptions,
+  ): MutableNode {
     const given = options['node-name'];
     let nodeName: string;
     if (given !== undefined) {
@@ -354,6 +424,7 @@ export class BlockLayer {
       blockers: [],
       backends: 0,
       options: options as Record<string, unknown>,
+      flat: flat.filter(([key]) => !/^(file|image|backing)(\.|$)/.test(key)),
       fileStat: undefined,
       allocation: undefined,
       autoBackingFile: '',
@@ -382,6 +453,7 @@ export class BlockLayer {
     inheritedReadOnly: boolean,
     created: MutableNode[],
     depth: number,
+    flat: FlatOptions,
   ): MutableNode {
     if (depth > MAX_DEPTH) throw genericError('Block node definitions nested too deeply');
     const driver = options.driver;
@@ -397,7 +469,7 @@ export class BlockLayer {
     const readOnly = options['read-only'] ?? inheritedReadOnly;
     switch (options.driver) {
       case 'null-co': {
-        const node = this.#newNode(options, driver, readOnly);
+        const node = this.#newNode(options, driver, readOnly, flat);
         const size = options.size ?? DEFAULT_NULL_SIZE;
         if (size < 0) {
           throw genericError("Parameter 'size' expects a non-negative number below 2^64");
@@ -414,26 +486,26 @@ export class BlockLayer {
         } catch (error) {
           throw this.#storeFailure(`Could not open '${filename}'`, error);
         }
-        const node = this.#newNode(options, driver, readOnly);
-        Object.assign(node, { length: stat.size, filename, fileStat: stat });
+        const node = this.#newNode(options, driver, readOnly, flat);
+        // Lengths are counted in 512-byte sectors, rounded up (bdrv_getlength).
+        Object.assign(node, { length: roundUpToSector(stat.size), filename, fileStat: stat });
         this.#register(node, created);
         return node;
       }
       case 'raw': {
         // Format drivers open their file child before the node itself gets its name.
-        const file = this.#resolveRef(options.file, readOnly, created, depth);
-        const node = this.#newNode(options, driver, readOnly);
-        // QEMU prints its state's offset and size, which are still 0 while opening.
+        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file');
+        const node = this.#newNode(options, driver, readOnly, flat);
         const offset = options.offset ?? 0;
         const available = file.length - offset;
         if (offset > file.length) {
           throw genericError(
-            `Offset (0) cannot be greater than size of the containing file (${file.length})`,
+            `Offset (${offset}) cannot be greater than size of the containing file (${file.length})`,
           );
         }
         if (options.size !== undefined && available < options.size) {
           throw genericError(
-            `The sum of offset (0) and size (0) has to be smaller or equal to the  actual size of the containing file (${file.length})`,
+            `The sum of offset (${offset}) and size (${options.size}) has to be smaller or equal to the  actual size of the containing file (${file.length})`,
           );
         }
         if (options.size !== undefined && options.size % 512 !== 0) {
@@ -445,7 +517,7 @@ export class BlockLayer {
         return node;
       }
       case 'qcow2': {
-        const file = this.#resolveRef(options.file, readOnly, created, depth);
+        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file');
         const read = (offset: number, length: number) => this.#readNode(file, offset, length);
         let header: Qcow2Header;
         let allocation: Qcow2AllocationMap;
@@ -457,7 +529,7 @@ export class BlockLayer {
           if (error instanceof Qcow2FormatError) throw genericError(error.message);
           throw error;
         }
-        const node = this.#newNode(options, driver, readOnly);
+        const node = this.#newNode(options, driver, readOnly, flat);
         Object.assign(node, {
           length: header.size,
           qcow2: header,
@@ -468,7 +540,14 @@ export class BlockLayer {
         this.#attach(node, 'file', file);
         if (options.backing !== undefined) {
           if (options.backing !== null) {
-            const backing = this.#resolveRef(options.backing, true, created, depth);
+            const backing = this.#resolveRef(
+              options.backing,
+              true,
+              created,
+              depth,
+              flat,
+              'backing',
+            );
             this.#attach(node, 'backing', backing);
           }
         } else if (header.backingFile !== undefined) {
@@ -479,7 +558,7 @@ export class BlockLayer {
         return node;
       }
       case 'blkdebug': {
-        const node = this.#newNode(options, driver, readOnly);
+        const node = this.#newNode(options, driver, readOnly, flat);
         const rules = this.#blkdebugRules(options);
         const align = options.align ?? 0;
         if (options.align !== undefined && (align < 1 || (align & (align - 1)) !== 0)) {
@@ -487,7 +566,7 @@ export class BlockLayer {
         }
         // Protocol-level drivers get their name before opening their child.
         this.#register(node, created);
-        const image = this.#resolveRef(options.image, readOnly, created, depth);
+        const image = this.#resolveRef(options.image, readOnly, created, depth, flat, 'image');
         Object.assign(node, { length: image.length, injectErrors: rules });
         this.#attach(node, 'image', image);
         return node;
@@ -534,11 +613,13 @@ export class BlockLayer {
       if (format !== 'qcow2' && format !== 'raw') {
         throw notSimulated(`backing files of format '${format}'`);
       }
+      const backingOptions = { driver: format, file: { driver: 'file', filename: path } };
       return this.#open(
-        { driver: format, file: { driver: 'file', filename: path } } as BlockdevOptions,
+        backingOptions as BlockdevOptions,
         true,
         created,
         depth + 1,
+        flattenOptions(backingOptions),
       );
     } catch (error) {
       if (error instanceof Error && 'desc' in error) {
@@ -625,8 +706,7 @@ export class BlockLayer {
   /** bdrv_refresh_filename(): the node's exact filename, full options and displayed filename. */
   #refresh(node: BlockNode): RefreshedName {
     const mutable = this.#mutable(node);
-    const childNames = ['file', 'image', 'backing'];
-    const flat = flattenOwnOptions(mutable.options, childNames);
+    const flat = new Map(mutable.flat);
     const full: Record<string, QValue> = Object.create(null);
     full.driver = node.driver;
     let strongFound = false;
@@ -915,7 +995,7 @@ export class BlockLayer {
       for (const write of writes) this.#store.write(path, write.offset, write.data);
       this.#store.truncate(path, fileLength);
       const stat = this.#store.stat(path);
-      Object.assign(mutable, { length: stat.size, fileStat: stat });
+      Object.assign(mutable, { length: roundUpToSector(stat.size), fileStat: stat });
     } catch (error) {
       throw this.#storeFailure('Could not write qcow2 header', error);
     }
