@@ -23,13 +23,18 @@ const defer: Deferred =
       };
 
 type PipeItem =
-  | { kind: 'data'; bytes: Uint8Array; resolve: () => void }
+  | { kind: 'data'; bytes: Uint8Array; resolve: () => void; resolved: boolean }
   | { kind: 'end' }
   | { kind: 'reset' };
 
-/** One direction of the connection. */
+/**
+ * One direction of the connection. Like a kernel socket buffer it accepts up to `capacity`
+ * undelivered bytes at once (their writes complete at once); a write beyond that completes only
+ * as the receiver reads.
+ */
 class Pipe {
   private readonly queue: PipeItem[] = [];
+  constructor(private readonly capacity: number) {}
   private reading = false;
   private scheduled = false;
   private dead = false;
@@ -42,7 +47,22 @@ class Pipe {
       return;
     }
     this.queue.push(item);
+    this.releaseWriters();
     this.schedule();
+  }
+
+  /** Completes the writes whose bytes fit in the buffer. */
+  private releaseWriters(): void {
+    let buffered = 0;
+    for (const item of this.queue) {
+      if (item.kind !== 'data') continue;
+      buffered += item.bytes.length;
+      if (buffered > this.capacity) break;
+      if (!item.resolved) {
+        item.resolved = true;
+        item.resolve();
+      }
+    }
   }
 
   /** The receiving side closed: drop everything now and later. */
@@ -54,7 +74,7 @@ class Pipe {
 
   /** Drops undelivered data (their writes resolve: the bytes are gone, as in a reset). */
   clear(): void {
-    for (const item of this.queue) if (item.kind === 'data') item.resolve();
+    for (const item of this.queue) if (item.kind === 'data' && !item.resolved) item.resolve();
     this.queue.length = 0;
   }
 
@@ -81,7 +101,8 @@ class Pipe {
     const target = this.target;
     switch (head.kind) {
       case 'data':
-        head.resolve();
+        if (!head.resolved) head.resolve();
+        this.releaseWriters();
         target?.data(head.bytes);
         break;
       case 'end':
@@ -122,7 +143,7 @@ class PairLink implements ByteLink {
         (chunk) =>
           new Promise<void>((resolve) => {
             // Copy: the caller may reuse its buffer, a socket would have copied too.
-            this.out.push({ kind: 'data', bytes: chunk.slice(), resolve });
+            this.out.push({ kind: 'data', bytes: chunk.slice(), resolve, resolved: false });
           }),
       );
     return Promise.all(writes).then(() => undefined);
@@ -170,6 +191,11 @@ export interface LinkedPairOptions {
    * e.g. `splitEvery(1)` to deliver byte by byte.
    */
   split?: (bytes: Uint8Array) => Uint8Array[];
+  /**
+   * Undelivered bytes each direction buffers before writes stop completing (a socket buffer);
+   * default 64 KiB. 0 makes every write wait until the peer has read it.
+   */
+  bufferBytes?: number;
 }
 
 /**
@@ -180,8 +206,9 @@ export interface LinkedPairOptions {
 export function createLinkedPair(
   options: LinkedPairOptions = {},
 ): [clientSide: LinkedTransport, serverSide: LinkedTransport] {
-  const toServer = new Pipe();
-  const toClient = new Pipe();
+  const capacity = options.bufferBytes ?? 64 * 1024;
+  const toServer = new Pipe(capacity);
+  const toClient = new Pipe(capacity);
   const client = new LinkedTransport({
     codec: options.client?.codec ?? 'client',
     halfOpen: options.client?.halfOpen ?? false,
