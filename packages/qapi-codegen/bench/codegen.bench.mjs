@@ -21,10 +21,9 @@ const schemaFile = join(corpus, 'schema/qemu-7.2/qapi/qapi-schema.json');
 const definesFile = join(corpus, 'introspect/qemu-system-x86_64-7.2-defines.txt');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 
-const { parseSchema, emitTypeScript, emitRuntimeModule, parseDefines } = await import(
+const { loadSchemaFile, emitTypeScript, emitRuntimeModule, parseDefines } = await import(
   '../dist/index.js'
 );
-const loadSchemaFile = (file) => parseSchema(file, (path) => readFileSync(path, 'utf8'));
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -78,4 +78,5 @@ export {
   loadInput,
   MAX_INPUT_BYTES,
 } from './node/generate-files.js';
+export { loadSchemaFile } from './node/load-schema.js';
 export { parseSchema } from './schema.js';
