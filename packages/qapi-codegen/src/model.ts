@@ -186,7 +186,10 @@ export type ModuleItem =
 /** A module: one schema file (or `./builtin`, or the introspection reply). */
 export interface Module {
   readonly name: string;
-  /** The module's definitions in source order; implicit types follow their definer. */
+  /**
+   * The module's definitions in source order. As in QEMU, an implicit type (`q_obj_…-arg`,
+   * `q_obj_…-base`) comes right before the definition that made it.
+   */
   readonly entities: readonly Entity[];
   /**
    * Schema-file input only: `entities` interleaved with the module's `include` directives and

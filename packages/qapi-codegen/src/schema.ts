@@ -908,6 +908,10 @@ class SchemaBuilder {
         return;
       }
       case 'struct': {
+        if (typeof expr.get('data') === 'string') {
+          // QEMU 7.2 crashes here; 8.1 reports it in its expression checks, in these words.
+          throw schemaError(info, 'bad-type', "'data' should be an object");
+        }
         const base = expr.get('base');
         const members = this.makeMembers(obj(expr.get('data')), info);
         this.defEntity(
