@@ -321,7 +321,7 @@ export class JobEngine {
       case 'block-job-set-speed':
         return this.blockJobSetSpeed(a.device ?? '', a.speed ?? 0);
       default:
-        return fail(`The command ${String(command)} has not been found`);
+        return fail(`The command ${String(command)} has not been found`, 'CommandNotFound');
     }
   }
 
@@ -932,8 +932,12 @@ export class JobEngine {
     }
   }
 
-  /** job_finish_sync for a cancelled member: its run ends at once. (QEMU would wait for a
-   * member that never started forever; the model completes it directly instead.) */
+  /**
+   * job_finish_sync for a cancelled member: its run ends at once. A member that never started
+   * is completed directly: QEMU 7.2 instead waits for it forever (seen on the binary: a grouped
+   * `transaction` of two backups and an `abort` action emits j1 created, j2 created, j2
+   * aborting, j2 concluded, j2 null, and then never replies).
+   */
   private finishNow(job: JobRecord): void {
     if (job.started && job.run !== 'exited') {
       if (job.run === 'parked') this.transition(job, job.parkedFrom);

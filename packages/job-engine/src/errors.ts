@@ -3,7 +3,7 @@ import type { JobStatus, JobVerb } from './qapi.js';
 
 /** An error as QEMU sends it: `{"error": {"class", "desc"}}`. */
 export interface JobError {
-  class: 'GenericError' | 'DeviceNotActive';
+  class: 'GenericError' | 'DeviceNotActive' | 'CommandNotFound';
   desc: string;
 }
 

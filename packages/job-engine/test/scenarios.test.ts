@@ -176,7 +176,9 @@ describe('§5.7 / §5.8 creation inside a drained section (backup, transaction)'
     expect(e.has('ja')).toBe(false);
   });
 
-  test('rolling back a grouped transaction of two created jobs', () => {
+  // QEMU 7.2 emits the first five lines and then deadlocks (job_finish_sync waits on j1, which
+  // never started). The model's documented choice is to complete j1 at once instead.
+  test('rolling back a grouped transaction of two created jobs (QEMU deadlocks after j2 null)', () => {
     const t = new Transcript();
     const e = t.engine;
     const txn = e.newTransaction();
