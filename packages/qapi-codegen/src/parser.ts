@@ -339,12 +339,13 @@ function firstWord(line: string): string {
   return i < 0 ? line : line.slice(0, i);
 }
 
+/** Python's str.strip() / rstrip() (JS trim differs only on U+FEFF, which QAPI never has). */
 function pyStrip(s: string): string {
-  return s.replace(/^\s+|\s+$/g, '');
+  return s.trim();
 }
 
 function pyRstrip(s: string): string {
-  return s.replace(/\s+$/, '');
+  return s.trimEnd();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,12 +534,14 @@ export class SchemaFileParser {
         this.tok = "'";
         this.val = this.lexString();
         return;
-      } else if (src.startsWith('true', this.pos)) {
+      } else if (ch === ' ') {
+        // the commonest character: nothing to do
+      } else if (ch === 't' && src.startsWith('true', this.pos)) {
         this.tok = 't';
         this.val = true;
         this.cursor += 3;
         return;
-      } else if (src.startsWith('false', this.pos)) {
+      } else if (ch === 'f' && src.startsWith('false', this.pos)) {
         this.tok = 'f';
         this.val = false;
         this.cursor += 4;

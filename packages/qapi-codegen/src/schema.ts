@@ -744,9 +744,18 @@ class SchemaBuilder {
     this.predefining = false;
   }
 
+  private readonly moduleNameCache = new Map<string, string>();
+
   moduleName(file: string): string {
-    if (file.startsWith('./')) return file;
-    return posixRelative(this.schemaDir === '' ? '.' : this.schemaDir, file);
+    let name = this.moduleNameCache.get(file);
+    if (name === undefined) {
+      // Like QEMU, a name starting with './' is taken as a system module's name as it is.
+      name = file.startsWith('./')
+        ? file
+        : posixRelative(this.schemaDir === '' ? '.' : this.schemaDir, file);
+      this.moduleNameCache.set(file, name);
+    }
+    return name;
   }
 
   makeModule(file: string): string {
