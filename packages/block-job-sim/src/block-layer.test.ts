@@ -394,4 +394,48 @@ describe('BlockLayer', () => {
       ),
     );
   });
+
+  test('children opened with a node inherit its cache mode; backing chains are read-only', () => {
+    layer.add({
+      driver: 'qcow2',
+      file: { driver: 'file', filename: 'top.qcow2' },
+      cache: { 'no-flush': true },
+      'node-name': 'top',
+    });
+    expect(layer.queryNamedBlockNodes().map((n) => [n.drv, n.ro, n.cache['no-flush']])).toEqual([
+      ['qcow2', true, true],
+      ['file', true, true],
+      ['qcow2', false, true],
+      ['file', false, true],
+    ]);
+  });
+
+  test("raw offset and size are checked against the file, in QEMU's words", () => {
+    layer.add({ driver: 'file', filename: 'raw.img', 'node-name': 'f0' });
+    expect(
+      failure(() => layer.add({ driver: 'raw', file: 'f0', offset: 2097152, 'node-name': 'w1' })),
+    ).toEqual(
+      generic('Offset (2097152) cannot be greater than size of the containing file (1048576)'),
+    );
+    expect(
+      failure(() =>
+        layer.add({ driver: 'raw', file: 'f0', offset: 4096, size: 1048576, 'node-name': 'w2' }),
+      ),
+    ).toEqual(
+      generic(
+        'The sum of offset (4096) and size (1048576) has to be smaller or equal to the  actual size of the containing file (1048576)',
+      ),
+    );
+    expect(
+      failure(() => layer.add({ driver: 'raw', file: 'f0', size: 1000, 'node-name': 'w3' })),
+    ).toEqual(generic('Specified size is not multiple of 512'));
+    layer.add({ driver: 'raw', file: 'f0', offset: 4096, size: 8192, 'node-name': 'win' });
+    expect(layer.lookupNode('win').length).toBe(8192);
+  });
+
+  test('file lengths count whole 512-byte sectors', () => {
+    store.put('odd.img', new Uint8Array(1000));
+    layer.add({ driver: 'file', filename: 'odd.img', 'node-name': 'odd' });
+    expect(layer.lookupNode('odd').length).toBe(1024);
+  });
 });

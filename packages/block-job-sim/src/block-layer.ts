@@ -74,7 +74,16 @@ export interface BlockNode {
   readonly injectErrors: readonly BlkdebugRule[];
   /** For null-co nodes: read-zeroes. */
   readonly readZeroes: boolean;
+  /** cache.direct and cache.no-flush, as given or inherited from the parent that opened it. */
+  readonly cache: CacheMode;
 }
+
+export interface CacheMode {
+  readonly direct: boolean;
+  readonly noFlush: boolean;
+}
+
+const DEFAULT_CACHE: CacheMode = { direct: false, noFlush: false };
 
 interface MutableNode extends BlockNode {
   children: BlockChild[];
@@ -333,6 +342,7 @@ export class BlockLayer {
         created,
         0,
         flattenOptions(canonical as Record<string, unknown>),
+        DEFAULT_CACHE,
       );
       node.monitorOwned = true;
     } catch (error) {
@@ -361,6 +371,7 @@ export class BlockLayer {
     depth: number,
     parentFlat: FlatOptions,
     childName: ChildName,
+    cache: CacheMode,
   ): MutableNode {
     if (typeof ref === 'string') {
       const node = this.#nodes.find((n) => n.nodeName === ref);
@@ -373,6 +384,7 @@ export class BlockLayer {
       created,
       depth + 1,
       extractChildOptions(parentFlat, childName),
+      cache,
     );
   }
 
@@ -392,6 +404,7 @@ export class BlockLayer {
     driver: SimulatedDriver,
     readOnly: boolean,
     flat: FlatOptions,
+    cache: CacheMode,
   ): MutableNode {
     const given = options['node-name'];
     let nodeName: string;
@@ -419,6 +432,7 @@ export class BlockLayer {
       qcow2: undefined,
       injectErrors: [],
       readZeroes: false,
+      cache,
       parents: [],
       monitorOwned: false,
       blockers: [],
@@ -454,6 +468,7 @@ export class BlockLayer {
     created: MutableNode[],
     depth: number,
     flat: FlatOptions,
+    inheritedCache: CacheMode,
   ): MutableNode {
     if (depth > MAX_DEPTH) throw genericError('Block node definitions nested too deeply');
     const driver = options.driver;
@@ -467,9 +482,14 @@ export class BlockLayer {
       }
     }
     const readOnly = options['read-only'] ?? inheritedReadOnly;
+    // Children opened with their parent inherit its cache mode (bdrv_inherited_options).
+    const cache: CacheMode = {
+      direct: options.cache?.direct ?? inheritedCache.direct,
+      noFlush: options.cache?.['no-flush'] ?? inheritedCache.noFlush,
+    };
     switch (options.driver) {
       case 'null-co': {
-        const node = this.#newNode(options, driver, readOnly, flat);
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
         const size = options.size ?? DEFAULT_NULL_SIZE;
         if (size < 0) {
           throw genericError("Parameter 'size' expects a non-negative number below 2^64");
@@ -486,7 +506,7 @@ export class BlockLayer {
         } catch (error) {
           throw this.#storeFailure(`Could not open '${filename}'`, error);
         }
-        const node = this.#newNode(options, driver, readOnly, flat);
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
         // Lengths are counted in 512-byte sectors, rounded up (bdrv_getlength).
         Object.assign(node, { length: roundUpToSector(stat.size), filename, fileStat: stat });
         this.#register(node, created);
@@ -494,8 +514,8 @@ export class BlockLayer {
       }
       case 'raw': {
         // Format drivers open their file child before the node itself gets its name.
-        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file');
-        const node = this.#newNode(options, driver, readOnly, flat);
+        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file', cache);
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
         const offset = options.offset ?? 0;
         const available = file.length - offset;
         if (offset > file.length) {
@@ -517,7 +537,7 @@ export class BlockLayer {
         return node;
       }
       case 'qcow2': {
-        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file');
+        const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file', cache);
         const read = (offset: number, length: number) => this.#readNode(file, offset, length);
         let header: Qcow2Header;
         let allocation: Qcow2AllocationMap;
@@ -529,7 +549,7 @@ export class BlockLayer {
           if (error instanceof Qcow2FormatError) throw genericError(error.message);
           throw error;
         }
-        const node = this.#newNode(options, driver, readOnly, flat);
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
         Object.assign(node, {
           length: header.size,
           qcow2: header,
@@ -547,18 +567,19 @@ export class BlockLayer {
               depth,
               flat,
               'backing',
+              cache,
             );
             this.#attach(node, 'backing', backing);
           }
         } else if (header.backingFile !== undefined) {
-          const backing = this.#openBackingFile(file, header, created, depth);
+          const backing = this.#openBackingFile(file, header, created, depth, cache);
           this.#attach(node, 'backing', backing);
           node.autoBackingFile = this.#refresh(backing).filename;
         }
         return node;
       }
       case 'blkdebug': {
-        const node = this.#newNode(options, driver, readOnly, flat);
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
         const rules = this.#blkdebugRules(options);
         const align = options.align ?? 0;
         if (options.align !== undefined && (align < 1 || (align & (align - 1)) !== 0)) {
@@ -566,7 +587,15 @@ export class BlockLayer {
         }
         // Protocol-level drivers get their name before opening their child.
         this.#register(node, created);
-        const image = this.#resolveRef(options.image, readOnly, created, depth, flat, 'image');
+        const image = this.#resolveRef(
+          options.image,
+          readOnly,
+          created,
+          depth,
+          flat,
+          'image',
+          cache,
+        );
         Object.assign(node, { length: image.length, injectErrors: rules });
         this.#attach(node, 'image', image);
         return node;
@@ -592,6 +621,7 @@ export class BlockLayer {
     header: Qcow2Header,
     created: MutableNode[],
     depth: number,
+    cache: CacheMode,
   ): MutableNode {
     const base = this.#fileNodePath(file);
     const path = combinePath(base ?? '', header.backingFile as string);
@@ -620,6 +650,7 @@ export class BlockLayer {
         created,
         depth + 1,
         flattenOptions(backingOptions),
+        cache,
       );
     } catch (error) {
       if (error instanceof Error && 'desc' in error) {
@@ -851,9 +882,6 @@ export class BlockLayer {
         current = this.#filterOrCowChild(current);
       }
     }
-    const cacheOptions = this.#mutable(node).options.cache as
-      | { direct?: boolean; 'no-flush'?: boolean }
-      | undefined;
     const result: BlockDeviceInfo = {
       file: this.#refresh(node).filename,
       'node-name': node.nodeName,
@@ -872,8 +900,8 @@ export class BlockLayer {
       image,
       cache: {
         writeback: true,
-        direct: cacheOptions?.direct ?? false,
-        'no-flush': cacheOptions?.['no-flush'] ?? false,
+        direct: node.cache.direct,
+        'no-flush': node.cache.noFlush,
       },
       write_threshold: 0,
     };

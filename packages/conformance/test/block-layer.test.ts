@@ -13,6 +13,7 @@ import {
   type BlockdevCreateOptions,
   type BlockdevOptions,
   BlockLayer,
+  jobBlockerReason,
   parseBlockdevArgument,
 } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
@@ -423,6 +424,21 @@ function runOurs(layer: BlockLayer, step: Step): Reply {
 }
 
 let requestId = 0;
+/**
+ * Connects to the daemon's monitor. The socket file appears when QEMU binds it, a moment before
+ * it listens, so a connection can be refused right after startQemuStorageDaemon() returns.
+ */
+async function connectToMonitor(path: string): Promise<RawQmpSession> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await RawQmpSession.connect(path);
+    } catch (error) {
+      if (attempt >= 100 || (error as { code?: string }).code !== 'ECONNREFUSED') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 async function execute(session: RawQmpSession, command: string, args?: unknown): Promise<Reply> {
   const id = `r${++requestId}`;
   const from = session.messages.length;
@@ -457,7 +473,7 @@ describe('the block layer against qemu-storage-daemon 7.2', () => {
       const daemon = await startQemuStorageDaemon({ dir: qemuDir });
       const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
       try {
-        const session = await RawQmpSession.connect(daemon.socketPath);
+        const session = await connectToMonitor(daemon.socketPath);
         try {
           await session.negotiate();
           for (const [index, step] of testCase.steps.entries()) {
@@ -479,4 +495,323 @@ describe('the block layer against qemu-storage-daemon 7.2', () => {
       }
     });
   }
+});
+
+// blockdev-create runs as a `create` job in QEMU; its failure is the job's `error`. BlockLayer's
+// create() is the synchronous work that job will do, and throws the same text.
+interface CreateCase {
+  readonly name: string;
+  /** blockdev-add steps before the create (the target file node). */
+  readonly nodes?: readonly Record<string, unknown>[];
+  readonly options: Record<string, unknown>;
+  /** The job's error, or undefined for success. */
+  readonly error?: string;
+}
+
+const CREATE_CASES: readonly CreateCase[] = [
+  { name: 'file, empty', options: { driver: 'file', filename: 'new.img', size: 0 } },
+  { name: 'file, 1 MiB', options: { driver: 'file', filename: 'new.img', size: 1048576 } },
+  { name: 'file, odd size', options: { driver: 'file', filename: 'new.img', size: 1000 } },
+  {
+    name: 'file in a missing directory',
+    options: { driver: 'file', filename: '/nonexistent/x.img', size: 1048576 },
+    error: "Could not create '/nonexistent/x.img': No such file or directory",
+  },
+  {
+    name: 'qcow2 on an unknown node',
+    options: { driver: 'qcow2', file: 'nonode', size: 65536 },
+    error: "Cannot find device='nonode' nor node-name='nonode'",
+  },
+  ...(
+    [
+      [{ size: 1000 }, 'Image size must be a multiple of 512 bytes'],
+      [
+        { size: 65536, 'cluster-size': 1000 },
+        'Cluster size must be a power of two between 512 and 2048k',
+      ],
+      [
+        { size: 65536, 'cluster-size': 256 },
+        'Cluster size must be a power of two between 512 and 2048k',
+      ],
+      [
+        { size: 65536, 'cluster-size': 4194304 },
+        'Cluster size must be a power of two between 512 and 2048k',
+      ],
+      [
+        { size: 65536, 'backing-fmt': 'qcow2' },
+        'Backing format cannot be used without backing file',
+      ],
+      [
+        { size: 65536, version: 'v2', 'lazy-refcounts': true },
+        'Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+      ],
+      [
+        { size: 65536, version: 'v2', 'refcount-bits': 8 },
+        'Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)',
+      ],
+      [
+        { size: 1048576, 'refcount-bits': 3 },
+        'Refcount width must be a power of two and may not exceed 64 bits',
+      ],
+      [
+        { size: 1048576, 'refcount-bits': 128 },
+        'Refcount width must be a power of two and may not exceed 64 bits',
+      ],
+      [
+        { size: 1048576, version: 'v2', 'extended-l2': true },
+        'Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+      ],
+      [{ size: 1048576, 'data-file-raw': true }, 'data-file-raw requires data-file'],
+      [
+        { size: 1048576, version: 'v2', 'compression-type': 'zstd' },
+        'Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)',
+      ],
+    ] as const
+  ).map(([extra, error]) => ({
+    name: `qcow2 ${JSON.stringify(extra)}`,
+    nodes: [{ driver: 'file', filename: 'target.qcow2', 'node-name': 'target' }],
+    options: { driver: 'qcow2', file: 'target', ...extra },
+    error,
+  })),
+  ...(
+    [
+      { size: 67108864 },
+      { size: 0 },
+      { size: 1073741824, 'cluster-size': 4096 },
+      { size: 67108864, 'cluster-size': 2097152, 'lazy-refcounts': true },
+      { size: 67108864, version: 'v2' },
+      { size: 67108864, 'refcount-bits': 1 },
+      { size: 67108864, 'refcount-bits': 64 },
+      { size: 67108864, 'backing-file': 'base.qcow2', 'backing-fmt': 'qcow2' },
+      { size: 67108864, 'backing-file': 'base.qcow2' },
+      { size: 5 * 1024 * 1024 * 1024 * 1024 + 512 },
+    ] as const
+  ).map((extra) => ({
+    name: `qcow2 ${JSON.stringify(extra)} succeeds`,
+    nodes: [{ driver: 'file', filename: 'target.qcow2', 'node-name': 'target' }],
+    options: { driver: 'qcow2', file: 'target', ...extra },
+  })),
+];
+
+interface QemuImgInfo {
+  [key: string]: unknown;
+}
+
+/** `qemu-img info` minus what depends on how the bytes were laid out on disk. */
+function imageInfo(dir: string, file: string): QemuImgInfo {
+  const info = JSON.parse(qemuImg(['info', '--output=json', file], dir)) as QemuImgInfo;
+  const { 'actual-size': _actual, ...rest } = info;
+  return rest;
+}
+
+describe('blockdev-create against qemu-storage-daemon 7.2', () => {
+  for (const createCase of CREATE_CASES) {
+    test(createCase.name, async () => {
+      const qemuDir = freshDir();
+      const ourDir = freshDir();
+      for (const dir of [qemuDir, ourDir]) {
+        qemuImg(['create', '-f', 'raw', 'target.qcow2', '0'], dir);
+        qemuImg(['create', '-f', 'qcow2', 'base.qcow2', '64M'], dir);
+      }
+      const daemon = await startQemuStorageDaemon({ dir: qemuDir });
+      const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+      try {
+        const session = await connectToMonitor(daemon.socketPath);
+        try {
+          await session.negotiate();
+          for (const node of createCase.nodes ?? []) {
+            expect(await execute(session, 'blockdev-add', node)).toEqual({ return: {} });
+            layer.add(node as unknown as BlockdevOptions);
+          }
+          const from = session.messages.length;
+          expect(
+            await execute(session, 'blockdev-create', {
+              'job-id': 'c0',
+              options: createCase.options,
+            }),
+          ).toEqual({ return: {} });
+          await session.waitFor(
+            (m) =>
+              typeof m === 'object' &&
+              m !== null &&
+              (m as { event?: string }).event === 'JOB_STATUS_CHANGE' &&
+              (m as { data: { status: string } }).data.status === 'concluded',
+            10_000,
+            from,
+          );
+          const jobs = (await execute(session, 'query-jobs')) as {
+            return: Array<{ error?: string }>;
+          };
+          expect(jobs.return[0]?.error, 'QEMU').toBe(createCase.error);
+          let ourError: string | undefined;
+          try {
+            layer.create(createCase.options as unknown as BlockdevCreateOptions);
+          } catch (error) {
+            if (!BlockCommandError.isInstance(error)) throw error;
+            ourError = error.desc;
+          }
+          expect(ourError, 'BlockLayer').toBe(createCase.error);
+        } finally {
+          await session.close();
+        }
+        if (createCase.error === undefined) {
+          const file =
+            createCase.options.driver === 'file'
+              ? String(createCase.options.filename)
+              : 'target.qcow2';
+          // Our image is valid and describes the same disk as QEMU's.
+          if (createCase.options.driver === 'qcow2') {
+            expect(qemuImg(['check', file], ourDir)).toContain(
+              'No errors were found on the image.',
+            );
+          }
+          expect(imageInfo(ourDir, file)).toEqual(imageInfo(qemuDir, file));
+        }
+      } finally {
+        await daemon.stop();
+        rmSync(ourDir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe('what BlockLayer reads from qcow2 images matches qemu-img', () => {
+  test('allocated clusters of a top image and its base (qemu-img map)', () => {
+    const dir = freshDir();
+    try {
+      qemuImg(['create', '-f', 'qcow2', '-o', 'cluster_size=4096', 'base.qcow2', '8M'], dir);
+      qemuIo(dir, 'base.qcow2', 'write 0 64k', 'write 1M 12k', 'write 7M 4096');
+      qemuImg(['create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], dir);
+      qemuIo(dir, 'top.qcow2', 'write 4k 8k', 'write -z 2M 64k', 'write 8188k 4k', 'discard 0 4k');
+      const layer = new BlockLayer({ store: new FsImageStore(dir) });
+      layer.add({
+        driver: 'qcow2',
+        file: { driver: 'file', filename: 'top.qcow2' },
+        'node-name': 'top',
+      });
+      const top = layer.lookupNode('top');
+      for (const [node, file] of [
+        [top, 'top.qcow2'],
+        [top.backing, 'base.qcow2'],
+      ] as const) {
+        // qemu-img 7.2 has no --max-depth: ranges the image holds itself are those at depth 0.
+        const map = JSON.parse(qemuImg(['map', '--output=json', file], dir)) as Array<{
+          start: number;
+          length: number;
+          depth: number;
+          present: boolean;
+        }>;
+        const expected: Array<{ offset: number; length: number }> = [];
+        for (const e of map) {
+          if (!e.present || e.depth !== 0) continue;
+          const last = expected[expected.length - 1];
+          if (last && last.offset + last.length === e.start) last.length += e.length;
+          else expected.push({ offset: e.start, length: e.length });
+        }
+        expect(layer.allocationMap(node as never)?.extents(), file).toEqual(expected);
+      }
+      expect(top.length).toBe(8 * 1024 * 1024);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--blockdev on the command line, against qemu-storage-daemon 7.2', () => {
+  const arguments_ = [
+    'null-co,node-name=n0',
+    'null-co,node-name=n1,size=0x100000,read-zeroes=on',
+    'driver=file,node-name=f0,filename=a,,b.img',
+    'raw,node-name=r0,file=f0',
+    'qcow2,node-name=top,file.driver=file,file.filename=top.qcow2,cache.no-flush=on',
+    'blkdebug,node-name=d0,image.driver=null-co,image.size=1048576,inject-error.0.event=read_aio,inject-error.0.errno=5,inject-error.0.once=on,inject-error.1.event=write_aio',
+    '{"driver":"blkdebug","node-name":"d1","image":{"driver":"null-co"},"inject-error":[{"errno":28,"event":"write_aio","immediately":true}]}',
+  ];
+
+  test('the daemon started with these options lists the nodes BlockLayer builds from them', async () => {
+    const qemuDir = freshDir();
+    const ourDir = freshDir();
+    for (const dir of [qemuDir, ourDir]) {
+      qemuImg(['create', '-f', 'raw', 'a,b.img', '1M'], dir);
+      chain(dir);
+    }
+    const daemon = await startQemuStorageDaemon({ dir: qemuDir, blockdevs: arguments_ });
+    const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+    try {
+      for (const argument of arguments_) layer.add(parseBlockdevArgument(argument));
+      const session = await connectToMonitor(daemon.socketPath);
+      try {
+        await session.negotiate();
+        const theirs = await execute(session, 'query-named-block-nodes');
+        expect(normalize({ return: layer.queryNamedBlockNodes() })).toEqual(normalize(theirs));
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await daemon.stop();
+      rmSync(ourDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('nodes used by a block job', () => {
+  test("blockdev-del and a second job get QEMU's busy error; BlockLayer gives the same with block()", async () => {
+    const qemuDir = freshDir();
+    const ourDir = freshDir();
+    for (const dir of [qemuDir, ourDir]) chain(dir);
+    const daemon = await startQemuStorageDaemon({ dir: qemuDir });
+    const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+    const nodes = [
+      { driver: 'qcow2', file: fileRef('base.qcow2', 'basef'), 'node-name': 'base' },
+      { driver: 'qcow2', file: fileRef('top.qcow2', 'topf'), backing: 'base', 'node-name': 'top' },
+    ];
+    try {
+      const session = await connectToMonitor(daemon.socketPath);
+      try {
+        await session.negotiate();
+        for (const node of nodes) {
+          await execute(session, 'blockdev-add', node);
+          layer.add(node as unknown as BlockdevOptions);
+        }
+        // speed=1 holds the stream job in `running` after its first chunk.
+        expect(
+          await execute(session, 'block-stream', { 'job-id': 's0', device: 'top', speed: 1 }),
+        ).toEqual({ return: {} });
+        // What the stream job will do in BlockLayer: block every node of the chain it works on.
+        const release = [layer.lookupNode('top'), layer.lookupNode('base')].map((node) =>
+          layer.block(node, jobBlockerReason('stream')),
+        );
+        const busy = (node: string) =>
+          generic(`Node '${node}' is busy: block device is in use by block job: stream`);
+        for (const step of [
+          del('top', busy('top')),
+          del('base', busy('base')),
+          del('topf', generic('Node topf is not owned by the monitor')),
+        ]) {
+          expect(await execute(session, step.execute, step.arguments), 'QEMU').toEqual(step.reply);
+          expect(runOurs(layer, step), 'BlockLayer').toEqual(step.reply);
+        }
+        expect(await execute(session, 'block-stream', { 'job-id': 's1', device: 'top' })).toEqual(
+          busy('top'),
+        );
+        let ours: unknown;
+        try {
+          layer.assertNotBusy(layer.lookupNode('top'));
+        } catch (error) {
+          ours = BlockCommandError.isInstance(error) ? generic(error.desc) : error;
+        }
+        expect(ours).toEqual(busy('top'));
+        for (const lift of release) lift();
+        expect(runOurs(layer, del('base'))).toEqual(
+          generic("Node 'base' is busy: node is used as backing hd of 'top'"),
+        );
+        await execute(session, 'job-cancel', { id: 's0' });
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await daemon.stop();
+      rmSync(ourDir, { recursive: true, force: true });
+    }
+  });
 });
