@@ -9,6 +9,18 @@ const utf8 = new TextEncoder();
  * bucket, most recently inserted first within a bucket.
  */
 export function qemuKeyBucket(key: string): number {
+  const cached = bucketCache.get(key);
+  if (cached !== undefined) return cached;
+  const bucket = computeBucket(key);
+  // Keys are mostly schema member names: a small, bounded cache covers them.
+  if (bucketCache.size >= 4096) bucketCache.clear();
+  bucketCache.set(key, bucket);
+  return bucket;
+}
+
+const bucketCache = new Map<string, number>();
+
+function computeBucket(key: string): number {
   const bytes = utf8.encode(key);
   let v = Math.imul(0x238f13af, bytes.length) >>> 0;
   for (let i = 0; i < bytes.length; i++) {

@@ -134,6 +134,8 @@ export class JsonStreamer {
   private state = S_START;
   private tok: Uint8Array = new Uint8Array(256);
   private tokLen = 0;
+  /** OR of the bytes of the string being lexed, plus 0x100 once it has an escape. */
+  private stringBits = 0;
 
   // Streamer (message in progress).
   private braces = 0;
@@ -281,9 +283,42 @@ export class JsonStreamer {
         const room = this.maxMessageBytes + 1 - this.tokLen; // stop where the size check must run
         const stop = Math.min(n, i + room);
         let j = i;
+        let bits = 0;
         while (j < stop) {
           const b = chunk[j]!;
           if (b === quote || b === 0x5c || b < 0x20 || b > 0xfd) break;
+          bits |= b;
+          j++;
+        }
+        this.stringBits |= bits;
+        if (j > i) {
+          if (this.tokLen + (j - i) > this.tok.length) this.growToken(this.tokLen + (j - i));
+          this.tok.set(chunk.subarray(i, j), this.tokLen);
+          this.tokLen += j - i;
+          i = j;
+          if (this.tokLen > this.maxMessageBytes) {
+            this.tokenTooLong();
+            if (this.readyPos < this.ready.length) return i;
+          }
+          continue;
+        }
+      }
+      if (state === S_START) {
+        // Fast path between tokens: skip whitespace.
+        let b = chunk[i]!;
+        while (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) {
+          if (++i === n) return i;
+          b = chunk[i]!;
+        }
+      } else if (state === S_DIGITS || state === S_KEYWORD) {
+        // Fast path inside integers and keywords: take the run of digits / letters.
+        const low = state === S_DIGITS ? 0x30 : 0x61;
+        const high = state === S_DIGITS ? 0x39 : 0x7a;
+        const stop = Math.min(n, i + (this.maxMessageBytes + 1 - this.tokLen));
+        let j = i;
+        while (j < stop) {
+          const b = chunk[j]!;
+          if (b < low || b > high) break;
           j++;
         }
         if (j > i) {
@@ -363,7 +398,9 @@ export class JsonStreamer {
       case S_SQ: {
         this.appendByte(b);
         if (b < 0x20 || b > 0xfd) return ERROR;
+        this.stringBits |= b;
         if (b === 0x5c) {
+          this.stringBits |= 0x100;
           this.state = this.state === S_DQ ? S_DQ_ESC : S_SQ_ESC;
         } else if (b === (this.state === S_DQ ? 0x22 : 0x27)) {
           this.emitString();
@@ -486,11 +523,13 @@ export class JsonStreamer {
       case 0x22:
         this.appendByte(b);
         this.state = S_DQ;
+        this.stringBits = 0;
         return CONSUME;
       case 0x27:
         this.appendByte(b);
         if (!this.qemuDialect) return ERROR;
         this.state = S_SQ;
+        this.stringBits = 0;
         return CONSUME;
       case 0x7b:
         this.structural(TOKEN_LCURLY);
@@ -610,18 +649,59 @@ export class JsonStreamer {
   }
 
   private emitString(): void {
-    this.addToken(TOKEN_STRING, decodeStringToken(this.tok, 0, this.tokLen, this.qemuDialect));
+    // The closing quote is in stringBits too; it is ASCII, so only escapes and bytes ≥ 0x80
+    // (bits 0x100 / 0x80) need the careful decoder.
+    const plain = (this.stringBits & 0x180) === 0;
+    this.addToken(
+      TOKEN_STRING,
+      decodeStringToken(this.tok, 0, this.tokLen, this.qemuDialect, plain),
+    );
   }
 
   private emitKeyword(): void {
-    let word = '';
-    for (let k = 0; k < this.tokLen; k++) word += String.fromCharCode(this.tok[k]!);
+    const tok = this.tok;
+    const len = this.tokLen;
+    let word: string;
+    // The three real keywords without building a string byte by byte.
+    if (len === 4 && tok[0] === 0x74 && tok[1] === 0x72 && tok[2] === 0x75 && tok[3] === 0x65) {
+      word = 'true';
+    } else if (
+      len === 4 &&
+      tok[0] === 0x6e &&
+      tok[1] === 0x75 &&
+      tok[2] === 0x6c &&
+      tok[3] === 0x6c
+    ) {
+      word = 'null';
+    } else if (
+      len === 5 &&
+      tok[0] === 0x66 &&
+      tok[1] === 0x61 &&
+      tok[2] === 0x6c &&
+      tok[3] === 0x73 &&
+      tok[4] === 0x65
+    ) {
+      word = 'false';
+    } else {
+      word = '';
+      for (let k = 0; k < len; k++) word += String.fromCharCode(tok[k]!);
+    }
     this.addToken(TOKEN_KEYWORD, word);
   }
 
   private emitNumber(isFloat: boolean): void {
+    const tok = this.tok;
+    const len = this.tokLen;
+    if (!isFloat && len <= 15) {
+      // Short integers (always exact in a double): compute directly.
+      const negative = tok[0] === 0x2d;
+      let v = 0;
+      for (let k = negative ? 1 : 0; k < len; k++) v = v * 10 + (tok[k]! - 0x30);
+      this.addToken(TOKEN_NUMBER, negative && v !== 0 ? -v : v);
+      return;
+    }
     let text = '';
-    for (let k = 0; k < this.tokLen; k++) text += String.fromCharCode(this.tok[k]!);
+    for (let k = 0; k < len; k++) text += String.fromCharCode(tok[k]!);
     this.addToken(TOKEN_NUMBER, this.convertNumber(text, isFloat));
   }
 

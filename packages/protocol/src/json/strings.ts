@@ -139,20 +139,30 @@ export function decodeStringToken(
   start: number,
   end: number,
   qemuDialect: boolean,
+  plainHint?: boolean,
 ): string | BadString {
   const bodyStart = start + 1;
   const bodyEnd = end - 1;
-  // Fast path: printable ASCII without escapes, by far the most common case.
-  let plain = true;
-  for (let i = bodyStart; i < bodyEnd; i++) {
-    const b = bytes[i]!;
-    if (b === 0x5c || b >= 0x80) {
-      plain = false;
-      break;
+  // Fast path: printable ASCII without escapes, by far the most common case. The lexer usually
+  // knows already (plainHint); otherwise look.
+  let plain = plainHint;
+  if (plain === undefined) {
+    plain = true;
+    for (let i = bodyStart; i < bodyEnd; i++) {
+      const b = bytes[i]!;
+      if (b === 0x5c || b >= 0x80) {
+        plain = false;
+        break;
+      }
     }
   }
   if (plain) {
     const length = bodyEnd - bodyStart;
+    if (length <= 24) {
+      let s = '';
+      for (let i = bodyStart; i < bodyEnd; i++) s += String.fromCharCode(bytes[i]!);
+      return s;
+    }
     if (length <= 256) {
       return String.fromCharCode.apply(
         null,

@@ -141,6 +141,8 @@ export class SocketTransport extends StreamTransport {
   ) {
     super({ codec: options.codec, halfOpen: options.halfOpen ?? false, peer: address });
     this.socket = socket;
+    // Small request/reply messages: do not let Nagle's algorithm hold them back.
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     const link = new SocketLink(
       socket,
       address,
