@@ -21,9 +21,8 @@ const schemaFile = join(corpus, 'schema/qemu-7.2/qapi/qapi-schema.json');
 const definesFile = join(corpus, 'introspect/qemu-system-x86_64-7.2-defines.txt');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 
-const { loadSchemaFile, emitTypeScript, emitRuntimeModule, parseDefines } = await import(
-  '../dist/index.js'
-);
+const { emitTypeScript, emitRuntimeModule, parseDefines } = await import('../dist/index.js');
+const { loadSchemaFile } = await import('../dist/node/index.js');
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,46 +1,43 @@
 // @qmpkit/qapi-codegen: QAPI schema compiler (parse → check → model → emit).
+// This entry has no Node-specific imports; reading and writing files is in
+// `@qmpkit/qapi-codegen/node`.
 
-export type { CliCommand, CliOptions } from './cli-args.js';
-export { CliUsageError, parseCliArgs, USAGE } from './cli-args.js';
-export type { Defines } from './emit/conditions.js';
-export { describeCond, evalCond, parseDefines } from './emit/conditions.js';
-export { pascalCase, RESERVED_IDENTIFIERS, typeIdentifiers } from './emit/names.js';
-export type { RuntimeModuleOptions } from './emit/runtime-module.js';
-export { emitRuntimeModule } from './emit/runtime-module.js';
-export type {
-  SchemaInfo,
-  SchemaInfoAlternate,
-  SchemaInfoArray,
-  SchemaInfoBuiltin,
-  SchemaInfoCommand,
-  SchemaInfoEnum,
-  SchemaInfoEnumMember,
-  SchemaInfoEvent,
-  SchemaInfoExtras,
-  SchemaInfoObject,
-  SchemaInfoObjectMember,
-  SchemaInfoObjectVariant,
-  SchemaInfoOptions,
-  SchemaInfoResult,
-} from './emit/schema-info.js';
+// Emitters: TypeScript types, and the runtime schema (what `query-qmp-schema` returns).
+export { type Defines, evalCond, parseDefines } from './emit/conditions.js';
+export { emitRuntimeModule, type RuntimeModuleOptions } from './emit/runtime-module.js';
 export {
   generateSchemaInfo,
-  INTROSPECTION_MODULE,
-  isIntrospectionSchema,
+  type SchemaInfo,
+  type SchemaInfoAlternate,
+  type SchemaInfoArray,
+  type SchemaInfoBuiltin,
+  type SchemaInfoCommand,
+  type SchemaInfoEnum,
+  type SchemaInfoEnumMember,
+  type SchemaInfoEvent,
+  type SchemaInfoExtras,
+  type SchemaInfoObject,
+  type SchemaInfoObjectMember,
+  type SchemaInfoObjectVariant,
+  type SchemaInfoOptions,
+  type SchemaInfoResult,
 } from './emit/schema-info.js';
-export type { TypeScriptOptions } from './emit/typescript.js';
-export { emitTypeScript } from './emit/typescript.js';
+export { emitTypeScript, type TypeScriptOptions } from './emit/typescript.js';
+// Front ends: schema files and `query-qmp-schema` output, both giving a checked model.
 export { QapiSchemaError } from './errors.js';
-export type { GeneratedModules, GenerateOptions } from './generate.js';
-export { generateModules, RUNTIME_FILE, TYPES_FILE } from './generate.js';
+export {
+  type GeneratedModules,
+  type GenerateOptions,
+  generateModules,
+  RUNTIME_FILE,
+  TYPES_FILE,
+} from './generate.js';
 export {
   looksLikeIntrospection,
-  MAX_INTROSPECTION_ENTRIES,
   schemaFromIntrospection,
   schemaFromIntrospectionText,
 } from './introspection.js';
-export type { IntrospectionNameMap } from './introspection-names.js';
-export { mapIntrospectionNames } from './introspection-names.js';
+export { type IntrospectionNameMap, mapIntrospectionNames } from './introspection-names.js';
 export type {
   AlternateBranch,
   AlternateType,
@@ -67,16 +64,5 @@ export type {
   TypeRef,
   Variant,
 } from './model.js';
-export type {
-  GenerateFilesOptions,
-  GenerateFilesResult,
-  InputKind,
-} from './node/generate-files.js';
-export {
-  collectDefines,
-  generateFiles,
-  loadInput,
-  MAX_INPUT_BYTES,
-} from './node/generate-files.js';
-export { loadSchemaFile } from './node/load-schema.js';
 export { parseSchema } from './schema.js';
+export { dumpSchema } from './test-dump.js';
