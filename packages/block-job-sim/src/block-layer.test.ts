@@ -1,8 +1,8 @@
+import { CommandError } from '@qmpkit/protocol';
+import type { BlockdevOptions } from '@qmpkit/qapi-types';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { BlockLayer, jobBlockerReason } from './block-layer.js';
-import { BlockCommandError } from './errors.js';
 import { MemoryImageStore } from './image-store.js';
-import type { BlockdevOptions } from './qapi.js';
 import { buildEmptyQcow2 } from './qcow2.js';
 
 // Expected texts and field values were recorded from qemu-storage-daemon 7.2.22 (Debian
@@ -35,7 +35,7 @@ function failure(run: () => void): { class: string; desc: string } {
   try {
     run();
   } catch (error) {
-    if (BlockCommandError.isInstance(error)) return { class: error.errorClass, desc: error.desc };
+    if (CommandError.isInstance(error)) return { class: error.errorClass, desc: error.desc };
     throw error;
   }
   throw new Error('did not fail');

@@ -4,23 +4,21 @@
 // ImageStore; guest data is never read or copied. Errors use QEMU 7.2's classes and texts
 // (recorded from qemu-storage-daemon 7.2.22; see block-layer.test.ts and the conformance test).
 
-import { type BlockCommandError, genericError } from './errors.js';
+import { CommandError } from '@qmpkit/protocol';
+import type {
+  BlockDeviceInfo,
+  BlockdevCreateOptions,
+  BlockdevCreateOptionsFile,
+  BlockdevCreateOptionsQcow2,
+  BlockdevOptions,
+  BlockdevOptionsBlkdebug,
+  BlockdevRef,
+  ImageInfo,
+} from '@qmpkit/qapi-types';
+import { canonicalOrder } from './blockdev-options.js';
+import { genericError } from './errors.js';
 import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
-import {
-  BLOCKDEV_MEMBERS,
-  type BlockDeviceInfo,
-  type BlockdevCreateOptions,
-  type BlockdevCreateOptionsFile,
-  type BlockdevCreateOptionsQcow2,
-  type BlockdevOptions,
-  type BlockdevOptionsBlkdebug,
-  type BlockdevRef,
-  type ImageInfo,
-  isBlockdevDriver,
-  isSimulatedDriver,
-  type MemberType,
-  type SimulatedDriver,
-} from './qapi.js';
+import { isBlockdevDriver, isSimulatedDriver, type SimulatedDriver } from './qapi.js';
 import {
   buildEmptyQcow2,
   type Qcow2AllocationMap,
@@ -131,7 +129,7 @@ const UNSUPPORTED_NODE_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   blkdebug: ['config', 'set-state', 'take-child-perms', 'unshare-child-perms'],
 };
 
-function notSimulated(what: string): BlockCommandError {
+function notSimulated(what: string): CommandError {
   return genericError(`qmpkit does not simulate ${what}`);
 }
 
@@ -141,43 +139,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** One node's options as QEMU holds them (bs->options): flattened keys in insertion order. */
 type FlatOptions = ReadonlyArray<readonly [string, QValue]>;
-
-/**
- * The options object as QEMU's QAPI output visitor rebuilds it from the parsed command: members
- * in schema order, whatever order the client sent. Insertion order decides the order of keys
- * that share a QDict bucket, so it shows in `json:` filenames.
- */
-export function canonicalOptions(value: unknown, type: MemberType = 'ref'): unknown {
-  if (type === 'ref') {
-    if (!isRecord(value)) return value;
-    const driver = value.driver;
-    if (typeof driver !== 'string' || !isSimulatedDriver(driver)) return value;
-    return canonicalStruct(value, BLOCKDEV_MEMBERS[driver]);
-  }
-  if (typeof type === 'object' && 'list' in type && Array.isArray(value)) {
-    return value.map((item) => canonicalOptions(item, type.list));
-  }
-  if (typeof type === 'object' && 'object' in type && isRecord(value)) {
-    return canonicalStruct(value, type.object);
-  }
-  return value;
-}
-
-function canonicalStruct(
-  value: Record<string, unknown>,
-  members: Readonly<Record<string, MemberType>>,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [member, type] of Object.entries(members)) {
-    if (Object.hasOwn(value, member) && value[member] !== undefined) {
-      out[member] = canonicalOptions(value[member], type);
-    }
-  }
-  for (const key of Object.keys(value)) {
-    if (!Object.hasOwn(out, key) && value[key] !== undefined) out[key] = value[key];
-  }
-  return out;
-}
 
 /**
  * qdict_flatten() of a whole blockdev-add argument: scalars stay where they are, nested
@@ -335,13 +296,13 @@ export class BlockLayer {
     }
     const created: MutableNode[] = [];
     try {
-      const canonical = canonicalOptions(options) as BlockdevOptions;
+      const canonical = canonicalOrder(options) as BlockdevOptions;
       const node = this.#open(
         canonical,
         false,
         created,
         0,
-        flattenOptions(canonical as Record<string, unknown>),
+        flattenOptions(canonical as unknown as Record<string, unknown>),
         DEFAULT_CACHE,
       );
       node.monitorOwned = true;
@@ -437,7 +398,7 @@ export class BlockLayer {
       monitorOwned: false,
       blockers: [],
       backends: 0,
-      options: options as Record<string, unknown>,
+      options: options as unknown as Record<string, unknown>,
       flat: flat.filter(([key]) => !/^(file|image|backing)(\.|$)/.test(key)),
       fileStat: undefined,
       allocation: undefined,
@@ -477,7 +438,7 @@ export class BlockLayer {
       throw genericError(`Parameter 'driver' does not accept value '${driver}'`);
     }
     for (const option of UNSUPPORTED_NODE_OPTIONS[driver] ?? []) {
-      if ((options as Record<string, unknown>)[option] !== undefined) {
+      if ((options as unknown as Record<string, unknown>)[option] !== undefined) {
         throw notSimulated(`the '${option}' option of driver '${driver}'`);
       }
     }
@@ -653,8 +614,8 @@ export class BlockLayer {
         cache,
       );
     } catch (error) {
-      if (error instanceof Error && 'desc' in error) {
-        throw genericError(`Could not open backing file: ${(error as BlockCommandError).desc}`);
+      if (CommandError.isInstance(error)) {
+        throw genericError(`Could not open backing file: ${error.desc}`);
       }
       throw error;
     }
@@ -686,7 +647,7 @@ export class BlockLayer {
     }
   }
 
-  #storeFailure(prefix: string, error: unknown): BlockCommandError {
+  #storeFailure(prefix: string, error: unknown): CommandError {
     if (error instanceof ImageStoreError) return genericError(`${prefix}: ${strerror(error.code)}`);
     throw error;
   }
@@ -913,7 +874,7 @@ export class BlockLayer {
 
   /**
    * The work of a `create` job: validates the options as QEMU's driver does and writes an empty
-   * image. Throws a BlockCommandError whose desc is what QEMU reports as the job's `error`.
+   * image. Throws a CommandError whose desc is what QEMU reports as the job's `error`.
    */
   create(options: BlockdevCreateOptions): void {
     switch (options.driver) {

@@ -2,18 +2,18 @@
 // key=value form. Both end as the BlockdevOptions object blockdev-add receives. QEMU visits the
 // parsed tree with its QObject input visitor: strictly typed for JSON, and for key=value a
 // variant that converts each string by the type of the member it lands on (qapi/
-// qobject-input-visitor.c, 7.2). This module does the same for the drivers the simulator runs;
-// options for other drivers are returned as parsed (BlockLayer.add refuses those drivers).
+// qobject-input-visitor.c, 7.2). This module does the same, driven by the runtime schema, so
+// every driver's options convert (and fail) as in QEMU.
 
+import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
 import {
-  BLOCKDEV_MEMBERS,
-  BLOCKDEV_REQUIRED,
-  type BlockdevOptions,
-  isBlockdevDriver,
-  isSimulatedDriver,
-  type MemberType,
-} from './qapi.js';
+  BLOCKDEV_OPTIONS_TYPE,
+  memberIntKind,
+  objectMembers,
+  schemaEntry,
+  typeName,
+} from './schema.js';
 
 /** Why a `--blockdev` argument was refused; `message` is QEMU's text. */
 export class BlockdevArgumentError extends Error {
@@ -23,7 +23,7 @@ export class BlockdevArgumentError extends Error {
   }
 }
 
-/** Bound on the JSON form's size and nesting (QEMU's parser limits nesting to 1024). */
+/** Bounds on the JSON form (QEMU's parser limits nesting to 1024; ours is tighter). */
 const MAX_JSON_LENGTH = 1 << 20;
 const MAX_NESTING = 64;
 
@@ -89,6 +89,18 @@ const BOOL_WORDS: Readonly<Record<string, boolean>> = {
   n: false,
 };
 
+/** Range of each narrower integer kind, and the C type name QEMU's message uses. */
+const INT_RANGES: Readonly<Partial<Record<QapiIntKind, readonly [bigint, bigint, string]>>> = {
+  int8: [-(2n ** 7n), 2n ** 7n - 1n, 'int8_t'],
+  int16: [-(2n ** 15n), 2n ** 15n - 1n, 'int16_t'],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n, 'int32_t'],
+  uint8: [0n, 2n ** 8n - 1n, 'uint8_t'],
+  uint16: [0n, 2n ** 16n - 1n, 'uint16_t'],
+  uint32: [0n, 2n ** 32n - 1n, 'uint32_t'],
+};
+
+const UNSIGNED: ReadonlySet<QapiIntKind> = new Set(['uint8', 'uint16', 'uint32', 'uint64', 'size']);
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -96,194 +108,213 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 class Visitor {
   constructor(readonly mode: Mode) {}
 
-  path(parent: string, name: string | number): string {
-    if (typeof name === 'number')
+  #path(parent: string, name: string | number): string {
+    if (typeof name === 'number') {
       return this.mode === 'keyval' ? `${parent}.${name}` : `${parent}[${name}]`;
+    }
     return parent === '' ? name : `${parent}.${name}`;
   }
 
-  scalar(value: unknown, type: MemberType, path: string, name: string): unknown {
+  #typeError(path: string, expected: string): BlockdevArgumentError {
+    return new BlockdevArgumentError(`Invalid parameter type for '${path}', expected: ${expected}`);
+  }
+
+  /** The keyval visitor's view of a scalar: it must be a string. */
+  #keyvalString(value: unknown, path: string): string {
+    if (typeof value === 'string') return value;
+    throw new BlockdevArgumentError(`Parameters '${path}.*' are unexpected`);
+  }
+
+  #integer(value: unknown, kind: QapiIntKind, path: string, name: string): number {
+    let parsed: bigint;
     if (this.mode === 'keyval') {
+      const text = this.#keyvalString(value, path);
+      if (kind === 'size') {
+        const size = parseSize(text);
+        if (size === undefined) throw new BlockdevArgumentError(`Parameter '${path}' expects size`);
+        return Number(size);
+      }
+      const number = parseCInteger(text);
+      const unsigned = UNSIGNED.has(kind);
       if (
-        typeof type === 'string' &&
-        type !== 'ref' &&
-        type !== 'any' &&
-        typeof value !== 'string'
+        number === undefined ||
+        (unsigned
+          ? number > UINT64_MAX || number < -UINT64_MAX
+          : number < INT64_MIN || number > INT64_MAX)
       ) {
-        throw new BlockdevArgumentError(`Parameters '${path}.*' are unexpected`);
+        throw new BlockdevArgumentError(`Parameter '${path}' expects integer`);
       }
-      return this.#keyvalScalar(value as string, type, path, name);
+      // strtoull negates in unsigned arithmetic: "-1" is 2^64 - 1.
+      parsed = unsigned && number < 0n ? UINT64_MAX + 1n + number : number;
+    } else {
+      const unsigned = UNSIGNED.has(kind);
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        if (unsigned) throw new BlockdevArgumentError(`Parameter '${path}' expects uint64`);
+        throw this.#typeError(path, 'integer');
+      }
+      // Negative numbers for unsigned members are accepted and wrap (qmp-protocol.md §8).
+      parsed = unsigned && value < 0 ? UINT64_MAX + 1n + BigInt(value) : BigInt(value);
     }
-    return this.#jsonScalar(value, type, path, name);
+    const range = INT_RANGES[kind];
+    if (range && (parsed < range[0] || parsed > range[1])) {
+      throw new BlockdevArgumentError(`Parameter '${name}' expects ${range[2]}`);
+    }
+    return Number(parsed);
   }
 
-  #keyvalScalar(text: string, type: MemberType, path: string, name: string): unknown {
-    switch (type) {
-      case 'str':
-        return text;
-      case 'int':
-      case 'int32': {
-        const value = parseCInteger(text);
-        if (value === undefined || value < INT64_MIN || value > INT64_MAX) {
-          throw new BlockdevArgumentError(`Parameter '${path}' expects integer`);
-        }
-        if (type === 'int32' && (value < -(2n ** 31n) || value >= 2n ** 31n)) {
-          throw new BlockdevArgumentError(`Parameter '${name}' expects int32_t`);
-        }
-        return Number(value);
-      }
-      case 'uint64': {
-        const value = parseCInteger(text);
-        if (value === undefined || value > UINT64_MAX || value < -UINT64_MAX) {
-          throw new BlockdevArgumentError(`Parameter '${path}' expects integer`);
-        }
-        return Number(value < 0n ? UINT64_MAX + 1n + value : value);
-      }
-      case 'size': {
-        const value = parseSize(text);
-        if (value === undefined)
-          throw new BlockdevArgumentError(`Parameter '${path}' expects size`);
-        return Number(value);
-      }
-      case 'bool': {
-        const value = BOOL_WORDS[text];
-        if (value === undefined) {
-          throw new BlockdevArgumentError(`Parameter '${path}' expects 'on' or 'off'`);
-        }
-        return value;
-      }
-      default:
-        if (typeof type === 'object' && 'enum' in type)
-          return this.#enumValue(text, type.enum, name);
-        return text;
-    }
-  }
-
-  #enumValue(text: unknown, values: readonly string[], name: string): string {
-    if (typeof text !== 'string' || !values.includes(text)) {
-      throw new BlockdevArgumentError(
-        `Parameter '${name}' does not accept value '${String(text)}'`,
-      );
-    }
-    return text;
-  }
-
-  #jsonScalar(value: unknown, type: MemberType, path: string, name: string): unknown {
-    const typeError = (expected: string) =>
-      new BlockdevArgumentError(`Invalid parameter type for '${path}', expected: ${expected}`);
-    switch (type) {
-      case 'str':
-        if (typeof value !== 'string') throw typeError('string');
-        return value;
-      case 'int':
-      case 'int32':
-        if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError('integer');
-        if (type === 'int32' && (value < -(2 ** 31) || value >= 2 ** 31)) {
-          throw new BlockdevArgumentError(`Parameter '${name}' expects int32_t`);
-        }
-        return value;
-      case 'uint64':
-      case 'size':
-        if (typeof value !== 'number' || !Number.isInteger(value)) {
-          throw new BlockdevArgumentError(`Parameter '${path}' expects uint64`);
-        }
-        return value;
-      case 'bool':
-        if (typeof value !== 'boolean') throw typeError('boolean');
-        return value;
-      default:
-        if (typeof type === 'object' && 'enum' in type) {
-          if (typeof value !== 'string') throw typeError('string');
-          return this.#enumValue(value, type.enum, name);
-        }
-        return value;
-    }
-  }
-
-  /** Visits `value` as `type` at `path`; `name` is the member's own name for short messages. */
-  visit(value: unknown, type: MemberType, path: string, name: string, depth: number): unknown {
+  visit(
+    value: unknown,
+    type: string,
+    path: string,
+    name: string,
+    owner: string,
+    depth: number,
+  ): unknown {
     if (depth > MAX_NESTING) throw new BlockdevArgumentError('Nesting too deep');
-    if (type === 'any') return value;
-    if (type === 'ref') {
-      if (typeof value === 'string') return value;
-      if (isPlainObject(value)) return this.options(value, path, depth + 1);
-      if (this.mode === 'json') {
-        throw new BlockdevArgumentError(
-          `Invalid parameter type for '${path}', expected: BlockdevRef`,
+    const entry = schemaEntry(type);
+    switch (entry['meta-type']) {
+      case 'builtin':
+        switch (entry['json-type']) {
+          case 'string':
+            if (this.mode === 'keyval') return this.#keyvalString(value, path);
+            if (typeof value !== 'string') throw this.#typeError(path, 'string');
+            return value;
+          case 'int':
+            return this.#integer(value, memberIntKind(owner, name), path, name);
+          case 'boolean': {
+            if (this.mode === 'json') {
+              if (typeof value !== 'boolean') throw this.#typeError(path, 'boolean');
+              return value;
+            }
+            const bool = BOOL_WORDS[this.#keyvalString(value, path)];
+            if (bool === undefined) {
+              throw new BlockdevArgumentError(`Parameter '${path}' expects 'on' or 'off'`);
+            }
+            return bool;
+          }
+          case 'number': {
+            if (this.mode === 'json') {
+              if (typeof value !== 'number') throw this.#typeError(path, 'number');
+              return value;
+            }
+            const number = Number(this.#keyvalString(value, path));
+            if (!Number.isFinite(number)) throw this.#typeError(path, 'number');
+            return number;
+          }
+          case 'null':
+            if (value !== null) throw this.#typeError(path, 'null');
+            return null;
+          default:
+            return value;
+        }
+      case 'enum': {
+        if (this.mode === 'keyval') this.#keyvalString(value, path);
+        else if (typeof value !== 'string') throw this.#typeError(path, 'string');
+        if (!entry.values.includes(value as string)) {
+          throw new BlockdevArgumentError(
+            `Parameter '${name}' does not accept value '${String(value)}'`,
+          );
+        }
+        return value;
+      }
+      case 'array': {
+        if (!Array.isArray(value)) throw this.#typeError(path, 'array');
+        return value.map((item, i) =>
+          this.visit(item, entry['element-type'], this.#path(path, i), 'null', owner, depth + 1),
         );
       }
-      throw new BlockdevArgumentError(`Parameters '${path}.*' are unexpected`);
-    }
-    if (typeof type === 'object' && 'list' in type) {
-      if (!Array.isArray(value)) {
-        throw new BlockdevArgumentError(`Invalid parameter type for '${path}', expected: array`);
+      case 'alternate': {
+        // QEMU picks the branch by the JSON type of the value (keyval values are strings).
+        const branches = entry.members.map((m) => schemaEntry(m.type));
+        const pick = branches.find((branch) => {
+          if (branch['meta-type'] === 'object') return isPlainObject(value);
+          if (branch['meta-type'] === 'builtin') {
+            if (branch['json-type'] === 'string') return typeof value === 'string';
+            if (branch['json-type'] === 'null') return value === null;
+            if (branch['json-type'] === 'boolean') return typeof value === 'boolean';
+            if (branch['json-type'] === 'int' || branch['json-type'] === 'number') {
+              return typeof value === 'number';
+            }
+          }
+          if (branch['meta-type'] === 'enum') return typeof value === 'string';
+          if (branch['meta-type'] === 'array') return Array.isArray(value);
+          return false;
+        });
+        if (!pick) throw this.#typeError(path, typeName(type));
+        return this.visit(value, pick.name, path, name, owner, depth + 1);
       }
-      return value.map((item, i) =>
-        this.visit(item, type.list, this.path(path, i), 'null', depth + 1),
-      );
+      case 'object':
+        if (!isPlainObject(value)) throw this.#typeError(path, 'object');
+        return this.struct(value, type, path, depth + 1);
+      default:
+        throw new Error(`unexpected schema entry ${type}`);
     }
-    if (typeof type === 'object' && 'object' in type) {
-      if (!isPlainObject(value)) {
-        throw new BlockdevArgumentError(`Invalid parameter type for '${path}', expected: object`);
-      }
-      return this.struct(value, type.object, type.required, path, depth + 1);
-    }
-    return this.scalar(value, type, path, name);
   }
 
   struct(
     value: Record<string, unknown>,
-    members: Readonly<Record<string, MemberType>>,
-    required: readonly string[],
+    type: string,
     path: string,
     depth: number,
   ): Record<string, unknown> {
     const out: Record<string, unknown> = Object.create(null);
-    for (const [member, type] of Object.entries(members)) {
-      if (!Object.hasOwn(value, member)) {
-        if (required.includes(member)) {
-          throw new BlockdevArgumentError(`Parameter '${this.path(path, member)}' is missing`);
+    const entry = schemaEntry(type) as IntrospectionObject;
+    // The tag is visited (and checked) first, so the variant is known before its members.
+    const members = objectMembers(
+      type,
+      entry.tag !== undefined ? this.#checkedTag(value, entry, path) : value,
+    );
+    for (const member of members) {
+      if (!Object.hasOwn(value, member.name)) {
+        if (!member.optional) {
+          throw new BlockdevArgumentError(
+            `Parameter '${this.#path(path, member.name)}' is missing`,
+          );
         }
         continue;
       }
-      out[member] = this.visit(value[member], type, this.path(path, member), member, depth);
+      out[member.name] = this.visit(
+        value[member.name],
+        member.type,
+        this.#path(path, member.name),
+        member.name,
+        member.owner,
+        depth,
+      );
     }
     for (const key of Object.keys(value)) {
-      if (!Object.hasOwn(members, key)) {
-        throw new BlockdevArgumentError(`Parameter '${this.path(path, key)}' is unexpected`);
+      if (!Object.hasOwn(out, key)) {
+        throw new BlockdevArgumentError(`Parameter '${this.#path(path, key)}' is unexpected`);
       }
     }
     return out;
   }
 
-  options(value: Record<string, unknown>, path: string, depth: number): Record<string, unknown> {
-    const driver = value.driver;
-    if (driver === undefined) {
-      throw new BlockdevArgumentError(`Parameter '${this.path(path, 'driver')}' is missing`);
+  #checkedTag(
+    value: Record<string, unknown>,
+    entry: IntrospectionObject,
+    path: string,
+  ): Record<string, unknown> {
+    const tag = entry.tag as string;
+    const tagMember = entry.members.find((m) => m.name === tag);
+    if (!tagMember) return value;
+    if (!Object.hasOwn(value, tag)) {
+      throw new BlockdevArgumentError(`Parameter '${this.#path(path, tag)}' is missing`);
     }
-    if (typeof driver !== 'string') {
-      throw new BlockdevArgumentError(
-        `Invalid parameter type for '${this.path(path, 'driver')}', expected: string`,
-      );
-    }
-    if (!isBlockdevDriver(driver)) {
-      throw new BlockdevArgumentError(`Parameter 'driver' does not accept value '${driver}'`);
-    }
-    if (!isSimulatedDriver(driver)) return value;
-    return this.struct(value, BLOCKDEV_MEMBERS[driver], BLOCKDEV_REQUIRED[driver], path, depth);
+    this.visit(value[tag], tagMember.type, this.#path(path, tag), tag, entry.name, 0);
+    return value;
   }
 }
 
 /**
  * Parses a `--blockdev` argument (JSON when it starts with `{`, key=value otherwise with
- * `driver` as the implied first key) into the options blockdev-add receives. Throws
- * BlockdevArgumentError with QEMU's message.
+ * `driver` as the implied first key) into the options blockdev-add receives, members in schema
+ * order. Throws BlockdevArgumentError with QEMU's message.
  */
 export function parseBlockdevArgument(argument: string): BlockdevOptions {
   if (argument.startsWith('{')) {
-    if (argument.length > MAX_JSON_LENGTH) {
+    if (argument.length > MAX_JSON_LENGTH)
       throw new BlockdevArgumentError('JSON argument too long');
-    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(argument);
@@ -291,7 +322,12 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
       throw new BlockdevArgumentError(`JSON parse error, ${(error as Error).message}`);
     }
     if (!isPlainObject(parsed)) throw new BlockdevArgumentError('JSON argument is not an object');
-    return new Visitor('json').options(parsed, '', 0) as unknown as BlockdevOptions;
+    return new Visitor('json').struct(
+      parsed,
+      BLOCKDEV_OPTIONS_TYPE,
+      '',
+      0,
+    ) as unknown as BlockdevOptions;
   }
   let tree: KeyvalValue;
   try {
@@ -302,9 +338,45 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
     if (error instanceof BlockdevArgumentError) throw error;
     throw new BlockdevArgumentError((error as Error).message);
   }
-  return new Visitor('keyval').options(
+  return new Visitor('keyval').struct(
     tree as Record<string, unknown>,
+    BLOCKDEV_OPTIONS_TYPE,
     '',
     0,
   ) as unknown as BlockdevOptions;
+}
+
+/**
+ * Reorders a BlockdevOptions (or BlockdevCreateOptions) value into schema member order, as
+ * QEMU's output visitor rebuilds it from the parsed command; nested objects, lists and inline
+ * children too. Values are not checked: the server validated them already.
+ */
+export function canonicalOrder(value: unknown, type: string = BLOCKDEV_OPTIONS_TYPE): unknown {
+  const entry = schemaEntry(type);
+  switch (entry['meta-type']) {
+    case 'array':
+      return Array.isArray(value)
+        ? value.map((item) => canonicalOrder(item, entry['element-type']))
+        : value;
+    case 'alternate': {
+      if (!isPlainObject(value)) return value;
+      const objectBranch = entry.members.find((m) => schemaEntry(m.type)['meta-type'] === 'object');
+      return objectBranch ? canonicalOrder(value, objectBranch.type) : value;
+    }
+    case 'object': {
+      if (!isPlainObject(value)) return value;
+      const out: Record<string, unknown> = Object.create(null);
+      for (const member of objectMembers(type, value)) {
+        if (Object.hasOwn(value, member.name) && value[member.name] !== undefined) {
+          out[member.name] = canonicalOrder(value[member.name], member.type);
+        }
+      }
+      for (const key of Object.keys(value)) {
+        if (!Object.hasOwn(out, key) && value[key] !== undefined) out[key] = value[key];
+      }
+      return out;
+    }
+    default:
+      return value;
+  }
 }

@@ -4,11 +4,17 @@ export {
   BlockLayer,
   type BlockLayerOptions,
   type BlockNode,
+  type CacheMode,
   type ChildName,
   jobBlockerReason,
 } from './block-layer.js';
-export { BlockdevArgumentError, parseBlockdevArgument, parseSize } from './blockdev-options.js';
-export { BlockCommandError, genericError, type QmpErrorClass } from './errors.js';
+export {
+  BlockdevArgumentError,
+  canonicalOrder,
+  parseBlockdevArgument,
+  parseSize,
+} from './blockdev-options.js';
+export { genericError } from './errors.js';
 export {
   combinePath,
   type ImageStat,
@@ -24,19 +30,7 @@ export {
   type KeyvalValue,
   parseKeyval,
 } from './keyval.js';
-export type {
-  BlkdebugInjectErrorOptions,
-  BlockDeviceInfo,
-  BlockdevCreateOptions,
-  BlockdevCreateOptionsFile,
-  BlockdevCreateOptionsQcow2,
-  BlockdevDriver,
-  BlockdevOptions,
-  BlockdevRef,
-  ImageInfo,
-  SimulatedDriver,
-} from './qapi.js';
-export { BLOCKDEV_DRIVERS, SIMULATED_DRIVERS } from './qapi.js';
+export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qapi.js';
 export {
   buildEmptyQcow2,
   Qcow2AllocationMap,

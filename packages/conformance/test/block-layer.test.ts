@@ -8,15 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BlockCommandError,
-  type BlockdevCreateOptions,
-  type BlockdevOptions,
-  BlockLayer,
-  jobBlockerReason,
-  parseBlockdevArgument,
-} from '@qmpkit/block-job-sim';
+import { BlockLayer, jobBlockerReason, parseBlockdevArgument } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
+import { CommandError } from '@qmpkit/protocol';
+import type { BlockdevCreateOptions, BlockdevOptions } from '@qmpkit/qapi-types';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';
@@ -416,7 +411,7 @@ function runOurs(layer: BlockLayer, step: Step): Reply {
         return { return: layer.queryNamedBlockNodes(args.flat === true) };
     }
   } catch (error) {
-    if (BlockCommandError.isInstance(error)) {
+    if (CommandError.isInstance(error)) {
       return { error: { class: error.errorClass, desc: error.desc } };
     }
     throw error;
@@ -647,7 +642,7 @@ describe('blockdev-create against qemu-storage-daemon 7.2', () => {
           try {
             layer.create(createCase.options as unknown as BlockdevCreateOptions);
           } catch (error) {
-            if (!BlockCommandError.isInstance(error)) throw error;
+            if (!CommandError.isInstance(error)) throw error;
             ourError = error.desc;
           }
           expect(ourError, 'BlockLayer').toBe(createCase.error);
@@ -798,7 +793,7 @@ describe('nodes used by a block job', () => {
         try {
           layer.assertNotBusy(layer.lookupNode('top'));
         } catch (error) {
-          ours = BlockCommandError.isInstance(error) ? generic(error.desc) : error;
+          ours = CommandError.isInstance(error) ? generic(error.desc) : error;
         }
         expect(ours).toEqual(busy('top'));
         for (const lift of release) lift();
