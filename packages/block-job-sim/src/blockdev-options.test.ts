@@ -128,6 +128,23 @@ describe('parseBlockdevArgument', () => {
       "Parameter 'aio-max-batch' expects integer",
     ],
     ['null-co,help', 'Help is not available for this option'],
+    [
+      'nbd,node-name=x,server.type=unix,server.path=/x,reconnect-delay=abc',
+      "Parameter 'reconnect-delay' expects integer",
+    ],
+    ['nbd,node-name=x,server.type=bogus', "Parameter 'type' does not accept value 'bogus'"],
+    ['nbd,node-name=x,server.type=inet,server.host=h', "Parameter 'server.port' is missing"],
+    ['throttle,node-name=t,file=x,throttle-group=g,extra=1', "Parameter 'extra' is unexpected"],
+    ['vmdk,node-name=v', "Parameter 'file' is missing"],
+    [
+      'qcow2,node-name=q,file=f,overlap-check.template=bogus',
+      "Parameter 'template' does not accept value 'bogus'",
+    ],
+    [
+      'null-co,node-name=n,latency-ns=18446744073709551616',
+      "Parameter 'latency-ns' expects integer",
+    ],
+    ['file,node-name=f,filename=x,drop-cache=of', "Parameter 'drop-cache' expects 'on' or 'off'"],
     ['null-co,a.b=1,a=2', "Parameters 'a.*' used inconsistently"],
     [
       '{"driver":"blkdebug","node-name":"d","image":{"driver":"null-co"},"inject-error":[{"event":"read_aio","errno":"5"}]}',
@@ -176,11 +193,25 @@ describe('parseBlockdevArgument', () => {
     });
   });
 
-  test('options of drivers qmpkit does not simulate are passed through as parsed', () => {
+  test('every driver of the schema converts, not only the simulated ones', () => {
     expect(parseBlockdevArgument('vmdk,node-name=v,file=f0')).toEqual({
       driver: 'vmdk',
       'node-name': 'v',
       file: 'f0',
+    });
+    expect(
+      parseBlockdevArgument(
+        'nbd,node-name=x,server.type=inet,server.host=h,server.port=10809,reconnect-delay=5',
+      ),
+    ).toEqual({
+      driver: 'nbd',
+      'node-name': 'x',
+      server: { type: 'inet', host: 'h', port: '10809' },
+      'reconnect-delay': 5,
+    });
+    // An alternate takes the branch that fits: here the enum of Qcow2OverlapChecks.
+    expect(parseBlockdevArgument('qcow2,node-name=q,file=f,overlap-check=none')).toMatchObject({
+      'overlap-check': 'none',
     });
   });
 });
