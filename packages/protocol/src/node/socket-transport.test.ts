@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -135,6 +135,37 @@ describe('unix sockets', () => {
       const cause = closes[0];
       expect(ProtocolError.isInstance(cause) && cause.kind).toBe('output-overflow');
       client.abort();
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('half-close', () => {
+  test('with halfOpen the server still answers after the client shut its sending side', async () => {
+    const path = join(dir, 'half.sock');
+    const ends: number[] = [];
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      const t = wrapSocket(socket, { halfOpen: true });
+      t.onmessage = () => {
+        // Answer later, after the client's end of stream has arrived.
+        setTimeout(() => {
+          void t.send({ return: {}, id: 1 }).then(() => t.close());
+        }, 20);
+      };
+      t.onend = () => ends.push(1);
+      void t.start();
+    });
+    await listen(server, path);
+    try {
+      const raw = connect(path);
+      const chunks: Buffer[] = [];
+      raw.on('data', (b: Buffer) => chunks.push(b));
+      const closed = new Promise((resolve) => raw.on('close', resolve));
+      raw.end('{"execute":"query-jobs","id":1}');
+      await closed;
+      expect(ends).toEqual([1]);
+      expect(Buffer.concat(chunks).toString()).toBe('{"return": {}, "id": 1}\r\n');
     } finally {
       server.close();
     }
