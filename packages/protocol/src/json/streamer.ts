@@ -107,12 +107,12 @@ const LOOKAHEAD_INT = 1; // token ends before this byte (integer); re-lex the by
 const LOOKAHEAD_FLOAT = 2;
 const LOOKAHEAD_KEYWORD = 3;
 const ERROR = 4; // byte joins the token, which is a lexical error
+const RESYNC = 5; // leave recovery; re-lex the byte from the start state
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** Is `b` allowed to follow the current (number/keyword) state? Returns the new state or -1. */
 function isDigit(b: number): boolean {
   return b >= 0x30 && b <= 0x39;
 }
@@ -364,8 +364,7 @@ export class JsonStreamer {
           this.emitKeyword();
           this.state = S_START;
           break;
-        default:
-          // LOOKAHEAD back to the start state without a token (leaving recovery).
+        default: // RESYNC
           this.state = S_START;
           break;
       }
@@ -391,7 +390,7 @@ export class JsonStreamer {
           b === 0x3a ||
           b === 0x2c
         ) {
-          return 5;
+          return RESYNC;
         }
         return CONSUME;
       case S_DQ:
@@ -770,8 +769,15 @@ export class JsonStreamer {
     this.braces = 0;
     this.brackets = 0;
     this.tokenBytes = 0;
-    // Drop references so large payloads can be collected; keep the arrays' capacity.
-    for (let k = 0; k < this.count; k++) this.payloads[k] = undefined;
+    if (this.count > 65536) {
+      // After a huge message, give the memory back rather than keep the capacity.
+      this.types = [];
+      this.payloads = [];
+    } else {
+      // Drop references so payloads can be collected; keep the arrays' capacity.
+      for (let k = 0; k < this.count; k++) this.payloads[k] = undefined;
+    }
     this.count = 0;
+    if (this.tok.length > 1024 * 1024 && this.tokLen === 0) this.tok = new Uint8Array(256);
   }
 }

@@ -1,6 +1,7 @@
 // @qmpkit/protocol/node — QMP transports over Node sockets (unix and TCP).
 export {
   type ConnectOptions,
+  connect,
   connectTcp,
   connectUnix,
   DEFAULT_MAX_WRITE_BUFFER_BYTES,

@@ -6,7 +6,13 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConnectError, ProtocolError, StateError } from '../errors.js';
 import type { JsonValue } from '../json/value.js';
 import type { Transport } from '../transport.js';
-import { connectTcp, connectUnix, type SocketTransport, wrapSocket } from './socket-transport.js';
+import {
+  connect as connectQmp,
+  connectTcp,
+  connectUnix,
+  type SocketTransport,
+  wrapSocket,
+} from './socket-transport.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qmpkit-protocol-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -187,6 +193,27 @@ describe('TCP', () => {
       await client.close();
     } finally {
       server.close();
+    }
+  });
+
+  test('connect(path) and connect(host, port) pick unix or TCP', async () => {
+    const path = join(dir, 'either.sock');
+    const unixServer = echoServer();
+    const tcpServer = echoServer();
+    await listen(unixServer, path);
+    await listen(tcpServer, 0, '127.0.0.1');
+    const { port } = tcpServer.address() as { port: number };
+    try {
+      for (const transport of [await connectQmp(path), await connectQmp('127.0.0.1', port)]) {
+        const log = record(transport);
+        await transport.start();
+        await until(() => log.messages.length === 1);
+        expect(log.messages[0]).toEqual(GREETING);
+        await transport.close();
+      }
+    } finally {
+      unixServer.close();
+      tcpServer.close();
     }
   });
 

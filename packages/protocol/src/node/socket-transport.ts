@@ -238,3 +238,23 @@ export function connectTcp(
 ): Promise<SocketTransport> {
   return connectSocket({ host, port }, `${host}:${port}`, options);
 }
+
+/**
+ * `connect(path)` connects to a unix socket, `connect(host, port)` over TCP; see `connectUnix`
+ * and `connectTcp`.
+ */
+export function connect(path: string, options?: ConnectOptions): Promise<SocketTransport>;
+export function connect(
+  host: string,
+  port: number,
+  options?: ConnectOptions,
+): Promise<SocketTransport>;
+export function connect(
+  pathOrHost: string,
+  portOrOptions?: number | ConnectOptions,
+  options?: ConnectOptions,
+): Promise<SocketTransport> {
+  return typeof portOrOptions === 'number'
+    ? connectTcp(pathOrHost, portOrOptions, options)
+    : connectUnix(pathOrHost, portOrOptions);
+}
