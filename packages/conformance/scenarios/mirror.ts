@@ -1,0 +1,331 @@
+// Mirror jobs (blockdev-mirror between null-co nodes): ready, complete, the cancel variants,
+// pause and standby. job-semantics.md §5.4, §6.2, §6.3, §6.5, §6.6.
+
+import {
+  blockJobInfo,
+  call,
+  cancelled,
+  completed,
+  event,
+  generic,
+  idleAt,
+  jobInfo,
+  ok,
+  pendingEvent,
+  ready,
+  type Scenario,
+  send,
+  status,
+  statuses,
+} from '../src/scenario.js';
+import { MiB, nullCo } from './common.js';
+
+const SIZE = 64 * MiB;
+/** Mirror's default buffer: the one chunk a mirror at speed 1 copies before sleeping (§8.3). */
+const CHUNK = 16 * MiB;
+const nodes = [nullCo('src', SIZE), nullCo('dst', SIZE)];
+const mirror = (extra: Record<string, unknown> = {}) =>
+  send('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full', ...extra });
+
+/** Start m1 and wait for BLOCK_JOB_READY. */
+const startReady = (extra: Record<string, unknown> = {}) => [
+  mirror(extra),
+  ...statuses('m1', 'created', 'running'),
+  ok(),
+  status('m1', 'ready'),
+  ready('mirror', 'm1', SIZE),
+];
+
+/** Start m1 at speed 1 and wait until its first chunk is done (it then sleeps "for ever"). */
+const startThrottled = (extra: Record<string, unknown> = {}) => [
+  mirror({ speed: 1, ...extra }),
+  ...statuses('m1', 'created', 'running'),
+  ok(),
+  idleAt('m1', CHUNK),
+];
+
+const finishedOk = (speed = 0) => [
+  ...statuses('m1', 'waiting', 'pending'),
+  completed('mirror', 'm1', SIZE, SIZE, speed),
+  ...statuses('m1', 'concluded', 'null'),
+];
+
+export const mirrorScenarios: Scenario[] = [
+  {
+    name: 'mirror-ready-job-complete',
+    about: 'blockdev-mirror reaches ready after the reply; job-complete finishes it (§6.2)',
+    blockdevs: nodes,
+    steps: [...startReady(), ...call('job-complete', { id: 'm1' }), ...finishedOk()],
+  },
+  {
+    name: 'mirror-ready-block-job-complete',
+    about: 'block-job-complete (device = job id) does the same as job-complete (§6.2)',
+    blockdevs: nodes,
+    steps: [...startReady(), ...call('block-job-complete', { device: 'm1' }), ...finishedOk()],
+  },
+  {
+    name: 'mirror-ready-job-cancel',
+    about: 'job-cancel on a ready mirror is a hard cancel: aborting, CANCELLED (§6.3)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady(),
+      ...call('job-cancel', { id: 'm1' }),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, SIZE),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-ready-soft-cancel',
+    about:
+      'block-job-cancel without force on a ready mirror completes it without pivot: COMPLETED, no error (§6.3)',
+    blockdevs: nodes,
+    steps: [...startReady(), ...call('block-job-cancel', { device: 'm1' }), ...finishedOk()],
+  },
+  {
+    name: 'mirror-ready-force-cancel',
+    about: 'block-job-cancel force:true on a ready mirror is a hard cancel (§6.3)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady(),
+      ...call('block-job-cancel', { device: 'm1', force: true }),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, SIZE),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-running-soft-cancel-is-hard',
+    about: 'before ready, a soft block-job-cancel is a hard cancel (§4.3, §6.3)',
+    blockdevs: nodes,
+    steps: [
+      ...startThrottled(),
+      ...call('block-job-cancel', { device: 'm1' }),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, CHUNK, 1),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-hard-cancel-keeps-error',
+    about:
+      'with auto-dismiss false a hard-cancelled mirror stays concluded with error "Operation canceled" (§6.3)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady({ 'auto-dismiss': false }),
+      ...call('job-cancel', { id: 'm1' }),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, SIZE),
+      status('m1', 'concluded'),
+      send('query-jobs'),
+      ok([jobInfo('mirror', 'm1', 'concluded', SIZE, SIZE, 'Operation canceled')]),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('mirror', 'm1', {
+          len: SIZE,
+          offset: SIZE,
+          ready: false,
+          status: 'concluded',
+          'auto-dismiss': false,
+          error: 'Operation canceled',
+        }),
+      ]),
+      send('job-dismiss', { id: 'm1' }),
+      status('m1', 'null'),
+      ok(),
+      send('query-jobs'),
+      ok([]),
+    ],
+  },
+  {
+    name: 'mirror-soft-cancel-manual-finalize',
+    about:
+      'soft cancel of a ready mirror with auto-finalize false stops in pending (paused:true) until job-finalize (§6.3, §6.4)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady({ 'auto-finalize': false, 'auto-dismiss': false }),
+      ...call('block-job-cancel', { device: 'm1' }),
+      ...statuses('m1', 'waiting', 'pending'),
+      pendingEvent('mirror', 'm1'),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('mirror', 'm1', {
+          len: SIZE,
+          offset: SIZE,
+          paused: true,
+          status: 'pending',
+          'auto-finalize': false,
+          'auto-dismiss': false,
+        }),
+      ]),
+      send('job-finalize', { id: 'm1' }),
+      completed('mirror', 'm1', SIZE),
+      status('m1', 'concluded'),
+      ok(),
+      send('query-jobs'),
+      ok([jobInfo('mirror', 'm1', 'concluded', SIZE, SIZE)]),
+      send('job-dismiss', { id: 'm1' }),
+      status('m1', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'mirror-pause-resume-running',
+    about:
+      'an idle throttled mirror pauses before the pause reply and resumes before the resume reply (§6.5)',
+    blockdevs: nodes,
+    steps: [
+      ...startThrottled(),
+      send('job-pause', { id: 'm1' }),
+      status('m1', 'paused'),
+      ok(),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('mirror', 'm1', {
+          len: SIZE,
+          offset: CHUNK,
+          paused: true,
+          speed: 1,
+          status: 'paused',
+        }),
+      ]),
+      send('job-resume', { id: 'm1' }),
+      status('m1', 'running'),
+      ok(),
+      // Waking a throttled mirror lets exactly one more chunk through (§8.3).
+      idleAt('m1', 2 * CHUNK),
+      ...call('block-job-set-speed', { device: 'm1', speed: 0 }),
+      status('m1', 'ready'),
+      ready('mirror', 'm1', SIZE),
+      ...call('job-complete', { id: 'm1' }),
+      ...finishedOk(),
+    ],
+  },
+  {
+    name: 'mirror-standby-complete-deferred',
+    about:
+      'pausing a ready mirror gives standby; job-complete is accepted there (twice) and acts on resume (§6.5)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady(),
+      send('block-job-pause', { device: 'm1' }),
+      status('m1', 'standby'),
+      ok(),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('mirror', 'm1', {
+          len: SIZE,
+          offset: SIZE,
+          paused: true,
+          ready: true,
+          status: 'standby',
+        }),
+      ]),
+      ...call('job-complete', { id: 'm1' }),
+      ...call('block-job-complete', { device: 'm1' }),
+      send('block-job-resume', { device: 'm1' }),
+      status('m1', 'ready'),
+      ok(),
+      ...finishedOk(),
+    ],
+  },
+  {
+    name: 'mirror-paused-cancel',
+    about:
+      'a user-paused mirror refuses a soft block-job-cancel; job-cancel resumes it first, then aborts after the reply (§6.6)',
+    blockdevs: nodes,
+    steps: [
+      ...startThrottled(),
+      send('job-pause', { id: 'm1' }),
+      status('m1', 'paused'),
+      ok(),
+      send('block-job-cancel', { device: 'm1' }),
+      generic("The block job for device 'm1' is currently paused"),
+      send('job-cancel', { id: 'm1' }),
+      status('m1', 'running'),
+      ok(),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, CHUNK, 1),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-standby-force-cancel',
+    about:
+      'a standby mirror refuses a soft cancel; force:true gives ready before the reply, then the abort (§6.6)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady(),
+      send('job-pause', { id: 'm1' }),
+      status('m1', 'standby'),
+      ok(),
+      send('block-job-cancel', { device: 'm1' }),
+      generic("The block job for device 'm1' is currently paused"),
+      send('block-job-cancel', { device: 'm1', force: true }),
+      status('m1', 'ready'),
+      ok(),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, SIZE),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-size-mismatch-fails',
+    about:
+      'a mirror onto a smaller target starts and then fails: no BLOCK_JOB_ERROR, COMPLETED with error, len 0 (§5.4)',
+    blockdevs: [nullCo('src', SIZE), nullCo('dst', SIZE / 2)],
+    steps: [
+      mirror(),
+      ...statuses('m1', 'created', 'running'),
+      ok(),
+      status('m1', 'aborting'),
+      completed('mirror', 'm1', 0, 0, 0, 'Source and target image have different sizes'),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-empty-ready-before-reply',
+    about: 'a mirror with nothing to copy reaches ready (len 0) before its creation reply (§6.2)',
+    blockdevs: [nullCo('src', 0), nullCo('dst', 0)],
+    steps: [
+      mirror(),
+      ...statuses('m1', 'created', 'running', 'ready'),
+      ready('mirror', 'm1', 0),
+      ok(),
+      ...call('job-complete', { id: 'm1' }),
+      ...statuses('m1', 'waiting', 'pending'),
+      completed('mirror', 'm1', 0),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-creation-errors',
+    about:
+      'refused mirror creations: unknown nodes, onto itself, granularity, sync incremental, negative speed (§5.4)',
+    blockdevs: nodes,
+    steps: [
+      send('blockdev-mirror', { 'job-id': 'm1', device: 'nope', target: 'dst', sync: 'full' }),
+      generic("Cannot find device='nope' nor node-name='nope'"),
+      send('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'nope', sync: 'full' }),
+      generic("Cannot find device='nope' nor node-name='nope'"),
+      send('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'src', sync: 'full' }),
+      generic("Can't mirror node into itself"),
+      mirror({ granularity: 1000 }),
+      generic("Parameter 'granularity' expects a power of 2"),
+      mirror({ granularity: 256 }),
+      generic("Parameter 'granularity' expects a value in range [512B, 64MB]"),
+      mirror({ granularity: 128 * MiB }),
+      generic("Parameter 'granularity' expects a value in range [512B, 64MB]"),
+      mirror({ sync: 'incremental' }),
+      generic("Sync mode 'incremental' not supported"),
+      mirror({ speed: -1 }),
+      ...statuses('m1', 'created', 'null'),
+      generic("Parameter 'speed' expects a non-negative value"),
+      send('query-jobs'),
+      ok([]),
+    ],
+  },
+];
+
+// Silence "unused" for helpers kept for symmetry with the other files.
+void event;

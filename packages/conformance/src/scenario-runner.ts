@@ -1,0 +1,338 @@
+// Runs a scenario against one QMP server and records what happened: every command sent and every
+// message received, in order, each received message tied to the expectation it met. The runner
+// stops at the first unmet expectation (what follows would only be noise) but still records
+// whatever else the server writes during a short settle period, so a diff shows the divergence.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Daemon, qemuImg, type StartOptions, startDaemon } from './daemon.js';
+import { RawQmpSession, type RecordedMessage } from './raw-session.js';
+import type { Expectation, Pattern, Scenario, SetupStep, Step } from './scenario.js';
+import { Volatile } from './scenario.js';
+
+/** A QMP server that takes qemu-storage-daemon's command line. */
+export interface Target {
+  readonly name: string;
+  start(options: StartOptions): Promise<Daemon>;
+}
+
+/** A target started as `command ...args --blockdev ... --chardev ... --monitor ...`. */
+export function commandTarget(name: string, command: string, args: readonly string[] = []): Target {
+  return { name, start: (options) => startDaemon(command, args, options) };
+}
+
+/** The oracle. */
+export const qemuTarget: Target = commandTarget('qemu', 'qemu-storage-daemon');
+
+export type TranscriptEntry =
+  | { readonly kind: 'send'; readonly json: unknown }
+  | {
+      readonly kind: 'receive';
+      readonly json: unknown;
+      /** The expectation this message met (undefined: the greeting, or a message nobody expected). */
+      readonly expected?: Expectation;
+      /** For a `repeated` expectation: how many identical messages in a row met it. */
+      readonly count?: number;
+    }
+  | { readonly kind: 'poll'; readonly label: string }
+  | { readonly kind: 'sleep'; readonly ms: number };
+
+export interface ScenarioRun {
+  readonly scenario: string;
+  readonly target: string;
+  readonly transcript: readonly TranscriptEntry[];
+  /** Empty when every expectation was met and nothing unexpected arrived. */
+  readonly failures: readonly string[];
+  readonly elapsedMs: number;
+}
+
+const DEFAULT_EXPECT_TIMEOUT_MS = 5000;
+const DEFAULT_SETTLE_MS = 150;
+/** The largest number of messages a scenario may produce; a runaway server is cut off. */
+const MAX_MESSAGES = 10_000;
+
+function prepare(dir: string, setup: readonly SetupStep[]): void {
+  for (const step of setup) {
+    if ('qemuImg' in step) {
+      qemuImg(step.qemuImg, dir);
+    } else {
+      const args = step.qemuIo.commands.flatMap((c) => ['-c', c]);
+      execFileSync('qemu-io', [...args, step.qemuIo.image], { cwd: dir, stdio: 'ignore' });
+    }
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Whether `value` matches `pattern` exactly (objects key for key, Volatile by kind). */
+export function matchesPattern(value: unknown, pattern: Pattern): boolean {
+  if (pattern instanceof Volatile) return pattern.matches(value);
+  if (pattern === null || typeof pattern !== 'object') return value === pattern;
+  if (Array.isArray(pattern)) {
+    return (
+      Array.isArray(value) &&
+      value.length === pattern.length &&
+      pattern.every((p: Pattern, i: number) => matchesPattern(value[i], p))
+    );
+  }
+  if (!isObject(value)) return false;
+  const keys = Object.keys(pattern);
+  if (Object.keys(value).length !== keys.length) return false;
+  const record = pattern as { readonly [key: string]: Pattern };
+  return keys.every(
+    (k) => Object.hasOwn(value, k) && matchesPattern(value[k], record[k] as Pattern),
+  );
+}
+
+/** Whether a received message meets an expectation (`id` is checked separately). */
+export function meets(message: unknown, expected: Expectation, id: unknown): boolean {
+  if (!isObject(message)) return false;
+  if ('event' in expected) {
+    if (message.event !== expected.event || !('timestamp' in message)) return false;
+    if (expected.data === undefined) return !('data' in message);
+    return matchesPattern(message.data, expected.data);
+  }
+  if (message.id !== id) return false;
+  if ('return' in expected)
+    return 'return' in message && matchesPattern(message.return, expected.return);
+  return (
+    isObject(message.error) &&
+    message.error.class === expected.error.class &&
+    message.error.desc === expected.error.desc
+  );
+}
+
+export function describeExpectation(expected: Expectation): string {
+  if ('event' in expected) {
+    const data = expected.data === undefined ? '' : ` ${showPattern(expected.data)}`;
+    return `event ${expected.event}${data}${expected.repeated ? ' (one or more)' : ''}`;
+  }
+  if ('return' in expected) return `return ${showPattern(expected.return)}`;
+  return `error ${expected.error.class}: ${expected.error.desc}`;
+}
+
+export function showPattern(pattern: Pattern): string {
+  return JSON.stringify(pattern, (_key, value: unknown) =>
+    value instanceof Volatile ? `<any ${value.kind}>` : value,
+  );
+}
+
+/** Runs `scenario` against `target` in a fresh temporary directory. */
+export async function runScenario(scenario: Scenario, target: Target): Promise<ScenarioRun> {
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), `qmpkit-scenario-${target.name}-`));
+  const transcript: TranscriptEntry[] = [];
+  const failures: string[] = [];
+  let daemon: Daemon | undefined;
+  let session: RawQmpSession | undefined;
+  try {
+    prepare(dir, scenario.setup ?? []);
+    daemon = await target.start({
+      dir,
+      blockdevs: scenario.blockdevs,
+      ...(scenario.args ? { args: scenario.args } : {}),
+    });
+    session = await RawQmpSession.connect(daemon.socketPath);
+    await new Walker(session, transcript, failures).walk(scenario);
+  } catch (error) {
+    failures.push(error instanceof Error ? error.message : String(error));
+  } finally {
+    await session?.close();
+    if (daemon) {
+      const stderr = daemon.stderr().trim();
+      if (failures.length > 0 && stderr !== '') failures.push(`${target.name} stderr: ${stderr}`);
+      await daemon.stop();
+    }
+  }
+  return {
+    scenario: scenario.name,
+    target: target.name,
+    transcript,
+    failures,
+    elapsedMs: Date.now() - started,
+  };
+}
+
+class Walker {
+  readonly #session: RawQmpSession;
+  readonly #transcript: TranscriptEntry[];
+  readonly #failures: string[];
+  /** Index of the next received message not yet accounted for. */
+  #cursor = 0;
+  /** Messages that are poll replies: kept out of the transcript. */
+  readonly #pollReplies = new Set<number>();
+  #nextId = 1;
+  /** Ids of the commands sent and not yet answered, oldest first. */
+  readonly #unanswered: unknown[] = [];
+  /** The last `repeated` expectation, which may absorb further identical messages. */
+  #repeating: { expected: Expectation; entryIndex: number } | undefined;
+
+  constructor(session: RawQmpSession, transcript: TranscriptEntry[], failures: string[]) {
+    this.#session = session;
+    this.#transcript = transcript;
+    this.#failures = failures;
+  }
+
+  async walk(scenario: Scenario): Promise<void> {
+    // The greeting, then the negotiation, are part of every transcript.
+    await this.#next(DEFAULT_EXPECT_TIMEOUT_MS);
+    this.#receive(this.#cursor++);
+    this.#send('qmp_capabilities', undefined, undefined);
+    if (!(await this.#expect({ return: {} }, DEFAULT_EXPECT_TIMEOUT_MS, 'negotiation'))) return;
+
+    for (const [index, step] of scenario.steps.entries()) {
+      const where = `step ${index + 1}`;
+      if ('send' in step) {
+        this.#send(step.send, step.arguments, step.id);
+      } else if ('expect' in step) {
+        const met = await this.#expect(
+          step.expect,
+          step.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS,
+          where,
+        );
+        if (!met) break;
+      } else if ('poll' in step) {
+        if (!(await this.#poll(step, where))) break;
+      } else {
+        this.#transcript.push({ kind: 'sleep', ms: step.sleepMs });
+        await new Promise((resolve) => setTimeout(resolve, step.sleepMs));
+      }
+    }
+
+    // Anything further the server writes is unexpected (after absorbing trailing repeats).
+    await this.#session.settle(scenario.settleMs ?? DEFAULT_SETTLE_MS, 5000);
+    const messages = this.#session.messages;
+    for (; this.#cursor < messages.length; this.#cursor++) {
+      if (this.#pollReplies.has(this.#cursor)) continue;
+      if (this.#absorbRepeat(this.#cursor)) continue;
+      this.#receive(this.#cursor);
+      if (this.#failures.length === 0) {
+        this.#failures.push(`unexpected message after the last step: ${this.#raw(this.#cursor)}`);
+      }
+    }
+  }
+
+  #send(command: string, args: Record<string, unknown> | undefined, id: unknown): void {
+    const json: Record<string, unknown> = { execute: command };
+    if (args !== undefined) json.arguments = args;
+    json.id = id ?? this.#nextId++;
+    this.#unanswered.push(json.id);
+    this.#transcript.push({ kind: 'send', json });
+    this.#session.sendJson(json);
+  }
+
+  #receive(index: number, expected?: Expectation): void {
+    const message = this.#session.messages[index] as RecordedMessage;
+    this.#transcript.push(
+      expected
+        ? { kind: 'receive', json: message.json, expected }
+        : { kind: 'receive', json: message.json },
+    );
+  }
+
+  #raw(index: number): string {
+    return this.#session.messages[index]?.raw ?? '<none>';
+  }
+
+  /** Waits until a message not yet accounted for (and not a poll reply) exists at the cursor. */
+  async #next(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.#pollReplies.has(this.#cursor)) this.#cursor++;
+      if (this.#cursor >= MAX_MESSAGES) throw new Error(`more than ${MAX_MESSAGES} messages`);
+      if (this.#session.messages.length > this.#cursor) return true;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#session.closed) return false;
+      try {
+        await this.#session.waitForCount(this.#cursor + 1, left);
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  #absorbRepeat(index: number): boolean {
+    const repeating = this.#repeating;
+    if (!repeating) return false;
+    if (!meets(this.#session.messages[index]?.json, repeating.expected, undefined)) return false;
+    const entry = this.#transcript[repeating.entryIndex];
+    if (entry?.kind === 'receive') {
+      this.#transcript[repeating.entryIndex] = { ...entry, count: (entry.count ?? 1) + 1 };
+    }
+    return true;
+  }
+
+  async #expect(expected: Expectation, timeoutMs: number, where: string): Promise<boolean> {
+    for (;;) {
+      if (!(await this.#next(timeoutMs))) {
+        this.#failures.push(
+          `${where}: expected ${describeExpectation(expected)}, but nothing arrived within ${timeoutMs} ms` +
+            (this.#session.closed ? ' (connection closed)' : ''),
+        );
+        return false;
+      }
+      // Further copies of a repeated message may arrive before the next expected one.
+      if (this.#absorbRepeat(this.#cursor)) {
+        this.#cursor++;
+        continue;
+      }
+      break;
+    }
+    const index = this.#cursor++;
+    const message = this.#session.messages[index]?.json;
+    if (!meets(message, expected, this.#unanswered[0])) {
+      this.#receive(index);
+      this.#failures.push(
+        `${where}: expected ${describeExpectation(expected)}, got ${this.#raw(index)}`,
+      );
+      return false;
+    }
+    this.#receive(index, expected);
+    if (!('event' in expected)) this.#unanswered.shift();
+    this.#repeating =
+      'event' in expected && expected.repeated
+        ? { expected, entryIndex: this.#transcript.length - 1 }
+        : undefined;
+    return true;
+  }
+
+  async #poll(step: Extract<Step, { poll: string }>, where: string): Promise<boolean> {
+    const deadline = Date.now() + (step.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS);
+    let attempt = 0;
+    for (;;) {
+      const id = `poll-${attempt++}`;
+      const from = this.#session.messages.length;
+      const json: Record<string, unknown> = { execute: step.poll, id };
+      if (step.arguments !== undefined) json.arguments = step.arguments;
+      this.#session.sendJson(json);
+      let reply: RecordedMessage;
+      try {
+        reply = await this.#session.waitFor(
+          (m) => isObject(m) && m.id === id,
+          Math.max(1, deadline - Date.now()),
+          from,
+        );
+      } catch {
+        this.#failures.push(`${where}: no reply to the poll '${step.label}'`);
+        return false;
+      }
+      this.#pollReplies.add(this.#session.messages.indexOf(reply));
+      const value = isObject(reply.json) ? reply.json.return : undefined;
+      if (step.until(value)) {
+        this.#transcript.push({ kind: 'poll', label: step.label });
+        return true;
+      }
+      if (Date.now() >= deadline) {
+        this.#failures.push(
+          `${where}: '${step.label}' did not happen; last poll said ${reply.raw}`,
+        );
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, step.intervalMs ?? 20));
+    }
+  }
+}
