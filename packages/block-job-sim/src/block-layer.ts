@@ -18,6 +18,16 @@ import type {
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
+import {
+  BLK_PERM,
+  type ChildRole,
+  defaultChildPermissions,
+  NO_PERMISSIONS,
+  type Permissions,
+  permissionBits,
+  permissionNames,
+  rawChildPermissions,
+} from './permissions.js';
 import { isBlockdevDriver, isSimulatedDriver, type SimulatedDriver } from './qapi.js';
 import {
   buildEmptyQcow2,
@@ -83,14 +93,43 @@ export interface CacheMode {
 
 const DEFAULT_CACHE: CacheMode = { direct: false, noFlush: false };
 
+/** Who uses a node: a parent node through one of its children, or something outside the graph. */
+type NodeUser =
+  | { readonly kind: 'node'; readonly parent: MutableNode; readonly childName: ChildName }
+  | {
+      readonly kind: 'external';
+      /** How QEMU's messages name it: `an unnamed block device`, `stream job 'j0'`. */
+      readonly desc: string;
+      readonly childName: string;
+      readonly permissions: Permissions;
+      /** A BlockBackend (blockdev-del then says `Node X is in use`). */
+      readonly backend: boolean;
+    };
+
+/** Something outside the node graph that uses a node: a job, an export, a BlockBackend. */
+export interface ExternalUser {
+  /** How QEMU names it in permission errors, e.g. `stream job 'j0'` or `an unnamed block device`. */
+  readonly desc: string;
+  /** The name of the edge, e.g. `main node`, `target`, `root`. */
+  readonly childName: string;
+  /** BLK_PERM bits it needs and lets others have. */
+  readonly perm: number;
+  readonly shared: number;
+  /** Whether it is a BlockBackend (which makes blockdev-del say `Node X is in use`). */
+  readonly backend: boolean;
+}
+
 interface MutableNode extends BlockNode {
   children: BlockChild[];
-  parents: MutableNode[];
+  /** Users of this node, newest first (QEMU's bs->parents). */
+  users: NodeUser[];
   monitorOwned: boolean;
   /** Op blockers (newest first): reasons why del and new jobs must refuse the node. */
   blockers: Array<{ readonly reason: string }>;
-  /** BlockBackends attached (jobs, exports). */
-  backends: number;
+  /** For file nodes: whether image locking is on, the file's identity, and the locked permissions. */
+  locking: boolean;
+  lockIdentity: string | undefined;
+  locked: Permissions;
   /** The node's own options, in schema order, children inline or named. */
   options: Readonly<Record<string, unknown>>;
   /** bs->options: the node's flattened options in QEMU's insertion order. */
@@ -235,7 +274,13 @@ export class BlockLayer {
 
   /** Parents of a node (nodes that have it as a child), newest first. */
   parentsOf(node: BlockNode): readonly BlockNode[] {
-    return [...this.#mutable(node).parents].reverse();
+    return this.#parentNodes(this.#mutable(node));
+  }
+
+  #parentNodes(node: MutableNode): MutableNode[] {
+    const parents: MutableNode[] = [];
+    for (const user of node.users) if (user.kind === 'node') parents.push(user.parent);
+    return parents;
   }
 
   /** Whether `name` is a node the user added with blockdev-add (and so can delete). */
@@ -267,17 +312,55 @@ export class BlockLayer {
   }
 
   /**
-   * Attaches a BlockBackend (a job's or an export's) to the node: blockdev-del then fails with
-   * `Node X is in use`. Returns the detach function.
+   * Attaches a user from outside the graph (a job's child, a BlockBackend) with the permissions
+   * it needs, as QEMU does when a job or a BlockBackend takes a node: if another user of the node
+   * (or of the same image file) does not share them, this throws QEMU's `Permission conflict …`
+   * or `Failed to get "write" lock`. Returns the detach function.
    */
-  attachBackend(node: BlockNode): () => void {
+  attachUser(node: BlockNode, user: ExternalUser): () => void {
     const mutable = this.#mutable(node);
-    mutable.backends++;
+    const entry: NodeUser = {
+      kind: 'external',
+      desc: user.desc,
+      childName: user.childName,
+      permissions: { perm: user.perm & BLK_PERM.ALL, shared: user.shared & BLK_PERM.ALL },
+      backend: user.backend,
+    };
+    mutable.users.unshift(entry);
+    try {
+      this.#refreshPermissions(mutable);
+    } catch (error) {
+      mutable.users.splice(mutable.users.indexOf(entry), 1);
+      this.#commitLocks();
+      throw error;
+    }
     let attached = true;
     return () => {
-      if (attached) mutable.backends--;
+      if (!attached) return;
       attached = false;
+      const at = mutable.users.indexOf(entry);
+      if (at >= 0) mutable.users.splice(at, 1);
+      this.#commitLocks();
     };
+  }
+
+  /**
+   * Attaches an unnamed BlockBackend (as a job or an export has): blockdev-del then fails with
+   * `Node X is in use`. By default it needs nothing and shares everything.
+   */
+  attachBackend(node: BlockNode, permissions: Permissions = NO_PERMISSIONS): () => void {
+    return this.attachUser(node, {
+      desc: 'an unnamed block device',
+      childName: 'root',
+      perm: permissions.perm,
+      shared: permissions.shared,
+      backend: true,
+    });
+  }
+
+  /** The permissions all users of the node need, and the ones all of them share. */
+  permissions(node: BlockNode): Permissions {
+    return this.#cumulative(this.#mutable(node));
   }
 
   /** Throws QEMU's `Node 'X' is busy: <reason>` if the node carries an op blocker. */
@@ -317,12 +400,13 @@ export class BlockLayer {
       const index = this.#nodes.indexOf(node);
       if (index >= 0) this.#nodes.splice(index, 1);
       for (const child of node.children) {
-        const parents = (child.node as MutableNode).parents;
-        const at = parents.indexOf(node);
-        if (at >= 0) parents.splice(at, 1);
+        const users = (child.node as MutableNode).users;
+        const at = users.findIndex((u) => u.kind === 'node' && u.parent === node);
+        if (at >= 0) users.splice(at, 1);
         this.#releaseBackingBlocker(child, node);
       }
     }
+    this.#commitLocks();
   }
 
   #resolveRef(
@@ -394,10 +478,12 @@ export class BlockLayer {
       injectErrors: [],
       readZeroes: false,
       cache,
-      parents: [],
+      users: [],
       monitorOwned: false,
       blockers: [],
-      backends: 0,
+      locking: false,
+      lockIdentity: undefined,
+      locked: NO_PERMISSIONS,
       options: options as unknown as Record<string, unknown>,
       flat: flat.filter(([key]) => !/^(file|image|backing)(\.|$)/.test(key)),
       fileStat: undefined,
@@ -407,10 +493,128 @@ export class BlockLayer {
   }
 
   #attach(parent: MutableNode, name: ChildName, child: MutableNode): void {
-    parent.children.push({ name, node: child });
-    child.parents.push(parent);
+    const edge: BlockChild = { name, node: child };
+    const user: NodeUser = { kind: 'node', parent, childName: name };
+    parent.children.push(edge);
+    child.users.unshift(user);
+    try {
+      this.#refreshPermissions(child);
+    } catch (error) {
+      parent.children.splice(parent.children.indexOf(edge), 1);
+      child.users.splice(child.users.indexOf(user), 1);
+      this.#commitLocks();
+      throw error;
+    }
     if (name === 'backing') {
       child.blockers.unshift({ reason: `node is used as backing hd of '${parent.nodeName}'` });
+    }
+  }
+
+  // ---- permissions --------------------------------------------------------------------------
+
+  /** The role of a parent's child, which decides the permissions the parent takes on it. */
+  #childRole(parent: MutableNode, childName: ChildName): ChildRole {
+    if (childName === 'backing') return 'cow';
+    if (parent.driver === 'qcow2') return 'metadata+data';
+    if (parent.driver === 'raw') {
+      const { offset, size } = parent.options as { offset?: number; size?: number };
+      return offset !== undefined || size !== undefined ? 'data' : 'filtered';
+    }
+    return 'filtered';
+  }
+
+  #userPermissions(user: NodeUser): Permissions {
+    if (user.kind === 'external') return user.permissions;
+    const parent = user.parent;
+    const role = this.#childRole(parent, user.childName);
+    const cumulative = this.#cumulative(parent);
+    return parent.driver === 'raw'
+      ? rawChildPermissions(role, cumulative, !parent.readOnly)
+      : defaultChildPermissions(role, cumulative, !parent.readOnly);
+  }
+
+  /** bdrv_get_cumulative_perm(): what all users need, and what all of them share. */
+  #cumulative(node: MutableNode): Permissions {
+    let perm = 0;
+    let shared = BLK_PERM.ALL;
+    for (const user of node.users) {
+      const p = this.#userPermissions(user);
+      perm |= p.perm;
+      shared &= p.shared;
+    }
+    return { perm, shared };
+  }
+
+  #userDesc(user: NodeUser): string {
+    return user.kind === 'node' ? `node '${user.parent.nodeName}'` : user.desc;
+  }
+
+  /**
+   * bdrv_refresh_perms() after `start` got a new user: every node from `start` down is checked
+   * for conflicting users, then file nodes for image locks held by other file nodes; on success
+   * the file nodes' locks follow their new permissions.
+   */
+  #refreshPermissions(start: MutableNode): void {
+    const order: MutableNode[] = [];
+    const visit = (node: MutableNode) => {
+      if (order.includes(node)) return;
+      order.push(node);
+      for (const child of node.children) visit(child.node as MutableNode);
+    };
+    visit(start);
+    for (const node of order) {
+      this.#checkUsers(node);
+      if (node.driver === 'file') this.#checkLocks(node, this.#cumulative(node));
+    }
+    this.#commitLocks();
+  }
+
+  /** bdrv_parent_perms_conflict(): the first pair of users (newest first) that do not agree. */
+  #checkUsers(node: MutableNode): void {
+    for (const a of node.users) {
+      const allowed = this.#userPermissions(a).shared;
+      for (const b of node.users) {
+        if (a === b) continue;
+        const conflict = this.#userPermissions(b).perm & ~allowed;
+        if (conflict === 0) continue;
+        throw genericError(
+          `Permission conflict on node '${node.nodeName}': permissions '${permissionNames(conflict)}' are both required by ${this.#userDesc(b)} (uses node '${node.nodeName}' as '${b.childName}' child) and unshared by ${this.#userDesc(a)} (uses node '${node.nodeName}' as '${a.childName}' child).`,
+        );
+      }
+    }
+  }
+
+  /** raw_check_lock_bytes() against the locks other file nodes hold on the same file. */
+  #checkLocks(node: MutableNode, wanted: Permissions): void {
+    if (!node.locking) return;
+    const grows =
+      (node.locked.perm | wanted.perm) !== node.locked.perm ||
+      (node.locked.shared & wanted.shared) !== node.locked.shared;
+    if (!grows) return;
+    this.#checkLockBytes(node.lockIdentity, wanted, node);
+  }
+
+  #checkLockBytes(identity: string | undefined, wanted: Permissions, self?: MutableNode): void {
+    const others = this.#nodes.filter(
+      (n) => n !== self && n.driver === 'file' && n.locking && n.lockIdentity === identity,
+    );
+    for (const bit of permissionBits(wanted.perm)) {
+      if (others.some((o) => (o.locked.shared & bit) === 0)) {
+        throw genericError(`Failed to get "${permissionNames(bit)}" lock`);
+      }
+    }
+    for (const bit of permissionBits(BLK_PERM.ALL & ~wanted.shared)) {
+      if (others.some((o) => (o.locked.perm & bit) !== 0)) {
+        throw genericError(`Failed to get shared "${permissionNames(bit)}" lock`);
+      }
+    }
+  }
+
+  /** Every file node's locks follow its current permissions. */
+  #commitLocks(): void {
+    for (const node of this.#nodes) {
+      if (node.driver === 'file')
+        node.locked = node.locking ? this.#cumulative(node) : NO_PERMISSIONS;
     }
   }
 
@@ -469,7 +673,13 @@ export class BlockLayer {
         }
         const node = this.#newNode(options, driver, readOnly, flat, cache);
         // Lengths are counted in 512-byte sectors, rounded up (bdrv_getlength).
-        Object.assign(node, { length: roundUpToSector(stat.size), filename, fileStat: stat });
+        Object.assign(node, {
+          length: roundUpToSector(stat.size),
+          filename,
+          fileStat: stat,
+          locking: options.locking !== 'off',
+          lockIdentity: this.#store.identify?.(filename) ?? filename,
+        });
         this.#register(node, created);
         return node;
       }
@@ -665,22 +875,25 @@ export class BlockLayer {
   del(nodeName: string): void {
     const node = this.#nodes.find((n) => n.nodeName === nodeName);
     if (!node) throw genericError(`Failed to find node with node-name='${nodeName}'`);
-    if (node.backends > 0) throw genericError(`Node ${nodeName} is in use`);
+    if (node.users.some((u) => u.kind === 'external' && u.backend)) {
+      throw genericError(`Node ${nodeName} is in use`);
+    }
     this.assertNotBusy(node);
     if (!node.monitorOwned) throw genericError(`Node ${nodeName} is not owned by the monitor`);
-    if (node.parents.length > 0) throw genericError(`Block device ${nodeName} is in use`);
+    if (node.users.length > 0) throw genericError(`Block device ${nodeName} is in use`);
     node.monitorOwned = false;
     this.#unref(node);
+    this.#commitLocks();
   }
 
   #unref(node: MutableNode): void {
-    if (node.monitorOwned || node.parents.length > 0 || node.backends > 0) return;
+    if (node.monitorOwned || node.users.length > 0) return;
     const index = this.#nodes.indexOf(node);
     if (index >= 0) this.#nodes.splice(index, 1);
     for (const child of node.children) {
       const childNode = child.node as MutableNode;
-      const at = childNode.parents.indexOf(node);
-      if (at >= 0) childNode.parents.splice(at, 1);
+      const at = childNode.users.findIndex((u) => u.kind === 'node' && u.parent === node);
+      if (at >= 0) childNode.users.splice(at, 1);
       this.#releaseBackingBlocker(child, node);
       this.#unref(childNode);
     }
@@ -890,9 +1103,18 @@ export class BlockLayer {
   }
 
   #createFile(options: BlockdevCreateOptionsFile): void {
+    if ((options['extent-size-hint'] ?? 0) > 0xffffffff) {
+      throw genericError('Extent size hint is too large');
+    }
     if ((options.preallocation ?? 'off') !== 'off') {
       throw notSimulated(`preallocation '${options.preallocation}'`);
     }
+    // raw_co_create() locks the file for WRITE and RESIZE, sharing all but RESIZE, before it
+    // truncates it: an image another node holds is refused.
+    this.#checkLockBytes(this.#store.identify?.(options.filename) ?? options.filename, {
+      perm: BLK_PERM.WRITE | BLK_PERM.RESIZE,
+      shared: BLK_PERM.ALL & ~BLK_PERM.RESIZE,
+    });
     try {
       this.#store.create(options.filename, options.size);
     } catch (error) {
@@ -959,13 +1181,6 @@ export class BlockLayer {
     }
     if (options.encrypt !== undefined) throw notSimulated('encrypted qcow2 images');
     if (preallocation !== 'off') throw notSimulated(`preallocation '${preallocation}'`);
-    const mutable = this.#mutable(file);
-    const formatParent = mutable.parents.find((p) => p.driver === 'qcow2' && !p.readOnly);
-    if (formatParent) {
-      throw genericError(
-        `Permission conflict on node '${file.nodeName}': permissions 'write, resize' are both required by an unnamed block device (uses node '${file.nodeName}' as 'root' child) and unshared by node '${formatParent.nodeName}' (uses node '${file.nodeName}' as 'file' child).`,
-      );
-    }
     const path = this.#fileNodePath(file);
     if (file.driver !== 'file' || path === undefined) {
       throw notSimulated(`creating qcow2 images on a '${file.driver}' node`);
@@ -979,14 +1194,21 @@ export class BlockLayer {
       ...(options['backing-file'] !== undefined ? { backingFile: options['backing-file'] } : {}),
       ...(options['backing-fmt'] !== undefined ? { backingFormat: options['backing-fmt'] } : {}),
     });
+    // qcow2_co_create() writes through a BlockBackend that needs WRITE and RESIZE.
+    const detach = this.attachBackend(file, {
+      perm: BLK_PERM.WRITE | BLK_PERM.RESIZE,
+      shared: BLK_PERM.ALL,
+    });
     try {
       this.#store.truncate(path, 0);
       for (const write of writes) this.#store.write(path, write.offset, write.data);
       this.#store.truncate(path, fileLength);
       const stat = this.#store.stat(path);
-      Object.assign(mutable, { length: roundUpToSector(stat.size), fileStat: stat });
+      Object.assign(file, { length: roundUpToSector(stat.size), fileStat: stat });
     } catch (error) {
       throw this.#storeFailure('Could not write qcow2 header', error);
+    } finally {
+      detach();
     }
   }
 

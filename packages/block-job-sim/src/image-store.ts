@@ -51,6 +51,11 @@ export interface ImageStore {
   write(path: string, offset: number, data: Uint8Array): void;
   /** Sets the file length. */
   truncate(path: string, size: number): void;
+  /**
+   * A name that is the same for every path of one file (e.g. its real path), so that image
+   * locks taken through different paths meet. Without it the path itself is used.
+   */
+  identify?(path: string): string;
 }
 
 /** Directory part of a path, QEMU's path_combine() view: everything up to the last '/'. */

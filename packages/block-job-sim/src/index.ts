@@ -6,6 +6,7 @@ export {
   type BlockNode,
   type CacheMode,
   type ChildName,
+  type ExternalUser,
   jobBlockerReason,
 } from './block-layer.js';
 export {
@@ -30,6 +31,14 @@ export {
   type KeyvalValue,
   parseKeyval,
 } from './keyval.js';
+export {
+  BLK_PERM,
+  type ChildRole,
+  defaultChildPermissions,
+  NO_PERMISSIONS,
+  type Permissions,
+  permissionNames,
+} from './permissions.js';
 export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qapi.js';
 export {
   buildEmptyQcow2,

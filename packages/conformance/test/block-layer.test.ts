@@ -385,6 +385,58 @@ const BLOCK_LAYER_CASES: readonly Case[] = [
       del('top'),
     ],
   },
+  {
+    name: 'permissions between users of one node, and image locks between nodes of one file',
+    setup: chain,
+    steps: [
+      add({ driver: 'qcow2', file: fileRef('top.qcow2', 'topf'), 'node-name': 'top' }),
+      // top opened base.qcow2 read-only; a writable node on the same file needs its write lock.
+      add(
+        { driver: 'qcow2', file: fileRef('base.qcow2', 'basef'), 'node-name': 'base' },
+        generic('Failed to get "write" lock'),
+      ),
+      add({
+        driver: 'qcow2',
+        'read-only': true,
+        file: fileRef('base.qcow2', 'basef'),
+        'node-name': 'base',
+      }),
+      add(
+        { driver: 'qcow2', file: 'topf', 'node-name': 'top2' },
+        generic(
+          "Permission conflict on node 'topf': permissions 'write, resize' are both required by node 'top' (uses node 'topf' as 'file' child) and unshared by node 'top2' (uses node 'topf' as 'file' child).",
+        ),
+      ),
+      add(
+        { driver: 'qcow2', 'read-only': true, file: 'topf', 'node-name': 'top3' },
+        generic(
+          "Permission conflict on node 'topf': permissions 'write, resize' are both required by node 'top' (uses node 'topf' as 'file' child) and unshared by node 'top3' (uses node 'topf' as 'file' child).",
+        ),
+      ),
+      add({ driver: 'raw', file: 'topf', 'node-name': 'rawtop' }),
+      // With offset/size raw's child is a data child, which does not share RESIZE.
+      add(
+        { driver: 'raw', file: 'topf', offset: 0, size: 65536, 'node-name': 'rawwin' },
+        generic(
+          "Permission conflict on node 'topf': permissions 'resize' are both required by node 'top' (uses node 'topf' as 'file' child) and unshared by node 'rawwin' (uses node 'topf' as 'file' child).",
+        ),
+      ),
+      add({ driver: 'file', filename: 'top.qcow2', 'node-name': 'topf2' }),
+      add(
+        { driver: 'qcow2', file: 'topf2', 'node-name': 'top4' },
+        generic('Failed to get "write" lock'),
+      ),
+      add(
+        { driver: 'qcow2', 'read-only': true, file: 'topf2', 'node-name': 'top5' },
+        generic('Failed to get shared "write" lock'),
+      ),
+      add({ driver: 'file', filename: 'top.qcow2', locking: 'off', 'node-name': 'topf3' }),
+      add({ driver: 'qcow2', file: 'topf3', backing: null, 'node-name': 'top6' }),
+      del('top'),
+      add({ driver: 'qcow2', file: 'topf2', 'node-name': 'top4' }),
+      query(),
+    ],
+  },
 ];
 
 /** Replaces generated node names, which carry two random digits in QEMU. */
@@ -505,6 +557,57 @@ interface CreateCase {
 
 const CREATE_CASES: readonly CreateCase[] = [
   { name: 'file, empty', options: { driver: 'file', filename: 'new.img', size: 0 } },
+  {
+    name: 'file over an image a qcow2 node holds',
+    nodes: [
+      { driver: 'qcow2', file: { driver: 'file', filename: 'base.qcow2' }, 'node-name': 'b' },
+    ],
+    options: { driver: 'file', filename: 'base.qcow2', size: 1048576 },
+    error: 'Failed to get "write" lock',
+  },
+  {
+    name: 'file over an image a read-only qcow2 node holds',
+    nodes: [
+      {
+        driver: 'qcow2',
+        'read-only': true,
+        file: { driver: 'file', filename: 'base.qcow2' },
+        'node-name': 'b',
+      },
+    ],
+    options: { driver: 'file', filename: 'base.qcow2', size: 1048576 },
+    error: 'Failed to get "write" lock',
+  },
+  {
+    name: 'file over an image a raw node holds',
+    nodes: [{ driver: 'raw', file: { driver: 'file', filename: 'base.qcow2' }, 'node-name': 'b' }],
+    options: { driver: 'file', filename: 'base.qcow2', size: 1048576 },
+  },
+  {
+    name: 'file, extent size hint too large',
+    options: { driver: 'file', filename: 'new.img', size: 0, 'extent-size-hint': 4294967296 },
+    error: 'Extent size hint is too large',
+  },
+  {
+    name: 'qcow2 on a file node that a qcow2 node holds',
+    nodes: [
+      { driver: 'file', filename: 'base.qcow2', 'node-name': 'bf' },
+      { driver: 'qcow2', file: 'bf', 'node-name': 'b' },
+    ],
+    options: { driver: 'qcow2', file: 'bf', size: 1048576 },
+    error:
+      "Permission conflict on node 'bf': permissions 'write, resize' are both required by an unnamed block device (uses node 'bf' as 'root' child) and unshared by node 'b' (uses node 'bf' as 'file' child).",
+  },
+  {
+    name: 'qcow2 on a file node that a read-only qcow2 node holds',
+    nodes: [
+      { driver: 'file', filename: 'base.qcow2', 'node-name': 'bf' },
+      { driver: 'qcow2', 'read-only': true, file: 'bf', 'node-name': 'b' },
+    ],
+    options: { driver: 'qcow2', file: 'bf', size: 1048576 },
+    error:
+      "Permission conflict on node 'bf': permissions 'write, resize' are both required by an unnamed block device (uses node 'bf' as 'root' child) and unshared by node 'b' (uses node 'bf' as 'file' child).",
+  },
   { name: 'file, 1 MiB', options: { driver: 'file', filename: 'new.img', size: 1048576 } },
   { name: 'file, odd size', options: { driver: 'file', filename: 'new.img', size: 1000 } },
   {

@@ -7,6 +7,7 @@ import {
   ftruncateSync,
   openSync,
   readSync,
+  realpathSync,
   statSync,
   writeSync,
 } from 'node:fs';
@@ -81,6 +82,14 @@ export class FsImageStore implements ImageStore {
       }
       fstatSync(fd);
     });
+  }
+
+  identify(path: string): string {
+    try {
+      return realpathSync(this.#path(path));
+    } catch {
+      return this.#path(path);
+    }
   }
 
   truncate(path: string, size: number): void {
