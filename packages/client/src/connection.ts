@@ -1,0 +1,306 @@
+/**
+ * One QMP session over one transport: greeting, negotiation, the table of commands in flight
+ * keyed by id, and the end of the session. The client (client.ts) owns a connection at a time
+ * and replaces it on reconnect.
+ *
+ * Ids: every command (including `qmp_capabilities`) carries an id made of a random per-session
+ * tag and a counter. A reply is matched only to an id this session sent and has not settled, so
+ * the late reply of a previous client — which QEMU hands to whoever is connected next
+ * (reference qmp-protocol §10.2) — can never be taken for ours, even during negotiation.
+ */
+import {
+  ConnectError,
+  ExecInterruptedError,
+  ExecuteError,
+  isGreeting,
+  type JsonValue,
+  type QmpEvent,
+  type QmpGreeting,
+  type SentCommand,
+  StateError,
+  TimeoutError,
+  type Transport,
+} from '@qmpkit/protocol';
+import type { CallOptions } from './types.js';
+
+/** One line of the transcript: a message in or out, or an incoming message that was dropped. */
+export type TranscriptEntry =
+  | { direction: 'out'; message: unknown; time: number }
+  | { direction: 'in'; message: JsonValue; time: number }
+  | { direction: 'dropped'; message: unknown; reason: DropReason; time: number };
+
+/** Why an incoming message was not used. */
+export type DropReason =
+  /** A reply whose id this session never sent (or without id): another client's late reply. */
+  | 'foreign-reply'
+  /** The reply to a call that had already timed out or been aborted. */
+  | 'late-reply'
+  /** Anything but a greeting while waiting for the greeting. */
+  | 'before-greeting'
+  /** A second greeting. */
+  | 'unexpected-greeting'
+  /** Valid JSON that is no QMP message. */
+  | 'unknown-message'
+  /** Input the codec could not decode (the `message` is the ProtocolError). */
+  | 'undecodable';
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  command: SentCommand;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+interface ConnectionHooks {
+  event(event: QmpEvent): void;
+  closed(cause: Error | undefined): void;
+  transcript: ((entry: TranscriptEntry) => void) | undefined;
+}
+
+/** How many abandoned ids (timed out, aborted) are remembered to recognise their late replies. */
+const MAX_ABANDONED = 4096;
+
+function randomTag(): string {
+  return Math.floor(Math.random() * 0x7fffffff)
+    .toString(36)
+    .padStart(6, '0');
+}
+
+type Phase = 'idle' | 'greeting' | 'negotiating' | 'ready' | 'closed';
+
+export class Connection {
+  readonly transport: Transport;
+  greeting: QmpGreeting | undefined;
+  oob = false;
+  private phase: Phase = 'idle';
+  private readonly tag = `${randomTag()}-`;
+  private seq = 0;
+  private readonly pending = new Map<string, Pending>();
+  private readonly abandoned = new Set<string>();
+  private readonly hooks: ConnectionHooks;
+  private greetingWaiter:
+    | { resolve: (g: QmpGreeting) => void; reject: (e: Error) => void }
+    | undefined;
+  closeCause: Error | undefined;
+
+  constructor(transport: Transport, hooks: ConnectionHooks) {
+    this.transport = transport;
+    this.hooks = hooks;
+    transport.onmessage = (message) => this.onMessage(message);
+    transport.onerror = (error) => this.drop(error, 'undecodable');
+    transport.onclose = (cause) => this.onClose(cause);
+  }
+
+  get isOpen(): boolean {
+    return this.phase !== 'closed';
+  }
+
+  /** Commands sent and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Starts the transport, waits for the greeting (skipping anything else) and negotiates.
+   * Rejects with a `ConnectError`; the caller closes the connection on failure.
+   */
+  async open(wantOob: boolean, address: string): Promise<QmpGreeting> {
+    const greeting = new Promise<QmpGreeting>((resolve, reject) => {
+      this.greetingWaiter = { resolve, reject };
+    });
+    this.phase = 'greeting';
+    await this.transport.start();
+    this.greeting = await greeting;
+    this.phase = 'negotiating';
+    const offered = this.greeting.QMP.capabilities.includes('oob');
+    const enable = wantOob && offered;
+    try {
+      await this.call('qmp_capabilities', enable ? { enable: ['oob'] } : undefined, false, {});
+    } catch (error) {
+      if (ExecuteError.isInstance(error)) {
+        throw new ConnectError(`QMP negotiation with ${address} failed: ${error.desc}`, {
+          cause: error,
+          address,
+        });
+      }
+      throw error;
+    }
+    this.oob = enable;
+    this.phase = 'ready';
+    return this.greeting;
+  }
+
+  /** Sends a command and resolves with its `return` value. */
+  call(
+    name: string,
+    args: unknown,
+    oob: boolean,
+    options: CallOptions | undefined,
+  ): Promise<unknown> {
+    if (this.phase === 'closed') {
+      return Promise.reject(
+        new StateError(`cannot execute ${name}: the connection is closed`, { state: 'closed' }),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.tag + String(++this.seq);
+    const message: Record<string, unknown> = oob ? { 'exec-oob': name } : { execute: name };
+    if (args !== undefined) message.arguments = args;
+    message.id = id;
+    const command: SentCommand =
+      args === undefined
+        ? { execute: name, id, ...(oob ? { oob } : {}) }
+        : { execute: name, arguments: args, id, ...(oob ? { oob } : {}) };
+    return new Promise((resolve, reject) => {
+      const entry: Pending = {
+        resolve,
+        reject,
+        command,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+      };
+      const timeoutMs = options?.timeoutMs;
+      if (timeoutMs !== undefined) {
+        entry.timer = setTimeout(() => {
+          this.abandon(
+            id,
+            new TimeoutError(`${name}: no reply within ${timeoutMs} ms`, { timeoutMs }),
+          );
+        }, timeoutMs);
+      }
+      if (signal !== undefined) {
+        entry.onAbort = () => this.abandon(id, signal.reason);
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.pending.set(id, entry);
+      if (this.hooks.transcript !== undefined) {
+        this.hooks.transcript({ direction: 'out', message, time: Date.now() });
+      }
+      this.transport.send(message).catch((error: unknown) => {
+        // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
+        // end of the connection itself rejects the call from onClose instead.
+        const current = this.pending.get(id);
+        if (current === undefined) return;
+        this.settle(id, current);
+        current.reject(
+          this.phase === 'closed'
+            ? new ExecInterruptedError(`${name}: the connection ended before the reply`, {
+                cause: this.closeCause ?? error,
+                command,
+              })
+            : error,
+        );
+      });
+    });
+  }
+
+  /** Closes the transport (idempotent); pending calls reject through onClose. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private abandon(id: string, reason: unknown): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.settle(id, entry);
+    this.abandoned.add(id);
+    if (this.abandoned.size > MAX_ABANDONED) {
+      const oldest = this.abandoned.values().next().value;
+      if (oldest !== undefined) this.abandoned.delete(oldest);
+    }
+    entry.reject(reason);
+  }
+
+  private settle(id: string, entry: Pending): void {
+    this.pending.delete(id);
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
+  }
+
+  private drop(message: unknown, reason: DropReason): void {
+    this.hooks.transcript?.({ direction: 'dropped', message, reason, time: Date.now() });
+  }
+
+  private onMessage(message: JsonValue): void {
+    if (this.hooks.transcript !== undefined) {
+      this.hooks.transcript({ direction: 'in', message, time: Date.now() });
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      this.drop(message, 'unknown-message');
+      return;
+    }
+    // Replies first: they are the hot path.
+    if (Object.hasOwn(message, 'return') || Object.hasOwn(message, 'error')) {
+      this.onReply(message as Record<string, JsonValue>);
+      return;
+    }
+    if (typeof message.event === 'string') {
+      const ts = message.timestamp;
+      if (typeof ts === 'object' && ts !== null && !Array.isArray(ts)) {
+        this.hooks.event(message as unknown as QmpEvent);
+        return;
+      }
+    }
+    if (Object.hasOwn(message, 'QMP')) {
+      const waiter = this.greetingWaiter;
+      if (this.phase === 'greeting' && waiter !== undefined && isGreeting(message)) {
+        this.greetingWaiter = undefined;
+        waiter.resolve(message as unknown as QmpGreeting);
+        return;
+      }
+      this.drop(message, this.phase === 'greeting' ? 'unknown-message' : 'unexpected-greeting');
+      return;
+    }
+    this.drop(message, 'unknown-message');
+  }
+
+  private onReply(reply: Record<string, JsonValue>): void {
+    const id = reply.id;
+    const entry = typeof id === 'string' ? this.pending.get(id) : undefined;
+    if (entry === undefined) {
+      if (typeof id === 'string' && this.abandoned.delete(id)) this.drop(reply, 'late-reply');
+      else this.drop(reply, this.phase === 'greeting' ? 'before-greeting' : 'foreign-reply');
+      return;
+    }
+    this.settle(id as string, entry);
+    if (Object.hasOwn(reply, 'return')) {
+      entry.resolve(reply.return);
+      return;
+    }
+    const error = reply.error as Record<string, JsonValue> | null;
+    const errorClass = typeof error?.class === 'string' ? error.class : 'GenericError';
+    const desc = typeof error?.desc === 'string' ? error.desc : JSON.stringify(error);
+    entry.reject(new ExecuteError(errorClass, desc, entry.command));
+  }
+
+  private onClose(cause: Error | undefined): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.closeCause = cause;
+    const waiter = this.greetingWaiter;
+    if (waiter !== undefined) {
+      this.greetingWaiter = undefined;
+      waiter.reject(cause ?? new ConnectError('the connection was closed before the QMP greeting'));
+    }
+    const entries = [...this.pending];
+    this.pending.clear();
+    this.abandoned.clear();
+    for (const [, entry] of entries) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
+      entry.reject(
+        new ExecInterruptedError(
+          `${entry.command.execute}: the connection ended before the reply${cause === undefined ? ' (closed by the client)' : `: ${cause.message}`}`,
+          { cause, command: entry.command },
+        ),
+      );
+    }
+    this.hooks.closed(cause);
+  }
+}

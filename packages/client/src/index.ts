@@ -1,0 +1,56 @@
+// @qmpkit/client — the typed QMP client: connect, negotiate, typed execute, bounded event
+// streams, race-free job helpers, reconnect with reconciliation.
+
+// The error classes a caller catches, re-exported so that one import is enough.
+export {
+  ConnectError,
+  ExecInterruptedError,
+  ExecuteError,
+  ProtocolError,
+  StateError,
+  TimeoutError,
+} from '@qmpkit/protocol';
+export {
+  type ClientOptions,
+  type ClientState,
+  type EventMatch,
+  type EventsOptions,
+  type MissedJobTransition,
+  QmpClient,
+  type ReconcileReport,
+  type ReconnectOptions,
+  type WaitForEventOptions,
+} from './client.js';
+export type { DropReason, TranscriptEntry } from './connection.js';
+export {
+  EventOverflowError,
+  type EventOverflowErrorOptions,
+  JobLostError,
+  type JobLostErrorOptions,
+} from './errors.js';
+export {
+  DEFAULT_MAX_QUEUED_EVENTS,
+  EventStream,
+  type EventStreamOptions,
+  type OverflowPolicy,
+} from './event-stream.js';
+export { JOB_EVENT_ID_MEMBER, JOB_EVENT_NAMES, jobIdOfEvent } from './job-ids.js';
+export type {
+  JobCommandName,
+  JobOutcome,
+  JobView,
+  ReadyAction,
+  RunJobOptions,
+  WaitForJobOptions,
+} from './jobs.js';
+export type { ConnectTarget } from './node/open.js';
+export { type JobProgress, ProgressMeter, type ProgressMeterOptions } from './progress.js';
+export type {
+  CallOptions,
+  ClientEvent,
+  CommandArgs,
+  CommandName,
+  CommandReturn,
+  EventName,
+  ExecuteRest,
+} from './types.js';
