@@ -38,3 +38,37 @@ export function blkdebug(
     'inject-error': injectError,
   });
 }
+
+/**
+ * base.qcow2 (64 MiB, 4 MiB of data at 0) ← top.qcow2 (empty): nodes `base` and `top`. A stream
+ * counts unallocated ranges as free progress, so a throttled stream of this chain copies 8 chunks
+ * of 512 KiB and then finishes at once: each pause/resume or drain lets one chunk through (§8.3).
+ */
+export const twoLayerChain = {
+  setup: [
+    { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
+    { qemuIo: { image: 'base.qcow2', commands: ['write 0 4M'] } },
+    { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'] },
+  ],
+  blockdevs: [qcow2('base', 'base.qcow2'), qcow2('top', 'top.qcow2', { backing: 'base' })],
+} as const;
+
+/**
+ * base.qcow2 (1 MiB at 0) ← mid.qcow2 (1 MiB at 8M) ← top.qcow2 (1 MiB at 16M), 64 MiB each:
+ * nodes `base`, `mid`, `top`.
+ */
+export const threeLayerChain = {
+  setup: [
+    { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
+    { qemuIo: { image: 'base.qcow2', commands: ['write 0 1M'] } },
+    { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2'] },
+    { qemuIo: { image: 'mid.qcow2', commands: ['write 8M 1M'] } },
+    { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2'] },
+    { qemuIo: { image: 'top.qcow2', commands: ['write 16M 1M'] } },
+  ],
+  blockdevs: [
+    qcow2('base', 'base.qcow2'),
+    qcow2('mid', 'mid.qcow2', { backing: 'base' }),
+    qcow2('top', 'top.qcow2', { backing: 'mid' }),
+  ],
+} as const;

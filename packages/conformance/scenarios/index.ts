@@ -2,5 +2,6 @@
 
 import type { Scenario } from '../src/scenario.js';
 import { mirrorScenarios } from './mirror.js';
+import { streamCommitScenarios } from './stream-commit.js';
 
-export const allScenarios: readonly Scenario[] = [...mirrorScenarios];
+export const allScenarios: readonly Scenario[] = [...mirrorScenarios, ...streamCommitScenarios];
