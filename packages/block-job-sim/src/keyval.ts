@@ -59,7 +59,7 @@ function indexLength(s: string): number {
 function keyToIndex(key: string): number {
   if (!/^[0-9]+$/.test(key)) return -1;
   const value = Number(key);
-  return value > INT_MAX ? INT_MAX : value;
+  return Math.min(value, INT_MAX);
 }
 
 const hasOwn = (o: object, k: string) => Object.hasOwn(o, k);
@@ -161,7 +161,7 @@ export function parseKeyval(params: string, impliedKey?: string): KeyvalParseRes
       if (idx >= 0) fragLen = idx;
       else {
         const n = qapiNameLength(fragment);
-        fragLen = n < 0 ? 0 : n;
+        fragLen = Math.max(n, 0);
       }
       if (fragLen === 0 || (s + fragLen < keyText.length && keyText[s + fragLen] !== '.')) {
         throw new KeyvalError(`Invalid parameter '${keyText}'`);

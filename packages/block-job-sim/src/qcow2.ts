@@ -136,56 +136,80 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
 
 /**
  * Which guest clusters the image itself holds (data, compressed, or zero clusters: everything
- * that shadows the backing file), as a bitmap indexed by guest cluster number.
+ * that shadows the backing file). Kept as sorted runs of clusters, so its size follows what the
+ * image file holds, not the virtual size (a 1 EiB image with three clusters is three clusters).
  */
 export class Qcow2AllocationMap {
   readonly clusterSize: number;
   readonly size: number;
-  readonly #bits: Uint8Array;
+  /** Sorted, disjoint, non-adjacent runs [first cluster, cluster count]. */
+  readonly #runs: Array<[number, number]> = [];
 
-  constructor(clusterSize: number, size: number, bits?: Uint8Array) {
+  constructor(clusterSize: number, size: number) {
     this.clusterSize = clusterSize;
     this.size = size;
-    this.#bits = bits ?? new Uint8Array(Math.ceil(Math.ceil(size / clusterSize) / 8));
   }
 
   get clusterCount(): number {
     return Math.ceil(this.size / this.clusterSize);
   }
 
-  isClusterAllocated(cluster: number): boolean {
-    return (((this.#bits[cluster >> 3] as number) >> (cluster & 7)) & 1) === 1;
+  /** Index of the last run starting at or before `cluster`, or -1. */
+  #runAtOrBefore(cluster: number): number {
+    let low = 0;
+    let high = this.#runs.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      if ((this.#runs[mid] as [number, number])[0] <= cluster) {
+        found = mid;
+        low = mid + 1;
+      } else high = mid - 1;
+    }
+    return found;
   }
 
+  isClusterAllocated(cluster: number): boolean {
+    const run = this.#runs[this.#runAtOrBefore(cluster)];
+    return run !== undefined && cluster < run[0] + run[1];
+  }
+
+  /** Marks one guest cluster as held by the image (in any order; ascending is fastest). */
   setCluster(cluster: number): void {
-    if (cluster < 0 || cluster >= this.clusterCount) return;
-    this.#bits[cluster >> 3] = (this.#bits[cluster >> 3] as number) | (1 << (cluster & 7));
+    if (cluster < 0 || cluster >= this.clusterCount || this.isClusterAllocated(cluster)) return;
+    const at = this.#runAtOrBefore(cluster);
+    const before = this.#runs[at];
+    const after = this.#runs[at + 1];
+    const joinsBefore = before !== undefined && before[0] + before[1] === cluster;
+    const joinsAfter = after !== undefined && after[0] === cluster + 1;
+    if (joinsBefore && joinsAfter) {
+      before[1] += 1 + after[1];
+      this.#runs.splice(at + 1, 1);
+    } else if (joinsBefore) before[1] += 1;
+    else if (joinsAfter) {
+      after[0] = cluster;
+      after[1] += 1;
+    } else this.#runs.splice(at + 1, 0, [cluster, 1]);
   }
 
   /** Bytes of [offset, offset + length) that the image holds itself. */
   allocatedBytes(offset = 0, length = this.size - offset): number {
     const end = Math.min(this.size, offset + length);
     let total = 0;
-    for (let c = Math.floor(offset / this.clusterSize); c * this.clusterSize < end; c++) {
-      if (!this.isClusterAllocated(c)) continue;
-      const start = Math.max(offset, c * this.clusterSize);
-      total += Math.min(end, (c + 1) * this.clusterSize) - start;
+    for (const { offset: start, length: runLength } of this.extents()) {
+      const from = Math.max(offset, start);
+      const to = Math.min(end, start + runLength);
+      if (to > from) total += to - from;
     }
     return total;
   }
 
   /** Maximal runs of allocated bytes, ascending. */
   extents(): Array<{ offset: number; length: number }> {
-    const out: Array<{ offset: number; length: number }> = [];
-    for (let c = 0; c < this.clusterCount; c++) {
-      if (!this.isClusterAllocated(c)) continue;
-      const offset = c * this.clusterSize;
-      const length = Math.min(this.size, offset + this.clusterSize) - offset;
-      const last = out[out.length - 1];
-      if (last && last.offset + last.length === offset) last.length += length;
-      else out.push({ offset, length });
-    }
-    return out;
+    return this.#runs.map(([first, count]) => {
+      const offset = first * this.clusterSize;
+      return { offset, length: Math.min(this.size, (first + count) * this.clusterSize) - offset };
+    });
   }
 }
 
