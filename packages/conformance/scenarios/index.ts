@@ -1,7 +1,12 @@
 // Every scenario, by topic.
 
 import type { Scenario } from '../src/scenario.js';
+import { backupCreateScenarios } from './backup-create.js';
 import { mirrorScenarios } from './mirror.js';
 import { streamCommitScenarios } from './stream-commit.js';
 
-export const allScenarios: readonly Scenario[] = [...mirrorScenarios, ...streamCommitScenarios];
+export const allScenarios: readonly Scenario[] = [
+  ...mirrorScenarios,
+  ...backupCreateScenarios,
+  ...streamCommitScenarios,
+];
