@@ -1,0 +1,32 @@
+// @qmpkit/server — a QMP server that a client cannot tell from QEMU 7.2's monitor. Transport
+// agnostic: serve any connected `Transport`; Node listeners live in `@qmpkit/server/node`.
+
+export { QMP_SERVER_CODEC } from './codec.js';
+export { GHashKeySet, gStrHash } from './ghash.js';
+export {
+  BUILTIN_COMMANDS,
+  closeTransport,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_QEMU_VERSION,
+  Monitor,
+  QmpServer,
+  REQUEST_QUEUE_MAX,
+  THROTTLED_EVENTS,
+} from './server.js';
+export type {
+  AttachOptions,
+  ClientInfo,
+  CommandArgs,
+  CommandContext,
+  CommandHandler,
+  CommandResult,
+  EmitOptions,
+  EventData,
+  HandlerMap,
+  LogLevel,
+  MonitorOptions,
+  QmpServerOptions,
+  ServerLogger,
+  ServerVersion,
+} from './types.js';
+export { SchemaValidator, type ValidationResult } from './validate.js';

@@ -1,0 +1,382 @@
+// Handlers, events and their order, flow control (§6), monitors and disconnects (§10), the
+// output bound, built-ins, quit and close — over the in-memory linked pair.
+import { CommandError, type JsonValue } from '@qmpkit/protocol';
+import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types';
+import { describe, expect, expectTypeOf, test } from 'vitest';
+import { delay, harness, until } from '../test/helpers.js';
+import { QmpServer } from './server.js';
+import type { CommandContext, HandlerMap } from './types.js';
+
+function gate() {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+const ids = (messages: readonly JsonValue[]) =>
+  messages.map(
+    (m) => (m as { id?: unknown; event?: string }).id ?? (m as { event?: string }).event,
+  );
+
+/** The schema plus a command that allows OOB (QSD 7.2 has none). */
+const OOB_SCHEMA: IntrospectionEntry[] = [
+  ...qmpSchema,
+  {
+    name: 'x-oob-test',
+    'meta-type': 'command',
+    'arg-type': '0',
+    'ret-type': '0',
+    'allow-oob': true,
+  },
+];
+
+describe('handlers', () => {
+  test('typed arguments, return values, CommandError, and unexpected throws', async () => {
+    const h = harness({
+      handlers: {
+        'job-pause': (args) => {
+          expectTypeOf(args).toEqualTypeOf<{ id: string }>();
+          if (args.id === 'missing')
+            throw new CommandError('GenericError', "Can't find job 'missing'");
+          if (args.id === 'bug') throw new TypeError('boom');
+          if (args.id === 'odd') throw 42;
+        },
+        'query-jobs': async () => {
+          await delay(5);
+          return [];
+        },
+      },
+    });
+    const client = await h.connect();
+    await client.negotiate();
+    await client.send('{"execute":"job-pause","arguments":{"id":"j"},"id":1}');
+    await client.send('{"execute":"job-pause","arguments":{"id":"missing"},"id":2}');
+    await client.send('{"execute":"job-pause","arguments":{"id":"bug"},"id":3}');
+    await client.send('{"execute":"job-pause","arguments":{"id":"odd"},"id":4}');
+    await client.send('{"execute":"query-jobs","id":5}');
+    await client.waitFor(6);
+    expect(client.replies).toEqual([
+      { return: {}, id: 1 },
+      { id: 2, error: { class: 'GenericError', desc: "Can't find job 'missing'" } },
+      { id: 3, error: { class: 'GenericError', desc: 'boom' } },
+      { id: 4, error: { class: 'GenericError', desc: 'Internal error' } },
+      { return: [], id: 5 },
+    ]);
+    expect(h.logs.filter(([level]) => level === 'error').map(([, m]) => m)).toEqual([
+      expect.stringContaining('command job-pause of client 1 failed: TypeError: boom'),
+      expect.stringContaining('command job-pause of client 1 failed: 42'),
+    ]);
+  });
+
+  test('register refuses names outside the schema and built-ins', () => {
+    const server = new QmpServer({ log: () => {} });
+    expect(() => server.register('no-such' as never, () => undefined)).toThrow(
+      /not a command of the schema/,
+    );
+    expect(() => server.register('quit' as never, () => undefined)).toThrow(
+      /built into the server/,
+    );
+  });
+
+  test('query-commands lists exactly the registered commands, newest first', async () => {
+    const client = await harness({ handlers: { 'job-pause': () => undefined } }).connect();
+    await client.negotiate();
+    await client.send('{"execute":"query-commands","id":1}');
+    await client.waitFor(2);
+    expect(client.messages[1]).toEqual({
+      return: [
+        'job-pause',
+        'quit',
+        'query-qmp-schema',
+        'query-commands',
+        'query-version',
+        'qmp_capabilities',
+      ].map((name) => ({ name })),
+      id: 1,
+    });
+  });
+
+  test('query-version and query-qmp-schema', async () => {
+    const client = await harness({ version: { package: 'p' } }).connect();
+    await client.negotiate();
+    await client.send('{"execute":"query-version","id":1}{"execute":"query-qmp-schema","id":2}');
+    await client.waitFor(3);
+    expect(client.messages[1]).toEqual({
+      return: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'p' },
+      id: 1,
+    });
+    expect(client.messages[2]).toEqual({ return: JSON.parse(JSON.stringify(qmpSchema)), id: 2 });
+  });
+
+  test('quit answers, then closes the server', async () => {
+    const h = harness();
+    const client = await h.connect();
+    await client.negotiate();
+    await client.send('{"execute":"quit","id":1}');
+    await h.server.whenClosed;
+    await until(() => client.closes.length === 1);
+    expect(client.replies).toEqual([{ return: {}, id: 1 }]);
+  });
+});
+
+describe('events', () => {
+  test('emit goes before the reply, emitAfterReply and afterReply after it', async () => {
+    const order: string[] = [];
+    const h = harness({
+      now: () => 1_700_000_000_123.456,
+      handlers: {
+        'job-dismiss': async (args, context: CommandContext) => {
+          context.emitAfterReply('JOB_STATUS_CHANGE', { id: args.id, status: 'null' });
+          context.afterReply(() => order.push('after'));
+          context.emit('JOB_STATUS_CHANGE', { id: args.id, status: 'concluded' });
+          await delay(2);
+          order.push('handler');
+        },
+      },
+    });
+    const client = await h.connect();
+    await client.negotiate();
+    await client.send('{"execute":"job-dismiss","arguments":{"id":"j"},"id":1}');
+    await client.waitFor(4);
+    expect(client.replies).toEqual([
+      {
+        timestamp: { seconds: 1_700_000_000, microseconds: 123_456 },
+        event: 'JOB_STATUS_CHANGE',
+        data: { id: 'j', status: 'concluded' },
+      },
+      { return: {}, id: 1 },
+      {
+        timestamp: { seconds: 1_700_000_000, microseconds: 123_456 },
+        event: 'JOB_STATUS_CHANGE',
+        data: { id: 'j', status: 'null' },
+      },
+    ]);
+    expect(order).toEqual(['handler', 'after']);
+  });
+
+  test('after-reply events also follow an error reply', async () => {
+    const client = await harness({
+      handlers: {
+        'job-cancel': (args, context) => {
+          context.emitAfterReply('JOB_STATUS_CHANGE', { id: args.id, status: 'aborting' });
+          throw new CommandError('GenericError', 'nope');
+        },
+      },
+    }).connect();
+    await client.negotiate();
+    await client.send('{"execute":"job-cancel","arguments":{"id":"j"},"id":1}');
+    await client.waitFor(3);
+    expect(ids(client.replies)).toEqual([1, 'JOB_STATUS_CHANGE']);
+  });
+
+  test('events reach every negotiated client on every monitor, never a negotiating one', async () => {
+    const h = harness();
+    const a = await h.connect();
+    const b = await h.connect();
+    const c = await h.connect();
+    await a.negotiate();
+    await b.negotiate();
+    await c.waitFor(1);
+    h.server.emit('BLOCK_JOB_READY', { type: 'mirror', device: 'j', len: 1, offset: 1, speed: 0 });
+    await a.waitFor(2);
+    await b.waitFor(2);
+    await c.settle();
+    expect(a.messages[1]).toMatchObject({ event: 'BLOCK_JOB_READY', data: { device: 'j' } });
+    expect(b.messages[1]).toEqual(a.messages[1]);
+    expect(c.messages).toHaveLength(1);
+    // Not replayed after negotiating.
+    await c.negotiate();
+    await c.settle();
+    expect(c.messages).toHaveLength(1);
+  });
+
+  test('QEMU throttling: first at once, then the latest per period, per key', async () => {
+    const h = harness({ throttlePeriodMs: 60 });
+    const client = await h.connect();
+    await client.negotiate();
+    const bad = (node: string, sector: number) =>
+      h.server.emit('QUORUM_REPORT_BAD', {
+        type: 'read',
+        'node-name': node,
+        'sector-num': sector,
+        'sectors-count': 1,
+      });
+    bad('a', 1);
+    bad('a', 2);
+    bad('b', 1);
+    bad('a', 3);
+    await client.waitFor(3);
+    const sectors = () =>
+      client.replies.map((m) => {
+        const data = (m as { data: { 'node-name': string; 'sector-num': number } }).data;
+        return `${data['node-name']}${data['sector-num']}`;
+      });
+    expect(sectors()).toEqual(['a1', 'b1']);
+    await client.waitFor(4);
+    expect(sectors()).toEqual(['a1', 'b1', 'a3']);
+    await delay(150);
+    bad('a', 4);
+    await client.waitFor(5);
+    expect(sectors()).toEqual(['a1', 'b1', 'a3', 'a4']);
+    await h.server.close();
+  });
+});
+
+describe('flow control (§6)', () => {
+  test('without OOB nothing more is read while a command runs', async () => {
+    const g = gate();
+    const client = await harness({ handlers: { 'job-pause': () => g.promise } }).connect();
+    await client.negotiate();
+    // Read ahead, the exec-oob would be refused at once (it bypasses the queue).
+    await client.send(
+      '{"execute":"job-pause","arguments":{"id":"a"},"id":1}{"exec-oob":"x","id":2}',
+    );
+    await client.settle(30);
+    expect(client.replies).toEqual([]);
+    g.open();
+    await client.waitFor(3);
+    expect(ids(client.replies)).toEqual([1, 2]);
+  });
+
+  test('with OOB: an OOB command overtakes 1 running + 7 queued, but not 8 queued', async () => {
+    for (const queued of [7, 8]) {
+      const g = gate();
+      const server = harness({
+        schema: OOB_SCHEMA,
+        handlers: {
+          'job-pause': () => g.promise,
+          ...{ 'x-oob-test': () => undefined },
+        } as HandlerMap,
+      });
+      const client = await server.connect();
+      await client.negotiate(true);
+      let text = '{"execute":"job-pause","arguments":{"id":"a"},"id":0}';
+      for (let i = 1; i <= queued; i++) text += `{"execute":"query-version","id":${i}}`;
+      text += '{"exec-oob":"x-oob-test","id":"oob"}';
+      await client.send(text);
+      await client.settle(40);
+      expect(ids(client.replies)).toEqual(queued === 7 ? ['oob'] : []);
+      g.open();
+      await client.waitFor(queued + 3);
+      const order = ids(client.replies);
+      expect(order.filter((id) => id !== 'oob')).toEqual(
+        Array.from({ length: queued + 1 }, (_, i) => i),
+      );
+      if (queued === 8) expect(order.indexOf('oob')).toBeGreaterThan(0);
+    }
+  });
+
+  test('in-band commands of all clients run one at a time, round-robin', async () => {
+    const running: number[] = [];
+    let max = 0;
+    const h = harness({
+      handlers: {
+        'job-pause': async () => {
+          running.push(1);
+          max = Math.max(max, running.length);
+          await delay(3);
+          running.pop();
+        },
+      },
+    });
+    const a = await h.connect();
+    const b = await h.connect();
+    await a.negotiate(true);
+    await b.negotiate(true);
+    for (const c of [a, b]) {
+      await c.send(
+        '{"execute":"job-pause","arguments":{"id":"x"},"id":1}{"execute":"job-pause","arguments":{"id":"x"},"id":2}',
+      );
+    }
+    await a.waitFor(3);
+    await b.waitFor(3);
+    expect(max).toBe(1);
+  });
+
+  test('a client that stops reading is disconnected once its unsent output passes the bound', async () => {
+    const h = harness({ maxOutputBytes: 300_000 });
+    const client = await h.connect({ pair: { bufferBytes: 0 } });
+    await client.negotiate();
+    client.transport.pause();
+    for (let i = 0; i < 4; i++) await client.send(`{"execute":"query-qmp-schema","id":${i}}`);
+    await until(() => h.server.clientCount === 0, 3000, 'the disconnect');
+    expect(
+      h.logs.some(([level, m]) => level === 'warn' && m.includes('is not reading its output')),
+    ).toBe(true);
+  });
+});
+
+describe('monitors and disconnects (§1.1, §10)', () => {
+  test('one client at a time: the second gets its greeting when the first leaves', async () => {
+    const h = harness();
+    const monitor = h.server.createMonitor({ name: 'm' });
+    const a = await h.connect({ monitor });
+    const b = await h.connect({ monitor });
+    await a.waitFor(1);
+    await b.settle(30);
+    expect(b.messages).toEqual([]);
+    expect(monitor.waitingClients).toBe(1);
+    await b.send('{"execute":"qmp_capabilities","id":"early"}');
+    await a.transport.close();
+    await b.waitFor(2);
+    expect(b.messages[0]).toMatchObject({ QMP: {} });
+    // Bytes sent while waiting are processed once served.
+    expect(b.messages[1]).toEqual({ return: {}, id: 'early' });
+  });
+
+  test('serveAllClients greets everyone at once', async () => {
+    const h = harness();
+    const monitor = h.server.createMonitor({ serveAllClients: true });
+    const a = await h.connect({ monitor });
+    const b = await h.connect({ monitor });
+    await a.waitFor(1);
+    await b.waitFor(1);
+  });
+
+  test('disconnect: queued requests are dropped, the running reply goes to the next client', async () => {
+    const g = gate();
+    const resumed: string[] = [];
+    const h = harness({
+      handlers: {
+        'job-pause': () => g.promise,
+        'job-resume': (args) => {
+          resumed.push(args.id);
+        },
+      },
+    });
+    const monitor = h.server.createMonitor();
+    const a = await h.connect({ monitor });
+    await a.negotiate(true);
+    await a.send(
+      '{"execute":"job-pause","arguments":{"id":"x"},"id":"block"}{"execute":"job-resume","arguments":{"id":"q1"},"id":2}{"execute":"job-resume","arguments":{"id":"q2"},"id":3}',
+    );
+    await a.settle(20);
+    await a.transport.close();
+    const b = await h.connect({ monitor });
+    await b.waitFor(1);
+    await b.send('{"execute":"qmp_capabilities","id":"mine"}');
+    await b.settle(20);
+    expect(b.messages).toHaveLength(1);
+    g.open();
+    await b.waitFor(3);
+    expect(b.messages.slice(1)).toEqual([
+      { return: {}, id: 'block' },
+      { return: {}, id: 'mine' },
+    ]);
+    expect(resumed).toEqual([]);
+  });
+
+  test('close() ends every session and the monitors', async () => {
+    const h = harness();
+    const a = await h.connect();
+    const b = await h.connect({ start: true });
+    await a.waitFor(1);
+    await b.waitFor(1);
+    await h.server.close();
+    await until(() => a.closes.length === 1 && b.closes.length === 1);
+    expect(h.server.clientCount).toBe(0);
+    expect(() => h.server.createMonitor()).toThrow(/closed/);
+  });
+});

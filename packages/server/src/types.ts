@@ -1,0 +1,160 @@
+/**
+ * The public types of the server: handlers, their context, events, options.
+ */
+import type { QmpCapability, QmpTimestamp, QmpVersionTriple } from '@qmpkit/protocol';
+import type {
+  CommandMap,
+  CommandName,
+  EventMap,
+  EventName,
+  IntrospectionEntry,
+  QmpEmpty,
+  QmpSchemaExtras,
+} from '@qmpkit/qapi-types';
+
+/** The arguments a handler of command `N` receives (validated against the schema first). */
+export type CommandArgs<N extends CommandName> = CommandMap[N]['args'];
+
+/**
+ * What a handler of command `N` returns. Commands without a return value may return nothing
+ * (the reply is `{"return": {}}`, as QEMU sends).
+ */
+export type CommandResult<N extends CommandName> = CommandMap[N]['ret'] extends QmpEmpty
+  ? // biome-ignore lint/suspicious/noConfusingVoidType: lets `async () => { … }` be a handler.
+    QmpEmpty | undefined | void
+  : CommandMap[N]['ret'];
+
+/**
+ * A command handler. It runs after QEMU's structural checks and argument validation passed;
+ * it returns the command's value (or a promise of it), or throws `CommandError(class, desc)`
+ * for an error reply. Anything else thrown becomes a `GenericError` reply and a log line.
+ *
+ * While an in-band handler runs, its client's session reads nothing more (QEMU without OOB),
+ * and no other in-band command of any client starts (QEMU has one main loop).
+ */
+export type CommandHandler<N extends CommandName = CommandName> = (
+  args: CommandArgs<N>,
+  context: CommandContext,
+) => CommandResult<N> | Promise<CommandResult<N>>;
+
+/** Handlers by command name, typed by the generated `CommandMap`. */
+export type HandlerMap = { readonly [N in CommandName]?: CommandHandler<N> };
+
+/** The data of event `E` (`undefined` for events QEMU sends without `data`). */
+export type EventData<E extends EventName> = EventMap[E];
+
+/** Options of an emitted event. */
+export interface EmitOptions {
+  /**
+   * The event's timestamp. Default: the server clock when the event is raised (for
+   * `emitAfterReply`, when it is written after the reply).
+   */
+  readonly timestamp?: QmpTimestamp;
+}
+
+/** Who sent a command (also passed to the connection hooks). */
+export interface ClientInfo {
+  /** Server-wide client number, from 1. */
+  readonly id: number;
+  /** The monitor (listener) the client came in on. */
+  readonly monitor: string;
+  /** The peer's address, as the listener described it. */
+  readonly peer: string;
+}
+
+/**
+ * What a running handler can do besides returning. Event order relative to the reply:
+ *
+ * - `emit()` writes the event at once: since the reply is written only when the handler has
+ *   returned, the event reaches every client **before** this command's reply — QEMU's order for
+ *   events raised while a command runs (`job-dismiss`'s JOB_STATUS_CHANGE to `null`, `stop`'s
+ *   STOP).
+ * - `emitAfterReply()` queues the event until this command's reply (success or error) has been
+ *   written, then emits it — QEMU's order for effects that happen in a later main-loop turn
+ *   (a job's coroutine reacting to `job-cancel`). Events queued this way go out in call order,
+ *   each timestamped when it is written unless `options.timestamp` says otherwise.
+ * - `afterReply(fn)` runs `fn` right after the reply was written (and after the events queued
+ *   by `emitAfterReply` before it): the place to start work that QEMU would do later, e.g.
+ *   kicking off a simulated job.
+ *
+ * The server's own `emit()` is the same as `context.emit()`, for events outside any command.
+ */
+export interface CommandContext {
+  /** The command name. */
+  readonly command: string;
+  /** The request's `id` (undefined when it had none). */
+  readonly id: unknown;
+  /** True for an `exec-oob` request. */
+  readonly oob: boolean;
+  /** The client that sent it. */
+  readonly client: ClientInfo;
+  emit<E extends EventName>(event: E, data: EventData<E>, options?: EmitOptions): void;
+  emitAfterReply<E extends EventName>(event: E, data: EventData<E>, options?: EmitOptions): void;
+  afterReply(callback: () => void): void;
+}
+
+/** A log line's severity. */
+export type LogLevel = 'info' | 'warn' | 'error';
+
+/** Where the server's log lines go. */
+export type ServerLogger = (level: LogLevel, message: string) => void;
+
+/** The version the server presents (greeting and `query-version`). */
+export interface ServerVersion {
+  readonly qemu?: Partial<QmpVersionTriple>;
+  readonly package?: string;
+}
+
+/** Options of `QmpServer`. */
+export interface QmpServerOptions {
+  /** Command handlers (names must be commands of the schema; built-ins cannot be replaced). */
+  readonly handlers?: HandlerMap;
+  /** Version in the greeting and `query-version`; default QEMU 7.2.0, package `qmpkit`. */
+  readonly version?: ServerVersion;
+  /** Capabilities offered in the greeting; default `['oob']`, as QEMU offers on sockets. */
+  readonly capabilities?: readonly QmpCapability[];
+  /** The runtime schema (default: `qmpSchema` of @qmpkit/qapi-types). */
+  readonly schema?: readonly IntrospectionEntry[];
+  /** What validation needs beyond the schema (default: `qmpSchemaExtras`). */
+  readonly schemaExtras?: QmpSchemaExtras;
+  /** Clock for event timestamps, in milliseconds since the epoch (fractions give µs). */
+  readonly now?: () => number;
+  /** Log sink; default: warnings and errors to `console.error`, info dropped. */
+  readonly log?: ServerLogger;
+  /**
+   * A client whose unsent output (replies and events it has not read) exceeds this many bytes
+   * is disconnected, with a warning logged. Default 64 MiB.
+   */
+  readonly maxOutputBytes?: number;
+  /** Clients a single-client monitor keeps waiting; more are disconnected. Default 64. */
+  readonly maxWaitingClients?: number;
+  /** Throttle period of QEMU's rate-limited events, in milliseconds. Default 1000 (QEMU's). */
+  readonly throttlePeriodMs?: number;
+  /**
+   * Called after `quit` was answered. Default: `close()` the server (qemu-storage-daemon
+   * exits on `quit`).
+   */
+  readonly onQuit?: () => void;
+  /** Called when a client is greeted and when it leaves. */
+  readonly onClientConnect?: (client: ClientInfo) => void;
+  readonly onClientDisconnect?: (client: ClientInfo) => void;
+}
+
+/** Options of a monitor (one listening endpoint). */
+export interface MonitorOptions {
+  /** Name used in logs (a socket path, `host:port`, …). */
+  readonly name?: string;
+  /**
+   * Serve every client at once (each with its own session). Default false: like QEMU, one
+   * client at a time; later ones are accepted but get no greeting until the current one leaves.
+   */
+  readonly serveAllClients?: boolean;
+  /** Runs when the monitor closes (a listener stops listening and removes its socket file). */
+  readonly onClose?: () => Promise<void> | void;
+}
+
+/** Options of `QmpServer.serve()` / `Monitor.attach()`. */
+export interface AttachOptions {
+  /** The peer's address for logs. */
+  readonly peer?: string;
+}

@@ -1,0 +1,106 @@
+// Test helpers (not exported from the package): a server plus in-memory clients.
+import type { JsonValue, Transport } from '@qmpkit/protocol';
+import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
+import { QMP_SERVER_CODEC } from '../src/codec.js';
+import { type Monitor, QmpServer } from '../src/server.js';
+import type { QmpServerOptions } from '../src/types.js';
+
+export interface TestClient {
+  readonly transport: Transport;
+  readonly messages: JsonValue[];
+  readonly closes: (Error | undefined)[];
+  send(text: string | Uint8Array): Promise<void>;
+  /** Waits until `count` messages in total arrived. */
+  waitFor(count: number, ms?: number): Promise<JsonValue[]>;
+  /** Messages after the greeting. */
+  readonly replies: JsonValue[];
+  /** Sends qmp_capabilities (optionally enabling oob) and waits for its reply. */
+  negotiate(oob?: boolean): Promise<void>;
+  /** Waits a few event-loop turns and returns everything received. */
+  settle(ms?: number): Promise<JsonValue[]>;
+}
+
+export async function until(
+  predicate: () => boolean,
+  ms = 3000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface Harness {
+  readonly server: QmpServer;
+  readonly logs: [string, string][];
+  /** Connects a client: on `monitor` if given, else on a monitor of its own. */
+  connect(options?: {
+    monitor?: Monitor;
+    pair?: LinkedPairOptions;
+    start?: boolean;
+  }): Promise<TestClient>;
+}
+
+export function harness(options: QmpServerOptions = {}): Harness {
+  const logs: [string, string][] = [];
+  const server = new QmpServer({
+    log: (level, message) => logs.push([level, message]),
+    ...options,
+  });
+  return {
+    server,
+    logs,
+    async connect(connectOptions = {}) {
+      const [client, serverSide] = createLinkedPair({
+        ...connectOptions.pair,
+        server: { codec: QMP_SERVER_CODEC },
+      });
+      const messages: JsonValue[] = [];
+      const closes: (Error | undefined)[] = [];
+      client.onmessage = (m) => messages.push(m);
+      client.onclose = (cause) => closes.push(cause);
+      if (connectOptions.start !== false) await client.start();
+      server.serve(serverSide, connectOptions.monitor ? { monitor: connectOptions.monitor } : {});
+      const waitFor = async (count: number, ms = 3000) => {
+        await until(
+          () => messages.length >= count,
+          ms,
+          `${count} messages, got ${JSON.stringify(messages)}`,
+        );
+        return messages;
+      };
+      const testClient: TestClient = {
+        transport: client,
+        messages,
+        closes,
+        send: (text) => client.sendRaw(text),
+        waitFor,
+        get replies() {
+          return messages.slice(1);
+        },
+        async negotiate(oob = false) {
+          await waitFor(1);
+          const before = messages.length;
+          await client.sendRaw(
+            oob
+              ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'
+              : '{"execute":"qmp_capabilities"}',
+          );
+          await waitFor(before + 1);
+          messages.splice(1, messages.length - 1);
+        },
+        async settle(ms = 20) {
+          await delay(ms);
+          return messages;
+        },
+      };
+      return testClient;
+    },
+  };
+}
