@@ -4,9 +4,11 @@ import type { Scenario } from '../src/scenario.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { mirrorScenarios } from './mirror.js';
 import { streamCommitScenarios } from './stream-commit.js';
+import { verbScenarios } from './verbs.js';
 
 export const allScenarios: readonly Scenario[] = [
   ...mirrorScenarios,
   ...backupCreateScenarios,
   ...streamCommitScenarios,
+  ...verbScenarios,
 ];
