@@ -271,13 +271,13 @@ describe('BlockLayer', () => {
       'inject-error': [{ event: 'read_aio', errno: 5, once: true, sector: 0, immediately: false }],
     } as BlockdevOptions);
     const node = layer.lookupNode('dbg1');
-    expect(node.injectErrors).toEqual([
+    expect(node.blkdebug?.rules()).toEqual([
       {
         event: 'read_aio',
         state: 0,
-        iotype: 'read',
+        iotypes: ['read', 'write', 'write-zeroes', 'discard', 'flush'],
         errno: 5,
-        sector: 0,
+        offset: 0,
         once: true,
         immediately: false,
       },

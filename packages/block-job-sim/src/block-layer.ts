@@ -11,10 +11,11 @@ import type {
   BlockdevCreateOptionsFile,
   BlockdevCreateOptionsQcow2,
   BlockdevOptions,
-  BlockdevOptionsBlkdebug,
   BlockdevRef,
+  BlockPermission,
   ImageInfo,
 } from '@qmpkit/qapi-types';
+import { BlkdebugState } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
@@ -25,6 +26,7 @@ import {
   NO_PERMISSIONS,
   type Permissions,
   permissionBits,
+  permissionBitsOf,
   permissionNames,
   rawChildPermissions,
 } from './permissions.js';
@@ -47,18 +49,6 @@ export interface BlockChild {
   readonly node: BlockNode;
 }
 
-/** An injected error rule of a blkdebug node (BlkdebugInjectErrorOptions with defaults). */
-export interface BlkdebugRule {
-  readonly event: string;
-  readonly state: number;
-  readonly iotype: string;
-  readonly errno: number;
-  /** -1: any sector. */
-  readonly sector: number;
-  readonly once: boolean;
-  readonly immediately: boolean;
-}
-
 /** One node of the graph, as jobs see it. */
 export interface BlockNode {
   readonly nodeName: string;
@@ -78,8 +68,8 @@ export interface BlockNode {
   readonly filename: string | undefined;
   /** For qcow2 nodes: the header as read when the node was opened. */
   readonly qcow2: Qcow2Header | undefined;
-  /** For blkdebug nodes: the inject-error rules. */
-  readonly injectErrors: readonly BlkdebugRule[];
+  /** For blkdebug nodes: the inject-error and set-state rules and the driver's state. */
+  readonly blkdebug: BlkdebugState | undefined;
   /** For null-co nodes: read-zeroes. */
   readonly readZeroes: boolean;
   /** cache.direct and cache.no-flush, as given or inherited from the parent that opened it. */
@@ -165,7 +155,7 @@ function defaultDigits(counter: number): number {
 
 const UNSUPPORTED_NODE_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   qcow2: ['data-file', 'encrypt'],
-  blkdebug: ['config', 'set-state', 'take-child-perms', 'unshare-child-perms'],
+  blkdebug: ['config'],
 };
 
 function notSimulated(what: string): CommandError {
@@ -475,7 +465,7 @@ export class BlockLayer {
       },
       filename: undefined,
       qcow2: undefined,
-      injectErrors: [],
+      blkdebug: undefined,
       readZeroes: false,
       cache,
       users: [],
@@ -528,9 +518,20 @@ export class BlockLayer {
     const parent = user.parent;
     const role = this.#childRole(parent, user.childName);
     const cumulative = this.#cumulative(parent);
-    return parent.driver === 'raw'
-      ? rawChildPermissions(role, cumulative, !parent.readOnly)
-      : defaultChildPermissions(role, cumulative, !parent.readOnly);
+    if (parent.driver === 'raw') return rawChildPermissions(role, cumulative, !parent.readOnly);
+    const base = defaultChildPermissions(role, cumulative, !parent.readOnly);
+    if (parent.driver === 'blkdebug') {
+      // blkdebug_child_perm(): the take-child-perms / unshare-child-perms options.
+      const options = parent.options as {
+        'take-child-perms'?: readonly BlockPermission[];
+        'unshare-child-perms'?: readonly BlockPermission[];
+      };
+      return {
+        perm: base.perm | permissionBitsOf(options['take-child-perms'] ?? []),
+        shared: base.shared & ~permissionBitsOf(options['unshare-child-perms'] ?? []),
+      };
+    }
+    return base;
   }
 
   /** bdrv_get_cumulative_perm(): what all users need, and what all of them share. */
@@ -751,7 +752,7 @@ export class BlockLayer {
       }
       case 'blkdebug': {
         const node = this.#newNode(options, driver, readOnly, flat, cache);
-        const rules = this.#blkdebugRules(options);
+        const state = new BlkdebugState(options['inject-error'] ?? [], options['set-state'] ?? []);
         const align = options.align ?? 0;
         if (options.align !== undefined && (align < 1 || (align & (align - 1)) !== 0)) {
           throw genericError(`Cannot meet constraints with align ${align}`);
@@ -767,24 +768,12 @@ export class BlockLayer {
           'image',
           cache,
         );
-        Object.assign(node, { length: image.length, injectErrors: rules });
+        Object.assign(node, { length: image.length, blkdebug: state });
         this.#attach(node, 'image', image);
         return node;
       }
     }
     throw notSimulated(`driver '${driver}'`);
-  }
-
-  #blkdebugRules(options: BlockdevOptionsBlkdebug): BlkdebugRule[] {
-    return (options['inject-error'] ?? []).map((rule) => ({
-      event: rule.event,
-      state: rule.state ?? 0,
-      iotype: rule.iotype ?? 'read',
-      errno: rule.errno ?? 5,
-      sector: rule.sector ?? -1,
-      once: rule.once ?? false,
-      immediately: rule.immediately ?? false,
-    }));
   }
 
   #openBackingFile(

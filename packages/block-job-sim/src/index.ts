@@ -1,5 +1,11 @@
 export {
+  type BlkdebugIoType,
   type BlkdebugRule,
+  BlkdebugState,
+  blkdebugRule,
+  type InjectedError,
+} from './blkdebug.js';
+export {
   type BlockChild,
   BlockLayer,
   type BlockLayerOptions,
@@ -37,6 +43,7 @@ export {
   defaultChildPermissions,
   NO_PERMISSIONS,
   type Permissions,
+  permissionBitsOf,
   permissionNames,
 } from './permissions.js';
 export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qapi.js';

@@ -33,6 +33,20 @@ export function permissionBits(bits: number): number[] {
   return PERM_NAMES.filter(([bit]) => (bits & bit) !== 0).map(([bit]) => bit);
 }
 
+const QAPI_PERMISSIONS: Readonly<Record<string, number>> = {
+  'consistent-read': BLK_PERM.CONSISTENT_READ,
+  write: BLK_PERM.WRITE,
+  'write-unchanged': BLK_PERM.WRITE_UNCHANGED,
+  resize: BLK_PERM.RESIZE,
+};
+
+/** bdrv_qapi_perm_to_blk_perm() over a list of BlockPermission names. */
+export function permissionBitsOf(names: readonly string[]): number {
+  let bits = 0;
+  for (const name of names) bits |= QAPI_PERMISSIONS[name] ?? 0;
+  return bits;
+}
+
 export interface Permissions {
   readonly perm: number;
   readonly shared: number;

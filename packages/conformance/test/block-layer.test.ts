@@ -4,11 +4,16 @@
 // same texts the package's unit tests assert, recorded from qemu-storage-daemon 7.2.22); query
 // steps are compared between the two, member for member, after replacing generated node names.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockLayer, jobBlockerReason, parseBlockdevArgument } from '@qmpkit/block-job-sim';
+import {
+  BlkdebugState,
+  BlockLayer,
+  jobBlockerReason,
+  parseBlockdevArgument,
+} from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
 import { CommandError } from '@qmpkit/protocol';
 import type { BlockdevCreateOptions, BlockdevOptions } from '@qmpkit/qapi-types';
@@ -912,4 +917,101 @@ describe('nodes used by a block job', () => {
       rmSync(ourDir, { recursive: true, force: true });
     }
   });
+});
+
+// blkdebug's error injection, as qemu-io 7.2 sees it through `raw` (which raises read_aio or
+// write_aio on its file before each request), and as BlkdebugState models it.
+describe('blkdebug error injection against qemu-io', () => {
+  const scenarios: ReadonlyArray<{
+    readonly name: string;
+    readonly injectError: ReadonlyArray<Record<string, unknown>>;
+    readonly setState?: ReadonlyArray<Record<string, unknown>>;
+    readonly requests: ReadonlyArray<readonly ['read' | 'write', number, number]>;
+  }> = [
+    {
+      name: 'sector and once',
+      injectError: [{ event: 'read_aio', once: true, sector: 8 }],
+      requests: [
+        ['read', 0, 512],
+        ['read', 4096, 512],
+        ['read', 4096, 512],
+        ['read', 0, 8192],
+      ],
+    },
+    {
+      name: 'events replace the armed rules; iotype',
+      injectError: [
+        { event: 'write_aio', errno: 28 },
+        { event: 'read_aio', errno: 5, iotype: 'write' },
+      ],
+      requests: [
+        ['read', 0, 512],
+        ['write', 0, 512],
+        ['write', 0, 512],
+        ['read', 0, 512],
+      ],
+    },
+    {
+      name: 'set-state',
+      injectError: [{ event: 'read_aio', state: 2 }],
+      setState: [{ event: 'read_aio', new_state: 2 }],
+      requests: [
+        ['read', 0, 512],
+        ['read', 0, 512],
+        ['read', 0, 512],
+      ],
+    },
+    {
+      name: 'first armed rule wins, errno 0 injects nothing',
+      injectError: [
+        { event: 'read_aio', errno: 0, sector: 0 },
+        { event: 'read_aio', errno: 28 },
+      ],
+      requests: [
+        ['read', 0, 512],
+        ['read', 512, 512],
+      ],
+    },
+  ];
+  const ERRNO_TEXT: Readonly<Record<number, string>> = {
+    5: 'Input/output error',
+    28: 'No space left on device',
+  };
+
+  for (const scenario of scenarios) {
+    test(scenario.name, () => {
+      const image = `json:${JSON.stringify({
+        driver: 'raw',
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'null-co', size: 1048576 },
+          'inject-error': scenario.injectError,
+          ...(scenario.setState ? { 'set-state': scenario.setState } : {}),
+        },
+      })}`;
+      const args = scenario.requests.flatMap(([kind, offset, bytes]) => [
+        '-c',
+        `${kind} ${offset} ${bytes}`,
+      ]);
+      // qemu-io fails when a request fails, and prints failures on stderr: merge the streams.
+      const output = spawnSync('sh', ['-c', 'exec qemu-io "$@" 2>&1', 'sh', ...args, image], {
+        encoding: 'utf8',
+      }).stdout;
+      const theirs = output
+        .split('\n')
+        .filter((line) => /^(read|write|wrote) /.test(line))
+        .map((line) => /failed: (.*)$/.exec(line)?.[1] ?? 'ok');
+      const state = new BlkdebugState(
+        scenario.injectError as never,
+        (scenario.setState ?? []) as never,
+      );
+      const ours = scenario.requests.map(([kind, offset, bytes]) => {
+        state.event(kind === 'read' ? 'read_aio' : 'write_aio');
+        const error = state.check(kind, offset, bytes);
+        return error ? (ERRNO_TEXT[error.errno] ?? String(error.errno)) : 'ok';
+      });
+      expect(ours).toEqual(theirs);
+      expect(theirs).toHaveLength(scenario.requests.length);
+    });
+  }
 });
