@@ -2,8 +2,10 @@
 
 import type { Scenario } from '../src/scenario.js';
 import { backupCreateScenarios } from './backup-create.js';
+import { idScenarios } from './ids.js';
 import { mirrorScenarios } from './mirror.js';
 import { streamCommitScenarios } from './stream-commit.js';
+import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
 
 export const allScenarios: readonly Scenario[] = [
@@ -11,4 +13,6 @@ export const allScenarios: readonly Scenario[] = [
   ...backupCreateScenarios,
   ...streamCommitScenarios,
   ...verbScenarios,
+  ...idScenarios,
+  ...transactionScenarios,
 ];

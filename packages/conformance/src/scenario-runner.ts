@@ -313,7 +313,7 @@ class Walker {
       try {
         reply = await this.#session.waitFor(
           (m) => isObject(m) && m.id === id,
-          Math.max(1, deadline - Date.now()),
+          DEFAULT_EXPECT_TIMEOUT_MS,
           from,
         );
       } catch {

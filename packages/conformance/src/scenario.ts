@@ -22,14 +22,15 @@ export type SetupStep =
  * it vary; the scenario is the place that documents it.
  */
 export class Volatile {
-  readonly kind: 'int' | 'bool';
+  readonly kind: 'int' | 'bool' | 'string';
   readonly why: string;
-  constructor(kind: 'int' | 'bool', why: string) {
+  constructor(kind: 'int' | 'bool' | 'string', why: string) {
     this.kind = kind;
     this.why = why;
   }
   matches(value: unknown): boolean {
-    return this.kind === 'int' ? Number.isInteger(value) : typeof value === 'boolean';
+    if (this.kind === 'int') return Number.isInteger(value);
+    return typeof value === (this.kind === 'bool' ? 'boolean' : 'string');
   }
 }
 
@@ -105,6 +106,9 @@ export interface Scenario {
 export const anyInt = (why: string): Volatile => new Volatile('int', why);
 /** Matches any boolean whose value depends on timing; see `Volatile`. */
 export const anyBool = (why: string): Volatile => new Volatile('bool', why);
+
+/** Matches any string that legitimately varies; see `Volatile`. */
+export const anyString = (why: string): Volatile => new Volatile('string', why);
 
 /** Send a command. */
 export const send = (command: string, args?: Record<string, unknown>): Step =>
