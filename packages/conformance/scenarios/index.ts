@@ -3,6 +3,7 @@
 import type { Scenario } from '../src/scenario.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { idScenarios } from './ids.js';
+import { ioErrorScenarios } from './io-errors.js';
 import { mirrorScenarios } from './mirror.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
@@ -15,4 +16,5 @@ export const allScenarios: readonly Scenario[] = [
   ...verbScenarios,
   ...idScenarios,
   ...transactionScenarios,
+  ...ioErrorScenarios,
 ];
