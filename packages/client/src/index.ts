@@ -10,6 +10,8 @@ export {
   StateError,
   TimeoutError,
 } from '@qmpkit/protocol';
+// The job types callers meet in outcomes and hooks.
+export type { JobInfo, JobStatus, JobType } from '@qmpkit/qapi-types';
 export {
   type ClientOptions,
   type ClientState,

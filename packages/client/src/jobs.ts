@@ -194,7 +194,9 @@ class JobDriver implements EventSink {
   private readonly meter = new ProgressMeter();
   private status: JobStatus | undefined;
   private readonly statuses: JobStatus[] = [];
+  /** `JOB_STATUS_CHANGE` events of this job received, and handled so far. */
   private statusEvents = 0;
+  private statusHandled = 0;
   private readyAction: ReadyAction | undefined;
   private readyHandled = false;
   private finalizeSent = false;
@@ -333,6 +335,7 @@ class JobDriver implements EventSink {
     const data = (event.data ?? {}) as Record<string, unknown>;
     switch (event.event) {
       case 'JOB_STATUS_CHANGE':
+        this.statusHandled++;
         return this.onStatus(data.status as JobStatus);
       case 'BLOCK_JOB_READY':
         this.progress(data.offset, data.len);
@@ -421,18 +424,17 @@ class JobDriver implements EventSink {
   }
 
   /**
-   * Sends a job verb. A refusal is ignored when the job's status changed meanwhile (the events
-   * preceding the reply are already queued: e.g. a grouped transaction finalized by a sibling,
-   * or a job that finished on its own); otherwise it fails the run. A lost connection is left
-   * to the reconnect logic.
+   * Sends a job verb. A refusal is ignored when the job has status changes this driver has not
+   * handled yet (QEMU writes a command's events before its reply, so they are already queued:
+   * e.g. a grouped transaction finalized by a sibling's `job-finalize`, or a job that finished
+   * on its own); otherwise it fails the run. A lost connection is left to the reconnect logic.
    */
   private async command(name: string, args: Record<string, unknown>): Promise<void> {
-    const before = this.statusEvents;
     try {
       await this.client.executeUntyped(name, args);
     } catch (error) {
       if (ExecInterruptedError.isInstance(error) || StateError.isInstance(error)) return;
-      if (ExecuteError.isInstance(error) && this.statusEvents !== before) return;
+      if (ExecuteError.isInstance(error) && this.statusEvents > this.statusHandled) return;
       throw error;
     }
   }
