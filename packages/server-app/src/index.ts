@@ -1,0 +1,20 @@
+// @qmpkit/server-app — the bundled qmpkit-server (bin). The command line and the start-up logic
+// are exported for embedding and tests.
+export {
+  type AppIo,
+  appVersion,
+  type RunningApp,
+  runCommandLine,
+  startMonitors,
+} from './app.js';
+export {
+  checkBlockdevSyntax,
+  type Endpoint,
+  HELP,
+  type MonitorSpec,
+  type ParsedCommandLine,
+  PROGRAM,
+  parseCommandLine,
+  splitQemuOpts,
+  UsageError,
+} from './options.js';

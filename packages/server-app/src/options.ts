@@ -1,0 +1,320 @@
+/**
+ * qmpkit-server's command line: qemu-storage-daemon's own syntax for what it supports, so it
+ * can replace the real binary in an existing test setup, plus two plain shortcuts.
+ *
+ * Options are processed in order, like QEMU's: `--monitor chardev=ID` must follow the
+ * `--chardev` it names. Errors use QEMU's shape: `PROG: --option VALUE: what is wrong`.
+ */
+
+export const PROGRAM = 'qmpkit-server';
+
+/** Where a monitor listens. */
+export type Endpoint =
+  | { readonly kind: 'unix'; readonly path: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+/** A monitor to start, in command-line order. */
+export interface MonitorSpec {
+  readonly endpoint: Endpoint;
+  /** The option that defined it, for messages. */
+  readonly origin: string;
+}
+
+export type ParsedCommandLine =
+  | { readonly action: 'help' }
+  | { readonly action: 'version' }
+  | {
+      readonly action: 'serve';
+      readonly monitors: readonly MonitorSpec[];
+      readonly warnings: string[];
+    };
+
+/** A command-line mistake; `message` is the full line to print. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const HELP = `Usage: ${PROGRAM} [options]
+A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
+
+  -h, --help             display this help and exit
+  -V, --version          output version information and exit
+
+  --chardev socket,path=<path>,server=on,wait=off,id=<id>
+  --chardev socket,host=<host>,port=<port>,server=on,wait=off,id=<id>
+                         a listening socket for a monitor (qemu-storage-daemon syntax)
+  --monitor [chardev=]<id>[,mode=control][,pretty=off]
+                         serve QMP on that chardev
+
+  --socket <path>        shortcut: a QMP monitor on a unix socket
+  --tcp <host>:<port>    shortcut: a QMP monitor on TCP (host 127.0.0.1 for loopback)
+
+  --blockdev <options>   accepted syntax, but refused: block devices are not available in
+                         this version of ${PROGRAM}
+
+Each monitor serves one client at a time, like QEMU's. Unix sockets are created with
+mode 0600 and removed on exit. SIGINT, SIGTERM and the QMP command 'quit' stop the server.
+`;
+
+/** Splits QEMU's `key=value,...` syntax (`,,` is a literal comma). */
+export function splitQemuOpts(text: string): [string, string | undefined][] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === ',') {
+      if (text[i + 1] === ',') {
+        current += ',';
+        i++;
+        continue;
+      }
+      parts.push(current);
+      current = '';
+      continue;
+    }
+    current += c;
+  }
+  parts.push(current);
+  return parts.map((part) => {
+    const eq = part.indexOf('=');
+    return eq < 0 ? [part, undefined] : [part.slice(0, eq), part.slice(eq + 1)];
+  });
+}
+
+function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined) return true; // a bare key means "on" in QemuOpts
+  if (['on', 'yes', 'true', 'y'].includes(value)) return true;
+  if (['off', 'no', 'false', 'n'].includes(value)) return false;
+  return undefined;
+}
+
+interface Chardev {
+  readonly id: string;
+  readonly endpoint: Endpoint;
+  used: boolean;
+}
+
+const OPTIONS_WITH_VALUE = new Set([
+  '--chardev',
+  '--monitor',
+  '--blockdev',
+  '--socket',
+  '--tcp',
+  '--object',
+  '--export',
+  '--nbd-server',
+  '--pidfile',
+  '--trace',
+  '-T',
+]);
+const UNSUPPORTED = new Set([
+  '--object',
+  '--export',
+  '--nbd-server',
+  '--pidfile',
+  '--daemonize',
+  '--trace',
+  '-T',
+]);
+
+function fail(option: string, value: string, message: string): never {
+  throw new UsageError(`${PROGRAM}: ${option} ${value}: ${message}`);
+}
+
+function parsePort(option: string, value: string, port: string | undefined): number {
+  if (port === undefined || !/^\d+$/.test(port) || Number(port) > 65535) {
+    fail(option, value, `invalid port '${port ?? ''}'`);
+  }
+  return Number(port);
+}
+
+function parseChardev(value: string): Chardev {
+  const option = '--chardev';
+  const opts = splitQemuOpts(value);
+  const [backend, backendValue] = opts[0] ?? ['', undefined];
+  const kind = backendValue === undefined ? backend : undefined;
+  const settings = new Map<string, string | undefined>();
+  for (const [key, v] of backendValue === undefined ? opts.slice(1) : opts) {
+    if (key === 'backend' && kind === undefined) {
+      settings.set('backend', v);
+      continue;
+    }
+    settings.set(key, v);
+  }
+  const type = kind ?? settings.get('backend');
+  settings.delete('backend');
+  const id = settings.get('id');
+  if (id === undefined || id === '') fail(option, value, 'chardev: no id specified');
+  if (type !== 'socket') {
+    fail(option, value, `chardev backend '${type ?? ''}' is not supported (only 'socket' is)`);
+  }
+  const known = new Set(['id', 'path', 'host', 'port', 'server', 'wait', 'ipv4', 'ipv6']);
+  for (const key of settings.keys()) {
+    if (!known.has(key)) fail(option, value, `Invalid parameter '${key}'`);
+  }
+  const server = parseBool(settings.get('server') ?? 'off');
+  if (server !== true) fail(option, value, 'only server=on sockets are supported');
+  const wait = parseBool(settings.get('wait') ?? 'on');
+  if (wait === undefined) fail(option, value, "Parameter 'wait' expects 'on' or 'off'");
+  if (wait) fail(option, value, 'wait=on is not supported; use wait=off');
+  const path = settings.get('path');
+  const host = settings.get('host');
+  if (path !== undefined) {
+    if (host !== undefined || settings.has('port')) {
+      fail(option, value, "'path' cannot be combined with 'host' or 'port'");
+    }
+    if (path === '') fail(option, value, "Parameter 'path' is empty");
+    return { id, endpoint: { kind: 'unix', path }, used: false };
+  }
+  if (host === undefined) fail(option, value, 'chardev: socket: no host given');
+  const port = parsePort(option, value, settings.get('port'));
+  return { id, endpoint: { kind: 'tcp', host, port }, used: false };
+}
+
+function parseMonitor(value: string, chardevs: Map<string, Chardev>): MonitorSpec {
+  const option = '--monitor';
+  const opts = splitQemuOpts(value);
+  let chardev: string | undefined;
+  opts.forEach(([key, v], index) => {
+    if (index === 0 && v === undefined) {
+      chardev = key;
+      return;
+    }
+    switch (key) {
+      case 'chardev':
+        chardev = v;
+        break;
+      case 'mode':
+        if (v !== 'control') fail(option, value, 'only mode=control is supported');
+        break;
+      case 'pretty':
+        if (parseBool(v) !== false) fail(option, value, 'pretty=on is not supported');
+        break;
+      case 'id':
+        break;
+      default:
+        fail(option, value, `Invalid parameter '${key}'`);
+    }
+  });
+  if (chardev === undefined || chardev === '')
+    fail(option, value, "Parameter 'chardev' is missing");
+  const found = chardevs.get(chardev);
+  if (found === undefined) fail(option, value, `chardev "${chardev}" not found`);
+  if (found.used) fail(option, value, `chardev "${chardev}" is already in use`);
+  found.used = true;
+  return { endpoint: found.endpoint, origin: `${option} ${value}` };
+}
+
+/**
+ * Checks the syntax of a `--blockdev` value: JSON (an object) or QEMU's dotted keyval form with a
+ * `driver`. Throws `UsageError` when malformed.
+ */
+export function checkBlockdevSyntax(value: string): void {
+  const option = '--blockdev';
+  if (value.trimStart().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (error) {
+      fail(option, value, `invalid JSON: ${(error as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      fail(option, value, 'expected a JSON object');
+    }
+    return;
+  }
+  const opts = splitQemuOpts(value);
+  let hasDriver = false;
+  opts.forEach(([key, v], index) => {
+    if (v === undefined) {
+      if (index === 0 && key !== '') {
+        hasDriver = true; // the implied first key: [driver=]<driver>
+        return;
+      }
+      fail(option, value, `Expected '=' after parameter '${key}'`);
+    }
+    if (key === '' || key.split('.').some((segment) => segment === '')) {
+      fail(option, value, `Invalid parameter '${key}'`);
+    }
+    if (key === 'driver') hasDriver = true;
+  });
+  if (!hasDriver) fail(option, value, "Parameter 'driver' is missing");
+}
+
+/** Parses the arguments (without the program name). Throws `UsageError`. */
+export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
+  const chardevs = new Map<string, Chardev>();
+  const monitors: MonitorSpec[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-h' || arg === '--help') return { action: 'help' };
+    if (arg === '-V' || arg === '--version') return { action: 'version' };
+    let option = arg;
+    let value: string | undefined;
+    if (arg.startsWith('--') && arg.includes('=')) {
+      option = arg.slice(0, arg.indexOf('='));
+      value = arg.slice(arg.indexOf('=') + 1);
+    }
+    if (!option.startsWith('-')) throw new UsageError(`${PROGRAM}: ${arg}: Unexpected argument`);
+    if (OPTIONS_WITH_VALUE.has(option) && value === undefined) {
+      value = args[++i];
+      if (value === undefined) {
+        throw new UsageError(`${PROGRAM}: option '${option}' requires an argument`);
+      }
+    }
+    if (UNSUPPORTED.has(option)) {
+      throw new UsageError(
+        `${PROGRAM}: ${value === undefined ? option : `${option} ${value}`}: not supported by ${PROGRAM}`,
+      );
+    }
+    switch (option) {
+      case '--chardev': {
+        const chardev = parseChardev(value!);
+        if (chardevs.has(chardev.id)) {
+          fail(
+            option,
+            value!,
+            `attempt to add duplicate property '${chardev.id}' to object (type 'container')`,
+          );
+        }
+        chardevs.set(chardev.id, chardev);
+        break;
+      }
+      case '--monitor':
+        monitors.push(parseMonitor(value!, chardevs));
+        break;
+      case '--blockdev':
+        checkBlockdevSyntax(value!);
+        fail(
+          option,
+          value!,
+          `block devices are not supported yet: ${PROGRAM} cannot open '--blockdev' nodes (its block layer is not wired in)`,
+        );
+        break;
+      case '--socket':
+        if (value === '') fail(option, value, 'empty socket path');
+        monitors.push({ endpoint: { kind: 'unix', path: value! }, origin: `${option} ${value}` });
+        break;
+      case '--tcp': {
+        const colon = value!.lastIndexOf(':');
+        if (colon <= 0) fail(option, value!, 'expected HOST:PORT');
+        let host = value!.slice(0, colon);
+        if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+        const port = parsePort(option, value!, value!.slice(colon + 1));
+        monitors.push({ endpoint: { kind: 'tcp', host, port }, origin: `${option} ${value}` });
+        break;
+      }
+      default:
+        throw new UsageError(`${PROGRAM}: unrecognized option '${arg}'`);
+    }
+  }
+  const warnings = [...chardevs.values()]
+    .filter((c) => !c.used)
+    .map((c) => `${PROGRAM}: chardev "${c.id}" has no --monitor and is not opened`);
+  if (monitors.length === 0) {
+    throw new UsageError(
+      `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
+    );
+  }
+  return { action: 'serve', monitors, warnings };
+}

@@ -1,0 +1,193 @@
+// The built bin, spawned like a test setup would spawn qemu-storage-daemon.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+const dir = mkdtempSync(join(tmpdir(), 'qmpkit-server-app-'));
+
+beforeAll(() => {
+  if (!existsSync(BIN))
+    throw new Error(`${BIN} is missing: run pnpm --filter @qmpkit/server-app build`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+async function until(predicate: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function start(args: string[]): {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return { child, stderr: () => stderr, exited };
+}
+
+function exchange(
+  target: { path: string } | { port: number; host: string },
+  send: string,
+  lines: number,
+) {
+  return new Promise<string[]>((resolve, reject) => {
+    const socket = connect(target);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      const got = text.split('\r\n').filter((l) => l !== '');
+      if (got.length >= lines) {
+        socket.destroy();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+    socket.write(send);
+  });
+}
+
+describe('qmpkit-server', () => {
+  test('--help and --version', () => {
+    const help = run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: qmpkit-server \[options\]/);
+    expect(help.stdout).toContain('--chardev socket,path=<path>,server=on,wait=off,id=<id>');
+    const version = run(['-V']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toBe(
+      `qmpkit-server version ${VERSION} (qmpkit; answers QMP like QEMU 7.2)\n`,
+    );
+  });
+
+  test.each([
+    [['--bogus'], "qmpkit-server: unrecognized option '--bogus'"],
+    [['extra'], 'qmpkit-server: extra: Unexpected argument'],
+    [['--monitor', 'chardev=m0'], 'qmpkit-server: --monitor chardev=m0: chardev "m0" not found'],
+    [
+      ['--chardev', 'socket,path=x.sock,server=on,wait=off,id=m0,foo=1'],
+      "qmpkit-server: --chardev socket,path=x.sock,server=on,wait=off,id=m0,foo=1: Invalid parameter 'foo'",
+    ],
+    [
+      ['--chardev', 'socket,path=x.sock,server=on,wait=off'],
+      'qmpkit-server: --chardev socket,path=x.sock,server=on,wait=off: chardev: no id specified',
+    ],
+    [
+      ['--blockdev', 'driver=null-co,node-name=a'],
+      "qmpkit-server: --blockdev driver=null-co,node-name=a: block devices are not supported yet: qmpkit-server cannot open '--blockdev' nodes (its block layer is not wired in)",
+    ],
+    [
+      ['--blockdev', 'node-name=a'],
+      "qmpkit-server: --blockdev node-name=a: Parameter 'driver' is missing",
+    ],
+    [['--blockdev', '{"driver":'], 'qmpkit-server: --blockdev {"driver":: invalid JSON'],
+    [['--tcp', 'nocolon'], 'qmpkit-server: --tcp nocolon: expected HOST:PORT'],
+    [['--export', 'type=nbd'], 'qmpkit-server: --export type=nbd: not supported by qmpkit-server'],
+    [
+      ['--socket', join(dir, 'no', 'such', 'dir.sock')],
+      `qmpkit-server: cannot listen on ${join(dir, 'no', 'such', 'dir.sock')}`,
+    ],
+  ])('%j exits 1 with a clear message', (args, message) => {
+    const result = run(args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  test('a bad option after a good one: nothing is left listening', () => {
+    const path = join(dir, 'never.sock');
+    const result = run(['--socket', path, '--blockdev', 'driver=null-co']);
+    expect(result.code).toBe(1);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test('qemu-storage-daemon syntax: unix socket mode 0600, logs, SIGTERM removes the socket', async () => {
+    const path = join(dir, 'qmp.sock');
+    const server = start([
+      '--chardev',
+      `socket,path=${path},server=on,wait=off,id=qmp0`,
+      '--monitor',
+      'chardev=qmp0',
+    ]);
+    await until(() => existsSync(path));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(server.stderr()).toContain(`qmpkit-server: listening on unix socket ${path}`);
+    const lines = await exchange(
+      { path },
+      '{"execute":"qmp_capabilities"}{"execute":"query-version","id":1}',
+      3,
+    );
+    expect(JSON.parse(lines[0]!)).toEqual({
+      QMP: {
+        version: { qemu: { major: 7, minor: 2, micro: 0 }, package: `qmpkit ${VERSION}` },
+        capabilities: ['oob'],
+      },
+    });
+    expect(JSON.parse(lines[2]!)).toMatchObject({ id: 1, return: { qemu: { major: 7 } } });
+    await until(() => server.stderr().includes('left'));
+    expect(server.stderr()).toMatch(/client 1 connected to .*qmp\.sock/);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test('TCP form and quit: the reply, then a clean exit', async () => {
+    const probe = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        "const s=require('node:net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
+      ],
+      { encoding: 'utf8' },
+    );
+    const port = Number(probe.stdout.trim());
+    const server = start([
+      '--chardev',
+      `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=t`,
+      '--monitor',
+      't',
+    ]);
+    await until(() => server.stderr().includes('listening'));
+    expect(server.stderr()).toContain(`listening on tcp 127.0.0.1:${port}`);
+    const lines = await exchange(
+      { host: '127.0.0.1', port },
+      '{"execute":"qmp_capabilities"}{"execute":"quit","id":"q"}',
+      3,
+    );
+    expect(JSON.parse(lines[2]!)).toEqual({ return: {}, id: 'q' });
+    expect(await server.exited).toBe(0);
+  });
+
+  test('SIGINT with a --socket shortcut', async () => {
+    const path = join(dir, 'int.sock');
+    const server = start(['--socket', path]);
+    await until(() => existsSync(path));
+    server.child.kill('SIGINT');
+    expect(await server.exited).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  });
+});
