@@ -263,6 +263,8 @@ export class JsonStreamer {
   private growToken(needed: number): void {
     let size = this.tok.length * 2;
     while (size < needed) size *= 2;
+    // A token never exceeds the limit by more than one byte: do not allocate beyond that.
+    size = Math.max(needed, Math.min(size, this.maxMessageBytes + 1));
     const bigger = new Uint8Array(size);
     bigger.set(this.tok.subarray(0, this.tokLen));
     this.tok = bigger;
@@ -745,6 +747,22 @@ export class JsonStreamer {
     this.parseMessage();
   }
 
+  /**
+   * A codec error describes input, not code: its stack trace says nothing useful, and hostile
+   * input can produce millions of them, so build it without capturing one.
+   */
+  private inputError(kind: 'parse' | 'message-too-large' | 'nesting-too-deep', desc: string) {
+    const errorClass = Error as { stackTraceLimit?: number | undefined };
+    const limit = errorClass.stackTraceLimit;
+    if (typeof limit !== 'number') return new ProtocolError(kind, desc); // not V8
+    errorClass.stackTraceLimit = 0;
+    try {
+      return new ProtocolError(kind, desc);
+    } finally {
+      errorClass.stackTraceLimit = limit;
+    }
+  }
+
   private parseMessage(): void {
     const result = parseTokens(this.types, this.payloads, this.count, {
       nonFinite: this.nonFinite,
@@ -753,7 +771,7 @@ export class JsonStreamer {
     if ('error' in result) {
       this.ready.push({
         kind: 'error',
-        error: new ProtocolError('parse', `JSON parse error, ${result.error}`),
+        error: this.inputError('parse', `JSON parse error, ${result.error}`),
       });
     } else {
       this.ready.push({ kind: 'value', value: result.value as JsonValue });
@@ -762,7 +780,7 @@ export class JsonStreamer {
 
   private emitError(kind: 'parse' | 'message-too-large' | 'nesting-too-deep', desc: string): void {
     this.resetMessage();
-    this.ready.push({ kind: 'error', error: new ProtocolError(kind, desc) });
+    this.ready.push({ kind: 'error', error: this.inputError(kind, desc) });
   }
 
   private resetMessage(): void {
