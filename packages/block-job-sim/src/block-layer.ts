@@ -74,6 +74,8 @@ export interface BlockNode {
   readonly readZeroes: boolean;
   /** cache.direct and cache.no-flush, as given or inherited from the parent that opened it. */
   readonly cache: CacheMode;
+  /** force-share: every user of the node shares everything (read-only nodes only). */
+  readonly forceShare: boolean;
 }
 
 export interface CacheMode {
@@ -81,7 +83,12 @@ export interface CacheMode {
   readonly noFlush: boolean;
 }
 
-const DEFAULT_CACHE: CacheMode = { direct: false, noFlush: false };
+/** What a child opened with its parent inherits from it (bdrv_inherited_options). */
+interface Inherited extends CacheMode {
+  readonly forceShare: boolean;
+}
+
+const DEFAULT_CACHE: Inherited = { direct: false, noFlush: false, forceShare: false };
 
 /** Who uses a node: a parent node through one of its children, or something outside the graph. */
 type NodeUser =
@@ -406,7 +413,7 @@ export class BlockLayer {
     depth: number,
     parentFlat: FlatOptions,
     childName: ChildName,
-    cache: CacheMode,
+    cache: Inherited,
   ): MutableNode {
     if (typeof ref === 'string') {
       const node = this.#nodes.find((n) => n.nodeName === ref);
@@ -439,8 +446,13 @@ export class BlockLayer {
     driver: SimulatedDriver,
     readOnly: boolean,
     flat: FlatOptions,
-    cache: CacheMode,
+    cache: Inherited,
   ): MutableNode {
+    if (options['detect-zeroes'] === 'unmap' && options.discard !== 'unmap') {
+      throw genericError(
+        'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap',
+      );
+    }
     const given = options['node-name'];
     let nodeName: string;
     if (given !== undefined) {
@@ -467,7 +479,8 @@ export class BlockLayer {
       qcow2: undefined,
       blkdebug: undefined,
       readZeroes: false,
-      cache,
+      cache: { direct: cache.direct, noFlush: cache.noFlush },
+      forceShare: cache.forceShare,
       users: [],
       monitorOwned: false,
       blockers: [],
@@ -513,7 +526,13 @@ export class BlockLayer {
     return 'filtered';
   }
 
-  #userPermissions(user: NodeUser): Permissions {
+  /** bdrv_child_perm(): what a user takes on `child`; a force-share child shares everything. */
+  #userPermissions(user: NodeUser, child?: MutableNode): Permissions {
+    const own = this.#ownUserPermissions(user);
+    return child?.forceShare ? { perm: own.perm, shared: BLK_PERM.ALL } : own;
+  }
+
+  #ownUserPermissions(user: NodeUser): Permissions {
     if (user.kind === 'external') return user.permissions;
     const parent = user.parent;
     const role = this.#childRole(parent, user.childName);
@@ -539,7 +558,7 @@ export class BlockLayer {
     let perm = 0;
     let shared = BLK_PERM.ALL;
     for (const user of node.users) {
-      const p = this.#userPermissions(user);
+      const p = this.#userPermissions(user, node);
       perm |= p.perm;
       shared &= p.shared;
     }
@@ -565,7 +584,12 @@ export class BlockLayer {
     visit(start);
     for (const node of order) {
       this.#checkUsers(node);
-      if (node.driver === 'file') this.#checkLocks(node, this.#cumulative(node));
+      const wanted = this.#cumulative(node);
+      // Write permissions never work with read-only nodes.
+      if ((wanted.perm & (BLK_PERM.WRITE | BLK_PERM.WRITE_UNCHANGED)) !== 0 && node.readOnly) {
+        throw genericError('Block node is read-only');
+      }
+      if (node.driver === 'file') this.#checkLocks(node, wanted);
     }
     this.#commitLocks();
   }
@@ -573,10 +597,10 @@ export class BlockLayer {
   /** bdrv_parent_perms_conflict(): the first pair of users (newest first) that do not agree. */
   #checkUsers(node: MutableNode): void {
     for (const a of node.users) {
-      const allowed = this.#userPermissions(a).shared;
+      const allowed = this.#userPermissions(a, node).shared;
       for (const b of node.users) {
         if (a === b) continue;
-        const conflict = this.#userPermissions(b).perm & ~allowed;
+        const conflict = this.#userPermissions(b, node).perm & ~allowed;
         if (conflict === 0) continue;
         throw genericError(
           `Permission conflict on node '${node.nodeName}': permissions '${permissionNames(conflict)}' are both required by ${this.#userDesc(b)} (uses node '${node.nodeName}' as '${b.childName}' child) and unshared by ${this.#userDesc(a)} (uses node '${node.nodeName}' as '${a.childName}' child).`,
@@ -634,7 +658,7 @@ export class BlockLayer {
     created: MutableNode[],
     depth: number,
     flat: FlatOptions,
-    inheritedCache: CacheMode,
+    inheritedCache: Inherited,
   ): MutableNode {
     if (depth > MAX_DEPTH) throw genericError('Block node definitions nested too deeply');
     const driver = options.driver;
@@ -649,16 +673,25 @@ export class BlockLayer {
     }
     const readOnly = options['read-only'] ?? inheritedReadOnly;
     // Children opened with their parent inherit its cache mode (bdrv_inherited_options).
-    const cache: CacheMode = {
+    const cache: Inherited = {
       direct: options.cache?.direct ?? inheritedCache.direct,
       noFlush: options.cache?.['no-flush'] ?? inheritedCache.noFlush,
+      forceShare: options['force-share'] ?? inheritedCache.forceShare,
     };
+    if (cache.forceShare && !readOnly) {
+      throw genericError('force-share=on can only be used with read-only images');
+    }
     switch (options.driver) {
       case 'null-co': {
         const node = this.#newNode(options, driver, readOnly, flat, cache);
         const size = options.size ?? DEFAULT_NULL_SIZE;
         if (size < 0) {
+          // QEMU 7.2 prints this and then aborts (error_abort in null_file_open); we only refuse.
           throw genericError("Parameter 'size' expects a non-negative number below 2^64");
+        }
+        const latency = options['latency-ns'] ?? 0;
+        if (latency < 0 || latency >= 2 ** 63) {
+          throw genericError('latency-ns is invalid');
         }
         Object.assign(node, { length: size, readZeroes: options['read-zeroes'] ?? false });
         this.#register(node, created);
@@ -688,6 +721,12 @@ export class BlockLayer {
         // Format drivers open their file child before the node itself gets its name.
         const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file', cache);
         const node = this.#newNode(options, driver, readOnly, flat, cache);
+        // raw reads offset and size as sizes (QemuOpts), which refuse negative numbers.
+        for (const option of ['offset', 'size'] as const) {
+          if ((options[option] ?? 0) < 0) {
+            throw genericError(`Parameter '${option}' expects a non-negative number below 2^64`);
+          }
+        }
         const offset = options.offset ?? 0;
         const available = file.length - offset;
         if (offset > file.length) {
@@ -781,7 +820,7 @@ export class BlockLayer {
     header: Qcow2Header,
     created: MutableNode[],
     depth: number,
-    cache: CacheMode,
+    cache: Inherited,
   ): MutableNode {
     const base = this.#fileNodePath(file);
     const path = combinePath(base ?? '', header.backingFile as string);

@@ -442,6 +442,101 @@ const BLOCK_LAYER_CASES: readonly Case[] = [
       query(),
     ],
   },
+  {
+    name: 'base options: force-share, detect-zeroes, read-only users, and when each is checked',
+    setup: chain,
+    steps: [
+      add(
+        { driver: 'qcow2', file: fileRef('nope'), 'force-share': true, 'node-name': 't' },
+        generic('force-share=on can only be used with read-only images'),
+      ),
+      add(
+        { driver: 'qcow2', file: fileRef('nope'), 'detect-zeroes': 'unmap', 'node-name': 't' },
+        generic("Could not open 'nope': No such file or directory"),
+      ),
+      add(
+        {
+          driver: 'qcow2',
+          file: fileRef('top.qcow2'),
+          'detect-zeroes': 'unmap',
+          'node-name': '1t',
+        },
+        generic(
+          'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap',
+        ),
+      ),
+      add(
+        { driver: 'blkdebug', image: { driver: 'null-co', 'node-name': '2x' }, 'node-name': '1t' },
+        generic("Invalid node-name: '1t'"),
+      ),
+      add(
+        {
+          driver: 'raw',
+          file: { driver: 'null-co', 'node-name': '2x' },
+          size: -1,
+          'node-name': 'j',
+        },
+        generic("Invalid node-name: '2x'"),
+      ),
+      add(
+        { driver: 'raw', file: { driver: 'null-co' }, offset: -1, 'node-name': 'j' },
+        generic("Parameter 'offset' expects a non-negative number below 2^64"),
+      ),
+      add(
+        { driver: 'raw', file: { driver: 'null-co' }, size: -1, 'node-name': 'j' },
+        generic("Parameter 'size' expects a non-negative number below 2^64"),
+      ),
+      add(
+        { driver: 'null-co', 'latency-ns': -1, 'node-name': '1bad' },
+        generic("Invalid node-name: '1bad'"),
+      ),
+      add(
+        { driver: 'null-co', 'latency-ns': -1, 'node-name': 'lat' },
+        generic('latency-ns is invalid'),
+      ),
+      add({ driver: 'null-co', 'detect-zeroes': 'unmap', discard: 'unmap', 'node-name': 'dz' }),
+      add(
+        {
+          driver: 'qcow2',
+          file: { driver: 'file', filename: 'top.qcow2', 'read-only': true },
+          'node-name': 'ro',
+        },
+        generic('Block node is read-only'),
+      ),
+      add({ driver: 'file', filename: 'top.qcow2', 'read-only': true, 'node-name': 'tf' }),
+      add({ driver: 'qcow2', file: 'tf', 'node-name': 't2' }, generic('Block node is read-only')),
+      add({ driver: 'raw', file: { driver: 'null-co', 'read-only': true }, 'node-name': 'g4' }),
+      add({
+        driver: 'raw',
+        file: { driver: 'null-co', 'read-only': true },
+        offset: 0,
+        size: 512,
+        'node-name': 'g5',
+      }),
+      add({
+        driver: 'qcow2',
+        file: fileRef('top.qcow2'),
+        'read-only': true,
+        'force-share': true,
+        'node-name': 'fs',
+      }),
+      add({ driver: 'qcow2', file: fileRef('top.qcow2'), 'node-name': 'top' }),
+      add(
+        { driver: 'qcow2', file: fileRef('top.qcow2'), 'read-only': true, 'node-name': 'ro2' },
+        generic('Failed to get shared "write" lock'),
+      ),
+      add(
+        {
+          driver: 'qcow2',
+          file: fileRef('top.qcow2'),
+          backing: { driver: 'qcow2', file: fileRef('base.qcow2'), 'read-only': false },
+          'node-name': 'rwback',
+        },
+        generic('Failed to get "write" lock'),
+      ),
+      query(),
+    ],
+  },
 ];
 
 /** Replaces generated node names, which carry two random digits in QEMU. */
