@@ -438,4 +438,77 @@ describe('BlockLayer', () => {
     layer.add({ driver: 'file', filename: 'odd.img', 'node-name': 'odd' });
     expect(layer.lookupNode('odd').length).toBe(1024);
   });
+
+  test('base options are checked where QEMU checks them', () => {
+    expect(
+      failure(() =>
+        layer.add({
+          driver: 'qcow2',
+          file: { driver: 'file', filename: 'nope' },
+          'force-share': true,
+          'node-name': 't',
+        }),
+      ),
+    ).toEqual(generic('force-share=on can only be used with read-only images'));
+    expect(
+      failure(() =>
+        layer.add({
+          driver: 'qcow2',
+          file: { driver: 'file', filename: 'nope' },
+          'detect-zeroes': 'unmap',
+          'node-name': 't',
+        }),
+      ),
+    ).toEqual(generic("Could not open 'nope': No such file or directory"));
+    expect(
+      failure(() => layer.add({ driver: 'null-co', 'detect-zeroes': 'unmap', 'node-name': '1t' })),
+    ).toEqual(
+      generic(
+        'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap',
+      ),
+    );
+    expect(
+      failure(() => layer.add({ driver: 'null-co', 'latency-ns': -1, 'node-name': '1bad' })),
+    ).toEqual(generic("Invalid node-name: '1bad'"));
+    expect(
+      failure(() => layer.add({ driver: 'null-co', 'latency-ns': -1, 'node-name': 'lat' })),
+    ).toEqual(generic('latency-ns is invalid'));
+    expect(
+      failure(() =>
+        layer.add({ driver: 'raw', file: { driver: 'null-co' }, offset: -1, 'node-name': 'j' }),
+      ),
+    ).toEqual(generic("Parameter 'offset' expects a non-negative number below 2^64"));
+    layer.add({ driver: 'null-co', 'detect-zeroes': 'unmap', discard: 'unmap', 'node-name': 'dz' });
+    expect(layer.blockDeviceInfo(layer.lookupNode('dz')).detect_zeroes).toBe('unmap');
+  });
+
+  test('writers on read-only nodes, and force-share', () => {
+    layer.add({ driver: 'file', filename: 'top.qcow2', 'read-only': true, 'node-name': 'tf' });
+    expect(failure(() => layer.add({ driver: 'qcow2', file: 'tf', 'node-name': 't2' }))).toEqual(
+      generic('Block node is read-only'),
+    );
+    layer.add({ driver: 'raw', file: 'tf', 'node-name': 'r' });
+    layer.add({
+      driver: 'qcow2',
+      file: { driver: 'file', filename: 'top.qcow2' },
+      'read-only': true,
+      'force-share': true,
+      'node-name': 'fs',
+    });
+    layer.add({
+      driver: 'qcow2',
+      file: { driver: 'file', filename: 'top.qcow2' },
+      'node-name': 'top',
+    });
+    expect(
+      failure(() =>
+        layer.add({
+          driver: 'qcow2',
+          file: { driver: 'file', filename: 'top.qcow2' },
+          'read-only': true,
+          'node-name': 'ro2',
+        }),
+      ),
+    ).toEqual(generic('Failed to get shared "write" lock'));
+  });
 });
