@@ -292,3 +292,27 @@ describe("the server codec writes QEMU's bytes", () => {
     }
   });
 });
+
+describe("the client codec reads QEMU's output", () => {
+  // Runs last: it leaves negotiation mode.
+  test('a large real reply (query-qmp-schema) decodes like JSON.parse, in any chunking', async () => {
+    socket.write('{"execute":"qmp_capabilities","id":0}');
+    expect(await nextLine()).toBe('{"return": {}, "id": 0}');
+    socket.write('{"execute":"query-qmp-schema","id":1}');
+    const line = await nextLine();
+    expect(line.length).toBeGreaterThan(50_000);
+    const bytes = Buffer.from(`${line}\r\n`, 'latin1'); // QEMU's output is pure ASCII
+    const expected = JSON.parse(line) as unknown;
+    const random = seeded(99);
+    for (const chunkSize of [1 + random(7), 4096, 65536, bytes.length]) {
+      const decoder = new JsonStreamer();
+      const values: unknown[] = [];
+      for (let i = 0; i < bytes.length; i += chunkSize) {
+        for (const item of decoder.feed(bytes.subarray(i, i + chunkSize))) {
+          values.push(item.kind === 'value' ? item.value : item.error);
+        }
+      }
+      expect(values).toEqual([expected]);
+    }
+  });
+});
