@@ -22,6 +22,11 @@ describe('execute', () => {
     // block-job-cancel: device required, force optional
     void client.execute('block-job-cancel', { device: 'j' });
     void client.execute('block-job-cancel', { device: 'j', force: true });
+    // query-named-block-nodes: every argument optional
+    void client.execute('query-named-block-nodes');
+    void client.execute('query-named-block-nodes', { flat: true });
+    // @ts-expect-error block-job-cancel needs device
+    void client.execute('block-job-cancel');
     // @ts-expect-error job-pause needs its arguments
     void client.execute('job-pause');
   });

@@ -490,7 +490,11 @@ export class QmpClient {
   }
 
   private async seedTrackedJobs(): Promise<void> {
-    const jobs = await this.execute('query-jobs');
+    const jobs = await this.execute(
+      'query-jobs',
+      {},
+      { timeoutMs: this.options.connectTimeoutMs ?? 10_000 },
+    );
     for (const job of jobs) if (!this.tracked.has(job.id)) this.tracked.set(job.id, job.status);
   }
 
@@ -538,7 +542,9 @@ export class QmpClient {
       try {
         report = await this.reconcile(cause, attempt);
       } catch {
-        // The new connection failed while reconciling: onConnectionClosed starts over.
+        // The new connection failed or did not answer while reconciling: drop it, and
+        // onConnectionClosed starts over.
+        await this.connection?.close();
         return;
       }
       for (const sink of this.sinks) sink.reconnected?.(report.jobs);
@@ -553,7 +559,11 @@ export class QmpClient {
 
   /** Compares `query-jobs` with the tracked jobs and updates the table. */
   private async reconcile(cause: Error | undefined, attempts: number): Promise<ReconcileReport> {
-    const jobs = await this.execute('query-jobs');
+    const jobs = await this.execute(
+      'query-jobs',
+      {},
+      { timeoutMs: this.options.connectTimeoutMs ?? 10_000 },
+    );
     const missed: MissedJobTransition[] = [];
     const seen = new Set<string>();
     for (const job of jobs) {

@@ -525,6 +525,45 @@ describe('runTransaction', () => {
     await client.close();
   });
 
+  test('a member whose finalize is sent after the sibling finalized everything: the refusal is ignored', async () => {
+    const { fake, client } = await connected();
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const run = client.runTransaction(
+      {
+        actions: [
+          backup('j1', { 'auto-finalize': false }),
+          backup('j2', { 'auto-finalize': false }),
+        ],
+        properties: { 'completion-mode': 'grouped' },
+      },
+      // j1's hook is slow: the whole finalization is queued before j1 sends its job-finalize.
+      { beforeFinalize: (job) => (job.id === 'j1' ? gate : undefined) },
+    );
+    await fake.reply(await expectCommand(fake, 'transaction'), {});
+    await fake.status('j2', 'pending');
+    await fake.status('j1', 'pending');
+    const first = await expectCommand(fake, 'job-finalize', { id: 'j2' });
+    for (const id of ['j2', 'j1']) {
+      await fake.event('BLOCK_JOB_COMPLETED', blockData('backup', id, 8, 8));
+      await fake.status(id, 'concluded');
+      await fake.status(id, 'null');
+    }
+    await fake.reply(first, {});
+    await settle();
+    openGate();
+    const late = await expectCommand(fake, 'job-finalize', { id: 'j1' });
+    await fake.fail(late, 'GenericError', 'Job not found');
+    const outcomes = await run;
+    expect(outcomes.map((o) => [o.id, o.status])).toEqual([
+      ['j1', 'completed'],
+      ['j2', 'completed'],
+    ]);
+    await client.close();
+  });
+
   test('grouped, one member fails: the sibling is cancelled (§6.8)', async () => {
     const { fake, client } = await connected();
     const run = client.runTransaction({

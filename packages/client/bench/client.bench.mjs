@@ -1,0 +1,172 @@
+// Round trips against a real qemu-storage-daemon on a unix socket: @qmpkit/client (built dist)
+// versus a raw node:net client that only splits lines (the floor). Run `pnpm build` first.
+//
+//   node bench/client.bench.mjs            (or: pnpm --filter @qmpkit/client bench)
+//
+// Prints one line per figure, `name: value unit`.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QmpClient } from '../dist/index.js';
+
+const SEQUENTIAL = 4000;
+const PIPELINED = 20000;
+const WINDOW = 64;
+
+async function startDaemon() {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-client-bench-'));
+  const socketPath = join(dir, 'qmp.sock');
+  const child = spawn(
+    'qemu-storage-daemon',
+    ['--chardev', `socket,path=${socketPath},server=on,wait=off,id=m0`, '--monitor', 'chardev=m0'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.once('error', (error) => {
+    console.error(`cannot start qemu-storage-daemon: ${error.message}`);
+  });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(socketPath)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('no QMP socket');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { socketPath, stop };
+}
+
+async function connectClient(socketPath) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await QmpClient.connect({ path: socketPath });
+    } catch (error) {
+      if (error.code !== 'ECONNREFUSED' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+/** The floor: node:net, newline splitting, nothing parsed but the line count. */
+function rawClient(socketPath) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    socket.setEncoding('utf8');
+    let buffer = '';
+    let onLine = () => {};
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      let end = buffer.indexOf('\n');
+      while (end >= 0) {
+        buffer = buffer.slice(end + 1);
+        onLine();
+        end = buffer.indexOf('\n');
+      }
+    });
+    socket.once('error', reject);
+    let lines = 0;
+    onLine = () => {
+      lines++;
+      if (lines === 1) socket.write('{"execute":"qmp_capabilities","id":0}\n');
+      if (lines === 2) {
+        resolve({
+          socket,
+          setOnLine(fn) {
+            onLine = fn;
+          },
+        });
+      }
+    };
+  });
+}
+
+async function rawSequential(raw, count) {
+  let id = 0;
+  return new Promise((resolve) => {
+    raw.setOnLine(() => {
+      if (id === count) {
+        resolve();
+        return;
+      }
+      id++;
+      raw.socket.write(`{"execute":"query-jobs","id":${id}}\n`);
+    });
+    id++;
+    raw.socket.write(`{"execute":"query-jobs","id":${id}}\n`);
+  });
+}
+
+async function rawPipelined(raw, count, window) {
+  let sent = 0;
+  let received = 0;
+  return new Promise((resolve) => {
+    const send = () => {
+      sent++;
+      raw.socket.write(`{"execute":"query-jobs","id":${sent}}\n`);
+    };
+    raw.setOnLine(() => {
+      received++;
+      if (received === count) resolve();
+      else if (sent < count) send();
+    });
+    for (let i = 0; i < window && sent < count; i++) send();
+  });
+}
+
+async function clientSequential(client, count) {
+  for (let i = 0; i < count; i++) await client.execute('query-jobs');
+}
+
+async function clientPipelined(client, count, window) {
+  let sent = 0;
+  const lane = async () => {
+    while (sent < count) {
+      sent++;
+      await client.execute('query-jobs');
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
+}
+
+async function perSecond(count, fn) {
+  const start = process.hrtime.bigint();
+  await fn();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return count / seconds;
+}
+
+const daemon = await startDaemon();
+try {
+  const client = await connectClient(daemon.socketPath);
+  await clientSequential(client, 500); // warm-up
+  const clientSeq = await perSecond(SEQUENTIAL, () => clientSequential(client, SEQUENTIAL));
+  await clientPipelined(client, 2000, WINDOW);
+  const clientPipe = await perSecond(PIPELINED, () => clientPipelined(client, PIPELINED, WINDOW));
+  await client.close();
+
+  const raw = await rawClient(daemon.socketPath);
+  await rawSequential(raw, 500);
+  const rawSeq = await perSecond(SEQUENTIAL, () => rawSequential(raw, SEQUENTIAL));
+  await rawPipelined(raw, 2000, WINDOW);
+  const rawPipe = await perSecond(PIPELINED, () => rawPipelined(raw, PIPELINED, WINDOW));
+  raw.socket.end();
+
+  const fmt = (n) => n.toFixed(0);
+  console.log(`client sequential query-jobs: ${fmt(clientSeq)} round-trips/s`);
+  console.log(
+    `client pipelined query-jobs (${WINDOW} in flight): ${fmt(clientPipe)} round-trips/s`,
+  );
+  console.log(`raw socket sequential query-jobs: ${fmt(rawSeq)} round-trips/s`);
+  console.log(
+    `raw socket pipelined query-jobs (${WINDOW} in flight): ${fmt(rawPipe)} round-trips/s`,
+  );
+  console.log(`sequential raw/client ratio: ${(rawSeq / clientSeq).toFixed(2)} x`);
+  console.log(`pipelined raw/client ratio: ${(rawPipe / clientPipe).toFixed(2)} x`);
+} finally {
+  await daemon.stop();
+}
