@@ -81,7 +81,7 @@ export interface SentCommand {
   readonly arguments?: unknown;
   readonly id?: unknown;
   /** True when the command was sent with `exec-oob`. */
-  readonly oob?: boolean;
+  readonly oob?: boolean | undefined;
 }
 
 /**
@@ -156,9 +156,9 @@ export class LocalError extends QmpkitError {
 /** Options of a `ConnectError`. */
 export interface ConnectErrorOptions extends QmpkitErrorOptions {
   /** The errno-style code (`ENOENT`, `ECONNREFUSED`, `ECONNRESET`, …) or `EOF` for a peer's close. */
-  code?: string;
+  code?: string | undefined;
   /** The address involved: a socket path or `host:port`. */
-  address?: string;
+  address?: string | undefined;
 }
 
 /**
@@ -186,7 +186,7 @@ export class ConnectError extends LocalError {
 /** Options of a `StateError`. */
 export interface StateErrorOptions extends QmpkitErrorOptions {
   /** The state the object was in when the operation was refused. */
-  state?: string;
+  state?: string | undefined;
 }
 
 /** An operation was refused because of the object's state (send after close, start twice…). */
@@ -255,7 +255,7 @@ export class ProtocolError extends LocalError {
 /** Options of a `TimeoutError`. */
 export interface TimeoutErrorOptions extends QmpkitErrorOptions {
   /** The time limit that passed, in milliseconds. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** An operation did not complete within its time limit. */
@@ -277,7 +277,7 @@ export class TimeoutError extends LocalError {
 /** Options of an `ExecInterruptedError`. */
 export interface ExecInterruptedErrorOptions extends QmpkitErrorOptions {
   /** The command whose reply will never come. */
-  command?: SentCommand;
+  command?: SentCommand | undefined;
 }
 
 /**

@@ -78,6 +78,7 @@ export {
   type CodecChoice,
   type CodecOptions,
   type LinkEvents,
+  type ResolvedCodec,
   resolveCodec,
   SERVER_CODEC,
   StreamTransport,

@@ -38,21 +38,21 @@ export type QmpId = JsonValue;
 /** An in-band command. */
 export interface QmpCommand<Name extends string = string, Args = JsonObject> {
   execute: Name;
-  arguments?: Args;
-  id?: QmpId;
+  arguments?: Args | undefined;
+  id?: QmpId | undefined;
 }
 
 /** An out-of-band command (only valid once `oob` was negotiated). */
 export interface QmpOobCommand<Name extends string = string, Args = JsonObject> {
   'exec-oob': Name;
-  arguments?: Args;
-  id?: QmpId;
+  arguments?: Args | undefined;
+  id?: QmpId | undefined;
 }
 
 /** A successful reply. */
 export interface QmpSuccess<Return = JsonValue> {
   return: Return;
-  id?: QmpId;
+  id?: QmpId | undefined;
 }
 
 /** The `error` member of an error reply. */
@@ -64,7 +64,7 @@ export interface QmpErrorBody {
 /** An error reply. */
 export interface QmpErrorReply {
   error: QmpErrorBody;
-  id?: QmpId;
+  id?: QmpId | undefined;
 }
 
 /** Either reply. */
@@ -79,7 +79,7 @@ export interface QmpTimestamp {
 /** An asynchronous event. */
 export interface QmpEvent<Name extends string = string, Data = JsonObject> {
   event: Name;
-  data?: Data;
+  data?: Data | undefined;
   timestamp: QmpTimestamp;
 }
 

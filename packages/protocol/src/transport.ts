@@ -71,16 +71,16 @@ export interface Transport {
 /** How a transport encodes and decodes. */
 export interface CodecOptions {
   /** Decoder (input dialect and limits). */
-  decode?: JsonStreamerOptions;
+  decode?: JsonStreamerOptions | undefined;
   /** Encoder (output style). */
-  encode?: EncodeOptions;
+  encode?: EncodeOptions | undefined;
   /** End of line written after each message sent with `send()`. */
-  eol?: '\n' | '\r\n' | '';
+  eol?: '\n' | '\r\n' | '' | undefined;
   /**
    * At end of input, finish a pending number/keyword and report an incomplete message as an
    * error (true); or drop it silently as QEMU does when a client disconnects (false).
    */
-  flushAtEnd?: boolean;
+  flushAtEnd?: boolean | undefined;
 }
 
 /**
@@ -109,17 +109,23 @@ export const SERVER_CODEC: Readonly<CodecOptions> = Object.freeze({
 export type CodecChoice = 'client' | 'server' | CodecOptions;
 
 /** Resolves a codec choice to complete options. */
-export function resolveCodec(choice: CodecChoice | undefined): Required<CodecOptions> {
-  if (choice === 'server') return { ...(SERVER_CODEC as Required<CodecOptions>) };
-  if (choice === undefined || choice === 'client') {
-    return { ...(CLIENT_CODEC as Required<CodecOptions>) };
-  }
+export function resolveCodec(choice: CodecChoice | undefined): ResolvedCodec {
+  const base = choice === 'server' ? SERVER_CODEC : CLIENT_CODEC;
+  const given = typeof choice === 'object' ? choice : base;
   return {
-    decode: choice.decode ?? CLIENT_CODEC.decode!,
-    encode: choice.encode ?? CLIENT_CODEC.encode!,
-    eol: choice.eol ?? CLIENT_CODEC.eol!,
-    flushAtEnd: choice.flushAtEnd ?? CLIENT_CODEC.flushAtEnd!,
+    decode: given.decode ?? CLIENT_CODEC.decode ?? {},
+    encode: given.encode ?? CLIENT_CODEC.encode ?? {},
+    eol: given.eol ?? CLIENT_CODEC.eol ?? '\n',
+    flushAtEnd: given.flushAtEnd ?? CLIENT_CODEC.flushAtEnd ?? true,
   };
+}
+
+/** Complete codec options, as `resolveCodec` returns them. */
+export interface ResolvedCodec {
+  decode: JsonStreamerOptions;
+  encode: EncodeOptions;
+  eol: '\n' | '\r\n' | '';
+  flushAtEnd: boolean;
 }
 
 /**
@@ -150,11 +156,11 @@ export interface LinkEvents {
 /** Options of a `StreamTransport`. */
 export interface StreamTransportOptions {
   /** Codec preset or options; default `'client'`. */
-  codec?: CodecChoice;
+  codec?: CodecChoice | undefined;
   /** Keep writing after the peer's end of stream (`onend` fires); default false. */
-  halfOpen?: boolean;
+  halfOpen?: boolean | undefined;
   /** Describes the peer in error messages (a socket path, `host:port`, …). */
-  peer?: string;
+  peer?: string | undefined;
 }
 
 const textEncoder = new TextEncoder();

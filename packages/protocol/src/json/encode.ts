@@ -20,14 +20,14 @@ export type JsonStyle = 'compact' | 'qemu';
 
 export interface EncodeOptions {
   /** Output style; default `'compact'`. */
-  style?: JsonStyle;
+  style?: JsonStyle | undefined;
   /**
    * Object member order: `'insertion'` (default; the object's own key order) or `'qemu'`
    * (QEMU's hash-bucket order, §1.5 of the reference).
    */
-  memberOrder?: 'insertion' | 'qemu';
+  memberOrder?: 'insertion' | 'qemu' | undefined;
   /** Deepest nesting written before refusing (guards against cycles). Default 4096. */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
 }
 
 const INT64_MIN = -(2n ** 63n);

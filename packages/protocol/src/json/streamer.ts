@@ -53,30 +53,30 @@ export type JsonDialect = 'strict' | 'qemu-input';
 
 export interface JsonStreamerOptions {
   /** Input dialect; default `'strict'`. */
-  mode?: JsonDialect;
+  mode?: JsonDialect | undefined;
   /**
    * Bytes of all tokens of one message (whitespace excluded); a message reaching this many is
    * refused with `JSON token size limit exceeded`. A single token longer than this is cut off
    * as soon as it passes the limit, so memory stays bounded. Default 64 MiB (QEMU's).
    */
-  maxMessageBytes?: number;
+  maxMessageBytes?: number | undefined;
   /** Tokens per message; more is `JSON token count limit exceeded`. Default 2^21 (QEMU's). */
-  maxTokens?: number;
+  maxTokens?: number | undefined;
   /**
    * Containers open at once; the opener beyond it is `JSON nesting depth limit exceeded`.
    * Default 1024 (QEMU's).
    */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
   /**
    * Decode floats (and, in `'qemu-input'` mode, integers beyond the 64-bit range) as
    * `JsonFloat` so a server can tell `1.0` from `1`. Default false.
    */
-  markFloats?: boolean;
+  markFloats?: boolean | undefined;
   /**
    * Strict mode only: accept `inf`, `-inf`, `nan`, `-nan` (what QEMU prints for non-finite
    * doubles) as numbers. Default true.
    */
-  nonFinite?: boolean;
+  nonFinite?: boolean | undefined;
 }
 
 /** One outcome of reading: a complete top-level value, or an error for discarded input. */

@@ -18,19 +18,19 @@ export const DEFAULT_MAX_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
 /** Options shared by every socket transport. */
 export interface SocketTransportOptions {
   /** Codec preset or options. Default `'client'` when connecting, `'server'` for `wrapSocket`. */
-  codec?: CodecChoice;
+  codec?: CodecChoice | undefined;
   /** Keep writing after the peer's end of stream (`onend` fires). Default false. */
-  halfOpen?: boolean;
+  halfOpen?: boolean | undefined;
   /** Bytes allowed to wait in the socket's write buffer before giving up on the peer. */
-  maxWriteBufferBytes?: number;
+  maxWriteBufferBytes?: number | undefined;
 }
 
 /** Options of `connectUnix` / `connectTcp`. */
 export interface ConnectOptions extends SocketTransportOptions {
   /** Give up connecting after this many milliseconds (`TimeoutError`). Default: no limit. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Abort connecting. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const EXPLAIN: Record<string, string> = {

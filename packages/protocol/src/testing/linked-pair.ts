@@ -177,25 +177,25 @@ export class LinkedTransport extends StreamTransport {}
 /** Options of one side of the pair. */
 export interface LinkedSideOptions {
   /** Codec preset or options (client side default `'client'`, server side `'server'`). */
-  codec?: CodecChoice;
+  codec?: CodecChoice | undefined;
   /** Keep writing after the peer's end of stream (see `Transport.onend`). */
-  halfOpen?: boolean;
+  halfOpen?: boolean | undefined;
 }
 
 /** Options of `createLinkedPair`. */
 export interface LinkedPairOptions {
-  client?: LinkedSideOptions;
-  server?: LinkedSideOptions;
+  client?: LinkedSideOptions | undefined;
+  server?: LinkedSideOptions | undefined;
   /**
    * Splits every write into the chunks to deliver (each in its own turn), in both directions —
    * e.g. `splitEvery(1)` to deliver byte by byte.
    */
-  split?: (bytes: Uint8Array) => Uint8Array[];
+  split?: ((bytes: Uint8Array) => Uint8Array[]) | undefined;
   /**
    * Undelivered bytes each direction buffers before writes stop completing (a socket buffer);
    * default 64 KiB. 0 makes every write wait until the peer has read it.
    */
-  bufferBytes?: number;
+  bufferBytes?: number | undefined;
 }
 
 /**
