@@ -242,6 +242,29 @@ describe('qmpkit-server against qemu-storage-daemon', () => {
     expect(lines[3]!.length).toBeGreaterThan(100_000);
   });
 
+  test("query-commands: exactly what qmpkit-server answers, in QEMU's order", async () => {
+    const ask = async (daemon: Daemon) => {
+      const session = await RawQmpSession.connect(daemon.socketPath);
+      try {
+        await session.negotiate();
+        session.send('{"execute":"query-commands","id":"c"}');
+        const reply = await session.waitFor((m) => (m as { id?: unknown }).id === 'c');
+        return (reply.json as { return: { name: string }[] }).return.map((c) => c.name);
+      } finally {
+        await session.close();
+      }
+    };
+    const [theirs, mine] = await Promise.all([ask(qemu), ask(ours)]);
+    expect(mine).toEqual(theirs.filter((name) => mine.includes(name)));
+    expect([...mine].sort()).toEqual([
+      'qmp_capabilities',
+      'query-commands',
+      'query-qmp-schema',
+      'query-version',
+      'quit',
+    ]);
+  });
+
   test('one client at a time: a second connection gets no greeting until the first leaves', async () => {
     const run = async (daemon: Daemon) => {
       const first = await RawQmpSession.connect(daemon.socketPath);

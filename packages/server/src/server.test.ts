@@ -80,22 +80,18 @@ describe('handlers', () => {
     );
   });
 
-  test('query-commands lists exactly the registered commands, newest first', async () => {
+  test('query-commands lists exactly the registered commands, in reverse schema order', async () => {
     const client = await harness({ handlers: { 'job-pause': () => undefined } }).connect();
     await client.negotiate();
     await client.send('{"execute":"query-commands","id":1}');
     await client.waitFor(2);
-    expect(client.messages[1]).toEqual({
-      return: [
-        'job-pause',
-        'quit',
-        'query-qmp-schema',
-        'query-commands',
-        'query-version',
-        'qmp_capabilities',
-      ].map((name) => ({ name })),
-      id: 1,
-    });
+    const served = ['job-pause', 'qmp_capabilities', 'query-version', 'query-commands', 'query-qmp-schema', 'quit'];
+    const expected = qmpSchema
+      .filter((e) => e['meta-type'] === 'command' && served.includes(e.name))
+      .map((e) => ({ name: e.name }))
+      .reverse();
+    expect(expected).toHaveLength(6);
+    expect(client.messages[1]).toEqual({ return: expected, id: 1 });
   });
 
   test('query-version and query-qmp-schema', async () => {

@@ -715,8 +715,12 @@ export class QmpServer {
       case 'query-version':
         return { qemu: { ...this.version.qemu }, package: this.version.package };
       case 'query-commands':
-        // QEMU prepends each command while walking its table: the newest registration first.
-        return [...this.commands.keys()].reverse().map((command) => ({ name: command }));
+        // QEMU registers commands in schema order and prepends each one while walking its table,
+        // so it lists them in reverse schema order (verified on qemu-storage-daemon 7.2).
+        return [...this.commandEntries.keys()]
+          .filter((command) => this.commands.has(command))
+          .reverse()
+          .map((command) => ({ name: command }));
       case 'query-qmp-schema':
         return this.schema;
       case 'quit':
