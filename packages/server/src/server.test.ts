@@ -85,7 +85,14 @@ describe('handlers', () => {
     await client.negotiate();
     await client.send('{"execute":"query-commands","id":1}');
     await client.waitFor(2);
-    const served = ['job-pause', 'qmp_capabilities', 'query-version', 'query-commands', 'query-qmp-schema', 'quit'];
+    const served = [
+      'job-pause',
+      'qmp_capabilities',
+      'query-version',
+      'query-commands',
+      'query-qmp-schema',
+      'quit',
+    ];
     const expected = qmpSchema
       .filter((e) => e['meta-type'] === 'command' && served.includes(e.name))
       .map((e) => ({ name: e.name }))
