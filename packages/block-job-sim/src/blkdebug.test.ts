@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { BlkdebugState, blkdebugRule } from './blkdebug.js';
+import { BlockLayer } from './block-layer.js';
+import { MemoryImageStore } from './image-store.js';
+import { buildEmptyQcow2 } from './qcow2.js';
 
 // Semantics from QEMU 7.2 block/blkdebug.c; the three scenarios below were run with qemu-io 7.2
 // over `raw` on `blkdebug` on `null-co` (raw raises read_aio/write_aio on its file before each
@@ -62,5 +65,64 @@ describe('BlkdebugState', () => {
     ]);
     expect(request(state, 'read', 0, 512)).toBe(0);
     expect(request(state, 'read', 512, 512)).toBe(28);
+  });
+});
+
+// The same scenarios as the conformance test's "BlockLayer.requestError against qemu-io".
+describe('BlockLayer.requestError', () => {
+  const errno = (layer: BlockLayer, kind: 'read' | 'write', offset: number, bytes: number) =>
+    layer.requestError(layer.lookupNode('n'), kind, offset, bytes)?.errno ?? 0;
+
+  test('raw with an offset over blkdebug: sectors count in the file', () => {
+    const store = new MemoryImageStore();
+    store.put('disk.img', new Uint8Array(1048576));
+    const layer = new BlockLayer({ store });
+    layer.add({
+      driver: 'raw',
+      offset: 65536,
+      file: {
+        driver: 'blkdebug',
+        image: { driver: 'file', filename: 'disk.img' },
+        'inject-error': [{ event: 'read_aio', sector: 136 }],
+      },
+      'node-name': 'n',
+    });
+    expect([
+      errno(layer, 'read', 0, 4096),
+      errno(layer, 'read', 4096, 512),
+      errno(layer, 'read', 65536, 4096),
+    ]).toEqual([0, 5, 0]);
+  });
+
+  test('qcow2: data reads hit host sectors, backing reads arm rules, writes raise write_aio', () => {
+    const clusterSize = 65536;
+    const { writes, fileLength } = buildEmptyQcow2({ size: 64 * 1048576 });
+    const image = new Uint8Array(fileLength + 2 * clusterSize);
+    for (const w of writes) image.set(w.data, w.offset);
+    const view = new DataView(image.buffer);
+    const l2 = fileLength;
+    view.setBigUint64(3 * clusterSize, BigInt(l2) | (1n << 63n));
+    // Guest cluster 16 (1 MiB) lives at host offset fileLength + 64 KiB.
+    view.setBigUint64(l2 + 16 * 8, BigInt(fileLength + clusterSize) | (1n << 63n));
+    const store = new MemoryImageStore();
+    store.put('img.qcow2', image);
+    const layer = new BlockLayer({ store });
+    layer.add({
+      driver: 'qcow2',
+      file: {
+        driver: 'blkdebug',
+        image: { driver: 'file', filename: 'img.qcow2' },
+        'inject-error': [
+          { event: 'read_aio', once: true, sector: (fileLength + clusterSize + 4096) / 512 },
+          { event: 'write_aio', errno: 28, once: true },
+        ],
+      },
+      'node-name': 'n',
+    });
+    expect(errno(layer, 'read', 0, 65536)).toBe(0); // unallocated, no backing: zeros, no I/O
+    expect(errno(layer, 'read', 1048576, 65536)).toBe(5);
+    expect(errno(layer, 'read', 1048576, 65536)).toBe(0);
+    expect(errno(layer, 'write', 0, 4096)).toBe(28);
+    expect(errno(layer, 'write', 0, 4096)).toBe(0);
   });
 });

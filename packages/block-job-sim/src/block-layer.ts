@@ -15,7 +15,7 @@ import type {
   BlockPermission,
   ImageInfo,
 } from '@qmpkit/qapi-types';
-import { BlkdebugState } from './blkdebug.js';
+import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
@@ -895,6 +895,118 @@ export class BlockLayer {
       throw new Error(`node '${node.nodeName}' is not part of this block layer`);
     }
     return node as MutableNode;
+  }
+
+  // ---- guest requests and injected errors ---------------------------------------------------
+
+  /**
+   * A guest request of `iotype` on [offset, offset + bytes) of `node`, as a job issues it: the
+   * block-layer events QEMU's drivers raise on the way down are raised (raw: read_aio and
+   * write_aio on its file; qcow2: read_aio, read_backing_aio, read_compressed and write_aio on
+   * its file, per stretch of clusters), and the first error a blkdebug node below injects is
+   * returned. No data moves. qcow2 writes to clusters the image does not hold yet are placed at
+   * the end of the image file, where QEMU would allocate them.
+   */
+  requestError(
+    node: BlockNode,
+    iotype: BlkdebugIoType,
+    offset: number,
+    bytes: number,
+  ): InjectedError | undefined {
+    return this.#request(this.#mutable(node), iotype, offset, bytes);
+  }
+
+  #event(child: BlockNode | undefined, event: string): void {
+    child?.blkdebug?.event(event);
+  }
+
+  #request(
+    node: MutableNode,
+    iotype: BlkdebugIoType,
+    offset: number,
+    bytes: number,
+  ): InjectedError | undefined {
+    switch (node.driver) {
+      case 'file':
+      case 'null-co':
+        return undefined;
+      case 'blkdebug': {
+        const error = node.blkdebug?.check(iotype, offset, bytes);
+        if (error) return error;
+        return this.#request(node.file as MutableNode, iotype, offset, bytes);
+      }
+      case 'raw': {
+        if (iotype === 'read') this.#event(node.file, 'read_aio');
+        if (iotype === 'write') this.#event(node.file, 'write_aio');
+        const rawOffset = (node.options as { offset?: number }).offset ?? 0;
+        return this.#request(node.file as MutableNode, iotype, offset + rawOffset, bytes);
+      }
+      case 'qcow2':
+        return this.#qcow2Request(node, iotype, offset, bytes);
+    }
+  }
+
+  #qcow2Request(
+    node: MutableNode,
+    iotype: BlkdebugIoType,
+    offset: number,
+    bytes: number,
+  ): InjectedError | undefined {
+    const file = node.file as MutableNode;
+    if (iotype === 'flush') return this.#request(file, 'flush', 0, 0);
+    // Discards and zero writes only change qcow2 metadata, which is not simulated.
+    if (iotype !== 'read' && iotype !== 'write') return undefined;
+    const map = node.allocation as Qcow2AllocationMap;
+    const clusterSize = map.clusterSize;
+    const end = Math.min(offset + bytes, node.length);
+    let appendAt = Math.ceil((node.fileStat?.size ?? file.length) / clusterSize) * clusterSize;
+    let at = offset;
+    while (at < end) {
+      // One stretch: clusters of one kind whose data is contiguous in the image file.
+      const first = Math.floor(at / clusterSize);
+      const kindOf = (cluster: number) =>
+        map.isClusterAllocated(cluster) ? (map.mapping(cluster)?.kind ?? 'data') : 'unallocated';
+      const kind = kindOf(first);
+      const hostOf = (cluster: number) => {
+        const mapping = map.mapping(cluster);
+        return mapping && mapping.kind !== 'zero' ? mapping.hostOffset : -1;
+      };
+      let last = first;
+      while ((last + 1) * clusterSize < end && kindOf(last + 1) === kind) {
+        if (kind === 'data' && hostOf(last + 1) !== hostOf(last) + clusterSize) break;
+        if (kind === 'compressed') break;
+        last++;
+      }
+      const stretchEnd = Math.min(end, (last + 1) * clusterSize);
+      const length = stretchEnd - at;
+      const inCluster = at - first * clusterSize;
+      let error: InjectedError | undefined;
+      if (iotype === 'write') {
+        this.#event(file, 'write_aio');
+        let host: number;
+        if (kind === 'data') host = hostOf(first) + inCluster;
+        else {
+          host = appendAt + inCluster;
+          appendAt += (last - first + 1) * clusterSize;
+        }
+        error = this.#request(file, 'write', host, length);
+      } else if (kind === 'data') {
+        this.#event(file, 'read_aio');
+        error = this.#request(file, 'read', hostOf(first) + inCluster, length);
+      } else if (kind === 'compressed') {
+        this.#event(file, 'read_compressed');
+        error = this.#request(file, 'read', hostOf(first), length);
+      } else if (kind === 'unallocated' && node.backing) {
+        this.#event(file, 'read_backing_aio');
+        const backing = node.backing as MutableNode;
+        if (at < backing.length) {
+          error = this.#request(backing, 'read', at, Math.min(length, backing.length - at));
+        }
+      }
+      if (error) return error;
+      at = stretchEnd;
+    }
+    return undefined;
   }
 
   // ---- blockdev-del -------------------------------------------------------------------------

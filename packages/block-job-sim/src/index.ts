@@ -50,6 +50,7 @@ export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qa
 export {
   buildEmptyQcow2,
   Qcow2AllocationMap,
+  type Qcow2ClusterMapping,
   type Qcow2CreateParameters,
   Qcow2FormatError,
   type Qcow2Header,

@@ -139,11 +139,19 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
  * that shadows the backing file). Kept as sorted runs of clusters, so its size follows what the
  * image file holds, not the virtual size (a 1 EiB image with three clusters is three clusters).
  */
+/** How a guest cluster is stored: data at a host offset, compressed, or reading as zeros. */
+export type Qcow2ClusterMapping =
+  | { readonly kind: 'data'; readonly hostOffset: number }
+  | { readonly kind: 'compressed'; readonly hostOffset: number }
+  | { readonly kind: 'zero' };
+
 export class Qcow2AllocationMap {
   readonly clusterSize: number;
   readonly size: number;
   /** Sorted, disjoint, non-adjacent runs [first cluster, cluster count]. */
   readonly #runs: Array<[number, number]> = [];
+  /** Where each held cluster lives in the image file (only clusters that were mapped). */
+  readonly #mappings = new Map<number, Qcow2ClusterMapping>();
 
   constructor(clusterSize: number, size: number) {
     this.clusterSize = clusterSize;
@@ -174,9 +182,16 @@ export class Qcow2AllocationMap {
     return run !== undefined && cluster < run[0] + run[1];
   }
 
+  /** How a held cluster is stored, if known. */
+  mapping(cluster: number): Qcow2ClusterMapping | undefined {
+    return this.#mappings.get(cluster);
+  }
+
   /** Marks one guest cluster as held by the image (in any order; ascending is fastest). */
-  setCluster(cluster: number): void {
-    if (cluster < 0 || cluster >= this.clusterCount || this.isClusterAllocated(cluster)) return;
+  setCluster(cluster: number, mapping?: Qcow2ClusterMapping): void {
+    if (cluster < 0 || cluster >= this.clusterCount) return;
+    if (mapping) this.#mappings.set(cluster, mapping);
+    if (this.isClusterAllocated(cluster)) return;
     const at = this.#runAtOrBefore(cluster);
     const before = this.#runs[at];
     const after = this.#runs[at + 1];
@@ -230,11 +245,17 @@ export function readQcow2AllocationMap(read: ReadAt, header: Qcow2Header): Qcow2
     const l2View = new DataView(l2.buffer, l2.byteOffset, l2.byteLength);
     for (let j = 0; j < l2Entries && j * 8 + 8 <= l2.byteLength; j++) {
       const entry = l2View.getBigUint64(j * 8);
-      const held =
-        (entry & L2E_COMPRESSED) !== 0n ||
-        (entry & L2E_OFFSET_MASK) !== 0n ||
-        (entry & ZERO_FLAG) !== 0n;
-      if (held) map.setCluster(i * l2Entries + j);
+      const cluster = i * l2Entries + j;
+      if ((entry & L2E_COMPRESSED) !== 0n) {
+        // The compressed descriptor keeps the host offset in its low 62 - (cluster_bits - 8) bits.
+        const offsetBits = BigInt(62 - (header.clusterBits - 8));
+        const hostOffset = Number(entry & ((1n << offsetBits) - 1n));
+        map.setCluster(cluster, { kind: 'compressed', hostOffset });
+      } else if ((entry & ZERO_FLAG) !== 0n) {
+        map.setCluster(cluster, { kind: 'zero' });
+      } else if ((entry & L2E_OFFSET_MASK) !== 0n) {
+        map.setCluster(cluster, { kind: 'data', hostOffset: Number(entry & L2E_OFFSET_MASK) });
+      }
     }
   }
   return map;

@@ -1110,3 +1110,161 @@ describe('blkdebug error injection against qemu-io', () => {
     });
   }
 });
+
+// Requests through the graph, as jobs will issue them: the events qcow2 and raw raise on their
+// file on the way down arm blkdebug rules, and the request fails where qemu-io's does.
+describe('BlockLayer.requestError against qemu-io', () => {
+  interface RequestScenario {
+    readonly name: string;
+    readonly setup: (dir: string) => void;
+    /** The node's options, with `{HOST:<guest offset>}` in a sector to mean that cluster's sector in the file. */
+    readonly options: (dir: string) => Record<string, unknown>;
+    readonly requests: ReadonlyArray<readonly ['read' | 'write', number, number]>;
+  }
+
+  /** The host offset of guest offset `guest` in a qcow2 image (qemu-img map). */
+  function hostOffset(dir: string, file: string, guest: number): number {
+    const map = JSON.parse(qemuImg(['map', '--output=json', file], dir)) as Array<{
+      start: number;
+      length: number;
+      offset?: number;
+    }>;
+    const entry = map.find((e) => e.start <= guest && guest < e.start + e.length);
+    if (entry?.offset === undefined) throw new Error(`guest offset ${guest} is not mapped`);
+    return entry.offset + (guest - entry.start);
+  }
+
+  const scenarios: readonly RequestScenario[] = [
+    {
+      name: 'qcow2 data read at a host sector, once',
+      setup: (dir) => {
+        qemuImg(['create', '-f', 'qcow2', 'img.qcow2', '64M'], dir);
+        qemuIo(dir, 'img.qcow2', 'write 0 64k', 'write 1M 128k');
+      },
+      options: (dir) => ({
+        driver: 'qcow2',
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'file', filename: join(dir, 'img.qcow2') },
+          'inject-error': [
+            {
+              event: 'read_aio',
+              once: true,
+              sector: hostOffset(dir, 'img.qcow2', 1048576 + 4096) / 512,
+            },
+          ],
+        },
+      }),
+      requests: [
+        ['read', 0, 65536],
+        ['read', 1048576, 65536],
+        ['read', 1048576, 65536],
+        ['read', 1048576 + 65536, 65536],
+        ['read', 2097152, 4096],
+      ],
+    },
+    {
+      name: 'a backing read arms the rule; the next request through blkdebug fails',
+      setup: (dir) => {
+        qemuImg(['create', '-f', 'qcow2', 'base.qcow2', '64M'], dir);
+        qemuImg(
+          ['create', '-f', 'qcow2', '-b', join(dir, 'base.qcow2'), '-F', 'qcow2', 'top.qcow2'],
+          dir,
+        );
+        qemuIo(dir, 'top.qcow2', 'write 4M 64k');
+      },
+      options: (dir) => ({
+        driver: 'qcow2',
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'file', filename: join(dir, 'top.qcow2') },
+          'inject-error': [{ event: 'read_backing_aio', errno: 28 }],
+        },
+      }),
+      requests: [
+        ['read', 4194304, 4096],
+        ['read', 2097152, 4096],
+        ['read', 4194304, 4096],
+      ],
+    },
+    {
+      name: 'qcow2 writes: write_aio once',
+      setup: (dir) => {
+        qemuImg(['create', '-f', 'qcow2', 'img.qcow2', '64M'], dir);
+        qemuIo(dir, 'img.qcow2', 'write 0 64k');
+      },
+      options: (dir) => ({
+        driver: 'qcow2',
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'file', filename: join(dir, 'img.qcow2') },
+          'inject-error': [{ event: 'write_aio', errno: 28, once: true }],
+        },
+      }),
+      requests: [
+        ['write', 0, 4096],
+        ['write', 0, 4096],
+        ['read', 0, 4096],
+      ],
+    },
+    {
+      name: 'raw with an offset over blkdebug: sectors count in the file',
+      setup: (dir) => {
+        qemuImg(['create', '-f', 'raw', 'disk.img', '1M'], dir);
+      },
+      options: (dir) => ({
+        driver: 'raw',
+        offset: 65536,
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'file', filename: join(dir, 'disk.img') },
+          'inject-error': [{ event: 'read_aio', sector: 136 }],
+        },
+      }),
+      requests: [
+        ['read', 0, 4096],
+        ['read', 4096, 512],
+        ['read', 65536, 4096],
+      ],
+    },
+  ];
+  const ERRNO_TEXT: Readonly<Record<number, string>> = {
+    5: 'Input/output error',
+    28: 'No space left on device',
+  };
+
+  for (const scenario of scenarios) {
+    test(scenario.name, () => {
+      const dir = freshDir();
+      try {
+        scenario.setup(dir);
+        const options = scenario.options(dir);
+        const args = scenario.requests.flatMap(([kind, offset, bytes]) => [
+          '-c',
+          `${kind} ${offset} ${bytes}`,
+        ]);
+        // Ours first: qemu-io writes into the image.
+        const layer = new BlockLayer({ store: new FsImageStore(dir) });
+        layer.add({ ...options, 'node-name': 'n' } as unknown as BlockdevOptions);
+        const node = layer.lookupNode('n');
+        const ours = scenario.requests.map(([kind, offset, bytes]) => {
+          const error = layer.requestError(node, kind, offset, bytes);
+          return error ? (ERRNO_TEXT[error.errno] ?? String(error.errno)) : 'ok';
+        });
+        const output = spawnSync(
+          'sh',
+          ['-c', 'exec qemu-io "$@" 2>&1', 'sh', ...args, `json:${JSON.stringify(options)}`],
+          { encoding: 'utf8' },
+        ).stdout;
+        const theirs = output
+          .split('\n')
+          .filter((line) => /^(read|write|wrote) /.test(line))
+          .map((line) => /failed: (.*)$/.exec(line)?.[1] ?? 'ok');
+        expect(theirs, output).toHaveLength(scenario.requests.length);
+        expect(ours).toEqual(theirs);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
