@@ -371,6 +371,15 @@ describe('monitors and disconnects (§1.1, §10)', () => {
     expect(resumed).toEqual([]);
   });
 
+  test('the monitor serve() creates for a transport goes away with it', async () => {
+    const h = harness();
+    const a = await h.connect();
+    await a.waitFor(1);
+    expect(h.server.monitorCount).toBe(1);
+    await a.transport.close();
+    await until(() => h.server.monitorCount === 0);
+  });
+
   test('close() ends every session and the monitors', async () => {
     const h = harness();
     const a = await h.connect();

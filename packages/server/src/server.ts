@@ -262,7 +262,10 @@ export class Monitor {
     if (!this.serveAllClients) this.active = session;
   }
 
-  /** Called by the server when a session of this monitor is over. */
+  /** @internal Set for the monitor `QmpServer.serve()` creates for one transport. */
+  closeWhenIdle = false;
+
+  /** @internal Called by the server when a session of this monitor is over. */
   sessionClosed(session: Session): void {
     this.sessions.delete(session);
     if (this.active === session) {
@@ -271,6 +274,9 @@ export class Monitor {
         const next = this.waiting.shift();
         if (next !== undefined) this.open(next.transport, next.peer);
       }
+    }
+    if (this.closeWhenIdle && this.sessions.size === 0 && this.waiting.length === 0) {
+      void this.close();
     }
   }
 
@@ -382,6 +388,11 @@ export class QmpServer {
     return this.sessions.length;
   }
 
+  /** Open monitors. */
+  get monitorCount(): number {
+    return this.monitors.size;
+  }
+
   log(level: 'info' | 'warn' | 'error', message: string): void {
     try {
       this.logger(level, message);
@@ -403,7 +414,13 @@ export class QmpServer {
    * linked pair — on a monitor of its own, or on `monitor` when given.
    */
   serve(transport: Transport, options: AttachOptions & { monitor?: Monitor } = {}): void {
-    const monitor = options.monitor ?? this.createMonitor({ name: options.peer ?? 'transport' });
+    if (options.monitor !== undefined) {
+      options.monitor.attach(transport, options);
+      return;
+    }
+    // A monitor of its own, which goes away with its only client.
+    const monitor = this.createMonitor({ name: options.peer ?? 'transport' });
+    monitor.closeWhenIdle = true;
     monitor.attach(transport, options);
   }
 
