@@ -3,6 +3,7 @@
 // job-semantics.md §5.1 (policy table), §6.7, §7, §9 traps 14, 15, 20, 21.
 
 import {
+  anyInt,
   blockJobError,
   blockJobInfo,
   cancelled,
@@ -162,6 +163,45 @@ export const ioErrorScenarios: Scenario[] = [
     about: 'a reported ENOSPC fails the job with the errno text "No space left on device" (§6.7)',
     blockdevs: nodes(ENOSPC, false),
     steps: [...failingBackup('report', 'report'), ...failedWith('No space left on device')],
+  },
+  {
+    name: 'io-error-auto-nospace-stops',
+    about:
+      'on-source-error auto behaves like enospc: ENOSPC stops the job with io-status nospace (§5.1)',
+    blockdevs: nodes(ENOSPC, true),
+    steps: [...failingBackup('auto', 'stop'), ...stoppedWith('nospace'), ...resumedToSuccess],
+  },
+  {
+    name: 'io-error-mirror-repeats',
+    about:
+      'a mirror whose every source read fails reports one BLOCK_JOB_ERROR per failed parallel request, then fails once (§6.1, §9 trap 20)',
+    // A raw file with 8 MiB of data (null-co reports no data, so a mirror would not read it).
+    setup: [
+      { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
+      { qemuIo: { image: 'src.raw', commands: ['write 0 8M'] } },
+    ],
+    blockdevs: [
+      JSON.stringify({ driver: 'file', 'node-name': 'f', filename: 'src.raw' }),
+      blkdebug('bad', 'f', [{ event: 'none', iotype: 'read', errno: EIO }]),
+      nullCo('dst', SIZE),
+    ],
+    steps: [
+      send('blockdev-mirror', { 'job-id': 'm1', device: 'bad', target: 'dst', sync: 'full' }),
+      ...statuses('m1', 'created', 'running'),
+      // The failed reads complete inside the command (its drained section waits for them).
+      blockJobError('m1', 'read', 'report'),
+      ok(),
+      status('m1', 'aborting'),
+      completed(
+        'mirror',
+        'm1',
+        SIZE,
+        anyInt('failed requests count as progress; how many were in flight is up to timing'),
+        0,
+        'Input/output error',
+      ),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
   },
   {
     name: 'io-error-target-stop',

@@ -136,7 +136,7 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
       blockdevs: scenario.blockdevs,
       ...(scenario.args ? { args: scenario.args } : {}),
     });
-    session = await RawQmpSession.connect(daemon.socketPath);
+    session = await connectWithRetry(daemon.socketPath);
     await new Walker(session, transcript, failures).walk(scenario);
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error));
@@ -155,6 +155,23 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
     failures,
     elapsedMs: Date.now() - started,
   };
+}
+
+/**
+ * startDaemon() returns once the socket file exists, but QEMU binds before it listens: under load
+ * a connect in between is refused. Retry that for a short while.
+ */
+async function connectWithRetry(socketPath: string): Promise<RawQmpSession> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    try {
+      return await RawQmpSession.connect(socketPath);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
 }
 
 class Walker {
