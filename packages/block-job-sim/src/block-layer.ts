@@ -755,7 +755,7 @@ export class BlockLayer {
         try {
           header = readQcow2Header(read);
           if (header.cryptMethod !== 0) throw notSimulated('encrypted qcow2 images');
-          allocation = readQcow2AllocationMap(read, header);
+          allocation = readQcow2AllocationMap(read, header, file.length);
         } catch (error) {
           if (error instanceof Qcow2FormatError) throw genericError(error.message);
           throw error;

@@ -98,4 +98,24 @@ describe('qcow2 allocation', () => {
     small.setCluster(1);
     expect(small.extents()).toEqual([{ offset: 65536, length: 1000 }]);
   });
+
+  test('crafted L1 tables: L2 tables beyond the file are skipped, a shared one is read once', () => {
+    const clusterSize = 65536;
+    const bytes = image({ size: 4 * 1024 * 1048576 }, clusterSize);
+    const view = new DataView(bytes.buffer);
+    const l2 = 4 * clusterSize;
+    view.setBigUint64(3 * clusterSize, BigInt(l2));
+    view.setBigUint64(3 * clusterSize + 8, BigInt(l2));
+    view.setBigUint64(3 * clusterSize + 16, 1n << 40n);
+    view.setBigUint64(l2, BigInt(l2) | (1n << 63n));
+    let reads = 0;
+    const read = (offset: number, length: number) => {
+      reads++;
+      return reader(bytes)(offset, length);
+    };
+    const header = readQcow2Header(reader(bytes));
+    const map = readQcow2AllocationMap(read, header, bytes.byteLength);
+    expect(map.extents()).toEqual([{ offset: 0, length: clusterSize }]);
+    expect(reads).toBe(2); // the L1 table and one L2 table
+  });
 });

@@ -229,7 +229,12 @@ export class Qcow2AllocationMap {
 }
 
 /** Reads the L1 and L2 tables into an allocation map. */
-export function readQcow2AllocationMap(read: ReadAt, header: Qcow2Header): Qcow2AllocationMap {
+export function readQcow2AllocationMap(
+  read: ReadAt,
+  header: Qcow2Header,
+  /** The image file's length: L2 tables said to lie beyond it are skipped, not read. */
+  fileLength = Number.POSITIVE_INFINITY,
+): Qcow2AllocationMap {
   const map = new Qcow2AllocationMap(header.clusterSize, header.size);
   if (header.l1Size === 0 || header.size === 0) return map;
   if ((header.incompatibleFeatures & (1n << 4n)) !== 0n) {
@@ -238,10 +243,14 @@ export function readQcow2AllocationMap(read: ReadAt, header: Qcow2Header): Qcow2
   const l2Entries = header.clusterSize / 8;
   const l1 = read(header.l1TableOffset, header.l1Size * 8);
   const l1View = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  // Every L2 table is read once, however many L1 entries name it, so the work is bounded by
+  // the file's size even for a crafted image.
+  const l2Tables = new Map<number, Uint8Array>();
   for (let i = 0; i < header.l1Size && i * 8 + 8 <= l1.byteLength; i++) {
     const l2Offset = Number(l1View.getBigUint64(i * 8) & L1E_OFFSET_MASK);
-    if (l2Offset === 0) continue;
+    if (l2Offset === 0 || l2Offset >= fileLength || l2Tables.has(l2Offset)) continue;
     const l2 = read(l2Offset, header.clusterSize);
+    l2Tables.set(l2Offset, l2);
     const l2View = new DataView(l2.buffer, l2.byteOffset, l2.byteLength);
     for (let j = 0; j < l2Entries && j * 8 + 8 <= l2.byteLength; j++) {
       const entry = l2View.getBigUint64(j * 8);
