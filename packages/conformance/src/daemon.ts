@@ -4,6 +4,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -112,7 +113,27 @@ export async function startDaemon(
     }
     await new Promise((r) => setTimeout(r, 10));
   }
+  // The file appears at bind(), a moment before listen(): until then a connect is refused. Probe
+  // until one is accepted (the probe leaves at once, so the monitor is free for the test).
+  while (!(await accepts(socketPath))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`${command} never accepted a connection on ${socketPath}: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return { socketPath, dir, process: child, stderr: () => stderr, stop };
+}
+
+function accepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolveProbe) => {
+    const probe = connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolveProbe(true);
+    });
+    probe.once('error', () => resolveProbe(false));
+  });
 }
 
 /** Starts a real qemu-storage-daemon. */
