@@ -3,6 +3,7 @@
 import { splitEvery } from '@qmpkit/protocol/testing';
 import { describe, expect, test } from 'vitest';
 import { harness } from '../test/helpers.js';
+import { QMP_SERVER_CODEC } from './codec.js';
 
 const err = (desc: string, klass = 'GenericError') => ({ error: { class: klass, desc } });
 const errId = (id: unknown, desc: string, klass = 'GenericError') => ({
@@ -276,6 +277,22 @@ describe('parse errors and recovery (§7)', () => {
             : m,
         ),
     ).toEqual(expected);
+  });
+
+  test.each([
+    [{ maxMessageBytes: 64 }, `[${'"abcdefgh",'.repeat(10)}1]`, 'JSON token size limit exceeded'],
+    [{ maxTokens: 10 }, '[1,2,3,4,5,6,7,8,9,10,11]', 'JSON token count limit exceeded'],
+  ])('limit %j is answered like QEMU and the session goes on', async (limits, input, desc) => {
+    const client = await harness().connect({
+      serverCodec: { ...QMP_SERVER_CODEC, decode: { ...QMP_SERVER_CODEC.decode, ...limits } },
+    });
+    await client.negotiate();
+    await client.send(input);
+    await client.send('\x1b{"execute":"query-version","id":1}');
+    await client.waitFor(3);
+    const got = await client.settle(30);
+    expect(got[1]).toEqual(err(desc));
+    expect(got.at(-1)).toMatchObject({ id: 1, return: {} });
   });
 
   test('nesting beyond 1024 is refused at once, and the connection stays usable', async () => {

@@ -1,5 +1,5 @@
 // Test helpers (not exported from the package): a server plus in-memory clients.
-import type { JsonValue, Transport } from '@qmpkit/protocol';
+import type { CodecOptions, JsonValue, Transport } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
 import { QMP_SERVER_CODEC } from '../src/codec.js';
 import { type Monitor, QmpServer } from '../src/server.js';
@@ -44,6 +44,7 @@ export interface Harness {
     monitor?: Monitor;
     pair?: LinkedPairOptions;
     start?: boolean;
+    serverCodec?: CodecOptions;
   }): Promise<TestClient>;
 }
 
@@ -59,7 +60,7 @@ export function harness(options: QmpServerOptions = {}): Harness {
     async connect(connectOptions = {}) {
       const [client, serverSide] = createLinkedPair({
         ...connectOptions.pair,
-        server: { codec: QMP_SERVER_CODEC },
+        server: { codec: connectOptions.serverCodec ?? QMP_SERVER_CODEC },
       });
       const messages: JsonValue[] = [];
       const closes: (Error | undefined)[] = [];
