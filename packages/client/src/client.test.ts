@@ -344,6 +344,19 @@ describe('events', () => {
     await client.close();
   });
 
+  test('an event before the greeting is not taken for it, and is not lost either', async () => {
+    const fake = new FakeQmp({ greet: false });
+    await fake.start();
+    const client = new QmpClient();
+    const stream = client.events();
+    const connecting = client.connect({ transport: fake.clientSide });
+    await fake.event('JOB_STATUS_CHANGE', { id: 'early', status: 'concluded' });
+    await fake.greet();
+    await connecting;
+    expect((await stream.next()).value?.data).toEqual({ id: 'early', status: 'concluded' });
+    await client.close();
+  });
+
   test('names and filter select; each stream gets its own copy', async () => {
     const { fake, client } = await connected();
     const all = client.events();

@@ -450,6 +450,31 @@ describe('runJob across a reconnect', () => {
     await client.close();
   });
 
+  test('a job-finalize lost with the connection is sent again when the job is still pending', async () => {
+    const { client, fakes, first } = await reconnectingClient();
+    const run = client.runJob('block-stream', {
+      device: 'top',
+      'job-id': 's1',
+      'auto-finalize': false,
+    });
+    await first.reply(await first.next(), {});
+    await first.status('s1', 'pending');
+    await expectCommand(first, 'job-finalize', { id: 's1' });
+    first.reset(); // no reply: did it run? query-jobs will tell
+    await until(() => fakes.length === 2);
+    const second = fakes[1] as FakeQmp;
+    await second.reply(await expectCommand(second, 'query-jobs'), [
+      jobInfo('s1', 'stream', 'pending', 8, 8),
+    ]);
+    const finalize = await expectCommand(second, 'job-finalize', { id: 's1' });
+    await second.event('BLOCK_JOB_COMPLETED', blockData('stream', 's1', 8, 8));
+    await second.status('s1', 'concluded');
+    await second.status('s1', 'null');
+    await second.reply(finalize, {});
+    await expect(run).resolves.toMatchObject({ status: 'completed' });
+    await client.close();
+  });
+
   test('a job that vanished while disconnected rejects with JobLostError', async () => {
     const { client, fakes, first } = await reconnectingClient();
     const run = client.runJob('block-stream', { device: 'top', 'job-id': 's1' });

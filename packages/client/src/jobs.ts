@@ -102,7 +102,10 @@ export interface JobOutcome {
   readyAction?: ReadyAction;
   /** Final progress. */
   progress: JobProgress;
-  /** Every status seen, in order (including statuses learned from `query-jobs` after a reconnect). */
+  /**
+   * Every status seen, in order (including statuses learned from `query-jobs` after a
+   * reconnect); the most recent 1024.
+   */
   statuses: JobStatus[];
   /** `BLOCK_JOB_ERROR` events seen (each failed I/O). */
   ioErrors: number;
@@ -126,6 +129,9 @@ type DriverItem =
   | { kind: 'reconnected'; jobs: readonly JobInfo[] }
   | { kind: 'abort' }
   | { kind: 'end'; cause: Error | undefined };
+
+/** The outcome keeps at most this many statuses (the most recent ones). */
+const MAX_STATUS_HISTORY = 1024;
 
 /** A job's events are few; anything beyond this means the driver is stuck. */
 const MAX_DRIVER_BACKLOG = 65_536;
@@ -317,7 +323,10 @@ class JobDriver implements EventSink {
         }
         this.progress(info['current-progress'], info['total-progress']);
         if (info.status !== this.status) return this.onStatus(info.status);
-        return undefined;
+        // Same status as before the disconnect: the verb sent for it may have been lost with
+        // the connection, so act again (repeating job-complete, job-finalize or job-dismiss is
+        // harmless: a refusal caused by an earlier success is followed by status changes).
+        return this.act(info.status, true);
       }
       case 'end':
         if (this.stopped) return undefined;
@@ -361,19 +370,30 @@ class JobDriver implements EventSink {
 
   private async onStatus(status: JobStatus): Promise<JobOutcome | undefined> {
     this.status = status;
+    if (this.statuses.length >= MAX_STATUS_HISTORY) this.statuses.shift();
     this.statuses.push(status);
     this.options.onStatus?.(status, this.view);
+    return this.act(status, false);
+  }
+
+  /** What the driver does in `status`; `again` after a reconnect found the job unchanged. */
+  private async act(status: JobStatus, again: boolean): Promise<JobOutcome | undefined> {
     switch (status) {
       case 'ready':
         if (!this.readyHandled) {
           this.readyHandled = true;
           await this.onReady();
+        } else if (again && this.readyAction !== undefined) {
+          await this.sendReadyAction(this.readyAction);
         }
         return undefined;
       case 'pending':
-        if (!this.spec.autoFinalize && !this.finalizeSent) {
+        if (this.spec.autoFinalize) return undefined;
+        if (!this.finalizeSent) {
           this.finalizeSent = true;
           await this.options.beforeFinalize?.(this.view);
+          await this.command('job-finalize', { id: this.spec.id });
+        } else if (again) {
           await this.command('job-finalize', { id: this.spec.id });
         }
         return undefined;
@@ -397,6 +417,10 @@ class JobDriver implements EventSink {
     const choice = this.options.onReady ?? 'complete';
     const action = typeof choice === 'function' ? await choice(this.view) : choice;
     this.readyAction = action;
+    await this.sendReadyAction(action);
+  }
+
+  private async sendReadyAction(action: ReadyAction): Promise<void> {
     if (action === 'complete') {
       await this.command('job-complete', { id: this.spec.id });
     } else if (action === 'cancel') {
@@ -479,7 +503,7 @@ class JobDriver implements EventSink {
       ...(error === undefined ? {} : { error }),
       ...(this.readyAction === undefined ? {} : { readyAction: this.readyAction }),
       progress: this.meter.latest,
-      statuses: this.statuses,
+      statuses: [...this.statuses],
       ioErrors: this.ioErrors,
     };
   }

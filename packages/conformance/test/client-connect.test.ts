@@ -49,6 +49,19 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
     expect(await client.execute('query-jobs')).toEqual([]);
   });
 
+  test('executeOob sends exec-oob; QSD 7.2 has no allow-oob command, so QEMU refuses it (§4.1)', async () => {
+    const d = await daemon();
+    const client = await connect(d, { oob: true });
+    const error = await client.executeOob('query-jobs').catch((e: unknown) => e);
+    expect(ExecuteError.isInstance(error)).toBe(true);
+    expect([(error as ExecuteError).errorClass, (error as ExecuteError).desc]).toEqual([
+      'GenericError',
+      'The command query-jobs does not support OOB',
+    ]);
+    expect((error as ExecuteError).command.oob).toBe(true);
+    expect(await client.execute('query-jobs')).toEqual([]);
+  });
+
   test('without oob: exec-oob is refused locally; QEMU would reject the member', async () => {
     const d = await daemon();
     const client = await connect(d);

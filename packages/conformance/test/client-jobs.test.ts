@@ -246,6 +246,18 @@ describe('runJob on a real qemu-storage-daemon', () => {
       error: 'Image size must be a multiple of 512 bytes',
     });
     expect(await client.execute('query-jobs')).toEqual([]);
+    // block-job-* cannot see create jobs (§4.2): keep one concluded and ask.
+    const kept = await client.runJob(
+      'blockdev-create',
+      { 'job-id': 'cr4', options: { driver: 'qcow2', file: 'newfile', size: 4 * MiB } },
+      { dismiss: false },
+    );
+    expect(kept.status).toBe('completed');
+    await expect(client.execute('block-job-dismiss', { id: 'cr4' })).rejects.toMatchObject({
+      errorClass: 'DeviceNotActive',
+      desc: "Block job 'cr4' not found",
+    });
+    expect(await client.execute('job-dismiss', { id: 'cr4' })).toEqual({});
   });
 
   test('grouped transaction of two backups with auto-finalize off: both completed, one finalize', async () => {
