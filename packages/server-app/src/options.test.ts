@@ -31,6 +31,14 @@ describe('parseCommandLine', () => {
     });
   });
 
+  test("QEMU's short booleans: server, nowait", () => {
+    expect(
+      parseCommandLine(['--chardev', 'socket,path=/a,server,nowait,id=m', '--monitor', 'm']),
+    ).toMatchObject({
+      monitors: [{ endpoint: { kind: 'unix', path: '/a' } }],
+    });
+  });
+
   test('help and version win wherever they are', () => {
     expect(parseCommandLine(['--socket', 'x', '-h'])).toEqual({ action: 'help' });
     expect(parseCommandLine(['--version'])).toEqual({ action: 'version' });

@@ -149,12 +149,20 @@ function parseChardev(value: string): Chardev {
     fail(option, value, `chardev backend '${type ?? ''}' is not supported (only 'socket' is)`);
   }
   const known = new Set(['id', 'path', 'host', 'port', 'server', 'wait', 'ipv4', 'ipv6']);
-  for (const key of settings.keys()) {
+  for (const [key, v] of [...settings]) {
+    // QemuOpts' deprecated short booleans: `server` means server=on, `nowait` means wait=off.
+    if (v === undefined && !known.has(key) && key.startsWith('no') && known.has(key.slice(2))) {
+      settings.delete(key);
+      settings.set(key.slice(2), 'off');
+      continue;
+    }
     if (!known.has(key)) fail(option, value, `Invalid parameter '${key}'`);
   }
-  const server = parseBool(settings.get('server') ?? 'off');
+  const flag = (key: string, absent: boolean) =>
+    settings.has(key) ? parseBool(settings.get(key)) : absent;
+  const server = flag('server', false);
   if (server !== true) fail(option, value, 'only server=on sockets are supported');
-  const wait = parseBool(settings.get('wait') ?? 'on');
+  const wait = flag('wait', true);
   if (wait === undefined) fail(option, value, "Parameter 'wait' expects 'on' or 'off'");
   if (wait) fail(option, value, 'wait=on is not supported; use wait=off');
   const path = settings.get('path');
