@@ -212,7 +212,14 @@ export class QmpClient {
       throw error;
     }
     this.current = 'connected';
-    if (this.reconnectOptions() !== undefined) await this.seedTrackedJobs();
+    if (this.reconnectOptions() !== undefined) {
+      try {
+        await this.seedTrackedJobs();
+      } catch (error) {
+        await this.close();
+        throw toConnectError(error, describeTarget(target));
+      }
+    }
   }
 
   /**
@@ -502,6 +509,9 @@ export class QmpClient {
     if (connection !== this.connection) return; // a connection that never became current
     if (this.current === 'closed') return;
     if (this.current === 'connecting') return; // connect() reports it
+    // A connection opened by the reconnect loop that died before the loop adopted it: the
+    // loop sees it closed and tries again.
+    if (this.current === 'reconnecting') return;
     this.options.onDisconnect?.(cause);
     const reconnect = this.reconnectOptions();
     if (reconnect === undefined) {
@@ -536,6 +546,10 @@ export class QmpClient {
       if (this.current !== 'reconnecting') {
         await this.connection?.close();
         return;
+      }
+      if (!this.connection?.isOpen) {
+        delay = Math.min(options.maxDelayMs, delay * options.factor);
+        continue;
       }
       this.current = 'connected';
       let report: ReconcileReport;
