@@ -132,6 +132,22 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
     expect(wrongType.desc).toBe("Invalid parameter type for 'speed', expected: integer");
   });
 
+  test('integers beyond 2^53 arrive as exact bigints (a 2^60-byte null-co node)', async () => {
+    const d = await daemon();
+    const client = await connect(d);
+    const size = 2n ** 60n; // 1152921504606846976, not a safe JS number
+    await client.execute('blockdev-add', {
+      driver: 'null-co',
+      'node-name': 'huge',
+      size: size as unknown as number, // the types say number; the encoder writes bigint digits
+    });
+    const [node] = (await client.execute('query-named-block-nodes', { flat: true })).filter(
+      (n) => n['node-name'] === 'huge',
+    );
+    expect(node?.image['virtual-size']).toBe(size);
+    expect(typeof node?.image['virtual-size']).toBe('bigint');
+  });
+
   test('pipelined commands all get their own replies', async () => {
     const d = await daemon(['null-co,node-name=n0,size=1048576']);
     const client = await connect(d);
