@@ -3,6 +3,7 @@
 
 import {
   blockJobInfo,
+  call,
   cancelled,
   completed,
   fails,
@@ -85,6 +86,50 @@ export const backupCreateScenarios: Scenario[] = [
       send('block-job-cancel', { device: 'b1', force: true }),
       ...statuses('b1', 'running', 'aborting'),
       cancelled('backup', 'b1', SIZE, CHUNK, 1),
+      ...statuses('b1', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'backup-busy-pause',
+    about:
+      'pausing a busy job (reads in flight on a null-co with 400 ms latency): the reply first, query shows running/paused:true/busy:true, then paused once the reads complete (§6.5, §7)',
+    blockdevs: [
+      nullCo('src', 1024 * MiB, { 'latency-ns': 400_000_000 }),
+      nullCo('dst', 1024 * MiB),
+    ],
+    steps: [
+      backup(),
+      ...backupStarts(),
+      ok(),
+      ...call('job-pause', { id: 'b1' }),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('backup', 'b1', {
+          len: 1024 * MiB,
+          offset: 0,
+          busy: true,
+          paused: true,
+          status: 'running',
+        }),
+      ]),
+      {
+        expect: { event: 'JOB_STATUS_CHANGE', data: { id: 'b1', status: 'paused' } },
+        timeoutMs: 5000,
+      },
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('backup', 'b1', {
+          len: 1024 * MiB,
+          // The block-copy requests already in flight (64 workers of 1 MiB, plus one) complete.
+          offset: 65 * MiB,
+          paused: true,
+          status: 'paused',
+        }),
+      ]),
+      send('job-cancel', { id: 'b1' }),
+      ...statuses('b1', 'running', 'aborting'),
+      cancelled('backup', 'b1', 1024 * MiB, 65 * MiB),
       ...statuses('b1', 'concluded', 'null'),
       ok(),
     ],

@@ -204,6 +204,57 @@ export const ioErrorScenarios: Scenario[] = [
     ],
   },
   {
+    name: 'io-error-stream-stop-resume',
+    about:
+      'a stream with on-error stop: its failed read of the backing file (blkdebug read_aio, once) stops it; resume retries and it finishes (§6.7)',
+    setup: [
+      { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
+      { qemuIo: { image: 'base.qcow2', commands: ['write 0 4M'] } },
+      { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'] },
+    ],
+    blockdevs: [
+      JSON.stringify({
+        driver: 'qcow2',
+        'node-name': 'base',
+        file: {
+          driver: 'blkdebug',
+          image: { driver: 'file', filename: 'base.qcow2' },
+          // read_aio is qcow2's data read: the first one fails, once.
+          'inject-error': [{ event: 'read_aio', errno: EIO, once: true }],
+        },
+      }),
+      JSON.stringify({
+        driver: 'qcow2',
+        'node-name': 'top',
+        file: { driver: 'file', filename: 'top.qcow2' },
+        backing: 'base',
+      }),
+    ],
+    steps: [
+      send('block-stream', { 'job-id': 's1', device: 'top', 'on-error': 'stop' }),
+      ...statuses('s1', 'created', 'running'),
+      ok(),
+      blockJobError('s1', 'read', 'stop'),
+      status('s1', 'paused'),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('stream', 's1', {
+          len: SIZE,
+          offset: 0,
+          paused: true,
+          status: 'paused',
+          'io-status': 'failed',
+        }),
+      ]),
+      send('job-resume', { id: 's1' }),
+      status('s1', 'running'),
+      ok(),
+      ...statuses('s1', 'waiting', 'pending'),
+      completed('stream', 's1', SIZE),
+      ...statuses('s1', 'concluded', 'null'),
+    ],
+  },
+  {
     name: 'io-error-target-stop',
     about:
       'on-target-error stop on a write error: BLOCK_JOB_ERROR write stop, io-status failed; resume retries (§6.7)',

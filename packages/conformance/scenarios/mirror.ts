@@ -270,6 +270,47 @@ export const mirrorScenarios: Scenario[] = [
     ],
   },
   {
+    name: 'mirror-pending-soft-cancel-aborts',
+    about:
+      'a completed mirror waiting in pending (auto-finalize false) is aborted by a soft block-job-cancel, all before the reply: the soft cancel is not ignored (§4.3 says "ignored", from source, unverified)',
+    blockdevs: nodes,
+    steps: [
+      ...startReady({ 'auto-finalize': false }),
+      ...call('job-complete', { id: 'm1' }),
+      ...statuses('m1', 'waiting', 'pending'),
+      pendingEvent('mirror', 'm1'),
+      send('block-job-cancel', { device: 'm1' }),
+      status('m1', 'aborting'),
+      cancelled('mirror', 'm1', SIZE, SIZE),
+      ...statuses('m1', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'mirror-ready-drained-by-transaction',
+    about:
+      'a transaction (empty, or a backup of other nodes) drains a ready mirror: standby then ready, before the reply (§5.5, §7)',
+    blockdevs: [...nodes, nullCo('src2', SIZE), nullCo('dst2', SIZE)],
+    steps: [
+      ...startReady(),
+      send('transaction', { actions: [] }),
+      ...statuses('m1', 'standby', 'ready'),
+      ok(),
+      send('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'src2',
+        target: 'dst2',
+        sync: 'full',
+        speed: 1,
+      }),
+      ...statuses('m1', 'standby', 'ready'),
+      ...statuses('b1', 'created', 'running', 'paused', 'running'),
+      ok(),
+      ...call('job-complete', { id: 'm1' }),
+      ...finishedOk(),
+    ],
+  },
+  {
     name: 'mirror-size-mismatch-fails',
     about:
       'a mirror onto a smaller target starts and then fails: no BLOCK_JOB_ERROR, COMPLETED with error, len 0 (§5.4)',
