@@ -19,6 +19,7 @@ describe('execute', () => {
   test('arguments are optional exactly when every member is optional', () => {
     void client.execute('query-jobs');
     void client.execute('query-jobs', {}, { timeoutMs: 5 });
+    void client.execute('query-jobs', undefined, { timeoutMs: 5 });
     // block-job-cancel: device required, force optional
     void client.execute('block-job-cancel', { device: 'j' });
     void client.execute('block-job-cancel', { device: 'j', force: true });

@@ -220,6 +220,23 @@ describe('execute', () => {
     await client.close();
   });
 
+  test('undecodable input from the server is dropped and logged; the session goes on', async () => {
+    const transcript: TranscriptEntry[] = [];
+    const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });
+    const pending = client.execute('query-jobs');
+    const command = await fake.next();
+    await fake.serverSide.sendRaw('{"return": inf, "x": }\r\n[1, 2]\r\n');
+    await fake.reply(command, []);
+    await expect(pending).resolves.toEqual([]);
+    const dropped = transcript.filter((e) => e.direction === 'dropped');
+    expect(dropped.map((e) => e.direction === 'dropped' && e.reason)).toEqual([
+      'undecodable',
+      'unknown-message',
+    ]);
+    expect(client.state).toBe('connected');
+    await client.close();
+  });
+
   test('per-call timeout rejects with TimeoutError; the late reply is dropped', async () => {
     const transcript: TranscriptEntry[] = [];
     const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });

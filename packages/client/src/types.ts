@@ -25,7 +25,7 @@ export interface CallOptions {
  */
 export type ExecuteRest<C extends CommandName> =
   Record<string, never> extends CommandArgs<C>
-    ? [args?: CommandArgs<C>, options?: CallOptions]
+    ? [args?: CommandArgs<C> | undefined, options?: CallOptions]
     : [args: CommandArgs<C>, options?: CallOptions];
 
 /** An event of the schema. */
