@@ -21,6 +21,13 @@ export {
   parseBlockdevArgument,
   parseSize,
 } from './blockdev-options.js';
+export {
+  type CancelTimer,
+  RealClock,
+  type RealClockOptions,
+  type SimClock,
+  VirtualClock,
+} from './clock/clock.js';
 export { genericError } from './errors.js';
 export {
   combinePath,
@@ -30,6 +37,27 @@ export {
   MemoryImageStore,
   strerror,
 } from './image-store.js';
+export {
+  type RateLimitState,
+  rateLimitDelay,
+  SLICE_NS,
+  sliceQuota,
+} from './jobs/schedule.js';
+export {
+  BACKUP_CHUNK_SIZE,
+  BlockJobSimulator,
+  CLOCK_STEP_COMMAND,
+  COMMIT_CHUNK_SIZE,
+  createSimulator,
+  DEFAULT_THROUGHPUT,
+  type EventSink,
+  MIRROR_BUFFER_SIZE,
+  type SimCommandContext,
+  type SimCommandHandler,
+  type Simulation,
+  type SimulatorOptions,
+  STREAM_CHUNK_SIZE,
+} from './jobs/simulator.js';
 export {
   KeyvalError,
   type KeyvalObject,

@@ -1,0 +1,1514 @@
+// The job half of the fake QEMU: the commands that create block jobs (blockdev-mirror,
+// block-commit, block-stream, blockdev-backup, transaction, blockdev-create), the job verbs and
+// queries, and a driver per job that moves its progress the way QEMU 7.2's job coroutines do:
+// chunk by chunk (mirror 16 MiB, stream/commit 512 KiB, backup 1 MiB), throttled by QEMU's rate
+// limiter, on an injected clock. The job state machine itself is @qmpkit/job-engine's; this file
+// tells it what the coroutines do and carries out the effects it returns.
+//
+// Time is lazy: a driver holds a Plan (schedule.ts) that says when each chunk is done, sets a
+// timer only for the next thing that changes the job's state (the end of its run, an injected
+// I/O error, a pause landing at a chunk boundary), and works out its progress on demand, before
+// every command. A terabyte mirror therefore costs two timers, not sixty thousand.
+
+import {
+  type Effect,
+  type EnterReason,
+  JobEngine,
+  type JobResult,
+  type JobSnapshot,
+  type JobTransaction,
+} from '@qmpkit/job-engine';
+import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
+import type {
+  BackupCommon,
+  BlockCommitArgs,
+  BlockdevBackup,
+  BlockdevCreateArgs,
+  BlockdevCreateOptions,
+  BlockdevMirrorArgs,
+  BlockdevOnError,
+  BlockStreamArgs,
+  JobType,
+  TransactionAction,
+  TransactionArgs,
+} from '@qmpkit/qapi-types';
+import { type BlockLayer, type BlockNode, jobBlockerReason } from '../block-layer.js';
+import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
+import {
+  allocatedInChain,
+  allocatedInNode,
+  candidateRules,
+  copyOnly,
+  ENOSPC,
+  errnoMessage,
+  extentsOf,
+  type InjectionPoint,
+  injectionPoints,
+  subtractRanges,
+} from './io.js';
+import {
+  arriveAt,
+  chunkDoneAt,
+  chunkInFlightAt,
+  type Extent,
+  lastChunkDoneBy,
+  newRateLimit,
+  type Plan,
+  type RateLimitState,
+  rateLimitAfter,
+  SLICE_NS,
+  sliceQuota,
+  WorkList,
+} from './schedule.js';
+
+const MiB = 1024 * 1024;
+/** block/mirror.c DEFAULT_MIRROR_BUF_SIZE (16 in-flight requests of 1 MiB). */
+export const MIRROR_BUFFER_SIZE = 16 * MiB;
+/** block/stream.c STREAM_CHUNK. */
+export const STREAM_CHUNK_SIZE = 512 * 1024;
+/** block/commit.c COMMIT_BUFFER_SIZE. */
+export const COMMIT_CHUNK_SIZE = 512 * 1024;
+/** block/block-copy.c BLOCK_COPY_MAX_BUFFER: backup's chunk without copy offloading. */
+export const BACKUP_CHUNK_SIZE = 1 * MiB;
+/** The default speed of unthrottled I/O on the simulated devices: 1 GiB/s. */
+export const DEFAULT_THROUGHPUT = 1024 * MiB;
+
+/** Where events go: the QMP server's broadcast. */
+export type EventSink = (event: string, data: unknown) => void;
+
+/**
+ * The part of @qmpkit/server's CommandContext the simulator uses: work that QEMU does in a later
+ * main-loop turn is handed to `afterReply`, so its events follow the command's reply.
+ */
+export interface SimCommandContext {
+  afterReply(callback: () => void): void;
+}
+
+/** A command handler: validated arguments in, the return value out, or a thrown CommandError. */
+export type SimCommandHandler = (args: never, context?: SimCommandContext) => unknown;
+
+export interface SimulatorOptions {
+  /** The block layer the jobs work on (its nodes, allocation, blkdebug rules, op blockers). */
+  readonly blockLayer: BlockLayer;
+  /** Default: a new JobEngine. */
+  readonly engine?: JobEngine;
+  /** Default: real time (a RealClock, closed by close()). */
+  readonly clock?: SimClock;
+  /**
+   * Bytes per second an unthrottled job copies (a throttled job whose speed is below this runs
+   * at its speed). Default 1 GiB/s; Infinity makes unthrottled copying take no time at all.
+   */
+  readonly throughput?: number;
+  /** Where events go; can be set later with setEventSink (events before that are dropped). */
+  readonly onEvent?: EventSink;
+}
+
+/** The name of the clock-stepping command (not in QEMU's schema). */
+export const CLOCK_STEP_COMMAND = 'x-qmpkit-clock-step';
+
+type Kind = 'mirror' | 'stream' | 'commit' | 'backup' | 'create';
+
+interface Driver {
+  readonly id: string;
+  readonly kind: Kind;
+  readonly seq: number;
+  phase: 'copy' | 'ready';
+  /** The run has begun (set-up done); a job started inside a drain begins on its first resume. */
+  started: boolean;
+  work: WorkList;
+  /** Progress total set at start. */
+  readonly total: number;
+  /** Run finishes before the reply with nothing done (stream with nothing to stream). */
+  readonly immediate: boolean;
+  /** Mirror: the job starts and fails with this message (different sizes). */
+  readonly startError: string | undefined;
+  /** Backup sync=none: copies nothing and runs until cancelled. */
+  readonly endless: boolean;
+  readonly readNode: BlockNode | undefined;
+  readonly writeNode: BlockNode | undefined;
+  readonly readPoints: readonly InjectionPoint[];
+  readonly writePoints: readonly InjectionPoint[];
+  readonly readPolicy: BlockdevOnError;
+  readonly writePolicy: BlockdevOnError;
+  /** Stream reports every failure as a read. */
+  readonly writesReportAsRead: boolean;
+  readonly createOptions: BlockdevCreateOptions | undefined;
+  readonly replaces: string | undefined;
+  /** Nodes whose drained sections pause this job. */
+  readonly attached: readonly BlockNode[];
+  readonly release: Array<() => void>;
+  released: boolean;
+  group: Set<Driver> | undefined;
+  /** Copy position reached (chunk boundary) and progress reported to the engine. */
+  frontier: number;
+  applied: number;
+  limiter: RateLimitState;
+  plan: Plan | undefined;
+  planLive: boolean;
+  /** Limiter state at the plan's first chunk, after its slice check. */
+  planLimiter: RateLimitState;
+  /** Chunk at which a pause or hard cancel takes effect (the one in flight). */
+  landing: number | undefined;
+  /** Chunks below this index were checked for injected errors. */
+  errorsClearedTo: number;
+  /** Stream: an ignored error fails the job at its end. */
+  ignoredError: string | undefined;
+  speed: number;
+  timer: (() => void) | undefined;
+}
+
+interface NextEvent {
+  readonly at: number;
+  readonly kind: 'error' | 'land' | 'end';
+  readonly chunk: number;
+}
+
+function commandError(cls: QapiErrorClass, desc: string): CommandError {
+  return new CommandError(cls, desc);
+}
+
+function generic(desc: string): CommandError {
+  return new CommandError('GenericError', desc);
+}
+
+/** QERR_INVALID_PARAMETER_VALUE. */
+function invalidValue(name: string, expected: string): CommandError {
+  return generic(`Parameter '${name}' expects ${expected}`);
+}
+
+function blockNode(layer: BlockLayer, name: string): BlockNode {
+  return layer.lookupNode(name);
+}
+
+/** bdrv_lookup_bs(NULL, node_name): the message names no device. */
+function nodeByName(layer: BlockLayer, name: string): BlockNode {
+  const node = layer.findNode(name);
+  if (node === undefined) throw generic(`Cannot find device='' nor node-name='${name}'`);
+  return node;
+}
+
+function chainContains(top: BlockNode, node: BlockNode): boolean {
+  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
+    if (n === node) return true;
+  }
+  return false;
+}
+
+function bottomOf(node: BlockNode): BlockNode {
+  let n = node;
+  while (n.backing !== undefined) n = n.backing;
+  return n;
+}
+
+function overlayOf(top: BlockNode, node: BlockNode): BlockNode | undefined {
+  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
+    if (n.backing === node) return n;
+  }
+  return undefined;
+}
+
+/**
+ * The simulator: its `handlers` are QMP command handlers for @qmpkit/server. All job state lives
+ * in the JobEngine; this object drives it.
+ */
+export class BlockJobSimulator {
+  readonly blockLayer: BlockLayer;
+  readonly engine: JobEngine;
+  readonly clock: SimClock;
+  readonly handlers: Readonly<Record<string, SimCommandHandler>>;
+  readonly #ownsClock: boolean;
+  readonly #nsPerByte: number;
+  readonly #throughput: number;
+  readonly #drivers = new Map<string, Driver>();
+  /** Job op blockers per node, newest first (the reasons QEMU would print). */
+  readonly #jobBlockers = new Map<BlockNode, string[]>();
+  /** Nodes with a job's filter inserted above them (no longer root nodes), with a count. */
+  readonly #filtered = new Map<BlockNode, number>();
+  #sink: EventSink | undefined;
+  #seq = 0;
+  /** While a command runs: the work it hands to after its reply. */
+  #deferred: Array<() => void> | undefined;
+  #closed = false;
+
+  constructor(options: SimulatorOptions) {
+    this.blockLayer = options.blockLayer;
+    this.engine = options.engine ?? new JobEngine();
+    this.#ownsClock = options.clock === undefined;
+    this.clock = options.clock ?? new RealClock();
+    const throughput = options.throughput ?? DEFAULT_THROUGHPUT;
+    if (!(throughput > 0)) throw new RangeError('throughput must be positive');
+    this.#throughput = throughput;
+    this.#nsPerByte = Number.isFinite(throughput) ? 1e9 / throughput : 0;
+    this.#sink = options.onEvent;
+    this.handlers = this.#buildHandlers();
+  }
+
+  /** Where events go from now on. */
+  setEventSink(sink: EventSink | undefined): void {
+    this.#sink = sink;
+  }
+
+  /** Stops every timer; the simulator does nothing afterwards. */
+  close(): void {
+    this.#closed = true;
+    for (const d of this.#drivers.values()) this.#cancelTimer(d);
+    if (this.#ownsClock && this.clock instanceof RealClock) this.clock.close();
+  }
+
+  // ---- command plumbing -----------------------------------------------------------------------
+
+  #buildHandlers(): Record<string, SimCommandHandler> {
+    const h: Record<string, SimCommandHandler> = Object.create(null);
+    const add = <A>(name: string, run: (args: A) => unknown) => {
+      h[name] = ((args: A, context?: SimCommandContext) =>
+        this.#command(context, () => run(args))) as SimCommandHandler;
+    };
+    add<BlockdevMirrorArgs>('blockdev-mirror', (a) => this.#blockdevMirror(a));
+    add<BlockCommitArgs>('block-commit', (a) => this.#blockCommit(a));
+    add<BlockStreamArgs>('block-stream', (a) => this.#blockStream(a));
+    add<BlockdevBackup>('blockdev-backup', (a) =>
+      this.#transaction({ actions: [{ type: 'blockdev-backup', data: a }] }),
+    );
+    add<TransactionArgs>('transaction', (a) => this.#transaction(a));
+    add<BlockdevCreateArgs>('blockdev-create', (a) => this.#blockdevCreate(a));
+    for (const name of [
+      'job-pause',
+      'job-resume',
+      'job-cancel',
+      'job-complete',
+      'job-finalize',
+      'job-dismiss',
+      'block-job-pause',
+      'block-job-resume',
+      'block-job-cancel',
+      'block-job-complete',
+      'block-job-finalize',
+      'block-job-dismiss',
+      'block-job-set-speed',
+    ] as const) {
+      add<Record<string, unknown>>(name, (a) => this.#verb(name, a));
+    }
+    add('query-jobs', () => this.engine.queryJobs());
+    add('query-block-jobs', () => this.engine.queryBlockJobs());
+    add<Record<string, unknown>>(CLOCK_STEP_COMMAND, (a) => this.#clockStep(a));
+    return h;
+  }
+
+  /**
+   * Runs one command: due timers first, every job's progress brought up to now, the command,
+   * then every driver brought in line with what the command did to its job. Work the command
+   * defers goes to `context.afterReply` (or runs right after, without a context).
+   */
+  #command(context: SimCommandContext | undefined, run: () => unknown): unknown {
+    if (this.#closed) throw generic('The simulator is closed');
+    if (this.#deferred !== undefined) throw generic('A command is already running');
+    this.clock.runDue();
+    this.#syncAll();
+    const deferred: Array<() => void> = [];
+    this.#deferred = deferred;
+    let result: unknown;
+    try {
+      result = run();
+    } finally {
+      this.#deferred = undefined;
+      this.#reconcileAll();
+      const after = () => {
+        // Deferred work may defer more (it then runs at once: we are past the reply).
+        for (let i = 0; i < deferred.length; i++) (deferred[i] as () => void)();
+        this.#reconcileAll();
+      };
+      if (deferred.length > 0) {
+        if (context !== undefined) context.afterReply(after);
+        else after();
+      }
+    }
+    return result ?? {};
+  }
+
+  /** Runs `fn` after the reply of the command being handled, or now outside a command. */
+  #defer(fn: () => void): void {
+    if (this.#deferred !== undefined) this.#deferred.push(fn);
+    else fn();
+  }
+
+  #emit(event: string, data: unknown): void {
+    this.#sink?.(event, data);
+  }
+
+  /** Carries out an engine result's effects; throws its error as the command's. */
+  #apply(result: JobResult): void {
+    this.#applyEffects(result.effects);
+    if (!result.ok) throw commandError(result.error.class, result.error.desc);
+  }
+
+  #applyEffects(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'event':
+          this.#emit(effect.event, effect.data);
+          break;
+        case 'halt': {
+          const d = this.#drivers.get(effect.id);
+          if (d !== undefined) this.#stopPlan(d);
+          break;
+        }
+        case 'enter': {
+          const d = this.#drivers.get(effect.id);
+          if (d === undefined) break;
+          const reason = effect.reason;
+          if (effect.when === 'after-reply') this.#defer(() => this.#enter(d, reason, true));
+          else this.#enter(d, reason, false);
+          break;
+        }
+      }
+    }
+  }
+
+  // ---- job verbs, queries, the clock ----------------------------------------------------------
+
+  #verb(name: Parameters<JobEngine['execute']>[0], args: Record<string, unknown>): unknown {
+    const result = this.engine.execute(name, args as never);
+    this.#apply(result);
+    return {};
+  }
+
+  #clockStep(args: Record<string, unknown>): unknown {
+    for (const key of Object.keys(args)) {
+      if (key !== 'ns') throw generic(`Parameter '${key}' is unexpected`);
+    }
+    const ns = args.ns;
+    if (ns === undefined) throw generic("Parameter 'ns' is missing");
+    if (typeof ns !== 'number' || !Number.isSafeInteger(ns)) {
+      throw generic("Invalid parameter type for 'ns', expected: integer");
+    }
+    if (ns < 0) throw invalidValue('ns', 'a non-negative value');
+    if (!(this.clock instanceof VirtualClock)) {
+      throw generic(`${CLOCK_STEP_COMMAND} needs the simulator to run on a virtual clock`);
+    }
+    this.clock.advanceNs(ns);
+    return {};
+  }
+
+  // ---- job creation ---------------------------------------------------------------------------
+
+  /** qmp_get_root_bs(). */
+  #rootNode(name: string): BlockNode {
+    const node = blockNode(this.blockLayer, name);
+    if (!this.#isRoot(node)) throw generic('Need a root block node');
+    return node;
+  }
+
+  /**
+   * bdrv_op_is_blocked() for the operations a backing-file blocker leaves open (commit target,
+   * stream, backup source and target): only a job's blocker refuses them.
+   */
+  #assertOpenToJobs(node: BlockNode): void {
+    const reason = this.#jobBlockers.get(node)?.[0];
+    if (reason !== undefined) throw generic(`Node '${node.nodeName}' is busy: ${reason}`);
+  }
+
+  #isRoot(node: BlockNode): boolean {
+    return this.blockLayer.parentsOf(node).length === 0 && !this.#filtered.has(node);
+  }
+
+  /** block_job_create(): the engine's create, with the job's nodes marked on success. */
+  #createJob(options: {
+    id: string | undefined;
+    type: JobType;
+    activeCommit?: boolean;
+    transaction?: JobTransaction | undefined;
+    autoFinalize?: boolean | undefined;
+    autoDismiss?: boolean | undefined;
+    speed?: number | undefined;
+  }): string {
+    const id = options.id ?? '';
+    const result = this.engine.create({
+      id,
+      type: options.type,
+      ...(options.activeCommit === true ? { activeCommit: true } : {}),
+      ...(options.transaction !== undefined ? { transaction: options.transaction } : {}),
+      ...(options.autoFinalize !== undefined ? { autoFinalize: options.autoFinalize } : {}),
+      ...(options.autoDismiss !== undefined ? { autoDismiss: options.autoDismiss } : {}),
+      ...(options.speed !== undefined ? { speed: options.speed } : {}),
+    });
+    this.#apply(result);
+    return id;
+  }
+
+  #newDriver(
+    id: string,
+    kind: Kind,
+    parts: {
+      work?: WorkList;
+      total?: number;
+      immediate?: boolean;
+      startError?: string;
+      endless?: boolean;
+      read?: { node: BlockNode; policy: BlockdevOnError } | undefined;
+      write?: { node: BlockNode; policy: BlockdevOnError } | undefined;
+      writesReportAsRead?: boolean;
+      createOptions?: BlockdevCreateOptions;
+      replaces?: string | undefined;
+      attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
+      filterOn?: BlockNode | undefined;
+      group?: Set<Driver> | undefined;
+    },
+  ): Driver {
+    const layer = this.blockLayer;
+    const type = this.engine.job(id)?.type ?? kind;
+    const release: Array<() => void> = [];
+    for (const a of parts.attached ?? []) {
+      if (a.blocker !== false) {
+        const reason = jobBlockerReason(type);
+        release.push(layer.block(a.node, reason));
+        const list = this.#jobBlockers.get(a.node) ?? [];
+        list.unshift(reason);
+        this.#jobBlockers.set(a.node, list);
+        release.push(() => {
+          const at = list.indexOf(reason);
+          if (at >= 0) list.splice(at, 1);
+          if (list.length === 0) this.#jobBlockers.delete(a.node);
+        });
+      }
+      if (a.backend === true) release.push(layer.attachBackend(a.node));
+    }
+    if (parts.filterOn !== undefined) {
+      const node = parts.filterOn;
+      this.#filtered.set(node, (this.#filtered.get(node) ?? 0) + 1);
+      release.push(() => {
+        const n = (this.#filtered.get(node) ?? 1) - 1;
+        if (n <= 0) this.#filtered.delete(node);
+        else this.#filtered.set(node, n);
+      });
+    }
+    const work = parts.work ?? new WorkList([], 1);
+    const d: Driver = {
+      id,
+      kind,
+      seq: this.#seq++,
+      phase: 'copy',
+      started: false,
+      work,
+      total: parts.total ?? work.totalCopy + work.totalSkip,
+      immediate: parts.immediate ?? false,
+      startError: parts.startError,
+      endless: parts.endless ?? false,
+      readNode: parts.read?.node,
+      writeNode: parts.write?.node,
+      readPoints: parts.read ? injectionPoints(parts.read.node, 'read') : [],
+      writePoints: parts.write ? injectionPoints(parts.write.node, 'write') : [],
+      readPolicy: parts.read?.policy ?? 'report',
+      writePolicy: parts.write?.policy ?? 'report',
+      writesReportAsRead: parts.writesReportAsRead ?? false,
+      createOptions: parts.createOptions,
+      replaces: parts.replaces,
+      attached: (parts.attached ?? []).map((a) => a.node),
+      release,
+      released: false,
+      group: parts.group,
+      frontier: 0,
+      applied: 0,
+      limiter: newRateLimit(),
+      plan: undefined,
+      planLive: false,
+      planLimiter: newRateLimit(),
+      landing: undefined,
+      errorsClearedTo: 0,
+      ignoredError: undefined,
+      speed: this.engine.job(id)?.speed ?? 0,
+      timer: undefined,
+    };
+    parts.group?.add(d);
+    this.#drivers.set(id, d);
+    return d;
+  }
+
+  /** A job created but refused later by its command (never started): undo its marks. */
+  #discard(id: string): void {
+    const d = this.#drivers.get(id);
+    if (d !== undefined) this.#releaseDriver(d);
+  }
+
+  #start(id: string): void {
+    this.#apply(this.engine.start(id));
+  }
+
+  #blockdevMirror(a: BlockdevMirrorArgs): unknown {
+    const layer = this.blockLayer;
+    const bs = this.#rootNode(a.device);
+    const target = blockNode(layer, a.target);
+    const granularity = a.granularity ?? 0;
+    if (granularity !== 0 && (granularity < 512 || granularity > 64 * MiB)) {
+      throw invalidValue('granularity', 'a value in range [512B, 64MB]');
+    }
+    if ((granularity & (granularity - 1)) !== 0) {
+      throw invalidValue('granularity', 'a power of 2');
+    }
+    layer.assertNotBusy(bs);
+    layer.assertNotBusy(target);
+    let sync = a.sync;
+    if (bs.backing === undefined && sync === 'top') sync = 'full';
+    if (a.replaces !== undefined) {
+      const replaced = nodeByName(layer, a.replaces);
+      if (replaced.length !== bs.length) {
+        throw generic('cannot replace image with a mirror image of different size');
+      }
+    }
+    if (sync === 'incremental' || sync === 'bitmap') {
+      throw generic(`Sync mode '${sync}' not supported`);
+    }
+    const bufSize = a['buf-size'] ?? 0;
+    if (bufSize < 0) throw generic("Invalid parameter 'buf-size'");
+    if (bs === target) throw generic("Can't mirror node into itself");
+    if (a['filter-node-name'] !== undefined && layer.findNode(a['filter-node-name'])) {
+      throw generic(`Duplicate nodes with node-name='${a['filter-node-name']}'`);
+    }
+    const gran = granularity !== 0 ? granularity : defaultGranularity(target);
+    const chunk = Math.ceil((bufSize === 0 ? MIRROR_BUFFER_SIZE : bufSize) / gran) * gran;
+    const id = this.#createJob({
+      id: a['job-id'],
+      type: 'mirror',
+      autoFinalize: a['auto-finalize'],
+      autoDismiss: a['auto-dismiss'],
+      speed: a.speed,
+    });
+    let dirty: Extent[];
+    if (sync === 'none') dirty = [];
+    else if (sync === 'full') dirty = bs.length > 0 ? [{ copy: true, length: bs.length }] : [];
+    else dirty = copyOnly(allocatedInNode(layer, bs), bs.length);
+    const work = new WorkList(dirty, chunk);
+    this.#newDriver(id, 'mirror', {
+      work,
+      ...(bs.length !== target.length
+        ? { startError: 'Source and target image have different sizes' }
+        : {}),
+      read: { node: bs, policy: a['on-source-error'] ?? 'report' },
+      write: { node: target, policy: a['on-target-error'] ?? 'report' },
+      replaces: a.replaces,
+      attached: [{ node: bs }, { node: target, backend: true }],
+      filterOn: bs,
+    });
+    this.#start(id);
+    return {};
+  }
+
+  #blockCommit(a: BlockCommitArgs): unknown {
+    const layer = this.blockLayer;
+    let bs: BlockNode;
+    try {
+      bs = this.#rootNode(a.device);
+    } catch (error) {
+      if (layer.findNode(a.device) === undefined) {
+        throw commandError('DeviceNotFound', `Device '${a.device}' not found`);
+      }
+      throw error;
+    }
+    layer.assertNotBusy(bs);
+    let top: BlockNode | undefined = bs;
+    if (a['top-node'] !== undefined && a.top !== undefined) {
+      throw generic("'top-node' and 'top' are mutually exclusive");
+    } else if (a['top-node'] !== undefined) {
+      top = nodeByName(layer, a['top-node']);
+      if (!chainContains(bs, top)) {
+        throw generic(`'${a['top-node']}' is not in this backing file chain`);
+      }
+    } else if (a.top !== undefined) {
+      top = this.#findBackingImage(bs, a.top, true);
+    }
+    if (top === undefined) throw generic(`Top image file ${a.top ?? 'NULL'} not found`);
+    let base: BlockNode | undefined;
+    if (a['base-node'] !== undefined && a.base !== undefined) {
+      throw generic("'base-node' and 'base' are mutually exclusive");
+    } else if (a['base-node'] !== undefined) {
+      base = nodeByName(layer, a['base-node']);
+      if (!chainContains(top, base)) {
+        throw generic(`'${a['base-node']}' is not in this backing file chain`);
+      }
+    } else if (a.base !== undefined) {
+      base = this.#findBackingImage(top, a.base, false);
+      if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
+    } else {
+      base = bottomOf(top);
+    }
+    for (let n: BlockNode | undefined = top; n !== undefined && n !== base.backing; n = n.backing) {
+      this.#assertOpenToJobs(n);
+    }
+    if (top === base) throw generic('cannot commit an image into itself');
+    const speed = a.speed;
+    if (top === bs) {
+      if (a['backing-file'] !== undefined) {
+        throw generic("'backing-file' specified, but 'top' is the active layer");
+      }
+      // Active commit: the mirror engine, type commit, with a ready phase.
+      const id = this.#createJob({
+        id: a['job-id'],
+        type: 'commit',
+        activeCommit: true,
+        autoFinalize: a['auto-finalize'],
+        autoDismiss: a['auto-dismiss'],
+        speed,
+      });
+      const dirty = copyOnly(allocatedInChain(layer, top, base), top.length);
+      const intermediates: { node: BlockNode }[] = [];
+      for (let n = top.backing; n !== undefined && n !== base; n = n.backing) {
+        intermediates.push({ node: n });
+      }
+      this.#newDriver(id, 'mirror', {
+        work: new WorkList(dirty, MIRROR_BUFFER_SIZE),
+        read: { node: top, policy: a['on-error'] ?? 'report' },
+        write: { node: base, policy: a['on-error'] ?? 'report' },
+        attached: [{ node: top }, { node: base, backend: true }, ...intermediates],
+        filterOn: top,
+      });
+      this.#start(id);
+      return {};
+    }
+    const overlay = overlayOf(bs, top);
+    if (overlay !== undefined) this.#assertOpenToJobs(overlay);
+    const id = this.#createJob({
+      id: a['job-id'],
+      type: 'commit',
+      autoFinalize: a['auto-finalize'],
+      autoDismiss: a['auto-dismiss'],
+      speed,
+    });
+    const copy = allocatedInChain(layer, top, base);
+    const chain: { node: BlockNode; backend?: boolean }[] = [];
+    for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
+      chain.push(n === top ? { node: n, backend: true } : { node: n });
+    }
+    this.#newDriver(id, 'commit', {
+      work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
+      read: { node: top, policy: a['on-error'] ?? 'report' },
+      write: { node: base, policy: a['on-error'] ?? 'report' },
+      attached: [{ node: bs }, ...chain, { node: base, backend: true }],
+    });
+    this.#start(id);
+    return {};
+  }
+
+  /** bdrv_find_backing_image() by the displayed filename (or node name) of a chain member. */
+  #findBackingImage(top: BlockNode, name: string, includeTop: boolean): BlockNode | undefined {
+    for (let n: BlockNode | undefined = includeTop ? top : top.backing; n; n = n.backing) {
+      if (n.nodeName === name || this.blockLayer.blockDeviceInfo(n, true).file === name) return n;
+      if (n.file?.filename === name) return n;
+    }
+    return undefined;
+  }
+
+  #blockStream(a: BlockStreamArgs): unknown {
+    const layer = this.blockLayer;
+    if (a.base !== undefined && a['base-node'] !== undefined) {
+      throw generic("'base' and 'base-node' cannot be specified at the same time");
+    }
+    if (a.base !== undefined && a.bottom !== undefined) {
+      throw generic("'base' and 'bottom' cannot be specified at the same time");
+    }
+    if (a.bottom !== undefined && a['base-node'] !== undefined) {
+      throw generic("'bottom' and 'base-node' cannot be specified at the same time");
+    }
+    const bs = blockNode(layer, a.device);
+    let base: BlockNode | undefined;
+    if (a.base !== undefined) {
+      base = this.#findBackingImage(bs, a.base, false);
+      if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
+    }
+    if (a['base-node'] !== undefined) {
+      base = nodeByName(layer, a['base-node']);
+      if (bs === base || !chainContains(bs, base)) {
+        throw generic(`Node '${a['base-node']}' is not a backing image of '${a.device}'`);
+      }
+    }
+    let bottom: BlockNode | undefined;
+    if (a.bottom !== undefined) {
+      bottom = nodeByName(layer, a.bottom);
+      if (!chainContains(bs, bottom)) {
+        throw generic(`Node '${a.bottom}' is not in a chain starting from '${a.device}'`);
+      }
+      base = bottom.backing;
+    }
+    for (let n: BlockNode | undefined = bs; n !== undefined && n !== base; n = n.backing) {
+      this.#assertOpenToJobs(n);
+    }
+    if (base === undefined && a['backing-file'] !== undefined) {
+      throw generic('backing file specified, but streaming the entire chain');
+    }
+    const id = this.#createJob({
+      id: a['job-id'],
+      type: 'stream',
+      autoFinalize: a['auto-finalize'],
+      autoDismiss: a['auto-dismiss'],
+      speed: a.speed,
+    });
+    // Nothing between the device and the base: stream_run returns at once.
+    const immediate = bs.backing === base;
+    const intermediates = allocatedInChain(layer, bs.backing, base);
+    const copy = subtractRanges(intermediates, allocatedInNode(layer, bs));
+    const attached: { node: BlockNode }[] = [{ node: bs }];
+    for (let n = bs.backing; n !== undefined && n !== base; n = n.backing)
+      attached.push({ node: n });
+    this.#newDriver(id, 'stream', {
+      work: immediate
+        ? new WorkList([], STREAM_CHUNK_SIZE)
+        : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
+      ...(immediate ? { total: 0, immediate: true } : {}),
+      read: { node: bs, policy: a['on-error'] ?? 'report' },
+      writesReportAsRead: true,
+      attached,
+      filterOn: bs,
+    });
+    this.#start(id);
+    return {};
+  }
+
+  #blockdevCreate(a: BlockdevCreateArgs): unknown {
+    const id = this.#createJob({ id: a['job-id'], type: 'create' });
+    this.#newDriver(id, 'create', { createOptions: a.options, total: 1 });
+    this.#start(id);
+    return {};
+  }
+
+  /**
+   * qmp_transaction(), also behind blockdev-backup: drain everything, prepare each action
+   * (a backup is created on its drained source), start the jobs, or roll back on the first
+   * failure; then end each action's drained section.
+   */
+  #transaction(a: TransactionArgs): unknown {
+    const mode = a.properties?.['completion-mode'] ?? 'individual';
+    const txn = mode === 'grouped' ? this.engine.newTransaction() : undefined;
+    const group = mode === 'grouped' ? new Set<Driver>() : undefined;
+    // bdrv_drain_all(): a drained section over every node, begun and ended.
+    this.#drainEnd(this.#drainBegin(undefined), false);
+    const states: Array<{ jobId?: string; drained?: Driver[] }> = [];
+    let failure: unknown;
+    for (const action of a.actions) {
+      const state: { jobId?: string; drained?: Driver[] } = {};
+      states.push(state);
+      try {
+        this.#prepareAction(action, mode, txn, group, state);
+      } catch (error) {
+        failure = error;
+        break;
+      }
+    }
+    if (failure === undefined) {
+      for (const state of states) if (state.jobId !== undefined) this.#start(state.jobId);
+    } else {
+      for (const state of [...states].reverse()) {
+        if (state.jobId !== undefined && this.engine.has(state.jobId)) {
+          this.#applyEffects(this.engine.rollback(state.jobId).effects);
+          this.#discard(state.jobId);
+        }
+      }
+    }
+    for (const state of states) if (state.drained) this.#drainEnd(state.drained, true);
+    if (failure !== undefined) throw failure;
+    return {};
+  }
+
+  #prepareAction(
+    action: TransactionAction,
+    mode: string,
+    txn: JobTransaction | undefined,
+    group: Set<Driver> | undefined,
+    state: { jobId?: string; drained?: Driver[] },
+  ): void {
+    switch (action.type) {
+      case 'abort':
+        throw generic('Transaction aborted using Abort action');
+      case 'blockdev-backup':
+        this.#prepareBackup(action.data, txn, group, state);
+        return;
+      default:
+        if (mode !== 'individual') {
+          throw generic(
+            `Action '${action.type}' does not support Transaction property completion-mode = ${mode}`,
+          );
+        }
+        throw generic(`qmpkit does not simulate the transaction action '${action.type}'`);
+    }
+  }
+
+  #prepareBackup(
+    b: BlockdevBackup,
+    txn: JobTransaction | undefined,
+    group: Set<Driver> | undefined,
+    state: { jobId?: string; drained?: Driver[] },
+  ): void {
+    const layer = this.blockLayer;
+    const bs = blockNode(layer, b.device);
+    const target = blockNode(layer, b.target);
+    // bdrv_drained_begin(bs), ended by the action's clean().
+    state.drained = this.#drainBegin(bs);
+    this.#checkBackupOptions(b);
+    if (bs === target) throw generic('Source and target cannot be the same');
+    if (b.compress === true && target.driver !== 'qcow2') {
+      throw generic('Compression is not supported for this drive ');
+    }
+    this.#assertOpenToJobs(bs);
+    this.#assertOpenToJobs(target);
+    const perf = b['x-perf'];
+    const maxWorkers = perf?.['max-workers'] ?? 64;
+    if (maxWorkers < 1 || maxWorkers > 2147483647) {
+      throw generic('max-workers must be between 1 and 2147483647');
+    }
+    const maxChunk = perf?.['max-chunk'] ?? 0;
+    if (maxChunk < 0) {
+      throw generic('max-chunk must be zero (which means no limit) or positive');
+    }
+    if (bs.length !== target.length) {
+      throw generic('Source and target image have different sizes');
+    }
+    if (b['filter-node-name'] !== undefined && layer.findNode(b['filter-node-name'])) {
+      throw generic(`Duplicate nodes with node-name='${b['filter-node-name']}'`);
+    }
+    const cluster = Math.max(64 * 1024, target.qcow2?.clusterSize ?? 0);
+    if (maxChunk !== 0 && maxChunk < cluster) {
+      throw generic(
+        `Required max-chunk (${maxChunk}) is less than backup cluster size (${cluster})`,
+      );
+    }
+    const id = this.#createJob({
+      id: b['job-id'],
+      type: 'backup',
+      transaction: txn,
+      autoFinalize: b['auto-finalize'],
+      autoDismiss: b['auto-dismiss'],
+      speed: b.speed,
+    });
+    state.jobId = id;
+    const chunk = Math.max(
+      cluster,
+      maxChunk !== 0 ? Math.min(BACKUP_CHUNK_SIZE, maxChunk) : BACKUP_CHUNK_SIZE,
+    );
+    let work: WorkList;
+    let total: number;
+    const sync = b.sync;
+    if (sync === 'top' && bs.backing !== undefined) {
+      work = new WorkList(copyOnly(allocatedInNode(layer, bs), bs.length), chunk);
+      total = work.totalCopy;
+    } else if (sync === 'none') {
+      work = new WorkList([], chunk);
+      total = bs.length;
+    } else {
+      work = new WorkList(bs.length > 0 ? [{ copy: true, length: bs.length }] : [], chunk);
+      total = bs.length;
+    }
+    const d = this.#newDriver(id, 'backup', {
+      work,
+      total,
+      endless: sync === 'none',
+      read: { node: bs, policy: b['on-source-error'] ?? 'report' },
+      write: { node: target, policy: b['on-target-error'] ?? 'report' },
+      attached: [{ node: bs, blocker: false }, { node: target }],
+      filterOn: bs,
+      group,
+    });
+    // The job's nodes are drained: it holds that pause from its creation.
+    this.#applyEffects(this.engine.pauseInternal(id).effects);
+    state.drained.push(d);
+  }
+
+  #checkBackupOptions(b: BackupCommon): void {
+    let sync = b.sync;
+    if ((sync === 'bitmap' || sync === 'incremental') && b.bitmap === undefined) {
+      throw generic(`must provide a valid bitmap name for '${sync}' sync mode`);
+    }
+    if (sync === 'incremental') {
+      if (b['bitmap-mode'] !== undefined && b['bitmap-mode'] !== 'on-success') {
+        throw generic("Bitmap sync mode must be 'on-success' when using sync mode 'incremental'");
+      }
+      sync = 'bitmap';
+    }
+    if (b.bitmap !== undefined) throw generic(`Bitmap '${b.bitmap}' could not be found`);
+    if (b['bitmap-mode'] !== undefined) {
+      throw generic('Cannot specify bitmap sync mode without a bitmap');
+    }
+  }
+
+  // ---- drained sections -----------------------------------------------------------------------
+
+  /**
+   * bdrv_drained_begin() on `node` (or every node): each job working on it, or on a node above
+   * it, takes an internal pause. An idle job parks at once; a busy one first finishes the chunk
+   * it has in flight (the drain waits for it). Returns the jobs paused, to end the section.
+   */
+  #drainBegin(node: BlockNode | undefined): Driver[] {
+    const affected: Driver[] = [];
+    const above = node === undefined ? undefined : this.#selfAndAncestors(node);
+    const drivers = [...this.#drivers.values()].filter(
+      (d) => d.kind !== 'create' && !d.released && this.engine.has(d.id),
+    );
+    // Newest first for one node (its parents list), creation order for a drain of everything.
+    if (node !== undefined) drivers.reverse();
+    for (const d of drivers) {
+      if (above !== undefined && !d.attached.some((n) => above.has(n))) continue;
+      const snap = this.engine.job(d.id);
+      if (snap === undefined || snap.run === 'exited') continue;
+      this.#applyEffects(this.engine.pauseInternal(d.id).effects);
+      affected.push(d);
+      const now = this.engine.job(d.id);
+      if (now?.run === 'busy' && d.plan !== undefined) {
+        this.#finishChunkInFlight(d);
+        this.#applyEffects(this.engine.pausePoint(d.id).effects);
+        this.#reconcile(d);
+      }
+    }
+    return affected;
+  }
+
+  #drainEnd(drivers: readonly Driver[], newestFirst: boolean): void {
+    // bdrv_drained_end() of one node walks its parents newest first (jobs created inside the
+    // section included); the end of a drain of everything goes in node order like its begin.
+    const order = newestFirst ? [...drivers].sort((a, b) => b.seq - a.seq) : drivers;
+    for (const d of order) {
+      const snap = this.engine.job(d.id);
+      if (snap === undefined || snap.pauseCount <= 0) continue;
+      this.#applyEffects(this.engine.resumeInternal(d.id).effects);
+    }
+  }
+
+  #selfAndAncestors(node: BlockNode): Set<BlockNode> {
+    const out = new Set<BlockNode>([node]);
+    const stack = [node];
+    while (stack.length > 0) {
+      const n = stack.pop() as BlockNode;
+      for (const p of this.blockLayer.parentsOf(n)) {
+        if (!out.has(p)) {
+          out.add(p);
+          stack.push(p);
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---- the drivers ----------------------------------------------------------------------------
+
+  /** The job's coroutine was entered (start, resume, cancel, complete, a faster speed). */
+  #enter(d: Driver, reason: EnterReason, afterReply: boolean): void {
+    const snap = this.engine.job(d.id);
+    if (snap === undefined || snap.run !== 'busy' || !this.#drivers.has(d.id)) return;
+    if (d.kind === 'create') {
+      if (reason === 'start') this.#defer(() => this.#runCreate(d));
+      return;
+    }
+    if (d.phase === 'ready') {
+      if (snap.completeRequested || snap.cancelRequested) {
+        if (afterReply) this.#finish(d, undefined);
+        else this.#defer(() => this.#finishIfBusy(d));
+      } else {
+        this.#applyEffects(this.engine.sleep(d.id).effects);
+      }
+      return;
+    }
+    if (snap.cancelled) {
+      // A hard-cancelled mirror winds down; its exit drains the source, so after the reply.
+      if (afterReply) this.#finish(d, undefined);
+      else this.#defer(() => this.#finishIfBusy(d));
+      return;
+    }
+    if (!d.started) {
+      this.#startRun(d);
+      return;
+    }
+    this.#resumeRun(d, d.kind !== 'backup');
+  }
+
+  #finishIfBusy(d: Driver): void {
+    const snap = this.engine.job(d.id);
+    if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
+      this.#finish(d, undefined);
+    }
+  }
+
+  #startRun(d: Driver): void {
+    d.started = true;
+    if (d.startError !== undefined) {
+      const message = d.startError;
+      this.#defer(() => {
+        const snap = this.engine.job(d.id);
+        if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
+          this.#finish(d, message);
+        }
+      });
+      return;
+    }
+    if (d.total > 0)
+      this.#applyEffects(this.engine.progress(d.id, { setRemaining: d.total }).effects);
+    if (d.immediate) {
+      this.#finish(d, undefined);
+      return;
+    }
+    if (d.kind === 'mirror' && d.work.totalCopy === 0) {
+      // Nothing dirty: READY before the reply.
+      this.#converge(d);
+      return;
+    }
+    if (d.endless) {
+      this.#applyEffects(this.engine.sleep(d.id).effects);
+      return;
+    }
+    this.#resumeRun(d, true);
+  }
+
+  /** (Re)starts the copy loop at the job's frontier, now. */
+  #resumeRun(d: Driver, forgetSleep: boolean): void {
+    if (d.endless) {
+      this.#applyEffects(this.engine.sleep(d.id).effects);
+      return;
+    }
+    this.#stopPlan(d);
+    this.#newPlan(d, this.clock.now(), d.limiter, forgetSleep);
+    if (d.kind === 'backup') this.#applyEffects(this.engine.sleep(d.id).effects);
+    this.#scheduleKickoff(d);
+  }
+
+  #quotaFor(d: Driver): number {
+    const speed = d.speed;
+    if (speed <= 0 || speed >= this.#throughput) return 0;
+    return sliceQuota(speed);
+  }
+
+  #newPlan(d: Driver, at: number, limiter: RateLimitState, forgetSleep: boolean): void {
+    const quota = this.#quotaFor(d);
+    const l: RateLimitState = { ...limiter };
+    let start = at;
+    if (quota > 0) {
+      if (!forgetSleep && l.dispatched >= quota && l.sliceEnd >= at) {
+        // block-copy asks the limiter before each request: a pending delay is still owed.
+        start = Math.max(at, l.sliceStart + Math.trunc((l.dispatched / quota) * SLICE_NS));
+      }
+      if (l.sliceEnd < start) {
+        l.sliceStart = start;
+        l.sliceEnd = start + SLICE_NS;
+        l.dispatched = 0;
+      }
+    }
+    d.plan = {
+      start,
+      base: d.frontier,
+      firstChunk: d.work.chunkIndexAt(d.frontier),
+      quota,
+      sigma: l.sliceStart,
+      dispatched0: l.dispatched,
+      nsPerByte: quota > 0 ? 0 : this.#nsPerByte,
+    };
+    d.planLimiter = l;
+    d.planLive = false;
+    d.landing = undefined;
+  }
+
+  #scheduleKickoff(d: Driver): void {
+    const plan = d.plan;
+    if (plan === undefined) return;
+    const kickoff = () => {
+      if (d.plan !== plan || d.planLive) return;
+      d.timer = undefined;
+      d.planLive = true;
+      this.#process(d);
+      this.#reconcileGroup(d);
+    };
+    this.#cancelTimer(d);
+    if (plan.start > this.clock.now()) d.timer = this.clock.setTimer(plan.start, kickoff);
+    else this.#defer(kickoff);
+  }
+
+  /** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
+  #stopPlan(d: Driver): void {
+    this.#cancelTimer(d);
+    if (d.plan !== undefined && d.planLive) {
+      d.limiter = rateLimitAfter(d.plan, d.frontier, d.planLimiter);
+    }
+    d.plan = undefined;
+    d.planLive = false;
+    d.landing = undefined;
+  }
+
+  #cancelTimer(d: Driver): void {
+    if (d.timer !== undefined) {
+      d.timer();
+      d.timer = undefined;
+    }
+  }
+
+  /** The chunk index progress must not pass: an unchecked injected error, a landing. */
+  #nextEvent(d: Driver): NextEvent | undefined {
+    const plan = d.plan;
+    if (plan === undefined) return undefined;
+    const work = d.work;
+    let best: NextEvent | undefined;
+    const consider = (e: NextEvent) => {
+      if (best === undefined || e.at < best.at) best = e;
+    };
+    const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
+    if (error !== undefined) {
+      consider({ at: chunkDoneAt(plan, work.chunk(error)), kind: 'error', chunk: error });
+    }
+    if (d.landing !== undefined && d.landing < work.chunkCount) {
+      const at = chunkDoneAt(plan, work.chunk(d.landing));
+      if (error === undefined || d.landing < error)
+        consider({ at, kind: 'land', chunk: d.landing });
+    }
+    if (error === undefined && !d.endless) {
+      consider({ at: this.#endTime(d, plan), kind: 'end', chunk: work.chunkCount });
+    }
+    return best;
+  }
+
+  #endTime(d: Driver, plan: Plan): number {
+    const work = d.work;
+    if (d.kind === 'mirror' || (d.kind !== 'backup' && work.hasTrailingSkip)) {
+      // Mirror sleeps the delay of its last chunk before it sees the source clean; stream and
+      // commit sleep it before passing over a trailing unallocated stretch.
+      return arriveAt(plan, work.totalCopy);
+    }
+    if (work.chunkCount <= plan.firstChunk) return plan.start;
+    return chunkDoneAt(plan, work.chunk(work.chunkCount - 1));
+  }
+
+  /** Brings the job's progress up to time `t` (not past an unhandled event). */
+  #syncTo(d: Driver, t: number): void {
+    const plan = d.plan;
+    if (plan === undefined || !d.planLive) return;
+    const work = d.work;
+    let limit = work.chunkCount;
+    const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
+    if (error !== undefined) limit = Math.min(limit, error);
+    if (d.landing !== undefined) limit = Math.min(limit, d.landing + 1);
+    const last = lastChunkDoneBy(work, plan, t, limit);
+    let frontier = plan.base;
+    if (last >= plan.firstChunk) {
+      const c = work.chunk(last);
+      frontier = c.pos + c.bytes;
+    }
+    const atLimit = frontier >= work.totalCopy ? false : work.chunkIndexAt(frontier) >= limit;
+    const skipsDone = !atLimit && arriveAt(plan, frontier) <= t;
+    if (frontier < d.frontier) return;
+    d.frontier = frontier;
+    this.#setProgress(d, work.progressAt(frontier, skipsDone));
+  }
+
+  #setProgress(d: Driver, progress: number): void {
+    if (progress <= d.applied) return;
+    const delta = progress - d.applied;
+    d.applied = progress;
+    this.#applyEffects(this.engine.progress(d.id, { workDone: delta }).effects);
+  }
+
+  /** Completes the chunk in flight now (a drain waits for it). */
+  #finishChunkInFlight(d: Driver): void {
+    const plan = d.plan;
+    if (plan === undefined) return;
+    const now = this.clock.now();
+    if (d.planLive) this.#syncTo(d, now);
+    const k = d.planLive ? chunkInFlightAt(d.work, plan, now) : plan.firstChunk;
+    if (k >= d.work.chunkCount || k < plan.firstChunk) return;
+    const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
+    if (error !== undefined && error <= k) return;
+    const c = d.work.chunk(k);
+    d.planLive = true;
+    d.frontier = c.pos + c.bytes;
+    this.#setProgress(d, d.work.progressAt(d.frontier, false));
+  }
+
+  /** Runs the job's events that are due, then arms a timer for the next one. */
+  #process(d: Driver): void {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const plan = d.plan;
+      if (plan === undefined || !d.planLive || !this.#drivers.has(d.id)) return;
+      const now = this.clock.now();
+      const event = this.#nextEvent(d);
+      if (event === undefined) {
+        this.#afterKickoff(d);
+        return;
+      }
+      if (event.at > now) {
+        this.#afterKickoff(d);
+        this.#cancelTimer(d);
+        d.timer = this.clock.setTimer(event.at, () => {
+          d.timer = undefined;
+          if (d.plan !== plan) return;
+          this.#process(d);
+          this.#reconcileGroup(d);
+        });
+        return;
+      }
+      this.#syncGroup(d, event.at);
+      this.#syncTo(d, event.at);
+      switch (event.kind) {
+        case 'end':
+          this.#stopPlan(d);
+          d.frontier = d.work.totalCopy;
+          this.#setProgress(d, d.total > 0 ? d.work.progressAt(d.work.totalCopy, true) : 0);
+          if (d.kind === 'mirror') this.#converge(d);
+          else this.#finish(d, d.ignoredError);
+          return;
+        case 'land': {
+          const c = d.work.chunk(event.chunk);
+          d.frontier = c.pos + c.bytes;
+          this.#setProgress(d, d.work.progressAt(d.frontier, false));
+          this.#stopPlan(d);
+          const snap = this.engine.job(d.id);
+          if (snap?.cancelled) this.#finish(d, undefined);
+          else this.#applyEffects(this.engine.pausePoint(d.id).effects);
+          this.#reconcile(d);
+          return;
+        }
+        case 'error':
+          if (this.#injectError(d, event.chunk)) return;
+          break;
+      }
+    }
+  }
+
+  /** A throttled job sleeps between its chunks (query-block-jobs shows busy: false). */
+  #afterKickoff(d: Driver): void {
+    if (d.plan === undefined || d.plan.quota === 0 || d.kind === 'backup') return;
+    const snap = this.engine.job(d.id);
+    if (snap?.run !== 'busy' || snap.cancelled) return;
+    this.#applyEffects(this.engine.sleep(d.id).effects);
+    // With a pause pending the job parks instead (its plan then ends).
+    if (this.engine.job(d.id)?.run === 'parked') this.#stopPlan(d);
+  }
+
+  /** The first chunk index >= from whose I/O an armed blkdebug rule would fail. */
+  #predictError(d: Driver, from: number): number | undefined {
+    if (d.readPoints.length === 0 && d.writePoints.length === 0) return undefined;
+    const work = d.work;
+    if (from >= work.chunkCount) return undefined;
+    let best: number | undefined;
+    const look = (points: readonly InjectionPoint[], iotype: 'read' | 'write') => {
+      for (const point of points) {
+        for (const rule of candidateRules(point, iotype)) {
+          let index: number;
+          // Without a known offset mapping (a qcow2 in between), every chunk is checked.
+          if (rule.offset === -1 || point.shift === undefined) index = from;
+          else {
+            const pos = work.copyPositionOf(rule.offset - point.shift);
+            if (pos === undefined) continue;
+            index = work.chunkIndexAt(pos);
+            if (index < from) continue;
+          }
+          if (best === undefined || index < best) best = index;
+        }
+      }
+    };
+    look(d.readPoints, 'read');
+    look(d.writePoints, 'write');
+    return best;
+  }
+
+  /** The chunk's requests go down the graph; returns true when the run stops. */
+  #injectError(d: Driver, index: number): boolean {
+    const chunk = d.work.chunk(index);
+    const layer = this.blockLayer;
+    let hit: { iotype: 'read' | 'write'; errno: number } | undefined;
+    if (d.readNode !== undefined) {
+      const failure = layer.requestError(d.readNode, 'read', chunk.device, chunk.bytes);
+      if (failure !== undefined) hit = { iotype: 'read', errno: failure.errno };
+    }
+    if (hit === undefined && d.writeNode !== undefined) {
+      const failure = layer.requestError(d.writeNode, 'write', chunk.device, chunk.bytes);
+      if (failure !== undefined) hit = { iotype: 'write', errno: failure.errno };
+    }
+    d.errorsClearedTo = index + 1;
+    if (hit === undefined) return false;
+    const operation = hit.iotype === 'write' && !d.writesReportAsRead ? 'write' : 'read';
+    const policy = hit.iotype === 'write' ? d.writePolicy : d.readPolicy;
+    const result = this.engine.ioError(d.id, {
+      operation,
+      policy,
+      ...(hit.errno === ENOSPC ? { nospace: true } : {}),
+    });
+    this.#applyEffects(result.effects);
+    if (!result.ok) return true;
+    const message = errnoMessage(hit.errno);
+    switch (result.action) {
+      case 'ignore':
+        if (d.kind === 'stream') d.ignoredError ??= message;
+        return false;
+      case 'stop':
+        // The request is retried after resume.
+        d.errorsClearedTo = index;
+        this.#stopPlan(d);
+        this.#applyEffects(this.engine.sleep(d.id).effects);
+        this.#reconcile(d);
+        return true;
+      default:
+        this.#stopPlan(d);
+        this.#finish(d, message);
+        return true;
+    }
+  }
+
+  /** A mirror (or active commit) converged: READY, then it waits in its ready loop. */
+  #converge(d: Driver): void {
+    d.phase = 'ready';
+    this.#applyEffects(this.engine.converged(d.id).effects);
+    const snap = this.engine.job(d.id);
+    if (snap?.run === 'busy') {
+      if (snap.cancelled) {
+        this.#defer(() => this.#finishIfBusy(d));
+        return;
+      }
+      this.#applyEffects(this.engine.sleep(d.id).effects);
+    }
+  }
+
+  /** The job's run returned (with `error`, it failed). */
+  #finish(d: Driver, error: string | undefined): void {
+    this.#stopPlan(d);
+    const snap = this.engine.job(d.id);
+    if (snap === undefined || (snap.run !== 'busy' && snap.run !== 'sleeping')) return;
+    this.#syncGroup(d, this.clock.now());
+    this.#applyEffects(this.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
+    this.#reconcile(d);
+    this.#reconcileGroup(d);
+  }
+
+  #runCreate(d: Driver): void {
+    const snap = this.engine.job(d.id);
+    if (snap === undefined || snap.run !== 'busy') return;
+    this.#applyEffects(this.engine.progress(d.id, { setRemaining: 1 }).effects);
+    let error: string | undefined;
+    try {
+      if (d.createOptions !== undefined) this.blockLayer.create(d.createOptions);
+    } catch (caught) {
+      error = CommandError.isInstance(caught)
+        ? caught.desc
+        : caught instanceof Error
+          ? caught.message
+          : String(caught);
+    }
+    this.#applyEffects(this.engine.progress(d.id, { workDone: 1 }).effects);
+    this.#applyEffects(this.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
+    this.#reconcile(d);
+  }
+
+  #syncAll(): void {
+    const now = this.clock.now();
+    for (const d of this.#drivers.values()) this.#syncTo(d, now);
+  }
+
+  #syncGroup(d: Driver, t: number): void {
+    if (d.group === undefined) return;
+    for (const other of d.group) if (other !== d) this.#syncTo(other, t);
+  }
+
+  #reconcileAll(): void {
+    for (const d of [...this.#drivers.values()]) this.#reconcile(d);
+  }
+
+  #reconcileGroup(d: Driver): void {
+    if (d.group === undefined) {
+      this.#reconcile(d);
+      return;
+    }
+    for (const member of [...d.group]) this.#reconcile(member);
+  }
+
+  /** Brings a driver in line with its job: gone, finalized, parked, or still running. */
+  #reconcile(d: Driver): void {
+    const snap = this.engine.job(d.id);
+    if (snap === undefined) {
+      this.#stopPlan(d);
+      this.#releaseDriver(d);
+      this.#drivers.delete(d.id);
+      d.group?.delete(d);
+      return;
+    }
+    if (snap.status === 'concluded') this.#releaseDriver(d);
+    if (snap.run !== 'busy' && snap.run !== 'sleeping') {
+      if (d.plan !== undefined) this.#stopPlan(d);
+      return;
+    }
+    if (snap.speed !== d.speed) this.#speedChanged(d, snap);
+    if (d.plan === undefined) return;
+    this.#updateLanding(d, snap);
+    if (d.planLive) {
+      this.#cancelTimer(d);
+      this.#process(d);
+    }
+  }
+
+  #updateLanding(d: Driver, snap: JobSnapshot): void {
+    const plan = d.plan;
+    if (plan === undefined) return;
+    // Only a job with a request in flight lands at a chunk boundary: an unthrottled one, or
+    // one whose first chunk is still being issued. A throttled job between chunks sleeps and
+    // the engine parks or wakes it itself.
+    const inFlight = !d.planLive || plan.quota === 0;
+    const stopping = inFlight && (snap.pauseCount > 0 || snap.cancelled) && snap.run === 'busy';
+    if (!stopping) {
+      d.landing = undefined;
+      return;
+    }
+    if (d.landing !== undefined) return;
+    const k = d.planLive ? chunkInFlightAt(d.work, plan, this.clock.now()) : plan.firstChunk;
+    d.landing = k < d.work.chunkCount ? k : undefined;
+  }
+
+  /** A new speed applies from the next chunk the job issues (a faster one also woke it). */
+  #speedChanged(d: Driver, snap: JobSnapshot): void {
+    d.speed = snap.speed;
+    const plan = d.plan;
+    if (plan === undefined || !d.planLive) return;
+    const now = this.clock.now();
+    this.#syncTo(d, now);
+    let start: number;
+    let limiter: RateLimitState;
+    if (plan.quota > 0) {
+      start = arriveAt(plan, d.frontier);
+      limiter = rateLimitAfter(plan, d.frontier, d.planLimiter);
+    } else {
+      const k = chunkInFlightAt(d.work, plan, now);
+      if (k >= d.work.chunkCount) return;
+      start = chunkDoneAt(plan, d.work.chunk(k));
+      limiter = d.limiter;
+      const c = d.work.chunk(k);
+      if (c.pos !== d.frontier) return;
+    }
+    this.#cancelTimer(d);
+    this.#newPlan(d, Math.max(start, now), limiter, true);
+    d.planLive = true;
+    this.#process(d);
+  }
+
+  #releaseDriver(d: Driver): void {
+    if (d.released) return;
+    d.released = true;
+    for (const release of d.release) release();
+  }
+}
+
+function defaultGranularity(target: BlockNode): number {
+  const cluster = target.qcow2?.clusterSize;
+  if (cluster !== undefined) return Math.max(4096, cluster);
+  return 65536;
+}
+
+/** What createSimulator returns: the handler map for @qmpkit/server and the parts behind it. */
+export interface Simulation {
+  readonly handlers: Readonly<Record<string, SimCommandHandler>>;
+  readonly simulator: BlockJobSimulator;
+  readonly blockLayer: BlockLayer;
+  readonly engine: JobEngine;
+  readonly clock: SimClock;
+  setEventSink(sink: EventSink | undefined): void;
+  close(): void;
+}
+
+/** Builds the job simulator over a block layer; see BlockJobSimulator. */
+export function createSimulator(options: SimulatorOptions): Simulation {
+  const simulator = new BlockJobSimulator(options);
+  return {
+    handlers: simulator.handlers,
+    simulator,
+    blockLayer: simulator.blockLayer,
+    engine: simulator.engine,
+    clock: simulator.clock,
+    setEventSink: (sink) => simulator.setEventSink(sink),
+    close: () => simulator.close(),
+  };
+}
