@@ -16,16 +16,19 @@ export type EventEffect = {
  * - `cancel`: a cancel reached a mirror or active commit; it winds down (hard) or finishes
  *   without pivoting (soft, from ready) and then reports `runFinished`.
  * - `complete`: `job-complete` reached an idle ready job; it finishes and reports `runFinished`.
- * - `set-speed`: the speed was raised or set to 0 while the job slept on its rate limit.
+ * - `set-speed`: the speed was raised or set to 0 while the job slept on its rate limit. It
+ *   runs on at once: a backup to null-co at speed 1 set to 0 finished (waiting … null) before
+ *   the reply on qemu-storage-daemon 7.2.22.
  */
 export type EnterReason = 'start' | 'resume' | 'cancel' | 'complete' | 'set-speed';
 
 /**
  * An instruction to the job's driver (the simulator): its coroutine is running again.
  * `when` says where the driver's reaction lands relative to the reply of the command being
- * handled: `before-reply` = act now, inside the command (QEMU runs the coroutine synchronously
- * up to its next wait); `after-reply` = schedule it (QEMU's mirror drains before it exits, and
- * completion is deferred, so what follows comes after the reply).
+ * handled: `before-reply` (start, resume, set-speed) = act now, inside the command: QEMU runs
+ * the coroutine synchronously up to its next real wait, so a job with nothing left to wait for
+ * finishes before the reply; `after-reply` (cancel and complete of a mirror or active commit) =
+ * schedule it: the mirror drains its source on the way out, so its end comes after the reply.
  */
 export interface EnterEffect {
   type: 'enter';

@@ -787,7 +787,9 @@ export class JobEngine {
       this.completed(job);
       return;
     }
-    const when = reason === 'start' || reason === 'resume' ? 'before-reply' : 'after-reply';
+    // A woken coroutine runs at once, inside the command, up to its next real wait. Only the
+    // mirror's way out (complete, cancel) waits on a drain, so what follows lands after the reply.
+    const when = reason === 'cancel' || reason === 'complete' ? 'after-reply' : 'before-reply';
     this.out.push({ type: 'enter', id: job.id, reason, when });
   }
 

@@ -1040,3 +1040,100 @@ describe('queries', () => {
     expect(e.progress('m', { workDone: 1.5 }).ok).toBe(false);
   });
 });
+
+// Recorded on qemu-storage-daemon 7.2.22 while writing the engine: null-co 64 MiB source and
+// target, `blockdev-backup` at speed 1 (one 1 MiB chunk, then a rate-limit sleep).
+describe('throttled backup (recorded on the 7.2 binary)', () => {
+  function throttledBackup(id: string, autoDismiss = true) {
+    const t = new Transcript();
+    const e = t.engine;
+    t.note(e.create({ id, type: 'backup', speed: 1, autoDismiss }));
+    t.note(e.pauseInternal(id));
+    t.note(e.start(id));
+    t.note(e.resumeInternal(id));
+    // The driver's first chunk passes the rate limit; then it sleeps.
+    e.progress(id, { setRemaining: L, workDone: 1048576 });
+    t.note(e.sleep(id));
+    t.lines.push('R {}');
+    return t;
+  }
+
+  test('set-speed 0 wakes it and it finishes before the reply', () => {
+    const t = throttledBackup('b1');
+    expect(t.engine.queryBlockJobs()[0]).toMatchObject({
+      busy: false,
+      len: L,
+      offset: 1048576,
+      status: 'running',
+      paused: false,
+      speed: 1,
+    });
+    const r = t.note(t.engine.blockJobSetSpeed('b1', 0));
+    expect(r.effects.at(-1)).toEqual({
+      type: 'enter',
+      id: 'b1',
+      reason: 'set-speed',
+      when: 'before-reply',
+    });
+    // Acting before the reply, the null-co driver copies the rest and returns.
+    t.note(t.engine.progress('b1', { workDone: L - 1048576 }));
+    t.note(t.engine.runFinished('b1'));
+    t.reply(r);
+    expect(t.lines).toEqual([
+      'b1 created',
+      'b1 running',
+      'b1 paused',
+      'b1 running',
+      'R {}',
+      'b1 waiting',
+      'b1 pending',
+      'BLOCK_JOB_COMPLETED b1',
+      'b1 concluded',
+      'b1 null',
+      'R {}',
+    ]);
+    expect(t.effects).toContainEqual({
+      type: 'event',
+      event: 'BLOCK_JOB_COMPLETED',
+      data: { type: 'backup', device: 'b1', len: L, offset: L, speed: 0 },
+    });
+  });
+
+  test('pause, resume, cancel (auto-dismiss false), query, dismiss', () => {
+    const t = throttledBackup('b2', false);
+    t.clear();
+    t.cmd('job-pause', { id: 'b2' });
+    t.cmd('job-resume', { id: 'b2' });
+    // Backup throttling lives in block-copy: it goes straight back to sleep.
+    t.note(t.engine.sleep('b2'));
+    const cancel = t.cmd('job-cancel', { id: 'b2' });
+    expect(t.engine.queryJobs()).toEqual([
+      {
+        'current-progress': 1048576,
+        status: 'concluded',
+        'total-progress': L,
+        type: 'backup',
+        id: 'b2',
+        error: 'Operation canceled',
+      },
+    ]);
+    t.cmd('job-dismiss', { id: 'b2' });
+    expect(t.lines).toEqual([
+      'b2 paused',
+      'R {}',
+      'b2 running',
+      'R {}',
+      'b2 aborting',
+      'BLOCK_JOB_CANCELLED b2',
+      'b2 concluded',
+      'R {}',
+      'b2 null',
+      'R {}',
+    ]);
+    expect(cancel.effects).toContainEqual({
+      type: 'event',
+      event: 'BLOCK_JOB_CANCELLED',
+      data: { device: 'b2', len: L, offset: 1048576, speed: 1, type: 'backup' },
+    });
+  });
+});

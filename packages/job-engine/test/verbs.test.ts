@@ -321,12 +321,12 @@ describe('block-job-set-speed', () => {
   test('raising the speed wakes a sleeping job, lowering it does not', () => {
     const e = jobIn('running'); // sleeping at speed 0
     expect(e.blockJobSetSpeed('j', 100).effects).toEqual([
-      { type: 'enter', id: 'j', reason: 'set-speed', when: 'after-reply' },
+      { type: 'enter', id: 'j', reason: 'set-speed', when: 'before-reply' },
     ]);
     e.sleep('j');
     expect(e.blockJobSetSpeed('j', 50).effects).toEqual([]);
     expect(e.blockJobSetSpeed('j', 0).effects).toEqual([
-      { type: 'enter', id: 'j', reason: 'set-speed', when: 'after-reply' },
+      { type: 'enter', id: 'j', reason: 'set-speed', when: 'before-reply' },
     ]);
   });
 });
