@@ -1,0 +1,551 @@
+/**
+ * The command line of `qmpkit`: which command, which server, which options. Pure: reads only
+ * the argument list it is given; help texts live here too.
+ */
+import { parseArgs } from 'node:util';
+
+/** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
+export class UsageError extends Error {
+  /** The command whose help applies (`exec`, `run mirror`, …), if known. */
+  readonly command: string | undefined;
+  constructor(message: string, command?: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.command = command;
+  }
+}
+
+/** Where the QMP server is. */
+export type Target = { path: string } | { host: string; port: number };
+
+export const DEFAULT_TCP_HOST = '127.0.0.1';
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_INTERVAL_MS = 1000;
+
+export type JobKind = 'mirror' | 'commit' | 'stream' | 'backup';
+export const JOB_KINDS: readonly JobKind[] = ['mirror', 'commit', 'stream', 'backup'];
+
+interface Common {
+  target: Target;
+  connectTimeoutMs: number;
+}
+
+export interface ShellCommand extends Common {
+  command: 'shell';
+  log: string | undefined;
+  /** History file; undefined when history is off. */
+  history: string | undefined;
+  compact: boolean;
+}
+
+export interface ExecCommand extends Common {
+  command: 'exec';
+  name: string;
+  /** The words after the command name: `key=value` pairs, or one JSON object. */
+  words: string[];
+  compact: boolean;
+}
+
+export interface JobsCommand extends Common {
+  command: 'jobs';
+  json: boolean;
+}
+
+export interface WatchCommand extends Common {
+  command: 'watch';
+  json: boolean;
+  intervalMs: number;
+  untilIdle: boolean;
+  waitForJob: boolean;
+}
+
+export interface RunCommand extends Common {
+  command: 'run';
+  kind: JobKind;
+  /** The QMP command that starts the job. */
+  qmpCommand: 'blockdev-mirror' | 'block-commit' | 'block-stream' | 'blockdev-backup';
+  /** Its arguments (job-id always set). */
+  args: Record<string, string | number>;
+  jobId: string;
+  /** What to do when the job is ready (mirror, active commit); undefined = stay ready. */
+  onReady: 'complete' | 'soft-cancel' | undefined;
+  json: boolean;
+  intervalMs: number;
+}
+
+export interface HelpCommand {
+  command: 'help';
+  text: string;
+}
+
+export type Invocation =
+  | ShellCommand
+  | ExecCommand
+  | JobsCommand
+  | WatchCommand
+  | RunCommand
+  | HelpCommand;
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const TARGET_OPTIONS: OptionSpec = {
+  socket: { type: 'string' },
+  tcp: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const TARGET_HELP = `Server (one of):
+  --socket PATH        QMP unix socket (qemu-storage-daemon --chardev socket,path=PATH,server=on)
+  --tcp HOST:PORT      QMP TCP socket; HOST defaults to ${DEFAULT_TCP_HOST} (--tcp 4444)
+  --timeout MS         connect, greeting and negotiation time limit (default ${DEFAULT_CONNECT_TIMEOUT_MS})
+  -h, --help           this help`;
+
+export const MAIN_HELP = `Usage: qmpkit <command> [options]
+
+A command-line client for QEMU's QMP monitor (QEMU, qemu-storage-daemon, qmpkit-server).
+
+Commands:
+  shell                        interactive QMP shell (qmp-shell syntax), with history and completion
+  exec COMMAND [key=value...]  run one command and print its reply as JSON
+  jobs                         list the jobs: type, status, progress, speed, error
+  jobs watch                   live job progress (bars on a terminal, NDJSON otherwise)
+  run mirror|commit|stream|backup ...
+                               start a block job, show its progress, wait for its end
+
+Every command takes --socket PATH or --tcp HOST:PORT, and --help.
+Exit codes: 0 success, 1 QEMU error, failed job or connection failure, 2 usage error,
+130 interrupted (Ctrl-C).`;
+
+const HELP: Record<string, string> = {
+  shell: `Usage: qmpkit shell (--socket PATH | --tcp HOST:PORT) [options]
+
+An interactive QMP shell in the style of QEMU's qmp-shell:
+  command-name [key=value ...]      e.g.  job-pause id=m1
+  nested keys with dots             e.g.  blockdev-add driver=null-co node-name=n0 size=1048576
+                                          blockdev-add driver=raw node-name=r0 file.driver=file file.filename=/tmp/x
+  values: numbers, true/false, null, JSON objects/arrays ({...}, [...]), else strings;
+          a quoted value is always a string (id="1")
+  a raw command object              e.g.  {"execute": "query-jobs"}
+  transaction(                      one action per line, then ")" to send
+Replies are pretty-printed, events are shown as they arrive. Tab completes command names,
+argument names (nested too) and enum values from the server's query-qmp-schema.
+Ctrl-D leaves (exit 0), Ctrl-C leaves (exit 130).
+
+Options:
+  --log FILE           append a transcript (NDJSON: every command sent, reply and event) to FILE
+  --history FILE       history file (default $QMPKIT_HISTORY or ~/.qmpkit_history; 1000 lines)
+  --no-history         keep no history file
+  --compact            print replies on one line
+
+${TARGET_HELP}`,
+  exec: `Usage: qmpkit exec COMMAND [key=value ... | JSON] (--socket PATH | --tcp HOST:PORT)
+
+Runs one QMP command and prints its return value as JSON on stdout. Arguments use the shell's
+key=value syntax (see qmpkit shell --help), or one JSON object:
+  qmpkit exec query-jobs --socket /run/qsd.sock
+  qmpkit exec job-pause id=m1 --socket /run/qsd.sock
+  qmpkit exec blockdev-add '{"driver": "null-co", "node-name": "n0"}' --socket /run/qsd.sock
+When QEMU answers with an error, prints "<class>: <desc>" (QEMU's text) on stderr, exit 1.
+
+Options:
+  --compact            print the reply on one line
+
+${TARGET_HELP}`,
+  jobs: `Usage: qmpkit jobs [--json] (--socket PATH | --tcp HOST:PORT)
+       qmpkit jobs watch [options]
+
+Lists the jobs (query-jobs, with the speed limit from query-block-jobs): id, type, status,
+progress, speed and error.
+
+Options:
+  --json               print a JSON array of {id, type, status, current, total, percent, speed, error}
+
+${TARGET_HELP}`,
+  watch: `Usage: qmpkit jobs watch [options] (--socket PATH | --tcp HOST:PORT)
+
+Shows every job's progress live: status, a progress bar, percent, rate and ETA, driven by job
+events and by query-jobs every --interval. The percentage never goes back when a job's total
+grows (a ready mirror's does). On a terminal it draws bars; with --json, or when stdout is not a
+terminal, it writes one JSON object per change (NDJSON; fields in the README).
+Runs until Ctrl-C (exit 130), or with --until-idle until no job is active (exit 0).
+
+Options:
+  --json               NDJSON even on a terminal
+  --interval MS        query-jobs period (default ${DEFAULT_INTERVAL_MS})
+  --until-idle         exit 0 once no job is active (concluded jobs awaiting dismissal do not count)
+  --wait-for-job       with --until-idle: wait for a first job before checking (start the watcher
+                       before the job)
+
+${TARGET_HELP}`,
+  run: `Usage: qmpkit run mirror|commit|stream|backup [options] (--socket PATH | --tcp HOST:PORT)
+
+Starts a block job, shows its progress, and waits for its end: exit 0 when it completed, 1 with
+QEMU's error when it could not start or failed. Ctrl-C cancels the job (job-cancel), exit 130.
+See qmpkit run <type> --help.`,
+};
+
+const RUN_HELP: Record<JobKind, string> = {
+  mirror: `Usage: qmpkit run mirror --device NODE --target NODE [options]
+
+blockdev-mirror: copies --device to --target, then stays ready (keeps them in sync) until you
+say what to do: --complete switches to the target (job-complete); --cancel-on-ready leaves the
+target as a copy without switching (block-job-cancel); with neither it stays ready until Ctrl-C.`,
+  commit: `Usage: qmpkit run commit --device NODE [--top-node NODE] [--base-node NODE] [options]
+
+block-commit: merges the images between --top-node and --base-node into --base-node. Committing
+the active layer (no --top-node) becomes ready like a mirror: see --complete / --cancel-on-ready.`,
+  stream: `Usage: qmpkit run stream --device NODE [--base-node NODE] [options]
+
+block-stream: copies the data of the backing chain (down to --base-node) into --device.`,
+  backup: `Usage: qmpkit run backup --device NODE --target NODE [--sync MODE] [options]
+
+blockdev-backup: copies --device to --target (sync full by default).`,
+};
+
+const RUN_COMMON_HELP = `  --job-id ID          the job's id (default: the --device name)
+  --speed N            speed limit in bytes/s, K/M/G/T suffixes allowed (10M); 0 = unlimited
+  --json               write the job's changes as NDJSON (as jobs watch --json), then its outcome
+  --interval MS        query-jobs period for the progress (default ${DEFAULT_INTERVAL_MS})`;
+
+const RUN_OPTIONS: Record<JobKind, { spec: OptionSpec; help: string }> = {
+  mirror: {
+    spec: {
+      device: { type: 'string' },
+      target: { type: 'string' },
+      sync: { type: 'string' },
+      complete: { type: 'boolean' },
+      'cancel-on-ready': { type: 'boolean' },
+    },
+    help: `  --device NODE        source node (required)
+  --target NODE        target node (required; added beforehand with blockdev-add)
+  --sync MODE          full (default), top or none
+  --complete           when ready, complete: switch to the target (job-complete)
+  --cancel-on-ready    when ready, finish without switching (block-job-cancel)`,
+  },
+  commit: {
+    spec: {
+      device: { type: 'string' },
+      'top-node': { type: 'string' },
+      'base-node': { type: 'string' },
+      complete: { type: 'boolean' },
+      'cancel-on-ready': { type: 'boolean' },
+    },
+    help: `  --device NODE        the chain's active node (required)
+  --top-node NODE      the top of the range to commit (default: the active node)
+  --base-node NODE     the node to commit into (default: the bottom of the chain)
+  --complete           active commit: when ready, complete (job-complete)
+  --cancel-on-ready    active commit: when ready, finish without switching (block-job-cancel)`,
+  },
+  stream: {
+    spec: { device: { type: 'string' }, 'base-node': { type: 'string' } },
+    help: `  --device NODE        the node to copy the data into (required)
+  --base-node NODE     stop at this backing node (default: the whole chain)`,
+  },
+  backup: {
+    spec: { device: { type: 'string' }, target: { type: 'string' }, sync: { type: 'string' } },
+    help: `  --device NODE        source node (required)
+  --target NODE        target node (required; same size as the source)
+  --sync MODE          full (default), top, none or incremental`,
+  },
+};
+
+const RUN_COMMON_SPEC: OptionSpec = {
+  'job-id': { type: 'string' },
+  speed: { type: 'string' },
+  json: { type: 'boolean' },
+  interval: { type: 'string' },
+};
+
+/** The help text of `command` (`shell`, `exec`, `jobs`, `watch`, `run`, `run mirror`, …). */
+export function helpText(command?: string): string {
+  if (command === undefined) return MAIN_HELP;
+  if (command.startsWith('run ')) {
+    const kind = command.slice(4) as JobKind;
+    const options = RUN_OPTIONS[kind];
+    if (options !== undefined) {
+      return `${RUN_HELP[kind]}\n\nOptions:\n${options.help}\n${RUN_COMMON_HELP}\n\n${TARGET_HELP}`;
+    }
+  }
+  return HELP[command] ?? MAIN_HELP;
+}
+
+/** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT`. */
+export function parseTcpAddress(text: string): { host: string; port: number } {
+  let host = DEFAULT_TCP_HOST;
+  let portText = text;
+  const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
+  if (bracket !== null) {
+    host = bracket[1] as string;
+    portText = bracket[2] as string;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon >= 0) {
+      if (colon > 0) host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    }
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    throw new UsageError(`--tcp ${text}: expected HOST:PORT with a port from 1 to 65535`);
+  }
+  return { host, port: Number(portText) };
+}
+
+const SIZE_SUFFIX: Record<string, number> = {
+  '': 1,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+};
+
+/** A byte count with an optional binary suffix: `1048576`, `512K`, `10M`, `1G`. */
+export function parseSize(text: string, option: string): number {
+  const m = /^(\d+)([kKmMgGtT]?)$/.exec(text);
+  if (m === null) throw new UsageError(`${option} ${text}: expected a number of bytes (e.g. 10M)`);
+  const value = Number(m[1]) * (SIZE_SUFFIX[(m[2] as string).toLowerCase()] as number);
+  if (!Number.isSafeInteger(value)) throw new UsageError(`${option} ${text}: too large`);
+  return value;
+}
+
+function positiveInt(text: string | undefined, option: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`${option} ${text}: expected a positive whole number`);
+  }
+  return Number(text);
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(
+  args: readonly string[],
+  spec: OptionSpec,
+  command: string,
+  allowPositionals: boolean,
+): { values: Values; positionals: string[] } {
+  try {
+    const result = parseArgs({
+      args: [...args],
+      options: { ...TARGET_OPTIONS, ...spec },
+      allowPositionals,
+      strict: true,
+    });
+    return { values: result.values as Values, positionals: result.positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // parseArgs explains '--' at length; the first sentence is what matters here.
+    throw new UsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, command);
+  }
+}
+
+function common(values: Values, command: string): Common {
+  const socket = values.socket as string | undefined;
+  const tcp = values.tcp as string | undefined;
+  if (socket !== undefined && tcp !== undefined) {
+    throw new UsageError('give either --socket or --tcp, not both', command);
+  }
+  let target: Target;
+  if (socket !== undefined) {
+    if (socket === '') throw new UsageError('--socket needs a path', command);
+    target = { path: socket };
+  } else if (tcp !== undefined) {
+    target = parseTcpAddress(tcp);
+  } else {
+    throw new UsageError('say where the QMP server is: --socket PATH or --tcp HOST:PORT', command);
+  }
+  const connectTimeoutMs = positiveInt(
+    values.timeout as string | undefined,
+    '--timeout',
+    DEFAULT_CONNECT_TIMEOUT_MS,
+  );
+  return { target, connectTimeoutMs };
+}
+
+function required(values: Values, name: string, command: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') {
+    throw new UsageError(`--${name} is required`, command);
+  }
+  return value;
+}
+
+/**
+ * Reads the command line (without `node` and the script). `env` and `home` give the default
+ * history file. Throws `UsageError`.
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+  home = '',
+): Invocation {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    const topic = first === 'help' ? rest.join(' ') || undefined : undefined;
+    return { command: 'help', text: helpText(topic) };
+  }
+  switch (first) {
+    case 'shell': {
+      const { values, positionals } = parse(
+        rest,
+        {
+          log: { type: 'string' },
+          history: { type: 'string' },
+          'no-history': { type: 'boolean' },
+          compact: { type: 'boolean' },
+        },
+        'shell',
+        true,
+      );
+      if (values.help === true) return { command: 'help', text: helpText('shell') };
+      if (positionals.length > 0) {
+        throw new UsageError(`unexpected argument '${positionals[0]}'`, 'shell');
+      }
+      const defaultHistory =
+        env.QMPKIT_HISTORY ??
+        (home === '' ? undefined : `${home.replace(/\/$/, '')}/.qmpkit_history`);
+      return {
+        command: 'shell',
+        ...common(values, 'shell'),
+        log: values.log as string | undefined,
+        history:
+          values['no-history'] === true
+            ? undefined
+            : ((values.history as string | undefined) ?? defaultHistory),
+        compact: values.compact === true,
+      };
+    }
+    case 'exec': {
+      const { values, positionals } = parse(rest, { compact: { type: 'boolean' } }, 'exec', true);
+      if (values.help === true) return { command: 'help', text: helpText('exec') };
+      const [name, ...words] = positionals;
+      if (name === undefined) throw new UsageError('exec needs a COMMAND', 'exec');
+      return {
+        command: 'exec',
+        ...common(values, 'exec'),
+        name,
+        words,
+        compact: values.compact === true,
+      };
+    }
+    case 'jobs': {
+      if (rest[0] === 'watch') {
+        const { values, positionals } = parse(
+          rest.slice(1),
+          {
+            json: { type: 'boolean' },
+            interval: { type: 'string' },
+            'until-idle': { type: 'boolean' },
+            'wait-for-job': { type: 'boolean' },
+          },
+          'watch',
+          true,
+        );
+        if (values.help === true) return { command: 'help', text: helpText('watch') };
+        if (positionals.length > 0) {
+          throw new UsageError(`unexpected argument '${positionals[0]}'`, 'watch');
+        }
+        return {
+          command: 'watch',
+          ...common(values, 'watch'),
+          json: values.json === true,
+          intervalMs: positiveInt(
+            values.interval as string | undefined,
+            '--interval',
+            DEFAULT_INTERVAL_MS,
+          ),
+          untilIdle: values['until-idle'] === true,
+          waitForJob: values['wait-for-job'] === true,
+        };
+      }
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, 'jobs', true);
+      if (values.help === true) return { command: 'help', text: helpText('jobs') };
+      if (positionals.length > 0) {
+        throw new UsageError(
+          `unexpected argument '${positionals[0]}' (did you mean 'jobs watch'?)`,
+          'jobs',
+        );
+      }
+      return { command: 'jobs', ...common(values, 'jobs'), json: values.json === true };
+    }
+    case 'run':
+      return parseRun(rest);
+    default:
+      throw new UsageError(`unknown command '${first}'`);
+  }
+}
+
+function parseRun(argv: readonly string[]): Invocation {
+  const [kindText, ...rest] = argv;
+  if (kindText === undefined || kindText === '-h' || kindText === '--help') {
+    if (kindText === undefined)
+      throw new UsageError('run needs a job type: mirror, commit, stream or backup', 'run');
+    return { command: 'help', text: helpText('run') };
+  }
+  if (!(JOB_KINDS as readonly string[]).includes(kindText)) {
+    throw new UsageError(
+      `unknown job type '${kindText}' (mirror, commit, stream or backup)`,
+      'run',
+    );
+  }
+  const kind = kindText as JobKind;
+  const name = `run ${kind}`;
+  const { values, positionals } = parse(
+    rest,
+    { ...RUN_OPTIONS[kind].spec, ...RUN_COMMON_SPEC },
+    name,
+    true,
+  );
+  if (values.help === true) return { command: 'help', text: helpText(name) };
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, name);
+  const device = required(values, 'device', name);
+  const jobId = (values['job-id'] as string | undefined) ?? device;
+  const args: Record<string, string | number> = { 'job-id': jobId, device };
+  if (values.speed !== undefined) args.speed = parseSize(values.speed as string, '--speed');
+  let qmpCommand: RunCommand['qmpCommand'];
+  switch (kind) {
+    case 'mirror':
+      qmpCommand = 'blockdev-mirror';
+      args.target = required(values, 'target', name);
+      args.sync = (values.sync as string | undefined) ?? 'full';
+      break;
+    case 'backup':
+      qmpCommand = 'blockdev-backup';
+      args.target = required(values, 'target', name);
+      args.sync = (values.sync as string | undefined) ?? 'full';
+      break;
+    case 'commit':
+      qmpCommand = 'block-commit';
+      if (values['top-node'] !== undefined) args['top-node'] = values['top-node'] as string;
+      if (values['base-node'] !== undefined) args['base-node'] = values['base-node'] as string;
+      break;
+    case 'stream':
+      qmpCommand = 'block-stream';
+      if (values['base-node'] !== undefined) args['base-node'] = values['base-node'] as string;
+      break;
+  }
+  if (values.complete === true && values['cancel-on-ready'] === true) {
+    throw new UsageError('give either --complete or --cancel-on-ready, not both', name);
+  }
+  const onReady =
+    values.complete === true
+      ? 'complete'
+      : values['cancel-on-ready'] === true
+        ? 'soft-cancel'
+        : undefined;
+  return {
+    command: 'run',
+    ...common(values, name),
+    kind,
+    qmpCommand,
+    args,
+    jobId,
+    onReady,
+    json: values.json === true,
+    intervalMs: positiveInt(
+      values.interval as string | undefined,
+      '--interval',
+      DEFAULT_INTERVAL_MS,
+    ),
+  };
+}

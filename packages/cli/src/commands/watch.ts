@@ -1,0 +1,83 @@
+/**
+ * `qmpkit jobs watch`: live job progress. On a terminal, bars redrawn in place; with `--json` or
+ * when stdout is not a terminal, one `WatchRecord` per change as NDJSON.
+ */
+import type { WatchCommand } from '../args.js';
+import { JobFeed } from '../feed.js';
+import {
+  type CliIo,
+  connect,
+  describeError,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+} from '../io.js';
+import { formatJson } from '../json-format.js';
+import { endedLine, jobLine, LiveView } from '../view.js';
+import { WatchModel, type WatchRecord } from '../watch-model.js';
+
+export async function runWatch(invocation: WatchCommand, io: CliIo): Promise<number> {
+  const client = await connect(invocation.target, invocation.connectTimeoutMs);
+  const model = new WatchModel();
+  const json = invocation.json || io.stdout.isTTY !== true;
+  const view = json ? undefined : new LiveView(io.stdout);
+  let done = false;
+  let resolveFinished: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => {
+    resolveFinished = resolve;
+  });
+  const finish = (code: number) => {
+    if (done) return;
+    done = true;
+    resolveFinished(code);
+  };
+  let snapshots = 0;
+  const checkIdle = () => {
+    if (!invocation.untilIdle || snapshots === 0) return;
+    if (invocation.waitForJob && !model.sawJobs) return;
+    if (model.idle()) finish(EXIT_OK);
+  };
+  const draw = (stay: readonly string[]) => {
+    const live = model.records().map((record) => jobLine(record));
+    view?.draw(stay, live.length > 0 ? live : ['no jobs (Ctrl-C to leave)']);
+  };
+  const onRecords = (records: WatchRecord[]) => {
+    if (json) {
+      for (const record of records) io.stdout.write(`${formatJson(record, 0)}\n`);
+      return;
+    }
+    draw(records.filter((r) => r.status === 'null').map(endedLine));
+  };
+  const feed = new JobFeed(client, model, {
+    intervalMs: invocation.intervalMs,
+    now: () => io.now(),
+    onRecords,
+    onSnapshot: () => {
+      snapshots++;
+      if (snapshots === 1 && view !== undefined) draw([]);
+      checkIdle();
+    },
+    onEvent: checkIdle,
+  });
+  const onInterrupt = () => finish(EXIT_INTERRUPTED);
+  if (io.interrupt.aborted) onInterrupt();
+  io.interrupt.addEventListener('abort', onInterrupt, { once: true });
+  void feed.ended.then((cause) => {
+    if (done) return;
+    if (cause !== undefined) {
+      io.stderr.write(`${describeError(cause)}\n`);
+      finish(EXIT_FAILURE);
+    } else if (client.state === 'closed') {
+      io.stderr.write('qmpkit: the server closed the connection\n');
+      finish(EXIT_FAILURE);
+    }
+  });
+  try {
+    return await finished;
+  } finally {
+    io.interrupt.removeEventListener('abort', onInterrupt);
+    feed.close();
+    view?.close();
+    await client.close();
+  }
+}

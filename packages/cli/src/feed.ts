@@ -1,0 +1,99 @@
+/**
+ * Feeds a `WatchModel` from a live client: job events as they arrive (the listener is
+ * registered before the first query, so nothing falls between), plus `query-jobs` and
+ * `query-block-jobs` at start, after every status change, and every `intervalMs`. At most one
+ * pair of queries is in flight; a change meanwhile asks for one more afterwards.
+ */
+import type { QmpClient } from '@qmpkit/client';
+import { queryJobs } from './commands/jobs.js';
+import type { WatchModel, WatchRecord } from './watch-model.js';
+
+const JOB_EVENTS = [
+  'JOB_STATUS_CHANGE',
+  'BLOCK_JOB_READY',
+  'BLOCK_JOB_PENDING',
+  'BLOCK_JOB_COMPLETED',
+  'BLOCK_JOB_CANCELLED',
+  'BLOCK_JOB_ERROR',
+] as const;
+
+export interface FeedOptions {
+  intervalMs: number;
+  now: () => number;
+  /** Called with the records of each change, in order. */
+  onRecords: (records: WatchRecord[]) => void;
+  /** Called after each query answer was applied. */
+  onSnapshot?: () => void;
+  /** Called after each event was applied. */
+  onEvent?: () => void;
+}
+
+export class JobFeed {
+  private readonly stop = new AbortController();
+  private inFlight = false;
+  private again = false;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** Resolves when the event stream ends: with the cause when the connection was lost. */
+  readonly ended: Promise<Error | undefined>;
+
+  constructor(
+    private readonly client: QmpClient,
+    private readonly model: WatchModel,
+    private readonly options: FeedOptions,
+  ) {
+    const stream = client.events({
+      names: [...JOB_EVENTS],
+      signal: this.stop.signal,
+      maxQueued: 65_536,
+    });
+    this.ended = (async () => {
+      try {
+        for await (const event of stream) {
+          const records = this.model.event(event.event, event.data, this.options.now());
+          if (records.length > 0) this.options.onRecords(records);
+          this.options.onEvent?.();
+          if (event.event === 'JOB_STATUS_CHANGE') this.refresh();
+        }
+        return stream.endCause;
+      } catch (error) {
+        return error instanceof Error ? error : new Error(String(error));
+      }
+    })();
+    this.timer = setInterval(() => this.refresh(), options.intervalMs);
+    this.refresh();
+  }
+
+  /** Asks for a fresh pair of queries. */
+  refresh(): void {
+    if (this.stop.signal.aborted) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.inFlight = true;
+    const mark = this.model.mark();
+    queryJobs(this.client).then(
+      ({ jobs, blockJobs }) => {
+        this.inFlight = false;
+        if (this.stop.signal.aborted) return;
+        const records = this.model.snapshot(jobs, blockJobs, mark, this.options.now());
+        if (records.length > 0) this.options.onRecords(records);
+        this.options.onSnapshot?.();
+        if (this.again) {
+          this.again = false;
+          this.refresh();
+        }
+      },
+      () => {
+        // The connection ended or the client closed: the event stream reports it.
+        this.inFlight = false;
+      },
+    );
+  }
+
+  close(): void {
+    this.stop.abort();
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,63 @@
+// @qmpkit/cli — the `qmpkit` command-line client. The bin is the product; these exports are the
+// pieces it is made of, for embedding `main` or reusing the qmp-shell syntax and the renderers.
+
+export {
+  type ExecCommand,
+  helpText,
+  type Invocation,
+  type JobKind,
+  type JobsCommand,
+  parseCommandLine,
+  parseSize,
+  parseTcpAddress,
+  type RunCommand,
+  type ShellCommand,
+  type Target,
+  UsageError,
+  type WatchCommand,
+} from './args.js';
+export { completeLine, SchemaIndex } from './completion.js';
+export {
+  type CliIo,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  EXIT_USAGE,
+  type Output,
+} from './io.js';
+export { formatJson } from './json-format.js';
+export {
+  type Arguments,
+  buildArguments,
+  InputError,
+  type KeyValue,
+  type LineResult,
+  type ParsedCommand,
+  pairsOfArgv,
+  pairsOfWords,
+  parseRawCommand,
+  parseValue,
+  ShellParser,
+  splitWords,
+  type Word,
+} from './keyvalue.js';
+export { main } from './main.js';
+export { type HandValue, JsonSyntaxError, parseRelaxedJson } from './relaxed-json.js';
+export {
+  formatBytes,
+  formatEta,
+  formatPercent,
+  formatRate,
+  formatSpeedLimit,
+  type JobRow,
+  jobsTable,
+  percentOf,
+  progressBar,
+} from './render.js';
+export { endedLine, jobLine } from './view.js';
+export {
+  type BlockJobSnapshot,
+  type JobSnapshot,
+  WatchModel,
+  type WatchRecord,
+} from './watch-model.js';

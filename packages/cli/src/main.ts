@@ -1,0 +1,58 @@
+/**
+ * `qmpkit` from an argument list to an exit code. Every failure becomes one line on stderr (no
+ * stack traces): usage errors exit 2, QEMU errors, failed jobs and connection problems 1,
+ * Ctrl-C 130.
+ */
+import { helpText, parseCommandLine, UsageError } from './args.js';
+import { runExec } from './commands/exec.js';
+import { runJobs } from './commands/jobs.js';
+import { runRun } from './commands/run.js';
+import { runShell } from './commands/shell.js';
+import { runWatch } from './commands/watch.js';
+import {
+  type CliIo,
+  describeError,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  EXIT_USAGE,
+} from './io.js';
+import { InputError } from './keyvalue.js';
+
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const invocation = parseCommandLine(argv, io.env, io.home);
+    switch (invocation.command) {
+      case 'help':
+        io.stdout.write(`${invocation.text}\n`);
+        return EXIT_OK;
+      case 'shell':
+        return await runShell(invocation, io);
+      case 'exec':
+        return await runExec(invocation, io);
+      case 'jobs':
+        return await runJobs(invocation, io);
+      case 'watch':
+        return await runWatch(invocation, io);
+      case 'run':
+        return await runRun(invocation, io);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const help = error.command === undefined ? 'qmpkit --help' : `qmpkit ${error.command} --help`;
+      io.stderr.write(
+        `qmpkit: ${error.message} (see ${help.replace('watch --help', 'jobs watch --help')})\n`,
+      );
+      return EXIT_USAGE;
+    }
+    if (error instanceof InputError) {
+      io.stderr.write(`qmpkit: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (io.interrupt.aborted) return EXIT_INTERRUPTED;
+    io.stderr.write(`${describeError(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+export { helpText };
