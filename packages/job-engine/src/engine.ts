@@ -292,7 +292,13 @@ export class JobEngine {
 
   /** Run one of the job commands by its QMP name, with its (already validated) arguments. */
   execute<C extends keyof JobCommandArgs>(command: C, args: JobCommandArgs[C]): JobResult {
-    const a = args as Partial<{ id: string; device: string; force: boolean; speed: number }>;
+    // Tolerate a missing arguments object from an untyped caller rather than throw.
+    const a = (args ?? {}) as Partial<{
+      id: string;
+      device: string;
+      force: boolean;
+      speed: number;
+    }>;
     switch (command) {
       case 'job-pause':
         return this.jobPause(a.id ?? '');

@@ -122,6 +122,16 @@ describe('verb × status, as the engine applies it', () => {
 });
 
 describe('lookup (§4.2)', () => {
+  test('an untyped caller without arguments gets a lookup error, not an exception', () => {
+    const e = new JobEngine();
+    expect(e.execute('job-pause', undefined as never)).toMatchObject({
+      error: { class: 'GenericError', desc: 'Job not found' },
+    });
+    expect(e.execute('frobnicate' as never, {} as never)).toMatchObject({
+      error: { class: 'CommandNotFound', desc: 'The command frobnicate has not been found' },
+    });
+  });
+
   const jobCommands = [
     'job-pause',
     'job-resume',
