@@ -59,6 +59,18 @@ class TimerHeap {
     if (entry.cancelled) return;
     entry.cancelled = true;
     this.#live--;
+    // Cancelled entries leave lazily from the top; rebuild when they dominate, so a timer
+    // re-armed many times does not grow the heap.
+    const dead = this.#items.length - this.#live;
+    if (dead > 1024 && dead > this.#live) this.#rebuild();
+  }
+
+  #rebuild(): void {
+    const live = this.#items.filter((e) => !e.cancelled);
+    live.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    this.#items.length = 0;
+    // A sorted array is a valid heap.
+    for (const e of live) this.#items.push(e);
   }
 
   /** The earliest live timer, dropping cancelled ones from the top. */

@@ -25,11 +25,12 @@ export class Scenario {
   #lines: string[] = [];
   readonly events: Logged[] = [];
 
+  /** Unthrottled I/O at `throughput` bytes/s: 1 GiB/s unless told otherwise. */
   constructor(options: { throughput?: number } = {}) {
     this.sim = createSimulator({
       blockLayer: this.layer,
       clock: this.clock,
-      ...(options.throughput !== undefined ? { throughput: options.throughput } : {}),
+      throughput: options.throughput ?? 1024 * MiB,
       onEvent: (event, data) => {
         const d = data as Record<string, unknown>;
         this.events.push({ event, data: d });

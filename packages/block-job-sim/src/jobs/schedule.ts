@@ -58,6 +58,8 @@ export function rateLimitDelay(
 export interface Extent {
   readonly copy: boolean;
   readonly length: number;
+  /** Where it starts on the device; default: right after the previous extent. */
+  readonly device?: number;
 }
 
 /** One chunk of copying. `pos` counts copied bytes only; `device` is the device offset. */
@@ -99,6 +101,7 @@ export class WorkList {
     let skip = 0;
     for (const extent of extents) {
       if (extent.length <= 0) continue;
+      if (extent.device !== undefined) device = extent.device;
       if (extent.copy) {
         const last = this.#copyPos.length - 1;
         if (

@@ -594,19 +594,23 @@ describe('backup and drains', () => {
 });
 
 describe('I/O errors (§5.1, §6.7)', () => {
-  /** `name`: raw over blkdebug over null-co; reads (or writes) fail with `errno`. */
+  /**
+   * `name`: raw over blkdebug over a file of `size` bytes (a file has data to read; null-co
+   * reports none, so a mirror would not read it); reads fail as `rule` says.
+   */
   function failingNode(
     name: string,
     size: number,
     rule: Record<string, unknown> = { event: 'read_aio', errno: 5 },
   ) {
+    s.store.put(`/${name}.img`, new Uint8Array(size));
     s.add({
       driver: 'raw',
       'node-name': name,
       file: {
         driver: 'blkdebug',
         'inject-error': [rule],
-        image: { driver: 'null-co', size },
+        image: { driver: 'file', filename: `/${name}.img` },
       },
     });
   }
@@ -623,7 +627,8 @@ describe('I/O errors (§5.1, §6.7)', () => {
       'auto-dismiss': false,
     });
     s.take();
-    s.step(1);
+    // Every read fails: block-copy goes through all four chunks (4 ms at 1 GiB/s), then fails.
+    s.step(4);
     expect(s.take()).toEqual([
       'ERROR b1 read report',
       'b1 aborting',
@@ -704,7 +709,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       'on-target-error': 'enospc',
     });
     s.take();
-    s.step(1);
+    s.step(4);
     expect(s.take()).toEqual(['ERROR b1 write stop', 'b1 paused']);
     expect(s.peek('b1')).toMatchObject({ 'io-status': 'nospace', status: 'paused' });
     failingNode('src2', 4 * MiB);
@@ -717,7 +722,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       'on-source-error': 'enospc',
     });
     s.take();
-    s.step(1);
+    s.step(4);
     expect(s.take().slice(0, 2)).toEqual(['ERROR b2 read report', 'b2 aborting']);
   });
 
@@ -786,7 +791,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       properties: { 'completion-mode': 'grouped' },
     });
     s.take();
-    s.step(1);
+    s.step(4);
     expect(s.take()).toEqual([
       'ERROR bad1 read report',
       'bad1 aborting',
@@ -819,7 +824,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       properties: { 'completion-mode': 'grouped' },
     });
     s.take();
-    s.step(1);
+    s.step(4);
     expect(s.take()).toEqual([
       'ERROR bad1 read report',
       'bad1 aborting',
@@ -1180,5 +1185,78 @@ describe('queries and the clock command', () => {
     expect(s.fail('x-qmpkit-clock-step', { ns: 1.5 })).toBe(
       "GenericError: Invalid parameter type for 'ns', expected: integer",
     );
+  });
+});
+
+describe('with instant I/O (the default, as null-co)', () => {
+  beforeEach(() => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+  });
+
+  test('an unthrottled backup finishes entirely before its reply (§5.7)', () => {
+    mirrorPair();
+    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    expect(s.take()).toEqual([
+      'b1 created',
+      'b1 running',
+      'b1 paused',
+      'b1 running',
+      'b1 waiting',
+      'b1 pending',
+      'COMPLETED b1 67108864/67108864',
+      'b1 concluded',
+      'b1 null',
+      'R',
+    ]);
+  });
+
+  test('a throttled backup: speed 0 finishes it inside set-speed (§8.3)', () => {
+    mirrorPair();
+    s.run('blockdev-backup', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'b1',
+      speed: 1,
+    });
+    expect(s.peek('b1')).toMatchObject({ offset: MiB, speed: 1 });
+    s.take();
+    s.run('block-job-set-speed', { device: 'b1', speed: 0 });
+    expect(s.take()).toEqual([
+      'b1 waiting',
+      'b1 pending',
+      'COMPLETED b1 67108864/67108864',
+      'b1 concluded',
+      'b1 null',
+      'R',
+    ]);
+  });
+
+  test('an unthrottled mirror is ready right after its reply (§6.2)', () => {
+    mirrorPair();
+    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    expect(s.take()).toEqual([
+      'j1 created',
+      'j1 running',
+      'R',
+      'j1 ready',
+      'READY j1 67108864/67108864',
+    ]);
+  });
+
+  test('a throttled stream woken by speed 0 finishes after the reply (§4.3)', () => {
+    streamChain();
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    expect(s.peek('s1')).toMatchObject({ offset: 512 * 1024, busy: false });
+    s.take();
+    s.run('block-job-set-speed', { device: 's1', speed: 0 });
+    expect(s.take()).toEqual([
+      'R',
+      's1 waiting',
+      's1 pending',
+      'COMPLETED s1 67108864/67108864',
+      's1 concluded',
+      's1 null',
+    ]);
   });
 });

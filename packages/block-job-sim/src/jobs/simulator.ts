@@ -70,8 +70,11 @@ export const STREAM_CHUNK_SIZE = 512 * 1024;
 export const COMMIT_CHUNK_SIZE = 512 * 1024;
 /** block/block-copy.c BLOCK_COPY_MAX_BUFFER: backup's chunk without copy offloading. */
 export const BACKUP_CHUNK_SIZE = 1 * MiB;
-/** The default speed of unthrottled I/O on the simulated devices: 1 GiB/s. */
-export const DEFAULT_THROUGHPUT = 1024 * MiB;
+/**
+ * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
+ * scenarios run on): an unthrottled job's copying takes no simulated time.
+ */
+export const DEFAULT_THROUGHPUT = Number.POSITIVE_INFINITY;
 
 /** Where events go: the QMP server's broadcast. */
 export type EventSink = (event: string, data: unknown) => void;
@@ -96,7 +99,8 @@ export interface SimulatorOptions {
   readonly clock?: SimClock;
   /**
    * Bytes per second an unthrottled job copies (a throttled job whose speed is below this runs
-   * at its speed). Default 1 GiB/s; Infinity makes unthrottled copying take no time at all.
+   * at its speed). Default Infinity: unthrottled copying takes no simulated time, as on QEMU's
+   * null-co. A finite value makes unthrottled jobs take time (and show `busy: true`).
    */
   readonly throughput?: number;
   /** Where events go; can be set later with setEventSink (events before that are dropped). */
@@ -153,8 +157,23 @@ interface Driver {
   errorsClearedTo: number;
   /** Stream: an ignored error fails the job at its end. */
   ignoredError: string | undefined;
+  /** Progress from earlier work lists (a backup retrying its failed chunks). */
+  progressBase: number;
+  /** Backup: chunks whose request failed in this block-copy call, and their bytes. */
+  failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
+  failedBytes: number;
+  /** Backup sync=top and stream: the first chunk waits for a main-loop turn (after the reply). */
+  readonly lazyStart: boolean;
+  /** Mirror: only the first chunk of the plan may run now; the rest after the reply. */
+  firstOnly: boolean;
+  /** A plan of this job has started (the first one may start lazily). */
+  kicked: boolean;
+  /** Mirror: whether its source has data to read (null-co has none: no reads, no read errors). */
+  readonly sourceHasData: boolean;
   speed: number;
   timer: (() => void) | undefined;
+  /** When the armed timer fires (to keep it when the next event has not moved). */
+  timerAt: number;
 }
 
 interface NextEvent {
@@ -228,6 +247,8 @@ export class BlockJobSimulator {
   #seq = 0;
   /** While a command runs: the work it hands to after its reply. */
   #deferred: Array<() => void> | undefined;
+  /** While a command runs: work for the end of the command, still before its reply. */
+  #soon: Array<() => void> | undefined;
   #closed = false;
 
   constructor(options: SimulatorOptions) {
@@ -305,10 +326,18 @@ export class BlockJobSimulator {
     this.clock.runDue();
     this.#syncAll();
     const deferred: Array<() => void> = [];
+    const soon: Array<() => void> = [];
     this.#deferred = deferred;
+    this.#soon = soon;
     let result: unknown;
     try {
-      result = run();
+      try {
+        result = run();
+      } finally {
+        // Main-loop work the command's own polling runs (a backup's block-copy requests).
+        this.#soon = undefined;
+        for (let i = 0; i < soon.length; i++) (soon[i] as () => void)();
+      }
     } finally {
       this.#deferred = undefined;
       this.#reconcileAll();
@@ -367,9 +396,31 @@ export class BlockJobSimulator {
   // ---- job verbs, queries, the clock ----------------------------------------------------------
 
   #verb(name: Parameters<JobEngine['execute']>[0], args: Record<string, unknown>): unknown {
+    if (name === 'job-cancel' || name === 'block-job-cancel') {
+      const id = (name === 'job-cancel' ? args.id : args.device) as string;
+      const d = this.#drivers.get(id);
+      if (d !== undefined)
+        this.#beforeBackupCancel(d, name === 'job-cancel' || args.force === true);
+    }
     const result = this.engine.execute(name, args as never);
     this.#apply(result);
     return {};
+  }
+
+  /**
+   * A paused backup that is cancelled wakes up and starts a new block-copy call before it sees
+   * the cancel: whatever that call can copy at once (all of it when unthrottled, on instant
+   * I/O) is copied first, as QEMU reports in BLOCK_JOB_CANCELLED.
+   */
+  #beforeBackupCancel(d: Driver, force: boolean): void {
+    if (d.kind !== 'backup' || d.endless) return;
+    const snap = this.engine.job(d.id);
+    if (snap === undefined || snap.run !== 'parked' || (!force && snap.userPaused)) return;
+    if (snap.status !== 'paused') return;
+    this.#newPlan(d, this.clock.now(), d.limiter, false);
+    d.planLive = true;
+    this.#syncTo(d, this.clock.now());
+    this.#stopPlan(d);
   }
 
   #clockStep(args: Record<string, unknown>): unknown {
@@ -452,6 +503,7 @@ export class BlockJobSimulator {
       attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
       filterOn?: BlockNode | undefined;
       group?: Set<Driver> | undefined;
+      lazyStart?: boolean;
     },
   ): Driver {
     const layer = this.blockLayer;
@@ -515,8 +567,16 @@ export class BlockJobSimulator {
       landing: undefined,
       errorsClearedTo: 0,
       ignoredError: undefined,
+      progressBase: 0,
+      failures: [],
+      failedBytes: 0,
+      lazyStart: parts.lazyStart ?? kind === 'stream',
+      firstOnly: false,
+      kicked: false,
+      sourceHasData: parts.read === undefined ? false : hasData(parts.read.node),
       speed: this.engine.job(id)?.speed ?? 0,
       timer: undefined,
+      timerAt: Number.NaN,
     };
     parts.group?.add(d);
     this.#drivers.set(id, d);
@@ -898,6 +958,7 @@ export class BlockJobSimulator {
       work,
       total,
       endless: sync === 'none',
+      lazyStart: sync === 'top' && bs.backing !== undefined,
       read: { node: bs, policy: b['on-source-error'] ?? 'report' },
       write: { node: target, policy: b['on-target-error'] ?? 'report' },
       attached: [{ node: bs, blocker: false }, { node: target }],
@@ -990,7 +1051,7 @@ export class BlockJobSimulator {
     const snap = this.engine.job(d.id);
     if (snap === undefined || snap.run !== 'busy' || !this.#drivers.has(d.id)) return;
     if (d.kind === 'create') {
-      if (reason === 'start') this.#defer(() => this.#runCreate(d));
+      if (reason === 'start') this.#runCreate(d);
       return;
     }
     if (d.phase === 'ready') {
@@ -1012,6 +1073,9 @@ export class BlockJobSimulator {
       this.#startRun(d);
       return;
     }
+    // A backup is not woken by a new speed (it waits in job_yield): block-copy is kicked, which
+    // #speedChanged does before the reply.
+    if (d.kind === 'backup' && reason === 'set-speed') return;
     this.#resumeRun(d, d.kind !== 'backup');
   }
 
@@ -1071,6 +1135,7 @@ export class BlockJobSimulator {
   }
 
   #newPlan(d: Driver, at: number, limiter: RateLimitState, forgetSleep: boolean): void {
+    d.speed = this.engine.job(d.id)?.speed ?? d.speed;
     const quota = this.#quotaFor(d);
     const l: RateLimitState = { ...limiter };
     let start = at;
@@ -1097,6 +1162,7 @@ export class BlockJobSimulator {
     d.planLimiter = l;
     d.planLive = false;
     d.landing = undefined;
+    d.firstOnly = false;
   }
 
   #scheduleKickoff(d: Driver): void {
@@ -1106,12 +1172,35 @@ export class BlockJobSimulator {
       if (d.plan !== plan || d.planLive) return;
       d.timer = undefined;
       d.planLive = true;
+      d.kicked = true;
       this.#process(d);
       this.#reconcileGroup(d);
     };
     this.#cancelTimer(d);
-    if (plan.start > this.clock.now()) d.timer = this.clock.setTimer(plan.start, kickoff);
-    else this.#defer(kickoff);
+    if (plan.start > this.clock.now()) {
+      d.timerAt = plan.start;
+      d.timer = this.clock.setTimer(plan.start, kickoff);
+    } else if (d.kind === 'mirror' && this.#deferred !== undefined) {
+      // The mirror issues its first chunk before it sleeps (so its errors precede the reply);
+      // the rest of the loop continues after the reply.
+      d.firstOnly = true;
+      kickoff();
+      this.#defer(() => {
+        if (d.plan !== plan || !d.firstOnly) return;
+        d.firstOnly = false;
+        this.#process(d);
+        this.#reconcileGroup(d);
+      });
+    } else if (d.kind === 'backup' && !(d.lazyStart && !d.kicked)) {
+      // block-copy runs its requests within the command that wakes it (a drain's end, a kick
+      // on set-speed), once the command's own work is done: before the reply.
+      if (this.#soon !== undefined) this.#soon.push(kickoff);
+      else kickoff();
+    } else {
+      // A stream first sleeps (job_sleep_ns(0)); a backup with sync=top first walks the
+      // allocation: their work starts in a later main-loop turn, after the reply.
+      this.#defer(kickoff);
+    }
   }
 
   /** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
@@ -1130,6 +1219,7 @@ export class BlockJobSimulator {
       d.timer();
       d.timer = undefined;
     }
+    d.timerAt = Number.NaN;
   }
 
   /** The chunk index progress must not pass: an unchecked injected error, a landing. */
@@ -1141,7 +1231,8 @@ export class BlockJobSimulator {
     const consider = (e: NextEvent) => {
       if (best === undefined || e.at < best.at) best = e;
     };
-    const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
+    let error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
+    if (error !== undefined && d.firstOnly && error > plan.firstChunk) error = undefined;
     if (error !== undefined) {
       consider({ at: chunkDoneAt(plan, work.chunk(error)), kind: 'error', chunk: error });
     }
@@ -1150,7 +1241,7 @@ export class BlockJobSimulator {
       if (error === undefined || d.landing < error)
         consider({ at, kind: 'land', chunk: d.landing });
     }
-    if (error === undefined && !d.endless) {
+    if (error === undefined && !d.endless && !d.firstOnly) {
       consider({ at: this.#endTime(d, plan), kind: 'end', chunk: work.chunkCount });
     }
     return best;
@@ -1176,6 +1267,7 @@ export class BlockJobSimulator {
     const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
     if (error !== undefined) limit = Math.min(limit, error);
     if (d.landing !== undefined) limit = Math.min(limit, d.landing + 1);
+    if (d.firstOnly) limit = Math.min(limit, plan.firstChunk + 1);
     const last = lastChunkDoneBy(work, plan, t, limit);
     let frontier = plan.base;
     if (last >= plan.firstChunk) {
@@ -1186,7 +1278,12 @@ export class BlockJobSimulator {
     const skipsDone = !atLimit && arriveAt(plan, frontier) <= t;
     if (frontier < d.frontier) return;
     d.frontier = frontier;
-    this.#setProgress(d, work.progressAt(frontier, skipsDone));
+    this.#setProgress(d, this.#progressAt(d, frontier, skipsDone));
+  }
+
+  /** The job's progress with the loop at `frontier` (failed backup chunks not counted). */
+  #progressAt(d: Driver, frontier: number, skipsDone: boolean): number {
+    return d.progressBase + d.work.progressAt(frontier, skipsDone) - d.failedBytes;
   }
 
   #setProgress(d: Driver, progress: number): void {
@@ -1209,7 +1306,7 @@ export class BlockJobSimulator {
     const c = d.work.chunk(k);
     d.planLive = true;
     d.frontier = c.pos + c.bytes;
-    this.#setProgress(d, d.work.progressAt(d.frontier, false));
+    this.#setProgress(d, this.#progressAt(d, d.frontier, false));
   }
 
   /** Runs the job's events that are due, then arms a timer for the next one. */
@@ -1225,10 +1322,13 @@ export class BlockJobSimulator {
       }
       if (event.at > now) {
         this.#afterKickoff(d);
+        if (d.plan !== plan) return;
+        if (d.timer !== undefined && d.timerAt === event.at) return;
         this.#cancelTimer(d);
+        d.timerAt = event.at;
         d.timer = this.clock.setTimer(event.at, () => {
           d.timer = undefined;
-          if (d.plan !== plan) return;
+          d.timerAt = Number.NaN;
           this.#process(d);
           this.#reconcileGroup(d);
         });
@@ -1238,16 +1338,20 @@ export class BlockJobSimulator {
       this.#syncTo(d, event.at);
       switch (event.kind) {
         case 'end':
+          if (d.kind === 'backup' && d.failures.length > 0) {
+            this.#backupCallFailed(d);
+            return;
+          }
           this.#stopPlan(d);
           d.frontier = d.work.totalCopy;
-          this.#setProgress(d, d.total > 0 ? d.work.progressAt(d.work.totalCopy, true) : 0);
+          this.#setProgress(d, d.total > 0 ? this.#progressAt(d, d.work.totalCopy, true) : 0);
           if (d.kind === 'mirror') this.#converge(d);
           else this.#finish(d, d.ignoredError);
           return;
         case 'land': {
           const c = d.work.chunk(event.chunk);
           d.frontier = c.pos + c.bytes;
-          this.#setProgress(d, d.work.progressAt(d.frontier, false));
+          this.#setProgress(d, this.#progressAt(d, d.frontier, false));
           this.#stopPlan(d);
           const snap = this.engine.job(d.id);
           if (snap?.cancelled) this.#finish(d, undefined);
@@ -1294,7 +1398,7 @@ export class BlockJobSimulator {
         }
       }
     };
-    look(d.readPoints, 'read');
+    if (d.kind !== 'mirror' || d.sourceHasData) look(d.readPoints, 'read');
     look(d.writePoints, 'write');
     return best;
   }
@@ -1304,7 +1408,7 @@ export class BlockJobSimulator {
     const chunk = d.work.chunk(index);
     const layer = this.blockLayer;
     let hit: { iotype: 'read' | 'write'; errno: number } | undefined;
-    if (d.readNode !== undefined) {
+    if (d.readNode !== undefined && (d.kind !== 'mirror' || d.sourceHasData)) {
       const failure = layer.requestError(d.readNode, 'read', chunk.device, chunk.bytes);
       if (failure !== undefined) hit = { iotype: 'read', errno: failure.errno };
     }
@@ -1314,6 +1418,22 @@ export class BlockJobSimulator {
     }
     d.errorsClearedTo = index + 1;
     if (hit === undefined) return false;
+    if (d.kind === 'backup') {
+      // block-copy goes on with the other chunks; the call fails when they are done, and the
+      // chunk stays to copy (backup_loop retries it after ignore or stop).
+      d.failures.push({ chunk: index, ...hit });
+      d.failedBytes += chunk.bytes;
+      return false;
+    }
+    return this.#errorAction(d, hit, index);
+  }
+
+  /** block_job_error_action() and what the job does next; true when its run stops here. */
+  #errorAction(
+    d: Driver,
+    hit: { iotype: 'read' | 'write'; errno: number },
+    retryChunk: number,
+  ): boolean {
     const operation = hit.iotype === 'write' && !d.writesReportAsRead ? 'write' : 'read';
     const policy = hit.iotype === 'write' ? d.writePolicy : d.readPolicy;
     const result = this.engine.ioError(d.id, {
@@ -1330,15 +1450,45 @@ export class BlockJobSimulator {
         return false;
       case 'stop':
         // The request is retried after resume.
-        d.errorsClearedTo = index;
+        d.errorsClearedTo = retryChunk;
         this.#stopPlan(d);
         this.#applyEffects(this.engine.sleep(d.id).effects);
         this.#reconcile(d);
         return true;
       default:
+        // The job's exit runs in a later main-loop turn: after the reply of a command.
         this.#stopPlan(d);
-        this.#finish(d, message);
+        this.#defer(() => this.#finish(d, message));
         return true;
+    }
+  }
+
+  /**
+   * A backup's block-copy call ended with failed chunks: the error action for the first, the
+   * failed chunks become the work left (retried after ignore, or after resume from stop).
+   */
+  #backupCallFailed(d: Driver): void {
+    const failures = d.failures;
+    const first = failures[0] as { chunk: number; iotype: 'read' | 'write'; errno: number };
+    const extents = failures.map((f) => d.work.chunk(f.chunk));
+    this.#stopPlan(d);
+    d.progressBase = d.applied;
+    d.work = new WorkList(
+      extents.map((c) => ({ copy: true, length: c.bytes, device: c.device })),
+      d.work.chunkSize,
+    );
+    d.frontier = 0;
+    d.failures = [];
+    d.failedBytes = 0;
+    d.errorsClearedTo = 0;
+    const stopped = this.#errorAction(d, first, 0);
+    if (!stopped) {
+      // ignore: backup_loop starts a new block-copy call at once.
+      this.#defer(() => {
+        if (this.engine.job(d.id)?.run === 'sleeping' || this.engine.job(d.id)?.run === 'busy') {
+          this.#resumeRun(d, false);
+        }
+      });
     }
   }
 
@@ -1367,6 +1517,10 @@ export class BlockJobSimulator {
     this.#reconcileGroup(d);
   }
 
+  /**
+   * blockdev-create's job: a refusal comes before the command's reply (the driver checks its
+   * options before any I/O); a successful creation completes after it.
+   */
   #runCreate(d: Driver): void {
     const snap = this.engine.job(d.id);
     if (snap === undefined || snap.run !== 'busy') return;
@@ -1381,9 +1535,16 @@ export class BlockJobSimulator {
           ? caught.message
           : String(caught);
     }
-    this.#applyEffects(this.engine.progress(d.id, { workDone: 1 }).effects);
-    this.#applyEffects(this.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
-    this.#reconcile(d);
+    const done = () => {
+      if (this.engine.job(d.id)?.run !== 'busy') return;
+      this.#applyEffects(this.engine.progress(d.id, { workDone: 1 }).effects);
+      this.#applyEffects(
+        this.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects,
+      );
+      this.#reconcile(d);
+    };
+    if (error !== undefined) done();
+    else this.#defer(done);
   }
 
   #syncAll(): void {
@@ -1426,10 +1587,7 @@ export class BlockJobSimulator {
     if (snap.speed !== d.speed) this.#speedChanged(d, snap);
     if (d.plan === undefined) return;
     this.#updateLanding(d, snap);
-    if (d.planLive) {
-      this.#cancelTimer(d);
-      this.#process(d);
-    }
+    if (d.planLive) this.#process(d);
   }
 
   #updateLanding(d: Driver, snap: JobSnapshot): void {
@@ -1453,9 +1611,24 @@ export class BlockJobSimulator {
   #speedChanged(d: Driver, snap: JobSnapshot): void {
     d.speed = snap.speed;
     const plan = d.plan;
-    if (plan === undefined || !d.planLive) return;
     const now = this.clock.now();
+    if (d.kind === 'backup' && plan !== undefined && !d.planLive) {
+      // Still waiting out its limiter delay: ask the limiter again with the new quota.
+      this.#stopPlan(d);
+      this.#newPlan(d, now, d.limiter, false);
+      this.#scheduleKickoff(d);
+      return;
+    }
+    if (plan === undefined || !d.planLive) return;
     this.#syncTo(d, now);
+    if (d.kind === 'backup') {
+      // backup_set_speed() kicks block-copy, which asks the limiter again (with the new quota)
+      // before its next request.
+      this.#stopPlan(d);
+      this.#newPlan(d, now, d.limiter, false);
+      this.#scheduleKickoff(d);
+      return;
+    }
     let start: number;
     let limiter: RateLimitState;
     if (plan.quota > 0) {
@@ -1480,6 +1653,15 @@ export class BlockJobSimulator {
     d.released = true;
     for (const release of d.release) release();
   }
+}
+
+/** Whether reading the node reaches data (null-co reports none, so a mirror never reads it). */
+function hasData(node: BlockNode): boolean {
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
+    if (n.driver === 'null-co') return false;
+    if (n.driver === 'file') return true;
+  }
+  return true;
 }
 
 function defaultGranularity(target: BlockNode): number {
