@@ -11,7 +11,7 @@ import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } fro
 import { dirname } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { ExecuteError, type QmpClient } from '@qmpkit/client';
+import { ExecuteError, type QmpClient, type TranscriptEntry } from '@qmpkit/client';
 import type { ShellCommand } from '../args.js';
 import { completeLine, SchemaIndex } from '../completion.js';
 import {
@@ -95,7 +95,14 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     appendFileSync(invocation.log, '');
   }
   const transcript = new Transcript(invocation.log, () => io.now());
-  const client = await connect(invocation.target, invocation.connectTimeoutMs, { oob: true });
+  // Events and the shell's replies are printed from the transcript hook, which sees every
+  // message as it is decoded: so the screen shows them in wire order (QEMU writes a command's
+  // events before its reply), which awaiting the reply would not.
+  const wire = new WireOrder();
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, {
+    oob: true,
+    transcript: (entry) => wire.onEntry(entry),
+  });
   let index: SchemaIndex | undefined;
   try {
     index = new SchemaIndex(await client.executeUntyped('query-qmp-schema'));
@@ -150,33 +157,41 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     };
   });
 
-  const events = client.events({ maxQueued: 4096 });
+  wire.onEvent = (event) => {
+    transcript.write('in', event);
+    printAbove(eventLine(event));
+  };
+  wire.onReply = (reply) => {
+    transcript.write('in', reply);
+    out.write(`${formatJson(reply, invocation.compact ? 0 : 2)}\n`);
+  };
+  wire.flush();
+  // The stream only tells when the connection ends.
+  const ends = client.events({ names: [], maxQueued: 1 });
   void (async () => {
-    for await (const event of events) {
-      transcript.write('in', event);
-      printAbove(eventLine(event));
+    for await (const _ of ends) {
+      // no events are delivered to a stream with an empty name list
     }
     if (done) return;
-    const cause = events.endCause;
+    const cause = ends.endCause;
     printAbove(cause === undefined ? 'Disconnected' : `Disconnected: ${describeError(cause)}`);
     finish(EXIT_FAILURE);
   })();
 
-  const execute = async (command: ParsedCommand, compact: boolean) => {
+  const execute = async (command: ParsedCommand) => {
     const args = Object.keys(command.arguments).length === 0 ? undefined : command.arguments;
     const sent: Record<string, unknown> = { [command.oob ? 'exec-oob' : 'execute']: command.name };
     if (args !== undefined) sent.arguments = args;
     transcript.write('out', sent);
-    let reply: Record<string, unknown>;
+    wire.expectCommand();
     try {
-      const result = await runCommand(client, command, args);
-      reply = { return: result };
+      await runCommand(client, command, args);
     } catch (error) {
+      // QEMU's error reply was printed by the hook; anything else is local.
       if (!ExecuteError.isInstance(error)) throw error;
-      reply = { error: { class: error.errorClass, desc: error.desc } };
+    } finally {
+      wire.commandSettled();
     }
-    transcript.write('in', reply);
-    out.write(`${formatJson(reply, compact ? 0 : 2)}\n`);
   };
 
   // Lines are handled one at a time, in order, even when typed (or piped) faster.
@@ -188,7 +203,7 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
       busy = true;
       try {
         const parsed = parser.parse(line);
-        if (parsed.kind === 'command') await execute(parsed, invocation.compact);
+        if (parsed.kind === 'command') await execute(parsed);
       } catch (error) {
         if (error instanceof InputError) {
           parser.reset();
@@ -229,7 +244,7 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     io.interrupt.removeEventListener('abort', onInterrupt);
     writeHistory(invocation.history, (rl as unknown as { history?: string[] }).history ?? []);
     rl.close();
-    void events.return();
+    void ends.return();
     await client.close();
   }
 }
@@ -241,4 +256,69 @@ function runCommand(
 ): Promise<unknown> {
   if (command.oob) return client.executeUntyped(command.name, args, { oob: true });
   return client.executeUntyped(command.name, args);
+}
+
+type Message = Record<string, unknown>;
+
+/**
+ * Sorts incoming messages for the screen, in the order they were decoded: events, and the
+ * reply to the shell's own command (matched by the id the client gave it; the id is not shown).
+ * Messages that arrive before the screen is ready are held (bounded) until `flush()`.
+ */
+export class WireOrder {
+  onEvent: ((event: Message & { event: string }) => void) | undefined;
+  onReply: ((reply: Message) => void) | undefined;
+  private held: TranscriptEntry[] = [];
+  private expecting = false;
+  private pendingId: string | undefined;
+
+  /** The next command sent is the shell's: remember its id. */
+  expectCommand(): void {
+    this.expecting = true;
+    this.pendingId = undefined;
+  }
+
+  commandSettled(): void {
+    this.expecting = false;
+    this.pendingId = undefined;
+  }
+
+  flush(): void {
+    const held = this.held;
+    this.held = [];
+    for (const entry of held) this.onEntry(entry);
+  }
+
+  onEntry(entry: TranscriptEntry): void {
+    try {
+      if (this.onEvent === undefined) {
+        if (entry.direction === 'in' && this.held.length < 4096) this.held.push(entry);
+        return;
+      }
+      const message = entry.message as Message | null;
+      if (typeof message !== 'object' || message === null) return;
+      if (entry.direction === 'out') {
+        if (this.expecting && this.pendingId === undefined) {
+          this.pendingId = JSON.stringify(String(message.id));
+        }
+        return;
+      }
+      if (entry.direction !== 'in') return;
+      if (typeof message.event === 'string') {
+        this.onEvent(message as Message & { event: string });
+        return;
+      }
+      if (
+        this.pendingId !== undefined &&
+        ('return' in message || 'error' in message) &&
+        JSON.stringify(String(message.id)) === this.pendingId
+      ) {
+        this.pendingId = undefined;
+        const { id: _id, ...reply } = message;
+        this.onReply?.(reply);
+      }
+    } catch {
+      // The hook runs in the client's reader: a display problem must not break the session.
+    }
+  }
 }

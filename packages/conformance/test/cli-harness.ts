@@ -1,0 +1,198 @@
+// Shared by the cli-*.test.ts files: start a QMP server with two monitors (QEMU serves one client
+// per monitor, so the CLI under test gets `cliSocket` and the test's own client `checkSocket`), and
+// run the built `qmpkit` bin as a child process.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConnectError, QmpClient } from '@qmpkit/client';
+import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
+
+export const CLI_BIN = fileURLToPath(
+  new URL('dist/bin/qmpkit.js', import.meta.resolve('@qmpkit/cli/package.json')),
+);
+export const SERVER_BIN = fileURLToPath(
+  new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
+);
+
+/** The servers the CLI is tested against. */
+export type TargetName = 'qemu' | 'qmpkit-server';
+
+export interface Target {
+  readonly name: TargetName;
+  readonly daemon: Daemon;
+  /** The monitor the CLI under test uses. */
+  readonly cliSocket: string;
+  /** A second monitor, for the test's own checks. */
+  readonly checkSocket: string;
+  /** A client on `checkSocket`. */
+  readonly check: QmpClient;
+  stop(): Promise<void>;
+}
+
+/** Waits until a unix socket accepts connections (the file appears just before QEMU listens). */
+export async function waitAccepting(path: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = netConnect(path);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${path} does not accept connections`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function connectRetrying(path: string): Promise<QmpClient> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await QmpClient.connect({ path });
+    } catch (error) {
+      const refused =
+        ConnectError.isInstance(error) &&
+        (error.code === 'ECONNREFUSED' || error.code === 'ENOENT');
+      if (!refused || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+/** Starts `name` with `blockdevs` and two monitors. */
+export async function startTarget(
+  name: TargetName,
+  blockdevs: readonly string[] = [],
+): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-cli-'));
+  const checkSocket = join(dir, 'check.sock');
+  const options = {
+    dir,
+    blockdevs,
+    args: [
+      '--chardev',
+      `socket,path=${checkSocket},server=on,wait=off,id=check0`,
+      '--monitor',
+      'chardev=check0',
+    ],
+  };
+  const daemon =
+    name === 'qemu'
+      ? await startQemuStorageDaemon(options)
+      : await startDaemon(process.execPath, [SERVER_BIN], options);
+  try {
+    await waitAccepting(daemon.socketPath);
+    const check = await connectRetrying(checkSocket);
+    return {
+      name,
+      daemon,
+      cliSocket: daemon.socketPath,
+      checkSocket,
+      check,
+      stop: async () => {
+        await check.close();
+        await daemon.stop();
+      },
+    };
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running `qmpkit` child. */
+export interface CliProcess {
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** Resolves when stdout contains a line for which `test` is true. */
+  waitForLine(test: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  kill(signal: NodeJS.Signals): void;
+  readonly done: Promise<CliRun>;
+}
+
+/** Starts the built `qmpkit` bin with `args`; not a TTY (pipes). */
+export function spawnCli(args: readonly string[], timeoutMs = 20_000): CliProcess {
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const wake of waiters) wake();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<CliRun>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      for (const wake of waiters) wake();
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    stdout: () => stdout,
+    waitForLine(test, waitMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const line = stdout.split('\n').find((l) => l !== '' && test(l));
+          if (line !== undefined) {
+            waiters.delete(check);
+            clearTimeout(limit);
+            resolve(line);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            waiters.delete(check);
+            clearTimeout(limit);
+            reject(
+              new Error(
+                `qmpkit ended before the line appeared; stdout: ${stdout} stderr: ${stderr}`,
+              ),
+            );
+          }
+        };
+        const limit = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(`no such line within ${waitMs} ms; stdout: ${stdout} stderr: ${stderr}`),
+          );
+        }, waitMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    kill: (signal) => child.kill(signal),
+    done,
+  };
+}
+
+/** Runs `qmpkit args…` to its end. */
+export function runCli(args: readonly string[], timeoutMs?: number): Promise<CliRun> {
+  return spawnCli(args, timeoutMs).done;
+}
+
+/** NDJSON lines of stdout, parsed. */
+export function ndjson(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The list without consecutive repeats. */
+export function collapse<T>(values: readonly T[]): T[] {
+  return values.filter((value, i) => i === 0 || values[i - 1] !== value);
+}
