@@ -246,7 +246,7 @@ const RUN_OPTIONS: Record<JobKind, { spec: OptionSpec; help: string }> = {
     spec: { device: { type: 'string' }, target: { type: 'string' }, sync: { type: 'string' } },
     help: `  --device NODE        source node (required)
   --target NODE        target node (required; same size as the source)
-  --sync MODE          full (default), top, none or incremental`,
+  --sync MODE          full (default), top or none`,
   },
 };
 

@@ -45,8 +45,13 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
     for (const record of records) {
       if (record.id !== id) continue;
       if (json) io.stdout.write(`${formatJson(record, 0)}\n`);
-      else if (live !== undefined) live.draw([], [jobLine(record)]);
-      else if (record.status !== lastStatus) io.stderr.write(`${id}: ${record.status}\n`);
+      else if (live !== undefined) {
+        const hint =
+          record.status === 'ready' && invocation.onReady === undefined
+            ? '  (ready: Ctrl-C cancels)'
+            : '';
+        live.draw([], [jobLine(record) + hint]);
+      } else if (record.status !== lastStatus) io.stderr.write(`${id}: ${record.status}\n`);
       lastStatus = record.status;
     }
   };
