@@ -43,6 +43,7 @@ export {
   SLICE_NS,
   sliceQuota,
 } from './jobs/schedule.js';
+export { clockStepSchemaEntries, withClockStepCommand } from './jobs/schema.js';
 export {
   BACKUP_CHUNK_SIZE,
   BlockJobSimulator,

@@ -1,0 +1,26 @@
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { describe, expect, test } from 'vitest';
+import { withClockStepCommand } from './schema.js';
+
+describe('withClockStepCommand', () => {
+  test('adds the command and its {ns: int} argument type, keeping QEMU’s entries first', () => {
+    const { schema, schemaExtras } = withClockStepCommand(qmpSchema, qmpSchemaExtras);
+    expect(schema.slice(0, qmpSchema.length)).toEqual(qmpSchema);
+    const command = schema.find((e) => e.name === 'x-qmpkit-clock-step');
+    expect(command).toMatchObject({ 'meta-type': 'command', 'ret-type': '0' });
+    const args = schema.find((e) => e.name === (command as { 'arg-type': string })['arg-type']);
+    expect(args).toEqual({
+      name: 'q_obj_x-qmpkit-clock-step-arg',
+      'meta-type': 'object',
+      members: [{ name: 'ns', type: 'int' }],
+    });
+    expect(schemaExtras.memberIntKinds).toBe(qmpSchemaExtras.memberIntKinds);
+  });
+
+  test('is idempotent, and refuses a schema without QEMU’s basic types', () => {
+    const once = withClockStepCommand(qmpSchema, qmpSchemaExtras);
+    const twice = withClockStepCommand(once.schema, once.schemaExtras);
+    expect(twice.schema.length).toBe(once.schema.length);
+    expect(() => withClockStepCommand([], qmpSchemaExtras)).toThrow(/'0' or the 'int'/);
+  });
+});
