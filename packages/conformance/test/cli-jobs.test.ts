@@ -3,9 +3,11 @@
 // QEMU's other monitor, its query answers, and the verified reference (job-semantics §5–§8).
 //
 // To run these against qmpkit-server once it runs jobs, add 'qmpkit-server' to JOB_TARGETS.
+
+import { join } from 'node:path';
 import type { JobStatus } from '@qmpkit/client';
 import { afterEach, describe, expect, test } from 'vitest';
-import { requireQemu } from '../src/daemon.js';
+import { qemuImg, requireQemu } from '../src/daemon.js';
 import {
   collapse,
   ndjson,
@@ -270,6 +272,82 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       'null',
     ]);
     expect(records.at(-1)).toMatchObject({ type: 'backup', speed: 64 * MiB, percent: 100 });
+  });
+
+  test('run commit (non-active), run stream, then an active commit with --complete, on a qcow2 chain', async () => {
+    const target = await start(name, []);
+    const path = (node: string) => join(target.daemon.dir, `${node}.qcow2`);
+    qemuImg(['create', '-q', '-f', 'qcow2', path('base'), '8M']);
+    qemuImg(['create', '-q', '-f', 'qcow2', '-b', path('base'), '-F', 'qcow2', path('mid')]);
+    qemuImg(['create', '-q', '-f', 'qcow2', '-b', path('mid'), '-F', 'qcow2', path('top')]);
+    let backing: string | null = null;
+    for (const node of ['base', 'mid', 'top']) {
+      await target.check.execute('blockdev-add', {
+        driver: 'qcow2',
+        'node-name': node,
+        file: { driver: 'file', filename: path(node) },
+        backing,
+      });
+      backing = node;
+    }
+    const socket = ['--socket', target.cliSocket];
+
+    const committed = recordStatuses(target, 'c1');
+    const commit = await runCli([
+      'run',
+      'commit',
+      '--device',
+      'top',
+      '--top-node',
+      'mid',
+      '--base-node',
+      'base',
+      '--job-id',
+      'c1',
+      ...socket,
+    ]);
+    expect(commit).toMatchObject({ code: 0, stdout: 'c1: completed\n' });
+    expect(committed).toEqual(['created', 'running', 'waiting', 'pending', 'concluded', 'null']);
+
+    // After that commit the chain is base ← top.
+    const streamed = recordStatuses(target, 's1');
+    const stream = await runCli([
+      'run',
+      'stream',
+      '--device',
+      'top',
+      '--base-node',
+      'base',
+      '--job-id',
+      's1',
+      ...socket,
+    ]);
+    expect(stream).toMatchObject({ code: 0, stdout: 's1: completed\n' });
+    // job-semantics §5.6.
+    expect(streamed).toEqual(['created', 'running', 'waiting', 'pending', 'concluded', 'null']);
+
+    // Committing the active layer runs the mirror engine: it becomes ready (§5.1).
+    const active = recordStatuses(target, 'c2');
+    const activeCommit = await runCli([
+      'run',
+      'commit',
+      '--device',
+      'top',
+      '--job-id',
+      'c2',
+      '--complete',
+      ...socket,
+    ]);
+    expect(activeCommit).toMatchObject({ code: 0, stdout: 'c2: completed\n' });
+    expect(active).toEqual([
+      'created',
+      'running',
+      'ready',
+      'waiting',
+      'pending',
+      'concluded',
+      'null',
+    ]);
   });
 
   test("run with a missing device: exit 1, QEMU's error", async () => {

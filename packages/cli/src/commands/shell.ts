@@ -166,6 +166,7 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     out.write(`${formatJson(reply, invocation.compact ? 0 : 2)}\n`);
   };
   wire.flush();
+  let lastCommand: string | undefined;
   // The stream only tells when the connection ends.
   const ends = client.events({ names: [], maxQueued: 1 });
   void (async () => {
@@ -175,10 +176,12 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     if (done) return;
     const cause = ends.endCause;
     printAbove(cause === undefined ? 'Disconnected' : `Disconnected: ${describeError(cause)}`);
-    finish(EXIT_FAILURE);
+    // After the user's own `quit` the server going away is the expected end.
+    finish(lastCommand === 'quit' ? EXIT_OK : EXIT_FAILURE);
   })();
 
   const execute = async (command: ParsedCommand) => {
+    lastCommand = command.name;
     const args = Object.keys(command.arguments).length === 0 ? undefined : command.arguments;
     const sent: Record<string, unknown> = { [command.oob ? 'exec-oob' : 'execute']: command.name };
     if (args !== undefined) sent.arguments = args;
