@@ -62,10 +62,12 @@ interface ConnectionHooks {
 /** How many abandoned ids (timed out, aborted) are remembered to recognise their late replies. */
 const MAX_ABANDONED = 4096;
 
+/**
+ * A short random tag per connection. Ids stay short on purpose: QEMU reads its input one byte
+ * per recvmsg() (reference qmp-protocol §1.4), so every byte of a command costs a system call.
+ */
 function randomTag(): string {
-  return Math.floor(Math.random() * 0x7fffffff)
-    .toString(36)
-    .padStart(6, '0');
+  return Math.floor(36 ** 3 + Math.random() * (36 ** 5 - 36 ** 3)).toString(36);
 }
 
 type Phase = 'idle' | 'greeting' | 'negotiating' | 'ready' | 'closed';
@@ -75,7 +77,7 @@ export class Connection {
   greeting: QmpGreeting | undefined;
   oob = false;
   private phase: Phase = 'idle';
-  private readonly tag = `${randomTag()}-`;
+  private readonly tag = `${randomTag()}.`;
   private seq = 0;
   private readonly pending = new Map<string, Pending>();
   private readonly abandoned = new Set<string>();
@@ -146,7 +148,7 @@ export class Connection {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const id = this.tag + String(++this.seq);
+    const id = this.tag + (++this.seq).toString(36);
     const message: Record<string, unknown> = oob ? { 'exec-oob': name } : { execute: name };
     if (args !== undefined) message.arguments = args;
     message.id = id;
