@@ -42,13 +42,17 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
-/** Connects to the server; rejects with the client's ConnectError (described by `describeError`). */
+/**
+ * Connects to the server; rejects with the client's ConnectError (described by `describeError`),
+ * or with the interrupt when Ctrl-C comes first (a busy QEMU monitor never greets).
+ */
 export function connect(
   target: Target,
   connectTimeoutMs: number,
+  interrupt: AbortSignal,
   options: ClientOptions = {},
 ): Promise<QmpClient> {
-  return QmpClient.connect(target, { connectTimeoutMs, ...options });
+  return QmpClient.connect(target, { connectTimeoutMs, signal: interrupt, ...options });
 }
 
 /** One line (no stack) saying what went wrong, for stderr. */

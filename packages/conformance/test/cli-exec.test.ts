@@ -3,9 +3,10 @@
 // (its own answer on a second monitor, `--version`, the verified reference), never from the CLI.
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { QmpClient } from '@qmpkit/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { runCli, startTarget, type Target, type TargetName } from './cli-harness.js';
+import { runCli, spawnCli, startTarget, type Target, type TargetName } from './cli-harness.js';
 
 requireQemu();
 
@@ -59,6 +60,37 @@ describe.each(TARGETS)('qmpkit exec against %s', (name) => {
       stdout: '',
       stderr: "GenericError: Parameter 'foo' is unexpected\n",
     });
+  });
+});
+
+describe.each(TARGETS)('a busy monitor on %s', (name) => {
+  test('no greeting: a timeout that says why; Ctrl-C while waiting exits 130', async () => {
+    const target = await startTarget(name);
+    // qmp-protocol §1.1: a socket monitor serves one client at a time; the next gets nothing.
+    const holder = await QmpClient.connect({ path: target.cliSocket });
+    try {
+      const run = await runCli([
+        'exec',
+        'query-version',
+        '--timeout',
+        '300',
+        '--socket',
+        target.cliSocket,
+      ]);
+      expect(run).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `qmpkit: no QMP greeting and negotiation from ${target.cliSocket} within 300 ms (QEMU serves one client at a time: is another one connected?)\n`,
+      });
+      const waiting = spawnCli(['exec', 'query-version', '--socket', target.cliSocket]);
+      await new Promise((r) => setTimeout(r, 300));
+      waiting.kill('SIGINT');
+      const interrupted = await waiting.done;
+      expect(interrupted).toMatchObject({ code: 130, stdout: '', stderr: '' });
+    } finally {
+      await holder.close();
+      await target.stop();
+    }
   });
 });
 

@@ -27,7 +27,7 @@ export function execArguments(words: readonly string[]): Arguments {
 
 export async function runExec(invocation: ExecCommand, io: CliIo): Promise<number> {
   const args = execArguments(invocation.words);
-  const client = await connect(invocation.target, invocation.connectTimeoutMs);
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt);
   const closed = () => void client.close();
   io.interrupt.addEventListener('abort', closed, { once: true });
   try {

@@ -51,13 +51,16 @@ export async function queryJobs(
 }
 
 export async function runJobs(invocation: JobsCommand, io: CliIo): Promise<number> {
-  const client = await connect(invocation.target, invocation.connectTimeoutMs);
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt);
+  const closed = () => void client.close();
+  io.interrupt.addEventListener('abort', closed, { once: true });
   try {
     const { jobs, blockJobs } = await queryJobs(client);
     const rows = jobRows(jobs, blockJobs);
     io.stdout.write(`${invocation.json ? formatJson(rows) : jobsTable(rows)}\n`);
     return EXIT_OK;
   } finally {
+    io.interrupt.removeEventListener('abort', closed);
     await client.close();
   }
 }

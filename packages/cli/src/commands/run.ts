@@ -35,7 +35,7 @@ export function outcomeRecord(outcome: JobOutcome): RunOutcomeRecord {
 }
 
 export async function runRun(invocation: RunCommand, io: CliIo): Promise<number> {
-  const client = await connect(invocation.target, invocation.connectTimeoutMs);
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt);
   const id = invocation.jobId;
   const model = new WatchModel();
   const json = invocation.json;
@@ -63,6 +63,7 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
 
   // Interrupt: at `ready` without a decision, the driver waits on this; otherwise job-cancel.
   let interrupted = false;
+  let cancelSent = false;
   let decideReady: ((action: ReadyAction) => void) | undefined;
   let status: string | undefined;
   const onInterrupt = () => {
@@ -72,13 +73,20 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
       decideReady = undefined;
       return;
     }
-    if (status !== undefined && ['aborting', 'concluded', 'null'].includes(status)) return;
+    if (status === undefined) return; // not created yet: onStatus cancels it when it is
+    if (['aborting', 'concluded', 'null'].includes(status)) return;
+    cancelSent = true;
     client.executeUntyped('job-cancel', { id }).catch(() => {});
   };
 
   const run = client.runJob(invocation.qmpCommand, invocation.args as never, {
     onStatus: (s) => {
       status = s;
+      // Ctrl-C came while the job was being created (its job-cancel found no job): cancel now.
+      if (interrupted && !cancelSent && (s === 'created' || s === 'running' || s === 'paused')) {
+        cancelSent = true;
+        client.executeUntyped('job-cancel', { id }).catch(() => {});
+      }
       if (s === 'ready' && invocation.onReady === undefined && !json && live === undefined) {
         io.stderr.write(`${id}: ready; Ctrl-C cancels\n`);
       }

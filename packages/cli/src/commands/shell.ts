@@ -99,7 +99,7 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
   // message as it is decoded: so the screen shows them in wire order (QEMU writes a command's
   // events before its reply), which awaiting the reply would not.
   const wire = new WireOrder();
-  const client = await connect(invocation.target, invocation.connectTimeoutMs, {
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt, {
     oob: true,
     transcript: (entry) => wire.onEntry(entry),
   });

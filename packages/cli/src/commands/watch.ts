@@ -17,7 +17,7 @@ import { endedLine, jobLine, LiveView } from '../view.js';
 import { WatchModel, type WatchRecord } from '../watch-model.js';
 
 export async function runWatch(invocation: WatchCommand, io: CliIo): Promise<number> {
-  const client = await connect(invocation.target, invocation.connectTimeoutMs);
+  const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt);
   const model = new WatchModel();
   const json = invocation.json || io.stdout.isTTY !== true;
   const view = json ? undefined : new LiveView(io.stdout);
