@@ -139,6 +139,19 @@ describe('connect and negotiate', () => {
     expect((error as ConnectError).code).toBe('EOF');
   });
 
+  test('close() during connect() stops it with a ConnectError', async () => {
+    const fake = new FakeQmp({ greet: false });
+    await fake.start();
+    const client = new QmpClient();
+    const connecting = client.connect({ transport: fake.clientSide });
+    await settle();
+    await client.close();
+    const error = await connecting.catch((e: unknown) => e);
+    expect(ConnectError.isInstance(error)).toBe(true);
+    expect(StateError.isInstance((error as Error).cause)).toBe(true);
+    expect(client.state).toBe('closed');
+  });
+
   test('connect() twice is a StateError', async () => {
     const { fake, client } = await connected();
     await expect(client.connect({ transport: fake.clientSide })).rejects.toSatisfy(

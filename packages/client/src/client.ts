@@ -354,7 +354,8 @@ export class QmpClient {
 
   /**
    * Resolves when job `id` reaches one of `statuses` (by event, or already there by
-   * `query-jobs`), with the status reached.
+   * `query-jobs`), with the status reached. A job that `query-jobs` does not list counts as
+   * `null` (gone, or not created yet).
    */
   waitForJob(
     id: string,
