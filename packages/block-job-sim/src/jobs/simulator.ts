@@ -264,6 +264,25 @@ export class BlockJobSimulator {
     this.handlers = this.#buildHandlers();
   }
 
+  /**
+   * Runs one command without a server: its before-reply events go to the sink, then its
+   * after-reply work runs, then the return value comes back (or its CommandError is thrown).
+   */
+  execute(command: string, args: object = {}): unknown {
+    const handler = this.handlers[command];
+    if (handler === undefined) {
+      throw new CommandError('CommandNotFound', `The command ${command} has not been found`);
+    }
+    const after: Array<() => void> = [];
+    try {
+      return (handler as (a: object, c: SimCommandContext) => unknown)(args, {
+        afterReply: (callback) => after.push(callback),
+      });
+    } finally {
+      for (const callback of after) callback();
+    }
+  }
+
   /** Where events go from now on. */
   setEventSink(sink: EventSink | undefined): void {
     this.#sink = sink;
@@ -1673,6 +1692,8 @@ function defaultGranularity(target: BlockNode): number {
 /** What createSimulator returns: the handler map for @qmpkit/server and the parts behind it. */
 export interface Simulation {
   readonly handlers: Readonly<Record<string, SimCommandHandler>>;
+  /** BlockJobSimulator.execute: one command without a server. */
+  execute(command: string, args?: object): unknown;
   readonly simulator: BlockJobSimulator;
   readonly blockLayer: BlockLayer;
   readonly engine: JobEngine;
@@ -1686,6 +1707,7 @@ export function createSimulator(options: SimulatorOptions): Simulation {
   const simulator = new BlockJobSimulator(options);
   return {
     handlers: simulator.handlers,
+    execute: (command, args) => simulator.execute(command, args),
     simulator,
     blockLayer: simulator.blockLayer,
     engine: simulator.engine,

@@ -1,0 +1,45 @@
+// The simulator on real time (qmpkit-server's default): timers come from the host event loop.
+import { expect, test } from 'vitest';
+import { BlockLayer } from '../block-layer.js';
+import { MemoryImageStore } from '../image-store.js';
+import { createSimulator } from './simulator.js';
+
+test('a throttled stream advances on real time and completes through the event sink', async () => {
+  const MiB = 1024 * 1024;
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 4 * MiB });
+  blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 4 * MiB });
+  const events: string[] = [];
+  const sim = createSimulator({
+    blockLayer,
+    onEvent: (event, data) =>
+      events.push(event === 'JOB_STATUS_CHANGE' ? (data as { status: string }).status : event),
+  });
+  const after: Array<() => void> = [];
+  const started = performance.now();
+  // 4 MiB in 1 MiB backup chunks at 20 MiB/s: quota 2 MiB per 100 ms slice, so the last two
+  // chunks wait for the second slice.
+  sim.handlers['blockdev-backup']?.(
+    { 'job-id': 'b1', device: 'src', target: 'dst', sync: 'full', speed: 20 * MiB } as never,
+    { afterReply: (cb) => after.push(cb) },
+  );
+  for (const cb of after) cb();
+  const deadline = started + 5000;
+  while (!events.includes('null') && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const elapsed = performance.now() - started;
+  sim.close();
+  expect(events).toEqual([
+    'created',
+    'running',
+    'paused',
+    'running',
+    'waiting',
+    'pending',
+    'BLOCK_JOB_COMPLETED',
+    'concluded',
+    'null',
+  ]);
+  expect(elapsed).toBeGreaterThanOrEqual(99);
+});
