@@ -32,8 +32,15 @@ describe('live job lines', () => {
         4,
       ),
     ).toBe('m1  ?  running  [....]       -  32.0 MiB / 64.0 MiB  -  ETA --:--  error: x');
-    expect(endedLine({ ...record, status: 'null', percent: 100 })).toBe(
-      'm1  mirror  ended  100.0%  32.0 MiB',
+    const gone = { ...record, status: 'null', percent: 100 };
+    expect(endedLine(gone)).toBe('m1  mirror  completed  100.0%  32.0 MiB');
+    expect(endedLine(gone, true)).toBe('m1  mirror  cancelled  100.0%  32.0 MiB');
+    // QEMU's texts: a failure (job-semantics §6.7) and a hard cancel seen in query-jobs (§6.3).
+    expect(endedLine({ ...gone, error: 'Input/output error' }, true)).toBe(
+      'm1  mirror  failed: Input/output error  100.0%  32.0 MiB',
+    );
+    expect(endedLine({ ...gone, error: 'Operation canceled' }, true)).toBe(
+      'm1  mirror  cancelled  100.0%  32.0 MiB',
     );
   });
 

@@ -35,9 +35,19 @@ export function jobLine(record: WatchRecord, barWidth = 24): string {
   return parts.join('  ');
 }
 
-/** The line that stays once a job is gone. */
-export function endedLine(record: WatchRecord): string {
-  const outcome = record.error === null ? 'ended' : `ended with error: ${record.error}`;
+/**
+ * The line that stays once a job is gone. `aborted`: the job went through `aborting` (a
+ * failure, or a hard cancel; a soft-cancelled mirror completes without it).
+ */
+export function endedLine(record: WatchRecord, aborted = false): string {
+  let outcome: string;
+  if (record.error !== null && record.error !== 'Operation canceled') {
+    outcome = `failed: ${record.error}`;
+  } else if (aborted || record.error !== null) {
+    outcome = 'cancelled';
+  } else {
+    outcome = 'completed';
+  }
   return `${record.id}  ${record.type ?? '?'}  ${outcome}  ${formatPercent(record.percent)}  ${formatBytes(record.current)}`;
 }
 

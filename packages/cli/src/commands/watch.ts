@@ -41,12 +41,21 @@ export async function runWatch(invocation: WatchCommand, io: CliIo): Promise<num
     const live = model.records().map((record) => jobLine(record));
     view?.draw(stay, live.length > 0 ? live : ['no jobs (Ctrl-C to leave)']);
   };
+  /** Jobs seen in `aborting`, for their last line (bounded by the model's job limit). */
+  const aborted = new Set<string>();
   const onRecords = (records: WatchRecord[]) => {
     if (json) {
       for (const record of records) io.stdout.write(`${formatJson(record, 0)}\n`);
       return;
     }
-    draw(records.filter((r) => r.status === 'null').map(endedLine));
+    const ended: string[] = [];
+    for (const record of records) {
+      if (record.status === 'aborting') aborted.add(record.id);
+      if (record.status !== 'null') continue;
+      ended.push(endedLine(record, aborted.has(record.id)));
+      aborted.delete(record.id);
+    }
+    draw(ended);
   };
   const feed = new JobFeed(client, model, {
     intervalMs: invocation.intervalMs,
