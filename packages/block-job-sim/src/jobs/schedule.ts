@@ -224,7 +224,9 @@ function lowerBound(values: readonly number[], x: number): number {
  * `dispatched = D` (bytes accounted before it, slice start `sigma`) goes at
  * `sigma + trunc(D / quota * slice)` once D has reached the quota, and at once before that.
  *
- * Unthrottled: the device moves `nsPerByte` nanoseconds per byte, chunk after chunk.
+ * Unthrottled: the device moves `nsPerByte` nanoseconds per byte, chunk after chunk; with a
+ * request latency (null-co's `latency-ns`), chunks complete in waves of `wave` requests in
+ * flight together, each wave `latency` nanoseconds after the previous one.
  */
 export interface Plan {
   readonly start: number;
@@ -236,6 +238,20 @@ export interface Plan {
   /** Limiter bytes accounted before the first chunk (after its slice check). */
   readonly dispatched0: number;
   readonly nsPerByte: number;
+  /** Unthrottled only: nanoseconds each wave of requests takes (0: none). */
+  readonly latency?: number;
+  /** Requests in flight together (default 1). */
+  readonly wave?: number;
+  /** The work's chunk index at a copy position (needed with a latency). */
+  readonly chunkIndexAt?: (pos: number) => number;
+}
+
+/** Waves of requests completed once the loop is at copy position `pos`. */
+function wavesBefore(plan: Plan, pos: number): number {
+  const latency = plan.latency ?? 0;
+  if (latency === 0 || plan.chunkIndexAt === undefined || pos <= plan.base) return 0;
+  const chunks = plan.chunkIndexAt(pos) - plan.firstChunk;
+  return Math.ceil(chunks / (plan.wave ?? 1));
 }
 
 /** When the loop arrives at copy position `pos` (>= plan.base): the chunk there is issued. */
@@ -246,12 +262,29 @@ export function arriveAt(plan: Plan, pos: number): number {
     if (dispatched < plan.quota) return plan.start;
     return Math.max(plan.start, plan.sigma + Math.trunc((dispatched / plan.quota) * SLICE_NS));
   }
-  return plan.start + Math.floor((pos - plan.base) * plan.nsPerByte);
+  return (
+    plan.start +
+    Math.floor((pos - plan.base) * plan.nsPerByte) +
+    wavesBefore(plan, pos) * (plan.latency ?? 0)
+  );
 }
 
 /** When a chunk's bytes are done. */
 export function chunkDoneAt(plan: Plan, chunk: Chunk): number {
-  return plan.quota > 0 ? arriveAt(plan, chunk.pos) : arriveAt(plan, chunk.pos + chunk.bytes);
+  if (plan.quota > 0) return arriveAt(plan, chunk.pos);
+  const latency = plan.latency ?? 0;
+  const bytes = Math.floor((chunk.pos + chunk.bytes - plan.base) * plan.nsPerByte);
+  if (latency === 0) return plan.start + bytes;
+  const wave = Math.floor((chunk.index - plan.firstChunk) / (plan.wave ?? 1)) + 1;
+  return plan.start + bytes + wave * latency;
+}
+
+/** The last chunk of the wave `chunk` is sent with (all of them complete together). */
+export function waveEnd(plan: Plan, chunkIndex: number, chunkCount: number): number {
+  if (plan.quota > 0 || (plan.latency ?? 0) === 0) return chunkIndex;
+  const wave = plan.wave ?? 1;
+  const w = Math.floor((chunkIndex - plan.firstChunk) / wave);
+  return Math.min(chunkCount - 1, plan.firstChunk + (w + 1) * wave - 1);
 }
 
 /**

@@ -1260,3 +1260,44 @@ describe('with instant I/O (the default, as null-co)', () => {
     ]);
   });
 });
+
+describe('request latency (null-co latency-ns)', () => {
+  test('pausing a busy backup: the reply first, then paused when the requests in flight are done', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.add({ driver: 'null-co', 'node-name': 'src', size: 1024 * MiB, 'latency-ns': 400_000_000 });
+    s.nullNode('dst', 1024 * MiB);
+    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    expect(s.take()).toEqual(['b1 created', 'b1 running', 'b1 paused', 'b1 running', 'R']);
+    s.run('job-pause', { id: 'b1' });
+    expect(s.take()).toEqual(['R']);
+    expect(s.peek('b1')).toMatchObject({
+      offset: 0,
+      busy: true,
+      paused: true,
+      status: 'running',
+    });
+    s.step(400);
+    expect(s.take()).toEqual(['b1 paused']);
+    // 64 block-copy workers of 1 MiB, plus one, were in flight (QEMU 7.2, conformance scenario
+    // backup-busy-pause).
+    expect(s.peek('b1')).toMatchObject({ offset: 65 * MiB, busy: false, status: 'paused' });
+    s.run('job-cancel', { id: 'b1' });
+    expect(s.take()).toEqual([
+      'b1 running',
+      'b1 aborting',
+      'CANCELLED b1 68157440/1073741824',
+      'b1 concluded',
+      'b1 null',
+      'R',
+    ]);
+  });
+
+  test('a stream with latency copies one chunk per request time and is busy meanwhile', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.add({ driver: 'null-co', 'node-name': 'base', size: 4 * MiB, 'latency-ns': 10_000_000 });
+    s.overlay('top', 4 * MiB, 'base');
+    s.run('block-stream', { device: 'top', 'job-id': 's1' });
+    s.step(25);
+    expect(s.peek('s1')).toMatchObject({ offset: MiB, busy: true });
+  });
+});

@@ -59,6 +59,7 @@ import {
   SLICE_NS,
   sliceQuota,
   WorkList,
+  waveEnd,
 } from './schedule.js';
 
 const MiB = 1024 * 1024;
@@ -170,6 +171,9 @@ interface Driver {
   kicked: boolean;
   /** Mirror: whether its source has data to read (null-co has none: no reads, no read errors). */
   readonly sourceHasData: boolean;
+  /** Nanoseconds one request takes on its nodes (null-co's latency-ns), and how many go together. */
+  readonly latency: number;
+  readonly wave: number;
   speed: number;
   timer: (() => void) | undefined;
   /** When the armed timer fires (to keep it when the next event has not moved). */
@@ -523,6 +527,7 @@ export class BlockJobSimulator {
       filterOn?: BlockNode | undefined;
       group?: Set<Driver> | undefined;
       lazyStart?: boolean;
+      wave?: number;
     },
   ): Driver {
     const layer = this.blockLayer;
@@ -593,6 +598,11 @@ export class BlockJobSimulator {
       firstOnly: false,
       kicked: false,
       sourceHasData: parts.read === undefined ? false : hasData(parts.read.node),
+      latency:
+        (parts.read !== undefined && (kind !== 'mirror' || hasData(parts.read.node))
+          ? readLatencyOf(parts.read.node)
+          : 0) + (parts.write !== undefined ? latencyOf(parts.write.node) : 0),
+      wave: parts.wave ?? 1,
       speed: this.engine.job(id)?.speed ?? 0,
       timer: undefined,
       timerAt: Number.NaN,
@@ -978,6 +988,8 @@ export class BlockJobSimulator {
       total,
       endless: sync === 'none',
       lazyStart: sync === 'top' && bs.backing !== undefined,
+      // block-copy keeps max-workers requests in flight, and has one more ready to go.
+      wave: maxWorkers + 1,
       read: { node: bs, policy: b['on-source-error'] ?? 'report' },
       write: { node: target, policy: b['on-target-error'] ?? 'report' },
       attached: [{ node: bs, blocker: false }, { node: target }],
@@ -1143,8 +1155,16 @@ export class BlockJobSimulator {
     }
     this.#stopPlan(d);
     this.#newPlan(d, this.clock.now(), d.limiter, forgetSleep);
-    if (d.kind === 'backup') this.#applyEffects(this.engine.sleep(d.id).effects);
+    // A backup waits in job_yield while block-copy works, unless requests are in flight that a
+    // pause must wait for (then it stays busy).
+    if (d.kind === 'backup' && !this.#requestsInFlight(d)) {
+      this.#applyEffects(this.engine.sleep(d.id).effects);
+    }
     this.#scheduleKickoff(d);
+  }
+
+  #requestsInFlight(d: Driver): boolean {
+    return d.plan !== undefined && d.plan.quota === 0 && d.latency > 0;
   }
 
   #quotaFor(d: Driver): number {
@@ -1177,6 +1197,13 @@ export class BlockJobSimulator {
       sigma: l.sliceStart,
       dispatched0: l.dispatched,
       nsPerByte: quota > 0 ? 0 : this.#nsPerByte,
+      ...(quota === 0 && d.latency > 0
+        ? {
+            latency: d.latency,
+            wave: d.wave,
+            chunkIndexAt: (pos: number) => d.work.chunkIndexAt(pos),
+          }
+        : {}),
     };
     d.planLimiter = l;
     d.planLive = false;
@@ -1623,7 +1650,7 @@ export class BlockJobSimulator {
     }
     if (d.landing !== undefined) return;
     const k = d.planLive ? chunkInFlightAt(d.work, plan, this.clock.now()) : plan.firstChunk;
-    d.landing = k < d.work.chunkCount ? k : undefined;
+    d.landing = k < d.work.chunkCount ? waveEnd(plan, k, d.work.chunkCount) : undefined;
   }
 
   /** A new speed applies from the next chunk the job issues (a faster one also woke it). */
@@ -1681,6 +1708,30 @@ function hasData(node: BlockNode): boolean {
     if (n.driver === 'file') return true;
   }
   return true;
+}
+
+/**
+ * The latency of one request on the node's data path: null-co's `latency-ns`, read from the
+ * node's options (BlockNode does not carry it).
+ */
+function latencyOf(node: BlockNode): number {
+  let total = 0;
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
+    if (n.driver !== 'null-co') continue;
+    const options = (n as { readonly options?: Record<string, unknown> }).options;
+    const latency = options?.['latency-ns'];
+    if (typeof latency === 'number' && Number.isFinite(latency) && latency > 0) total += latency;
+  }
+  return total;
+}
+
+/** A read may be served by any image of the backing chain: the slowest one's latency. */
+function readLatencyOf(node: BlockNode): number {
+  let worst = 0;
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.backing) {
+    worst = Math.max(worst, latencyOf(n));
+  }
+  return worst;
 }
 
 function defaultGranularity(target: BlockNode): number {
