@@ -1,6 +1,7 @@
 // `qmpkit shell` in a real pseudo-terminal (tmux), against a real qemu-storage-daemon: tab
 // completion from QEMU's own query-qmp-schema, replies, events in wire order, history kept
-// across sessions, the transcript file, and leaving with Ctrl-D (0) and Ctrl-C (130).
+// across sessions, the transcript file, and leaving with Ctrl-D (0) and Ctrl-C (130). Also the
+// terminal views of `jobs watch` and `run` (progress bars redrawn in place).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,6 +96,8 @@ beforeAll(async () => {
   target = await startTarget('qemu', [
     `null-co,node-name=src,size=${64 * MiB}`,
     `null-co,node-name=dst,size=${64 * MiB}`,
+    `null-co,node-name=w-src,size=${256 * MiB}`,
+    `null-co,node-name=w-dst,size=${256 * MiB}`,
   ]);
   historyFile = join(target.daemon.dir, 'history');
   logFile = join(target.daemon.dir, 'transcript.ndjson');
@@ -236,3 +239,49 @@ async function firstSession(pane: Pane): Promise<void> {
       .map((m) => m.data?.status),
   ).toEqual(['created', 'running', 'aborting', 'concluded', 'null']);
 }
+
+describe('progress bars in a terminal', () => {
+  test('jobs watch draws a bar per job, says how it ended, leaves on Ctrl-C with 130', async () => {
+    const pane = new Pane(
+      `'${process.execPath}' '${CLI_BIN}' jobs watch --interval 100 --socket '${target.cliSocket}'; echo EXIT=$?; sleep 60`,
+    );
+    try {
+      await pane.waitForLastLine('no jobs (Ctrl-C to leave)');
+      // speed=1: one 16 MiB chunk of 256 MiB, then the job sleeps (job-semantics §8.3).
+      await target.check.execute('blockdev-mirror', {
+        'job-id': 'w1',
+        device: 'w-src',
+        target: 'w-dst',
+        sync: 'full',
+        speed: 1,
+      });
+      const bar = await pane.waitFor(
+        /w1 {2}mirror {2}running {2}\[#?\.+\] +6\.2% {2}16\.0 MiB \/ 256\.0 MiB/,
+      );
+      expect(bar).toContain('limit 1 B/s');
+      // One line per job, redrawn in place: the job shows up once.
+      expect(bar.match(/w1 {2}mirror/g)).toHaveLength(1);
+      await target.check.execute('job-cancel', { id: 'w1' });
+      await pane.waitFor(/w1 {2}mirror {2}cancelled {2}6\.2% {2}16\.0 MiB/);
+      await pane.waitForLastLine('no jobs (Ctrl-C to leave)');
+      await pane.press('C-c');
+      await pane.waitFor(/EXIT=130/);
+    } finally {
+      pane.kill();
+    }
+  });
+
+  test('run mirror on a terminal: a bar while it runs, a hint when ready, Ctrl-C cancels (130)', async () => {
+    const pane = new Pane(
+      `'${process.execPath}' '${CLI_BIN}' run mirror --device src --target dst --job-id r1 --socket '${target.cliSocket}'; echo EXIT=$?; sleep 60`,
+    );
+    try {
+      await pane.waitFor(/r1 {2}mirror {2}ready {2}\[#+\] +100\.0% .*\(ready: Ctrl-C cancels\)/);
+      await pane.press('C-c');
+      await pane.waitFor(/qmpkit: interrupted; job r1 was cancelled\s+EXIT=130/);
+      expect(await target.check.execute('query-jobs')).toEqual([]);
+    } finally {
+      pane.kill();
+    }
+  });
+});
