@@ -3,7 +3,11 @@
 // QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
 // block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
 import { beforeEach, describe, expect, test } from 'vitest';
+import { BlockLayer } from '../block-layer.js';
+import { VirtualClock } from '../clock/clock.js';
+import { MemoryImageStore } from '../image-store.js';
 import { MiB, Scenario } from './scenario.test-helper.js';
+import { createSimulator } from './simulator.js';
 
 let s: Scenario;
 
@@ -1300,4 +1304,25 @@ describe('request latency (null-co latency-ns)', () => {
     s.step(25);
     expect(s.peek('s1')).toMatchObject({ offset: MiB, busy: true });
   });
+});
+
+test('a failure inside a timer is reported, not thrown into the clock', () => {
+  const errors: unknown[] = [];
+  const clock = new VirtualClock();
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 64 * MiB });
+  blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 64 * MiB });
+  const sim = createSimulator({
+    blockLayer,
+    clock,
+    throughput: 1024 * MiB,
+    onInternalError: (error) => errors.push(error),
+  });
+  sim.execute('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+  sim.setEventSink(() => {
+    throw new Error('sink down');
+  });
+  expect(() => clock.advance(100)).not.toThrow();
+  expect(errors).toHaveLength(1);
+  expect((errors[0] as Error).message).toBe('sink down');
 });

@@ -106,6 +106,11 @@ export interface SimulatorOptions {
   readonly throughput?: number;
   /** Where events go; can be set later with setEventSink (events before that are dropped). */
   readonly onEvent?: EventSink;
+  /**
+   * Where a failure inside a timer or after-reply work goes (a simulator bug: it never reaches a
+   * client). Default: `console.error`. The job it happened in is left as it was.
+   */
+  readonly onInternalError?: (error: unknown) => void;
 }
 
 /** The name of the clock-stepping command (not in QEMU's schema). */
@@ -248,6 +253,7 @@ export class BlockJobSimulator {
   /** Nodes with a job's filter inserted above them (no longer root nodes), with a count. */
   readonly #filtered = new Map<BlockNode, number>();
   #sink: EventSink | undefined;
+  readonly #onInternalError: (error: unknown) => void;
   #seq = 0;
   /** While a command runs: the work it hands to after its reply. */
   #deferred: Array<() => void> | undefined;
@@ -265,6 +271,9 @@ export class BlockJobSimulator {
     this.#throughput = throughput;
     this.#nsPerByte = Number.isFinite(throughput) ? 1e9 / throughput : 0;
     this.#sink = options.onEvent;
+    this.#onInternalError =
+      options.onInternalError ??
+      ((error) => console.error('block-job-sim: internal error in a job driver:', error));
     this.handlers = this.#buildHandlers();
   }
 
@@ -364,17 +373,29 @@ export class BlockJobSimulator {
     } finally {
       this.#deferred = undefined;
       this.#reconcileAll();
-      const after = () => {
+      const after = this.#guarded(() => {
         // Deferred work may defer more (it then runs at once: we are past the reply).
         for (let i = 0; i < deferred.length; i++) (deferred[i] as () => void)();
         this.#reconcileAll();
-      };
+      });
       if (deferred.length > 0) {
         if (context !== undefined) context.afterReply(after);
         else after();
       }
     }
     return result ?? {};
+  }
+
+  /** `fn`, with a failure reported instead of thrown into the host's event loop. */
+  #guarded(fn: () => void): () => void {
+    return () => {
+      if (this.#closed) return;
+      try {
+        fn();
+      } catch (error) {
+        this.#onInternalError(error);
+      }
+    };
   }
 
   /** Runs `fn` after the reply of the command being handled, or now outside a command. */
@@ -1225,7 +1246,7 @@ export class BlockJobSimulator {
     this.#cancelTimer(d);
     if (plan.start > this.clock.now()) {
       d.timerAt = plan.start;
-      d.timer = this.clock.setTimer(plan.start, kickoff);
+      d.timer = this.clock.setTimer(plan.start, this.#guarded(kickoff));
     } else if (d.kind === 'mirror' && this.#deferred !== undefined) {
       // The mirror issues its first chunk before it sleeps (so its errors precede the reply);
       // the rest of the loop continues after the reply.
@@ -1372,12 +1393,15 @@ export class BlockJobSimulator {
         if (d.timer !== undefined && d.timerAt === event.at) return;
         this.#cancelTimer(d);
         d.timerAt = event.at;
-        d.timer = this.clock.setTimer(event.at, () => {
-          d.timer = undefined;
-          d.timerAt = Number.NaN;
-          this.#process(d);
-          this.#reconcileGroup(d);
-        });
+        d.timer = this.clock.setTimer(
+          event.at,
+          this.#guarded(() => {
+            d.timer = undefined;
+            d.timerAt = Number.NaN;
+            this.#process(d);
+            this.#reconcileGroup(d);
+          }),
+        );
         return;
       }
       this.#syncGroup(d, event.at);
