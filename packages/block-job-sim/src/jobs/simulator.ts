@@ -446,6 +446,20 @@ export class BlockJobSimulator {
       if (d !== undefined)
         this.#beforeBackupCancel(d, name === 'job-cancel' || args.force === true);
     }
+    if (name === 'job-complete' || name === 'block-job-complete') {
+      // mirror_complete(): the node `replaces` named must still exist.
+      const id = (name === 'job-complete' ? args.id : args.device) as string;
+      const replaces = this.#drivers.get(id)?.replaces;
+      if (replaces !== undefined && this.blockLayer.findNode(replaces) === undefined) {
+        const options = { missingReplacesNode: replaces };
+        this.#apply(
+          name === 'job-complete'
+            ? this.engine.jobComplete(id, options)
+            : this.engine.blockJobComplete(id, options),
+        );
+        return {};
+      }
+    }
     const result = this.engine.execute(name, args as never);
     this.#apply(result);
     return {};
@@ -1289,7 +1303,7 @@ export class BlockJobSimulator {
     d.timerAt = Number.NaN;
   }
 
-  /** The chunk index progress must not pass: an unchecked injected error, a landing. */
+  /** The next thing that changes the job's state: an injected error, a landing, its end. */
   #nextEvent(d: Driver): NextEvent | undefined {
     const plan = d.plan;
     if (plan === undefined) return undefined;
