@@ -187,4 +187,13 @@ describe('WatchModel', () => {
     expect(model.idle()).toBe(false);
     expect(model.sawJobs).toBe(true);
   });
+
+  test('a job announced in advance carries its type from its first record', () => {
+    const model = new WatchModel();
+    model.expectJob('b1', 'backup');
+    expect(model.event('JOB_STATUS_CHANGE', status('b1', 'created'), 0)[0]).toMatchObject({
+      type: 'backup',
+      status: 'created',
+    });
+  });
 });

@@ -86,6 +86,14 @@ export class WatchModel {
     this.maxJobs = options.maxJobs ?? 10_000;
   }
 
+  /** Types known in advance (a job this program is about to create), by job id. */
+  private readonly expectedTypes = new Map<string, string>();
+
+  /** Tells the type of a job about to be created, so that its first records carry it. */
+  expectJob(id: string, type: string): void {
+    if (this.expectedTypes.size < 1024) this.expectedTypes.set(id, type);
+  }
+
   /** A mark to pass to `snapshot()`: take it just before sending the queries. */
   mark(): number {
     return this.events;
@@ -184,7 +192,7 @@ export class WatchModel {
       if (this.jobs.size >= this.maxJobs) return undefined;
       job = {
         id,
-        type: null,
+        type: this.expectedTypes.get(id) ?? null,
         status: 'undefined',
         meter: new ProgressMeter(),
         speed: null,

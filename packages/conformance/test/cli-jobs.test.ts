@@ -272,6 +272,8 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       'null',
     ]);
     expect(records.at(-1)).toMatchObject({ type: 'backup', speed: 64 * MiB, percent: 100 });
+    // run knows the job's type before QEMU announces the job.
+    expect(records.map((r) => r.type)).toEqual(records.map(() => 'backup'));
   });
 
   test('run commit (non-active), run stream, then an active commit with --complete, on a qcow2 chain', async () => {

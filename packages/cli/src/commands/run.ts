@@ -38,6 +38,8 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
   const client = await connect(invocation.target, invocation.connectTimeoutMs, io.interrupt);
   const id = invocation.jobId;
   const model = new WatchModel();
+  // The JobType is the job kind: commit (active or not), stream, mirror, backup.
+  model.expectJob(id, invocation.kind);
   const json = invocation.json;
   const live = !json && io.stderr.isTTY === true ? new LiveView(io.stderr) : undefined;
   let lastStatus: string | undefined;
