@@ -123,10 +123,16 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
     // Let the feed print the job's last events (they were delivered to it as to the driver).
     await new Promise((resolve) => setImmediate(resolve));
     live?.close();
-    if (outcome === 'interrupted' || interrupted) {
-      if (outcome !== 'interrupted' && json)
-        io.stdout.write(`${formatJson(outcomeRecord(outcome), 0)}\n`);
-      io.stderr.write(`qmpkit: interrupted; job ${id} was cancelled\n`);
+    if (outcome === 'interrupted') {
+      io.stderr.write(
+        `qmpkit: interrupted; job ${id} was asked to cancel (job-cancel) and has not ended yet\n`,
+      );
+      return EXIT_INTERRUPTED;
+    }
+    if (interrupted) {
+      if (json) io.stdout.write(`${formatJson(outcomeRecord(outcome), 0)}\n`);
+      const how = outcome.status === 'cancelled' ? 'was cancelled' : outcome.status;
+      io.stderr.write(`qmpkit: interrupted; job ${id} ${how}\n`);
       return EXIT_INTERRUPTED;
     }
     if (json) io.stdout.write(`${formatJson(outcomeRecord(outcome), 0)}\n`);
