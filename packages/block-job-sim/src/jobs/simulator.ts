@@ -1066,8 +1066,16 @@ export class BlockJobSimulator {
     const drivers = [...this.#drivers.values()].filter(
       (d) => d.kind !== 'create' && !d.released && this.engine.has(d.id),
     );
-    // Newest first for one node (its parents list), creation order for a drain of everything.
-    if (node !== undefined) drivers.reverse();
+    if (node !== undefined) {
+      // One node: its parents list, newest first.
+      drivers.reverse();
+    } else {
+      // Everything: node by node in creation order; a job pauses with the first node it uses.
+      const order = new Map([...this.blockLayer.nodes()].reverse().map((n, i) => [n, i] as const));
+      const first = (d: Driver) =>
+        Math.min(...d.attached.map((n) => order.get(n) ?? Number.MAX_SAFE_INTEGER));
+      drivers.sort((a, b) => first(a) - first(b) || a.seq - b.seq);
+    }
     for (const d of drivers) {
       if (above !== undefined && !d.attached.some((n) => above.has(n))) continue;
       const snap = this.engine.job(d.id);
