@@ -1326,3 +1326,25 @@ test('a failure inside a timer is reported, not thrown into the clock', () => {
   expect(errors).toHaveLength(1);
   expect((errors[0] as Error).message).toBe('sink down');
 });
+
+test('the block layer’s commands go through the same handler map', () => {
+  s.run('blockdev-add', { driver: 'null-co', 'node-name': 'src', size: 4 * MiB });
+  s.run('blockdev-add', { driver: 'null-co', 'node-name': 'dst', size: 4 * MiB });
+  s.run('blockdev-mirror', {
+    'job-id': 'm1',
+    device: 'src',
+    target: 'dst',
+    sync: 'full',
+    speed: 1,
+  });
+  expect(s.fail('blockdev-del', { 'node-name': 'src' })).toBe(
+    "GenericError: Node 'src' is busy: block device is in use by block job: mirror",
+  );
+  const names = (s.run('query-named-block-nodes') as Array<{ 'node-name': string }>).map(
+    (n) => n['node-name'],
+  );
+  expect(names).toEqual(['dst', 'src']);
+  s.run('job-cancel', { id: 'm1' });
+  s.step(1);
+  s.run('blockdev-del', { 'node-name': 'src' });
+});

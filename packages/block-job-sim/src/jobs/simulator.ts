@@ -27,6 +27,7 @@ import type {
   BlockdevCreateOptions,
   BlockdevMirrorArgs,
   BlockdevOnError,
+  BlockdevOptions,
   BlockStreamArgs,
   JobType,
   TransactionAction,
@@ -106,6 +107,11 @@ export interface SimulatorOptions {
   readonly throughput?: number;
   /** Where events go; can be set later with setEventSink (events before that are dropped). */
   readonly onEvent?: EventSink;
+  /**
+   * Also answer the block layer's own commands (blockdev-add, blockdev-del,
+   * query-named-block-nodes) from `blockLayer`. Default true.
+   */
+  readonly blockLayerCommands?: boolean;
   /**
    * Where a failure inside a timer or after-reply work goes (a simulator bug: it never reaches a
    * client). Default: `console.error`. The job it happened in is left as it was.
@@ -274,7 +280,7 @@ export class BlockJobSimulator {
     this.#onInternalError =
       options.onInternalError ??
       ((error) => console.error('block-job-sim: internal error in a job driver:', error));
-    this.handlers = this.#buildHandlers();
+    this.handlers = this.#buildHandlers(options.blockLayerCommands !== false);
   }
 
   /**
@@ -310,12 +316,25 @@ export class BlockJobSimulator {
 
   // ---- command plumbing -----------------------------------------------------------------------
 
-  #buildHandlers(): Record<string, SimCommandHandler> {
+  #buildHandlers(blockLayerCommands: boolean): Record<string, SimCommandHandler> {
     const h: Record<string, SimCommandHandler> = Object.create(null);
     const add = <A>(name: string, run: (args: A) => unknown) => {
       h[name] = ((args: A, context?: SimCommandContext) =>
         this.#command(context, () => run(args))) as SimCommandHandler;
     };
+    if (blockLayerCommands) {
+      add<BlockdevOptions>('blockdev-add', (a) => {
+        this.blockLayer.add(a);
+        return {};
+      });
+      add<{ 'node-name': string }>('blockdev-del', (a) => {
+        this.blockLayer.del(a['node-name']);
+        return {};
+      });
+      add<{ flat?: boolean }>('query-named-block-nodes', (a) =>
+        this.blockLayer.queryNamedBlockNodes(a.flat ?? false),
+      );
+    }
     add<BlockdevMirrorArgs>('blockdev-mirror', (a) => this.#blockdevMirror(a));
     add<BlockCommitArgs>('block-commit', (a) => this.#blockCommit(a));
     add<BlockStreamArgs>('block-stream', (a) => this.#blockStream(a));
