@@ -28,6 +28,8 @@ describe('qmpkit command line', () => {
       expect(result.command, argv.join(' ')).toBe('help');
       expect(result.command === 'help' && result.text).toMatch(/^Usage: qmpkit /);
     }
+    expect(parseCommandLine(['--version'])).toEqual({ command: 'version' });
+    expect(parseCommandLine(['shell', '-v', '--socket', 's'])).toMatchObject({ verbose: true });
     const mirror = parseCommandLine(['run', 'mirror', '--help']);
     expect(mirror.command === 'help' && mirror.text).toContain('--cancel-on-ready');
   });

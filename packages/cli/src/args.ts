@@ -36,6 +36,8 @@ export interface ShellCommand extends Common {
   /** History file; undefined when history is off. */
   history: string | undefined;
   compact: boolean;
+  /** Echo each command object before sending it (qmp-shell's -v). */
+  verbose: boolean;
 }
 
 export interface ExecCommand extends Common {
@@ -78,7 +80,12 @@ export interface HelpCommand {
   text: string;
 }
 
+export interface VersionCommand {
+  command: 'version';
+}
+
 export type Invocation =
+  | VersionCommand
   | ShellCommand
   | ExecCommand
   | JobsCommand
@@ -113,7 +120,8 @@ Commands:
   run mirror|commit|stream|backup ...
                                start a block job, show its progress, wait for its end
 
-Every command takes --socket PATH or --tcp HOST:PORT, and --help.
+Every command takes --socket PATH or --tcp HOST:PORT, and --help. qmpkit --version prints the
+version.
 Exit codes: 0 success, 1 QEMU error, failed job or connection failure, 2 usage error,
 130 interrupted (Ctrl-C).`;
 
@@ -137,6 +145,7 @@ Options:
   --history FILE       history file (default $QMPKIT_HISTORY or ~/.qmpkit_history; 1000 lines)
   --no-history         keep no history file
   --compact            print replies on one line
+  -v, --verbose        echo each command as the JSON object sent
 
 ${TARGET_HELP}`,
   exec: `Usage: qmpkit exec COMMAND [key=value ... | JSON] (--socket PATH | --tcp HOST:PORT)
@@ -380,6 +389,7 @@ export function parseCommandLine(
   home = '',
 ): Invocation {
   const [first, ...rest] = argv;
+  if (first === '--version' || first === '-V') return { command: 'version' };
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
     const topic = first === 'help' ? rest.join(' ') || undefined : undefined;
     return { command: 'help', text: helpText(topic) };
@@ -393,6 +403,7 @@ export function parseCommandLine(
           history: { type: 'string' },
           'no-history': { type: 'boolean' },
           compact: { type: 'boolean' },
+          verbose: { type: 'boolean', short: 'v' },
         },
         'shell',
         true,
@@ -413,6 +424,7 @@ export function parseCommandLine(
             ? undefined
             : ((values.history as string | undefined) ?? defaultHistory),
         compact: values.compact === true,
+        verbose: values.verbose === true,
       };
     }
     case 'exec': {

@@ -3,6 +3,7 @@
  * stack traces): usage errors exit 2, QEMU errors, failed jobs and connection problems 1,
  * Ctrl-C 130.
  */
+import { createRequire } from 'node:module';
 import { helpText, parseCommandLine, UsageError } from './args.js';
 import { runExec } from './commands/exec.js';
 import { runJobs } from './commands/jobs.js';
@@ -25,6 +26,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     switch (invocation.command) {
       case 'help':
         io.stdout.write(`${invocation.text}\n`);
+        return EXIT_OK;
+      case 'version':
+        io.stdout.write(`qmpkit ${packageVersion()}\n`);
         return EXIT_OK;
       case 'shell':
         return await runShell(invocation, io);
@@ -53,6 +57,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`${describeError(error)}\n`);
     return EXIT_FAILURE;
   }
+}
+
+/** This package's version (src/ and dist/ are both one level below package.json). */
+function packageVersion(): string {
+  const manifest = createRequire(import.meta.url)('../package.json') as { version?: unknown };
+  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
 export { helpText };

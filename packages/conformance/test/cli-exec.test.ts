@@ -2,7 +2,9 @@
 // qemu-storage-daemon and against qmpkit-server. Expected replies and error texts come from QEMU
 // (its own answer on a second monitor, `--version`, the verified reference), never from the CLI.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { QmpClient } from '@qmpkit/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
@@ -210,5 +212,9 @@ describe('connection errors: one line, no stack, exit 1', () => {
       expect(help.code, args.join(' ')).toBe(0);
       expect(help.stdout, args.join(' ')).toMatch(/^Usage: qmpkit /);
     }
+    const { version } = JSON.parse(
+      readFileSync(fileURLToPath(import.meta.resolve('@qmpkit/cli/package.json')), 'utf8'),
+    ) as { version: string };
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `qmpkit ${version}\n` });
   });
 });

@@ -186,6 +186,7 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     const sent: Record<string, unknown> = { [command.oob ? 'exec-oob' : 'execute']: command.name };
     if (args !== undefined) sent.arguments = args;
     transcript.write('out', sent);
+    if (invocation.verbose) out.write(`${formatJson(sent, invocation.compact ? 0 : 2)}\n`);
     wire.expectCommand();
     try {
       await runCommand(client, command, args);
