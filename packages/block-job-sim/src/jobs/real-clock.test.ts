@@ -43,3 +43,10 @@ test('a throttled stream advances on real time and completes through the event s
   ]);
   expect(elapsed).toBeGreaterThanOrEqual(99);
 });
+
+test('on real time there is no x-qmpkit-clock-step', () => {
+  const sim = createSimulator({ blockLayer: new BlockLayer({ store: new MemoryImageStore() }) });
+  expect(sim.handlers['x-qmpkit-clock-step']).toBeUndefined();
+  expect(sim.handlers['query-jobs']).toBeTypeOf('function');
+  sim.close();
+});

@@ -362,7 +362,11 @@ export class BlockJobSimulator {
     }
     add('query-jobs', () => this.engine.queryJobs());
     add('query-block-jobs', () => this.engine.queryBlockJobs());
-    add<Record<string, unknown>>(CLOCK_STEP_COMMAND, (a) => this.#clockStep(a));
+    // Only a virtual clock can be stepped; on real time the command does not exist (and a
+    // server that accepts only schema commands needs no schema extension).
+    if (this.clock instanceof VirtualClock) {
+      add<Record<string, unknown>>(CLOCK_STEP_COMMAND, (a) => this.#clockStep(a));
+    }
     return h;
   }
 
