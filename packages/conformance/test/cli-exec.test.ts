@@ -3,12 +3,19 @@
 // (its own answer on a second monitor, `--version`, the verified reference), never from the CLI.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { QmpClient } from '@qmpkit/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { runCli, spawnCli, startTarget, type Target, type TargetName } from './cli-harness.js';
+import {
+  freePort,
+  runCli,
+  spawnCli,
+  startTarget,
+  type Target,
+  type TargetName,
+  waitAccepting,
+} from './cli-harness.js';
 
 requireQemu();
 
@@ -62,6 +69,33 @@ describe.each(TARGETS)('qmpkit exec against %s', (name) => {
       stdout: '',
       stderr: "GenericError: Parameter 'foo' is unexpected\n",
     });
+  });
+});
+
+describe.each(TARGETS)('--tcp against %s', (name) => {
+  test('HOST:PORT and PORT alone (host 127.0.0.1)', async () => {
+    const port = await freePort();
+    const target = await startTarget(
+      name,
+      [],
+      [
+        '--chardev',
+        `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=tcp0`,
+        '--monitor',
+        'chardev=tcp0',
+      ],
+    );
+    try {
+      await waitAccepting({ host: '127.0.0.1', port });
+      const expected = await target.check.execute('query-version');
+      for (const address of [`127.0.0.1:${port}`, String(port)]) {
+        const run = await runCli(['exec', 'query-version', '--tcp', address]);
+        expect(run.stderr, address).toBe('');
+        expect(JSON.parse(run.stdout), address).toEqual(expected);
+      }
+    } finally {
+      await target.stop();
+    }
   });
 });
 
@@ -169,15 +203,7 @@ describe('connection errors: one line, no stack, exit 1', () => {
   });
 
   test('a refused TCP connection, for every command', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() =>
-          resolve(typeof address === 'object' && address !== null ? address.port : 0),
-        );
-      });
-    });
+    const port = await freePort();
     for (const args of [
       ['exec', 'query-jobs'],
       ['jobs'],

@@ -3,7 +3,7 @@
 // run the built `qmpkit` bin as a child process.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,12 +32,18 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** Waits until a unix socket accepts connections (the file appears just before QEMU listens). */
-export async function waitAccepting(path: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Waits until a unix socket (or a TCP port) accepts connections (the file appears just before
+ * QEMU listens).
+ */
+export async function waitAccepting(
+  path: string | { host: string; port: number },
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = netConnect(path);
+      const socket = typeof path === 'string' ? netConnect(path) : netConnect(path.port, path.host);
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
@@ -45,7 +51,9 @@ export async function waitAccepting(path: string, timeoutMs = 5000): Promise<voi
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${path} does not accept connections`);
+    if (Date.now() > deadline) {
+      throw new Error(`${JSON.stringify(path)} does not accept connections`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -65,10 +73,11 @@ async function connectRetrying(path: string): Promise<QmpClient> {
   }
 }
 
-/** Starts `name` with `blockdevs` and two monitors. */
+/** Starts `name` with `blockdevs`, two monitors, and `extraArgs` (more monitors, …). */
 export async function startTarget(
   name: TargetName,
   blockdevs: readonly string[] = [],
+  extraArgs: readonly string[] = [],
 ): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpkit-cli-'));
   const checkSocket = join(dir, 'check.sock');
@@ -80,6 +89,7 @@ export async function startTarget(
       `socket,path=${checkSocket},server=on,wait=off,id=check0`,
       '--monitor',
       'chardev=check0',
+      ...extraArgs,
     ],
   };
   const daemon =
@@ -195,4 +205,20 @@ export function ndjson(text: string): Record<string, unknown>[] {
 /** The list without consecutive repeats. */
 export function collapse<T>(values: readonly T[]): T[] {
   return values.filter((value, i) => i === 0 || values[i - 1] !== value);
+}
+
+/** A TCP port nothing listens on right now (the kernel's pick). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
 }
