@@ -4,6 +4,9 @@
 //
 // To run these against qmpkit-server once it runs jobs, add 'qmpkit-server' to JOB_TARGETS.
 
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobStatus } from '@qmpkit/client';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -427,5 +430,75 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
     // job-semantics §6.3: job-cancel of a ready mirror.
     expect(seen).toEqual(['created', 'running', 'ready', 'aborting', 'concluded', 'null']);
     expect(await target.check.execute('query-jobs')).toEqual([]);
+  });
+});
+
+// Needs QEMU's NBD export to write to the mirror's source while it is ready (qmpkit-server has
+// no NBD server): QEMU only.
+describe('jobs watch while a ready mirror grows (qemu)', () => {
+  test("the total follows QEMU's growing estimate; the percentage never goes back", async () => {
+    const nbdDir = mkdtempSync(join(tmpdir(), 'qmpkit-nbd-'));
+    const nbd = join(nbdDir, 'nbd.sock');
+    try {
+      const target = await startTarget(
+        'qemu',
+        [nullNode('src', 64 * MiB), nullNode('dst', 64 * MiB)],
+        [
+          '--nbd-server',
+          `addr.type=unix,addr.path=${nbd}`,
+          '--export',
+          'type=nbd,id=e0,node-name=src,writable=on',
+        ],
+      );
+      targets.push(target);
+      await target.check.execute('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+      });
+      await target.check.waitForJob('m1', 'ready', { timeoutMs: 10_000 });
+      const watch = spawnCli([
+        'jobs',
+        'watch',
+        '--json',
+        '--interval',
+        '50',
+        '--socket',
+        target.cliSocket,
+      ]);
+      await watch.waitForLine((line) => line.includes('"total":67108864'));
+      const totals: number[] = [];
+      for (const offset of ['0', '8M']) {
+        // job-semantics §8.1: a ready mirror's len grows with each write to its source.
+        execFileSync('qemu-io', [
+          '-f',
+          'raw',
+          '-c',
+          `write ${offset} 4M`,
+          `nbd+unix:///src?socket=${nbd}`,
+        ]);
+        let total = 0;
+        await until(async () => {
+          const [job] = await target.check.execute('query-jobs');
+          total = Number(job?.['total-progress']);
+          return Number(job?.['current-progress']) === total && total > (totals.at(-1) ?? 64 * MiB);
+        }, 'the total to grow');
+        totals.push(total);
+        await watch.waitForLine((line) => line.includes(`"total":${total}`));
+      }
+      expect(totals).toEqual([68 * MiB, 72 * MiB]);
+      watch.kill('SIGINT');
+      const run = await watch.done;
+      expect(run.code).toBe(130);
+      const records = ndjson(run.stdout).filter((r) => r.id === 'm1');
+      expect(records.map((r) => r.total)).toEqual(
+        [...(records.map((r) => r.total) as number[])].sort((a, b) => a - b),
+      );
+      expect(records.map((r) => r.percent)).toEqual(records.map(() => 100));
+      await target.check.execute('job-cancel', { id: 'm1' });
+    } finally {
+      rmSync(nbdDir, { recursive: true, force: true });
+    }
   });
 });
