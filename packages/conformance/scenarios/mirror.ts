@@ -6,7 +6,6 @@ import {
   call,
   cancelled,
   completed,
-  event,
   generic,
   idleAt,
   jobInfo,
@@ -367,6 +366,3 @@ export const mirrorScenarios: Scenario[] = [
     ],
   },
 ];
-
-// Silence "unused" for helpers kept for symmetry with the other files.
-void event;

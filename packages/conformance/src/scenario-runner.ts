@@ -4,7 +4,7 @@
 // whatever else the server writes during a short settle period, so a diff shows the divergence.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Daemon, qemuImg, type StartOptions, startDaemon } from './daemon.js';
@@ -23,8 +23,34 @@ export function commandTarget(name: string, command: string, args: readonly stri
   return { name, start: (options) => startDaemon(command, args, options) };
 }
 
-/** The oracle. */
-export const qemuTarget: Target = commandTarget('qemu', 'qemu-storage-daemon');
+/**
+ * The oracle. qemu-storage-daemon creates its socket while it is still processing options, and
+ * a client that connects before `--monitor` is processed may be refused, or greeted twice (seen
+ * under load). It writes `--pidfile` only after every option is processed, so the pid file
+ * appearing is the sign that the monitor is ready.
+ */
+export const qemuTarget: Target = {
+  name: 'qemu',
+  async start(options) {
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'qmpkit-scenario-qemu-'));
+    const pidFile = join(dir, 'qsd.pid');
+    const daemon = await startDaemon('qemu-storage-daemon', [], {
+      ...options,
+      dir,
+      args: [...(options.args ?? []), '--pidfile', pidFile],
+    });
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(pidFile)) {
+      if (Date.now() > deadline || daemon.process.exitCode !== null) {
+        const stderr = daemon.stderr();
+        await daemon.stop();
+        throw new Error(`qemu-storage-daemon did not write its pid file: ${stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return daemon;
+  },
+};
 
 export type TranscriptEntry =
   | { readonly kind: 'send'; readonly json: unknown }
@@ -145,6 +171,10 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
     if (daemon) {
       const stderr = daemon.stderr().trim();
       if (failures.length > 0 && stderr !== '') failures.push(`${target.name} stderr: ${stderr}`);
+      const { exitCode, signalCode } = daemon.process;
+      if (failures.length > 0 && (exitCode !== null || signalCode !== null)) {
+        failures.push(`${target.name} had exited (${exitCode ?? signalCode}) before the end`);
+      }
       await daemon.stop();
     }
   }
@@ -158,17 +188,24 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
 }
 
 /**
- * startDaemon() returns once the socket file exists, but QEMU binds before it listens: under load
- * a connect in between is refused. Retry that for a short while.
+ * Connects and waits for the greeting. startDaemon() returns once the socket file exists, but
+ * under load QEMU may not be ready for a client yet: it binds before it listens (a connect in
+ * between is refused), and a client accepted before the monitor is attached is dropped without
+ * a greeting. Both are retried for a short while; anything else is an error.
  */
 async function connectWithRetry(socketPath: string): Promise<RawQmpSession> {
   const deadline = Date.now() + 3000;
   for (;;) {
+    let session: RawQmpSession | undefined;
     try {
-      return await RawQmpSession.connect(socketPath);
+      session = await RawQmpSession.connect(socketPath);
+      await session.waitForCount(1, DEFAULT_EXPECT_TIMEOUT_MS);
+      return session;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() > deadline) throw error;
+      const retriable = code === 'ECONNREFUSED' || code === 'ENOENT' || session?.closed === true;
+      await session?.close();
+      if (!retriable || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -195,8 +232,12 @@ class Walker {
   }
 
   async walk(scenario: Scenario): Promise<void> {
-    // The greeting, then the negotiation, are part of every transcript.
-    await this.#next(DEFAULT_EXPECT_TIMEOUT_MS);
+    // The greeting (already received by connectWithRetry), then the negotiation, are part of
+    // every transcript.
+    if (!(await this.#next(DEFAULT_EXPECT_TIMEOUT_MS))) {
+      this.#failures.push('no greeting');
+      return;
+    }
     this.#receive(this.#cursor++);
     this.#send('qmp_capabilities', undefined, undefined);
     if (!(await this.#expect({ return: {} }, DEFAULT_EXPECT_TIMEOUT_MS, 'negotiation'))) return;

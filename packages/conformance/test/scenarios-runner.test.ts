@@ -3,7 +3,7 @@
 // says; the comparison must report a difference between two targets as a readable diff.
 
 import { describe, expect, test } from 'vitest';
-import { requireQemu, startDaemon } from '../src/daemon.js';
+import { requireQemu } from '../src/daemon.js';
 import {
   anyInt,
   anyString,
@@ -183,7 +183,7 @@ describe('the comparison', () => {
     const smallerTarget: Target = {
       name: 'other',
       start: (options) =>
-        startDaemon('qemu-storage-daemon', [], {
+        qemuTarget.start({
           ...options,
           blockdevs: [nullCo('src', 64 * MiB), nullCo('dst', 32 * MiB)],
         }),
