@@ -1348,3 +1348,35 @@ test('the block layer’s commands go through the same handler map', () => {
   s.step(1);
   s.run('blockdev-del', { 'node-name': 'src' });
 });
+
+test('a failure inside a clock step ends its job within the step, before the reply', () => {
+  s.store.put('/bad.img', new Uint8Array(64 * MiB));
+  s.add({
+    driver: 'raw',
+    'node-name': 'bad',
+    file: {
+      driver: 'blkdebug',
+      'inject-error': [{ event: 'read_aio', errno: 5, sector: 65536 }],
+      image: { driver: 'file', filename: '/bad.img' },
+    },
+  });
+  s.nullNode('dst', 64 * MiB);
+  // Throttled: the chunk at 32 MiB is read at 3.2 s, when its error ends the job.
+  s.run('blockdev-mirror', {
+    'job-id': 'm1',
+    device: 'bad',
+    target: 'dst',
+    sync: 'full',
+    speed: 10 * MiB,
+  });
+  s.take();
+  s.run('x-qmpkit-clock-step', { ns: 5_000_000_000 });
+  expect(s.take()).toEqual([
+    'ERROR m1 read report',
+    'm1 aborting',
+    'COMPLETED m1 33554432/67108864 error=Input/output error',
+    'm1 concluded',
+    'm1 null',
+    'R',
+  ]);
+});

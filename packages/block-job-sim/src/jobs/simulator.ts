@@ -517,7 +517,18 @@ export class BlockJobSimulator {
     if (!(this.clock instanceof VirtualClock)) {
       throw generic(`${CLOCK_STEP_COMMAND} needs the simulator to run on a virtual clock`);
     }
-    this.clock.advanceNs(ns);
+    // Timers run as the main loop would run them, outside any command: what they defer
+    // happens at once, in time order, before this command's reply.
+    const deferred = this.#deferred;
+    const soon = this.#soon;
+    this.#deferred = undefined;
+    this.#soon = undefined;
+    try {
+      this.clock.advanceNs(ns);
+    } finally {
+      this.#deferred = deferred;
+      this.#soon = soon;
+    }
     return {};
   }
 
