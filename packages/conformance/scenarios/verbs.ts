@@ -331,6 +331,11 @@ export const verbScenarios: Scenario[] = [
       generic("Parameter 'completion-mode' does not accept value 'bogus'"),
       send('job-foo', { id: 'x' }),
       fails('CommandNotFound', 'The command job-foo has not been found'),
+      // Any id is echoed, on errors too.
+      { send: 'job-dismiss', arguments: { id: 'x' }, id: 'dismiss-x' },
+      generic('Job not found'),
+      { send: 'query-jobs', id: 0 },
+      ok([]),
     ],
   },
   {
