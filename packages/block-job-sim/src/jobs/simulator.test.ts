@@ -1296,6 +1296,19 @@ describe('request latency (null-co latency-ns)', () => {
     ]);
   });
 
+  test('a drain waits for the requests a busy backup has in flight', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.add({ driver: 'null-co', 'node-name': 'src', size: 1024 * MiB, 'latency-ns': 400_000_000 });
+    s.nullNode('dst', 1024 * MiB);
+    s.nullNode('a', MiB);
+    s.nullNode('b', MiB);
+    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    s.take();
+    s.run('blockdev-backup', { device: 'a', target: 'b', sync: 'full', 'job-id': 'b2' });
+    expect(s.take().slice(0, 2)).toEqual(['b1 paused', 'b1 running']);
+    expect(s.peek('b1')?.offset).toBe(65 * MiB);
+  });
+
   test('a stream with latency copies one chunk per request time and is busy meanwhile', () => {
     s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
     s.add({ driver: 'null-co', 'node-name': 'base', size: 4 * MiB, 'latency-ns': 10_000_000 });

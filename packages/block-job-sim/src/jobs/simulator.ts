@@ -1426,7 +1426,9 @@ export class BlockJobSimulator {
     if (k >= d.work.chunkCount || k < plan.firstChunk) return;
     const error = this.#predictError(d, Math.max(plan.firstChunk, d.errorsClearedTo));
     if (error !== undefined && error <= k) return;
-    const c = d.work.chunk(k);
+    // Every request of the wave in flight completes (with a latency, several go together).
+    const last = waveEnd(plan, k, d.work.chunkCount);
+    const c = d.work.chunk(error !== undefined && error <= last ? error - 1 : last);
     d.planLive = true;
     d.frontier = c.pos + c.bytes;
     this.#setProgress(d, this.#progressAt(d, d.frontier, false));
