@@ -27,8 +27,14 @@ export interface StartOptions {
   readonly args?: readonly string[];
   /** Use this directory instead of a new temporary one (it is still removed by stop()). */
   readonly dir?: string;
-  /** How long to wait for the monitor socket to appear. */
+  /** How long to wait for the daemon to be ready. */
   readonly timeoutMs?: number;
+  /**
+   * The daemon's pidfile option (`--pidfile`). When given, the daemon is ready once it has written
+   * its pidfile, which QEMU does only after processing every option, monitors included. Without
+   * it, ready means the socket accepts a connection.
+   */
+  readonly pidfileOption?: string;
 }
 
 const QSD = 'qemu-storage-daemon';
@@ -78,7 +84,9 @@ export async function startDaemon(
 ): Promise<Daemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'qmpkit-daemon-'));
   const socketPath = join(dir, 'qmp.sock');
-  const child = spawn(command, [...commandArgs, ...daemonArgs(socketPath, options)], {
+  const pidfile = join(dir, 'daemon.pid');
+  const pidArgs = options.pidfileOption ? [options.pidfileOption, pidfile] : [];
+  const child = spawn(command, [...commandArgs, ...pidArgs, ...daemonArgs(socketPath, options)], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -103,7 +111,8 @@ export async function startDaemon(
   };
 
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  while (!existsSync(socketPath)) {
+  const readyFile = options.pidfileOption ? pidfile : socketPath;
+  while (!existsSync(readyFile) || !existsSync(socketPath)) {
     if (spawnError !== undefined || child.exitCode !== null || Date.now() > deadline) {
       await stop();
       const why =
@@ -115,7 +124,7 @@ export async function startDaemon(
   }
   // The file appears at bind(), a moment before listen(): until then a connect is refused. Probe
   // until one is accepted (the probe leaves at once, so the monitor is free for the test).
-  while (!(await accepts(socketPath))) {
+  while (!options.pidfileOption && !(await accepts(socketPath))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`${command} never accepted a connection on ${socketPath}: ${stderr.trim()}`);
@@ -139,7 +148,7 @@ function accepts(socketPath: string): Promise<boolean> {
 /** Starts a real qemu-storage-daemon. */
 export function startQemuStorageDaemon(options: StartOptions = {}): Promise<Daemon> {
   requireQemu();
-  return startDaemon(QSD, [], options);
+  return startDaemon(QSD, [], { pidfileOption: '--pidfile', ...options });
 }
 
 /** Runs `qemu-img` and returns its stdout; throws with its stderr on failure. */
