@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
-import { MiB, Scenario } from './scenario.test-helper.js';
+import { MiB, qcow2Image, Scenario } from './scenario.test-helper.js';
 import { createSimulator } from './simulator.js';
 
 let s: Scenario;
@@ -1392,4 +1392,84 @@ test('a failure inside a clock step ends its job within the step, before the rep
     'm1 null',
     'R',
   ]);
+});
+
+describe('drive-mirror and drive-backup', () => {
+  test('they create and open their target image (conformance drive-mirror-and-drive-backup)', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.store.put('/src.qcow2', qcow2Image(64 * MiB, [...Array(32).keys()]));
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'src',
+      file: { driver: 'file', filename: '/src.qcow2' },
+    });
+    s.take();
+    s.run('drive-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: '/dst.qcow2',
+      format: 'qcow2',
+      sync: 'full',
+    });
+    // A new qcow2 image reads as zeroes: only the 2 MiB of data are copied.
+    expect(s.take()).toEqual([
+      'm1 created',
+      'm1 running',
+      'R',
+      'm1 ready',
+      'READY m1 2097152/2097152',
+    ]);
+    expect(s.store.has('/dst.qcow2')).toBe(true);
+    s.run('job-complete', { id: 'm1' });
+    expect(s.take().slice(1)).toEqual([
+      'm1 waiting',
+      'm1 pending',
+      'COMPLETED m1 2097152/2097152',
+      'm1 concluded',
+      'm1 null',
+    ]);
+    s.run('drive-backup', {
+      'job-id': 'b1',
+      device: 'src',
+      target: '/bk.qcow2',
+      format: 'qcow2',
+      sync: 'full',
+    });
+    // Its target is a file: the copy completes after the reply.
+    expect(s.take()).toEqual([
+      'b1 created',
+      'b1 running',
+      'b1 paused',
+      'b1 running',
+      'R',
+      'b1 waiting',
+      'b1 pending',
+      'COMPLETED b1 67108864/67108864',
+      'b1 concluded',
+      'b1 null',
+    ]);
+    expect(
+      s.fail('drive-mirror', {
+        device: 'src',
+        target: '/dst2.qcow2',
+        format: 'qcow2',
+        sync: 'full',
+      }),
+    ).toBe("GenericError: Invalid job ID ''");
+    expect(
+      s.fail('drive-backup', {
+        'job-id': 'b2',
+        device: 'src',
+        target: '/missing.qcow2',
+        format: 'qcow2',
+        sync: 'full',
+        mode: 'existing',
+      }),
+    ).toBe("GenericError: Could not open '/missing.qcow2': No such file or directory");
+    // The targets went away with their jobs.
+    const nodes = (s.run('query-named-block-nodes') as Array<{ 'node-name': string }>).map(
+      (n) => n['node-name'],
+    );
+    expect(nodes.filter((n) => !n.startsWith('#'))).toEqual(['src']);
+  });
 });

@@ -29,6 +29,8 @@ import type {
   BlockdevOnError,
   BlockdevOptions,
   BlockStreamArgs,
+  DriveBackup,
+  DriveMirror,
   JobType,
   TransactionAction,
   TransactionArgs,
@@ -184,6 +186,8 @@ interface Driver {
   readonly sourceHasData: boolean;
   /** Nanoseconds one request takes on its nodes (null-co's latency-ns), and how many go together. */
   readonly latency: number;
+  /** Its requests complete at once, inside the call that makes them (null-co, no files). */
+  readonly instantIo: boolean;
   readonly wave: number;
   speed: number;
   timer: (() => void) | undefined;
@@ -341,6 +345,10 @@ export class BlockJobSimulator {
     add<BlockdevBackup>('blockdev-backup', (a) =>
       this.#transaction({ actions: [{ type: 'blockdev-backup', data: a }] }),
     );
+    add<DriveBackup>('drive-backup', (a) =>
+      this.#transaction({ actions: [{ type: 'drive-backup', data: a }] }),
+    );
+    add<DriveMirror>('drive-mirror', (a) => this.#driveMirror(a));
     add<TransactionArgs>('transaction', (a) => this.#transaction(a));
     add<BlockdevCreateArgs>('blockdev-create', (a) => this.#blockdevCreate(a));
     for (const name of [
@@ -672,6 +680,9 @@ export class BlockJobSimulator {
           ? readLatencyOf(parts.read.node)
           : 0) + (parts.write !== undefined ? latencyOf(parts.write.node) : 0),
       wave: parts.wave ?? 1,
+      instantIo:
+        (parts.read === undefined || !reachesFile(parts.read.node)) &&
+        (parts.write === undefined || !reachesFile(parts.write.node)),
       speed: this.engine.job(id)?.speed ?? 0,
       timer: undefined,
       timerAt: Number.NaN,
@@ -692,9 +703,55 @@ export class BlockJobSimulator {
   }
 
   #blockdevMirror(a: BlockdevMirrorArgs): unknown {
+    const bs = this.#rootNode(a.device);
+    const target = blockNode(this.blockLayer, a.target);
+    this.#mirrorCommon(a, bs, target, a.sync === 'full', undefined);
+    return {};
+  }
+
+  /**
+   * drive-mirror: like blockdev-mirror, but the target is an image file, created first (unless
+   * `mode: existing`) and opened as a node of its own, which goes away with the job.
+   */
+  #driveMirror(a: DriveMirror): unknown {
     const layer = this.blockLayer;
     const bs = this.#rootNode(a.device);
-    const target = blockNode(layer, a.target);
+    // Early check to avoid creating the target.
+    layer.assertNotBusy(bs);
+    const mode = a.mode ?? 'absolute-paths';
+    const format = a.format ?? (mode === 'existing' ? undefined : bs.driver);
+    let sync = a.sync;
+    let targetBacking = bs.backing;
+    if (targetBacking === undefined && sync === 'top') sync = 'full';
+    if (sync === 'none') targetBacking = bs;
+    if (a.replaces !== undefined && a['node-name'] === undefined) {
+      throw generic('a node-name must be provided when replacing a named node of the graph');
+    }
+    if ((sync === 'full' || targetBacking === undefined) && mode !== 'existing') {
+      this.#createImage(a.target, format as string, bs.length, undefined);
+    } else if (mode === 'absolute-paths' && targetBacking !== undefined) {
+      this.#createImage(a.target, format as string, bs.length, targetBacking);
+    }
+    const target = this.#openImage(a.target, format, a['node-name']);
+    try {
+      const zeroTarget = sync === 'full' && (mode === 'existing' || !hasZeroInit(target));
+      this.#mirrorCommon({ ...a, sync }, bs, target, zeroTarget, () => this.#closeImage(target));
+    } catch (error) {
+      this.#closeImage(target);
+      throw error;
+    }
+    return {};
+  }
+
+  /** blockdev_mirror_common() and mirror_start(). */
+  #mirrorCommon(
+    a: BlockdevMirrorArgs | DriveMirror,
+    bs: BlockNode,
+    target: BlockNode,
+    zeroTarget: boolean,
+    onRelease: (() => void) | undefined,
+  ): void {
+    const layer = this.blockLayer;
     const granularity = a.granularity ?? 0;
     if (granularity !== 0 && (granularity < 512 || granularity > 64 * MiB)) {
       throw invalidValue('granularity', 'a value in range [512B, 64MB]');
@@ -718,8 +775,9 @@ export class BlockJobSimulator {
     const bufSize = a['buf-size'] ?? 0;
     if (bufSize < 0) throw generic("Invalid parameter 'buf-size'");
     if (bs === target) throw generic("Can't mirror node into itself");
-    if (a['filter-node-name'] !== undefined && layer.findNode(a['filter-node-name'])) {
-      throw generic(`Duplicate nodes with node-name='${a['filter-node-name']}'`);
+    const filterName = 'filter-node-name' in a ? a['filter-node-name'] : undefined;
+    if (filterName !== undefined && layer.findNode(filterName)) {
+      throw generic(`Duplicate nodes with node-name='${filterName}'`);
     }
     const gran = granularity !== 0 ? granularity : defaultGranularity(target);
     const chunk = Math.ceil((bufSize === 0 ? MIRROR_BUFFER_SIZE : bufSize) / gran) * gran;
@@ -730,12 +788,16 @@ export class BlockJobSimulator {
       autoDismiss: a['auto-dismiss'],
       speed: a.speed,
     });
+    // mirror_dirty_init(): a target that must be zeroed (and cannot unmap) gets every byte;
+    // otherwise only what the source chain (sync full) or its top (sync top) holds.
     let dirty: Extent[];
     if (sync === 'none') dirty = [];
-    else if (sync === 'full') dirty = bs.length > 0 ? [{ copy: true, length: bs.length }] : [];
+    else if (sync === 'full' && zeroTarget) {
+      dirty = bs.length > 0 ? [{ copy: true, length: bs.length }] : [];
+    } else if (sync === 'full') dirty = copyOnly(allocatedInChain(layer, bs, undefined), bs.length);
     else dirty = copyOnly(allocatedInNode(layer, bs), bs.length);
     const work = new WorkList(dirty, chunk);
-    this.#newDriver(id, 'mirror', {
+    const d = this.#newDriver(id, 'mirror', {
       work,
       ...(bs.length !== target.length
         ? { startError: 'Source and target image have different sizes' }
@@ -746,8 +808,76 @@ export class BlockJobSimulator {
       attached: [{ node: bs }, { node: target, backend: true }],
       filterOn: bs,
     });
+    if (onRelease !== undefined) d.release.push(onRelease);
     this.#start(id);
-    return {};
+  }
+
+  /** bdrv_img_create(): an empty image of `format`, optionally over a backing image. */
+  #createImage(path: string, format: string, size: number, backing: BlockNode | undefined): void {
+    const layer = this.blockLayer;
+    if (format !== 'raw' && format !== 'qcow2') {
+      throw generic(`qmpkit does not simulate creating '${format}' images`);
+    }
+    layer.create({ driver: 'file', filename: path, size: format === 'raw' ? size : 0 });
+    if (format === 'raw') return;
+    // qcow2 is formatted through a node over the new file, as QEMU does, then let go.
+    const helper = `qmpkit-create-${this.#seq++}`;
+    layer.add({ driver: 'file', 'node-name': helper, filename: path });
+    try {
+      layer.create({
+        driver: 'qcow2',
+        file: helper,
+        size,
+        ...(backing !== undefined
+          ? {
+              'backing-file': layer.blockDeviceInfo(backing, true).file,
+              'backing-fmt': backing.driver as 'qcow2',
+            }
+          : {}),
+      });
+    } finally {
+      layer.del(helper);
+    }
+  }
+
+  /**
+   * bdrv_open() of an image file for a drive-* target (its backing file is not opened). QEMU
+   * names such a node `#blockNNN`; the simulated block layer only takes user-style names, so
+   * without `node-name` it is `qmpkit-target-N`. Without a format, qcow2 is recognized by its
+   * header, anything else is raw.
+   */
+  #openImage(path: string, format: string | undefined, nodeName: string | undefined): BlockNode {
+    const layer = this.blockLayer;
+    const name = nodeName ?? `qmpkit-target-${this.#seq++}`;
+    const open = (driver: string) =>
+      layer.add({
+        driver,
+        'node-name': name,
+        file: { driver: 'file', filename: path },
+        ...(driver === 'qcow2' ? { backing: null } : {}),
+      } as BlockdevOptions);
+    if (format !== undefined) {
+      if (format !== 'raw' && format !== 'qcow2') {
+        throw generic(`qmpkit does not simulate opening '${format}' images`);
+      }
+      open(format);
+    } else {
+      try {
+        open('qcow2');
+      } catch {
+        open('raw');
+      }
+    }
+    return layer.lookupNode(name);
+  }
+
+  /** The drive-* target node goes away with its job (its last reference is dropped). */
+  #closeImage(node: BlockNode): void {
+    try {
+      this.blockLayer.del(node.nodeName);
+    } catch {
+      // Someone else uses it now (a node on top of it): it stays, as QEMU would keep it.
+    }
   }
 
   #blockCommit(a: BlockCommitArgs): unknown {
@@ -977,6 +1107,9 @@ export class BlockJobSimulator {
       case 'blockdev-backup':
         this.#prepareBackup(action.data, txn, group, state);
         return;
+      case 'drive-backup':
+        this.#prepareDriveBackup(action.data, txn, group, state);
+        return;
       default:
         if (mode !== 'individual') {
           throw generic(
@@ -998,6 +1131,52 @@ export class BlockJobSimulator {
     const target = blockNode(layer, b.target);
     // bdrv_drained_begin(bs), ended by the action's clean().
     state.drained = this.#drainBegin(bs);
+    this.#backupCommon(b, bs, target, txn, group, state, undefined);
+  }
+
+  /** drive_backup_prepare(): the target image is created (unless existing) and opened. */
+  #prepareDriveBackup(
+    b: DriveBackup,
+    txn: JobTransaction | undefined,
+    group: Set<Driver> | undefined,
+    state: { jobId?: string; drained?: Driver[] },
+  ): void {
+    const mode = b.mode ?? 'absolute-paths';
+    const bs = blockNode(this.blockLayer, b.device);
+    state.drained = this.#drainBegin(bs);
+    const format = b.format ?? (mode === 'existing' ? undefined : bs.driver);
+    // Early check to avoid creating the target.
+    this.#assertOpenToJobs(bs);
+    let sync = b.sync;
+    let source: BlockNode | undefined;
+    if (sync === 'top') {
+      source = bs.backing;
+      if (source === undefined) sync = 'full';
+    }
+    if (sync === 'none') source = bs;
+    if (mode !== 'existing') this.#createImage(b.target, format as string, bs.length, source);
+    const target = this.#openImage(b.target, format, undefined);
+    try {
+      this.#backupCommon({ ...b, sync }, bs, target, txn, group, state, () =>
+        this.#closeImage(target),
+      );
+    } catch (error) {
+      if (state.jobId === undefined) this.#closeImage(target);
+      throw error;
+    }
+  }
+
+  /** do_backup_common() and backup_job_create(). */
+  #backupCommon(
+    b: BackupCommon,
+    bs: BlockNode,
+    target: BlockNode,
+    txn: JobTransaction | undefined,
+    group: Set<Driver> | undefined,
+    state: { jobId?: string; drained?: Driver[] },
+    onRelease: (() => void) | undefined,
+  ): void {
+    const layer = this.blockLayer;
     this.#checkBackupOptions(b);
     if (bs === target) throw generic('Source and target cannot be the same');
     if (b.compress === true && target.driver !== 'qcow2') {
@@ -1065,9 +1244,10 @@ export class BlockJobSimulator {
       filterOn: bs,
       group,
     });
+    if (onRelease !== undefined) d.release.push(onRelease);
     // The job's nodes are drained: it holds that pause from its creation.
     this.#applyEffects(this.engine.pauseInternal(id).effects);
-    state.drained.push(d);
+    state.drained?.push(d);
   }
 
   #checkBackupOptions(b: BackupCommon): void {
@@ -1314,9 +1494,10 @@ export class BlockJobSimulator {
         this.#process(d);
         this.#reconcileGroup(d);
       });
-    } else if (d.kind === 'backup' && !(d.lazyStart && !d.kicked)) {
+    } else if (d.kind === 'backup' && d.instantIo && !(d.lazyStart && !d.kicked)) {
       // block-copy runs its requests within the command that wakes it (a drain's end, a kick
-      // on set-speed), once the command's own work is done: before the reply.
+      // on set-speed), once the command's own work is done: on null-co they complete at once,
+      // so the work is done before the reply. File I/O completes in later main-loop turns.
       if (this.#soon !== undefined) this.#soon.push(kickoff);
       else kickoff();
     } else {
@@ -1780,6 +1961,33 @@ export class BlockJobSimulator {
     if (d.released) return;
     d.released = true;
     for (const release of d.release) release();
+  }
+}
+
+/** Whether requests to the node reach an image file (asynchronous I/O in QEMU's thread pool). */
+function reachesFile(node: BlockNode): boolean {
+  const stack = [node];
+  const seen = new Set<BlockNode>();
+  while (stack.length > 0) {
+    const n = stack.pop() as BlockNode;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.driver === 'file') return true;
+    for (const child of n.children) stack.push(child.node);
+  }
+  return false;
+}
+
+/** bdrv_has_zero_init(): a new image reads as zeroes (qcow2, raw over a file; not null-co). */
+function hasZeroInit(node: BlockNode): boolean {
+  switch (node.driver) {
+    case 'qcow2':
+    case 'file':
+      return true;
+    case 'raw':
+      return node.file !== undefined && hasZeroInit(node.file);
+    default:
+      return false;
   }
 }
 
