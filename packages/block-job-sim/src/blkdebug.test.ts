@@ -36,6 +36,12 @@ describe('BlkdebugState', () => {
     expect(state.rules()).toEqual([]);
   });
 
+  test("rules for the event 'none' are armed from the start (blkdebug_open raises it)", () => {
+    const state = new BlkdebugState([{ event: 'none', errno: 28, iotype: 'write' }]);
+    expect(request(state, 'read', 0, 512)).toBe(0);
+    expect(request(state, 'write', 0, 512)).toBe(28);
+  });
+
   test('each event replaces the armed rules; iotype restricts what fails', () => {
     const state = new BlkdebugState([
       { event: 'write_aio', errno: 28 },

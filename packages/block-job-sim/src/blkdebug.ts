@@ -86,6 +86,9 @@ export class BlkdebugState {
       const rule = { event: options.event, state: options.state ?? 0, newState: options.new_state };
       this.#setState.set(rule.event, [rule, ...(this.#setState.get(rule.event) ?? [])]);
     }
+    // blkdebug_open ends by raising the `none` event on the node, so rules for `none` are armed
+    // from the moment the node opens.
+    this.event('none');
   }
 
   /** The driver's state (starts at 1). */

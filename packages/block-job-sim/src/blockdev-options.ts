@@ -5,6 +5,7 @@
 // qobject-input-visitor.c, 7.2). This module does the same, driven by the runtime schema, so
 // every driver's options convert (and fail) as in QEMU.
 
+import { JsonStreamer } from '@qmpkit/protocol';
 import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
 import {
@@ -315,12 +316,14 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
   if (argument.startsWith('{')) {
     if (argument.length > MAX_JSON_LENGTH)
       throw new BlockdevArgumentError('JSON argument too long');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(argument);
-    } catch (error) {
-      throw new BlockdevArgumentError(`JSON parse error, ${(error as Error).message}`);
-    }
+    // QEMU reads the argument with its own JSON parser (single quotes allowed, its error texts).
+    const streamer = new JsonStreamer({ mode: 'qemu-input' });
+    const items = [...streamer.feed(argument), ...streamer.end()];
+    const first = items[0];
+    if (first === undefined) throw new BlockdevArgumentError('JSON parse error, premature EOI');
+    if (first.kind === 'error') throw new BlockdevArgumentError(first.error.message);
+    if (items.length > 1) throw new BlockdevArgumentError('Expecting at most one JSON value');
+    const parsed: unknown = first.value;
     if (!isPlainObject(parsed)) throw new BlockdevArgumentError('JSON argument is not an object');
     return new Visitor('json').struct(
       parsed,

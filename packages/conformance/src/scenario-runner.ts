@@ -4,10 +4,17 @@
 // whatever else the server writes during a short settle period, so a diff shows the divergence.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, qemuImg, type StartOptions, startDaemon } from './daemon.js';
+import { fileURLToPath } from 'node:url';
+import {
+  type Daemon,
+  qemuImg,
+  type StartOptions,
+  startDaemon,
+  startQemuStorageDaemon,
+} from './daemon.js';
 import { RawQmpSession, type RecordedMessage } from './raw-session.js';
 import type { Expectation, Pattern, Scenario, SetupStep, Step } from './scenario.js';
 import { Volatile } from './scenario.js';
@@ -24,33 +31,20 @@ export function commandTarget(name: string, command: string, args: readonly stri
 }
 
 /**
- * The oracle. qemu-storage-daemon creates its socket while it is still processing options, and
- * a client that connects before `--monitor` is processed may be refused, or greeted twice (seen
- * under load). It writes `--pidfile` only after every option is processed, so the pid file
- * appearing is the sign that the monitor is ready.
+ * The oracle. qemu-storage-daemon creates its socket while it is still processing options, so
+ * `startQemuStorageDaemon` waits for its `--pidfile`, which it writes only after every option.
  */
 export const qemuTarget: Target = {
   name: 'qemu',
-  async start(options) {
-    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'qmpkit-scenario-qemu-'));
-    const pidFile = join(dir, 'qsd.pid');
-    const daemon = await startDaemon('qemu-storage-daemon', [], {
-      ...options,
-      dir,
-      args: [...(options.args ?? []), '--pidfile', pidFile],
-    });
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(pidFile)) {
-      if (Date.now() > deadline || daemon.process.exitCode !== null) {
-        const stderr = daemon.stderr();
-        await daemon.stop();
-        throw new Error(`qemu-storage-daemon did not write its pid file: ${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    return daemon;
-  },
+  start: (options) => startQemuStorageDaemon(options),
 };
+
+/** qmpkit-server, from the built server-app package, on the same command line as QEMU. */
+export const qmpkitServerTarget: Target = commandTarget('qmpkit-server', process.execPath, [
+  fileURLToPath(
+    new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
+  ),
+]);
 
 export type TranscriptEntry =
   | { readonly kind: 'send'; readonly json: unknown }

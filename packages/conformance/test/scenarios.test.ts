@@ -1,8 +1,9 @@
 // Every conformance scenario against real qemu-storage-daemon: each runs twice, must meet its own
 // expectations both times (they are QEMU's behaviour, from job-semantics.md, confirmed here), and
 // the two normalized transcripts must be equal (the normalization makes a run deterministic, which
-// the comparison with a second target relies on). Second targets, when configured in
-// QMPKIT_CONFORMANCE_TARGETS (see README), must produce the same normalized transcript as QEMU.
+// the comparison with a second target relies on). Then qmpkit-server, started with the same
+// command line, must produce the same normalized transcript as QEMU; so must any further target
+// configured in QMPKIT_CONFORMANCE_TARGETS (see README).
 //
 // QMPKIT_SCENARIO_PRINT=1 prints every run's transcript (to write or review a scenario).
 
@@ -12,10 +13,15 @@ import { requireQemu } from '../src/daemon.js';
 import { parseTargets } from '../src/scenario-compare.js';
 import { diffTranscripts } from '../src/scenario-diff.js';
 import { normalizeTranscript, showTranscript } from '../src/scenario-normalize.js';
-import { qemuTarget, runScenario, type ScenarioRun } from '../src/scenario-runner.js';
+import {
+  qemuTarget,
+  qmpkitServerTarget,
+  runScenario,
+  type ScenarioRun,
+} from '../src/scenario-runner.js';
 
 requireQemu();
-const others = parseTargets(process.env.QMPKIT_CONFORMANCE_TARGETS);
+const others = [qmpkitServerTarget, ...parseTargets(process.env.QMPKIT_CONFORMANCE_TARGETS)];
 const print = process.env.QMPKIT_SCENARIO_PRINT === '1';
 
 function report(run: ScenarioRun): string {

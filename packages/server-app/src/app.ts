@@ -2,10 +2,30 @@
  * Starting and stopping the bundled server. Only this package reads process.argv/env and exits;
  * the logic here takes its inputs as arguments so it can be tested in-process.
  */
-import { readFileSync } from 'node:fs';
-import { QmpServer } from '@qmpkit/server';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  BlockLayer,
+  CLOCK_STEP_COMMAND,
+  createSimulator,
+  parseBlockdevArgument,
+  RealClock,
+  type SimClock,
+  type Simulation,
+  VirtualClock,
+  withClockStepCommand,
+} from '@qmpkit/block-job-sim';
+import { FsImageStore } from '@qmpkit/block-job-sim/node';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { type HandlerMap, QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
-import { HELP, type MonitorSpec, PROGRAM, parseCommandLine, UsageError } from './options.js';
+import {
+  type ClockKind,
+  HELP,
+  type MonitorSpec,
+  PROGRAM,
+  parseCommandLine,
+  UsageError,
+} from './options.js';
 
 /** This package's version (read from its package.json, next to src/ and dist/). */
 export function appVersion(): string {
@@ -24,7 +44,9 @@ export interface AppIo {
 export interface RunningApp {
   readonly server: QmpServer;
   readonly listeners: readonly QmpListener[];
-  /** Stops listening, ends sessions, removes socket files. */
+  /** The simulated block layer and jobs behind the server. */
+  readonly simulation: Simulation;
+  /** Stops listening, ends sessions, removes socket files and the pidfile. */
   stop(): Promise<void>;
 }
 
@@ -51,6 +73,39 @@ export async function startMonitors(
     throw error;
   }
   return listeners;
+}
+
+function makeClock(kind: ClockKind): SimClock {
+  return kind === 'virtual' ? new VirtualClock() : new RealClock();
+}
+
+/**
+ * The simulator and the server in front of it. The virtual clock adds `x-qmpkit-clock-step` to
+ * the schema; with the real clock the schema is exactly QEMU's.
+ */
+function createServer(
+  simulation: Simulation,
+  clock: ClockKind,
+  version: string,
+  io: AppIo,
+): QmpServer {
+  const handlers: Record<string, unknown> = { ...simulation.handlers };
+  const { schema, schemaExtras } =
+    clock === 'virtual'
+      ? withClockStepCommand(qmpSchema, qmpSchemaExtras)
+      : { schema: qmpSchema, schemaExtras: qmpSchemaExtras };
+  if (clock !== 'virtual') delete handlers[CLOCK_STEP_COMMAND];
+  const server = new QmpServer({
+    version: { package: `qmpkit ${version}` },
+    handlers: handlers as HandlerMap,
+    schema,
+    schemaExtras,
+    log: (level, message) => {
+      io.stderr(`${PROGRAM}: ${level === 'info' ? '' : `${level}: `}${message}\n`);
+    },
+  });
+  simulation.setEventSink((event, data) => server.emit(event as never, data as never));
+  return server;
 }
 
 /**
@@ -84,18 +139,63 @@ export async function runCommandLine(
     return { exitCode: 0 };
   }
   for (const warning of parsed.warnings) io.stderr(`${warning}\n`);
-  const server = new QmpServer({
-    version: { package: `qmpkit ${version}` },
-    log: (level, message) => {
-      io.stderr(`${PROGRAM}: ${level === 'info' ? '' : `${level}: `}${message}\n`);
-    },
+
+  // Block devices first, as QEMU opens them while it processes its options: a monitor socket
+  // only appears once every --blockdev was opened. Relative file names are relative to the
+  // working directory, as QEMU's are.
+  const blockLayer = new BlockLayer({ store: new FsImageStore(process.cwd()) });
+  const simulation = createSimulator({
+    blockLayer,
+    clock: makeClock(parsed.clock),
+    throughput: parsed.throughput,
+    onInternalError: (error) => io.stderr(`${PROGRAM}: internal error: ${String(error)}\n`),
   });
+  for (const value of parsed.blockdevs) {
+    try {
+      blockLayer.add(parseBlockdevArgument(value));
+    } catch (error) {
+      simulation.close();
+      io.stderr(`${PROGRAM}: --blockdev ${value}: ${(error as Error).message}\n`);
+      return { exitCode: 1 };
+    }
+  }
+
+  const server = createServer(simulation, parsed.clock, version, io);
   let listeners: QmpListener[];
   try {
     listeners = await startMonitors(server, parsed.monitors, io);
   } catch (error) {
+    simulation.close();
     io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
     return { exitCode: 1 };
   }
-  return { app: { server, listeners, stop: () => server.close() } };
+  const { pidfile } = parsed;
+  if (pidfile !== undefined) {
+    try {
+      writeFileSync(pidfile, `${process.pid}\n`);
+    } catch (error) {
+      await server.close();
+      simulation.close();
+      io.stderr(`${PROGRAM}: cannot write pidfile ${pidfile}: ${(error as Error).message}\n`);
+      return { exitCode: 1 };
+    }
+  }
+  if (parsed.demo) {
+    const where = listeners.map((l) => l.address).join(' and ');
+    io.stdout(
+      `qmpkit-server demo: QMP on ${where}, disks disk0 disk1 disk2 (4 GiB each)\n` +
+        `  try:  pnpm qmpkit jobs watch --socket ${listeners[0]?.address ?? 'qmpkit.sock'}\n` +
+        `  and:  pnpm qmpkit run mirror --socket ${listeners[0]?.address ?? 'qmpkit.sock'} --device disk0 --target disk1 --complete\n`,
+    );
+  }
+  void server.whenClosed.then(() => {
+    simulation.close();
+    if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  });
+  const stop = async () => {
+    await server.close();
+    simulation.close();
+    if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  };
+  return { app: { server, listeners, simulation, stop } };
 }

@@ -8,7 +8,10 @@ export {
   startMonitors,
 } from './app.js';
 export {
-  checkBlockdevSyntax,
+  type ClockKind,
+  DEMO_BLOCKDEVS,
+  DEMO_SOCKET,
+  DEMO_THROUGHPUT,
   type Endpoint,
   HELP,
   type MonitorSpec,

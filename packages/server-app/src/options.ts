@@ -20,12 +20,33 @@ export interface MonitorSpec {
   readonly origin: string;
 }
 
+/** Which clock the simulated jobs run on. */
+export type ClockKind = 'real' | 'virtual';
+
+/** The block devices the `--demo` configuration opens (QEMU `--blockdev` syntax). */
+export const DEMO_BLOCKDEVS: readonly string[] = [
+  'null-co,node-name=disk0,size=4G,read-zeroes=on',
+  'null-co,node-name=disk1,size=4G,read-zeroes=on',
+  'null-co,node-name=disk2,size=4G,read-zeroes=on',
+];
+/** The unix socket the `--demo` configuration listens on, in the working directory. */
+export const DEMO_SOCKET = 'qmpkit.sock';
+/** How fast an unthrottled demo job copies, so that a mirror takes long enough to watch. */
+export const DEMO_THROUGHPUT = 256 * 1024 * 1024;
+
 export type ParsedCommandLine =
   | { readonly action: 'help' }
   | { readonly action: 'version' }
   | {
       readonly action: 'serve';
       readonly monitors: readonly MonitorSpec[];
+      /** `--blockdev` values, in command-line order (opened before any monitor listens). */
+      readonly blockdevs: readonly string[];
+      readonly clock: ClockKind;
+      /** Bytes per second of an unthrottled job; Infinity: no simulated time. */
+      readonly throughput: number;
+      readonly pidfile: string | undefined;
+      readonly demo: boolean;
       readonly warnings: string[];
     };
 
@@ -49,8 +70,17 @@ A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
   --socket <path>        shortcut: a QMP monitor on a unix socket
   --tcp <host>:<port>    shortcut: a QMP monitor on TCP (host 127.0.0.1 for loopback)
 
-  --blockdev <options>   accepted syntax, but refused: block devices are not available in
-                         this version of ${PROGRAM}
+  --blockdev <options>   a block node, as qemu-storage-daemon takes it (key=value or JSON):
+                         null-co, file, raw, qcow2 and blkdebug nodes are simulated
+  --clock real|virtual   the clock jobs run on (default real); with 'virtual', time moves
+                         only when a client sends x-qmpkit-clock-step {"ns": N}
+  --throughput <bytes>   how fast an unthrottled job copies, per second (suffixes K, M, G,
+                         T); default: unlimited, so unthrottled jobs take no time, as on
+                         QEMU's null-co
+  --pidfile <path>       write the process id there once started; removed on exit
+  --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
+                         jobs copying at 256 MiB/s, and a monitor on ./${DEMO_SOCKET} unless
+                         another monitor is given
 
 Each monitor serves one client at a time, like QEMU's. Unix sockets are created with
 mode 0600 and removed on exit. SIGINT, SIGTERM and the QMP command 'quit' stop the server.
@@ -96,6 +126,8 @@ interface Chardev {
 
 const OPTIONS_WITH_VALUE = new Set([
   '--chardev',
+  '--clock',
+  '--throughput',
   '--monitor',
   '--blockdev',
   '--socket',
@@ -111,7 +143,6 @@ const UNSUPPORTED = new Set([
   '--object',
   '--export',
   '--nbd-server',
-  '--pidfile',
   '--daemonize',
   '--trace',
   '-T',
@@ -213,46 +244,35 @@ function parseMonitor(value: string, chardevs: Map<string, Chardev>): MonitorSpe
   return { endpoint: found.endpoint, origin: `${option} ${value}` };
 }
 
-/**
- * Checks the syntax of a `--blockdev` value: JSON (an object) or QEMU's dotted keyval form with a
- * `driver`. Throws `UsageError` when malformed.
- */
-export function checkBlockdevSyntax(value: string): void {
-  const option = '--blockdev';
-  if (value.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch (error) {
-      fail(option, value, `invalid JSON: ${(error as Error).message}`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      fail(option, value, 'expected a JSON object');
-    }
-    return;
+const SIZE_SUFFIXES: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+};
+
+/** A byte count with QEMU's binary suffixes (`256M`). */
+function parseBytes(option: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)([bkmgt]?)$/i.exec(value);
+  const factor = SIZE_SUFFIXES[(match?.[2] ?? '').toLowerCase()];
+  const bytes = match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
+  if (!Number.isFinite(bytes) || bytes <= 0) {
+    fail(option, value, 'expected a positive number of bytes (suffixes K, M, G, T)');
   }
-  const opts = splitQemuOpts(value);
-  let hasDriver = false;
-  opts.forEach(([key, v], index) => {
-    if (v === undefined) {
-      if (index === 0 && key !== '') {
-        hasDriver = true; // the implied first key: [driver=]<driver>
-        return;
-      }
-      fail(option, value, `Expected '=' after parameter '${key}'`);
-    }
-    if (key === '' || key.split('.').some((segment) => segment === '')) {
-      fail(option, value, `Invalid parameter '${key}'`);
-    }
-    if (key === 'driver') hasDriver = true;
-  });
-  if (!hasDriver) fail(option, value, "Parameter 'driver' is missing");
+  return Math.floor(bytes);
 }
 
 /** Parses the arguments (without the program name). Throws `UsageError`. */
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const chardevs = new Map<string, Chardev>();
   const monitors: MonitorSpec[] = [];
+  const blockdevs: string[] = [];
+  let clock: ClockKind = 'real';
+  let throughput: number | undefined;
+  let pidfile: string | undefined;
+  let demo = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -292,12 +312,25 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         monitors.push(parseMonitor(value!, chardevs));
         break;
       case '--blockdev':
-        checkBlockdevSyntax(value!);
-        fail(
-          option,
-          value!,
-          `block devices are not supported yet: ${PROGRAM} cannot open '--blockdev' nodes (its block layer is not wired in)`,
-        );
+        if (value === '') fail(option, value, "Parameter 'driver' is missing");
+        blockdevs.push(value!);
+        break;
+      case '--clock':
+        if (value !== 'real' && value !== 'virtual') {
+          fail(option, value!, "expected 'real' or 'virtual'");
+        }
+        clock = value;
+        break;
+      case '--throughput':
+        throughput = parseBytes(option, value!);
+        break;
+      case '--pidfile':
+        if (value === '') fail(option, value, 'empty path');
+        pidfile = value;
+        break;
+      case '--demo':
+        if (value !== undefined) fail(option, value, 'takes no value');
+        demo = true;
         break;
       case '--socket':
         if (value === '') fail(option, value, 'empty socket path');
@@ -319,10 +352,22 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const warnings = [...chardevs.values()]
     .filter((c) => !c.used)
     .map((c) => `${PROGRAM}: chardev "${c.id}" has no --monitor and is not opened`);
+  if (demo && monitors.length === 0) {
+    monitors.push({ endpoint: { kind: 'unix', path: DEMO_SOCKET }, origin: '--demo' });
+  }
   if (monitors.length === 0) {
     throw new UsageError(
       `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
     );
   }
-  return { action: 'serve', monitors, warnings };
+  return {
+    action: 'serve',
+    monitors,
+    blockdevs: demo ? [...DEMO_BLOCKDEVS, ...blockdevs] : blockdevs,
+    clock,
+    throughput: throughput ?? (demo ? DEMO_THROUGHPUT : Number.POSITIVE_INFINITY),
+    pidfile,
+    demo,
+    warnings,
+  };
 }
