@@ -1,8 +1,8 @@
 // `qmpkit jobs`, `jobs watch` and `run`, end to end: the built bin driving real block jobs. The
 // expected statuses, numbers and error texts are QEMU's: the job events a second client sees on
 // QEMU's other monitor, its query answers, and the verified reference (job-semantics §5–§8).
-//
-// To run these against qmpkit-server once it runs jobs, add 'qmpkit-server' to JOB_TARGETS.
+// The same tests run against qmpkit-server: what the CLI shows must not depend on which of the
+// two it talks to.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +23,7 @@ import {
 
 requireQemu();
 
-const JOB_TARGETS: readonly TargetName[] = ['qemu'];
+const JOB_TARGETS: readonly TargetName[] = ['qemu', 'qmpkit-server'];
 
 const MiB = 1024 * 1024;
 
