@@ -20,6 +20,7 @@ import { type HandlerMap, QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
 import {
   type ClockKind,
+  DEMO_SOCKET,
   HELP,
   type MonitorSpec,
   PROGRAM,
@@ -55,14 +56,20 @@ export async function startMonitors(
   server: QmpServer,
   monitors: readonly MonitorSpec[],
   io: AppIo,
+  options: { readonly serveAllClients?: boolean } = {},
 ): Promise<QmpListener[]> {
   const listeners: QmpListener[] = [];
+  const serveAllClients = options.serveAllClients ?? false;
   try {
     for (const spec of monitors) {
       const listener =
         spec.endpoint.kind === 'unix'
-          ? await listenUnix(server, spec.endpoint.path)
-          : await listenTcp(server, { host: spec.endpoint.host, port: spec.endpoint.port });
+          ? await listenUnix(server, spec.endpoint.path, { serveAllClients })
+          : await listenTcp(server, {
+              host: spec.endpoint.host,
+              port: spec.endpoint.port,
+              serveAllClients,
+            });
       listeners.push(listener);
       io.stderr(
         `${PROGRAM}: listening on ${spec.endpoint.kind === 'unix' ? 'unix socket' : 'tcp'} ${listener.address}\n`,
@@ -163,7 +170,9 @@ export async function runCommandLine(
   const server = createServer(simulation, parsed.clock, version, io);
   let listeners: QmpListener[];
   try {
-    listeners = await startMonitors(server, parsed.monitors, io);
+    listeners = await startMonitors(server, parsed.monitors, io, {
+      serveAllClients: parsed.serveAllClients,
+    });
   } catch (error) {
     simulation.close();
     io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
@@ -181,11 +190,16 @@ export async function runCommandLine(
     }
   }
   if (parsed.demo) {
-    const where = listeners.map((l) => l.address).join(' and ');
+    const first = listeners[0]?.address ?? DEMO_SOCKET;
+    const unix = parsed.monitors[0]?.endpoint.kind === 'unix';
+    const target = unix ? `--socket ${first}` : `--tcp ${first}`;
     io.stdout(
-      `qmpkit-server demo: QMP on ${where}, disks disk0 disk1 disk2 (4 GiB each)\n` +
-        `  try:  pnpm qmpkit jobs watch --socket ${listeners[0]?.address ?? 'qmpkit.sock'}\n` +
-        `  and:  pnpm qmpkit run mirror --socket ${listeners[0]?.address ?? 'qmpkit.sock'} --device disk0 --target disk1 --complete\n`,
+      `qmpkit-server demo: QMP on ${listeners.map((l) => l.address).join(' and ')}; ` +
+        'disks disk0, disk1, disk2 (4 GiB each); jobs copy at 256 MiB/s.\n' +
+        `  watch the jobs:    qmpkit jobs watch ${target}\n` +
+        `  start a mirror:    qmpkit run mirror ${target} --device disk0 --target disk1 --complete\n` +
+        `  a QMP shell:       qmpkit shell ${target}\n` +
+        'Stop with Ctrl-C.\n',
     );
   }
   void server.whenClosed.then(() => {

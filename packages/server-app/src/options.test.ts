@@ -114,6 +114,7 @@ describe('simulator options', () => {
     expect(parsed.throughput).toBe(Number.POSITIVE_INFINITY);
     expect(parsed.pidfile).toBeUndefined();
     expect(parsed.blockdevs).toEqual([]);
+    expect(parsed.serveAllClients).toBe(false);
   });
 
   test('--clock, --throughput with binary suffixes, --pidfile', () => {
@@ -145,11 +146,12 @@ describe('simulator options', () => {
     const demo = serve(['--demo']);
     expect(demo.monitors.map((m) => m.endpoint)).toEqual([{ kind: 'unix', path: 'qmpkit.sock' }]);
     expect(demo.blockdevs).toEqual([
-      'null-co,node-name=disk0,size=4G,read-zeroes=on',
-      'null-co,node-name=disk1,size=4G,read-zeroes=on',
-      'null-co,node-name=disk2,size=4G,read-zeroes=on',
+      'null-co,node-name=disk0,size=4294967296,read-zeroes=on',
+      'null-co,node-name=disk1,size=4294967296,read-zeroes=on',
+      'null-co,node-name=disk2,size=4294967296,read-zeroes=on',
     ]);
     expect(demo.throughput).toBe(256 * 1024 * 1024);
+    expect(demo.serveAllClients).toBe(true);
     const tcp = serve(['--demo', '--tcp', '127.0.0.1:4444']);
     expect(tcp.monitors.map((m) => m.endpoint)).toEqual([
       { kind: 'tcp', host: '127.0.0.1', port: 4444 },

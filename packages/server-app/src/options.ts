@@ -25,9 +25,9 @@ export type ClockKind = 'real' | 'virtual';
 
 /** The block devices the `--demo` configuration opens (QEMU `--blockdev` syntax). */
 export const DEMO_BLOCKDEVS: readonly string[] = [
-  'null-co,node-name=disk0,size=4G,read-zeroes=on',
-  'null-co,node-name=disk1,size=4G,read-zeroes=on',
-  'null-co,node-name=disk2,size=4G,read-zeroes=on',
+  'null-co,node-name=disk0,size=4294967296,read-zeroes=on',
+  'null-co,node-name=disk1,size=4294967296,read-zeroes=on',
+  'null-co,node-name=disk2,size=4294967296,read-zeroes=on',
 ];
 /** The unix socket the `--demo` configuration listens on, in the working directory. */
 export const DEMO_SOCKET = 'qmpkit.sock';
@@ -46,6 +46,8 @@ export type ParsedCommandLine =
       /** Bytes per second of an unthrottled job; Infinity: no simulated time. */
       readonly throughput: number;
       readonly pidfile: string | undefined;
+      /** Serve every client of a monitor at once (QEMU serves one at a time). */
+      readonly serveAllClients: boolean;
       readonly demo: boolean;
       readonly warnings: string[];
     };
@@ -78,9 +80,11 @@ A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
                          T); default: unlimited, so unthrottled jobs take no time, as on
                          QEMU's null-co
   --pidfile <path>       write the process id there once started; removed on exit
+  --serve-all-clients    serve every client of a monitor at once; by default, as QEMU does,
+                         a monitor serves one client and greets the next when it leaves
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
-                         jobs copying at 256 MiB/s, and a monitor on ./${DEMO_SOCKET} unless
-                         another monitor is given
+                         jobs copying at 256 MiB/s, every client served at once, and a
+                         monitor on ./${DEMO_SOCKET} unless another monitor is given
 
 Each monitor serves one client at a time, like QEMU's. Unix sockets are created with
 mode 0600 and removed on exit. SIGINT, SIGTERM and the QMP command 'quit' stop the server.
@@ -272,6 +276,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   let clock: ClockKind = 'real';
   let throughput: number | undefined;
   let pidfile: string | undefined;
+  let serveAllClients = false;
   let demo = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -328,6 +333,10 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         if (value === '') fail(option, value, 'empty path');
         pidfile = value;
         break;
+      case '--serve-all-clients':
+        if (value !== undefined) fail(option, value, 'takes no value');
+        serveAllClients = true;
+        break;
       case '--demo':
         if (value !== undefined) fail(option, value, 'takes no value');
         demo = true;
@@ -367,6 +376,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     clock,
     throughput: throughput ?? (demo ? DEMO_THROUGHPUT : Number.POSITIVE_INFINITY),
     pidfile,
+    serveAllClients: serveAllClients || demo,
     demo,
     warnings,
   };

@@ -124,6 +124,33 @@ describe('qmpkit-server', () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  test('--serve-all-clients greets a second client while the first is still connected', async () => {
+    const greeting = (path: string) =>
+      new Promise<{ line: string; socket: ReturnType<typeof connect> }>(
+        (resolveGreeting, reject) => {
+          const socket = connect(path);
+          let data = '';
+          socket.setEncoding('utf8');
+          socket.on('data', (chunk: string) => {
+            data += chunk;
+            if (data.includes('\r\n')) resolveGreeting({ line: data, socket });
+          });
+          socket.on('error', reject);
+        },
+      );
+    const path = join(dir, 'all.sock');
+    const server = start(['--socket', path, '--serve-all-clients']);
+    await until(() => existsSync(path));
+    const first = await greeting(path);
+    const second = await greeting(path);
+    expect(first.line).toMatch(/^\{"QMP": /);
+    expect(second.line).toMatch(/^\{"QMP": /);
+    first.socket.destroy();
+    second.socket.destroy();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
   test('qemu-storage-daemon syntax: unix socket mode 0600, logs, SIGTERM removes the socket', async () => {
     const path = join(dir, 'qmp.sock');
     const server = start([
