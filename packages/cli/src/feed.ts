@@ -91,6 +91,17 @@ export class JobFeed {
     );
   }
 
+  /**
+   * Resolves once a `query-jobs` sent now has been answered and every event that arrived before
+   * its reply has been applied. QEMU writes the events it raised before a reply ahead of that
+   * reply, so after this the model has seen everything that happened up to now.
+   */
+  async sync(): Promise<void> {
+    await this.client.execute('query-jobs');
+    // Events that arrived before the reply are queued in the event stream; let it apply them.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   close(): void {
     this.stop.abort();
     if (this.timer !== undefined) clearInterval(this.timer);

@@ -32,10 +32,25 @@ export async function runWatch(invocation: WatchCommand, io: CliIo): Promise<num
     resolveFinished(code);
   };
   let snapshots = 0;
+  let confirming = false;
   const checkIdle = () => {
-    if (!invocation.untilIdle || snapshots === 0) return;
+    if (!invocation.untilIdle || snapshots === 0 || confirming) return;
     if (invocation.waitForJob && !model.sawJobs) return;
-    if (model.idle()) finish(EXIT_OK);
+    if (!model.idle()) return;
+    // Idle as far as we know; a job that just concluded may still be dismissed by an event
+    // already on its way. One more round trip brings every such event in before we leave, so
+    // the last records (e.g. `null`) are written.
+    confirming = true;
+    feed.sync().then(
+      () => {
+        confirming = false;
+        if (model.idle()) finish(EXIT_OK);
+      },
+      () => {
+        // The connection ended: the feed reports it.
+        confirming = false;
+      },
+    );
   };
   const draw = (stay: readonly string[]) => {
     const live = model.records().map((record) => jobLine(record));
