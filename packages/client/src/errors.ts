@@ -3,22 +3,12 @@
  * protocol's errors, carry a `Symbol.for` marker checked by a static `isInstance()` (which works
  * across two copies of the package, where `instanceof` does not).
  */
-import { LocalError, type QmpkitErrorOptions } from '@qmpkit/protocol';
-
-function stamp(target: object, name: string): void {
-  Object.defineProperty(target, Symbol.for(`qmpkit.error.${name}`), {
-    value: true,
-    enumerable: false,
-  });
-}
-
-function hasMarker(value: unknown, name: string): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[Symbol.for(`qmpkit.error.${name}`)] === true
-  );
-}
+import {
+  hasErrorMarker,
+  LocalError,
+  type QmpkitErrorOptions,
+  stampErrorMarker,
+} from '@qmpkit/protocol';
 
 /** Options of an `EventOverflowError`. */
 export interface EventOverflowErrorOptions extends QmpkitErrorOptions {
@@ -37,11 +27,11 @@ export class EventOverflowError extends LocalError {
     super(message, options);
     this.name = 'EventOverflowError';
     this.limit = options?.limit;
-    stamp(this, 'EventOverflowError');
+    stampErrorMarker(this, 'EventOverflowError');
   }
 
   static override isInstance(value: unknown): value is EventOverflowError {
-    return hasMarker(value, 'EventOverflowError');
+    return hasErrorMarker(value, 'EventOverflowError');
   }
 }
 
@@ -66,10 +56,10 @@ export class JobLostError extends LocalError {
     this.name = 'JobLostError';
     this.jobId = options?.jobId;
     this.lastStatus = options?.lastStatus;
-    stamp(this, 'JobLostError');
+    stampErrorMarker(this, 'JobLostError');
   }
 
   static override isInstance(value: unknown): value is JobLostError {
-    return hasMarker(value, 'JobLostError');
+    return hasErrorMarker(value, 'JobLostError');
   }
 }

@@ -4,12 +4,14 @@ import {
   ConnectError,
   ExecInterruptedError,
   ExecuteError,
+  hasErrorMarker,
   isQapiErrorClass,
   LocalError,
   ProtocolError,
   QAPI_ERROR_CLASSES,
   QmpkitError,
   StateError,
+  stampErrorMarker,
   TimeoutError,
 } from './errors.js';
 
@@ -99,5 +101,38 @@ describe('the error hierarchy', () => {
     ]);
     expect(isQapiErrorClass('DeviceNotActive')).toBe(true);
     expect(isQapiErrorClass('genericerror')).toBe(false);
+  });
+});
+
+describe('the marker scheme for error classes of other packages', () => {
+  class DiskFullError extends LocalError {
+    constructor(message: string) {
+      super(message);
+      this.name = 'DiskFullError';
+      stampErrorMarker(this, 'DiskFullError');
+    }
+    static override isInstance(value: unknown): value is DiskFullError {
+      return hasErrorMarker(value, 'DiskFullError');
+    }
+  }
+
+  test('a stamped error is recognised by its name, still as a LocalError, and nothing else is', () => {
+    const error = new DiskFullError('full');
+    expect(DiskFullError.isInstance(error)).toBe(true);
+    expect(LocalError.isInstance(error)).toBe(true);
+    expect(DiskFullError.isInstance(new LocalError('other'))).toBe(false);
+    expect(hasErrorMarker({}, 'DiskFullError')).toBe(false);
+    expect(hasErrorMarker(null, 'DiskFullError')).toBe(false);
+  });
+
+  test('the marker is the shared Symbol.for key, so another copy of the class sees it', () => {
+    const error = new DiskFullError('full');
+    expect(
+      (error as unknown as Record<symbol, unknown>)[Symbol.for('qmpkit.error.DiskFullError')],
+    ).toBe(true);
+    // Non-enumerable: it does not show up when the error is spread or logged.
+    expect(
+      Object.prototype.propertyIsEnumerable.call(error, Symbol.for('qmpkit.error.DiskFullError')),
+    ).toBe(false);
   });
 });

@@ -35,11 +35,16 @@ function markerOf(name: string): symbol {
   return Symbol.for(`qmpkit.error.${name}`);
 }
 
-function stamp(target: object, name: string): void {
+/**
+ * Stamps an error instance with the `Symbol.for('qmpkit.error.<name>')` marker. Error classes
+ * of other packages call it in their constructor to join the scheme.
+ */
+export function stampErrorMarker(target: object, name: string): void {
   Object.defineProperty(target, markerOf(name), { value: true, enumerable: false });
 }
 
-function hasMarker(value: unknown, name: string): boolean {
+/** True when `value` carries the marker `stampErrorMarker(…, name)` sets: for `isInstance()`. */
+export function hasErrorMarker(value: unknown, name: string): boolean {
   return (
     typeof value === 'object' &&
     value !== null &&
@@ -61,12 +66,12 @@ export class QmpkitError extends Error {
   constructor(message: string, options?: QmpkitErrorOptions) {
     super(message, errorOptions(options));
     this.name = 'QmpkitError';
-    stamp(this, 'QmpkitError');
+    stampErrorMarker(this, 'QmpkitError');
   }
 
   /** True for any qmpkit error, from any copy of the package. */
   static isInstance(value: unknown): value is QmpkitError {
-    return hasMarker(value, 'QmpkitError');
+    return hasErrorMarker(value, 'QmpkitError');
   }
 }
 
@@ -107,11 +112,11 @@ export class ExecuteError extends QmpkitError {
     this.errorClass = errorClass;
     this.desc = desc;
     this.command = command;
-    stamp(this, 'ExecuteError');
+    stampErrorMarker(this, 'ExecuteError');
   }
 
   static override isInstance(value: unknown): value is ExecuteError {
-    return hasMarker(value, 'ExecuteError');
+    return hasErrorMarker(value, 'ExecuteError');
   }
 }
 
@@ -128,11 +133,11 @@ export class CommandError extends QmpkitError {
     this.name = 'CommandError';
     this.errorClass = errorClass;
     this.desc = desc;
-    stamp(this, 'CommandError');
+    stampErrorMarker(this, 'CommandError');
   }
 
   static override isInstance(value: unknown): value is CommandError {
-    return hasMarker(value, 'CommandError');
+    return hasErrorMarker(value, 'CommandError');
   }
 }
 
@@ -145,11 +150,11 @@ export class LocalError extends QmpkitError {
   constructor(message: string, options?: QmpkitErrorOptions) {
     super(message, options);
     this.name = 'LocalError';
-    stamp(this, 'LocalError');
+    stampErrorMarker(this, 'LocalError');
   }
 
   static override isInstance(value: unknown): value is LocalError {
-    return hasMarker(value, 'LocalError');
+    return hasErrorMarker(value, 'LocalError');
   }
 }
 
@@ -175,11 +180,11 @@ export class ConnectError extends LocalError {
     this.name = 'ConnectError';
     this.code = options?.code;
     this.address = options?.address;
-    stamp(this, 'ConnectError');
+    stampErrorMarker(this, 'ConnectError');
   }
 
   static override isInstance(value: unknown): value is ConnectError {
-    return hasMarker(value, 'ConnectError');
+    return hasErrorMarker(value, 'ConnectError');
   }
 }
 
@@ -197,11 +202,11 @@ export class StateError extends LocalError {
     super(message, options);
     this.name = 'StateError';
     this.state = options?.state;
-    stamp(this, 'StateError');
+    stampErrorMarker(this, 'StateError');
   }
 
   static override isInstance(value: unknown): value is StateError {
-    return hasMarker(value, 'StateError');
+    return hasErrorMarker(value, 'StateError');
   }
 }
 
@@ -244,11 +249,11 @@ export class ProtocolError extends LocalError {
     this.name = 'ProtocolError';
     this.kind = kind;
     this.received = options?.received;
-    stamp(this, 'ProtocolError');
+    stampErrorMarker(this, 'ProtocolError');
   }
 
   static override isInstance(value: unknown): value is ProtocolError {
-    return hasMarker(value, 'ProtocolError');
+    return hasErrorMarker(value, 'ProtocolError');
   }
 }
 
@@ -266,11 +271,11 @@ export class TimeoutError extends LocalError {
     super(message, options);
     this.name = 'TimeoutError';
     this.timeoutMs = options?.timeoutMs;
-    stamp(this, 'TimeoutError');
+    stampErrorMarker(this, 'TimeoutError');
   }
 
   static override isInstance(value: unknown): value is TimeoutError {
-    return hasMarker(value, 'TimeoutError');
+    return hasErrorMarker(value, 'TimeoutError');
   }
 }
 
@@ -291,10 +296,10 @@ export class ExecInterruptedError extends LocalError {
     super(message, options);
     this.name = 'ExecInterruptedError';
     this.command = options?.command;
-    stamp(this, 'ExecInterruptedError');
+    stampErrorMarker(this, 'ExecInterruptedError');
   }
 
   static override isInstance(value: unknown): value is ExecInterruptedError {
-    return hasMarker(value, 'ExecInterruptedError');
+    return hasErrorMarker(value, 'ExecInterruptedError');
   }
 }

@@ -9,6 +9,7 @@ export {
   ExecInterruptedError,
   type ExecInterruptedErrorOptions,
   ExecuteError,
+  hasErrorMarker,
   isQapiErrorClass,
   LocalError,
   ProtocolError,
@@ -21,6 +22,7 @@ export {
   type SentCommand,
   StateError,
   type StateErrorOptions,
+  stampErrorMarker,
   TimeoutError,
   type TimeoutErrorOptions,
 } from './errors.js';
