@@ -339,6 +339,36 @@ export const mirrorScenarios: Scenario[] = [
     ],
   },
   {
+    name: 'mirror-one-buffer-ready-before-reply',
+    about:
+      'an unthrottled mirror on null-co that fits in its 16 MiB buffer converges inside blockdev-mirror (ready before the reply); one that needs a second buffer converges after it (also with buf-size)',
+    blockdevs: [
+      nullCo('src', 16 * MiB),
+      nullCo('dst', 16 * MiB),
+      nullCo('big', 17 * MiB),
+      nullCo('bigdst', 17 * MiB),
+    ],
+    steps: [
+      mirror(),
+      ...statuses('m1', 'created', 'running', 'ready'),
+      ready('mirror', 'm1', 16 * MiB),
+      ok(),
+      send('blockdev-mirror', { 'job-id': 'm2', device: 'big', target: 'bigdst', sync: 'full' }),
+      ...statuses('m2', 'created', 'running'),
+      ok(),
+      ...statuses('m2', 'ready'),
+      ready('mirror', 'm2', 17 * MiB),
+      ...call('job-cancel', { id: 'm1' }),
+      ...statuses('m1', 'aborting'),
+      cancelled('mirror', 'm1', 16 * MiB, 16 * MiB),
+      ...statuses('m1', 'concluded', 'null'),
+      ...call('job-cancel', { id: 'm2' }),
+      ...statuses('m2', 'aborting'),
+      cancelled('mirror', 'm2', 17 * MiB, 17 * MiB),
+      ...statuses('m2', 'concluded', 'null'),
+    ],
+  },
+  {
     name: 'mirror-creation-errors',
     about:
       'refused mirror creations: unknown nodes, onto itself, granularity, sync incremental, negative speed (§5.4)',

@@ -1545,7 +1545,13 @@ export class BlockJobSimulator {
       if (error === undefined || d.landing < error)
         consider({ at, kind: 'land', chunk: d.landing });
     }
-    if (error === undefined && !d.endless && !d.firstOnly) {
+    // While only the first chunk may run (before the command's reply), the run can still end if
+    // that chunk is all there is and nothing makes the mirror yield: unthrottled, I/O that
+    // completes at once. QEMU's loop then reaches its convergence check inside the command,
+    // so a mirror of up to one buffer on null-co is ready before blockdev-mirror's reply.
+    const endsInFirstChunk =
+      d.instantIo && plan.quota === 0 && d.latency === 0 && work.chunkCount <= plan.firstChunk + 1;
+    if (error === undefined && !d.endless && (!d.firstOnly || endsInFirstChunk)) {
       consider({ at: this.#endTime(d, plan), kind: 'end', chunk: work.chunkCount });
     }
     return best;
