@@ -46,14 +46,25 @@ beforeAll(async () => {
   }
   dir = mkdtempSync(join(tmpdir(), 'qmpkit-protocol-oracle-'));
   const path = join(dir, 'qmp.sock');
+  const pidfile = join(dir, 'qsd.pid');
   daemon = spawn(
     QSD,
-    ['--chardev', `socket,path=${path},server=on,wait=off,id=m0`, '--monitor', 'chardev=m0'],
+    [
+      '--chardev',
+      `socket,path=${path},server=on,wait=off,id=m0`,
+      '--monitor',
+      'chardev=m0',
+      '--pidfile',
+      pidfile,
+    ],
     { stdio: 'ignore' },
   );
-  for (let i = 0; i < 500 && !existsSync(path); i++) {
+  // QEMU creates the socket file before it listens; it writes the pidfile only once every option
+  // (the monitor included) is processed, so that is when a connection is accepted.
+  for (let i = 0; i < 1000 && !existsSync(pidfile); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  if (!existsSync(pidfile)) throw new Error(`${QSD} did not start (no pidfile after 10 s)`);
   socket = connect(path);
   socket.on('data', (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);
