@@ -40,11 +40,23 @@ export const qemuTarget: Target = {
 };
 
 /** qmpkit-server, from the built server-app package, on the same command line as QEMU. */
-export const qmpkitServerTarget: Target = commandTarget('qmpkit-server', process.execPath, [
-  fileURLToPath(
-    new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
-  ),
-]);
+export const qmpkitServerTarget: Target = {
+  name: 'qmpkit-server',
+  start: (options) =>
+    startDaemon(
+      process.execPath,
+      [
+        fileURLToPath(
+          new URL(
+            'dist/bin/qmpkit-server.js',
+            import.meta.resolve('@qmpkit/server-app/package.json'),
+          ),
+        ),
+      ],
+      // Like QEMU, qmpkit-server writes its pidfile once every option is processed.
+      { ...options, pidfileOption: '--pidfile' },
+    ),
+};
 
 export type TranscriptEntry =
   | { readonly kind: 'send'; readonly json: unknown }
@@ -156,7 +168,7 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
       blockdevs: scenario.blockdevs,
       ...(scenario.args ? { args: scenario.args } : {}),
     });
-    session = await connectWithRetry(daemon.socketPath);
+    session = await connectForGreeting(daemon.socketPath);
     await new Walker(session, transcript, failures).walk(scenario);
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error));
@@ -182,27 +194,18 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
 }
 
 /**
- * Connects and waits for the greeting. startDaemon() returns once the socket file exists, but
- * under load QEMU may not be ready for a client yet: it binds before it listens (a connect in
- * between is refused), and a client accepted before the monitor is attached is dropped without
- * a greeting. Both are retried for a short while; anything else is an error.
+ * Connects and waits for the greeting. Every target is started ready (QEMU: its pidfile is
+ * written; qmpkit-server: its socket accepts), so a refused connection here is a real failure.
  */
-async function connectWithRetry(socketPath: string): Promise<RawQmpSession> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    let session: RawQmpSession | undefined;
-    try {
-      session = await RawQmpSession.connect(socketPath);
-      await session.waitForCount(1, DEFAULT_EXPECT_TIMEOUT_MS);
-      return session;
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      const retriable = code === 'ECONNREFUSED' || code === 'ENOENT' || session?.closed === true;
-      await session?.close();
-      if (!retriable || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+async function connectForGreeting(socketPath: string): Promise<RawQmpSession> {
+  const session = await RawQmpSession.connect(socketPath);
+  try {
+    await session.waitForCount(1, DEFAULT_EXPECT_TIMEOUT_MS);
+  } catch (error) {
+    await session.close();
+    throw error;
   }
+  return session;
 }
 
 class Walker {
@@ -226,7 +229,7 @@ class Walker {
   }
 
   async walk(scenario: Scenario): Promise<void> {
-    // The greeting (already received by connectWithRetry), then the negotiation, are part of
+    // The greeting (already received by connectForGreeting), then the negotiation, are part of
     // every transcript.
     if (!(await this.#next(DEFAULT_EXPECT_TIMEOUT_MS))) {
       this.#failures.push('no greeting');

@@ -14,7 +14,6 @@ import {
   startTarget,
   type Target,
   type TargetName,
-  waitAccepting,
 } from './cli-harness.js';
 
 requireQemu();
@@ -86,7 +85,6 @@ describe.each(TARGETS)('--tcp against %s', (name) => {
       ],
     );
     try {
-      await waitAccepting({ host: '127.0.0.1', port });
       const expected = await target.check.execute('query-version');
       for (const address of [`127.0.0.1:${port}`, String(port)]) {
         const run = await runCli(['exec', 'query-version', '--tcp', address]);

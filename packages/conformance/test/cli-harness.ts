@@ -3,11 +3,11 @@
 // run the built `qmpkit` bin as a child process.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConnectError, QmpClient } from '@qmpkit/client';
+import { QmpClient } from '@qmpkit/client';
 import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
 
 export const CLI_BIN = fileURLToPath(
@@ -32,47 +32,6 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/**
- * Waits until a unix socket (or a TCP port) accepts connections (the file appears just before
- * QEMU listens).
- */
-export async function waitAccepting(
-  path: string | { host: string; port: number },
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = typeof path === 'string' ? netConnect(path) : netConnect(path.port, path.host);
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) {
-      throw new Error(`${JSON.stringify(path)} does not accept connections`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function connectRetrying(path: string): Promise<QmpClient> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await QmpClient.connect({ path });
-    } catch (error) {
-      const refused =
-        ConnectError.isInstance(error) &&
-        (error.code === 'ECONNREFUSED' || error.code === 'ENOENT');
-      if (!refused || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-}
-
 /** Starts `name` with `blockdevs`, two monitors, and `extraArgs` (more monitors, …). */
 export async function startTarget(
   name: TargetName,
@@ -95,10 +54,13 @@ export async function startTarget(
   const daemon =
     name === 'qemu'
       ? await startQemuStorageDaemon(options)
-      : await startDaemon(process.execPath, [SERVER_BIN], options);
+      : // qmpkit-server writes its pidfile once every monitor listens, as QEMU does.
+        await startDaemon(process.execPath, [SERVER_BIN], {
+          ...options,
+          pidfileOption: '--pidfile',
+        });
   try {
-    await waitAccepting(daemon.socketPath);
-    const check = await connectRetrying(checkSocket);
+    const check = await QmpClient.connect({ path: checkSocket });
     return {
       name,
       daemon,

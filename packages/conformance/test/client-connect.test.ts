@@ -22,7 +22,7 @@ async function daemon(blockdevs: string[] = []): Promise<Daemon> {
 }
 
 async function connect(d: Daemon, options: ConstructorParameters<typeof QmpClient>[0] = {}) {
-  const client = await connectRetrying(d.socketPath, options);
+  const client = await QmpClient.connect({ path: d.socketPath }, options);
   clients.push(client);
   return client;
 }
@@ -188,23 +188,3 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
     await client.waitForJob('m1', 'null', { timeoutMs: 10_000 });
   });
 });
-
-/**
- * QmpClient.connect, retried while the socket refuses: startQemuStorageDaemon returns as soon as
- * the socket file exists, which can be a moment before QEMU listens on it.
- */
-async function connectRetrying(
-  path: string,
-  options: ConstructorParameters<typeof QmpClient>[0] = {},
-): Promise<QmpClient> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await QmpClient.connect({ path }, options);
-    } catch (error) {
-      const refused = ConnectError.isInstance(error) && error.code === 'ECONNREFUSED';
-      if (!refused || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-}

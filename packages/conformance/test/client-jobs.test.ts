@@ -2,7 +2,7 @@
 // ready → cancel), stream and commit on qcow2 chains, backup, blockdev-create, auto-finalize and
 // auto-dismiss off, a grouped transaction.
 import { join } from 'node:path';
-import { ConnectError, type JobProgress, type JobStatus, QmpClient } from '@qmpkit/client';
+import { type JobProgress, type JobStatus, QmpClient } from '@qmpkit/client';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
@@ -21,7 +21,7 @@ afterEach(async () => {
 async function start(blockdevs: string[] = []) {
   const daemon = await startQemuStorageDaemon({ blockdevs });
   daemons.push(daemon);
-  const client = await connectRetrying(daemon.socketPath);
+  const client = await QmpClient.connect({ path: daemon.socketPath });
   clients.push(client);
   return { daemon, client };
 }
@@ -343,23 +343,3 @@ describe('runJob on a real qemu-storage-daemon', () => {
     ]);
   });
 });
-
-/**
- * QmpClient.connect, retried while the socket refuses: startQemuStorageDaemon returns as soon as
- * the socket file exists, which can be a moment before QEMU listens on it.
- */
-async function connectRetrying(
-  path: string,
-  options: ConstructorParameters<typeof QmpClient>[0] = {},
-): Promise<QmpClient> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await QmpClient.connect({ path }, options);
-    } catch (error) {
-      const refused = ConnectError.isInstance(error) && error.code === 'ECONNREFUSED';
-      if (!refused || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-}

@@ -1,7 +1,7 @@
 // Every job-* and block-job-* command through @qmpkit/client against a real qemu-storage-daemon,
 // each in at least one state that allows it and one that refuses it. The expected error classes
 // and texts are QEMU 7.2's, from reference/job-semantics.md §3–§4 (verified on this QEMU).
-import { ConnectError, ExecuteError, QmpClient } from '@qmpkit/client';
+import { ExecuteError, QmpClient } from '@qmpkit/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
     blockdevs.push(`null-co,node-name=${name}-dst,size=${MiB64}`);
   }
   daemon = await startQemuStorageDaemon({ blockdevs });
-  client = await connectRetrying(daemon.socketPath);
+  client = await QmpClient.connect({ path: daemon.socketPath });
 });
 
 afterAll(async () => {
@@ -268,23 +268,3 @@ describe('job verbs on a real qemu-storage-daemon', () => {
     expect(await client.execute('query-jobs')).toEqual([]);
   });
 });
-
-/**
- * QmpClient.connect, retried while the socket refuses: startQemuStorageDaemon returns as soon as
- * the socket file exists, which can be a moment before QEMU listens on it.
- */
-async function connectRetrying(
-  path: string,
-  options: ConstructorParameters<typeof QmpClient>[0] = {},
-): Promise<QmpClient> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await QmpClient.connect({ path }, options);
-    } catch (error) {
-      const refused = ConnectError.isInstance(error) && error.code === 'ECONNREFUSED';
-      if (!refused || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-}
