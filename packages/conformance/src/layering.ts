@@ -1,6 +1,6 @@
 // The layering rules of DESIGN.md, checked against the packages as they are on disk.
 //
-// The level table is read from DESIGN.md itself (../shared/DESIGN.md beside the checkout), so the
+// The level table is read from DESIGN.md itself (the repository's own, at its root), so the
 // check cannot drift from the document: a package missing from the table, a dependency the table
 // does not allow, or a "may depend on" phrase this checker does not understand all fail.
 
@@ -88,12 +88,20 @@ export function allowances(rows: readonly LayerRow[]): Map<string, Allowance> {
     } else if (phrase === 'anything below') {
       if (row.level === null) throw new Error(`DESIGN.md: '${row.name}' has no level`);
       runtime = below(row.level);
-    } else if (/^`[a-z0-9-]+` and below$/.test(phrase)) {
-      const anchor = byName.get(named[0] as string);
-      if (anchor?.level == null) throw new Error(`DESIGN.md: '${phrase}' anchors on no level`);
-      runtime = [anchor.name, ...below(anchor.level)];
-    } else if (/^`[a-z0-9-]+`(, `[a-z0-9-]+`)*$/.test(phrase)) {
-      runtime = named;
+    } else if (/^`[a-z0-9-]+`( and below)?(, `[a-z0-9-]+`( and below)?)*$/.test(phrase)) {
+      // A list of terms: "`client`" names one package, "`client` and below" that package and
+      // every level under it.
+      runtime = [];
+      for (const term of phrase.split(', ')) {
+        const name = /^`([a-z0-9-]+)`/.exec(term)?.[1] as string;
+        runtime.push(name);
+        if (term.endsWith(' and below')) {
+          const anchor = byName.get(name);
+          if (anchor?.level == null) throw new Error(`DESIGN.md: '${term}' anchors on no level`);
+          runtime.push(...below(anchor.level));
+        }
+      }
+      runtime = [...new Set(runtime)];
     } else {
       throw new Error(
         `DESIGN.md: the layering check does not understand '${phrase}' (${row.name})`,

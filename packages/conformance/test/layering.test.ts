@@ -9,9 +9,9 @@ import {
   parseLayerTable,
   readPackages,
 } from '../src/layering.js';
-import { repoRoot, requireShared } from '../src/repo.js';
+import { designFile, repoRoot } from '../src/repo.js';
 
-const design = readFileSync(resolve(requireShared(), 'DESIGN.md'), 'utf8');
+const design = readFileSync(designFile, 'utf8');
 const rows = parseLayerTable(design);
 
 describe('the level table of DESIGN.md', () => {
@@ -19,11 +19,13 @@ describe('the level table of DESIGN.md', () => {
     expect(rows.map((r) => [r.name, r.level])).toEqual([
       ['qapi-codegen', 0],
       ['qapi-types', 0],
+      ['nbd', 1],
       ['job-engine', 1],
       ['protocol', 1],
       ['client', 2],
       ['server', 2],
       ['block-job-sim', 3],
+      ['dashboard', 3],
       ['server-app', 4],
       ['cli', 4],
       ['conformance', null],
@@ -37,15 +39,27 @@ describe('the level table of DESIGN.md', () => {
     expect(names('qapi-types')).toEqual([]);
     expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual(['@qmpkit/qapi-codegen']);
     expect(names('client')).toEqual(['@qmpkit/protocol', '@qmpkit/qapi-types']);
+    expect(names('nbd')).toEqual([]);
     expect(names('block-job-sim')).toEqual([
       '@qmpkit/job-engine',
+      '@qmpkit/nbd',
       '@qmpkit/protocol',
       '@qmpkit/qapi-types',
       '@qmpkit/server',
     ]);
-    expect(names('cli')).toEqual([
+    expect(names('dashboard')).toEqual([
       '@qmpkit/client',
       '@qmpkit/job-engine',
+      '@qmpkit/nbd',
+      '@qmpkit/protocol',
+      '@qmpkit/qapi-codegen',
+      '@qmpkit/qapi-types',
+    ]);
+    expect(names('cli')).toEqual([
+      '@qmpkit/client',
+      '@qmpkit/dashboard',
+      '@qmpkit/job-engine',
+      '@qmpkit/nbd',
       '@qmpkit/protocol',
       '@qmpkit/qapi-codegen',
       '@qmpkit/qapi-types',

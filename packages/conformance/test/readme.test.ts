@@ -8,12 +8,12 @@
 // (QMPKIT_README_NESTED), or it would recurse.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { repoRoot, requireShared } from '../src/repo.js';
+import { repoRoot } from '../src/repo.js';
 
 requireQemu();
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
@@ -49,9 +49,8 @@ const children: ChildProcess[] = [];
 beforeAll(() => {
   home = mkdtempSync(join(tmpdir(), 'qmpkit-readme-'));
   clone = join(home, 'qmpkit');
+  // Nothing sits beside the clone: a user's clone stands alone.
   execFileSync('git', ['clone', '--quiet', repoRoot, clone]);
-  // The shared material sits beside the checkout, as it does beside this one.
-  symlinkSync(resolve(requireShared()), join(home, 'shared'));
 });
 
 afterAll(() => {

@@ -1,8 +1,8 @@
-// Paths into the shared QAPI corpus (../shared relative to the repository root).
+// Paths into the QAPI corpus the repository carries (qemu-data/qapi-corpus, QEMU's data, GPL).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const corpusDir = fileURLToPath(new URL('../../../../shared/qapi-corpus/', import.meta.url));
+export const corpusDir = fileURLToPath(new URL('../../../qemu-data/qapi-corpus/', import.meta.url));
 
 export function corpusPath(rel: string): string {
   return `${corpusDir}${rel}`;

@@ -1,5 +1,5 @@
-// The schema-file front end on QEMU 7.2's real schemas (../shared/qapi-corpus/schema), checked
-// against what the real binaries report (../shared/qapi-corpus/introspect) and against the
+// The schema-file front end on QEMU 7.2's real schemas (qemu-data/qapi-corpus/schema), checked
+// against what the real binaries report (qemu-data/qapi-corpus/introspect) and against the
 // schema sources themselves.
 
 import { readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import type { Schema } from '../src/model.js';
 import { loadSchemaFile } from '../src/node/load-schema.js';
 
-const corpus = fileURLToPath(new URL('../../../../shared/qapi-corpus/', import.meta.url));
+const corpus = fileURLToPath(new URL('../../../qemu-data/qapi-corpus/', import.meta.url));
 
 const roots = {
   x86: `${corpus}schema/qemu-7.2/qapi/qapi-schema.json`,

@@ -1,5 +1,5 @@
 // The runtime schema generated from QEMU 7.2's schema files must be what the real binaries
-// return for query-qmp-schema (../shared/qapi-corpus/introspect). QEMU is the oracle.
+// return for query-qmp-schema (qemu-data/qapi-corpus/introspect). QEMU is the oracle.
 //
 // What the comparison normalises, and why: key order inside entries (QEMU builds the reply from
 // hash tables; the order means nothing). Nothing else: entries are compared one by one by name
@@ -7,7 +7,7 @@
 // variant and enum-value order inside an entry is compared as is; a further test checks that
 // the entry order is QEMU's too.
 //
-// The shared defines files lack two symbols the Debian builds define: both binaries'
+// The corpus defines files lack two symbols the Debian builds define: both binaries'
 // replies have `pmem` (`if: CONFIG_LIBPMEM`, MemoryBackendFileProperties) and `mptcp`
 // (`if: HAVE_IPPROTO_MPTCP`, InetSocketAddress), so those symbols were defined when it was built.
 // The test adds them and, separately, pins down that they are the only gap.

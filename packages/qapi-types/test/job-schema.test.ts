@@ -1,4 +1,4 @@
-// The seed schema ../shared/qapi-corpus/schema/job.json: a snapshot of its generated TypeScript,
+// The seed schema qemu-data/qapi-corpus/schema/job.json: a snapshot of its generated TypeScript,
 // plus checks whose expectations come from the schema file itself, not from our output.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,7 @@ import { emitTypeScript, parseSchema } from '@qmpkit/qapi-codegen';
 import { describe, expect, test } from 'vitest';
 
 const jobJson = fileURLToPath(
-  new URL('../../../../shared/qapi-corpus/schema/job.json', import.meta.url),
+  new URL('../../../qemu-data/qapi-corpus/schema/job.json', import.meta.url),
 );
 const schemaText = readFileSync(jobJson, 'utf8');
 

@@ -6,7 +6,7 @@ import { JobStatus, JobType, JobVerb, qmpSchema, qmpSchemaExtras } from '../src/
 const reply = JSON.parse(
   readFileSync(
     new URL(
-      '../../../../shared/qapi-corpus/introspect/qemu-storage-daemon-7.2.json',
+      '../../../qemu-data/qapi-corpus/introspect/qemu-storage-daemon-7.2.json',
       import.meta.url,
     ),
     'utf8',
