@@ -1,11 +1,21 @@
 // The built bin, spawned like a test setup would spawn qemu-storage-daemon.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
 const VERSION = (
@@ -21,12 +31,32 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Servers a test started; one a failing test leaves running is killed here. */
+const running = new Set<ChildProcess>();
+afterEach(async () => {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            resolve();
+            return;
+          }
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+  running.clear();
+});
+
 function run(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-async function until(predicate: () => boolean, ms = 5000): Promise<void> {
+/** Waits for a condition; the deadline is generous because the machine may be loaded. */
+async function until(predicate: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error('timed out');
@@ -34,12 +64,24 @@ async function until(predicate: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-function start(args: string[]): {
+function start(
+  args: string[],
+  options: { umask?: string } = {},
+): {
   child: ChildProcess;
   stderr: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a umask, through a shell that `exec`s node: the pid stays the server's.
+  const child =
+    options.umask === undefined
+      ? spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(
+          '/bin/sh',
+          ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, BIN, ...args],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+  running.add(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
@@ -151,18 +193,43 @@ describe('qmpkit-server', () => {
     expect(await server.exited).toBe(0);
   });
 
-  test('qemu-storage-daemon syntax: unix socket mode 0600, logs, SIGTERM removes the socket', async () => {
-    const path = join(dir, 'qmp.sock');
-    const server = start([
-      '--chardev',
-      `socket,path=${path},server=on,wait=off,id=qmp0`,
-      '--monitor',
-      'chardev=qmp0',
-    ]);
-    await until(() => existsSync(path));
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    // The log line is written right after the socket appears; it may reach us a moment later.
-    await until(() => server.stderr().includes(`qmpkit-server: listening on unix socket ${path}`));
+  test('qemu-storage-daemon syntax: unix socket mode 0600 even under umask 000, logs, SIGTERM removes the socket', async () => {
+    const socketDir = join(dir, 'umask');
+    mkdirSync(socketDir);
+    const path = join(socketDir, 'qmp.sock');
+    // A racing outsider's view: every change reported in the directory, with the mode then.
+    const seen: { event: string; name: string; mode: number | undefined }[] = [];
+    const watcher = watch(socketDir, (event, name) => {
+      let mode: number | undefined;
+      try {
+        mode = lstatSync(join(socketDir, String(name))).mode;
+      } catch {
+        mode = undefined;
+      }
+      seen.push({ event, name: String(name), mode });
+    });
+    const server = start(
+      ['--chardev', `socket,path=${path},server=on,wait=off,id=qmp0`, '--monitor', 'chardev=qmp0'],
+      { umask: '000' },
+    );
+    try {
+      await until(() =>
+        server.stderr().includes(`qmpkit-server: listening on unix socket ${path}`),
+      );
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      // Every change made before this marker has been reported once the marker has.
+      writeFileSync(join(socketDir, 'marker'), '');
+      await until(() => seen.some((s) => s.name === 'marker'));
+    } finally {
+      watcher.close();
+    }
+    // Never reachable with another mode: no mode change once it appeared, nothing open on the way.
+    expect(seen.filter((s) => s.name === 'qmp.sock' && s.event === 'change')).toEqual([]);
+    for (const s of seen) {
+      if (s.mode === undefined || s.name === 'marker') continue;
+      if (s.name === 'qmp.sock') expect(s.mode & 0o777).toBe(0o600);
+      else expect(s.mode & 0o077).toBe(0);
+    }
     const lines = await exchange(
       { path },
       '{"execute":"qmp_capabilities"}{"execute":"query-version","id":1}',
@@ -183,23 +250,16 @@ describe('qmpkit-server', () => {
   });
 
   test('TCP form and quit: the reply, then a clean exit', async () => {
-    const probe = spawnSync(
-      process.execPath,
-      [
-        '-e',
-        "const s=require('node:net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
-      ],
-      { encoding: 'utf8' },
-    );
-    const port = Number(probe.stdout.trim());
+    // Port 0: the server binds a free port and logs it (no probe that another run could race).
     const server = start([
       '--chardev',
-      `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=t`,
+      'socket,host=127.0.0.1,port=0,server=on,wait=off,id=t',
       '--monitor',
       't',
     ]);
-    await until(() => server.stderr().includes('listening'));
-    expect(server.stderr()).toContain(`listening on tcp 127.0.0.1:${port}`);
+    await until(() => /listening on tcp 127\.0\.0\.1:\d+\n/.test(server.stderr()));
+    const port = Number(/listening on tcp 127\.0\.0\.1:(\d+)/.exec(server.stderr())![1]);
+    expect(port).toBeGreaterThan(0);
     const lines = await exchange(
       { host: '127.0.0.1', port },
       '{"execute":"qmp_capabilities"}{"execute":"quit","id":"q"}',

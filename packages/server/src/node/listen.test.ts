@@ -1,7 +1,17 @@
 // The Node listeners on real sockets: unix (mode 0600, stale files, removal) and TCP.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +61,51 @@ describe('unix sockets', () => {
     await server.close();
     expect(existsSync(path)).toBe(false);
     await until(() => c.state.closed);
+  });
+
+  test('a racing outsider never finds the socket (or a way to it) open, even under umask 000', async () => {
+    const watched = join(dir, 'race');
+    mkdirSync(watched);
+    const path = join(watched, 'r.sock');
+    // What an outsider watching the directory sees: every change of every entry, with the mode
+    // it had when the kernel reported the change (inotify never drops events for one directory).
+    const seen: { event: string; name: string; mode: number | undefined }[] = [];
+    const watcher = watch(watched, (event, name) => {
+      let mode: number | undefined;
+      try {
+        mode = lstatSync(join(watched, String(name))).mode;
+      } catch {
+        mode = undefined;
+      }
+      seen.push({ event, name: String(name), mode });
+    });
+    const oldMask = process.umask(0);
+    const server = new QmpServer({ log: () => {} });
+    try {
+      await listenUnix(server, path);
+    } finally {
+      process.umask(oldMask);
+    }
+    try {
+      expect(lstatSync(path).mode & 0o777).toBe(0o600);
+      // Everything before this marker has been reported once the marker has.
+      writeFileSync(join(watched, 'marker'), '');
+      await until(() => seen.some((s) => s.name === 'marker'), 10_000, 'the marker event');
+      const socketEvents = seen.filter((s) => s.name === 'r.sock');
+      expect(socketEvents.length).toBeGreaterThan(0);
+      // It appeared with its final mode: no mode change (IN_ATTRIB) once it was reachable.
+      expect(socketEvents.filter((s) => s.event === 'change')).toEqual([]);
+      for (const s of socketEvents) if (s.mode !== undefined) expect(s.mode & 0o777).toBe(0o600);
+      // Anything else that appeared on the way (the private directory) was closed to others.
+      for (const s of seen.filter((e) => e.name !== 'r.sock' && e.name !== 'marker')) {
+        if (s.mode !== undefined) expect(s.mode & 0o077).toBe(0);
+      }
+      expect(readdirSync(watched).sort()).toEqual(['marker', 'r.sock']);
+    } finally {
+      watcher.close();
+      await server.close();
+    }
+    expect(readdirSync(watched)).toEqual(['marker']);
   });
 
   test('a stale socket file is replaced; a live one or a regular file is refused', async () => {

@@ -2,8 +2,10 @@
  * Node listeners: a QMP monitor on a unix socket or a TCP port, feeding accepted connections to
  * a `QmpServer` monitor.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { wrapSocket } from '@qmpkit/protocol/node';
 import { QMP_SERVER_CODEC } from '../codec.js';
 import type { Monitor, QmpServer } from '../server.js';
@@ -100,10 +102,27 @@ function closeNetServer(netServer: Server): Promise<void> {
   });
 }
 
+/** The longest unix socket path Linux accepts (`sun_path` is 108 bytes with its NUL). */
+const MAX_UNIX_PATH_BYTES = 107;
+
 /**
- * Listens on a unix socket, created with mode 0600. A stale socket file (nothing listening) is
- * replaced; a live one, or a path that is not a socket, is an error (`ListenError` with code
- * `EADDRINUSE` / `EEXIST`). The file is removed on close if it is still ours.
+ * A private directory (mode 0700, whatever the umask) to bind in, beside `path` so that the
+ * final rename stays on one file system; under the temp dir when the path beside would be too
+ * long for a socket.
+ */
+function makePrivateDir(path: string): string {
+  const beside = join(dirname(path), '.qmpkit-');
+  const room = MAX_UNIX_PATH_BYTES - '/s'.length - 6;
+  return mkdtempSync(Buffer.byteLength(beside) <= room ? beside : join(tmpdir(), 'qmpkit-'));
+}
+
+/**
+ * Listens on a unix socket of mode 0600. The socket is never reachable by anyone else, not
+ * even for a moment: it is bound in a private 0700 directory, given mode 0600 there, and only
+ * then renamed to `path` (a bind makes the file with the umask's mode; a chmod after it leaves
+ * a window). A stale socket file (nothing listening) is replaced; a live one, or a path that is
+ * not a socket, is an error (`ListenError` with code `EADDRINUSE` / `EEXIST`). The file is
+ * removed on close if it is still ours.
  */
 export async function listenUnix(
   server: QmpServer,
@@ -131,16 +150,7 @@ export async function listenUnix(
         'EADDRINUSE',
       );
     }
-    try {
-      unlinkSync(path);
-    } catch (error) {
-      throw new ListenError(
-        `cannot remove the stale socket ${path}: ${String(error)}`,
-        path,
-        errnoCode(error),
-        error,
-      );
-    }
+    // The stale file is replaced by the rename below, atomically.
   }
   let inode: number | bigint | undefined;
   const netServer = makeNetServer(
@@ -162,8 +172,14 @@ export async function listenUnix(
       await closed;
     },
   });
+  let privateDir: string | undefined;
   try {
-    await bind(netServer, { path });
+    privateDir = makePrivateDir(path);
+    const bound = join(privateDir, 's');
+    await bind(netServer, { path: bound });
+    chmodSync(bound, 0o600);
+    inode = lstatSync(bound).ino;
+    renameSync(bound, path);
   } catch (error) {
     await monitor.close();
     throw new ListenError(
@@ -172,25 +188,23 @@ export async function listenUnix(
       errnoCode(error),
       error,
     );
-  }
-  try {
-    chmodSync(path, 0o600);
-    inode = lstatSync(path).ino;
-  } catch (error) {
-    await monitor.close();
-    try {
-      unlinkSync(path);
-    } catch {
-      // Nothing to remove.
-    }
-    throw new ListenError(
-      `cannot set the mode of ${path}: ${String(error)}`,
-      path,
-      errnoCode(error),
-      error,
-    );
+  } finally {
+    if (privateDir !== undefined) removePrivateDir(privateDir);
   }
   return { monitor, address: path, close: () => monitor.close() };
+}
+
+function removePrivateDir(privateDir: string): void {
+  try {
+    unlinkSync(join(privateDir, 's'));
+  } catch {
+    // Renamed into place (or never bound).
+  }
+  try {
+    rmdirSync(privateDir);
+  } catch {
+    // Nothing more we can do; the directory is private and empty.
+  }
 }
 
 /** Listens on TCP, on loopback unless `host` says otherwise. */
