@@ -47,6 +47,28 @@ export type {
 } from './jobs.js';
 export type { ConnectTarget } from './node/open.js';
 export { type JobProgress, ProgressMeter, type ProgressMeterOptions } from './progress.js';
+export {
+  type JobErrorEntry,
+  type JobTimeline,
+  JobTimelineModel,
+  type ProgressSample,
+  type SpeedChange,
+  type StatusInterval,
+  type TimelineBlockJobInfo,
+  type TimelineJobInfo,
+  type TimelineOptions,
+  type TimelineOutcome,
+} from './timeline.js';
+export {
+  type OtelAttribute,
+  type OtelExportOptions,
+  type OtelSpan,
+  type OtelTraceExport,
+  type TimelineRecord,
+  timelineRecords,
+  timelineToNdjson,
+  timelineToOtel,
+} from './timeline-export.js';
 export type {
   CallOptions,
   ClientEvent,
