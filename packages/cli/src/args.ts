@@ -3,6 +3,7 @@
  * the argument list it is given; help texts live here too.
  */
 import { parseArgs } from 'node:util';
+import { parseRecordCommand, type RecordCommand, recordHelp } from './record-args.js';
 
 /** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
 export class UsageError extends Error {
@@ -85,6 +86,7 @@ export interface VersionCommand {
 }
 
 export type Invocation =
+  | RecordCommand
   | VersionCommand
   | ShellCommand
   | ExecCommand
@@ -119,6 +121,8 @@ Commands:
   jobs watch                   live job progress (bars on a terminal, NDJSON otherwise)
   run mirror|commit|stream|backup ...
                                start a block job, show its progress, wait for its end
+  record --socket PATH --listen PATH --out FILE
+                               record the QMP sessions of any client through a transparent proxy
 
 Every command takes --socket PATH or --tcp HOST:PORT, and --help. qmpkit --version prints the
 version.
@@ -276,6 +280,7 @@ export function helpText(command?: string): string {
       return `${RUN_HELP[kind]}\n\nOptions:\n${options.help}\n${RUN_COMMON_HELP}\n\n${TARGET_HELP}`;
     }
   }
+  if (command === 'record') return recordHelp();
   return HELP[command] ?? MAIN_HELP;
 }
 
@@ -482,6 +487,8 @@ export function parseCommandLine(
     }
     case 'run':
       return parseRun(rest);
+    case 'record':
+      return parseRecordCommand(rest);
     default:
       throw new UsageError(`unknown command '${first}'`);
   }

@@ -42,6 +42,7 @@ export {
   type Word,
 } from './keyvalue.js';
 export { main } from './main.js';
+export { parseRecordCommand, type RecordCommand, recordHelp } from './record-args.js';
 export { type HandValue, JsonSyntaxError, parseRelaxedJson } from './relaxed-json.js';
 export {
   formatBytes,

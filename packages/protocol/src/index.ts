@@ -74,6 +74,31 @@ export {
   type QmpVersionTriple,
   timestampFromMillis,
 } from './messages.js';
+// Transcripts: the `qmpkit record` session format and the normalizer shared by replay,
+// conformance and users' regression fixtures.
+export {
+  canonicalJson,
+  createNormalizer,
+  type NormalizeOptions,
+  normalizeTranscript,
+  transcriptLine,
+} from './transcript/normalize.js';
+export {
+  canonicalWireText,
+  formatEntryLine,
+  formatMessageLine,
+  formatRecordingHeader,
+  isRecordMessage,
+  parseRecording,
+  RECORDING_FORMAT,
+  RECORDING_VERSION,
+  type RecordDirection,
+  type RecordEntry,
+  type Recording,
+  type RecordingHeader,
+  type RecordMessage,
+  wireText,
+} from './transcript/recording.js';
 export {
   type ByteLink,
   CLIENT_CODEC,

@@ -17,6 +17,10 @@ process.on('SIGINT', () => {
   if (process.stderr.isTTY) process.stderr.write(SHOW_CURSOR);
   process.exit(130);
 });
+// SIGTERM winds down like a first Ctrl-C (a recording is closed whole, a connection ends cleanly).
+process.on('SIGTERM', () => {
+  if (!interrupt.signal.aborted) interrupt.abort();
+});
 // A closed pipe (`qmpkit jobs watch --json | head -1`) ends the program quietly.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0);

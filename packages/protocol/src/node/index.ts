@@ -1,4 +1,10 @@
 // @qmpkit/protocol/node — QMP transports over Node sockets (unix and TCP).
+
+export {
+  listenUnixPrivately,
+  type PrivateUnixSocket,
+  unixSocketIsLive,
+} from './listen-unix.js';
 export {
   type ConnectOptions,
   connect,
