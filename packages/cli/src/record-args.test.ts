@@ -13,7 +13,17 @@ describe('qmpkit record command line', () => {
       connectTimeoutMs: 10_000,
     });
     expect(
-      parseCommandLine(['record', '--tcp', '4444', '--listen-tcp', '0', '--out', 'o', '--timeout', '50']),
+      parseCommandLine([
+        'record',
+        '--tcp',
+        '4444',
+        '--listen-tcp',
+        '0',
+        '--out',
+        'o',
+        '--timeout',
+        '50',
+      ]),
     ).toMatchObject({
       upstream: { host: '127.0.0.1', port: 4444 },
       listen: { host: '127.0.0.1', port: 0 },

@@ -5,7 +5,8 @@
  */
 import { chmodSync, lstatSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { connect, type Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 /** A unix socket listened on by `listenUnixPrivately`. */
 export interface PrivateUnixSocket {
@@ -24,6 +25,20 @@ export function unixSocketIsLive(path: string): Promise<boolean> {
     });
     probe.once('error', () => resolve(false));
   });
+}
+
+/** The longest unix socket path Linux accepts (`sun_path` is 108 bytes with its NUL). */
+const MAX_UNIX_PATH_BYTES = 107;
+
+/**
+ * A private directory (mode 0700 whatever the umask: mkdtemp's) to bind in: beside `path`, so
+ * that the rename stays on one file system, or under the temp dir when a path beside would be
+ * too long for a socket.
+ */
+function makePrivateDir(path: string): string {
+  const beside = join(dirname(path), '.qmpkit-');
+  const room = MAX_UNIX_PATH_BYTES - '/s'.length - 6;
+  return mkdtempSync(Buffer.byteLength(beside) <= room ? beside : join(tmpdir(), 'qmpkit-'));
 }
 
 function bind(server: Server, path: string): Promise<void> {
@@ -60,7 +75,7 @@ export async function listenUnixPrivately(
   }
   let privateDir = '';
   try {
-    privateDir = mkdtempSync(join(dirname(path), `.${basename(path)}.`));
+    privateDir = makePrivateDir(path);
   } catch (error) {
     fail((error as Error).message);
   }
