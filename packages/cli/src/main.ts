@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import { helpText, parseCommandLine, UsageError } from './args.js';
 import { runExec } from './commands/exec.js';
 import { runJobs } from './commands/jobs.js';
-import { runRecord } from './commands/record.js';
 import { runRun } from './commands/run.js';
 import { runShell } from './commands/shell.js';
 import { runWatch } from './commands/watch.js';
@@ -41,8 +40,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runWatch(invocation, io);
       case 'run':
         return await runRun(invocation, io);
-      case 'record':
+      case 'record': {
+        // Loaded on demand: the proxy's modules need not slow every other command's start.
+        const { runRecord } = await import('./commands/record.js');
         return await runRecord(invocation, io);
+      }
     }
   } catch (error) {
     if (error instanceof UsageError) {
