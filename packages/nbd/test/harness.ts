@@ -1,0 +1,127 @@
+// Shared by the tests that run the real tools: a qemu-nbd serving a file and our server serving
+// a sparse backend, each on a unix socket in its own temporary directory, and a way to run a
+// command without blocking the event loop (our server runs in this process).
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NbdBackend } from '../src/index.js';
+import { type NbdListenOptions, NbdServer } from '../src/node/index.js';
+
+export interface ToolResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion (never throws for a non-zero exit). */
+export function run(command: string, args: readonly string[]): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : (error as { code?: unknown }).code;
+        if (error !== null && typeof code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: code as number, stdout, stderr });
+      },
+    );
+  });
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export interface Endpoint {
+  readonly socket: string;
+  readonly uri: (exportName?: string) => string;
+  stop(): Promise<void>;
+}
+
+function unixUri(socket: string) {
+  return (exportName = '') => `nbd+unix:///${encodeURIComponent(exportName)}?socket=${socket}`;
+}
+
+/**
+ * Starts `qemu-nbd --fork`: the parent exits once the socket listens, leaving the pid file.
+ * `args` come before the image.
+ */
+export async function startQemuNbd(
+  dir: string,
+  image: string,
+  args: readonly string[],
+): Promise<Endpoint> {
+  const socket = join(dir, 'qemu-nbd.sock');
+  const pidFile = join(dir, 'qemu-nbd.pid');
+  const result = await run('qemu-nbd', [
+    '--fork',
+    `--pid-file=${pidFile}`,
+    '-k',
+    socket,
+    '--persistent',
+    ...args,
+    image,
+  ]);
+  if (result.code !== 0 || !existsSync(pidFile)) {
+    throw new Error(`qemu-nbd did not start (${result.code}): ${result.stderr}`);
+  }
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  return {
+    socket,
+    uri: unixUri(socket),
+    stop: async () => {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return; // already gone
+      }
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      process.kill(pid, 'SIGKILL');
+    },
+  };
+}
+
+/** Our server with one export named `exportName` (default ''). */
+export async function startOurs(
+  dir: string,
+  backend: NbdBackend,
+  options: NbdListenOptions & { exportName?: string; description?: string } = {},
+): Promise<Endpoint & { server: NbdServer }> {
+  const socket = join(dir, 'ours.sock');
+  const server = await NbdServer.listen({ path: socket }, options);
+  server.addExport({
+    name: options.exportName ?? '',
+    backend,
+    ...(options.description === undefined ? {} : { description: options.description }),
+  });
+  return { socket, uri: unixUri(socket), server, stop: () => server.close() };
+}
+
+/** Removes a temporary directory. */
+export function removeDir(dir: string | undefined): Promise<void> {
+  return dir === undefined ? Promise.resolve() : rm(dir, { recursive: true, force: true });
+}
+
+/** Tool output with the endpoint's socket path replaced and qemu-io's timing lines dropped. */
+export function normalize(text: string, endpoint: Endpoint): string {
+  return text
+    .split(endpoint.socket)
+    .join('<socket>')
+    .split('\n')
+    .filter((line) => !/ ops; /.test(line))
+    .join('\n');
+}
