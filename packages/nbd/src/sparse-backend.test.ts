@@ -1,0 +1,114 @@
+import { describe, expect, test } from 'vitest';
+import { NbdError } from './backend.js';
+import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO } from './constants.js';
+import { SparseMemoryBackend } from './sparse-backend.js';
+
+const HOLE = NBD_STATE_HOLE | NBD_STATE_ZERO;
+const base = { kind: 'base:allocation' } as const;
+const zeroes = { fua: false, mayTrim: true, fastOnly: false };
+
+describe('SparseMemoryBackend', () => {
+  test('reads what was written and zeroes elsewhere', () => {
+    const disk = new SparseMemoryBackend({ size: 1 << 20 });
+    disk.write(4090, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    expect([...disk.read(4088, 14)]).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0]);
+    expect(disk.allocatedBytes).toBe(8192);
+  });
+
+  test('reports 4 KiB blocks as a raw file on ext4 does through QEMU', () => {
+    const disk = new SparseMemoryBackend({ size: 1 << 20 });
+    disk.write(5000, new Uint8Array(100).fill(1));
+    expect(disk.blockStatus(base, 0, 1 << 20)).toEqual([
+      { length: 4096, flags: HOLE },
+      { length: 4096, flags: 0 },
+      { length: (1 << 20) - 8192, flags: HOLE },
+    ]);
+    // Zeroing whole blocks leaves holes; a partial block keeps its allocation.
+    disk.write(65536, new Uint8Array(8192).fill(2));
+    disk.writeZeroes(65536, 4096 + 10, zeroes);
+    expect(disk.blockStatus(base, 65536, 8192)).toEqual([
+      { length: 4096, flags: HOLE },
+      { length: 4096, flags: 0 },
+    ]);
+    expect([...disk.read(65536 + 4096, 12)]).toEqual([...new Array(10).fill(0), 2, 2]);
+  });
+
+  test('ignores trims by default, punches them with discard: unmap', () => {
+    const ignoring = new SparseMemoryBackend({ size: 65536 });
+    const unmapping = new SparseMemoryBackend({ size: 65536, discard: 'unmap' });
+    for (const disk of [ignoring, unmapping]) {
+      disk.write(0, new Uint8Array(8192).fill(3));
+      disk.trim(0, 4096);
+    }
+    expect(ignoring.read(0, 1)[0]).toBe(3);
+    expect(unmapping.read(0, 1)[0]).toBe(0);
+    expect(unmapping.blockStatus(base, 0, 8192)).toEqual([
+      { length: 4096, flags: HOLE },
+      { length: 4096, flags: 0 },
+    ]);
+  });
+
+  test('past its limit a write fails with ENOSPC and changes nothing', () => {
+    const disk = new SparseMemoryBackend({ size: 1 << 20, maxBytes: 8192 });
+    disk.write(0, new Uint8Array(8192).fill(1));
+    // Rewriting allocated blocks needs no new memory.
+    disk.write(0, new Uint8Array(8192).fill(2));
+    let error: unknown;
+    try {
+      disk.write(8000, new Uint8Array(200).fill(3));
+    } catch (e) {
+      error = e;
+    }
+    expect(NbdError.isInstance(error) && error.errno).toBe('ENOSPC');
+    expect((error as Error).message).toBe(
+      'sparse memory backend full: 12288 bytes needed, the limit is 8192',
+    );
+    expect([...disk.read(8000, 4)]).toEqual([2, 2, 2, 2]);
+    expect(disk.allocatedBytes).toBe(8192);
+  });
+
+  test('refuses writes when read-only and ranges outside the disk', () => {
+    const disk = new SparseMemoryBackend({ size: 4096, writable: false });
+    expect(() => disk.write(0, new Uint8Array(1))).toThrow(/read-only/);
+    expect(() => disk.read(4000, 100)).toThrow(/outside/);
+  });
+
+  test('answers block status on a huge, mostly empty disk without walking it', () => {
+    const size = 2 ** 40; // 1 TiB
+    const disk = new SparseMemoryBackend({ size });
+    disk.write(2 ** 39, new Uint8Array(10).fill(1));
+    expect(disk.blockStatus(base, 0, size)).toEqual([
+      { length: 2 ** 39, flags: HOLE },
+      { length: 4096, flags: 0 },
+      { length: 2 ** 39 - 4096, flags: HOLE },
+    ]);
+  });
+
+  test('dirty bitmaps: marked by writes and zero writes at their granularity, enabled or not', () => {
+    const disk = new SparseMemoryBackend({
+      size: 1 << 20,
+      bitmaps: [{ name: 'a' }, { name: 'b', granularity: 4096, enabled: false }],
+    });
+    disk.write(70000, new Uint8Array(1));
+    disk.writeZeroes(200000, 1, zeroes);
+    const a = { kind: 'qemu:dirty-bitmap', bitmap: 'a' } as const;
+    const b = { kind: 'qemu:dirty-bitmap', bitmap: 'b' } as const;
+    expect(disk.blockStatus(a, 0, 262144)).toEqual([
+      { length: 65536, flags: 0 },
+      { length: 65536, flags: NBD_STATE_DIRTY },
+      { length: 65536, flags: 0 },
+      { length: 65536, flags: NBD_STATE_DIRTY },
+    ]);
+    expect(disk.blockStatus(b, 0, 262144)).toEqual([{ length: 262144, flags: 0 }]);
+    disk.setBitmapEnabled('b', true);
+    disk.write(5000, new Uint8Array(1));
+    expect(disk.blockStatus(b, 4000, 10000)).toEqual([
+      { length: 96, flags: 0 },
+      { length: 4096, flags: NBD_STATE_DIRTY },
+      { length: 5808, flags: 0 },
+    ]);
+    disk.clearBitmap('a');
+    expect(disk.blockStatus(a, 0, 1 << 20)).toEqual([{ length: 1 << 20, flags: 0 }]);
+    expect(disk.bitmaps).toEqual(['a', 'b']);
+  });
+});
