@@ -3,6 +3,7 @@ import { BlkdebugState, blkdebugRule } from './blkdebug.js';
 import { BlockLayer } from './block-layer.js';
 import { MemoryImageStore } from './image-store.js';
 import { buildEmptyQcow2 } from './qcow2.js';
+import { qemuSchema } from './qemu-schema.test-helper.js';
 
 // Semantics from QEMU 7.2 block/blkdebug.c; the three scenarios below were run with qemu-io 7.2
 // over `raw` on `blkdebug` on `null-co` (raw raises read_aio/write_aio on its file before each
@@ -82,7 +83,7 @@ describe('BlockLayer.requestError', () => {
   test('raw with an offset over blkdebug: sectors count in the file', () => {
     const store = new MemoryImageStore();
     store.put('disk.img', new Uint8Array(1048576));
-    const layer = new BlockLayer({ store });
+    const layer = new BlockLayer({ store, schema: qemuSchema });
     layer.add({
       driver: 'raw',
       offset: 65536,
@@ -112,7 +113,7 @@ describe('BlockLayer.requestError', () => {
     view.setBigUint64(l2 + 16 * 8, BigInt(fileLength + clusterSize) | (1n << 63n));
     const store = new MemoryImageStore();
     store.put('img.qcow2', image);
-    const layer = new BlockLayer({ store });
+    const layer = new BlockLayer({ store, schema: qemuSchema });
     layer.add({
       driver: 'qcow2',
       file: {

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { BlockLayer, jobBlockerReason } from './block-layer.js';
 import { MemoryImageStore } from './image-store.js';
 import { buildEmptyQcow2 } from './qcow2.js';
+import { qemuSchema } from './qemu-schema.test-helper.js';
 
 // Expected texts and field values were recorded from qemu-storage-daemon 7.2.22 (Debian
 // 1:7.2+dfsg-7+deb12u18) over QMP; packages/conformance/test/block-layer.test.ts replays the
@@ -54,7 +55,7 @@ describe('BlockLayer', () => {
       'top.qcow2',
       qcow2Image({ size: 64 * 1048576, backingFile: 'base.qcow2', backingFormat: 'qcow2' }, [64]),
     );
-    layer = new BlockLayer({ store });
+    layer = new BlockLayer({ store, schema: qemuSchema });
   });
 
   test('null-co nodes, and their query-named-block-nodes entries', () => {

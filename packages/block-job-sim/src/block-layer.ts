@@ -30,7 +30,7 @@ import {
   permissionNames,
   rawChildPermissions,
 } from './permissions.js';
-import { isBlockdevDriver, isSimulatedDriver, type SimulatedDriver } from './qapi.js';
+import { isSimulatedDriver, type SimulatedDriver } from './qapi.js';
 import {
   buildEmptyQcow2,
   type Qcow2AllocationMap,
@@ -40,6 +40,7 @@ import {
   readQcow2Header,
 } from './qcow2.js';
 import { type QDictLike, type QValue, qdictOrder, qemuJson } from './qdict.js';
+import { BlockSchema, type RuntimeSchema } from './schema.js';
 
 /** A node's role under its parent, named as QEMU names the child. */
 export type ChildName = 'file' | 'image' | 'backing';
@@ -139,6 +140,12 @@ interface MutableNode extends BlockNode {
 
 export interface BlockLayerOptions {
   readonly store: ImageStore;
+  /**
+   * QEMU's runtime schema, as `@qmpkit/server` takes it (`schema` and `schemaExtras`; for QEMU
+   * 7.2, `qmpSchema` and `qmpSchemaExtras` of @qmpkit/qapi-types): blockdev options are read,
+   * converted and ordered by it. Handed in, so this MIT package never loads the GPL schema.
+   */
+  readonly schema: RuntimeSchema;
   /**
    * The two digits QEMU appends to generated node names (`#block` + counter + two random
    * digits). Defaults to a fixed pseudo-random sequence so runs are reproducible.
@@ -242,8 +249,12 @@ export class BlockLayer {
   readonly #nodes: MutableNode[] = [];
   #autoCounter = 0;
 
+  /** The lookups in the runtime schema this block layer was built with. */
+  readonly schema: BlockSchema;
+
   constructor(options: BlockLayerOptions) {
     this.#store = options.store;
+    this.schema = new BlockSchema(options.schema);
     this.#digits = options.autoNameDigits ?? defaultDigits;
   }
 
@@ -376,7 +387,7 @@ export class BlockLayer {
     }
     const created: MutableNode[] = [];
     try {
-      const canonical = canonicalOrder(options) as BlockdevOptions;
+      const canonical = canonicalOrder(options, this.schema) as BlockdevOptions;
       const node = this.#open(
         canonical,
         false,
@@ -663,7 +674,7 @@ export class BlockLayer {
     if (depth > MAX_DEPTH) throw genericError('Block node definitions nested too deeply');
     const driver = options.driver;
     if (!isSimulatedDriver(driver)) {
-      if (isBlockdevDriver(driver)) throw notSimulated(`driver '${driver}'`);
+      if (this.schema.isBlockdevDriver(driver)) throw notSimulated(`driver '${driver}'`);
       throw genericError(`Parameter 'driver' does not accept value '${driver}'`);
     }
     for (const option of UNSUPPORTED_NODE_OPTIONS[driver] ?? []) {

@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { BlockdevArgumentError, parseBlockdevArgument, parseSize } from './blockdev-options.js';
+import {
+  BlockdevArgumentError,
+  parseSize,
+  parseBlockdevArgument as parseWithSchema,
+} from './blockdev-options.js';
+import { qemuSchema } from './qemu-schema.test-helper.js';
+import { BlockSchema } from './schema.js';
+
+const schema = new BlockSchema(qemuSchema);
+const parseBlockdevArgument = (argument: string) => parseWithSchema(argument, schema);
 
 // Every error text here was recorded from `qemu-storage-daemon --blockdev '<argument>'`
 // (7.2.22): the message after the `--blockdev …:` prefix.

@@ -8,13 +8,7 @@
 import { JsonStreamer } from '@qmpkit/protocol';
 import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
-import {
-  BLOCKDEV_OPTIONS_TYPE,
-  memberIntKind,
-  objectMembers,
-  schemaEntry,
-  typeName,
-} from './schema.js';
+import type { BlockSchema } from './schema.js';
 
 /** Why a `--blockdev` argument was refused; `message` is QEMU's text. */
 export class BlockdevArgumentError extends Error {
@@ -107,7 +101,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 class Visitor {
-  constructor(readonly mode: Mode) {}
+  constructor(
+    readonly mode: Mode,
+    readonly schema: BlockSchema,
+  ) {}
 
   #path(parent: string, name: string | number): string {
     if (typeof name === 'number') {
@@ -172,7 +169,7 @@ class Visitor {
     depth: number,
   ): unknown {
     if (depth > MAX_NESTING) throw new BlockdevArgumentError('Nesting too deep');
-    const entry = schemaEntry(type);
+    const entry = this.schema.entry(type);
     switch (entry['meta-type']) {
       case 'builtin':
         switch (entry['json-type']) {
@@ -181,7 +178,7 @@ class Visitor {
             if (typeof value !== 'string') throw this.#typeError(path, 'string');
             return value;
           case 'int':
-            return this.#integer(value, memberIntKind(owner, name), path, name);
+            return this.#integer(value, this.schema.memberIntKind(owner, name), path, name);
           case 'boolean': {
             if (this.mode === 'json') {
               if (typeof value !== 'boolean') throw this.#typeError(path, 'boolean');
@@ -226,7 +223,7 @@ class Visitor {
       }
       case 'alternate': {
         // QEMU picks the branch by the JSON type of the value (keyval values are strings).
-        const branches = entry.members.map((m) => schemaEntry(m.type));
+        const branches = entry.members.map((m) => this.schema.entry(m.type));
         const pick = branches.find((branch) => {
           if (branch['meta-type'] === 'object') return isPlainObject(value);
           if (branch['meta-type'] === 'builtin') {
@@ -241,7 +238,7 @@ class Visitor {
           if (branch['meta-type'] === 'array') return Array.isArray(value);
           return false;
         });
-        if (!pick) throw this.#typeError(path, typeName(type));
+        if (!pick) throw this.#typeError(path, this.schema.typeName(type));
         return this.visit(value, pick.name, path, name, owner, depth + 1);
       }
       case 'object':
@@ -259,9 +256,9 @@ class Visitor {
     depth: number,
   ): Record<string, unknown> {
     const out: Record<string, unknown> = Object.create(null);
-    const entry = schemaEntry(type) as IntrospectionObject;
+    const entry = this.schema.entry(type) as IntrospectionObject;
     // The tag is visited (and checked) first, so the variant is known before its members.
-    const members = objectMembers(
+    const members = this.schema.objectMembers(
       type,
       entry.tag !== undefined ? this.#checkedTag(value, entry, path) : value,
     );
@@ -312,7 +309,7 @@ class Visitor {
  * `driver` as the implied first key) into the options blockdev-add receives, members in schema
  * order. Throws BlockdevArgumentError with QEMU's message.
  */
-export function parseBlockdevArgument(argument: string): BlockdevOptions {
+export function parseBlockdevArgument(argument: string, schema: BlockSchema): BlockdevOptions {
   if (argument.startsWith('{')) {
     if (argument.length > MAX_JSON_LENGTH)
       throw new BlockdevArgumentError('JSON argument too long');
@@ -325,9 +322,9 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
     if (items.length > 1) throw new BlockdevArgumentError('Expecting at most one JSON value');
     const parsed: unknown = first.value;
     if (!isPlainObject(parsed)) throw new BlockdevArgumentError('JSON argument is not an object');
-    return new Visitor('json').struct(
+    return new Visitor('json', schema).struct(
       parsed,
-      BLOCKDEV_OPTIONS_TYPE,
+      schema.blockdevOptionsType,
       '',
       0,
     ) as unknown as BlockdevOptions;
@@ -341,9 +338,9 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
     if (error instanceof BlockdevArgumentError) throw error;
     throw new BlockdevArgumentError((error as Error).message);
   }
-  return new Visitor('keyval').struct(
+  return new Visitor('keyval', schema).struct(
     tree as Record<string, unknown>,
-    BLOCKDEV_OPTIONS_TYPE,
+    schema.blockdevOptionsType,
     '',
     0,
   ) as unknown as BlockdevOptions;
@@ -354,24 +351,30 @@ export function parseBlockdevArgument(argument: string): BlockdevOptions {
  * QEMU's output visitor rebuilds it from the parsed command; nested objects, lists and inline
  * children too. Values are not checked: the server validated them already.
  */
-export function canonicalOrder(value: unknown, type: string = BLOCKDEV_OPTIONS_TYPE): unknown {
-  const entry = schemaEntry(type);
+export function canonicalOrder(
+  value: unknown,
+  schema: BlockSchema,
+  type: string = schema.blockdevOptionsType,
+): unknown {
+  const entry = schema.entry(type);
   switch (entry['meta-type']) {
     case 'array':
       return Array.isArray(value)
-        ? value.map((item) => canonicalOrder(item, entry['element-type']))
+        ? value.map((item) => canonicalOrder(item, schema, entry['element-type']))
         : value;
     case 'alternate': {
       if (!isPlainObject(value)) return value;
-      const objectBranch = entry.members.find((m) => schemaEntry(m.type)['meta-type'] === 'object');
-      return objectBranch ? canonicalOrder(value, objectBranch.type) : value;
+      const objectBranch = entry.members.find(
+        (m) => schema.entry(m.type)['meta-type'] === 'object',
+      );
+      return objectBranch ? canonicalOrder(value, schema, objectBranch.type) : value;
     }
     case 'object': {
       if (!isPlainObject(value)) return value;
       const out: Record<string, unknown> = Object.create(null);
-      for (const member of objectMembers(type, value)) {
+      for (const member of schema.objectMembers(type, value)) {
         if (Object.hasOwn(value, member.name) && value[member.name] !== undefined) {
-          out[member.name] = canonicalOrder(value[member.name], member.type);
+          out[member.name] = canonicalOrder(value[member.name], schema, member.type);
         }
       }
       for (const key of Object.keys(value)) {

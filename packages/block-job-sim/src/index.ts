@@ -87,3 +87,4 @@ export {
   readQcow2Header,
 } from './qcow2.js';
 export { qdictBucket, qdictOrder, qemuJson } from './qdict.js';
+export { BlockSchema, type RuntimeSchema, type SchemaMember } from './schema.js';

@@ -8,6 +8,7 @@ import {
   permissionNames,
 } from './permissions.js';
 import { buildEmptyQcow2 } from './qcow2.js';
+import { qemuSchema } from './qemu-schema.test-helper.js';
 
 // Rules from QEMU 7.2 (block.c bdrv_default_perms, raw-format.c, file-posix.c); the error texts
 // were recorded from qemu-storage-daemon 7.2.22, and the conformance test replays these cases.
@@ -55,7 +56,7 @@ describe('permission conflicts and image locks in BlockLayer', () => {
     const store = new MemoryImageStore();
     store.put('base.qcow2', qcow2(1048576));
     store.put('top.qcow2', qcow2(1048576, 'base.qcow2'));
-    layer = new BlockLayer({ store });
+    layer = new BlockLayer({ store, schema: qemuSchema });
     layer.add({
       driver: 'qcow2',
       file: { driver: 'file', filename: 'top.qcow2', 'node-name': 'topf' },

@@ -16,10 +16,17 @@ import {
 } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
 import { CommandError } from '@qmpkit/protocol';
-import type { BlockdevCreateOptions, BlockdevOptions } from '@qmpkit/qapi-types';
+import {
+  type BlockdevCreateOptions,
+  type BlockdevOptions,
+  qmpSchema,
+  qmpSchemaExtras,
+} from '@qmpkit/qapi-types';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';
+
+const qemuSchema = { schema: qmpSchema, schemaExtras: qmpSchemaExtras };
 
 type Reply = { return: unknown } | { error: { class: string; desc: string } };
 
@@ -618,7 +625,7 @@ describe('the block layer against qemu-storage-daemon 7.2', () => {
       testCase.setup?.(qemuDir);
       testCase.setup?.(ourDir);
       const daemon = await startQemuStorageDaemon({ dir: qemuDir });
-      const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+      const layer = new BlockLayer({ store: new FsImageStore(ourDir), schema: qemuSchema });
       try {
         const session = await connectToMonitor(daemon.socketPath);
         try {
@@ -812,7 +819,7 @@ describe('blockdev-create against qemu-storage-daemon 7.2', () => {
         qemuImg(['create', '-f', 'qcow2', 'base.qcow2', '64M'], dir);
       }
       const daemon = await startQemuStorageDaemon({ dir: qemuDir });
-      const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+      const layer = new BlockLayer({ store: new FsImageStore(ourDir), schema: qemuSchema });
       try {
         const session = await connectToMonitor(daemon.socketPath);
         try {
@@ -881,7 +888,7 @@ describe('what BlockLayer reads from qcow2 images matches qemu-img', () => {
       qemuIo(dir, 'base.qcow2', 'write 0 64k', 'write 1M 12k', 'write 7M 4096');
       qemuImg(['create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], dir);
       qemuIo(dir, 'top.qcow2', 'write 4k 8k', 'write -z 2M 64k', 'write 8188k 4k', 'discard 0 4k');
-      const layer = new BlockLayer({ store: new FsImageStore(dir) });
+      const layer = new BlockLayer({ store: new FsImageStore(dir), schema: qemuSchema });
       layer.add({
         driver: 'qcow2',
         file: { driver: 'file', filename: 'top.qcow2' },
@@ -934,9 +941,9 @@ describe('--blockdev on the command line, against qemu-storage-daemon 7.2', () =
       chain(dir);
     }
     const daemon = await startQemuStorageDaemon({ dir: qemuDir, blockdevs: arguments_ });
-    const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+    const layer = new BlockLayer({ store: new FsImageStore(ourDir), schema: qemuSchema });
     try {
-      for (const argument of arguments_) layer.add(parseBlockdevArgument(argument));
+      for (const argument of arguments_) layer.add(parseBlockdevArgument(argument, layer.schema));
       const session = await connectToMonitor(daemon.socketPath);
       try {
         await session.negotiate();
@@ -958,7 +965,7 @@ describe('nodes used by a block job', () => {
     const ourDir = freshDir();
     for (const dir of [qemuDir, ourDir]) chain(dir);
     const daemon = await startQemuStorageDaemon({ dir: qemuDir });
-    const layer = new BlockLayer({ store: new FsImageStore(ourDir) });
+    const layer = new BlockLayer({ store: new FsImageStore(ourDir), schema: qemuSchema });
     const nodes = [
       { driver: 'qcow2', file: fileRef('base.qcow2', 'basef'), 'node-name': 'base' },
       { driver: 'qcow2', file: fileRef('top.qcow2', 'topf'), backing: 'base', 'node-name': 'top' },
@@ -1244,7 +1251,7 @@ describe('BlockLayer.requestError against qemu-io', () => {
           `${kind} ${offset} ${bytes}`,
         ]);
         // Ours first: qemu-io writes into the image.
-        const layer = new BlockLayer({ store: new FsImageStore(dir) });
+        const layer = new BlockLayer({ store: new FsImageStore(dir), schema: qemuSchema });
         layer.add({ ...options, 'node-name': 'n' } as unknown as BlockdevOptions);
         const node = layer.lookupNode('n');
         const ours = scenario.requests.map(([kind, offset, bytes]) => {

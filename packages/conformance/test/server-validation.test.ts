@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';
@@ -55,7 +56,12 @@ beforeAll(async () => {
   const handlers: Record<string, () => unknown> = {};
   for (const name of JOB_COMMANDS)
     handlers[name] = name.startsWith('query-') ? () => [] : () => ({});
-  server = new QmpServer({ handlers, log: () => {} });
+  server = new QmpServer({
+    handlers,
+    schema: qmpSchema,
+    schemaExtras: qmpSchemaExtras,
+    log: () => {},
+  });
   ourPath = join(qemu.dir, 'qmpkit.sock');
   await listenUnix(server, ourPath);
 });

@@ -82,6 +82,12 @@ export async function startMonitors(
   return listeners;
 }
 
+/**
+ * QEMU 7.2's runtime schema. This bundle embeds it (and so is GPL-2.0-or-later, like QEMU) and
+ * hands it to the MIT server and simulator, which never load it themselves.
+ */
+const QEMU_SCHEMA = { schema: qmpSchema, schemaExtras: qmpSchemaExtras } as const;
+
 function makeClock(kind: ClockKind): SimClock {
   return kind === 'virtual' ? new VirtualClock() : new RealClock();
 }
@@ -98,9 +104,7 @@ function createServer(
 ): QmpServer {
   const handlers: Record<string, unknown> = { ...simulation.handlers };
   const { schema, schemaExtras } =
-    clock === 'virtual'
-      ? withClockStepCommand(qmpSchema, qmpSchemaExtras)
-      : { schema: qmpSchema, schemaExtras: qmpSchemaExtras };
+    clock === 'virtual' ? withClockStepCommand(qmpSchema, qmpSchemaExtras) : QEMU_SCHEMA;
   if (clock !== 'virtual') delete handlers[CLOCK_STEP_COMMAND];
   const server = new QmpServer({
     version: { package: `qmpkit ${version}` },
@@ -150,7 +154,10 @@ export async function runCommandLine(
   // Block devices first, as QEMU opens them while it processes its options: a monitor socket
   // only appears once every --blockdev was opened. Relative file names are relative to the
   // working directory, as QEMU's are.
-  const blockLayer = new BlockLayer({ store: new FsImageStore(process.cwd()) });
+  const blockLayer = new BlockLayer({
+    store: new FsImageStore(process.cwd()),
+    schema: QEMU_SCHEMA,
+  });
   const simulation = createSimulator({
     blockLayer,
     clock: makeClock(parsed.clock),
@@ -159,7 +166,7 @@ export async function runCommandLine(
   });
   for (const value of parsed.blockdevs) {
     try {
-      blockLayer.add(parseBlockdevArgument(value));
+      blockLayer.add(parseBlockdevArgument(value, blockLayer.schema));
     } catch (error) {
       simulation.close();
       io.stderr(`${PROGRAM}: --blockdev ${value}: ${(error as Error).message}\n`);

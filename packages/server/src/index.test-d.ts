@@ -1,9 +1,15 @@
 // Type tests: handlers and events are typed by the generated CommandMap and EventMap.
-import type { JobInfo } from '@qmpkit/qapi-types';
+import {
+  type JobInfo,
+  qmpSchema as schema,
+  qmpSchemaExtras as schemaExtras,
+} from '@qmpkit/qapi-types';
 import { expectTypeOf } from 'vitest';
 import { type CommandContext, type CommandHandler, type HandlerMap, QmpServer } from './index.js';
 
 const server = new QmpServer({
+  schema,
+  schemaExtras,
   handlers: {
     'job-pause': (args, context) => {
       expectTypeOf(args).toEqualTypeOf<{ id: string }>();

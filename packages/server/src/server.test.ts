@@ -3,7 +3,7 @@
 import { CommandError, type JsonValue } from '@qmpkit/protocol';
 import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types';
 import { describe, expect, expectTypeOf, test } from 'vitest';
-import { delay, harness, until } from '../test/helpers.js';
+import { delay, harness, testSchema, until } from '../test/helpers.js';
 import { QmpServer } from './server.js';
 import type { CommandContext, HandlerMap } from './types.js';
 
@@ -71,7 +71,7 @@ describe('handlers', () => {
   });
 
   test('register refuses names outside the schema and built-ins', () => {
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     expect(() => server.register('no-such' as never, () => undefined)).toThrow(
       /not a command of the schema/,
     );

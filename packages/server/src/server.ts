@@ -30,13 +30,11 @@ import {
   type Transport,
   timestampFromMillis,
 } from '@qmpkit/protocol';
-import {
-  type CommandName,
-  type EventName,
-  type IntrospectionCommand,
-  type IntrospectionEntry,
-  qmpSchema,
-  qmpSchemaExtras,
+import type {
+  CommandName,
+  EventName,
+  IntrospectionCommand,
+  IntrospectionEntry,
 } from '@qmpkit/qapi-types';
 import type {
   AttachOptions,
@@ -327,7 +325,7 @@ export class QmpServer {
     this.resolveClosed = resolve;
   });
 
-  constructor(options: QmpServerOptions = {}) {
+  constructor(options: QmpServerOptions) {
     this.version = {
       qemu: {
         major: options.version?.qemu?.major ?? DEFAULT_QEMU_VERSION.major,
@@ -339,8 +337,8 @@ export class QmpServer {
     this.capabilities = [...(options.capabilities ?? ['oob'])];
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.maxWaitingClients = options.maxWaitingClients ?? 64;
-    this.schema = options.schema ?? qmpSchema;
-    this.validator = new SchemaValidator(this.schema, options.schemaExtras ?? qmpSchemaExtras);
+    this.schema = options.schema;
+    this.validator = new SchemaValidator(this.schema, options.schemaExtras);
     for (const entry of this.schema) {
       if (entry['meta-type'] === 'command') this.commandEntries.set(entry.name, entry);
     }

@@ -113,10 +113,14 @@ export interface QmpServerOptions {
   readonly version?: ServerVersion;
   /** Capabilities offered in the greeting; default `['oob']`, as QEMU offers on sockets. */
   readonly capabilities?: readonly QmpCapability[];
-  /** The runtime schema (default: `qmpSchema` of @qmpkit/qapi-types). */
-  readonly schema?: readonly IntrospectionEntry[];
-  /** What validation needs beyond the schema (default: `qmpSchemaExtras`). */
-  readonly schemaExtras?: QmpSchemaExtras;
+  /**
+   * The runtime schema: what `query-qmp-schema` answers and what arguments are validated
+   * against (for QEMU 7.2's, `qmpSchema` of @qmpkit/qapi-types). Handed in by whoever builds the
+   * server, so this MIT package never loads the GPL schema itself.
+   */
+  readonly schema: readonly IntrospectionEntry[];
+  /** What validation needs beyond the schema (`qmpSchemaExtras` beside `qmpSchema`). */
+  readonly schemaExtras: QmpSchemaExtras;
   /** Clock for event timestamps, in milliseconds since the epoch (fractions give µs). */
   readonly now?: () => number;
   /** Log sink; default: warnings and errors to `console.error`, info dropped. */

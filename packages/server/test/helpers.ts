@@ -1,6 +1,7 @@
 // Test helpers (not exported from the package): a server plus in-memory clients.
 import type { CodecOptions, JsonValue, Transport } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
 import { QMP_SERVER_CODEC } from '../src/codec.js';
 import { type Monitor, QmpServer } from '../src/server.js';
 import type { QmpServerOptions } from '../src/types.js';
@@ -48,9 +49,13 @@ export interface Harness {
   }): Promise<TestClient>;
 }
 
-export function harness(options: QmpServerOptions = {}): Harness {
+/** QEMU 7.2's runtime schema, which whoever builds a server hands to it. */
+export const testSchema = { schema: qmpSchema, schemaExtras: qmpSchemaExtras } as const;
+
+export function harness(options: Partial<QmpServerOptions> = {}): Harness {
   const logs: [string, string][] = [];
   const server = new QmpServer({
+    ...testSchema,
     log: (level, message) => logs.push([level, message]),
     ...options,
   });

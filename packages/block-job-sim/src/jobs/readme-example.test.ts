@@ -1,6 +1,7 @@
 // The "Jobs" example of the README, run as written.
 import { expect, test } from 'vitest';
 import { BlockLayer, createSimulator, MemoryImageStore, VirtualClock } from '../index.js';
+import { qemuSchema } from '../qemu-schema.test-helper.js';
 
 test('README jobs example', () => {
   const log: unknown[] = [];
@@ -8,7 +9,7 @@ test('README jobs example', () => {
   // ---- README example start
   const MiB = 1024 * 1024;
   const clock = new VirtualClock();
-  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore(), schema: qemuSchema });
   blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 160 * MiB });
   blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 160 * MiB });
 

@@ -2,11 +2,12 @@
 import { expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { MemoryImageStore } from '../image-store.js';
+import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { createSimulator } from './simulator.js';
 
 test('a throttled stream advances on real time and completes through the event sink', async () => {
   const MiB = 1024 * 1024;
-  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore(), schema: qemuSchema });
   blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 4 * MiB });
   blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 4 * MiB });
   const events: string[] = [];
@@ -45,7 +46,9 @@ test('a throttled stream advances on real time and completes through the event s
 });
 
 test('on real time there is no x-qmpkit-clock-step', () => {
-  const sim = createSimulator({ blockLayer: new BlockLayer({ store: new MemoryImageStore() }) });
+  const sim = createSimulator({
+    blockLayer: new BlockLayer({ store: new MemoryImageStore(), schema: qemuSchema }),
+  });
   expect(sim.handlers['x-qmpkit-clock-step']).toBeUndefined();
   expect(sim.handlers['query-jobs']).toBeTypeOf('function');
   sim.close();

@@ -7,6 +7,7 @@ import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
 import { buildEmptyQcow2 } from '../qcow2.js';
+import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { createSimulator, type Simulation } from './simulator.js';
 
 export const MiB = 1024 * 1024;
@@ -19,7 +20,7 @@ export interface Logged {
 export class Scenario {
   readonly clock = new VirtualClock();
   readonly store = new MemoryImageStore();
-  readonly layer = new BlockLayer({ store: this.store });
+  readonly layer = new BlockLayer({ store: this.store, schema: qemuSchema });
   readonly sim: Simulation;
   /** Everything since the last take(): events and replies, in order. */
   #lines: string[] = [];

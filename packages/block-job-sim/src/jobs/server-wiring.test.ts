@@ -8,6 +8,7 @@ import { afterEach, expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
+import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { withClockStepCommand } from './schema.js';
 import { createSimulator } from './simulator.js';
 
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 test('a mirror over QMP: events before and after the replies where QEMU puts them', async () => {
   const clock = new VirtualClock();
-  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore(), schema: qemuSchema });
   blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 64 * 1024 * 1024 });
   blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 64 * 1024 * 1024 });
   const sim = createSimulator({ blockLayer, clock });

@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
+import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { MiB, qcow2Image, Scenario } from './scenario.test-helper.js';
 import { createSimulator } from './simulator.js';
 
@@ -1322,7 +1323,7 @@ describe('request latency (null-co latency-ns)', () => {
 test('a failure inside a timer is reported, not thrown into the clock', () => {
   const errors: unknown[] = [];
   const clock = new VirtualClock();
-  const blockLayer = new BlockLayer({ store: new MemoryImageStore() });
+  const blockLayer = new BlockLayer({ store: new MemoryImageStore(), schema: qemuSchema });
   blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 64 * MiB });
   blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 64 * MiB });
   const sim = createSimulator({

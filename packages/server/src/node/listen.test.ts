@@ -16,7 +16,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { until } from '../../test/helpers.js';
+import { testSchema, until } from '../../test/helpers.js';
 import { QmpServer } from '../server.js';
 import { ListenError, listenTcp, listenUnix } from './listen.js';
 
@@ -41,6 +41,7 @@ describe('unix sockets', () => {
   test('mode 0600, CR LF greeting in QEMU bytes, removed on close', async () => {
     const path = join(dir, 'a.sock');
     const server = new QmpServer({
+      ...testSchema,
       log: () => {},
       version: { qemu: { micro: 22 }, package: 'test' },
     });
@@ -114,7 +115,7 @@ describe('unix sockets', () => {
     const script = `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`;
     spawnSync(process.execPath, ['-e', script]);
     expect(existsSync(stale)).toBe(true);
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     await listenUnix(server, stale);
     const live = await listenUnix(server, stale).catch((e: unknown) => e);
     expect(live).toBeInstanceOf(ListenError);
@@ -130,14 +131,16 @@ describe('unix sockets', () => {
 
   test('a directory that does not exist is a ListenError naming the path', async () => {
     const path = join(dir, 'no', 'such', 'x.sock');
-    const error = await listenUnix(new QmpServer({ log: () => {} }), path).catch((e: unknown) => e);
+    const error = await listenUnix(new QmpServer({ ...testSchema, log: () => {} }), path).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ListenError);
     expect((error as ListenError).message).toContain(path);
   });
 
   test('one client at a time on a socket; half-closed input is still answered', async () => {
     const path = join(dir, 'b.sock');
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     await listenUnix(server, path);
     const a = rawClient({ path });
     await until(() => a.lines().length === 1);
@@ -158,7 +161,7 @@ describe('unix sockets', () => {
 
 describe('TCP', () => {
   test('loopback by default, port 0 picks a port, several monitors at once', async () => {
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     const tcp = await listenTcp(server, { port: 0 });
     const unix = await listenUnix(server, join(dir, 'c.sock'));
     expect(tcp.address).toBe(`127.0.0.1:${tcp.port}`);
@@ -176,7 +179,7 @@ describe('TCP', () => {
   });
 
   test('a port in use is a ListenError', async () => {
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     const first = await listenTcp(server, { port: 0 });
     const error = await listenTcp(server, { port: first.port! }).catch((e: unknown) => e);
     expect((error as ListenError).code).toBe('EADDRINUSE');

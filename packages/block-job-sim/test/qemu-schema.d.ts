@@ -1,0 +1,2 @@
+import type { RuntimeSchema } from '../src/schema.js';
+export declare const qemuSchema: RuntimeSchema;
