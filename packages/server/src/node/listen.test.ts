@@ -81,7 +81,7 @@ describe('unix sockets', () => {
       seen.push({ event, name: String(name), mode });
     });
     const oldMask = process.umask(0);
-    const server = new QmpServer({ log: () => {} });
+    const server = new QmpServer({ ...testSchema, log: () => {} });
     try {
       await listenUnix(server, path);
     } finally {
