@@ -23,27 +23,34 @@ export function socketStreams(
   socket.on('error', (error) => reader.end(new EndOfStreamError(error.message, { cause: error })));
   socket.on('close', () => reader.end());
 
+  // One wait for 'drain' shared by every writer held back, however many there are.
+  let drained: Promise<void> | undefined;
+  const waitForDrain = () => {
+    drained ??= new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        drained = undefined;
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+    return drained;
+  };
+
   const writer: ByteWriter = {
-    write(chunks) {
+    async write(chunks) {
       if (socket.destroyed || socket.writableEnded) {
-        return Promise.reject(new EndOfStreamError('the connection is closed'));
+        throw new EndOfStreamError('the connection is closed');
       }
       let flushed = true;
       for (const chunk of chunks) flushed = socket.write(chunk);
-      if (flushed) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const done = () => {
-          socket.off('drain', done);
-          socket.off('close', done);
-          if (socket.destroyed && socket.writableLength > 0) {
-            reject(new EndOfStreamError('the connection closed before the data was sent'));
-          } else {
-            resolve();
-          }
-        };
-        socket.on('drain', done);
-        socket.on('close', done);
-      });
+      if (flushed) return;
+      await waitForDrain();
+      if (socket.destroyed && socket.writableLength > 0) {
+        throw new EndOfStreamError('the connection closed before the data was sent');
+      }
     },
     close() {
       if (socket.destroyed) return;
