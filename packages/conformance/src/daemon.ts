@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { QemuInstall } from './qemu-binaries.js';
 
 export interface Daemon {
   /** The QMP monitor's unix socket. */
@@ -145,10 +146,16 @@ function accepts(socketPath: string): Promise<boolean> {
   });
 }
 
-/** Starts a real qemu-storage-daemon. */
-export function startQemuStorageDaemon(options: StartOptions = {}): Promise<Daemon> {
-  requireQemu();
-  return startDaemon(QSD, [], { pidfileOption: '--pidfile', ...options });
+/**
+ * Starts a real qemu-storage-daemon: the installed 7.2, or the version `qemu` names (see
+ * qemu-binaries.ts).
+ */
+export function startQemuStorageDaemon(
+  options: StartOptions = {},
+  qemu?: QemuInstall,
+): Promise<Daemon> {
+  if (qemu === undefined) requireQemu();
+  return startDaemon(qemu?.command(QSD) ?? QSD, [], { pidfileOption: '--pidfile', ...options });
 }
 
 /** Runs `qemu-img` and returns its stdout; throws with its stderr on failure. */
