@@ -45,6 +45,14 @@ describe('parseCliArgs', () => {
     expect(parseCliArgs(['qsd.json', '--out', 'x'])).not.toHaveProperty('namesFrom');
   });
 
+  test('reads --qemu, the release whose front-end rules apply', () => {
+    expect(parseCliArgs(['qsd.json', '--out', 'x', '--qemu', '10.0'])).toMatchObject({
+      qemu: '10.0',
+    });
+    expect(parseCliArgs(['qsd.json', '--out', 'x', '--qemu=7.2'])).toMatchObject({ qemu: '7.2' });
+    expect(parseCliArgs(['qsd.json', '--out', 'x'])).not.toHaveProperty('qemu');
+  });
+
   test('takes anything after -- as the input', () => {
     expect(parseCliArgs(['--out', 'x', '--', '-weird.json'])).toMatchObject({
       input: '-weird.json',
@@ -68,6 +76,7 @@ describe('parseCliArgs', () => {
     [['in.json', '--out', 'x', '--frobnicate'], "unknown option '--frobnicate'"],
     [['in.json', '--out', 'x', '--define', 'defined(X)'], "'defined(X)' is not a condition symbol"],
     [['in.json', '--out', 'x', '--prefix', 'a/b'], 'must not contain a path separator'],
+    [['in.json', '--out', 'x', '--qemu', '8.0'], "--qemu must be one of 7.2, 10.0, not '8.0'"],
   ])('%j is refused: %s', (args, message) => {
     expect(() => parseCliArgs(args)).toThrow(CliUsageError);
     expect(() => parseCliArgs(args)).toThrow(message);

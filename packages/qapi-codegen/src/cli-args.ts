@@ -1,6 +1,7 @@
 // Argument parsing for the qapi-codegen command (pure: the bin entry feeds it process.argv).
 
 import { SYMBOL } from './emit/conditions.js';
+import { isQapiFrontEnd, QAPI_FRONT_ENDS, type QapiFrontEnd } from './front-end.js';
 
 export interface CliOptions {
   readonly help: false;
@@ -15,6 +16,8 @@ export interface CliOptions {
   readonly prefix: string;
   /** For introspection input: a schema file to take the real type names from. */
   readonly namesFrom?: string;
+  /** Whose front-end rules check schema files (default 7.2). */
+  readonly qemu?: QapiFrontEnd;
 }
 
 export type CliCommand = CliOptions | { readonly help: true };
@@ -33,6 +36,8 @@ Options:
   --prefix NAME        prepend NAME to the output file names
   --names-from SCHEMA  for introspection input: name the masked types after the
                        matching types of this schema file (a parallel walk)
+  --qemu VERSION       check schema files by the rules of QEMU VERSION's generator:
+                       7.2 (the default) or 10.0
   -h, --help           show this help
 `;
 
@@ -46,6 +51,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
   let outDir: string | undefined;
   let prefix = '';
   let namesFrom: string | undefined;
+  let qemu: QapiFrontEnd | undefined;
   const defines: string[] = [];
   const definesFiles: string[] = [];
   let onlyPositional = false;
@@ -97,6 +103,16 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       case '--names-from':
         namesFrom = value();
         break;
+      case '--qemu': {
+        const v = value();
+        if (!isQapiFrontEnd(v)) {
+          throw new CliUsageError(
+            `--qemu must be one of ${QAPI_FRONT_ENDS.join(', ')}, not '${v}'`,
+          );
+        }
+        qemu = v;
+        break;
+      }
       default:
         throw new CliUsageError(`unknown option '${flag}'`);
     }
@@ -112,5 +128,6 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
     definesFiles,
     prefix,
     ...(namesFrom === undefined ? {} : { namesFrom }),
+    ...(qemu === undefined ? {} : { qemu }),
   };
 }

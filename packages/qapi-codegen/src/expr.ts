@@ -2,11 +2,16 @@
 // meta keys, required and allowed keys, value shapes, names, `if`, `features`, flags, and the
 // pairing of definition docs with definitions. Sugared forms are normalised in place (a member
 // `'name': 'T'` becomes `{ 'type': 'T' }`, an enum value `'v'` becomes `{ 'name': 'v' }`, …).
+// With the QEMU 10.0 front end, the shape checks of type references are 10.0's (one check per
+// kind of reference, with its own message: a struct's 'data' must be an object, a union branch a
+// type name, …), and so are the doc checks of Returns and Errors sections.
 
+import type { QapiFrontEnd } from './front-end.js';
 import {
   type ParsedExpr,
   type Pos,
   type PragmaState,
+  type QapiDoc,
   type QObject,
   type QValue,
   schemaError,
@@ -38,6 +43,7 @@ class ExprChecker {
   constructor(
     private readonly info: Pos,
     private readonly pragma: PragmaState,
+    private readonly qemu: QapiFrontEnd,
   ) {}
 
   fail(rule: string, reason: string): never {
@@ -185,9 +191,21 @@ class ExprChecker {
       return;
     }
     if (allowDict === false) this.fail('bad-type', `${source} should be a type name`);
+    this.checkImplicitMembers(value, source, typeof allowDict === 'string' ? allowDict : undefined);
+  }
+
+  /**
+   * An implicit struct's members (a dict in place of a type name). Their names may break the
+   * naming rules when `parentName` is in the pragma member-name-exceptions.
+   */
+  checkImplicitMembers(
+    value: QValue | undefined,
+    source: string,
+    parentName: string | undefined,
+  ): void {
     if (!isObject(value)) this.fail('bad-type', `${source} should be an object or type name`);
     const permissive =
-      typeof allowDict === 'string' && this.pragma.memberNameExceptions.includes(allowDict);
+      parentName !== undefined && this.pragma.memberNameExceptions.includes(parentName);
     for (const [rawKey, arg] of value) {
       const keySource = `${source} member '${rawKey}'`;
       const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
@@ -199,8 +217,35 @@ class ExprChecker {
       this.checkKeys(member, keySource, ['type'], ['if', 'features']);
       this.checkIf(member, keySource);
       this.checkFeatures(member.get('features'), member);
-      this.checkType(member.get('type'), keySource, true);
+      if (this.qemu === '7.2') this.checkType(member.get('type'), keySource, true);
+      else this.checkTypeNameOrArray(member.get('type'), keySource);
     }
+  }
+
+  // QEMU 10.0's checks of type references (check_type_name and friends).
+
+  checkTypeName(value: QValue | undefined, source: string): void {
+    if (value !== undefined && typeof value !== 'string') {
+      this.fail('bad-type', `${source} should be a type name`);
+    }
+  }
+
+  checkTypeNameOrArray(value: QValue | undefined, source: string): void {
+    if (value === undefined || typeof value === 'string') return;
+    if (!Array.isArray(value)) this.fail('bad-type', `${source} should be a type name or array`);
+    if (value.length !== 1 || typeof value[0] !== 'string') {
+      this.fail('bad-type', `${source}: array type must contain single type name`);
+    }
+  }
+
+  checkTypeImplicit(value: QValue | undefined, source: string, parentName?: string): void {
+    if (value === undefined) return;
+    this.checkImplicitMembers(value, source, parentName);
+  }
+
+  checkTypeNameOrImplicit(value: QValue | undefined, source: string, parentName?: string): void {
+    if (value === undefined || typeof value === 'string') return;
+    this.checkImplicitMembers(value, source, parentName);
   }
 
   /** Members are normalised to objects before checking; anything else is reported like QEMU. */
@@ -252,6 +297,11 @@ class ExprChecker {
 
   checkStruct(expr: QObject): void {
     const name = expr.get('struct') as string;
+    if (this.qemu !== '7.2') {
+      this.checkTypeImplicit(expr.get('data'), "'data'", name);
+      this.checkTypeName(expr.get('base'), "'base'");
+      return;
+    }
     // A type name passes here, as in QEMU 7.2; the schema builder rejects it later, at the
     // point where 7.2 crashes on it, so that every other error is reported as 7.2 reports it.
     this.checkType(expr.get('data'), "'data'", false, name);
@@ -263,7 +313,8 @@ class ExprChecker {
     const base = expr.get('base');
     const discriminator = expr.get('discriminator');
     const members = expr.get('data');
-    this.checkType(base, "'base'", false, name);
+    if (this.qemu === '7.2') this.checkType(base, "'base'", false, name);
+    else this.checkTypeNameOrImplicit(base, "'base'", name);
     this.checkNameIsStr(discriminator, "'discriminator'");
     if (!isObject(members)) this.fail('bad-data', "'data' must be an object");
     for (const [key, value] of members) {
@@ -271,7 +322,8 @@ class ExprChecker {
       const branch = this.asObject(value, source);
       this.checkKeys(branch, source, ['type'], ['if']);
       this.checkIf(branch, source);
-      this.checkType(branch.get('type'), source, !truthy(base));
+      if (this.qemu === '7.2') this.checkType(branch.get('type'), source, !truthy(base));
+      else this.checkTypeName(branch.get('type'), source);
     }
   }
 
@@ -287,7 +339,8 @@ class ExprChecker {
       const branch = this.asObject(value, source);
       this.checkKeys(branch, source, ['type'], ['if']);
       this.checkIf(branch, source);
-      this.checkType(branch.get('type'), source, true);
+      if (this.qemu === '7.2') this.checkType(branch.get('type'), source, true);
+      else this.checkTypeNameOrArray(branch.get('type'), source);
     }
   }
 
@@ -295,20 +348,46 @@ class ExprChecker {
     const args = expr.get('data');
     const rets = expr.get('returns');
     const boxed = truthy(expr.get('boxed'));
+    this.checkArgs(args, boxed);
+    if (this.qemu === '7.2') this.checkType(rets, "'returns'", true);
+    else this.checkTypeNameOrArray(rets, "'returns'");
+  }
+
+  /** A command's or event's 'data'. */
+  checkArgs(args: QValue | undefined, boxed: boolean): void {
     if (boxed && args === undefined) {
       this.fail('boxed-without-data', "'boxed': true requires 'data'");
     }
-    this.checkType(args, "'data'", false, !boxed);
-    this.checkType(rets, "'returns'", true);
+    if (this.qemu === '7.2') this.checkType(args, "'data'", false, !boxed);
+    else if (boxed) this.checkTypeName(args, "'data'");
+    else this.checkTypeNameOrImplicit(args, "'data'");
   }
 
   checkEvent(expr: QObject): void {
     const args = expr.get('data');
-    const boxed = truthy(expr.get('boxed'));
-    if (boxed && args === undefined) {
-      this.fail('boxed-without-data', "'boxed': true requires 'data'");
+    this.checkArgs(args, truthy(expr.get('boxed')));
+  }
+}
+
+/** QEMU 10.0's QAPIDoc.check_expr: where Returns and Errors sections may stand. */
+function checkDocSections10(doc: QapiDoc, meta: Meta, expr: QObject): void {
+  const returns = doc.section('Returns');
+  const errors = doc.section('Errors');
+  if (meta === 'command') {
+    if (returns && !expr.has('returns')) {
+      throw schemaError(
+        returns.info,
+        'doc-returns',
+        "'Returns' section, but command doesn't return anything",
+      );
     }
-    this.checkType(args, "'data'", false, !boxed);
+    return;
+  }
+  if (returns) {
+    throw schemaError(returns.info, 'doc-returns', "'Returns' section is only valid for commands");
+  }
+  if (errors) {
+    throw schemaError(errors.info, 'doc-errors', "'Errors' section is only valid for commands");
   }
 }
 
@@ -327,10 +406,14 @@ export function metaOf(expr: QObject): Meta {
 }
 
 /** Checks and normalises every expression in place; throws on the first problem. */
-export function checkExprs(exprs: readonly ParsedExpr[], pragma: PragmaState): void {
+export function checkExprs(
+  exprs: readonly ParsedExpr[],
+  pragma: PragmaState,
+  qemu: QapiFrontEnd = '7.2',
+): void {
   for (const { expr, info, doc } of exprs) {
     if (expr.has('include')) continue;
-    const c: ExprChecker = new ExprChecker(info, pragma);
+    const c: ExprChecker = new ExprChecker(info, pragma, qemu);
     const metas = META_KEYS.filter((m) => expr.has(m));
     if (metas.length !== 1) {
       c.fail(
@@ -346,7 +429,9 @@ export function checkExprs(exprs: readonly ParsedExpr[], pragma: PragmaState): v
     c.checkDefnNameStr(name, meta);
     if (doc) {
       if (doc.symbol !== name) c.fail('doc-symbol', `documentation comment is for '${doc.symbol}'`);
-      if (doc.hasSection('Returns') && meta !== 'command') {
+      if (qemu !== '7.2') {
+        checkDocSections10(doc, meta, expr);
+      } else if (doc.hasSection('Returns') && meta !== 'command') {
         throw schemaError(doc.info, 'doc-returns', "'Returns:' is only valid for commands");
       }
     } else if (pragma.docRequired) {

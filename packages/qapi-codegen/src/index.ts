@@ -25,6 +25,7 @@ export {
 export { emitTypeScript, type TypeScriptOptions } from './emit/typescript.js';
 // Front ends: schema files and `query-qmp-schema` output, both giving a checked model.
 export { QapiSchemaError } from './errors.js';
+export { isQapiFrontEnd, QAPI_FRONT_ENDS, type QapiFrontEnd } from './front-end.js';
 export {
   type GeneratedModules,
   type GenerateOptions,
@@ -64,5 +65,5 @@ export type {
   TypeRef,
   Variant,
 } from './model.js';
-export { parseSchema } from './schema.js';
+export { type ParseSchemaOptions, parseSchema } from './schema.js';
 export { dumpSchema } from './test-dump.js';

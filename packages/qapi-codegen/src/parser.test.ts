@@ -336,6 +336,7 @@ describe('include and pragma', () => {
       commandNameExceptions: ['a_b'],
       commandReturnsExceptions: [],
       memberNameExceptions: [],
+      documentationExceptions: [],
     });
     expect(() => parse("{ 'pragma': { 'doc-required': 'yes' } }")).toThrow(
       "pragma 'doc-required' must be boolean",

@@ -1,8 +1,12 @@
 // The QAPI schema-file parser: lexer, expression parser, doc comments, `include` and `pragma`.
 // It follows QEMU 7.2's scripts/qapi/parser.py (same accepted language, same error texts and
-// positions) and produces raw expressions for the expression checker (expr.ts).
+// positions) and produces raw expressions for the expression checker (expr.ts). With the
+// QEMU 10.0 front end it follows 10.0's parser.py instead: one more pragma, a slightly different
+// stray-token message, and 10.0's rewritten doc comment parser (doc-comment-10.ts).
 
+import { type DocLexer, parseDocComment } from './doc-comment-10.js';
 import { QapiSchemaError } from './errors.js';
+import type { QapiFrontEnd } from './front-end.js';
 import type { SourceInfo } from './model.js';
 
 /** A parsed QAPI value. Objects are Maps: key order is kept and no key is special. */
@@ -55,6 +59,8 @@ export interface PragmaState {
   commandNameExceptions: string[];
   commandReturnsExceptions: string[];
   memberNameExceptions: string[];
+  /** QEMU 10.0: definitions whose members may lack documentation. */
+  documentationExceptions: string[];
 }
 
 export interface ParsedExpr {
@@ -124,6 +130,8 @@ export class DocSection {
   constructor(
     readonly name: string | undefined,
     readonly indent = 0,
+    /** Where the section starts (QEMU 10.0 reports section errors there). */
+    public info: Pos | undefined = undefined,
   ) {}
 }
 
@@ -146,13 +154,23 @@ export class QapiDoc {
   readonly args = new Map<string, DocSection>();
   readonly features = new Map<string, DocSection>();
   readonly sections: DocSection[] = [];
+  /**
+   * Set on docs the QEMU 10.0 front end parsed: its rules for undocumented members apply, with
+   * the schema's pragma (documentation-exceptions).
+   */
+  qemu10Pragma: PragmaState | undefined;
   private current: DocSection | null = this.body;
   private mode: LineMode = 'body';
 
   constructor(
-    private readonly parser: SchemaFileParser,
+    private readonly parser: SchemaFileParser | undefined,
     readonly info: Pos,
   ) {}
+
+  /** The first section named `name` (`Returns`, `Errors`, `Since`, …). */
+  section(name: string): DocSection | undefined {
+    return this.sections.find((s) => s.name === name);
+  }
 
   hasSection(name: string): boolean {
     return this.sections.some((s) => s.name === name);
@@ -165,7 +183,7 @@ export class QapiDoc {
       this.appendFreeform(line);
       return;
     }
-    if (line[0] !== ' ') throw this.parser.error('doc-syntax', 'missing space after #');
+    if (line[0] !== ' ') throw this.error('doc-syntax', 'missing space after #');
     line = line.slice(1);
     switch (this.mode) {
       case 'body':
@@ -187,12 +205,17 @@ export class QapiDoc {
     this.switchSection(null);
   }
 
+  private error(rule: string, reason: string): QapiSchemaError {
+    if (!this.parser) throw new Error('a QEMU 7.2 doc comment is parsed line by line');
+    return this.parser.error(rule, reason);
+  }
+
   private appendBodyLine(line: string): void {
     const name = firstWord(line);
     if (this.symbol === undefined && this.body.text === '' && line.startsWith('@')) {
-      if (!line.endsWith(':')) throw this.parser.error('doc-syntax', "line should end with ':'");
+      if (!line.endsWith(':')) throw this.error('doc-syntax', "line should end with ':'");
       this.symbol = line.slice(1, -1);
-      if (this.symbol === '') throw this.parser.error('doc-syntax', "name required after '@'");
+      if (this.symbol === '') throw this.error('doc-syntax', "name required after '@'");
     } else if (this.symbol !== undefined) {
       if (name.startsWith('@') && name.endsWith(':')) {
         this.mode = 'args';
@@ -269,7 +292,7 @@ export class QapiDoc {
   private appendVariousLine(line: string): void {
     const name = firstWord(line);
     if (name.startsWith('@') && name.endsWith(':')) {
-      throw this.parser.error(
+      throw this.error(
         'doc-section-order',
         `'${name}' can't follow '${this.sections[0]?.name ?? 'None'}' section`,
       );
@@ -284,9 +307,9 @@ export class QapiDoc {
   }
 
   private startSymbolSection(dict: Map<string, DocSection>, name: string, indent: number): void {
-    if (name === '') throw this.parser.error('doc-syntax', 'invalid parameter name');
+    if (name === '') throw this.error('doc-syntax', 'invalid parameter name');
     if (dict.has(name)) {
-      throw this.parser.error('doc-duplicate', `'${name}' parameter name duplicated`);
+      throw this.error('doc-duplicate', `'${name}' parameter name duplicated`);
     }
     const section = new DocSection(name, indent);
     this.switchSection(section);
@@ -295,7 +318,7 @@ export class QapiDoc {
 
   private startSection(name: string | undefined, indent: number): void {
     if ((name === 'Returns' || name === 'Since') && this.hasSection(name)) {
-      throw this.parser.error('doc-duplicate', `duplicated '${name}' section`);
+      throw this.error('doc-duplicate', `duplicated '${name}' section`);
     }
     const section = new DocSection(name, indent);
     this.switchSection(section);
@@ -307,7 +330,7 @@ export class QapiDoc {
     if (cur) {
       cur.text = pyStrip(cur.text);
       if (cur !== this.body && cur.text === '') {
-        throw this.parser.error('doc-empty-section', `empty doc section '${cur.name}'`);
+        throw this.error('doc-empty-section', `empty doc section '${cur.name}'`);
       }
     }
     this.current = next;
@@ -316,14 +339,14 @@ export class QapiDoc {
   private appendFreeform(line: string): void {
     const m = /^(@\S+:)/.exec(line);
     if (m) {
-      throw this.parser.error('doc-syntax', `'${m[1]}' not allowed in free-form documentation`);
+      throw this.error('doc-syntax', `'${m[1]}' not allowed in free-form documentation`);
     }
     const section = this.current;
-    if (!section) throw this.parser.error('doc-syntax', 'text after the end of the comment');
+    if (!section) throw this.error('doc-syntax', 'text after the end of the comment');
     if (line !== '') {
       const indent = /^\s*/.exec(line)?.[0].length ?? 0;
       if (indent < section.indent) {
-        throw this.parser.error(
+        throw this.error(
           'doc-indent',
           `unexpected de-indent (expected at least ${section.indent} spaces)`,
         );
@@ -352,7 +375,7 @@ function pyRstrip(s: string): string {
 // The file parser.
 
 /** Token kinds: a structural character, `'` (string), `t`/`f` (booleans), `#` (doc comment). */
-type Tok = '{' | '}' | ':' | ',' | '[' | ']' | "'" | 't' | 'f' | '#' | null;
+export type Tok = '{' | '}' | ':' | ',' | '[' | ']' | "'" | 't' | 'f' | '#' | null;
 
 export interface ParseContext {
   readonly readFile: (path: string) => string;
@@ -361,9 +384,11 @@ export interface ParseContext {
   readonly pragma: PragmaState;
   readonly exprs: ParsedExpr[];
   readonly docs: QapiDoc[];
+  /** Whose front-end rules apply. */
+  readonly qemu: QapiFrontEnd;
 }
 
-export class SchemaFileParser {
+export class SchemaFileParser implements DocLexer {
   private src = '';
   private tok: Tok = null;
   private val: string | boolean | undefined;
@@ -409,7 +434,9 @@ export class SchemaFileParser {
       const info = this.here();
       if (this.tok === '#') {
         rejectExprDoc(curDoc);
-        for (const doc of this.getDoc(info)) {
+        const docs =
+          this.ctx.qemu === '7.2' ? this.getDoc(info) : [parseDocComment(this, this.ctx.pragma)];
+        for (const doc of docs) {
           this.ctx.docs.push(doc);
           curDoc = doc;
         }
@@ -505,12 +532,31 @@ export class SchemaFileParser {
       case 'member-name-exceptions':
         pragma.memberNameExceptions = listOfStrings();
         break;
+      case 'documentation-exceptions':
+        if (this.ctx.qemu === '7.2') {
+          throw schemaError(info, 'unknown-pragma', `unknown pragma '${name}'`);
+        }
+        pragma.documentationExceptions = listOfStrings();
+        break;
       default:
         throw schemaError(info, 'unknown-pragma', `unknown pragma '${name}'`);
     }
   }
 
   // --- lexer ---------------------------------------------------------------------------------
+
+  // DocLexer, for the QEMU 10.0 doc comment parser.
+  token(): Tok {
+    return this.tok;
+  }
+
+  tokenValue(): string | boolean | undefined {
+    return this.val;
+  }
+
+  advance(skipComment: boolean): void {
+    this.accept(skipComment);
+  }
 
   private accept(skipComment = true): void {
     const src = this.src;
@@ -554,7 +600,9 @@ export class SchemaFileParser {
         this.line++;
         this.lineStart = this.cursor;
       } else if (!/\s/.test(ch)) {
-        const word = /^[^[\]{}:,\s'"]*/.exec(src.slice(this.pos, this.pos + 200))?.[0] || ch;
+        // Up to the next structural, space or quote character; 10.0 no longer stops at '"'.
+        const stop = this.ctx.qemu === '7.2' ? /^[^[\]{}:,\s'"]*/ : /^[^[\]{}:,\s']*/;
+        const word = stop.exec(src.slice(this.pos, this.pos + 200))?.[0] || ch;
         throw this.error('stray-token', `stray '${word}'`);
       }
     }
@@ -727,6 +775,7 @@ export interface ParsedSchemaFiles {
   readonly exprs: ParsedExpr[];
   readonly docs: QapiDoc[];
   readonly pragma: PragmaState;
+  readonly qemu: QapiFrontEnd;
 }
 
 /**
@@ -736,6 +785,7 @@ export interface ParsedSchemaFiles {
 export function parseSchemaFiles(
   rootFile: string,
   readFile: (path: string) => string,
+  qemu: QapiFrontEnd = '7.2',
 ): ParsedSchemaFiles {
   const ctx: ParseContext = {
     readFile,
@@ -745,9 +795,11 @@ export function parseSchemaFiles(
       commandNameExceptions: [],
       commandReturnsExceptions: [],
       memberNameExceptions: [],
+      documentationExceptions: [],
     },
     exprs: [],
     docs: [],
+    qemu,
   };
   let source: string;
   try {
@@ -761,5 +813,5 @@ export function parseSchemaFiles(
     );
   }
   new SchemaFileParser(rootFile, undefined, ctx).parse(source);
-  return { exprs: ctx.exprs, docs: ctx.docs, pragma: ctx.pragma };
+  return { exprs: ctx.exprs, docs: ctx.docs, pragma: ctx.pragma, qemu };
 }

@@ -3,6 +3,7 @@
 // definition order (with their docs), place them into modules, and produce the shared model.
 
 import { checkExprs, cName, metaOf } from './expr.js';
+import type { QapiFrontEnd } from './front-end.js';
 import type {
   AlternateBranch,
   AlternateType,
@@ -76,22 +77,39 @@ class MemberBase {
     this.definedIn = name;
   }
 
-  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>): void {
+  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>, qemu: QapiFrontEnd): void {
     const c = cName(this.name);
     const other = seen.get(c);
     if (other) {
       throw schemaError(
         info,
         'name-clash',
-        `${this.describe(info)} collides with ${other.describe(info)}`,
+        `${this.describe(info, qemu)} collides with ${other.describe(info, qemu)}`,
       );
     }
     seen.set(c, this);
   }
 
-  describe(info: Pos | undefined): string {
+  describe(info: Pos | undefined, qemu: QapiFrontEnd): string {
     let role = this.role;
     let definedIn = this.definedIn ?? '';
+    if (qemu !== '7.2') {
+      // 10.0 names the definition an implicit type belongs to when it is not the current one.
+      let meta = 'type';
+      if (definedIn.startsWith('q_obj_')) {
+        definedIn = definedIn.slice(6);
+        if (definedIn.endsWith('-arg')) {
+          role = 'parameter';
+          meta = 'command';
+          definedIn = definedIn.slice(0, -4);
+        } else if (definedIn.endsWith('-base')) {
+          role = `base ${role}`;
+          definedIn = definedIn.slice(0, -5);
+        }
+      }
+      if (definedIn !== info?.defnName) return `${role} '${this.name}' of ${meta} '${definedIn}'`;
+      return `${role} '${this.name}'`;
+    }
     if (definedIn.startsWith('q_obj_')) {
       definedIn = definedIn.slice(6);
       if (definedIn.endsWith('-arg')) role = 'parameter';
@@ -138,9 +156,9 @@ class ObjMemberM extends MemberBase {
   }
 
   check(schema: SchemaBuilder): void {
-    this.type = schema.resolveType(this.typeName, this.info, (i) => this.describe(i));
+    this.type = schema.resolveType(this.typeName, this.info, (i) => this.describe(i, schema.qemu));
     const seen = new Map<string, MemberBase>();
-    for (const f of this.features) f.checkClash(this.info, seen);
+    for (const f of this.features) f.checkClash(this.info, seen, schema.qemu);
   }
 }
 
@@ -227,11 +245,12 @@ class VariantsM {
           );
         }
         const vt = v.type;
-        if (!(vt instanceof ObjectE) || vt.variants) {
+        // 7.2 takes no union as a branch; 10.0 does (and checks its branches for clashes).
+        if (!(vt instanceof ObjectE) || (vt.variants && schema.qemu === '7.2')) {
           throw schemaError(
             this.info,
             'bad-branch-type',
-            `${v.describe(this.info)} cannot use ${vt?.describe()}`,
+            `${v.describe(this.info, schema.qemu)} cannot use ${vt?.describe()}`,
           );
         }
         vt.check(schema);
@@ -239,10 +258,10 @@ class VariantsM {
     }
   }
 
-  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>): void {
+  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>, qemu: QapiFrontEnd): void {
     for (const v of this.variants) {
       // Each branch may reuse names another branch uses: start from the base's members.
-      (v.type as ObjectE).checkClash(info, new Map(seen));
+      (v.type as ObjectE).checkClash(info, new Map(seen), qemu);
     }
   }
 }
@@ -262,9 +281,9 @@ abstract class EntityE {
     for (const f of features) f.setDefinedIn(name);
   }
 
-  check(_schema: SchemaBuilder): void {
+  check(schema: SchemaBuilder): void {
     const seen = new Map<string, MemberBase>();
-    for (const f of this.features) f.checkClash(this.info, seen);
+    for (const f of this.features) f.checkClash(this.info, seen, schema.qemu);
     this.checked = true;
   }
 
@@ -371,7 +390,7 @@ class EnumE extends TypeE {
   override check(schema: SchemaBuilder): void {
     super.check(schema);
     const seen = new Map<string, MemberBase>();
-    for (const m of this.members) m.checkClash(this.info, seen);
+    for (const m of this.members) m.checkClash(this.info, seen, schema.qemu);
   }
   override connectDoc(doc?: QapiDoc): void {
     super.connectDoc(doc);
@@ -461,22 +480,27 @@ class ObjectE extends TypeE {
       }
       this.base = base;
       base.check(schema);
-      base.checkClash(this.info, seen);
+      base.checkClash(this.info, seen, schema.qemu);
     }
     for (const m of this.localMembers) {
       m.check(schema);
-      m.checkClash(this.info, seen);
+      m.checkClash(this.info, seen, schema.qemu);
     }
     const members = [...seen.values()];
     if (this.variants) {
       this.variants.check(schema, seen);
-      this.variants.checkClash(this.info, seen);
+      this.variants.checkClash(this.info, seen, schema.qemu);
     }
     this.members = members;
   }
 
-  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>): void {
-    for (const m of this.members ?? []) m.checkClash(info, seen);
+  checkClash(info: Pos | undefined, seen: Map<string, MemberBase>, qemu: QapiFrontEnd): void {
+    for (const m of this.members ?? []) m.checkClash(info, seen, qemu);
+    this.variants?.checkClash(info, seen, qemu);
+  }
+
+  hasConditionalMembers(): boolean {
+    return (this.members ?? []).some((m) => m.ifcond !== undefined);
   }
 
   override connectDoc(doc?: QapiDoc): void {
@@ -521,14 +545,14 @@ class AlternateE extends TypeE {
     const seen = new Map<string, MemberBase>();
     const typesSeen = new Map<string, string>();
     for (const v of this.variants.variants) {
-      v.checkClash(this.info, seen);
+      v.checkClash(this.info, seen, schema.qemu);
       const vt = v.type as TypeE;
       const qtype = vt.alternateQtype();
       if (!qtype) {
         throw schemaError(
           this.info,
           'bad-alternate-branch',
-          `${v.describe(this.info)} cannot use ${vt.describe()}`,
+          `${v.describe(this.info, schema.qemu)} cannot use ${vt.describe()}`,
         );
       }
       const conflicting = new Set([qtype]);
@@ -549,7 +573,7 @@ class AlternateE extends TypeE {
           throw schemaError(
             this.info,
             'alternate-ambiguous',
-            `${v.describe(this.info)} can't be distinguished from '${other}'`,
+            `${v.describe(this.info, schema.qemu)} can't be distinguished from '${other}'`,
           );
         }
         typesSeen.set(qt, v.name);
@@ -612,6 +636,16 @@ class CommandE extends EntityE {
         );
       }
       this.argType = t;
+      if (schema.qemu !== '7.2') {
+        t.check(schema);
+        if (t.hasConditionalMembers() && !this.flags.boxed) {
+          throw schemaError(
+            this.info,
+            'conditional-args',
+            "conditional command arguments require 'boxed': true",
+          );
+        }
+      }
     }
     if (this.retTypeName) {
       const t = schema.resolveType(this.retTypeName, this.info, "command's 'returns'");
@@ -666,6 +700,16 @@ class EventE extends EntityE {
         );
       }
       this.argType = t;
+      if (schema.qemu !== '7.2') {
+        t.check(schema);
+        if (t.hasConditionalMembers() && !this.boxed) {
+          throw schemaError(
+            this.info,
+            'conditional-args',
+            "conditional event arguments require 'boxed': true",
+          );
+        }
+      }
     }
   }
 
@@ -681,8 +725,17 @@ class EventE extends EntityE {
 function connectMember(doc: QapiDoc, member: MemberBase): void {
   let section = doc.args.get(member.name);
   if (!section) {
-    // Undocumented member: QEMU 7.2 allows it and records an empty description.
-    section = new DocSection(member.name);
+    // Undocumented member: QEMU 7.2 allows it and records an empty description; 10.0 only for
+    // the definitions its pragma documentation-exceptions names.
+    const pragma = doc.qemu10Pragma;
+    if (pragma && !pragma.documentationExceptions.includes(doc.symbol ?? '')) {
+      throw schemaError(
+        member.info,
+        'doc-undocumented-member',
+        `${member.role} '${member.name}' lacks documentation`,
+      );
+    }
+    section = new DocSection(member.name, 0, doc.info);
     doc.args.set(member.name, section);
   }
   section.connected = true;
@@ -705,8 +758,10 @@ function checkDocArgs(doc: QapiDoc): void {
     const bogus = [...args].filter(([, s]) => !s.connected).map(([n]) => n);
     if (bogus.length > 0) {
       const many = bogus.length > 1;
+      // 10.0 reports it at the first bogus description, 7.2 at the comment.
+      const where = doc.qemu10Pragma ? args.get(bogus[0] as string)?.info : doc.info;
       throw schemaError(
-        doc.info,
+        where,
         'doc-bogus-member',
         `documented ${what}${many ? 's' : ''} '${bogus.join("', '")}' ${many ? 'do' : 'does'} not exist`,
       );
@@ -733,9 +788,16 @@ class SchemaBuilder {
   private readonly schemaDir: string;
   private predefining = true;
 
+  /** 10.0: every feature name in the schema, with where it was first used. */
+  private readonly featureNames = new Map<string, Pos | undefined>([
+    ['deprecated', undefined],
+    ['unstable', undefined],
+  ]);
+
   constructor(
     readonly rootFile: string,
     readonly pragma: PragmaState,
+    readonly qemu: QapiFrontEnd,
   ) {
     this.schemaDir = posixDirname(rootFile);
     this.makeModule(BUILTIN_MODULE);
@@ -818,13 +880,17 @@ class SchemaBuilder {
         undefined,
         [],
         qtypes.map((n) => new EnumMemberM(n, undefined, undefined, [])),
-        'QTYPE',
+        this.qemu === '7.2' ? 'QTYPE' : undefined,
       ),
     );
   }
 
   makeFeatures(features: QValue | undefined, info: Pos): FeatureM[] {
     if (!Array.isArray(features)) return [];
+    for (const f of features) {
+      const name = str(obj(f).get('name'));
+      if (!this.featureNames.has(name)) this.featureNames.set(name, info);
+    }
     return features.map((f) => new FeatureM(str(obj(f).get('name')), info, obj(f).get('if')));
   }
 
@@ -1043,7 +1109,7 @@ class SchemaBuilder {
     }
   }
 
-  check(): void {
+  check(docs: readonly QapiDoc[]): void {
     for (const ent of this.entities) {
       try {
         ent.check(this);
@@ -1056,11 +1122,23 @@ class SchemaBuilder {
         throw err;
       }
       ent.connectDoc();
-      ent.checkDoc();
+      if (this.qemu === '7.2') ent.checkDoc();
     }
     for (const ent of this.entities) {
       const info = ent.moduleInfo();
       ent.module = info ? this.moduleName(info.file) : BUILTIN_MODULE;
+    }
+    if (this.qemu === '7.2') return;
+    // 10.0 checks the docs once every definition is connected, then its feature limit (a
+    // feature is a bit in a 64-bit mask in the generated C).
+    for (const doc of docs) checkDocArgs(doc);
+    const features = [...this.featureNames.values()];
+    if (features.length > 64) {
+      throw schemaError(
+        features[64],
+        'too-many-features',
+        'Maximum of 64 schema features is permitted',
+      );
     }
   }
 }
@@ -1287,16 +1365,29 @@ function toSchema(b: SchemaBuilder, allDocs: readonly QapiDoc[]): Schema {
   };
 }
 
+export interface ParseSchemaOptions {
+  /**
+   * Whose front-end rules apply: QEMU 7.2's scripts/qapi (the default) or 10.0's. A schema of
+   * one release is generally invalid for the other's rules (e.g. 10.0's doc comments).
+   */
+  readonly qemu?: QapiFrontEnd;
+}
+
 /**
  * Parses and checks a QAPI schema: `rootFile` and every file it includes (include paths are
  * relative to the including file; each file is read once). `readFile` supplies a file's text and
  * throws when it cannot. Throws `QapiSchemaError` at the first problem, like QEMU's generator.
  */
-export function parseSchema(rootFile: string, readFile: (path: string) => string): Schema {
-  const parsed = parseSchemaFiles(rootFile, readFile);
-  checkExprs(parsed.exprs, parsed.pragma);
-  const builder = new SchemaBuilder(rootFile, parsed.pragma);
+export function parseSchema(
+  rootFile: string,
+  readFile: (path: string) => string,
+  options: ParseSchemaOptions = {},
+): Schema {
+  const qemu = options.qemu ?? '7.2';
+  const parsed = parseSchemaFiles(rootFile, readFile, qemu);
+  checkExprs(parsed.exprs, parsed.pragma, qemu);
+  const builder = new SchemaBuilder(rootFile, parsed.pragma, qemu);
   for (const e of parsed.exprs) builder.defExpr(e);
-  builder.check();
+  builder.check(parsed.docs);
   return toSchema(builder, parsed.docs);
 }

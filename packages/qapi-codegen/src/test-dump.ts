@@ -1,6 +1,9 @@
 // Prints a Schema in exactly the format of QEMU 7.2's tests/qapi-schema/test-qapi.py, so that
-// QEMU's golden `.out` files can check what the front end built.
+// QEMU's golden `.out` files can check what the front end built. QEMU 10.0's test-qapi.py prints
+// doc sections by kind (`Plain`, `Returns`, `Todo`, …) instead of by tag.
 
+import { docSectionKind } from './doc-comment-10.js';
+import type { QapiFrontEnd } from './front-end.js';
 import type { Entity, Feature, IfCond, Schema, TypeRef } from './model.js';
 
 /** Python's repr() of a condition, as test-qapi.py prints it. */
@@ -84,7 +87,11 @@ function entityLines(ent: Entity): string[] {
 }
 
 /** The text test-qapi.py prints for a schema (entities by module, then every doc block). */
-export function dumpSchema(schema: Schema): string {
+export function dumpSchema(schema: Schema, options: { readonly qemu?: QapiFrontEnd } = {}): string {
+  const sectionName =
+    (options.qemu ?? '7.2') === '7.2'
+      ? (name: string) => (name === '' ? 'None' : name)
+      : (name: string) => docSectionKind(name === '' ? undefined : name);
   const out: string[] = [];
   const byName = new Map<string, Entity>();
   for (const mod of schema.modules) for (const e of mod.entities) byName.set(e.name, e);
@@ -112,8 +119,7 @@ export function dumpSchema(schema: Schema): string {
     for (const [name, text] of Object.entries(block.doc.features)) {
       out.push(`    feature=${name}\n${text}`);
     }
-    for (const s of block.doc.sections)
-      out.push(`    section=${s.name === '' ? 'None' : s.name}\n${s.text}`);
+    for (const s of block.doc.sections) out.push(`    section=${sectionName(s.name)}\n${s.text}`);
   }
   return out.map((l) => `${l}\n`).join('');
 }

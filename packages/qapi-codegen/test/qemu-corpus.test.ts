@@ -60,3 +60,43 @@ describe.each(targets)('$binary 7.2', ({ root, binary }) => {
     expect(missing.sort()).toEqual(['mptcp', 'pmem']);
   });
 });
+
+// QEMU 10.0.2's storage daemon, checked by 10.0's front-end rules. The reply was recorded from
+// Debian's 1:10.0.2+ds-2+deb13u1~bpo12+1 binary; its defines file is complete (no missing
+// symbols), and conformance's qapi-introspection test compares with the running binary too.
+describe('qemu-storage-daemon 10.0', () => {
+  const schema = parseSchema(
+    corpusPath('schema/qemu-10.0/storage-daemon/qapi/qapi-schema.json'),
+    (p) => readFileSync(p, 'utf8'),
+    { qemu: '10.0' },
+  );
+  const reply = readCorpusJson('introspect/qemu-storage-daemon-10.0.json') as SchemaInfo[];
+  const defined = corpusDefines('introspect/qemu-storage-daemon-10.0-defines.txt');
+  const { entries } = generateSchemaInfo(schema, { defined });
+
+  test('the generated runtime schema equals the real reply, in its order', () => {
+    expect(entries.length).toBe(reply.length);
+    expect(byName(entries)).toEqual(byName(reply));
+    expect(entries.map((e) => e.name)).toEqual(reply.map((e) => e.name));
+  });
+
+  test('the real 10.0 reply has what the real 7.2 reply lacks: block-job-change, actively-synced', () => {
+    const has = (list: readonly SchemaInfo[]) => ({
+      command: list.some((e) => e.name === 'block-job-change'),
+      member: list.some(
+        (e) => e['meta-type'] === 'object' && e.members.some((m) => m.name === 'actively-synced'),
+      ),
+    });
+    expect(has(reply)).toEqual({ command: true, member: true });
+    const reply72 = readCorpusJson('introspect/qemu-storage-daemon-7.2.json') as SchemaInfo[];
+    expect(has(reply72)).toEqual({ command: false, member: false });
+  });
+
+  test("7.2's rules stop at the pragma 10.0 added", () => {
+    expect(() =>
+      parseSchema(corpusPath('schema/qemu-10.0/storage-daemon/qapi/qapi-schema.json'), (p) =>
+        readFileSync(p, 'utf8'),
+      ),
+    ).toThrow(/pragma\.json:8:.*unknown pragma 'documentation-exceptions'/);
+  });
+});

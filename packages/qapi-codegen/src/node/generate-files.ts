@@ -4,11 +4,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { parseDefines } from '../emit/conditions.js';
 import { QapiSchemaError } from '../errors.js';
+import type { QapiFrontEnd } from '../front-end.js';
 import { generateModules, RUNTIME_FILE, TYPES_FILE } from '../generate.js';
 import { looksLikeIntrospection, schemaFromIntrospection } from '../introspection.js';
 import { mapIntrospectionNames } from '../introspection-names.js';
 import type { Schema } from '../model.js';
-import { parseSchema } from '../schema.js';
+import { type ParseSchemaOptions, parseSchema } from '../schema.js';
 
 /** Refuse inputs larger than this (QEMU 7.2's biggest schema file is ~220 kB). */
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
@@ -20,7 +21,10 @@ export type InputKind = 'schema' | 'introspection';
  * parses as JSON and holds an array of SchemaInfo objects (or a QMP response wrapping one) is
  * introspection; anything else is read as a schema file.
  */
-export function loadInput(file: string): { schema: Schema; kind: InputKind } {
+export function loadInput(
+  file: string,
+  options: ParseSchemaOptions = {},
+): { schema: Schema; kind: InputKind } {
   let text: string;
   try {
     const buf = readFileSync(file);
@@ -49,11 +53,13 @@ export function loadInput(file: string): { schema: Schema; kind: InputKind } {
   }
   // The root file is already in memory; includes are read as the parser meets them.
   const readFile = (path: string) => (path === file ? text : readFileSync(path, 'utf8'));
-  return { schema: parseSchema(file, readFile), kind: 'schema' };
+  return { schema: parseSchema(file, readFile, options), kind: 'schema' };
 }
 
 export interface GenerateFilesOptions {
   input: string;
+  /** Whose front-end rules check a schema file (default 7.2). */
+  qemu?: QapiFrontEnd;
   outDir: string;
   defines?: readonly string[];
   definesFiles?: readonly string[];
@@ -91,14 +97,15 @@ export function collectDefines(defines: readonly string[], files: readonly strin
 /** What `qapi-codegen <input> --out DIR …` does. */
 export function generateFiles(options: GenerateFilesOptions): GenerateFilesResult {
   const defined = collectDefines(options.defines ?? [], options.definesFiles ?? []);
-  const { schema, kind } = loadInput(options.input);
+  const parseOptions = options.qemu === undefined ? {} : { qemu: options.qemu };
+  const { schema, kind } = loadInput(options.input, parseOptions);
   const outDir = resolve(options.outDir);
   // The header names the input as it was given (a relative path when run by a package's
   // codegen script), so the output does not depend on where the checkout lives.
   const source = options.sourceName ?? options.input.split(sep).join('/');
   let realNames: ReadonlyMap<string, string> | undefined;
   if (options.namesFrom !== undefined) {
-    const named = loadInput(options.namesFrom);
+    const named = loadInput(options.namesFrom, parseOptions);
     if (kind !== 'introspection' || named.kind !== 'schema') {
       throw new QapiSchemaError(
         undefined,

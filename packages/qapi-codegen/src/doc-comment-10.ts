@@ -1,0 +1,288 @@
+// QEMU 10.0's documentation comment parser (scripts/qapi/parser.py, get_doc and QAPIDoc). 10.0
+// reads a comment block line by line with lookahead, where 7.2 fed lines to a state machine:
+// a definition doc is a symbol line, then paragraphs, `@name:` descriptions, a `Features:`
+// block and tagged sections (`Returns:`, `Errors:`, `Since:`, `TODO:`); `Note:` and `Example:`
+// are errors now. Indentation continues a description; section texts keep it. A free-form block
+// is one body, and a `=` heading must open it. It fills the same QapiDoc the 7.2 parser fills.
+
+import type { QapiSchemaError } from './errors.js';
+import {
+  DocSection,
+  type Pos,
+  type PragmaState,
+  QapiDoc,
+  schemaError,
+  type Tok,
+} from './parser.js';
+
+/** What the doc parser needs from the file parser: its tokens, positions and errors. */
+export interface DocLexer {
+  token(): Tok;
+  tokenValue(): string | boolean | undefined;
+  /** Moves to the next token; with `skipComment` false a `#` line is a token. */
+  advance(skipComment: boolean): void;
+  here(): Pos;
+  error(rule: string, reason: string): QapiSchemaError;
+}
+
+/** Section kinds as 10.0 prints them (`QAPIDoc.Kind`, title-cased). */
+const TAGGED = /^(Returns|Errors|Since|Notes?|Examples?|TODO)(?!::): */;
+
+const atNameColon = (line: string): RegExpExecArray | null => /^@([^:]*): */.exec(line);
+const indentOf = (line: string): number => /^\s*/.exec(line)?.[0].length ?? 0;
+
+/** The 10.0 section kind name of a section (`Plain` for untagged, `Todo` for `TODO`). */
+export function docSectionKind(name: string | undefined): string {
+  if (name === undefined) return 'Plain';
+  return name.charAt(0).toUpperCase() + name.slice(1).toLowerCase();
+}
+
+/** A QapiDoc being filled the way 10.0's QAPIDoc is (its all_sections list in textual order). */
+class DocBuilder {
+  readonly doc: QapiDoc;
+  /** Every section in textual order; the first is the body. */
+  readonly all: DocSection[];
+  /** The kind of each section of `all` (member and feature sections included). */
+  private readonly kinds = new Map<DocSection, string>();
+
+  constructor(info: Pos, symbol: string | undefined) {
+    this.doc = new QapiDoc(undefined, info);
+    this.doc.symbol = symbol;
+    this.doc.body.info = info;
+    this.all = [this.doc.body];
+    this.kinds.set(this.doc.body, 'Plain');
+  }
+
+  appendLine(line: string): void {
+    const last = this.all[this.all.length - 1] as DocSection;
+    last.text += `${line}\n`;
+  }
+
+  ensureUntaggedSection(info: Pos): void {
+    const last = this.all[this.all.length - 1] as DocSection;
+    if (this.kinds.get(last) === 'Plain') {
+      if (last.text === '') last.info = info;
+      last.text += '\n';
+      return;
+    }
+    this.addSection(new DocSection(undefined, 0, info), 'Plain');
+  }
+
+  newTaggedSection(info: Pos, tag: string): void {
+    const section = new DocSection(tag, 0, info);
+    if ((tag === 'Returns' || tag === 'Errors' || tag === 'Since') && this.doc.section(tag)) {
+      throw schemaError(info, 'doc-duplicate', `duplicated '${tag}' section`);
+    }
+    this.addSection(section, docSectionKind(tag));
+  }
+
+  newDescription(info: Pos, name: string, features: boolean): void {
+    const dict = features ? this.doc.features : this.doc.args;
+    if (name === '') throw schemaError(info, 'doc-syntax', 'invalid parameter name');
+    if (dict.has(name)) {
+      throw schemaError(info, 'doc-duplicate', `'${name}' parameter name duplicated`);
+    }
+    const section = new DocSection(name, 0, info);
+    this.all.push(section);
+    this.kinds.set(section, features ? 'Feature' : 'Member');
+    dict.set(name, section);
+  }
+
+  private addSection(section: DocSection, kind: string): void {
+    this.doc.sections.push(section);
+    this.all.push(section);
+    this.kinds.set(section, kind);
+  }
+
+  /** QAPIDoc.end(): section texts lose their surrounding newlines; tagged ones need text. */
+  end(): QapiDoc {
+    for (const section of this.all) {
+      section.text = section.text.replace(/^\n+/, '').replace(/\n+$/, '');
+      const kind = this.kinds.get(section) as string;
+      if (kind !== 'Plain' && section.text === '') {
+        throw schemaError(section.info, 'doc-empty-section', `text required after '${kind}:'`);
+      }
+    }
+    return this.doc;
+  }
+}
+
+class DocCommentParser {
+  constructor(private readonly lexer: DocLexer) {}
+
+  /** The current comment line without `# `; undefined at the closing `##`. */
+  line(): string | undefined {
+    const lx = this.lexer;
+    if (lx.token() !== '#') {
+      throw lx.error('doc-syntax', "documentation comment must end with '##'");
+    }
+    const val = lx.tokenValue() as string;
+    if (val.startsWith('##')) {
+      if (val !== '##') {
+        throw lx.error('doc-syntax', "junk after '##' at end of documentation comment");
+      }
+      return undefined;
+    }
+    if (val === '#') return '';
+    if (val[1] !== ' ') throw lx.error('doc-syntax', 'missing space after #');
+    return val.slice(2).trimEnd();
+  }
+
+  next(): string | undefined {
+    this.lexer.advance(false);
+    return this.line();
+  }
+
+  /** The continuation lines of a description or tagged section (get_doc_indented). */
+  indented(b: DocBuilder): string | undefined {
+    let line = this.next();
+    while (line === '') {
+      b.appendLine(line);
+      line = this.next();
+    }
+    if (line === undefined) return line;
+    const indent = indentOf(line);
+    if (indent === 0) return line;
+    b.appendLine(line);
+    // QEMU sets this after the first continuation line whatever that line was, so a de-indent
+    // is an error only right after the first line.
+    let prevLineBlank = false;
+    for (;;) {
+      line = this.next();
+      if (line === undefined) return line;
+      if (atNameColon(line)) return line;
+      if (line !== '' && indentOf(line) < indent) {
+        if (prevLineBlank) return line;
+        throw this.lexer.error(
+          'doc-indent',
+          `unexpected de-indent (expected at least ${indent} spaces)`,
+        );
+      }
+      b.appendLine(line);
+      prevLineBlank = true;
+    }
+  }
+
+  /** A plain paragraph, up to a blank line or the end (get_doc_paragraph). */
+  paragraph(b: DocBuilder): string | undefined {
+    for (;;) {
+      const line = this.next();
+      if (line === undefined || line === '') return line;
+      b.appendLine(line);
+    }
+  }
+
+  /** `@name: text` lines and their continuations, while they come. */
+  descriptions(b: DocBuilder, first: string | undefined, features: boolean): string | undefined {
+    let line = first;
+    for (;;) {
+      const m = line === undefined ? null : atNameColon(line);
+      if (!m || line === undefined) return line;
+      b.newDescription(this.lexer.here(), m[1] as string, features);
+      const text = line.slice(m[0].length);
+      if (text !== '') b.appendLine(text);
+      line = this.indented(b);
+    }
+  }
+
+  definition(info: Pos, first: string): QapiDoc {
+    const lx = this.lexer;
+    if (!first.endsWith(':')) throw lx.error('doc-syntax', "line should end with ':'");
+    const symbol = first.slice(1, -1);
+    if (symbol === '') throw lx.error('doc-syntax', "name required after '@'");
+    const b = new DocBuilder(info, symbol);
+    let line = this.next();
+    let noMoreArgs = false;
+    while (line !== undefined) {
+      while (line === '') line = this.next();
+      if (line === undefined) break;
+      const described = atNameColon(line);
+      const tagged = TAGGED.exec(line);
+      if (line === 'Features:') {
+        if (b.doc.features.size > 0) throw lx.error('doc-syntax', "duplicated 'Features:' line");
+        line = this.next();
+        while (line === '') line = this.next();
+        line = this.descriptions(b, line, true);
+        if (b.doc.features.size === 0)
+          throw lx.error('doc-syntax', 'feature descriptions expected');
+        noMoreArgs = true;
+      } else if (described) {
+        if (noMoreArgs) {
+          throw lx.error(
+            'doc-section-order',
+            `description of '@${described[1]}:' follows a section`,
+          );
+        }
+        line = this.descriptions(b, line, false);
+        noMoreArgs = true;
+      } else if (tagged) {
+        const tag = tagged[1] as string;
+        if (tag.includes('Note')) {
+          throw lx.error(
+            'doc-obsolete-section',
+            `The '${tag}' section is no longer supported. Please use rST's '.. note::' or ` +
+              "'.. admonition:: notes' directives, or another suitable admonition instead.",
+          );
+        }
+        if (tag.includes('Example')) {
+          throw lx.error(
+            'doc-obsolete-section',
+            `The '${tag}' section is no longer supported. Please use the '.. qmp-example::' ` +
+              'directive, or other suitable markup instead.',
+          );
+        }
+        b.newTaggedSection(lx.here(), tag);
+        const text = line.slice(tagged[0].length);
+        if (text !== '') b.appendLine(text);
+        line = this.indented(b);
+        noMoreArgs = true;
+      } else if (line.startsWith('=')) {
+        throw lx.error('doc-syntax', "unexpected '=' markup in definition documentation");
+      } else {
+        b.ensureUntaggedSection(lx.here());
+        b.appendLine(line);
+        line = this.paragraph(b);
+      }
+    }
+    return this.finish(b);
+  }
+
+  freeForm(info: Pos, first: string | undefined): QapiDoc {
+    const lx = this.lexer;
+    const b = new DocBuilder(info, undefined);
+    b.ensureUntaggedSection(lx.here());
+    let line = first;
+    let isFirst = true;
+    while (line !== undefined) {
+      const m = atNameColon(line);
+      if (m) {
+        throw lx.error('doc-syntax', `'@${m[1]}:' not allowed in free-form documentation`);
+      }
+      if (line.startsWith('=') && !isFirst) {
+        throw lx.error('doc-syntax', "'=' heading must come first in a comment block");
+      }
+      b.appendLine(line);
+      line = this.next();
+      isFirst = false;
+    }
+    return this.finish(b);
+  }
+
+  finish(b: DocBuilder): QapiDoc {
+    this.lexer.advance(true);
+    return b.end();
+  }
+}
+
+/** Parses the doc comment block at the lexer's `##` token, up to and past the closing `##`. */
+export function parseDocComment(lexer: DocLexer, pragma: PragmaState): QapiDoc {
+  if (lexer.tokenValue() !== '##') {
+    throw lexer.error('doc-syntax', "junk after '##' at start of documentation comment");
+  }
+  const info = lexer.here();
+  const p = new DocCommentParser(lexer);
+  const first = p.next();
+  const doc = first?.startsWith('@') ? p.definition(info, first) : p.freeForm(info, first);
+  doc.qemu10Pragma = pragma;
+  return doc;
+}
