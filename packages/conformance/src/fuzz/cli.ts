@@ -1,0 +1,113 @@
+// `pnpm --filter @qmpkit/conformance fuzz:diff -- --seeds 1-5000 [--concurrency N]`
+// `pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N [--print]`
+//
+// Runs generated cases against real qemu-storage-daemon and qmpkit-server, a few pairs at a time,
+// prints every failing seed (shrunk to a minimal sequence) and the status × verb coverage table.
+// Exit status 1 when any seed failed.
+
+import { availableParallelism } from 'node:os';
+import { requireQemu } from '../daemon.js';
+import { showTranscript } from '../scenario-normalize.js';
+import { CoverageTable } from './coverage.js';
+import { generateCase } from './generate.js';
+import { describeFailure, runCase, shrinkCase, type Verdict } from './run.js';
+import { parseSeeds } from './seeds.js';
+
+interface Options {
+  seeds: number[];
+  concurrency: number;
+  shrink: boolean;
+  print: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  // Each case runs two daemons; on 2 cores two cases at a time keeps both busy without starving
+  // the timing-sensitive waits of everyone else on the machine.
+  const options: Options = {
+    seeds: [],
+    concurrency: Math.max(1, Math.min(4, availableParallelism())),
+    shrink: true,
+    print: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--') continue;
+    if (arg === '--seeds' || arg === '--seed') options.seeds.push(...parseSeeds(value()));
+    else if (arg === '--concurrency') options.concurrency = Math.max(1, Number(value()));
+    else if (arg === '--no-shrink') options.shrink = false;
+    else if (arg === '--print') options.print = true;
+    else throw new Error(`unknown option ${arg}`);
+  }
+  if (options.seeds.length === 0) options.seeds = parseSeeds('1-100');
+  return options;
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  requireQemu();
+  const coverage = new CoverageTable();
+  const failures: Array<{ seed: number; verdict: Verdict }> = [];
+  const started = Date.now();
+  let done = 0;
+  let next = 0;
+  const stopping = { now: false };
+  process.once('SIGINT', () => {
+    stopping.now = true;
+  });
+  process.once('SIGTERM', () => {
+    stopping.now = true;
+  });
+
+  const worker = async (): Promise<void> => {
+    while (!stopping.now && next < options.seeds.length) {
+      const seed = options.seeds[next++] as number;
+      const fuzzCase = generateCase(seed);
+      const { result, coverage: covered } = await runCase(fuzzCase);
+      coverage.add(covered);
+      done++;
+      if (options.print) {
+        console.log(`== seed ${seed} (${fuzzCase.shape}) ${result.verdict}`);
+        console.log(showTranscript(result.qemu.transcript));
+      }
+      if (result.verdict === 'pass') {
+        if (done % 50 === 0)
+          console.error(`… ${done}/${options.seeds.length} seeds, ${failures.length} failing`);
+        continue;
+      }
+      failures.push({ seed, verdict: result.verdict });
+      let report = describeFailure(fuzzCase, fuzzCase.actions, result);
+      if (options.shrink) {
+        const shrunk = await shrinkCase(fuzzCase, result.verdict);
+        report = `${describeFailure(fuzzCase, shrunk.actions, shrunk.result)}\n(shrunk from ${fuzzCase.actions.length} actions)`;
+      }
+      console.log(`\n==================== FAILING ${report}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  console.log(`\nstatus × verb coverage over ${done} seeds:\n${coverage.render()}`);
+  const model = failures.filter((f) => f.verdict === 'model').map((f) => f.seed);
+  const differences = failures.filter((f) => f.verdict === 'difference').map((f) => f.seed);
+  console.log(
+    `\n${done} seeds in ${seconds} s: ${done - failures.length} pass, ${differences.length} differ (qmpkit-server ≠ QEMU)${
+      differences.length ? `: ${differences.join(',')}` : ''
+    }, ${model.length} mispredicted by the model${model.length ? `: ${model.join(',')}` : ''}`,
+  );
+  return failures.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,16 @@
+// Seed lists as the tester's users write them.
+
+/** `1-5000`, `7`, `1,5,9-12` → the seeds, in order. */
+export function parseSeeds(spec: string): number[] {
+  const seeds: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
+    if (!m) throw new Error(`bad seed list '${spec}': expected e.g. 1-5000 or 3,7,10-20`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) throw new Error(`bad seed range '${part}'`);
+    if (to - from > 10_000_000) throw new Error(`seed range '${part}' is too large`);
+    for (let s = from; s <= to; s++) seeds.push(s);
+  }
+  return seeds;
+}
