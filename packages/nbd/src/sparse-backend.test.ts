@@ -111,4 +111,23 @@ describe('SparseMemoryBackend', () => {
     expect(disk.blockStatus(a, 0, 1 << 20)).toEqual([{ length: 1 << 20, flags: 0 }]);
     expect(disk.bitmaps).toEqual(['a', 'b']);
   });
+
+  test('dirty bitmaps: long clean and dirty runs come out as single extents', () => {
+    const g = 65536;
+    const disk = new SparseMemoryBackend({
+      size: 1024 * g,
+      bitmaps: [{ name: 'a', granularity: g }],
+    });
+    disk.write(7 * g, new Uint8Array(1)); // bit 7
+    disk.writeZeroes(8 * g, 8 * g, zeroes); // bits 8..15: a whole byte
+    disk.write(100 * g + 5, new Uint8Array(2)); // bit 100
+    const a = { kind: 'qemu:dirty-bitmap', bitmap: 'a' } as const;
+    expect(disk.blockStatus(a, 3 * g + 1, 1000 * g)).toEqual([
+      { length: 4 * g - 1, flags: 0 },
+      { length: 9 * g, flags: NBD_STATE_DIRTY },
+      { length: 84 * g, flags: 0 },
+      { length: g, flags: NBD_STATE_DIRTY },
+      { length: 1003 * g + 1 - 101 * g, flags: 0 },
+    ]);
+  });
 });

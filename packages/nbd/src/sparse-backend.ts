@@ -359,8 +359,11 @@ export class SparseMemoryBackend implements NbdBackend {
     let at = offset;
     while (at < end) {
       const index = Math.floor(at / g);
+      // A whole byte of the bitmap at once when it is all clean or all dirty.
+      const byte = bitmap.bits[index >> 3]!;
+      const run = (index & 7) === 0 && (byte === 0 || byte === 0xff) ? 8 : 1;
       const flags = bitmap.isDirty(index) ? NBD_STATE_DIRTY : 0;
-      const n = Math.min((index + 1) * g, end) - at;
+      const n = Math.min((index + run) * g, end) - at;
       const previous = out[out.length - 1];
       if (previous !== undefined && previous.flags === flags) {
         out[out.length - 1] = { length: previous.length + n, flags };

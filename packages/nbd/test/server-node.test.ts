@@ -259,3 +259,23 @@ describe('backend errors', () => {
     await client.disconnect();
   });
 });
+
+describe('request data in flight', () => {
+  test('is bounded per client: reads wait until earlier ones are answered', async () => {
+    const { backend, gates, stats } = gatedBackend(1 << 20);
+    const server = await listen({ maxInFlightBytesPerClient: 1024 });
+    server.addExport({ name: '', backend });
+    const s = await rawGo((server.address as { path: string }).path);
+    for (let i = 0; i < 6; i++) await s.request(0, 0, i, i * 512, 512);
+    await until(() => stats.running === 2, 'two reads in the backend');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(stats.calls).toBe(2);
+    while (stats.calls < 6 || gates.length > 0) {
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < 6; i++) expect((await s.reply(512))[0]).toMatchObject({ errno: 0 });
+    expect(stats.max).toBe(2);
+    s.close();
+  });
+});
