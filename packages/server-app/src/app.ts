@@ -27,6 +27,7 @@ import {
   parseCommandLine,
   UsageError,
 } from './options.js';
+import { type RunningReplay, startReplay } from './replay/replay-server.js';
 
 /** This package's version (read from its package.json, next to src/ and dist/). */
 export function appVersion(): string {
@@ -126,7 +127,7 @@ function createServer(
 export async function runCommandLine(
   args: readonly string[],
   io: AppIo,
-): Promise<{ exitCode: number } | { app: RunningApp }> {
+): Promise<{ exitCode: number } | { app: RunningApp } | { replay: RunningReplay }> {
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(args);
@@ -150,6 +151,7 @@ export async function runCommandLine(
     return { exitCode: 0 };
   }
   for (const warning of parsed.warnings) io.stderr(`${warning}\n`);
+  if (parsed.replay !== undefined) return startReplayApp(parsed, parsed.replay, io);
 
   // Block devices first, as QEMU opens them while it processes its options: a monitor socket
   // only appears once every --blockdev was opened. Relative file names are relative to the
@@ -219,4 +221,38 @@ export async function runCommandLine(
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   };
   return { app: { server, listeners, simulation, stop } };
+}
+
+/** `--replay FILE`: a recording served on the monitors instead of the simulator. */
+async function startReplayApp(
+  parsed: { readonly monitors: readonly MonitorSpec[]; readonly pidfile: string | undefined },
+  replay: { readonly file: string; readonly mode: 'strict' | 'tolerant' },
+  io: AppIo,
+): Promise<{ exitCode: number } | { replay: RunningReplay }> {
+  let running: RunningReplay;
+  try {
+    running = await startReplay({
+      ...replay,
+      monitors: parsed.monitors,
+      log: (line) => io.stderr(`${PROGRAM}: replay: ${line}\n`),
+    });
+  } catch (error) {
+    io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
+    return { exitCode: 1 };
+  }
+  for (const address of running.addresses) {
+    io.stderr(`${PROGRAM}: listening on ${address}, replaying ${replay.file} (${replay.mode})\n`);
+  }
+  const { pidfile } = parsed;
+  if (pidfile !== undefined) {
+    try {
+      writeFileSync(pidfile, `${process.pid}\n`);
+    } catch (error) {
+      await running.stop();
+      io.stderr(`${PROGRAM}: cannot write pidfile ${pidfile}: ${(error as Error).message}\n`);
+      return { exitCode: 1 };
+    }
+    void running.whenClosed.then(() => rmSync(pidfile, { force: true }));
+  }
+  return { replay: running };
 }

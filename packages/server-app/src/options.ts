@@ -49,6 +49,8 @@ export type ParsedCommandLine =
       /** Serve every client of a monitor at once (QEMU serves one at a time). */
       readonly serveAllClients: boolean;
       readonly demo: boolean;
+      /** `--replay FILE`: serve a `qmpkit record` recording instead of simulating. */
+      readonly replay: { readonly file: string; readonly mode: 'strict' | 'tolerant' } | undefined;
       readonly warnings: string[];
     };
 
@@ -82,6 +84,13 @@ A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
   --pidfile <path>       write the process id there once started; removed on exit
   --serve-all-clients    serve every client of a monitor at once; by default, as QEMU does,
                          a monitor serves one client and greets the next when it leaves
+  --replay <file>        serve a session recorded by 'qmpkit record' instead of simulating:
+                         the n-th client gets the recording's n-th connection
+  --replay-mode strict|tolerant
+                         strict (default): the client must send the recorded commands with
+                         the recorded arguments, in order; tolerant: only the command names
+                         must match, and events carry the current time. A divergence is
+                         answered with a GenericError naming the expected command, and logged
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
                          jobs copying at 256 MiB/s, every client served at once, and a
                          monitor on ./${DEMO_SOCKET} unless another monitor is given
@@ -140,6 +149,8 @@ const OPTIONS_WITH_VALUE = new Set([
   '--export',
   '--nbd-server',
   '--pidfile',
+  '--replay',
+  '--replay-mode',
   '--trace',
   '-T',
 ]);
@@ -278,6 +289,8 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   let pidfile: string | undefined;
   let serveAllClients = false;
   let demo = false;
+  let replayFile: string | undefined;
+  let replayMode: 'strict' | 'tolerant' | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -341,6 +354,16 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         if (value !== undefined) fail(option, value, 'takes no value');
         demo = true;
         break;
+      case '--replay':
+        if (value === '') fail(option, value, 'empty path');
+        replayFile = value;
+        break;
+      case '--replay-mode':
+        if (value !== 'strict' && value !== 'tolerant') {
+          fail(option, value!, "expected 'strict' or 'tolerant'");
+        }
+        replayMode = value;
+        break;
       case '--socket':
         if (value === '') fail(option, value, 'empty socket path');
         monitors.push({ endpoint: { kind: 'unix', path: value! }, origin: `${option} ${value}` });
@@ -364,6 +387,14 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   if (demo && monitors.length === 0) {
     monitors.push({ endpoint: { kind: 'unix', path: DEMO_SOCKET }, origin: '--demo' });
   }
+  if (replayMode !== undefined && replayFile === undefined) {
+    throw new UsageError(`${PROGRAM}: --replay-mode needs --replay FILE`);
+  }
+  if (replayFile !== undefined && (demo || blockdevs.length > 0)) {
+    throw new UsageError(
+      `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
+    );
+  }
   if (monitors.length === 0) {
     throw new UsageError(
       `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
@@ -378,6 +409,8 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     pidfile,
     serveAllClients: serveAllClients || demo,
     demo,
+    replay:
+      replayFile === undefined ? undefined : { file: replayFile, mode: replayMode ?? 'strict' },
     warnings,
   };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // qmpkit-server: a drop-in for qemu-storage-daemon's QMP monitor. See --help.
 import process from 'node:process';
-import { type RunningApp, runCommandLine } from '../app.js';
+import { runCommandLine } from '../app.js';
 
 const io = {
   stdout: (text: string) => process.stdout.write(text),
@@ -10,7 +10,7 @@ const io = {
 
 // Signals are handled from the very start: one that arrives while the sockets are being opened
 // still shuts down cleanly once they are.
-let app: RunningApp | undefined;
+let app: { stop(): Promise<void>; readonly whenClosed: Promise<void> } | undefined;
 let stopSignal: string | undefined;
 const onSignal = (signal: string) => {
   if (stopSignal !== undefined) return;
@@ -27,11 +27,14 @@ const result = await runCommandLine(process.argv.slice(2), io);
 if ('exitCode' in result) {
   process.exit(result.exitCode);
 }
-app = result.app;
+app =
+  'replay' in result
+    ? result.replay
+    : { stop: () => result.app.stop(), whenClosed: result.app.server.whenClosed };
 if (stopSignal !== undefined) {
   io.stderr(`qmpkit-server: ${stopSignal}, shutting down\n`);
   void app.stop();
 }
 // `quit`, a signal, or anything else that closes the server ends the process.
-await app.server.whenClosed;
+await app.whenClosed;
 process.exit(0);

@@ -1,0 +1,224 @@
+/**
+ * One replayed connection: serves a `ConnectionPlan` to a client over a `Transport`.
+ *
+ * Strict mode: each input must be the recorded one — the same command with the same arguments
+ * (or the same unreadable input) in the same order; outputs are sent as the recorded bytes.
+ * Tolerant mode: only the command names must match (arguments may differ, e.g. per-run paths),
+ * and events carry the current time. In both modes the client's own `id` is echoed in the reply
+ * (clients choose ids freely; when it is the recorded one the recorded bytes go out unchanged).
+ * A divergence is answered like QEMU answers a failing command — a `GenericError` naming the
+ * expected command — and logged; the replay stays where it was, so the client may go on with the
+ * expected command.
+ */
+import {
+  canonicalJson,
+  encodeJson,
+  isJsonObject,
+  isRecordMessage,
+  type JsonObject,
+  type JsonValue,
+  ProtocolError,
+  type Transport,
+  timestampFromMillis,
+  wireText,
+} from '@qmpkit/protocol';
+import type { ConnectionPlan, ExpectedInput, PlannedOutput } from './plan.js';
+
+export type ReplayMode = 'strict' | 'tolerant';
+
+export interface ReplaySessionOptions {
+  readonly plan: ConnectionPlan;
+  readonly mode: ReplayMode;
+  /** Logs one line (a divergence, the end of the recording). */
+  readonly log: (line: string) => void;
+  /** Monotonic nanoseconds. */
+  readonly nowNs: () => number;
+  /** Wall-clock milliseconds (tolerant mode's event timestamps). */
+  readonly wallMs: () => number;
+}
+
+/** `execute` or `exec-oob` of a command, or undefined. */
+function commandName(msg: JsonValue): string | undefined {
+  if (!isJsonObject(msg)) return undefined;
+  const name = msg.execute ?? msg['exec-oob'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** The message without its `id`, for comparing commands. */
+function withoutId(msg: JsonValue): JsonValue {
+  if (!isJsonObject(msg)) return msg;
+  return Object.fromEntries(Object.entries(msg).filter(([key]) => key !== 'id'));
+}
+
+/** What the client sent: a message, or input the reader refused. */
+type Input = { kind: 'message'; msg: JsonValue } | { kind: 'error'; error: string };
+
+function describeInput(input: ExpectedInput | Input): string {
+  if (input.kind === 'error') return `unreadable input (${input.error})`;
+  const name = commandName(input.msg);
+  return name === undefined ? encodeJson(input.msg) : `"${name}"`;
+}
+
+/** QEMU's output text of `msg` (members in the order given) with its CR LF. */
+function qemuText(msg: JsonObject): string {
+  return `${encodeJson(msg, { style: 'qemu' })}\r\n`;
+}
+
+export class ReplaySession {
+  private readonly plan: ConnectionPlan;
+  private received = 0;
+  /** When each input arrived (index 0: the connection). */
+  private readonly arrivals: number[];
+  /** The `id` member of each received input (undefined: none), 1-based. */
+  private readonly ids: (JsonValue | undefined)[] = [];
+  private sent = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  /** Divergences answered so far. */
+  divergences = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: ReplaySessionOptions,
+  ) {
+    this.plan = options.plan;
+    this.arrivals = [options.nowNs()];
+    transport.onmessage = (msg) => this.input({ kind: 'message', msg });
+    transport.onerror = (error) => {
+      if (ProtocolError.isInstance(error)) this.input({ kind: 'error', error: error.message });
+    };
+    transport.onclose = () => this.stop();
+  }
+
+  /** Starts reading and sends what is due at once (the greeting). */
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.pump();
+  }
+
+  /** Stops sending (the client left, or the server stops); idempotent. */
+  stop(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private log(line: string): void {
+    this.options.log(`connection ${this.plan.conn}: ${line}`);
+  }
+
+  private input(got: Input) {
+    if (this.closed) return;
+    const position = this.received + 1;
+    const expected = this.plan.inputs[this.received];
+    const id = got.kind === 'message' && isJsonObject(got.msg) ? got.msg.id : undefined;
+    const mismatch = this.mismatch(expected, got);
+    if (mismatch !== undefined) {
+      this.divergences++;
+      this.log(`divergence at input ${position}: ${mismatch}`);
+      this.send(
+        qemuText({
+          ...(id === undefined ? {} : { id }),
+          error: { class: 'GenericError', desc: `replay: ${mismatch}` },
+        }),
+      );
+      return;
+    }
+    this.received = position;
+    this.arrivals[position] = this.options.nowNs();
+    this.ids[position] = id;
+    this.pump();
+  }
+
+  /** Why `got` is not the expected input, or undefined when it is. */
+  private mismatch(expected: ExpectedInput | undefined, got: Input): string | undefined {
+    if (expected === undefined) {
+      return `the recording has no more input on this connection (got ${describeInput(got)})`;
+    }
+    const where = `input ${this.received + 1} of recorded connection ${this.plan.conn}`;
+    if (expected.kind !== got.kind) {
+      return `expected ${describeInput(expected)} (${where}), got ${describeInput(got)}`;
+    }
+    if (expected.kind === 'error' || got.kind === 'error') {
+      const same =
+        expected.kind === 'error' && got.kind === 'error' && expected.error === got.error;
+      return same || this.options.mode === 'tolerant'
+        ? undefined
+        : `expected ${describeInput(expected)} (${where}), got ${describeInput(got)}`;
+    }
+    if (commandName(expected.msg) !== commandName(got.msg)) {
+      return `expected ${describeInput(expected)} (${where}), got ${describeInput(got)}`;
+    }
+    const wanted = canonicalJson(withoutId(expected.msg));
+    const given = canonicalJson(withoutId(got.msg));
+    if (wanted === given) return undefined;
+    if (this.options.mode === 'tolerant') {
+      this.log(
+        `input ${this.received + 1}: ${describeInput(got)} with other arguments than recorded (accepted)`,
+      );
+      return undefined;
+    }
+    return `expected ${describeInput(expected)} with the recorded arguments ${wanted} (${where}), got ${given}`;
+  }
+
+  /** Sends every output whose input arrived and whose recorded delay has passed, in order. */
+  private pump(): void {
+    if (this.closed || this.timer !== undefined) return;
+    const outputs = this.plan.outputs;
+    while (this.sent < outputs.length) {
+      const output = outputs[this.sent]!;
+      if (output.after > this.received) return;
+      const due = this.arrivals[output.after]! + output.delayNs;
+      const wait = due - this.options.nowNs();
+      if (wait > 0) {
+        this.timer = setTimeout(
+          () => {
+            this.timer = undefined;
+            this.pump();
+          },
+          Math.ceil(wait / 1e6),
+        );
+        return;
+      }
+      this.sent++;
+      this.send(this.outputText(output));
+    }
+    if (this.plan.serverCloses) {
+      this.log('the recorded server closed the connection here');
+      this.stop();
+      void this.transport.close();
+    }
+  }
+
+  /** The bytes of an output: the recorded ones, or re-encoded with the client's id / the time. */
+  private outputText(output: PlannedOutput): string {
+    const entry = output.entry;
+    if (!isRecordMessage(entry)) return 'raw' in entry ? entry.raw : '';
+    const msg = entry.msg;
+    if (!isJsonObject(msg)) return wireText(entry);
+    if (output.answers !== undefined) {
+      const clientId = this.ids[output.answers];
+      if (canonicalJson(clientId) === canonicalJson(msg.id)) return wireText(entry);
+      // QEMU's member order: `{"return": …, "id": …}` but `{"id": …, "error": …}`.
+      const { id: _recorded, ...rest } = msg;
+      const withId = clientId === undefined ? {} : { id: clientId };
+      return qemuText('error' in rest ? { ...withId, ...rest } : { ...rest, ...withId });
+    }
+    if (this.options.mode === 'tolerant' && isJsonObject(msg.timestamp)) {
+      const timestamp = timestampFromMillis(this.options.wallMs()) as unknown as JsonObject;
+      return qemuText(
+        Object.fromEntries(
+          Object.entries(msg).map(([k, v]) => [k, k === 'timestamp' ? timestamp : v]),
+        ),
+      );
+    }
+    return wireText(entry);
+  }
+
+  private send(text: string): void {
+    if (this.transport.state !== 'running') return;
+    this.transport.sendRaw(text).catch(() => {
+      // The client is gone; onclose ends the session.
+    });
+  }
+}
