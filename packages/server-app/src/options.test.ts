@@ -158,3 +158,29 @@ describe('simulator options', () => {
     ]);
   });
 });
+
+describe('--replay', () => {
+  test('strict by default; --replay-mode tolerant', () => {
+    expect(parseCommandLine(['--replay', 's.jsonl', '--socket', 'q.sock'])).toMatchObject({
+      action: 'serve',
+      replay: { file: 's.jsonl', mode: 'strict' },
+    });
+    expect(
+      parseCommandLine(['--replay=s.jsonl', '--replay-mode', 'tolerant', '--tcp', '127.0.0.1:0']),
+    ).toMatchObject({ replay: { file: 's.jsonl', mode: 'tolerant' } });
+    expect(parseCommandLine(['--socket', 'q.sock'])).toMatchObject({ replay: undefined });
+  });
+
+  test.each([
+    [['--replay-mode', 'tolerant', '--socket', 'q'], '--replay-mode needs --replay FILE'],
+    [
+      ['--replay', 's', '--replay-mode', 'loose', '--socket', 'q'],
+      "expected 'strict' or 'tolerant'",
+    ],
+    [['--replay', 's', '--demo'], '--demo and --blockdev do not apply'],
+    [['--replay', 's'], 'no monitor given'],
+  ])('%j: %s', (args, message) => {
+    expect(() => parseCommandLine(args)).toThrow(UsageError);
+    expect(() => parseCommandLine(args)).toThrow(message);
+  });
+});
