@@ -13,6 +13,7 @@ import {
   StateError,
   TimeoutError,
 } from '@qmpkit/client';
+import { socketTarget } from '@qmpkit/client/node';
 import type { Target } from './args.js';
 
 /** An output stream: stdout or stderr. */
@@ -52,7 +53,11 @@ export function connect(
   interrupt: AbortSignal,
   options: ClientOptions = {},
 ): Promise<QmpClient> {
-  return QmpClient.connect(target, { connectTimeoutMs, signal: interrupt, ...options });
+  return QmpClient.connect(socketTarget(target), {
+    connectTimeoutMs,
+    signal: interrupt,
+    ...options,
+  });
 }
 
 /** One line (no stack) saying what went wrong, for stderr. */

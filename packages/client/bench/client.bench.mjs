@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient } from '../dist/index.js';
+import { connectQmp } from '../dist/node/index.js';
 
 const SEQUENTIAL = 3000;
 const PIPELINED = 10000;
@@ -55,7 +55,7 @@ async function connectClient(socketPath) {
   const deadline = Date.now() + 5000;
   for (;;) {
     try {
-      return await QmpClient.connect({ path: socketPath });
+      return await connectQmp({ path: socketPath });
     } catch (error) {
       if (error.code !== 'ECONNREFUSED' || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -18,9 +18,11 @@ import {
   TimeoutError,
   type Transport,
 } from '@qmpkit/protocol';
-import type { JobInfo, JobStatus } from '@qmpkit/qapi-types';
+import type { JobStatus } from '@qmpkit/qapi-types';
 import { Connection, type TranscriptEntry } from './connection.js';
-import { type EventSink, EventStream, type EventStreamOptions } from './event-stream.js';
+import { type ClientListener, EventStream, type EventStreamOptions } from './event-stream.js';
+import type { JobClient } from './job-client.js';
+import { JobTracker, type ReconcileReport } from './job-tracker.js';
 import {
   type JobCommandName,
   type JobOutcome,
@@ -29,19 +31,18 @@ import {
   type WaitForJobOptions,
   waitForJob,
 } from './jobs.js';
-import { type ConnectTarget, describeTarget, isReopenable, openTransport } from './node/open.js';
+import { type ConnectTarget, describeTarget, isReopenable, openTransport } from './target.js';
 import type {
   CallOptions,
   ClientEvent,
+  ClientState,
   CommandArgs,
   CommandName,
   CommandReturn,
+  ConnectHook,
   EventName,
   ExecuteRest,
 } from './types.js';
-
-/** Where the client is in its life. */
-export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 /** Backoff of automatic reconnection. */
 export interface ReconnectOptions {
@@ -53,27 +54,6 @@ export interface ReconnectOptions {
   maxDelayMs?: number;
   /** Growth of the delay; default 2. */
   factor?: number;
-}
-
-/** A job status change the client did not see because it was disconnected. */
-export interface MissedJobTransition {
-  id: string;
-  /** The last status the client saw; undefined for a job it did not know. */
-  from: JobStatus | undefined;
-  /** The status `query-jobs` shows now, or `'vanished'` when the job is gone. */
-  to: JobStatus | 'vanished';
-}
-
-/** What the client found after reconnecting. */
-export interface ReconcileReport {
-  /** Why the previous connection ended. */
-  cause: Error | undefined;
-  /** Connection attempts it took. */
-  attempts: number;
-  /** The jobs `query-jobs` listed after reconnecting. */
-  jobs: readonly JobInfo[];
-  /** Changes against the jobs the client was tracking. */
-  missed: readonly MissedJobTransition[];
 }
 
 /** Options of a client. */
@@ -123,7 +103,7 @@ const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
   factor: 2,
 };
 
-export class QmpClient {
+export class QmpClient implements JobClient {
   /** Creates a client and connects it; see `connect()`. */
   static async connect(target: ConnectTarget, options: ClientOptions = {}): Promise<QmpClient> {
     const client = new QmpClient(options);
@@ -135,8 +115,9 @@ export class QmpClient {
   private current: ClientState = 'idle';
   private connection: Connection | undefined;
   private target: ConnectTarget | undefined;
-  private readonly sinks = new Set<EventSink>();
-  private readonly tracked = new Map<string, JobStatus>();
+  private readonly sinks = new Set<ClientListener>();
+  private readonly connectHooks = new Set<ConnectHook>();
+  private readonly tracker: JobTracker;
   private closing: Promise<void> | undefined;
   private reconnectAbort: AbortController | undefined;
   /** Aborted by close(): stops a connect or reconnect in progress. */
@@ -145,6 +126,13 @@ export class QmpClient {
 
   constructor(options: ClientOptions = {}) {
     this.options = options;
+    this.tracker = new JobTracker(this, {
+      ...(options.maxTrackedJobs === undefined ? {} : { maxTrackedJobs: options.maxTrackedJobs }),
+      ...(options.connectTimeoutMs === undefined
+        ? {}
+        : { queryTimeoutMs: options.connectTimeoutMs }),
+      ...(options.onReconnect === undefined ? {} : { onReconcile: options.onReconnect }),
+    });
   }
 
   /** Where the client is in its life. */
@@ -183,7 +171,7 @@ export class QmpClient {
    * on.
    */
   get trackedJobs(): ReadonlyMap<string, JobStatus> {
-    return this.tracked;
+    return this.tracker.jobs;
   }
 
   /**
@@ -212,13 +200,16 @@ export class QmpClient {
       throw error;
     }
     this.current = 'connected';
-    if (this.reconnectOptions() !== undefined) {
-      try {
-        await this.seedTrackedJobs();
-      } catch (error) {
-        await this.close();
-        throw toConnectError(error, describeTarget(target));
-      }
+    try {
+      await this.runConnectHooks({
+        reconnected: false,
+        reconnects: this.reconnectOptions() !== undefined,
+        cause: undefined,
+        attempts: 1,
+      });
+    } catch (error) {
+      await this.close();
+      throw toConnectError(error, describeTarget(target));
     }
   }
 
@@ -272,12 +263,32 @@ export class QmpClient {
     options: EventsOptions<N> = {},
   ): EventStream<ClientEvent<N>> {
     const stream = new EventStream<ClientEvent<N>>(options, (sink) => this.sinks.delete(sink));
-    if (this.current === 'closed') {
-      stream.end(undefined);
-      return stream;
-    }
-    this.sinks.add(stream);
+    this.subscribe(stream);
     return stream;
+  }
+
+  /**
+   * Registers a listener for every event decoded from now on (synchronously, in order), and
+   * for the connection's life: `disconnected` when it is lost, `reconnected` when a reconnect
+   * succeeded, `end` when the client closes for good (at once if it already has). Returns the
+   * function that unsubscribes it. `events()` is the queued, async-iterable form.
+   */
+  subscribe(listener: ClientListener): () => void {
+    if (this.current === 'closed') {
+      listener.end(undefined);
+      return () => {};
+    }
+    this.sinks.add(listener);
+    return () => this.sinks.delete(listener);
+  }
+
+  /**
+   * Registers a hook run on every new connection (the first and each reconnect), after
+   * negotiation and before the client reports it; see `ConnectHook`. Returns its removal.
+   */
+  onConnect(hook: ConnectHook): () => void {
+    this.connectHooks.add(hook);
+    return () => this.connectHooks.delete(hook);
   }
 
   /**
@@ -338,7 +349,9 @@ export class QmpClient {
     args: CommandArgs<C>,
     options: RunJobOptions = {},
   ): Promise<JobOutcome> {
-    return runJobs(this, command, args, options).then((outcomes) => outcomes[0] as JobOutcome);
+    return runJobs(this, this.tracker, command, args, options).then(
+      (outcomes) => outcomes[0] as JobOutcome,
+    );
   }
 
   /**
@@ -349,7 +362,7 @@ export class QmpClient {
     args: CommandArgs<'transaction'>,
     options: RunJobOptions = {},
   ): Promise<JobOutcome[]> {
-    return runJobs(this, 'transaction', args, options);
+    return runJobs(this, this.tracker, 'transaction', args, options);
   }
 
   /**
@@ -362,7 +375,13 @@ export class QmpClient {
     statuses: JobStatus | readonly JobStatus[],
     options: WaitForJobOptions = {},
   ): Promise<JobStatus> {
-    return waitForJob(this, id, typeof statuses === 'string' ? [statuses] : statuses, options);
+    return waitForJob(
+      this,
+      this.tracker,
+      id,
+      typeof statuses === 'string' ? [statuses] : statuses,
+      options,
+    );
   }
 
   /**
@@ -383,25 +402,6 @@ export class QmpClient {
     })();
     return this.closing;
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // internal API used by the job helpers
-
-  /** @internal Registers an event sink (job drivers). */
-  addSink(sink: EventSink): void {
-    if (this.current === 'closed') {
-      sink.end(undefined);
-      return;
-    }
-    this.sinks.add(sink);
-  }
-
-  /** @internal Unregisters an event sink. */
-  removeSink(sink: EventSink): void {
-    this.sinks.delete(sink);
-  }
-
-  // ---------------------------------------------------------------------------------------------
 
   private call(
     name: string,
@@ -446,10 +446,7 @@ export class QmpClient {
     let transport: Transport | undefined;
     let connection: Connection | undefined;
     try {
-      transport = await raceAbort(
-        openTransport(target, undefined, deadline.signal),
-        deadline.signal,
-      );
+      transport = await raceAbort(openTransport(target, deadline.signal), deadline.signal);
       connection = new Connection(transport, {
         event: (event) => this.dispatch(event),
         closed: (cause) => this.onConnectionClosed(connection as Connection, cause),
@@ -472,7 +469,6 @@ export class QmpClient {
   }
 
   private dispatch(event: QmpEvent): void {
-    if (event.event === 'JOB_STATUS_CHANGE') this.track(event);
     for (const sink of this.sinks) {
       const names = sink.names;
       if (names !== undefined && !names.has(event.event)) continue;
@@ -480,30 +476,13 @@ export class QmpClient {
     }
   }
 
-  private track(event: QmpEvent): void {
-    const data = event.data as { id?: unknown; status?: unknown } | undefined;
-    if (typeof data?.id !== 'string' || typeof data.status !== 'string') return;
-    if (data.status === 'null') {
-      this.tracked.delete(data.id);
-      return;
-    }
-    this.tracked.delete(data.id); // re-insert: the table is in order of last change
-    this.tracked.set(data.id, data.status as JobStatus);
-    const limit = this.options.maxTrackedJobs ?? 4096;
-    while (this.tracked.size > limit) {
-      const oldest = this.tracked.keys().next().value;
-      if (oldest === undefined) break;
-      this.tracked.delete(oldest);
-    }
-  }
-
-  private async seedTrackedJobs(): Promise<void> {
-    const jobs = await this.execute(
-      'query-jobs',
-      {},
-      { timeoutMs: this.options.connectTimeoutMs ?? 10_000 },
-    );
-    for (const job of jobs) if (!this.tracked.has(job.id)) this.tracked.set(job.id, job.status);
+  private async runConnectHooks(info: {
+    reconnected: boolean;
+    reconnects: boolean;
+    cause: Error | undefined;
+    attempts: number;
+  }): Promise<void> {
+    for (const hook of [...this.connectHooks]) await hook(info);
   }
 
   private onConnectionClosed(connection: Connection, cause: Error | undefined): void {
@@ -553,47 +532,26 @@ export class QmpClient {
         continue;
       }
       this.current = 'connected';
-      let report: ReconcileReport;
       try {
-        report = await this.reconcile(cause, attempt);
+        await this.runConnectHooks({
+          reconnected: true,
+          reconnects: true,
+          cause,
+          attempts: attempt,
+        });
       } catch {
-        // The new connection failed or did not answer while reconciling: drop it, and
-        // onConnectionClosed starts over.
+        // The new connection failed or did not answer while its hooks ran (the job tracker
+        // reconciling): drop it, and onConnectionClosed starts over.
         await this.connection?.close();
         return;
       }
-      for (const sink of this.sinks) sink.reconnected?.(report.jobs);
-      this.options.onReconnect?.(report);
+      for (const sink of this.sinks) sink.reconnected?.();
       return;
     }
     this.current = 'closed';
     const failure =
       lastError instanceof Error ? lastError : new ConnectError('reconnecting failed');
     this.endSinks(failure);
-  }
-
-  /** Compares `query-jobs` with the tracked jobs and updates the table. */
-  private async reconcile(cause: Error | undefined, attempts: number): Promise<ReconcileReport> {
-    const jobs = await this.execute(
-      'query-jobs',
-      {},
-      { timeoutMs: this.options.connectTimeoutMs ?? 10_000 },
-    );
-    const missed: MissedJobTransition[] = [];
-    const seen = new Set<string>();
-    for (const job of jobs) {
-      seen.add(job.id);
-      const from = this.tracked.get(job.id);
-      if (from !== job.status) missed.push({ id: job.id, from, to: job.status });
-      this.tracked.delete(job.id);
-      this.tracked.set(job.id, job.status);
-    }
-    for (const [id, from] of [...this.tracked]) {
-      if (seen.has(id)) continue;
-      missed.push({ id, from, to: 'vanished' });
-      this.tracked.delete(id);
-    }
-    return { cause, attempts, jobs, missed };
   }
 
   private endSinks(cause: Error | undefined): void {

@@ -15,7 +15,6 @@
  *   then `next()` rejects with an `EventOverflowError`; the stream is over.
  */
 import type { QmpEvent } from '@qmpkit/protocol';
-import type { JobInfo } from '@qmpkit/qapi-types';
 import { EventOverflowError } from './errors.js';
 import { AsyncQueue } from './queue.js';
 
@@ -25,8 +24,11 @@ export type OverflowPolicy = 'drop-oldest' | 'error';
 /** Default bound of a listener's queue. */
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;
 
-/** Something the client delivers events to (internal: streams and job drivers). */
-export interface EventSink {
+/**
+ * Something the client delivers events to, registered with `QmpClient.subscribe()`: event
+ * streams, the job layer, or your own. Delivered synchronously, in the order decoded.
+ */
+export interface ClientListener {
   /** Only events with these names are delivered; all when undefined. */
   readonly names: ReadonlySet<string> | undefined;
   /** Called synchronously by the reader; must not block or throw. */
@@ -35,8 +37,8 @@ export interface EventSink {
   end(cause: Error | undefined): void;
   /** The connection was lost and the client is trying to reconnect. */
   disconnected?(cause: Error | undefined): void;
-  /** The client reconnected; `jobs` is the `query-jobs` answer it reconciled with. */
-  reconnected?(jobs: readonly JobInfo[]): void;
+  /** The client reconnected (after its connect hooks ran). */
+  reconnected?(): void;
 }
 
 /** Options of an `EventStream`. */
@@ -54,7 +56,7 @@ export interface EventStreamOptions<E> {
 }
 
 /** An async iterator of events with its own bounded queue. See the module comment. */
-export class EventStream<E> implements AsyncIterableIterator<E>, EventSink {
+export class EventStream<E> implements AsyncIterableIterator<E>, ClientListener {
   readonly names: ReadonlySet<string> | undefined;
   /** Events discarded by the `'drop-oldest'` policy. */
   dropped = 0;
@@ -68,11 +70,11 @@ export class EventStream<E> implements AsyncIterableIterator<E>, EventSink {
   private readonly filter: ((event: E) => boolean) | undefined;
   private readonly maxQueued: number;
   private readonly overflow: OverflowPolicy;
-  private readonly unregister: (sink: EventSink) => void;
+  private readonly unregister: (sink: ClientListener) => void;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort: (() => void) | undefined;
 
-  constructor(options: EventStreamOptions<E>, unregister: (sink: EventSink) => void) {
+  constructor(options: EventStreamOptions<E>, unregister: (sink: ClientListener) => void) {
     this.names = options.names === undefined ? undefined : new Set(options.names);
     this.filter = options.filter;
     this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED_EVENTS);

@@ -14,12 +14,9 @@ export {
 export type { JobInfo, JobStatus, JobType } from '@qmpkit/qapi-types';
 export {
   type ClientOptions,
-  type ClientState,
   type EventMatch,
   type EventsOptions,
-  type MissedJobTransition,
   QmpClient,
-  type ReconcileReport,
   type ReconnectOptions,
   type WaitForEventOptions,
 } from './client.js';
@@ -31,12 +28,20 @@ export {
   type JobLostErrorOptions,
 } from './errors.js';
 export {
+  type ClientListener,
   DEFAULT_MAX_QUEUED_EVENTS,
   EventStream,
   type EventStreamOptions,
   type OverflowPolicy,
 } from './event-stream.js';
+export type { JobClient } from './job-client.js';
 export { JOB_EVENT_ID_MEMBER, JOB_EVENT_NAMES, jobIdOfEvent } from './job-ids.js';
+export {
+  JobTracker,
+  type JobTrackerOptions,
+  type MissedJobTransition,
+  type ReconcileReport,
+} from './job-tracker.js';
 export type {
   JobCommandName,
   JobOutcome,
@@ -45,8 +50,8 @@ export type {
   RunJobOptions,
   WaitForJobOptions,
 } from './jobs.js';
-export type { ConnectTarget } from './node/open.js';
 export { type JobProgress, ProgressMeter, type ProgressMeterOptions } from './progress.js';
+export type { ConnectTarget } from './target.js';
 export {
   type JobErrorEntry,
   type JobTimeline,
@@ -72,9 +77,12 @@ export {
 export type {
   CallOptions,
   ClientEvent,
+  ClientState,
   CommandArgs,
   CommandName,
   CommandReturn,
+  ConnectHook,
+  ConnectInfo,
   EventName,
   ExecuteRest,
 } from './types.js';

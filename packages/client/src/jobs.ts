@@ -20,10 +20,11 @@ import {
   TimeoutError,
 } from '@qmpkit/protocol';
 import type { JobInfo, JobStatus } from '@qmpkit/qapi-types';
-import type { QmpClient } from './client.js';
 import { EventOverflowError, JobLostError } from './errors.js';
-import type { EventSink } from './event-stream.js';
+import type { ClientListener } from './event-stream.js';
+import type { JobClient } from './job-client.js';
 import { JOB_EVENT_NAMES, jobIdOfEvent } from './job-ids.js';
+import type { JobTracker } from './job-tracker.js';
 import { type JobProgress, ProgressMeter } from './progress.js';
 import { AsyncQueue } from './queue.js';
 import type { CommandName } from './types.js';
@@ -171,7 +172,8 @@ function specsOfTransaction(args: Record<string, unknown>): JobSpec[] {
 
 /** Creates the drivers, sends the command, and waits for every job to end. */
 export async function runJobs(
-  client: QmpClient,
+  client: JobClient,
+  tracker: JobTracker,
   command: string,
   args: unknown,
   options: RunJobOptions,
@@ -181,7 +183,7 @@ export async function runJobs(
     command === 'transaction'
       ? specsOfTransaction(record)
       : [specFor(command, record, options.jobId)];
-  const drivers = specs.map((spec) => new JobDriver(client, spec, options));
+  const drivers = specs.map((spec) => new JobDriver(client, tracker, spec, options));
   const results = drivers.map((driver) => driver.run());
   // Whatever happens below, a driver's rejection must not go unhandled.
   for (const result of results) result.catch(() => {});
@@ -194,7 +196,7 @@ export async function runJobs(
   return Promise.all(results);
 }
 
-class JobDriver implements EventSink {
+class JobDriver implements ClientListener {
   readonly names = JOB_EVENT_SET;
   private readonly queue = new AsyncQueue<DriverItem>();
   private readonly meter = new ProgressMeter();
@@ -214,13 +216,17 @@ class JobDriver implements EventSink {
   private stopped = false;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private readonly onAbort: (() => void) | undefined;
+  private readonly unsubscribe: () => void;
+  private readonly stopReconcile: () => void;
 
   constructor(
-    private readonly client: QmpClient,
+    private readonly client: JobClient,
+    tracker: JobTracker,
     private readonly spec: JobSpec,
     private readonly options: RunJobOptions,
   ) {
-    client.addSink(this);
+    this.unsubscribe = client.subscribe(this);
+    this.stopReconcile = tracker.onReconcile((jobs) => this.reconciled(jobs));
     const signal = options.signal;
     if (signal !== undefined) {
       this.onAbort = () => this.queue.push({ kind: 'abort' });
@@ -237,7 +243,7 @@ class JobDriver implements EventSink {
     return { id: this.spec.id, status: this.status };
   }
 
-  // EventSink ----------------------------------------------------------------------------------
+  // ClientListener ----------------------------------------------------------------------------------
 
   deliver(event: QmpEvent): void {
     if (jobIdOfEvent(event) !== this.spec.id) return;
@@ -249,7 +255,7 @@ class JobDriver implements EventSink {
     this.enqueue({ kind: 'end', cause });
   }
 
-  reconnected(jobs: readonly JobInfo[]): void {
+  private reconciled(jobs: readonly JobInfo[]): void {
     this.enqueue({ kind: 'reconnected', jobs });
   }
 
@@ -293,7 +299,8 @@ class JobDriver implements EventSink {
   }
 
   private cleanup(): void {
-    this.client.removeSink(this);
+    this.unsubscribe();
+    this.stopReconcile();
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
     if (this.onAbort !== undefined) this.options.signal?.removeEventListener('abort', this.onAbort);
@@ -511,7 +518,8 @@ class JobDriver implements EventSink {
 
 /** See `QmpClient.waitForJob`. */
 export function waitForJob(
-  client: QmpClient,
+  client: JobClient,
+  tracker: JobTracker,
   id: string,
   statuses: readonly JobStatus[],
   options: WaitForJobOptions,
@@ -523,13 +531,16 @@ export function waitForJob(
     const finish = (error: unknown, status?: JobStatus) => {
       if (settled) return;
       settled = true;
-      client.removeSink(sink);
+      unsubscribe();
+      stopReconcile();
       if (timer !== undefined) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (status !== undefined) resolve(status);
       else reject(error);
     };
-    const sink: EventSink = {
+    let unsubscribe = () => {};
+    let stopReconcile = () => {};
+    const sink: ClientListener = {
       names: new Set(['JOB_STATUS_CHANGE']),
       deliver(event) {
         const data = event.data as { id?: unknown; status?: unknown } | undefined;
@@ -546,11 +557,11 @@ export function waitForJob(
               }),
         );
       },
-      reconnected(jobs) {
-        const info = jobs.find((job) => job.id === id);
-        if (info !== undefined && wanted.has(info.status)) finish(undefined, info.status);
-        else if (info === undefined && wanted.has('null')) finish(undefined, 'null');
-      },
+    };
+    const reconciled = (jobs: readonly JobInfo[]) => {
+      const info = jobs.find((job) => job.id === id);
+      if (info !== undefined && wanted.has(info.status)) finish(undefined, info.status);
+      else if (info === undefined && wanted.has('null')) finish(undefined, 'null');
     };
     const onAbort = () => finish(options.signal?.reason);
     if (options.signal?.aborted) {
@@ -573,8 +584,13 @@ export function waitForJob(
         timeoutMs,
       );
     }
-    client.addSink(sink);
-    if (settled) return;
+    unsubscribe = client.subscribe(sink);
+    stopReconcile = tracker.onReconcile(reconciled);
+    if (settled) {
+      unsubscribe();
+      stopReconcile();
+      return;
+    }
     // The job may already be there: ask. Events decoded meanwhile are seen by the sink.
     client.execute('query-jobs').then(
       (jobs) => {

@@ -1,8 +1,9 @@
 // The README's example, verbatim, type-checked (see README.md "Example"). Keep them in sync.
-import { ExecuteError, QmpClient } from './index.js';
+import { ExecuteError } from './index.js';
+import { connectQmp } from './node/index.js';
 
 export async function readmeExample(): Promise<void> {
-  const client = await QmpClient.connect({ path: '/run/qsd/qmp.sock' });
+  const client = await connectQmp({ path: '/run/qsd/qmp.sock' });
   console.log(client.version?.qemu); // { micro: 22, minor: 2, major: 7 }
 
   // Every job status change, in wire order, in its own bounded queue.

@@ -1,8 +1,9 @@
 // The README's job timeline example, verbatim, type-checked (see README.md "Job timeline").
-import { JobTimelineModel, QmpClient, timelineToNdjson } from './index.js';
+import { JobTimelineModel, timelineToNdjson } from './index.js';
+import { connectQmp } from './node/index.js';
 
 export async function timelineReadmeExample(): Promise<void> {
-  const client = await QmpClient.connect({ path: '/run/qsd/qmp.sock' });
+  const client = await connectQmp({ path: '/run/qsd/qmp.sock' });
   const timeline = new JobTimelineModel({ stallAfterMs: 10_000 });
   void (async () => {
     for await (const e of client.events()) timeline.applyEvent(e.event, e.data, Date.now());

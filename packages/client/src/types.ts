@@ -35,3 +35,26 @@ export type EventName = keyof EventMap & string;
 export type ClientEvent<N extends EventName = EventName> = {
   [K in N]: { event: K; data: EventMap[K]; timestamp: QmpTimestamp };
 }[N];
+
+/** Where a client is in its life. */
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** What a connect hook is told about the connection that was just negotiated. */
+export interface ConnectInfo {
+  /** True after a reconnect, false on the first connection. */
+  readonly reconnected: boolean;
+  /** True when the client reconnects by itself when this connection is lost. */
+  readonly reconnects: boolean;
+  /** Why the previous connection ended (reconnects only). */
+  readonly cause: Error | undefined;
+  /** Connection attempts this connection took (1 on the first connection). */
+  readonly attempts: number;
+}
+
+/**
+ * Work to do on each new connection, once it is negotiated and before the client reports it
+ * (`connect()` resolves, or listeners hear `reconnected`). The client is `connected` while it
+ * runs, so it may execute commands. If it throws, a first connection fails (the client closes)
+ * and a reconnection is dropped and tried again.
+ */
+export type ConnectHook = (info: ConnectInfo) => Promise<void> | void;

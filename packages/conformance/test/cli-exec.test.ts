@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
 import {
@@ -101,7 +102,7 @@ describe.each(TARGETS)('a busy monitor on %s', (name) => {
   test('no greeting: a timeout that says why; Ctrl-C while waiting exits 130', async () => {
     const target = await startTarget(name);
     // qmp-protocol §1.1: a socket monitor serves one client at a time; the next gets nothing.
-    const holder = await QmpClient.connect({ path: target.cliSocket });
+    const holder = await connectQmp({ path: target.cliSocket });
     try {
       const run = await runCli([
         'exec',

@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QmpClient } from '@qmpkit/client';
+import type { QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
 
 export const CLI_BIN = fileURLToPath(
@@ -60,7 +61,7 @@ export async function startTarget(
           pidfileOption: '--pidfile',
         });
   try {
-    const check = await QmpClient.connect({ path: checkSocket });
+    const check = await connectQmp({ path: checkSocket });
     return {
       name,
       daemon,

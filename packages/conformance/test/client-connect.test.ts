@@ -1,7 +1,8 @@
 // @qmpkit/client against a real qemu-storage-daemon: connecting, negotiating, the connect
 // failures, execute, and events written before a reply.
 import { join } from 'node:path';
-import { ConnectError, ExecuteError, QmpClient, type TranscriptEntry } from '@qmpkit/client';
+import { ConnectError, ExecuteError, type QmpClient, type TranscriptEntry } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
@@ -22,7 +23,7 @@ async function daemon(blockdevs: string[] = []): Promise<Daemon> {
 }
 
 async function connect(d: Daemon, options: ConstructorParameters<typeof QmpClient>[0] = {}) {
-  const client = await QmpClient.connect({ path: d.socketPath }, options);
+  const client = await connectQmp({ path: d.socketPath }, options);
   clients.push(client);
   return client;
 }
@@ -72,9 +73,7 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
   test('a missing socket is ConnectError ENOENT', async () => {
     const d = await daemon();
     await connect(d); // the daemon is listening
-    const error = await QmpClient.connect({ path: join(d.dir, 'nope.sock') }).catch(
-      (e: unknown) => e,
-    );
+    const error = await connectQmp({ path: join(d.dir, 'nope.sock') }).catch((e: unknown) => e);
     expect(ConnectError.isInstance(error)).toBe(true);
     expect((error as ConnectError).code).toBe('ENOENT');
   });
@@ -84,7 +83,7 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
     await (await connect(d)).close(); // it did listen
     d.process.kill('SIGKILL');
     await new Promise((resolve) => d.process.once('exit', resolve));
-    const error = await QmpClient.connect({ path: d.socketPath }).catch((e: unknown) => e);
+    const error = await connectQmp({ path: d.socketPath }).catch((e: unknown) => e);
     expect(ConnectError.isInstance(error)).toBe(true);
     expect((error as ConnectError).code).toBe('ECONNREFUSED');
   });
@@ -92,7 +91,7 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
   test('a server that never greets (a second client waits behind the first, §1.1) is ConnectError ETIMEDOUT', async () => {
     const d = await daemon();
     const first = await connect(d);
-    const error = await QmpClient.connect({ path: d.socketPath }, { connectTimeoutMs: 300 }).catch(
+    const error = await connectQmp({ path: d.socketPath }, { connectTimeoutMs: 300 }).catch(
       (e: unknown) => e,
     );
     expect(ConnectError.isInstance(error)).toBe(true);

@@ -2,7 +2,8 @@
 // ready → cancel), stream and commit on qcow2 chains, backup, blockdev-create, auto-finalize and
 // auto-dismiss off, a grouped transaction.
 import { join } from 'node:path';
-import { type JobProgress, type JobStatus, QmpClient } from '@qmpkit/client';
+import type { JobProgress, JobStatus, QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
@@ -21,7 +22,7 @@ afterEach(async () => {
 async function start(blockdevs: string[] = []) {
   const daemon = await startQemuStorageDaemon({ blockdevs });
   daemons.push(daemon);
-  const client = await QmpClient.connect({ path: daemon.socketPath });
+  const client = await connectQmp({ path: daemon.socketPath });
   clients.push(client);
   return { daemon, client };
 }

@@ -7,6 +7,7 @@ import {
   QmpClient,
   type ReconcileReport,
 } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import type { Transport } from '@qmpkit/protocol';
 import { connectUnix, type SocketTransport } from '@qmpkit/protocol/node';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -103,7 +104,7 @@ describe('client ↔ qemu-storage-daemon: disconnect, reconnect, reconcile', () 
     expect(disconnects).toHaveLength(1);
 
     // Meanwhile another client: m1 reaches ready, b1 concludes, b2 concludes and is dismissed.
-    const other = await QmpClient.connect({ path: socketPath });
+    const other = await connectQmp({ path: socketPath });
     clients.push(other);
     const m1Ready = other.waitForJob('m1', 'ready', { timeoutMs: 20_000 });
     const b1Concluded = other.waitForJob('b1', 'concluded', { timeoutMs: 20_000 });

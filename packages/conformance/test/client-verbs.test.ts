@@ -1,7 +1,8 @@
 // Every job-* and block-job-* command through @qmpkit/client against a real qemu-storage-daemon,
 // each in at least one state that allows it and one that refuses it. The expected error classes
 // and texts are QEMU 7.2's, from reference/job-semantics.md §3–§4 (verified on this QEMU).
-import { ExecuteError, QmpClient } from '@qmpkit/client';
+import { ExecuteError, type QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
     blockdevs.push(`null-co,node-name=${name}-dst,size=${MiB64}`);
   }
   daemon = await startQemuStorageDaemon({ blockdevs });
-  client = await QmpClient.connect({ path: daemon.socketPath });
+  client = await connectQmp({ path: daemon.socketPath });
 });
 
 afterAll(async () => {

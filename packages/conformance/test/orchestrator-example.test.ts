@@ -17,7 +17,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient } from '@qmpkit/client';
+import type { QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 const GiB = 1024 ** 3;
@@ -41,7 +42,7 @@ beforeAll(async () => {
     socket,
   ]);
   while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 10));
-  qmp = await QmpClient.connect({ path: socket });
+  qmp = await connectQmp({ path: socket });
 });
 
 afterAll(async () => {
