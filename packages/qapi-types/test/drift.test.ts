@@ -17,22 +17,36 @@ const bin = join(codegenDir, 'dist/bin/qapi-codegen.js');
 const out = mkdtempSync(join(tmpdir(), 'qapi-types-drift-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-test('src/generated is up to date (if not: run pnpm codegen)', () => {
+test('src/generated is up to date for every QEMU version (if not: run pnpm codegen)', () => {
   const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
     scripts: { codegen: string };
   };
-  const [program, ...args] = manifest.scripts.codegen.split(/\s+/);
-  expect(program).toBe('qapi-codegen');
-  const outAt = args.indexOf('--out');
-  expect(args[outAt + 1]).toBe('src/generated');
-  args[outAt + 1] = out;
-  execFileSync(process.execPath, [bin, ...args], { cwd: pkgDir, stdio: 'pipe' });
+  // One qapi-codegen command per version, joined with &&.
+  const commands = manifest.scripts.codegen.split(/\s*&&\s*/);
+  const dirs: string[] = [];
+  for (const command of commands) {
+    const [program, ...args] = command.split(/\s+/);
+    expect(program).toBe('qapi-codegen');
+    const outAt = args.indexOf('--out');
+    const dir = args[outAt + 1] as string;
+    expect(dir).toMatch(/^src\/generated\/qemu-\d+\.\d+$/);
+    dirs.push(dir);
+    args[outAt + 1] = join(out, dir);
+    execFileSync(process.execPath, [bin, ...args], { cwd: pkgDir, stdio: 'pipe' });
+  }
+  expect(dirs.sort()).toEqual(['src/generated/qemu-10.0', 'src/generated/qemu-7.2']);
+  expect(readdirSync(join(pkgDir, 'src/generated')).sort()).toEqual(['qemu-10.0', 'qemu-7.2']);
 
-  const committed = readdirSync(join(pkgDir, 'src/generated')).sort();
-  expect(readdirSync(out).sort()).toEqual(committed);
-  for (const file of committed) {
-    const fresh = readFileSync(join(out, file), 'utf8');
-    const kept = readFileSync(join(pkgDir, 'src/generated', file), 'utf8');
-    expect(fresh === kept, `${file} differs from a fresh generation: run pnpm codegen`).toBe(true);
+  for (const dir of dirs) {
+    const committed = readdirSync(join(pkgDir, dir)).sort();
+    expect(readdirSync(join(out, dir)).sort()).toEqual(committed);
+    for (const file of committed) {
+      const fresh = readFileSync(join(out, dir, file), 'utf8');
+      const kept = readFileSync(join(pkgDir, dir, file), 'utf8');
+      expect(
+        fresh === kept,
+        `${dir}/${file} differs from a fresh generation: run pnpm codegen`,
+      ).toBe(true);
+    }
   }
 });
