@@ -4,7 +4,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { NbdError, NbdOptionError, SparseMemoryBackend } from '../src/index.js';
 import { connectNbd, listNbdExports, NbdServer, queryNbdExport } from '../src/node/index.js';
-import { type Endpoint, removeDir, run, startOurs, startQemuNbd, tempDir } from './harness.js';
+import {
+  type Endpoint,
+  qemuBuilds,
+  removeDir,
+  run,
+  startOurs,
+  startQemuNbd,
+  tempDir,
+  useQemu,
+} from './harness.js';
+
+const builds = qemuBuilds();
 
 const SIZE = 32 * 1024 * 1024;
 let dir: string | undefined;
@@ -74,35 +85,43 @@ async function exercise(socket: string): Promise<unknown[]> {
   return out;
 }
 
-describe('the client', () => {
-  test('gets the same answers from qemu-nbd and from our server', async () => {
-    const [qemu, ours] = await bothServers();
-    const expected = await exercise(qemu!.socket);
-    const actual = await exercise(ours!.socket);
-    expect(actual).toEqual(expected);
-    expect(JSON.stringify(expected)).toContain('the disk');
-    expect(JSON.stringify(expected)).toContain('operation past EOF');
-  });
+describe.each(builds.map((b) => [b.version, b] as const))('QEMU %s', (_version, build) => {
+  beforeEach(() => useQemu(build));
 
-  test('simple replies (no structured replies negotiated) read the same', async () => {
-    const [qemu, ours] = await bothServers();
-    const results: unknown[] = [];
-    for (const endpoint of [qemu!, ours!]) {
-      const client = await connectNbd(
-        { path: endpoint.socket },
-        { exportName: 'disk', structuredReplies: false },
-      );
-      await client.write(100, new Uint8Array([1, 2, 3]));
-      const data = await client.read(98, 8);
-      const error = await client.read(SIZE - 1, 2).catch((e: unknown) => e);
-      const status = await client.blockStatus(0, 4096).catch((e: unknown) => e);
-      await client.disconnect();
-      results.push([client.info, [...data], (error as NbdError).errno, (status as NbdError).errno]);
-    }
-    expect(results[1]).toEqual(results[0]);
+  describe('the client', () => {
+    test('gets the same answers from qemu-nbd and from our server', async () => {
+      const [qemu, ours] = await bothServers();
+      const expected = await exercise(qemu!.socket);
+      const actual = await exercise(ours!.socket);
+      expect(actual).toEqual(expected);
+      expect(JSON.stringify(expected)).toContain('the disk');
+      expect(JSON.stringify(expected)).toContain('operation past EOF');
+    });
+
+    test('simple replies (no structured replies negotiated) read the same', async () => {
+      const [qemu, ours] = await bothServers();
+      const results: unknown[] = [];
+      for (const endpoint of [qemu!, ours!]) {
+        const client = await connectNbd(
+          { path: endpoint.socket },
+          { exportName: 'disk', structuredReplies: false },
+        );
+        await client.write(100, new Uint8Array([1, 2, 3]));
+        const data = await client.read(98, 8);
+        const error = await client.read(SIZE - 1, 2).catch((e: unknown) => e);
+        const status = await client.blockStatus(0, 4096).catch((e: unknown) => e);
+        await client.disconnect();
+        results.push([
+          client.info,
+          [...data],
+          (error as NbdError).errno,
+          (status as NbdError).errno,
+        ]);
+      }
+      expect(results[1]).toEqual(results[0]);
+    });
   });
 });
-
 describe('the README example', () => {
   test('does what the README says', async () => {
     const path = join(dir!, 'disk.sock');
