@@ -172,16 +172,3 @@ function parseLenient(line: string): unknown {
     return { unparsable: line };
   }
 }
-
-/**
- * Makes a transcript comparable across servers and runs: timestamps become a fixed marker, and
- * anything `normalizeValue` is given a say over (e.g. the greeting's package string).
- */
-export function normalizeMessage(json: unknown): unknown {
-  if (!isObject(json)) return json;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(json)) {
-    out[key] = key === 'timestamp' ? '<timestamp>' : value;
-  }
-  return out;
-}

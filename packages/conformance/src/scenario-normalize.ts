@@ -15,24 +15,21 @@
 //
 // Key order inside objects is not compared (keys are sorted): QEMU prints hash-bucket order, and
 // the conformance promise is about parsed JSON (job-semantics.md §0).
+//
+// Rules 1 and 2 and the canonical text are the shared normalizer of @qmpkit/protocol (the one
+// users apply to their own recordings); rules 3-5 need the scenario, so they live here.
 
+import { canonicalJson, createNormalizer, type JsonValue } from '@qmpkit/protocol';
 import { type Pattern, Volatile } from './scenario.js';
 import type { TranscriptEntry } from './scenario-runner.js';
 
+export { canonicalJson };
+
+/** Rules 1 and 2: timestamps, and the version's build string and micro release. */
+const normalizeMessage = createNormalizer({ timestamps: true, version: true });
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** JSON with object keys sorted, so that member order does not matter. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isObject(value)) {
-    const members = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
-    return `{${members.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
 }
 
 /** Replaces the positions `pattern` marks Volatile (rule 3). */
@@ -52,21 +49,10 @@ export function maskVolatile(value: unknown, pattern: Pattern | undefined): unkn
   return value;
 }
 
-/** `{"qemu": {…, "micro"}, "package"}` with package and micro masked (rule 2). */
-function maskVersion(version: unknown): unknown {
-  if (!isObject(version) || !isObject(version.qemu) || !('package' in version)) return version;
-  if (Object.keys(version).length !== 2) return version;
-  return { ...version, package: '<package>', qemu: { ...version.qemu, micro: '<micro>' } };
-}
-
 /** Normalizes one received message (rules 1-3). */
 export function normalizeReceived(json: unknown, expected?: TranscriptEntry): unknown {
   if (!isObject(json)) return json;
   let out: Record<string, unknown> = { ...json };
-  if (isObject(out.timestamp)) out.timestamp = '<timestamp>';
-  if (isObject(out.QMP) && 'version' in out.QMP) {
-    out.QMP = { ...out.QMP, version: maskVersion(out.QMP.version) };
-  }
   if (expected?.kind === 'receive' && expected.expected) {
     const e = expected.expected;
     if ('event' in e && e.data !== undefined && 'data' in out) {
@@ -75,9 +61,8 @@ export function normalizeReceived(json: unknown, expected?: TranscriptEntry): un
       out = { ...out, return: maskVolatile(out.return, e.return) };
     }
   }
-  // After rule 3, so that the version reads the same whatever the scenario's pattern said.
-  if ('return' in out) out.return = maskVersion(out.return);
-  return out;
+  // Rules 1-2 after rule 3, so that the version reads the same whatever the pattern said.
+  return normalizeMessage(out as JsonValue);
 }
 
 /** The line for a poll or a sleep, the same in both forms of a transcript. */
