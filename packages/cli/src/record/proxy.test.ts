@@ -183,3 +183,45 @@ test('an unreachable upstream disconnects the client and says why', async () => 
   const { entries } = parseRecording(readFileSync(proxy.out, 'utf8'));
   expect(entries.at(-1)).toMatchObject({ conn: 1, state: 'closed', by: 'server' });
 });
+
+test('TCP both ways: loopback listener on a free port, TCP upstream', async () => {
+  const upstreamServer: Server = createServer((socket) => {
+    socket.write(GREETING);
+    socket.on('data', () => socket.write('{"return": {}}\r\n'));
+  });
+  await new Promise<void>((resolve) =>
+    upstreamServer.listen({ host: '127.0.0.1', port: 0 }, resolve),
+  );
+  cleanups.push(() => new Promise<void>((resolve) => upstreamServer.close(() => resolve())));
+  const upstreamPort = (upstreamServer.address() as { port: number }).port;
+  const file = new RecordFile(join(dir, 'tcp.qmp.jsonl'), { upstream: 'tcp', listen: 'tcp' });
+  const proxy = await RecordingProxy.start({
+    upstream: { host: '127.0.0.1', port: upstreamPort },
+    listen: { host: '127.0.0.1', port: 0 },
+    file,
+    connectTimeoutMs: 5000,
+    log: () => {},
+  });
+  cleanups.push(async () => {
+    await proxy.close();
+    file.close();
+  });
+  expect(proxy.address).toMatchObject({ host: '127.0.0.1' });
+  const port = (proxy.address as { port: number }).port;
+  expect(port).toBeGreaterThan(0);
+  const socket = connect({ host: '127.0.0.1', port });
+  let received = '';
+  await new Promise<void>((resolve) => {
+    socket.on('data', (d) => {
+      received += d.toString('utf8');
+      if (received === GREETING) socket.write('{"execute": "qmp_capabilities"}\n');
+      if (received.endsWith('{"return": {}}\r\n')) resolve();
+    });
+  });
+  socket.destroy();
+  await proxy.close();
+  file.close();
+  const { entries } = parseRecording(readFileSync(join(dir, 'tcp.qmp.jsonl'), 'utf8'));
+  expect(entries.filter(isRecordMessage).map((m) => m.dir)).toEqual(['out', 'in', 'out']);
+  expect((entries[0] as { peer: string }).peer).toMatch(/^127\.0\.0\.1:\d+$/);
+});
