@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient } from '@qmpkit/client';
+import { connectQmp } from '@qmpkit/client/node';
 import {
   isRecordMessage,
   type JsonValue,
@@ -225,7 +225,7 @@ describe('record → replay against qemu-storage-daemon 7.2', () => {
  * picks its own command ids (a random prefix per client), which the replay echoes.
  */
 async function runClientSession(socketPath: string) {
-  const client = await QmpClient.connect({ path: socketPath });
+  const client = await connectQmp({ path: socketPath });
   const events: JsonValue[] = [];
   const stream = client.events();
   const collected = (async () => {
