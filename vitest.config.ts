@@ -1,6 +1,7 @@
 // Shared by every package: each package's `test` script runs `vitest run --config ../../vitest.config.ts`.
 // The `qmpkit-source` export condition makes workspace packages resolve to each other's
 // TypeScript sources, so tests never depend on a stale `dist/`.
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -10,5 +11,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Fails the run if a test leaves a qmpkit-server or QEMU process running.
+    globalSetup: [fileURLToPath(new URL('./vitest.leak-check.ts', import.meta.url))],
   },
 });

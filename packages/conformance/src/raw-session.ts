@@ -73,7 +73,7 @@ export class RawQmpSession {
   }
 
   /** Waits until `count` messages in total have been recorded; rejects after `timeoutMs`. */
-  async waitForCount(count: number, timeoutMs = 5000): Promise<readonly RecordedMessage[]> {
+  async waitForCount(count: number, timeoutMs = 30_000): Promise<readonly RecordedMessage[]> {
     await this.#waitUntil(() => this.#messages.length >= count, timeoutMs, `${count} messages`);
     return this.#messages;
   }
@@ -81,7 +81,7 @@ export class RawQmpSession {
   /** Waits for the first recorded message (from index `from`) that satisfies `match`. */
   async waitFor(
     match: (json: unknown) => boolean,
-    timeoutMs = 5000,
+    timeoutMs = 30_000,
     from = 0,
   ): Promise<RecordedMessage> {
     let found: RecordedMessage | undefined;
@@ -121,7 +121,33 @@ export class RawQmpSession {
     await this.waitForCount(1);
     const from = this.#messages.length;
     this.sendJson({ execute: 'qmp_capabilities', id: '__negotiate' });
-    await this.waitFor((m) => isObject(m) && m.id === '__negotiate', 5000, from);
+    await this.waitFor((m) => isObject(m) && m.id === '__negotiate', 30_000, from);
+  }
+
+  /** Ends our side of the connection (shutdown(SHUT_WR)); the server may still write. */
+  endInput(): void {
+    this.#socket.end();
+  }
+
+  /** Waits until the server closed the connection (after `endInput()`, once it answered all). */
+  async waitForClose(timeoutMs = 60_000): Promise<readonly RecordedMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for the server to close; received:\n${this.#messages.map((m) => m.raw).join('\n')}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 100));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.#messages;
   }
 
   close(): Promise<void> {

@@ -118,7 +118,8 @@ describe.each(TARGETS)('a busy monitor on %s', (name) => {
         stderr: `qmpkit: no QMP greeting and negotiation from ${target.cliSocket} within 300 ms (QEMU serves one client at a time: is another one connected?)\n`,
       });
       const waiting = spawnCli(['exec', 'query-version', '--socket', target.cliSocket]);
-      await new Promise((r) => setTimeout(r, 300));
+      // Interrupted while it waits for the greeting (not while node is still starting up).
+      await waiting.waitForConnection();
       waiting.kill('SIGINT');
       const interrupted = await waiting.done;
       expect(interrupted).toMatchObject({ code: 130, stdout: '', stderr: '' });

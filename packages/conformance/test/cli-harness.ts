@@ -2,7 +2,7 @@
 // per monitor, so the CLI under test gets `cliSocket` and the test's own client `checkSocket`), and
 // run the built `qmpkit` bin as a child process.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +93,27 @@ export interface CliProcess {
   /** Resolves when stdout contains a line for which `test` is true. */
   waitForLine(test: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   kill(signal: NodeJS.Signals): void;
+  /**
+   * Resolves once the process has a socket open beyond its stdio (fd 3 and up): it has
+   * connected (or is connecting) to a server. Node opens none of its own.
+   */
+  waitForConnection(timeoutMs?: number): Promise<void>;
   readonly done: Promise<CliRun>;
+}
+
+function hasSocketBeyondStdio(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      if (Number(fd) < 3) return false;
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** Starts the built `qmpkit` bin with `args`; not a TTY (pipes). */
@@ -146,6 +166,14 @@ export function spawnCli(args: readonly string[], timeoutMs = 20_000): CliProces
         waiters.add(check);
         check();
       });
+    },
+    async waitForConnection(waitMs = 20_000) {
+      const deadline = Date.now() + waitMs;
+      while (!hasSocketBeyondStdio(child.pid!)) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error('the CLI exited');
+        if (Date.now() > deadline) throw new Error('the CLI did not connect in time');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     kill: (signal) => child.kill(signal),
     done,

@@ -29,13 +29,14 @@ describe('RawQmpSession against a real qemu-storage-daemon', () => {
     }
   });
 
-  test('settle() returns once the server goes quiet, counting replies to garbage', async () => {
+  test('garbage gets one reply per error; the server closes after our end of input', async () => {
     const session = await RawQmpSession.connect(daemon.socketPath);
     try {
       await session.negotiate();
       const before = session.messages.length;
       session.send('@}');
-      const after = await session.settle();
+      session.endInput();
+      const after = await session.waitForClose();
       expect(after.slice(before).map((m) => m.json)).toEqual([
         { error: { class: 'GenericError', desc: "JSON parse error, stray '@'" } },
         { error: { class: 'GenericError', desc: 'JSON parse error, expecting value' } },

@@ -24,8 +24,16 @@ afterAll(async () => {
   await Promise.all([qemu?.stop(), ours?.stop()]);
 });
 
-/** One step of an exchange: bytes to send (a string is UTF-8; a list is sent write by write). */
-type Step = string | Uint8Array | { readonly writes: readonly (string | Uint8Array)[] };
+/**
+ * One step of an exchange: bytes to send (a string is UTF-8; a list is sent write by write);
+ * `{ send, replies }` waits for that many messages before the next step (where order matters:
+ * with OOB on, a later `exec-oob` may overtake queued in-band commands).
+ */
+type Step =
+  | string
+  | Uint8Array
+  | { readonly writes: readonly (string | Uint8Array)[] }
+  | { readonly send: string; readonly replies: number };
 
 function normalize(raw: string): string {
   return raw
@@ -36,7 +44,13 @@ function normalize(raw: string): string {
     );
 }
 
-/** Runs the steps on a fresh connection and returns every line received, normalised. */
+/**
+ * Runs the steps on a fresh connection and returns every line received, normalised. The
+ * transcript is complete when the server closes the connection after our end of input: like
+ * QEMU (which reads nothing more while a command runs when OOB is off), the server answers
+ * everything it read before the end, then closes — so the comparison waits for what it
+ * compares, whatever the load, and never for a quiet period.
+ */
 async function transcript(
   daemon: Daemon,
   steps: readonly Step[],
@@ -44,19 +58,21 @@ async function transcript(
 ): Promise<string[]> {
   const session = await RawQmpSession.connect(daemon.socketPath);
   try {
-    await session.waitForCount(1);
+    await session.waitForCount(1, 60_000);
     if (negotiate) await session.negotiate();
     for (const step of steps) {
       if (typeof step === 'string' || step instanceof Uint8Array) {
         session.send(step);
+      } else if ('writes' in step) {
+        for (const write of step.writes) session.send(write);
       } else {
-        for (const write of step.writes) {
-          session.send(write);
-          await new Promise((r) => setTimeout(r, 2));
-        }
+        const before = session.messages.length;
+        session.send(step.send);
+        await session.waitForCount(before + step.replies, 60_000);
       }
-      await session.settle(80, 8000);
     }
+    session.endInput();
+    await session.waitForClose(60_000);
     return session.messages.map((m) => normalize(m.raw));
   } finally {
     await session.close();
@@ -84,18 +100,26 @@ describe('qmpkit-server against qemu-storage-daemon', () => {
   test('negotiation rules', async () => {
     const lines = await same(
       [
-        '{"execute":"query-version","id":1}',
-        '{"execute":"nope","id":2}',
-        '{"exec-oob":"qmp_capabilities","id":3}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]},"id":4}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":[1]},"id":5}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":"oob"},"id":6}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":null},"id":7}',
-        '{"execute":"qmp_capabilities","arguments":{"foo":1},"id":8}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":["oob","oob"]},"id":9}',
-        '{"execute":"qmp_capabilities","id":10}',
-        '{"execute":"qmp_capabilities","arguments":{"enable":[]},"id":11}',
-        '{"exec-oob":"qmp_capabilities","id":12}',
+        // One reply each, waited for: once id 9 enables OOB, the exec-oob of id 12 would
+        // overtake the queued in-band 10 and 11 if sent ahead.
+        { send: '{"execute":"query-version","id":1}', replies: 1 },
+        { send: '{"execute":"nope","id":2}', replies: 1 },
+        { send: '{"exec-oob":"qmp_capabilities","id":3}', replies: 1 },
+        {
+          send: '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]},"id":4}',
+          replies: 1,
+        },
+        { send: '{"execute":"qmp_capabilities","arguments":{"enable":[1]},"id":5}', replies: 1 },
+        { send: '{"execute":"qmp_capabilities","arguments":{"enable":"oob"},"id":6}', replies: 1 },
+        { send: '{"execute":"qmp_capabilities","arguments":{"enable":null},"id":7}', replies: 1 },
+        { send: '{"execute":"qmp_capabilities","arguments":{"foo":1},"id":8}', replies: 1 },
+        {
+          send: '{"execute":"qmp_capabilities","arguments":{"enable":["oob","oob"]},"id":9}',
+          replies: 1,
+        },
+        { send: '{"execute":"qmp_capabilities","id":10}', replies: 1 },
+        { send: '{"execute":"qmp_capabilities","arguments":{"enable":[]},"id":11}', replies: 1 },
+        { send: '{"exec-oob":"qmp_capabilities","id":12}', replies: 1 },
       ],
       { negotiate: false },
     );
@@ -129,14 +153,15 @@ describe('qmpkit-server against qemu-storage-daemon', () => {
 
   test('OOB rules once OOB is on', async () => {
     const steps: Step[] = [
-      '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":0}',
-      '{"exec-oob":"query-version","id":1}',
-      '{"execute":"query-version","exec-oob":"query-version","id":2}',
-      '{"exec-oob":"query-version","execute":"query-version","id":3}',
-      '{"exec-oob":5,"id":4}',
-      '{"exec-oob":"qmp_capabilities","id":5}',
-      '{"exec-oob":"nope"}',
-      '{"execute":"qmp_capabilities","id":6}',
+      // One reply each, waited for: OOB replies may otherwise overtake queued in-band ones.
+      { send: '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":0}', replies: 1 },
+      { send: '{"exec-oob":"query-version","id":1}', replies: 1 },
+      { send: '{"execute":"query-version","exec-oob":"query-version","id":2}', replies: 1 },
+      { send: '{"exec-oob":"query-version","execute":"query-version","id":3}', replies: 1 },
+      { send: '{"exec-oob":5,"id":4}', replies: 1 },
+      { send: '{"exec-oob":"qmp_capabilities","id":5}', replies: 1 },
+      { send: '{"exec-oob":"nope"}', replies: 1 },
+      { send: '{"execute":"qmp_capabilities","id":6}', replies: 1 },
     ];
     await same(steps, { negotiate: false });
   });
@@ -301,7 +326,9 @@ describe('qmpkit-server against qemu-storage-daemon', () => {
       await first.waitForCount(1);
       const second = await RawQmpSession.connect(daemon.socketPath);
       second.send('{"execute":"qmp_capabilities","id":"early"}');
-      await second.settle(150);
+      // A round trip of the first client after the second connected: the server has run since,
+      // so a greeting it would give the second at accept time would be out by now.
+      await first.negotiate();
       const before = second.messages.length;
       await first.close();
       await second.waitForCount(2);

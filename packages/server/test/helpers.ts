@@ -23,7 +23,8 @@ export interface TestClient {
 
 export async function until(
   predicate: () => boolean,
-  ms = 3000,
+  // Generous: seven people run tests on two cores at once.
+  ms = 20_000,
   what = 'condition',
 ): Promise<void> {
   const deadline = Date.now() + ms;
@@ -73,7 +74,7 @@ export function harness(options: Partial<QmpServerOptions> = {}): Harness {
       client.onclose = (cause) => closes.push(cause);
       if (connectOptions.start !== false) await client.start();
       server.serve(serverSide, connectOptions.monitor ? { monitor: connectOptions.monitor } : {});
-      const waitFor = async (count: number, ms = 3000) => {
+      const waitFor = async (count: number, ms = 20_000) => {
         await until(
           () => messages.length >= count,
           ms,

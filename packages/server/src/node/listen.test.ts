@@ -141,12 +141,15 @@ describe('unix sockets', () => {
   test('one client at a time on a socket; half-closed input is still answered', async () => {
     const path = join(dir, 'b.sock');
     const server = new QmpServer({ ...testSchema, log: () => {} });
-    await listenUnix(server, path);
+    const listener = await listenUnix(server, path);
     const a = rawClient({ path });
     await until(() => a.lines().length === 1);
     const b = rawClient({ path });
     b.socket.write('{"execute":"qmp_capabilities","id":1}{"execute":"query-version","id":2}');
-    await new Promise((r) => setTimeout(r, 50));
+    // A round trip of the first client once the second waits: the server has run since then.
+    await until(() => server.clientCount === 1 && listener.monitor.waitingClients === 1);
+    a.socket.write('{"execute":"qmp_capabilities","id":"a"}');
+    await until(() => a.lines().length === 2);
     expect(b.state.text).toBe('');
     a.socket.end();
     await until(() => b.lines().length === 3);
