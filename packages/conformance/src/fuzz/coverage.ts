@@ -1,7 +1,13 @@
 // The status × verb coverage table: how many times each verb variant was applied to a job in each
 // status (or to an id that never existed, or was dismissed), over every case run.
 
-import { COVERED_STATUSES, type Coverage, type CoveredStatus, VERBS, type Verb } from './model.js';
+import {
+  COVERED_STATUSES,
+  type Coverage,
+  type CoveredStatus,
+  VERBS,
+  type Verb,
+} from './vocabulary.js';
 
 export class CoverageTable {
   readonly #counts = new Map<string, number>();

@@ -7,9 +7,18 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import type { SetupStep } from '../scenario.js';
-import { type Action, type NodeInfo, VERBS, type Verb } from './model.js';
+import {
+  type Action,
+  type BackupSpec,
+  type JobProfile,
+  type Setup,
+  type StartSpec,
+  VERBS,
+  type Verb,
+} from './vocabulary.js';
 
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** A generated case: where it runs and what it does. */
 export interface FuzzCase {
@@ -18,7 +27,7 @@ export interface FuzzCase {
   readonly setup: readonly SetupStep[];
   readonly blockdevs: readonly string[];
   /** What the model needs to know about the nodes. */
-  readonly nodes: ReadonlyMap<string, NodeInfo>;
+  readonly model: Setup;
   readonly actions: readonly Action[];
 }
 
@@ -42,74 +51,361 @@ export class Chooser {
 
 export interface Shape {
   readonly name: string;
-  /** What the shape exercises, printed with a finding. */
+  /** What the shape exercises. */
   readonly about: string;
   build(choose: Chooser, seed: number): FuzzCase;
 }
 
-const nullCo = (nodeName: string, size: number): string =>
+// ---------------------------------------------------------------------------------------------
+// Nodes and how jobs progress on them (job-semantics.md §8.1, §8.3; the scenarios' measurements)
+
+const SIZE = 64 * MiB;
+const nullCo = (nodeName: string, size = SIZE): string =>
   JSON.stringify({ driver: 'null-co', 'node-name': nodeName, size });
+const qcow2 = (nodeName: string, filename: string, backing?: string): string =>
+  JSON.stringify({
+    driver: 'qcow2',
+    'node-name': nodeName,
+    file: { driver: 'file', filename },
+    ...(backing ? { backing } : {}),
+  });
+
+const profile = (p: Partial<JobProfile> & Pick<JobProfile, 'type'>): JobProfile => ({
+  // The model fills in the key it looked the profile up by.
+  key: '',
+  len: SIZE,
+  stops: [],
+  wakeCopies: true,
+  readyPhase: false,
+  endless: false,
+  instant: false,
+  ...p,
+});
+
+/** A backup between null-co nodes: one 1 MiB block-copy chunk, then asleep; unthrottled, instant. */
+const backupFull = profile({ type: 'backup', stops: [MiB], wakeCopies: false, instant: true });
+/** sync none copies nothing and waits for guest writes. */
+const backupNone = profile({ type: 'backup', wakeCopies: false, endless: true });
+/** A mirror of a 64 MiB null-co node: 16 MiB buffers; ready once a wake finds nothing dirty. */
+const mirror64 = profile({
+  type: 'mirror',
+  stops: [16 * MiB, 32 * MiB, 48 * MiB, 64 * MiB],
+  readyPhase: true,
+});
+
+/** null-co pairs srcN → dstN, each backup-able. */
+function nullPairs(
+  count: number,
+  profiles: Map<string, JobProfile>,
+  blockdevs: string[],
+  nodes: Set<string>,
+): void {
+  for (let n = 1; n <= count; n++) {
+    for (const name of [`src${n}`, `dst${n}`]) {
+      blockdevs.push(nullCo(name));
+      nodes.add(name);
+    }
+    profiles.set(`backup:src${n}`, backupFull);
+    profiles.set(`backup-none:src${n}`, backupNone);
+  }
+}
+
+/**
+ * base.qcow2 (1 MiB at 0) ← mid.qcow2 (1 MiB at 8M) ← top.qcow2 (1 MiB at 16M), 64 MiB each.
+ * A stream of top copies base's and mid's data in 512 KiB chunks (what top has is skipped, free
+ * ranges count at once); a commit of mid into base copies mid's MiB; an active commit of top
+ * converges (mirror engine) on what top and mid hold.
+ */
+const threeLayerChain: readonly SetupStep[] = [
+  { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
+  { qemuIo: { image: 'base.qcow2', commands: ['write 0 1M'] } },
+  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2'] },
+  { qemuIo: { image: 'mid.qcow2', commands: ['write 8M 1M'] } },
+  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2'] },
+  { qemuIo: { image: 'top.qcow2', commands: ['write 16M 1M'] } },
+];
+const HALF = 512 * KiB;
+const streamTop = profile({ type: 'stream', stops: [HALF, MiB, 8 * MiB + HALF, 9 * MiB] });
+const commitMid = profile({ type: 'commit', stops: [8 * MiB + HALF, 9 * MiB] });
+const activeCommitTop = profile({ type: 'commit', len: 2 * MiB, readyPhase: true });
+
+// ---------------------------------------------------------------------------------------------
+// Choices shared by the shapes
+
+/** Positive speeds small enough that a woken job's next sleep outlasts any sequence (§8.3). */
+const SMALL_SPEEDS = [1, 2, 512, 4096] as const;
 
 /** Ids a verb may name: the shape's jobs, mostly, and now and then one that never existed. */
 function pickId(choose: Chooser, ids: readonly string[]): string {
   return choose.chance(8) ? 'nope' : choose.pick(ids);
 }
 
-/** Positive speeds small enough that a woken job's next sleep outlasts any sequence (§8.3). */
-const SMALL_SPEEDS = [1, 2, 512, 4096] as const;
-
 function randomVerbs(choose: Chooser, ids: readonly string[], count: number): Action[] {
   const actions: Action[] = [];
   for (let i = 0; i < count; i++) {
     const verb: Verb = choose.pick(VERBS);
-    const action: Action =
+    actions.push(
       verb === 'set-speed-positive'
         ? { kind: 'verb', verb, id: pickId(choose, ids), speed: choose.pick(SMALL_SPEEDS) }
-        : { kind: 'verb', verb, id: pickId(choose, ids) };
-    actions.push(action);
+        : { kind: 'verb', verb, id: pickId(choose, ids) },
+    );
   }
   return actions;
 }
 
-/**
- * Throttled (and unthrottled) backups between null-co nodes, one or two, with every verb: the
- * first shape, and the one issue 12's class 1 was found with.
- */
+function startSpec(choose: Chooser, id: string, unthrottledPercent: number): StartSpec {
+  return {
+    id,
+    speed: choose.chance(unthrottledPercent) ? 0 : choose.pick(SMALL_SPEEDS),
+    autoFinalize: choose.chance(60),
+    autoDismiss: choose.chance(60),
+  };
+}
+
+function backupSpec(choose: Chooser, id: string, n: number, unthrottledPercent = 15): BackupSpec {
+  return {
+    ...startSpec(choose, id, unthrottledPercent),
+    device: `src${n}`,
+    target: `dst${n}`,
+    sync: choose.chance(15) ? 'none' : 'full',
+  };
+}
+
+/** A drain with nothing else: an empty transaction (§5.5). */
+const drainOnly: Action = { kind: 'transaction', backups: [] };
+
+/** Starts that fail: a used id, an unknown node (backups still drain, §5.5). */
+function failingBackup(choose: Chooser, usedId: string, n: number): Action {
+  const spec = backupSpec(choose, usedId, n);
+  return choose.chance(50)
+    ? { kind: 'backup', ...spec }
+    : { kind: 'backup', ...spec, id: 'bx', target: 'nope' };
+}
+
+/** Interleaves verbs on `ids` with the occasional drain or failing start. */
+function verbsWithDisturbances(
+  choose: Chooser,
+  ids: readonly string[],
+  count: number,
+  freeN: number,
+): Action[] {
+  const actions: Action[] = [];
+  for (const verb of randomVerbs(choose, ids, count)) {
+    actions.push(verb);
+    if (choose.chance(10)) actions.push(drainOnly);
+    if (choose.chance(6)) actions.push(failingBackup(choose, choose.pick(ids), freeN));
+  }
+  return actions;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes
+
+/** One or two blockdev-backups between null-co nodes × every verb (issue 12's class 1 shape). */
 const throttledBackup: Shape = {
   name: 'throttled-backup',
-  about: 'blockdev-backup between null-co nodes (sync full/none, speed small or 0) × every verb',
+  about:
+    'blockdev-backup between null-co nodes (sync full/none, speed small or 0) × every verb, drains, failing starts',
   build(choose, seed) {
-    const size = 64 * MiB;
-    const nodes = new Map<string, NodeInfo>();
+    const profiles = new Map<string, JobProfile>();
     const blockdevs: string[] = [];
-    for (const name of ['src1', 'dst1', 'src2', 'dst2']) {
-      nodes.set(name, { size, topAllocated: 0 });
-      blockdevs.push(nullCo(name, size));
-    }
-    const backup = (id: string, n: number): Action => ({
-      kind: 'backup',
-      id,
-      device: `src${n}`,
-      target: `dst${n}`,
-      sync: choose.chance(15) ? 'none' : 'full',
-      speed: choose.chance(15) ? 0 : choose.pick(SMALL_SPEEDS),
-      autoFinalize: choose.chance(60),
-      autoDismiss: choose.chance(60),
-    });
-    const actions: Action[] = [backup('b1', 1)];
+    const nodes = new Set<string>();
+    nullPairs(3, profiles, blockdevs, nodes);
+    const actions: Action[] = [{ kind: 'backup', ...backupSpec(choose, 'b1', 1) }];
     const ids = ['b1'];
-    actions.push(...randomVerbs(choose, ids, choose.int(2, 6)));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 3));
     if (choose.chance(40)) {
       ids.push('b2');
-      actions.push(backup('b2', 2));
+      actions.push({ kind: 'backup', ...backupSpec(choose, 'b2', 2) });
     }
-    actions.push(...randomVerbs(choose, ids, choose.int(3, 10)));
-    return { seed, shape: this.name, setup: [], blockdevs, nodes, actions };
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 3));
+    return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
 };
 
-/** Every shape the generator knows, by name. */
-export const SHAPES: readonly Shape[] = [throttledBackup];
+/** A mirror (to ready, or throttled on the way there), with backups draining it. */
+const mirrorShape: Shape = {
+  name: 'mirror',
+  about:
+    'blockdev-mirror of a 64 MiB null-co node (unthrottled to ready, or throttled), drains by backups, failing starts × every verb',
+  build(choose, seed) {
+    const profiles = new Map<string, JobProfile>([['mirror:msrc', mirror64]]);
+    const blockdevs: string[] = [nullCo('msrc'), nullCo('mdst'), nullCo('mdst2')];
+    const nodes = new Set(['msrc', 'mdst', 'mdst2']);
+    nullPairs(2, profiles, blockdevs, nodes);
+    const actions: Action[] = [
+      { kind: 'mirror', ...startSpec(choose, 'm1', 50), device: 'msrc', target: 'mdst' },
+    ];
+    const ids = ['m1'];
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 2));
+    if (choose.chance(25)) {
+      // A second mirror of the same source: refused while m1 holds it (§5.4).
+      actions.push({
+        kind: 'mirror',
+        ...startSpec(choose, 'm2', 50),
+        device: 'msrc',
+        target: 'mdst2',
+      });
+    }
+    if (choose.chance(40)) {
+      ids.push('b1');
+      actions.push({ kind: 'backup', ...backupSpec(choose, 'b1', 1) });
+    }
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 2));
+    return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
+  },
+};
+
+/** Stream, commit or active commit on a three-layer qcow2 chain. */
+const chainShape: Shape = {
+  name: 'stream-commit',
+  about:
+    'block-stream / block-commit (non-active, active) on a qcow2 chain, throttled or not, with backups draining it, failing starts × every verb',
+  build(choose, seed) {
+    const profiles = new Map<string, JobProfile>([
+      ['stream:top', streamTop],
+      ['commit:top/mid', commitMid],
+      ['commit:top', activeCommitTop],
+    ]);
+    const blockdevs: string[] = [
+      qcow2('base', 'base.qcow2'),
+      qcow2('mid', 'mid.qcow2', 'base'),
+      qcow2('top', 'top.qcow2', 'mid'),
+    ];
+    const nodes = new Set(['base', 'mid', 'top']);
+    nullPairs(2, profiles, blockdevs, nodes);
+    const kind = choose.pick(['stream', 'commit', 'active-commit'] as const);
+    const actions: Action[] = [];
+    if (kind === 'stream') {
+      actions.push({ kind: 'stream', ...startSpec(choose, 'j1', 30), device: 'top' });
+    } else if (kind === 'commit') {
+      actions.push({
+        kind: 'commit',
+        ...startSpec(choose, 'j1', 30),
+        device: 'top',
+        topNode: 'mid',
+        baseNode: 'base',
+      });
+    } else {
+      actions.push({ kind: 'commit', ...startSpec(choose, 'j1', 100), device: 'top' });
+    }
+    const ids = ['j1'];
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 2));
+    if (kind === 'stream' && choose.chance(30)) {
+      // A second stream of the same node: busy while j1 runs (§5.4).
+      actions.push({ kind: 'stream', ...startSpec(choose, 'j2', 0), device: 'top' });
+    }
+    if (choose.chance(40)) {
+      ids.push('b1');
+      actions.push({ kind: 'backup', ...backupSpec(choose, 'b1', 1) });
+    }
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 2));
+    return {
+      seed,
+      shape: this.name,
+      setup: threeLayerChain,
+      blockdevs,
+      model: { nodes, profiles },
+      actions,
+    };
+  },
+};
+
+/** Transactions of backups: grouped or individual, and ones whose later action fails. */
+const transactionShape: Shape = {
+  name: 'transaction',
+  about:
+    'transaction of two throttled backups (grouped / individual / default), or one whose later action fails, × every verb',
+  build(choose, seed) {
+    const profiles = new Map<string, JobProfile>();
+    const blockdevs: string[] = [];
+    const nodes = new Set<string>();
+    nullPairs(3, profiles, blockdevs, nodes);
+    const mode = choose.pick(['grouped', 'individual', undefined] as const);
+    const t1 = { ...backupSpec(choose, 't1', 1, 0), sync: 'full' as const };
+    const t2 = { ...backupSpec(choose, 't2', 2, 0), sync: 'full' as const };
+    const actions: Action[] = [];
+    if (choose.chance(25)) {
+      // A later action fails: the earlier job is rolled back inside the command (§5.5).
+      const bad = choose.chance(50) ? { ...t2, target: 'nope' } : { ...t2, id: 't1' };
+      actions.push({ kind: 'transaction', ...(mode ? { mode } : {}), backups: [t1, bad] });
+    }
+    actions.push({ kind: 'transaction', ...(mode ? { mode } : {}), backups: [t1, t2] });
+    const ids = ['t1', 't2'];
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(4, 14), 3));
+    return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
+  },
+};
+
+/**
+ * A backup whose source read or target write at 2 MiB fails (blkdebug), with every error policy
+ * and both errnos (§5.1, §6.7), then every verb on what is left of it.
+ */
+const ioErrorShape: Shape = {
+  name: 'io-error',
+  about:
+    'blockdev-backup over blkdebug (read error on the source or write error on the target, EIO or ENOSPC) × every error policy, then every verb',
+  build(choose, seed) {
+    const profiles = new Map<string, JobProfile>();
+    const blockdevs: string[] = [];
+    const nodes = new Set<string>();
+    nullPairs(3, profiles, blockdevs, nodes);
+    const operation = choose.pick(['read', 'write'] as const);
+    const errno = choose.pick(['EIO', 'ENOSPC'] as const);
+    const policy = choose.pick(['report', 'ignore', 'stop', 'enospc', 'auto'] as const);
+    // A stopped job is resumed or cancelled into a retry, which must then succeed.
+    const once = policy === 'report' ? choose.chance(50) : true;
+    const rule = {
+      event: 'none',
+      iotype: operation,
+      errno: errno === 'EIO' ? 5 : 28,
+      sector: 4096,
+      once,
+    };
+    // The failing node sits over src1 (reads) or dst1 (writes).
+    const bad = operation === 'read' ? 'bsrc' : 'bdst';
+    blockdevs.push(
+      JSON.stringify({
+        driver: 'blkdebug',
+        'node-name': bad,
+        image: operation === 'read' ? 'src1' : 'dst1',
+        'inject-error': [rule],
+      }),
+    );
+    nodes.add(bad);
+    const device = operation === 'read' ? 'bsrc' : 'src1';
+    const target = operation === 'read' ? 'dst1' : 'bdst';
+    profiles.set(`backup:${device}`, {
+      ...backupFull,
+      failure: { operation, errno, once, lost: MiB },
+    });
+    const b1: BackupSpec = {
+      ...startSpec(choose, 'b1', 100),
+      device,
+      target,
+      sync: 'full',
+      ...(operation === 'read' ? { onSourceError: policy } : { onTargetError: policy }),
+    };
+    const actions: Action[] = [{ kind: 'backup', ...b1 }];
+    const ids = ['b1'];
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 3));
+    if (choose.chance(40)) {
+      ids.push('b2');
+      actions.push({ kind: 'backup', ...backupSpec(choose, 'b2', 2) });
+    }
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 8), 3));
+    return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
+  },
+};
+
+/** Every shape the generator knows. */
+export const SHAPES: readonly Shape[] = [
+  throttledBackup,
+  mirrorShape,
+  chainShape,
+  transactionShape,
+  ioErrorShape,
+];
 
 /**
  * The case for `seed`: the seed picks the shape, then everything in it. Nothing else goes in, so a

@@ -18,6 +18,12 @@ export interface HeldBackClass {
 
 export const HELD_BACK: readonly HeldBackClass[] = [
   {
+    name: 'concluded-stream-holds-node',
+    what: 'a concluded (undismissed) stream still holds its node on QEMU (a second block-stream is busy); qmpkit starts the second stream',
+    reaches: ({ scenario }) =>
+      scenario.steps.filter((step) => 'send' in step && step.send === 'block-stream').length >= 2,
+  },
+  {
     name: 'backup-set-speed-wake',
     what: 'block-job-set-speed that wakes a running backup (higher speed; 0 for sync none) leaves it busy forever on qmpkit (busy:true, pause after the reply, no drain); QEMU is idle again before the reply (issue 12 classes 1, 2)',
     reaches: ({ coverage }) =>

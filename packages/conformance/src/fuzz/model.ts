@@ -1,15 +1,17 @@
 // The differential tester's model of QEMU 7.2's job state machine, written from
-// ../shared/reference/job-semantics.md (section numbers below refer to it) and nothing else: it
-// must not share code or assumptions with @qmpkit/job-engine or the simulator it is checking.
+// ../shared/reference/job-semantics.md (section numbers below refer to it) and from what real QEMU
+// answered the tester, and nothing else: it shares no code or assumption with @qmpkit/job-engine
+// or the simulator it checks.
 //
-// The model turns one abstract action (create a job, apply a verb, query) into the scenario steps
+// The model turns one abstract action (start a job, apply a verb, query) into the scenario steps
 // that send it and expect QEMU's exact answer: every event in order, the reply in its place. It
-// only ever acts on quiescent jobs (every job idle: asleep in a rate limiter, paused, or finished)
-// so that "before the reply" and "after the reply" are fixed by QEMU's code, not by timing; when an
-// action sets a job in motion the model adds the wait (an event, or a poll for `busy: false`) that
-// proves it has come to rest again.
+// only acts on quiescent jobs (every job idle: asleep in a rate limiter, paused, ready, or
+// finished), so that "before the reply" and "after the reply" are fixed by QEMU's code, not by
+// timing; when an action sets a job in motion, the model adds the wait that proves it has come to
+// rest again (the event it ends with, or a poll for `busy: false` at the predicted offset).
 
 import {
+  blockJobError,
   blockJobInfo,
   cancelled,
   completed,
@@ -19,75 +21,35 @@ import {
   type Pattern,
   pendingEvent,
   pollBlockJob,
+  ready,
   type Step,
   send,
   status,
   verbRefused,
 } from '../scenario.js';
-
-export type JobStatus =
-  | 'running'
-  | 'paused'
-  | 'ready'
-  | 'standby'
-  | 'waiting'
-  | 'pending'
-  | 'aborting'
-  | 'concluded';
-
-/** The verb variants the tester applies (the coverage table's columns). */
-export const VERBS = [
-  'job-pause',
-  'job-resume',
-  'job-cancel',
-  'job-complete',
-  'job-finalize',
-  'job-dismiss',
-  'block-job-pause',
-  'block-job-resume',
-  'block-job-cancel',
-  'block-job-cancel-force',
-  'block-job-complete',
-  'block-job-finalize',
-  'block-job-dismiss',
-  'set-speed-positive',
-  'set-speed-zero',
-  'set-speed-negative',
-  'query-jobs',
-  'query-block-jobs',
-] as const;
-export type Verb = (typeof VERBS)[number];
-
-/** The coverage table's rows: a job's status when a verb reached it, or why there was none. */
-export const COVERED_STATUSES = [
-  'running',
-  'paused',
-  'ready',
-  'standby',
-  'waiting',
-  'pending',
-  'concluded',
-  'unknown',
-  'dismissed',
-] as const;
-export type CoveredStatus = (typeof COVERED_STATUSES)[number];
-
-export type JobType = 'backup' | 'mirror' | 'stream' | 'commit';
-
-/** Where a job's data comes from, enough to predict its progress (§8.1, §8.3). */
-export interface JobShape {
-  readonly type: JobType;
-  /** `len` while running (bytes to copy). */
-  readonly len: number;
-  /** What one chunk moves: the progress a throttled job makes before it sleeps (§8.3). */
-  readonly chunk: number;
-  /** It never finishes on its own (backup sync none: it waits for guest writes). */
-  readonly endless: boolean;
-}
+import {
+  type Action,
+  ALLOWED,
+  type BackupSpec,
+  type Coverage,
+  type CoveredStatus,
+  type ErrorPolicy,
+  type InjectedError,
+  isBlockFamily,
+  type JobProfile,
+  type JobStatus,
+  type Setup,
+  type StartSpec,
+  VERB_OF,
+  type Verb,
+  verbCommand,
+} from './vocabulary.js';
 
 export interface ModelJob {
   readonly id: string;
-  readonly shape: JobShape;
+  readonly profile: JobProfile;
+  /** The node the job was started on (for busy checks). */
+  readonly device: string;
   /** The transaction it belongs to (a lone job: its own). */
   readonly txn: number;
   readonly autoFinalize: boolean;
@@ -96,48 +58,16 @@ export interface ModelJob {
   userPaused: boolean;
   speed: number;
   offset: number;
+  /** job-complete arrived in standby: it takes effect on resume (§6.5). */
+  completeRequested: boolean;
   /** The JobInfo `error` once it ended badly. */
   error?: string;
-}
-
-/** One abstract step of a generated sequence. */
-export type Action =
-  | {
-      readonly kind: 'backup';
-      readonly id: string;
-      readonly device: string;
-      readonly target: string;
-      readonly sync: 'full' | 'top' | 'none';
-      readonly speed: number;
-      readonly autoFinalize: boolean;
-      readonly autoDismiss: boolean;
-    }
-  | {
-      readonly kind: 'verb';
-      readonly verb: Verb;
-      /** The job id the verb names (possibly one that never existed or was dismissed). */
-      readonly id: string;
-      /** For set-speed-positive: the new speed. */
-      readonly speed?: number;
-    };
-
-/** What a node can give a backup (the generator describes its nodes to the model). */
-export interface NodeInfo {
-  readonly size: number;
-  /** Bytes a `sync: top` backup copies from it (data allocated in the top layer). */
-  readonly topAllocated: number;
-}
-
-/** Backup's block-copy chunk: what a backup at a small speed copies before it sleeps (§8.3). */
-export const BACKUP_CHUNK = 1024 * 1024;
-
-export interface Coverage {
-  status: CoveredStatus;
-  verb: Verb;
-  /** The job's type, when the id named a live job. */
-  type?: JobType;
-  /** The job never finishes on its own (backup sync none). */
-  endless?: true;
+  /** The policy for the profile's injected error, if any. */
+  readonly policy: ErrorPolicy;
+  /** `io-status` after a stop action (§6.7). */
+  ioStatus: 'ok' | 'failed' | 'nospace';
+  /** Stopped by an I/O error: a retry on resume or cancel (the rule fires once). */
+  stoppedByError: boolean;
 }
 
 /** The prediction for one action: the steps to run, and the coverage it contributes. */
@@ -146,163 +76,335 @@ export interface Prediction {
   readonly coverage: Coverage[];
 }
 
-const VERB_OF: Partial<Record<Verb, string>> = {
-  'job-pause': 'pause',
-  'block-job-pause': 'pause',
-  'job-resume': 'resume',
-  'block-job-resume': 'resume',
-  'job-cancel': 'cancel',
-  'block-job-cancel': 'cancel',
-  'block-job-cancel-force': 'cancel',
-  'job-complete': 'complete',
-  'block-job-complete': 'complete',
-  'job-finalize': 'finalize',
-  'block-job-finalize': 'finalize',
-  'job-dismiss': 'dismiss',
-  'block-job-dismiss': 'dismiss',
-  'set-speed-positive': 'set-speed',
-  'set-speed-zero': 'set-speed',
-  'set-speed-negative': 'set-speed',
-};
-
-/** §3: the statuses in which each verb is accepted (created/aborting are never seen here). */
-const ALLOWED: Record<string, readonly JobStatus[]> = {
-  cancel: ['running', 'paused', 'ready', 'standby', 'waiting', 'pending'],
-  pause: ['running', 'paused', 'ready', 'standby'],
-  resume: ['running', 'paused', 'ready', 'standby'],
-  'set-speed': ['running', 'paused', 'ready', 'standby'],
-  complete: ['ready', 'standby'],
-  finalize: ['pending'],
-  dismiss: ['concluded'],
-};
-
-/** The QMP command and arguments for a verb variant. */
-export function verbCommand(
-  verb: Verb,
-  id: string,
-  speed = 0,
-): { command: string; args?: Record<string, unknown> } {
-  switch (verb) {
-    case 'job-pause':
-    case 'job-resume':
-    case 'job-cancel':
-    case 'job-complete':
-    case 'job-finalize':
-    case 'job-dismiss':
-      return { command: verb, args: { id } };
-    case 'block-job-pause':
-    case 'block-job-resume':
-    case 'block-job-complete':
-      return { command: verb, args: { device: id } };
-    case 'block-job-cancel':
-      return { command: verb, args: { device: id } };
-    case 'block-job-cancel-force':
-      return { command: 'block-job-cancel', args: { device: id, force: true } };
-    case 'block-job-finalize':
-    case 'block-job-dismiss':
-      return { command: verb, args: { id } };
-    case 'set-speed-positive':
-      return { command: 'block-job-set-speed', args: { device: id, speed } };
-    case 'set-speed-zero':
-      return { command: 'block-job-set-speed', args: { device: id, speed: 0 } };
-    case 'set-speed-negative':
-      return { command: 'block-job-set-speed', args: { device: id, speed: -1 } };
-    case 'query-jobs':
-    case 'query-block-jobs':
-      return { command: verb };
-  }
+/** What an action does around its reply. */
+interface Effect {
+  before: Step[];
+  /** The reply (default `{}`). */
+  reply?: Step;
+  after: Step[];
 }
 
-const isBlockFamily = (verb: Verb): boolean =>
-  verb.startsWith('block-job-') || verb.startsWith('set-speed');
+const effect = (before: Step[] = [], after: Step[] = [], reply?: Step): Effect =>
+  reply === undefined ? { before, after } : { before, after, reply };
+
+const notFound = (id: string, blockFamily: boolean): Step =>
+  blockFamily ? fails('DeviceNotActive', `Block job '${id}' not found`) : generic('Job not found');
 
 export class JobModel {
   /** Live jobs (not yet dismissed), newest first as QEMU lists them (§1). */
   readonly #jobs: ModelJob[] = [];
   readonly #dismissed = new Set<string>();
-  readonly #nodes: ReadonlyMap<string, NodeInfo>;
+  /**
+   * How far earlier streams of a node got: what they copied is now allocated in the top layer, so
+   * a later stream skips it; a finished stream also cut the backing chain (nothing left to do).
+   */
+  readonly #streamed = new Map<string, number | 'all'>();
+  readonly #setup: Setup;
   #nextTxn = 1;
 
-  constructor(nodes: ReadonlyMap<string, NodeInfo>) {
-    this.#nodes = nodes;
+  constructor(setup: Setup) {
+    this.#setup = setup;
   }
 
   get jobs(): readonly ModelJob[] {
     return this.#jobs;
   }
 
-  /** The steps that perform `action` and expect QEMU's answer, and the model's new state. */
+  /** The steps that perform `action` and expect QEMU's answer; updates the model. */
   apply(action: Action): Prediction {
-    if (action.kind === 'backup') return { steps: this.#backup(action), coverage: [] };
-    return this.#verb(action.verb, action.id, action.speed ?? 1);
+    switch (action.kind) {
+      case 'verb':
+        return this.#verb(action.verb, action.id, action.speed ?? 1);
+      case 'backup': {
+        const { kind: _, ...spec } = action;
+        const args = backupArgs(spec);
+        return this.#assemble(send('blockdev-backup', args), this.#transaction([spec], undefined));
+      }
+      case 'transaction': {
+        const properties = action.mode ? { properties: { 'completion-mode': action.mode } } : {};
+        const actions = action.backups.map((b) => ({
+          type: 'blockdev-backup',
+          data: backupArgs(b),
+        }));
+        return this.#assemble(
+          send('transaction', { actions, ...properties }),
+          this.#transaction(action.backups, action.mode),
+        );
+      }
+      case 'mirror':
+        return this.#assemble(
+          send('blockdev-mirror', {
+            ...startArgs(action),
+            device: action.device,
+            target: action.target,
+            sync: 'full',
+          }),
+          this.#startPlain(action, 'mirror', action.device, [action.device, action.target]),
+        );
+      case 'stream':
+        return this.#assemble(
+          send('block-stream', { ...startArgs(action), device: action.device }),
+          this.#startPlain(action, 'stream', action.device, [action.device]),
+        );
+      case 'commit': {
+        const key = action.topNode ? `${action.device}/${action.topNode}` : action.device;
+        return this.#assemble(
+          send('block-commit', {
+            ...startArgs(action),
+            device: action.device,
+            ...(action.topNode ? { 'top-node': action.topNode } : {}),
+            ...(action.baseNode ? { 'base-node': action.baseNode } : {}),
+          }),
+          this.#startPlain(action, 'commit', key, [action.device]),
+        );
+      }
+    }
+  }
+
+  #assemble(command: Step, e: Effect): Prediction {
+    return { steps: [command, ...e.before, e.reply ?? ok(), ...e.after], coverage: [] };
   }
 
   #find(id: string): ModelJob | undefined {
     return this.#jobs.find((j) => j.id === id);
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Creation
-
-  /** §5.5, §5.7, §5.8: a blockdev-backup is a one-action transaction that drains every job. */
-  #backup(a: Extract<Action, { kind: 'backup' }>): Step[] {
-    const args: Record<string, unknown> = {
-      'job-id': a.id,
-      device: a.device,
-      target: a.target,
-      sync: a.sync,
-    };
-    if (a.speed !== 0) args.speed = a.speed;
-    if (!a.autoFinalize) args['auto-finalize'] = false;
-    if (!a.autoDismiss) args['auto-dismiss'] = false;
-    const steps: Step[] = [send('blockdev-backup', args)];
-    const source = this.#nodes.get(a.device);
-    // The drain of every other job comes first, even when the command then fails (§5.5).
-    const drained = this.#drainable();
-    for (const j of drained) steps.push(status(j.id, j.status === 'ready' ? 'standby' : 'paused'));
-    for (const j of drained) steps.push(status(j.id, j.status));
-    if (this.#find(a.id) !== undefined) {
-      steps.push(generic(`Job ID '${a.id}' already in use`));
-      return steps;
-    }
-    if (source === undefined) throw new Error(`the model knows no node '${a.device}'`);
-    const len = a.sync === 'top' ? source.topAllocated : source.size;
+  #newJob(
+    spec: StartSpec,
+    profile: JobProfile,
+    device: string,
+    txn: number,
+    policy: ErrorPolicy = 'report',
+  ): ModelJob {
     const job: ModelJob = {
-      id: a.id,
-      shape: { type: 'backup', len, chunk: BACKUP_CHUNK, endless: a.sync === 'none' },
-      txn: this.#nextTxn++,
-      autoFinalize: a.autoFinalize,
-      autoDismiss: a.autoDismiss,
+      policy,
+      ioStatus: 'ok',
+      stoppedByError: false,
+      id: spec.id,
+      profile,
+      device,
+      txn,
+      autoFinalize: spec.autoFinalize,
+      autoDismiss: spec.autoDismiss,
       status: 'running',
       userPaused: false,
-      speed: a.speed,
+      speed: spec.speed,
       offset: 0,
+      completeRequested: false,
     };
-    this.#dismissed.delete(a.id);
+    this.#dismissed.delete(spec.id);
     this.#jobs.unshift(job);
-    steps.push(...['created', 'running', 'paused', 'running'].map((s) => status(a.id, s)));
-    if (a.sync === 'none') {
-      // Copies nothing and waits for guest writes until cancelled (backup-create scenarios).
-      steps.push(ok(), this.#idleAt(job));
-      return steps;
-    }
-    if (a.speed === 0 || len <= BACKUP_CHUNK) {
-      // Nothing throttles it: on null-co the whole copy happens inside the command (§5.7).
-      job.offset = len;
-      steps.push(...this.#finishRun(job), ok());
-      return steps;
-    }
-    job.offset = BACKUP_CHUNK;
-    steps.push(ok(), this.#idleAt(job));
-    return steps;
+    return job;
   }
 
-  /** Running or ready jobs that are not user-paused: a drain shows on them (§7). */
-  #drainable(): ModelJob[] {
-    // A drain pauses in list order; the events come per job as each reaches its pause point.
-    return this.#jobs.filter(
-      (j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'),
+  #profile(key: string): JobProfile {
+    const profile = this.#setup.profiles.get(key);
+    if (profile === undefined) throw new Error(`the generator gave the model no profile '${key}'`);
+    return { ...profile, key };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Starting jobs
+
+  /**
+   * blockdev-backup and transaction (§5.5, §5.8): drain every job first (even when the command
+   * then fails), create each job, start them all inside the drained section, end the drain.
+   */
+  #transaction(backups: readonly BackupSpec[], mode: 'grouped' | 'individual' | undefined): Effect {
+    const before: Step[] = [];
+    const after: Step[] = [];
+    const drained = this.#drainable();
+    for (const j of drained) before.push(status(j.id, j.status === 'ready' ? 'standby' : 'paused'));
+    for (const j of drained) before.push(status(j.id, j.status));
+    // Each drained job is woken when the drain ends: a throttled mirror, stream or commit gets one
+    // more chunk through (§8.3, ids scenarios).
+    const wakes = drained.map((j) => this.#wake(j));
+    // Arguments are checked action by action; a failure rolls back the jobs made so far (§5.5).
+    const made: ModelJob[] = [];
+    const txn = this.#nextTxn++;
+    const taken = new Set<string>();
+    let failure: Step | undefined;
+    for (const b of backups) {
+      failure = this.#backupRefusal(b, taken);
+      if (failure) break;
+      const key = b.sync === 'none' ? `backup-none:${b.device}` : `backup:${b.device}`;
+      const jobProfile = this.#profile(key);
+      const policy =
+        (jobProfile.failure?.operation === 'write' ? b.onTargetError : b.onSourceError) ?? 'report';
+      const job = this.#newJob(
+        b,
+        jobProfile,
+        b.device,
+        mode === 'grouped' ? txn : this.#nextTxn++,
+        policy,
+      );
+      taken.add(b.id);
+      made.push(job);
+      before.push(status(b.id, 'created'));
+    }
+    if (failure) {
+      // Jobs made by earlier actions never started: aborting, concluded, null, no BLOCK_JOB_* (§5.5).
+      for (const job of made) {
+        before.push(
+          status(job.id, 'aborting'),
+          status(job.id, 'concluded'),
+          status(job.id, 'null'),
+        );
+        this.#jobs.splice(this.#jobs.indexOf(job), 1);
+      }
+      for (const w of wakes) after.push(...w.before, ...w.after);
+      return effect(before, after, failure);
+    }
+    for (const job of made) before.push(status(job.id, 'running'), status(job.id, 'paused'));
+    for (const job of made) before.push(status(job.id, 'running'));
+    for (const w of wakes) after.push(...w.before, ...w.after);
+    for (const job of made) {
+      const started = this.#started(job);
+      before.push(...started.before);
+      after.push(...started.after);
+    }
+    return effect(before, after);
+  }
+
+  /** Why a backup action is refused, if it is (§5.2, §5.4). */
+  #backupRefusal(b: BackupSpec, taken: ReadonlySet<string>): Step | undefined {
+    for (const node of [b.device, b.target]) {
+      if (!this.#setup.nodes.has(node))
+        return generic(`Cannot find device='${node}' nor node-name='${node}'`);
+    }
+    if (this.#find(b.id) !== undefined || taken.has(b.id))
+      return generic(`Job ID '${b.id}' already in use`);
+    return undefined;
+  }
+
+  /** blockdev-mirror, block-stream, block-commit: no drain; the job runs after the reply. */
+  #startPlain(
+    spec: StartSpec,
+    kind: 'mirror' | 'stream' | 'commit',
+    profileKey: string,
+    nodes: string[],
+  ): Effect {
+    for (const node of nodes) {
+      if (!this.#setup.nodes.has(node)) {
+        return effect(
+          [],
+          [],
+          kind === 'commit'
+            ? fails('DeviceNotFound', `Device '${node}' not found`)
+            : generic(`Cannot find device='${node}' nor node-name='${node}'`),
+        );
+      }
+    }
+    if (this.#find(spec.id) !== undefined)
+      return effect([], [], generic(`Job ID '${spec.id}' already in use`));
+    const device = nodes[0] as string;
+    // A stream or commit holds its node until it is dismissed, concluded or not; a mirror's
+    // filter node goes when it concludes (both seen on QEMU 7.2).
+    const busy = this.#jobs.find(
+      (j) => j.device === device && !(j.profile.readyPhase && j.status === 'concluded'),
     );
+    if (busy) {
+      // A mirror puts a filter node above its source; a stream or commit holds its node (§5.4).
+      return effect(
+        [],
+        [],
+        busy.profile.type === 'mirror' || busy.profile.readyPhase
+          ? generic('Need a root block node')
+          : generic(
+              `Node '${device}' is busy: block device is in use by block job: ${busy.profile.type}`,
+            ),
+      );
+    }
+    const key = `${kind}:${profileKey}`;
+    const job = this.#newJob(spec, this.#streamProfile(key), device, this.#nextTxn++);
+    const started = this.#started(job);
+    return effect(
+      [status(job.id, 'created'), status(job.id, 'running'), ...started.before],
+      started.after,
+    );
+  }
+
+  /** The profile for a job started with `key`, after what earlier streams copied. */
+  #streamProfile(key: string): JobProfile {
+    const p = this.#profile(key);
+    const streamed = this.#streamed.get(key);
+    if (streamed === undefined) return p;
+    // Without a backing file the stream has nothing to do: its whole life, len 0, happens
+    // inside the command (stream scenarios).
+    if (streamed === 'all') return { ...p, key, len: 0, stops: [], instant: true };
+    return { ...p, key, stops: p.stops.filter((stop) => stop > streamed) };
+  }
+
+  /** What a job does once started: run to its first sleep, to ready, or to the end. */
+  #started(job: ModelJob): Effect {
+    const p = job.profile;
+    if (p.endless) return effect([], [this.#idleAt(job)]);
+    if (p.failure && job.speed === 0) return this.#fails(job, p.failure);
+    if (job.speed === 0) return this.#runToEnd(job);
+    job.offset = p.stops[0] ?? p.len;
+    if (p.stops.length === 0) return this.#runToEnd(job);
+    return effect([], [this.#idleAt(job)]);
+  }
+
+  /** Unthrottled: on to ready (mirror-like, after the reply) or to the end. */
+  #runToEnd(job: ModelJob): Effect {
+    const p = job.profile;
+    job.offset = p.len;
+    if (p.readyPhase) return effect([], this.#becomeReady(job));
+    return p.instant ? effect(this.#finishRun(job)) : effect([], this.#finishRun(job));
+  }
+
+  /**
+   * An unthrottled backup meets its injected error (§6.7, io-errors scenarios): BLOCK_JOB_ERROR
+   * inside the command; then report fails the job after the reply, ignore finishes it after the
+   * reply, stop pauses it (a user pause with io-status set) before the reply.
+   */
+  #fails(job: ModelJob, failure: InjectedError): Effect {
+    const action = errorAction(job.policy, failure.errno);
+    const before: Step[] = [blockJobError(job.id, failure.operation, action)];
+    job.offset = job.profile.len - failure.lost;
+    if (action === 'ignore') {
+      job.offset = job.profile.len;
+      return effect(before, this.#finishRun(job));
+    }
+    if (action === 'stop') {
+      job.status = 'paused';
+      job.userPaused = true;
+      job.stoppedByError = true;
+      job.ioStatus = failure.errno === 'ENOSPC' ? 'nospace' : 'failed';
+      return effect([...before, status(job.id, 'paused')]);
+    }
+    const error = ERRNO_TEXT[failure.errno];
+    return effect(before, this.#abort(job, error));
+  }
+
+  /** A job failed on its own: aborting, COMPLETED with the error, concluded (§6.7). */
+  #abort(job: ModelJob, error: string): Step[] {
+    job.status = 'aborting';
+    job.error = error;
+    return [
+      status(job.id, 'aborting'),
+      completed(job.profile.type, job.id, job.profile.len, job.offset, job.speed, error),
+      ...this.#conclude(job),
+    ];
+  }
+
+  #becomeReady(job: ModelJob): Step[] {
+    job.status = 'ready';
+    return [
+      status(job.id, 'ready'),
+      ready(job.profile.type, job.id, job.profile.len, job.offset, job.speed),
+    ];
+  }
+
+  /**
+   * Running or ready jobs that are not user-paused: a drain shows on them (§7), oldest first (as
+   * QEMU 7.2 was seen to emit them).
+   */
+  #drainable(): ModelJob[] {
+    return [...this.#jobs]
+      .reverse()
+      .filter((j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'));
   }
 
   /** Poll until the job is at rest at its predicted offset. */
@@ -318,6 +420,28 @@ export class JobModel {
     };
   }
 
+  /**
+   * A job leaves a sleep or pause point (resume, raised speed, end of a drain). Running: a
+   * throttled mirror/stream/commit copies one more chunk, an unthrottled one runs on; backup's
+   * limiter (in block-copy) still owes its delay, so it copies nothing unless unthrottled (§8.3).
+   * Ready: a deferred complete takes effect.
+   */
+  #wake(job: ModelJob): Effect {
+    const p = job.profile;
+    if (job.status === 'ready') {
+      if (!job.completeRequested) return effect();
+      job.completeRequested = false;
+      return effect([], this.#finishRun(job));
+    }
+    if (job.status !== 'running' || p.endless) return effect();
+    if (job.speed === 0) return this.#runToEnd(job);
+    if (!p.wakeCopies) return effect();
+    const next = p.stops.find((s) => s > job.offset);
+    if (next === undefined) return this.#runToEnd(job);
+    job.offset = next;
+    return effect([], [this.#idleAt(job)]);
+  }
+
   // ------------------------------------------------------------------------------------------
   // Ending
 
@@ -329,13 +453,14 @@ export class JobModel {
   #finishRun(job: ModelJob): Step[] {
     const steps: Step[] = [];
     job.status = 'waiting';
+    job.offset = job.profile.len;
     steps.push(status(job.id, 'waiting'));
     const members = this.#jobs.filter((j) => j.txn === job.txn);
     if (members.some((m) => m.status !== 'waiting')) return steps;
     for (const m of members) {
       m.status = 'pending';
       steps.push(status(m.id, 'pending'));
-      if (!m.autoFinalize) steps.push(pendingEvent(m.shape.type, m.id));
+      if (!m.autoFinalize) steps.push(pendingEvent(m.profile.type, m.id));
     }
     if (members.every((m) => m.autoFinalize)) steps.push(...this.#finalizeTxn(job.txn));
     return steps;
@@ -345,7 +470,7 @@ export class JobModel {
   #finalizeTxn(txn: number): Step[] {
     const steps: Step[] = [];
     for (const m of this.#jobs.filter((j) => j.txn === txn)) {
-      steps.push(completed(m.shape.type, m.id, m.shape.len, m.offset, m.speed));
+      steps.push(completed(m.profile.type, m.id, m.profile.len, m.offset, m.speed));
       steps.push(...this.#conclude(m));
     }
     return steps;
@@ -353,6 +478,9 @@ export class JobModel {
 
   /** concluded, and null plus removal if auto-dismiss. */
   #conclude(job: ModelJob): Step[] {
+    if (job.profile.type === 'stream') {
+      this.#streamed.set(job.profile.key, job.error === undefined ? 'all' : job.offset);
+    }
     job.status = 'concluded';
     const steps = [status(job.id, 'concluded')];
     if (job.autoDismiss) steps.push(...this.#dismiss(job));
@@ -366,38 +494,51 @@ export class JobModel {
   }
 
   /**
-   * A hard cancel of `job` (§4.3, §6.6, §6.8): a job that already finished running aborts its
-   * whole transaction; a running one aborts, and takes its transaction with it.
+   * A hard cancel (§4.3, §6.3, §6.6, §6.8). A user pause is released first (running/ready before
+   * the reply). A job that already finished running aborts its whole transaction before the
+   * reply. A running backup, stream or commit is torn down before the reply too; a mirror-like
+   * job after it (its exit drains its source).
    */
-  #hardCancel(job: ModelJob): Step[] {
-    const steps: Step[] = [];
+  #hardCancel(job: ModelJob): Effect {
+    const before: Step[] = [];
+    if (job.stoppedByError) {
+      // Leaving the pause point retries the failed request first (io-errors scenarios).
+      job.stoppedByError = false;
+      job.offset = job.profile.len;
+    }
+    job.ioStatus = 'ok';
     if (job.userPaused) {
       job.userPaused = false;
-      // The cancel releases the user pause first: the job leaves its pause point (§6.6).
-      if (job.status === 'paused') {
-        job.status = 'running';
-        steps.push(status(job.id, 'running'));
-      } else if (job.status === 'standby') {
-        job.status = 'ready';
-        steps.push(status(job.id, 'ready'));
-      }
+      if (job.status === 'paused') job.status = 'running';
+      if (job.status === 'standby') job.status = 'ready';
+      before.push(status(job.id, job.status));
     }
     const members = this.#jobs.filter((j) => j.txn === job.txn);
-    if (job.status === 'running' || job.status === 'ready') {
+    const teardown: Step[] = [];
+    const wasRunning = job.status === 'running' || job.status === 'ready';
+    if (wasRunning) {
       job.status = 'aborting';
-      steps.push(status(job.id, 'aborting'));
+      teardown.push(status(job.id, 'aborting'));
     }
     // §6.8: every member, newest first, is aborted and finalized as cancelled.
     for (const m of members) {
+      if (m.userPaused) {
+        // A sibling's cancel releases its user pause too: it leaves its pause point first.
+        m.userPaused = false;
+        if (m.status === 'paused') m.status = 'running';
+        if (m.status === 'standby') m.status = 'ready';
+        teardown.push(status(m.id, m.status));
+      }
       if (m.status !== 'aborting') {
         m.status = 'aborting';
-        steps.push(status(m.id, 'aborting'));
+        teardown.push(status(m.id, 'aborting'));
       }
       m.error = 'Operation canceled';
-      steps.push(cancelled(m.shape.type, m.id, m.shape.len, m.offset, m.speed));
-      steps.push(...this.#conclude(m));
+      teardown.push(cancelled(m.profile.type, m.id, m.profile.len, m.offset, m.speed));
+      teardown.push(...this.#conclude(m));
     }
-    return steps;
+    if (wasRunning && job.profile.readyPhase) return effect(before, teardown);
+    return effect([...before, ...teardown]);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -405,10 +546,12 @@ export class JobModel {
 
   #verb(verb: Verb, id: string, positiveSpeed: number): Prediction {
     const { command, args } = verbCommand(verb, id, positiveSpeed);
-    const steps: Step[] = [args === undefined ? send(command) : send(command, args)];
+    const request = args === undefined ? send(command) : send(command, args);
     if (verb === 'query-jobs' || verb === 'query-block-jobs') {
-      steps.push(ok(verb === 'query-jobs' ? this.#queryJobs() : this.#queryBlockJobs()));
-      return { steps, coverage: [] };
+      return {
+        steps: [request, ok(verb === 'query-jobs' ? this.#queryJobs() : this.#queryBlockJobs())],
+        coverage: [],
+      };
     }
     const job = this.#find(id);
     const coverage: Coverage[] = [
@@ -416,94 +559,94 @@ export class JobModel {
         ? {
             status: job.status as CoveredStatus,
             verb,
-            type: job.shape.type,
-            ...(job.shape.endless ? { endless: true as const } : {}),
+            type: job.profile.type,
+            ...(job.profile.endless ? { endless: true as const } : {}),
           }
         : { status: this.#dismissed.has(id) ? 'dismissed' : 'unknown', verb },
     ];
-    if (job === undefined) {
-      steps.push(
-        isBlockFamily(verb)
-          ? fails('DeviceNotActive', `Block job '${id}' not found`)
-          : generic('Job not found'),
-      );
-      return { steps, coverage };
-    }
-    steps.push(...this.#applyVerb(verb, job, positiveSpeed));
-    return { steps, coverage };
+    const e =
+      job === undefined
+        ? effect([], [], notFound(id, isBlockFamily(verb)))
+        : this.#applyVerb(verb, job, positiveSpeed);
+    return { steps: this.#assemble(request, e).steps, coverage };
   }
 
-  #applyVerb(verb: Verb, job: ModelJob, positiveSpeed: number): Step[] {
+  #applyVerb(verb: Verb, job: ModelJob, positiveSpeed: number): Effect {
     const name = VERB_OF[verb] as string;
     const allowed = (ALLOWED[name] as readonly JobStatus[]).includes(job.status);
-    const refuse = verbRefused(job.id, job.status, name);
+    const refuse = effect([], [], verbRefused(job.id, job.status, name));
     switch (name) {
       case 'pause': {
-        if (!allowed) return [refuse];
-        if (job.userPaused) return [generic('Job is already paused')];
+        if (!allowed) return refuse;
+        if (job.userPaused) return effect([], [], generic('Job is already paused'));
         job.userPaused = true;
         // An idle job reaches its pause point before the reply (§4.3).
-        const to = job.status === 'ready' ? 'standby' : 'paused';
-        job.status = to;
-        return [status(job.id, to), ok()];
+        job.status = job.status === 'ready' ? 'standby' : 'paused';
+        return effect([status(job.id, job.status)]);
       }
       case 'resume': {
         // "not paused" is checked before the verb (§4.3).
-        if (!job.userPaused) return [generic("Can't resume a job that was not paused")];
-        if (!allowed) return [refuse];
+        if (!job.userPaused)
+          return effect([], [], generic("Can't resume a job that was not paused"));
+        if (!allowed) return refuse;
         job.userPaused = false;
-        const to = job.status === 'standby' ? 'ready' : 'running';
-        job.status = to;
-        return [status(job.id, to), ...this.#wake(job), ok()];
+        job.ioStatus = 'ok';
+        job.status = job.status === 'standby' ? 'ready' : 'running';
+        // Stopped by an error: the failed request is retried and (the rule fired once) succeeds;
+        // it was the last one left, so the job finishes, whatever its speed.
+        const retried = job.stoppedByError;
+        job.stoppedByError = false;
+        const left = status(job.id, job.status);
+        const woken = retried ? this.#runToEnd(job) : this.#wake(job);
+        return effect([left, ...woken.before], woken.after);
       }
       case 'cancel': {
-        if (verb === 'block-job-cancel' && job.userPaused) {
-          return [generic(`The block job for device '${job.id}' is currently paused`)];
+        const force = verb !== 'block-job-cancel';
+        if (!force && job.userPaused) {
+          return effect(
+            [],
+            [],
+            generic(`The block job for device '${job.id}' is currently paused`),
+          );
         }
-        if (!allowed) return [refuse];
-        // Backup's cancel is always hard (§4.3); an idle backup is torn down before the reply.
-        return [...this.#hardCancel(job), ok()];
+        if (!allowed) return refuse;
+        // A soft cancel is soft only for a ready mirror-like job: it completes without pivoting
+        // (§4.3, §6.3); everything else treats it as hard.
+        if (!force && job.profile.readyPhase && job.status === 'ready')
+          return effect([], this.#finishRun(job));
+        return this.#hardCancel(job);
       }
       case 'set-speed': {
-        if (!allowed) return [refuse];
+        if (!allowed) return refuse;
         if (verb === 'set-speed-negative') {
-          return [generic("Parameter 'speed' expects a non-negative value")];
+          return effect([], [], generic("Parameter 'speed' expects a non-negative value"));
         }
         const speed = verb === 'set-speed-zero' ? 0 : positiveSpeed;
         const wakes = speed === 0 || speed > job.speed;
         job.speed = speed;
-        // A higher (or no) limit wakes a job asleep in the rate limiter (§4.3, §8.3); a paused
-        // job stays put until resumed.
-        if (!wakes || job.status !== 'running') return [ok()];
-        return [...this.#wake(job), ok()];
+        // A higher (or no) limit wakes a job asleep in its rate limiter (§4.3, §8.3); a paused
+        // or ready job has nothing to wake.
+        if (!wakes || job.status !== 'running') return effect();
+        return this.#wake(job);
       }
-      case 'complete':
-        return [refuse];
-      case 'finalize': {
-        if (!allowed) return [refuse];
-        return [...this.#finalizeTxn(job.txn), ok()];
+      case 'complete': {
+        if (!allowed) return refuse;
+        // Repeated completes are accepted; in standby it waits for the resume (§4.3, §6.5).
+        if (job.status === 'standby') {
+          job.completeRequested = true;
+          return effect();
+        }
+        return effect([], this.#finishRun(job));
       }
-      case 'dismiss': {
-        if (!allowed) return [refuse];
-        return [...this.#dismiss(job), ok()];
-      }
+      case 'finalize':
+        if (!allowed) return refuse;
+        return effect(this.#finalizeTxn(job.txn));
+      case 'dismiss':
+        if (!allowed) return refuse;
+        return effect(this.#dismiss(job));
       default:
         throw new Error(`no model for verb ${verb}`);
     }
-  }
-
-  /**
-   * A running job woken (resumed, or given a higher speed): at speed 0 an instant-I/O backup
-   * copies the rest at once and finishes before the reply; with a limit it goes back to sleep
-   * without another chunk, because its limiter lives in block-copy (§8.3).
-   */
-  #wake(job: ModelJob): Step[] {
-    if (job.status !== 'running' || job.shape.endless) return [];
-    if (job.speed === 0) {
-      job.offset = job.shape.len;
-      return this.#finishRun(job);
-    }
-    return [];
   }
 
   // ------------------------------------------------------------------------------------------
@@ -512,21 +655,26 @@ export class JobModel {
   #queryJobs(): Pattern {
     return this.#jobs.map((j) => ({
       id: j.id,
-      type: j.shape.type,
+      type: j.profile.type,
       status: j.status,
       'current-progress': j.offset,
-      'total-progress': j.shape.len,
+      'total-progress': j.profile.len,
       ...(j.error === undefined ? {} : { error: j.error }),
     }));
   }
 
   #queryBlockJobs(): Pattern {
     return this.#jobs.map((j) =>
-      blockJobInfo(j.shape.type, j.id, {
-        len: j.shape.len,
+      blockJobInfo(j.profile.type, j.id, {
+        len: j.profile.len,
         offset: j.offset,
-        paused: j.userPaused,
+        // pause_count > 0: a user pause, or a mirror-like job's source kept drained from its
+        // completion until finalization (§6.4).
+        paused:
+          j.userPaused ||
+          (j.profile.readyPhase && (j.status === 'waiting' || j.status === 'pending')),
         speed: j.speed,
+        'io-status': j.ioStatus,
         ready: j.status === 'ready' || j.status === 'standby',
         status: j.status,
         'auto-finalize': j.autoFinalize,
@@ -536,3 +684,36 @@ export class JobModel {
     );
   }
 }
+
+function startArgs(spec: StartSpec): Record<string, unknown> {
+  const args: Record<string, unknown> = { 'job-id': spec.id };
+  if (spec.speed !== 0) args.speed = spec.speed;
+  if (!spec.autoFinalize) args['auto-finalize'] = false;
+  if (!spec.autoDismiss) args['auto-dismiss'] = false;
+  return args;
+}
+
+function backupArgs(b: BackupSpec): Record<string, unknown> {
+  return {
+    ...startArgs(b),
+    device: b.device,
+    target: b.target,
+    sync: b.sync,
+    ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
+    ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
+  };
+}
+
+/** §5.1: the action an error policy takes for an errno. */
+function errorAction(
+  policy: ErrorPolicy,
+  errno: InjectedError['errno'],
+): 'report' | 'ignore' | 'stop' {
+  if (policy === 'report' || policy === 'ignore' || policy === 'stop') return policy;
+  return errno === 'ENOSPC' ? 'stop' : 'report';
+}
+
+const ERRNO_TEXT: Record<InjectedError['errno'], string> = {
+  EIO: 'Input/output error',
+  ENOSPC: 'No space left on device',
+};

@@ -1,0 +1,232 @@
+// The differential tester's vocabulary: job statuses, verb variants, the actions a generated
+// sequence is made of, and what the generator tells the model about its block nodes. QEMU facts
+// here come from ../shared/reference/job-semantics.md (section numbers refer to it).
+
+export type JobStatus =
+  | 'running'
+  | 'paused'
+  | 'ready'
+  | 'standby'
+  | 'waiting'
+  | 'pending'
+  | 'aborting'
+  | 'concluded';
+
+/** The verb variants the tester applies (the coverage table's columns). */
+export const VERBS = [
+  'job-pause',
+  'job-resume',
+  'job-cancel',
+  'job-complete',
+  'job-finalize',
+  'job-dismiss',
+  'block-job-pause',
+  'block-job-resume',
+  'block-job-cancel',
+  'block-job-cancel-force',
+  'block-job-complete',
+  'block-job-finalize',
+  'block-job-dismiss',
+  'set-speed-positive',
+  'set-speed-zero',
+  'set-speed-negative',
+  'query-jobs',
+  'query-block-jobs',
+] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** The coverage table's rows: a job's status when a verb reached it, or why there was none. */
+export const COVERED_STATUSES = [
+  'running',
+  'paused',
+  'ready',
+  'standby',
+  'waiting',
+  'pending',
+  'concluded',
+  'unknown',
+  'dismissed',
+] as const;
+export type CoveredStatus = (typeof COVERED_STATUSES)[number];
+
+export type JobType = 'backup' | 'mirror' | 'stream' | 'commit';
+
+/**
+ * How a job on the generator's nodes progresses (§8.1, §8.3), as far as the model needs it. A
+ * throttled job copies one chunk, then sleeps in its rate limiter for longer than any sequence
+ * lasts (the speeds used are tiny); each wake-up (resume, a raised speed, the end of a drain) lets
+ * one more chunk through, except for backup, whose limiter lives in block-copy.
+ */
+export interface JobProfile {
+  /** The key it is known by in `Setup.profiles`. */
+  readonly key: string;
+  readonly type: JobType;
+  /** total-progress while it runs. */
+  readonly len: number;
+  /**
+   * The offsets at which a throttled job goes to sleep, in order: after each copied chunk.
+   * Ranges with nothing to copy count as progress without a sleep (stream, commit).
+   */
+  readonly stops: readonly number[];
+  /** A wake-up lets one more chunk through (mirror, stream, commit; not backup). */
+  readonly wakeCopies: boolean;
+  /** Mirror and active commit: converges to ready instead of finishing. */
+  readonly readyPhase: boolean;
+  /** Never finishes on its own (backup sync none waits for guest writes). */
+  readonly endless: boolean;
+  /** Unthrottled, the whole run happens inside the command that starts or wakes it (backup on null-co). */
+  readonly instant: boolean;
+  /** A blkdebug rule that fails one request of an unthrottled run (backup only, so far). */
+  readonly failure?: InjectedError;
+}
+
+/** A blkdebug `inject-error` rule under a job's source (read) or target (write). */
+export interface InjectedError {
+  readonly operation: 'read' | 'write';
+  readonly errno: 'EIO' | 'ENOSPC';
+  /** The rule fires once: a retry (resume after stop) succeeds. */
+  readonly once: boolean;
+  /** Progress the failed request leaves out (one block-copy chunk). */
+  readonly lost: number;
+}
+
+export type ErrorPolicy = 'report' | 'ignore' | 'stop' | 'enospc' | 'auto';
+
+/** One backup of a transaction or of blockdev-backup. */
+export interface BackupSpec {
+  readonly id: string;
+  readonly device: string;
+  readonly target: string;
+  readonly sync: 'full' | 'top' | 'none';
+  readonly speed: number;
+  readonly autoFinalize: boolean;
+  readonly autoDismiss: boolean;
+  readonly onSourceError?: ErrorPolicy;
+  readonly onTargetError?: ErrorPolicy;
+}
+
+/** Options every job-starting command takes. */
+export interface StartSpec {
+  readonly id: string;
+  readonly speed: number;
+  readonly autoFinalize: boolean;
+  readonly autoDismiss: boolean;
+}
+
+/** One abstract step of a generated sequence. */
+export type Action =
+  | ({ readonly kind: 'backup' } & BackupSpec)
+  | ({ readonly kind: 'mirror'; readonly device: string; readonly target: string } & StartSpec)
+  | ({ readonly kind: 'stream'; readonly device: string } & StartSpec)
+  | ({
+      readonly kind: 'commit';
+      readonly device: string;
+      /** Absent: commit of the active layer (the mirror engine, with a ready phase). */
+      readonly topNode?: string;
+      readonly baseNode?: string;
+    } & StartSpec)
+  | {
+      readonly kind: 'transaction';
+      /** Absent: QEMU's default (individual). */
+      readonly mode?: 'grouped' | 'individual';
+      readonly backups: readonly BackupSpec[];
+    }
+  | {
+      readonly kind: 'verb';
+      readonly verb: Verb;
+      /** The job id the verb names (possibly one that never existed or was dismissed). */
+      readonly id: string;
+      /** For set-speed-positive: the new speed. */
+      readonly speed?: number;
+    };
+
+/** What the generator tells the model about its block nodes. */
+export interface Setup {
+  /** Node names that exist. */
+  readonly nodes: ReadonlySet<string>;
+  /**
+   * How a job started on a node progresses, by `${kind}:${device}` (`backup:src1`,
+   * `backup-none:src1` for sync none, `commit:top` active, `commit:top/mid` with top-node mid).
+   */
+  readonly profiles: ReadonlyMap<string, JobProfile>;
+}
+
+/** One coverage record: a verb variant met a job in a status. */
+export interface Coverage {
+  status: CoveredStatus;
+  verb: Verb;
+  /** The job's type, when the id named a live job. */
+  type?: JobType;
+  /** The job never finishes on its own (backup sync none). */
+  endless?: true;
+}
+
+/** The QMP command and arguments for a verb variant. */
+export function verbCommand(
+  verb: Verb,
+  id: string,
+  speed = 0,
+): { command: string; args?: Record<string, unknown> } {
+  switch (verb) {
+    case 'job-pause':
+    case 'job-resume':
+    case 'job-cancel':
+    case 'job-complete':
+    case 'job-finalize':
+    case 'job-dismiss':
+    case 'block-job-finalize':
+    case 'block-job-dismiss':
+      return { command: verb, args: { id } };
+    case 'block-job-pause':
+    case 'block-job-resume':
+    case 'block-job-complete':
+    case 'block-job-cancel':
+      return { command: verb, args: { device: id } };
+    case 'block-job-cancel-force':
+      return { command: 'block-job-cancel', args: { device: id, force: true } };
+    case 'set-speed-positive':
+      return { command: 'block-job-set-speed', args: { device: id, speed } };
+    case 'set-speed-zero':
+      return { command: 'block-job-set-speed', args: { device: id, speed: 0 } };
+    case 'set-speed-negative':
+      return { command: 'block-job-set-speed', args: { device: id, speed: -1 } };
+    case 'query-jobs':
+    case 'query-block-jobs':
+      return { command: verb };
+  }
+}
+
+/** The JobVerb each variant is checked as (§3). */
+export const VERB_OF: Partial<Record<Verb, string>> = {
+  'job-pause': 'pause',
+  'block-job-pause': 'pause',
+  'job-resume': 'resume',
+  'block-job-resume': 'resume',
+  'job-cancel': 'cancel',
+  'block-job-cancel': 'cancel',
+  'block-job-cancel-force': 'cancel',
+  'job-complete': 'complete',
+  'block-job-complete': 'complete',
+  'job-finalize': 'finalize',
+  'block-job-finalize': 'finalize',
+  'job-dismiss': 'dismiss',
+  'block-job-dismiss': 'dismiss',
+  'set-speed-positive': 'set-speed',
+  'set-speed-zero': 'set-speed',
+  'set-speed-negative': 'set-speed',
+};
+
+/** §3: the statuses in which each verb is accepted (created/aborting are never seen here). */
+export const ALLOWED: Record<string, readonly JobStatus[]> = {
+  cancel: ['running', 'paused', 'ready', 'standby', 'waiting', 'pending'],
+  pause: ['running', 'paused', 'ready', 'standby'],
+  resume: ['running', 'paused', 'ready', 'standby'],
+  'set-speed': ['running', 'paused', 'ready', 'standby'],
+  complete: ['ready', 'standby'],
+  finalize: ['pending'],
+  dismiss: ['concluded'],
+};
+
+/** The block-job-* family (and set-speed) looks jobs up with DeviceNotActive (§4.2). */
+export const isBlockFamily = (verb: Verb): boolean =>
+  verb.startsWith('block-job-') || verb.startsWith('set-speed');
