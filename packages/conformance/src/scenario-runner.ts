@@ -368,7 +368,7 @@ class Walker {
       try {
         reply = await this.#session.waitFor(
           (m) => isObject(m) && m.id === id,
-          DEFAULT_EXPECT_TIMEOUT_MS,
+          Math.max(DEFAULT_EXPECT_TIMEOUT_MS, step.timeoutMs ?? 0),
           from,
         );
       } catch {

@@ -93,21 +93,44 @@ const mirror64 = profile({
   readyPhase: true,
 });
 
-/** null-co pairs srcN → dstN, each backup-able. */
+/** The null-co pair srcN → dstN, backup-able. */
+function addPair(
+  n: number,
+  profiles: Map<string, JobProfile>,
+  blockdevs: string[],
+  nodes: Set<string>,
+): void {
+  for (const name of [`src${n}`, `dst${n}`]) {
+    blockdevs.push(nullCo(name));
+    nodes.add(name);
+  }
+  profiles.set(`backup:src${n}`, backupFull);
+  profiles.set(`backup-none:src${n}`, backupNone);
+}
+
+/** null-co pairs src1 → dst1 … srcN → dstN. */
 function nullPairs(
   count: number,
   profiles: Map<string, JobProfile>,
   blockdevs: string[],
   nodes: Set<string>,
 ): void {
-  for (let n = 1; n <= count; n++) {
-    for (const name of [`src${n}`, `dst${n}`]) {
-      blockdevs.push(nullCo(name));
-      nodes.add(name);
-    }
-    profiles.set(`backup:src${n}`, backupFull);
-    profiles.set(`backup-none:src${n}`, backupNone);
-  }
+  for (let n = 1; n <= count; n++) addPair(n, profiles, blockdevs, nodes);
+}
+
+/**
+ * Fresh pairs (src11 → dst11, …) for starts meant to fail: a start that succeeds after all (its
+ * id was free by then) must not leave a job on nodes a later one uses, which would make QEMU
+ * report a busy node and drain twice instead.
+ */
+type Spare = () => number;
+function spares(profiles: Map<string, JobProfile>, blockdevs: string[], nodes: Set<string>): Spare {
+  let n = 10;
+  return () => {
+    n++;
+    addPair(n, profiles, blockdevs, nodes);
+    return n;
+  };
 }
 
 /**
@@ -175,8 +198,8 @@ function backupSpec(choose: Chooser, id: string, n: number, unthrottledPercent =
 const drainOnly: Action = { kind: 'transaction', backups: [] };
 
 /** Starts that fail: a used id, an unknown node (backups still drain, §5.5). */
-function failingBackup(choose: Chooser, usedId: string, n: number): Action {
-  const spec = backupSpec(choose, usedId, n);
+function failingBackup(choose: Chooser, usedId: string, spare: Spare): Action {
+  const spec = backupSpec(choose, usedId, spare());
   return choose.chance(50)
     ? { kind: 'backup', ...spec }
     : { kind: 'backup', ...spec, id: 'bx', target: 'nope' };
@@ -187,13 +210,13 @@ function verbsWithDisturbances(
   choose: Chooser,
   ids: readonly string[],
   count: number,
-  freeN: number,
+  spare: Spare,
 ): Action[] {
   const actions: Action[] = [];
   for (const verb of randomVerbs(choose, ids, count)) {
     actions.push(verb);
     if (choose.chance(10)) actions.push(drainOnly);
-    if (choose.chance(6)) actions.push(failingBackup(choose, choose.pick(ids), freeN));
+    if (choose.chance(6)) actions.push(failingBackup(choose, choose.pick(ids), spare));
   }
   return actions;
 }
@@ -211,14 +234,15 @@ const throttledBackup: Shape = {
     const blockdevs: string[] = [];
     const nodes = new Set<string>();
     nullPairs(3, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
     const actions: Action[] = [{ kind: 'backup', ...backupSpec(choose, 'b1', 1) }];
     const ids = ['b1'];
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 3));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
     if (choose.chance(40)) {
       ids.push('b2');
       actions.push({ kind: 'backup', ...backupSpec(choose, 'b2', 2) });
     }
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 3));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), spare));
     return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
 };
@@ -233,11 +257,12 @@ const mirrorShape: Shape = {
     const blockdevs: string[] = [nullCo('msrc'), nullCo('mdst'), nullCo('mdst2')];
     const nodes = new Set(['msrc', 'mdst', 'mdst2']);
     nullPairs(2, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
     const actions: Action[] = [
       { kind: 'mirror', ...startSpec(choose, 'm1', 50), device: 'msrc', target: 'mdst' },
     ];
     const ids = ['m1'];
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 2));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
     if (choose.chance(25)) {
       // A second mirror of the same source: refused while m1 holds it (§5.4).
       actions.push({
@@ -251,7 +276,7 @@ const mirrorShape: Shape = {
       ids.push('b1');
       actions.push({ kind: 'backup', ...backupSpec(choose, 'b1', 1) });
     }
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 2));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), spare));
     return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
 };
@@ -274,6 +299,7 @@ const chainShape: Shape = {
     ];
     const nodes = new Set(['base', 'mid', 'top']);
     nullPairs(2, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
     const kind = choose.pick(['stream', 'commit', 'active-commit'] as const);
     const actions: Action[] = [];
     if (kind === 'stream') {
@@ -290,7 +316,7 @@ const chainShape: Shape = {
       actions.push({ kind: 'commit', ...startSpec(choose, 'j1', 100), device: 'top' });
     }
     const ids = ['j1'];
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 2));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
     if (kind === 'stream' && choose.chance(30)) {
       // A second stream of the same node: busy while j1 runs (§5.4).
       actions.push({ kind: 'stream', ...startSpec(choose, 'j2', 0), device: 'top' });
@@ -299,7 +325,7 @@ const chainShape: Shape = {
       ids.push('b1');
       actions.push({ kind: 'backup', ...backupSpec(choose, 'b1', 1) });
     }
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), 2));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 10), spare));
     return {
       seed,
       shape: this.name,
@@ -321,6 +347,7 @@ const transactionShape: Shape = {
     const blockdevs: string[] = [];
     const nodes = new Set<string>();
     nullPairs(3, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
     const mode = choose.pick(['grouped', 'individual', undefined] as const);
     const t1 = { ...backupSpec(choose, 't1', 1, 0), sync: 'full' as const };
     const t2 = { ...backupSpec(choose, 't2', 2, 0), sync: 'full' as const };
@@ -332,7 +359,7 @@ const transactionShape: Shape = {
     }
     actions.push({ kind: 'transaction', ...(mode ? { mode } : {}), backups: [t1, t2] });
     const ids = ['t1', 't2'];
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(4, 14), 3));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(4, 14), spare));
     return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
 };
@@ -350,6 +377,7 @@ const ioErrorShape: Shape = {
     const blockdevs: string[] = [];
     const nodes = new Set<string>();
     nullPairs(3, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
     const operation = choose.pick(['read', 'write'] as const);
     const errno = choose.pick(['EIO', 'ENOSPC'] as const);
     const policy = choose.pick(['report', 'ignore', 'stop', 'enospc', 'auto'] as const);
@@ -388,12 +416,12 @@ const ioErrorShape: Shape = {
     };
     const actions: Action[] = [{ kind: 'backup', ...b1 }];
     const ids = ['b1'];
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), 3));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
     if (choose.chance(40)) {
       ids.push('b2');
       actions.push({ kind: 'backup', ...backupSpec(choose, 'b2', 2) });
     }
-    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 8), 3));
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 8), spare));
     return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
 };

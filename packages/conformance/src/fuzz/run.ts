@@ -78,7 +78,7 @@ export interface CaseResult {
  */
 function failedToStart(run: ScenarioRun): boolean {
   const first = run.failures[0] ?? '';
-  return /^(negotiation:|no greeting)|did not open its QMP socket|never accepted a connection|timed out waiting for 1 messages/.test(
+  return /^(negotiation:|no greeting)|did not open its QMP socket|never accepted a connection|timed out waiting for 1 messages|Command failed: qemu-(io|img)/.test(
     first,
   );
 }
