@@ -194,6 +194,8 @@ function backupSpec(choose: Chooser, id: string, n: number, unthrottledPercent =
   };
 }
 
+const PAUSES = ['job-pause', 'block-job-pause'] as const;
+
 /** A drain with nothing else: an empty transaction (§5.5). */
 const drainOnly: Action = { kind: 'transaction', backups: [] };
 
@@ -262,6 +264,8 @@ const mirrorShape: Shape = {
       { kind: 'mirror', ...startSpec(choose, 'm1', 50), device: 'msrc', target: 'mdst' },
     ];
     const ids = ['m1'];
+    // Steer towards standby (and paused) now and then: random verbs alone rarely get there.
+    if (choose.chance(35)) actions.push({ kind: 'verb', verb: choose.pick(PAUSES), id: 'm1' });
     actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
     if (choose.chance(25)) {
       // A second mirror of the same source: refused while m1 holds it (§5.4).
@@ -359,6 +363,9 @@ const transactionShape: Shape = {
     }
     actions.push({ kind: 'transaction', ...(mode ? { mode } : {}), backups: [t1, t2] });
     const ids = ['t1', 't2'];
+    // Steer towards waiting: a grouped member given speed 0 finishes and waits for the other.
+    if (choose.chance(60))
+      actions.push({ kind: 'verb', verb: 'set-speed-zero', id: choose.pick(ids) });
     actions.push(...verbsWithDisturbances(choose, ids, choose.int(4, 14), spare));
     return { seed, shape: this.name, setup: [], blockdevs, model: { nodes, profiles }, actions };
   },
