@@ -18,6 +18,9 @@ import { FsImageStore } from '@qmpkit/block-job-sim/node';
 import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
 import { type HandlerMap, QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
+import { type LintSession, startLint } from './lint/lint-app.js';
+import type { MisuseLinter } from './lint/linter.js';
+import { lintHandlers, withLintCommand } from './lint/wire.js';
 import {
   type ClockKind,
   DEMO_SOCKET,
@@ -50,6 +53,8 @@ export interface RunningApp {
   readonly simulation: Simulation;
   /** Stops listening, ends sessions, removes socket files and the pidfile. */
   stop(): Promise<void>;
+  /** The exit status once stopped: 1 with `--lint-fail` and findings, else 0. */
+  exitCode(): number;
 }
 
 /** Opens the monitors in order; on failure closes what was opened and rethrows. */
@@ -102,21 +107,28 @@ function createServer(
   clock: ClockKind,
   version: string,
   io: AppIo,
+  linter?: MisuseLinter,
 ): QmpServer {
   const handlers: Record<string, unknown> = { ...simulation.handlers };
-  const { schema, schemaExtras } =
+  let { schema, schemaExtras } =
     clock === 'virtual' ? withClockStepCommand(qmpSchema, qmpSchemaExtras) : QEMU_SCHEMA;
   if (clock !== 'virtual') delete handlers[CLOCK_STEP_COMMAND];
+  // The linter watches from the handlers' side; x-qmpkit-lint joins the schema only with it.
+  if (linter !== undefined) ({ schema, schemaExtras } = withLintCommand(schema, schemaExtras));
   const server = new QmpServer({
     version: { package: `qmpkit ${version}` },
-    handlers: handlers as HandlerMap,
+    handlers: (linter === undefined ? handlers : lintHandlers(handlers, linter)) as HandlerMap,
+    ...(linter === undefined ? {} : { onClientDisconnect: (c) => linter.clientLeft(c.id) }),
     schema,
     schemaExtras,
     log: (level, message) => {
       io.stderr(`${PROGRAM}: ${level === 'info' ? '' : `${level}: `}${message}\n`);
     },
   });
-  simulation.setEventSink((event, data) => server.emit(event as never, data as never));
+  simulation.setEventSink((event, data) => {
+    linter?.event(event, data);
+    server.emit(event as never, data as never);
+  });
   return server;
 }
 
@@ -176,7 +188,9 @@ export async function runCommandLine(
     }
   }
 
-  const server = createServer(simulation, parsed.clock, version, io);
+  const lint: LintSession | undefined =
+    parsed.lint === undefined ? undefined : startLint(parsed.lint, io.stderr, PROGRAM);
+  const server = createServer(simulation, parsed.clock, version, io, lint?.linter);
   let listeners: QmpListener[];
   try {
     listeners = await startMonitors(server, parsed.monitors, io, {
@@ -213,6 +227,7 @@ export async function runCommandLine(
   }
   void server.whenClosed.then(() => {
     simulation.close();
+    lint?.finish();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   });
   const stop = async () => {
@@ -220,7 +235,8 @@ export async function runCommandLine(
     simulation.close();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   };
-  return { app: { server, listeners, simulation, stop } };
+  const exitCode = () => lint?.finish() ?? 0;
+  return { app: { server, listeners, simulation, stop, exitCode } };
 }
 
 /** `--replay FILE`: a recording served on the monitors instead of the simulator. */

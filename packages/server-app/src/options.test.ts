@@ -184,3 +184,31 @@ describe('--replay', () => {
     expect(() => parseCommandLine(args)).toThrow(message);
   });
 });
+
+describe('--lint', () => {
+  test('off by default; each lint option turns it on', () => {
+    expect(parseCommandLine(['--socket', 'q'])).toMatchObject({ lint: undefined });
+    expect(parseCommandLine(['--socket', 'q', '--lint'])).toMatchObject({
+      lint: { reportFile: undefined, fail: false, minPollIntervalMs: 100 },
+    });
+    expect(
+      parseCommandLine([
+        '--socket',
+        'q',
+        '--lint-report',
+        'r.json',
+        '--lint-fail',
+        '--lint-poll-interval',
+        '5',
+      ]),
+    ).toMatchObject({ lint: { reportFile: 'r.json', fail: true, minPollIntervalMs: 5 } });
+  });
+
+  test.each([
+    [['--socket', 'q', '--lint-poll-interval', 'fast'], 'expected a number of milliseconds'],
+    [['--socket', 'q', '--lint=yes'], 'takes no value'],
+    [['--socket', 'q', '--replay', 's', '--lint'], 'not a replay'],
+  ])('%j: %s', (args, message) => {
+    expect(() => parseCommandLine(args)).toThrow(message);
+  });
+});

@@ -34,6 +34,16 @@ export const DEMO_SOCKET = 'qmpkit.sock';
 /** How fast an unthrottled demo job copies, so that a mirror takes long enough to watch. */
 export const DEMO_THROUGHPUT = 256 * 1024 * 1024;
 
+/** What `--lint`, `--lint-report`, `--lint-fail` and `--lint-poll-interval` ask for. */
+export interface LintOptions {
+  /** Write the findings there as JSON at exit. */
+  readonly reportFile: string | undefined;
+  /** Exit with status 1 when there are findings. */
+  readonly fail: boolean;
+  /** `query-jobs` / `query-block-jobs` closer together than this are `poll-too-fast`. */
+  readonly minPollIntervalMs: number;
+}
+
 export type ParsedCommandLine =
   | { readonly action: 'help' }
   | { readonly action: 'version' }
@@ -51,6 +61,8 @@ export type ParsedCommandLine =
       readonly demo: boolean;
       /** `--replay FILE`: serve a `qmpkit record` recording instead of simulating. */
       readonly replay: { readonly file: string; readonly mode: 'strict' | 'tolerant' } | undefined;
+      /** The misuse linter (`--lint` and the options that imply it); undefined when off. */
+      readonly lint: LintOptions | undefined;
       readonly warnings: string[];
     };
 
@@ -91,6 +103,15 @@ A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
                          the recorded arguments, in order; tolerant: only the command names
                          must match, and events carry the current time. A divergence is
                          answered with a GenericError naming the expected command, and logged
+  --lint                 watch the clients for job API misuse (concluded jobs never dismissed,
+                         job-complete before READY, a failed job's error never read, the
+                         start command's reply taken for the job's end, polling too fast, jobs
+                         without job-id, deprecated commands); adds x-qmpkit-lint, which
+                         returns the findings so far; a summary on stderr at exit
+  --lint-report <file>   with --lint: write the findings as JSON there at exit
+  --lint-fail            with --lint: exit status 1 when there are findings
+  --lint-poll-interval <ms>
+                         with --lint: the shortest polling interval allowed (default 100)
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
                          jobs copying at 256 MiB/s, every client served at once, and a
                          monitor on ./${DEMO_SOCKET} unless another monitor is given
@@ -151,6 +172,8 @@ const OPTIONS_WITH_VALUE = new Set([
   '--pidfile',
   '--replay',
   '--replay-mode',
+  '--lint-report',
+  '--lint-poll-interval',
   '--trace',
   '-T',
 ]);
@@ -291,6 +314,10 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   let demo = false;
   let replayFile: string | undefined;
   let replayMode: 'strict' | 'tolerant' | undefined;
+  let lint = false;
+  let lintReport: string | undefined;
+  let lintFail = false;
+  let lintPollMs = 100;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -354,6 +381,24 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         if (value !== undefined) fail(option, value, 'takes no value');
         demo = true;
         break;
+      case '--lint':
+      case '--lint-fail':
+        if (value !== undefined) fail(option, value, 'takes no value');
+        lint = true;
+        if (option === '--lint-fail') lintFail = true;
+        break;
+      case '--lint-report':
+        if (value === '') fail(option, value, 'empty path');
+        lint = true;
+        lintReport = value;
+        break;
+      case '--lint-poll-interval':
+        if (!/^\d+$/.test(value!) || Number(value) > 3_600_000) {
+          fail(option, value!, 'expected a number of milliseconds');
+        }
+        lint = true;
+        lintPollMs = Number(value);
+        break;
       case '--replay':
         if (value === '') fail(option, value, 'empty path');
         replayFile = value;
@@ -390,6 +435,9 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   if (replayMode !== undefined && replayFile === undefined) {
     throw new UsageError(`${PROGRAM}: --replay-mode needs --replay FILE`);
   }
+  if (replayFile !== undefined && lint) {
+    throw new UsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
+  }
   if (replayFile !== undefined && (demo || blockdevs.length > 0)) {
     throw new UsageError(
       `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
@@ -411,6 +459,9 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     demo,
     replay:
       replayFile === undefined ? undefined : { file: replayFile, mode: replayMode ?? 'strict' },
+    lint: lint
+      ? { reportFile: lintReport, fail: lintFail, minPollIntervalMs: lintPollMs }
+      : undefined,
     warnings,
   };
 }

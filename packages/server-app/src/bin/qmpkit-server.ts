@@ -10,7 +10,9 @@ const io = {
 
 // Signals are handled from the very start: one that arrives while the sockets are being opened
 // still shuts down cleanly once they are.
-let app: { stop(): Promise<void>; readonly whenClosed: Promise<void> } | undefined;
+let app:
+  | { stop(): Promise<void>; readonly whenClosed: Promise<void>; exitCode(): number }
+  | undefined;
 let stopSignal: string | undefined;
 const onSignal = (signal: string) => {
   if (stopSignal !== undefined) return;
@@ -29,12 +31,16 @@ if ('exitCode' in result) {
 }
 app =
   'replay' in result
-    ? result.replay
-    : { stop: () => result.app.stop(), whenClosed: result.app.server.whenClosed };
+    ? { ...result.replay, exitCode: () => 0 }
+    : {
+        stop: () => result.app.stop(),
+        whenClosed: result.app.server.whenClosed,
+        exitCode: () => result.app.exitCode(),
+      };
 if (stopSignal !== undefined) {
   io.stderr(`qmpkit-server: ${stopSignal}, shutting down\n`);
   void app.stop();
 }
 // `quit`, a signal, or anything else that closes the server ends the process.
 await app.whenClosed;
-process.exit(0);
+process.exit(app.exitCode());
