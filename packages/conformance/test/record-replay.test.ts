@@ -1,4 +1,4 @@
-// qmpkit record → qmpkit-server --replay, end to end against a real qemu-storage-daemon 7.2: a
+// qmpkit record → qmpkit-server --replay, end to end against real qemu-storage-daemons (7.2, 10.0): a
 // qmp-shell-style raw client (one JSON text per line, Python's spacing) drives a mirror and a
 // backup through their whole lifecycle via the recording proxy; the recording is then replayed and
 // the same client, sending the same lines, must receive the same session — byte for byte in
@@ -17,8 +17,14 @@ import {
 } from '@qmpkit/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startQemuStorageDaemon } from '../src/daemon.js';
+import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
+
+const targets = [
+  { version: '7.2', install: qemuForTests('7.2') },
+  { version: '10.0', install: qemuForTests('10.0') },
+] as const;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -140,84 +146,89 @@ async function startReplay(dir: string, file: string, mode: 'strict' | 'tolerant
   return { socket, server };
 }
 
-describe('record → replay against qemu-storage-daemon 7.2', () => {
-  test('a mirror and a backup lifecycle, recorded through the proxy, replayed strictly and tolerantly', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qmpkit-record-replay-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const qemu = await startQemuStorageDaemon({
-      blockdevs: [
-        'null-co,node-name=src,size=1048576',
-        'null-co,node-name=dst,size=1048576',
-        'null-co,node-name=dst2,size=1048576',
-      ],
-    });
-    cleanups.push(() => qemu.stop());
+describe.each(targets)('record → replay against qemu-storage-daemon $version', ({ install }) => {
+  test.skipIf(install === undefined)(
+    'a mirror and a backup lifecycle, recorded through the proxy, replayed strictly and tolerantly',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'qmpkit-record-replay-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const qemu = await startQemuStorageDaemon(
+        {
+          blockdevs: [
+            'null-co,node-name=src,size=1048576',
+            'null-co,node-name=dst,size=1048576',
+            'null-co,node-name=dst2,size=1048576',
+          ],
+        },
+        install,
+      );
+      cleanups.push(() => qemu.stop());
 
-    // Record.
-    const file = join(dir, 'session.qmp.jsonl');
-    const proxySocket = join(dir, 'proxy.sock');
-    const recorder = start([
-      CLI_BIN,
-      'record',
-      '--socket',
-      qemu.socketPath,
-      '--listen',
-      proxySocket,
-      '--out',
-      file,
-    ]);
-    // The socket appears only once it listens (it is renamed into place).
-    await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
-      existsSync(proxySocket),
-    );
-    const recorded = await runSession(proxySocket);
-    // QEMU quit: the proxy saw the server close. Stop recording as a user would.
-    await until('the recorded connection to end', () =>
-      recorder.stderr().includes('client 1 left'),
-    );
-    recorder.child.kill('SIGINT');
-    expect(await recorder.exited).toBe(0);
+      // Record.
+      const file = join(dir, 'session.qmp.jsonl');
+      const proxySocket = join(dir, 'proxy.sock');
+      const recorder = start([
+        CLI_BIN,
+        'record',
+        '--socket',
+        qemu.socketPath,
+        '--listen',
+        proxySocket,
+        '--out',
+        file,
+      ]);
+      // The socket appears only once it listens (it is renamed into place).
+      await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
+        existsSync(proxySocket),
+      );
+      const recorded = await runSession(proxySocket);
+      // QEMU quit: the proxy saw the server close. Stop recording as a user would.
+      await until('the recorded connection to end', () =>
+        recorder.stderr().includes('client 1 left'),
+      );
+      recorder.child.kill('SIGINT');
+      expect(await recorder.exited).toBe(0);
 
-    // The session really went through QEMU: its greeting, its job events.
-    expect(recorded.messages[0]).toMatchObject({
-      QMP: { version: { qemu: { major: 7, minor: 2 } } },
-    });
-    expect(recorded.messages.some(statusOf('b1', 'concluded'))).toBe(true);
+      // The session really went through QEMU: its greeting, its job events.
+      const [major, minor] = (install?.release ?? '').split('.').map(Number);
+      expect(recorded.messages[0]).toMatchObject({ QMP: { version: { qemu: { major, minor } } } });
+      expect(recorded.messages.some(statusOf('b1', 'concluded'))).toBe(true);
 
-    // The recording: complete lines, every byte of both directions, closed by the server.
-    const { entries } = parseRecording(readFileSync(file, 'utf8'));
-    const messages = entries.filter(isRecordMessage);
-    const commands = Object.values(LINES).filter((line) => line !== LINES.garbage);
-    expect(messages.filter((m) => m.dir === 'in').map(wireText)).toEqual(commands);
-    expect(
-      entries.filter((e) => 'error' in e && e.dir === 'in').map((e) => 'raw' in e && e.raw),
-    ).toEqual([LINES.garbage]);
-    expect(
-      messages
-        .filter((m) => m.dir === 'out')
-        .map(wireText)
-        .join(''),
-    ).toBe(recorded.raw);
-    expect(entries.at(-1)).toMatchObject({ conn: 1, state: 'closed', by: 'server' });
+      // The recording: complete lines, every byte of both directions, closed by the server.
+      const { entries } = parseRecording(readFileSync(file, 'utf8'));
+      const messages = entries.filter(isRecordMessage);
+      const commands = Object.values(LINES).filter((line) => line !== LINES.garbage);
+      expect(messages.filter((m) => m.dir === 'in').map(wireText)).toEqual(commands);
+      expect(
+        entries.filter((e) => 'error' in e && e.dir === 'in').map((e) => 'raw' in e && e.raw),
+      ).toEqual([LINES.garbage]);
+      expect(
+        messages
+          .filter((m) => m.dir === 'out')
+          .map(wireText)
+          .join(''),
+      ).toBe(recorded.raw);
+      expect(entries.at(-1)).toMatchObject({ conn: 1, state: 'closed', by: 'server' });
 
-    // Strict replay: the same lines get the very same bytes back.
-    const strict = await startReplay(dir, file, 'strict');
-    const strictRun = await runSession(strict.socket);
-    expect(strictRun.raw).toBe(recorded.raw);
-    strict.server.child.kill('SIGTERM');
-    expect(await strict.server.exited).toBe(0);
-    expect(strict.server.stderr()).not.toContain('divergence');
+      // Strict replay: the same lines get the very same bytes back.
+      const strict = await startReplay(dir, file, 'strict');
+      const strictRun = await runSession(strict.socket);
+      expect(strictRun.raw).toBe(recorded.raw);
+      strict.server.child.kill('SIGTERM');
+      expect(await strict.server.exited).toBe(0);
+      expect(strict.server.stderr()).not.toContain('divergence');
 
-    // Tolerant replay: events carry the current time; equal after normalization.
-    const tolerant = await startReplay(dir, file, 'tolerant');
-    const tolerantRun = await runSession(tolerant.socket);
-    const transcript = (run: { messages: JsonValue[] }) =>
-      normalizeTranscript(run.messages.map((msg) => ({ dir: 'out' as const, msg })));
-    expect(transcript(tolerantRun)).toEqual(transcript(recorded));
-    expect(tolerantRun.raw).not.toBe(recorded.raw);
-    tolerant.server.child.kill('SIGTERM');
-    expect(await tolerant.server.exited).toBe(0);
-  });
+      // Tolerant replay: events carry the current time; equal after normalization.
+      const tolerant = await startReplay(dir, file, 'tolerant');
+      const tolerantRun = await runSession(tolerant.socket);
+      const transcript = (run: { messages: JsonValue[] }) =>
+        normalizeTranscript(run.messages.map((msg) => ({ dir: 'out' as const, msg })));
+      expect(transcript(tolerantRun)).toEqual(transcript(recorded));
+      expect(tolerantRun.raw).not.toBe(recorded.raw);
+      tolerant.server.child.kill('SIGTERM');
+      expect(await tolerant.server.exited).toBe(0);
+    },
+  );
 });
 
 /**
@@ -258,42 +269,51 @@ async function runClientSession(socketPath: string) {
   }
 }
 
-describe('record → replay with the qmpkit client', () => {
-  test('the client gets the same results and events from the strict replay as from QEMU', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qmpkit-record-replay-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const qemu = await startQemuStorageDaemon({
-      blockdevs: ['null-co,node-name=src,size=1048576', 'null-co,node-name=dst,size=1048576'],
-    });
-    cleanups.push(() => qemu.stop());
-    const file = join(dir, 'session.qmp.jsonl');
-    const proxySocket = join(dir, 'proxy.sock');
-    const recorder = start([
-      CLI_BIN,
-      'record',
-      '--socket',
-      qemu.socketPath,
-      '--listen',
-      proxySocket,
-      '--out',
-      file,
-    ]);
-    await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
-      existsSync(proxySocket),
-    );
-    const recorded = await runClientSession(proxySocket);
-    await until('the recorded connection to end', () =>
-      recorder.stderr().includes('client 1 left'),
-    );
-    recorder.child.kill('SIGTERM');
-    expect(await recorder.exited).toBe(0);
-    expect(recorded.results.at(-1)).toBe('job-dismiss: Job not found');
+describe.each(targets)(
+  'record → replay with the qmpkit client on qemu-storage-daemon $version',
+  ({ install }) => {
+    test.skipIf(install === undefined)(
+      'the client gets the same results and events from the strict replay as from QEMU',
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'qmpkit-record-replay-'));
+        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        const qemu = await startQemuStorageDaemon(
+          {
+            blockdevs: ['null-co,node-name=src,size=1048576', 'null-co,node-name=dst,size=1048576'],
+          },
+          install,
+        );
+        cleanups.push(() => qemu.stop());
+        const file = join(dir, 'session.qmp.jsonl');
+        const proxySocket = join(dir, 'proxy.sock');
+        const recorder = start([
+          CLI_BIN,
+          'record',
+          '--socket',
+          qemu.socketPath,
+          '--listen',
+          proxySocket,
+          '--out',
+          file,
+        ]);
+        await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
+          existsSync(proxySocket),
+        );
+        const recorded = await runClientSession(proxySocket);
+        await until('the recorded connection to end', () =>
+          recorder.stderr().includes('client 1 left'),
+        );
+        recorder.child.kill('SIGTERM');
+        expect(await recorder.exited).toBe(0);
+        expect(recorded.results.at(-1)).toBe('job-dismiss: Job not found');
 
-    const strict = await startReplay(dir, file, 'strict');
-    const replayed = await runClientSession(strict.socket);
-    expect(replayed).toEqual(recorded);
-    expect(strict.server.stderr()).not.toContain('divergence');
-    strict.server.child.kill('SIGTERM');
-    expect(await strict.server.exited).toBe(0);
-  });
-});
+        const strict = await startReplay(dir, file, 'strict');
+        const replayed = await runClientSession(strict.socket);
+        expect(replayed).toEqual(recorded);
+        expect(strict.server.stderr()).not.toContain('divergence');
+        strict.server.child.kill('SIGTERM');
+        expect(await strict.server.exited).toBe(0);
+      },
+    );
+  },
+);
