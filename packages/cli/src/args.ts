@@ -3,6 +3,7 @@
  * the argument list it is given; help texts live here too.
  */
 import { parseArgs } from 'node:util';
+import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import { parseRecordCommand, type RecordCommand, recordHelp } from './record-args.js';
 
 /** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
@@ -87,6 +88,7 @@ export interface VersionCommand {
 
 export type Invocation =
   | RecordCommand
+  | DashboardCommand
   | VersionCommand
   | ShellCommand
   | ExecCommand
@@ -123,6 +125,7 @@ Commands:
                                start a block job, show its progress, wait for its end
   record --socket PATH --listen PATH --out FILE
                                record the QMP sessions of any client through a transparent proxy
+  dashboard                    a live web page of the jobs of one or more targets, with metrics
 
 Every command takes --socket PATH or --tcp HOST:PORT, and --help. qmpkit --version prints the
 version.
@@ -281,6 +284,7 @@ export function helpText(command?: string): string {
     }
   }
   if (command === 'record') return recordHelp();
+  if (command === 'dashboard') return dashboardHelp();
   return HELP[command] ?? MAIN_HELP;
 }
 
@@ -489,6 +493,8 @@ export function parseCommandLine(
       return parseRun(rest);
     case 'record':
       return parseRecordCommand(rest);
+    case 'dashboard':
+      return parseDashboard(rest);
     default:
       throw new UsageError(`unknown command '${first}'`);
   }

@@ -17,6 +17,7 @@ export {
   type WatchCommand,
 } from './args.js';
 export { completeLine, SchemaIndex } from './completion.js';
+export { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 export {
   type CliIo,
   EXIT_FAILURE,

@@ -45,6 +45,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         const { runRecord } = await import('./commands/record.js');
         return await runRecord(invocation, io);
       }
+      case 'dashboard': {
+        // Loaded on demand, like record: the HTTP server need not slow every other command.
+        const { runDashboard } = await import('./commands/dashboard.js');
+        return await runDashboard(invocation, io);
+      }
     }
   } catch (error) {
     if (error instanceof UsageError) {

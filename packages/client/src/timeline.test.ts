@@ -246,6 +246,37 @@ describe('JobTimelineModel', () => {
     expect(model.byId('k', 6)).toMatchObject({ status: 'null', ended: 6 });
   });
 
+  test('events written before an answer but delivered after it reopen the run it ended', () => {
+    const model = new JobTimelineModel();
+    for (const s of ['created', 'running', 'ready'])
+      model.applyEvent('JOB_STATUS_CHANGE', status('r', s), 0);
+    const mark = model.mark();
+    // QEMU: waiting … null, then the query's reply (without r). The reply is handled first.
+    model.applySnapshot([], [], mark, 5);
+    expect(model.byId('r', 5)?.status).toBe('null');
+    model.applyEvent('JOB_STATUS_CHANGE', status('r', 'waiting'), 6);
+    model.applyEvent('JOB_STATUS_CHANGE', status('r', 'pending'), 6);
+    model.applyEvent(
+      'BLOCK_JOB_COMPLETED',
+      { type: 'mirror', device: 'r', len: 1, offset: 1, speed: 0 },
+      6,
+    );
+    model.applyEvent('JOB_STATUS_CHANGE', status('r', 'concluded'), 6);
+    model.applyEvent('JOB_STATUS_CHANGE', status('r', 'null'), 7);
+    const runs = model.all(7);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.intervals.map((i) => i.status)).toEqual([
+      'created',
+      'running',
+      'ready',
+      'waiting',
+      'pending',
+      'concluded',
+      'null',
+    ]);
+    expect(runs[0]).toMatchObject({ ended: 7, outcome: 'completed' });
+  });
+
   test('an id reused after null is a new run; speed changes are recorded', () => {
     const model = new JobTimelineModel();
     mirrorToCompletion(model, 'm', 0, 100);

@@ -158,6 +158,10 @@ interface Run {
   endedEvent: number;
   /** Last stall flag reported by `tick`. */
   stallReported: boolean;
+  /** Ended because a query answer no longer listed it (its `null` event not yet seen). */
+  endedBySnapshot: boolean;
+  /** The outcome came from BLOCK_JOB_COMPLETED / BLOCK_JOB_CANCELLED. */
+  outcomeFromEvent: boolean;
 }
 
 function num(value: unknown): number | undefined {
@@ -248,11 +252,13 @@ export class JobTimelineModel {
       case 'BLOCK_JOB_COMPLETED': {
         const error = str(d.error);
         run.outcome = error === undefined ? 'completed' : 'failed';
+        run.outcomeFromEvent = true;
         if (error !== undefined) this.fail(run, error, now);
         break;
       }
       case 'BLOCK_JOB_CANCELLED':
         run.outcome = 'cancelled';
+        run.outcomeFromEvent = true;
         break;
       case 'BLOCK_JOB_ERROR': {
         const entry: JobErrorEntry = { time: now, kind: 'io' };
@@ -314,6 +320,7 @@ export class JobTimelineModel {
     for (const run of [...this.live.values()]) {
       if (listed.has(run.id) || run.lastEvent > mark) continue;
       this.setStatus(run, 'null', now);
+      run.endedBySnapshot = true;
       changed.push(run.seq);
     }
     return changed;
@@ -339,6 +346,11 @@ export class JobTimelineModel {
   get(seq: number, now: number): JobTimeline | undefined {
     const run = this.runs.get(seq);
     return run === undefined ? undefined : this.view(run, now);
+  }
+
+  /** Whether run `seq` is still kept. */
+  has(seq: number): boolean {
+    return this.runs.has(seq);
   }
 
   /** The view of the live run of job `id` (or its last run), or undefined. */
@@ -373,7 +385,28 @@ export class JobTimelineModel {
   }
 
   private runOf(id: string, now: number): Run | undefined {
-    return this.live.get(id) ?? this.fresh(id, now);
+    return this.live.get(id) ?? this.reopened(id) ?? this.fresh(id, now);
+  }
+
+  /**
+   * A run a query answer ended, reopened by a later event of the same job: the events QEMU
+   * wrote before that answer can be delivered after it, so the inferred end was early.
+   */
+  private reopened(id: string): Run | undefined {
+    const run = this.endedById.get(id);
+    if (run === undefined || !run.endedBySnapshot) return undefined;
+    const end = run.intervals.at(-1);
+    if (end?.status === 'null') run.intervals.pop();
+    const last = run.intervals.at(-1);
+    if (last !== undefined) last.end = undefined;
+    run.status = last?.status ?? 'undefined';
+    run.ended = null;
+    run.endedBySnapshot = false;
+    // An outcome inferred from the statuses is inferred again at the real end.
+    if (run.outcomeFromEvent === false) run.outcome = null;
+    this.endedById.delete(id);
+    this.live.set(id, run);
+    return run;
   }
 
   /** A new run for `id` (ending a live one with the same id: QEMU reused the id). */
@@ -409,6 +442,8 @@ export class JobTimelineModel {
       lastEvent: 0,
       endedEvent: 0,
       stallReported: false,
+      endedBySnapshot: false,
+      outcomeFromEvent: false,
     };
     this.runs.set(run.seq, run);
     this.live.set(id, run);

@@ -1,0 +1,307 @@
+/// <reference lib="dom" />
+// `qmpkit dashboard` end to end, in a real browser (Debian's chromium via playwright-core),
+// against a real qemu-storage-daemon and against qmpkit-server: what a person watching the page
+// sees while a mirror runs to ready and completes, while a job fails on an injected I/O error,
+// and while 200 jobs run at once. The expected statuses are QEMU's: the JOB_STATUS_CHANGE events
+// the test's own client receives on the target's other monitor.
+
+import type { JobStatus } from '@qmpkit/client';
+import type { Page } from 'playwright-core';
+import { afterEach, describe, expect, test } from 'vitest';
+import { requireQemu } from '../src/daemon.js';
+import {
+  type Browser,
+  type DashboardProcess,
+  screenshot,
+  startBrowser,
+  startDashboardCli,
+} from './browser-harness.js';
+import { startTarget, type Target, type TargetName } from './cli-harness.js';
+
+requireQemu();
+
+const MiB = 1024 * 1024;
+const TARGETS: readonly TargetName[] = ['qemu', 'qmpkit-server'];
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  // Browser first, then the dashboard, then the QMP servers.
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function setUp(name: TargetName, blockdevs: readonly string[]) {
+  const target = await startTarget(name, blockdevs);
+  cleanup.push(() => target.stop());
+  const dashboard = await startDashboardCli([target.cliSocket], ['--interval', '200']);
+  cleanup.push(() => dashboard.stop());
+  const browser = await startBrowser();
+  cleanup.push(() => browser.close());
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  await page.goto(dashboard.url);
+  await page.waitForSelector('.target h2 .state[data-state="connected"]', { timeout: 20_000 });
+  // Every value each job's bar has shown, recorded by the page itself as the DOM changes.
+  await page.evaluate(() => {
+    const w = window as unknown as { bars: Record<string, number[]> };
+    w.bars = {};
+    const record = () => {
+      for (const tr of document.querySelectorAll<HTMLTableRowElement>('tr.job')) {
+        const value = tr.querySelector('progress')?.value ?? 0;
+        const id = tr.dataset.id ?? '';
+        w.bars[id] ??= [];
+        const seen = w.bars[id];
+        if (seen.at(-1) !== value) seen.push(value);
+      }
+    };
+    new MutationObserver(record).observe(document.getElementById('targets') as HTMLElement, {
+      subtree: true,
+      childList: true,
+      attributes: true,
+      characterData: true,
+    });
+  });
+  return { target, dashboard, browser, page, pageErrors };
+}
+
+/** Every status QEMU announces, per job, seen by the test's own client. */
+function recordStatuses(target: Target): Map<string, JobStatus[]> {
+  const statuses = new Map<string, JobStatus[]>();
+  const stream = target.check.events({ names: ['JOB_STATUS_CHANGE'] });
+  void (async () => {
+    for await (const event of stream) {
+      const list = statuses.get(event.data.id) ?? [];
+      list.push(event.data.status);
+      statuses.set(event.data.id, list);
+    }
+  })();
+  return statuses;
+}
+
+const rowStatus = (page: Page, id: string) =>
+  page.$eval(`tr.job[data-id="${id}"]`, (tr) => (tr as HTMLElement).dataset.status ?? '');
+
+/** The status bands of job `id`'s timeline lane, in order. */
+const bands = (page: Page, id: string) =>
+  page.$$eval(`#timeline g.lane[data-id="${id}"] rect.band`, (rects) =>
+    rects.map((r) => r.getAttribute('data-status')),
+  );
+
+async function until<T>(
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  ms = 30_000,
+) {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    value = await read();
+  }
+  return value;
+}
+
+const nullCo = (name: string, size: number) =>
+  JSON.stringify({ driver: 'null-co', 'node-name': name, size });
+
+describe.each(TARGETS)('the dashboard against %s', (name) => {
+  test('a mirror to ready and completed: row, advancing bar, timeline, then the end', async () => {
+    const { target, page, pageErrors, dashboard } = await setUp(name, [
+      nullCo('src', 64 * MiB),
+      nullCo('dst', 64 * MiB),
+    ]);
+    const statuses = recordStatuses(target);
+    // 16 MiB/s: QEMU copies its 16 MiB chunks one per second, so the bar has steps to show.
+    await target.check.execute('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 16 * MiB,
+    });
+    await page.waitForSelector('tr.job[data-id="m1"]', { timeout: 20_000 });
+    expect(await page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent)).toBe('mirror');
+    await until(
+      () => rowStatus(page, 'm1'),
+      (s) => s === 'running',
+      'running',
+    );
+    await until(
+      () => page.$eval('tr.job[data-id="m1"] progress', (p) => (p as HTMLProgressElement).value),
+      (v) => v > 0 && v < 1,
+      'the bar part-way',
+    );
+    await screenshot(page, `${name}-mirror-running`);
+    await until(
+      () => rowStatus(page, 'm1'),
+      (s) => s === 'ready',
+      'ready',
+      60_000,
+    );
+    expect(await page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent)).toBe('100.0 %');
+    await screenshot(page, `${name}-mirror-ready`);
+
+    await target.check.execute('job-complete', { id: 'm1' });
+    await until(
+      () => rowStatus(page, 'm1'),
+      (s) => s === 'null',
+      'null',
+    );
+    const qemuSaw = statuses.get('m1') ?? [];
+    expect(qemuSaw.slice(0, 3)).toEqual(['created', 'running', 'ready']);
+    expect(qemuSaw.at(-1)).toBe('null');
+    // The lane shows exactly the statuses QEMU announced, in order.
+    await until(
+      () => bands(page, 'm1'),
+      (b) => b.at(-1) === 'null',
+      'the timeline to end in null',
+    );
+    expect(await bands(page, 'm1')).toEqual(qemuSaw);
+    expect(await page.$eval('tr.job[data-id="m1"] .status', (s) => s.textContent)).toBe(
+      'null (completed)',
+    );
+    await page.waitForSelector('#timeline g.lane[data-id="m1"] polyline.progress-line');
+
+    // The bar never went backwards, and it advanced through intermediate values.
+    const bars = await page.evaluate(
+      () => (window as unknown as { bars: Record<string, number[]> }).bars,
+    );
+    const values = bars.m1 ?? [];
+    for (let i = 1; i < values.length; i++)
+      expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
+    expect(values.some((v) => v > 0 && v < 1)).toBe(true);
+    expect(values.at(-1)).toBe(1);
+    await screenshot(page, `${name}-mirror-done`);
+
+    // The log shows the job's events; /metrics counts them.
+    const logged = await page.$$eval('#log li', (lis) =>
+      lis.map((li) => (li as HTMLElement).dataset.event),
+    );
+    expect(logged).toContain('BLOCK_JOB_READY');
+    expect(logged).toContain('BLOCK_JOB_COMPLETED');
+    const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
+    expect(metrics).toMatch(
+      /qmpkit_jobs_finished_total\{target="[^"]+",type="mirror",outcome="completed"\} 1/,
+    );
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
+  test('an injected I/O error appears in the log and the job shows as failed', async () => {
+    const { target, page, pageErrors } = await setUp(name, [
+      nullCo('src', 64 * MiB),
+      nullCo('dst', 64 * MiB),
+      JSON.stringify({
+        driver: 'blkdebug',
+        'node-name': 'bad',
+        image: 'src',
+        'inject-error': [{ event: 'none', iotype: 'read', errno: 5, sector: 4096 }],
+      }),
+    ]);
+    await target.check
+      .execute('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'bad',
+        target: 'dst',
+        sync: 'full',
+        'on-source-error': 'report',
+      })
+      .catch(() => {}); // QEMU may report the failure only through events
+    const entry = await page.waitForSelector('#log li.error[data-event="BLOCK_JOB_ERROR"]', {
+      timeout: 20_000,
+    });
+    expect(await entry.$eval('.data', (d) => d.textContent)).toContain('"action":"report"');
+    await until(
+      () => rowStatus(page, 'b1'),
+      (s) => s === 'null',
+      'the failed job to end',
+    );
+    expect(await page.$eval('tr.job[data-id="b1"] .status', (s) => s.textContent)).toBe(
+      'null (failed)',
+    );
+    expect(
+      await page.$eval('tr.job[data-id="b1"] td.errors', (td) => td.getAttribute('title')),
+    ).toBe('Input/output error');
+    await screenshot(page, `${name}-io-error`);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
+  test('200 jobs at once: every row and lane appears and reaches its end', async () => {
+    const count = 200;
+    const blockdevs: string[] = [];
+    for (let i = 0; i < count; i++) blockdevs.push(nullCo(`s${i}`, MiB), nullCo(`d${i}`, MiB));
+    const { target, page, pageErrors } = await setUp(name, blockdevs);
+    const statuses = recordStatuses(target);
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        target.check.execute('blockdev-mirror', {
+          'job-id': `j${i}`,
+          device: `s${i}`,
+          target: `d${i}`,
+          sync: 'full',
+        }),
+      ),
+    );
+    await until(
+      () => page.$$eval('tr.job', (rows) => rows.length),
+      (n) => n === count,
+      `${count} rows`,
+      60_000,
+    );
+    // Every mirror converges (each fits in one buffer); then cancel them all.
+    await until(
+      async () => [...statuses.values()].filter((s) => s.includes('ready')).length,
+      (n) => n === count,
+      'every mirror ready',
+      60_000,
+    );
+    await Promise.all(
+      Array.from({ length: count }, (_, i) => target.check.execute('job-cancel', { id: `j${i}` })),
+    );
+    await until(
+      () => page.$$eval('tr.job[data-status="null"]', (rows) => rows.length),
+      (n) => n === count,
+      'every row at null',
+      60_000,
+    );
+    await until(
+      () => page.$$eval('#timeline g.lane', (lanes) => lanes.length),
+      (n) => n === count,
+      `${count} lanes`,
+    );
+    await screenshot(page, `${name}-200-jobs`, false);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+});
+
+describe('the dashboard process', () => {
+  test('several targets, one row group each; SIGTERM ends it cleanly', async () => {
+    const a = await startTarget('qemu', [nullCo('src', MiB)]);
+    cleanup.push(() => a.stop());
+    const b = await startTarget('qmpkit-server', [nullCo('src', MiB)]);
+    cleanup.push(() => b.stop());
+    let dashboard: DashboardProcess | undefined = await startDashboardCli([
+      a.cliSocket,
+      b.cliSocket,
+    ]);
+    cleanup.push(async () => dashboard?.stop());
+    const browser: Browser = await startBrowser();
+    cleanup.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(dashboard.url);
+    await until(
+      () => page.$$eval('.target h2 .state[data-state="connected"]', (s) => s.length),
+      (n) => n === 2,
+      'both targets connected',
+    );
+    const groups = await page.$$eval('section.target', (s) =>
+      s.map((e) => (e as HTMLElement).dataset.target),
+    );
+    expect(groups).toEqual([a.cliSocket, b.cliSocket]);
+    const stopped = await dashboard.stop();
+    dashboard = undefined;
+    expect(stopped).toEqual({ code: 130, stderr: '' });
+  }, 180_000);
+});
