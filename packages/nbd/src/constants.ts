@@ -10,6 +10,9 @@ export const NBD_OPTS_MAGIC = 0x49484156454f5054n;
 /** Magic in front of every option reply. */
 export const NBD_REP_MAGIC = 0x3e889045565a9n;
 export const NBD_REQUEST_MAGIC = 0x25609513;
+/** Request and reply magics once extended headers are negotiated. */
+export const NBD_EXTENDED_REQUEST_MAGIC = 0x21e41c71;
+export const NBD_EXTENDED_REPLY_MAGIC = 0x6e8a278c;
 export const NBD_SIMPLE_REPLY_MAGIC = 0x67446698;
 export const NBD_STRUCTURED_REPLY_MAGIC = 0x668e33ef;
 
@@ -33,6 +36,7 @@ export const NBD_FLAG_CAN_MULTI_CONN = 1 << 8;
 export const NBD_FLAG_SEND_RESIZE = 1 << 9;
 export const NBD_FLAG_SEND_CACHE = 1 << 10;
 export const NBD_FLAG_SEND_FAST_ZERO = 1 << 11;
+export const NBD_FLAG_BLOCK_STAT_PAYLOAD = 1 << 12;
 
 /** Options (handshake phase). */
 export const NBD_OPT_EXPORT_NAME = 1;
@@ -61,6 +65,7 @@ export const NBD_REP_ERR_UNKNOWN = REP_ERR + 6;
 export const NBD_REP_ERR_SHUTDOWN = REP_ERR + 7;
 export const NBD_REP_ERR_BLOCK_SIZE_REQD = REP_ERR + 8;
 export const NBD_REP_ERR_TOO_BIG = REP_ERR + 9;
+export const NBD_REP_ERR_EXT_HEADER_REQD = REP_ERR + 10;
 
 /** Whether an option reply type is an error. */
 export function isOptionReplyError(type: number): boolean {
@@ -89,6 +94,7 @@ export const NBD_CMD_FLAG_NO_HOLE = 1 << 1;
 export const NBD_CMD_FLAG_DF = 1 << 2;
 export const NBD_CMD_FLAG_REQ_ONE = 1 << 3;
 export const NBD_CMD_FLAG_FAST_ZERO = 1 << 4;
+export const NBD_CMD_FLAG_PAYLOAD_LEN = 1 << 5;
 
 /** Structured reply chunk flags and types. */
 export const NBD_REPLY_FLAG_DONE = 1 << 0;
@@ -96,6 +102,7 @@ export const NBD_REPLY_TYPE_NONE = 0;
 export const NBD_REPLY_TYPE_OFFSET_DATA = 1;
 export const NBD_REPLY_TYPE_OFFSET_HOLE = 2;
 export const NBD_REPLY_TYPE_BLOCK_STATUS = 5;
+export const NBD_REPLY_TYPE_BLOCK_STATUS_EXT = 6;
 export const NBD_REPLY_TYPE_ERROR = (1 << 15) + 1;
 export const NBD_REPLY_TYPE_ERROR_OFFSET = (1 << 15) + 2;
 
@@ -156,11 +163,15 @@ const OPTION_NAMES: Record<number, string> = {
   [NBD_OPT_STRUCTURED_REPLY]: 'structured reply',
   [NBD_OPT_LIST_META_CONTEXT]: 'list meta context',
   [NBD_OPT_SET_META_CONTEXT]: 'set meta context',
-  // QEMU 7.2 does not know NBD_OPT_EXTENDED_HEADERS by name: its messages say '<unknown>'.
+  [NBD_OPT_EXTENDED_HEADERS]: 'extended headers',
 };
 
-/** An option's name as QEMU's messages spell it (`<unknown>` otherwise). */
-export function optionName(option: number): string {
+/**
+ * An option's name as QEMU's messages spell it (`<unknown>` otherwise). QEMU 7.2 does not know
+ * NBD_OPT_EXTENDED_HEADERS by name (`knowsExtendedHeaders: false`).
+ */
+export function optionName(option: number, knowsExtendedHeaders = true): string {
+  if (option === NBD_OPT_EXTENDED_HEADERS && !knowsExtendedHeaders) return '<unknown>';
   return Object.hasOwn(OPTION_NAMES, option) ? OPTION_NAMES[option]! : '<unknown>';
 }
 

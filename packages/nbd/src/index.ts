@@ -60,6 +60,7 @@ export {
   QEMU_DIRTY_BITMAP_PREFIX,
 } from './constants.js';
 export { ExportDefinitionError, type NbdExportOptions } from './export-table.js';
+export { NBD_QEMU_VERSIONS, type NbdQemuVersion } from './profile.js';
 export {
   type NbdConnection,
   type NbdLogLevel,

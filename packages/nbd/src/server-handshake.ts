@@ -6,6 +6,7 @@
 import type { ByteReader, ByteWriter } from './byte-stream.js';
 import {
   BASE_ALLOCATION,
+  NBD_FLAG_BLOCK_STAT_PAYLOAD,
   NBD_FLAG_C_FIXED_NEWSTYLE,
   NBD_FLAG_C_NO_ZEROES,
   NBD_FLAG_FIXED_NEWSTYLE,
@@ -20,6 +21,7 @@ import {
   NBD_MAX_STRING_SIZE,
   NBD_OPT_ABORT,
   NBD_OPT_EXPORT_NAME,
+  NBD_OPT_EXTENDED_HEADERS,
   NBD_OPT_GO,
   NBD_OPT_INFO,
   NBD_OPT_LIST,
@@ -30,6 +32,7 @@ import {
   NBD_OPTS_MAGIC,
   NBD_REP_ACK,
   NBD_REP_ERR_BLOCK_SIZE_REQD,
+  NBD_REP_ERR_EXT_HEADER_REQD,
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_POLICY,
   NBD_REP_ERR_UNKNOWN,
@@ -43,6 +46,7 @@ import {
   QEMU_DIRTY_BITMAP_PREFIX,
 } from './constants.js';
 import type { ExportTable, ServedExport } from './export-table.js';
+import type { NbdProfile } from './profile.js';
 import { decodeLossy, decodeStrict, MessageBuilder, readU16, readU32, readU64 } from './wire.js';
 
 /** The meta contexts a client selected with NBD_OPT_SET_META_CONTEXT. */
@@ -66,6 +70,8 @@ export type HandshakeResult =
       readonly kind: 'transmission';
       readonly export: ServedExport;
       readonly structured: boolean;
+      /** Extended headers negotiated (structured replies then too). */
+      readonly extended: boolean;
       readonly meta: MetaSelection | undefined;
     }
   | { readonly kind: 'aborted' };
@@ -131,16 +137,19 @@ export class HandshakeSession {
   option = 0;
   #body: OptionBody | undefined;
   #structured = false;
+  #extended = false;
   #meta: MetaSelection | undefined;
 
   constructor(
     readonly reader: ByteReader,
     private readonly writer: ByteWriter,
     private readonly exports: ExportTable,
+    private readonly profile: NbdProfile,
   ) {}
 
+  /** The current option's name as this QEMU's messages spell it. */
   get optionLabel(): string {
-    return optionName(this.option);
+    return optionName(this.option, this.profile.extendedHeaders);
   }
 
   async run(): Promise<HandshakeResult> {
@@ -170,7 +179,7 @@ export class HandshakeSession {
       if (!fixed) {
         // A client without fixed newstyle may only name an export.
         if (this.option === NBD_OPT_EXPORT_NAME) return this.#exportName(noZeroes);
-        throw new HandshakeError(`Unsupported option ${this.option} (${optionName(this.option)})`);
+        throw new HandshakeError(`Unsupported option ${this.option} (${this.optionLabel})`);
       }
       const result = await this.#dispatch(noZeroes);
       if (result !== undefined) return result;
@@ -199,24 +208,33 @@ export class HandshakeSession {
         return undefined;
       case NBD_OPT_STRUCTURED_REPLY:
         if (body.remaining > 0) await this.#rejectLength();
-        else if (this.#structured) {
+        else if (this.#extended) {
+          await this.#error(NBD_REP_ERR_EXT_HEADER_REQD, 'extended headers already negotiated');
+        } else if (this.#structured) {
           await this.#error(NBD_REP_ERR_INVALID, 'structured reply already negotiated');
         } else {
           await this.#reply(NBD_REP_ACK);
           this.#structured = true;
         }
         return undefined;
+      case NBD_OPT_EXTENDED_HEADERS:
+        if (!this.profile.extendedHeaders) break;
+        if (body.remaining > 0) await this.#rejectLength();
+        else if (this.#extended) {
+          await this.#error(NBD_REP_ERR_INVALID, 'extended headers already negotiated');
+        } else {
+          await this.#reply(NBD_REP_ACK);
+          this.#structured = true;
+          this.#extended = true;
+        }
+        return undefined;
       case NBD_OPT_LIST_META_CONTEXT:
       case NBD_OPT_SET_META_CONTEXT:
         await this.#metaContexts();
         return undefined;
-      default:
-        await this.#drop(
-          NBD_REP_ERR_UNSUP,
-          `Unsupported option ${this.option} (${optionName(this.option)})`,
-        );
-        return undefined;
     }
+    await this.#drop(NBD_REP_ERR_UNSUP, `Unsupported option ${this.option} (${this.optionLabel})`);
+    return undefined;
   }
 
   async #reply(type: number, payload: readonly Uint8Array[] = []): Promise<void> {
@@ -245,7 +263,7 @@ export class HandshakeSession {
   }
 
   #rejectLength(): Promise<void> {
-    return this.invalid(`option '${optionName(this.option)}' has unexpected length`);
+    return this.invalid(`option '${this.optionLabel}' has unexpected length`);
   }
 
   async #list(): Promise<void> {
@@ -276,13 +294,26 @@ export class HandshakeSession {
   }
 
   #flagsFor(served: ServedExport): number {
-    return this.#structured ? served.flags | NBD_FLAG_SEND_DF : served.flags;
+    let flags = served.flags;
+    if (this.#structured) flags |= NBD_FLAG_SEND_DF;
+    // Block status payloads choose among negotiated contexts: QEMU 10.0 offers them to
+    // NBD_OPT_INFO always, to NBD_OPT_GO once contexts are selected (seen on the wire).
+    if (this.#extended && (this.option === NBD_OPT_INFO || (this.#meta?.count ?? 0) > 0)) {
+      flags |= NBD_FLAG_BLOCK_STAT_PAYLOAD;
+    }
+    return flags;
   }
 
   #enter(served: ServedExport): HandshakeResult {
     // Contexts chosen for another export do not carry over.
     const meta = this.#meta?.export === served ? this.#meta : undefined;
-    return { kind: 'transmission', export: served, structured: this.#structured, meta };
+    return {
+      kind: 'transmission',
+      export: served,
+      structured: this.#structured,
+      extended: this.#extended,
+      meta,
+    };
   }
 
   async #info(): Promise<HandshakeResult | undefined> {
@@ -353,7 +384,7 @@ export class HandshakeSession {
     // Only SET needs structured replies; QEMU lists contexts to any client.
     if (!listing && !this.#structured) {
       await this.invalid(
-        `request option '${optionName(this.option)}' when structured reply is not negotiated`,
+        `request option '${this.optionLabel}' when structured reply is not negotiated`,
       );
       return;
     }

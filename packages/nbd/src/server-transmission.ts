@@ -14,6 +14,7 @@ import {
   NBD_CMD_FLAG_FAST_ZERO,
   NBD_CMD_FLAG_FUA,
   NBD_CMD_FLAG_NO_HOLE,
+  NBD_CMD_FLAG_PAYLOAD_LEN,
   NBD_CMD_FLAG_REQ_ONE,
   NBD_CMD_FLUSH,
   NBD_CMD_READ,
@@ -21,11 +22,14 @@ import {
   NBD_CMD_WRITE,
   NBD_CMD_WRITE_ZEROES,
   NBD_ERRNO,
+  NBD_EXTENDED_REPLY_MAGIC,
+  NBD_EXTENDED_REQUEST_MAGIC,
   NBD_FLAG_READ_ONLY,
   NBD_MAX_BLOCK_STATUS_EXTENTS,
   NBD_MAX_BUFFER_SIZE,
   NBD_REPLY_FLAG_DONE,
   NBD_REPLY_TYPE_BLOCK_STATUS,
+  NBD_REPLY_TYPE_BLOCK_STATUS_EXT,
   NBD_REPLY_TYPE_ERROR,
   NBD_REPLY_TYPE_NONE,
   NBD_REPLY_TYPE_OFFSET_DATA,
@@ -37,6 +41,7 @@ import {
   type NbdErrno,
 } from './constants.js';
 import type { ServedExport } from './export-table.js';
+import type { NbdProfile } from './profile.js';
 import {
   META_ID_ALLOCATION_DEPTH,
   META_ID_BASE_ALLOCATION,
@@ -64,10 +69,29 @@ interface Request {
   readonly flags: number;
   readonly type: number;
   readonly cookie: bigint;
+  /** The offset as sent (echoed in extended reply headers). */
+  readonly from: bigint;
   readonly offset: number;
   readonly length: number;
   readonly data: Uint8Array | undefined;
+  /** The meta contexts this block status asks for (a payload may pick a subset). */
+  readonly contexts: Contexts | undefined;
 }
+
+/** Selected meta contexts; `count` 0 means none. */
+interface Contexts {
+  readonly baseAllocation: boolean;
+  readonly allocationDepth: boolean;
+  readonly bitmaps: readonly number[];
+  readonly count: number;
+}
+
+const NO_CONTEXTS: Contexts = {
+  baseAllocation: false,
+  allocationDepth: false,
+  bitmaps: [],
+  count: 0,
+};
 
 /** The strerror() texts of the errors a backend may raise, for QEMU's messages. */
 const STRERROR: Record<NbdErrno, string> = {
@@ -105,8 +129,10 @@ export class TransmissionSession {
     private readonly writer: ByteWriter,
     served: ServedExport,
     private readonly structured: boolean,
+    private readonly extended: boolean,
     private readonly meta: MetaSelection | undefined,
     private readonly limits: TransmissionLimits,
+    private readonly profile: NbdProfile,
   ) {
     this.#served = served;
   }
@@ -116,17 +142,33 @@ export class TransmissionSession {
     try {
       for (;;) {
         await this.#waitFor(() => this.#inFlight < this.limits.maxRequests);
-        const header = await this.reader.read(28);
-        if (readU32(header, 0) !== NBD_REQUEST_MAGIC) {
-          throw new Disconnect(`invalid magic (got 0x${readU32(header, 0).toString(16)})`);
+        const header = await this.reader.read(this.extended ? 32 : 28);
+        const magic = readU32(header, 0);
+        const expected = this.extended ? NBD_EXTENDED_REQUEST_MAGIC : NBD_REQUEST_MAGIC;
+        if (magic !== expected) {
+          // QEMU still answers it (with the cookie it carries), then hangs up.
+          const bogus = this.#request(
+            0,
+            0,
+            readU64(header, 8),
+            readU64(header, 16),
+            0n,
+            undefined,
+            undefined,
+          );
+          await this.#generic(bogus, 'EINVAL', this.profile.badMagic(magic, expected));
+          throw new Disconnect(this.profile.badMagic(magic, expected));
         }
         const flags = readU16(header, 4);
         const type = readU16(header, 6);
         const cookie = readU64(header, 8);
         const from = readU64(header, 16);
-        const length = readU32(header, 24);
+        const length = this.extended ? readU64(header, 24) : BigInt(readU32(header, 24));
         if (type === NBD_CMD_DISC) return;
-        const bytes = type === NBD_CMD_READ || type === NBD_CMD_WRITE ? length : 0;
+        const bytes =
+          type === NBD_CMD_READ || type === NBD_CMD_WRITE
+            ? Number(length > BigInt(NBD_MAX_BUFFER_SIZE) ? 0n : length)
+            : 0;
         await this.#waitFor(
           () => this.#inFlight === 0 || this.#inFlightBytes + bytes <= this.limits.maxInFlightBytes,
         );
@@ -183,20 +225,27 @@ export class TransmissionSession {
     type: number,
     cookie: bigint,
     from: bigint,
-    length: number,
+    length: bigint,
   ): Promise<Received> {
-    // The payload is read before validation, as QEMU does, so the stream stays in step; a
+    // Payloads are read before validation, as QEMU does, so the stream stays in step; a
     // payload too large to read leaves it out of step.
-    let data: Uint8Array | undefined;
+    const withPayload = this.extended && (flags & NBD_CMD_FLAG_PAYLOAD_LEN) !== 0;
+    let payloadLength = withPayload ? length : 0n;
+    let payloadOkay = false;
     let validFlags = NBD_CMD_FLAG_FUA;
-    let checkLength = false;
+    let checkLength = withPayload;
     let checkReadOnly = false;
+    let contexts: Contexts | undefined;
+    let problem: string | undefined;
     switch (type) {
       case NBD_CMD_READ:
         if (this.structured) validFlags |= NBD_CMD_FLAG_DF;
         checkLength = true;
         break;
       case NBD_CMD_WRITE:
+        if (this.extended) validFlags |= NBD_CMD_FLAG_PAYLOAD_LEN;
+        payloadOkay = true;
+        payloadLength = length;
         checkLength = true;
         checkReadOnly = true;
         break;
@@ -211,28 +260,126 @@ export class TransmissionSession {
         checkReadOnly = true;
         break;
       case NBD_CMD_BLOCK_STATUS:
+        if (withPayload) {
+          const chosen = await this.#blockStatusPayload(length);
+          if (chosen.problem !== undefined) {
+            // Too long to read: out of step.
+            return {
+              request: this.#request(flags, type, cookie, from, length, undefined, undefined),
+              problem: chosen.problem,
+              complete: false,
+            };
+          }
+          contexts = chosen.contexts;
+          length = chosen.length;
+          checkLength = false;
+          payloadLength = 0n;
+          validFlags |= NBD_CMD_FLAG_PAYLOAD_LEN;
+        } else {
+          contexts = this.meta ?? NO_CONTEXTS;
+        }
         validFlags |= NBD_CMD_FLAG_REQ_ONE;
         break;
     }
-    const offset = Number(from);
-    if (checkLength && length > NBD_MAX_BUFFER_SIZE) {
-      // The stray space is QEMU 7.2's.
-      const problem = `len (${length} ) is larger than max len (${NBD_MAX_BUFFER_SIZE})`;
-      const request = { flags, type, cookie, offset, length, data };
-      return { request, problem, complete: type !== NBD_CMD_WRITE };
+    let complete = payloadLength === 0n;
+    if (checkLength && length > BigInt(NBD_MAX_BUFFER_SIZE)) {
+      problem = this.profile.tooLong(length, NBD_MAX_BUFFER_SIZE);
+      return {
+        request: this.#request(flags, type, cookie, from, length, undefined, contexts),
+        problem,
+        complete,
+      };
     }
-    if (type === NBD_CMD_WRITE) data = await this.reader.read(length);
-    const request: Request = { flags, type, cookie, offset, length, data };
-    const size = this.#served.size;
-    let problem: string | undefined;
+    // Payloads on other commands are skipped; the command then fails for its flag.
+    if (payloadLength > 0n && !payloadOkay) length = 0n;
+    let data: Uint8Array | undefined;
+    if (payloadLength > 0n) {
+      if (payloadOkay) data = await this.reader.read(Number(payloadLength));
+      else await this.reader.skip(Number(payloadLength));
+      complete = true;
+    }
+    const request = this.#request(flags, type, cookie, from, length, data, contexts);
+    const size = BigInt(this.#served.size);
     if ((this.#served.flags & NBD_FLAG_READ_ONLY) !== 0 && checkReadOnly) {
       problem = 'Export is read-only';
-    } else if (from > BigInt(size) || BigInt(length) > BigInt(size) - from) {
+    } else if (from > size || length > size - from) {
       problem = `operation past EOF; From: ${from}, Len: ${length}, Size: ${size}`;
     } else if ((flags & ~validFlags) !== 0) {
       problem = `unsupported flags for command ${commandName(type)} (got 0x${flags.toString(16)})`;
     }
-    return { request, problem, complete: true };
+    return { request, problem, complete };
+  }
+
+  #request(
+    flags: number,
+    type: number,
+    cookie: bigint,
+    from: bigint,
+    length: bigint,
+    data: Uint8Array | undefined,
+    contexts: Contexts | undefined,
+  ): Request {
+    // Past validation both fit in a double exactly (they lie within the export).
+    return {
+      flags,
+      type,
+      cookie,
+      from,
+      offset: Number(from),
+      length: Number(length),
+      data,
+      contexts,
+    };
+  }
+
+  /**
+   * A block status payload (extended headers): the effect length and the ids of a subset of
+   * the negotiated contexts. Anything malformed selects nothing, and the command then fails.
+   */
+  async #blockStatusPayload(
+    payloadLength: bigint,
+  ): Promise<{ problem?: string; contexts?: Contexts; length: bigint }> {
+    if (payloadLength > BigInt(NBD_MAX_BUFFER_SIZE)) {
+      return {
+        problem: this.profile.tooLong(payloadLength, NBD_MAX_BUFFER_SIZE),
+        length: payloadLength,
+      };
+    }
+    const n = Number(payloadLength);
+    const negotiated = this.meta ?? NO_CONTEXTS;
+    if (n % 4 !== 0 || n < 8 || n > 8 + 4 * negotiated.count) {
+      await this.reader.skip(n);
+      return { contexts: NO_CONTEXTS, length: 0n };
+    }
+    const payload = await this.reader.read(n);
+    let base = false;
+    let depth = false;
+    const bitmaps = new Set<number>();
+    for (let at = 8; at < n; at += 4) {
+      const id = readU32(payload, at);
+      if (id === META_ID_BASE_ALLOCATION) {
+        if (!negotiated.baseAllocation || base) return { contexts: NO_CONTEXTS, length: 0n };
+        base = true;
+      } else if (id === META_ID_ALLOCATION_DEPTH) {
+        if (!negotiated.allocationDepth || depth) return { contexts: NO_CONTEXTS, length: 0n };
+        depth = true;
+      } else {
+        const index = id - META_ID_DIRTY_BITMAP;
+        if (!negotiated.bitmaps.includes(index) || bitmaps.has(index)) {
+          return { contexts: NO_CONTEXTS, length: 0n };
+        }
+        bitmaps.add(index);
+      }
+    }
+    return {
+      contexts: {
+        baseAllocation: base,
+        allocationDepth: depth,
+        bitmaps: [...bitmaps].sort((x, y) => x - y),
+        count: (n - 8) / 4,
+      },
+      length: readU64(payload, 0),
+    };
   }
 
   async #respond(received: Received): Promise<void> {
@@ -290,8 +437,13 @@ export class TransmissionSession {
 
   /** A reply without data: simple, or a structured error chunk (QEMU's generic reply). */
   #generic(req: Request, errno: NbdErrno | undefined, message: string): Promise<void> {
-    if (this.structured && errno !== undefined)
+    if (this.structured && errno !== undefined) {
       return this.#send(this.#errorChunk(req, errno, message));
+    }
+    // Extended headers have no simple replies: success is an empty final chunk.
+    if (this.extended) {
+      return this.#send(this.#chunk(req, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, []));
+    }
     return this.#send(this.#simple(req, errno));
   }
 
@@ -307,12 +459,20 @@ export class TransmissionSession {
   #chunk(req: Request, flags: number, type: number, payload: readonly Uint8Array[]): Uint8Array[] {
     let length = 0;
     for (const p of payload) length += p.length;
-    const chunk = new MessageBuilder()
-      .u32(NBD_STRUCTURED_REPLY_MAGIC)
-      .u16(flags)
-      .u16(type)
-      .u64(req.cookie)
-      .u32(length);
+    const chunk = this.extended
+      ? new MessageBuilder()
+          .u32(NBD_EXTENDED_REPLY_MAGIC)
+          .u16(flags)
+          .u16(type)
+          .u64(req.cookie)
+          .u64(req.from)
+          .u64(length)
+      : new MessageBuilder()
+          .u32(NBD_STRUCTURED_REPLY_MAGIC)
+          .u16(flags)
+          .u16(type)
+          .u64(req.cookie)
+          .u32(length);
     for (const p of payload) chunk.bytes(p);
     return chunk.chunks();
   }
@@ -406,11 +566,22 @@ export class TransmissionSession {
   }
 
   async #blockStatus(req: Request): Promise<void> {
-    if (req.length === 0) return this.#generic(req, 'EINVAL', 'need non-zero length');
-    const meta = this.meta;
-    if (meta === undefined || meta.count === 0) {
-      return this.#generic(req, 'EINVAL', 'CMD_BLOCK_STATUS not negotiated');
+    const meta = req.contexts ?? NO_CONTEXTS;
+    if (this.profile.blockStatusLengthFirst && req.length === 0) {
+      return this.#generic(req, 'EINVAL', 'need non-zero length');
     }
+    if (meta.count === 0) {
+      // A payload that chose nothing (or chose badly) is told apart from no contexts at all.
+      const negotiated = (this.meta?.count ?? 0) > 0;
+      return this.#generic(
+        req,
+        'EINVAL',
+        negotiated && this.extended
+          ? 'CMD_BLOCK_STATUS payload not valid'
+          : 'CMD_BLOCK_STATUS not negotiated',
+      );
+    }
+    if (req.length === 0) return this.#generic(req, 'EINVAL', 'need non-zero length');
     const contexts: Array<[MetaContext, number]> = [];
     if (meta.baseAllocation) contexts.push([{ kind: 'base:allocation' }, META_ID_BASE_ALLOCATION]);
     if (meta.allocationDepth) {
@@ -435,15 +606,14 @@ export class TransmissionSession {
         return this.#send(chunks);
       }
       const body = new MessageBuilder().u32(id);
-      for (const e of extents) body.u32(e.length).u32(e.flags);
-      chunks.push(
-        ...this.#chunk(
-          req,
-          last ? NBD_REPLY_FLAG_DONE : 0,
-          NBD_REPLY_TYPE_BLOCK_STATUS,
-          body.chunks(),
-        ),
-      );
+      if (this.extended) {
+        body.u32(extents.length);
+        for (const e of extents) body.u64(e.length).u64(e.flags);
+      } else {
+        for (const e of extents) body.u32(e.length).u32(e.flags);
+      }
+      const type = this.extended ? NBD_REPLY_TYPE_BLOCK_STATUS_EXT : NBD_REPLY_TYPE_BLOCK_STATUS;
+      chunks.push(...this.#chunk(req, last ? NBD_REPLY_FLAG_DONE : 0, type, body.chunks()));
     }
     return this.#send(chunks);
   }
@@ -463,7 +633,7 @@ export class TransmissionSession {
         if (
           previous !== undefined &&
           previous.flags === extent.flags &&
-          previous.length + n <= 0xffffffff
+          (this.extended || previous.length + n <= 0xffffffff)
         ) {
           previous.length += n;
         } else if (out.length < maxExtents) {

@@ -5,12 +5,15 @@
 import { type ByteReader, type ByteWriter, EndOfStreamError } from './byte-stream.js';
 import { NBD_MAX_BUFFER_SIZE, NBD_MAX_REQUESTS } from './constants.js';
 import { ExportTable, type NbdExportOptions, type ServedExport } from './export-table.js';
+import { type NbdProfile, type NbdQemuVersion, nbdProfile } from './profile.js';
 import { HandshakeError, HandshakeSession } from './server-handshake.js';
 import { Disconnect, type TransmissionLimits, TransmissionSession } from './server-transmission.js';
 
 export type NbdLogLevel = 'info' | 'warn' | 'error';
 
 export interface NbdServerOptions {
+  /** Whose behaviour to reproduce where QEMU versions differ; default '7.2'. */
+  readonly qemuVersion?: NbdQemuVersion;
   /**
    * Advertise NBD_FLAG_CAN_MULTI_CONN, as QEMU does unless its server allows a single
    * connection (`max-connections: 1`, or `qemu-nbd` without `--shared`). Default true.
@@ -58,6 +61,7 @@ export class NbdServerCore {
   readonly #connections = new Set<Connection>();
   readonly #limits: TransmissionLimits;
   readonly #log: (level: NbdLogLevel, message: string) => void;
+  readonly #profile: NbdProfile;
   #closed = false;
 
   constructor(options: NbdServerOptions = {}) {
@@ -72,6 +76,7 @@ export class NbdServerCore {
     }
     this.#limits = { maxRequests, maxInFlightBytes };
     this.#log = options.log ?? (() => undefined);
+    this.#profile = nbdProfile(options.qemuVersion ?? '7.2');
   }
 
   /** Adds an export; throws `ExportDefinitionError` with QEMU's words when it is refused. */
@@ -117,7 +122,12 @@ export class NbdServerCore {
   async #run(connection: Connection, reader: ByteReader, writer: ByteWriter): Promise<void> {
     this.#connections.add(connection);
     try {
-      const handshake = await new HandshakeSession(reader, writer, this.#table).run();
+      const handshake = await new HandshakeSession(
+        reader,
+        writer,
+        this.#table,
+        this.#profile,
+      ).run();
       if (handshake.kind === 'aborted') return;
       connection.served = handshake.export;
       connection.exportName = handshake.export.name;
@@ -127,8 +137,10 @@ export class NbdServerCore {
         writer,
         handshake.export,
         handshake.structured,
+        handshake.extended,
         handshake.meta,
         this.#limits,
+        this.#profile,
       ).run();
     } catch (error) {
       if (error instanceof HandshakeError) {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NbdBackend } from '../src/index.js';
+import type { NbdBackend, NbdQemuVersion } from '../src/index.js';
 import { type NbdListenOptions, NbdServer } from '../src/node/index.js';
 
 export interface ToolResult {
@@ -139,7 +139,10 @@ export async function startOurs(
   options: NbdListenOptions & { exportName?: string; description?: string } = {},
 ): Promise<Endpoint & { server: NbdServer }> {
   const socket = join(dir, 'ours.sock');
-  const server = await NbdServer.listen({ path: socket }, options);
+  const server = await NbdServer.listen(
+    { path: socket },
+    { qemuVersion: currentBuild.version as NbdQemuVersion, ...options },
+  );
   server.addExport({
     name: options.exportName ?? '',
     backend,

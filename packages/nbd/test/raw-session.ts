@@ -59,6 +59,9 @@ function printable(bytes: Uint8Array): string {
 }
 
 export class RawSession {
+  /** Set once extended headers are negotiated: requests and replies use the 32-byte headers. */
+  extended = false;
+
   private constructor(
     private readonly reader: ByteReader,
     private readonly writer: ByteWriter,
@@ -132,17 +135,12 @@ export class RawSession {
     flags: number,
     cookie: number,
     offset: number | bigint,
-    length: number,
+    length: number | bigint,
     payload?: Uint8Array,
   ): Promise<void> {
-    const header = cat(
-      u32(0x25609513),
-      u16(flags),
-      u16(type),
-      u64(cookie),
-      u64(offset),
-      u32(length),
-    );
+    const header = this.extended
+      ? cat(u32(0x21e41c71), u16(flags), u16(type), u64(cookie), u64(offset), u64(length))
+      : cat(u32(0x25609513), u16(flags), u16(type), u64(cookie), u64(offset), u32(Number(length)));
     await this.send(payload === undefined ? header : cat(header, payload));
   }
 
@@ -167,12 +165,15 @@ export class RawSession {
         out.push({ simple: true, errno, cookie: num(rest, 4, 8), data });
         return out;
       }
-      if (magic !== 0x668e33ef) throw new Error(`bad magic ${magic.toString(16)}`);
-      const rest = await this.reader.read(16);
+      if (magic !== (this.extended ? 0x6e8a278c : 0x668e33ef)) {
+        throw new Error(`bad magic ${magic.toString(16)}`);
+      }
+      const rest = await this.reader.read(this.extended ? 28 : 16);
       const flags = num(rest, 0, 2);
       const type = num(rest, 2, 2);
-      const data = await this.reader.read(num(rest, 12, 4));
+      const data = await this.reader.read(this.extended ? num(rest, 20, 8) : num(rest, 12, 4));
       const chunk: Record<string, unknown> = { flags, type, cookie: num(rest, 4, 8) };
+      if (this.extended) chunk.headerOffset = num(rest, 12, 8);
       if (type >= 0x8000) {
         chunk.errno = num(data, 0, 4);
         chunk.message = printable(data.subarray(6, 6 + num(data, 4, 2)));
@@ -188,6 +189,14 @@ export class RawSession {
         const extents: number[][] = [];
         for (let at = 4; at + 8 <= data.length; at += 8)
           extents.push([num(data, at, 4), num(data, at + 4, 4)]);
+        chunk.extents = extents;
+      } else if (type === 6) {
+        chunk.context = num(data, 0, 4);
+        chunk.count = num(data, 4, 4);
+        const extents: number[][] = [];
+        for (let at = 8; at + 16 <= data.length; at += 16) {
+          extents.push([num(data, at, 8), num(data, at + 8, 8)]);
+        }
         chunk.extents = extents;
       }
       out.push(chunk);
