@@ -5,7 +5,7 @@
 // qobject-input-visitor.c, 7.2). This module does the same, driven by the runtime schema, so
 // every driver's options convert (and fail) as in QEMU.
 
-import { JsonStreamer } from '@qmpkit/protocol';
+import { hasErrorMarker, JsonStreamer, stampErrorMarker } from '@qmpkit/protocol';
 import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
 import type { BlockSchema } from './schema.js';
@@ -15,6 +15,12 @@ export class BlockdevArgumentError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'BlockdevArgumentError';
+    stampErrorMarker(this, 'BlockdevArgumentError');
+  }
+
+  /** True for a BlockdevArgumentError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is BlockdevArgumentError {
+    return hasErrorMarker(value, 'BlockdevArgumentError');
   }
 }
 

@@ -2,6 +2,8 @@
 // (DESIGN.md: `node:` imports live in src/node/**): it is handed an ImageStore. The Node.js one is
 // in src/node/fs-image-store.ts; MemoryImageStore serves tests and fully in-memory simulations.
 
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+
 /** Failure of a store operation, named by errno code (`ENOENT`, `EACCES`, …). */
 export class ImageStoreError extends Error {
   readonly code: string;
@@ -9,6 +11,12 @@ export class ImageStoreError extends Error {
     super(message ?? strerror(code));
     this.name = 'ImageStoreError';
     this.code = code;
+    stampErrorMarker(this, 'ImageStoreError');
+  }
+
+  /** True for a ImageStoreError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is ImageStoreError {
+    return hasErrorMarker(value, 'ImageStoreError');
   }
 }
 

@@ -4,6 +4,7 @@
 // implied first key (`--blockdev null-co,…` means `driver=null-co`). Values are all strings;
 // converting them by schema type is blockdev-options.ts's job. Errors carry QEMU's texts.
 
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
 import { qdictOrder } from './qdict.js';
 
 /** A parsed keyval tree: objects of strings, objects and arrays. */
@@ -16,6 +17,12 @@ export class KeyvalError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'KeyvalError';
+    stampErrorMarker(this, 'KeyvalError');
+  }
+
+  /** True for a KeyvalError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is KeyvalError {
+    return hasErrorMarker(value, 'KeyvalError');
   }
 }
 

@@ -2,6 +2,8 @@
 // clusters are allocated) and the empty images blockdev-create writes. Format facts from QEMU's
 // docs/interop/qcow2.txt and block/qcow2.c (7.2). Guest data is never read or written.
 
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+
 /** Reads `length` bytes at `offset` of the image's underlying file (short reads give zeros). */
 export type ReadAt = (offset: number, length: number) => Uint8Array;
 
@@ -44,6 +46,12 @@ export class Qcow2FormatError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'Qcow2FormatError';
+    stampErrorMarker(this, 'Qcow2FormatError');
+  }
+
+  /** True for a Qcow2FormatError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is Qcow2FormatError {
+    return hasErrorMarker(value, 'Qcow2FormatError');
   }
 }
 

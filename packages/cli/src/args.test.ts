@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { parseCommandLine, parseSize, parseTcpAddress, UsageError } from './args.js';
+import { CliUsageError, parseCommandLine, parseSize, parseTcpAddress } from './args.js';
 
 const usage = (argv: string[]) => {
   try {
     parseCommandLine(argv);
   } catch (error) {
-    if (error instanceof UsageError) return error.message;
+    if (error instanceof CliUsageError) return error.message;
     throw error;
   }
   throw new Error('no usage error');
@@ -50,9 +50,9 @@ describe('qmpkit command line', () => {
     expect(parseTcpAddress('example.org:5555')).toEqual({ host: 'example.org', port: 5555 });
     expect(parseTcpAddress(':5555')).toEqual({ host: '127.0.0.1', port: 5555 });
     expect(parseTcpAddress('[::1]:5555')).toEqual({ host: '::1', port: 5555 });
-    expect(() => parseTcpAddress('host:0')).toThrow(UsageError);
-    expect(() => parseTcpAddress('host:70000')).toThrow(UsageError);
-    expect(() => parseTcpAddress('host:x')).toThrow(UsageError);
+    expect(() => parseTcpAddress('host:0')).toThrow(CliUsageError);
+    expect(() => parseTcpAddress('host:70000')).toThrow(CliUsageError);
+    expect(() => parseTcpAddress('host:x')).toThrow(CliUsageError);
   });
 
   test('usage errors', () => {
@@ -234,7 +234,7 @@ describe('qmpkit command line', () => {
     expect(parseSize('0', '--speed')).toBe(0);
     expect(parseSize('512k', '--speed')).toBe(524288);
     expect(parseSize('1G', '--speed')).toBe(1073741824);
-    expect(() => parseSize('1.5M', '--speed')).toThrow(UsageError);
-    expect(() => parseSize('-1', '--speed')).toThrow(UsageError);
+    expect(() => parseSize('1.5M', '--speed')).toThrow(CliUsageError);
+    expect(() => parseSize('-1', '--speed')).toThrow(CliUsageError);
   });
 });

@@ -2,18 +2,26 @@
  * The command line of `qmpkit`: which command, which server, which options. Pure: reads only
  * the argument list it is given; help texts live here too.
  */
+
 import { parseArgs } from 'node:util';
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import { parseRecordCommand, type RecordCommand, recordHelp } from './record-args.js';
 
 /** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
-export class UsageError extends Error {
+export class CliUsageError extends Error {
   /** The command whose help applies (`exec`, `run mirror`, …), if known. */
   readonly command: string | undefined;
   constructor(message: string, command?: string) {
     super(message);
-    this.name = 'UsageError';
+    this.name = 'CliUsageError';
     this.command = command;
+    stampErrorMarker(this, 'CliUsageError');
+  }
+
+  /** True for a CliUsageError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is CliUsageError {
+    return hasErrorMarker(value, 'CliUsageError');
   }
 }
 
@@ -304,7 +312,7 @@ export function parseTcpAddress(text: string): { host: string; port: number } {
     }
   }
   if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new UsageError(`--tcp ${text}: expected HOST:PORT with a port from 1 to 65535`);
+    throw new CliUsageError(`--tcp ${text}: expected HOST:PORT with a port from 1 to 65535`);
   }
   return { host, port: Number(portText) };
 }
@@ -320,16 +328,17 @@ const SIZE_SUFFIX: Record<string, number> = {
 /** A byte count with an optional binary suffix: `1048576`, `512K`, `10M`, `1G`. */
 export function parseSize(text: string, option: string): number {
   const m = /^(\d+)([kKmMgGtT]?)$/.exec(text);
-  if (m === null) throw new UsageError(`${option} ${text}: expected a number of bytes (e.g. 10M)`);
+  if (m === null)
+    throw new CliUsageError(`${option} ${text}: expected a number of bytes (e.g. 10M)`);
   const value = Number(m[1]) * (SIZE_SUFFIX[(m[2] as string).toLowerCase()] as number);
-  if (!Number.isSafeInteger(value)) throw new UsageError(`${option} ${text}: too large`);
+  if (!Number.isSafeInteger(value)) throw new CliUsageError(`${option} ${text}: too large`);
   return value;
 }
 
 function positiveInt(text: string | undefined, option: string, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${option} ${text}: expected a positive whole number`);
+    throw new CliUsageError(`${option} ${text}: expected a positive whole number`);
   }
   return Number(text);
 }
@@ -353,7 +362,7 @@ function parse(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // parseArgs explains '--' at length; the first sentence is what matters here.
-    throw new UsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, command);
+    throw new CliUsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, command);
   }
 }
 
@@ -361,16 +370,19 @@ function common(values: Values, command: string): Common {
   const socket = values.socket as string | undefined;
   const tcp = values.tcp as string | undefined;
   if (socket !== undefined && tcp !== undefined) {
-    throw new UsageError('give either --socket or --tcp, not both', command);
+    throw new CliUsageError('give either --socket or --tcp, not both', command);
   }
   let target: Target;
   if (socket !== undefined) {
-    if (socket === '') throw new UsageError('--socket needs a path', command);
+    if (socket === '') throw new CliUsageError('--socket needs a path', command);
     target = { path: socket };
   } else if (tcp !== undefined) {
     target = parseTcpAddress(tcp);
   } else {
-    throw new UsageError('say where the QMP server is: --socket PATH or --tcp HOST:PORT', command);
+    throw new CliUsageError(
+      'say where the QMP server is: --socket PATH or --tcp HOST:PORT',
+      command,
+    );
   }
   const connectTimeoutMs = positiveInt(
     values.timeout as string | undefined,
@@ -383,14 +395,14 @@ function common(values: Values, command: string): Common {
 function required(values: Values, name: string, command: string): string {
   const value = values[name];
   if (typeof value !== 'string' || value === '') {
-    throw new UsageError(`--${name} is required`, command);
+    throw new CliUsageError(`--${name} is required`, command);
   }
   return value;
 }
 
 /**
  * Reads the command line (without `node` and the script). `env` and `home` give the default
- * history file. Throws `UsageError`.
+ * history file. Throws `CliUsageError`.
  */
 export function parseCommandLine(
   argv: readonly string[],
@@ -419,7 +431,7 @@ export function parseCommandLine(
       );
       if (values.help === true) return { command: 'help', text: helpText('shell') };
       if (positionals.length > 0) {
-        throw new UsageError(`unexpected argument '${positionals[0]}'`, 'shell');
+        throw new CliUsageError(`unexpected argument '${positionals[0]}'`, 'shell');
       }
       const defaultHistory =
         env.QMPKIT_HISTORY ??
@@ -440,7 +452,7 @@ export function parseCommandLine(
       const { values, positionals } = parse(rest, { compact: { type: 'boolean' } }, 'exec', true);
       if (values.help === true) return { command: 'help', text: helpText('exec') };
       const [name, ...words] = positionals;
-      if (name === undefined) throw new UsageError('exec needs a COMMAND', 'exec');
+      if (name === undefined) throw new CliUsageError('exec needs a COMMAND', 'exec');
       return {
         command: 'exec',
         ...common(values, 'exec'),
@@ -464,7 +476,7 @@ export function parseCommandLine(
         );
         if (values.help === true) return { command: 'help', text: helpText('watch') };
         if (positionals.length > 0) {
-          throw new UsageError(`unexpected argument '${positionals[0]}'`, 'watch');
+          throw new CliUsageError(`unexpected argument '${positionals[0]}'`, 'watch');
         }
         return {
           command: 'watch',
@@ -482,7 +494,7 @@ export function parseCommandLine(
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, 'jobs', true);
       if (values.help === true) return { command: 'help', text: helpText('jobs') };
       if (positionals.length > 0) {
-        throw new UsageError(
+        throw new CliUsageError(
           `unexpected argument '${positionals[0]}' (did you mean 'jobs watch'?)`,
           'jobs',
         );
@@ -496,7 +508,7 @@ export function parseCommandLine(
     case 'dashboard':
       return parseDashboard(rest);
     default:
-      throw new UsageError(`unknown command '${first}'`);
+      throw new CliUsageError(`unknown command '${first}'`);
   }
 }
 
@@ -504,11 +516,11 @@ function parseRun(argv: readonly string[]): Invocation {
   const [kindText, ...rest] = argv;
   if (kindText === undefined || kindText === '-h' || kindText === '--help') {
     if (kindText === undefined)
-      throw new UsageError('run needs a job type: mirror, commit, stream or backup', 'run');
+      throw new CliUsageError('run needs a job type: mirror, commit, stream or backup', 'run');
     return { command: 'help', text: helpText('run') };
   }
   if (!(JOB_KINDS as readonly string[]).includes(kindText)) {
-    throw new UsageError(
+    throw new CliUsageError(
       `unknown job type '${kindText}' (mirror, commit, stream or backup)`,
       'run',
     );
@@ -522,7 +534,8 @@ function parseRun(argv: readonly string[]): Invocation {
     true,
   );
   if (values.help === true) return { command: 'help', text: helpText(name) };
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, name);
+  if (positionals.length > 0)
+    throw new CliUsageError(`unexpected argument '${positionals[0]}'`, name);
   const device = required(values, 'device', name);
   const jobId = (values['job-id'] as string | undefined) ?? device;
   const args: Record<string, string | number> = { 'job-id': jobId, device };
@@ -550,7 +563,7 @@ function parseRun(argv: readonly string[]): Invocation {
       break;
   }
   if (values.complete === true && values['cancel-on-ready'] === true) {
-    throw new UsageError('give either --complete or --cancel-on-ready, not both', name);
+    throw new CliUsageError('give either --complete or --cancel-on-ready, not both', name);
   }
   const onReady =
     values.complete === true

@@ -5,10 +5,10 @@
 import { parseArgs } from 'node:util';
 import type { DashboardTarget } from '@qmpkit/dashboard/node';
 import {
+  CliUsageError,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INTERVAL_MS,
   parseTcpAddress,
-  UsageError,
 } from './args.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -51,7 +51,7 @@ Options:
 function positiveInt(text: string | undefined, option: string, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${option} ${text}: expected a positive whole number`, 'dashboard');
+    throw new CliUsageError(`${option} ${text}: expected a positive whole number`, 'dashboard');
   }
   return Number(text);
 }
@@ -65,7 +65,7 @@ export function parseDashboard(
     parsed = parseArgs({ args: [...argv], options: OPTIONS, tokens: true, strict: true });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, 'dashboard');
+    throw new CliUsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, 'dashboard');
   }
   const { values, tokens } = parsed;
   if (values.help === true) return { command: 'help', text: dashboardHelp() };
@@ -74,7 +74,7 @@ export function parseDashboard(
   for (const token of tokens) {
     if (token.kind !== 'option' || token.value === undefined) continue;
     if (token.name === 'socket') {
-      if (token.value === '') throw new UsageError('--socket needs a path', 'dashboard');
+      if (token.value === '') throw new CliUsageError('--socket needs a path', 'dashboard');
       targets.push({ name: token.value, target: { path: token.value } });
     } else if (token.name === 'tcp') {
       const address = parseTcpAddress(token.value);
@@ -82,14 +82,15 @@ export function parseDashboard(
     }
   }
   if (targets.length === 0) {
-    throw new UsageError(
+    throw new CliUsageError(
       'say where the QMP server is: --socket PATH or --tcp HOST:PORT',
       'dashboard',
     );
   }
   const names = new Set<string>();
   for (const t of targets) {
-    if (names.has(t.name as string)) throw new UsageError(`${t.name} is given twice`, 'dashboard');
+    if (names.has(t.name as string))
+      throw new CliUsageError(`${t.name} is given twice`, 'dashboard');
     names.add(t.name as string);
   }
   return {
@@ -119,7 +120,7 @@ function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
   if (m === null || port > 65535) {
-    throw new UsageError(
+    throw new CliUsageError(
       `--listen ${text}: expected HOST:PORT (port 0 picks a free one)`,
       'dashboard',
     );

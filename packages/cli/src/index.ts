@@ -2,6 +2,7 @@
 // pieces it is made of, for embedding `main` or reusing the qmp-shell syntax and the renderers.
 
 export {
+  CliUsageError,
   type ExecCommand,
   helpText,
   type Invocation,
@@ -13,7 +14,6 @@ export {
   type RunCommand,
   type ShellCommand,
   type Target,
-  UsageError,
   type WatchCommand,
 } from './args.js';
 export { completeLine, SchemaIndex } from './completion.js';

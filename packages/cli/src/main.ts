@@ -4,7 +4,7 @@
  * Ctrl-C 130.
  */
 import { createRequire } from 'node:module';
-import { helpText, parseCommandLine, UsageError } from './args.js';
+import { CliUsageError, helpText, parseCommandLine } from './args.js';
 import { runExec } from './commands/exec.js';
 import { runJobs } from './commands/jobs.js';
 import { runRun } from './commands/run.js';
@@ -52,7 +52,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       }
     }
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof CliUsageError) {
       const help = error.command === undefined ? 'qmpkit --help' : `qmpkit ${error.command} --help`;
       io.stderr.write(
         `qmpkit: ${error.message} (see ${help.replace('watch --help', 'jobs watch --help')})\n`,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseCommandLine, UsageError } from './args.js';
+import { CliUsageError, parseCommandLine } from './args.js';
 
 describe('qmpkit record command line', () => {
   test('unix and TCP forms; TCP on loopback by default; port 0 to listen anywhere free', () => {
@@ -42,7 +42,7 @@ describe('qmpkit record command line', () => {
     [['record', '--socket', 'q', '--listen', 'q', '--out', 'o'], 'must differ'],
     [['record', '--socket', 'q', '--listen', 'p', '--out', 'o', 'extra'], 'Unexpected argument'],
   ])('%j is refused: %s', (argv, message) => {
-    expect(() => parseCommandLine(argv)).toThrow(UsageError);
+    expect(() => parseCommandLine(argv)).toThrow(CliUsageError);
     expect(() => parseCommandLine(argv)).toThrow(message);
   });
 

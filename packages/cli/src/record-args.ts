@@ -2,7 +2,7 @@
  * The command line of `qmpkit record` (kept apart from args.ts, which holds the client commands).
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONNECT_TIMEOUT_MS, parseTcpAddress, type Target, UsageError } from './args.js';
+import { CliUsageError, DEFAULT_CONNECT_TIMEOUT_MS, parseTcpAddress, type Target } from './args.js';
 
 export interface RecordCommand {
   command: 'record';
@@ -45,7 +45,7 @@ function listenTcp(text: string): { host: string; port: number } {
   return parseTcpAddress(text);
 }
 
-/** `qmpkit record …` (the arguments after `record`). Throws `UsageError`. */
+/** `qmpkit record …` (the arguments after `record`). Throws `CliUsageError`. */
 export function parseRecordCommand(
   argv: readonly string[],
 ): RecordCommand | { command: 'help'; text: string } {
@@ -67,37 +67,37 @@ export function parseRecordCommand(
     }));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, 'record');
+    throw new CliUsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, 'record');
   }
   if (values.help === true) return { command: 'help', text: recordHelp() };
   const one = (a: string, b: string, what: string): [string, string | undefined] => {
     const va = values[a] as string | undefined;
     const vb = values[b] as string | undefined;
     if (va !== undefined && vb !== undefined) {
-      throw new UsageError(`give either --${a} or --${b}, not both`, 'record');
+      throw new CliUsageError(`give either --${a} or --${b}, not both`, 'record');
     }
     if (va === undefined && vb === undefined) {
-      throw new UsageError(`say ${what}: --${a} or --${b}`, 'record');
+      throw new CliUsageError(`say ${what}: --${a} or --${b}`, 'record');
     }
     if ((va ?? vb) === '')
-      throw new UsageError(`--${va !== undefined ? a : b} needs a value`, 'record');
+      throw new CliUsageError(`--${va !== undefined ? a : b} needs a value`, 'record');
     return va !== undefined ? [a, va] : [b, vb];
   };
   const [upstreamKind, upstreamText] = one('socket', 'tcp', 'which server to record');
   const [listenKind, listenText] = one('listen', 'listen-tcp', 'where to listen for clients');
   const out = values.out as string | undefined;
-  if (out === undefined || out === '') throw new UsageError('--out FILE is required', 'record');
+  if (out === undefined || out === '') throw new CliUsageError('--out FILE is required', 'record');
   const upstream: Target =
     upstreamKind === 'socket' ? { path: upstreamText! } : parseTcpAddress(upstreamText!);
   const listen: Target = listenKind === 'listen' ? { path: listenText! } : listenTcp(listenText!);
   if ('path' in upstream && 'path' in listen && upstream.path === listen.path) {
-    throw new UsageError('--listen must differ from --socket', 'record');
+    throw new CliUsageError('--listen must differ from --socket', 'record');
   }
   const timeout = values.timeout as string | undefined;
   let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   if (timeout !== undefined) {
     if (!/^\d+$/.test(timeout) || Number(timeout) < 1 || !Number.isSafeInteger(Number(timeout))) {
-      throw new UsageError(`--timeout ${timeout}: expected a positive whole number`, 'record');
+      throw new CliUsageError(`--timeout ${timeout}: expected a positive whole number`, 'record');
     }
     connectTimeoutMs = Number(timeout);
   }

@@ -230,7 +230,7 @@ export class QmpClient implements JobClient {
     if (this.current === 'connected' && !this.oobEnabled) {
       return Promise.reject(
         new StateError('out-of-band execution was not negotiated (connect with oob: true)', {
-          state: 'no-oob',
+          state: this.current,
         }),
       );
     }
@@ -247,7 +247,7 @@ export class QmpClient implements JobClient {
     if (oob && this.current === 'connected' && !this.oobEnabled) {
       return Promise.reject(
         new StateError('out-of-band execution was not negotiated (connect with oob: true)', {
-          state: 'no-oob',
+          state: this.current,
         }),
       );
     }

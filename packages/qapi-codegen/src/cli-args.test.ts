@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { CliUsageError, parseCliArgs } from './cli-args.js';
+import { CodegenUsageError, parseCliArgs } from './cli-args.js';
 
 describe('parseCliArgs', () => {
   test('reads an input, --out, repeated --define and --defines-file, --prefix', () => {
@@ -78,7 +78,7 @@ describe('parseCliArgs', () => {
     [['in.json', '--out', 'x', '--prefix', 'a/b'], 'must not contain a path separator'],
     [['in.json', '--out', 'x', '--qemu', '8.0'], "--qemu must be one of 7.2, 10.0, not '8.0'"],
   ])('%j is refused: %s', (args, message) => {
-    expect(() => parseCliArgs(args)).toThrow(CliUsageError);
+    expect(() => parseCliArgs(args)).toThrow(CodegenUsageError);
     expect(() => parseCliArgs(args)).toThrow(message);
   });
 });

@@ -41,11 +41,11 @@ Options:
   -h, --help           show this help
 `;
 
-export class CliUsageError extends Error {
-  override readonly name = 'CliUsageError';
+export class CodegenUsageError extends Error {
+  override readonly name = 'CodegenUsageError';
 }
 
-/** Parses the arguments after the program name. Throws CliUsageError on bad usage. */
+/** Parses the arguments after the program name. Throws CodegenUsageError on bad usage. */
 export function parseCliArgs(args: readonly string[]): CliCommand {
   let input: string | undefined;
   let outDir: string | undefined;
@@ -59,7 +59,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
     const arg = args[i]!;
     if (onlyPositional || !arg.startsWith('-') || arg === '-') {
       if (input !== undefined)
-        throw new CliUsageError(`unexpected argument '${arg}' (one input only)`);
+        throw new CodegenUsageError(`unexpected argument '${arg}' (one input only)`);
       input = arg;
       continue;
     }
@@ -74,7 +74,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       if (eq !== -1) return arg.slice(eq + 1);
       const next = args[i + 1];
       if (next === undefined || (next.startsWith('-') && next !== '-')) {
-        throw new CliUsageError(`option '${flag}' needs a value`);
+        throw new CodegenUsageError(`option '${flag}' needs a value`);
       }
       i++;
       return next;
@@ -87,7 +87,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       case '--define':
       case '-D': {
         const sym = value();
-        if (!SYMBOL.test(sym)) throw new CliUsageError(`'${sym}' is not a condition symbol`);
+        if (!SYMBOL.test(sym)) throw new CodegenUsageError(`'${sym}' is not a condition symbol`);
         defines.push(sym);
         break;
       }
@@ -96,7 +96,8 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         break;
       case '--prefix': {
         const p = value();
-        if (/[/\\]/.test(p)) throw new CliUsageError(`--prefix must not contain a path separator`);
+        if (/[/\\]/.test(p))
+          throw new CodegenUsageError(`--prefix must not contain a path separator`);
         prefix = p;
         break;
       }
@@ -106,7 +107,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       case '--qemu': {
         const v = value();
         if (!isQapiFrontEnd(v)) {
-          throw new CliUsageError(
+          throw new CodegenUsageError(
             `--qemu must be one of ${QAPI_FRONT_ENDS.join(', ')}, not '${v}'`,
           );
         }
@@ -114,12 +115,12 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         break;
       }
       default:
-        throw new CliUsageError(`unknown option '${flag}'`);
+        throw new CodegenUsageError(`unknown option '${flag}'`);
     }
-    if (outDir === '') throw new CliUsageError(`option '--out' needs a value`);
+    if (outDir === '') throw new CodegenUsageError(`option '--out' needs a value`);
   }
-  if (input === undefined) throw new CliUsageError('missing input file (see --help)');
-  if (outDir === undefined) throw new CliUsageError('missing --out DIR (see --help)');
+  if (input === undefined) throw new CodegenUsageError('missing input file (see --help)');
+  if (outDir === undefined) throw new CodegenUsageError('missing --out DIR (see --help)');
   return {
     help: false,
     input,

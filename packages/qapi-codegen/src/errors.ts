@@ -1,6 +1,8 @@
 import type { SourceInfo } from './model.js';
 
-const MARKER = Symbol.for('@qmpkit/qapi-codegen/QapiSchemaError');
+// The `Symbol.for('qmpkit.error.<Name>')` marker of qmpkit's error scheme (@qmpkit/protocol's
+// stampErrorMarker; this level-0 package depends on nothing, so it names the key itself).
+const MARKER = Symbol.for('qmpkit.error.QapiSchemaError');
 
 /**
  * A schema the front end rejects. Like QEMU's generator, the front end stops at the first error.
@@ -37,7 +39,11 @@ export class QapiSchemaError extends Error {
 
   /** True for a QapiSchemaError, even one from another copy of this package. */
   static isInstance(value: unknown): value is QapiSchemaError {
-    return typeof value === 'object' && value !== null && MARKER in value;
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[MARKER] === true
+    );
   }
 
   get [MARKER](): true {

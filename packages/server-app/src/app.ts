@@ -28,7 +28,7 @@ import {
   type MonitorSpec,
   PROGRAM,
   parseCommandLine,
-  UsageError,
+  ServerUsageError,
 } from './options.js';
 import { type RunningReplay, startReplay } from './replay/replay-server.js';
 
@@ -144,7 +144,7 @@ export async function runCommandLine(
   try {
     parsed = parseCommandLine(args);
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof ServerUsageError) {
       io.stderr(`${error.message}\n`);
       if (error.message.includes('unrecognized option')) {
         io.stderr(`Try '${PROGRAM} --help' for more information.\n`);

@@ -18,6 +18,6 @@ export {
   type ParsedCommandLine,
   PROGRAM,
   parseCommandLine,
+  ServerUsageError,
   splitQemuOpts,
-  UsageError,
 } from './options.js';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseCommandLine, splitQemuOpts, UsageError } from './options.js';
+import { parseCommandLine, ServerUsageError, splitQemuOpts } from './options.js';
 
 describe('parseCommandLine', () => {
   test('chardev + monitor in both forms, shortcuts, --opt=value', () => {
@@ -60,7 +60,7 @@ describe('parseCommandLine', () => {
     ],
     [['--monitor'], "option '--monitor' requires an argument"],
   ])('%j is refused', (args, message) => {
-    expect(() => parseCommandLine(args)).toThrow(UsageError);
+    expect(() => parseCommandLine(args)).toThrow(ServerUsageError);
     expect(() => parseCommandLine(args)).toThrow(message);
   });
 
@@ -180,7 +180,7 @@ describe('--replay', () => {
     [['--replay', 's', '--demo'], '--demo and --blockdev do not apply'],
     [['--replay', 's'], 'no monitor given'],
   ])('%j: %s', (args, message) => {
-    expect(() => parseCommandLine(args)).toThrow(UsageError);
+    expect(() => parseCommandLine(args)).toThrow(ServerUsageError);
     expect(() => parseCommandLine(args)).toThrow(message);
   });
 });

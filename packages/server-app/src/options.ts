@@ -6,6 +6,8 @@
  * `--chardev` it names. Errors use QEMU's shape: `PROG: --option VALUE: what is wrong`.
  */
 
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+
 export const PROGRAM = 'qmpkit-server';
 
 /** Where a monitor listens. */
@@ -67,8 +69,17 @@ export type ParsedCommandLine =
     };
 
 /** A command-line mistake; `message` is the full line to print. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+export class ServerUsageError extends Error {
+  override readonly name = 'ServerUsageError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    stampErrorMarker(this, 'ServerUsageError');
+  }
+
+  /** True for a ServerUsageError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is ServerUsageError {
+    return hasErrorMarker(value, 'ServerUsageError');
+  }
 }
 
 export const HELP = `Usage: ${PROGRAM} [options]
@@ -187,7 +198,7 @@ const UNSUPPORTED = new Set([
 ]);
 
 function fail(option: string, value: string, message: string): never {
-  throw new UsageError(`${PROGRAM}: ${option} ${value}: ${message}`);
+  throw new ServerUsageError(`${PROGRAM}: ${option} ${value}: ${message}`);
 }
 
 function parsePort(option: string, value: string, port: string | undefined): number {
@@ -302,7 +313,7 @@ function parseBytes(option: string, value: string): number {
   return Math.floor(bytes);
 }
 
-/** Parses the arguments (without the program name). Throws `UsageError`. */
+/** Parses the arguments (without the program name). Throws `ServerUsageError`. */
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const chardevs = new Map<string, Chardev>();
   const monitors: MonitorSpec[] = [];
@@ -328,15 +339,16 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       option = arg.slice(0, arg.indexOf('='));
       value = arg.slice(arg.indexOf('=') + 1);
     }
-    if (!option.startsWith('-')) throw new UsageError(`${PROGRAM}: ${arg}: Unexpected argument`);
+    if (!option.startsWith('-'))
+      throw new ServerUsageError(`${PROGRAM}: ${arg}: Unexpected argument`);
     if (OPTIONS_WITH_VALUE.has(option) && value === undefined) {
       value = args[++i];
       if (value === undefined) {
-        throw new UsageError(`${PROGRAM}: option '${option}' requires an argument`);
+        throw new ServerUsageError(`${PROGRAM}: option '${option}' requires an argument`);
       }
     }
     if (UNSUPPORTED.has(option)) {
-      throw new UsageError(
+      throw new ServerUsageError(
         `${PROGRAM}: ${value === undefined ? option : `${option} ${value}`}: not supported by ${PROGRAM}`,
       );
     }
@@ -423,7 +435,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         break;
       }
       default:
-        throw new UsageError(`${PROGRAM}: unrecognized option '${arg}'`);
+        throw new ServerUsageError(`${PROGRAM}: unrecognized option '${arg}'`);
     }
   }
   const warnings = [...chardevs.values()]
@@ -433,18 +445,18 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     monitors.push({ endpoint: { kind: 'unix', path: DEMO_SOCKET }, origin: '--demo' });
   }
   if (replayMode !== undefined && replayFile === undefined) {
-    throw new UsageError(`${PROGRAM}: --replay-mode needs --replay FILE`);
+    throw new ServerUsageError(`${PROGRAM}: --replay-mode needs --replay FILE`);
   }
   if (replayFile !== undefined && lint) {
-    throw new UsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
+    throw new CliUsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
   }
   if (replayFile !== undefined && (demo || blockdevs.length > 0)) {
-    throw new UsageError(
+    throw new ServerUsageError(
       `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
     );
   }
   if (monitors.length === 0) {
-    throw new UsageError(
+    throw new ServerUsageError(
       `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
     );
   }

@@ -2,7 +2,7 @@
 // The qapi-codegen command. Failures are one readable line on stderr and exit code 1.
 
 import { setFlagsFromString } from 'node:v8';
-import { CliUsageError, parseCliArgs, USAGE } from '../cli-args.js';
+import { CodegenUsageError, parseCliArgs, USAGE } from '../cli-args.js';
 import { QapiSchemaError } from '../errors.js';
 import { generateFiles } from '../node/generate-files.js';
 
@@ -17,7 +17,7 @@ function main(argv: readonly string[]): number {
     process.stdout.write(`qapi-codegen: read ${kind} ${cmd.input}, wrote ${written.join(', ')}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof CliUsageError) {
+    if (err instanceof CodegenUsageError) {
       process.stderr.write(`qapi-codegen: ${err.message}\n`);
     } else if (QapiSchemaError.isInstance(err)) {
       process.stderr.write(`qapi-codegen: ${err.message}\n`);

@@ -2,10 +2,12 @@
  * Node listeners: a QMP monitor on a unix socket or a TCP port, feeding accepted connections to
  * a `QmpServer` monitor.
  */
+
 import { chmodSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
 import { wrapSocket } from '@qmpkit/protocol/node';
 import { QMP_SERVER_CODEC } from '../codec.js';
 import type { Monitor, QmpServer } from '../server.js';
@@ -45,6 +47,12 @@ export class ListenError extends Error {
     this.name = 'ListenError';
     this.address = address;
     this.code = code;
+    stampErrorMarker(this, 'ListenError');
+  }
+
+  /** True for a ListenError from any copy of this package (by its marker). */
+  static isInstance(value: unknown): value is ListenError {
+    return hasErrorMarker(value, 'ListenError');
   }
 }
 
