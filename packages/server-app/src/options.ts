@@ -448,7 +448,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     throw new ServerUsageError(`${PROGRAM}: --replay-mode needs --replay FILE`);
   }
   if (replayFile !== undefined && lint) {
-    throw new CliUsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
+    throw new ServerUsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
   }
   if (replayFile !== undefined && (demo || blockdevs.length > 0)) {
     throw new ServerUsageError(
