@@ -1,7 +1,7 @@
 // A byte-level NBD session for differential tests: sends hand-made options and requests and
 // records every reply as plain data, so the same script can be run against qemu-nbd and our
 // server and the records compared.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { type ByteReader, type ByteWriter, EndOfStreamError } from '../src/index.js';
 import { socketStreams } from '../src/node/index.js';
 
@@ -65,6 +65,7 @@ export class RawSession {
   private constructor(
     private readonly reader: ByteReader,
     private readonly writer: ByteWriter,
+    private readonly socket: Socket,
   ) {}
 
   static open(path: string): Promise<RawSession> {
@@ -74,7 +75,7 @@ export class RawSession {
       socket.once('connect', () => {
         socket.off('error', reject);
         const { reader, writer } = socketStreams(socket);
-        resolve(new RawSession(reader, writer));
+        resolve(new RawSession(reader, writer, socket));
       });
     });
   }
@@ -211,6 +212,24 @@ export class RawSession {
       return false;
     } catch {
       return true;
+    }
+  }
+
+  /** Half-closes: we send nothing more, but keep reading. */
+  endInput(): void {
+    this.socket.end();
+  }
+
+  /** Reads and discards until the server closes the connection; false if it never does in time. */
+  async drainUntilClosed(deadlineMs = 20_000): Promise<boolean> {
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      if (Date.now() > deadline) return false;
+      try {
+        await this.reader.read(1);
+      } catch {
+        return true;
+      }
     }
   }
 
