@@ -1,4 +1,5 @@
-// NBD throughput and block-status latency of our server against qemu-nbd, side by side in the
+// NBD throughput and block-status latency of our server against qemu-nbd and qemu-storage-daemon's
+// NBD export (QEMU 7.2, both serving a raw file), side by side in the
 // same run, with the same external load generator (`qemu-img bench`, 1 MiB requests, 16 in
 // flight) and our client for block status; and the sparse backend's memory per GiB written.
 // Run after `pnpm build` (imports dist/). Prints one line per figure: `name: value unit`.
@@ -65,6 +66,36 @@ async function startQemuNbd() {
   return socket;
 }
 
+/** qemu-storage-daemon exporting a raw file over NBD, as block-export-add would. */
+async function startStorageDaemon() {
+  const image = join(dir, 'qsd.raw');
+  await run('truncate', ['-s', String(SIZE), image]);
+  const socket = join(dir, 'qsd.sock');
+  const pidFile = join(dir, 'qsd.pid');
+  const child = spawn(
+    'qemu-storage-daemon',
+    [
+      '--blockdev',
+      `driver=file,node-name=disk,filename=${image}`,
+      '--nbd-server',
+      `addr.type=unix,addr.path=${socket}`,
+      '--export',
+      'type=nbd,id=exp,node-name=disk,name=,writable=on',
+      '--pidfile',
+      pidFile,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  children.push(() => child.kill('SIGTERM'));
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(pidFile)) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error('qemu-storage-daemon did not start');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return socket;
+}
+
 const uri = (socket) => `nbd+unix:///?socket=${socket}`;
 
 async function benchSeconds(socket, write) {
@@ -112,72 +143,39 @@ const line = (name, value, unit) => console.log(`${name}: ${value} ${unit}`);
 const mib = (seconds) => (COUNT * REQUEST) / 1024 / 1024 / seconds;
 
 try {
-  const [ours, qemu] = await Promise.all([startOurs(), startQemuNbd()]);
-  const figures = {};
-  // Alternate the two servers so machine load falls on both alike.
-  for (const [name, socket] of [
+  const [ours, qemu, qsd] = await Promise.all([startOurs(), startQemuNbd(), startStorageDaemon()]);
+  const servers = [
     ['qemu-nbd', qemu],
+    ['qemu-storage-daemon', qsd],
     ['qmpkit', ours],
-  ]) {
+  ];
+  const figures = {};
+  // Each measure runs on the three servers back to back, so machine load falls on all alike.
+  for (const [name, socket] of servers) {
     figures[`${name} write`] = mib(await benchSeconds(socket, true));
   }
-  for (const [name, socket] of [
-    ['qemu-nbd', qemu],
-    ['qmpkit', ours],
-  ]) {
+  for (const [name, socket] of servers) {
     figures[`${name} read`] = mib(await benchSeconds(socket, false));
   }
-  for (const [name, socket] of [
-    ['qemu-nbd', qemu],
-    ['qmpkit', ours],
-  ]) {
+  for (const [name, socket] of servers) {
     figures[`${name} block status`] = await blockStatusMicros(socket);
   }
-  line(
-    'nbd write throughput, qmpkit server (1 MiB x16, qemu-img bench)',
-    figures['qmpkit write'].toFixed(0),
-    'MiB/s',
-  );
-  line(
-    'nbd write throughput, qemu-nbd 7.2 (1 MiB x16, qemu-img bench)',
-    figures['qemu-nbd write'].toFixed(0),
-    'MiB/s',
-  );
-  line(
-    'nbd write throughput ratio qmpkit/qemu-nbd',
-    (figures['qmpkit write'] / figures['qemu-nbd write']).toFixed(2),
-    'x',
-  );
-  line(
-    'nbd read throughput, qmpkit server (1 MiB x16, qemu-img bench)',
-    figures['qmpkit read'].toFixed(0),
-    'MiB/s',
-  );
-  line(
-    'nbd read throughput, qemu-nbd 7.2 (1 MiB x16, qemu-img bench)',
-    figures['qemu-nbd read'].toFixed(0),
-    'MiB/s',
-  );
-  line(
-    'nbd read throughput ratio qmpkit/qemu-nbd',
-    (figures['qmpkit read'] / figures['qemu-nbd read']).toFixed(2),
-    'x',
-  );
-  line(
-    'nbd block status latency, qmpkit server (4 MiB range, 64 KiB stripes)',
-    figures['qmpkit block status'].toFixed(1),
-    'us',
-  );
-  line(
-    'nbd block status latency, qemu-nbd 7.2 (4 MiB range, 64 KiB stripes)',
-    figures['qemu-nbd block status'].toFixed(1),
-    'us',
-  );
-  line(
-    'nbd block status latency ratio qmpkit/qemu-nbd',
-    (figures['qmpkit block status'] / figures['qemu-nbd block status']).toFixed(2),
-    'x',
-  );
+  const measures = [
+    ['write', 'nbd write throughput (1 MiB x16, qemu-img bench)', 'MiB/s', 0],
+    ['read', 'nbd read throughput (1 MiB x16, qemu-img bench)', 'MiB/s', 0],
+    ['block status', 'nbd block status latency (4 MiB range, 64 KiB stripes)', 'us', 1],
+  ];
+  for (const [key, title, unit, digits] of measures) {
+    for (const [name] of servers)
+      line(`${title}, ${name}`, figures[`${name} ${key}`].toFixed(digits), unit);
+    for (const [name] of servers.slice(0, 2)) {
+      line(
+        `${title}, ratio qmpkit/${name}`,
+        (figures[`qmpkit ${key}`] / figures[`${name} ${key}`]).toFixed(2),
+        'x',
+      );
+    }
+  }
   const perGiB = sparseMemoryPerGiB();
   line('sparse backend memory per GiB written', perGiB.toFixed(0), 'MiB');
   line('sparse backend memory ratio to data written', (perGiB / 1024).toFixed(3), 'x');
