@@ -1,7 +1,7 @@
 // Our client against qemu-nbd (the oracle) and against our server: the same calls must give the
 // same answers. Also the README's example, run as written (but in a temporary directory).
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { NbdError, NbdOptionError, SparseMemoryBackend } from '../src/index.js';
 import { connectNbd, listNbdExports, NbdServer, queryNbdExport } from '../src/node/index.js';
 import {
@@ -14,6 +14,9 @@ import {
   tempDir,
   useQemu,
 } from './harness.js';
+
+// Each test runs real QEMU tools; the machine may be busy.
+vi.setConfig({ testTimeout: 120_000 });
 
 const builds = qemuBuilds();
 

@@ -5,7 +5,7 @@
 // identical. The expected values are whatever qemu-nbd answers.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
@@ -18,6 +18,9 @@ import {
   useQemu,
 } from './harness.js';
 import { cat, lstr, RawSession, text, u16, u32 } from './raw-session.js';
+
+// Each test runs real QEMU tools; the machine may be busy.
+vi.setConfig({ testTimeout: 120_000 });
 
 const SIZE = 16 * 1024 * 1024;
 const NAME = 'disk';

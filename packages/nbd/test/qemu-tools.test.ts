@@ -3,7 +3,7 @@
 // replaced. qemu-nbd is the oracle; nothing here is copied from our own output.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { type NbdBackend, NbdError, SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
@@ -16,6 +16,9 @@ import {
   tempDir,
   useQemu,
 } from './harness.js';
+
+// Each test runs real QEMU tools; the machine may be busy.
+vi.setConfig({ testTimeout: 120_000 });
 
 const builds = qemuBuilds();
 
