@@ -1,5 +1,6 @@
 // `pnpm --filter @qmpkit/conformance fuzz:diff -- --seeds 1-5000 [--concurrency N]`
 // `pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N [--print]`
+// `… fuzz:diff -- --seeds 1-500 --shape mirror` (only the seeds whose case has that shape)
 //
 // Runs generated cases against real qemu-storage-daemon and qmpkit-server, a few pairs at a time,
 // prints every failing seed (shrunk to a minimal sequence) and the status × verb coverage table.
@@ -18,6 +19,8 @@ interface Options {
   concurrency: number;
   shrink: boolean;
   print: boolean;
+  /** Only seeds whose case has this shape. */
+  shape?: string;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -41,6 +44,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--concurrency') options.concurrency = Math.max(1, Number(value()));
     else if (arg === '--no-shrink') options.shrink = false;
     else if (arg === '--print') options.print = true;
+    else if (arg === '--shape') options.shape = value();
     else throw new Error(`unknown option ${arg}`);
   }
   if (options.seeds.length === 0) options.seeds = parseSeeds('1-100');
@@ -67,6 +71,7 @@ async function main(): Promise<number> {
     while (!stopping.now && next < options.seeds.length) {
       const seed = options.seeds[next++] as number;
       const fuzzCase = generateCase(seed);
+      if (options.shape !== undefined && fuzzCase.shape !== options.shape) continue;
       const { result, coverage: covered } = await runCase(fuzzCase);
       coverage.add(covered);
       done++;

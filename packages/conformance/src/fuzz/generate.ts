@@ -433,6 +433,66 @@ const ioErrorShape: Shape = {
   },
 };
 
+/**
+ * A mirror whose target fails a write (blkdebug over a null-co target; the source is a raw file
+ * with 8 MiB of data, since a null-co source has none to copy) with every error policy: issue 12's
+ * class 4. Then every verb on what is left of it.
+ */
+const mirrorErrorShape: Shape = {
+  name: 'mirror-error',
+  about:
+    'blockdev-mirror to a blkdebug target whose write at 2 MiB fails (EIO or ENOSPC) × every on-target-error policy, then every verb',
+  build(choose, seed) {
+    const profiles = new Map<string, JobProfile>();
+    const blockdevs: string[] = [];
+    const nodes = new Set<string>();
+    nullPairs(1, profiles, blockdevs, nodes);
+    const spare = spares(profiles, blockdevs, nodes);
+    const errno = choose.pick(['EIO', 'ENOSPC'] as const);
+    const policy = choose.pick(['report', 'ignore', 'stop', 'enospc', 'auto'] as const);
+    const once = policy === 'report' ? choose.chance(50) : true;
+    blockdevs.push(
+      JSON.stringify({ driver: 'file', 'node-name': 'msrc', filename: 'src.raw' }),
+      nullCo('mdst'),
+      JSON.stringify({
+        driver: 'blkdebug',
+        'node-name': 'bdst',
+        image: 'mdst',
+        'inject-error': [
+          { event: 'none', iotype: 'write', errno: errno === 'EIO' ? 5 : 28, sector: 4096, once },
+        ],
+      }),
+    );
+    for (const name of ['msrc', 'mdst', 'bdst']) nodes.add(name);
+    profiles.set('mirror:msrc', {
+      ...mirror64,
+      stops: [],
+      failure: { operation: 'write', errno, once, lost: 0 },
+    });
+    const actions: Action[] = [
+      {
+        kind: 'mirror',
+        ...startSpec(choose, 'm1', 100),
+        device: 'msrc',
+        target: 'bdst',
+        onTargetError: policy,
+      },
+    ];
+    const ids = ['m1'];
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(2, 6), spare));
+    if (choose.chance(40)) {
+      ids.push('b1');
+      actions.push({ kind: 'backup', ...backupSpec(choose, 'b1', 1) });
+    }
+    actions.push(...verbsWithDisturbances(choose, ids, choose.int(3, 8), spare));
+    const setup: SetupStep[] = [
+      { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
+      { qemuIo: { image: 'src.raw', commands: ['write 0 8M'] } },
+    ];
+    return { seed, shape: this.name, setup, blockdevs, model: { nodes, profiles }, actions };
+  },
+};
+
 /** Every shape the generator knows. */
 export const SHAPES: readonly Shape[] = [
   throttledBackup,
@@ -440,6 +500,7 @@ export const SHAPES: readonly Shape[] = [
   chainShape,
   transactionShape,
   ioErrorShape,
+  mirrorErrorShape,
 ];
 
 /**

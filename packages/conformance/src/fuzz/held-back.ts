@@ -18,6 +18,17 @@ export interface HeldBackClass {
 
 export const HELD_BACK: readonly HeldBackClass[] = [
   {
+    name: 'mirror-target-error',
+    what: 'a mirror whose target write fails: QEMU emits BLOCK_JOB_ERROR after the creation reply (then fails, stops or carries on to ready by policy); qmpkit emits it before the reply',
+    reaches: ({ scenario }) =>
+      scenario.steps.some(
+        (step) =>
+          'send' in step &&
+          step.send === 'blockdev-mirror' &&
+          step.arguments?.['on-target-error'] !== undefined,
+      ),
+  },
+  {
     name: 'concluded-stream-holds-node',
     what: 'a concluded (undismissed) stream still holds its node on QEMU (a second block-stream is busy); qmpkit starts the second stream',
     reaches: ({ scenario }) =>

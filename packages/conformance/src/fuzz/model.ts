@@ -11,6 +11,7 @@
 // rest again (the event it ends with, or a poll for `busy: false` at the predicted offset).
 
 import {
+  anyInt,
   blockJobError,
   blockJobInfo,
   cancelled,
@@ -25,6 +26,7 @@ import {
   type Step,
   send,
   status,
+  type Volatile,
   verbRefused,
 } from '../scenario.js';
 import {
@@ -58,6 +60,8 @@ export interface ModelJob {
   userPaused: boolean;
   speed: number;
   offset: number;
+  /** False once an I/O error hit a mirror: how far it got depends on its requests in flight. */
+  offsetKnown: boolean;
   /** job-complete arrived in standby: it takes effect on resume (§6.5). */
   completeRequested: boolean;
   /** The JobInfo `error` once it ended badly. */
@@ -138,8 +142,15 @@ export class JobModel {
             device: action.device,
             target: action.target,
             sync: 'full',
+            ...(action.onTargetError ? { 'on-target-error': action.onTargetError } : {}),
           }),
-          this.#startPlain(action, 'mirror', action.device, [action.device, action.target]),
+          this.#startPlain(
+            action,
+            'mirror',
+            action.device,
+            [action.device, action.target],
+            action.onTargetError,
+          ),
         );
       case 'stream':
         return this.#assemble(
@@ -178,6 +189,7 @@ export class JobModel {
   ): ModelJob {
     const job: ModelJob = {
       policy,
+      offsetKnown: true,
       ioStatus: 'ok',
       stoppedByError: false,
       id: spec.id,
@@ -215,7 +227,10 @@ export class JobModel {
     const after: Step[] = [];
     const drained = this.#drainable();
     for (const j of drained) before.push(status(j.id, j.status === 'ready' ? 'standby' : 'paused'));
-    for (const j of drained) before.push(status(j.id, j.status));
+    // Each job resumes when the last of its nodes leaves the drain: its own filter node, made
+    // when the job started, so the oldest job first (seen on QEMU 7.2).
+    const resumed = [...this.#jobs].reverse().filter((j) => drained.includes(j));
+    for (const j of resumed) before.push(status(j.id, j.status));
     // Each drained job is woken when the drain ends: a throttled mirror, stream or commit gets one
     // more chunk through (§8.3, ids scenarios).
     const wakes = drained.map((j) => this.#wake(j));
@@ -283,6 +298,7 @@ export class JobModel {
     kind: 'mirror' | 'stream' | 'commit',
     profileKey: string,
     nodes: string[],
+    policy: ErrorPolicy = 'report',
   ): Effect {
     for (const node of nodes) {
       if (!this.#setup.nodes.has(node)) {
@@ -316,7 +332,7 @@ export class JobModel {
       );
     }
     const key = `${kind}:${profileKey}`;
-    const job = this.#newJob(spec, this.#streamProfile(key), device, this.#nextTxn++);
+    const job = this.#newJob(spec, this.#streamProfile(key), device, this.#nextTxn++, policy);
     const started = this.#started(job);
     return effect(
       [status(job.id, 'created'), status(job.id, 'running'), ...started.before],
@@ -339,7 +355,9 @@ export class JobModel {
   #started(job: ModelJob): Effect {
     const p = job.profile;
     if (p.endless) return effect([], [this.#idleAt(job)]);
-    if (p.failure && job.speed === 0) return this.#fails(job, p.failure);
+    if (p.failure && job.speed === 0) {
+      return p.readyPhase ? this.#mirrorFails(job, p.failure) : this.#fails(job, p.failure);
+    }
     if (job.speed === 0) return this.#runToEnd(job);
     job.offset = p.stops[0] ?? p.len;
     if (p.stops.length === 0) return this.#runToEnd(job);
@@ -350,6 +368,7 @@ export class JobModel {
   #runToEnd(job: ModelJob): Effect {
     const p = job.profile;
     job.offset = p.len;
+    job.offsetKnown = true;
     if (p.readyPhase) return effect([], this.#becomeReady(job));
     return p.instant ? effect(this.#finishRun(job)) : effect([], this.#finishRun(job));
   }
@@ -378,13 +397,37 @@ export class JobModel {
     return effect(before, this.#abort(job, error));
   }
 
+  /**
+   * An unthrottled mirror meets its injected target error (issue 12 class 4; seen on QEMU 7.2):
+   * after the creation reply, BLOCK_JOB_ERROR (one per failed request); then report fails the
+   * job, stop pauses it (io-status set; resume retries and it converges), ignore carries on to
+   * ready.
+   */
+  #mirrorFails(job: ModelJob, failure: InjectedError): Effect {
+    const action = errorAction(job.policy, failure.errno);
+    const after: Step[] = [blockJobError(job.id, failure.operation, action)];
+    if (action === 'ignore') {
+      job.offset = job.profile.len;
+      return effect([], [...after, ...this.#becomeReady(job)]);
+    }
+    job.offsetKnown = false;
+    if (action === 'stop') {
+      job.status = 'paused';
+      job.userPaused = true;
+      job.stoppedByError = true;
+      job.ioStatus = failure.errno === 'ENOSPC' ? 'nospace' : 'failed';
+      return effect([], [...after, status(job.id, 'paused')]);
+    }
+    return effect([], [...after, ...this.#abort(job, ERRNO_TEXT[failure.errno])]);
+  }
+
   /** A job failed on its own: aborting, COMPLETED with the error, concluded (§6.7). */
   #abort(job: ModelJob, error: string): Step[] {
     job.status = 'aborting';
     job.error = error;
     return [
       status(job.id, 'aborting'),
-      completed(job.profile.type, job.id, job.profile.len, job.offset, job.speed, error),
+      completed(job.profile.type, job.id, job.profile.len, progress(job), job.speed, error),
       ...this.#conclude(job),
     ];
   }
@@ -393,22 +436,28 @@ export class JobModel {
     job.status = 'ready';
     return [
       status(job.id, 'ready'),
-      ready(job.profile.type, job.id, job.profile.len, job.offset, job.speed),
+      ready(job.profile.type, job.id, job.profile.len, progress(job), job.speed),
     ];
   }
 
   /**
-   * Running or ready jobs that are not user-paused: a drain shows on them (§7), oldest first (as
-   * QEMU 7.2 was seen to emit them).
+   * Running or ready jobs that are not user-paused: a drain shows on them (§7). QEMU drains node
+   * by node in the order the nodes were made, and an idle job reaches its pause point as soon as
+   * its first node is drained: so they pause in the order of their nodes in the blockdev list
+   * (seen on QEMU 7.2).
    */
   #drainable(): ModelJob[] {
-    return [...this.#jobs]
-      .reverse()
-      .filter((j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'));
+    const order = [...this.#setup.nodes];
+    return this.#jobs
+      .filter((j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'))
+      .sort((a, b) => order.indexOf(a.device) - order.indexOf(b.device));
   }
 
   /** Poll until the job is at rest at its predicted offset. */
   #idleAt(job: ModelJob): Step {
+    if (!job.offsetKnown) {
+      return { ...pollBlockJob(job.id, 'idle', (j) => j.busy === false), timeoutMs: 20_000 };
+    }
     const offset = job.offset;
     return {
       ...pollBlockJob(
@@ -454,6 +503,7 @@ export class JobModel {
     const steps: Step[] = [];
     job.status = 'waiting';
     job.offset = job.profile.len;
+    job.offsetKnown = true;
     steps.push(status(job.id, 'waiting'));
     const members = this.#jobs.filter((j) => j.txn === job.txn);
     if (members.some((m) => m.status !== 'waiting')) return steps;
@@ -470,7 +520,7 @@ export class JobModel {
   #finalizeTxn(txn: number): Step[] {
     const steps: Step[] = [];
     for (const m of this.#jobs.filter((j) => j.txn === txn)) {
-      steps.push(completed(m.profile.type, m.id, m.profile.len, m.offset, m.speed));
+      steps.push(completed(m.profile.type, m.id, m.profile.len, progress(m), m.speed));
       steps.push(...this.#conclude(m));
     }
     return steps;
@@ -502,9 +552,11 @@ export class JobModel {
   #hardCancel(job: ModelJob): Effect {
     const before: Step[] = [];
     if (job.stoppedByError) {
-      // Leaving the pause point retries the failed request first (io-errors scenarios).
+      // Leaving the pause point retries the failed request first (io-errors scenarios): a
+      // backup then has it all; a mirror got wherever its requests in flight got.
       job.stoppedByError = false;
       job.offset = job.profile.len;
+      job.offsetKnown = !job.profile.readyPhase;
     }
     job.ioStatus = 'ok';
     if (job.userPaused) {
@@ -534,7 +586,7 @@ export class JobModel {
         teardown.push(status(m.id, 'aborting'));
       }
       m.error = 'Operation canceled';
-      teardown.push(cancelled(m.profile.type, m.id, m.profile.len, m.offset, m.speed));
+      teardown.push(cancelled(m.profile.type, m.id, m.profile.len, progress(m), m.speed));
       teardown.push(...this.#conclude(m));
     }
     if (wasRunning && job.profile.readyPhase) return effect(before, teardown);
@@ -657,7 +709,7 @@ export class JobModel {
       id: j.id,
       type: j.profile.type,
       status: j.status,
-      'current-progress': j.offset,
+      'current-progress': progress(j),
       'total-progress': j.profile.len,
       ...(j.error === undefined ? {} : { error: j.error }),
     }));
@@ -667,7 +719,7 @@ export class JobModel {
     return this.#jobs.map((j) =>
       blockJobInfo(j.profile.type, j.id, {
         len: j.profile.len,
-        offset: j.offset,
+        offset: progress(j),
         // pause_count > 0: a user pause, or a mirror-like job's source kept drained from its
         // completion until finalization (§6.4).
         paused:
@@ -702,6 +754,13 @@ function backupArgs(b: BackupSpec): Record<string, unknown> {
     ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
     ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
   };
+}
+
+/** A job's progress as a pattern: exact, or any integer once it depends on timing. */
+function progress(job: ModelJob): number | Volatile {
+  return job.offsetKnown
+    ? job.offset
+    : anyInt('how far a mirror got when an I/O error hit depends on its requests in flight');
 }
 
 /** §5.1: the action an error policy takes for an errno. */

@@ -116,7 +116,12 @@ export interface StartSpec {
 /** One abstract step of a generated sequence. */
 export type Action =
   | ({ readonly kind: 'backup' } & BackupSpec)
-  | ({ readonly kind: 'mirror'; readonly device: string; readonly target: string } & StartSpec)
+  | ({
+      readonly kind: 'mirror';
+      readonly device: string;
+      readonly target: string;
+      readonly onTargetError?: ErrorPolicy;
+    } & StartSpec)
   | ({ readonly kind: 'stream'; readonly device: string } & StartSpec)
   | ({
       readonly kind: 'commit';
