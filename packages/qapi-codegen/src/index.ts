@@ -66,4 +66,3 @@ export type {
   Variant,
 } from './model.js';
 export { type ParseSchemaOptions, parseSchema } from './schema.js';
-export { dumpSchema } from './test-dump.js';

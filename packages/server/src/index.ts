@@ -2,10 +2,8 @@
 // agnostic: serve any connected `Transport`; Node listeners live in `@qmpkit/server/node`.
 
 export { QMP_SERVER_CODEC } from './codec.js';
-export { GHashKeySet, gStrHash } from './ghash.js';
 export {
   BUILTIN_COMMANDS,
-  closeTransport,
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_QEMU_VERSION,
   Monitor,
