@@ -226,4 +226,62 @@ describe('tolerant replay', () => {
       'replay: expected "query-jobs" (input 1 of recorded connection 1), got "query-block-jobs"',
     );
   });
+
+  test('a client polling more often gets the recorded reply again; an extra poll in strict mode diverges', async () => {
+    const lines: Line[] = [
+      ['out', GREETING],
+      ['in', '{"execute": "query-jobs"}'],
+      ['out', '{"return": [{"id": "j", "status": "running"}]}\r\n'],
+      ['in', '{"execute": "job-dismiss", "arguments": {"id": "j"}}'],
+      ['out', '{"return": {}}\r\n'],
+    ];
+    const r = await replay(lines, 'tolerant');
+    await r.until(1);
+    await r.client.send({ execute: 'query-jobs', id: 1 });
+    await r.client.send({ execute: 'query-jobs', id: 2 });
+    await r.client.send({ execute: 'job-dismiss', arguments: { id: 'j' }, id: 3 });
+    await r.until(4);
+    const running = [{ id: 'j', status: 'running' }];
+    expect(r.received.slice(1)).toEqual([
+      { return: running, id: 1 },
+      { return: running, id: 2 },
+      { return: {}, id: 3 },
+    ]);
+    expect(r.session.divergences).toBe(0);
+    const strict = await replay(lines, 'strict');
+    await strict.until(1);
+    await strict.client.send({ execute: 'query-jobs' });
+    await strict.client.send({ execute: 'query-jobs' });
+    await strict.until(3);
+    expect(strict.session.divergences).toBe(1);
+  });
+
+  test('a client polling less often skips recorded polls: their replies go, the events stay', async () => {
+    const r = await replay(
+      [
+        ['out', GREETING],
+        ['in', '{"execute": "query-jobs"}'],
+        ['out', '{"return": []}\r\n'],
+        ['out', EVENT],
+        ['in', '{"execute": "query-jobs"}'],
+        ['out', '{"return": [{"id": "m1"}]}\r\n'],
+        ['in', '{"execute": "job-pause", "arguments": {"id": "m1"}}'],
+        ['out', '{"return": {}}\r\n'],
+      ],
+      'tolerant',
+    );
+    await r.until(1);
+    await r.client.send({ execute: 'query-jobs' });
+    await r.until(3);
+    await r.client.send({ execute: 'job-pause', arguments: { id: 'm1' } });
+    await r.until(4);
+    expect(r.received.slice(1).map((m) => Object.keys(m as object)[0])).toEqual([
+      'return',
+      'timestamp',
+      'return',
+    ]);
+    expect(r.received.at(-1)).toEqual({ return: {} });
+    expect(r.session.divergences).toBe(0);
+    expect(r.log.join('\n')).toContain('skipped 1 recorded poll(s)');
+  });
 });

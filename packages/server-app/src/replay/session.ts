@@ -44,6 +44,11 @@ function commandName(msg: JsonValue): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
+/** A `query-*` command: what polling clients repeat at their own pace. */
+function isPoll(msg: JsonValue): boolean {
+  return commandName(msg)?.startsWith('query-') ?? false;
+}
+
 /** The message without its `id`, for comparing commands. */
 function withoutId(msg: JsonValue): JsonValue {
   if (!isJsonObject(msg)) return msg;
@@ -72,6 +77,8 @@ export class ReplaySession {
   /** The `id` member of each received input (undefined: none), 1-based. */
   private readonly ids: (JsonValue | undefined)[] = [];
   private sent = 0;
+  /** Recorded inputs (1-based) skipped in tolerant mode: their replies are not sent. */
+  private readonly skipped = new Set<number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   /** Divergences answered so far. */
@@ -113,6 +120,14 @@ export class ReplaySession {
     const expected = this.plan.inputs[this.received];
     const id = got.kind === 'message' && isJsonObject(got.msg) ? got.msg.id : undefined;
     const mismatch = this.mismatch(expected, got);
+    if (mismatch !== undefined && this.options.mode === 'tolerant' && got.kind === 'message') {
+      // A polling client polls as often as its timer says, not as often as when recorded.
+      if (this.skipPolls(got.msg)) {
+        this.accept(this.received + 1, id);
+        return;
+      }
+      if (this.repeatPoll(got.msg, id)) return;
+    }
     if (mismatch !== undefined) {
       this.divergences++;
       this.log(`divergence at input ${position}: ${mismatch}`);
@@ -124,10 +139,61 @@ export class ReplaySession {
       );
       return;
     }
+    this.accept(position, id);
+  }
+
+  private accept(position: number, id: JsonValue | undefined): void {
     this.received = position;
     this.arrivals[position] = this.options.nowNs();
     this.ids[position] = id;
     this.pump();
+  }
+
+  /**
+   * Tolerant mode: the client sent a later recorded input, and every recorded input before it
+   * is a `query-*` poll it did not send. Those are skipped (their replies are not sent, the
+   * events around them are) and true is returned; the caller accepts `msg`.
+   */
+  private skipPolls(msg: JsonValue): boolean {
+    const name = commandName(msg);
+    const inputs = this.plan.inputs;
+    for (let j = this.received + 1; j < inputs.length; j++) {
+      const before = inputs[j - 1]!;
+      if (before.kind !== 'message' || !isPoll(before.msg)) return false;
+      const input = inputs[j]!;
+      if (input.kind === 'message' && commandName(input.msg) === name) {
+        const now = this.options.nowNs();
+        for (let k = this.received + 1; k <= j; k++) {
+          this.skipped.add(k);
+          this.arrivals[k] = now;
+        }
+        this.log(`skipped ${j - this.received} recorded poll(s) the client did not send`);
+        this.received = j;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Tolerant mode: a `query-*` poll the recording has no place for here is answered with the
+   * recorded reply to the latest such poll up to this point (or the first one after it).
+   */
+  private repeatPoll(msg: JsonValue, id: JsonValue | undefined): boolean {
+    if (!isPoll(msg)) return false;
+    const name = commandName(msg);
+    let best: PlannedOutput | undefined;
+    for (const output of this.plan.outputs) {
+      const answered =
+        output.answers === undefined ? undefined : this.plan.inputs[output.answers - 1];
+      if (answered?.kind !== 'message' || commandName(answered.msg) !== name) continue;
+      if (best !== undefined && output.answers! > this.received) break;
+      best = output;
+    }
+    if (best === undefined) return false;
+    this.log(`an extra ${name} answered with the recorded reply to input ${best.answers}`);
+    this.send(this.replyText(best, id));
+    return true;
   }
 
   /** Why `got` is not the expected input, or undefined when it is. */
@@ -181,6 +247,7 @@ export class ReplaySession {
         return;
       }
       this.sent++;
+      if (output.answers !== undefined && this.skipped.has(output.answers)) continue;
       this.send(this.outputText(output));
     }
     if (this.plan.serverCloses) {
@@ -196,14 +263,7 @@ export class ReplaySession {
     if (!isRecordMessage(entry)) return 'raw' in entry ? entry.raw : '';
     const msg = entry.msg;
     if (!isJsonObject(msg)) return wireText(entry);
-    if (output.answers !== undefined) {
-      const clientId = this.ids[output.answers];
-      if (canonicalJson(clientId) === canonicalJson(msg.id)) return wireText(entry);
-      // QEMU's member order: `{"return": …, "id": …}` but `{"id": …, "error": …}`.
-      const { id: _recorded, ...rest } = msg;
-      const withId = clientId === undefined ? {} : { id: clientId };
-      return qemuText('error' in rest ? { ...withId, ...rest } : { ...rest, ...withId });
-    }
+    if (output.answers !== undefined) return this.replyText(output, this.ids[output.answers]);
     if (this.options.mode === 'tolerant' && isJsonObject(msg.timestamp)) {
       const timestamp = timestampFromMillis(this.options.wallMs()) as unknown as JsonObject;
       return qemuText(
@@ -213,6 +273,18 @@ export class ReplaySession {
       );
     }
     return wireText(entry);
+  }
+
+  /** A recorded reply with the client's `id`: the recorded bytes when it is the recorded id. */
+  private replyText(output: PlannedOutput, clientId: JsonValue | undefined): string {
+    const entry = output.entry;
+    if (!isRecordMessage(entry) || !isJsonObject(entry.msg)) return wireText(entry as never);
+    const msg = entry.msg;
+    if (canonicalJson(clientId) === canonicalJson(msg.id)) return wireText(entry);
+    // QEMU's member order: `{"return": …, "id": …}` but `{"id": …, "error": …}`.
+    const { id: _recorded, ...rest } = msg;
+    const withId = clientId === undefined ? {} : { id: clientId };
+    return qemuText('error' in rest ? { ...withId, ...rest } : { ...rest, ...withId });
   }
 
   private send(text: string): void {
