@@ -54,7 +54,8 @@ export async function startBrowser(): Promise<Browser> {
   }
   return {
     context,
-    newPage: () => context.newPage(),
+    // The tab the browser opened: a second tab would sit behind it, without animation frames.
+    newPage: async () => context.pages()[0] ?? (await context.newPage()),
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });

@@ -1,0 +1,136 @@
+// Takes the screenshot in packages/dashboard/README.md: qmpkit-server --demo watched by the
+// dashboard while a mirror completes, a second mirror is ready, a throttled backup runs and a
+// backup fails on an injected I/O error. Run after `pnpm build`:
+//   node packages/conformance/bench/readme-screenshot.mjs packages/dashboard/docs/dashboard.png
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectQmp } from '@qmpkit/client/node';
+import { startDashboard } from '@qmpkit/dashboard/node';
+import { chromium } from 'playwright-core';
+
+const out = resolve(process.argv[2] ?? 'dashboard.png');
+const SERVER_BIN = fileURLToPath(
+  new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
+);
+const MiB = 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), 'qmpkit-shot-'));
+const socket = join(dir, 'qmp.sock');
+const server = spawn(process.execPath, [SERVER_BIN, '--demo', '--socket', socket], {
+  cwd: dir,
+  stdio: 'ignore',
+});
+const cleanup = [];
+const until = async (check) => {
+  const deadline = Date.now() + 60_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+try {
+  await until(() => existsSync(socket));
+  const qmp = await connectQmp({ path: socket });
+  cleanup.push(() => qmp.close());
+  const dashboard = await startDashboard({
+    targets: [{ name: 'vm1 (qmpkit-server --demo)', target: { path: socket } }],
+    port: 0,
+    pollIntervalMs: 250,
+  });
+  cleanup.push(() => dashboard.close());
+  const profile = mkdtempSync(join(tmpdir(), 'qmpkit-chromium-'));
+  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1400, height: 620 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  cleanup.push(() => context.close());
+  const page = await context.newPage();
+  await page.goto(dashboard.url);
+  const jobs = async () => qmp.execute('query-jobs');
+  const statusOf = async (id) => (await jobs()).find((j) => j.id === id)?.status;
+  // A mirror that completes after ready.
+  await qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'small', size: 2048 * MiB });
+  await qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'copy', size: 2048 * MiB });
+  await qmp.execute('blockdev-mirror', {
+    'job-id': 'migrate-boot',
+    device: 'small',
+    target: 'copy',
+    sync: 'full',
+    speed: 1024 * MiB,
+  });
+  await until(async () => (await statusOf('migrate-boot')) === 'ready');
+  await qmp.execute('job-complete', { id: 'migrate-boot' });
+  // A backup that fails on an injected read error.
+  await qmp.execute('blockdev-add', {
+    driver: 'null-co',
+    'node-name': 'flaky-src',
+    size: 256 * MiB,
+  });
+  await qmp.execute('blockdev-add', {
+    driver: 'blkdebug',
+    'node-name': 'flaky',
+    image: 'flaky-src',
+    'inject-error': [{ event: 'none', iotype: 'read', errno: 5, sector: 65536 }],
+  });
+  await qmp.execute('blockdev-add', {
+    driver: 'null-co',
+    'node-name': 'flaky-dst',
+    size: 256 * MiB,
+  });
+  await qmp
+    .execute('blockdev-backup', {
+      'job-id': 'nightly-backup',
+      device: 'flaky',
+      target: 'flaky-dst',
+      sync: 'full',
+      'on-source-error': 'report',
+    })
+    .catch(() => {});
+  // A mirror that stays ready, and a throttled one still running.
+  await qmp.execute('blockdev-mirror', {
+    'job-id': 'mirror-data',
+    device: 'disk0',
+    target: 'disk1',
+    sync: 'full',
+    speed: 2048 * MiB,
+  });
+  await qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'big', size: 4096 * MiB });
+  await qmp.execute('blockdev-add', {
+    driver: 'null-co',
+    'node-name': 'big-copy',
+    size: 4096 * MiB,
+  });
+  await qmp.execute('blockdev-backup', {
+    'job-id': 'backup-logs',
+    device: 'big',
+    target: 'big-copy',
+    sync: 'full',
+    speed: 300 * MiB,
+  });
+  await until(async () => (await statusOf('mirror-data')) === 'ready');
+  await new Promise((r) => setTimeout(r, 1500));
+  await page.screenshot({ path: out });
+  console.log(`wrote ${out}`);
+} finally {
+  for (const step of cleanup.reverse()) await step();
+  await new Promise((r) => {
+    if (server.exitCode !== null) return r();
+    server.once('exit', r);
+    server.kill('SIGTERM');
+  });
+  rmSync(dir, { recursive: true, force: true });
+}
