@@ -176,6 +176,23 @@ describe.each(TARGETS)('the dashboard against %s', (name) => {
     expect(values.at(-1)).toBe(1);
     await screenshot(page, `${name}-mirror-done`);
 
+    // Filters: by status (active / finished) and by type, on the rows and the timeline alike.
+    // The page applies a change at its next frame: wait for it.
+    const visible = () => page.$eval('tr.job[data-id="m1"]', (tr) => !(tr as HTMLElement).hidden);
+    const lanes = () => page.$$eval('#timeline g.lane', (g) => g.length);
+    await page.selectOption('#filter-status', 'active');
+    await until(visible, (v) => !v, 'the row filtered out');
+    await until(lanes, (n) => n === 0, 'the lane filtered out');
+    await page.selectOption('#filter-status', 'finished');
+    await until(visible, (v) => v, 'the row shown');
+    await until(lanes, (n) => n === 1, 'the lane back');
+    await page.selectOption('#filter-type', 'mirror');
+    await until(visible, (v) => v, 'the row shown');
+    await page.selectOption('#filter-status', 'running');
+    await until(visible, (v) => !v, 'the row filtered out');
+    await page.selectOption('#filter-status', '');
+    await until(visible, (v) => v, 'the row shown');
+
     // The log shows the job's events; /metrics counts them.
     const logged = await page.$$eval('#log li', (lis) =>
       lis.map((li) => (li as HTMLElement).dataset.event),
