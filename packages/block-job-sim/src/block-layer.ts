@@ -4,7 +4,7 @@
 // ImageStore; guest data is never read or copied. Errors use QEMU 7.2's classes and texts
 // (recorded from qemu-storage-daemon 7.2.22; see block-layer.test.ts and the conformance test).
 
-import { CommandError } from '@qmpkit/protocol';
+import { CommandError, encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
 import type {
   BlockDeviceInfo,
   BlockdevCreateOptions,
@@ -39,7 +39,6 @@ import {
   readQcow2AllocationMap,
   readQcow2Header,
 } from './qcow2.js';
-import { type QDictLike, type QValue, qdictOrder, qemuJson } from './qdict.js';
 import { BlockSchema, type RuntimeSchema } from './schema.js';
 
 /** A node's role under its parent, named as QEMU names the child. */
@@ -180,6 +179,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A JSON value as QEMU's QObject model holds it. */
+type QValue = null | boolean | number | string | readonly QValue[] | QDictLike;
+interface QDictLike {
+  readonly [key: string]: QValue;
+}
+
+/** How QEMU prints a QDict into a `json:{…}` filename (qobject_to_json, members in QDict order). */
+const QEMU_JSON = { style: 'qemu', memberOrder: 'qemu' } as const;
+
 /** One node's options as QEMU holds them (bs->options): flattened keys in insertion order. */
 type FlatOptions = ReadonlyArray<readonly [string, QValue]>;
 
@@ -196,12 +204,12 @@ function flattenOptions(options: Record<string, unknown>): FlatOptions {
   }
   const walk = (value: unknown, prefix: string) => {
     if (isRecord(value)) {
-      for (const key of qdictOrder(Object.keys(value))) walk(value[key], `${prefix}.${key}`);
+      for (const key of qemuMemberOrder(Object.keys(value))) walk(value[key], `${prefix}.${key}`);
     } else if (Array.isArray(value)) {
       for (const [i, item] of value.entries()) walk(item, `${prefix}.${i}`);
     } else out.push([prefix, value as QValue]);
   };
-  for (const key of qdictOrder(keys)) {
+  for (const key of qemuMemberOrder(keys)) {
     const value = options[key];
     if (isRecord(value) || Array.isArray(value)) walk(value, key);
   }
@@ -212,7 +220,7 @@ function flattenOptions(options: Record<string, unknown>): FlatOptions {
 function extractChildOptions(parent: FlatOptions, child: string): FlatOptions {
   const byKey = new Map(parent);
   const prefix = `${child}.`;
-  return qdictOrder(parent.map(([key]) => key))
+  return qemuMemberOrder(parent.map(([key]) => key))
     .filter((key) => key.startsWith(prefix))
     .map((key) => [key.slice(prefix.length), byKey.get(key) as QValue] as const);
 }
@@ -1068,7 +1076,7 @@ export class BlockLayer {
     let strongFound = false;
     for (const option of STRONG_OPTIONS[node.driver]) {
       if (option.endsWith('.')) {
-        for (const key of qdictOrder([...flat.keys()])) {
+        for (const key of qemuMemberOrder([...flat.keys()])) {
           if (key.startsWith(option)) {
             full[key] = flat.get(key) as QValue;
             strongFound = true;
@@ -1107,7 +1115,7 @@ export class BlockLayer {
         if (file.exact && !generateJson) exact = file.exact;
       }
     }
-    return { exact, full, filename: exact || `json:${qemuJson(full)}` };
+    return { exact, full, filename: exact || `json:${encodeJson(full, QEMU_JSON)}` };
   }
 
   #actualSize(node: BlockNode): number | undefined {

@@ -86,5 +86,4 @@ export {
   readQcow2AllocationMap,
   readQcow2Header,
 } from './qcow2.js';
-export { qdictBucket, qdictOrder, qemuJson } from './qdict.js';
 export { BlockSchema, type RuntimeSchema, type SchemaMember } from './schema.js';

@@ -4,8 +4,7 @@
 // implied first key (`--blockdev null-co,…` means `driver=null-co`). Values are all strings;
 // converting them by schema type is blockdev-options.ts's job. Errors carry QEMU's texts.
 
-import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
-import { qdictOrder } from './qdict.js';
+import { hasErrorMarker, qemuMemberOrder, stampErrorMarker } from '@qmpkit/protocol';
 
 /** A parsed keyval tree: objects of strings, objects and arrays. */
 export type KeyvalValue = string | KeyvalObject | KeyvalValue[];
@@ -222,7 +221,7 @@ function listify(
   order: Map<KeyvalObject, string[]>,
   path: readonly string[],
 ): KeyvalObject | KeyvalValue[] {
-  const keys = qdictOrder(order.get(cur) ?? []);
+  const keys = qemuMemberOrder(order.get(cur) ?? []);
   let hasIndex = false;
   let hasMember = false;
   for (const key of keys) {

@@ -1,8 +1,13 @@
+// QEMU's QDict order and JSON printer (moved here from block-job-sim's own copy, which the
+// block layer's json:{…} filenames now take from this module).
 import { describe, expect, test } from 'vitest';
-import { qdictBucket, qdictOrder, qemuJson } from './qdict.js';
+import { encodeJson } from './encode.js';
+import { qemuKeyBucket as qdictBucket, qemuMemberOrder as qdictOrder } from './qemu-format.js';
+
+const qemuJson = (value: unknown) => encodeJson(value, { style: 'qemu', memberOrder: 'qemu' });
 
 describe('QDict order', () => {
-  // Buckets from shared/reference/qmp-protocol.md §1.5 (verified on QEMU 7.2).
+  // Buckets from reference/qmp-protocol.md §1.5 (verified on QEMU 7.2).
   test.each([
     ['timestamp', 26],
     ['seconds', 5],
