@@ -85,6 +85,12 @@ async function main(): Promise<number> {
         continue;
       }
       failures.push({ seed, verdict: result.verdict });
+      if (result.verdict === 'infra') {
+        console.log(
+          `\n== seed ${seed}: a daemon did not come up (3 tries): ${result.qmpkit.failures[0] ?? result.qemu.failures[0]}`,
+        );
+        continue;
+      }
       let report = describeFailure(fuzzCase, fuzzCase.actions, result);
       if (options.shrink) {
         const shrunk = await shrinkCase(fuzzCase, result.verdict);
@@ -99,10 +105,13 @@ async function main(): Promise<number> {
   console.log(`\nstatus × verb coverage over ${done} seeds:\n${coverage.render()}`);
   const model = failures.filter((f) => f.verdict === 'model').map((f) => f.seed);
   const differences = failures.filter((f) => f.verdict === 'difference').map((f) => f.seed);
+  const infra = failures.filter((f) => f.verdict === 'infra').map((f) => f.seed);
   console.log(
     `\n${done} seeds in ${seconds} s: ${done - failures.length} pass, ${differences.length} differ (qmpkit-server ≠ QEMU)${
       differences.length ? `: ${differences.join(',')}` : ''
-    }, ${model.length} mispredicted by the model${model.length ? `: ${model.join(',')}` : ''}`,
+    }, ${model.length} mispredicted by the model${model.length ? `: ${model.join(',')}` : ''}${
+      infra.length ? `, ${infra.length} not run (a daemon did not start): ${infra.join(',')}` : ''
+    }`,
   );
   return failures.length === 0 ? 0 : 1;
 }

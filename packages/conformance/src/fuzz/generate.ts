@@ -91,6 +91,7 @@ const mirror64 = profile({
   type: 'mirror',
   stops: [16 * MiB, 32 * MiB, 48 * MiB, 64 * MiB],
   readyPhase: true,
+  instant: true,
 });
 
 /** The null-co pair srcN → dstN, backup-able. */
@@ -466,6 +467,8 @@ const mirrorErrorShape: Shape = {
     for (const name of ['msrc', 'mdst', 'bdst']) nodes.add(name);
     profiles.set('mirror:msrc', {
       ...mirror64,
+      // A raw file source: real I/O, never done inside a command.
+      instant: false,
       stops: [],
       failure: { operation: 'write', errno, once, lost: 0 },
     });

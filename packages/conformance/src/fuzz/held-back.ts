@@ -18,6 +18,11 @@ export interface HeldBackClass {
 
 export const HELD_BACK: readonly HeldBackClass[] = [
   {
+    name: 'drain-order',
+    what: 'a drain of several idle jobs: QEMU resumes them oldest job first (pauses them in node order); qmpkit resumes them in the order it paused them',
+    reaches: ({ traits }) => traits.has('drain-resumes-in-another-order'),
+  },
+  {
     name: 'mirror-target-error',
     what: 'a mirror whose target write fails: QEMU emits BLOCK_JOB_ERROR after the creation reply (then fails, stops or carries on to ready by policy); qmpkit emits it before the reply',
     reaches: ({ scenario }) =>

@@ -98,6 +98,8 @@ export class JobModel {
   /** Live jobs (not yet dismissed), newest first as QEMU lists them (§1). */
   readonly #jobs: ModelJob[] = [];
   readonly #dismissed = new Set<string>();
+  /** Situations met so far that a known difference is tied to (see held-back.ts). */
+  readonly #traits = new Set<string>();
   /**
    * How far earlier streams of a node got: what they copied is now allocated in the top layer, so
    * a later stream skips it; a finished stream also cut the backing chain (nothing left to do).
@@ -112,6 +114,11 @@ export class JobModel {
 
   get jobs(): readonly ModelJob[] {
     return this.#jobs;
+  }
+
+  /** Situations met so far that a known difference is tied to (see held-back.ts). */
+  get traits(): ReadonlySet<string> {
+    return this.#traits;
   }
 
   /** The steps that perform `action` and expect QEMU's answer; updates the model. */
@@ -229,11 +236,18 @@ export class JobModel {
     for (const j of drained) before.push(status(j.id, j.status === 'ready' ? 'standby' : 'paused'));
     // Each job resumes when the last of its nodes leaves the drain: its own filter node, made
     // when the job started, so the oldest job first (seen on QEMU 7.2).
+    // Each is woken as it resumes: a throttled mirror, stream or commit gets one more chunk
+    // through (§8.3, ids scenarios); a mirror with nothing left converges there and then.
     const resumed = [...this.#jobs].reverse().filter((j) => drained.includes(j));
-    for (const j of resumed) before.push(status(j.id, j.status));
-    // Each drained job is woken when the drain ends: a throttled mirror, stream or commit gets one
-    // more chunk through (§8.3, ids scenarios).
-    const wakes = drained.map((j) => this.#wake(j));
+    if (resumed.some((j, i) => drained[i] !== j))
+      this.#traits.add('drain-resumes-in-another-order');
+    const woken: Step[] = [];
+    for (const j of resumed) {
+      before.push(status(j.id, j.status));
+      const wake = this.#wake(j);
+      before.push(...wake.before);
+      woken.push(...wake.after);
+    }
     // Arguments are checked action by action; a failure rolls back the jobs made so far (§5.5).
     const made: ModelJob[] = [];
     const txn = this.#nextTxn++;
@@ -267,12 +281,12 @@ export class JobModel {
         );
         this.#jobs.splice(this.#jobs.indexOf(job), 1);
       }
-      for (const w of wakes) after.push(...w.before, ...w.after);
+      after.push(...woken);
       return effect(before, after, failure);
     }
     for (const job of made) before.push(status(job.id, 'running'), status(job.id, 'paused'));
     for (const job of made) before.push(status(job.id, 'running'));
-    for (const w of wakes) after.push(...w.before, ...w.after);
+    after.push(...woken);
     for (const job of made) {
       const started = this.#started(job);
       before.push(...started.before);
@@ -367,9 +381,16 @@ export class JobModel {
   /** Unthrottled: on to ready (mirror-like, after the reply) or to the end. */
   #runToEnd(job: ModelJob): Effect {
     const p = job.profile;
+    const left = p.len - job.offset;
+    const known = job.offsetKnown;
     job.offset = p.len;
     job.offsetKnown = true;
-    if (p.readyPhase) return effect([], this.#becomeReady(job));
+    if (p.readyPhase) {
+      // What is left fits in one 16 MiB buffer on instant I/O: it converges inside the command
+      // (mirror scenarios); more takes a second pass, after the reply.
+      const oneBuffer = p.instant && known && left <= MIRROR_BUFFER;
+      return oneBuffer ? effect(this.#becomeReady(job)) : effect([], this.#becomeReady(job));
+    }
     return p.instant ? effect(this.#finishRun(job)) : effect([], this.#finishRun(job));
   }
 
@@ -755,6 +776,9 @@ function backupArgs(b: BackupSpec): Record<string, unknown> {
     ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
   };
 }
+
+/** Mirror's default buffer (§8.3). */
+const MIRROR_BUFFER = 16 * 1024 * 1024;
 
 /** A job's progress as a pattern: exact, or any integer once it depends on timing. */
 function progress(job: ModelJob): number | Volatile {

@@ -23,6 +23,8 @@ import type { Action, Coverage } from './vocabulary.js';
 export interface PredictedCase {
   readonly scenario: Scenario;
   readonly coverage: readonly Coverage[];
+  /** Situations the model met that a known difference is tied to (held-back.ts). */
+  readonly traits: ReadonlySet<string>;
 }
 
 /** The model's prediction for a sequence of actions on a case's nodes. */
@@ -53,10 +55,12 @@ export function predict(
       settleMs: 200,
     },
     coverage,
+    traits: model.traits,
   };
 }
 
-export type Verdict = 'pass' | 'model' | 'difference';
+/** `infra`: a daemon did not come up even on the third try (the machine, not a finding). */
+export type Verdict = 'pass' | 'model' | 'difference' | 'infra';
 
 export interface CaseResult {
   readonly verdict: Verdict;
@@ -108,11 +112,13 @@ export async function runBoth(
       ? undefined
       : { line: line + 1, qemu: qemuLines[line] ?? '<end>', qmpkit: otherLines[line] ?? '<end>' };
   const verdict: Verdict =
-    qemu.failures.length > 0
-      ? 'model'
-      : qmpkit.failures.length > 0 || diff !== ''
-        ? 'difference'
-        : 'pass';
+    failedToStart(qemu) || failedToStart(qmpkit)
+      ? 'infra'
+      : qemu.failures.length > 0
+        ? 'model'
+        : qmpkit.failures.length > 0 || diff !== ''
+          ? 'difference'
+          : 'pass';
   return { verdict, qemu, qmpkit, diff, ...(firstDifference ? { firstDifference } : {}) };
 }
 

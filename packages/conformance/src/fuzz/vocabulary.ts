@@ -74,7 +74,10 @@ export interface JobProfile {
   readonly readyPhase: boolean;
   /** Never finishes on its own (backup sync none waits for guest writes). */
   readonly endless: boolean;
-  /** Unthrottled, the whole run happens inside the command that starts or wakes it (backup on null-co). */
+  /**
+   * Instant I/O (null-co): an unthrottled backup's whole run happens inside the command that
+   * starts or wakes it; a mirror converges inside it when what is left fits in one buffer.
+   */
   readonly instant: boolean;
   /** A blkdebug rule that fails one request of an unthrottled run (backup only, so far). */
   readonly failure?: InjectedError;
