@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
+import type { QemuInstall } from '../src/qemu-binaries.js';
 
 export const CLI_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit.js', import.meta.resolve('@qmpkit/cli/package.json')),
@@ -38,6 +39,8 @@ export async function startTarget(
   name: TargetName,
   blockdevs: readonly string[] = [],
   extraArgs: readonly string[] = [],
+  /** For `qemu`: another QEMU than the installed 7.2 (see qemu-binaries.ts). */
+  qemu?: QemuInstall,
 ): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpkit-cli-'));
   const checkSocket = join(dir, 'check.sock');
@@ -54,7 +57,7 @@ export async function startTarget(
   };
   const daemon =
     name === 'qemu'
-      ? await startQemuStorageDaemon(options)
+      ? await startQemuStorageDaemon(options, qemu)
       : // qmpkit-server writes its pidfile once every monitor listens, as QEMU does.
         await startDaemon(process.execPath, [SERVER_BIN], {
           ...options,
