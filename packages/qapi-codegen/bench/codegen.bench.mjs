@@ -5,7 +5,8 @@
 // commands, events, introspection) into a temp dir; ours is the built `qapi-codegen` bin emitting
 // the TypeScript types and the runtime schema into a temp dir, with `--qemu` naming the release.
 // The runs alternate between the two tools, so that a change of machine load hits both alike; each
-// figure is the median of RUNS runs. (Run `pnpm build` first.)
+// figure is the median of RUNS runs, as wall time and (on Linux) as the process's CPU time, user
+// plus system, which a loaded machine disturbs far less. (Run `pnpm build` first.)
 //
 // QEMU's generators are GPL and live outside this MIT package: `.ci/fetch-qemu` puts both
 // releases' scripts/ into its cache (QMPKIT_QEMU_7_2_SOURCE and QMPKIT_QEMU_10_0_DIR point
@@ -57,17 +58,57 @@ const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 
-/** Runs `command` in a fresh output directory and returns its wall time in ms. */
+/**
+ * CPU time (user + system, ms) of this process's waited-for children so far, from Linux's
+ * /proc/self/stat (cutime and cstime, in USER_HZ ticks, 100 a second on Linux); undefined
+ * elsewhere. On a loaded machine a process's wall time mostly measures its wait for a core,
+ * while its CPU time stays what the process itself costs.
+ */
+function childrenCpuMs() {
+  let stat;
+  try {
+    stat = readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces) start with field 3, the state.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[16 - 3]) + Number(fields[17 - 3])) * 10;
+}
+
+/** Runs `command` in a fresh output directory; returns its wall time and CPU time in ms. */
 function timeProcess(what, command, args, options = {}) {
   const out = mkdtempSync(join(tmpdir(), 'qapi-gen-bench-'));
   try {
+    const cpu0 = childrenCpuMs();
     const t0 = performance.now();
     const run = spawnSync(command, [...args, out], { encoding: 'utf8', ...options });
-    const ms = performance.now() - t0;
+    const wall = performance.now() - t0;
+    const cpu1 = childrenCpuMs();
     if (run.status !== 0) throw new Error(`${what} failed: ${run.error?.message ?? run.stderr}`);
-    return ms;
+    return { wall, cpu: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0 };
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** Prints the wall-time and CPU-time figures of both tools on one release's schema. */
+function report(qemu, ours, theirs) {
+  const wall = (runs) => median(runs.map((r) => r.wall));
+  const cpu = (runs) => (runs[0]?.cpu === undefined ? undefined : median(runs.map((r) => r.cpu)));
+  const a = wall(ours);
+  console.log(`qapi-codegen process ${qemu} x86_64 schema: ${a.toFixed(1)} ms`);
+  const aCpu = cpu(ours);
+  if (aCpu !== undefined) console.log(`qapi-codegen process cpu ${qemu} x86_64 schema: ${aCpu} ms`);
+  if (theirs.length === 0) return;
+  const b = wall(theirs);
+  console.log(`qemu scripts/qapi process ${qemu} x86_64 schema: ${b.toFixed(1)} ms`);
+  const bCpu = cpu(theirs);
+  if (bCpu !== undefined)
+    console.log(`qemu scripts/qapi process cpu ${qemu} x86_64 schema: ${bCpu} ms`);
+  console.log(`ratio process qemu/qapi-codegen ${qemu}: ${(b / a).toFixed(2)} x`);
+  if (aCpu !== undefined && bCpu !== undefined && aCpu > 0) {
+    console.log(`ratio process cpu qemu/qapi-codegen ${qemu}: ${(bCpu / aCpu).toFixed(2)} x`);
   }
 }
 
@@ -88,15 +129,10 @@ for (const { qemu, scripts } of releases) {
     if (scripts)
       theirs.push(timeProcess('QEMU scripts/qapi', 'python3', theirsArgs, { cwd: scripts }));
   }
-  const a = median(ours);
-  console.log(`qapi-codegen process ${qemu} x86_64 schema: ${a.toFixed(1)} ms`);
+  report(qemu, ours, theirs);
   if (!scripts) {
     console.error(`QEMU ${qemu}'s scripts/qapi not found (bash .ci/fetch-qemu): no comparison`);
-    continue;
   }
-  const b = median(theirs);
-  console.log(`qemu scripts/qapi process ${qemu} x86_64 schema: ${b.toFixed(1)} ms`);
-  console.log(`ratio process qemu/qapi-codegen ${qemu}: ${(b / a).toFixed(2)} x`);
 }
 
 // In process, warm: what the library costs once node and the modules are loaded.
