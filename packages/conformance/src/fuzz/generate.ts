@@ -492,7 +492,23 @@ const mirrorErrorShape: Shape = {
       { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
       { qemuIo: { image: 'src.raw', commands: ['write 0 8M'] } },
     ];
-    return { seed, shape: this.name, setup, blockdevs, model: { nodes, profiles }, actions };
+    // A stopped mirror resumed with a speed limit goes on at a pace the model cannot follow (it
+    // retries the failed range, then copies a chunk per wake from wherever it was): keep m1
+    // unthrottled (speed 0 instead of a positive one).
+    const steerable = actions.map(
+      (a): Action =>
+        a.kind === 'verb' && a.verb === 'set-speed-positive' && a.id === 'm1'
+          ? { kind: 'verb', verb: 'set-speed-zero', id: 'm1' }
+          : a,
+    );
+    return {
+      seed,
+      shape: this.name,
+      setup,
+      blockdevs,
+      model: { nodes, profiles },
+      actions: steerable,
+    };
   },
 };
 
