@@ -6,7 +6,14 @@
 import { parseArgs } from 'node:util';
 import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
-import { parseRecordCommand, type RecordCommand, recordHelp } from './record-args.js';
+import {
+  type NormalizeCommand,
+  normalizeHelp,
+  parseNormalizeCommand,
+  parseRecordCommand,
+  type RecordCommand,
+  recordHelp,
+} from './record-args.js';
 
 /** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
 export class CliUsageError extends Error {
@@ -96,6 +103,7 @@ export interface VersionCommand {
 
 export type Invocation =
   | RecordCommand
+  | NormalizeCommand
   | DashboardCommand
   | VersionCommand
   | ShellCommand
@@ -133,6 +141,7 @@ Commands:
                                start a block job, show its progress, wait for its end
   record --socket PATH --listen PATH --out FILE
                                record the QMP sessions of any client through a transparent proxy
+  normalize SESSION.qmp.jsonl  a recording's normalized transcript (a regression fixture)
   dashboard                    a live web page of the jobs of one or more targets, with metrics
 
 Every command takes --socket PATH or --tcp HOST:PORT, and --help. qmpkit --version prints the
@@ -292,6 +301,7 @@ export function helpText(command?: string): string {
     }
   }
   if (command === 'record') return recordHelp();
+  if (command === 'normalize') return normalizeHelp();
   if (command === 'dashboard') return dashboardHelp();
   return HELP[command] ?? MAIN_HELP;
 }
@@ -505,6 +515,8 @@ export function parseCommandLine(
       return parseRun(rest);
     case 'record':
       return parseRecordCommand(rest);
+    case 'normalize':
+      return parseNormalizeCommand(rest);
     case 'dashboard':
       return parseDashboard(rest);
     default:

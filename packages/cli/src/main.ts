@@ -40,6 +40,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runWatch(invocation, io);
       case 'run':
         return await runRun(invocation, io);
+      case 'normalize': {
+        const { runNormalize } = await import('./commands/normalize.js');
+        return runNormalize(invocation, io);
+      }
       case 'record': {
         // Loaded on demand: the proxy's modules need not slow every other command's start.
         const { runRecord } = await import('./commands/record.js');

@@ -103,3 +103,65 @@ export function parseRecordCommand(
   }
   return { command: 'record', upstream, listen, out, connectTimeoutMs };
 }
+
+export interface NormalizeCommand {
+  command: 'normalize';
+  /** The recording to read. */
+  file: string;
+  ids: boolean;
+  progress: boolean;
+  tempDirs: string[];
+}
+
+/** The help of `qmpkit normalize`. */
+export function normalizeHelp(): string {
+  return `Usage: qmpkit normalize SESSION.qmp.jsonl [--ids] [--progress] [--temp-dir DIR ...]
+
+Prints the normalized transcript of a recording made by qmpkit record: one line per message,
+"→" from the client, "←" from the server, object keys sorted, with what differs from run to run
+masked — event timestamps and the version's build string always; with --ids the command ids
+(numbered by first appearance), with --progress job progress values, with --temp-dir every
+occurrence of DIR in a string. Each connection starts with a "# connection N" line. Two sessions
+that behaved the same print the same lines: keep one as a regression fixture, diff the next.
+
+Options:
+  --ids                number the command/reply ids instead of comparing them
+  --progress           mask current-progress/total-progress and offset/len
+  --temp-dir DIR       replace DIR by <tmp> wherever a string contains it (repeatable)
+  -h, --help           this help`;
+}
+
+/** `qmpkit normalize …` (the arguments after `normalize`). Throws `CliUsageError`. */
+export function parseNormalizeCommand(
+  argv: readonly string[],
+): NormalizeCommand | { command: 'help'; text: string } {
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        ids: { type: 'boolean' },
+        progress: { type: 'boolean' },
+        'temp-dir': { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Record<string, unknown>; positionals: string[] };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CliUsageError(message.split('. ')[0]?.replace(/\.$/, '') ?? message, 'normalize');
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return { command: 'help', text: normalizeHelp() };
+  if (positionals.length !== 1 || positionals[0] === '') {
+    throw new CliUsageError('normalize needs one recording file', 'normalize');
+  }
+  return {
+    command: 'normalize',
+    file: positionals[0]!,
+    ids: values.ids === true,
+    progress: values.progress === true,
+    tempDirs: (values['temp-dir'] as string[] | undefined) ?? [],
+  };
+}
