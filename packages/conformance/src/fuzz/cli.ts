@@ -11,7 +11,8 @@ import { requireQemu } from '../daemon.js';
 import { showTranscript } from '../scenario-normalize.js';
 import { CoverageTable } from './coverage.js';
 import { generateCase } from './generate.js';
-import { describeFailure, runCase, shrinkCase, type Verdict } from './run.js';
+import { heldBackFor } from './held-back.js';
+import { describeFailure, predict, runCase, shrinkCase, type Verdict } from './run.js';
 import { parseSeeds } from './seeds.js';
 
 interface Options {
@@ -55,7 +56,8 @@ async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   requireQemu();
   const coverage = new CoverageTable();
-  const failures: Array<{ seed: number; verdict: Verdict }> = [];
+  /** `known`: the held-back classes (held-back.ts) the case can reach. */
+  const failures: Array<{ seed: number; verdict: Verdict; known: string[] }> = [];
   const started = Date.now();
   let done = 0;
   let next = 0;
@@ -84,7 +86,8 @@ async function main(): Promise<number> {
           console.error(`… ${done}/${options.seeds.length} seeds, ${failures.length} failing`);
         continue;
       }
-      failures.push({ seed, verdict: result.verdict });
+      const known = heldBackFor(predict(fuzzCase)).map((c) => c.name);
+      failures.push({ seed, verdict: result.verdict, known });
       if (result.verdict === 'infra') {
         console.log(
           `\n== seed ${seed}: a daemon did not come up (3 tries): ${result.qmpkit.failures[0] ?? result.qemu.failures[0]}`,
@@ -96,7 +99,10 @@ async function main(): Promise<number> {
         const shrunk = await shrinkCase(fuzzCase, result.verdict);
         report = `${describeFailure(fuzzCase, shrunk.actions, shrunk.result)}\n(shrunk from ${fuzzCase.actions.length} actions)`;
       }
-      console.log(`\n==================== FAILING ${report}\n`);
+      const classes = known.length
+        ? `(can reach known classes: ${known.join(', ')})`
+        : '(no known class)';
+      console.log(`\n==================== FAILING ${report}\n${classes}\n`);
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
@@ -106,12 +112,17 @@ async function main(): Promise<number> {
   const model = failures.filter((f) => f.verdict === 'model').map((f) => f.seed);
   const differences = failures.filter((f) => f.verdict === 'difference').map((f) => f.seed);
   const infra = failures.filter((f) => f.verdict === 'infra').map((f) => f.seed);
+  const unexplained = failures
+    .filter((f) => f.verdict === 'difference' && f.known.length === 0)
+    .map((f) => f.seed);
   console.log(
     `\n${done} seeds in ${seconds} s: ${done - failures.length} pass, ${differences.length} differ (qmpkit-server ≠ QEMU)${
       differences.length ? `: ${differences.join(',')}` : ''
     }, ${model.length} mispredicted by the model${model.length ? `: ${model.join(',')}` : ''}${
       infra.length ? `, ${infra.length} not run (a daemon did not start): ${infra.join(',')}` : ''
-    }`,
+    }\n${differences.length - unexplained.length} of the differences can reach a held-back (known) class; ${
+      unexplained.length
+    } cannot${unexplained.length ? `: ${unexplained.join(',')}` : ''}`,
   );
   return failures.length === 0 ? 0 : 1;
 }
