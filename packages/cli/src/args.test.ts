@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { CliUsageError, parseCommandLine, parseSize, parseTcpAddress } from './args.js';
+import { CliUsageError, parseByteCount, parseCommandLine, parseTcpAddress } from './args.js';
 
 const usage = (argv: string[]) => {
   try {
@@ -231,10 +231,10 @@ describe('qmpkit command line', () => {
   });
 
   test('sizes', () => {
-    expect(parseSize('0', '--speed')).toBe(0);
-    expect(parseSize('512k', '--speed')).toBe(524288);
-    expect(parseSize('1G', '--speed')).toBe(1073741824);
-    expect(() => parseSize('1.5M', '--speed')).toThrow(CliUsageError);
-    expect(() => parseSize('-1', '--speed')).toThrow(CliUsageError);
+    expect(parseByteCount('0', '--speed')).toBe(0);
+    expect(parseByteCount('512k', '--speed')).toBe(524288);
+    expect(parseByteCount('1G', '--speed')).toBe(1073741824);
+    expect(() => parseByteCount('1.5M', '--speed')).toThrow(CliUsageError);
+    expect(() => parseByteCount('-1', '--speed')).toThrow(CliUsageError);
   });
 });

@@ -336,7 +336,7 @@ const SIZE_SUFFIX: Record<string, number> = {
 };
 
 /** A byte count with an optional binary suffix: `1048576`, `512K`, `10M`, `1G`. */
-export function parseSize(text: string, option: string): number {
+export function parseByteCount(text: string, option: string): number {
   const m = /^(\d+)([kKmMgGtT]?)$/.exec(text);
   if (m === null)
     throw new CliUsageError(`${option} ${text}: expected a number of bytes (e.g. 10M)`);
@@ -551,7 +551,7 @@ function parseRun(argv: readonly string[]): Invocation {
   const device = required(values, 'device', name);
   const jobId = (values['job-id'] as string | undefined) ?? device;
   const args: Record<string, string | number> = { 'job-id': jobId, device };
-  if (values.speed !== undefined) args.speed = parseSize(values.speed as string, '--speed');
+  if (values.speed !== undefined) args.speed = parseByteCount(values.speed as string, '--speed');
   let qmpCommand: RunCommand['qmpCommand'];
   switch (kind) {
     case 'mirror':

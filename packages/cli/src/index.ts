@@ -8,8 +8,8 @@ export {
   type Invocation,
   type JobKind,
   type JobsCommand,
+  parseByteCount,
   parseCommandLine,
-  parseSize,
   parseTcpAddress,
   type RunCommand,
   type ShellCommand,
@@ -58,8 +58,8 @@ export {
 } from './render.js';
 export { endedLine, jobLine } from './view.js';
 export {
-  type BlockJobSnapshot,
-  type JobSnapshot,
+  type WatchedBlockJob,
+  type WatchedJob,
   WatchModel,
   type WatchRecord,
 } from './watch-model.js';

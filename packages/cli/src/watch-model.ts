@@ -40,7 +40,7 @@ export interface WatchRecord {
 }
 
 /** The `query-jobs` fields the model reads. */
-export interface JobSnapshot {
+export interface WatchedJob {
   id: string;
   type: string;
   status: string;
@@ -50,7 +50,7 @@ export interface JobSnapshot {
 }
 
 /** The `query-block-jobs` fields the model reads. */
-export interface BlockJobSnapshot {
+export interface WatchedBlockJob {
   device: string;
   type: string;
   speed: number | bigint;
@@ -147,14 +147,14 @@ export class WatchModel {
    * the records they changed, including a last `"null"` record for a job that disappeared.
    */
   snapshot(
-    jobs: readonly JobSnapshot[],
-    blockJobs: readonly BlockJobSnapshot[] | undefined,
+    jobs: readonly WatchedJob[],
+    blockJobs: readonly WatchedBlockJob[] | undefined,
     mark: number,
     now: number,
   ): WatchRecord[] {
     const out: WatchRecord[] = [];
     const listed = new Set<string>();
-    const blocks = new Map<string, BlockJobSnapshot>();
+    const blocks = new Map<string, WatchedBlockJob>();
     for (const block of blockJobs ?? []) blocks.set(block.device, block);
     for (const info of jobs) {
       listed.add(info.id);

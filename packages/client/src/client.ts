@@ -24,8 +24,8 @@ import { type ClientListener, EventStream, type EventStreamOptions } from './eve
 import type { JobClient } from './job-client.js';
 import { JobTracker, type ReconcileReport } from './job-tracker.js';
 import {
-  type JobCommandName,
   type JobOutcome,
+  type JobStartCommand,
   type RunJobOptions,
   runJobs,
   type WaitForJobOptions,
@@ -344,7 +344,7 @@ export class QmpClient implements JobClient {
    * the outcome (completed, cancelled, or failed with QEMU's error text); rejects with the
    * command's `ExecuteError` when the job could not be created.
    */
-  runJob<C extends JobCommandName>(
+  runJob<C extends JobStartCommand>(
     command: C,
     args: CommandArgs<C>,
     options: RunJobOptions = {},

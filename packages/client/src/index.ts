@@ -43,8 +43,8 @@ export {
   type ReconcileReport,
 } from './job-tracker.js';
 export type {
-  JobCommandName,
   JobOutcome,
+  JobStartCommand,
   JobView,
   ReadyAction,
   RunJobOptions,

@@ -30,7 +30,7 @@ import { AsyncQueue } from './queue.js';
 import type { CommandName } from './types.js';
 
 /** The commands that create one job (QEMU 7.2, qemu-storage-daemon schema). */
-export type JobCommandName = Extract<
+export type JobStartCommand = Extract<
   CommandName,
   | 'block-stream'
   | 'block-commit'

@@ -7,7 +7,7 @@ import type { JobsCommand } from '../args.js';
 import { type CliIo, connect, EXIT_OK } from '../io.js';
 import { formatJson } from '../json-format.js';
 import { type JobRow, jobsTable, percentOf } from '../render.js';
-import type { BlockJobSnapshot, JobSnapshot } from '../watch-model.js';
+import type { WatchedBlockJob, WatchedJob } from '../watch-model.js';
 
 function num(value: number | bigint): number {
   return typeof value === 'bigint' ? Number(value) : value;
@@ -15,8 +15,8 @@ function num(value: number | bigint): number {
 
 /** Merges the two queries' answers into rows, in query-jobs order (newest first). */
 export function jobRows(
-  jobs: readonly JobSnapshot[],
-  blockJobs: readonly BlockJobSnapshot[],
+  jobs: readonly WatchedJob[],
+  blockJobs: readonly WatchedBlockJob[],
 ): JobRow[] {
   const blocks = new Map(blockJobs.map((block) => [block.device, block]));
   return jobs.map((job) => {
@@ -39,14 +39,14 @@ export function jobRows(
 /** Both queries, pipelined. */
 export async function queryJobs(
   client: QmpClient,
-): Promise<{ jobs: JobSnapshot[]; blockJobs: BlockJobSnapshot[] }> {
+): Promise<{ jobs: WatchedJob[]; blockJobs: WatchedBlockJob[] }> {
   const [jobs, blockJobs] = await Promise.all([
     client.execute('query-jobs'),
     client.execute('query-block-jobs'),
   ]);
   return {
-    jobs: jobs as unknown as JobSnapshot[],
-    blockJobs: blockJobs as unknown as BlockJobSnapshot[],
+    jobs: jobs as unknown as WatchedJob[],
+    blockJobs: blockJobs as unknown as WatchedBlockJob[],
   };
 }
 
