@@ -27,6 +27,8 @@ const ACTIVE = new Set([
 ]);
 /** Lanes drawn in the timeline at most (the newest jobs that pass the filters). */
 const MAX_LANES = 200;
+/** Status intervals kept per job (the first, and the newest). */
+const MAX_INTERVALS = 256;
 const LANE_HEIGHT = 20;
 const LABEL_WIDTH = 150;
 /** The timeline is redrawn at most this often (the rows update at every frame). */
@@ -355,7 +357,18 @@ function mergeJob(row) {
         .concat(samples.slice(half));
     }
   }
-  state.jobs.set(row.key, { ...row, samples });
+  let intervals = row.intervals;
+  if (known !== undefined && row.intervals.length > 0) {
+    // The update holds the intervals from the last one sent before: replace ours from there.
+    const from = row.intervals[0][1];
+    intervals = known.intervals.filter((i) => i[1] < from).concat(row.intervals);
+    if (intervals.length > MAX_INTERVALS) {
+      intervals = [intervals[0], ...intervals.slice(intervals.length - MAX_INTERVALS + 1)];
+    }
+  } else if (known !== undefined) {
+    intervals = known.intervals;
+  }
+  state.jobs.set(row.key, { ...row, samples, intervals });
   noteType(row.type);
   state.dirtyRows.add(row.key);
 }

@@ -76,6 +76,13 @@ describe('DashboardHub', () => {
     );
     const second = hub.takeUpdate(41);
     expect(second?.jobs[0]?.samples).toEqual([[40, 512, 1024]]);
+    // Intervals from the last one sent (running, still open then) on.
+    expect(second?.jobs[0]?.intervals).toEqual([['running', 11, null]]);
+    hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'paused'), 50);
+    expect(hub.takeUpdate(51)?.jobs[0]?.intervals).toEqual([
+      ['running', 11, 50],
+      ['paused', 50, null],
+    ]);
     expect(second?.jobs[0]?.at).toBe(40);
     expect(second?.log).toEqual([]);
   });

@@ -27,6 +27,7 @@ export interface HubOptions {
 
 const MAX_EVENT_NAMES = 128;
 const MAX_LOG_DATA = 400;
+const MAX_LOG_PER_UPDATE = 100;
 /** Upper bounds (seconds) of the QMP round-trip histogram's buckets. */
 export const ROUND_TRIP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -47,6 +48,8 @@ interface Target {
   counters: TargetCounters;
   /** Samples already sent, per run seq (the newest sample time sent). */
   sentSampleTime: Map<number, number>;
+  /** Start of the last status interval sent, per run seq. */
+  sentIntervalStart: Map<number, number>;
   /** Runs changed since the last update, with the receipt time of the first change. */
   dirty: Map<number, number>;
   /** Runs kept at the last update, to tell which were evicted. */
@@ -91,6 +94,7 @@ export class DashboardHub {
         roundTrips: { buckets: ROUND_TRIP_BUCKETS.map(() => 0), count: 0, sum: 0 },
       },
       sentSampleTime: new Map(),
+      sentIntervalStart: new Map(),
       dirty: new Map(),
       keptSeqs: new Set(),
       counted: new Set(),
@@ -201,7 +205,13 @@ export class DashboardHub {
         const fresh = job.samples.filter((s) => s.time > sent);
         const last = job.samples.at(-1);
         if (last !== undefined) target.sentSampleTime.set(seq, last.time);
-        jobs.push(this.row(target, job, fresh, at));
+        // Intervals from the last one sent on (it may have closed since): under a flood of
+        // status changes (QEMU 10.0's drains flap ready mirrors) whole lists would swamp pages.
+        const from = target.sentIntervalStart.get(seq) ?? Number.NEGATIVE_INFINITY;
+        const intervals = job.intervals.filter((i) => i.start >= from);
+        const lastInterval = job.intervals.at(-1);
+        if (lastInterval !== undefined) target.sentIntervalStart.set(seq, lastInterval.start);
+        jobs.push(this.row(target, { ...job, intervals }, fresh, at));
       }
       target.dirty.clear();
       for (const job of jobs) if (job.target === target.state.name) target.keptSeqs.add(job.seq);
@@ -211,6 +221,7 @@ export class DashboardHub {
           removed.push(`${target.index}/${seq}`);
           target.keptSeqs.delete(seq);
           target.sentSampleTime.delete(seq);
+          target.sentIntervalStart.delete(seq);
           target.counted.delete(seq);
         }
       }
@@ -269,7 +280,8 @@ export class DashboardHub {
     this.log.push(entry);
     if (this.log.length > this.maxLog) this.log.shift();
     this.pendingLog.push(entry);
-    if (this.pendingLog.length > this.maxLog) this.pendingLog.shift();
+    // A page shows the newest entries; under a flood, one update carries the newest 100.
+    if (this.pendingLog.length > Math.min(this.maxLog, MAX_LOG_PER_UPDATE)) this.pendingLog.shift();
   }
 
   private row(

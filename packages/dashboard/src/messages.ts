@@ -33,7 +33,11 @@ export interface JobRow {
   errorCount: number;
   firstSeen: number;
   ended: number | null;
-  /** Status intervals as `[status, start, end]` (end null for the current one). */
+  /**
+   * Status intervals as `[status, start, end]` (end null for the current one): all of them in a
+   * `hello`; in an `update`, those starting at or after the last one sent before — the page
+   * replaces its own from the first one's start on.
+   */
   intervals: Array<[string, number, number | null]>;
   /** Progress samples `[time, current, total]`: all of them in a `hello`, the new ones in an `update`. */
   samples: Array<[number, number, number]>;
