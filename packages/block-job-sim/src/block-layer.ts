@@ -1359,9 +1359,14 @@ export class BlockLayer {
       shared: BLK_PERM.ALL,
     });
     try {
-      this.#store.truncate(path, 0);
-      for (const write of writes) this.#store.write(path, write.offset, write.data);
-      this.#store.truncate(path, fileLength);
+      if (this.#store.replace !== undefined) {
+        // All or nothing: a crash while formatting leaves the old file, not half an image.
+        this.#store.replace(path, fileLength, writes);
+      } else {
+        this.#store.truncate(path, 0);
+        for (const write of writes) this.#store.write(path, write.offset, write.data);
+        this.#store.truncate(path, fileLength);
+      }
       const stat = this.#store.stat(path);
       Object.assign(file, { length: roundUpToSector(stat.size), fileStat: stat });
     } catch (error) {

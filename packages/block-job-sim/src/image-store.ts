@@ -3,6 +3,7 @@
 // in src/node/fs-image-store.ts; MemoryImageStore serves tests and fully in-memory simulations.
 
 import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import type { ImageWrite } from './qcow2.js';
 
 /** Failure of a store operation, named by errno code (`ENOENT`, `EACCES`, …). */
 export class ImageStoreError extends Error {
@@ -59,6 +60,13 @@ export interface ImageStore {
   write(path: string, offset: number, data: Uint8Array): void;
   /** Sets the file length. */
   truncate(path: string, size: number): void;
+  /**
+   * Replaces the file's contents with `size` bytes (zeros, sparse) carrying `writes`, all or
+   * nothing: a crash or a failure midway leaves the old file, never half of the new one (the
+   * file store writes beside the file and renames over it). The block layer formats images
+   * with it; without it, the layer truncates and writes in place.
+   */
+  replace?(path: string, size: number, writes: readonly ImageWrite[]): void;
   /**
    * A name that is the same for every path of one file (e.g. its real path), so that image
    * locks taken through different paths meet. Without it the path itself is used.
@@ -128,6 +136,17 @@ export class MemoryImageStore implements ImageStore {
     }
     file.set(data, offset);
     this.#files.set(path, file);
+  }
+
+  replace(path: string, size: number, writes: readonly ImageWrite[]): void {
+    this.#get(path);
+    if (size > this.maxFileSize) throw new ImageStoreError('EFBIG');
+    const next = new Uint8Array(size);
+    for (const { offset, data } of writes) {
+      if (offset + data.byteLength > size) throw new ImageStoreError('EINVAL');
+      next.set(data, offset);
+    }
+    this.#files.set(path, next);
   }
 
   truncate(path: string, size: number): void {

@@ -269,6 +269,46 @@ describe('qmpkit-server', () => {
     expect(await server.exited).toBe(0);
   });
 
+  test('after SIGKILL the socket file and pidfile stay; a restart on the same paths works', async () => {
+    const path = join(dir, 'killed.sock');
+    const pidfile = join(dir, 'killed.pid');
+    const first = start(['--socket', path, '--pidfile', pidfile]);
+    await until(() => existsSync(pidfile));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(existsSync(path)).toBe(true);
+    expect(existsSync(pidfile)).toBe(true);
+    const second = start(['--socket', path, '--pidfile', pidfile]);
+    await until(() => second.stderr().includes('listening'));
+    await until(() => readFileSync(pidfile, 'utf8') === `${second.child.pid}\n`);
+    const lines = await exchange({ path }, '{"execute":"qmp_capabilities","id":1}', 2);
+    expect(JSON.parse(lines[1]!)).toEqual({ return: {}, id: 1 });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test('a second signal cuts a shutdown short; the files still go', async () => {
+    const path = join(dir, 'twice.sock');
+    const pidfile = join(dir, 'twice.pid');
+    const server = start(['--socket', path, '--pidfile', pidfile]);
+    await until(() => existsSync(pidfile));
+    // A client that asks for a lot and reads nothing.
+    const idle = connect(path);
+    idle.pause();
+    idle.on('error', () => {});
+    idle.write(`{"execute":"qmp_capabilities"}${'{"execute":"query-qmp-schema"}'.repeat(20)}`);
+    await until(() => server.stderr().includes('connected'));
+    server.child.kill('SIGTERM');
+    await until(() => server.stderr().includes('shutting down'));
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+    idle.destroy();
+  });
+
   test('SIGINT with a --socket shortcut', async () => {
     const path = join(dir, 'int.sock');
     const server = start(['--socket', path]);

@@ -2,7 +2,7 @@
 // output bound, built-ins, quit and close — over the in-memory linked pair.
 import { CommandError, type JsonValue } from '@qmpkit/protocol';
 import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types';
-import { describe, expect, expectTypeOf, test } from 'vitest';
+import { describe, expect, expectTypeOf, test, vi } from 'vitest';
 import { delay, harness, testSchema, until } from '../test/helpers.js';
 import { QmpServer } from './server.js';
 import type { CommandContext, HandlerMap } from './types.js';
@@ -308,6 +308,81 @@ describe('flow control (§6)', () => {
     expect(
       h.logs.some(([level, m]) => level === 'warn' && m.includes('is not reading its output')),
     ).toBe(true);
+  });
+});
+
+describe('backpressure and bounds (issue 14)', () => {
+  test('a client that truly stops reading is disconnected once, with one log line', async () => {
+    const h = harness({ maxOutputBytes: 100_000 });
+    const client = await h.connect({ pair: { bufferBytes: 0 } });
+    await client.negotiate();
+    client.transport.pause();
+    // Events it did not ask for keep coming; nothing it sends could stop them.
+    for (let i = 0; i < 2000; i++) {
+      h.server.emit('BLOCK_JOB_READY', {
+        type: 'mirror',
+        device: `j${i}`,
+        len: 1,
+        offset: 1,
+        speed: 0,
+      });
+    }
+    await until(() => h.server.clientCount === 0, undefined, 'the disconnect');
+    const warnings = h.logs.filter(([, m]) => m.includes('is not reading its output'));
+    expect(warnings).toHaveLength(1);
+    expect(h.logs.filter(([level]) => level === 'error')).toEqual([]);
+  });
+
+  test('a client that pipelines while reading gets every reply; input waits for output', async () => {
+    // 300 schema replies are far more than the bound: only reading more input while the
+    // output is taken keeps them all coming.
+    const h = harness({ maxOutputBytes: 2 * 1024 * 1024 });
+    const client = await h.connect();
+    await client.negotiate();
+    let text = '';
+    for (let i = 0; i < 300; i++) text += `{"execute":"query-qmp-schema","id":${i}}`;
+    await client.send(text);
+    await client.waitFor(301, 60_000);
+    expect(ids(client.replies)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(h.server.clientCount).toBe(1);
+    expect(h.logs.filter(([level]) => level !== 'info')).toEqual([]);
+  });
+
+  test('every waiting client is served in turn; none is turned away', async () => {
+    const h = harness();
+    const monitor = h.server.createMonitor({ name: 'm' });
+    const clients = [];
+    for (let i = 0; i < 150; i++) clients.push(await h.connect({ monitor }));
+    // Each leaves once greeted, letting the next one in.
+    for (const c of clients) {
+      await c.waitFor(1);
+      expect(c.messages[0]).toMatchObject({ QMP: {} });
+      await c.transport.close();
+    }
+    expect(h.logs.filter(([level]) => level !== 'info')).toEqual([]);
+  });
+});
+
+describe('shutdown (issue 14)', () => {
+  test('abort() ends every session at once, whatever is unsent', async () => {
+    const h = harness();
+    const idle = await h.connect({ pair: { bufferBytes: 0 } });
+    await idle.negotiate();
+    idle.transport.pause();
+    await idle.send('{"execute":"query-qmp-schema","id":1}');
+    await until(() => h.server.clientCount === 1);
+    vi.useFakeTimers();
+    try {
+      let closed = false;
+      void h.server.abort().then(() => {
+        closed = true;
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(closed).toBe(true);
+      expect(h.server.clientCount).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

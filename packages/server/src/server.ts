@@ -55,6 +55,18 @@ export const REQUEST_QUEUE_MAX = 8;
 /** Default bound of a client's unsent output. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Unsent output above which a session reads no more input until its client has taken most of
+ * it: a client that pipelines requests while reading gets every reply (QEMU, too, reads no
+ * more while it has work in hand), and what an input can cost stays bounded. Only output the
+ * client did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped
+ * reading.
+ */
+export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** At shutdown, a client whose output makes no progress for this long is cut off. */
+const SHUTDOWN_STALL_MS = 250;
+
 /** The version presented by default: QEMU 7.2.0. */
 export const DEFAULT_QEMU_VERSION = { major: 7, minor: 2, micro: 0 } as const;
 
@@ -122,6 +134,12 @@ class Session {
   running = 0;
   private suspended = 0;
   private unsentBytes = 0;
+  private pendingText: string[] = [];
+  private writing = false;
+  private outputBlocked = false;
+  private overflowed = false;
+  private finishing = false;
+  private onOutputProgress: (() => void) | undefined;
 
   constructor(
     readonly server: QmpServer,
@@ -141,13 +159,19 @@ class Session {
     if (--this.suspended === 0 && !this.closed) this.transport.resume();
   }
 
-  /** Writes encoded text, enforcing the output bound. */
+  /**
+   * Writes encoded text. Output is coalesced: one write is handed to the transport at a time and
+   * what is written meanwhile goes out together with the next, so many small replies cost bytes,
+   * not per-write bookkeeping. Above `OUTPUT_HIGH_WATER_BYTES` unsent, input stops until the
+   * client has read most of it; above `maxOutputBytes` the client is cut off (logged once).
+   */
   writeText(text: string): void {
-    if (this.closed) return;
+    if (this.closed || this.overflowed) return;
     // QEMU's output is pure ASCII, so characters are bytes.
-    const size = text.length;
-    this.unsentBytes += size;
+    this.unsentBytes += text.length;
     if (this.unsentBytes > this.server.maxOutputBytes) {
+      this.overflowed = true;
+      this.pendingText = [];
       this.server.log(
         'warn',
         `client ${this.info.id} on ${this.info.monitor} is not reading its output (more than ${this.server.maxOutputBytes} bytes unsent); disconnecting it`,
@@ -157,14 +181,81 @@ class Session {
       );
       return;
     }
-    this.transport.sendRaw(text).then(
-      () => {
-        this.unsentBytes -= size;
-      },
-      () => {
-        this.unsentBytes -= size;
-      },
-    );
+    this.pendingText.push(text);
+    if (!this.outputBlocked && this.unsentBytes > this.highWater) {
+      this.outputBlocked = true;
+      this.suspend();
+    }
+    if (!this.writing) this.flush();
+  }
+
+  private get highWater(): number {
+    return Math.min(OUTPUT_HIGH_WATER_BYTES, this.server.maxOutputBytes);
+  }
+
+  private flush(): void {
+    const text = this.pendingText.length === 1 ? this.pendingText[0]! : this.pendingText.join('');
+    this.pendingText = [];
+    this.writing = true;
+    const size = text.length;
+    const written = () => {
+      this.writing = false;
+      this.unsentBytes -= size;
+      if (this.pendingText.length > 0 && !this.closed && !this.overflowed) {
+        this.flush();
+      } else if (this.outputBlocked && this.unsentBytes <= this.highWater / 2) {
+        this.outputBlocked = false;
+        this.resume();
+      }
+      const wake = this.onOutputProgress;
+      this.onOutputProgress = undefined;
+      wake?.();
+    };
+    this.transport.sendRaw(text).then(written, written);
+  }
+
+  /** True when every reply and event written so far was handed to the transport. */
+  get outputDrained(): boolean {
+    return !this.writing && this.pendingText.length === 0;
+  }
+
+  /** Closes once the output is handed over (QEMU flushes its replies before closing). */
+  closeWhenFlushed(): void {
+    if (this.closed || this.finishing) return;
+    this.finishing = true;
+    void this.drain().then(() => this.transport.close().catch(() => {}));
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.outputDrained && !this.closed && !this.overflowed) {
+      await new Promise<void>((resolve) => {
+        this.onOutputProgress = resolve;
+      });
+    }
+  }
+
+  /**
+   * Ends the session for a shutdown: the output is flushed while the client takes it; a client
+   * whose output stalls (it is not reading) is cut off at once rather than holding up the exit.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    for (;;) {
+      if (this.outputDrained) break;
+      const progressed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), SHUTDOWN_STALL_MS);
+        this.onOutputProgress = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      if (this.closed) return;
+      if (!progressed) {
+        this.disconnect();
+        return;
+      }
+    }
+    await closeTransport(this.transport, SHUTDOWN_STALL_MS);
   }
 
   disconnect(cause?: Error): void {
@@ -176,7 +267,7 @@ class Session {
   /** Half-closed input: close once everything read has been answered (QEMU does). */
   maybeFinish(): void {
     if (this.inputEnded && !this.closed && this.queue.length === 0 && this.running === 0) {
-      void this.transport.close().catch(() => {});
+      this.closeWhenFlushed();
     }
   }
 }
@@ -237,6 +328,8 @@ export class Monitor {
       this.open(transport, peer);
       return;
     }
+    // Like QEMU, which leaves them in the listen backlog: every client waits its turn, none is
+    // turned away (a waiting transport is paused, so it costs a socket and no reading).
     if (this.waiting.length >= this.server.maxWaitingClients) {
       this.server.log(
         'warn',
@@ -285,7 +378,7 @@ export class Monitor {
       await Promise.allSettled([
         Promise.resolve(this.onClose?.()),
         ...waiting.map((w) => closeTransport(w.transport)),
-        ...[...this.sessions].map((s) => closeTransport(s.transport)),
+        ...[...this.sessions].map((s) => s.shutdown()),
       ]);
       this.server.monitorClosed(this);
     })();
@@ -336,7 +429,7 @@ export class QmpServer {
     };
     this.capabilities = [...(options.capabilities ?? ['oob'])];
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    this.maxWaitingClients = options.maxWaitingClients ?? 64;
+    this.maxWaitingClients = options.maxWaitingClients ?? Number.POSITIVE_INFINITY;
     this.schema = options.schema;
     this.validator = new SchemaValidator(this.schema, options.schemaExtras);
     for (const entry of this.schema) {
@@ -433,10 +526,19 @@ export class QmpServer {
       for (const state of this.throttles.values()) clearTimeout(state.timer);
       this.throttles.clear();
       await Promise.allSettled([...this.monitors].map((m) => m.close()));
-      await Promise.allSettled(this.sessions.map((s) => closeTransport(s.transport)));
+      await Promise.allSettled(this.sessions.map((s) => s.shutdown()));
       this.resolveClosed?.();
     })();
     return this.closing;
+  }
+
+  /**
+   * Closes at once, cutting off every client without waiting for its output to be read (for a
+   * second Ctrl-C while a shutdown waits). Same promise as `close()`.
+   */
+  abort(): Promise<void> {
+    for (const session of this.sessions) session.disconnect();
+    return this.close();
   }
 
   /** True once `close()` has begun. */
@@ -462,7 +564,8 @@ export class QmpServer {
     transport.onerror = (error) => {
       if (ProtocolError.isInstance(error) && error.kind !== 'output-overflow') {
         this.onInput(session, { inputError: error.message });
-      } else {
+      } else if (!ProtocolError.isInstance(error)) {
+        // An output overflow was logged once when it was detected.
         this.log('error', `client ${info.id}: ${error.message}`);
       }
     };

@@ -126,11 +126,16 @@ export interface QmpServerOptions {
   /** Log sink; default: warnings and errors to `console.error`, info dropped. */
   readonly log?: ServerLogger;
   /**
-   * A client whose unsent output (replies and events it has not read) exceeds this many bytes
-   * is disconnected, with a warning logged. Default 64 MiB.
+   * A client whose unsent output exceeds this many bytes is disconnected, with one warning
+   * logged. Replies alone never get there: above 1 MiB unsent (or this bound, if lower) the
+   * server reads no more of the client's input until it has read most of its output, so only
+   * a client that stops reading while events keep coming is cut off. Default 64 MiB.
    */
   readonly maxOutputBytes?: number;
-  /** Clients a single-client monitor keeps waiting; more are disconnected. Default 64. */
+  /**
+   * Clients a single-client monitor keeps waiting; more are disconnected. Default: no limit —
+   * QEMU turns nobody away (waiting clients sit in its listen backlog).
+   */
   readonly maxWaitingClients?: number;
   /** Throttle period of QEMU's rate-limited events, in milliseconds. Default 1000 (QEMU's). */
   readonly throttlePeriodMs?: number;

@@ -1,18 +1,24 @@
 // The ImageStore over the real file system, relative paths resolved against `baseDir` (QEMU
 // resolves them against its working directory). Only metadata goes through it.
 
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  fchmodSync,
   fstatSync,
+  fsyncSync,
   ftruncateSync,
   openSync,
   readSync,
   realpathSync,
+  renameSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { type ImageStat, type ImageStore, ImageStoreError } from '../image-store.js';
+import type { ImageWrite } from '../qcow2.js';
 
 function storeError(error: unknown): ImageStoreError {
   const code = (error as { code?: unknown }).code;
@@ -94,5 +100,50 @@ export class FsImageStore implements ImageStore {
 
   truncate(path: string, size: number): void {
     this.#withFile(path, 'r+', (fd) => ftruncateSync(fd, size));
+  }
+
+  /**
+   * Writes the new contents to a file beside the target (same directory, so the rename is
+   * atomic), syncs it, then renames it over the target: a crash at any point leaves the old
+   * file or the complete new one. The new file keeps the old one's mode.
+   */
+  replace(path: string, size: number, writes: readonly ImageWrite[]): void {
+    let target: string;
+    let mode: number;
+    try {
+      target = realpathSync(this.#path(path));
+      mode = statSync(target).mode & 0o7777;
+    } catch (error) {
+      throw storeError(error);
+    }
+    const scratch = join(
+      dirname(target),
+      `.${basename(target)}.qmpkit-${randomBytes(6).toString('hex')}`,
+    );
+    let fd: number | undefined;
+    try {
+      fd = openSync(scratch, 'wx', 0o600);
+      fchmodSync(fd, mode);
+      ftruncateSync(fd, size);
+      for (const { offset, data } of writes) {
+        let done = 0;
+        while (done < data.byteLength) {
+          done += writeSync(fd, data, done, data.byteLength - done, offset + done);
+        }
+      }
+      ftruncateSync(fd, size);
+      fsyncSync(fd);
+      closeSync(fd);
+      fd = undefined;
+      renameSync(scratch, target);
+    } catch (error) {
+      if (fd !== undefined) closeSync(fd);
+      try {
+        unlinkSync(scratch);
+      } catch {
+        // Never created, or already renamed.
+      }
+      throw storeError(error);
+    }
   }
 }

@@ -9,13 +9,26 @@ const io = {
 };
 
 // Signals are handled from the very start: one that arrives while the sockets are being opened
-// still shuts down cleanly once they are.
+// still shuts down cleanly once they are. A second signal cuts a shutdown short: clients whose
+// output is still being flushed are cut off (socket files and the pidfile still go).
 let app:
-  | { stop(): Promise<void>; readonly whenClosed: Promise<void>; exitCode(): number }
+  | {
+      stop(): Promise<void>;
+      abort?(): void;
+      readonly whenClosed: Promise<void>;
+      exitCode(): number;
+    }
   | undefined;
 let stopSignal: string | undefined;
 const onSignal = (signal: string) => {
-  if (stopSignal !== undefined) return;
+  if (stopSignal !== undefined) {
+    // Before the app is up, the first signal's shutdown runs as soon as it is.
+    if (app?.abort !== undefined) {
+      io.stderr(`qmpkit-server: ${signal} again, cutting the shutdown short\n`);
+      app.abort();
+    }
+    return;
+  }
   stopSignal = signal;
   if (app !== undefined) {
     io.stderr(`qmpkit-server: ${signal}, shutting down\n`);
@@ -34,6 +47,7 @@ app =
     ? { ...result.replay, exitCode: () => 0 }
     : {
         stop: () => result.app.stop(),
+        abort: () => void result.app.server.abort(),
         whenClosed: result.app.server.whenClosed,
         exitCode: () => result.app.exitCode(),
       };

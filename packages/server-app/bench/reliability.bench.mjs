@@ -1,0 +1,618 @@
+// Reliability figures for qmpkit-server, side by side with a real qemu-storage-daemon where a
+// comparison means something: fuzz inputs and crashes, connection storms, floods, memory per MB
+// of input, a client leaving mid-command, SIGKILL during a job and during blockdev-create, and
+// SIGTERM with clients and jobs. Run after `pnpm build` (the root `pnpm bench:reliability`
+// does both). Prints one line per figure: `name: value unit`.
+//
+// QMPKIT_BENCH_FAST=1 sends 50,000 fuzz inputs instead of 1,000,000 and shortens the loops.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
+const FAST = process.env.QMPKIT_BENCH_FAST === '1';
+const FUZZ_INPUTS = Number(process.env.QMPKIT_FUZZ_INPUTS ?? (FAST ? 50_000 : 1_000_000));
+const FUZZ_SAMPLE = FAST ? 500 : 2_000;
+const TRIALS = FAST ? 20 : 100;
+const root = mkdtempSync(join(tmpdir(), 'qmpkit-reliability-'));
+const started = new Set();
+
+const QSD = ['qemu-storage-daemon'];
+const OURS = [process.execPath, BIN];
+const TARGETS = [
+  ['qmpkit', OURS],
+  ['qemu', QSD],
+];
+
+function figure(name, value, unit) {
+  console.log(`${name}: ${value} ${unit}`);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function until(predicate, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+let serial = 0;
+/** Starts a daemon with a monitor on a fresh socket; ready once its pidfile exists. */
+async function start(command, extra = [], options = {}) {
+  const dir = options.dir ?? mkdtempSync(join(root, 'd-'));
+  const path = options.path ?? join(dir, `m${serial++}.sock`);
+  const pidfile = join(dir, 'pid');
+  const args = [
+    ...command.slice(1),
+    ...extra,
+    '--chardev',
+    `socket,path=${path},server=on,wait=off,id=m0`,
+    '--monitor',
+    'chardev=m0',
+    '--pidfile',
+    pidfile,
+  ];
+  const child = spawn(command[0], args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+  started.add(child);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c) => {
+    stderr += c;
+  });
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  await until(
+    () => existsSync(pidfile) || child.exitCode !== null || child.signalCode !== null,
+    30_000,
+    'the daemon',
+  );
+  if (!existsSync(pidfile)) throw new Error(`${command[0]} did not start: ${stderr}`);
+  return {
+    child,
+    dir,
+    path,
+    pidfile,
+    exited,
+    stderr: () => stderr,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      started.delete(child);
+    },
+  };
+}
+
+function procStatus(pid, field) {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
+  return match ? Number(match[1]) * 1024 : 0;
+}
+const rss = (pid) => procStatus(pid, 'VmRSS');
+const peakRss = (pid) => procStatus(pid, 'VmHWM');
+const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
+const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
+
+/** A raw QMP client that counts lines and can wait for a line matching a test. */
+function rawClient(path, { read = true } = {}) {
+  const socket = connect(path);
+  const state = { lines: [], count: 0, closed: false, bytes: 0, keep: true };
+  let partial = '';
+  const waiters = new Set();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  if (!read) socket.pause();
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk) => {
+    state.bytes += chunk.length;
+    partial += chunk;
+    let end = partial.indexOf('\n');
+    while (end >= 0) {
+      state.count++;
+      if (state.keep) state.lines.push(partial.slice(0, end).replace(/\r$/, ''));
+      partial = partial.slice(end + 1);
+      end = partial.indexOf('\n');
+    }
+    wake();
+  });
+  socket.on('close', () => {
+    state.closed = true;
+    wake();
+  });
+  socket.on('error', () => {});
+  const waitFor = (predicate, ms = 60_000) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        if (predicate()) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        } else if (state.closed) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error('closed'));
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error('timed out'));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  return {
+    socket,
+    state,
+    waitFor,
+    send: (text) => socket.write(text),
+    async negotiate() {
+      await waitFor(() => state.count >= 1);
+      socket.write('{"execute":"qmp_capabilities"}');
+      await waitFor(() => state.count >= 2);
+    },
+    async ask(text) {
+      const before = state.count;
+      socket.write(text);
+      await waitFor(() => state.count > before);
+      return state.lines.at(-1);
+    },
+    close: () =>
+      new Promise((resolve) => {
+        if (state.closed) resolve();
+        else {
+          socket.once('close', resolve);
+          socket.destroy();
+        }
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz: mutated QMP inputs, on connections of 500 inputs each ended by a half-close (the server
+// answers what it read, then closes).
+// ---------------------------------------------------------------------------------------------
+
+const SEEDS = [
+  '{"execute":"qmp_capabilities"}',
+  '{"execute":"query-version","id":1}',
+  '{"execute":"query-jobs","id":"x"}',
+  '{"execute":"job-pause","arguments":{"id":"j"},"id":2}',
+  '{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n","size":1048576}}',
+  '{"execute":"blockdev-mirror","arguments":{"device":"n","target":"n","sync":"full"}}',
+  '{"exec-oob":"query-version","id":3}',
+  '{"execute":"query-block-jobs","arguments":{},"id":[1,{"a":null}]}',
+  '{"execute":"block-job-set-speed","arguments":{"device":"j","speed":-1}}',
+  '[1, 2.5e308, "\\u0000", true, null]',
+];
+const ALPHABET = '{}[]":,\\ \t\r\nabcdefnrtu0123456789-+.eE\x1b\x00\xff';
+
+function makeRandom(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+function mutate(random) {
+  let text = SEEDS[Math.floor(random() * SEEDS.length)];
+  const edits = 1 + Math.floor(random() * 4);
+  for (let i = 0; i < edits; i++) {
+    const at = Math.floor(random() * (text.length + 1));
+    const pick = random();
+    const char = ALPHABET[Math.floor(random() * ALPHABET.length)];
+    if (pick < 0.4) text = text.slice(0, at) + char + text.slice(at);
+    else if (pick < 0.7) text = text.slice(0, at) + text.slice(at + 1);
+    else if (pick < 0.9) text = text.slice(0, at) + char + text.slice(at + 1);
+    else text = text.slice(0, at);
+  }
+  return text;
+}
+
+/** Sends `inputs` on one connection (negotiated first), half-closes, returns every line. */
+async function fuzzConnection(path, inputs, keep) {
+  const c = rawClient(path);
+  c.state.keep = keep;
+  await c.negotiate();
+  c.send(`${inputs.join('\n')}\n`);
+  c.socket.end();
+  await c.waitFor(() => c.state.closed, 120_000).catch(() => {});
+  await c.close();
+  return c.state.lines;
+}
+
+async function fuzz() {
+  const ours = await start(OURS);
+  const random = makeRandom(14);
+  const perConnection = 500;
+  let sent = 0;
+  const crashed = () => !ours.alive();
+  while (sent < FUZZ_INPUTS && !crashed()) {
+    const inputs = Array.from({ length: perConnection }, () => mutate(random));
+    await fuzzConnection(ours.path, inputs, false);
+    sent += inputs.length;
+  }
+  const internal = (ours.stderr().match(/internal error|dispatcher failure|failed: /g) ?? [])
+    .length;
+  figure('fuzz qmpkit inputs sent', sent, 'inputs');
+  figure('fuzz qmpkit crashes', crashed() ? 1 : 0, 'crashes');
+  figure('fuzz qmpkit internal errors logged', internal, 'lines');
+  await ours.stop();
+
+  // The same sample to both, one connection per 50 inputs; a QEMU crash restarts it.
+  const sample = Array.from({ length: FUZZ_SAMPLE }, () => mutate(random));
+  let same = 0;
+  let compared = 0;
+  let qemuCrashes = 0;
+  let a = await start(OURS);
+  let q = await start(QSD);
+  for (let i = 0; i < sample.length; i += 50) {
+    const batch = sample.slice(i, i + 50);
+    const normalize = (lines) =>
+      lines
+        .slice(2)
+        .map((l) => l.replace(/"timestamp": \{[^}]*\}/g, 'T').replace(/"micro": \d+/g, 'M'));
+    const [mine, theirs] = await Promise.all([
+      fuzzConnection(a.path, batch, true),
+      fuzzConnection(q.path, batch, true),
+    ]);
+    if (!q.alive()) {
+      qemuCrashes++;
+      await q.stop();
+      q = await start(QSD);
+      continue;
+    }
+    compared += batch.length;
+    if (JSON.stringify(normalize(mine)) === JSON.stringify(normalize(theirs))) same += batch.length;
+  }
+  figure('fuzz sample inputs with the same reply text as qemu', `${same}/${compared}`, 'inputs');
+  figure('fuzz sample qemu crashes', qemuCrashes, 'crashes');
+  await a.stop();
+  await q.stop();
+  a = undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection storms.
+// ---------------------------------------------------------------------------------------------
+
+async function storms() {
+  for (const [name, command] of TARGETS) {
+    const d = await start(command);
+    const pid = d.child.pid;
+    const fdsBefore = fds(pid);
+    const rssBefore = rss(pid);
+    let served = 0;
+    for (let i = 0; i < 1000; i++) {
+      const c = rawClient(d.path);
+      try {
+        await c.negotiate();
+        if ((await c.ask('{"execute":"query-version","id":1}')).includes('"return"')) served++;
+      } catch {
+        // Counted as not served.
+      }
+      await c.close();
+    }
+    figure(`storm ${name} sequential clients served`, `${served}/1000`, 'clients');
+    const clients = Array.from({ length: 200 }, () => rawClient(d.path));
+    const results = await Promise.all(
+      clients.map(async (c) => {
+        try {
+          await c.waitFor(() => c.state.count >= 1, 120_000);
+          c.send('{"execute":"qmp_capabilities"}{"execute":"query-version","id":1}');
+          await c.waitFor(() => c.state.count >= 3, 120_000);
+          await c.close();
+          return 1;
+        } catch {
+          await c.close();
+          return 0;
+        }
+      }),
+    );
+    figure(
+      `storm ${name} concurrent clients served`,
+      `${results.reduce((x, y) => x + y, 0)}/200`,
+      'clients',
+    );
+    await sleep(200);
+    figure(`storm ${name} fds before/after`, `${fdsBefore}/${fds(pid)}`, 'fds');
+    figure(`storm ${name} rss before/after`, `${mb(rssBefore)}/${mb(rss(pid))}`, 'MiB');
+    await d.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floods: a client pipelining query-qmp-schema without reading, and one reading as it goes;
+// peak memory per MB of `1 ` input.
+// ---------------------------------------------------------------------------------------------
+
+async function floods() {
+  const requests = FAST ? 500 : 2000;
+  const text = Array.from(
+    { length: requests },
+    (_, i) => `{"execute":"query-qmp-schema","id":${i}}`,
+  ).join('');
+  for (const [name, command] of TARGETS) {
+    const d = await start(command);
+    const pid = d.child.pid;
+    const before = rss(pid);
+    const idle = rawClient(d.path, { read: false });
+    idle.send('{"execute":"qmp_capabilities"}');
+    idle.send(text);
+    // The server has written what it will: sample its memory for a while.
+    let peak = rss(pid);
+    for (let i = 0; i < 40; i++) {
+      await sleep(50);
+      peak = Math.max(peak, rss(pid));
+    }
+    figure(`flood ${name} non-reading client rss growth`, mb(peak - before), 'MiB');
+    await idle.close();
+
+    const reader = rawClient(d.path);
+    reader.state.keep = false;
+    await reader.negotiate();
+    reader.send(text);
+    const got = await reader
+      .waitFor(() => reader.state.count >= requests + 2, 600_000)
+      .then(() => reader.state.count - 2)
+      .catch(() => reader.state.count - 2);
+    figure(`flood ${name} reading client replies received`, `${got}/${requests}`, 'replies');
+    figure(`flood ${name} reading client disconnected`, reader.state.closed ? 1 : 0, '');
+    await reader.close();
+    await d.stop();
+  }
+
+  const inputBytes = 2 * 1024 * 1024;
+  const ones = '1 '.repeat(inputBytes / 2);
+  for (const [name, command] of TARGETS) {
+    const d = await start(command);
+    const pid = d.child.pid;
+    const before = rss(pid);
+    const c = rawClient(d.path);
+    c.state.keep = false;
+    await c.negotiate();
+    c.send(ones);
+    c.socket.end();
+    await c.waitFor(() => c.state.closed, 600_000).catch(() => {});
+    const peak = peakRss(pid);
+    figure(`input ${name} replies to 2 MiB of "1 "`, c.state.count - 2, 'replies');
+    figure(
+      `input ${name} peak rss growth per MiB of input`,
+      (mb(peak - before) / 2).toFixed(1),
+      'MiB',
+    );
+    await d.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client that leaves mid-command: does its reply reach the next client?
+// ---------------------------------------------------------------------------------------------
+
+async function leavers() {
+  for (const [name, command] of TARGETS) {
+    const d = await start(command);
+    let wrong = 0;
+    let trials = 0;
+    for (let i = 0; i < TRIALS; i++) {
+      const a = rawClient(d.path);
+      await a.negotiate();
+      a.send('{"execute":"query-qmp-schema","id":"theirs"}');
+      a.socket.destroy();
+      const b = rawClient(d.path);
+      try {
+        await b.negotiate();
+        await b.ask('{"execute":"query-version","id":"mine"}');
+        // Both replies would be in by now: the schema's comes first if it comes at all.
+        if (b.state.lines.some((l) => l.includes('"theirs"'))) wrong++;
+        trials++;
+      } catch {
+        // Counted as not run.
+      }
+      await b.close();
+    }
+    figure(`leaver ${name} replies delivered to the next client`, `${wrong}/${trials}`, 'trials');
+    await d.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL during a job and during blockdev-create; SIGTERM with clients and jobs.
+// ---------------------------------------------------------------------------------------------
+
+function qemuImgCheck(path) {
+  try {
+    execFileSync('qemu-img', ['check', '-f', 'qcow2', path], { stdio: 'ignore' });
+    return 'valid';
+  } catch {
+    return 'invalid';
+  }
+}
+
+async function kills() {
+  for (const [name, command] of TARGETS) {
+    const dir = mkdtempSync(join(root, 'kill-'));
+    const path = join(dir, 'qmp.sock');
+    const outcomes = { nothing: 0, empty: 0, valid: 0, invalid: 0 };
+    let restarts = 0;
+    const runs = FAST ? 10 : 50;
+    for (let i = 0; i < runs; i++) {
+      const image = join(dir, `img${i}.qcow2`);
+      const d = await start(command, [], { dir, path });
+      const c = rawClient(path);
+      await c.negotiate();
+      await c.ask(
+        `{"execute":"blockdev-create","arguments":{"job-id":"f","options":{"driver":"file","filename":"${image}","size":0}},"id":1}`,
+      );
+      await c.waitFor(() => c.state.lines.some((l) => l.includes('"concluded"')), 30_000);
+      await c.ask(
+        `{"execute":"blockdev-add","arguments":{"driver":"file","filename":"${image}","node-name":"f${i}"},"id":2}`,
+      );
+      c.send(
+        `{"execute":"blockdev-create","arguments":{"job-id":"q","options":{"driver":"qcow2","file":"f${i}","size":1073741824}},"id":3}`,
+      );
+      // Killed at a varying moment after the command went out.
+      await sleep(i % 5);
+      d.child.kill('SIGKILL');
+      await d.exited;
+      started.delete(d.child);
+      await c.close();
+      if (!existsSync(image)) outcomes.nothing++;
+      else if (statSync(image).size === 0) outcomes.empty++;
+      else outcomes[qemuImgCheck(image)]++;
+      // Restart on the same socket path and pidfile (both left behind by SIGKILL).
+      try {
+        const again = await start(command, [], { dir, path });
+        const r = rawClient(path);
+        await r.negotiate();
+        restarts++;
+        await r.close();
+        await again.stop();
+      } catch {
+        // Counted as a failed restart.
+      }
+    }
+    figure(
+      `sigkill-create ${name} image after kill (absent/empty/valid/invalid)`,
+      `${outcomes.nothing}/${outcomes.empty}/${outcomes.valid}/${outcomes.invalid}`,
+      'runs',
+    );
+    figure(`sigkill-create ${name} restarts on the same path`, `${restarts}/${runs}`, 'runs');
+
+    // SIGKILL during a running mirror: restart on the same path.
+    const d = await start(
+      command,
+      [
+        '--blockdev',
+        'null-co,node-name=src,size=1073741824',
+        '--blockdev',
+        'null-co,node-name=dst,size=1073741824',
+      ],
+      { dir, path },
+    );
+    const c = rawClient(path);
+    await c.negotiate();
+    await c.ask(
+      '{"execute":"blockdev-mirror","arguments":{"job-id":"m","device":"src","target":"dst","sync":"full","speed":1},"id":1}',
+    );
+    d.child.kill('SIGKILL');
+    await d.exited;
+    started.delete(d.child);
+    await c.close();
+    const leftovers = readdirSync(dir).filter((f) => !f.startsWith('img'));
+    let restarted = 0;
+    try {
+      const again = await start(command, [], { dir, path });
+      const r = rawClient(path);
+      await r.negotiate();
+      restarted = 1;
+      await r.close();
+      await again.stop();
+    } catch {
+      // Not restarted.
+    }
+    figure(
+      `sigkill-job ${name} files left (socket, pidfile)`,
+      leftovers.sort().join('+') || 'none',
+      '',
+    );
+    figure(`sigkill-job ${name} restart on the same path`, restarted, 'ok');
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  for (const [name, command] of TARGETS) {
+    const d = await start(command, [
+      '--blockdev',
+      'null-co,node-name=src,size=1073741824',
+      '--blockdev',
+      'null-co,node-name=dst,size=1073741824',
+    ]);
+    const c = rawClient(d.path);
+    await c.negotiate();
+    await c.ask(
+      '{"execute":"blockdev-mirror","arguments":{"job-id":"m","device":"src","target":"dst","sync":"full","speed":1},"id":1}',
+    );
+    const began = performance.now();
+    d.child.kill('SIGTERM');
+    const { code } = await d.exited;
+    const took = performance.now() - began;
+    started.delete(d.child);
+    await c.waitFor(() => c.state.closed, 10_000).catch(() => {});
+    const events = c.state.lines
+      .slice(3)
+      .map(
+        (l) =>
+          /"event": "([A-Z_]+)"/.exec(l)?.[1] +
+          (/"status": "(\w+)"/.exec(l)?.[1] ? `:${/"status": "(\w+)"/.exec(l)[1]}` : ''),
+      )
+      .filter((e) => !e.startsWith('undefined'));
+    figure(`sigterm ${name} events before EOF`, events.join(',') || 'none', '');
+    figure(`sigterm ${name} exit code`, code, '');
+    figure(`sigterm ${name} socket removed`, existsSync(d.path) ? 0 : 1, '');
+    figure(`sigterm ${name} time to exit`, took.toFixed(0), 'ms');
+    await c.close();
+  }
+
+  // SIGTERM with a client that does not read (output piled up) and a second signal.
+  const d = await start(OURS);
+  const idle = rawClient(d.path, { read: false });
+  idle.send(`{"execute":"qmp_capabilities"}${'{"execute":"query-qmp-schema"}'.repeat(50)}`);
+  await sleep(500);
+  const began = performance.now();
+  d.child.kill('SIGTERM');
+  await d.exited;
+  started.delete(d.child);
+  figure(
+    'sigterm qmpkit time to exit with a non-reading client',
+    (performance.now() - began).toFixed(0),
+    'ms',
+  );
+  await idle.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// What QEMU does wrong: null-co with size -1.
+// ---------------------------------------------------------------------------------------------
+
+async function nullCoNegative() {
+  for (const [name, command] of TARGETS) {
+    const d = await start(command);
+    const c = rawClient(d.path);
+    await c.negotiate();
+    let reply = 'no reply';
+    try {
+      reply = await c.ask(
+        '{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n","size":-1},"id":1}',
+      );
+      await c.ask('{"execute":"query-named-block-nodes","id":2}');
+    } catch {
+      // The daemon went away.
+    }
+    await until(() => true, 0, '');
+    await sleep(100);
+    figure(`null-co size -1 ${name} survived`, d.alive() ? 1 : 0, '');
+    figure(`null-co size -1 ${name} reply`, JSON.stringify(reply), '');
+    await c.close();
+    await d.stop();
+  }
+}
+
+try {
+  const only = process.argv[2];
+  const parts = { fuzz, storms, floods, leavers, kills, nullCoNegative };
+  for (const [name, part] of Object.entries(parts)) if (!only || only === name) await part();
+} finally {
+  for (const child of started) child.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
