@@ -48,6 +48,12 @@ export interface Transport {
    */
   close(): Promise<void>;
   /**
+   * Tears the connection down at once: pending output is dropped, nothing more is delivered,
+   * and `onclose(cause)` follows (with `cause`, or the reason already known). For a peer that
+   * does not read, where `close()` would wait on it. Idempotent.
+   */
+  abort(cause?: Error): void;
+  /**
    * Stops delivering incoming messages, right after the one being delivered, and stops
    * reading from the peer (backpressure), until `resume()`. Used by a server that, like QEMU,
    * reads nothing more while a command runs.

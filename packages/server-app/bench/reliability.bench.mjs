@@ -28,7 +28,7 @@ const TARGETS = [
 ];
 
 function figure(name, value, unit) {
-  console.log(`${name}: ${value} ${unit}`);
+  console.log(unit === '' ? `${name}: ${value}` : `${name}: ${value} ${unit}`);
 }
 
 function sleep(ms) {
@@ -68,12 +68,20 @@ async function start(command, extra = [], options = {}) {
   const exited = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  // Ready once the pidfile names this process (one left by a killed daemon does not count).
+  const ours = () => {
+    try {
+      return readFileSync(pidfile, 'utf8').trim() === String(child.pid);
+    } catch {
+      return false;
+    }
+  };
   await until(
-    () => existsSync(pidfile) || child.exitCode !== null || child.signalCode !== null,
+    () => ours() || child.exitCode !== null || child.signalCode !== null,
     30_000,
     'the daemon',
   );
-  if (!existsSync(pidfile)) throw new Error(`${command[0]} did not start: ${stderr}`);
+  if (!ours()) throw new Error(`${command[0]} did not start: ${stderr}`);
   return {
     child,
     dir,
@@ -128,7 +136,9 @@ function rawClient(path, { read = true } = {}) {
     state.closed = true;
     wake();
   });
-  socket.on('error', () => {});
+  socket.on('error', (error) => {
+    state.error ??= error.code ?? error.message;
+  });
   const waitFor = (predicate, ms = 60_000) =>
     new Promise((resolve, reject) => {
       const check = () => {
@@ -325,6 +335,12 @@ async function storms() {
       `${results.reduce((x, y) => x + y, 0)}/200`,
       'clients',
     );
+    const refusals = clients.filter((c) => c.state.error !== undefined && c.state.count === 0);
+    figure(
+      `storm ${name} concurrent clients refused at connect`,
+      `${refusals.length}/200`,
+      `clients (${[...new Set(refusals.map((c) => c.state.error))].join(',') || 'none'})`,
+    );
     await sleep(200);
     figure(`storm ${name} fds before/after`, `${fdsBefore}/${fds(pid)}`, 'fds');
     figure(`storm ${name} rss before/after`, `${mb(rssBefore)}/${mb(rss(pid))}`, 'MiB');
@@ -462,8 +478,11 @@ async function kills() {
       c.send(
         `{"execute":"blockdev-create","arguments":{"job-id":"q","options":{"driver":"qcow2","file":"f${i}","size":1073741824}},"id":3}`,
       );
-      // Killed at a varying moment after the command went out.
-      await sleep(i % 5);
+      // Killed at a varying moment once the job exists (the image is written while it runs).
+      await c
+        .waitFor(() => c.state.lines.some((l) => l.includes('"created", "id": "q"')), 30_000)
+        .catch(() => {});
+      await sleep((i * 7) % 60);
       d.child.kill('SIGKILL');
       await d.exited;
       started.delete(d.child);
@@ -510,7 +529,9 @@ async function kills() {
     await d.exited;
     started.delete(d.child);
     await c.close();
-    const leftovers = readdirSync(dir).filter((f) => !f.startsWith('img'));
+    const scratch = readdirSync(dir).filter((f) => f.startsWith('.img'));
+    figure(`sigkill-create ${name} scratch files left beside images`, scratch.length, 'files');
+    const leftovers = readdirSync(dir).filter((f) => !f.startsWith('img') && !f.startsWith('.img'));
     let restarted = 0;
     try {
       const again = await start(command, [], { dir, path });

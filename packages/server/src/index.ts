@@ -7,6 +7,8 @@ export {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_QEMU_VERSION,
   Monitor,
+  type MonitorHost,
+  OUTPUT_HIGH_WATER_BYTES,
   QmpServer,
   REQUEST_QUEUE_MAX,
   THROTTLED_EVENTS,

@@ -1,5 +1,8 @@
 /**
- * The QMP server: monitors, client sessions, QEMU's request handling, the dispatcher, events.
+ * The QMP server: QEMU's request handling, the dispatcher, the built-in commands and events.
+ * Client sessions (their output and its bounds) live in session.ts, monitors (a listening
+ * endpoint's line of clients) in monitor.ts; each reaches the server only through a narrow host
+ * interface.
  *
  * The model is QEMU 7.2's monitor/qmp.c and qapi/qmp-dispatch.c:
  * - every complete input item (a JSON value or a parse/limit error) of a session is a request;
@@ -10,7 +13,9 @@
  * - one dispatcher runs in-band requests one at a time, taking sessions round-robin;
  * - a monitor serves one client at a time (optionally all at once); a client that leaves loses
  *   its queued requests, and the reply of the request running at that moment goes to whoever is
- *   connected to the monitor when it completes (reference §10.2).
+ *   connected to the monitor when it completes (reference §10.2);
+ * - beyond QEMU, a session also reads nothing while more than `OUTPUT_HIGH_WATER_BYTES` of its
+ *   output is unread, so memory stays bounded by what the client takes.
  */
 import {
   CommandError,
@@ -36,6 +41,8 @@ import type {
   IntrospectionCommand,
   IntrospectionEntry,
 } from '@qmpkit/qapi-types';
+import { Monitor } from './monitor.js';
+import { type Request, Session } from './session.js';
 import type {
   AttachOptions,
   ClientInfo,
@@ -49,23 +56,14 @@ import type {
 } from './types.js';
 import { SchemaValidator } from './validate.js';
 
+export { Monitor, type MonitorHost } from './monitor.js';
+export { OUTPUT_HIGH_WATER_BYTES } from './session.js';
+
 /** QEMU's QMP_REQ_QUEUE_LEN_MAX: in-band requests a session queues before it stops reading. */
 export const REQUEST_QUEUE_MAX = 8;
 
 /** Default bound of a client's unsent output. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-
-/**
- * Unsent output above which a session reads no more input until its client has taken most of
- * it: a client that pipelines requests while reading gets every reply (QEMU, too, reads no
- * more while it has work in hand), and what an input can cost stays bounded. Only output the
- * client did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped
- * reading.
- */
-export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
-
-/** At shutdown, a client whose output makes no progress for this long is cut off. */
-const SHUTDOWN_STALL_MS = 250;
 
 /** The version presented by default: QEMU 7.2.0. */
 export const DEFAULT_QEMU_VERSION = { major: 7, minor: 2, micro: 0 } as const;
@@ -104,9 +102,6 @@ function defaultNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** An in-band request: a JSON value, or the desc of an input error. */
-type Request = { readonly value: unknown } | { readonly inputError: string };
-
 interface Registered {
   readonly handler: CommandHandler | undefined;
   readonly allowOob: boolean;
@@ -120,270 +115,6 @@ interface ThrottleState {
 /** What a request left to do once its reply is written. */
 interface AfterReply {
   readonly steps: (() => void)[];
-}
-
-/** One client connection. */
-class Session {
-  readonly info: ClientInfo;
-  negotiated = false;
-  oob = false;
-  readonly queue: Request[] = [];
-  closed = false;
-  inputEnded = false;
-  /** Requests of this session being executed (in-band or OOB). */
-  running = 0;
-  private suspended = 0;
-  private unsentBytes = 0;
-  private pendingText: string[] = [];
-  private writing = false;
-  private outputBlocked = false;
-  private overflowed = false;
-  private finishing = false;
-  private onOutputProgress: (() => void) | undefined;
-
-  constructor(
-    readonly server: QmpServer,
-    readonly monitor: Monitor,
-    readonly transport: Transport,
-    info: ClientInfo,
-  ) {
-    this.info = info;
-  }
-
-  suspend(): void {
-    if (this.suspended++ === 0 && !this.closed) this.transport.pause();
-  }
-
-  resume(): void {
-    if (this.suspended === 0) return;
-    if (--this.suspended === 0 && !this.closed) this.transport.resume();
-  }
-
-  /**
-   * Writes encoded text. Output is coalesced: one write is handed to the transport at a time and
-   * what is written meanwhile goes out together with the next, so many small replies cost bytes,
-   * not per-write bookkeeping. Above `OUTPUT_HIGH_WATER_BYTES` unsent, input stops until the
-   * client has read most of it; above `maxOutputBytes` the client is cut off (logged once).
-   */
-  writeText(text: string): void {
-    if (this.closed || this.overflowed) return;
-    // QEMU's output is pure ASCII, so characters are bytes.
-    this.unsentBytes += text.length;
-    if (this.unsentBytes > this.server.maxOutputBytes) {
-      this.overflowed = true;
-      this.pendingText = [];
-      this.server.log(
-        'warn',
-        `client ${this.info.id} on ${this.info.monitor} is not reading its output (more than ${this.server.maxOutputBytes} bytes unsent); disconnecting it`,
-      );
-      this.disconnect(
-        new ProtocolError('output-overflow', `client ${this.info.id} stopped reading its output`),
-      );
-      return;
-    }
-    this.pendingText.push(text);
-    if (!this.outputBlocked && this.unsentBytes > this.highWater) {
-      this.outputBlocked = true;
-      this.suspend();
-    }
-    if (!this.writing) this.flush();
-  }
-
-  private get highWater(): number {
-    return Math.min(OUTPUT_HIGH_WATER_BYTES, this.server.maxOutputBytes);
-  }
-
-  private flush(): void {
-    const text = this.pendingText.length === 1 ? this.pendingText[0]! : this.pendingText.join('');
-    this.pendingText = [];
-    this.writing = true;
-    const size = text.length;
-    const written = () => {
-      this.writing = false;
-      this.unsentBytes -= size;
-      if (this.pendingText.length > 0 && !this.closed && !this.overflowed) {
-        this.flush();
-      } else if (this.outputBlocked && this.unsentBytes <= this.highWater / 2) {
-        this.outputBlocked = false;
-        this.resume();
-      }
-      const wake = this.onOutputProgress;
-      this.onOutputProgress = undefined;
-      wake?.();
-    };
-    this.transport.sendRaw(text).then(written, written);
-  }
-
-  /** True when every reply and event written so far was handed to the transport. */
-  get outputDrained(): boolean {
-    return !this.writing && this.pendingText.length === 0;
-  }
-
-  /** Closes once the output is handed over (QEMU flushes its replies before closing). */
-  closeWhenFlushed(): void {
-    if (this.closed || this.finishing) return;
-    this.finishing = true;
-    void this.drain().then(() => this.transport.close().catch(() => {}));
-  }
-
-  private async drain(): Promise<void> {
-    while (!this.outputDrained && !this.closed && !this.overflowed) {
-      await new Promise<void>((resolve) => {
-        this.onOutputProgress = resolve;
-      });
-    }
-  }
-
-  /**
-   * Ends the session for a shutdown: the output is flushed while the client takes it; a client
-   * whose output stalls (it is not reading) is cut off at once rather than holding up the exit.
-   */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    for (;;) {
-      if (this.outputDrained) break;
-      const progressed = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), SHUTDOWN_STALL_MS);
-        this.onOutputProgress = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-      if (this.closed) return;
-      if (!progressed) {
-        this.disconnect();
-        return;
-      }
-    }
-    await closeTransport(this.transport, SHUTDOWN_STALL_MS);
-  }
-
-  disconnect(cause?: Error): void {
-    const abortable = this.transport as Transport & { abort?: (cause?: Error) => void };
-    if (typeof abortable.abort === 'function') abortable.abort(cause);
-    else void this.transport.close().catch(() => {});
-  }
-
-  /** Half-closed input: close once everything read has been answered (QEMU does). */
-  maybeFinish(): void {
-    if (this.inputEnded && !this.closed && this.queue.length === 0 && this.running === 0) {
-      this.closeWhenFlushed();
-    }
-  }
-}
-
-/**
- * One listening endpoint (QEMU: one monitor on one chardev). Create it with
- * `QmpServer.createMonitor()`; the Node listeners in `@qmpkit/server/node` create one each.
- */
-export class Monitor {
-  private currentName: string;
-  readonly serveAllClients: boolean;
-  /** The client currently served (single-client mode). */
-  active: Session | undefined;
-  readonly sessions = new Set<Session>();
-  private readonly waiting: { transport: Transport; peer: string }[] = [];
-  private closing: Promise<void> | undefined;
-  private readonly onClose: (() => Promise<void> | void) | undefined;
-
-  constructor(
-    private readonly server: QmpServer,
-    options: MonitorOptions,
-  ) {
-    this.currentName = options.name ?? 'monitor';
-    this.serveAllClients = options.serveAllClients ?? false;
-    this.onClose = options.onClose;
-  }
-
-  get closed(): boolean {
-    return this.closing !== undefined;
-  }
-
-  /** The monitor's name in logs. */
-  get name(): string {
-    return this.currentName;
-  }
-
-  /** @internal Renames the monitor (a TCP listener learns its port after binding). */
-  rename(name: string): void {
-    this.currentName = name;
-  }
-
-  /** Number of clients accepted but not yet greeted. */
-  get waitingClients(): number {
-    return this.waiting.length;
-  }
-
-  /**
-   * Hands a connected transport (not started) to this monitor: it is greeted now, or — on a
-   * single-client monitor that is busy — when the clients before it have left.
-   */
-  attach(transport: Transport, options: AttachOptions = {}): void {
-    const peer = options.peer ?? 'peer';
-    if (this.closed) {
-      void transport.close().catch(() => {});
-      return;
-    }
-    if (this.serveAllClients || this.active === undefined) {
-      this.open(transport, peer);
-      return;
-    }
-    // Like QEMU, which leaves them in the listen backlog: every client waits its turn, none is
-    // turned away (a waiting transport is paused, so it costs a socket and no reading).
-    if (this.waiting.length >= this.server.maxWaitingClients) {
-      this.server.log(
-        'warn',
-        `${this.name}: ${this.waiting.length} clients already wait; refusing ${peer}`,
-      );
-      void transport.close().catch(() => {});
-      return;
-    }
-    const entry = { transport, peer };
-    this.waiting.push(entry);
-    // A waiting client that goes away leaves the line.
-    transport.onclose = () => {
-      const index = this.waiting.indexOf(entry);
-      if (index >= 0) this.waiting.splice(index, 1);
-    };
-  }
-
-  private open(transport: Transport, peer: string): void {
-    const session = this.server.openSession(this, transport, peer);
-    this.sessions.add(session);
-    if (!this.serveAllClients) this.active = session;
-  }
-
-  /** @internal Set for the monitor `QmpServer.serve()` creates for one transport. */
-  closeWhenIdle = false;
-
-  /** @internal Called by the server when a session of this monitor is over. */
-  sessionClosed(session: Session): void {
-    this.sessions.delete(session);
-    if (this.active === session) {
-      this.active = undefined;
-      if (!this.closed) {
-        const next = this.waiting.shift();
-        if (next !== undefined) this.open(next.transport, next.peer);
-      }
-    }
-    if (this.closeWhenIdle && this.sessions.size === 0 && this.waiting.length === 0) {
-      void this.close();
-    }
-  }
-
-  /** Stops accepting, disconnects its clients (waiting ones too). Idempotent. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      const waiting = this.waiting.splice(0);
-      await Promise.allSettled([
-        Promise.resolve(this.onClose?.()),
-        ...waiting.map((w) => closeTransport(w.transport)),
-        ...[...this.sessions].map((s) => s.shutdown()),
-      ]);
-      this.server.monitorClosed(this);
-    })();
-    return this.closing;
-  }
 }
 
 /**
@@ -899,26 +630,6 @@ export class QmpServer {
   /** Writes an event to every client in command mode, on every monitor. */
   private broadcast(text: string): void {
     for (const session of this.sessions) if (session.negotiated) session.writeText(text);
-  }
-}
-
-/**
- * Closes a transport, flushing its output; a peer that does not read within `graceMs` is cut
- * off, so closing never hangs on it.
- */
-export async function closeTransport(transport: Transport, graceMs = 2000): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      const abortable = transport as Transport & { abort?: (cause?: Error) => void };
-      abortable.abort?.();
-      resolve();
-    }, graceMs);
-  });
-  try {
-    await Promise.race([transport.close().catch(() => {}), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -33,6 +33,16 @@ describe('FsImageStore.replace', () => {
     expect(readdirSync(dir)).toEqual(['img']);
   });
 
+  test('a scratch file a killed process left beside the image is removed by the next replace', () => {
+    const dir = scratchDir();
+    writeFileSync(join(dir, 'img'), 'old contents');
+    // No process has pid 2^22 + 1 (above Linux's pid_max ceiling).
+    writeFileSync(join(dir, `.img.qmpkit-${2 ** 22 + 1}-abcdef`), 'half an image');
+    writeFileSync(join(dir, `.img.qmpkit-${process.pid}-live`), 'ours, in progress');
+    new FsImageStore(dir).replace('img', 512, []);
+    expect(readdirSync(dir).sort()).toEqual([`.img.qmpkit-${process.pid}-live`, 'img']);
+  });
+
   test('a failure midway leaves the old file untouched and nothing beside it', () => {
     const dir = scratchDir();
     writeFileSync(join(dir, 'img'), 'old contents');

@@ -9,6 +9,7 @@ import {
   fsyncSync,
   ftruncateSync,
   openSync,
+  readdirSync,
   readSync,
   realpathSync,
   renameSync,
@@ -23,6 +24,37 @@ import type { ImageWrite } from '../qcow2.js';
 function storeError(error: unknown): ImageStoreError {
   const code = (error as { code?: unknown }).code;
   return new ImageStoreError(typeof code === 'string' ? code : 'EIO');
+}
+
+/** Whether a process with this pid exists. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/** Removes scratch files of `target` that a killed process left behind (best effort). */
+function removeAbandonedScratch(target: string): void {
+  const prefix = `.${basename(target)}.qmpkit-`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(target));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || processExists(pid)) continue;
+    try {
+      unlinkSync(join(dirname(target), name));
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
 }
 
 export class FsImageStore implements ImageStore {
@@ -116,9 +148,11 @@ export class FsImageStore implements ImageStore {
     } catch (error) {
       throw storeError(error);
     }
+    removeAbandonedScratch(target);
+    // Named for this process: one a killed process left behind is recognised and removed.
     const scratch = join(
       dirname(target),
-      `.${basename(target)}.qmpkit-${randomBytes(6).toString('hex')}`,
+      `.${basename(target)}.qmpkit-${process.pid}-${randomBytes(6).toString('hex')}`,
     );
     let fd: number | undefined;
     try {

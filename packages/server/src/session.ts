@@ -1,0 +1,197 @@
+/**
+ * A client session: its negotiation state, its in-band queue, and its output — coalesced,
+ * bounded, and the reason input stops when the client does not keep up (QEMU's flow control
+ * plus an output high-water mark).
+ */
+import { ProtocolError, type Transport } from '@qmpkit/protocol';
+import type { Monitor } from './monitor.js';
+import type { ClientInfo, LogLevel } from './types.js';
+
+/**
+ * Unsent output above which a session reads no more input until its client has taken most of
+ * it: a client that pipelines requests while reading gets every reply (QEMU, too, reads no
+ * more while it has work in hand), and what an input can cost stays bounded. Only output the
+ * client did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped
+ * reading.
+ */
+export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** At shutdown, a client whose output makes no progress for this long is cut off. */
+const SHUTDOWN_STALL_MS = 250;
+
+/** An in-band request: a JSON value, or the desc of an input error. */
+export type Request = { readonly value: unknown } | { readonly inputError: string };
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  /** The bound of a client's unsent output. */
+  readonly maxOutputBytes: number;
+  log(level: LogLevel, message: string): void;
+}
+
+/** One client connection. */
+export class Session {
+  readonly info: ClientInfo;
+  negotiated = false;
+  oob = false;
+  readonly queue: Request[] = [];
+  closed = false;
+  inputEnded = false;
+  /** Requests of this session being executed (in-band or OOB). */
+  running = 0;
+  private suspended = 0;
+  private unsentBytes = 0;
+  private pendingText: string[] = [];
+  private writing = false;
+  private outputBlocked = false;
+  private overflowed = false;
+  private finishing = false;
+  private onOutputProgress: (() => void) | undefined;
+
+  constructor(
+    readonly host: SessionHost,
+    readonly monitor: Monitor,
+    readonly transport: Transport,
+    info: ClientInfo,
+  ) {
+    this.info = info;
+  }
+
+  suspend(): void {
+    if (this.suspended++ === 0 && !this.closed) this.transport.pause();
+  }
+
+  resume(): void {
+    if (this.suspended === 0) return;
+    if (--this.suspended === 0 && !this.closed) this.transport.resume();
+  }
+
+  /**
+   * Writes encoded text. Output is coalesced: one write is handed to the transport at a time and
+   * what is written meanwhile goes out together with the next, so many small replies cost bytes,
+   * not per-write bookkeeping. Above `OUTPUT_HIGH_WATER_BYTES` unsent, input stops until the
+   * client has read most of it; above `maxOutputBytes` the client is cut off (logged once).
+   */
+  writeText(text: string): void {
+    if (this.closed || this.overflowed) return;
+    // QEMU's output is pure ASCII, so characters are bytes.
+    this.unsentBytes += text.length;
+    if (this.unsentBytes > this.host.maxOutputBytes) {
+      this.overflowed = true;
+      this.pendingText = [];
+      this.host.log(
+        'warn',
+        `client ${this.info.id} on ${this.info.monitor} is not reading its output (more than ${this.host.maxOutputBytes} bytes unsent); disconnecting it`,
+      );
+      this.disconnect(
+        new ProtocolError('output-overflow', `client ${this.info.id} stopped reading its output`),
+      );
+      return;
+    }
+    this.pendingText.push(text);
+    if (!this.outputBlocked && this.unsentBytes > this.highWater) {
+      this.outputBlocked = true;
+      this.suspend();
+    }
+    if (!this.writing) this.flush();
+  }
+
+  private get highWater(): number {
+    return Math.min(OUTPUT_HIGH_WATER_BYTES, this.host.maxOutputBytes);
+  }
+
+  private flush(): void {
+    const text = this.pendingText.length === 1 ? this.pendingText[0]! : this.pendingText.join('');
+    this.pendingText = [];
+    this.writing = true;
+    const size = text.length;
+    const written = () => {
+      this.writing = false;
+      this.unsentBytes -= size;
+      if (this.pendingText.length > 0 && !this.closed && !this.overflowed) {
+        this.flush();
+      } else if (this.outputBlocked && this.unsentBytes <= this.highWater / 2) {
+        this.outputBlocked = false;
+        this.resume();
+      }
+      const wake = this.onOutputProgress;
+      this.onOutputProgress = undefined;
+      wake?.();
+    };
+    this.transport.sendRaw(text).then(written, written);
+  }
+
+  /** True when every reply and event written so far was handed to the transport. */
+  get outputDrained(): boolean {
+    return !this.writing && this.pendingText.length === 0;
+  }
+
+  /** Closes once the output is handed over (QEMU flushes its replies before closing). */
+  closeWhenFlushed(): void {
+    if (this.closed || this.finishing) return;
+    this.finishing = true;
+    void this.drain().then(() => this.transport.close().catch(() => {}));
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.outputDrained && !this.closed && !this.overflowed) {
+      await new Promise<void>((resolve) => {
+        this.onOutputProgress = resolve;
+      });
+    }
+  }
+
+  /**
+   * Ends the session for a shutdown: the output is flushed while the client takes it; a client
+   * whose output stalls (it is not reading) is cut off at once rather than holding up the exit.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    for (;;) {
+      if (this.outputDrained) break;
+      const progressed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), SHUTDOWN_STALL_MS);
+        this.onOutputProgress = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      if (this.closed) return;
+      if (!progressed) {
+        this.disconnect();
+        return;
+      }
+    }
+    await closeTransport(this.transport, SHUTDOWN_STALL_MS);
+  }
+
+  disconnect(cause?: Error): void {
+    this.transport.abort(cause);
+  }
+
+  /** Half-closed input: close once everything read has been answered (QEMU does). */
+  maybeFinish(): void {
+    if (this.inputEnded && !this.closed && this.queue.length === 0 && this.running === 0) {
+      this.closeWhenFlushed();
+    }
+  }
+}
+
+/**
+ * Closes a transport, flushing its output; a peer that does not read within `graceMs` is cut
+ * off, so closing never hangs on it.
+ */
+export async function closeTransport(transport: Transport, graceMs = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      transport.abort();
+      resolve();
+    }, graceMs);
+  });
+  try {
+    await Promise.race([transport.close().catch(() => {}), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
