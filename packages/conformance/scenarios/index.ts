@@ -4,6 +4,7 @@ import type { Scenario } from '../src/scenario.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
+import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
@@ -17,4 +18,5 @@ export const allScenarios: readonly Scenario[] = [
   ...idScenarios,
   ...transactionScenarios,
   ...ioErrorScenarios,
+  ...jobRuntimeScenarios,
 ];

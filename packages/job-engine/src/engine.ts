@@ -55,6 +55,8 @@ interface JobRecord {
   readonly hasReadyPhase: boolean;
   status: JobStatus;
   run: JobRunState;
+  /** While sleeping: in job_sleep_ns (a timer pending) rather than job_yield (waiting for work). */
+  timerPending: boolean;
   started: boolean;
   /** The status a parked job returns to (running or ready). */
   parkedFrom: JobStatus;
@@ -210,6 +212,7 @@ export class JobEngine {
       hasReadyPhase: type === 'mirror' || (type === 'commit' && options.activeCommit === true),
       status: 'undefined',
       run: 'unstarted',
+      timerPending: false,
       started: false,
       parkedFrom: 'running',
       pauseCount: 1,
@@ -411,8 +414,12 @@ export class JobEngine {
     const out = this.begin();
     const old = job.speed;
     job.speed = speed;
-    // A faster (or unlimited) speed wakes a job sleeping on its rate limit.
-    if ((speed === 0 || speed > old) && job.run === 'sleeping') this.enterIdle(job, 'set-speed');
+    // A faster (or unlimited) speed wakes a job sleeping on its rate limit: job_enter_cond(job,
+    // job_timer_pending) enters only a job in job_sleep_ns, never one in job_yield (a backup
+    // waiting for block-copy, whose own rate limit the driver's set_speed kicks).
+    if ((speed === 0 || speed > old) && job.run === 'sleeping' && job.timerPending) {
+      this.enterIdle(job, 'set-speed');
+    }
     return { ok: true, effects: out };
   }
 
@@ -420,18 +427,34 @@ export class JobEngine {
   // Driver signals: what the job's coroutine does
 
   /**
-   * The job yields (job_sleep_ns / job_yield): a rate-limit sleep or waiting for work. A job
-   * with a pause pending parks instead; a hard-cancelled job does not sleep at all (it stays
-   * busy and should end its run).
+   * The job sleeps on a timer (job_sleep_ns): a rate-limit delay, a ready mirror's idle loop. A
+   * job with a pause pending parks instead; a hard-cancelled job does not sleep at all (it stays
+   * busy and should end its run). Entered early by pause, resume, cancel, complete and a faster
+   * speed.
    */
   sleep(id: string): JobResult {
+    return this.idle(id, true);
+  }
+
+  /**
+   * The job waits for work without a timer (job_yield): a backup while block-copy runs. Like
+   * `sleep`, except that a new speed does not enter it.
+   */
+  jobYield(id: string): JobResult {
+    return this.idle(id, false);
+  }
+
+  private idle(id: string, timer: boolean): JobResult {
     const job = this.jobs.get(id);
     if (job === undefined) return fail(jobErrorText.jobNotFound);
     if (job.run !== 'busy' && job.run !== 'sleeping') return notRunning(job);
     const out = this.begin();
     if (job.forceCancel) return { ok: true, effects: out };
     if (job.pauseCount > 0) this.park(job);
-    else job.run = 'sleeping';
+    else {
+      job.run = 'sleeping';
+      job.timerPending = timer;
+    }
     return { ok: true, effects: out };
   }
 

@@ -1099,6 +1099,36 @@ describe('throttled backup (recorded on the 7.2 binary)', () => {
     });
   });
 
+  // Recorded on qemu-storage-daemon 7.2.22 (1 GiB null-co, speed 1): the backup job waits in
+  // job_yield while block-copy sleeps in the rate limiter. set-speed kicks block-copy but does
+  // not enter the job (job_enter_cond with job_timer_pending), so it stays idle (busy false), and
+  // a later cancel enters it and aborts it before the reply.
+  test('set-speed does not enter a backup waiting in job_yield; cancel then aborts it', () => {
+    const t = new Transcript();
+    const e = t.engine;
+    t.note(e.create({ id: 'b3', type: 'backup', speed: 1 }));
+    t.note(e.pauseInternal('b3'));
+    t.note(e.start('b3'));
+    t.note(e.resumeInternal('b3'));
+    e.progress('b3', { setRemaining: L, workDone: 1048576 });
+    t.note(e.jobYield('b3'));
+    t.clear();
+    const faster = t.cmd('block-job-set-speed', { device: 'b3', speed: 4096 });
+    expect(faster.effects).toEqual([]);
+    expect(e.queryBlockJobs()[0]).toMatchObject({ busy: false, speed: 4096, status: 'running' });
+    t.cmd('block-job-set-speed', { device: 'b3', speed: 1 });
+    t.cmd('job-cancel', { id: 'b3' });
+    expect(t.lines).toEqual([
+      'R {}',
+      'R {}',
+      'b3 aborting',
+      'BLOCK_JOB_CANCELLED b3',
+      'b3 concluded',
+      'b3 null',
+      'R {}',
+    ]);
+  });
+
   test('pause, resume, cancel (auto-dismiss false), query, dismiss', () => {
     const t = throttledBackup('b2', false);
     t.clear();

@@ -25,6 +25,8 @@ export class Scenario {
   /** Everything since the last take(): events and replies, in order. */
   #lines: string[] = [];
   readonly events: Logged[] = [];
+  /** Failures inside timers or after-reply work (simulator bugs that never reach a client). */
+  readonly internalErrors: unknown[] = [];
 
   /** Unthrottled I/O at `throughput` bytes/s: 1 GiB/s unless told otherwise. */
   constructor(options: { throughput?: number } = {}) {
@@ -32,6 +34,7 @@ export class Scenario {
       blockLayer: this.layer,
       clock: this.clock,
       throughput: options.throughput ?? 1024 * MiB,
+      onInternalError: (error) => this.internalErrors.push(error),
       onEvent: (event, data) => {
         const d = data as Record<string, unknown>;
         this.events.push({ event, data: d });

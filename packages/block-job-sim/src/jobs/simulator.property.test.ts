@@ -1,6 +1,8 @@
 // Random command sequences against the simulator: whatever clients do, every reply is a result
-// or a CommandError (never a crash or a broken engine invariant), progress never goes back, and
-// a job never reports more done than its length.
+// or a CommandError (never a crash or a broken engine invariant), nothing fails inside a timer or
+// after-reply work, progress never goes back, a job never reports more done than its length, and
+// a job that accepted a cancel stops running (QEMU: at once when it sleeps, after the chunk in
+// flight when it is busy).
 import { CommandError } from '@qmpkit/protocol';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
@@ -50,12 +52,24 @@ test('random command sequences keep the simulator consistent', () => {
       s.nullNode('x', MiB);
       s.nullNode('y', MiB);
       const seen = new Map<string, number>();
-      const attempt = (name: string, args: Record<string, unknown>) => {
+      const attempt = (name: string, args: Record<string, unknown>): boolean => {
         try {
           s.run(name, args);
+          return true;
         } catch (error) {
           if (!CommandError.isInstance(error)) throw error;
+          return false;
         }
+      };
+      /** A cancel accepted from a running state: within a second the job has stopped running. */
+      const cancelStops = (id: string, name: string, args: Record<string, unknown>) => {
+        const before = s.job(id)?.status;
+        if (!attempt(name, args)) return;
+        if (before !== 'running' && before !== 'paused' && before !== 'ready') return;
+        if (before === 'paused' && name === 'block-job-cancel') return;
+        s.step(1000);
+        const after = s.job(id)?.status;
+        expect(['running', 'paused', 'ready', 'standby'], `${name} ${id} from ${before}`).not.toContain(after);
       };
       for (const c of commands) {
         switch (c.kind) {
@@ -83,7 +97,10 @@ test('random command sequences keep the simulator consistent', () => {
             attempt('block-job-set-speed', { device: c.id, speed: c.speed });
             break;
           case 'block-job-cancel':
-            attempt('block-job-cancel', { device: c.id });
+            cancelStops(c.id, 'block-job-cancel', { device: c.id });
+            break;
+          case 'job-cancel':
+            cancelStops(c.id, 'job-cancel', { id: c.id });
             break;
           case 'step':
             s.step(c.ms);
@@ -105,6 +122,7 @@ test('random command sequences keep the simulator consistent', () => {
         for (const id of ids) if (s.job(id) === undefined) seen.delete(id);
         s.take();
       }
+      expect(s.internalErrors).toEqual([]);
     }),
     { numRuns: Number(process.env.RUNS ?? 150) },
   );

@@ -1347,7 +1347,7 @@ export class BlockJobSimulator {
         if (afterReply) this.#finish(d, undefined);
         else this.#defer(() => this.#finishIfBusy(d));
       } else {
-        this.#applyEffects(this.engine.sleep(d.id).effects);
+        this.#idle(d);
       }
       return;
     }
@@ -1361,10 +1361,17 @@ export class BlockJobSimulator {
       this.#startRun(d);
       return;
     }
-    // A backup is not woken by a new speed (it waits in job_yield): block-copy is kicked, which
-    // #speedChanged does before the reply.
-    if (d.kind === 'backup' && reason === 'set-speed') return;
     this.#resumeRun(d, d.kind !== 'backup');
+  }
+
+  /**
+   * The job's coroutine gives up the CPU until it is entered again: a backup waits in job_yield
+   * for block-copy (a new speed does not enter it; its set_speed kicks block-copy instead),
+   * every other job sleeps on a timer in job_sleep_ns.
+   */
+  #idle(d: Driver): void {
+    const result = d.kind === 'backup' ? this.engine.jobYield(d.id) : this.engine.sleep(d.id);
+    this.#applyEffects(result.effects);
   }
 
   #finishIfBusy(d: Driver): void {
@@ -1398,7 +1405,7 @@ export class BlockJobSimulator {
       return;
     }
     if (d.endless) {
-      this.#applyEffects(this.engine.sleep(d.id).effects);
+      this.#idle(d);
       return;
     }
     this.#resumeRun(d, true);
@@ -1407,7 +1414,7 @@ export class BlockJobSimulator {
   /** (Re)starts the copy loop at the job's frontier, now. */
   #resumeRun(d: Driver, forgetSleep: boolean): void {
     if (d.endless) {
-      this.#applyEffects(this.engine.sleep(d.id).effects);
+      this.#idle(d);
       return;
     }
     this.#stopPlan(d);
@@ -1415,7 +1422,7 @@ export class BlockJobSimulator {
     // A backup waits in job_yield while block-copy works, unless requests are in flight that a
     // pause must wait for (then it stays busy).
     if (d.kind === 'backup' && !this.#requestsInFlight(d)) {
-      this.#applyEffects(this.engine.sleep(d.id).effects);
+      this.#idle(d);
     }
     this.#scheduleKickoff(d);
   }
@@ -1686,7 +1693,7 @@ export class BlockJobSimulator {
     if (d.plan === undefined || d.plan.quota === 0 || d.kind === 'backup') return;
     const snap = this.engine.job(d.id);
     if (snap?.run !== 'busy' || snap.cancelled) return;
-    this.#applyEffects(this.engine.sleep(d.id).effects);
+    this.#idle(d);
     // With a pause pending the job parks instead (its plan then ends).
     if (this.engine.job(d.id)?.run === 'parked') this.#stopPlan(d);
   }
@@ -1767,7 +1774,7 @@ export class BlockJobSimulator {
         // The request is retried after resume.
         d.errorsClearedTo = retryChunk;
         this.#stopPlan(d);
-        this.#applyEffects(this.engine.sleep(d.id).effects);
+        this.#idle(d);
         this.#reconcile(d);
         return true;
       default:
@@ -1817,7 +1824,7 @@ export class BlockJobSimulator {
         this.#defer(() => this.#finishIfBusy(d));
         return;
       }
-      this.#applyEffects(this.engine.sleep(d.id).effects);
+      this.#idle(d);
     }
   }
 
