@@ -69,7 +69,10 @@ test('random command sequences keep the simulator consistent', () => {
         if (before === 'paused' && name === 'block-job-cancel') return;
         s.step(1000);
         const after = s.job(id)?.status;
-        expect(['running', 'paused', 'ready', 'standby'], `${name} ${id} from ${before}`).not.toContain(after);
+        expect(
+          ['running', 'paused', 'ready', 'standby'],
+          `${name} ${id} from ${before}`,
+        ).not.toContain(after);
       };
       for (const c of commands) {
         switch (c.kind) {
