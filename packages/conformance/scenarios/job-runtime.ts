@@ -7,8 +7,10 @@
 
 import {
   blockJobInfo,
+  call,
   cancelled,
   completed,
+  idleAt,
   ok,
   type Scenario,
   send,
@@ -37,6 +39,15 @@ const throttledBackup = [
 ];
 
 const nodes = [nullCo('src', GiB), nullCo('dst', GiB)];
+
+const SIZE = 64 * MiB;
+/** Two source/target pairs of 64 MiB (the differential tester's layout). */
+const pairs = [
+  nullCo('src1', SIZE),
+  nullCo('dst1', SIZE),
+  nullCo('src2', SIZE),
+  nullCo('dst2', SIZE),
+];
 
 export const jobRuntimeScenarios: Scenario[] = [
   {
@@ -93,6 +104,132 @@ export const jobRuntimeScenarios: Scenario[] = [
       send('block-job-set-speed', { device: 'b1', speed: 0 }),
       ...statuses('b1', 'waiting', 'pending'),
       completed('backup', 'b1', GiB),
+      ...statuses('b1', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  // Found by the differential tester (fuzz:diff seeds 1415896, 1415892, 54), shrunk.
+  {
+    name: 'backup-raised-speed-sleeps-again',
+    about:
+      'a backup asleep at speed 512 given speed 4096 is idle again before the reply (busy false), a pause lands before its reply, and a cancel then ends it before the reply',
+    blockdevs: pairs,
+    steps: [
+      send('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'src1',
+        target: 'dst1',
+        sync: 'full',
+        speed: 512,
+      }),
+      ...statuses('b1', 'created', 'running', 'paused', 'running'),
+      ok(),
+      idleAt('b1', MiB),
+      ...call('block-job-set-speed', { device: 'b1', speed: 4096 }),
+      send('query-block-jobs'),
+      ok([blockJobInfo('backup', 'b1', { len: SIZE, offset: MiB, speed: 4096 })]),
+      send('block-job-pause', { device: 'b1' }),
+      status('b1', 'paused'),
+      ok(),
+      send('job-cancel', { id: 'b1' }),
+      ...statuses('b1', 'running', 'aborting'),
+      cancelled('backup', 'b1', SIZE, MiB, 4096),
+      ...statuses('b1', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'backup-sync-none-speed-zero-still-drained',
+    about:
+      'a sync-none backup (nothing to copy) given speed 0 stays idle in job_yield: a second blockdev-backup drains it (paused, running) before creating its own job',
+    blockdevs: pairs,
+    steps: [
+      send('blockdev-backup', { 'job-id': 'b1', device: 'src1', target: 'dst1', sync: 'none' }),
+      ...statuses('b1', 'created', 'running', 'paused', 'running'),
+      ok(),
+      idleAt('b1', 0),
+      ...call('block-job-set-speed', { device: 'b1', speed: 0 }),
+      send('blockdev-backup', {
+        'job-id': 'b2',
+        device: 'src2',
+        target: 'dst2',
+        sync: 'full',
+        speed: 4096,
+      }),
+      ...statuses('b1', 'paused', 'running'),
+      ...statuses('b2', 'created', 'running', 'paused', 'running'),
+      ok(),
+      idleAt('b2', MiB),
+      send('job-cancel', { id: 'b1' }),
+      status('b1', 'aborting'),
+      cancelled('backup', 'b1', SIZE, 0),
+      ...statuses('b1', 'concluded', 'null'),
+      ok(),
+      send('job-cancel', { id: 'b2' }),
+      status('b2', 'aborting'),
+      cancelled('backup', 'b2', SIZE, MiB, 4096),
+      ...statuses('b2', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'backup-paused-set-speed-zero-then-cancel',
+    about:
+      'a user-paused backup at speed 1 given speed 0 copies nothing while paused, and a forced cancel tears it down at once: CANCELLED at the 1 MiB it had (backup cancel cancels the block-copy call)',
+    blockdevs: pairs,
+    steps: [
+      send('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'src1',
+        target: 'dst1',
+        sync: 'full',
+        speed: 1,
+        'auto-finalize': false,
+        'auto-dismiss': false,
+      }),
+      ...statuses('b1', 'created', 'running', 'paused', 'running'),
+      ok(),
+      idleAt('b1', MiB),
+      send('block-job-pause', { device: 'b1' }),
+      status('b1', 'paused'),
+      ok(),
+      ...call('block-job-set-speed', { device: 'b1', speed: 0 }),
+      send('block-job-cancel', { device: 'b1', force: true }),
+      ...statuses('b1', 'running', 'aborting'),
+      cancelled('backup', 'b1', SIZE, MiB, 0),
+      status('b1', 'concluded'),
+      ok(),
+    ],
+  },
+  {
+    name: 'backup-clean-drains-its-source',
+    about:
+      "a backup that ends drops its copy-before-write filter in a drained section of its source (backup_clean): another backup of the same node pauses and resumes before the first one's BLOCK_JOB_COMPLETED",
+    blockdevs: pairs,
+    steps: [
+      send('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'src1',
+        target: 'dst1',
+        sync: 'full',
+        speed: 1,
+      }),
+      ...statuses('b1', 'created', 'running', 'paused', 'running'),
+      ok(),
+      send('blockdev-backup', { 'job-id': 'b2', device: 'src1', target: 'dst2', sync: 'full' }),
+      // bdrv_drain_all(), then the drained section of the action's source.
+      ...statuses('b1', 'paused', 'running', 'paused'),
+      ...statuses('b2', 'created', 'running', 'paused', 'running'),
+      status('b1', 'running'),
+      ...statuses('b2', 'waiting', 'pending'),
+      // b2's clean: its filter leaves src1 inside a drained section.
+      ...statuses('b1', 'paused', 'running'),
+      completed('backup', 'b2', SIZE),
+      ...statuses('b2', 'concluded', 'null'),
+      ok(),
+      send('job-cancel', { id: 'b1' }),
+      status('b1', 'aborting'),
+      cancelled('backup', 'b1', SIZE, MiB, 1),
       ...statuses('b1', 'concluded', 'null'),
       ok(),
     ],

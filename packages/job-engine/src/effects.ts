@@ -44,7 +44,18 @@ export interface HaltEffect {
   id: string;
 }
 
-export type Effect = EventEffect | EnterEffect | HaltEffect;
+/**
+ * The job's clean step runs now (QEMU's JobDriver.clean, after commit or abort and before the
+ * terminal BLOCK_JOB_* event): the driver undoes its graph changes, e.g. a backup drops its
+ * copy-before-write filter inside a drained section of its source, which pauses and resumes
+ * the other jobs on that node. Events the driver emits here come before the terminal event.
+ */
+export interface CleanEffect {
+  type: 'clean';
+  id: string;
+}
+
+export type Effect = EventEffect | EnterEffect | HaltEffect | CleanEffect;
 
 /** Outcome of an operation. On failure `effects` holds what happened before the error
  * (only job creation with a negative speed has any: `created`, then `null`). */

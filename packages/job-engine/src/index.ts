@@ -1,4 +1,5 @@
 export type {
+  CleanEffect,
   Effect,
   EnterEffect,
   EnterReason,

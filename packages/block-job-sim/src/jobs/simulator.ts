@@ -176,6 +176,8 @@ interface Driver {
   /** Backup: chunks whose request failed in this block-copy call, and their bytes. */
   failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
   failedBytes: number;
+  /** Backup: stopped by an error at backup_loop's pause point, between two block-copy calls. */
+  betweenCalls: boolean;
   /** Backup sync=top and stream: the first chunk waits for a main-loop turn (after the reply). */
   readonly lazyStart: boolean;
   /** Mirror: only the first chunk of the plan may run now; the rest after the reply. */
@@ -456,6 +458,11 @@ export class BlockJobSimulator {
           if (d !== undefined) this.#stopPlan(d);
           break;
         }
+        case 'clean': {
+          const d = this.#drivers.get(effect.id);
+          if (d !== undefined) this.#clean(d);
+          break;
+        }
         case 'enter': {
           const d = this.#drivers.get(effect.id);
           if (d === undefined) break;
@@ -497,12 +504,14 @@ export class BlockJobSimulator {
   }
 
   /**
-   * A paused backup that is cancelled wakes up and starts a new block-copy call before it sees
-   * the cancel: whatever that call can copy at once (all of it when unthrottled, on instant
-   * I/O) is copied first, as QEMU reports in BLOCK_JOB_CANCELLED.
+   * A backup stopped by an I/O error waits at backup_loop's pause point, between two
+   * block-copy calls: cancelled, it wakes up and starts a new call before it sees the cancel,
+   * and whatever that call can copy at once (all of it when unthrottled, on instant I/O) is
+   * copied first, as QEMU reports in BLOCK_JOB_CANCELLED. A backup paused inside a call (in
+   * job_yield) copies nothing more: backup's cancel cancels the call.
    */
   #beforeBackupCancel(d: Driver, force: boolean): void {
-    if (d.kind !== 'backup' || d.endless) return;
+    if (d.kind !== 'backup' || d.endless || !d.betweenCalls) return;
     const snap = this.engine.job(d.id);
     if (snap === undefined || snap.run !== 'parked' || (!force && snap.userPaused)) return;
     if (snap.status !== 'paused') return;
@@ -671,6 +680,7 @@ export class BlockJobSimulator {
       progressBase: 0,
       failures: [],
       failedBytes: 0,
+      betweenCalls: false,
       lazyStart: parts.lazyStart ?? kind === 'stream',
       firstOnly: false,
       kicked: false,
@@ -690,6 +700,16 @@ export class BlockJobSimulator {
     parts.group?.add(d);
     this.#drivers.set(id, d);
     return d;
+  }
+
+  /**
+   * The job's clean step (JobDriver.clean): a backup drops its copy-before-write filter inside a
+   * drained section of its source (bdrv_cbw_drop), so every other job on that node pauses and
+   * resumes before the backup's terminal event.
+   */
+  #clean(d: Driver): void {
+    if (d.kind !== 'backup' || d.readNode === undefined) return;
+    this.#drainEnd(this.#drainBegin(d.readNode), true);
   }
 
   /** A job created but refused later by its command (never started): undo its marks. */
@@ -1413,6 +1433,7 @@ export class BlockJobSimulator {
 
   /** (Re)starts the copy loop at the job's frontier, now. */
   #resumeRun(d: Driver, forgetSleep: boolean): void {
+    d.betweenCalls = false;
     if (d.endless) {
       this.#idle(d);
       return;
@@ -1804,6 +1825,7 @@ export class BlockJobSimulator {
     d.failedBytes = 0;
     d.errorsClearedTo = 0;
     const stopped = this.#errorAction(d, first, 0);
+    d.betweenCalls = stopped;
     if (!stopped) {
       // ignore: backup_loop starts a new block-copy call at once.
       this.#defer(() => {
