@@ -16,44 +16,45 @@ import {
   JobEngine,
   type JobResult,
   type JobSnapshot,
-  type JobTransaction,
 } from '@qmpkit/job-engine';
-import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
+import { CommandError } from '@qmpkit/protocol';
 import type {
-  BackupCommon,
   BlockCommitArgs,
   BlockdevBackup,
   BlockdevCreateArgs,
-  BlockdevCreateOptions,
   BlockdevMirrorArgs,
-  BlockdevOnError,
   BlockdevOptions,
   BlockStreamArgs,
   DriveBackup,
   DriveMirror,
-  JobType,
-  TransactionAction,
   TransactionArgs,
 } from '@qmpkit/qapi-types';
 import { type BlockLayer, type BlockNode, jobBlockerReason } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
 import {
-  allocatedInChain,
-  allocatedInNode,
+  blockNode,
+  type CreateJobOptions,
+  commandError,
+  generic,
+  invalidValue,
+  type JobFactory,
+} from './blockdev/context.js';
+import { blockdevCreate } from './blockdev/create.js';
+import { blockdevMirror, driveMirror } from './blockdev/mirror.js';
+import { blockCommit, blockStream } from './blockdev/stream-commit.js';
+import { transaction } from './blockdev/transaction.js';
+import type { Driver, DriverParts, Kind, NextEvent } from './driver.js';
+import {
   candidateRules,
-  copyOnly,
   ENOSPC,
   errnoMessage,
-  extentsOf,
   type InjectionPoint,
   injectionPoints,
-  subtractRanges,
 } from './io.js';
 import {
   arriveAt,
   chunkDoneAt,
   chunkInFlightAt,
-  type Extent,
   lastChunkDoneBy,
   newRateLimit,
   type Plan,
@@ -65,15 +66,13 @@ import {
   waveEnd,
 } from './schedule.js';
 
-const MiB = 1024 * 1024;
-/** block/mirror.c DEFAULT_MIRROR_BUF_SIZE (16 in-flight requests of 1 MiB). */
-export const MIRROR_BUFFER_SIZE = 16 * MiB;
-/** block/stream.c STREAM_CHUNK. */
-export const STREAM_CHUNK_SIZE = 512 * 1024;
-/** block/commit.c COMMIT_BUFFER_SIZE. */
-export const COMMIT_CHUNK_SIZE = 512 * 1024;
-/** block/block-copy.c BLOCK_COPY_MAX_BUFFER: backup's chunk without copy offloading. */
-export const BACKUP_CHUNK_SIZE = 1 * MiB;
+export {
+  BACKUP_CHUNK_SIZE,
+  COMMIT_CHUNK_SIZE,
+  MIRROR_BUFFER_SIZE,
+  STREAM_CHUNK_SIZE,
+} from './sizes.js';
+
 /**
  * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
  * scenarios run on): an unthrottled job's copying takes no simulated time.
@@ -123,129 +122,6 @@ export interface SimulatorOptions {
 
 /** The name of the clock-stepping command (not in QEMU's schema). */
 export const CLOCK_STEP_COMMAND = 'x-qmpkit-clock-step';
-
-type Kind = 'mirror' | 'stream' | 'commit' | 'backup' | 'create';
-
-interface Driver {
-  readonly id: string;
-  readonly kind: Kind;
-  readonly seq: number;
-  phase: 'copy' | 'ready';
-  /** The run has begun (set-up done); a job started inside a drain begins on its first resume. */
-  started: boolean;
-  work: WorkList;
-  /** Progress total set at start. */
-  readonly total: number;
-  /** Run finishes before the reply with nothing done (stream with nothing to stream). */
-  readonly immediate: boolean;
-  /** Mirror: the job starts and fails with this message (different sizes). */
-  readonly startError: string | undefined;
-  /** Backup sync=none: copies nothing and runs until cancelled. */
-  readonly endless: boolean;
-  readonly readNode: BlockNode | undefined;
-  readonly writeNode: BlockNode | undefined;
-  readonly readPoints: readonly InjectionPoint[];
-  readonly writePoints: readonly InjectionPoint[];
-  readonly readPolicy: BlockdevOnError;
-  readonly writePolicy: BlockdevOnError;
-  /** Stream reports every failure as a read. */
-  readonly writesReportAsRead: boolean;
-  readonly createOptions: BlockdevCreateOptions | undefined;
-  readonly replaces: string | undefined;
-  /** Nodes whose drained sections pause this job. */
-  readonly attached: readonly BlockNode[];
-  readonly release: Array<() => void>;
-  released: boolean;
-  group: Set<Driver> | undefined;
-  /** Copy position reached (chunk boundary) and progress reported to the engine. */
-  frontier: number;
-  applied: number;
-  limiter: RateLimitState;
-  plan: Plan | undefined;
-  planLive: boolean;
-  /** Limiter state at the plan's first chunk, after its slice check. */
-  planLimiter: RateLimitState;
-  /** Chunk at which a pause or hard cancel takes effect (the one in flight). */
-  landing: number | undefined;
-  /** Chunks below this index were checked for injected errors. */
-  errorsClearedTo: number;
-  /** Stream: an ignored error fails the job at its end. */
-  ignoredError: string | undefined;
-  /** Progress from earlier work lists (a backup retrying its failed chunks). */
-  progressBase: number;
-  /** Backup: chunks whose request failed in this block-copy call, and their bytes. */
-  failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
-  failedBytes: number;
-  /** Backup: stopped by an error at backup_loop's pause point, between two block-copy calls. */
-  betweenCalls: boolean;
-  /** Backup sync=top and stream: the first chunk waits for a main-loop turn (after the reply). */
-  readonly lazyStart: boolean;
-  /** Mirror: only the first chunk of the plan may run now; the rest after the reply. */
-  firstOnly: boolean;
-  /** A plan of this job has started (the first one may start lazily). */
-  kicked: boolean;
-  /** Mirror: whether its source has data to read (null-co has none: no reads, no read errors). */
-  readonly sourceHasData: boolean;
-  /** Nanoseconds one request takes on its nodes (null-co's latency-ns), and how many go together. */
-  readonly latency: number;
-  /** Its requests complete at once, inside the call that makes them (null-co, no files). */
-  readonly instantIo: boolean;
-  readonly wave: number;
-  speed: number;
-  timer: (() => void) | undefined;
-  /** When the armed timer fires (to keep it when the next event has not moved). */
-  timerAt: number;
-}
-
-interface NextEvent {
-  readonly at: number;
-  readonly kind: 'error' | 'land' | 'end';
-  readonly chunk: number;
-}
-
-function commandError(cls: QapiErrorClass, desc: string): CommandError {
-  return new CommandError(cls, desc);
-}
-
-function generic(desc: string): CommandError {
-  return new CommandError('GenericError', desc);
-}
-
-/** QERR_INVALID_PARAMETER_VALUE. */
-function invalidValue(name: string, expected: string): CommandError {
-  return generic(`Parameter '${name}' expects ${expected}`);
-}
-
-function blockNode(layer: BlockLayer, name: string): BlockNode {
-  return layer.lookupNode(name);
-}
-
-/** bdrv_lookup_bs(NULL, node_name): the message names no device. */
-function nodeByName(layer: BlockLayer, name: string): BlockNode {
-  const node = layer.findNode(name);
-  if (node === undefined) throw generic(`Cannot find device='' nor node-name='${name}'`);
-  return node;
-}
-
-function chainContains(top: BlockNode, node: BlockNode): boolean {
-  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
-    if (n === node) return true;
-  }
-  return false;
-}
-
-function bottomOf(node: BlockNode): BlockNode {
-  let n = node;
-  while (n.backing !== undefined) n = n.backing;
-  return n;
-}
-
-function overlayOf(top: BlockNode, node: BlockNode): BlockNode | undefined {
-  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
-    if (n.backing === node) return n;
-  }
-  return undefined;
-}
 
 /**
  * The simulator: its `handlers` are QMP command handlers for @qmpkit/server. All job state lives
@@ -341,18 +217,19 @@ export class BlockJobSimulator {
         this.blockLayer.queryNamedBlockNodes(a.flat ?? false),
       );
     }
-    add<BlockdevMirrorArgs>('blockdev-mirror', (a) => this.#blockdevMirror(a));
-    add<BlockCommitArgs>('block-commit', (a) => this.#blockCommit(a));
-    add<BlockStreamArgs>('block-stream', (a) => this.#blockStream(a));
+    const jobs = this.#jobFactory();
+    add<BlockdevMirrorArgs>('blockdev-mirror', (a) => blockdevMirror(jobs, a));
+    add<BlockCommitArgs>('block-commit', (a) => blockCommit(jobs, a));
+    add<BlockStreamArgs>('block-stream', (a) => blockStream(jobs, a));
     add<BlockdevBackup>('blockdev-backup', (a) =>
-      this.#transaction({ actions: [{ type: 'blockdev-backup', data: a }] }),
+      transaction(jobs, { actions: [{ type: 'blockdev-backup', data: a }] }),
     );
     add<DriveBackup>('drive-backup', (a) =>
-      this.#transaction({ actions: [{ type: 'drive-backup', data: a }] }),
+      transaction(jobs, { actions: [{ type: 'drive-backup', data: a }] }),
     );
-    add<DriveMirror>('drive-mirror', (a) => this.#driveMirror(a));
-    add<TransactionArgs>('transaction', (a) => this.#transaction(a));
-    add<BlockdevCreateArgs>('blockdev-create', (a) => this.#blockdevCreate(a));
+    add<DriveMirror>('drive-mirror', (a) => driveMirror(jobs, a));
+    add<TransactionArgs>('transaction', (a) => transaction(jobs, a));
+    add<BlockdevCreateArgs>('blockdev-create', (a) => blockdevCreate(jobs, a));
     for (const name of [
       'job-pause',
       'job-resume',
@@ -551,6 +428,24 @@ export class BlockJobSimulator {
 
   // ---- job creation ---------------------------------------------------------------------------
 
+  /** What the blockdev.c commands (./blockdev/) use of the runtime. */
+  #jobFactory(): JobFactory {
+    return {
+      layer: this.blockLayer,
+      engine: this.engine,
+      rootNode: (name) => this.#rootNode(name),
+      assertOpenToJobs: (node) => this.#assertOpenToJobs(node),
+      createJob: (options) => this.#createJob(options),
+      newDriver: (id, kind, parts) => this.#newDriver(id, kind, parts),
+      start: (id) => this.#start(id),
+      discard: (id) => this.#discard(id),
+      drainBegin: (node) => this.#drainBegin(node),
+      drainEnd: (drained, newestFirst) => this.#drainEnd(drained, newestFirst),
+      applyEffects: (effects) => this.#applyEffects(effects),
+      uniqueNumber: () => this.#seq++,
+    };
+  }
+
   /** qmp_get_root_bs(). */
   #rootNode(name: string): BlockNode {
     const node = blockNode(this.blockLayer, name);
@@ -572,15 +467,7 @@ export class BlockJobSimulator {
   }
 
   /** block_job_create(): the engine's create, with the job's nodes marked on success. */
-  #createJob(options: {
-    id: string | undefined;
-    type: JobType;
-    activeCommit?: boolean;
-    transaction?: JobTransaction | undefined;
-    autoFinalize?: boolean | undefined;
-    autoDismiss?: boolean | undefined;
-    speed?: number | undefined;
-  }): string {
+  #createJob(options: CreateJobOptions): string {
     const id = options.id ?? '';
     const result = this.engine.create({
       id,
@@ -595,27 +482,7 @@ export class BlockJobSimulator {
     return id;
   }
 
-  #newDriver(
-    id: string,
-    kind: Kind,
-    parts: {
-      work?: WorkList;
-      total?: number;
-      immediate?: boolean;
-      startError?: string;
-      endless?: boolean;
-      read?: { node: BlockNode; policy: BlockdevOnError } | undefined;
-      write?: { node: BlockNode; policy: BlockdevOnError } | undefined;
-      writesReportAsRead?: boolean;
-      createOptions?: BlockdevCreateOptions;
-      replaces?: string | undefined;
-      attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
-      filterOn?: BlockNode | undefined;
-      group?: Set<Driver> | undefined;
-      lazyStart?: boolean;
-      wave?: number;
-    },
-  ): Driver {
+  #newDriver(id: string, kind: Kind, parts: DriverParts): Driver {
     const layer = this.blockLayer;
     const type = this.engine.job(id)?.type ?? kind;
     const release: Array<() => void> = [];
@@ -720,571 +587,6 @@ export class BlockJobSimulator {
 
   #start(id: string): void {
     this.#apply(this.engine.start(id));
-  }
-
-  #blockdevMirror(a: BlockdevMirrorArgs): unknown {
-    const bs = this.#rootNode(a.device);
-    const target = blockNode(this.blockLayer, a.target);
-    this.#mirrorCommon(a, bs, target, a.sync === 'full', undefined);
-    return {};
-  }
-
-  /**
-   * drive-mirror: like blockdev-mirror, but the target is an image file, created first (unless
-   * `mode: existing`) and opened as a node of its own, which goes away with the job.
-   */
-  #driveMirror(a: DriveMirror): unknown {
-    const layer = this.blockLayer;
-    const bs = this.#rootNode(a.device);
-    // Early check to avoid creating the target.
-    layer.assertNotBusy(bs);
-    const mode = a.mode ?? 'absolute-paths';
-    const format = a.format ?? (mode === 'existing' ? undefined : bs.driver);
-    let sync = a.sync;
-    let targetBacking = bs.backing;
-    if (targetBacking === undefined && sync === 'top') sync = 'full';
-    if (sync === 'none') targetBacking = bs;
-    if (a.replaces !== undefined && a['node-name'] === undefined) {
-      throw generic('a node-name must be provided when replacing a named node of the graph');
-    }
-    if ((sync === 'full' || targetBacking === undefined) && mode !== 'existing') {
-      this.#createImage(a.target, format as string, bs.length, undefined);
-    } else if (mode === 'absolute-paths' && targetBacking !== undefined) {
-      this.#createImage(a.target, format as string, bs.length, targetBacking);
-    }
-    const target = this.#openImage(a.target, format, a['node-name']);
-    try {
-      const zeroTarget = sync === 'full' && (mode === 'existing' || !hasZeroInit(target));
-      this.#mirrorCommon({ ...a, sync }, bs, target, zeroTarget, () => this.#closeImage(target));
-    } catch (error) {
-      this.#closeImage(target);
-      throw error;
-    }
-    return {};
-  }
-
-  /** blockdev_mirror_common() and mirror_start(). */
-  #mirrorCommon(
-    a: BlockdevMirrorArgs | DriveMirror,
-    bs: BlockNode,
-    target: BlockNode,
-    zeroTarget: boolean,
-    onRelease: (() => void) | undefined,
-  ): void {
-    const layer = this.blockLayer;
-    const granularity = a.granularity ?? 0;
-    if (granularity !== 0 && (granularity < 512 || granularity > 64 * MiB)) {
-      throw invalidValue('granularity', 'a value in range [512B, 64MB]');
-    }
-    if ((granularity & (granularity - 1)) !== 0) {
-      throw invalidValue('granularity', 'a power of 2');
-    }
-    layer.assertNotBusy(bs);
-    layer.assertNotBusy(target);
-    let sync = a.sync;
-    if (bs.backing === undefined && sync === 'top') sync = 'full';
-    if (a.replaces !== undefined) {
-      const replaced = nodeByName(layer, a.replaces);
-      if (replaced.length !== bs.length) {
-        throw generic('cannot replace image with a mirror image of different size');
-      }
-    }
-    if (sync === 'incremental' || sync === 'bitmap') {
-      throw generic(`Sync mode '${sync}' not supported`);
-    }
-    const bufSize = a['buf-size'] ?? 0;
-    if (bufSize < 0) throw generic("Invalid parameter 'buf-size'");
-    if (bs === target) throw generic("Can't mirror node into itself");
-    const filterName = 'filter-node-name' in a ? a['filter-node-name'] : undefined;
-    if (filterName !== undefined && layer.findNode(filterName)) {
-      throw generic(`Duplicate nodes with node-name='${filterName}'`);
-    }
-    const gran = granularity !== 0 ? granularity : defaultGranularity(target);
-    const chunk = Math.ceil((bufSize === 0 ? MIRROR_BUFFER_SIZE : bufSize) / gran) * gran;
-    const id = this.#createJob({
-      id: a['job-id'],
-      type: 'mirror',
-      autoFinalize: a['auto-finalize'],
-      autoDismiss: a['auto-dismiss'],
-      speed: a.speed,
-    });
-    // mirror_dirty_init(): a target that must be zeroed (and cannot unmap) gets every byte;
-    // otherwise only what the source chain (sync full) or its top (sync top) holds.
-    let dirty: Extent[];
-    if (sync === 'none') dirty = [];
-    else if (sync === 'full' && zeroTarget) {
-      dirty = bs.length > 0 ? [{ copy: true, length: bs.length }] : [];
-    } else if (sync === 'full') dirty = copyOnly(allocatedInChain(layer, bs, undefined), bs.length);
-    else dirty = copyOnly(allocatedInNode(layer, bs), bs.length);
-    const work = new WorkList(dirty, chunk);
-    const d = this.#newDriver(id, 'mirror', {
-      work,
-      ...(bs.length !== target.length
-        ? { startError: 'Source and target image have different sizes' }
-        : {}),
-      read: { node: bs, policy: a['on-source-error'] ?? 'report' },
-      write: { node: target, policy: a['on-target-error'] ?? 'report' },
-      replaces: a.replaces,
-      attached: [{ node: bs }, { node: target, backend: true }],
-      filterOn: bs,
-    });
-    if (onRelease !== undefined) d.release.push(onRelease);
-    this.#start(id);
-  }
-
-  /** bdrv_img_create(): an empty image of `format`, optionally over a backing image. */
-  #createImage(path: string, format: string, size: number, backing: BlockNode | undefined): void {
-    const layer = this.blockLayer;
-    if (format !== 'raw' && format !== 'qcow2') {
-      throw generic(`qmpkit does not simulate creating '${format}' images`);
-    }
-    layer.create({ driver: 'file', filename: path, size: format === 'raw' ? size : 0 });
-    if (format === 'raw') return;
-    // qcow2 is formatted through a node over the new file, as QEMU does, then let go.
-    const helper = `qmpkit-create-${this.#seq++}`;
-    layer.add({ driver: 'file', 'node-name': helper, filename: path });
-    try {
-      layer.create({
-        driver: 'qcow2',
-        file: helper,
-        size,
-        ...(backing !== undefined
-          ? {
-              'backing-file': layer.blockDeviceInfo(backing, true).file,
-              'backing-fmt': backing.driver as 'qcow2',
-            }
-          : {}),
-      });
-    } finally {
-      layer.del(helper);
-    }
-  }
-
-  /**
-   * bdrv_open() of an image file for a drive-* target (its backing file is not opened). QEMU
-   * names such a node `#blockNNN`; the simulated block layer only takes user-style names, so
-   * without `node-name` it is `qmpkit-target-N`. Without a format, qcow2 is recognized by its
-   * header, anything else is raw.
-   */
-  #openImage(path: string, format: string | undefined, nodeName: string | undefined): BlockNode {
-    const layer = this.blockLayer;
-    const name = nodeName ?? `qmpkit-target-${this.#seq++}`;
-    const open = (driver: string) =>
-      layer.add({
-        driver,
-        'node-name': name,
-        file: { driver: 'file', filename: path },
-        ...(driver === 'qcow2' ? { backing: null } : {}),
-      } as BlockdevOptions);
-    if (format !== undefined) {
-      if (format !== 'raw' && format !== 'qcow2') {
-        throw generic(`qmpkit does not simulate opening '${format}' images`);
-      }
-      open(format);
-    } else {
-      try {
-        open('qcow2');
-      } catch {
-        open('raw');
-      }
-    }
-    return layer.lookupNode(name);
-  }
-
-  /** The drive-* target node goes away with its job (its last reference is dropped). */
-  #closeImage(node: BlockNode): void {
-    try {
-      this.blockLayer.del(node.nodeName);
-    } catch {
-      // Someone else uses it now (a node on top of it): it stays, as QEMU would keep it.
-    }
-  }
-
-  #blockCommit(a: BlockCommitArgs): unknown {
-    const layer = this.blockLayer;
-    let bs: BlockNode;
-    try {
-      bs = this.#rootNode(a.device);
-    } catch (error) {
-      if (layer.findNode(a.device) === undefined) {
-        throw commandError('DeviceNotFound', `Device '${a.device}' not found`);
-      }
-      throw error;
-    }
-    layer.assertNotBusy(bs);
-    let top: BlockNode | undefined = bs;
-    if (a['top-node'] !== undefined && a.top !== undefined) {
-      throw generic("'top-node' and 'top' are mutually exclusive");
-    } else if (a['top-node'] !== undefined) {
-      top = nodeByName(layer, a['top-node']);
-      if (!chainContains(bs, top)) {
-        throw generic(`'${a['top-node']}' is not in this backing file chain`);
-      }
-    } else if (a.top !== undefined) {
-      top = this.#findBackingImage(bs, a.top, true);
-    }
-    if (top === undefined) throw generic(`Top image file ${a.top ?? 'NULL'} not found`);
-    let base: BlockNode | undefined;
-    if (a['base-node'] !== undefined && a.base !== undefined) {
-      throw generic("'base-node' and 'base' are mutually exclusive");
-    } else if (a['base-node'] !== undefined) {
-      base = nodeByName(layer, a['base-node']);
-      if (!chainContains(top, base)) {
-        throw generic(`'${a['base-node']}' is not in this backing file chain`);
-      }
-    } else if (a.base !== undefined) {
-      base = this.#findBackingImage(top, a.base, false);
-      if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
-    } else {
-      base = bottomOf(top);
-    }
-    for (let n: BlockNode | undefined = top; n !== undefined && n !== base.backing; n = n.backing) {
-      this.#assertOpenToJobs(n);
-    }
-    if (top === base) throw generic('cannot commit an image into itself');
-    const speed = a.speed;
-    if (top === bs) {
-      if (a['backing-file'] !== undefined) {
-        throw generic("'backing-file' specified, but 'top' is the active layer");
-      }
-      // Active commit: the mirror engine, type commit, with a ready phase.
-      const id = this.#createJob({
-        id: a['job-id'],
-        type: 'commit',
-        activeCommit: true,
-        autoFinalize: a['auto-finalize'],
-        autoDismiss: a['auto-dismiss'],
-        speed,
-      });
-      const dirty = copyOnly(allocatedInChain(layer, top, base), top.length);
-      const intermediates: { node: BlockNode }[] = [];
-      for (let n = top.backing; n !== undefined && n !== base; n = n.backing) {
-        intermediates.push({ node: n });
-      }
-      this.#newDriver(id, 'mirror', {
-        work: new WorkList(dirty, MIRROR_BUFFER_SIZE),
-        read: { node: top, policy: a['on-error'] ?? 'report' },
-        write: { node: base, policy: a['on-error'] ?? 'report' },
-        attached: [{ node: top }, { node: base, backend: true }, ...intermediates],
-        filterOn: top,
-      });
-      this.#start(id);
-      return {};
-    }
-    const overlay = overlayOf(bs, top);
-    if (overlay !== undefined) this.#assertOpenToJobs(overlay);
-    const id = this.#createJob({
-      id: a['job-id'],
-      type: 'commit',
-      autoFinalize: a['auto-finalize'],
-      autoDismiss: a['auto-dismiss'],
-      speed,
-    });
-    const copy = allocatedInChain(layer, top, base);
-    const chain: { node: BlockNode; backend?: boolean }[] = [];
-    for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
-      chain.push(n === top ? { node: n, backend: true } : { node: n });
-    }
-    this.#newDriver(id, 'commit', {
-      work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
-      read: { node: top, policy: a['on-error'] ?? 'report' },
-      write: { node: base, policy: a['on-error'] ?? 'report' },
-      attached: [{ node: bs }, ...chain, { node: base, backend: true }],
-    });
-    this.#start(id);
-    return {};
-  }
-
-  /** bdrv_find_backing_image() by the displayed filename (or node name) of a chain member. */
-  #findBackingImage(top: BlockNode, name: string, includeTop: boolean): BlockNode | undefined {
-    for (let n: BlockNode | undefined = includeTop ? top : top.backing; n; n = n.backing) {
-      if (n.nodeName === name || this.blockLayer.blockDeviceInfo(n, true).file === name) return n;
-      if (n.file?.filename === name) return n;
-    }
-    return undefined;
-  }
-
-  #blockStream(a: BlockStreamArgs): unknown {
-    const layer = this.blockLayer;
-    if (a.base !== undefined && a['base-node'] !== undefined) {
-      throw generic("'base' and 'base-node' cannot be specified at the same time");
-    }
-    if (a.base !== undefined && a.bottom !== undefined) {
-      throw generic("'base' and 'bottom' cannot be specified at the same time");
-    }
-    if (a.bottom !== undefined && a['base-node'] !== undefined) {
-      throw generic("'bottom' and 'base-node' cannot be specified at the same time");
-    }
-    const bs = blockNode(layer, a.device);
-    let base: BlockNode | undefined;
-    if (a.base !== undefined) {
-      base = this.#findBackingImage(bs, a.base, false);
-      if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
-    }
-    if (a['base-node'] !== undefined) {
-      base = nodeByName(layer, a['base-node']);
-      if (bs === base || !chainContains(bs, base)) {
-        throw generic(`Node '${a['base-node']}' is not a backing image of '${a.device}'`);
-      }
-    }
-    let bottom: BlockNode | undefined;
-    if (a.bottom !== undefined) {
-      bottom = nodeByName(layer, a.bottom);
-      if (!chainContains(bs, bottom)) {
-        throw generic(`Node '${a.bottom}' is not in a chain starting from '${a.device}'`);
-      }
-      base = bottom.backing;
-    }
-    for (let n: BlockNode | undefined = bs; n !== undefined && n !== base; n = n.backing) {
-      this.#assertOpenToJobs(n);
-    }
-    if (base === undefined && a['backing-file'] !== undefined) {
-      throw generic('backing file specified, but streaming the entire chain');
-    }
-    const id = this.#createJob({
-      id: a['job-id'],
-      type: 'stream',
-      autoFinalize: a['auto-finalize'],
-      autoDismiss: a['auto-dismiss'],
-      speed: a.speed,
-    });
-    // Nothing between the device and the base: stream_run returns at once.
-    const immediate = bs.backing === base;
-    const intermediates = allocatedInChain(layer, bs.backing, base);
-    const copy = subtractRanges(intermediates, allocatedInNode(layer, bs));
-    const attached: { node: BlockNode }[] = [{ node: bs }];
-    for (let n = bs.backing; n !== undefined && n !== base; n = n.backing)
-      attached.push({ node: n });
-    this.#newDriver(id, 'stream', {
-      work: immediate
-        ? new WorkList([], STREAM_CHUNK_SIZE)
-        : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
-      ...(immediate ? { total: 0, immediate: true } : {}),
-      read: { node: bs, policy: a['on-error'] ?? 'report' },
-      writesReportAsRead: true,
-      attached,
-      filterOn: bs,
-    });
-    this.#start(id);
-    return {};
-  }
-
-  #blockdevCreate(a: BlockdevCreateArgs): unknown {
-    const id = this.#createJob({ id: a['job-id'], type: 'create' });
-    this.#newDriver(id, 'create', { createOptions: a.options, total: 1 });
-    this.#start(id);
-    return {};
-  }
-
-  /**
-   * qmp_transaction(), also behind blockdev-backup: drain everything, prepare each action
-   * (a backup is created on its drained source), start the jobs, or roll back on the first
-   * failure; then end each action's drained section.
-   */
-  #transaction(a: TransactionArgs): unknown {
-    const mode = a.properties?.['completion-mode'] ?? 'individual';
-    const txn = mode === 'grouped' ? this.engine.newTransaction() : undefined;
-    const group = mode === 'grouped' ? new Set<Driver>() : undefined;
-    // bdrv_drain_all(): a drained section over every node, begun and ended.
-    this.#drainEnd(this.#drainBegin(undefined), false);
-    const states: Array<{ jobId?: string; drained?: Driver[] }> = [];
-    let failure: unknown;
-    for (const action of a.actions) {
-      const state: { jobId?: string; drained?: Driver[] } = {};
-      states.push(state);
-      try {
-        this.#prepareAction(action, mode, txn, group, state);
-      } catch (error) {
-        failure = error;
-        break;
-      }
-    }
-    if (failure === undefined) {
-      for (const state of states) if (state.jobId !== undefined) this.#start(state.jobId);
-    } else {
-      for (const state of [...states].reverse()) {
-        if (state.jobId !== undefined && this.engine.has(state.jobId)) {
-          this.#applyEffects(this.engine.rollback(state.jobId).effects);
-          this.#discard(state.jobId);
-        }
-      }
-    }
-    for (const state of states) if (state.drained) this.#drainEnd(state.drained, true);
-    if (failure !== undefined) throw failure;
-    return {};
-  }
-
-  #prepareAction(
-    action: TransactionAction,
-    mode: string,
-    txn: JobTransaction | undefined,
-    group: Set<Driver> | undefined,
-    state: { jobId?: string; drained?: Driver[] },
-  ): void {
-    switch (action.type) {
-      case 'abort':
-        throw generic('Transaction aborted using Abort action');
-      case 'blockdev-backup':
-        this.#prepareBackup(action.data, txn, group, state);
-        return;
-      case 'drive-backup':
-        this.#prepareDriveBackup(action.data, txn, group, state);
-        return;
-      default:
-        if (mode !== 'individual') {
-          throw generic(
-            `Action '${action.type}' does not support Transaction property completion-mode = ${mode}`,
-          );
-        }
-        throw generic(`qmpkit does not simulate the transaction action '${action.type}'`);
-    }
-  }
-
-  #prepareBackup(
-    b: BlockdevBackup,
-    txn: JobTransaction | undefined,
-    group: Set<Driver> | undefined,
-    state: { jobId?: string; drained?: Driver[] },
-  ): void {
-    const layer = this.blockLayer;
-    const bs = blockNode(layer, b.device);
-    const target = blockNode(layer, b.target);
-    // bdrv_drained_begin(bs), ended by the action's clean().
-    state.drained = this.#drainBegin(bs);
-    this.#backupCommon(b, bs, target, txn, group, state, undefined);
-  }
-
-  /** drive_backup_prepare(): the target image is created (unless existing) and opened. */
-  #prepareDriveBackup(
-    b: DriveBackup,
-    txn: JobTransaction | undefined,
-    group: Set<Driver> | undefined,
-    state: { jobId?: string; drained?: Driver[] },
-  ): void {
-    const mode = b.mode ?? 'absolute-paths';
-    const bs = blockNode(this.blockLayer, b.device);
-    state.drained = this.#drainBegin(bs);
-    const format = b.format ?? (mode === 'existing' ? undefined : bs.driver);
-    // Early check to avoid creating the target.
-    this.#assertOpenToJobs(bs);
-    let sync = b.sync;
-    let source: BlockNode | undefined;
-    if (sync === 'top') {
-      source = bs.backing;
-      if (source === undefined) sync = 'full';
-    }
-    if (sync === 'none') source = bs;
-    if (mode !== 'existing') this.#createImage(b.target, format as string, bs.length, source);
-    const target = this.#openImage(b.target, format, undefined);
-    try {
-      this.#backupCommon({ ...b, sync }, bs, target, txn, group, state, () =>
-        this.#closeImage(target),
-      );
-    } catch (error) {
-      if (state.jobId === undefined) this.#closeImage(target);
-      throw error;
-    }
-  }
-
-  /** do_backup_common() and backup_job_create(). */
-  #backupCommon(
-    b: BackupCommon,
-    bs: BlockNode,
-    target: BlockNode,
-    txn: JobTransaction | undefined,
-    group: Set<Driver> | undefined,
-    state: { jobId?: string; drained?: Driver[] },
-    onRelease: (() => void) | undefined,
-  ): void {
-    const layer = this.blockLayer;
-    this.#checkBackupOptions(b);
-    if (bs === target) throw generic('Source and target cannot be the same');
-    if (b.compress === true && target.driver !== 'qcow2') {
-      throw generic('Compression is not supported for this drive ');
-    }
-    this.#assertOpenToJobs(bs);
-    this.#assertOpenToJobs(target);
-    const perf = b['x-perf'];
-    const maxWorkers = perf?.['max-workers'] ?? 64;
-    if (maxWorkers < 1 || maxWorkers > 2147483647) {
-      throw generic('max-workers must be between 1 and 2147483647');
-    }
-    const maxChunk = perf?.['max-chunk'] ?? 0;
-    if (maxChunk < 0) {
-      throw generic('max-chunk must be zero (which means no limit) or positive');
-    }
-    if (bs.length !== target.length) {
-      throw generic('Source and target image have different sizes');
-    }
-    if (b['filter-node-name'] !== undefined && layer.findNode(b['filter-node-name'])) {
-      throw generic(`Duplicate nodes with node-name='${b['filter-node-name']}'`);
-    }
-    const cluster = Math.max(64 * 1024, target.qcow2?.clusterSize ?? 0);
-    if (maxChunk !== 0 && maxChunk < cluster) {
-      throw generic(
-        `Required max-chunk (${maxChunk}) is less than backup cluster size (${cluster})`,
-      );
-    }
-    const id = this.#createJob({
-      id: b['job-id'],
-      type: 'backup',
-      transaction: txn,
-      autoFinalize: b['auto-finalize'],
-      autoDismiss: b['auto-dismiss'],
-      speed: b.speed,
-    });
-    state.jobId = id;
-    const chunk = Math.max(
-      cluster,
-      maxChunk !== 0 ? Math.min(BACKUP_CHUNK_SIZE, maxChunk) : BACKUP_CHUNK_SIZE,
-    );
-    let work: WorkList;
-    let total: number;
-    const sync = b.sync;
-    if (sync === 'top' && bs.backing !== undefined) {
-      work = new WorkList(copyOnly(allocatedInNode(layer, bs), bs.length), chunk);
-      total = work.totalCopy;
-    } else if (sync === 'none') {
-      work = new WorkList([], chunk);
-      total = bs.length;
-    } else {
-      work = new WorkList(bs.length > 0 ? [{ copy: true, length: bs.length }] : [], chunk);
-      total = bs.length;
-    }
-    const d = this.#newDriver(id, 'backup', {
-      work,
-      total,
-      endless: sync === 'none',
-      lazyStart: sync === 'top' && bs.backing !== undefined,
-      // block-copy keeps max-workers requests in flight, and has one more ready to go.
-      wave: maxWorkers + 1,
-      read: { node: bs, policy: b['on-source-error'] ?? 'report' },
-      write: { node: target, policy: b['on-target-error'] ?? 'report' },
-      attached: [{ node: bs, blocker: false }, { node: target }],
-      filterOn: bs,
-      group,
-    });
-    if (onRelease !== undefined) d.release.push(onRelease);
-    // The job's nodes are drained: it holds that pause from its creation.
-    this.#applyEffects(this.engine.pauseInternal(id).effects);
-    state.drained?.push(d);
-  }
-
-  #checkBackupOptions(b: BackupCommon): void {
-    let sync = b.sync;
-    if ((sync === 'bitmap' || sync === 'incremental') && b.bitmap === undefined) {
-      throw generic(`must provide a valid bitmap name for '${sync}' sync mode`);
-    }
-    if (sync === 'incremental') {
-      if (b['bitmap-mode'] !== undefined && b['bitmap-mode'] !== 'on-success') {
-        throw generic("Bitmap sync mode must be 'on-success' when using sync mode 'incremental'");
-      }
-      sync = 'bitmap';
-    }
-    if (b.bitmap !== undefined) throw generic(`Bitmap '${b.bitmap}' could not be found`);
-    if (b['bitmap-mode'] !== undefined) {
-      throw generic('Cannot specify bitmap sync mode without a bitmap');
-    }
   }
 
   // ---- drained sections -----------------------------------------------------------------------
@@ -2013,19 +1315,6 @@ function reachesFile(node: BlockNode): boolean {
   return false;
 }
 
-/** bdrv_has_zero_init(): a new image reads as zeroes (qcow2, raw over a file; not null-co). */
-function hasZeroInit(node: BlockNode): boolean {
-  switch (node.driver) {
-    case 'qcow2':
-    case 'file':
-      return true;
-    case 'raw':
-      return node.file !== undefined && hasZeroInit(node.file);
-    default:
-      return false;
-  }
-}
-
 /** Whether reading the node reaches data (null-co reports none, so a mirror never reads it). */
 function hasData(node: BlockNode): boolean {
   for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
@@ -2057,12 +1346,6 @@ function readLatencyOf(node: BlockNode): number {
     worst = Math.max(worst, latencyOf(n));
   }
   return worst;
-}
-
-function defaultGranularity(target: BlockNode): number {
-  const cluster = target.qcow2?.clusterSize;
-  if (cluster !== undefined) return Math.max(4096, cluster);
-  return 65536;
 }
 
 /** What createSimulator returns: the handler map for @qmpkit/server and the parts behind it. */

@@ -1,0 +1,93 @@
+// What blockdev.c's job commands need from the job runtime: resolving nodes and job ids,
+// creating a job with its driver, starting it, and the drained sections a command opens. The
+// command files in this folder check arguments and build a job's description in QEMU's order
+// (every refusal with QEMU's text, before or after the job exists, as QEMU's own code does);
+// the runtime then runs the job.
+
+import type { Effect, JobEngine, JobTransaction } from '@qmpkit/job-engine';
+import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
+import type { JobType } from '@qmpkit/qapi-types';
+import type { BlockLayer, BlockNode } from '../../block-layer.js';
+import type { Driver, DriverParts, Kind } from '../driver.js';
+
+export interface CreateJobOptions {
+  id: string | undefined;
+  type: JobType;
+  activeCommit?: boolean;
+  transaction?: JobTransaction | undefined;
+  autoFinalize?: boolean | undefined;
+  autoDismiss?: boolean | undefined;
+  speed?: number | undefined;
+}
+
+export interface JobFactory {
+  readonly layer: BlockLayer;
+  readonly engine: JobEngine;
+  /** qmp_get_root_bs(). */
+  rootNode(name: string): BlockNode;
+  /** bdrv_op_is_blocked() for the operations a backing-file blocker leaves open. */
+  assertOpenToJobs(node: BlockNode): void;
+  /** block_job_create(): the engine's create (its events go out); returns the job id. */
+  createJob(options: CreateJobOptions): string;
+  /** The job's driver, with its nodes marked (op blockers, backends, filters). */
+  newDriver(id: string, kind: Kind, parts: DriverParts): Driver;
+  start(id: string): void;
+  /** A job created but refused later by its command (never started): undo its marks. */
+  discard(id: string): void;
+  /** bdrv_drained_begin() on `node` (undefined: every node); returns what to end. */
+  drainBegin(node: BlockNode | undefined): Driver[];
+  drainEnd(drained: readonly Driver[], newestFirst: boolean): void;
+  applyEffects(effects: readonly Effect[]): void;
+  /** A number never handed out before (for names of helper nodes). */
+  uniqueNumber(): number;
+}
+
+/** A transaction action's state: its job, and the drained section its clean() ends. */
+export interface ActionState {
+  jobId?: string;
+  drained?: Driver[];
+}
+
+export function commandError(cls: QapiErrorClass, desc: string): CommandError {
+  return new CommandError(cls, desc);
+}
+
+export function generic(desc: string): CommandError {
+  return new CommandError('GenericError', desc);
+}
+
+/** QERR_INVALID_PARAMETER_VALUE. */
+export function invalidValue(name: string, expected: string): CommandError {
+  return generic(`Parameter '${name}' expects ${expected}`);
+}
+
+export function blockNode(layer: BlockLayer, name: string): BlockNode {
+  return layer.lookupNode(name);
+}
+
+/** bdrv_lookup_bs(NULL, node_name): the message names no device. */
+export function nodeByName(layer: BlockLayer, name: string): BlockNode {
+  const node = layer.findNode(name);
+  if (node === undefined) throw generic(`Cannot find device='' nor node-name='${name}'`);
+  return node;
+}
+
+export function chainContains(top: BlockNode, node: BlockNode): boolean {
+  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
+    if (n === node) return true;
+  }
+  return false;
+}
+
+export function bottomOf(node: BlockNode): BlockNode {
+  let n = node;
+  while (n.backing !== undefined) n = n.backing;
+  return n;
+}
+
+export function overlayOf(top: BlockNode, node: BlockNode): BlockNode | undefined {
+  for (let n: BlockNode | undefined = top; n !== undefined; n = n.backing) {
+    if (n.backing === node) return n;
+  }
+  return undefined;
+}

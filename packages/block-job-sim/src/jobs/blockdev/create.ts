@@ -1,0 +1,11 @@
+// blockdev-create: a job whose run is the image driver's create step.
+
+import type { BlockdevCreateArgs } from '@qmpkit/qapi-types';
+import type { JobFactory } from './context.js';
+
+export function blockdevCreate(jobs: JobFactory, a: BlockdevCreateArgs): unknown {
+  const id = jobs.createJob({ id: a['job-id'], type: 'create' });
+  jobs.newDriver(id, 'create', { createOptions: a.options, total: 1 });
+  jobs.start(id);
+  return {};
+}

@@ -1,0 +1,191 @@
+// block-commit and block-stream (blockdev.c qmp_block_commit, qmp_block_stream): the chain
+// between top and base resolved and checked in QEMU's order, then the job.
+
+import type { BlockCommitArgs, BlockStreamArgs } from '@qmpkit/qapi-types';
+import type { BlockLayer, BlockNode } from '../../block-layer.js';
+import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';
+import { WorkList } from '../schedule.js';
+import { COMMIT_CHUNK_SIZE, MIRROR_BUFFER_SIZE, STREAM_CHUNK_SIZE } from '../sizes.js';
+import {
+  blockNode,
+  bottomOf,
+  chainContains,
+  commandError,
+  generic,
+  type JobFactory,
+  nodeByName,
+  overlayOf,
+} from './context.js';
+
+export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): unknown {
+  const layer = jobs.layer;
+  let bs: BlockNode;
+  try {
+    bs = jobs.rootNode(a.device);
+  } catch (error) {
+    if (layer.findNode(a.device) === undefined) {
+      throw commandError('DeviceNotFound', `Device '${a.device}' not found`);
+    }
+    throw error;
+  }
+  layer.assertNotBusy(bs);
+  let top: BlockNode | undefined = bs;
+  if (a['top-node'] !== undefined && a.top !== undefined) {
+    throw generic("'top-node' and 'top' are mutually exclusive");
+  } else if (a['top-node'] !== undefined) {
+    top = nodeByName(layer, a['top-node']);
+    if (!chainContains(bs, top)) {
+      throw generic(`'${a['top-node']}' is not in this backing file chain`);
+    }
+  } else if (a.top !== undefined) {
+    top = findBackingImage(jobs.layer, bs, a.top, true);
+  }
+  if (top === undefined) throw generic(`Top image file ${a.top ?? 'NULL'} not found`);
+  let base: BlockNode | undefined;
+  if (a['base-node'] !== undefined && a.base !== undefined) {
+    throw generic("'base-node' and 'base' are mutually exclusive");
+  } else if (a['base-node'] !== undefined) {
+    base = nodeByName(layer, a['base-node']);
+    if (!chainContains(top, base)) {
+      throw generic(`'${a['base-node']}' is not in this backing file chain`);
+    }
+  } else if (a.base !== undefined) {
+    base = findBackingImage(jobs.layer, top, a.base, false);
+    if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
+  } else {
+    base = bottomOf(top);
+  }
+  for (let n: BlockNode | undefined = top; n !== undefined && n !== base.backing; n = n.backing) {
+    jobs.assertOpenToJobs(n);
+  }
+  if (top === base) throw generic('cannot commit an image into itself');
+  const speed = a.speed;
+  if (top === bs) {
+    if (a['backing-file'] !== undefined) {
+      throw generic("'backing-file' specified, but 'top' is the active layer");
+    }
+    // Active commit: the mirror engine, type commit, with a ready phase.
+    const id = jobs.createJob({
+      id: a['job-id'],
+      type: 'commit',
+      activeCommit: true,
+      autoFinalize: a['auto-finalize'],
+      autoDismiss: a['auto-dismiss'],
+      speed,
+    });
+    const dirty = copyOnly(allocatedInChain(layer, top, base), top.length);
+    const intermediates: { node: BlockNode }[] = [];
+    for (let n = top.backing; n !== undefined && n !== base; n = n.backing) {
+      intermediates.push({ node: n });
+    }
+    jobs.newDriver(id, 'mirror', {
+      work: new WorkList(dirty, MIRROR_BUFFER_SIZE),
+      read: { node: top, policy: a['on-error'] ?? 'report' },
+      write: { node: base, policy: a['on-error'] ?? 'report' },
+      attached: [{ node: top }, { node: base, backend: true }, ...intermediates],
+      filterOn: top,
+    });
+    jobs.start(id);
+    return {};
+  }
+  const overlay = overlayOf(bs, top);
+  if (overlay !== undefined) jobs.assertOpenToJobs(overlay);
+  const id = jobs.createJob({
+    id: a['job-id'],
+    type: 'commit',
+    autoFinalize: a['auto-finalize'],
+    autoDismiss: a['auto-dismiss'],
+    speed,
+  });
+  const copy = allocatedInChain(layer, top, base);
+  const chain: { node: BlockNode; backend?: boolean }[] = [];
+  for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
+    chain.push(n === top ? { node: n, backend: true } : { node: n });
+  }
+  jobs.newDriver(id, 'commit', {
+    work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
+    read: { node: top, policy: a['on-error'] ?? 'report' },
+    write: { node: base, policy: a['on-error'] ?? 'report' },
+    attached: [{ node: bs }, ...chain, { node: base, backend: true }],
+  });
+  jobs.start(id);
+  return {};
+}
+
+/** bdrv_find_backing_image() by the displayed filename (or node name) of a chain member. */
+export function findBackingImage(
+  layer: BlockLayer,
+  top: BlockNode,
+  name: string,
+  includeTop: boolean,
+): BlockNode | undefined {
+  for (let n: BlockNode | undefined = includeTop ? top : top.backing; n; n = n.backing) {
+    if (n.nodeName === name || layer.blockDeviceInfo(n, true).file === name) return n;
+    if (n.file?.filename === name) return n;
+  }
+  return undefined;
+}
+
+export function blockStream(jobs: JobFactory, a: BlockStreamArgs): unknown {
+  const layer = jobs.layer;
+  if (a.base !== undefined && a['base-node'] !== undefined) {
+    throw generic("'base' and 'base-node' cannot be specified at the same time");
+  }
+  if (a.base !== undefined && a.bottom !== undefined) {
+    throw generic("'base' and 'bottom' cannot be specified at the same time");
+  }
+  if (a.bottom !== undefined && a['base-node'] !== undefined) {
+    throw generic("'bottom' and 'base-node' cannot be specified at the same time");
+  }
+  const bs = blockNode(layer, a.device);
+  let base: BlockNode | undefined;
+  if (a.base !== undefined) {
+    base = findBackingImage(jobs.layer, bs, a.base, false);
+    if (base === undefined) throw generic(`Can't find '${a.base}' in the backing chain`);
+  }
+  if (a['base-node'] !== undefined) {
+    base = nodeByName(layer, a['base-node']);
+    if (bs === base || !chainContains(bs, base)) {
+      throw generic(`Node '${a['base-node']}' is not a backing image of '${a.device}'`);
+    }
+  }
+  let bottom: BlockNode | undefined;
+  if (a.bottom !== undefined) {
+    bottom = nodeByName(layer, a.bottom);
+    if (!chainContains(bs, bottom)) {
+      throw generic(`Node '${a.bottom}' is not in a chain starting from '${a.device}'`);
+    }
+    base = bottom.backing;
+  }
+  for (let n: BlockNode | undefined = bs; n !== undefined && n !== base; n = n.backing) {
+    jobs.assertOpenToJobs(n);
+  }
+  if (base === undefined && a['backing-file'] !== undefined) {
+    throw generic('backing file specified, but streaming the entire chain');
+  }
+  const id = jobs.createJob({
+    id: a['job-id'],
+    type: 'stream',
+    autoFinalize: a['auto-finalize'],
+    autoDismiss: a['auto-dismiss'],
+    speed: a.speed,
+  });
+  // Nothing between the device and the base: stream_run returns at once.
+  const immediate = bs.backing === base;
+  const intermediates = allocatedInChain(layer, bs.backing, base);
+  const copy = subtractRanges(intermediates, allocatedInNode(layer, bs));
+  const attached: { node: BlockNode }[] = [{ node: bs }];
+  for (let n = bs.backing; n !== undefined && n !== base; n = n.backing) attached.push({ node: n });
+  jobs.newDriver(id, 'stream', {
+    work: immediate
+      ? new WorkList([], STREAM_CHUNK_SIZE)
+      : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
+    ...(immediate ? { total: 0, immediate: true } : {}),
+    read: { node: bs, policy: a['on-error'] ?? 'report' },
+    writesReportAsRead: true,
+    attached,
+    filterOn: bs,
+  });
+  jobs.start(id);
+  return {};
+}
