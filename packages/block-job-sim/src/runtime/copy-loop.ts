@@ -1,0 +1,371 @@
+// The copy loop of a job's run: a lazy Plan (jobs/schedule.ts) of when each chunk is done under
+// QEMU's rate limiter, a timer only for the next event that changes the job's state (its end, an
+// injected error, a pause landing at a chunk boundary), progress worked out on demand.
+
+import type { JobSnapshot } from '@qmpkit/job-engine';
+import type { Driver, NextEvent } from '../jobs/driver.js';
+import {
+  arriveAt,
+  chunkDoneAt,
+  chunkInFlightAt,
+  lastChunkDoneBy,
+  type Plan,
+  type RateLimitState,
+  rateLimitAfter,
+  SLICE_NS,
+  sliceQuota,
+  waveEnd,
+} from '../jobs/schedule.js';
+import { injectError, predictError } from './io-errors.js';
+import type { JobRuntime } from './job-runtime.js';
+import {
+  applyEffects,
+  backupCallFailed,
+  converge,
+  defer,
+  finish,
+  guarded,
+  idle,
+  reconcile,
+  reconcileGroup,
+  syncGroup,
+} from './job-runtime.js';
+
+export function requestsInFlight(_rt: JobRuntime, d: Driver): boolean {
+  return d.plan !== undefined && d.plan.quota === 0 && d.latency > 0;
+}
+
+export function quotaFor(rt: JobRuntime, d: Driver): number {
+  const speed = d.speed;
+  if (speed <= 0 || speed >= rt.throughput) return 0;
+  return sliceQuota(speed);
+}
+
+export function newPlan(
+  rt: JobRuntime,
+  d: Driver,
+  at: number,
+  limiter: RateLimitState,
+  forgetSleep: boolean,
+): void {
+  d.speed = rt.engine.job(d.id)?.speed ?? d.speed;
+  const quota = quotaFor(rt, d);
+  const l: RateLimitState = { ...limiter };
+  let start = at;
+  if (quota > 0) {
+    if (!forgetSleep && l.dispatched >= quota && l.sliceEnd >= at) {
+      // block-copy asks the limiter before each request: a pending delay is still owed.
+      start = Math.max(at, l.sliceStart + Math.trunc((l.dispatched / quota) * SLICE_NS));
+    }
+    if (l.sliceEnd < start) {
+      l.sliceStart = start;
+      l.sliceEnd = start + SLICE_NS;
+      l.dispatched = 0;
+    }
+  }
+  d.plan = {
+    start,
+    base: d.frontier,
+    firstChunk: d.work.chunkIndexAt(d.frontier),
+    quota,
+    sigma: l.sliceStart,
+    dispatched0: l.dispatched,
+    nsPerByte: quota > 0 ? 0 : rt.nsPerByte,
+    ...(quota === 0 && d.latency > 0
+      ? {
+          latency: d.latency,
+          wave: d.wave,
+          chunkIndexAt: (pos: number) => d.work.chunkIndexAt(pos),
+        }
+      : {}),
+  };
+  d.planLimiter = l;
+  d.planLive = false;
+  d.landing = undefined;
+  d.firstOnly = false;
+}
+
+export function scheduleKickoff(rt: JobRuntime, d: Driver): void {
+  const plan = d.plan;
+  if (plan === undefined) return;
+  const kickoff = () => {
+    if (d.plan !== plan || d.planLive) return;
+    d.timer = undefined;
+    d.planLive = true;
+    d.kicked = true;
+    process(rt, d);
+    reconcileGroup(rt, d);
+  };
+  cancelTimer(rt, d);
+  if (plan.start > rt.clock.now()) {
+    d.timerAt = plan.start;
+    d.timer = rt.clock.setTimer(plan.start, guarded(rt, kickoff));
+  } else if (d.kind === 'mirror' && rt.deferred !== undefined) {
+    // The mirror issues its first chunk before it sleeps (so its errors precede the reply);
+    // the rest of the loop continues after the reply.
+    d.firstOnly = true;
+    kickoff();
+    defer(rt, () => {
+      if (d.plan !== plan || !d.firstOnly) return;
+      d.firstOnly = false;
+      process(rt, d);
+      reconcileGroup(rt, d);
+    });
+  } else if (d.kind === 'backup' && d.instantIo && !(d.lazyStart && !d.kicked)) {
+    // block-copy runs its requests within the command that wakes it (a drain's end, a kick
+    // on set-speed), once the command's own work is done: on null-co they complete at once,
+    // so the work is done before the reply. File I/O completes in later main-loop turns.
+    if (rt.soon !== undefined) rt.soon.push(kickoff);
+    else kickoff();
+  } else {
+    // A stream first sleeps (job_sleep_ns(0)); a backup with sync=top first walks the
+    // allocation: their work starts in a later main-loop turn, after the reply.
+    defer(rt, kickoff);
+  }
+}
+
+/** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
+export function stopPlan(rt: JobRuntime, d: Driver): void {
+  cancelTimer(rt, d);
+  if (d.plan !== undefined && d.planLive) {
+    d.limiter = rateLimitAfter(d.plan, d.frontier, d.planLimiter);
+  }
+  d.plan = undefined;
+  d.planLive = false;
+  d.landing = undefined;
+}
+
+export function cancelTimer(_rt: JobRuntime, d: Driver): void {
+  if (d.timer !== undefined) {
+    d.timer();
+    d.timer = undefined;
+  }
+  d.timerAt = Number.NaN;
+}
+
+/** The next thing that changes the job's state: an injected error, a landing, its end. */
+export function nextEvent(rt: JobRuntime, d: Driver): NextEvent | undefined {
+  const plan = d.plan;
+  if (plan === undefined) return undefined;
+  const work = d.work;
+  let best: NextEvent | undefined;
+  const consider = (e: NextEvent) => {
+    if (best === undefined || e.at < best.at) best = e;
+  };
+  let error = predictError(rt, d, Math.max(plan.firstChunk, d.errorsClearedTo));
+  if (error !== undefined && d.firstOnly && error > plan.firstChunk) error = undefined;
+  if (error !== undefined) {
+    consider({ at: chunkDoneAt(plan, work.chunk(error)), kind: 'error', chunk: error });
+  }
+  if (d.landing !== undefined && d.landing < work.chunkCount) {
+    const at = chunkDoneAt(plan, work.chunk(d.landing));
+    if (error === undefined || d.landing < error) consider({ at, kind: 'land', chunk: d.landing });
+  }
+  // While only the first chunk may run (before the command's reply), the run can still end if
+  // that chunk is all there is and nothing makes the mirror yield: unthrottled, I/O that
+  // completes at once. QEMU's loop then reaches its convergence check inside the command,
+  // so a mirror of up to one buffer on null-co is ready before blockdev-mirror's reply.
+  const endsInFirstChunk =
+    d.instantIo && plan.quota === 0 && d.latency === 0 && work.chunkCount <= plan.firstChunk + 1;
+  if (error === undefined && !d.endless && (!d.firstOnly || endsInFirstChunk)) {
+    consider({ at: endTime(rt, d, plan), kind: 'end', chunk: work.chunkCount });
+  }
+  return best;
+}
+
+export function endTime(_rt: JobRuntime, d: Driver, plan: Plan): number {
+  const work = d.work;
+  if (d.kind === 'mirror' || (d.kind !== 'backup' && work.hasTrailingSkip)) {
+    // Mirror sleeps the delay of its last chunk before it sees the source clean; stream and
+    // commit sleep it before passing over a trailing unallocated stretch.
+    return arriveAt(plan, work.totalCopy);
+  }
+  if (work.chunkCount <= plan.firstChunk) return plan.start;
+  return chunkDoneAt(plan, work.chunk(work.chunkCount - 1));
+}
+
+/** Brings the job's progress up to time `t` (not past an unhandled event). */
+export function syncTo(rt: JobRuntime, d: Driver, t: number): void {
+  const plan = d.plan;
+  if (plan === undefined || !d.planLive) return;
+  const work = d.work;
+  let limit = work.chunkCount;
+  const error = predictError(rt, d, Math.max(plan.firstChunk, d.errorsClearedTo));
+  if (error !== undefined) limit = Math.min(limit, error);
+  if (d.landing !== undefined) limit = Math.min(limit, d.landing + 1);
+  if (d.firstOnly) limit = Math.min(limit, plan.firstChunk + 1);
+  const last = lastChunkDoneBy(work, plan, t, limit);
+  let frontier = plan.base;
+  if (last >= plan.firstChunk) {
+    const c = work.chunk(last);
+    frontier = c.pos + c.bytes;
+  }
+  const atLimit = frontier >= work.totalCopy ? false : work.chunkIndexAt(frontier) >= limit;
+  const skipsDone = !atLimit && arriveAt(plan, frontier) <= t;
+  if (frontier < d.frontier) return;
+  d.frontier = frontier;
+  setProgress(rt, d, progressAt(rt, d, frontier, skipsDone));
+}
+
+/** The job's progress with the loop at `frontier` (failed backup chunks not counted). */
+export function progressAt(
+  _rt: JobRuntime,
+  d: Driver,
+  frontier: number,
+  skipsDone: boolean,
+): number {
+  return d.progressBase + d.work.progressAt(frontier, skipsDone) - d.failedBytes;
+}
+
+export function setProgress(rt: JobRuntime, d: Driver, progress: number): void {
+  if (progress <= d.applied) return;
+  const delta = progress - d.applied;
+  d.applied = progress;
+  applyEffects(rt, rt.engine.progress(d.id, { workDone: delta }).effects);
+}
+
+/** Completes the chunk in flight now (a drain waits for it). */
+export function finishChunkInFlight(rt: JobRuntime, d: Driver): void {
+  const plan = d.plan;
+  if (plan === undefined) return;
+  const now = rt.clock.now();
+  if (d.planLive) syncTo(rt, d, now);
+  const k = d.planLive ? chunkInFlightAt(d.work, plan, now) : plan.firstChunk;
+  if (k >= d.work.chunkCount || k < plan.firstChunk) return;
+  const error = predictError(rt, d, Math.max(plan.firstChunk, d.errorsClearedTo));
+  if (error !== undefined && error <= k) return;
+  // Every request of the wave in flight completes (with a latency, several go together).
+  const last = waveEnd(plan, k, d.work.chunkCount);
+  const c = d.work.chunk(error !== undefined && error <= last ? error - 1 : last);
+  d.planLive = true;
+  d.frontier = c.pos + c.bytes;
+  setProgress(rt, d, progressAt(rt, d, d.frontier, false));
+}
+
+/** Runs the job's events that are due, then arms a timer for the next one. */
+export function process(rt: JobRuntime, d: Driver): void {
+  for (let guard = 0; guard < 1_000_000; guard++) {
+    const plan = d.plan;
+    if (plan === undefined || !d.planLive || !rt.drivers.has(d.id)) return;
+    const now = rt.clock.now();
+    const event = nextEvent(rt, d);
+    if (event === undefined) {
+      afterKickoff(rt, d);
+      return;
+    }
+    if (event.at > now) {
+      afterKickoff(rt, d);
+      if (d.plan !== plan) return;
+      if (d.timer !== undefined && d.timerAt === event.at) return;
+      cancelTimer(rt, d);
+      d.timerAt = event.at;
+      d.timer = rt.clock.setTimer(
+        event.at,
+        guarded(rt, () => {
+          d.timer = undefined;
+          d.timerAt = Number.NaN;
+          process(rt, d);
+          reconcileGroup(rt, d);
+        }),
+      );
+      return;
+    }
+    syncGroup(rt, d, event.at);
+    syncTo(rt, d, event.at);
+    switch (event.kind) {
+      case 'end':
+        if (d.kind === 'backup' && d.failures.length > 0) {
+          backupCallFailed(rt, d);
+          return;
+        }
+        stopPlan(rt, d);
+        d.frontier = d.work.totalCopy;
+        setProgress(rt, d, d.total > 0 ? progressAt(rt, d, d.work.totalCopy, true) : 0);
+        if (d.kind === 'mirror') converge(rt, d);
+        else finish(rt, d, d.ignoredError);
+        return;
+      case 'land': {
+        const c = d.work.chunk(event.chunk);
+        d.frontier = c.pos + c.bytes;
+        setProgress(rt, d, progressAt(rt, d, d.frontier, false));
+        stopPlan(rt, d);
+        const snap = rt.engine.job(d.id);
+        if (snap?.cancelled) finish(rt, d, undefined);
+        else applyEffects(rt, rt.engine.pausePoint(d.id).effects);
+        reconcile(rt, d);
+        return;
+      }
+      case 'error':
+        if (injectError(rt, d, event.chunk)) return;
+        break;
+    }
+  }
+}
+
+/** A throttled job sleeps between its chunks (query-block-jobs shows busy: false). */
+export function afterKickoff(rt: JobRuntime, d: Driver): void {
+  if (d.plan === undefined || d.plan.quota === 0 || d.kind === 'backup') return;
+  const snap = rt.engine.job(d.id);
+  if (snap?.run !== 'busy' || snap.cancelled) return;
+  idle(rt, d);
+  // With a pause pending the job parks instead (its plan then ends).
+  if (rt.engine.job(d.id)?.run === 'parked') stopPlan(rt, d);
+}
+
+export function updateLanding(rt: JobRuntime, d: Driver, snap: JobSnapshot): void {
+  const plan = d.plan;
+  if (plan === undefined) return;
+  // Only a job with a request in flight lands at a chunk boundary: an unthrottled one, or
+  // one whose first chunk is still being issued. A throttled job between chunks sleeps and
+  // the engine parks or wakes it itself.
+  const inFlight = !d.planLive || plan.quota === 0;
+  const stopping = inFlight && (snap.pauseCount > 0 || snap.cancelled) && snap.run === 'busy';
+  if (!stopping) {
+    d.landing = undefined;
+    return;
+  }
+  if (d.landing !== undefined) return;
+  const k = d.planLive ? chunkInFlightAt(d.work, plan, rt.clock.now()) : plan.firstChunk;
+  d.landing = k < d.work.chunkCount ? waveEnd(plan, k, d.work.chunkCount) : undefined;
+}
+
+/** A new speed applies from the next chunk the job issues (a faster one also woke it). */
+export function speedChanged(rt: JobRuntime, d: Driver, snap: JobSnapshot): void {
+  d.speed = snap.speed;
+  const plan = d.plan;
+  const now = rt.clock.now();
+  if (d.kind === 'backup' && plan !== undefined && !d.planLive) {
+    // Still waiting out its limiter delay: ask the limiter again with the new quota.
+    stopPlan(rt, d);
+    newPlan(rt, d, now, d.limiter, false);
+    scheduleKickoff(rt, d);
+    return;
+  }
+  if (plan === undefined || !d.planLive) return;
+  syncTo(rt, d, now);
+  if (d.kind === 'backup') {
+    // backup_set_speed() kicks block-copy, which asks the limiter again (with the new quota)
+    // before its next request.
+    stopPlan(rt, d);
+    newPlan(rt, d, now, d.limiter, false);
+    scheduleKickoff(rt, d);
+    return;
+  }
+  let start: number;
+  let limiter: RateLimitState;
+  if (plan.quota > 0) {
+    start = arriveAt(plan, d.frontier);
+    limiter = rateLimitAfter(plan, d.frontier, d.planLimiter);
+  } else {
+    const k = chunkInFlightAt(d.work, plan, now);
+    if (k >= d.work.chunkCount) return;
+    start = chunkDoneAt(plan, d.work.chunk(k));
+    limiter = d.limiter;
+    const c = d.work.chunk(k);
+    if (c.pos !== d.frontier) return;
+  }
+  cancelTimer(rt, d);
+  newPlan(rt, d, Math.max(start, now), limiter, true);
+  d.planLive = true;
+  process(rt, d);
+}

@@ -1,0 +1,73 @@
+// Drained sections (bdrv_drained_begin … bdrv_drained_end): every graph-changing command opens
+// one, including commands that then fail, and every job working on a drained node (or a node
+// above it) takes an internal pause: paused/standby, then running/ready when the section ends.
+
+import type { BlockNode } from '../block-layer.js';
+import type { Driver } from '../jobs/driver.js';
+import { finishChunkInFlight } from './copy-loop.js';
+import type { JobRuntime } from './job-runtime.js';
+import { applyEffects, reconcile } from './job-runtime.js';
+
+// ---- drained sections -----------------------------------------------------------------------
+/**
+ * bdrv_drained_begin() on `node` (or every node): each job working on it, or on a node above
+ * it, takes an internal pause. An idle job parks at once; a busy one first finishes the chunk
+ * it has in flight (the drain waits for it). Returns the jobs paused, to end the section.
+ */
+export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): Driver[] {
+  const affected: Driver[] = [];
+  const above = node === undefined ? undefined : selfAndAncestors(rt, node);
+  const drivers = [...rt.drivers.values()].filter(
+    (d) => d.kind !== 'create' && !d.released && rt.engine.has(d.id),
+  );
+  if (node !== undefined) {
+    // One node: its parents list, newest first.
+    drivers.reverse();
+  } else {
+    // Everything: node by node in creation order; a job pauses with the first node it uses.
+    const order = new Map([...rt.blockLayer.nodes()].reverse().map((n, i) => [n, i] as const));
+    const first = (d: Driver) =>
+      Math.min(...d.attached.map((n) => order.get(n) ?? Number.MAX_SAFE_INTEGER));
+    drivers.sort((a, b) => first(a) - first(b) || a.seq - b.seq);
+  }
+  for (const d of drivers) {
+    if (above !== undefined && !d.attached.some((n) => above.has(n))) continue;
+    const snap = rt.engine.job(d.id);
+    if (snap === undefined || snap.run === 'exited') continue;
+    applyEffects(rt, rt.engine.pauseInternal(d.id).effects);
+    affected.push(d);
+    const now = rt.engine.job(d.id);
+    if (now?.run === 'busy' && d.plan !== undefined) {
+      finishChunkInFlight(rt, d);
+      applyEffects(rt, rt.engine.pausePoint(d.id).effects);
+      reconcile(rt, d);
+    }
+  }
+  return affected;
+}
+
+export function drainEnd(rt: JobRuntime, drivers: readonly Driver[], newestFirst: boolean): void {
+  // bdrv_drained_end() of one node walks its parents newest first (jobs created inside the
+  // section included); the end of a drain of everything goes in node order like its begin.
+  const order = newestFirst ? [...drivers].sort((a, b) => b.seq - a.seq) : drivers;
+  for (const d of order) {
+    const snap = rt.engine.job(d.id);
+    if (snap === undefined || snap.pauseCount <= 0) continue;
+    applyEffects(rt, rt.engine.resumeInternal(d.id).effects);
+  }
+}
+
+export function selfAndAncestors(rt: JobRuntime, node: BlockNode): Set<BlockNode> {
+  const out = new Set<BlockNode>([node]);
+  const stack = [node];
+  while (stack.length > 0) {
+    const n = stack.pop() as BlockNode;
+    for (const p of rt.blockLayer.parentsOf(n)) {
+      if (!out.has(p)) {
+        out.add(p);
+        stack.push(p);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,212 @@
+import { type BlockNode, jobBlockerReason } from '../block-layer.js';
+import {
+  blockNode,
+  type CreateJobOptions,
+  generic,
+  type JobFactory,
+} from '../jobs/blockdev/context.js';
+import type { Driver, DriverParts, Kind } from '../jobs/driver.js';
+import { injectionPoints } from '../jobs/io.js';
+import { newRateLimit, WorkList } from '../jobs/schedule.js';
+import { drainBegin, drainEnd } from './drain.js';
+import type { JobRuntime } from './job-runtime.js';
+import { apply, applyEffects, releaseDriver } from './job-runtime.js';
+
+// ---- job creation ---------------------------------------------------------------------------
+/** What the blockdev.c commands (./blockdev/) use of the runtime. */
+export function jobFactory(rt: JobRuntime): JobFactory {
+  return {
+    layer: rt.blockLayer,
+    engine: rt.engine,
+    rootNode: (name) => rootNode(rt, name),
+    assertOpenToJobs: (node) => assertOpenToJobs(rt, node),
+    createJob: (options) => createJob(rt, options),
+    newDriver: (id, kind, parts) => newDriver(rt, id, kind, parts),
+    start: (id) => start(rt, id),
+    discard: (id) => discard(rt, id),
+    drainBegin: (node) => drainBegin(rt, node),
+    drainEnd: (drained, newestFirst) => drainEnd(rt, drained, newestFirst),
+    applyEffects: (effects) => applyEffects(rt, effects),
+    uniqueNumber: () => rt.seq++,
+  };
+}
+
+/** qmp_get_root_bs(). */
+export function rootNode(rt: JobRuntime, name: string): BlockNode {
+  const node = blockNode(rt.blockLayer, name);
+  if (!isRoot(rt, node)) throw generic('Need a root block node');
+  return node;
+}
+
+/**
+ * bdrv_op_is_blocked() for the operations a backing-file blocker leaves open (commit target,
+ * stream, backup source and target): only a job's blocker refuses them.
+ */
+export function assertOpenToJobs(rt: JobRuntime, node: BlockNode): void {
+  const reason = rt.jobBlockers.get(node)?.[0];
+  if (reason !== undefined) throw generic(`Node '${node.nodeName}' is busy: ${reason}`);
+}
+
+export function isRoot(rt: JobRuntime, node: BlockNode): boolean {
+  return rt.blockLayer.parentsOf(node).length === 0 && !rt.filtered.has(node);
+}
+
+/** block_job_create(): the engine's create, with the job's nodes marked on success. */
+export function createJob(rt: JobRuntime, options: CreateJobOptions): string {
+  const id = options.id ?? '';
+  const result = rt.engine.create({
+    id,
+    type: options.type,
+    ...(options.activeCommit === true ? { activeCommit: true } : {}),
+    ...(options.transaction !== undefined ? { transaction: options.transaction } : {}),
+    ...(options.autoFinalize !== undefined ? { autoFinalize: options.autoFinalize } : {}),
+    ...(options.autoDismiss !== undefined ? { autoDismiss: options.autoDismiss } : {}),
+    ...(options.speed !== undefined ? { speed: options.speed } : {}),
+  });
+  apply(rt, result);
+  return id;
+}
+
+export function newDriver(rt: JobRuntime, id: string, kind: Kind, parts: DriverParts): Driver {
+  const layer = rt.blockLayer;
+  const type = rt.engine.job(id)?.type ?? kind;
+  const release: Array<() => void> = [];
+  for (const a of parts.attached ?? []) {
+    if (a.blocker !== false) {
+      const reason = jobBlockerReason(type);
+      release.push(layer.block(a.node, reason));
+      const list = rt.jobBlockers.get(a.node) ?? [];
+      list.unshift(reason);
+      rt.jobBlockers.set(a.node, list);
+      release.push(() => {
+        const at = list.indexOf(reason);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0) rt.jobBlockers.delete(a.node);
+      });
+    }
+    if (a.backend === true) release.push(layer.attachBackend(a.node));
+  }
+  if (parts.filterOn !== undefined) {
+    const node = parts.filterOn;
+    rt.filtered.set(node, (rt.filtered.get(node) ?? 0) + 1);
+    release.push(() => {
+      const n = (rt.filtered.get(node) ?? 1) - 1;
+      if (n <= 0) rt.filtered.delete(node);
+      else rt.filtered.set(node, n);
+    });
+  }
+  const work = parts.work ?? new WorkList([], 1);
+  const d: Driver = {
+    id,
+    kind,
+    seq: rt.seq++,
+    phase: 'copy',
+    started: false,
+    work,
+    total: parts.total ?? work.totalCopy + work.totalSkip,
+    immediate: parts.immediate ?? false,
+    startError: parts.startError,
+    endless: parts.endless ?? false,
+    readNode: parts.read?.node,
+    writeNode: parts.write?.node,
+    readPoints: parts.read ? injectionPoints(parts.read.node, 'read') : [],
+    writePoints: parts.write ? injectionPoints(parts.write.node, 'write') : [],
+    readPolicy: parts.read?.policy ?? 'report',
+    writePolicy: parts.write?.policy ?? 'report',
+    writesReportAsRead: parts.writesReportAsRead ?? false,
+    createOptions: parts.createOptions,
+    replaces: parts.replaces,
+    attached: (parts.attached ?? []).map((a) => a.node),
+    release,
+    released: false,
+    group: parts.group,
+    frontier: 0,
+    applied: 0,
+    limiter: newRateLimit(),
+    plan: undefined,
+    planLive: false,
+    planLimiter: newRateLimit(),
+    landing: undefined,
+    errorsClearedTo: 0,
+    ignoredError: undefined,
+    progressBase: 0,
+    failures: [],
+    failedBytes: 0,
+    betweenCalls: false,
+    lazyStart: parts.lazyStart ?? kind === 'stream',
+    firstOnly: false,
+    kicked: false,
+    sourceHasData: parts.read === undefined ? false : hasData(parts.read.node),
+    latency:
+      (parts.read !== undefined && (kind !== 'mirror' || hasData(parts.read.node))
+        ? readLatencyOf(parts.read.node)
+        : 0) + (parts.write !== undefined ? latencyOf(parts.write.node) : 0),
+    wave: parts.wave ?? 1,
+    instantIo:
+      (parts.read === undefined || !reachesFile(parts.read.node)) &&
+      (parts.write === undefined || !reachesFile(parts.write.node)),
+    speed: rt.engine.job(id)?.speed ?? 0,
+    timer: undefined,
+    timerAt: Number.NaN,
+  };
+  parts.group?.add(d);
+  rt.drivers.set(id, d);
+  return d;
+}
+
+/** A job created but refused later by its command (never started): undo its marks. */
+export function discard(rt: JobRuntime, id: string): void {
+  const d = rt.drivers.get(id);
+  if (d !== undefined) releaseDriver(rt, d);
+}
+
+export function start(rt: JobRuntime, id: string): void {
+  apply(rt, rt.engine.start(id));
+}
+
+/** Whether requests to the node reach an image file (asynchronous I/O in QEMU's thread pool). */
+function reachesFile(node: BlockNode): boolean {
+  const stack = [node];
+  const seen = new Set<BlockNode>();
+  while (stack.length > 0) {
+    const n = stack.pop() as BlockNode;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.driver === 'file') return true;
+    for (const child of n.children) stack.push(child.node);
+  }
+  return false;
+}
+
+/** Whether reading the node reaches data (null-co reports none, so a mirror never reads it). */
+function hasData(node: BlockNode): boolean {
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
+    if (n.driver === 'null-co') return false;
+    if (n.driver === 'file') return true;
+  }
+  return true;
+}
+
+/**
+ * The latency of one request on the node's data path: null-co's `latency-ns`, read from the
+ * node's options (BlockNode does not carry it).
+ */
+function latencyOf(node: BlockNode): number {
+  let total = 0;
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
+    if (n.driver !== 'null-co') continue;
+    const options = (n as { readonly options?: Record<string, unknown> }).options;
+    const latency = options?.['latency-ns'];
+    if (typeof latency === 'number' && Number.isFinite(latency) && latency > 0) total += latency;
+  }
+  return total;
+}
+
+/** A read may be served by any image of the backing chain: the slowest one's latency. */
+function readLatencyOf(node: BlockNode): number {
+  let worst = 0;
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.backing) {
+    worst = Math.max(worst, latencyOf(n));
+  }
+  return worst;
+}

@@ -1,0 +1,450 @@
+// The job runtime: how qmpkit runs a job the way QEMU 7.2 runs its coroutine. A job is entered
+// (job_enter: start, resume, cancel, complete, a faster speed), runs until it yields — on a
+// timer (job_sleep_ns), waiting for work (job_yield), at a pause point, or by returning — and
+// every command first brings every job up to now, then carries out what the job engine says
+// happened. The copy loop that moves a job's progress is in copy-loop.ts, drained sections in
+// drain.ts, job creation (what a command's driver holds on the graph) in job-registry.ts.
+//
+// Time is lazy: a job holds a Plan (jobs/schedule.ts) that says when each chunk is done, sets a
+// timer only for the next thing that changes the job's state (the end of its run, an injected
+// I/O error, a pause landing at a chunk boundary), and works out its progress on demand, before
+// every command. A terabyte mirror therefore costs two timers, not sixty thousand.
+
+import { type Effect, type EnterReason, JobEngine, type JobResult } from '@qmpkit/job-engine';
+import { CommandError } from '@qmpkit/protocol';
+import type { BlockLayer, BlockNode } from '../block-layer.js';
+import { RealClock, type SimClock } from '../clock/clock.js';
+import { commandError, generic } from '../jobs/blockdev/context.js';
+import type { Driver } from '../jobs/driver.js';
+import { WorkList } from '../jobs/schedule.js';
+import {
+  newPlan,
+  process,
+  requestsInFlight,
+  scheduleKickoff,
+  speedChanged,
+  stopPlan,
+  syncTo,
+  updateLanding,
+} from './copy-loop.js';
+import { drainBegin, drainEnd } from './drain.js';
+import { errorAction } from './io-errors.js';
+
+/**
+ * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
+ * scenarios run on): an unthrottled job's copying takes no simulated time.
+ */
+export const DEFAULT_THROUGHPUT = Number.POSITIVE_INFINITY;
+
+/** Where events go: the QMP server's broadcast. */
+export type EventSink = (event: string, data: unknown) => void;
+
+/**
+ * The part of @qmpkit/server's CommandContext the simulator uses: work that QEMU does in a later
+ * main-loop turn is handed to `afterReply`, so its events follow the command's reply.
+ */
+export interface SimCommandContext {
+  afterReply(callback: () => void): void;
+}
+
+export interface JobRuntimeOptions {
+  readonly blockLayer: BlockLayer;
+  readonly engine?: JobEngine | undefined;
+  readonly clock?: SimClock | undefined;
+  readonly throughput?: number | undefined;
+  readonly onEvent?: EventSink | undefined;
+  readonly onInternalError?: ((error: unknown) => void) | undefined;
+}
+
+/** Everything the runtime's functions share: the jobs, the graph's job marks, the command. */
+export class JobRuntime {
+  readonly blockLayer: BlockLayer;
+  readonly engine: JobEngine;
+  readonly clock: SimClock;
+  readonly ownsClock: boolean;
+  /** Nanoseconds per byte of unthrottled I/O (0: unthrottled copying takes no time). */
+  readonly nsPerByte: number;
+  readonly throughput: number;
+  readonly drivers = new Map<string, Driver>();
+  /** Job op blockers per node, newest first (the reasons QEMU would print). */
+  readonly jobBlockers = new Map<BlockNode, string[]>();
+  /** Nodes with a job's filter inserted above them (no longer root nodes), with a count. */
+  readonly filtered = new Map<BlockNode, number>();
+  sink: EventSink | undefined;
+  /** Where a failure inside a timer or after-reply work goes (a simulator bug). */
+  readonly onInternalError: (error: unknown) => void;
+  seq = 0;
+  /** While a command runs: the work it hands to after its reply. */
+  deferred: Array<() => void> | undefined;
+  /** While a command runs: work for the end of the command, still before its reply. */
+  soon: Array<() => void> | undefined;
+  closed = false;
+
+  constructor(options: JobRuntimeOptions) {
+    this.blockLayer = options.blockLayer;
+    this.engine = options.engine ?? new JobEngine();
+    this.ownsClock = options.clock === undefined;
+    this.clock = options.clock ?? new RealClock();
+    const throughput = options.throughput ?? DEFAULT_THROUGHPUT;
+    if (!(throughput > 0)) throw new RangeError('throughput must be positive');
+    this.throughput = throughput;
+    this.nsPerByte = Number.isFinite(throughput) ? 1e9 / throughput : 0;
+    this.sink = options.onEvent;
+    this.onInternalError =
+      options.onInternalError ??
+      ((error) => console.error('block-job-sim: internal error in a job driver:', error));
+  }
+}
+
+/**
+ * Runs one command: due timers first, every job's progress brought up to now, the command,
+ * then every driver brought in line with what the command did to its job. Work the command
+ * defers goes to `context.afterReply` (or runs right after, without a context).
+ */
+export function command(
+  rt: JobRuntime,
+  context: SimCommandContext | undefined,
+  run: () => unknown,
+): unknown {
+  if (rt.closed) throw generic('The simulator is closed');
+  if (rt.deferred !== undefined) throw generic('A command is already running');
+  rt.clock.runDue();
+  syncAll(rt);
+  const deferred: Array<() => void> = [];
+  const soon: Array<() => void> = [];
+  rt.deferred = deferred;
+  rt.soon = soon;
+  let result: unknown;
+  try {
+    try {
+      result = run();
+    } finally {
+      // Main-loop work the command's own polling runs (a backup's block-copy requests).
+      rt.soon = undefined;
+      for (let i = 0; i < soon.length; i++) (soon[i] as () => void)();
+    }
+  } finally {
+    rt.deferred = undefined;
+    reconcileAll(rt);
+    const after = guarded(rt, () => {
+      // Deferred work may defer more (it then runs at once: we are past the reply).
+      for (let i = 0; i < deferred.length; i++) (deferred[i] as () => void)();
+      reconcileAll(rt);
+    });
+    if (deferred.length > 0) {
+      if (context !== undefined) context.afterReply(after);
+      else after();
+    }
+  }
+  return result ?? {};
+}
+
+/** `fn`, with a failure reported instead of thrown into the host's event loop. */
+export function guarded(rt: JobRuntime, fn: () => void): () => void {
+  return () => {
+    if (rt.closed) return;
+    try {
+      fn();
+    } catch (error) {
+      rt.onInternalError(error);
+    }
+  };
+}
+
+/** Runs `fn` after the reply of the command being handled, or now outside a command. */
+export function defer(rt: JobRuntime, fn: () => void): void {
+  if (rt.deferred !== undefined) rt.deferred.push(fn);
+  else fn();
+}
+
+export function emit(rt: JobRuntime, event: string, data: unknown): void {
+  rt.sink?.(event, data);
+}
+
+/** Carries out an engine result's effects; throws its error as the command's. */
+export function apply(rt: JobRuntime, result: JobResult): void {
+  applyEffects(rt, result.effects);
+  if (!result.ok) throw commandError(result.error.class, result.error.desc);
+}
+
+export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
+  for (const effect of effects) {
+    switch (effect.type) {
+      case 'event':
+        emit(rt, effect.event, effect.data);
+        break;
+      case 'halt': {
+        const d = rt.drivers.get(effect.id);
+        if (d !== undefined) stopPlan(rt, d);
+        break;
+      }
+      case 'clean': {
+        const d = rt.drivers.get(effect.id);
+        if (d !== undefined) clean(rt, d);
+        break;
+      }
+      case 'enter': {
+        const d = rt.drivers.get(effect.id);
+        if (d === undefined) break;
+        const reason = effect.reason;
+        if (effect.when === 'after-reply') defer(rt, () => enter(rt, d, reason, true));
+        else enter(rt, d, reason, false);
+        break;
+      }
+    }
+  }
+}
+
+// ---- the drivers ----------------------------------------------------------------------------
+/** The job's coroutine was entered (start, resume, cancel, complete, a faster speed). */
+export function enter(rt: JobRuntime, d: Driver, reason: EnterReason, afterReply: boolean): void {
+  const snap = rt.engine.job(d.id);
+  if (snap === undefined || snap.run !== 'busy' || !rt.drivers.has(d.id)) return;
+  if (d.kind === 'create') {
+    if (reason === 'start') runCreate(rt, d);
+    return;
+  }
+  if (d.phase === 'ready') {
+    if (snap.completeRequested || snap.cancelRequested) {
+      if (afterReply) finish(rt, d, undefined);
+      else defer(rt, () => finishIfBusy(rt, d));
+    } else {
+      idle(rt, d);
+    }
+    return;
+  }
+  if (snap.cancelled) {
+    // A hard-cancelled mirror winds down; its exit drains the source, so after the reply.
+    if (afterReply) finish(rt, d, undefined);
+    else defer(rt, () => finishIfBusy(rt, d));
+    return;
+  }
+  if (!d.started) {
+    startRun(rt, d);
+    return;
+  }
+  resumeRun(rt, d, d.kind !== 'backup');
+}
+
+/**
+ * The job's coroutine gives up the CPU until it is entered again: a backup waits in job_yield
+ * for block-copy (a new speed does not enter it; its set_speed kicks block-copy instead),
+ * every other job sleeps on a timer in job_sleep_ns.
+ */
+export function idle(rt: JobRuntime, d: Driver): void {
+  const result = d.kind === 'backup' ? rt.engine.jobYield(d.id) : rt.engine.sleep(d.id);
+  applyEffects(rt, result.effects);
+}
+
+export function finishIfBusy(rt: JobRuntime, d: Driver): void {
+  const snap = rt.engine.job(d.id);
+  if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
+    finish(rt, d, undefined);
+  }
+}
+
+export function startRun(rt: JobRuntime, d: Driver): void {
+  d.started = true;
+  if (d.startError !== undefined) {
+    const message = d.startError;
+    defer(rt, () => {
+      const snap = rt.engine.job(d.id);
+      if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
+        finish(rt, d, message);
+      }
+    });
+    return;
+  }
+  if (d.total > 0) applyEffects(rt, rt.engine.progress(d.id, { setRemaining: d.total }).effects);
+  if (d.immediate) {
+    finish(rt, d, undefined);
+    return;
+  }
+  if (d.kind === 'mirror' && d.work.totalCopy === 0) {
+    // Nothing dirty: READY before the reply.
+    converge(rt, d);
+    return;
+  }
+  if (d.endless) {
+    idle(rt, d);
+    return;
+  }
+  resumeRun(rt, d, true);
+}
+
+/** (Re)starts the copy loop at the job's frontier, now. */
+export function resumeRun(rt: JobRuntime, d: Driver, forgetSleep: boolean): void {
+  d.betweenCalls = false;
+  if (d.endless) {
+    idle(rt, d);
+    return;
+  }
+  stopPlan(rt, d);
+  newPlan(rt, d, rt.clock.now(), d.limiter, forgetSleep);
+  // A backup waits in job_yield while block-copy works, unless requests are in flight that a
+  // pause must wait for (then it stays busy).
+  if (d.kind === 'backup' && !requestsInFlight(rt, d)) {
+    idle(rt, d);
+  }
+  scheduleKickoff(rt, d);
+}
+
+/** A mirror (or active commit) converged: READY, then it waits in its ready loop. */
+export function converge(rt: JobRuntime, d: Driver): void {
+  d.phase = 'ready';
+  applyEffects(rt, rt.engine.converged(d.id).effects);
+  const snap = rt.engine.job(d.id);
+  if (snap?.run === 'busy') {
+    if (snap.cancelled) {
+      defer(rt, () => finishIfBusy(rt, d));
+      return;
+    }
+    idle(rt, d);
+  }
+}
+
+/** The job's run returned (with `error`, it failed). */
+export function finish(rt: JobRuntime, d: Driver, error: string | undefined): void {
+  stopPlan(rt, d);
+  const snap = rt.engine.job(d.id);
+  if (snap === undefined || (snap.run !== 'busy' && snap.run !== 'sleeping')) return;
+  syncGroup(rt, d, rt.clock.now());
+  applyEffects(rt, rt.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
+  reconcile(rt, d);
+  reconcileGroup(rt, d);
+}
+
+export function syncAll(rt: JobRuntime): void {
+  const now = rt.clock.now();
+  for (const d of rt.drivers.values()) syncTo(rt, d, now);
+}
+
+export function syncGroup(rt: JobRuntime, d: Driver, t: number): void {
+  if (d.group === undefined) return;
+  for (const other of d.group) if (other !== d) syncTo(rt, other, t);
+}
+
+export function reconcileAll(rt: JobRuntime): void {
+  for (const d of [...rt.drivers.values()]) reconcile(rt, d);
+}
+
+export function reconcileGroup(rt: JobRuntime, d: Driver): void {
+  if (d.group === undefined) {
+    reconcile(rt, d);
+    return;
+  }
+  for (const member of [...d.group]) reconcile(rt, member);
+}
+
+/** Brings a driver in line with its job: gone, finalized, parked, or still running. */
+export function reconcile(rt: JobRuntime, d: Driver): void {
+  const snap = rt.engine.job(d.id);
+  if (snap === undefined) {
+    stopPlan(rt, d);
+    releaseDriver(rt, d);
+    rt.drivers.delete(d.id);
+    d.group?.delete(d);
+    return;
+  }
+  if (snap.status === 'concluded') releaseDriver(rt, d);
+  if (snap.run !== 'busy' && snap.run !== 'sleeping') {
+    if (d.plan !== undefined) stopPlan(rt, d);
+    return;
+  }
+  if (snap.speed !== d.speed) speedChanged(rt, d, snap);
+  if (d.plan === undefined) return;
+  updateLanding(rt, d, snap);
+  if (d.planLive) process(rt, d);
+}
+
+export function releaseDriver(_rt: JobRuntime, d: Driver): void {
+  if (d.released) return;
+  d.released = true;
+  for (const release of d.release) release();
+}
+
+/**
+ * The job's clean step (JobDriver.clean): a backup drops its copy-before-write filter inside a
+ * drained section of its source (bdrv_cbw_drop), so every other job on that node pauses and
+ * resumes before the backup's terminal event.
+ */
+export function clean(rt: JobRuntime, d: Driver): void {
+  if (d.kind !== 'backup' || d.readNode === undefined) return;
+  drainEnd(rt, drainBegin(rt, d.readNode), true);
+}
+
+/**
+ * A backup stopped by an I/O error waits at backup_loop's pause point, between two
+ * block-copy calls: cancelled, it wakes up and starts a new call before it sees the cancel,
+ * and whatever that call can copy at once (all of it when unthrottled, on instant I/O) is
+ * copied first, as QEMU reports in BLOCK_JOB_CANCELLED. A backup paused inside a call (in
+ * job_yield) copies nothing more: backup's cancel cancels the call.
+ */
+export function beforeBackupCancel(rt: JobRuntime, d: Driver, force: boolean): void {
+  if (d.kind !== 'backup' || d.endless || !d.betweenCalls) return;
+  const snap = rt.engine.job(d.id);
+  if (snap === undefined || snap.run !== 'parked' || (!force && snap.userPaused)) return;
+  if (snap.status !== 'paused') return;
+  newPlan(rt, d, rt.clock.now(), d.limiter, false);
+  d.planLive = true;
+  syncTo(rt, d, rt.clock.now());
+  stopPlan(rt, d);
+}
+
+/**
+ * blockdev-create's job: a refusal comes before the command's reply (the driver checks its
+ * options before any I/O); a successful creation completes after it.
+ */
+export function runCreate(rt: JobRuntime, d: Driver): void {
+  const snap = rt.engine.job(d.id);
+  if (snap === undefined || snap.run !== 'busy') return;
+  applyEffects(rt, rt.engine.progress(d.id, { setRemaining: 1 }).effects);
+  let error: string | undefined;
+  try {
+    if (d.createOptions !== undefined) rt.blockLayer.create(d.createOptions);
+  } catch (caught) {
+    error = CommandError.isInstance(caught)
+      ? caught.desc
+      : caught instanceof Error
+        ? caught.message
+        : String(caught);
+  }
+  const done = () => {
+    if (rt.engine.job(d.id)?.run !== 'busy') return;
+    applyEffects(rt, rt.engine.progress(d.id, { workDone: 1 }).effects);
+    applyEffects(rt, rt.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
+    reconcile(rt, d);
+  };
+  if (error !== undefined) done();
+  else defer(rt, done);
+}
+
+/**
+ * A backup's block-copy call ended with failed chunks: the error action for the first, the
+ * failed chunks become the work left (retried after ignore, or after resume from stop).
+ */
+export function backupCallFailed(rt: JobRuntime, d: Driver): void {
+  const failures = d.failures;
+  const first = failures[0] as { chunk: number; iotype: 'read' | 'write'; errno: number };
+  const extents = failures.map((f) => d.work.chunk(f.chunk));
+  stopPlan(rt, d);
+  d.progressBase = d.applied;
+  d.work = new WorkList(
+    extents.map((c) => ({ copy: true, length: c.bytes, device: c.device })),
+    d.work.chunkSize,
+  );
+  d.frontier = 0;
+  d.failures = [];
+  d.failedBytes = 0;
+  d.errorsClearedTo = 0;
+  const stopped = errorAction(rt, d, first, 0);
+  d.betweenCalls = stopped;
+  if (!stopped) {
+    // ignore: backup_loop starts a new block-copy call at once.
+    defer(rt, () => {
+      if (rt.engine.job(d.id)?.run === 'sleeping' || rt.engine.job(d.id)?.run === 'busy') {
+        resumeRun(rt, d, false);
+      }
+    });
+  }
+}
