@@ -3,61 +3,92 @@
 
 import type { BlockdevCreateOptions, BlockdevOnError } from '@qmpkit/qapi-types';
 import type { BlockNode } from '../block-layer.js';
+import type { JobDriver } from '../runtime/job-driver.js';
 import type { InjectionPoint } from './io.js';
 import type { Plan, RateLimitState, WorkList } from './schedule.js';
 
 export type Kind = 'mirror' | 'stream' | 'commit' | 'backup' | 'create';
 
+/** A mirror's (or active commit's) own state. */
+export interface MirrorState {
+  readonly kind: 'mirror';
+  phase: 'copy' | 'ready';
+  /** The job starts and fails with this message (source and target of different sizes). */
+  readonly startError: string | undefined;
+  /** The node the mirror replaces on completion. */
+  readonly replaces: string | undefined;
+}
+
+/** A backup's own state: its block-copy calls. */
+export interface BackupState {
+  readonly kind: 'backup';
+  /** sync=none: copies nothing and runs until cancelled. */
+  readonly endless: boolean;
+  /** Chunks whose request failed in this block-copy call. */
+  failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
+  /** Stopped by an error at backup_loop's pause point, between two block-copy calls. */
+  betweenCalls: boolean;
+}
+
+export interface StreamState {
+  readonly kind: 'stream';
+  /** Nothing between the device and the base: the run returns at once. */
+  readonly immediate: boolean;
+  /** An error the policy ignored fails the job at its end. */
+  ignoredError: string | undefined;
+}
+
+export interface CommitState {
+  readonly kind: 'commit';
+}
+
+export interface CreateState {
+  readonly kind: 'create';
+  readonly options: BlockdevCreateOptions;
+}
+
+/** The state only one kind of job has; its driver (../jobs/<kind>.ts) reads it. */
+export type KindState = MirrorState | BackupState | StreamState | CommitState | CreateState;
+
 /** What a command hands the runtime to make a job's driver. */
 export interface DriverParts {
+  state: KindState;
   work?: WorkList;
   total?: number;
-  immediate?: boolean;
-  startError?: string;
-  endless?: boolean;
   read?: { node: BlockNode; policy: BlockdevOnError } | undefined;
   write?: { node: BlockNode; policy: BlockdevOnError } | undefined;
-  writesReportAsRead?: boolean;
-  createOptions?: BlockdevCreateOptions;
-  replaces?: string | undefined;
+  /** It reads only data the source has (a mirror: none from null-co). */
+  readsOnlyData?: boolean;
   attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
   filterOn?: BlockNode | undefined;
-  group?: Set<Driver> | undefined;
+  group?: Set<JobRun> | undefined;
   lazyStart?: boolean;
   wave?: number;
 }
 
-export interface Driver {
+export interface JobRun {
   readonly id: string;
-  readonly kind: Kind;
+  /** What this kind of job does (../jobs/<kind>.ts). */
+  readonly driver: JobDriver;
+  /** What only this kind of job keeps. */
+  readonly state: KindState;
   readonly seq: number;
-  phase: 'copy' | 'ready';
   /** The run has begun (set-up done); a job started inside a drain begins on its first resume. */
   started: boolean;
   work: WorkList;
   /** Progress total set at start. */
   readonly total: number;
-  /** Run finishes before the reply with nothing done (stream with nothing to stream). */
-  readonly immediate: boolean;
-  /** Mirror: the job starts and fails with this message (different sizes). */
-  readonly startError: string | undefined;
-  /** Backup sync=none: copies nothing and runs until cancelled. */
-  readonly endless: boolean;
   readonly readNode: BlockNode | undefined;
   readonly writeNode: BlockNode | undefined;
   readonly readPoints: readonly InjectionPoint[];
   readonly writePoints: readonly InjectionPoint[];
   readonly readPolicy: BlockdevOnError;
   readonly writePolicy: BlockdevOnError;
-  /** Stream reports every failure as a read. */
-  readonly writesReportAsRead: boolean;
-  readonly createOptions: BlockdevCreateOptions | undefined;
-  readonly replaces: string | undefined;
   /** Nodes whose drained sections pause this job. */
   readonly attached: readonly BlockNode[];
   readonly release: Array<() => void>;
   released: boolean;
-  group: Set<Driver> | undefined;
+  group: Set<JobRun> | undefined;
   /** Copy position reached (chunk boundary) and progress reported to the engine. */
   frontier: number;
   applied: number;
@@ -70,23 +101,18 @@ export interface Driver {
   landing: number | undefined;
   /** Chunks below this index were checked for injected errors. */
   errorsClearedTo: number;
-  /** Stream: an ignored error fails the job at its end. */
-  ignoredError: string | undefined;
   /** Progress from earlier work lists (a backup retrying its failed chunks). */
   progressBase: number;
-  /** Backup: chunks whose request failed in this block-copy call, and their bytes. */
-  failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
+  /** Bytes of failed requests, not counted as progress until they are retried. */
   failedBytes: number;
-  /** Backup: stopped by an error at backup_loop's pause point, between two block-copy calls. */
-  betweenCalls: boolean;
+  /** Whether its requests read the source (a mirror of null-co reads nothing). */
+  readonly readsSource: boolean;
   /** Backup sync=top and stream: the first chunk waits for a main-loop turn (after the reply). */
   readonly lazyStart: boolean;
-  /** Mirror: only the first chunk of the plan may run now; the rest after the reply. */
+  /** Only the first chunk of the plan may run now, the rest after the reply (a mirror's start). */
   firstOnly: boolean;
   /** A plan of this job has started (the first one may start lazily). */
   kicked: boolean;
-  /** Mirror: whether its source has data to read (null-co has none: no reads, no read errors). */
-  readonly sourceHasData: boolean;
   /** Nanoseconds one request takes on its nodes (null-co's latency-ns), and how many go together. */
   readonly latency: number;
   /** Its requests complete at once, inside the call that makes them (null-co, no files). */

@@ -29,7 +29,6 @@ import { cancelTimer } from '../runtime/copy-loop.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import {
   apply,
-  beforeBackupCancel,
   command,
   type EventSink,
   JobRuntime,
@@ -202,13 +201,14 @@ export class BlockJobSimulator {
       const id = (name === 'job-cancel' ? args.id : args.device) as string;
       const d = this.#rt.drivers.get(id);
       if (d !== undefined)
-        beforeBackupCancel(this.#rt, d, name === 'job-cancel' || args.force === true);
+        d.driver.cancel(this.#rt, d, name === 'job-cancel' || args.force === true);
     }
     if (name === 'job-complete' || name === 'block-job-complete') {
       // mirror_complete(): the node `replaces` named must still exist.
       const id = (name === 'job-complete' ? args.id : args.device) as string;
-      const replaces = this.#rt.drivers.get(id)?.replaces;
-      if (replaces !== undefined && this.blockLayer.findNode(replaces) === undefined) {
+      const d = this.#rt.drivers.get(id);
+      const replaces = d === undefined ? undefined : d.driver.missingReplacesNode(this.#rt, d);
+      if (replaces !== undefined) {
         const options = { missingReplacesNode: replaces };
         apply(
           this.#rt,

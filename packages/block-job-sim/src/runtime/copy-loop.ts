@@ -3,7 +3,7 @@
 // injected error, a pause landing at a chunk boundary), progress worked out on demand.
 
 import type { JobSnapshot } from '@qmpkit/job-engine';
-import type { Driver, NextEvent } from '../jobs/driver.js';
+import type { JobRun, NextEvent } from '../jobs/driver.js';
 import {
   arriveAt,
   chunkDoneAt,
@@ -20,8 +20,6 @@ import { injectError, predictError } from './io-errors.js';
 import type { JobRuntime } from './job-runtime.js';
 import {
   applyEffects,
-  backupCallFailed,
-  converge,
   defer,
   finish,
   guarded,
@@ -31,11 +29,42 @@ import {
   syncGroup,
 } from './job-runtime.js';
 
-export function requestsInFlight(_rt: JobRuntime, d: Driver): boolean {
+/** The run's set-up: the progress total is known. */
+export function beginRun(rt: JobRuntime, d: JobRun): void {
+  d.started = true;
+  if (d.total > 0) applyEffects(rt, rt.engine.progress(d.id, { setRemaining: d.total }).effects);
+}
+
+/** The run begins with the copy loop. */
+export function startCopy(rt: JobRuntime, d: JobRun): void {
+  beginRun(rt, d);
+  resumeRun(rt, d, true);
+}
+
+/** A new plan from the job's frontier, now (a pending rate-limit delay kept unless forgotten). */
+export function restartPlan(rt: JobRuntime, d: JobRun, forgetSleep: boolean): void {
+  stopPlan(rt, d);
+  newPlan(rt, d, rt.clock.now(), d.limiter, forgetSleep);
+}
+
+/** (Re)starts the copy loop at the job's frontier, now. */
+export function resumeRun(rt: JobRuntime, d: JobRun, forgetSleep: boolean): void {
+  restartPlan(rt, d, forgetSleep);
+  scheduleKickoff(rt, d);
+}
+
+/** The copy loop went through its work list: all of it done. */
+export function reachEnd(rt: JobRuntime, d: JobRun): void {
+  stopPlan(rt, d);
+  d.frontier = d.work.totalCopy;
+  setProgress(rt, d, d.total > 0 ? progressAt(rt, d, d.work.totalCopy, true) : 0);
+}
+
+export function requestsInFlight(_rt: JobRuntime, d: JobRun): boolean {
   return d.plan !== undefined && d.plan.quota === 0 && d.latency > 0;
 }
 
-export function quotaFor(rt: JobRuntime, d: Driver): number {
+export function quotaFor(rt: JobRuntime, d: JobRun): number {
   const speed = d.speed;
   if (speed <= 0 || speed >= rt.throughput) return 0;
   return sliceQuota(speed);
@@ -43,7 +72,7 @@ export function quotaFor(rt: JobRuntime, d: Driver): number {
 
 export function newPlan(
   rt: JobRuntime,
-  d: Driver,
+  d: JobRun,
   at: number,
   limiter: RateLimitState,
   forgetSleep: boolean,
@@ -85,7 +114,7 @@ export function newPlan(
   d.firstOnly = false;
 }
 
-export function scheduleKickoff(rt: JobRuntime, d: Driver): void {
+export function scheduleKickoff(rt: JobRuntime, d: JobRun): void {
   const plan = d.plan;
   if (plan === undefined) return;
   const kickoff = () => {
@@ -100,9 +129,12 @@ export function scheduleKickoff(rt: JobRuntime, d: Driver): void {
   if (plan.start > rt.clock.now()) {
     d.timerAt = plan.start;
     d.timer = rt.clock.setTimer(plan.start, guarded(rt, kickoff));
-  } else if (d.kind === 'mirror' && rt.deferred !== undefined) {
-    // The mirror issues its first chunk before it sleeps (so its errors precede the reply);
-    // the rest of the loop continues after the reply.
+    return;
+  }
+  const mode = d.driver.kickoff(rt, d);
+  if (mode === 'first-chunk-now') {
+    // The first chunk is issued before the job sleeps (so its errors precede the reply); the
+    // rest of the loop continues after the reply.
     d.firstOnly = true;
     kickoff();
     defer(rt, () => {
@@ -111,21 +143,16 @@ export function scheduleKickoff(rt: JobRuntime, d: Driver): void {
       process(rt, d);
       reconcileGroup(rt, d);
     });
-  } else if (d.kind === 'backup' && d.instantIo && !(d.lazyStart && !d.kicked)) {
-    // block-copy runs its requests within the command that wakes it (a drain's end, a kick
-    // on set-speed), once the command's own work is done: on null-co they complete at once,
-    // so the work is done before the reply. File I/O completes in later main-loop turns.
+  } else if (mode === 'end-of-command') {
     if (rt.soon !== undefined) rt.soon.push(kickoff);
     else kickoff();
   } else {
-    // A stream first sleeps (job_sleep_ns(0)); a backup with sync=top first walks the
-    // allocation: their work starts in a later main-loop turn, after the reply.
     defer(rt, kickoff);
   }
 }
 
 /** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
-export function stopPlan(rt: JobRuntime, d: Driver): void {
+export function stopPlan(rt: JobRuntime, d: JobRun): void {
   cancelTimer(rt, d);
   if (d.plan !== undefined && d.planLive) {
     d.limiter = rateLimitAfter(d.plan, d.frontier, d.planLimiter);
@@ -135,7 +162,7 @@ export function stopPlan(rt: JobRuntime, d: Driver): void {
   d.landing = undefined;
 }
 
-export function cancelTimer(_rt: JobRuntime, d: Driver): void {
+export function cancelTimer(_rt: JobRuntime, d: JobRun): void {
   if (d.timer !== undefined) {
     d.timer();
     d.timer = undefined;
@@ -144,7 +171,7 @@ export function cancelTimer(_rt: JobRuntime, d: Driver): void {
 }
 
 /** The next thing that changes the job's state: an injected error, a landing, its end. */
-export function nextEvent(rt: JobRuntime, d: Driver): NextEvent | undefined {
+export function nextEvent(rt: JobRuntime, d: JobRun): NextEvent | undefined {
   const plan = d.plan;
   if (plan === undefined) return undefined;
   const work = d.work;
@@ -167,16 +194,16 @@ export function nextEvent(rt: JobRuntime, d: Driver): NextEvent | undefined {
   // so a mirror of up to one buffer on null-co is ready before blockdev-mirror's reply.
   const endsInFirstChunk =
     d.instantIo && plan.quota === 0 && d.latency === 0 && work.chunkCount <= plan.firstChunk + 1;
-  if (error === undefined && !d.endless && (!d.firstOnly || endsInFirstChunk)) {
+  if (error === undefined && (!d.firstOnly || endsInFirstChunk)) {
     consider({ at: endTime(rt, d, plan), kind: 'end', chunk: work.chunkCount });
   }
   return best;
 }
 
-export function endTime(_rt: JobRuntime, d: Driver, plan: Plan): number {
+export function endTime(_rt: JobRuntime, d: JobRun, plan: Plan): number {
   const work = d.work;
-  if (d.kind === 'mirror' || (d.kind !== 'backup' && work.hasTrailingSkip)) {
-    // Mirror sleeps the delay of its last chunk before it sees the source clean; stream and
+  if (d.driver.waitsOutLastDelay(d)) {
+    // A mirror sleeps the delay of its last chunk before it sees the source clean; stream and
     // commit sleep it before passing over a trailing unallocated stretch.
     return arriveAt(plan, work.totalCopy);
   }
@@ -185,7 +212,7 @@ export function endTime(_rt: JobRuntime, d: Driver, plan: Plan): number {
 }
 
 /** Brings the job's progress up to time `t` (not past an unhandled event). */
-export function syncTo(rt: JobRuntime, d: Driver, t: number): void {
+export function syncTo(rt: JobRuntime, d: JobRun, t: number): void {
   const plan = d.plan;
   if (plan === undefined || !d.planLive) return;
   const work = d.work;
@@ -210,14 +237,14 @@ export function syncTo(rt: JobRuntime, d: Driver, t: number): void {
 /** The job's progress with the loop at `frontier` (failed backup chunks not counted). */
 export function progressAt(
   _rt: JobRuntime,
-  d: Driver,
+  d: JobRun,
   frontier: number,
   skipsDone: boolean,
 ): number {
   return d.progressBase + d.work.progressAt(frontier, skipsDone) - d.failedBytes;
 }
 
-export function setProgress(rt: JobRuntime, d: Driver, progress: number): void {
+export function setProgress(rt: JobRuntime, d: JobRun, progress: number): void {
   if (progress <= d.applied) return;
   const delta = progress - d.applied;
   d.applied = progress;
@@ -225,7 +252,7 @@ export function setProgress(rt: JobRuntime, d: Driver, progress: number): void {
 }
 
 /** Completes the chunk in flight now (a drain waits for it). */
-export function finishChunkInFlight(rt: JobRuntime, d: Driver): void {
+export function finishChunkInFlight(rt: JobRuntime, d: JobRun): void {
   const plan = d.plan;
   if (plan === undefined) return;
   const now = rt.clock.now();
@@ -243,7 +270,7 @@ export function finishChunkInFlight(rt: JobRuntime, d: Driver): void {
 }
 
 /** Runs the job's events that are due, then arms a timer for the next one. */
-export function process(rt: JobRuntime, d: Driver): void {
+export function process(rt: JobRuntime, d: JobRun): void {
   for (let guard = 0; guard < 1_000_000; guard++) {
     const plan = d.plan;
     if (plan === undefined || !d.planLive || !rt.drivers.has(d.id)) return;
@@ -274,15 +301,7 @@ export function process(rt: JobRuntime, d: Driver): void {
     syncTo(rt, d, event.at);
     switch (event.kind) {
       case 'end':
-        if (d.kind === 'backup' && d.failures.length > 0) {
-          backupCallFailed(rt, d);
-          return;
-        }
-        stopPlan(rt, d);
-        d.frontier = d.work.totalCopy;
-        setProgress(rt, d, d.total > 0 ? progressAt(rt, d, d.work.totalCopy, true) : 0);
-        if (d.kind === 'mirror') converge(rt, d);
-        else finish(rt, d, d.ignoredError);
+        d.driver.copyDone(rt, d);
         return;
       case 'land': {
         const c = d.work.chunk(event.chunk);
@@ -303,8 +322,8 @@ export function process(rt: JobRuntime, d: Driver): void {
 }
 
 /** A throttled job sleeps between its chunks (query-block-jobs shows busy: false). */
-export function afterKickoff(rt: JobRuntime, d: Driver): void {
-  if (d.plan === undefined || d.plan.quota === 0 || d.kind === 'backup') return;
+export function afterKickoff(rt: JobRuntime, d: JobRun): void {
+  if (d.plan === undefined || d.plan.quota === 0 || !d.driver.sleepsBetweenChunks) return;
   const snap = rt.engine.job(d.id);
   if (snap?.run !== 'busy' || snap.cancelled) return;
   idle(rt, d);
@@ -312,7 +331,7 @@ export function afterKickoff(rt: JobRuntime, d: Driver): void {
   if (rt.engine.job(d.id)?.run === 'parked') stopPlan(rt, d);
 }
 
-export function updateLanding(rt: JobRuntime, d: Driver, snap: JobSnapshot): void {
+export function updateLanding(rt: JobRuntime, d: JobRun, snap: JobSnapshot): void {
   const plan = d.plan;
   if (plan === undefined) return;
   // Only a job with a request in flight lands at a chunk boundary: an unthrottled one, or
@@ -330,27 +349,13 @@ export function updateLanding(rt: JobRuntime, d: Driver, snap: JobSnapshot): voi
 }
 
 /** A new speed applies from the next chunk the job issues (a faster one also woke it). */
-export function speedChanged(rt: JobRuntime, d: Driver, snap: JobSnapshot): void {
+export function speedChanged(rt: JobRuntime, d: JobRun, snap: JobSnapshot): void {
   d.speed = snap.speed;
   const plan = d.plan;
   const now = rt.clock.now();
-  if (d.kind === 'backup' && plan !== undefined && !d.planLive) {
-    // Still waiting out its limiter delay: ask the limiter again with the new quota.
-    stopPlan(rt, d);
-    newPlan(rt, d, now, d.limiter, false);
-    scheduleKickoff(rt, d);
-    return;
-  }
+  if (d.driver.speedChanged(rt, d)) return;
   if (plan === undefined || !d.planLive) return;
   syncTo(rt, d, now);
-  if (d.kind === 'backup') {
-    // backup_set_speed() kicks block-copy, which asks the limiter again (with the new quota)
-    // before its next request.
-    stopPlan(rt, d);
-    newPlan(rt, d, now, d.limiter, false);
-    scheduleKickoff(rt, d);
-    return;
-  }
   let start: number;
   let limiter: RateLimitState;
   if (plan.quota > 0) {

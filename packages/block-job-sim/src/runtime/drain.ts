@@ -3,7 +3,7 @@
 // above it) takes an internal pause: paused/standby, then running/ready when the section ends.
 
 import type { BlockNode } from '../block-layer.js';
-import type { Driver } from '../jobs/driver.js';
+import type { JobRun } from '../jobs/driver.js';
 import { finishChunkInFlight } from './copy-loop.js';
 import type { JobRuntime } from './job-runtime.js';
 import { applyEffects, reconcile } from './job-runtime.js';
@@ -14,11 +14,11 @@ import { applyEffects, reconcile } from './job-runtime.js';
  * it, takes an internal pause. An idle job parks at once; a busy one first finishes the chunk
  * it has in flight (the drain waits for it). Returns the jobs paused, to end the section.
  */
-export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): Driver[] {
-  const affected: Driver[] = [];
+export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): JobRun[] {
+  const affected: JobRun[] = [];
   const above = node === undefined ? undefined : selfAndAncestors(rt, node);
   const drivers = [...rt.drivers.values()].filter(
-    (d) => d.kind !== 'create' && !d.released && rt.engine.has(d.id),
+    (d) => d.driver.drainable && !d.released && rt.engine.has(d.id),
   );
   if (node !== undefined) {
     // One node: its parents list, newest first.
@@ -26,7 +26,7 @@ export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): Driver[
   } else {
     // Everything: node by node in creation order; a job pauses with the first node it uses.
     const order = new Map([...rt.blockLayer.nodes()].reverse().map((n, i) => [n, i] as const));
-    const first = (d: Driver) =>
+    const first = (d: JobRun) =>
       Math.min(...d.attached.map((n) => order.get(n) ?? Number.MAX_SAFE_INTEGER));
     drivers.sort((a, b) => first(a) - first(b) || a.seq - b.seq);
   }
@@ -46,7 +46,7 @@ export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): Driver[
   return affected;
 }
 
-export function drainEnd(rt: JobRuntime, drivers: readonly Driver[], newestFirst: boolean): void {
+export function drainEnd(rt: JobRuntime, drivers: readonly JobRun[], newestFirst: boolean): void {
   // bdrv_drained_end() of one node walks its parents newest first (jobs created inside the
   // section included); the end of a drain of everything goes in node order like its begin.
   const order = newestFirst ? [...drivers].sort((a, b) => b.seq - a.seq) : drivers;

@@ -1,14 +1,14 @@
 // Injected I/O errors (blkdebug inject-error) meeting a job's requests, and the error action
 // that follows (block_job_error_action: ignore, report, stop, enospc/auto).
 
-import type { Driver } from '../jobs/driver.js';
+import type { JobRun } from '../jobs/driver.js';
 import { candidateRules, ENOSPC, errnoMessage, type InjectionPoint } from '../jobs/io.js';
 import { stopPlan } from './copy-loop.js';
 import type { JobRuntime } from './job-runtime.js';
 import { applyEffects, defer, finish, idle, reconcile } from './job-runtime.js';
 
 /** The first chunk index >= from whose I/O an armed blkdebug rule would fail. */
-export function predictError(_rt: JobRuntime, d: Driver, from: number): number | undefined {
+export function predictError(_rt: JobRuntime, d: JobRun, from: number): number | undefined {
   if (d.readPoints.length === 0 && d.writePoints.length === 0) return undefined;
   const work = d.work;
   if (from >= work.chunkCount) return undefined;
@@ -29,17 +29,23 @@ export function predictError(_rt: JobRuntime, d: Driver, from: number): number |
       }
     }
   };
-  if (d.kind !== 'mirror' || d.sourceHasData) look(d.readPoints, 'read');
+  if (d.readsSource) look(d.readPoints, 'read');
   look(d.writePoints, 'write');
   return best;
 }
 
+/** A request of a chunk that failed: read or write, and its errno. */
+export interface RequestFailure {
+  readonly iotype: 'read' | 'write';
+  readonly errno: number;
+}
+
 /** The chunk's requests go down the graph; returns true when the run stops. */
-export function injectError(rt: JobRuntime, d: Driver, index: number): boolean {
+export function injectError(rt: JobRuntime, d: JobRun, index: number): boolean {
   const chunk = d.work.chunk(index);
   const layer = rt.blockLayer;
-  let hit: { iotype: 'read' | 'write'; errno: number } | undefined;
-  if (d.readNode !== undefined && (d.kind !== 'mirror' || d.sourceHasData)) {
+  let hit: RequestFailure | undefined;
+  if (d.readNode !== undefined && d.readsSource) {
     const failure = layer.requestError(d.readNode, 'read', chunk.device, chunk.bytes);
     if (failure !== undefined) hit = { iotype: 'read', errno: failure.errno };
   }
@@ -49,24 +55,17 @@ export function injectError(rt: JobRuntime, d: Driver, index: number): boolean {
   }
   d.errorsClearedTo = index + 1;
   if (hit === undefined) return false;
-  if (d.kind === 'backup') {
-    // block-copy goes on with the other chunks; the call fails when they are done, and the
-    // chunk stays to copy (backup_loop retries it after ignore or stop).
-    d.failures.push({ chunk: index, ...hit });
-    d.failedBytes += chunk.bytes;
-    return false;
-  }
-  return errorAction(rt, d, hit, index);
+  return d.driver.requestFailed(rt, d, index, hit);
 }
 
 /** block_job_error_action() and what the job does next; true when its run stops here. */
 export function errorAction(
   rt: JobRuntime,
-  d: Driver,
-  hit: { iotype: 'read' | 'write'; errno: number },
+  d: JobRun,
+  hit: RequestFailure,
   retryChunk: number,
 ): boolean {
-  const operation = hit.iotype === 'write' && !d.writesReportAsRead ? 'write' : 'read';
+  const operation = hit.iotype === 'write' && !d.driver.reportsWritesAsReads ? 'write' : 'read';
   const policy = hit.iotype === 'write' ? d.writePolicy : d.readPolicy;
   const result = rt.engine.ioError(d.id, {
     operation,
@@ -78,7 +77,7 @@ export function errorAction(
   const message = errnoMessage(hit.errno);
   switch (result.action) {
     case 'ignore':
-      if (d.kind === 'stream') d.ignoredError ??= message;
+      d.driver.errorIgnored(d, message);
       return false;
     case 'stop':
       // The request is retried after resume.

@@ -1,3 +1,8 @@
+// Creating jobs: block_job_create() through the engine, and the marks a job puts on the graph
+// (op blockers with QEMU's reasons, BlockBackends, filters that make a node no longer a root),
+// taken off again when the job is concluded or refused. Also what a job's nodes say about its
+// I/O: latency (null-co latency-ns), whether requests reach a file, whether there is data.
+
 import { type BlockNode, jobBlockerReason } from '../block-layer.js';
 import {
   blockNode,
@@ -5,10 +10,11 @@ import {
   generic,
   type JobFactory,
 } from '../jobs/blockdev/context.js';
-import type { Driver, DriverParts, Kind } from '../jobs/driver.js';
+import type { DriverParts, JobRun } from '../jobs/driver.js';
 import { injectionPoints } from '../jobs/io.js';
 import { newRateLimit, WorkList } from '../jobs/schedule.js';
 import { drainBegin, drainEnd } from './drain.js';
+import type { JobDriver } from './job-driver.js';
 import type { JobRuntime } from './job-runtime.js';
 import { apply, applyEffects, releaseDriver } from './job-runtime.js';
 
@@ -21,7 +27,7 @@ export function jobFactory(rt: JobRuntime): JobFactory {
     rootNode: (name) => rootNode(rt, name),
     assertOpenToJobs: (node) => assertOpenToJobs(rt, node),
     createJob: (options) => createJob(rt, options),
-    newDriver: (id, kind, parts) => newDriver(rt, id, kind, parts),
+    newDriver: (id, driver, parts) => newDriver(rt, id, driver, parts),
     start: (id) => start(rt, id),
     discard: (id) => discard(rt, id),
     drainBegin: (node) => drainBegin(rt, node),
@@ -67,9 +73,14 @@ export function createJob(rt: JobRuntime, options: CreateJobOptions): string {
   return id;
 }
 
-export function newDriver(rt: JobRuntime, id: string, kind: Kind, parts: DriverParts): Driver {
+export function newDriver(
+  rt: JobRuntime,
+  id: string,
+  driver: JobDriver,
+  parts: DriverParts,
+): JobRun {
   const layer = rt.blockLayer;
-  const type = rt.engine.job(id)?.type ?? kind;
+  const type = rt.engine.job(id)?.type ?? driver.kind;
   const release: Array<() => void> = [];
   for (const a of parts.attached ?? []) {
     if (a.blocker !== false) {
@@ -96,26 +107,21 @@ export function newDriver(rt: JobRuntime, id: string, kind: Kind, parts: DriverP
     });
   }
   const work = parts.work ?? new WorkList([], 1);
-  const d: Driver = {
+  const reads = parts.read !== undefined && (!parts.readsOnlyData || hasData(parts.read.node));
+  const d: JobRun = {
     id,
-    kind,
+    driver,
+    state: parts.state,
     seq: rt.seq++,
-    phase: 'copy',
     started: false,
     work,
     total: parts.total ?? work.totalCopy + work.totalSkip,
-    immediate: parts.immediate ?? false,
-    startError: parts.startError,
-    endless: parts.endless ?? false,
     readNode: parts.read?.node,
     writeNode: parts.write?.node,
     readPoints: parts.read ? injectionPoints(parts.read.node, 'read') : [],
     writePoints: parts.write ? injectionPoints(parts.write.node, 'write') : [],
     readPolicy: parts.read?.policy ?? 'report',
     writePolicy: parts.write?.policy ?? 'report',
-    writesReportAsRead: parts.writesReportAsRead ?? false,
-    createOptions: parts.createOptions,
-    replaces: parts.replaces,
     attached: (parts.attached ?? []).map((a) => a.node),
     release,
     released: false,
@@ -128,19 +134,15 @@ export function newDriver(rt: JobRuntime, id: string, kind: Kind, parts: DriverP
     planLimiter: newRateLimit(),
     landing: undefined,
     errorsClearedTo: 0,
-    ignoredError: undefined,
     progressBase: 0,
-    failures: [],
     failedBytes: 0,
-    betweenCalls: false,
-    lazyStart: parts.lazyStart ?? kind === 'stream',
+    readsSource: reads,
+    lazyStart: parts.lazyStart ?? false,
     firstOnly: false,
     kicked: false,
-    sourceHasData: parts.read === undefined ? false : hasData(parts.read.node),
     latency:
-      (parts.read !== undefined && (kind !== 'mirror' || hasData(parts.read.node))
-        ? readLatencyOf(parts.read.node)
-        : 0) + (parts.write !== undefined ? latencyOf(parts.write.node) : 0),
+      (reads && parts.read !== undefined ? readLatencyOf(parts.read.node) : 0) +
+      (parts.write !== undefined ? latencyOf(parts.write.node) : 0),
     wave: parts.wave ?? 1,
     instantIo:
       (parts.read === undefined || !reachesFile(parts.read.node)) &&

@@ -11,24 +11,11 @@
 // every command. A terabyte mirror therefore costs two timers, not sixty thousand.
 
 import { type Effect, type EnterReason, JobEngine, type JobResult } from '@qmpkit/job-engine';
-import { CommandError } from '@qmpkit/protocol';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';
 import { commandError, generic } from '../jobs/blockdev/context.js';
-import type { Driver } from '../jobs/driver.js';
-import { WorkList } from '../jobs/schedule.js';
-import {
-  newPlan,
-  process,
-  requestsInFlight,
-  scheduleKickoff,
-  speedChanged,
-  stopPlan,
-  syncTo,
-  updateLanding,
-} from './copy-loop.js';
-import { drainBegin, drainEnd } from './drain.js';
-import { errorAction } from './io-errors.js';
+import type { JobRun } from '../jobs/driver.js';
+import { process, speedChanged, stopPlan, syncTo, updateLanding } from './copy-loop.js';
 
 /**
  * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
@@ -65,7 +52,7 @@ export class JobRuntime {
   /** Nanoseconds per byte of unthrottled I/O (0: unthrottled copying takes no time). */
   readonly nsPerByte: number;
   readonly throughput: number;
-  readonly drivers = new Map<string, Driver>();
+  readonly drivers = new Map<string, JobRun>();
   /** Job op blockers per node, newest first (the reasons QEMU would print). */
   readonly jobBlockers = new Map<BlockNode, string[]>();
   /** Nodes with a job's filter inserted above them (no longer root nodes), with a count. */
@@ -180,7 +167,7 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
       }
       case 'clean': {
         const d = rt.drivers.get(effect.id);
-        if (d !== undefined) clean(rt, d);
+        if (d !== undefined) d.driver.clean(rt, d);
         break;
       }
       case 'enter': {
@@ -197,114 +184,31 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
 
 // ---- the drivers ----------------------------------------------------------------------------
 /** The job's coroutine was entered (start, resume, cancel, complete, a faster speed). */
-export function enter(rt: JobRuntime, d: Driver, reason: EnterReason, afterReply: boolean): void {
+export function enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boolean): void {
   const snap = rt.engine.job(d.id);
   if (snap === undefined || snap.run !== 'busy' || !rt.drivers.has(d.id)) return;
-  if (d.kind === 'create') {
-    if (reason === 'start') runCreate(rt, d);
-    return;
-  }
-  if (d.phase === 'ready') {
-    if (snap.completeRequested || snap.cancelRequested) {
-      if (afterReply) finish(rt, d, undefined);
-      else defer(rt, () => finishIfBusy(rt, d));
-    } else {
-      idle(rt, d);
-    }
-    return;
-  }
-  if (snap.cancelled) {
-    // A hard-cancelled mirror winds down; its exit drains the source, so after the reply.
-    if (afterReply) finish(rt, d, undefined);
-    else defer(rt, () => finishIfBusy(rt, d));
-    return;
-  }
-  if (!d.started) {
-    startRun(rt, d);
-    return;
-  }
-  resumeRun(rt, d, d.kind !== 'backup');
+  d.driver.enter(rt, d, reason, afterReply);
 }
 
 /**
- * The job's coroutine gives up the CPU until it is entered again: a backup waits in job_yield
- * for block-copy (a new speed does not enter it; its set_speed kicks block-copy instead),
- * every other job sleeps on a timer in job_sleep_ns.
+ * The job's coroutine gives up the CPU until it is entered again: on a timer (job_sleep_ns) or
+ * waiting for work (job_yield: a new speed does not enter it), as its driver says.
  */
-export function idle(rt: JobRuntime, d: Driver): void {
-  const result = d.kind === 'backup' ? rt.engine.jobYield(d.id) : rt.engine.sleep(d.id);
+export function idle(rt: JobRuntime, d: JobRun): void {
+  const result = d.driver.waitsOn === 'work' ? rt.engine.jobYield(d.id) : rt.engine.sleep(d.id);
   applyEffects(rt, result.effects);
 }
 
-export function finishIfBusy(rt: JobRuntime, d: Driver): void {
+/** The run returns, unless it has already (later main-loop work of a job that was ended). */
+export function finishIfBusy(rt: JobRuntime, d: JobRun, error?: string): void {
   const snap = rt.engine.job(d.id);
   if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
-    finish(rt, d, undefined);
-  }
-}
-
-export function startRun(rt: JobRuntime, d: Driver): void {
-  d.started = true;
-  if (d.startError !== undefined) {
-    const message = d.startError;
-    defer(rt, () => {
-      const snap = rt.engine.job(d.id);
-      if (snap !== undefined && (snap.run === 'busy' || snap.run === 'sleeping')) {
-        finish(rt, d, message);
-      }
-    });
-    return;
-  }
-  if (d.total > 0) applyEffects(rt, rt.engine.progress(d.id, { setRemaining: d.total }).effects);
-  if (d.immediate) {
-    finish(rt, d, undefined);
-    return;
-  }
-  if (d.kind === 'mirror' && d.work.totalCopy === 0) {
-    // Nothing dirty: READY before the reply.
-    converge(rt, d);
-    return;
-  }
-  if (d.endless) {
-    idle(rt, d);
-    return;
-  }
-  resumeRun(rt, d, true);
-}
-
-/** (Re)starts the copy loop at the job's frontier, now. */
-export function resumeRun(rt: JobRuntime, d: Driver, forgetSleep: boolean): void {
-  d.betweenCalls = false;
-  if (d.endless) {
-    idle(rt, d);
-    return;
-  }
-  stopPlan(rt, d);
-  newPlan(rt, d, rt.clock.now(), d.limiter, forgetSleep);
-  // A backup waits in job_yield while block-copy works, unless requests are in flight that a
-  // pause must wait for (then it stays busy).
-  if (d.kind === 'backup' && !requestsInFlight(rt, d)) {
-    idle(rt, d);
-  }
-  scheduleKickoff(rt, d);
-}
-
-/** A mirror (or active commit) converged: READY, then it waits in its ready loop. */
-export function converge(rt: JobRuntime, d: Driver): void {
-  d.phase = 'ready';
-  applyEffects(rt, rt.engine.converged(d.id).effects);
-  const snap = rt.engine.job(d.id);
-  if (snap?.run === 'busy') {
-    if (snap.cancelled) {
-      defer(rt, () => finishIfBusy(rt, d));
-      return;
-    }
-    idle(rt, d);
+    finish(rt, d, error);
   }
 }
 
 /** The job's run returned (with `error`, it failed). */
-export function finish(rt: JobRuntime, d: Driver, error: string | undefined): void {
+export function finish(rt: JobRuntime, d: JobRun, error: string | undefined): void {
   stopPlan(rt, d);
   const snap = rt.engine.job(d.id);
   if (snap === undefined || (snap.run !== 'busy' && snap.run !== 'sleeping')) return;
@@ -319,7 +223,7 @@ export function syncAll(rt: JobRuntime): void {
   for (const d of rt.drivers.values()) syncTo(rt, d, now);
 }
 
-export function syncGroup(rt: JobRuntime, d: Driver, t: number): void {
+export function syncGroup(rt: JobRuntime, d: JobRun, t: number): void {
   if (d.group === undefined) return;
   for (const other of d.group) if (other !== d) syncTo(rt, other, t);
 }
@@ -328,7 +232,7 @@ export function reconcileAll(rt: JobRuntime): void {
   for (const d of [...rt.drivers.values()]) reconcile(rt, d);
 }
 
-export function reconcileGroup(rt: JobRuntime, d: Driver): void {
+export function reconcileGroup(rt: JobRuntime, d: JobRun): void {
   if (d.group === undefined) {
     reconcile(rt, d);
     return;
@@ -337,7 +241,7 @@ export function reconcileGroup(rt: JobRuntime, d: Driver): void {
 }
 
 /** Brings a driver in line with its job: gone, finalized, parked, or still running. */
-export function reconcile(rt: JobRuntime, d: Driver): void {
+export function reconcile(rt: JobRuntime, d: JobRun): void {
   const snap = rt.engine.job(d.id);
   if (snap === undefined) {
     stopPlan(rt, d);
@@ -357,94 +261,8 @@ export function reconcile(rt: JobRuntime, d: Driver): void {
   if (d.planLive) process(rt, d);
 }
 
-export function releaseDriver(_rt: JobRuntime, d: Driver): void {
+export function releaseDriver(_rt: JobRuntime, d: JobRun): void {
   if (d.released) return;
   d.released = true;
   for (const release of d.release) release();
-}
-
-/**
- * The job's clean step (JobDriver.clean): a backup drops its copy-before-write filter inside a
- * drained section of its source (bdrv_cbw_drop), so every other job on that node pauses and
- * resumes before the backup's terminal event.
- */
-export function clean(rt: JobRuntime, d: Driver): void {
-  if (d.kind !== 'backup' || d.readNode === undefined) return;
-  drainEnd(rt, drainBegin(rt, d.readNode), true);
-}
-
-/**
- * A backup stopped by an I/O error waits at backup_loop's pause point, between two
- * block-copy calls: cancelled, it wakes up and starts a new call before it sees the cancel,
- * and whatever that call can copy at once (all of it when unthrottled, on instant I/O) is
- * copied first, as QEMU reports in BLOCK_JOB_CANCELLED. A backup paused inside a call (in
- * job_yield) copies nothing more: backup's cancel cancels the call.
- */
-export function beforeBackupCancel(rt: JobRuntime, d: Driver, force: boolean): void {
-  if (d.kind !== 'backup' || d.endless || !d.betweenCalls) return;
-  const snap = rt.engine.job(d.id);
-  if (snap === undefined || snap.run !== 'parked' || (!force && snap.userPaused)) return;
-  if (snap.status !== 'paused') return;
-  newPlan(rt, d, rt.clock.now(), d.limiter, false);
-  d.planLive = true;
-  syncTo(rt, d, rt.clock.now());
-  stopPlan(rt, d);
-}
-
-/**
- * blockdev-create's job: a refusal comes before the command's reply (the driver checks its
- * options before any I/O); a successful creation completes after it.
- */
-export function runCreate(rt: JobRuntime, d: Driver): void {
-  const snap = rt.engine.job(d.id);
-  if (snap === undefined || snap.run !== 'busy') return;
-  applyEffects(rt, rt.engine.progress(d.id, { setRemaining: 1 }).effects);
-  let error: string | undefined;
-  try {
-    if (d.createOptions !== undefined) rt.blockLayer.create(d.createOptions);
-  } catch (caught) {
-    error = CommandError.isInstance(caught)
-      ? caught.desc
-      : caught instanceof Error
-        ? caught.message
-        : String(caught);
-  }
-  const done = () => {
-    if (rt.engine.job(d.id)?.run !== 'busy') return;
-    applyEffects(rt, rt.engine.progress(d.id, { workDone: 1 }).effects);
-    applyEffects(rt, rt.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
-    reconcile(rt, d);
-  };
-  if (error !== undefined) done();
-  else defer(rt, done);
-}
-
-/**
- * A backup's block-copy call ended with failed chunks: the error action for the first, the
- * failed chunks become the work left (retried after ignore, or after resume from stop).
- */
-export function backupCallFailed(rt: JobRuntime, d: Driver): void {
-  const failures = d.failures;
-  const first = failures[0] as { chunk: number; iotype: 'read' | 'write'; errno: number };
-  const extents = failures.map((f) => d.work.chunk(f.chunk));
-  stopPlan(rt, d);
-  d.progressBase = d.applied;
-  d.work = new WorkList(
-    extents.map((c) => ({ copy: true, length: c.bytes, device: c.device })),
-    d.work.chunkSize,
-  );
-  d.frontier = 0;
-  d.failures = [];
-  d.failedBytes = 0;
-  d.errorsClearedTo = 0;
-  const stopped = errorAction(rt, d, first, 0);
-  d.betweenCalls = stopped;
-  if (!stopped) {
-    // ignore: backup_loop starts a new block-copy call at once.
-    defer(rt, () => {
-      if (rt.engine.job(d.id)?.run === 'sleeping' || rt.engine.job(d.id)?.run === 'busy') {
-        resumeRun(rt, d, false);
-      }
-    });
-  }
 }

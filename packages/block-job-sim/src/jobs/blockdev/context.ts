@@ -8,7 +8,8 @@ import type { Effect, JobEngine, JobTransaction } from '@qmpkit/job-engine';
 import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
 import type { JobType } from '@qmpkit/qapi-types';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
-import type { Driver, DriverParts, Kind } from '../driver.js';
+import type { JobDriver } from '../../runtime/job-driver.js';
+import type { DriverParts, JobRun } from '../driver.js';
 
 export interface CreateJobOptions {
   id: string | undefined;
@@ -30,13 +31,13 @@ export interface JobFactory {
   /** block_job_create(): the engine's create (its events go out); returns the job id. */
   createJob(options: CreateJobOptions): string;
   /** The job's driver, with its nodes marked (op blockers, backends, filters). */
-  newDriver(id: string, kind: Kind, parts: DriverParts): Driver;
+  newDriver(id: string, driver: JobDriver, parts: DriverParts): JobRun;
   start(id: string): void;
   /** A job created but refused later by its command (never started): undo its marks. */
   discard(id: string): void;
   /** bdrv_drained_begin() on `node` (undefined: every node); returns what to end. */
-  drainBegin(node: BlockNode | undefined): Driver[];
-  drainEnd(drained: readonly Driver[], newestFirst: boolean): void;
+  drainBegin(node: BlockNode | undefined): JobRun[];
+  drainEnd(drained: readonly JobRun[], newestFirst: boolean): void;
   applyEffects(effects: readonly Effect[]): void;
   /** A number never handed out before (for names of helper nodes). */
   uniqueNumber(): number;
@@ -45,7 +46,7 @@ export interface JobFactory {
 /** A transaction action's state: its job, and the drained section its clean() ends. */
 export interface ActionState {
   jobId?: string;
-  drained?: Driver[];
+  drained?: JobRun[];
 }
 
 export function commandError(cls: QapiErrorClass, desc: string): CommandError {

@@ -4,6 +4,7 @@
 import type { BlockdevMirrorArgs, DriveMirror } from '@qmpkit/qapi-types';
 import type { BlockNode } from '../../block-layer.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
+import { mirrorDriver, mirrorState } from '../mirror.js';
 import { type Extent, WorkList } from '../schedule.js';
 import { MIRROR_BUFFER_SIZE } from '../sizes.js';
 import { blockNode, generic, invalidValue, type JobFactory, nodeByName } from './context.js';
@@ -107,14 +108,16 @@ function mirrorCommon(
   } else if (sync === 'full') dirty = copyOnly(allocatedInChain(layer, bs, undefined), bs.length);
   else dirty = copyOnly(allocatedInNode(layer, bs), bs.length);
   const work = new WorkList(dirty, chunk);
-  const d = jobs.newDriver(id, 'mirror', {
+  const d = jobs.newDriver(id, mirrorDriver, {
+    state: mirrorState({
+      startError:
+        bs.length !== target.length ? 'Source and target image have different sizes' : undefined,
+      replaces: a.replaces,
+    }),
     work,
-    ...(bs.length !== target.length
-      ? { startError: 'Source and target image have different sizes' }
-      : {}),
     read: { node: bs, policy: a['on-source-error'] ?? 'report' },
     write: { node: target, policy: a['on-target-error'] ?? 'report' },
-    replaces: a.replaces,
+    readsOnlyData: true,
     attached: [{ node: bs }, { node: target, backend: true }],
     filterOn: bs,
   });

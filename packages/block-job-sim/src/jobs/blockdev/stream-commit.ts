@@ -3,9 +3,12 @@
 
 import type { BlockCommitArgs, BlockStreamArgs } from '@qmpkit/qapi-types';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
+import { commitDriver, commitState } from '../commit.js';
 import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';
+import { mirrorDriver, mirrorState } from '../mirror.js';
 import { WorkList } from '../schedule.js';
 import { COMMIT_CHUNK_SIZE, MIRROR_BUFFER_SIZE, STREAM_CHUNK_SIZE } from '../sizes.js';
+import { streamDriver, streamState } from '../stream.js';
 import {
   blockNode,
   bottomOf,
@@ -78,8 +81,10 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): unknown {
     for (let n = top.backing; n !== undefined && n !== base; n = n.backing) {
       intermediates.push({ node: n });
     }
-    jobs.newDriver(id, 'mirror', {
+    jobs.newDriver(id, mirrorDriver, {
+      state: mirrorState({}),
       work: new WorkList(dirty, MIRROR_BUFFER_SIZE),
+      readsOnlyData: true,
       read: { node: top, policy: a['on-error'] ?? 'report' },
       write: { node: base, policy: a['on-error'] ?? 'report' },
       attached: [{ node: top }, { node: base, backend: true }, ...intermediates],
@@ -102,7 +107,8 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): unknown {
   for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
     chain.push(n === top ? { node: n, backend: true } : { node: n });
   }
-  jobs.newDriver(id, 'commit', {
+  jobs.newDriver(id, commitDriver, {
+    state: commitState(),
     work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
     read: { node: top, policy: a['on-error'] ?? 'report' },
     write: { node: base, policy: a['on-error'] ?? 'report' },
@@ -176,13 +182,15 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): unknown {
   const copy = subtractRanges(intermediates, allocatedInNode(layer, bs));
   const attached: { node: BlockNode }[] = [{ node: bs }];
   for (let n = bs.backing; n !== undefined && n !== base; n = n.backing) attached.push({ node: n });
-  jobs.newDriver(id, 'stream', {
+  jobs.newDriver(id, streamDriver, {
+    state: streamState({ immediate }),
     work: immediate
       ? new WorkList([], STREAM_CHUNK_SIZE)
       : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
-    ...(immediate ? { total: 0, immediate: true } : {}),
+    ...(immediate ? { total: 0 } : {}),
     read: { node: bs, policy: a['on-error'] ?? 'report' },
-    writesReportAsRead: true,
+    // Its loop first sleeps (job_sleep_ns(0)): copying starts after the reply.
+    lazyStart: true,
     attached,
     filterOn: bs,
   });

@@ -11,7 +11,8 @@ import type {
   TransactionArgs,
 } from '@qmpkit/qapi-types';
 import type { BlockNode } from '../../block-layer.js';
-import type { Driver } from '../driver.js';
+import { backupDriver, backupState } from '../backup.js';
+import type { JobRun } from '../driver.js';
 import { allocatedInNode, copyOnly } from '../io.js';
 import { WorkList } from '../schedule.js';
 import { BACKUP_CHUNK_SIZE } from '../sizes.js';
@@ -26,7 +27,7 @@ import { closeImage, createImage, openImage } from './images.js';
 export function transaction(jobs: JobFactory, a: TransactionArgs): unknown {
   const mode = a.properties?.['completion-mode'] ?? 'individual';
   const txn = mode === 'grouped' ? jobs.engine.newTransaction() : undefined;
-  const group = mode === 'grouped' ? new Set<Driver>() : undefined;
+  const group = mode === 'grouped' ? new Set<JobRun>() : undefined;
   // bdrv_drain_all(): a drained section over every node, begun and ended.
   jobs.drainEnd(jobs.drainBegin(undefined), false);
   const states: ActionState[] = [];
@@ -61,7 +62,7 @@ function prepareAction(
   action: TransactionAction,
   mode: string,
   txn: JobTransaction | undefined,
-  group: Set<Driver> | undefined,
+  group: Set<JobRun> | undefined,
   state: ActionState,
 ): void {
   switch (action.type) {
@@ -87,7 +88,7 @@ function prepareBackup(
   jobs: JobFactory,
   b: BlockdevBackup,
   txn: JobTransaction | undefined,
-  group: Set<Driver> | undefined,
+  group: Set<JobRun> | undefined,
   state: ActionState,
 ): void {
   const layer = jobs.layer;
@@ -103,7 +104,7 @@ function prepareDriveBackup(
   jobs: JobFactory,
   b: DriveBackup,
   txn: JobTransaction | undefined,
-  group: Set<Driver> | undefined,
+  group: Set<JobRun> | undefined,
   state: ActionState,
 ): void {
   const mode = b.mode ?? 'absolute-paths';
@@ -138,7 +139,7 @@ function backupCommon(
   bs: BlockNode,
   target: BlockNode,
   txn: JobTransaction | undefined,
-  group: Set<Driver> | undefined,
+  group: Set<JobRun> | undefined,
   state: ActionState,
   onRelease: (() => void) | undefined,
 ): void {
@@ -195,10 +196,10 @@ function backupCommon(
     work = new WorkList(bs.length > 0 ? [{ copy: true, length: bs.length }] : [], chunk);
     total = bs.length;
   }
-  const d = jobs.newDriver(id, 'backup', {
+  const d = jobs.newDriver(id, backupDriver, {
+    state: backupState({ endless: sync === 'none' }),
     work,
     total,
-    endless: sync === 'none',
     lazyStart: sync === 'top' && bs.backing !== undefined,
     // block-copy keeps max-workers requests in flight, and has one more ready to go.
     wave: maxWorkers + 1,

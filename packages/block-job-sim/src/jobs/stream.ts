@@ -1,0 +1,41 @@
+// The stream job (block/stream.c): it copies into the top image, 512 KiB at a time, what the
+// images between it and the base hold, then drops them from the chain.
+//
+// - With nothing between the device and the base, its run returns at once, before the reply.
+// - Its loop first sleeps (job_sleep_ns(0)): copying starts after the reply.
+// - Unallocated stretches count as free progress; the run ends after the rate-limit delay of its
+//   last chunk when an unallocated stretch follows it.
+// - Every failure is reported as a read; an error the policy ignores fails the job at its end.
+
+import { beginRun, reachEnd, resumeRun } from '../runtime/copy-loop.js';
+import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
+import { finish } from '../runtime/job-runtime.js';
+import type { JobRun, StreamState } from './driver.js';
+
+export function streamState(options: { immediate: boolean }): StreamState {
+  return { kind: 'stream', immediate: options.immediate, ignoredError: undefined };
+}
+
+function stateOf(d: JobRun): StreamState {
+  if (d.state.kind !== 'stream') throw new Error(`job '${d.id}' is not a stream`);
+  return d.state;
+}
+
+export const streamDriver: JobDriver = {
+  ...copyJobDriver,
+  kind: 'stream',
+  reportsWritesAsReads: true,
+  run: (rt, d) => {
+    beginRun(rt, d);
+    if (stateOf(d).immediate) finish(rt, d, undefined);
+    else resumeRun(rt, d, true);
+  },
+  copyDone: (rt, d) => {
+    reachEnd(rt, d);
+    finish(rt, d, stateOf(d).ignoredError);
+  },
+  errorIgnored: (d, message) => {
+    const state = stateOf(d);
+    state.ignoredError ??= message;
+  },
+};

@@ -1,0 +1,105 @@
+// What one kind of job does, the way QEMU's JobDriver / BlockJobDriver callbacks say it: how its
+// run begins, how it waits between chunks, what it does when its copy is done or a request
+// fails, how it reacts to a new speed, a cancel, and its clean step. The runtime (job-runtime,
+// copy-loop, io-errors, drain) calls these hooks and never asks which kind of job it runs; each
+// job's file in ../jobs/ (mirror, backup, stream, commit, create) holds its driver.
+
+import type { EnterReason } from '@qmpkit/job-engine';
+import type { JobRun, Kind } from '../jobs/driver.js';
+import { resumeRun, startCopy } from './copy-loop.js';
+import { errorAction, type RequestFailure } from './io-errors.js';
+import { defer, finish, finishIfBusy, type JobRuntime } from './job-runtime.js';
+
+/** Where the first chunk of a plan that may start now is issued. */
+export type Kickoff =
+  /** Inside the command, the rest of the loop after the reply (mirror). */
+  | 'first-chunk-now'
+  /** At the end of the command, still before its reply (block-copy on instant I/O). */
+  | 'end-of-command'
+  /** In a later main-loop turn, after the reply. */
+  | 'after-reply';
+
+export interface JobDriver {
+  readonly kind: Kind;
+  /**
+   * How the job's coroutine waits: on a timer (job_sleep_ns, entered early by a faster speed)
+   * or for work without a timer (job_yield: a backup waiting for block-copy).
+   */
+  readonly waitsOn: 'timer' | 'work';
+  /** Whether drained sections pause it (a create job works on no node). */
+  readonly drainable: boolean;
+  /** Whether a throttled job sleeps between its chunks in job_sleep_ns (busy: false). */
+  readonly sleepsBetweenChunks: boolean;
+  /** Whether a failed write is reported as a read (stream reports every failure as a read). */
+  readonly reportsWritesAsReads: boolean;
+  /** The job's coroutine was entered and is busy (start, resume, cancel, complete, speed). */
+  enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boolean): void;
+  /** JobDriver.run: the run begins (the first entry after the job's set-up). */
+  run(rt: JobRuntime, d: JobRun): void;
+  /** The job is entered again while copying (resume, a faster speed). */
+  resume(rt: JobRuntime, d: JobRun): void;
+  /** How a plan that may start now gets going. */
+  kickoff(rt: JobRuntime, d: JobRun): Kickoff;
+  /** Whether the copy ends only after the rate-limit delay of its last chunk. */
+  waitsOutLastDelay(d: JobRun): boolean;
+  /** Whether its requests read the source (a mirror reads only data the source has). */
+  readsSource(d: JobRun): boolean;
+  /** The copy loop went through the whole work list. */
+  copyDone(rt: JobRuntime, d: JobRun): void;
+  /** A chunk's request failed; true when the run stops here. */
+  requestFailed(rt: JobRuntime, d: JobRun, index: number, failure: RequestFailure): boolean;
+  /** The error policy said ignore. */
+  errorIgnored(d: JobRun, message: string): void;
+  /** A new speed was set on a running job; true when the driver dealt with it. */
+  speedChanged(rt: JobRuntime, d: JobRun): boolean;
+  /** JobDriver.cancel, before the engine sees the cancel. */
+  cancel(rt: JobRuntime, d: JobRun, force: boolean): void;
+  /** JobDriver.clean, after commit or abort, before the terminal event. */
+  clean(rt: JobRuntime, d: JobRun): void;
+  /** mirror_complete(): the node `replaces` named, when it no longer exists. */
+  missingReplacesNode(rt: JobRuntime, d: JobRun): string | undefined;
+}
+
+/**
+ * The coroutine entered: a hard-cancelled job winds down (its exit drains, so after the
+ * reply); a job not started yet begins its run; anything else goes back to its copy loop.
+ */
+export function enterCopyJob(
+  rt: JobRuntime,
+  d: JobRun,
+  _reason: EnterReason,
+  afterReply: boolean,
+): void {
+  const snap = rt.engine.job(d.id);
+  if (snap?.cancelled) {
+    if (afterReply) finish(rt, d, undefined);
+    else defer(rt, () => finishIfBusy(rt, d));
+    return;
+  }
+  if (!d.started) {
+    d.driver.run(rt, d);
+    return;
+  }
+  d.driver.resume(rt, d);
+}
+
+/** What a job that copies chunk by chunk does unless its driver says otherwise. */
+export const copyJobDriver: Omit<JobDriver, 'kind'> = {
+  waitsOn: 'timer',
+  drainable: true,
+  sleepsBetweenChunks: true,
+  reportsWritesAsReads: false,
+  enter: enterCopyJob,
+  run: (rt, d) => startCopy(rt, d),
+  resume: (rt, d) => resumeRun(rt, d, true),
+  kickoff: () => 'after-reply',
+  waitsOutLastDelay: (d) => d.work.hasTrailingSkip,
+  readsSource: () => true,
+  copyDone: (rt, d) => finish(rt, d, undefined),
+  requestFailed: (rt, d, index, failure) => errorAction(rt, d, failure, index),
+  errorIgnored: () => {},
+  speedChanged: () => false,
+  cancel: () => {},
+  clean: () => {},
+  missingReplacesNode: () => undefined,
+};
