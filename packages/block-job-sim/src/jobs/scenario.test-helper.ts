@@ -165,3 +165,17 @@ export function qcow2Image(size: number, allocate: number[] = []): Uint8Array {
   }
   return image;
 }
+
+/** A 64 MiB qcow2 `top` over a 64 MiB null-co `base`: streaming copies all of it. */
+export function streamChain(s: Scenario, size = 64 * MiB): void {
+  s.nullNode('base', size);
+  s.overlay('top', size, 'base');
+  s.take();
+}
+
+/** Null-co `src` and `dst` of `size` bytes. */
+export function mirrorPair(s: Scenario, size = 64 * MiB): void {
+  s.nullNode('src', size);
+  s.nullNode('dst', size);
+  s.take();
+}

@@ -1,0 +1,137 @@
+// Scenario tests of the stream job, on a virtual clock. Expected transcripts are the ones of
+// shared/reference/job-semantics.md (recorded on QEMU 7.2.22); expected progress steps come from
+// QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
+// block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
+import { beforeEach, describe, expect, test } from 'vitest';
+import { MiB, Scenario, streamChain } from './scenario.test-helper.js';
+
+let s: Scenario;
+
+beforeEach(() => {
+  s = new Scenario();
+});
+
+describe('stream', () => {
+  test('a normal run: created, running, reply, then waiting … null (§5.6)', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1' });
+    expect(s.take()).toEqual(['s1 created', 's1 running', 'R']);
+    // 64 MiB at the default 1 GiB/s takes 62.5 ms.
+    s.step(62);
+    expect(s.take()).toEqual([]);
+    s.step(1);
+    expect(s.take()).toEqual([
+      's1 waiting',
+      's1 pending',
+      'COMPLETED s1 67108864/67108864',
+      's1 concluded',
+      's1 null',
+    ]);
+    const completed = s.events.find((e) => e.event === 'BLOCK_JOB_COMPLETED');
+    expect(completed?.data).toEqual({
+      type: 'stream',
+      device: 's1',
+      len: 67108864,
+      offset: 67108864,
+      speed: 0,
+    });
+  });
+
+  test('right after start: 0 of the device length, busy (§8.1)', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1' });
+    expect(s.blockJob('s1')).toMatchObject({ len: 67108864, offset: 0, busy: true, paused: false });
+  });
+
+  test('nothing to stream: the whole sequence, len 0, before the reply (§5.6)', () => {
+    s.nullNode('lone', MiB);
+    s.take();
+    s.run('block-stream', { device: 'lone', 'job-id': 's1' });
+    expect(s.take()).toEqual([
+      's1 created',
+      's1 running',
+      's1 waiting',
+      's1 pending',
+      'COMPLETED s1 0/0',
+      's1 concluded',
+      's1 null',
+      'R',
+    ]);
+  });
+
+  test('at 4 MiB/s it moves in 512 KiB chunks on ratelimit.h slice ends (§8.3)', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 4 * MiB });
+    // The first chunk passes at once (after the reply).
+    expect(s.peek('s1')).toMatchObject({ offset: 512 * 1024, busy: false });
+    // quota = trunc(4 MiB/s * 0.1 s) = 419430 bytes; the chunk with 512 KiB accounted is issued
+    // at trunc(524288 / 419430 * 1e8) ns = 125000119 ns.
+    s.stepNs(125000118);
+    expect(s.peek('s1')).toMatchObject({ offset: 512 * 1024 });
+    s.stepNs(1);
+    expect(s.peek('s1')).toMatchObject({ offset: 1024 * 1024 });
+    // About +2 MiB per 0.5 s: chunk 5 is issued at trunc(5 * 524288 / 419430 * 1e8) =
+    // 625000596 ns.
+    s.stepNs(500_000_000);
+    expect(s.peek('s1')?.offset).toBe(5 * 512 * 1024);
+    s.stepNs(625000596 - 625000119);
+    expect(s.peek('s1')?.offset).toBe(6 * 512 * 1024);
+  });
+
+  test('speed 1: one chunk, then it sleeps; each pause/resume lets one more through (§8.3)', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    s.step(10_000);
+    expect(s.peek('s1')?.offset).toBe(512 * 1024);
+    for (const expected of [1, 1.5, 2]) {
+      s.run('job-pause', { id: 's1' });
+      s.run('job-resume', { id: 's1' });
+      s.step(1000);
+      expect(s.peek('s1')?.offset).toBe(expected * MiB);
+    }
+  });
+
+  test('only the backing file’s data is copied; what the top holds counts at once', () => {
+    s.nullNode('base', 4 * MiB);
+    // Guest clusters 0..15 (the first MiB) are allocated in the top itself.
+    s.overlay('top', 4 * MiB, 'base', [...Array(16).keys()]);
+    s.take();
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    // The first iteration passes over the allocated MiB and copies one chunk.
+    expect(s.peek('s1')).toMatchObject({ len: 4 * MiB, offset: MiB + 512 * 1024 });
+  });
+
+  test('auto-finalize=false, auto-dismiss=false (§6.4)', () => {
+    streamChain(s, MiB);
+    s.run('block-stream', {
+      device: 'top',
+      'job-id': 's1',
+      'auto-finalize': false,
+      'auto-dismiss': false,
+    });
+    s.take();
+    s.step(10);
+    expect(s.take()).toEqual(['s1 waiting', 's1 pending', 'PENDING s1']);
+    expect(s.job('s1')).toMatchObject({ status: 'pending' });
+    expect(s.blockJob('s1')).toMatchObject({ paused: false, ready: false });
+    s.take();
+    s.run('job-finalize', { id: 's1' });
+    expect(s.take()).toEqual(['COMPLETED s1 1048576/1048576', 's1 concluded', 'R']);
+    s.run('job-dismiss', { id: 's1' });
+    expect(s.take()).toEqual(['s1 null', 'R']);
+  });
+
+  test('job-cancel of an idle (throttled) stream: everything before the reply (§6.9)', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    s.take();
+    s.run('job-cancel', { id: 's1' });
+    expect(s.take()).toEqual([
+      's1 aborting',
+      'CANCELLED s1 524288/67108864',
+      's1 concluded',
+      's1 null',
+      'R',
+    ]);
+  });
+});

@@ -1,0 +1,258 @@
+// Scenario tests of injected I/O errors and the error policies, on a virtual clock. Expected transcripts are the ones of
+// shared/reference/job-semantics.md (recorded on QEMU 7.2.22); expected progress steps come from
+// QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
+// block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
+import { beforeEach, describe, expect, test } from 'vitest';
+import { MiB, Scenario } from '../jobs/scenario.test-helper.js';
+
+let s: Scenario;
+
+beforeEach(() => {
+  s = new Scenario();
+});
+
+describe('I/O errors (§5.1, §6.7)', () => {
+  /**
+   * `name`: raw over blkdebug over a file of `size` bytes (a file has data to read; null-co
+   * reports none, so a mirror would not read it); reads fail as `rule` says.
+   */
+  function failingNode(
+    name: string,
+    size: number,
+    rule: Record<string, unknown> = { event: 'read_aio', errno: 5 },
+  ) {
+    s.store.put(`/${name}.img`, new Uint8Array(size));
+    s.add({
+      driver: 'raw',
+      'node-name': name,
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [rule],
+        image: { driver: 'file', filename: `/${name}.img` },
+      },
+    });
+  }
+
+  test('report (the default): BLOCK_JOB_ERROR, then the job fails; io-status stays ok', () => {
+    failingNode('src', 4 * MiB);
+    s.nullNode('dst', 4 * MiB);
+    s.take();
+    s.run('blockdev-backup', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'b1',
+      'auto-dismiss': false,
+    });
+    s.take();
+    // Every read fails: block-copy goes through all four chunks (4 ms at 1 GiB/s), then fails.
+    s.step(4);
+    expect(s.take()).toEqual([
+      'ERROR b1 read report',
+      'b1 aborting',
+      'COMPLETED b1 0/4194304 error=Input/output error',
+      'b1 concluded',
+    ]);
+    expect(s.job('b1')).toMatchObject({ status: 'concluded', error: 'Input/output error' });
+    expect(s.blockJob('b1')).toMatchObject({ error: 'Input/output error', 'io-status': 'ok' });
+  });
+
+  test('a failure never waits in pending, even with auto-finalize=false', () => {
+    failingNode('src', 4 * MiB);
+    s.nullNode('dst', 4 * MiB);
+    s.run('blockdev-mirror', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'm1',
+      'auto-finalize': false,
+    });
+    s.take();
+    s.step(100);
+    expect(s.take()).toEqual([
+      'ERROR m1 read report',
+      'm1 aborting',
+      'COMPLETED m1 0/4194304 error=Input/output error',
+      'm1 concluded',
+      'm1 null',
+    ]);
+  });
+
+  test('stop: a user pause with io-status failed; resume retries the request', () => {
+    failingNode('src', 4 * MiB, { event: 'read_aio', errno: 5, once: true });
+    s.nullNode('dst', 4 * MiB);
+    s.run('blockdev-mirror', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'm1',
+      'on-source-error': 'stop',
+    });
+    s.take();
+    s.step(100);
+    expect(s.take()).toEqual(['ERROR m1 read stop', 'm1 paused']);
+    expect(s.peek('m1')).toMatchObject({
+      status: 'paused',
+      paused: true,
+      'io-status': 'failed',
+    });
+    expect(s.fail('job-pause', { id: 'm1' })).toBe('GenericError: Job is already paused');
+    expect(s.fail('block-job-cancel', { device: 'm1' })).toBe(
+      "GenericError: The block job for device 'm1' is currently paused",
+    );
+    s.take();
+    s.run('job-resume', { id: 'm1' });
+    expect(s.take()).toEqual(['m1 running', 'R']);
+    expect(s.peek('m1')?.['io-status']).toBe('ok');
+    s.step(100);
+    expect(s.take()).toEqual(['m1 ready', 'READY m1 4194304/4194304']);
+  });
+
+  test('stop on ENOSPC sets io-status nospace; enospc stops only on ENOSPC', () => {
+    s.add({
+      driver: 'raw',
+      'node-name': 'dst',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'write_aio', iotype: 'write', errno: 28, once: true }],
+        image: { driver: 'null-co', size: 4 * MiB },
+      },
+    });
+    s.nullNode('src', 4 * MiB);
+    s.run('blockdev-backup', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'b1',
+      'on-target-error': 'enospc',
+    });
+    s.take();
+    s.step(4);
+    expect(s.take()).toEqual(['ERROR b1 write stop', 'b1 paused']);
+    expect(s.peek('b1')).toMatchObject({ 'io-status': 'nospace', status: 'paused' });
+    failingNode('src2', 4 * MiB);
+    s.nullNode('dst2', 4 * MiB);
+    s.run('blockdev-backup', {
+      device: 'src2',
+      target: 'dst2',
+      sync: 'full',
+      'job-id': 'b2',
+      'on-source-error': 'enospc',
+    });
+    s.take();
+    s.step(4);
+    expect(s.take().slice(0, 2)).toEqual(['ERROR b2 read report', 'b2 aborting']);
+  });
+
+  test('ignore: the error is reported and the job carries on', () => {
+    failingNode('src', 4 * MiB, { event: 'read_aio', errno: 5, once: true });
+    s.nullNode('dst', 4 * MiB);
+    s.run('blockdev-backup', {
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'job-id': 'b1',
+      'on-source-error': 'ignore',
+    });
+    s.take();
+    s.step(10);
+    expect(s.take()).toEqual([
+      'ERROR b1 read ignore',
+      'b1 waiting',
+      'b1 pending',
+      'COMPLETED b1 4194304/4194304',
+      'b1 concluded',
+      'b1 null',
+    ]);
+  });
+
+  test('stream with ignore fails at its end with the ignored error (block/stream.c)', () => {
+    s.add({
+      driver: 'raw',
+      'node-name': 'base',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'read_aio', errno: 5, once: true }],
+        image: { driver: 'null-co', size: MiB },
+      },
+    });
+    s.overlay('top', MiB, 'base');
+    s.take();
+    s.run('block-stream', { device: 'top', 'job-id': 's1', 'on-error': 'ignore' });
+    s.take();
+    s.step(10);
+    expect(s.take()).toEqual([
+      'ERROR s1 read ignore',
+      's1 aborting',
+      'COMPLETED s1 1048576/1048576 error=Input/output error',
+      's1 concluded',
+      's1 null',
+    ]);
+  });
+
+  test('grouped: one member fails, the other is cancelled (§6.8)', () => {
+    s.nullNode('good', 4 * MiB);
+    s.nullNode('good-t', 4 * MiB);
+    failingNode('bad', 4 * MiB);
+    s.nullNode('bad-t', 4 * MiB);
+    s.run('transaction', {
+      actions: [
+        {
+          type: 'blockdev-backup',
+          data: { device: 'good', target: 'good-t', sync: 'full', 'job-id': 'ok1', speed: 1 },
+        },
+        {
+          type: 'blockdev-backup',
+          data: { device: 'bad', target: 'bad-t', sync: 'full', 'job-id': 'bad1' },
+        },
+      ],
+      properties: { 'completion-mode': 'grouped' },
+    });
+    s.take();
+    s.step(4);
+    expect(s.take()).toEqual([
+      'ERROR bad1 read report',
+      'bad1 aborting',
+      'COMPLETED bad1 0/4194304 error=Input/output error',
+      'bad1 concluded',
+      'bad1 null',
+      'ok1 aborting',
+      'CANCELLED ok1 1048576/4194304',
+      'ok1 concluded',
+      'ok1 null',
+    ]);
+  });
+
+  test('grouped, created failing member first: the other is finalized first (§6.8)', () => {
+    s.nullNode('good', 4 * MiB);
+    s.nullNode('good-t', 4 * MiB);
+    failingNode('bad', 4 * MiB);
+    s.nullNode('bad-t', 4 * MiB);
+    s.run('transaction', {
+      actions: [
+        {
+          type: 'blockdev-backup',
+          data: { device: 'bad', target: 'bad-t', sync: 'full', 'job-id': 'bad1' },
+        },
+        {
+          type: 'blockdev-backup',
+          data: { device: 'good', target: 'good-t', sync: 'full', 'job-id': 'ok1', speed: 1 },
+        },
+      ],
+      properties: { 'completion-mode': 'grouped' },
+    });
+    s.take();
+    s.step(4);
+    expect(s.take()).toEqual([
+      'ERROR bad1 read report',
+      'bad1 aborting',
+      'ok1 aborting',
+      'CANCELLED ok1 1048576/4194304',
+      'ok1 concluded',
+      'ok1 null',
+      'COMPLETED bad1 0/4194304 error=Input/output error',
+      'bad1 concluded',
+      'bad1 null',
+    ]);
+  });
+});
