@@ -6,6 +6,7 @@ import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
+import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
@@ -19,4 +20,5 @@ export const allScenarios: readonly Scenario[] = [
   ...transactionScenarios,
   ...ioErrorScenarios,
   ...jobRuntimeScenarios,
+  ...mirrorTargetErrorScenarios,
 ];

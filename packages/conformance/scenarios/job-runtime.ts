@@ -10,6 +10,7 @@ import {
   call,
   cancelled,
   completed,
+  generic,
   idleAt,
   ok,
   type Scenario,
@@ -17,7 +18,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo } from './common.js';
+import { MiB, nullCo, threeLayerChain } from './common.js';
 
 const GiB = 1024 * MiB;
 /** block-copy's first 1 MiB chunk passes the limiter at once; the next waits for the quota. */
@@ -232,6 +233,55 @@ export const jobRuntimeScenarios: Scenario[] = [
       cancelled('backup', 'b1', SIZE, MiB, 1),
       ...statuses('b1', 'concluded', 'null'),
       ok(),
+    ],
+  },
+  // When a job lets go of its nodes: a stream or a commit only when it is dismissed and freed
+  // (block_job_free), so a concluded one kept by auto-dismiss false still holds them.
+  {
+    name: 'stream-concluded-holds-its-node-until-dismissed',
+    about:
+      'a finished stream kept by auto-dismiss false still holds its node: a second block-stream of it is refused as busy until job-dismiss; then, the backing chain being gone, the new stream has nothing to do (len 0, all before the reply). Found by the differential tester.',
+    ...threeLayerChain,
+    steps: [
+      send('block-stream', { 'job-id': 'j1', device: 'top', 'auto-dismiss': false }),
+      ...statuses('j1', 'created', 'running'),
+      ok(),
+      ...statuses('j1', 'waiting', 'pending'),
+      completed('stream', 'j1', SIZE),
+      status('j1', 'concluded'),
+      send('block-stream', { 'job-id': 'j2', device: 'top', speed: 1 }),
+      generic("Node 'top' is busy: block device is in use by block job: stream"),
+      send('job-dismiss', { id: 'j1' }),
+      status('j1', 'null'),
+      ok(),
+      send('block-stream', { 'job-id': 'j2', device: 'top', speed: 1 }),
+      ...statuses('j2', 'created', 'running', 'waiting', 'pending'),
+      completed('stream', 'j2', 0, 0, 1),
+      ...statuses('j2', 'concluded', 'null'),
+      ok(),
+    ],
+  },
+  {
+    name: 'commit-concluded-holds-its-nodes-until-dismissed',
+    about:
+      'a finished commit kept by auto-dismiss false still holds its nodes: the device is no root node for another commit, and a stream of it is refused as busy (block job: commit)',
+    ...threeLayerChain,
+    steps: [
+      send('block-commit', {
+        'job-id': 'c1',
+        device: 'top',
+        'top-node': 'mid',
+        'auto-dismiss': false,
+      }),
+      ...statuses('c1', 'created', 'running'),
+      ok(),
+      ...statuses('c1', 'waiting', 'pending'),
+      completed('commit', 'c1', SIZE),
+      status('c1', 'concluded'),
+      send('block-commit', { 'job-id': 'c2', device: 'top', 'top-node': 'mid' }),
+      generic('Need a root block node'),
+      send('block-stream', { 'job-id': 's2', device: 'top' }),
+      generic("Node 'top' is busy: block device is in use by block job: commit"),
     ],
   },
 ];

@@ -124,6 +124,12 @@ function createServer(
     log: (level, message) => {
       io.stderr(`${PROGRAM}: ${level === 'info' ? '' : `${level}: `}${message}\n`);
     },
+    // qemu-storage-daemon leaving its main loop cancels every job before it exits; clients
+    // see each job end before their connection does.
+    onQuit: () => {
+      simulation.simulator.cancelAllJobs();
+      void server.close();
+    },
   });
   simulation.setEventSink((event, data) => {
     linter?.event(event, data);
@@ -231,6 +237,8 @@ export async function runCommandLine(
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   });
   const stop = async () => {
+    // As qemu-storage-daemon on SIGTERM/SIGINT: every job cancelled, its events sent, then EOF.
+    simulation.simulator.cancelAllJobs();
     await server.close();
     simulation.close();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });

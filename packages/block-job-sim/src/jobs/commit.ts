@@ -13,4 +13,9 @@ export function commitState(): CommitState {
   return { kind: 'commit' };
 }
 
-export const commitDriver: JobDriver = { ...copyJobDriver, kind: 'commit' };
+export const commitDriver: JobDriver = {
+  ...copyJobDriver,
+  kind: 'commit',
+  // A concluded commit kept by auto-dismiss false still holds its nodes until dismissed.
+  releasesNodes: 'when-dismissed',
+};

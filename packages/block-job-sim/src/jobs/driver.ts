@@ -107,6 +107,11 @@ export interface JobRun {
   failedBytes: number;
   /** Whether its requests read the source (a mirror of null-co reads nothing). */
   readonly readsSource: boolean;
+  /**
+   * Its reads reach an image file: they complete in a later main-loop turn, so the write of a
+   * chunk read inside a command (a mirror's first chunk) happens after the command's reply.
+   */
+  readonly readsFromFile: boolean;
   /** Backup sync=top and stream: the first chunk waits for a main-loop turn (after the reply). */
   readonly lazyStart: boolean;
   /** Only the first chunk of the plan may run now, the rest after the reply (a mirror's start). */

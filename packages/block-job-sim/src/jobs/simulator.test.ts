@@ -149,3 +149,45 @@ test('a failure inside a clock step ends its job within the step, before the rep
     'R',
   ]);
 });
+
+// Recorded on qemu-storage-daemon 7.2 (SIGTERM with a throttled backup b1, a ready mirror m1 and
+// a user-paused throttled backup b2 kept by auto-dismiss false): every node drained, then each
+// job, newest first, cancelled to its end, a concluded one dismissed.
+test('cancelAllJobs: what QEMU does to its jobs when told to quit', () => {
+  const q = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+  for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) q.nullNode(name, 64 * MiB);
+  q.run('blockdev-backup', { 'job-id': 'b1', device: 'a', target: 'b', sync: 'full', speed: 1 });
+  q.run('blockdev-mirror', { 'job-id': 'm1', device: 'c', target: 'd', sync: 'full' });
+  q.run('blockdev-backup', {
+    'job-id': 'b2',
+    device: 'e',
+    target: 'f',
+    sync: 'full',
+    speed: 1,
+    'auto-dismiss': false,
+  });
+  q.run('job-pause', { id: 'b2' });
+  q.take();
+  q.sim.simulator.cancelAllJobs();
+  expect(q.take()).toEqual([
+    'b1 paused',
+    'm1 standby',
+    'b2 running',
+    'b2 aborting',
+    `CANCELLED b2 ${MiB}/${64 * MiB}`,
+    'b2 concluded',
+    'b2 null',
+    'm1 ready',
+    'm1 aborting',
+    `CANCELLED m1 ${64 * MiB}/${64 * MiB}`,
+    'm1 concluded',
+    'm1 null',
+    'b1 running',
+    'b1 aborting',
+    `CANCELLED b1 ${MiB}/${64 * MiB}`,
+    'b1 concluded',
+    'b1 null',
+  ]);
+  expect(q.sim.engine.queryJobs()).toEqual([]);
+  expect(q.internalErrors).toEqual([]);
+});

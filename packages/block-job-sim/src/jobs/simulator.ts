@@ -26,6 +26,7 @@ import type {
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
 import { cancelTimer } from '../runtime/copy-loop.js';
+import { drainBegin } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import {
   apply,
@@ -126,6 +127,41 @@ export class BlockJobSimulator {
   /** Where events go from now on. */
   setEventSink(sink: EventSink | undefined): void {
     this.#rt.sink = sink;
+  }
+
+  /**
+   * What qemu-storage-daemon does when it is told to quit (SIGTERM, SIGINT): every node is
+   * drained (bdrv_drain_all_begin: running jobs pause, ready ones go standby), then every job,
+   * newest first, is cancelled and waited for, and a concluded one is dismissed
+   * (job_cancel_sync_all). Its events — aborting, BLOCK_JOB_CANCELLED, concluded, null — go to
+   * the event sink now, so a server can deliver them before it closes its connections. The
+   * drain is never ended: the simulator is done afterwards (call close()).
+   */
+  cancelAllJobs(): void {
+    const rt = this.#rt;
+    if (rt.closed) return;
+    command(rt, undefined, () => drainBegin(rt, undefined));
+    const tried = new Set<string>();
+    for (;;) {
+      const job = this.engine.queryJobs()[0];
+      if (job === undefined) break;
+      const key = `${job.id}:${job.status}`;
+      // A job that neither cancel nor dismiss can move would be met again: leave it.
+      if (tried.has(key)) break;
+      tried.add(key);
+      try {
+        command(rt, undefined, () =>
+          apply(
+            rt,
+            job.status === 'concluded'
+              ? this.engine.jobDismiss(job.id)
+              : this.engine.jobCancel(job.id),
+          ),
+        );
+      } catch (error) {
+        if (!CommandError.isInstance(error)) throw error;
+      }
+    }
   }
 
   /** Stops every timer; the simulator does nothing afterwards. */

@@ -6,6 +6,7 @@
 // - Unallocated stretches count as free progress; the run ends after the rate-limit delay of its
 //   last chunk when an unallocated stretch follows it.
 // - Every failure is reported as a read; an error the policy ignores fails the job at its end.
+// - It holds its nodes until it is dismissed (a concluded stream still makes its node busy).
 
 import { beginRun, reachEnd, resumeRun } from '../runtime/copy-loop.js';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
@@ -25,6 +26,7 @@ export const streamDriver: JobDriver = {
   ...copyJobDriver,
   kind: 'stream',
   reportsWritesAsReads: true,
+  releasesNodes: 'when-dismissed',
   run: (rt, d) => {
     beginRun(rt, d);
     if (stateOf(d).immediate) finish(rt, d, undefined);

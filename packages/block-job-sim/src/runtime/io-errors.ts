@@ -30,7 +30,9 @@ export function predictError(_rt: JobRuntime, d: JobRun, from: number): number |
     }
   };
   if (d.readsSource) look(d.readPoints, 'read');
-  look(d.writePoints, 'write');
+  // A chunk read from a file inside the command is written after the reply: a write error
+  // cannot come before it (a read error, injected before any I/O, can).
+  if (!(d.firstOnly && d.readsFromFile)) look(d.writePoints, 'write');
   return best;
 }
 

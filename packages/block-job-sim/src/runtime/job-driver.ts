@@ -32,6 +32,13 @@ export interface JobDriver {
   readonly sleepsBetweenChunks: boolean;
   /** Whether a failed write is reported as a read (stream reports every failure as a read). */
   readonly reportsWritesAsReads: boolean;
+  /**
+   * When the job lets go of its nodes (op blockers, BlockBackends): when it concludes (mirror and
+   * backup drop them in their prepare/abort/clean), or only when it is dismissed and freed
+   * (stream, commit: block_job_free), so a concluded stream kept by auto-dismiss false still
+   * makes its node busy.
+   */
+  readonly releasesNodes: 'at-conclusion' | 'when-dismissed';
   /** The job's coroutine was entered and is busy (start, resume, cancel, complete, speed). */
   enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boolean): void;
   /** JobDriver.run: the run begins (the first entry after the job's set-up). */
@@ -89,6 +96,7 @@ export const copyJobDriver: Omit<JobDriver, 'kind'> = {
   drainable: true,
   sleepsBetweenChunks: true,
   reportsWritesAsReads: false,
+  releasesNodes: 'at-conclusion',
   enter: enterCopyJob,
   run: (rt, d) => startCopy(rt, d),
   resume: (rt, d) => resumeRun(rt, d, true),

@@ -137,6 +137,7 @@ export function newDriver(
     progressBase: 0,
     failedBytes: 0,
     readsSource: reads,
+    readsFromFile: reads && parts.read !== undefined && reachesFile(parts.read.node),
     lazyStart: parts.lazyStart ?? false,
     firstOnly: false,
     kicked: false,

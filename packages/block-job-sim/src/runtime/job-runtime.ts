@@ -250,7 +250,9 @@ export function reconcile(rt: JobRuntime, d: JobRun): void {
     d.group?.delete(d);
     return;
   }
-  if (snap.status === 'concluded') releaseDriver(rt, d);
+  if (snap.status === 'concluded' && d.driver.releasesNodes === 'at-conclusion') {
+    releaseDriver(rt, d);
+  }
   if (snap.run !== 'busy' && snap.run !== 'sleeping') {
     if (d.plan !== undefined) stopPlan(rt, d);
     return;
