@@ -1,6 +1,7 @@
 // Every scenario, by topic.
 
 import type { Scenario } from '../src/scenario.js';
+import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
@@ -21,4 +22,5 @@ export const allScenarios: readonly Scenario[] = [
   ...ioErrorScenarios,
   ...jobRuntimeScenarios,
   ...mirrorTargetErrorScenarios,
+  ...allocationScenarios,
 ];

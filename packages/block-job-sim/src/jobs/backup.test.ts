@@ -140,4 +140,31 @@ describe('backup and drains', () => {
     }
     expect(s.peek('b')?.offset).toBe(MiB);
   });
+
+  // Recorded on qemu-storage-daemon 7.2: sync=top copies what the top node holds itself; a
+  // null-co node holds nothing unless it reads zeroes, so its backup has len 0, all before the
+  // reply; with read-zeroes all of it is copied.
+  test('sync=top of a null-co node: nothing without read-zeroes, everything with it', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.emptyNullNode('a', 64 * MiB);
+    s.nullNode('az', 64 * MiB);
+    s.nullNode('b', 64 * MiB);
+    s.take();
+    s.run('blockdev-backup', { 'job-id': 'j1', device: 'a', target: 'b', sync: 'top' });
+    expect(s.take().slice(-5)).toEqual([
+      'j1 pending',
+      'COMPLETED j1 0/0',
+      'j1 concluded',
+      'j1 null',
+      'R',
+    ]);
+    s.run('blockdev-backup', { 'job-id': 'j2', device: 'az', target: 'b', sync: 'top' });
+    expect(s.take().slice(-5)).toEqual([
+      'j2 pending',
+      `COMPLETED j2 ${64 * MiB}/${64 * MiB}`,
+      'j2 concluded',
+      'j2 null',
+      'R',
+    ]);
+  });
 });

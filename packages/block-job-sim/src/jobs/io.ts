@@ -10,12 +10,34 @@ export interface Range {
   readonly length: number;
 }
 
-/** The ranges a node holds itself (not through its backing file). */
+/**
+ * The ranges a node holds itself (not through its backing file), as bdrv_is_allocated() sees
+ * them: a qcow2 image its allocated clusters; a null-co node nothing, unless it reads zeroes
+ * (its block status says BDRV_BLOCK_ZERO only with read-zeroes); raw and blkdebug what their
+ * file holds; a file all of it (holes read as zeroes, which counts as allocated).
+ */
 export function allocatedInNode(layer: BlockLayer, node: BlockNode): Range[] {
-  if (node.driver !== 'qcow2') return node.length > 0 ? [{ start: 0, length: node.length }] : [];
-  const map = layer.allocationMap(node);
-  if (map === undefined) return [];
-  return map.extents().map((e) => ({ start: e.offset, length: e.length }));
+  const whole = node.length > 0 ? [{ start: 0, length: node.length }] : [];
+  switch (node.driver) {
+    case 'qcow2': {
+      const map = layer.allocationMap(node);
+      if (map === undefined) return [];
+      return map.extents().map((e) => ({ start: e.offset, length: e.length }));
+    }
+    case 'null-co':
+      return readsZeroes(node) ? whole : [];
+    case 'raw':
+    case 'blkdebug':
+      return node.file === undefined ? whole : allocatedInNode(layer, node.file);
+    default:
+      return whole;
+  }
+}
+
+/** null-co's `read-zeroes` option (BlockNode keeps the node's options, untyped). */
+function readsZeroes(node: BlockNode): boolean {
+  const options = (node as { readonly options?: Record<string, unknown> }).options;
+  return options?.['read-zeroes'] === true;
 }
 
 /** Union of sorted range lists. */

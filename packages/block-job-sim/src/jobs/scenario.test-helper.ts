@@ -95,7 +95,17 @@ export class Scenario {
     this.layer.add(options as unknown as BlockdevOptions);
   }
 
+  /**
+   * A null-co node that reads zeroes: every byte of it is allocated (bdrv_is_allocated), as in
+   * the images these scenarios stand for. Without read-zeroes a null-co node holds nothing a
+   * stream, commit or sync=top backup would copy.
+   */
   nullNode(name: string, size: number): void {
+    this.add({ driver: 'null-co', 'node-name': name, size, 'read-zeroes': true });
+  }
+
+  /** A null-co node without read-zeroes: it reports no allocated data. */
+  emptyNullNode(name: string, size: number): void {
     this.add({ driver: 'null-co', 'node-name': name, size });
   }
 

@@ -134,4 +134,23 @@ describe('stream', () => {
       'R',
     ]);
   });
+
+  // Recorded on qemu-storage-daemon 7.2: null-co without read-zeroes reports no allocated data,
+  // so a stream over it has nothing to copy and, even at speed 1, completes right after its reply.
+  test('over a null-co base without read-zeroes there is nothing to copy', () => {
+    s.emptyNullNode('empty', 64 * MiB);
+    s.overlay('over', 64 * MiB, 'empty');
+    s.take();
+    s.run('block-stream', { device: 'over', 'job-id': 's1', speed: 1 });
+    expect(s.take()).toEqual([
+      's1 created',
+      's1 running',
+      'R',
+      's1 waiting',
+      's1 pending',
+      `COMPLETED s1 ${64 * MiB}/${64 * MiB}`,
+      's1 concluded',
+      's1 null',
+    ]);
+  });
 });

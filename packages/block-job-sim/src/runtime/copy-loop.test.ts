@@ -130,7 +130,13 @@ describe('request latency (null-co latency-ns)', () => {
 
   test('a stream with latency copies one chunk per request time and is busy meanwhile', () => {
     s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
-    s.add({ driver: 'null-co', 'node-name': 'base', size: 4 * MiB, 'latency-ns': 10_000_000 });
+    s.add({
+      driver: 'null-co',
+      'node-name': 'base',
+      size: 4 * MiB,
+      'latency-ns': 10_000_000,
+      'read-zeroes': true,
+    });
     s.overlay('top', 4 * MiB, 'base');
     s.run('block-stream', { device: 'top', 'job-id': 's1' });
     s.step(25);

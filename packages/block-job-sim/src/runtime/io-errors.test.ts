@@ -173,7 +173,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       file: {
         driver: 'blkdebug',
         'inject-error': [{ event: 'read_aio', errno: 5, once: true }],
-        image: { driver: 'null-co', size: MiB },
+        image: { driver: 'null-co', size: MiB, 'read-zeroes': true },
       },
     });
     s.overlay('top', MiB, 'base');

@@ -113,6 +113,8 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): unknown {
     read: { node: top, policy: a['on-error'] ?? 'report' },
     write: { node: base, policy: a['on-error'] ?? 'report' },
     attached: [{ node: bs }, ...chain, { node: base, backend: true }],
+    // The job's own BlockBackend sits on the device until the job is freed: no root node.
+    filterOn: bs,
   });
   jobs.start(id);
   return {};

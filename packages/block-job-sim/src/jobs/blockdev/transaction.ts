@@ -186,7 +186,9 @@ function backupCommon(
   let work: WorkList;
   let total: number;
   const sync = b.sync;
-  if (sync === 'top' && bs.backing !== undefined) {
+  if (sync === 'top') {
+    // Only what the top node holds itself (block_copy_reset_unallocated): nothing from a null-co
+    // node without read-zeroes.
     work = new WorkList(copyOnly(allocatedInNode(layer, bs), bs.length), chunk);
     total = work.totalCopy;
   } else if (sync === 'none') {
