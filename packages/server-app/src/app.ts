@@ -127,6 +127,8 @@ function createServer(
     // qemu-storage-daemon leaving its main loop cancels every job before it exits; clients
     // see each job end before their connection does.
     onQuit: () => {
+      // The linter judges what clients left behind, not the jobs the server ends on its way out.
+      linter?.finish();
       simulation.simulator.cancelAllJobs();
       void server.close();
     },
@@ -238,6 +240,8 @@ export async function runCommandLine(
   });
   const stop = async () => {
     // As qemu-storage-daemon on SIGTERM/SIGINT: every job cancelled, its events sent, then EOF.
+    // The linter judges what clients left behind first, not the jobs ended on the way out.
+    lint?.linter.finish();
     simulation.simulator.cancelAllJobs();
     await server.close();
     simulation.close();
