@@ -33,34 +33,6 @@ export const HELD_BACK: readonly HeldBackClass[] = [
           step.arguments?.['on-target-error'] !== undefined,
       ),
   },
-  {
-    name: 'concluded-stream-holds-node',
-    what: 'a concluded (undismissed) stream still holds its node on QEMU (a second block-stream is busy); qmpkit starts the second stream',
-    reaches: ({ scenario }) =>
-      scenario.steps.filter((step) => 'send' in step && step.send === 'block-stream').length >= 2,
-  },
-  {
-    name: 'backup-set-speed-wake',
-    what: 'block-job-set-speed that wakes a running backup (higher speed; 0 for sync none) leaves it busy forever on qmpkit (busy:true, pause after the reply, no drain); QEMU is idle again before the reply (issue 12 classes 1, 2)',
-    reaches: ({ coverage }) =>
-      coverage.some(
-        (c) =>
-          c.type === 'backup' &&
-          c.status === 'running' &&
-          (c.verb === 'set-speed-positive' || (c.verb === 'set-speed-zero' && c.endless === true)),
-      ),
-  },
-  {
-    name: 'paused-backup-speed-change',
-    what: 'a user-paused throttled backup given a new speed copies on qmpkit when it is next woken (cancel/resume); QEMU copies nothing more',
-    reaches: ({ coverage }) =>
-      coverage.some(
-        (c) =>
-          c.type === 'backup' &&
-          (c.status === 'paused' || c.status === 'standby') &&
-          (c.verb === 'set-speed-zero' || c.verb === 'set-speed-positive'),
-      ),
-  },
 ];
 
 /** The held-back classes a case can reach (none: the CI runs it). */
