@@ -3,10 +3,12 @@
 import type { Scenario } from '../src/scenario.js';
 import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
+import { drainOrderScenarios } from './drain-order.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
+import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
@@ -23,4 +25,6 @@ export const allScenarios: readonly Scenario[] = [
   ...jobRuntimeScenarios,
   ...mirrorTargetErrorScenarios,
   ...allocationScenarios,
+  ...drainOrderScenarios,
+  ...mirrorTargetErrorFindingScenarios,
 ];

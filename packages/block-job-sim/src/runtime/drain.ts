@@ -48,8 +48,9 @@ export function drainBegin(rt: JobRuntime, node: BlockNode | undefined): JobRun[
 
 export function drainEnd(rt: JobRuntime, drivers: readonly JobRun[], newestFirst: boolean): void {
   // bdrv_drained_end() of one node walks its parents newest first (jobs created inside the
-  // section included); the end of a drain of everything goes in node order like its begin.
-  const order = newestFirst ? [...drivers].sort((a, b) => b.seq - a.seq) : drivers;
+  // section included). At the end of a drain of everything a job resumes when the last of its
+  // nodes leaves the drain, which is the filter node it made when it started: oldest job first.
+  const order = [...drivers].sort((a, b) => (newestFirst ? b.seq - a.seq : a.seq - b.seq));
   for (const d of order) {
     const snap = rt.engine.job(d.id);
     if (snap === undefined || snap.pauseCount <= 0) continue;

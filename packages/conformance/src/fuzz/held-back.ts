@@ -16,24 +16,7 @@ export interface HeldBackClass {
   readonly reaches: (predicted: PredictedCase) => boolean;
 }
 
-export const HELD_BACK: readonly HeldBackClass[] = [
-  {
-    name: 'drain-order',
-    what: 'a drain of several idle jobs: QEMU resumes them oldest job first (pauses them in node order); qmpkit resumes them in the order it paused them',
-    reaches: ({ traits }) => traits.has('drain-resumes-in-another-order'),
-  },
-  {
-    name: 'mirror-target-error',
-    what: 'a mirror whose target write fails: QEMU emits BLOCK_JOB_ERROR after the creation reply (then fails, stops or carries on to ready by policy); qmpkit emits it before the reply',
-    reaches: ({ scenario }) =>
-      scenario.steps.some(
-        (step) =>
-          'send' in step &&
-          step.send === 'blockdev-mirror' &&
-          step.arguments?.['on-target-error'] !== undefined,
-      ),
-  },
-];
+export const HELD_BACK: readonly HeldBackClass[] = [];
 
 /** The held-back classes a case can reach (none: the CI runs it). */
 export function heldBackFor(predicted: PredictedCase): HeldBackClass[] {
