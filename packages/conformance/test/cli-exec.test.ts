@@ -4,7 +4,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
