@@ -131,7 +131,13 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       speed: 16 * MiB,
     });
     await page.waitForSelector('tr.job[data-id="m1"]', { timeout: 20_000 });
-    expect(await page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent)).toBe('mirror');
+    // The row appears with the first JOB_STATUS_CHANGE, which carries no job type; the type
+    // arrives with the next query-jobs answer.
+    await until(
+      () => page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent),
+      (t) => t === 'mirror',
+      'the job type',
+    );
     await until(
       () => rowStatus(page, 'm1'),
       (s) => s === 'running',
@@ -149,7 +155,12 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       'ready',
       60_000,
     );
-    expect(await page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent)).toBe('100.0 %');
+    // READY comes as an event; the progress that goes with it comes with the next sample.
+    await until(
+      () => page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent),
+      (t) => t === '100.0 %',
+      'the bar at 100 %',
+    );
     await screenshot(page, `${name}-mirror-ready`);
 
     await target.check.execute('job-complete', { id: 'm1' });
