@@ -114,7 +114,7 @@ function terabyteMirror() {
   env.blockLayer.add({ driver: 'null-co', 'node-name': 'src', size: 1024 * GiB });
   env.blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 1024 * GiB });
   let ready = false;
-  env.sim.setEventSink((event) => {
+  env.sim.setEventBroadcast((event) => {
     if (event === 'BLOCK_JOB_READY') ready = true;
   });
   const t0 = performance.now();

@@ -4,7 +4,9 @@
  */
 
 import { parseArgs } from 'node:util';
+import type { CommandArgs } from '@qmpkit/client';
 import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import type { MirrorSyncMode } from '@qmpkit/qapi-types';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import {
   type NormalizeCommand,
@@ -78,13 +80,20 @@ export interface WatchCommand extends Common {
   waitForJob: boolean;
 }
 
+/** The job-starting commands `run` sends, each with its arguments. */
+export type RunJobStart =
+  | { qmpCommand: 'blockdev-mirror'; args: CommandArgs<'blockdev-mirror'> }
+  | { qmpCommand: 'blockdev-backup'; args: CommandArgs<'blockdev-backup'> }
+  | { qmpCommand: 'block-commit'; args: CommandArgs<'block-commit'> }
+  | { qmpCommand: 'block-stream'; args: CommandArgs<'block-stream'> };
+
 export interface RunCommand extends Common {
   command: 'run';
   kind: JobKind;
   /** The QMP command that starts the job. */
-  qmpCommand: 'blockdev-mirror' | 'block-commit' | 'block-stream' | 'blockdev-backup';
+  qmpCommand: RunJobStart['qmpCommand'];
   /** Its arguments (job-id always set). */
-  args: Record<string, string | number>;
+  args: RunJobStart['args'];
   jobId: string;
   /** What to do when the job is ready (mirror, active commit); undefined = stay ready. */
   onReady: 'complete' | 'soft-cancel' | undefined;
@@ -550,28 +559,37 @@ function parseRun(argv: readonly string[]): Invocation {
     throw new CliUsageError(`unexpected argument '${positionals[0]}'`, name);
   const device = required(values, 'device', name);
   const jobId = (values['job-id'] as string | undefined) ?? device;
-  const args: Record<string, string | number> = { 'job-id': jobId, device };
-  if (values.speed !== undefined) args.speed = parseByteCount(values.speed as string, '--speed');
-  let qmpCommand: RunCommand['qmpCommand'];
+  const speed =
+    values.speed === undefined ? {} : { speed: parseByteCount(values.speed as string, '--speed') };
+  const named = (option: 'top-node' | 'base-node') =>
+    values[option] === undefined ? {} : { [option]: values[option] as string };
+  // The mode as the user wrote it: QEMU answers a mode it does not know with its own error.
+  const sync = ((values.sync as string | undefined) ?? 'full') as MirrorSyncMode;
+  let start: RunJobStart;
   switch (kind) {
-    case 'mirror':
-      qmpCommand = 'blockdev-mirror';
-      args.target = required(values, 'target', name);
-      args.sync = (values.sync as string | undefined) ?? 'full';
+    case 'mirror': {
+      const target = required(values, 'target', name);
+      const args = { 'job-id': jobId, device, ...speed, target, sync };
+      start = { qmpCommand: 'blockdev-mirror', args };
       break;
-    case 'backup':
-      qmpCommand = 'blockdev-backup';
-      args.target = required(values, 'target', name);
-      args.sync = (values.sync as string | undefined) ?? 'full';
+    }
+    case 'backup': {
+      const target = required(values, 'target', name);
+      const args = { 'job-id': jobId, device, ...speed, target, sync };
+      start = { qmpCommand: 'blockdev-backup', args };
       break;
+    }
     case 'commit':
-      qmpCommand = 'block-commit';
-      if (values['top-node'] !== undefined) args['top-node'] = values['top-node'] as string;
-      if (values['base-node'] !== undefined) args['base-node'] = values['base-node'] as string;
+      start = {
+        qmpCommand: 'block-commit',
+        args: { 'job-id': jobId, device, ...speed, ...named('top-node'), ...named('base-node') },
+      };
       break;
     case 'stream':
-      qmpCommand = 'block-stream';
-      if (values['base-node'] !== undefined) args['base-node'] = values['base-node'] as string;
+      start = {
+        qmpCommand: 'block-stream',
+        args: { 'job-id': jobId, device, ...speed, ...named('base-node') },
+      };
       break;
   }
   if (values.complete === true && values['cancel-on-ready'] === true) {
@@ -587,8 +605,8 @@ function parseRun(argv: readonly string[]): Invocation {
     command: 'run',
     ...common(values, name),
     kind,
-    qmpCommand,
-    args,
+    qmpCommand: start.qmpCommand,
+    args: start.args,
     jobId,
     onReady,
     json: values.json === true,

@@ -253,7 +253,7 @@ export class Connection {
       const waiter = this.greetingWaiter;
       if (this.phase === 'greeting' && waiter !== undefined && isGreeting(message)) {
         this.greetingWaiter = undefined;
-        waiter.resolve(message as unknown as QmpGreeting);
+        waiter.resolve(message);
         return;
       }
       this.drop(message, this.phase === 'greeting' ? 'unknown-message' : 'unexpected-greeting');

@@ -11,16 +11,18 @@ import {
   RealClock,
   type SimClock,
   type Simulation,
+  type SimulatorCommands,
+  type SimulatorHandlers,
   VirtualClock,
   withClockStepCommand,
 } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
 import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
-import { type HandlerMap, QmpServer } from '@qmpkit/server';
+import { QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
 import { type LintSession, startLint } from './lint/lint-app.js';
 import type { MisuseLinter } from './lint/linter.js';
-import { lintHandlers, withLintCommand } from './lint/wire.js';
+import { type LintExtensionCommands, lintHandlers, withLintCommand } from './lint/wire.js';
 import {
   type ClockKind,
   DEMO_SOCKET,
@@ -39,6 +41,9 @@ export function appVersion(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
+/** The commands the bundled server can answer: QEMU's, the simulator's and the linter's. */
+export type AppCommands = SimulatorCommands & LintExtensionCommands;
+
 /** What the app writes to. */
 export interface AppIo {
   readonly stdout: (text: string) => void;
@@ -47,7 +52,7 @@ export interface AppIo {
 
 /** A running app. */
 export interface RunningApp {
-  readonly server: QmpServer;
+  readonly server: QmpServer<AppCommands>;
   readonly listeners: readonly QmpListener[];
   /** The simulated block layer and jobs behind the server. */
   readonly simulation: Simulation;
@@ -108,16 +113,17 @@ function createServer(
   version: string,
   io: AppIo,
   linter?: MisuseLinter,
-): QmpServer {
-  const handlers: Record<string, unknown> = { ...simulation.handlers };
+): QmpServer<AppCommands> {
+  const { [CLOCK_STEP_COMMAND]: _clockStep, ...qemuHandlers } = simulation.handlers;
+  // The simulator offers x-qmpkit-clock-step on its virtual clock only; the schema says so.
+  const handlers: SimulatorHandlers = clock === 'virtual' ? simulation.handlers : qemuHandlers;
   let { schema, schemaExtras } =
     clock === 'virtual' ? withClockStepCommand(qmpSchema, qmpSchemaExtras) : QEMU_SCHEMA;
-  if (clock !== 'virtual') delete handlers[CLOCK_STEP_COMMAND];
   // The linter watches from the handlers' side; x-qmpkit-lint joins the schema only with it.
   if (linter !== undefined) ({ schema, schemaExtras } = withLintCommand(schema, schemaExtras));
-  const server = new QmpServer({
+  const server = new QmpServer<AppCommands>({
     version: { package: `qmpkit ${version}` },
-    handlers: (linter === undefined ? handlers : lintHandlers(handlers, linter)) as HandlerMap,
+    handlers: linter === undefined ? handlers : lintHandlers(handlers, linter),
     ...(linter === undefined ? {} : { onClientDisconnect: (c) => linter.clientLeft(c.id) }),
     schema,
     schemaExtras,
@@ -133,9 +139,9 @@ function createServer(
       void server.close();
     },
   });
-  simulation.setEventSink((event, data) => {
+  simulation.setEventBroadcast((event, data) => {
     linter?.event(event, data);
-    server.emit(event as never, data as never);
+    server.emit(event, data);
   });
   return server;
 }

@@ -25,7 +25,6 @@ import {
   makeErrorReply,
   makeEvent,
   makeGreeting,
-  makeSuccess,
   ProtocolError,
   type QapiErrorClass,
   type QmpCapability,
@@ -36,7 +35,7 @@ import {
   timestampFromMillis,
 } from '@qmpkit/protocol';
 import type {
-  CommandName,
+  CommandMap,
   EventName,
   IntrospectionCommand,
   IntrospectionEntry,
@@ -47,7 +46,8 @@ import type {
   AttachOptions,
   ClientInfo,
   CommandContext,
-  CommandHandler,
+  CommandHandlerOf,
+  CommandTable,
   EmitOptions,
   EventData,
   MonitorOptions,
@@ -102,13 +102,17 @@ function defaultNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** A registered handler, called with arguments the validator checked against its command. */
+type CheckedHandler = (args: Record<string, unknown>, context: CommandContext) => unknown;
+
 interface Registered {
-  readonly handler: CommandHandler | undefined;
+  readonly handler: CheckedHandler | undefined;
   readonly allowOob: boolean;
 }
 
 interface ThrottleState {
-  timer: ReturnType<typeof setTimeout>;
+  /** Undefined only until armThrottle sets it. */
+  timer: ReturnType<typeof setTimeout> | undefined;
   pending: string | undefined;
 }
 
@@ -120,8 +124,11 @@ interface AfterReply {
 /**
  * A QMP server that answers like QEMU 7.2. Handlers are plugged in by command name; the server
  * does the protocol, the validation and the flow control.
+ *
+ * `M` types the handlers: QEMU's `CommandMap` by default; a server whose schema adds extension
+ * commands is created as `new QmpServer<CommandMap & MyCommands>({...})`.
  */
-export class QmpServer {
+export class QmpServer<M extends CommandTable<M> = CommandMap> {
   readonly version: QmpVersion;
   readonly capabilities: readonly QmpCapability[];
   readonly maxOutputBytes: number;
@@ -149,7 +156,7 @@ export class QmpServer {
     this.resolveClosed = resolve;
   });
 
-  constructor(options: QmpServerOptions) {
+  constructor(options: QmpServerOptions<NoInfer<M>>) {
     this.version = {
       qemu: {
         major: options.version?.qemu?.major ?? DEFAULT_QEMU_VERSION.major,
@@ -173,8 +180,10 @@ export class QmpServer {
     this.onClientConnect = options.onClientConnect;
     this.onClientDisconnect = options.onClientDisconnect;
     for (const name of BUILTIN_COMMANDS) this.registerEntry(name, undefined);
-    for (const [name, handler] of Object.entries(options.handlers ?? {})) {
-      if (handler !== undefined) this.register(name as CommandName, handler as CommandHandler);
+    const handlers: Readonly<Record<string, unknown>> = options.handlers ?? {};
+    for (const name of Object.keys(handlers)) {
+      const handler = handlers[name];
+      if (handler !== undefined) this.registerHandler(name, handler);
     }
   }
 
@@ -182,16 +191,21 @@ export class QmpServer {
    * Registers a handler. The command must exist in the schema (its arguments are validated
    * from it) and must not be a built-in. Registering a name twice replaces the handler.
    */
-  register<N extends CommandName>(name: N, handler: CommandHandler<N>): void {
+  register<N extends keyof M & string>(name: N, handler: CommandHandlerOf<M[N]>): void {
+    this.registerHandler(name, handler);
+  }
+
+  /** Checks and registers a handler; its arguments are typed by the table, checked at run time. */
+  private registerHandler(name: string, handler: unknown): void {
     if ((BUILTIN_COMMANDS as readonly string[]).includes(name)) {
       throw new Error(`${name} is built into the server and cannot be replaced`);
     }
     if (typeof handler !== 'function')
       throw new TypeError(`the handler of ${name} is not a function`);
-    this.registerEntry(name, handler as unknown as CommandHandler);
+    this.registerEntry(name, handler as CheckedHandler);
   }
 
-  private registerEntry(name: string, handler: CommandHandler | undefined): void {
+  private registerEntry(name: string, handler: CheckedHandler | undefined): void {
     const entry = this.commandEntries.get(name);
     if (entry === undefined) {
       throw new Error(`${name} is not a command of the schema, so it cannot be registered`);
@@ -515,7 +529,7 @@ export class QmpServer {
       result =
         registered.handler === undefined
           ? this.builtin(session, name, checked.value, context)
-          : await registered.handler(checked.value as never, context);
+          : await registered.handler(checked.value, context);
     } catch (error) {
       if (CommandError.isInstance(error)) {
         fail(error.errorClass, error.desc, after);
@@ -532,7 +546,8 @@ export class QmpServer {
       }
       return;
     }
-    this.replyTo(session, makeSuccess((result ?? {}) as never, id as never), after);
+    // makeSuccess's shape; the handler's value is any JSON its command returns.
+    this.replyTo(session, hasId ? { return: result ?? {}, id } : { return: result ?? {} }, after);
   }
 
   private builtin(
@@ -609,7 +624,7 @@ export class QmpServer {
       return;
     }
     this.broadcast(text);
-    this.armThrottle(key, { timer: undefined as never, pending: undefined });
+    this.armThrottle(key, { timer: undefined, pending: undefined });
   }
 
   private armThrottle(key: string, state: ThrottleState): void {

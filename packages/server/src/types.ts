@@ -12,17 +12,38 @@ import type {
   QmpSchemaExtras,
 } from '@qmpkit/qapi-types';
 
+/**
+ * What the server knows of one command at compile time: its arguments (after validation) and
+ * its return value. `CommandMap` of @qmpkit/qapi-types has one per QEMU command.
+ */
+export interface CommandSignature {
+  readonly args: unknown;
+  readonly ret: unknown;
+}
+
+/**
+ * A table of command signatures by name: QEMU's `CommandMap`, or `CommandMap` plus the
+ * extension commands (`x-…`) that the runtime schema handed to the server also describes.
+ */
+export type CommandTable<M> = { readonly [N in keyof M]: CommandSignature };
+
 /** The arguments a handler of command `N` receives (validated against the schema first). */
-export type CommandArgs<N extends CommandName> = CommandMap[N]['args'];
+export type CommandArgs<N extends keyof M, M extends CommandTable<M> = CommandMap> = M[N]['args'];
 
 /**
  * What a handler of command `N` returns. Commands without a return value may return nothing
  * (the reply is `{"return": {}}`, as QEMU sends).
  */
-export type CommandResult<N extends CommandName> = CommandMap[N]['ret'] extends QmpEmpty
+export type CommandResult<
+  N extends keyof M,
+  M extends CommandTable<M> = CommandMap,
+> = SignatureResult<M[N]>;
+
+/** What a handler of a command with signature `S` returns (see `CommandResult`). */
+type SignatureResult<S extends CommandSignature> = S['ret'] extends QmpEmpty
   ? // biome-ignore lint/suspicious/noConfusingVoidType: lets `async () => { … }` be a handler.
     QmpEmpty | undefined | void
-  : CommandMap[N]['ret'];
+  : S['ret'];
 
 /**
  * A command handler. It runs after QEMU's structural checks and argument validation passed;
@@ -31,17 +52,43 @@ export type CommandResult<N extends CommandName> = CommandMap[N]['ret'] extends 
  *
  * While an in-band handler runs, its client's session reads nothing more (QEMU without OOB),
  * and no other in-band command of any client starts (QEMU has one main loop).
+ *
+ * `N` is a command of QEMU's `CommandMap`; `CommandHandlerOf` types a handler by a signature
+ * of any table (an extension command's).
  */
-export type CommandHandler<N extends CommandName = CommandName> = (
-  args: CommandArgs<N>,
-  context: CommandContext,
-) => CommandResult<N> | Promise<CommandResult<N>>;
+export type CommandHandler<N extends CommandName = CommandName> = CommandHandlerOf<CommandMap[N]>;
 
-/** Handlers by command name, typed by the generated `CommandMap`. */
-export type HandlerMap = { readonly [N in CommandName]?: CommandHandler<N> };
+/**
+ * A handler of the command with signature `S` (see `CommandHandler`). Typed by the signature,
+ * not by the table, so a handler fits every table that has the same command.
+ */
+export type CommandHandlerOf<S extends CommandSignature> = (
+  args: S['args'],
+  context: CommandContext,
+) => SignatureResult<S> | Promise<SignatureResult<S>>;
+
+/**
+ * Handlers by command name, typed by the command table (default: the generated `CommandMap`),
+ * so a wrong name, argument or return type is a compile error. A map for a smaller table fits
+ * a larger one.
+ */
+export type HandlerMap<M extends CommandTable<M> = CommandMap> = {
+  readonly [N in keyof M]?: CommandHandlerOf<M[N]>;
+};
 
 /** The data of event `E` (`undefined` for events QEMU sends without `data`). */
 export type EventData<E extends EventName> = EventMap[E];
+
+/**
+ * Sends an event to every client in command mode: the signature of `QmpServer.emit` and
+ * `CommandContext.emit`, and what a producer of events outside any command (a simulator's
+ * timers) is handed.
+ */
+export type EventBroadcast = <E extends EventName>(
+  event: E,
+  data: EventData<E>,
+  options?: EmitOptions,
+) => void;
 
 /** Options of an emitted event. */
 export interface EmitOptions {
@@ -105,10 +152,13 @@ export interface ServerVersion {
   readonly package?: string;
 }
 
-/** Options of `QmpServer`. */
-export interface QmpServerOptions {
+/**
+ * Options of `QmpServer`. `M` is the command table the handlers are typed by: QEMU's
+ * `CommandMap`, or `CommandMap` plus the extension commands `schema` adds.
+ */
+export interface QmpServerOptions<M extends CommandTable<M> = CommandMap> {
   /** Command handlers (names must be commands of the schema; built-ins cannot be replaced). */
-  readonly handlers?: HandlerMap;
+  readonly handlers?: HandlerMap<M>;
   /** Version in the greeting and `query-version`; default QEMU 7.2.0, package `qmpkit`. */
   readonly version?: ServerVersion;
   /** Capabilities offered in the greeting; default `['oob']`, as QEMU offers on sockets. */

@@ -3,7 +3,7 @@ import { expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { MemoryImageStore } from '../image-store.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
-import { createSimulator } from './simulator.js';
+import { contextWithoutServer, createSimulator } from './simulator.js';
 
 test('a throttled stream advances on real time and completes through the event sink', async () => {
   const MiB = 1024 * 1024;
@@ -21,8 +21,12 @@ test('a throttled stream advances on real time and completes through the event s
   // 4 MiB in 1 MiB backup chunks at 20 MiB/s: quota 2 MiB per 100 ms slice, so the last two
   // chunks wait for the second slice.
   sim.handlers['blockdev-backup']?.(
-    { 'job-id': 'b1', device: 'src', target: 'dst', sync: 'full', speed: 20 * MiB } as never,
-    { afterReply: (cb) => after.push(cb) },
+    { 'job-id': 'b1', device: 'src', target: 'dst', sync: 'full', speed: 20 * MiB },
+    contextWithoutServer(
+      'blockdev-backup',
+      () => {},
+      (cb) => after.push(cb),
+    ),
   );
   for (const cb of after) cb();
   const deadline = started + 5000;

@@ -8,7 +8,7 @@ import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
 import { buildEmptyQcow2 } from '../qcow2.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
-import { createSimulator, type Simulation } from './simulator.js';
+import { contextWithoutServer, createSimulator, type Simulation } from './simulator.js';
 
 export const MiB = 1024 * 1024;
 
@@ -36,7 +36,7 @@ export class Scenario {
       throughput: options.throughput ?? 1024 * MiB,
       onInternalError: (error) => this.internalErrors.push(error),
       onEvent: (event, data) => {
-        const d = data as Record<string, unknown>;
+        const d: Record<string, unknown> = { ...data };
         this.events.push({ event, data: d });
         this.#lines.push(describe(event, d));
       },
@@ -45,15 +45,22 @@ export class Scenario {
 
   /** Runs a command; returns its return value or throws its CommandError. */
   run(command: string, args: Record<string, unknown> = {}): unknown {
-    const handler = this.sim.handlers[command];
-    if (handler === undefined) throw new Error(`no handler for ${command}`);
+    // Untyped on purpose: scenarios send what a client would.
+    const handlers: Readonly<Record<string, unknown>> = this.sim.handlers;
+    const handler = handlers[command];
+    if (typeof handler !== 'function') throw new Error(`no handler for ${command}`);
     const after: Array<() => void> = [];
     let result: unknown;
     let failure: CommandError | undefined;
     try {
-      result = (handler as (a: unknown, c: unknown) => unknown)(args, {
-        afterReply: (cb: () => void) => after.push(cb),
-      });
+      result = handler(
+        args,
+        contextWithoutServer(
+          command,
+          () => {},
+          (cb) => after.push(cb),
+        ),
+      );
       this.#lines.push('R');
     } catch (error) {
       if (!CommandError.isInstance(error)) throw error;

@@ -3,14 +3,14 @@
 // events land before or after the replies where QEMU puts them (job-semantics.md §6.2, §6.9).
 import { createLinkedPair } from '@qmpkit/protocol/testing';
 import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
-import { type HandlerMap, QMP_SERVER_CODEC, QmpServer } from '@qmpkit/server';
+import { QMP_SERVER_CODEC, QmpServer } from '@qmpkit/server';
 import { afterEach, expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { withClockStepCommand } from './schema.js';
-import { createSimulator } from './simulator.js';
+import { createSimulator, type SimulatorCommands } from './simulator.js';
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,13 +24,13 @@ test('a mirror over QMP: events before and after the replies where QEMU puts the
   blockLayer.add({ driver: 'null-co', 'node-name': 'dst', size: 64 * 1024 * 1024 });
   const sim = createSimulator({ blockLayer, clock });
   const { schema, schemaExtras } = withClockStepCommand(qmpSchema, qmpSchemaExtras);
-  const server = new QmpServer({
-    handlers: sim.handlers as HandlerMap,
+  const server = new QmpServer<SimulatorCommands>({
+    handlers: sim.handlers,
     schema,
     schemaExtras,
     now: () => clock.now() / 1e6,
   });
-  sim.setEventSink((event, data) => server.emit(event as never, data as never));
+  sim.setEventBroadcast((event, data) => server.emit(event, data));
   closers.push(
     () => sim.close(),
     () => server.close(),

@@ -88,7 +88,7 @@ test('a failure inside a timer is reported, not thrown into the clock', () => {
     onInternalError: (error) => errors.push(error),
   });
   sim.execute('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
-  sim.setEventSink(() => {
+  sim.setEventBroadcast(() => {
     throw new Error('sink down');
   });
   expect(() => clock.advance(100)).not.toThrow();

@@ -10,42 +10,29 @@
 // I/O error, a pause landing at a chunk boundary), and works out its progress on demand, before
 // every command. A terabyte mirror therefore costs two timers, not sixty thousand.
 
-import type { JobEngine } from '@qmpkit/job-engine';
+import type { JobCommandArgs, JobCommandName, JobEngine } from '@qmpkit/job-engine';
 import { CommandError } from '@qmpkit/protocol';
+import type { CommandMap, QmpEmpty } from '@qmpkit/qapi-types';
 import type {
-  BlockCommitArgs,
-  BlockdevBackup,
-  BlockdevCreateArgs,
-  BlockdevMirrorArgs,
-  BlockdevOptions,
-  BlockStreamArgs,
-  DriveBackup,
-  DriveMirror,
-  TransactionArgs,
-} from '@qmpkit/qapi-types';
+  CommandContext,
+  CommandHandlerOf,
+  CommandResult,
+  EventBroadcast,
+  HandlerMap,
+} from '@qmpkit/server';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
 import { cancelTimer } from '../runtime/copy-loop.js';
 import { drainBegin } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
-import {
-  apply,
-  command,
-  type EventSink,
-  JobRuntime,
-  type SimCommandContext,
-} from '../runtime/job-runtime.js';
+import { apply, command, JobRuntime } from '../runtime/job-runtime.js';
 import { generic, invalidValue } from './blockdev/context.js';
 import { blockdevCreate } from './blockdev/create.js';
 import { blockdevMirror, driveMirror } from './blockdev/mirror.js';
 import { blockCommit, blockStream } from './blockdev/stream-commit.js';
 import { transaction } from './blockdev/transaction.js';
 
-export {
-  DEFAULT_THROUGHPUT,
-  type EventSink,
-  type SimCommandContext,
-} from '../runtime/job-runtime.js';
+export { DEFAULT_THROUGHPUT } from '../runtime/job-runtime.js';
 export {
   BACKUP_CHUNK_SIZE,
   COMMIT_CHUNK_SIZE,
@@ -53,8 +40,20 @@ export {
   STREAM_CHUNK_SIZE,
 } from './sizes.js';
 
-/** A command handler: validated arguments in, the return value out, or a thrown CommandError. */
-export type SimCommandHandler = (args: never, context?: SimCommandContext) => unknown;
+/** The simulator's own command beside QEMU's: `x-qmpkit-clock-step` (see withClockStepCommand). */
+export interface SimulatorExtensionCommands {
+  /** Advances the virtual clock by `ns` nanoseconds, running the timers that fall due. */
+  readonly 'x-qmpkit-clock-step': { readonly args: { ns: number }; readonly ret: QmpEmpty };
+}
+
+/**
+ * The commands the simulator answers, typed: QEMU's `CommandMap` and the simulator's extension.
+ * A server in front of it is a `QmpServer<SimulatorCommands>`.
+ */
+export type SimulatorCommands = CommandMap & SimulatorExtensionCommands;
+
+/** The simulator's handlers, for @qmpkit/server's `handlers` option. */
+export type SimulatorHandlers = HandlerMap<SimulatorCommands>;
 
 export interface SimulatorOptions {
   /** The block layer the jobs work on (its nodes, allocation, blkdebug rules, op blockers). */
@@ -69,8 +68,11 @@ export interface SimulatorOptions {
    * null-co. A finite value makes unthrottled jobs take time (and show `busy: true`).
    */
   readonly throughput?: number;
-  /** Where events go; can be set later with setEventSink (events before that are dropped). */
-  readonly onEvent?: EventSink;
+  /**
+   * Where events go (a server's `emit`); can be set later with setEventBroadcast (events before
+   * that are dropped).
+   */
+  readonly onEvent?: EventBroadcast;
   /**
    * Also answer the block layer's own commands (blockdev-add, blockdev-del,
    * query-named-block-nodes) from `blockLayer`. Default true.
@@ -94,7 +96,7 @@ export class BlockJobSimulator {
   readonly blockLayer: BlockLayer;
   readonly engine: JobEngine;
   readonly clock: SimClock;
-  readonly handlers: Readonly<Record<string, SimCommandHandler>>;
+  readonly handlers: SimulatorHandlers;
   readonly #rt: JobRuntime;
 
   constructor(options: SimulatorOptions) {
@@ -110,23 +112,28 @@ export class BlockJobSimulator {
    * after-reply work runs, then the return value comes back (or its CommandError is thrown).
    */
   execute(command: string, args: object = {}): unknown {
-    const handler = this.handlers[command];
-    if (handler === undefined) {
+    // Untyped on purpose (a test sends what a client would); the handler checks what it uses.
+    const handlers: Readonly<Record<string, unknown>> = this.handlers;
+    const handler = Object.hasOwn(handlers, command) ? handlers[command] : undefined;
+    if (typeof handler !== 'function') {
       throw new CommandError('CommandNotFound', `The command ${command} has not been found`);
     }
     const after: Array<() => void> = [];
+    const context = contextWithoutServer(
+      command,
+      (event, data) => this.#rt.broadcast?.(event, data),
+      (callback) => after.push(callback),
+    );
     try {
-      return (handler as (a: object, c: SimCommandContext) => unknown)(args, {
-        afterReply: (callback) => after.push(callback),
-      });
+      return handler(args, context);
     } finally {
       for (const callback of after) callback();
     }
   }
 
-  /** Where events go from now on. */
-  setEventSink(sink: EventSink | undefined): void {
-    this.#rt.sink = sink;
+  /** Where events go from now on (a server's `emit`). */
+  setEventBroadcast(broadcast: EventBroadcast | undefined): void {
+    this.#rt.broadcast = broadcast;
   }
 
   /**
@@ -172,38 +179,42 @@ export class BlockJobSimulator {
   }
 
   // ---- command plumbing -----------------------------------------------------------------------
-  #buildHandlers(blockLayerCommands: boolean): Record<string, SimCommandHandler> {
-    const h: Record<string, SimCommandHandler> = Object.create(null);
-    const add = <A>(name: string, run: (args: A) => unknown) => {
-      h[name] = ((args: A, context?: SimCommandContext) =>
-        command(this.#rt, context, () => run(args))) as SimCommandHandler;
+  #buildHandlers(blockLayerCommands: boolean): SimulatorHandlers {
+    const h: { -readonly [N in keyof SimulatorCommands]?: SimulatorHandlers[N] } =
+      Object.create(null);
+    type Result<N extends keyof SimulatorCommands> = CommandResult<N, SimulatorCommands>;
+    const add = <N extends keyof SimulatorCommands>(
+      name: N,
+      run: (args: SimulatorCommands[N]['args']) => Result<N>,
+    ): void => {
+      // command() hands back run's value (or {} for nothing), so its type is run's.
+      const handler: CommandHandlerOf<SimulatorCommands[N]> = (args, context) =>
+        command(this.#rt, context, () => run(args)) as Result<N>;
+      // TypeScript cannot write a generic key of a mapped type; the handler is that key's type.
+      h[name] = handler as SimulatorHandlers[N];
     };
     if (blockLayerCommands) {
-      add<BlockdevOptions>('blockdev-add', (a) => {
+      add('blockdev-add', (a) => {
         this.blockLayer.add(a);
         return {};
       });
-      add<{ 'node-name': string }>('blockdev-del', (a) => {
+      add('blockdev-del', (a) => {
         this.blockLayer.del(a['node-name']);
         return {};
       });
-      add<{ flat?: boolean }>('query-named-block-nodes', (a) =>
-        this.blockLayer.queryNamedBlockNodes(a.flat ?? false),
-      );
+      add('query-named-block-nodes', (a) => this.blockLayer.queryNamedBlockNodes(a.flat ?? false));
     }
     const jobs = jobFactory(this.#rt);
-    add<BlockdevMirrorArgs>('blockdev-mirror', (a) => blockdevMirror(jobs, a));
-    add<BlockCommitArgs>('block-commit', (a) => blockCommit(jobs, a));
-    add<BlockStreamArgs>('block-stream', (a) => blockStream(jobs, a));
-    add<BlockdevBackup>('blockdev-backup', (a) =>
+    add('blockdev-mirror', (a) => blockdevMirror(jobs, a));
+    add('block-commit', (a) => blockCommit(jobs, a));
+    add('block-stream', (a) => blockStream(jobs, a));
+    add('blockdev-backup', (a) =>
       transaction(jobs, { actions: [{ type: 'blockdev-backup', data: a }] }),
     );
-    add<DriveBackup>('drive-backup', (a) =>
-      transaction(jobs, { actions: [{ type: 'drive-backup', data: a }] }),
-    );
-    add<DriveMirror>('drive-mirror', (a) => driveMirror(jobs, a));
-    add<TransactionArgs>('transaction', (a) => transaction(jobs, a));
-    add<BlockdevCreateArgs>('blockdev-create', (a) => blockdevCreate(jobs, a));
+    add('drive-backup', (a) => transaction(jobs, { actions: [{ type: 'drive-backup', data: a }] }));
+    add('drive-mirror', (a) => driveMirror(jobs, a));
+    add('transaction', (a) => transaction(jobs, a));
+    add('blockdev-create', (a) => blockdevCreate(jobs, a));
     for (const name of [
       'job-pause',
       'job-resume',
@@ -219,29 +230,31 @@ export class BlockJobSimulator {
       'block-job-dismiss',
       'block-job-set-speed',
     ] as const) {
-      add<Record<string, unknown>>(name, (a) => this.#verb(name, a));
+      add(name, (a) => this.#verb(name, a));
     }
     add('query-jobs', () => this.engine.queryJobs());
     add('query-block-jobs', () => this.engine.queryBlockJobs());
     // Only a virtual clock can be stepped; on real time the command does not exist (and a
     // server that accepts only schema commands needs no schema extension).
     if (this.clock instanceof VirtualClock) {
-      add<Record<string, unknown>>(CLOCK_STEP_COMMAND, (a) => this.#clockStep(a));
+      add(CLOCK_STEP_COMMAND, (a) => this.#clockStep(a));
     }
     return h;
   }
 
   // ---- job verbs, queries, the clock ----------------------------------------------------------
-  #verb(name: Parameters<JobEngine['execute']>[0], args: Record<string, unknown>): unknown {
+  #verb<C extends JobCommandName>(name: C, args: JobCommandArgs[C]): QmpEmpty {
+    // The job the verb names (execute() may hand over anything a client sent, even nothing).
+    const given: JobCommandArgs[JobCommandName] | undefined = args;
+    const jobName = given === undefined ? '' : 'id' in given ? given.id : given.device;
+    const id = typeof jobName === 'string' ? jobName : '';
     if (name === 'job-cancel' || name === 'block-job-cancel') {
-      const id = (name === 'job-cancel' ? args.id : args.device) as string;
+      const force = given !== undefined && 'force' in given && given.force === true;
       const d = this.#rt.drivers.get(id);
-      if (d !== undefined)
-        d.driver.cancel(this.#rt, d, name === 'job-cancel' || args.force === true);
+      if (d !== undefined) d.driver.cancel(this.#rt, d, name === 'job-cancel' || force);
     }
     if (name === 'job-complete' || name === 'block-job-complete') {
       // mirror_complete(): the node `replaces` named must still exist.
-      const id = (name === 'job-complete' ? args.id : args.device) as string;
       const d = this.#rt.drivers.get(id);
       const replaces = d === undefined ? undefined : d.driver.missingReplacesNode(this.#rt, d);
       if (replaces !== undefined) {
@@ -255,12 +268,11 @@ export class BlockJobSimulator {
         return {};
       }
     }
-    const result = this.engine.execute(name, args as never);
-    apply(this.#rt, result);
+    apply(this.#rt, this.engine.execute(name, args));
     return {};
   }
 
-  #clockStep(args: Record<string, unknown>): unknown {
+  #clockStep(args: Readonly<Record<string, unknown>>): QmpEmpty {
     for (const key of Object.keys(args)) {
       if (key !== 'ns') throw generic(`Parameter '${key}' is unexpected`);
     }
@@ -289,16 +301,37 @@ export class BlockJobSimulator {
   }
 }
 
+/**
+ * The context a handler gets when it runs without a server (BlockJobSimulator.execute, tests):
+ * events go to `broadcast`, after-reply work to `afterReply`, in call order.
+ */
+export function contextWithoutServer(
+  command: string,
+  broadcast: EventBroadcast,
+  afterReply: (callback: () => void) => void,
+): CommandContext {
+  return {
+    command,
+    id: undefined,
+    oob: false,
+    client: { id: 0, monitor: 'execute', peer: 'execute' },
+    emit: broadcast,
+    emitAfterReply: (event, data) => afterReply(() => broadcast(event, data)),
+    afterReply,
+  };
+}
+
 /** What createSimulator returns: the handler map for @qmpkit/server and the parts behind it. */
 export interface Simulation {
-  readonly handlers: Readonly<Record<string, SimCommandHandler>>;
+  readonly handlers: SimulatorHandlers;
   /** BlockJobSimulator.execute: one command without a server. */
   execute(command: string, args?: object): unknown;
   readonly simulator: BlockJobSimulator;
   readonly blockLayer: BlockLayer;
   readonly engine: JobEngine;
   readonly clock: SimClock;
-  setEventSink(sink: EventSink | undefined): void;
+  /** BlockJobSimulator.setEventBroadcast: where events go (a server's `emit`). */
+  setEventBroadcast(broadcast: EventBroadcast | undefined): void;
   close(): void;
 }
 
@@ -312,7 +345,7 @@ export function createSimulator(options: SimulatorOptions): Simulation {
     blockLayer: simulator.blockLayer,
     engine: simulator.engine,
     clock: simulator.clock,
-    setEventSink: (sink) => simulator.setEventSink(sink),
+    setEventBroadcast: (broadcast) => simulator.setEventBroadcast(broadcast),
     close: () => simulator.close(),
   };
 }

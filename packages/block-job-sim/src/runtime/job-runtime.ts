@@ -11,6 +11,8 @@
 // every command. A terabyte mirror therefore costs two timers, not sixty thousand.
 
 import { type Effect, type EnterReason, JobEngine, type JobResult } from '@qmpkit/job-engine';
+import type { EventName } from '@qmpkit/qapi-types';
+import type { CommandContext, EventBroadcast, EventData } from '@qmpkit/server';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';
 import { commandError, generic } from '../jobs/blockdev/context.js';
@@ -23,23 +25,18 @@ import { process, speedChanged, stopPlan, syncTo, updateLanding } from './copy-l
  */
 export const DEFAULT_THROUGHPUT = Number.POSITIVE_INFINITY;
 
-/** Where events go: the QMP server's broadcast. */
-export type EventSink = (event: string, data: unknown) => void;
-
 /**
- * The part of @qmpkit/server's CommandContext the simulator uses: work that QEMU does in a later
+ * The part of @qmpkit/server's CommandContext the runtime uses: work that QEMU does in a later
  * main-loop turn is handed to `afterReply`, so its events follow the command's reply.
  */
-export interface SimCommandContext {
-  afterReply(callback: () => void): void;
-}
+export type AfterReplyContext = Pick<CommandContext, 'afterReply'>;
 
 export interface JobRuntimeOptions {
   readonly blockLayer: BlockLayer;
   readonly engine?: JobEngine | undefined;
   readonly clock?: SimClock | undefined;
   readonly throughput?: number | undefined;
-  readonly onEvent?: EventSink | undefined;
+  readonly onEvent?: EventBroadcast | undefined;
   readonly onInternalError?: ((error: unknown) => void) | undefined;
 }
 
@@ -57,7 +54,8 @@ export class JobRuntime {
   readonly jobBlockers = new Map<BlockNode, string[]>();
   /** Nodes with a job's filter inserted above them (no longer root nodes), with a count. */
   readonly filtered = new Map<BlockNode, number>();
-  sink: EventSink | undefined;
+  /** Where events go: the QMP server's `emit`. */
+  broadcast: EventBroadcast | undefined;
   /** Where a failure inside a timer or after-reply work goes (a simulator bug). */
   readonly onInternalError: (error: unknown) => void;
   seq = 0;
@@ -76,7 +74,7 @@ export class JobRuntime {
     if (!(throughput > 0)) throw new RangeError('throughput must be positive');
     this.throughput = throughput;
     this.nsPerByte = Number.isFinite(throughput) ? 1e9 / throughput : 0;
-    this.sink = options.onEvent;
+    this.broadcast = options.onEvent;
     this.onInternalError =
       options.onInternalError ??
       ((error) => console.error('block-job-sim: internal error in a job driver:', error));
@@ -90,7 +88,7 @@ export class JobRuntime {
  */
 export function command(
   rt: JobRuntime,
-  context: SimCommandContext | undefined,
+  context: AfterReplyContext | undefined,
   run: () => unknown,
 ): unknown {
   if (rt.closed) throw generic('The simulator is closed');
@@ -144,8 +142,8 @@ export function defer(rt: JobRuntime, fn: () => void): void {
   else fn();
 }
 
-export function emit(rt: JobRuntime, event: string, data: unknown): void {
-  rt.sink?.(event, data);
+export function emit<E extends EventName>(rt: JobRuntime, event: E, data: EventData<E>): void {
+  rt.broadcast?.(event, data);
 }
 
 /** Carries out an engine result's effects; throws its error as the command's. */

@@ -45,8 +45,8 @@ export async function queryJobs(
     client.execute('query-block-jobs'),
   ]);
   return {
-    jobs: jobs as unknown as WatchedJob[],
-    blockJobs: blockJobs as unknown as WatchedBlockJob[],
+    jobs,
+    blockJobs,
   };
 }
 

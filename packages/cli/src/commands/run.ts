@@ -81,7 +81,7 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
     client.executeUntyped('job-cancel', { id }).catch(() => {});
   };
 
-  const run = client.runJob(invocation.qmpCommand, invocation.args as never, {
+  const run = client.runJob(invocation.qmpCommand, invocation.args, {
     onStatus: (s) => {
       status = s;
       // Ctrl-C came while the job was being created (its job-cancel found no job): cancel now.

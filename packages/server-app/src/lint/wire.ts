@@ -4,22 +4,39 @@
  * after; `x-qmpkit-lint` returns the findings so far. @qmpkit/server itself is unchanged.
  */
 import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types';
+import type { CommandContext, CommandTable, HandlerMap } from '@qmpkit/server';
 import type { LintFinding, MisuseLinter } from './linter.js';
 
 /** The command that returns the findings so far. */
 export const LINT_COMMAND = 'x-qmpkit-lint';
 
-type Handler = (args: unknown, context: { command: string; client: { id: number } }) => unknown;
+/** A finding as `x-qmpkit-lint` returns it and the report file holds it. */
+export type LintFindingJson = Record<string, unknown>;
 
-/** `handlers` with each one reporting to `linter`. */
-export function lintHandlers(
-  handlers: Readonly<Record<string, unknown>>,
+/** The linter's command beside the simulator's (see withLintCommand). */
+export interface LintExtensionCommands {
+  readonly 'x-qmpkit-lint': {
+    readonly args: Record<string, never>;
+    readonly ret: LintFindingJson[];
+  };
+}
+
+/** A handler as the wrapper sees it: any arguments, any outcome. */
+type AnyHandler = (args: unknown, context: CommandContext) => unknown;
+
+/**
+ * `handlers` with each one reporting to `linter`, plus `x-qmpkit-lint`. Each wrapper passes its
+ * arguments and result through unchanged, so the map keeps the types it came with.
+ */
+export function lintHandlers<M extends CommandTable<M>>(
+  handlers: HandlerMap<M>,
   linter: MisuseLinter,
-): Record<string, unknown> {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, handler] of Object.entries(handlers)) {
-    const run = handler as Handler;
-    wrapped[name] = async (args: unknown, context: { command: string; client: { id: number } }) => {
+): HandlerMap<M & LintExtensionCommands> {
+  const given: Readonly<Record<string, AnyHandler | undefined>> = handlers;
+  const wrapped: Record<string, AnyHandler> = {};
+  for (const [name, run] of Object.entries(given)) {
+    if (run === undefined) continue;
+    wrapped[name] = async (args, context) => {
       linter.command(context.client.id, name, args);
       let ok = false;
       try {
@@ -32,11 +49,12 @@ export function lintHandlers(
     };
   }
   wrapped[LINT_COMMAND] = () => findingsJson(linter.findings());
-  return wrapped;
+  // Each wrapper has its handler's signature; x-qmpkit-lint has LintExtensionCommands'.
+  return wrapped as HandlerMap<M & LintExtensionCommands>;
 }
 
 /** Findings as JSON objects (members that do not apply left out). */
-export function findingsJson(findings: readonly LintFinding[]): Record<string, unknown>[] {
+export function findingsJson(findings: readonly LintFinding[]): LintFindingJson[] {
   return findings.map((f) => ({
     rule: f.rule,
     ...(f.client === undefined ? {} : { client: f.client }),

@@ -265,7 +265,8 @@ export class ReplaySession {
     if (!isJsonObject(msg)) return wireText(entry);
     if (output.answers !== undefined) return this.replyText(output, this.ids[output.answers]);
     if (this.options.mode === 'tolerant' && isJsonObject(msg.timestamp)) {
-      const timestamp = timestampFromMillis(this.options.wallMs()) as unknown as JsonObject;
+      const { seconds, microseconds } = timestampFromMillis(this.options.wallMs());
+      const timestamp: JsonObject = { seconds, microseconds };
       return qemuText(
         Object.fromEntries(
           Object.entries(msg).map(([k, v]) => [k, k === 'timestamp' ? timestamp : v]),
@@ -278,7 +279,8 @@ export class ReplaySession {
   /** A recorded reply with the client's `id`: the recorded bytes when it is the recorded id. */
   private replyText(output: PlannedOutput, clientId: JsonValue | undefined): string {
     const entry = output.entry;
-    if (!isRecordMessage(entry) || !isJsonObject(entry.msg)) return wireText(entry as never);
+    if (!isRecordMessage(entry)) return 'raw' in entry ? entry.raw : '';
+    if (!isJsonObject(entry.msg)) return wireText(entry);
     const msg = entry.msg;
     if (canonicalJson(clientId) === canonicalJson(msg.id)) return wireText(entry);
     // QEMU's member order: `{"return": …, "id": …}` but `{"id": …, "error": …}`.

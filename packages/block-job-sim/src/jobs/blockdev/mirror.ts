@@ -1,7 +1,7 @@
 // blockdev-mirror and drive-mirror (blockdev.c blockdev_mirror_common, mirror.c mirror_start):
 // argument checks in QEMU's order, the dirty bitmap the mirror starts from, then the job.
 
-import type { BlockdevMirrorArgs, DriveMirror } from '@qmpkit/qapi-types';
+import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types';
 import type { BlockNode } from '../../block-layer.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';
@@ -12,7 +12,7 @@ import { closeImage, createImage, hasZeroInit, openImage } from './images.js';
 
 const MiB = 1024 * 1024;
 
-export function blockdevMirror(jobs: JobFactory, a: BlockdevMirrorArgs): unknown {
+export function blockdevMirror(jobs: JobFactory, a: BlockdevMirrorArgs): QmpEmpty {
   const bs = jobs.rootNode(a.device);
   const target = blockNode(jobs.layer, a.target);
   mirrorCommon(jobs, a, bs, target, a.sync === 'full', undefined);
@@ -23,7 +23,7 @@ export function blockdevMirror(jobs: JobFactory, a: BlockdevMirrorArgs): unknown
  * drive-mirror: like blockdev-mirror, but the target is an image file, created first (unless
  * `mode: existing`) and opened as a node of its own, which goes away with the job.
  */
-export function driveMirror(jobs: JobFactory, a: DriveMirror): unknown {
+export function driveMirror(jobs: JobFactory, a: DriveMirror): QmpEmpty {
   const layer = jobs.layer;
   const bs = jobs.rootNode(a.device);
   // Early check to avoid creating the target.

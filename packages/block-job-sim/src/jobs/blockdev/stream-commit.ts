@@ -1,7 +1,7 @@
 // block-commit and block-stream (blockdev.c qmp_block_commit, qmp_block_stream): the chain
 // between top and base resolved and checked in QEMU's order, then the job.
 
-import type { BlockCommitArgs, BlockStreamArgs } from '@qmpkit/qapi-types';
+import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import { commitDriver, commitState } from '../commit.js';
 import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';
@@ -20,7 +20,7 @@ import {
   overlayOf,
 } from './context.js';
 
-export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): unknown {
+export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
   const layer = jobs.layer;
   let bs: BlockNode;
   try {
@@ -134,7 +134,7 @@ export function findBackingImage(
   return undefined;
 }
 
-export function blockStream(jobs: JobFactory, a: BlockStreamArgs): unknown {
+export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
   const layer = jobs.layer;
   if (a.base !== undefined && a['base-node'] !== undefined) {
     throw generic("'base' and 'base-node' cannot be specified at the same time");

@@ -7,6 +7,7 @@ import type {
   BackupCommon,
   BlockdevBackup,
   DriveBackup,
+  QmpEmpty,
   TransactionAction,
   TransactionArgs,
 } from '@qmpkit/qapi-types';
@@ -24,7 +25,7 @@ import { closeImage, createImage, openImage } from './images.js';
  * (a backup is created on its drained source), start the jobs, or roll back on the first
  * failure; then end each action's drained section.
  */
-export function transaction(jobs: JobFactory, a: TransactionArgs): unknown {
+export function transaction(jobs: JobFactory, a: TransactionArgs): QmpEmpty {
   const mode = a.properties?.['completion-mode'] ?? 'individual';
   const txn = mode === 'grouped' ? jobs.engine.newTransaction() : undefined;
   const group = mode === 'grouped' ? new Set<JobRun>() : undefined;
