@@ -75,6 +75,14 @@ export {
   permissionBitsOf,
   permissionNames,
 } from './permissions.js';
+export {
+  QEMU_PROFILE_VERSIONS,
+  type QemuProfile,
+  type QemuProfileVersion,
+  qemu72Profile,
+  qemu100Profile,
+  qemuProfile,
+} from './profile/index.js';
 export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qapi.js';
 export {
   buildEmptyQcow2,

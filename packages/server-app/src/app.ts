@@ -8,6 +8,7 @@ import {
   CLOCK_STEP_COMMAND,
   createSimulator,
   parseBlockdevArgument,
+  qemuProfile,
   RealClock,
   type SimClock,
   type Simulation,
@@ -17,7 +18,8 @@ import {
   withClockStepCommand,
 } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
-import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import * as qemu72 from '@qmpkit/qapi-types/7.2';
+import * as qemu100 from '@qmpkit/qapi-types/10.0';
 import { QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
 import { type LintSession, startLint } from './lint/lint-app.js';
@@ -25,11 +27,13 @@ import type { MisuseLinter } from './lint/linter.js';
 import { type LintExtensionCommands, lintHandlers, withLintCommand } from './lint/wire.js';
 import {
   type ClockKind,
+  DEFAULT_QEMU_VERSION,
   DEMO_SOCKET,
   HELP,
   type MonitorSpec,
   PROGRAM,
   parseCommandLine,
+  type QemuVersionOption,
   ServerUsageError,
 } from './options.js';
 import { type RunningReplay, startReplay } from './replay/replay-server.js';
@@ -94,10 +98,13 @@ export async function startMonitors(
 }
 
 /**
- * QEMU 7.2's runtime schema. This bundle embeds it (and so is GPL-2.0-or-later, like QEMU) and
- * hands it to the MIT server and simulator, which never load it themselves.
+ * Each QEMU version's runtime schema. This bundle embeds them (and so is GPL-2.0-or-later, like
+ * QEMU) and hands the chosen one to the MIT server and simulator, which never load it themselves.
  */
-const QEMU_SCHEMA = { schema: qmpSchema, schemaExtras: qmpSchemaExtras } as const;
+const QEMU_SCHEMAS = {
+  '7.2': { schema: qemu72.qmpSchema, schemaExtras: qemu72.qmpSchemaExtras },
+  '10.0': { schema: qemu100.qmpSchema, schemaExtras: qemu100.qmpSchemaExtras },
+} as const satisfies Record<QemuVersionOption, unknown>;
 
 function makeClock(kind: ClockKind): SimClock {
   return kind === 'virtual' ? new VirtualClock() : new RealClock();
@@ -117,12 +124,16 @@ function createServer(
   const { [CLOCK_STEP_COMMAND]: _clockStep, ...qemuHandlers } = simulation.handlers;
   // The simulator offers x-qmpkit-clock-step on its virtual clock only; the schema says so.
   const handlers: SimulatorHandlers = clock === 'virtual' ? simulation.handlers : qemuHandlers;
+  const profile = simulation.simulator.profile;
+  const qemuSchema = QEMU_SCHEMAS[profile.version];
   let { schema, schemaExtras } =
-    clock === 'virtual' ? withClockStepCommand(qmpSchema, qmpSchemaExtras) : QEMU_SCHEMA;
+    clock === 'virtual'
+      ? withClockStepCommand(qemuSchema.schema, qemuSchema.schemaExtras)
+      : qemuSchema;
   // The linter watches from the handlers' side; x-qmpkit-lint joins the schema only with it.
   if (linter !== undefined) ({ schema, schemaExtras } = withLintCommand(schema, schemaExtras));
   const server = new QmpServer<AppCommands>({
-    version: { package: `qmpkit ${version}` },
+    version: { qemu: profile.qemu, package: `qmpkit ${version}` },
     handlers: linter === undefined ? handlers : lintHandlers(handlers, linter),
     ...(linter === undefined ? {} : { onClientDisconnect: (c) => linter.clientLeft(c.id) }),
     schema,
@@ -173,7 +184,9 @@ export async function runCommandLine(
   }
   const version = appVersion();
   if (parsed.action === 'version') {
-    io.stdout(`${PROGRAM} version ${version} (qmpkit; answers QMP like QEMU 7.2)\n`);
+    io.stdout(
+      `${PROGRAM} version ${version} (qmpkit; answers QMP like QEMU 7.2 or 10.0, default ${DEFAULT_QEMU_VERSION})\n`,
+    );
     return { exitCode: 0 };
   }
   for (const warning of parsed.warnings) io.stderr(`${warning}\n`);
@@ -184,10 +197,11 @@ export async function runCommandLine(
   // working directory, as QEMU's are.
   const blockLayer = new BlockLayer({
     store: new FsImageStore(process.cwd()),
-    schema: QEMU_SCHEMA,
+    schema: QEMU_SCHEMAS[parsed.qemuVersion],
   });
   const simulation = createSimulator({
     blockLayer,
+    profile: qemuProfile(parsed.qemuVersion),
     clock: makeClock(parsed.clock),
     throughput: parsed.throughput,
     onInternalError: (error) => io.stderr(`${PROGRAM}: internal error: ${String(error)}\n`),
@@ -231,7 +245,8 @@ export async function runCommandLine(
     const unix = parsed.monitors[0]?.endpoint.kind === 'unix';
     const target = unix ? `--socket ${first}` : `--tcp ${first}`;
     io.stdout(
-      `qmpkit-server demo: QMP on ${listeners.map((l) => l.address).join(' and ')}; ` +
+      `qmpkit-server demo: QMP on ${listeners.map((l) => l.address).join(' and ')}, ` +
+        `answering like QEMU ${parsed.qemuVersion}; ` +
         'disks disk0, disk1, disk2 (4 GiB each); jobs copy at 256 MiB/s.\n' +
         `  watch the jobs:    qmpkit jobs watch ${target}\n` +
         `  start a mirror:    qmpkit run mirror ${target} --device disk0 --target disk1 --complete\n` +

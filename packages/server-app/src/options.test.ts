@@ -31,6 +31,20 @@ describe('parseCommandLine', () => {
     });
   });
 
+  test('--qemu-version: 7.2 or 10.0, default 7.2', () => {
+    const socket = ['--socket', '/s'];
+    expect(parseCommandLine(socket)).toMatchObject({ qemuVersion: '7.2' });
+    expect(parseCommandLine(['--qemu-version', '10.0', ...socket])).toMatchObject({
+      qemuVersion: '10.0',
+    });
+    expect(parseCommandLine(['--qemu-version=7.2', ...socket])).toMatchObject({
+      qemuVersion: '7.2',
+    });
+    expect(() => parseCommandLine(['--qemu-version', '10', ...socket])).toThrow(
+      'qmpkit-server: --qemu-version 10: expected 7.2 or 10.0',
+    );
+  });
+
   test("QEMU's short booleans: server, nowait", () => {
     expect(
       parseCommandLine(['--chardev', 'socket,path=/a,server,nowait,id=m', '--monitor', 'm']),

@@ -25,6 +25,15 @@ export interface MonitorSpec {
 /** Which clock the simulated jobs run on. */
 export type ClockKind = 'real' | 'virtual';
 
+/** The QEMU versions qmpkit-server can answer like (`--qemu-version`), oldest first. */
+export const QEMU_VERSIONS = ['7.2', '10.0'] as const;
+export type QemuVersionOption = (typeof QEMU_VERSIONS)[number];
+/**
+ * The version spoken without `--qemu-version`: the newest one every conformance scenario has been
+ * verified on against the real qemu-storage-daemon of that version.
+ */
+export const DEFAULT_QEMU_VERSION: QemuVersionOption = '7.2';
+
 /** The block devices the `--demo` configuration opens (QEMU `--blockdev` syntax). */
 export const DEMO_BLOCKDEVS: readonly string[] = [
   'null-co,node-name=disk0,size=4294967296,read-zeroes=on',
@@ -55,6 +64,8 @@ export type ParsedCommandLine =
       /** `--blockdev` values, in command-line order (opened before any monitor listens). */
       readonly blockdevs: readonly string[];
       readonly clock: ClockKind;
+      /** The QEMU version to answer like: its schema, greeting and job behaviour. */
+      readonly qemuVersion: QemuVersionOption;
       /** Bytes per second of an unthrottled job; Infinity: no simulated time. */
       readonly throughput: number;
       readonly pidfile: string | undefined;
@@ -83,7 +94,7 @@ export class ServerUsageError extends Error {
 }
 
 export const HELP = `Usage: ${PROGRAM} [options]
-A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
+A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
 
   -h, --help             display this help and exit
   -V, --version          output version information and exit
@@ -99,6 +110,10 @@ A QMP server that answers like qemu-storage-daemon 7.2 (qmpkit).
 
   --blockdev <options>   a block node, as qemu-storage-daemon takes it (key=value or JSON):
                          null-co, file, raw, qcow2 and blkdebug nodes are simulated
+  --qemu-version 7.2|10.0
+                         the QEMU version to answer like (default ${DEFAULT_QEMU_VERSION}): its QMP
+                         schema, greeting, query-version, and its job behaviour (10.0:
+                         block-job-change, actively-synced, blockdev-del drains every job)
   --clock real|virtual   the clock jobs run on (default real); with 'virtual', time moves
                          only when a client sends x-qmpkit-clock-step {"ns": N}
   --throughput <bytes>   how fast an unthrottled job copies, per second (suffixes K, M, G,
@@ -172,6 +187,7 @@ interface Chardev {
 const OPTIONS_WITH_VALUE = new Set([
   '--chardev',
   '--clock',
+  '--qemu-version',
   '--throughput',
   '--monitor',
   '--blockdev',
@@ -319,6 +335,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const monitors: MonitorSpec[] = [];
   const blockdevs: string[] = [];
   let clock: ClockKind = 'real';
+  let qemuVersion: QemuVersionOption = DEFAULT_QEMU_VERSION;
   let throughput: number | undefined;
   let pidfile: string | undefined;
   let serveAllClients = false;
@@ -378,6 +395,12 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         }
         clock = value;
         break;
+      case '--qemu-version': {
+        const version = QEMU_VERSIONS.find((v) => v === value);
+        if (version === undefined) fail(option, value!, `expected ${QEMU_VERSIONS.join(' or ')}`);
+        qemuVersion = version;
+        break;
+      }
       case '--throughput':
         throughput = parseBytes(option, value!);
         break;
@@ -465,6 +488,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     monitors,
     blockdevs: demo ? [...DEMO_BLOCKDEVS, ...blockdevs] : blockdevs,
     clock,
+    qemuVersion,
     throughput: throughput ?? (demo ? DEMO_THROUGHPUT : Number.POSITIVE_INFINITY),
     pidfile,
     serveAllClients: serveAllClients || demo,

@@ -123,7 +123,7 @@ describe('qmpkit-server', () => {
     const version = run(['-V']);
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(
-      `qmpkit-server version ${VERSION} (qmpkit; answers QMP like QEMU 7.2)\n`,
+      `qmpkit-server version ${VERSION} (qmpkit; answers QMP like QEMU 7.2 or 10.0, default 7.2)\n`,
     );
   });
 
@@ -247,6 +247,44 @@ describe('qmpkit-server', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(existsSync(path)).toBe(false);
+  });
+
+  test('--qemu-version: the greeting, the schema and the commands of that version', async () => {
+    // What the real daemons answer (Debian 7.2.22 and 10.0.2): block-job-change exists from 8.2
+    // on; a job id no block job has is DeviceNotActive there.
+    const ask =
+      '{"execute":"qmp_capabilities"}' +
+      '{"execute":"block-job-change","arguments":{"id":"j","type":"mirror","copy-mode":"write-blocking"},"id":1}';
+    for (const [version, qemu, reply] of [
+      [
+        '10.0',
+        { major: 10, minor: 0, micro: 0 },
+        { id: 1, error: { class: 'DeviceNotActive', desc: "Block job 'j' not found" } },
+      ],
+      [
+        '7.2',
+        { major: 7, minor: 2, micro: 0 },
+        {
+          id: 1,
+          error: {
+            class: 'CommandNotFound',
+            desc: 'The command block-job-change has not been found',
+          },
+        },
+      ],
+    ] as const) {
+      const path = join(dir, `v${version}.sock`);
+      const server = start(['--qemu-version', version, '--socket', path]);
+      await until(() => server.stderr().includes('listening on unix socket'));
+      const lines = await exchange({ path }, ask, 3);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ QMP: { version: { qemu } } });
+      expect(JSON.parse(lines[2]!)).toEqual(reply);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+    const bad = run(['--qemu-version', '9.2', '--socket', join(dir, 'x.sock')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('qmpkit-server: --qemu-version 9.2: expected 7.2 or 10.0\n');
   });
 
   test('TCP form and quit: the reply, then a clean exit', async () => {

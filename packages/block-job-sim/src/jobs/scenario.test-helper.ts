@@ -6,6 +6,7 @@ import type { BlockdevOptions } from '@qmpkit/qapi-types';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';
+import type { QemuProfile } from '../profile/profile.js';
 import { buildEmptyQcow2 } from '../qcow2.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
 import { contextWithoutServer, createSimulator, type Simulation } from './simulator.js';
@@ -28,9 +29,10 @@ export class Scenario {
   /** Failures inside timers or after-reply work (simulator bugs that never reach a client). */
   readonly internalErrors: unknown[] = [];
 
-  /** Unthrottled I/O at `throughput` bytes/s: 1 GiB/s unless told otherwise. */
-  constructor(options: { throughput?: number } = {}) {
+  /** Unthrottled I/O at `throughput` bytes/s: 1 GiB/s unless told otherwise; QEMU 7.2 unless a profile is given. */
+  constructor(options: { throughput?: number; profile?: QemuProfile } = {}) {
     this.sim = createSimulator({
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
       blockLayer: this.layer,
       clock: this.clock,
       throughput: options.throughput ?? 1024 * MiB,

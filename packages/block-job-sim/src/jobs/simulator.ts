@@ -13,6 +13,7 @@
 import type { JobCommandArgs, JobCommandName, JobEngine } from '@qmpkit/job-engine';
 import { CommandError } from '@qmpkit/protocol';
 import type { CommandMap, QmpEmpty } from '@qmpkit/qapi-types';
+import type { CommandMap as CommandMap100 } from '@qmpkit/qapi-types/10.0';
 import type {
   CommandContext,
   CommandHandlerOf,
@@ -22,8 +23,11 @@ import type {
 } from '@qmpkit/server';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
+import { qemu72Profile } from '../profile/index.js';
+import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
+import type { QemuProfile } from '../profile/profile.js';
 import { cancelTimer } from '../runtime/copy-loop.js';
-import { drainBegin } from '../runtime/drain.js';
+import { drainBegin, drainEnd } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, command, JobRuntime } from '../runtime/job-runtime.js';
 import { generic, invalidValue } from './blockdev/context.js';
@@ -50,7 +54,9 @@ export interface SimulatorExtensionCommands {
  * The commands the simulator answers, typed: QEMU's `CommandMap` and the simulator's extension.
  * A server in front of it is a `QmpServer<SimulatorCommands>`.
  */
-export type SimulatorCommands = CommandMap & SimulatorExtensionCommands;
+export type SimulatorCommands = CommandMap &
+  Pick<CommandMap100, 'block-job-change'> &
+  SimulatorExtensionCommands;
 
 /** The simulator's handlers, for @qmpkit/server's `handlers` option. */
 export type SimulatorHandlers = HandlerMap<SimulatorCommands>;
@@ -83,6 +89,8 @@ export interface SimulatorOptions {
    * client). Default: `console.error`. The job it happened in is left as it was.
    */
   readonly onInternalError?: (error: unknown) => void;
+  /** The QEMU version to behave like (../profile). Default: QEMU 7.2. */
+  readonly profile?: QemuProfile;
 }
 
 /** The name of the clock-stepping command (not in QEMU's schema). */
@@ -97,10 +105,13 @@ export class BlockJobSimulator {
   readonly engine: JobEngine;
   readonly clock: SimClock;
   readonly handlers: SimulatorHandlers;
+  /** The QEMU version it behaves like. */
+  readonly profile: QemuProfile;
   readonly #rt: JobRuntime;
 
   constructor(options: SimulatorOptions) {
     this.#rt = new JobRuntime(options);
+    this.profile = options.profile ?? qemu72Profile;
     this.blockLayer = this.#rt.blockLayer;
     this.engine = this.#rt.engine;
     this.clock = this.#rt.clock;
@@ -200,19 +211,31 @@ export class BlockJobSimulator {
       });
       add('blockdev-del', (a) => {
         this.blockLayer.del(a['node-name']);
+        if (this.profile.nodeDeletionDrainsAll) {
+          drainEnd(this.#rt, drainBegin(this.#rt, undefined), false);
+        }
         return {};
       });
       add('query-named-block-nodes', (a) => this.blockLayer.queryNamedBlockNodes(a.flat ?? false));
     }
     const jobs = jobFactory(this.#rt);
-    add('blockdev-mirror', (a) => blockdevMirror(jobs, a));
+    const copyModes = this.profile.mirrorCopyModeChange ? new MirrorCopyModes(this.#rt) : undefined;
+    add('blockdev-mirror', (a) => {
+      const result = blockdevMirror(jobs, a);
+      copyModes?.started(a['job-id'] ?? a.device, a['copy-mode']);
+      return result;
+    });
     add('block-commit', (a) => blockCommit(jobs, a));
     add('block-stream', (a) => blockStream(jobs, a));
     add('blockdev-backup', (a) =>
       transaction(jobs, { actions: [{ type: 'blockdev-backup', data: a }] }),
     );
     add('drive-backup', (a) => transaction(jobs, { actions: [{ type: 'drive-backup', data: a }] }));
-    add('drive-mirror', (a) => driveMirror(jobs, a));
+    add('drive-mirror', (a) => {
+      const result = driveMirror(jobs, a);
+      copyModes?.started(a['job-id'] ?? a.device, a['copy-mode']);
+      return result;
+    });
     add('transaction', (a) => transaction(jobs, a));
     add('blockdev-create', (a) => blockdevCreate(jobs, a));
     for (const name of [
@@ -233,7 +256,12 @@ export class BlockJobSimulator {
       add(name, (a) => this.#verb(name, a));
     }
     add('query-jobs', () => this.engine.queryJobs());
-    add('query-block-jobs', () => this.engine.queryBlockJobs());
+    if (copyModes === undefined) {
+      add('query-block-jobs', () => this.engine.queryBlockJobs());
+    } else {
+      add('query-block-jobs', () => copyModes.decorate(this.engine.queryBlockJobs()));
+      add('block-job-change', (a) => copyModes.change(a));
+    }
     // Only a virtual clock can be stepped; on real time the command does not exist (and a
     // server that accepts only schema commands needs no schema extension).
     if (this.clock instanceof VirtualClock) {

@@ -1,0 +1,186 @@
+// The version profiles against what the real qemu-storage-daemons did on the same commands
+// (Debian 7.2.22 and 10.0.2, null-co nodes without read-zeroes, as here).
+import { describe, expect, test } from 'vitest';
+import { MiB, Scenario } from '../jobs/scenario.test-helper.js';
+import { qemu72Profile, qemu100Profile, qemuProfile } from './index.js';
+
+function setup(profile = qemu100Profile): Scenario {
+  const s = new Scenario({ profile });
+  for (const name of ['src', 'dst', 'dst2', 'dst3']) s.emptyNullNode(name, 64 * MiB);
+  s.emptyNullNode('extra', MiB);
+  s.take();
+  return s;
+}
+
+describe('qemuProfile', () => {
+  test('finds each version', () => {
+    expect(qemuProfile('7.2')).toBe(qemu72Profile);
+    expect(qemuProfile('10.0')).toBe(qemu100Profile);
+    expect(qemu100Profile.qemu).toEqual({ major: 10, minor: 0, micro: 0 });
+  });
+});
+
+describe('blockdev-del of a node no job uses', () => {
+  test('10.0 drains every job: a running mirror pauses and resumes before the reply', () => {
+    const s = setup();
+    s.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    });
+    expect(s.take()).toEqual(['m1 created', 'm1 running', 'R']);
+    s.run('blockdev-del', { 'node-name': 'extra' });
+    expect(s.take()).toEqual(['m1 paused', 'm1 running', 'R']);
+  });
+
+  test('10.0: a ready mirror goes standby and back to ready', () => {
+    const s = setup();
+    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.step(100);
+    expect(s.take()).toContain('m1 ready');
+    s.run('blockdev-del', { 'node-name': 'extra' });
+    expect(s.take()).toEqual(['m1 standby', 'm1 ready', 'R']);
+  });
+
+  test('10.0: a failing blockdev-del drains nothing, nor does one while the job is paused', () => {
+    const s = setup();
+    s.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    });
+    s.take();
+    expect(s.fail('blockdev-del', { 'node-name': 'nothere' })).toBe(
+      "GenericError: Failed to find node with node-name='nothere'",
+    );
+    expect(s.fail('blockdev-del', { 'node-name': 'dst' })).toBe('GenericError: Node dst is in use');
+    expect(s.take()).toEqual([
+      "R GenericError: Failed to find node with node-name='nothere'",
+      'R GenericError: Node dst is in use',
+    ]);
+    s.run('job-pause', { id: 'm1' });
+    expect(s.take()).toEqual(['m1 paused', 'R']);
+    s.run('blockdev-del', { 'node-name': 'extra' });
+    expect(s.take()).toEqual(['R']);
+  });
+
+  test('7.2 drains nothing', () => {
+    const s = setup(qemu72Profile);
+    s.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    });
+    s.take();
+    s.run('blockdev-del', { 'node-name': 'extra' });
+    expect(s.take()).toEqual(['R']);
+  });
+});
+
+describe('block-job-change', () => {
+  test('7.2 has no such command', () => {
+    expect(setup(qemu72Profile).sim.handlers['block-job-change']).toBeUndefined();
+  });
+
+  test('10.0: errors in QEMU’s order, and a mirror’s copy mode', () => {
+    const s = setup();
+    const change = (id: string, type: string, mode?: string) =>
+      s.fail('block-job-change', {
+        id,
+        type,
+        ...(mode === undefined ? {} : { 'copy-mode': mode }),
+      });
+    expect(change('nope', 'mirror', 'write-blocking')).toBe(
+      "DeviceNotActive: Block job 'nope' not found",
+    );
+    s.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    });
+    s.take();
+    // The mode it has (background; a type without copy-mode asks for background too): {}.
+    s.run('block-job-change', { id: 'm1', type: 'mirror', 'copy-mode': 'background' });
+    s.run('block-job-change', { id: 'm1', type: 'commit' });
+    s.run('block-job-change', { id: 'm1', type: 'mirror', 'copy-mode': 'write-blocking' });
+    expect(s.take()).toEqual(['R', 'R', 'R']);
+    expect(change('m1', 'mirror', 'background')).toBe(
+      "GenericError: Change to copy mode 'background' is not implemented",
+    );
+    expect(change('m1', 'commit')).toBe(
+      "GenericError: Change to copy mode 'background' is not implemented",
+    );
+    s.run('blockdev-backup', { 'job-id': 'b1', device: 'dst2', target: 'dst3', sync: 'none' });
+    s.take();
+    expect(change('b1', 'backup')).toBe('GenericError: Job type does not support change');
+    expect(change('b1', 'mirror', 'write-blocking')).toBe(
+      'GenericError: Job type does not support change',
+    );
+  });
+
+  test('10.0: the verb table — refused once pending', () => {
+    const s = setup();
+    s.run('blockdev-mirror', {
+      'job-id': 'm2',
+      device: 'src',
+      target: 'dst2',
+      sync: 'full',
+      'copy-mode': 'write-blocking',
+      'auto-finalize': false,
+    });
+    s.step(100);
+    s.run('job-complete', { id: 'm2' });
+    s.step(100);
+    expect(s.take()).toContain('PENDING m2');
+    expect(
+      s.fail('block-job-change', { id: 'm2', type: 'mirror', 'copy-mode': 'write-blocking' }),
+    ).toBe("GenericError: Job 'm2' in state 'pending' cannot accept command verb 'change'");
+    expect(s.blockJob('m2')?.['actively-synced']).toBe(true);
+  });
+});
+
+describe('actively-synced', () => {
+  test('7.2 has no such member', () => {
+    const s = setup(qemu72Profile);
+    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.step(100);
+    expect(s.blockJob('m1')).not.toHaveProperty('actively-synced');
+  });
+
+  test('10.0: a write-blocking mirror is actively synced from READY; a backup has no member', () => {
+    const s = setup();
+    s.run('blockdev-mirror', {
+      'job-id': 'm3',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'copy-mode': 'write-blocking',
+    });
+    s.step(100);
+    expect(s.take()).toContain('READY m3 67108864/67108864');
+    expect(s.blockJob('m3')?.['actively-synced']).toBe(true);
+    s.run('blockdev-backup', { 'job-id': 'b1', device: 'dst2', target: 'dst3', sync: 'none' });
+    expect(s.blockJob('b1')).not.toHaveProperty('actively-synced');
+  });
+
+  test('10.0: a background mirror switched while ready is synced after its next loop turn', () => {
+    const s = setup();
+    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.step(100);
+    expect(s.blockJob('m1')?.['actively-synced']).toBe(false);
+    s.run('block-job-change', { id: 'm1', type: 'mirror', 'copy-mode': 'write-blocking' });
+    expect(s.blockJob('m1')?.['actively-synced']).toBe(false);
+    s.step(100);
+    expect(s.blockJob('m1')?.['actively-synced']).toBe(true);
+    s.run('job-cancel', { id: 'm1' });
+    expect(s.take()).toContain('m1 null');
+  });
+});

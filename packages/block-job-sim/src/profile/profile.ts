@@ -1,0 +1,33 @@
+// What differs between the QEMU versions qmpkit-server can speak. Each version is one profile
+// (./qemu-7.2.ts, ./qemu-10.0.ts): data and small hooks that the simulator consults at the few
+// places where the versions part ways, so that no version check is scattered through the jobs.
+// Every entry was measured on the real qemu-storage-daemon of that version (Debian 7.2.22 and
+// 10.0.2, same command sequences on null-co nodes).
+//
+// The runtime schema (query-qmp-schema, argument validation) is not here: it is QEMU's GPL data,
+// which the bundled server-app hands in per version (@qmpkit/qapi-types/7.2 and /10.0).
+
+/** The QEMU versions the simulator has a profile for, oldest first. */
+export const QEMU_PROFILE_VERSIONS = ['7.2', '10.0'] as const;
+export type QemuProfileVersion = (typeof QEMU_PROFILE_VERSIONS)[number];
+
+export interface QemuProfile {
+  readonly version: QemuProfileVersion;
+  /**
+   * The release the greeting and `query-version` present. The micro release is 0: qmpkit claims
+   * the minor version it was checked against, not a distribution's build.
+   */
+  readonly qemu: { readonly major: number; readonly minor: number; readonly micro: number };
+  /**
+   * A successful `blockdev-del` drains every node (QEMU 8.2 on: closing a node takes the block
+   * graph's write lock, which is a drained section of the whole graph), so every job not already
+   * paused takes an internal pause: paused/running, or standby/ready, before the reply. 7.2
+   * drains nothing for a node no job uses.
+   */
+  readonly nodeDeletionDrainsAll: boolean;
+  /**
+   * `query-block-jobs` entries of mirror jobs carry `actively-synced` (QEMU 8.2 on), and
+   * `block-job-change` switches a mirror's copy mode (QEMU 8.2 on; job verb `change`).
+   */
+  readonly mirrorCopyModeChange: boolean;
+}
