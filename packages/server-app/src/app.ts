@@ -18,10 +18,14 @@ import {
   withClockStepCommand,
 } from '@qmpkit/block-job-sim';
 import { FsImageStore } from '@qmpkit/block-job-sim/node';
+import type { Transport } from '@qmpkit/protocol';
 import * as qemu72 from '@qmpkit/qapi-types/7.2';
 import * as qemu100 from '@qmpkit/qapi-types/10.0';
 import { QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
+import { startFaults } from './faults/fault-app.js';
+import { withFaultCommand } from './faults/spec.js';
+import type { FaultExtensionCommands, FaultWire } from './faults/wire.js';
 import { type LintSession, startLint } from './lint/lint-app.js';
 import type { MisuseLinter } from './lint/linter.js';
 import { type LintExtensionCommands, lintHandlers, withLintCommand } from './lint/wire.js';
@@ -46,7 +50,7 @@ export function appVersion(): string {
 }
 
 /** The commands the bundled server can answer: QEMU's, the simulator's and the linter's. */
-export type AppCommands = SimulatorCommands & LintExtensionCommands;
+export type AppCommands = SimulatorCommands & FaultExtensionCommands & LintExtensionCommands;
 
 /** What the app writes to. */
 export interface AppIo {
@@ -71,19 +75,25 @@ export async function startMonitors(
   server: QmpServer,
   monitors: readonly MonitorSpec[],
   io: AppIo,
-  options: { readonly serveAllClients?: boolean } = {},
+  options: {
+    readonly serveAllClients?: boolean;
+    readonly wrapTransport?: (transport: Transport) => Transport;
+  } = {},
 ): Promise<QmpListener[]> {
   const listeners: QmpListener[] = [];
-  const serveAllClients = options.serveAllClients ?? false;
+  const common = {
+    serveAllClients: options.serveAllClients ?? false,
+    ...(options.wrapTransport === undefined ? {} : { wrapTransport: options.wrapTransport }),
+  };
   try {
     for (const spec of monitors) {
       const listener =
         spec.endpoint.kind === 'unix'
-          ? await listenUnix(server, spec.endpoint.path, { serveAllClients })
+          ? await listenUnix(server, spec.endpoint.path, common)
           : await listenTcp(server, {
               host: spec.endpoint.host,
               port: spec.endpoint.port,
-              serveAllClients,
+              ...common,
             });
       listeners.push(listener);
       io.stderr(
@@ -120,22 +130,30 @@ function createServer(
   version: string,
   io: AppIo,
   linter?: MisuseLinter,
+  faults?: FaultWire,
 ): QmpServer<AppCommands> {
   const { [CLOCK_STEP_COMMAND]: _clockStep, ...qemuHandlers } = simulation.handlers;
   // The simulator offers x-qmpkit-clock-step on its virtual clock only; the schema says so.
-  const handlers: SimulatorHandlers = clock === 'virtual' ? simulation.handlers : qemuHandlers;
+  const simulated: SimulatorHandlers = clock === 'virtual' ? simulation.handlers : qemuHandlers;
   const profile = simulation.simulator.profile;
   const qemuSchema = QEMU_SCHEMAS[profile.version];
   let { schema, schemaExtras } =
     clock === 'virtual'
       ? withClockStepCommand(qemuSchema.schema, qemuSchema.schemaExtras)
       : qemuSchema;
+  // Faults act on the simulator's handlers; the linter (outside them) sees what the client sent.
+  const handlers = faults === undefined ? simulated : faults.wrapHandlers(simulated);
+  if (faults !== undefined) ({ schema, schemaExtras } = withFaultCommand(schema, schemaExtras));
   // The linter watches from the handlers' side; x-qmpkit-lint joins the schema only with it.
   if (linter !== undefined) ({ schema, schemaExtras } = withLintCommand(schema, schemaExtras));
   const server = new QmpServer<AppCommands>({
     version: { qemu: profile.qemu, package: `qmpkit ${version}` },
     handlers: linter === undefined ? handlers : lintHandlers(handlers, linter),
-    ...(linter === undefined ? {} : { onClientDisconnect: (c) => linter.clientLeft(c.id) }),
+    ...(faults === undefined ? {} : { onClientConnect: (c) => faults.clientConnected(c) }),
+    onClientDisconnect: (c) => {
+      linter?.clientLeft(c.id);
+      faults?.clientLeft(c);
+    },
     schema,
     schemaExtras,
     log: (level, message) => {
@@ -152,6 +170,7 @@ function createServer(
   });
   simulation.setEventBroadcast((event, data) => {
     linter?.event(event, data);
+    faults?.event(event, data);
     server.emit(event, data);
   });
   return server;
@@ -218,11 +237,20 @@ export async function runCommandLine(
 
   const lint: LintSession | undefined =
     parsed.lint === undefined ? undefined : startLint(parsed.lint, io.stderr, PROGRAM);
-  const server = createServer(simulation, parsed.clock, version, io, lint?.linter);
+  let faults: FaultWire | undefined;
+  try {
+    faults = parsed.faults === undefined ? undefined : startFaults(parsed.faults, io.stderr);
+  } catch (error) {
+    simulation.close();
+    io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
+    return { exitCode: 1 };
+  }
+  const server = createServer(simulation, parsed.clock, version, io, lint?.linter, faults);
   let listeners: QmpListener[];
   try {
     listeners = await startMonitors(server, parsed.monitors, io, {
       serveAllClients: parsed.serveAllClients,
+      ...(faults === undefined ? {} : { wrapTransport: faults.wrapTransport }),
     });
   } catch (error) {
     simulation.close();

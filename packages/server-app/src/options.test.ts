@@ -226,3 +226,44 @@ describe('--lint', () => {
     expect(() => parseCommandLine(args)).toThrow(message);
   });
 });
+
+describe('--fault, --faults, --fault-seed', () => {
+  test('off by default; each option turns the plan on, faults in order', () => {
+    expect(parseCommandLine(['--socket', 'q'])).toMatchObject({ faults: undefined });
+    expect(
+      parseCommandLine([
+        '--socket',
+        'q',
+        '--fault',
+        'split,pieces=3',
+        '--faults',
+        'plan.json',
+        '--fault=drop,job=j,status=ready',
+        '--fault-seed',
+        '9',
+      ]),
+    ).toMatchObject({
+      faults: {
+        seed: 9,
+        files: ['plan.json'],
+        faults: [
+          { kind: 'split', pieces: 3 },
+          { kind: 'drop', job: 'j', status: 'ready' },
+        ],
+      },
+    });
+    expect(parseCommandLine(['--socket', 'q', '--fault-seed', '0'])).toMatchObject({
+      faults: { seed: 0, files: [], faults: [] },
+    });
+  });
+
+  test.each([
+    [['--socket', 'q', '--fault', 'bogus'], "--fault bogus: unknown fault kind 'bogus'"],
+    [['--socket', 'q', '--fault-seed', '-1'], '--fault-seed -1: the seed must be'],
+    [['--socket', 'q', '--fault-seed', '4294967296'], 'the seed must be'],
+    [['--socket', 'q', '--faults', ''], 'empty path'],
+    [['--socket', 'q', '--replay', 's', '--fault', 'split'], 'not a replay'],
+  ])('%j: %s', (args, message) => {
+    expect(() => parseCommandLine(args)).toThrow(message);
+  });
+});

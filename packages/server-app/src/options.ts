@@ -7,6 +7,7 @@
  */
 
 import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import { checkSeed, type FaultSpec, FaultSpecError, parseFaultOption } from './faults/spec.js';
 
 export const PROGRAM = 'qmpkit-server';
 
@@ -55,6 +56,16 @@ export interface LintOptions {
   readonly minPollIntervalMs: number;
 }
 
+/** What `--fault`, `--faults` and `--fault-seed` ask for. */
+export interface FaultOptions {
+  /** `--fault-seed`; undefined: the first file's seed, else a random one (printed). */
+  readonly seed: number | undefined;
+  /** `--fault` values, in command-line order. */
+  readonly faults: readonly FaultSpec[];
+  /** `--faults` files, read at start-up (their faults come before the `--fault` ones). */
+  readonly files: readonly string[];
+}
+
 export type ParsedCommandLine =
   | { readonly action: 'help' }
   | { readonly action: 'version' }
@@ -76,6 +87,8 @@ export type ParsedCommandLine =
       readonly replay: { readonly file: string; readonly mode: 'strict' | 'tolerant' } | undefined;
       /** The misuse linter (`--lint` and the options that imply it); undefined when off. */
       readonly lint: LintOptions | undefined;
+      /** The fault plan (`--fault`, `--faults`, `--fault-seed`); undefined when off. */
+      readonly faults: FaultOptions | undefined;
       readonly warnings: string[];
     };
 
@@ -138,6 +151,15 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
   --lint-fail            with --lint: exit status 1 when there are findings
   --lint-poll-interval <ms>
                          with --lint: the shortest polling interval allowed (default 100)
+  --fault <kind>[,key=value...]
+                         a seeded fault (repeatable): hold-greeting[,ms=N],
+                         delay-reply,ms=N[,jitter=N][,command=C], events-first[,command=C],
+                         drop,command=C | drop,job=ID,status=S, split[,pieces=N],
+                         coalesce,ms=N; each also takes probability=P and count=N; adds
+                         x-qmpkit-fault, which adds faults and returns what fired
+  --faults <file>        faults from a JSON file {"seed": N, "faults": [{"kind": ...}]}
+  --fault-seed <n>       the seed of the faults' choices (default: random, printed on
+                         stderr); the same seed and commands meet the same faults
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
                          jobs copying at 256 MiB/s, every client served at once, and a
                          monitor on ./${DEMO_SOCKET} unless another monitor is given
@@ -201,6 +223,9 @@ const OPTIONS_WITH_VALUE = new Set([
   '--replay-mode',
   '--lint-report',
   '--lint-poll-interval',
+  '--fault',
+  '--faults',
+  '--fault-seed',
   '--trace',
   '-T',
 ]);
@@ -346,6 +371,10 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   let lintReport: string | undefined;
   let lintFail = false;
   let lintPollMs = 100;
+  let faultSeed: number | undefined;
+  const faults: FaultSpec[] = [];
+  const faultFiles: string[] = [];
+  let faultsOn = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -434,6 +463,29 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         lint = true;
         lintPollMs = Number(value);
         break;
+      case '--fault':
+        try {
+          faults.push(parseFaultOption(value!, splitQemuOpts));
+        } catch (error) {
+          if (error instanceof FaultSpecError) fail(option, value!, error.message);
+          throw error;
+        }
+        faultsOn = true;
+        break;
+      case '--faults':
+        if (value === '') fail(option, value, 'empty path');
+        faultFiles.push(value!);
+        faultsOn = true;
+        break;
+      case '--fault-seed':
+        try {
+          faultSeed = checkSeed(/^\d+$/.test(value!) ? Number(value) : Number.NaN);
+        } catch (error) {
+          if (error instanceof FaultSpecError) fail(option, value!, error.message);
+          throw error;
+        }
+        faultsOn = true;
+        break;
       case '--replay':
         if (value === '') fail(option, value, 'empty path');
         replayFile = value;
@@ -473,6 +525,9 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   if (replayFile !== undefined && lint) {
     throw new ServerUsageError(`${PROGRAM}: --lint watches the simulator's clients, not a replay`);
   }
+  if (replayFile !== undefined && faultsOn) {
+    throw new ServerUsageError(`${PROGRAM}: faults act on the simulator's clients, not a replay`);
+  }
   if (replayFile !== undefined && (demo || blockdevs.length > 0)) {
     throw new ServerUsageError(
       `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
@@ -498,6 +553,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     lint: lint
       ? { reportFile: lintReport, fail: lintFail, minPollIntervalMs: lintPollMs }
       : undefined,
+    faults: faultsOn ? { seed: faultSeed, faults, files: faultFiles } : undefined,
     warnings,
   };
 }

@@ -1,79 +1,14 @@
 // qmpkit-server --lint end to end: the built bin, a raw client misusing the job API, the
 // findings through x-qmpkit-lint, the JSON report and the exit status at `quit`.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
+import { cleanUp, client, startServer, tempDir, until } from './bin-harness.js';
 
-const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function until(what: string, condition: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function startServer(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  return { exited, stderr: () => stderr };
-}
-
-/** A line-reading client: `call` sends a command and resolves with its reply. */
-async function client(path: string) {
-  const socket: Socket = connect(path);
-  cleanups.push(() => {
-    socket.destroy();
-  });
-  const messages: Record<string, unknown>[] = [];
-  let buffer = '';
-  socket.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
-      messages.push(JSON.parse(buffer.slice(0, end)));
-      buffer = buffer.slice(end + 1);
-    }
-  });
-  let next = 0;
-  const call = async (execute: string, args?: Record<string, unknown>) => {
-    const id = ++next;
-    socket.write(`${JSON.stringify({ execute, ...(args ? { arguments: args } : {}), id })}\n`);
-    let reply: Record<string, unknown> | undefined;
-    await until(`the reply to ${execute}`, () => {
-      reply = messages.find((m) => m.id === id);
-      return reply !== undefined;
-    });
-    return reply!;
-  };
-  await until('the greeting', () => messages.length > 0);
-  await call('qmp_capabilities');
-  return { call, messages };
-}
+afterEach(cleanUp);
 
 test('findings through x-qmpkit-lint, in the report, and as the exit status with --lint-fail', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-lint-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('qmpkit-lint-');
   const socket = join(dir, 'q.sock');
   const report = join(dir, 'lint.json');
   const server = startServer([
@@ -135,8 +70,7 @@ test('findings through x-qmpkit-lint, in the report, and as the exit status with
 });
 
 test("without --lint the schema is exactly QEMU's and the exit status 0", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-lint-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('qmpkit-lint-');
   const socket = join(dir, 'q.sock');
   const server = startServer(['--socket', socket, '--pidfile', join(dir, 'pid')]);
   await until('the server', () => existsSync(join(dir, 'pid')));

@@ -7,7 +7,7 @@ import { chmodSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import { hasErrorMarker, stampErrorMarker, type Transport } from '@qmpkit/protocol';
 import { wrapSocket } from '@qmpkit/protocol/node';
 import { QMP_SERVER_CODEC } from '../codec.js';
 import type { Monitor, QmpServer } from '../server.js';
@@ -28,6 +28,11 @@ export interface QmpListener {
 export interface ListenOptions {
   /** Serve every client at once instead of one at a time (QEMU's behaviour). */
   readonly serveAllClients?: boolean;
+  /**
+   * Puts something between each accepted connection and the server (e.g. a fault injector);
+   * it gets the transport before the server does and returns the one the server is to use.
+   */
+  readonly wrapTransport?: (transport: Transport) => Transport;
 }
 
 /** Options of `listenTcp`. */
@@ -84,7 +89,12 @@ function socketIsLive(path: string): Promise<boolean> {
   });
 }
 
-function makeNetServer(server: QmpServer, monitor: () => Monitor, describe: (s: Socket) => string) {
+function makeNetServer(
+  server: QmpServer,
+  monitor: () => Monitor,
+  describe: (s: Socket) => string,
+  wrapTransport: ((transport: Transport) => Transport) | undefined,
+) {
   const netServer = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     socket.setNoDelay?.(true);
     const transport = wrapSocket(socket, {
@@ -93,7 +103,9 @@ function makeNetServer(server: QmpServer, monitor: () => Monitor, describe: (s: 
       // Our own bound (the server's) cuts a non-reading client off first, with a log line.
       maxWriteBufferBytes: server.maxOutputBytes * 2 + 1024 * 1024,
     });
-    monitor().attach(transport, { peer: describe(socket) });
+    monitor().attach(wrapTransport === undefined ? transport : wrapTransport(transport), {
+      peer: describe(socket),
+    });
   });
   netServer.on('error', (error) => server.log('error', `listener error: ${error.message}`));
   return netServer;
@@ -165,6 +177,7 @@ export async function listenUnix(
     server,
     () => monitor,
     () => 'unix client',
+    options.wrapTransport,
   );
   const monitor = server.createMonitor({
     name: path,
@@ -226,6 +239,7 @@ export async function listenTcp(
     server,
     () => monitor,
     (socket) => `${socket.remoteAddress}:${socket.remotePort}`,
+    options.wrapTransport,
   );
   const monitor = server.createMonitor({
     name: wanted,

@@ -1,0 +1,221 @@
+/**
+ * A fault plan: the faults in force, the seed, and every decision taken. Each decision is a
+ * pure function of (seed, fault number, how many times that fault was met before), so a run
+ * that sends the same commands meets the same faults in the same places: a failing run
+ * replays exactly with its seed, whatever else happened between two decisions.
+ */
+import {
+  checkSeed,
+  describeFault,
+  type FaultKind,
+  type FaultSpec,
+  FaultSpecError,
+  MAX_FAULTS,
+} from './spec.js';
+
+/** One time a fault applied. */
+export interface FaultFiring {
+  /** The fault's number in the plan (from 1, in the order faults were added). */
+  readonly fault: number;
+  readonly kind: FaultKind;
+  /** Which meeting of that fault this was (from 1). */
+  readonly occasion: number;
+  /** What it did, e.g. `delayed the reply to query-jobs by 130 ms`. */
+  readonly what: string;
+}
+
+interface ActiveFault {
+  readonly id: number;
+  readonly spec: FaultSpec;
+  met: number;
+  fired: number;
+}
+
+/** What the faults do to one command. */
+export interface CommandFaults {
+  readonly delayMs: number;
+  /** The longest the reply waits for the command's events (0: events-first is off). */
+  readonly eventsFirstMs: number;
+  readonly drop: boolean;
+}
+
+/** How long a reply held by events-first waits for the command's first event, by default. */
+export const DEFAULT_EVENTS_FIRST_MS = 1000;
+
+/** The firings kept for `x-qmpkit-fault` (older ones are counted, not kept). */
+const MAX_FIRINGS = 1000;
+
+/** A 32-bit mix (Murmur3's finalizer): spreads every input bit over the output. */
+function mix(h: number): number {
+  let x = h >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** A number in [0, 1) determined by the seed and the three coordinates. */
+export function seededUnit(seed: number, fault: number, occasion: number, draw: number): number {
+  let h = mix(seed ^ 0x9e3779b9);
+  h = mix(h ^ Math.imul(fault, 0x27d4eb2f));
+  h = mix(h ^ Math.imul(occasion, 0x165667b1));
+  h = mix(h ^ Math.imul(draw + 1, 0x61c88647));
+  return h / 2 ** 32;
+}
+
+export class FaultPlan {
+  readonly seed: number;
+  private readonly faults: ActiveFault[] = [];
+  private nextId = 1;
+  private readonly log: FaultFiring[] = [];
+  /** Firings no longer kept in the log. */
+  droppedFirings = 0;
+  /** Told of every firing (for the server's log). */
+  onFire: ((firing: FaultFiring) => void) | undefined;
+
+  constructor(seed: number, faults: readonly FaultSpec[] = []) {
+    this.seed = checkSeed(seed);
+    for (const f of faults) this.add(f);
+  }
+
+  /** Adds a fault; returns its number. */
+  add(spec: FaultSpec): number {
+    if (this.faults.length >= MAX_FAULTS) {
+      throw new FaultSpecError(`the plan already holds ${MAX_FAULTS} faults`);
+    }
+    const id = this.nextId++;
+    this.faults.push({ id, spec, met: 0, fired: 0 });
+    return id;
+  }
+
+  /** Removes every fault (numbers are not reused). */
+  clear(): void {
+    this.faults.length = 0;
+  }
+
+  get firings(): readonly FaultFiring[] {
+    return this.log;
+  }
+
+  /** The plan as `x-qmpkit-fault` returns it. */
+  describe(): Record<string, unknown> {
+    return {
+      seed: this.seed,
+      faults: this.faults.map((f) => ({
+        id: f.id,
+        fault: describeFault(f.spec),
+        met: f.met,
+        fired: f.fired,
+      })),
+      fired: this.log.map((f) => ({ ...f })),
+      ...(this.droppedFirings > 0 ? { 'fired-dropped': this.droppedFirings } : {}),
+    };
+  }
+
+  /**
+   * Meets every fault of `kind` that `matches`: each one met counts an occasion and applies
+   * when its count allows and its probability (drawn from the seed) says so. Returns the ones
+   * that apply, with a draw function for further seeded choices on this occasion.
+   */
+  private meet(
+    kind: FaultKind,
+    matches: (spec: FaultSpec) => boolean,
+  ): { fault: ActiveFault; draw: (n: number) => number; fire: (what: string) => void }[] {
+    const applying = [];
+    for (const fault of this.faults) {
+      const { spec } = fault;
+      if (spec.kind !== kind || !matches(spec)) continue;
+      if (spec.count !== undefined && fault.fired >= spec.count) continue;
+      const occasion = ++fault.met;
+      const draw = (n: number) => seededUnit(this.seed, fault.id, occasion, n);
+      if (spec.probability !== undefined && draw(0) >= spec.probability) continue;
+      fault.fired++;
+      applying.push({
+        fault,
+        draw,
+        fire: (what: string) => this.record({ fault: fault.id, kind, occasion, what }),
+      });
+    }
+    return applying;
+  }
+
+  private record(firing: FaultFiring): void {
+    if (this.log.length >= MAX_FIRINGS) {
+      this.log.shift();
+      this.droppedFirings++;
+    }
+    this.log.push(firing);
+    this.onFire?.(firing);
+  }
+
+  /** A new connection: how long its greeting is held (Infinity: never sent), or 0. */
+  greetingHold(): number {
+    let hold = 0;
+    for (const { fault, fire } of this.meet('hold-greeting', () => true)) {
+      const ms = fault.spec.ms ?? Number.POSITIVE_INFINITY;
+      fire(Number.isFinite(ms) ? `held a greeting for ${ms} ms` : 'held a greeting for ever');
+      hold = Math.max(hold, ms);
+    }
+    return hold;
+  }
+
+  /** What the faults do to `command`, about to run. */
+  forCommand(command: string): CommandFaults {
+    const matches = (spec: FaultSpec) => spec.command === undefined || spec.command === command;
+    let delayMs = 0;
+    for (const { fault, draw, fire } of this.meet('delay-reply', matches)) {
+      const { ms = 0, jitter = 0 } = fault.spec;
+      const delay = ms + Math.floor(draw(1) * (jitter + 1));
+      fire(`delayed the reply to ${command} by ${delay} ms`);
+      delayMs += delay;
+    }
+    let eventsFirstMs = 0;
+    for (const { fault, fire } of this.meet('events-first', matches)) {
+      fire(`held the reply to ${command} until its events were sent`);
+      eventsFirstMs = Math.max(eventsFirstMs, fault.spec.ms ?? DEFAULT_EVENTS_FIRST_MS);
+    }
+    let drop = false;
+    for (const { fire } of this.meet('drop', (s) => s.command === command)) {
+      fire(`dropped the connection after ${command} ran, before its reply`);
+      drop = true;
+    }
+    return { delayMs, eventsFirstMs, drop };
+  }
+
+  /** A job changed status: true when the connections are to be dropped before the event. */
+  dropOnJobStatus(job: string, status: string): boolean {
+    let drop = false;
+    for (const { fire } of this.meet('drop', (s) => s.job === job && s.status === status)) {
+      fire(`dropped the connections when job ${job} became ${status}`);
+      drop = true;
+    }
+    return drop;
+  }
+
+  /** Where to cut an output write of `length` characters (ascending offsets), or undefined. */
+  splitPoints(length: number): number[] | undefined {
+    if (length < 2) return undefined;
+    let points: number[] | undefined;
+    for (const { fault, draw, fire } of this.meet('split', () => true)) {
+      const pieces = Math.min(fault.spec.pieces ?? 2 + Math.floor(draw(1) * 3), length);
+      const cuts = new Set<number>();
+      for (let i = 0; cuts.size < pieces - 1 && i < pieces * 8; i++) {
+        cuts.add(1 + Math.floor(draw(2 + i) * (length - 1)));
+      }
+      points = [...cuts].sort((a, b) => a - b);
+      fire(`split a write of ${length} bytes at ${points.join(', ')}`);
+      break;
+    }
+    return points;
+  }
+
+  /** How long to gather output before writing it in one piece, or 0. */
+  coalesceWindow(): number {
+    let window = 0;
+    for (const { fault, fire } of this.meet('coalesce', () => true)) {
+      const ms = fault.spec.ms ?? 0;
+      fire(`gathered output for ${ms} ms into one write`);
+      window = Math.max(window, ms);
+    }
+    return window;
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Fault specifications: what `--fault KIND,key=value,…`, a `--faults FILE` and the
+ * `x-qmpkit-fault` command describe, checked once here so that every entry point accepts the
+ * same faults with the same messages.
+ */
+import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types';
+import { BUILTIN_COMMANDS } from '@qmpkit/server';
+
+/**
+ * The kinds of fault, each with the real-world trouble it reproduces (README "Seeded faults").
+ *
+ * - `hold-greeting`: the monitor accepts but does not greet (for `ms`, or never) — a QEMU whose
+ *   main loop is stuck, or a second client on a busy single-client monitor.
+ * - `delay-reply`: a command's reply comes `ms` (+ up to `jitter`) late, while job events keep
+ *   flowing — a slow main loop (blockdev-add on a slow NFS open, a drained graph).
+ * - `events-first`: the events a command causes after its reply come before it: the reply waits
+ *   for them (up to `ms`, default 1000) — what QEMU with iothreads can do; a client that only
+ *   listens for events once it has the reply misses them.
+ * - `drop`: the connection is cut when `job` reaches `status` (before that event is sent), or
+ *   right after `command` ran, before its reply — a management daemon restart mid-job.
+ * - `split`: every output write goes out in `pieces` parts (2-4 when not given) cut at seeded
+ *   places — a reader that assumes one read is one message breaks.
+ * - `coalesce`: output is held for `ms` and written in one piece — several replies and events
+ *   in one read.
+ */
+export const FAULT_KINDS = [
+  'hold-greeting',
+  'delay-reply',
+  'events-first',
+  'drop',
+  'split',
+  'coalesce',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** One fault, as given. */
+export interface FaultSpec {
+  readonly kind: FaultKind;
+  /** Only this command (delay-reply, events-first, drop). */
+  readonly command?: string;
+  /** drop: this job reaching `status`. */
+  readonly job?: string;
+  readonly status?: string;
+  /** hold-greeting: how long (default: for ever); delay-reply: the delay; coalesce: the window. */
+  readonly ms?: number;
+  /** delay-reply: up to this much more, chosen by the seed. */
+  readonly jitter?: number;
+  /** split: parts per write. */
+  readonly pieces?: number;
+  /** The chance, decided by the seed, that the fault applies where it can (default 1). */
+  readonly probability?: number;
+  /** Apply at most this many times (default: no limit). */
+  readonly count?: number;
+}
+
+/** A fault plan as a file holds it (`--faults FILE`). */
+export interface FaultFile {
+  readonly seed?: number;
+  readonly faults: readonly FaultSpec[];
+}
+
+/** A fault that cannot be used; the message says why. */
+export class FaultSpecError extends Error {
+  override readonly name = 'FaultSpecError';
+}
+
+const INTEGER_KEYS = ['ms', 'jitter', 'pieces', 'count'] as const;
+const STRING_KEYS = ['command', 'job', 'status'] as const;
+const KEYS = new Set<string>(['kind', ...INTEGER_KEYS, ...STRING_KEYS, 'probability']);
+/** A day: no fault waits longer (a held greeting without `ms` waits for ever). */
+const MAX_MS = 86_400_000;
+const JOB_STATUSES = [
+  'created',
+  'running',
+  'paused',
+  'ready',
+  'standby',
+  'waiting',
+  'pending',
+  'aborting',
+  'concluded',
+  'null',
+];
+
+/** Checks a fault given as JSON (file, command) and returns it typed. */
+export function checkFault(value: unknown): FaultSpec {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FaultSpecError('a fault is an object with a "kind"');
+  }
+  const input = value as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (!KEYS.has(key)) throw new FaultSpecError(`unknown fault parameter '${key}'`);
+  }
+  const kind = input.kind;
+  if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+    throw new FaultSpecError(`unknown fault kind '${String(kind)}' (${FAULT_KINDS.join(', ')})`);
+  }
+  const spec: Record<string, unknown> = { kind };
+  for (const key of STRING_KEYS) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') throw new FaultSpecError(`'${key}' must be a name`);
+    spec[key] = v;
+  }
+  for (const key of INTEGER_KEYS) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_MS) {
+      throw new FaultSpecError(`'${key}' must be a whole number from 0 to ${MAX_MS}`);
+    }
+    spec[key] = v;
+  }
+  const p = input.probability;
+  if (p !== undefined) {
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
+      throw new FaultSpecError("'probability' must be a number from 0 to 1");
+    }
+    spec.probability = p;
+  }
+  const fault = spec as unknown as FaultSpec;
+  checkKindParameters(fault);
+  return fault;
+}
+
+function checkKindParameters(f: FaultSpec): void {
+  const allowed: Record<FaultKind, readonly string[]> = {
+    'hold-greeting': ['ms'],
+    'delay-reply': ['command', 'ms', 'jitter'],
+    'events-first': ['command', 'ms'],
+    drop: ['command', 'job', 'status'],
+    split: ['pieces'],
+    coalesce: ['ms'],
+  };
+  for (const key of Object.keys(f)) {
+    if (key === 'kind' || key === 'probability' || key === 'count') continue;
+    if (!allowed[f.kind].includes(key)) {
+      throw new FaultSpecError(`'${key}' does not apply to a ${f.kind} fault`);
+    }
+  }
+  if (f.command !== undefined && (BUILTIN_COMMANDS as readonly string[]).includes(f.command)) {
+    throw new FaultSpecError(
+      `${f.command} is answered by the QMP server itself; command faults act on the others`,
+    );
+  }
+  if (f.kind === 'delay-reply' && f.ms === undefined && f.jitter === undefined) {
+    throw new FaultSpecError("a delay-reply fault needs 'ms' (and/or 'jitter')");
+  }
+  if (f.kind === 'coalesce' && f.ms === undefined) {
+    throw new FaultSpecError("a coalesce fault needs 'ms', the window it gathers output in");
+  }
+  if (f.kind === 'split' && f.pieces !== undefined && (f.pieces < 2 || f.pieces > 64)) {
+    throw new FaultSpecError("'pieces' must be from 2 to 64");
+  }
+  if (f.kind === 'drop') {
+    const onJob = f.job !== undefined || f.status !== undefined;
+    if (onJob === (f.command !== undefined)) {
+      throw new FaultSpecError("a drop fault needs either 'command' or 'job' and 'status'");
+    }
+    if (onJob && (f.job === undefined || f.status === undefined)) {
+      throw new FaultSpecError("a drop fault on a job needs both 'job' and 'status'");
+    }
+    if (f.status !== undefined && !JOB_STATUSES.includes(f.status)) {
+      throw new FaultSpecError(`'status' must be a job status (${JOB_STATUSES.join(', ')})`);
+    }
+  }
+}
+
+/** Parses `--fault KIND[,key=value…]` (QEMU's option syntax; `,,` is a literal comma). */
+export function parseFaultOption(
+  text: string,
+  split: (text: string) => [string, string | undefined][],
+): FaultSpec {
+  const [first, ...rest] = split(text);
+  const input: Record<string, unknown> = {};
+  if (first !== undefined) {
+    const [key, value] = first;
+    if (value === undefined) input.kind = key;
+    else input[key] = value;
+  }
+  for (const [key, value] of rest) {
+    if (value === undefined) throw new FaultSpecError(`'${key}' needs a value`);
+    if (Object.hasOwn(input, key)) throw new FaultSpecError(`'${key}' given twice`);
+    input[key] = (INTEGER_KEYS as readonly string[]).includes(key)
+      ? toInteger(key, value)
+      : key === 'probability'
+        ? toNumber(key, value)
+        : value;
+  }
+  return checkFault(input);
+}
+
+function toInteger(key: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new FaultSpecError(`'${key}' must be a whole number`);
+  return Number(value);
+}
+
+function toNumber(key: string, value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new FaultSpecError(`'${key}' must be a number`);
+  return Number(value);
+}
+
+/** Parses a `--faults FILE` text: `{"seed": N?, "faults": [ … ]}`. */
+export function parseFaultFile(text: string): FaultFile {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new FaultSpecError(`not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FaultSpecError('expected an object {"seed": N, "faults": [...]}');
+  }
+  const file = value as Record<string, unknown>;
+  for (const key of Object.keys(file)) {
+    if (key !== 'seed' && key !== 'faults') throw new FaultSpecError(`unknown member '${key}'`);
+  }
+  if (file.seed !== undefined) checkSeed(file.seed);
+  if (!Array.isArray(file.faults)) throw new FaultSpecError('"faults" must be an array');
+  if (file.faults.length > MAX_FAULTS) {
+    throw new FaultSpecError(`at most ${MAX_FAULTS} faults`);
+  }
+  return {
+    ...(file.seed === undefined ? {} : { seed: file.seed as number }),
+    faults: file.faults.map((f, i) => {
+      try {
+        return checkFault(f);
+      } catch (error) {
+        throw new FaultSpecError(`faults[${i}]: ${(error as Error).message}`);
+      }
+    }),
+  };
+}
+
+/** A plan holds at most this many faults (a bound on what a client can add at run time). */
+export const MAX_FAULTS = 256;
+
+/** Seeds are unsigned 32-bit integers. */
+export function checkSeed(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new FaultSpecError('the seed must be a whole number from 0 to 4294967295');
+  }
+  return value;
+}
+
+/** A fault in the syntax of `--fault`, for messages and logs. */
+export function describeFault(f: FaultSpec): string {
+  const parts: string[] = [f.kind];
+  for (const [key, value] of Object.entries(f)) if (key !== 'kind') parts.push(`${key}=${value}`);
+  return parts.join(',');
+}
+
+// ---- the x-qmpkit-fault command in the schema ---------------------------------------------
+
+export const FAULT_COMMAND = 'x-qmpkit-fault';
+const FAULT_ARGS = 'q_obj_x-qmpkit-fault-arg';
+const FAULT_KIND_ENUM = 'QmpkitFaultKind';
+
+/**
+ * The command's schema entries. Its arguments are one fault (`kind` and its parameters) to add,
+ * or `clear: true` to remove every fault; it returns the plan (seed, faults, what fired).
+ */
+const faultSchemaEntries: readonly IntrospectionEntry[] = [
+  { name: FAULT_COMMAND, 'meta-type': 'command', 'arg-type': FAULT_ARGS, 'ret-type': 'any' },
+  {
+    name: FAULT_ARGS,
+    'meta-type': 'object',
+    members: [
+      { name: 'kind', type: FAULT_KIND_ENUM, default: null },
+      { name: 'command', type: 'str', default: null },
+      { name: 'job', type: 'str', default: null },
+      { name: 'status', type: 'str', default: null },
+      { name: 'ms', type: 'int', default: null },
+      { name: 'jitter', type: 'int', default: null },
+      { name: 'pieces', type: 'int', default: null },
+      { name: 'probability', type: 'number', default: null },
+      { name: 'count', type: 'int', default: null },
+      { name: 'clear', type: 'bool', default: null },
+    ],
+  },
+  {
+    name: FAULT_KIND_ENUM,
+    'meta-type': 'enum',
+    members: FAULT_KINDS.map((name) => ({ name })),
+    values: [...FAULT_KINDS],
+  },
+] as unknown as IntrospectionEntry[];
+
+/** `schema` with `x-qmpkit-fault` (and its argument and enum types) added. */
+export function withFaultCommand(
+  schema: readonly IntrospectionEntry[],
+  extras: QmpSchemaExtras,
+): { schema: IntrospectionEntry[]; schemaExtras: QmpSchemaExtras } {
+  if (schema.some((e) => e.name === FAULT_COMMAND)) {
+    return { schema: [...schema], schemaExtras: extras };
+  }
+  return {
+    schema: [...schema, ...faultSchemaEntries],
+    schemaExtras: {
+      ...extras,
+      typeNames: {
+        ...extras.typeNames,
+        [FAULT_ARGS]: FAULT_ARGS,
+        [FAULT_KIND_ENUM]: FAULT_KIND_ENUM,
+      },
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * Putting a fault plan in front of the server: transports are wrapped as monitors accept them,
+ * handlers are wrapped for the faults of a command (a late reply, events first, a drop), and
+ * job status events are watched for the drops tied to a job's life. @qmpkit/server itself is
+ * unchanged; the plan is reached at run time through `x-qmpkit-fault`.
+ */
+import { CommandError, type Transport } from '@qmpkit/protocol';
+import type { ClientInfo, CommandContext, CommandTable, HandlerMap } from '@qmpkit/server';
+import type { FaultPlan } from './plan.js';
+import { checkFault, FAULT_COMMAND, FaultSpecError } from './spec.js';
+import { FaultTransport } from './transport.js';
+
+/** A fault plan as `x-qmpkit-fault` returns it. */
+export type FaultPlanJson = Record<string, unknown>;
+
+/** The fault command beside the simulator's (see withFaultCommand). */
+export interface FaultExtensionCommands {
+  readonly 'x-qmpkit-fault': {
+    readonly args: Record<string, unknown>;
+    readonly ret: FaultPlanJson;
+  };
+}
+
+/** A handler as the wrapper sees it: any arguments, any outcome. */
+type AnyHandler = (args: unknown, context: CommandContext) => unknown;
+
+/** The live connections of one server, so faults can cut them. */
+export class FaultWire {
+  private readonly connections = new Map<number, FaultTransport>();
+  /** Events sent so far, and who waits for the next one. */
+  private eventCount = 0;
+  private eventWaiters: (() => void)[] = [];
+  /** The transport the server started last: the server greets, starts it, then reports it. */
+  private lastStarted: FaultTransport | undefined;
+
+  constructor(readonly plan: FaultPlan) {}
+
+  /** For the listeners: every accepted connection goes through the plan. */
+  readonly wrapTransport = (transport: Transport): Transport => {
+    const wrapped = new FaultTransport(transport, this.plan);
+    const start = wrapped.start.bind(wrapped);
+    wrapped.start = () => {
+      this.lastStarted = wrapped;
+      return start();
+    };
+    return wrapped;
+  };
+
+  /** The server's onClientConnect. */
+  clientConnected(client: ClientInfo): void {
+    if (this.lastStarted !== undefined) this.connections.set(client.id, this.lastStarted);
+    this.lastStarted = undefined;
+  }
+
+  /** The server's onClientDisconnect. */
+  clientLeft(client: ClientInfo): void {
+    this.connections.delete(client.id);
+  }
+
+  /** Before an event goes out: a drop tied to a job status cuts every connection first. */
+  event(event: string, data: unknown): void {
+    this.eventCount++;
+    for (const wake of this.eventWaiters.splice(0)) wake();
+    if (event !== 'JOB_STATUS_CHANGE') return;
+    const { id, status } = data as { id: string; status: string };
+    if (this.plan.dropOnJobStatus(id, status)) {
+      for (const transport of this.connections.values()) transport.abort();
+    }
+  }
+
+  /** `handlers` with the command faults applied, plus `x-qmpkit-fault`. */
+  wrapHandlers<M extends CommandTable<M>>(
+    handlers: HandlerMap<M>,
+  ): HandlerMap<M & FaultExtensionCommands> {
+    const given: Readonly<Record<string, AnyHandler | undefined>> = handlers;
+    const wrapped: Record<string, AnyHandler> = {};
+    for (const [name, run] of Object.entries(given)) {
+      if (run !== undefined) wrapped[name] = this.wrapHandler(name, run);
+    }
+    wrapped[FAULT_COMMAND] = (args) => this.faultCommand(args as Record<string, unknown>);
+    // Each wrapper has its handler's signature; x-qmpkit-fault has FaultExtensionCommands'.
+    return wrapped as HandlerMap<M & FaultExtensionCommands>;
+  }
+
+  private wrapHandler(name: string, run: AnyHandler): AnyHandler {
+    return async (args, context) => {
+      const faults = this.plan.forCommand(name);
+      if (faults.delayMs === 0 && faults.eventsFirstMs === 0 && !faults.drop) {
+        return run(args, context);
+      }
+      let result: unknown;
+      if (faults.eventsFirstMs > 0) {
+        const before = this.eventCount;
+        // What would follow the reply runs before it returns, so its events come first.
+        const later: (() => void)[] = [];
+        const early: CommandContext = {
+          command: context.command,
+          id: context.id,
+          oob: context.oob,
+          client: context.client,
+          emit: (e, d, o) => context.emit(e, d, o),
+          emitAfterReply: (e, d, o) => context.emit(e, d, o),
+          afterReply: (callback) => later.push(callback),
+        };
+        try {
+          result = await run(args, early);
+        } finally {
+          for (const callback of later) callback();
+        }
+        await this.eventsSince(before, faults.eventsFirstMs);
+      } else {
+        result = await run(args, context);
+      }
+      if (faults.delayMs > 0) await new Promise((r) => setTimeout(r, faults.delayMs));
+      if (faults.drop) this.connections.get(context.client.id)?.abort();
+      return result;
+    };
+  }
+
+  /**
+   * Waits until an event came after the `before`-th (at most `windowMs`), then until a whole
+   * event-loop turn passes without one: the burst a command causes (aborting, cancelled,
+   * concluded, null) goes out in full.
+   */
+  private async eventsSince(before: number, windowMs: number): Promise<void> {
+    if (this.eventCount === before) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.eventWaiters = this.eventWaiters.filter((w) => w !== wake);
+          resolve();
+        }, windowMs);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.eventWaiters.push(wake);
+      });
+    }
+    for (let seen = -1; seen !== this.eventCount; ) {
+      seen = this.eventCount;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private faultCommand(args: Record<string, unknown>): FaultPlanJson {
+    const { clear, ...fault } = args;
+    try {
+      if (clear === true) this.plan.clear();
+      if (Object.keys(fault).length > 0) this.plan.add(checkFault(fault));
+    } catch (error) {
+      if (error instanceof FaultSpecError) throw new CommandError('GenericError', error.message);
+      throw error;
+    }
+    return this.plan.describe();
+  }
+}

@@ -1,0 +1,125 @@
+// The built qmpkit-server bin and a qmp-shell-style raw client (one JSON text per line), for the
+// end-to-end tests. Everything started is registered for `cleanUp()` (call it in afterEach).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
+const cleanups: (() => Promise<void> | void)[] = [];
+
+export async function cleanUp(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c();
+}
+
+export async function until(what: string, condition: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A temporary directory, removed after the test. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts the bin (killed after the test if still running). */
+export function startServer(args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return { exited, stderr: () => stderr };
+}
+
+/** Starts the bin on a unix socket in a new temporary directory and waits until it listens. */
+export async function startOnSocket(args: string[]) {
+  const dir = tempDir('qmpkit-bin-');
+  const socket = join(dir, 'q.sock');
+  const pid = join(dir, 'pid');
+  const server = startServer([...args, '--socket', socket, '--pidfile', pid]);
+  await until(`the server (${server.stderr()})`, () => existsSync(pid));
+  return { ...server, socket, dir };
+}
+
+export type Message = Record<string, unknown>;
+
+/** A raw connection: every message received, every data chunk, and line-by-line writing. */
+export function rawConnection(path: string) {
+  const socket: Socket = connect(path);
+  cleanups.push(() => {
+    socket.destroy();
+  });
+  const messages: Message[] = [];
+  let received = '';
+  let buffer = '';
+  let closed = false;
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    received += chunk;
+    buffer += chunk;
+    for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
+      messages.push(JSON.parse(buffer.slice(0, end)));
+      buffer = buffer.slice(end + 1);
+    }
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+  });
+  let next = 0;
+  /** Sends a command; resolves with its id. */
+  const send = (execute: string, args?: Record<string, unknown>) => {
+    const id = ++next;
+    socket.write(`${JSON.stringify({ execute, ...(args ? { arguments: args } : {}), id })}\n`);
+    return id;
+  };
+  const reply = async (id: number) => {
+    let found: Message | undefined;
+    await until(`the reply ${id}`, () => {
+      found = messages.find((m) => m.id === id);
+      return found !== undefined;
+    });
+    return found!;
+  };
+  const call = async (execute: string, args?: Record<string, unknown>) =>
+    reply(send(execute, args));
+  return {
+    socket,
+    messages,
+    send,
+    reply,
+    call,
+    received: () => received,
+    closed: () => closed,
+  };
+}
+
+/** A raw connection past the greeting and capabilities negotiation. */
+export async function client(path: string) {
+  const c = rawConnection(path);
+  await until('the greeting', () => c.messages.length > 0);
+  await c.call('qmp_capabilities');
+  return c;
+}
+
+/** `JOB_STATUS_CHANGE` of `job` to `status`. */
+export const statusChange = (job: string, status: string) => (m: Message) =>
+  m.event === 'JOB_STATUS_CHANGE' &&
+  (m.data as { id?: string }).id === job &&
+  (m.data as { status?: string }).status === status;

@@ -1,0 +1,230 @@
+// qmpkit-server's seeded faults end to end: the built bin, a qmp-shell-style raw client, each
+// fault provoking what it mimics (and a control without it where QEMU's own behaviour is what
+// the fault changes), x-qmpkit-fault at run time, and replaying a run exactly from its seed.
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  cleanUp,
+  client,
+  type Message,
+  rawConnection,
+  startOnSocket,
+  statusChange,
+  until,
+} from './bin-harness.js';
+
+afterEach(cleanUp);
+
+const DISKS = [
+  '--blockdev',
+  'null-co,node-name=src,size=1073741824',
+  '--blockdev',
+  'null-co,node-name=dst,size=1073741824',
+];
+const MIRROR = { 'job-id': 'j', device: 'src', target: 'dst', sync: 'full' };
+
+const indexOf = (messages: Message[], match: (m: Message) => boolean) => messages.findIndex(match);
+
+describe('hold-greeting', () => {
+  test('the first client is accepted and never greeted; the next one is served', async () => {
+    const server = await startOnSocket(['--serve-all-clients', '--fault', 'hold-greeting,count=1']);
+    const held = rawConnection(server.socket);
+    held.send('qmp_capabilities');
+    held.send('query-jobs');
+    await until('the held client to connect', () => server.stderr().includes('client 1 connected'));
+    const next = await client(server.socket);
+    const plan = (await next.call('x-qmpkit-fault')).return as { fired: { what: string }[] };
+    expect(plan.fired.map((f) => f.what)).toEqual(['held a greeting for ever']);
+    // The held client got nothing, not even the greeting, and its commands were not read.
+    expect(held.received()).toBe('');
+    expect(held.closed()).toBe(false);
+  });
+
+  test('with ms the greeting comes late, then the session works', async () => {
+    const server = await startOnSocket(['--fault', 'hold-greeting,ms=300']);
+    const started = Date.now();
+    const c = rawConnection(server.socket);
+    const caps = c.send('qmp_capabilities');
+    await until('the greeting', () => c.messages.length > 0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(c.messages[0]).toHaveProperty('QMP');
+    expect(await c.reply(caps)).toEqual({ return: {}, id: caps });
+  });
+});
+
+test('delay-reply: the named command answers late; the fault fires for it alone', async () => {
+  const server = await startOnSocket(['--fault', 'delay-reply,command=query-jobs,ms=400']);
+  const c = await client(server.socket);
+  const sent = Date.now();
+  const reply = await c.call('query-jobs');
+  expect(Date.now() - sent).toBeGreaterThanOrEqual(400);
+  expect(reply).toMatchObject({ return: [] });
+  await c.call('query-block-jobs');
+  const plan = (await c.call('x-qmpkit-fault')).return as { fired: { what: string }[] };
+  expect(plan.fired.map((f) => f.what)).toEqual(['delayed the reply to query-jobs by 400 ms']);
+});
+
+describe('events-first', () => {
+  async function cancelOrder(faults: string[]) {
+    const server = await startOnSocket([...DISKS, '--throughput', '64M', ...faults]);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
+    await until('the mirror to run', () => c.messages.some(statusChange('j', 'running')));
+    const cancel = c.send('job-cancel', { id: 'j' });
+    await until('the job to go', () => c.messages.some(statusChange('j', 'null')));
+    await c.reply(cancel);
+    return {
+      reply: indexOf(c.messages, (m) => m.id === cancel),
+      aborting: indexOf(c.messages, statusChange('j', 'aborting')),
+      gone: indexOf(c.messages, statusChange('j', 'null')),
+    };
+  }
+
+  test("QEMU's order without the fault: job-cancel's reply, then the job's events", async () => {
+    const order = await cancelOrder([]);
+    expect(order.reply).toBeLessThan(order.aborting);
+  });
+
+  test('with it the events the command causes come before its reply', async () => {
+    const order = await cancelOrder(['--fault', 'events-first,command=job-cancel']);
+    expect(order.aborting).toBeLessThan(order.reply);
+    expect(order.gone).toBeLessThan(order.reply);
+  });
+});
+
+describe('drop', () => {
+  test('when the job becomes ready: the client never sees READY; a new one finds the job', async () => {
+    const server = await startOnSocket([
+      ...DISKS,
+      '--throughput',
+      '1G',
+      '--fault',
+      'drop,job=j,status=ready',
+    ]);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
+    await until('the connection to drop', () => c.closed());
+    expect(c.messages.some(statusChange('j', 'running'))).toBe(true);
+    expect(c.messages.some(statusChange('j', 'ready'))).toBe(false);
+    expect(c.messages.some((m) => m.event === 'BLOCK_JOB_READY')).toBe(false);
+    const again = await client(server.socket);
+    expect(await again.call('query-jobs')).toMatchObject({
+      return: [{ id: 'j', type: 'mirror', status: 'ready' }],
+    });
+  });
+
+  test('after a command ran: no reply, but the job exists', async () => {
+    const server = await startOnSocket([...DISKS, '--fault', 'drop,command=blockdev-mirror']);
+    const c = await client(server.socket);
+    const mirror = c.send('blockdev-mirror', MIRROR);
+    await until('the connection to drop', () => c.closed());
+    expect(c.messages.some((m) => m.id === mirror)).toBe(false);
+    const again = await client(server.socket);
+    const jobs = (await again.call('query-jobs')).return as { id: string }[];
+    expect(jobs.map((j) => j.id)).toEqual(['j']);
+  });
+});
+
+describe('split and coalesce', () => {
+  test.each([['split,pieces=3'], ['coalesce,ms=50'], ['split']])(
+    '%s: a line-reading client gets every message intact',
+    async (fault) => {
+      const server = await startOnSocket([...DISKS, '--fault', fault]);
+      const c = await client(server.socket);
+      expect(await c.call('blockdev-mirror', { ...MIRROR, 'auto-dismiss': false })).toMatchObject({
+        return: {},
+      });
+      await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+      expect(await c.call('job-complete', { id: 'j' })).toMatchObject({ return: {} });
+      await until('the mirror to conclude', () => c.messages.some(statusChange('j', 'concluded')));
+      expect(await c.call('job-dismiss', { id: 'j' })).toMatchObject({ return: {} });
+      const plan = (await c.call('x-qmpkit-fault')).return as {
+        fired: { kind: string }[];
+      };
+      expect(plan.fired.length).toBeGreaterThan(0);
+      expect(c.received().endsWith('\r\n')).toBe(true);
+    },
+  );
+});
+
+describe('x-qmpkit-fault', () => {
+  test('in the schema with every kind; adds faults at run time; refuses bad ones', async () => {
+    const server = await startOnSocket(['--fault-seed', '5']);
+    const c = await client(server.socket);
+    const schema = (await c.call('query-qmp-schema')).return as {
+      name: string;
+      'arg-type'?: string;
+      members?: { name: string; type: string }[];
+      values?: string[];
+    }[];
+    const command = schema.find((e) => e.name === 'x-qmpkit-fault')!;
+    const args = schema.find((e) => e.name === command['arg-type'])!;
+    const kind = args.members!.find((m) => m.name === 'kind')!;
+    expect(schema.find((e) => e.name === kind.type)!.values).toEqual([
+      'hold-greeting',
+      'delay-reply',
+      'events-first',
+      'drop',
+      'split',
+      'coalesce',
+    ]);
+    expect(await c.call('x-qmpkit-fault')).toEqual({
+      return: { seed: 5, faults: [], fired: [] },
+      id: expect.any(Number),
+    });
+    expect(
+      await c.call('x-qmpkit-fault', { kind: 'delay-reply', command: 'query-jobs', ms: 250 }),
+    ).toMatchObject({
+      return: { faults: [{ id: 1, fault: 'delay-reply,command=query-jobs,ms=250' }] },
+    });
+    const sent = Date.now();
+    await c.call('query-jobs');
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(250);
+    expect(await c.call('x-qmpkit-fault', { kind: 'drop' })).toMatchObject({
+      error: {
+        class: 'GenericError',
+        desc: "a drop fault needs either 'command' or 'job' and 'status'",
+      },
+    });
+    expect(await c.call('x-qmpkit-fault', { kind: 'bogus' })).toMatchObject({
+      error: { class: 'GenericError' },
+    });
+    expect(await c.call('x-qmpkit-fault', { clear: true })).toMatchObject({
+      return: { faults: [] },
+    });
+  });
+
+  test("without a fault option the schema is exactly QEMU's", async () => {
+    const server = await startOnSocket([]);
+    const c = await client(server.socket);
+    expect(await c.call('x-qmpkit-fault')).toMatchObject({ error: { class: 'CommandNotFound' } });
+  });
+});
+
+describe('a seed replays a run exactly', () => {
+  async function run(seed: string) {
+    const server = await startOnSocket([
+      '--fault-seed',
+      seed,
+      '--fault',
+      'delay-reply,command=query-jobs,ms=0,jitter=40,probability=0.5',
+    ]);
+    const c = await client(server.socket);
+    for (let i = 0; i < 12; i++) await c.call('query-jobs');
+    const plan = (await c.call('x-qmpkit-fault')).return as { fired: unknown[] };
+    expect(server.stderr()).toContain(`seed ${seed}`);
+    return plan.fired;
+  }
+
+  test('the same seed meets the same faults; another seed others', async () => {
+    const first = await run('31337');
+    expect(first.length).toBeGreaterThan(0);
+    expect(await run('31337')).toEqual(first);
+    expect(await run('4242')).not.toEqual(first);
+  });
+
+  test('without --fault-seed the seed chosen is printed for the rerun', async () => {
+    const server = await startOnSocket(['--fault', 'split']);
+    await client(server.socket);
+    expect(server.stderr()).toMatch(/faults: seed \d+ \(repeat with --fault-seed \d+\)/);
+  });
+});
