@@ -4,10 +4,9 @@
 // the same client, sending the same lines, must receive the same session — byte for byte in
 // strict mode, equal after normalization in tolerant mode.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
 import {
   isRecordMessage,
@@ -21,6 +20,7 @@ import { startQemuStorageDaemon } from '../src/daemon.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
+import { readmeExample, runScript } from './readme-script.js';
 
 const targets = [
   { version: '7.2', install: qemuForTests('7.2') },
@@ -319,16 +319,6 @@ describe.each(targets)(
   },
 );
 
-/** The `sh` block of a README section, as written. */
-function readmeExample(readme: string, heading: string): string {
-  const text = readFileSync(fileURLToPath(new URL(readme, import.meta.url)), 'utf8');
-  const start = text.indexOf(`## ${heading}\n`);
-  if (start < 0) throw new Error(`${readme} has no section ${heading}`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(start));
-  if (block === null) throw new Error(`${readme}: no sh block in ${heading}`);
-  return block[1]!;
-}
-
 describe("the READMEs' record and replay example", () => {
   test.skipIf(qemuForTests('7.2') === undefined)(
     'runs as written: QEMU, the recorder, a polling client, the tolerant replay, the client again',
@@ -337,36 +327,8 @@ describe("the READMEs' record and replay example", () => {
       expect(
         readmeExample('../../server-app/README.md', 'Replaying a recorded session (`--replay`)'),
       ).toBe(script);
-      const dir = mkdtempSync(join(tmpdir(), 'qmpkit-readme-record-'));
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      // The commands as a user has them: `qmpkit` and `qmpkit-server` on the PATH.
-      mkdirSync(join(dir, 'bin'));
-      symlinkSync(CLI_BIN, join(dir, 'bin', 'qmpkit'));
-      symlinkSync(SERVER_BIN, join(dir, 'bin', 'qmpkit-server'));
-      const child = spawn('bash', ['-e', '-c', script], {
-        cwd: dir,
-        env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      let output = '';
-      child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-        output += c;
-      });
-      child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-        output += c;
-      });
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      // Whatever happens, nothing it started outlives the test.
-      cleanups.push(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          process.kill(-child.pid!, 'SIGKILL');
-          await exited;
-        }
-      });
-      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 120_000);
-      const code = await exited;
-      clearTimeout(timer);
+      const { code, output, dir, cleanUp } = await runScript(script, 'qmpkit-readme-record-');
+      cleanups.push(cleanUp);
       expect([code, output]).toEqual([0, expect.stringContaining('src: completed')]);
       expect(output.match(/src: completed/g)).toHaveLength(2);
       expect(output).not.toContain('divergence');
