@@ -1,30 +1,27 @@
-// Round trips of `query-version` per second against qmpkit-server and a real qemu-storage-daemon,
-// measured with the same raw-socket client in one run. Run after `pnpm build`.
-// Prints one line per figure: `name: value unit`.
+// The server's cost per command, measured with the same raw-socket client in one run:
+//  - `query-jobs` round trips per second against qmpkit-server and against a bare Node QMP server
+//    (bare-qmp-server.mjs: greets, answers `{}`, no validation, no dispatch), sequential and 64 in
+//    flight, in alternating rounds (the median of each), and their ratio; and the CPU time each
+//    server process spent per command (from /proc/PID/schedstat, so the figure does not depend on
+//    what else the machine runs), and the ratio of the bare server's to qmpkit-server's;
+//  - `query-version` round trips per second against qmpkit-server and a real qemu-storage-daemon.
+// Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
+const BARE = fileURLToPath(new URL('./bare-qmp-server.mjs', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const PIPELINE_DEPTH = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-async function startServer(command, args, dir, name) {
+async function startServer(command, args, dir, name, monitorArgs = qemuMonitor) {
   const path = join(dir, `${name}.sock`);
-  const child = spawn(
-    command,
-    [
-      ...args,
-      '--chardev',
-      `socket,path=${path},server=on,wait=off,id=m0`,
-      '--monitor',
-      'chardev=m0',
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn(command, [...args, ...monitorArgs(path)], { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
   while (!existsSync(path)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
@@ -32,12 +29,17 @@ async function startServer(command, args, dir, name) {
   }
   return {
     path,
+    pid: child.pid,
     stop: () =>
       new Promise((r) => {
         child.once('exit', r);
         child.kill('SIGTERM');
       }),
   };
+}
+
+function qemuMonitor(path) {
+  return ['--chardev', `socket,path=${path},server=on,wait=off,id=m0`, '--monitor', 'chardev=m0'];
 }
 
 /** A raw client: counts CR LF-terminated lines. */
@@ -72,24 +74,24 @@ function client(path) {
   });
 }
 
-async function sequential(path) {
+async function sequential(path, command = 'query-version') {
   const c = await client(path);
   let done = 0;
   const end = performance.now() + SECONDS * 1000;
   while (performance.now() < end) {
-    c.socket.write(`{"execute":"query-version","id":${done}}`);
+    c.socket.write(`{"execute":"${command}","id":${done}}`);
     await c.until(2 + ++done);
   }
   const rate = done / SECONDS;
   c.socket.destroy();
-  return rate;
+  return { rate, done };
 }
 
-async function pipelined(path) {
+async function pipelined(path, command = 'query-version') {
   const c = await client(path);
   let done = 0;
   let batch = '';
-  for (let i = 0; i < PIPELINE_DEPTH; i++) batch += `{"execute":"query-version","id":${i}}`;
+  for (let i = 0; i < PIPELINE_DEPTH; i++) batch += `{"execute":"${command}","id":${i}}`;
   const start = performance.now();
   const end = start + SECONDS * 1000;
   while (performance.now() < end) {
@@ -99,26 +101,63 @@ async function pipelined(path) {
   }
   const rate = done / ((performance.now() - start) / 1000);
   c.socket.destroy();
-  return rate;
+  return { rate, done };
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** Nanoseconds the process has run on a CPU (Linux's schedstat). */
+function cpuNs(pid) {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** A run of `fn` against `server`: round trips per second and the server's CPU ns per command. */
+async function measure(fn, server, command) {
+  const before = cpuNs(server.pid);
+  const { rate, done } = await fn(server.path, command);
+  return { rate, cpu: (cpuNs(server.pid) - before) / done };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qmpkit-bench-'));
 const ours = await startServer(process.execPath, [BIN], dir, 'qmpkit');
+const bare = await startServer(process.execPath, [BARE], dir, 'bare', (path) => [path]);
 const qemu = await startServer('qemu-storage-daemon', [], dir, 'qemu');
 try {
   const figures = [];
   for (const [mode, fn] of [
     ['sequential', sequential],
+    ['in-flight-64', pipelined],
+  ]) {
+    // Alternating rounds, so both servers see the same machine load.
+    const mine = [];
+    const partner = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      mine.push(await measure(fn, ours, 'query-jobs'));
+      partner.push(await measure(fn, bare, 'query-jobs'));
+    }
+    const m = median(mine.map((r) => r.rate));
+    const b = median(partner.map((r) => r.rate));
+    const mc = median(mine.map((r) => r.cpu));
+    const bc = median(partner.map((r) => r.cpu));
+    figures.push([`query-jobs-${mode}-qmpkit-server`, m.toFixed(0), 'roundtrips/s']);
+    figures.push([`query-jobs-${mode}-bare-node-server`, b.toFixed(0), 'roundtrips/s']);
+    figures.push([`query-jobs-${mode}-ratio-to-bare`, (m / b).toFixed(2), 'x']);
+    figures.push([`query-jobs-${mode}-cpu-qmpkit-server`, (mc / 1000).toFixed(2), 'us/command']);
+    figures.push([`query-jobs-${mode}-cpu-bare-node-server`, (bc / 1000).toFixed(2), 'us/command']);
+    figures.push([`query-jobs-${mode}-cpu-ratio-bare-to-qmpkit`, (bc / mc).toFixed(2), 'x']);
+  }
+  for (const [mode, fn] of [
+    ['sequential', sequential],
     ['pipelined', pipelined],
   ]) {
-    const mine = await fn(ours.path);
-    const theirs = await fn(qemu.path);
+    const mine = (await fn(ours.path)).rate;
+    const theirs = (await fn(qemu.path)).rate;
     figures.push([`${mode}-qmpkit-server`, mine.toFixed(0), 'roundtrips/s']);
     figures.push([`${mode}-qemu-storage-daemon`, theirs.toFixed(0), 'roundtrips/s']);
     figures.push([`${mode}-ratio`, (mine / theirs).toFixed(2), 'x']);
   }
   for (const [name, value, unit] of figures) console.log(`${name}: ${value} ${unit}`);
 } finally {
-  await Promise.all([ours.stop(), qemu.stop()]);
+  await Promise.all([ours.stop(), bare.stop(), qemu.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }
