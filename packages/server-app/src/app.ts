@@ -26,6 +26,7 @@ import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
 import { startFaults } from './faults/fault-app.js';
 import { withFaultCommand } from './faults/spec.js';
 import type { FaultExtensionCommands, FaultWire } from './faults/wire.js';
+import { type RunningFleet, startFleetApp } from './fleet/fleet-app.js';
 import { type LintSession, startLint } from './lint/lint-app.js';
 import type { MisuseLinter } from './lint/linter.js';
 import { type LintExtensionCommands, lintHandlers, withLintCommand } from './lint/wire.js';
@@ -35,6 +36,7 @@ import {
   DEMO_SOCKET,
   HELP,
   type MonitorSpec,
+  type ParsedCommandLine,
   PROGRAM,
   parseCommandLine,
   type QemuVersionOption,
@@ -176,6 +178,76 @@ function createServer(
   return server;
 }
 
+/** One simulated VM: its block graph, its jobs, its QMP server on its monitors. */
+export interface RunningVm {
+  readonly server: QmpServer<AppCommands>;
+  readonly listeners: readonly QmpListener[];
+  readonly simulation: Simulation;
+  /**
+   * As qemu-storage-daemon on SIGTERM/SIGINT: every job cancelled, its events sent, then EOF;
+   * the monitors close, socket files go.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens a VM as the command line describes it, on `monitors`: block devices first, as QEMU opens
+ * them while it processes its options (a monitor socket only appears once every --blockdev was
+ * opened; relative file names are relative to the working directory, as QEMU's are). With
+ * `clock`, the VM's jobs run on that shared clock.
+ */
+async function openVm(
+  parsed: Extract<ParsedCommandLine, { action: 'serve' }>,
+  monitors: readonly MonitorSpec[],
+  io: AppIo,
+  version: string,
+  options: {
+    readonly clock?: SimClock;
+    readonly label?: string;
+    readonly linter?: MisuseLinter;
+    readonly faults?: FaultWire;
+  },
+): Promise<{ vm: RunningVm } | { error: string }> {
+  const label = options.label === undefined ? '' : `${options.label}: `;
+  const blockLayer = new BlockLayer({
+    store: new FsImageStore(process.cwd()),
+    schema: QEMU_SCHEMAS[parsed.qemuVersion],
+  });
+  const simulation = createSimulator({
+    blockLayer,
+    profile: qemuProfile(parsed.qemuVersion),
+    clock: options.clock ?? makeClock(parsed.clock),
+    throughput: parsed.throughput,
+    onInternalError: (error) => io.stderr(`${PROGRAM}: ${label}internal error: ${String(error)}\n`),
+  });
+  for (const value of parsed.blockdevs) {
+    try {
+      blockLayer.add(parseBlockdevArgument(value, blockLayer.schema));
+    } catch (error) {
+      simulation.close();
+      return { error: `${label}--blockdev ${value}: ${(error as Error).message}` };
+    }
+  }
+  const { faults } = options;
+  const server = createServer(simulation, parsed.clock, version, io, options.linter, faults);
+  let listeners: QmpListener[];
+  try {
+    listeners = await startMonitors(server, monitors, io, {
+      serveAllClients: parsed.serveAllClients,
+      ...(faults === undefined ? {} : { wrapTransport: faults.wrapTransport }),
+    });
+  } catch (error) {
+    simulation.close();
+    return { error: `${label}${(error as Error).message}` };
+  }
+  const stop = async () => {
+    simulation.simulator.cancelAllJobs();
+    await server.close();
+    simulation.close();
+  };
+  return { vm: { server, listeners, simulation, stop } };
+}
+
 /**
  * Runs the command line. Resolves to an exit code for `--help`/`--version`/errors, or to a
  * running app.
@@ -183,7 +255,9 @@ function createServer(
 export async function runCommandLine(
   args: readonly string[],
   io: AppIo,
-): Promise<{ exitCode: number } | { app: RunningApp } | { replay: RunningReplay }> {
+): Promise<
+  { exitCode: number } | { app: RunningApp } | { replay: RunningReplay } | { fleet: RunningFleet }
+> {
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(args);
@@ -211,28 +285,10 @@ export async function runCommandLine(
   for (const warning of parsed.warnings) io.stderr(`${warning}\n`);
   if (parsed.replay !== undefined) return startReplayApp(parsed, parsed.replay, io);
 
-  // Block devices first, as QEMU opens them while it processes its options: a monitor socket
-  // only appears once every --blockdev was opened. Relative file names are relative to the
-  // working directory, as QEMU's are.
-  const blockLayer = new BlockLayer({
-    store: new FsImageStore(process.cwd()),
-    schema: QEMU_SCHEMAS[parsed.qemuVersion],
-  });
-  const simulation = createSimulator({
-    blockLayer,
-    profile: qemuProfile(parsed.qemuVersion),
-    clock: makeClock(parsed.clock),
-    throughput: parsed.throughput,
-    onInternalError: (error) => io.stderr(`${PROGRAM}: internal error: ${String(error)}\n`),
-  });
-  for (const value of parsed.blockdevs) {
-    try {
-      blockLayer.add(parseBlockdevArgument(value, blockLayer.schema));
-    } catch (error) {
-      simulation.close();
-      io.stderr(`${PROGRAM}: --blockdev ${value}: ${(error as Error).message}\n`);
-      return { exitCode: 1 };
-    }
+  if (parsed.fleet !== undefined) {
+    return startFleetApp(parsed, parsed.fleet, io, (monitors, clock, label) =>
+      openVm(parsed, monitors, io, version, { clock, label }),
+    );
   }
 
   const lint: LintSession | undefined =
@@ -241,22 +297,18 @@ export async function runCommandLine(
   try {
     faults = parsed.faults === undefined ? undefined : startFaults(parsed.faults, io.stderr);
   } catch (error) {
-    simulation.close();
     io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
     return { exitCode: 1 };
   }
-  const server = createServer(simulation, parsed.clock, version, io, lint?.linter, faults);
-  let listeners: QmpListener[];
-  try {
-    listeners = await startMonitors(server, parsed.monitors, io, {
-      serveAllClients: parsed.serveAllClients,
-      ...(faults === undefined ? {} : { wrapTransport: faults.wrapTransport }),
-    });
-  } catch (error) {
-    simulation.close();
-    io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
+  const opened = await openVm(parsed, parsed.monitors, io, version, {
+    ...(lint === undefined ? {} : { linter: lint.linter }),
+    ...(faults === undefined ? {} : { faults }),
+  });
+  if ('error' in opened) {
+    io.stderr(`${PROGRAM}: ${opened.error}\n`);
     return { exitCode: 1 };
   }
+  const { server, listeners, simulation } = opened.vm;
   const { pidfile } = parsed;
   if (pidfile !== undefined) {
     try {
@@ -288,12 +340,9 @@ export async function runCommandLine(
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   });
   const stop = async () => {
-    // As qemu-storage-daemon on SIGTERM/SIGINT: every job cancelled, its events sent, then EOF.
     // The linter judges what clients left behind first, not the jobs ended on the way out.
     lint?.linter.finish();
-    simulation.simulator.cancelAllJobs();
-    await server.close();
-    simulation.close();
+    await opened.vm.stop();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   };
   const exitCode = () => lint?.finish() ?? 0;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseCommandLine, ServerUsageError, splitQemuOpts } from './options.js';
+import { fleetMonitors, parseCommandLine, ServerUsageError, splitQemuOpts } from './options.js';
 
 describe('parseCommandLine', () => {
   test('chardev + monitor in both forms, shortcuts, --opt=value', () => {
@@ -263,6 +263,44 @@ describe('--fault, --faults, --fault-seed', () => {
     [['--socket', 'q', '--fault-seed', '4294967296'], 'the seed must be'],
     [['--socket', 'q', '--faults', ''], 'empty path'],
     [['--socket', 'q', '--replay', 's', '--fault', 'split'], 'not a replay'],
+  ])('%j: %s', (args, message) => {
+    expect(() => parseCommandLine(args)).toThrow(message);
+  });
+});
+
+describe('--fleet', () => {
+  test('a count; socket paths carry %d; fleetMonitors gives each VM its own', () => {
+    const parsed = parseCommandLine([
+      '--fleet',
+      '3',
+      '--socket',
+      'vm%d.sock',
+      '--tcp',
+      '127.0.0.1:7000',
+    ]);
+    expect(parsed).toMatchObject({ fleet: 3 });
+    if (parsed.action !== 'serve') throw new Error('serve expected');
+    expect(fleetMonitors(parsed.monitors, 2).map((m) => m.endpoint)).toEqual([
+      { kind: 'unix', path: 'vm2.sock' },
+      { kind: 'tcp', host: '127.0.0.1', port: 7002 },
+    ]);
+    const anyPort = parseCommandLine(['--fleet', '2', '--tcp', '127.0.0.1:0']);
+    if (anyPort.action !== 'serve') throw new Error('serve expected');
+    expect(fleetMonitors(anyPort.monitors, 1)[0]!.endpoint).toMatchObject({ port: 0 });
+    expect(parseCommandLine(['--socket', 'q'])).toMatchObject({ fleet: undefined });
+    // One VM needs no %d.
+    expect(parseCommandLine(['--fleet', '1', '--socket', 'q'])).toMatchObject({ fleet: 1 });
+  });
+
+  test.each([
+    [['--fleet', '2', '--socket', 'q.sock'], "the socket path needs '%d'"],
+    [['--fleet', '0', '--socket', 'q%d'], 'from 1 to 10000'],
+    [['--fleet', '10001', '--socket', 'q%d'], 'from 1 to 10000'],
+    [['--fleet', 'x', '--socket', 'q%d'], 'from 1 to 10000'],
+    [['--fleet', '2', '--socket', 'q%d', '--lint'], 'watch a single VM'],
+    [['--fleet', '2', '--socket', 'q%d', '--fault', 'split'], 'watch a single VM'],
+    [['--fleet', '2', '--demo', '--socket', 'q%d'], 'do not apply'],
+    [['--fleet', '2', '--tcp', '127.0.0.1:65535'], 'beyond 65535'],
   ])('%j: %s', (args, message) => {
     expect(() => parseCommandLine(args)).toThrow(message);
   });

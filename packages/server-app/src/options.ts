@@ -87,6 +87,8 @@ export type ParsedCommandLine =
       readonly replay: { readonly file: string; readonly mode: 'strict' | 'tolerant' } | undefined;
       /** The misuse linter (`--lint` and the options that imply it); undefined when off. */
       readonly lint: LintOptions | undefined;
+      /** `--fleet N`: how many VMs to simulate, each on its own monitors; undefined: one. */
+      readonly fleet: number | undefined;
       /** The fault plan (`--fault`, `--faults`, `--fault-seed`); undefined when off. */
       readonly faults: FaultOptions | undefined;
       readonly warnings: string[];
@@ -160,6 +162,10 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
   --faults <file>        faults from a JSON file {"seed": N, "faults": [{"kind": ...}]}
   --fault-seed <n>       the seed of the faults' choices (default: random, printed on
                          stderr); the same seed and commands meet the same faults
+  --fleet <n>            simulate n VMs (1-10000) in one process, each with its own block
+                         graph (every --blockdev opened in each) and its own monitors: '%d'
+                         in a socket path is the VM's number (0 to n-1); a TCP port p
+                         becomes p+number (port 0: any free port for each)
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
                          jobs copying at 256 MiB/s, every client served at once, and a
                          monitor on ./${DEMO_SOCKET} unless another monitor is given
@@ -226,6 +232,7 @@ const OPTIONS_WITH_VALUE = new Set([
   '--fault',
   '--faults',
   '--fault-seed',
+  '--fleet',
   '--trace',
   '-T',
 ]);
@@ -354,6 +361,55 @@ function parseBytes(option: string, value: string): number {
   return Math.floor(bytes);
 }
 
+/** The largest fleet (each VM holds a few sockets' worth of file descriptors). */
+export const MAX_FLEET = 10_000;
+
+/** What a fleet needs: a socket path per VM, and a single VM's extras left out. */
+function checkFleet(
+  count: number,
+  monitors: readonly MonitorSpec[],
+  others: {
+    readonly lint: boolean;
+    readonly faultsOn: boolean;
+    readonly demo: boolean;
+    readonly replayFile: string | undefined;
+  },
+): void {
+  if (others.replayFile !== undefined || others.demo) {
+    throw new ServerUsageError(
+      `${PROGRAM}: --fleet simulates VMs: --replay and --demo do not apply`,
+    );
+  }
+  if (others.lint || others.faultsOn) {
+    throw new ServerUsageError(
+      `${PROGRAM}: --fleet: the linter and faults watch a single VM; run them without --fleet`,
+    );
+  }
+  for (const monitor of monitors) {
+    if (monitor.endpoint.kind === 'unix' && count > 1 && !monitor.endpoint.path.includes('%d')) {
+      throw new ServerUsageError(
+        `${PROGRAM}: ${monitor.origin}: with --fleet ${count} the socket path needs '%d' (the VM's number)`,
+      );
+    }
+    if (monitor.endpoint.kind === 'tcp' && monitor.endpoint.port + count - 1 > 65535) {
+      throw new ServerUsageError(
+        `${PROGRAM}: ${monitor.origin}: ports beyond 65535 for --fleet ${count}`,
+      );
+    }
+  }
+}
+
+/** The monitors of VM `index` of a fleet: '%d' in paths is its number, TCP ports shift by it. */
+export function fleetMonitors(monitors: readonly MonitorSpec[], index: number): MonitorSpec[] {
+  return monitors.map((m) => ({
+    origin: m.origin,
+    endpoint:
+      m.endpoint.kind === 'unix'
+        ? { kind: 'unix', path: m.endpoint.path.replaceAll('%d', String(index)) }
+        : { ...m.endpoint, port: m.endpoint.port === 0 ? 0 : m.endpoint.port + index },
+  }));
+}
+
 /** Parses the arguments (without the program name). Throws `ServerUsageError`. */
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const chardevs = new Map<string, Chardev>();
@@ -375,6 +431,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const faults: FaultSpec[] = [];
   const faultFiles: string[] = [];
   let faultsOn = false;
+  let fleet: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -486,6 +543,12 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         }
         faultsOn = true;
         break;
+      case '--fleet':
+        if (!/^\d+$/.test(value!) || Number(value) < 1 || Number(value) > MAX_FLEET) {
+          fail(option, value!, `expected a number of VMs from 1 to ${MAX_FLEET}`);
+        }
+        fleet = Number(value);
+        break;
       case '--replay':
         if (value === '') fail(option, value, 'empty path');
         replayFile = value;
@@ -533,6 +596,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
     );
   }
+  if (fleet !== undefined) checkFleet(fleet, monitors, { lint, faultsOn, demo, replayFile });
   if (monitors.length === 0) {
     throw new ServerUsageError(
       `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
@@ -553,6 +617,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     lint: lint
       ? { reportFile: lintReport, fail: lintFail, minPollIntervalMs: lintPollMs }
       : undefined,
+    fleet,
     faults: faultsOn ? { seed: faultSeed, faults, files: faultFiles } : undefined,
     warnings,
   };

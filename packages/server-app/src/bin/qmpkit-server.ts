@@ -45,12 +45,14 @@ if ('exitCode' in result) {
 app =
   'replay' in result
     ? { ...result.replay, exitCode: () => 0 }
-    : {
-        stop: () => result.app.stop(),
-        abort: () => void result.app.server.abort(),
-        whenClosed: result.app.server.whenClosed,
-        exitCode: () => result.app.exitCode(),
-      };
+    : 'fleet' in result
+      ? result.fleet
+      : {
+          stop: () => result.app.stop(),
+          abort: () => void result.app.server.abort(),
+          whenClosed: result.app.server.whenClosed,
+          exitCode: () => result.app.exitCode(),
+        };
 if (stopSignal !== undefined) {
   io.stderr(`qmpkit-server: ${stopSignal}, shutting down\n`);
   void app.stop();

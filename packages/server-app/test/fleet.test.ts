@@ -1,0 +1,109 @@
+// qmpkit-server --fleet end to end: the built bin with several VMs, each its own block graph and
+// jobs behind its own monitor; `quit` ends one VM, SIGTERM the fleet (sockets and pidfile gone).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { cleanUp, client, startServer, statusChange, tempDir, until } from './bin-harness.js';
+
+afterEach(cleanUp);
+
+const DISKS = [
+  '--blockdev',
+  'null-co,node-name=src,size=1073741824',
+  '--blockdev',
+  'null-co,node-name=dst,size=1073741824',
+];
+
+async function startFleet(count: number, extra: string[] = []) {
+  const dir = tempDir('qmpkit-fleet-');
+  const pid = join(dir, 'pid');
+  const server = startServer([
+    '--fleet',
+    String(count),
+    '--socket',
+    join(dir, 'vm%d.sock'),
+    '--pidfile',
+    pid,
+    ...DISKS,
+    ...extra,
+  ]);
+  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  return { ...server, dir, pid, socket: (i: number) => join(dir, `vm${i}.sock`) };
+}
+
+test('each VM has its own graph and jobs; quit ends one VM; SIGTERM ends the fleet', async () => {
+  const fleet = await startFleet(3, ['--throughput', '1G']);
+  for (const i of [0, 1, 2]) expect(existsSync(fleet.socket(i))).toBe(true);
+  const vm1 = await client(fleet.socket(1));
+  const vm2 = await client(fleet.socket(2));
+  // The same node names in every VM, each VM's own: vm1 mirrors src, vm2's src stays free.
+  expect(
+    await vm1.call('blockdev-mirror', {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    }),
+  ).toMatchObject({ return: {} });
+  await until('vm1 mirror ready', () => vm1.messages.some(statusChange('m', 'ready')));
+  expect(await vm2.call('query-jobs')).toMatchObject({ return: [] });
+  expect(vm2.messages.some((m) => m.event !== undefined)).toBe(false);
+  expect(
+    await vm2.call('blockdev-mirror', {
+      'job-id': 'm',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    }),
+  ).toMatchObject({ return: {} });
+  expect(await vm2.call('blockdev-add', { driver: 'null-co', 'node-name': 'extra' })).toMatchObject(
+    { return: {} },
+  );
+  const names = (vm: typeof vm1) =>
+    vm
+      .call('query-named-block-nodes')
+      .then((r) => (r.return as { 'node-name': string }[]).map((n) => n['node-name']).sort());
+  expect(await names(vm2)).toContain('extra');
+  expect(await names(vm1)).not.toContain('extra');
+
+  // quit ends VM 0 only.
+  const vm0 = await client(fleet.socket(0));
+  await vm0.call('quit');
+  await until('vm0 to close', () => vm0.closed());
+  await until('vm0 socket gone', () => !existsSync(fleet.socket(0)));
+  expect(await vm1.call('query-jobs')).toMatchObject({ return: [{ id: 'm', status: 'ready' }] });
+
+  // SIGTERM: every job cancelled (its events sent), every socket and the pidfile gone.
+  process.kill(Number(readFileSync(fleet.pid, 'utf8')), 'SIGTERM');
+  expect(await fleet.exited).toBe(0);
+  await until('vm1 to see its job go', () => vm1.messages.some(statusChange('m', 'null')));
+  for (const i of [1, 2]) expect(existsSync(fleet.socket(i))).toBe(false);
+  expect(existsSync(fleet.pid)).toBe(false);
+});
+
+test('TCP port 0: every VM listens on a port of its own', async () => {
+  const dir = tempDir('qmpkit-fleet-');
+  const pid = join(dir, 'pid');
+  const server = startServer(['--fleet', '3', '--tcp', '127.0.0.1:0', '--pidfile', pid]);
+  await until('the fleet', () => existsSync(pid));
+  const ports = [...server.stderr().matchAll(/listening on tcp 127\.0\.0\.1:(\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
+  expect(ports).toHaveLength(3);
+  expect(new Set(ports).size).toBe(3);
+});
+
+test('a VM that cannot open ends the start-up: the others are closed, exit status 1', async () => {
+  const dir = tempDir('qmpkit-fleet-');
+  const server = startServer([
+    '--fleet',
+    '2',
+    '--socket',
+    join(dir, 'vm%d.sock'),
+    '--blockdev',
+    'file,node-name=f,filename=missing.img',
+  ]);
+  expect(await server.exited).toBe(1);
+  expect(server.stderr()).toContain('vm 0: --blockdev');
+  expect(existsSync(join(dir, 'vm0.sock'))).toBe(false);
+});
