@@ -15,6 +15,7 @@ import type {
   BlockPermission,
   ImageInfo,
 } from '@qmpkit/qapi-types';
+import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
@@ -259,6 +260,11 @@ export class BlockLayer {
 
   /** The lookups in the runtime schema this block layer was built with. */
   readonly schema: BlockSchema;
+  /**
+   * Every node's dirty bitmaps (query-named-block-nodes shows them).
+   * @internal Reached through the simulator's commands; not public API yet.
+   */
+  readonly dirtyBitmaps = new DirtyBitmaps();
 
   constructor(options: BlockLayerOptions) {
     this.#store = options.store;
@@ -1238,6 +1244,8 @@ export class BlockLayer {
       },
       write_threshold: 0,
     };
+    const bitmaps = this.dirtyBitmaps.info(node);
+    if (bitmaps !== undefined) result['dirty-bitmaps'] = bitmaps;
     if (node.backing) result.backing_file = this.#refresh(node.backing).filename;
     return result;
   }

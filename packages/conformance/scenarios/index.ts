@@ -3,6 +3,7 @@
 import type { Scenario } from '../src/scenario.js';
 import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
+import { bitmapScenarios } from './bitmaps.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
@@ -27,4 +28,5 @@ export const allScenarios: readonly Scenario[] = [
   ...allocationScenarios,
   ...drainOrderScenarios,
   ...mirrorTargetErrorFindingScenarios,
+  ...bitmapScenarios,
 ];

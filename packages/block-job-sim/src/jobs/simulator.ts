@@ -21,6 +21,7 @@ import type {
   EventBroadcast,
   HandlerMap,
 } from '@qmpkit/server';
+import { BitmapCommands } from '../bitmaps/commands.js';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
 import { qemu72Profile } from '../profile/index.js';
@@ -238,6 +239,32 @@ export class BlockJobSimulator {
     });
     add('transaction', (a) => transaction(jobs, a));
     add('blockdev-create', (a) => blockdevCreate(jobs, a));
+    const bitmaps = new BitmapCommands(this.blockLayer, this.blockLayer.dirtyBitmaps);
+    add('block-dirty-bitmap-add', (a) => {
+      bitmaps.add(a);
+      return {};
+    });
+    add('block-dirty-bitmap-remove', (a) => {
+      bitmaps.remove(a);
+      return {};
+    });
+    add('block-dirty-bitmap-clear', (a) => {
+      bitmaps.clear(a);
+      return {};
+    });
+    add('block-dirty-bitmap-enable', (a) => {
+      bitmaps.setEnabled(a, true);
+      return {};
+    });
+    add('block-dirty-bitmap-disable', (a) => {
+      bitmaps.setEnabled(a, false);
+      return {};
+    });
+    add('block-dirty-bitmap-merge', (a) => {
+      bitmaps.merge(a);
+      return {};
+    });
+    add('x-debug-block-dirty-bitmap-sha256', (a) => bitmaps.sha256(a));
     for (const name of [
       'job-pause',
       'job-resume',

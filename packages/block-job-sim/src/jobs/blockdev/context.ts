@@ -7,6 +7,7 @@
 import type { Effect, JobEngine, JobTransaction } from '@qmpkit/job-engine';
 import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
 import type { JobType } from '@qmpkit/qapi-types';
+import type { PreparedBitmapAction } from '../../bitmaps/commands.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import type { JobDriver } from '../../runtime/job-driver.js';
 import type { DriverParts, JobRun } from '../driver.js';
@@ -47,6 +48,8 @@ export interface JobFactory {
 export interface ActionState {
   jobId?: string;
   drained?: JobRun[];
+  /** A bitmap action's commit and abort (blockdev.c's block_dirty_bitmap_*_commit/_abort). */
+  bitmapAction?: PreparedBitmapAction;
 }
 
 export function commandError(cls: QapiErrorClass, desc: string): CommandError {

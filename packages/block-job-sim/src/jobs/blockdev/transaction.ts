@@ -11,6 +11,7 @@ import type {
   TransactionAction,
   TransactionArgs,
 } from '@qmpkit/qapi-types';
+import { BitmapCommands } from '../../bitmaps/commands.js';
 import type { BlockNode } from '../../block-layer.js';
 import { backupDriver, backupState } from '../backup.js';
 import type { JobRun } from '../driver.js';
@@ -44,9 +45,13 @@ export function transaction(jobs: JobFactory, a: TransactionArgs): QmpEmpty {
     }
   }
   if (failure === undefined) {
-    for (const state of states) if (state.jobId !== undefined) jobs.start(state.jobId);
+    for (const state of states) {
+      state.bitmapAction?.commit?.();
+      if (state.jobId !== undefined) jobs.start(state.jobId);
+    }
   } else {
     for (const state of [...states].reverse()) {
+      state.bitmapAction?.abort?.();
       if (state.jobId !== undefined && jobs.engine.has(state.jobId)) {
         jobs.applyEffects(jobs.engine.rollback(state.jobId).effects);
         jobs.discard(state.jobId);
@@ -75,13 +80,23 @@ function prepareAction(
     case 'drive-backup':
       prepareDriveBackup(jobs, action.data, txn, group, state);
       return;
-    default:
+    default: {
+      const bitmapAction = new BitmapCommands(jobs.layer, jobs.layer.dirtyBitmaps).prepare(
+        action.type,
+        action.data,
+        mode,
+      );
+      if (bitmapAction !== undefined) {
+        state.bitmapAction = bitmapAction;
+        return;
+      }
       if (mode !== 'individual') {
         throw generic(
           `Action '${action.type}' does not support Transaction property completion-mode = ${mode}`,
         );
       }
       throw generic(`qmpkit does not simulate the transaction action '${action.type}'`);
+    }
   }
 }
 

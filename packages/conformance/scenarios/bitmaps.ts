@@ -1,0 +1,198 @@
+// Dirty bitmaps (issue 16): the block-dirty-bitmap-* commands, their refusals, the
+// `dirty-bitmaps` member of query-named-block-nodes, and bitmap actions in `transaction` with
+// QEMU's rollback. Expected values: qemu-storage-daemon 7.2.22.
+
+import { call, generic, ok, type Pattern, type Scenario, send } from '../src/scenario.js';
+import { MiB, nullCo } from './common.js';
+
+const SIZE = 64 * MiB;
+
+/** A dirty bitmap as query-named-block-nodes shows it (`name` absent: anonymous). */
+export function bitmapInfo(
+  name: string | undefined,
+  options: { granularity?: number; recording?: boolean; busy?: boolean; count?: number } = {},
+): { [key: string]: Pattern } {
+  return {
+    ...(name === undefined ? {} : { name }),
+    recording: options.recording ?? true,
+    persistent: false,
+    busy: options.busy ?? false,
+    granularity: options.granularity ?? 65536,
+    count: options.count ?? 0,
+  };
+}
+
+/** A null-co node's BlockDeviceInfo in query-named-block-nodes, with its bitmaps if any. */
+export function nullCoInfo(
+  nodeName: string,
+  size: number,
+  bitmaps?: readonly Pattern[],
+): { [key: string]: Pattern } {
+  const filename = `json:{"driver": "null-co", "size": ${size}}`;
+  return {
+    iops_rd: 0,
+    detect_zeroes: 'off',
+    image: { 'virtual-size': size, filename, format: 'null-co', 'actual-size': 0 },
+    iops_wr: 0,
+    ro: false,
+    'node-name': nodeName,
+    backing_file_depth: 0,
+    drv: 'null-co',
+    iops: 0,
+    bps_wr: 0,
+    write_threshold: 0,
+    ...(bitmaps === undefined ? {} : { 'dirty-bitmaps': bitmaps }),
+    encrypted: false,
+    bps: 0,
+    bps_rd: 0,
+    cache: { 'no-flush': false, direct: false, writeback: true },
+    file: filename,
+  };
+}
+
+/** The bitmaps of node n0 (the only node) as query-named-block-nodes shows them. */
+const n0Bitmaps = (...bitmaps: Pattern[]) => [
+  send('query-named-block-nodes', { flat: true }),
+  ok([nullCoInfo('n0', SIZE, bitmaps.length === 0 ? undefined : bitmaps)]),
+];
+
+const b = (node: string, name: string) => ({ node, name });
+
+export const bitmapScenarios: Scenario[] = [
+  {
+    name: 'bitmap-add-remove-enable-disable-and-refusals',
+    about:
+      'block-dirty-bitmap-add/-remove/-clear/-enable/-disable/-merge and x-debug-block-dirty-bitmap-sha256 on a null-co node: the default granularity (64 KiB without clusters), newest bitmap first, recording follows enable/disable, and every refusal in QEMU words (lookups say "Node … not found" except add, which says "Cannot find device…")',
+    blockdevs: [nullCo('n0', SIZE)],
+    steps: [
+      ...n0Bitmaps(),
+      ...call('block-dirty-bitmap-add', { node: 'n0', name: 'b0' }),
+      send('block-dirty-bitmap-add', { node: 'n0', name: 'b0' }),
+      generic('Bitmap already exists: b0'),
+      send('block-dirty-bitmap-add', { node: 'n0', name: '' }),
+      generic('Bitmap name cannot be empty'),
+      send('block-dirty-bitmap-add', { node: 'nx', name: 'b1' }),
+      generic("Cannot find device='nx' nor node-name='nx'"),
+      send('block-dirty-bitmap-add', { node: 'n0', name: 'b1', granularity: 1000 }),
+      generic('Granularity must be power of 2 and at least 512'),
+      send('block-dirty-bitmap-add', { node: 'n0', name: 'b1', granularity: 256 }),
+      generic('Granularity must be power of 2 and at least 512'),
+      send('block-dirty-bitmap-add', { node: 'n0', name: 'b1', persistent: true }),
+      generic("Can't store persistent bitmaps to n0: Operation not supported"),
+      ...call('block-dirty-bitmap-add', {
+        node: 'n0',
+        name: 'b2',
+        disabled: true,
+        granularity: 512,
+      }),
+      ...n0Bitmaps(bitmapInfo('b2', { granularity: 512, recording: false }), bitmapInfo('b0')),
+      send('block-dirty-bitmap-remove', b('n0', 'zz')),
+      generic("Dirty bitmap 'zz' not found"),
+      send('block-dirty-bitmap-remove', b('nx', 'zz')),
+      generic("Node 'nx' not found"),
+      send('block-dirty-bitmap-clear', b('nx', 'b0')),
+      generic("Node 'nx' not found"),
+      send('block-dirty-bitmap-enable', b('n0', 'zz')),
+      generic("Dirty bitmap 'zz' not found"),
+      ...call('block-dirty-bitmap-clear', b('n0', 'b2')),
+      ...call('block-dirty-bitmap-disable', b('n0', 'b0')),
+      ...call('block-dirty-bitmap-disable', b('n0', 'b0')),
+      ...call('block-dirty-bitmap-enable', b('n0', 'b2')),
+      ...n0Bitmaps(bitmapInfo('b2', { granularity: 512 }), bitmapInfo('b0', { recording: false })),
+      ...call('block-dirty-bitmap-merge', {
+        node: 'n0',
+        target: 'b0',
+        bitmaps: ['b2', b('n0', 'b2')],
+      }),
+      send('block-dirty-bitmap-merge', { node: 'n0', target: 'b0', bitmaps: ['nope'] }),
+      generic("Dirty bitmap 'nope' not found"),
+      send('block-dirty-bitmap-merge', { node: 'n0', target: 'nope', bitmaps: ['b2'] }),
+      generic("Dirty bitmap 'nope' not found"),
+      send('block-dirty-bitmap-merge', { node: 'n0', target: 'b0', bitmaps: [b('nx', 'b2')] }),
+      generic("Node 'nx' not found"),
+      send('x-debug-block-dirty-bitmap-sha256', b('n0', 'b0')),
+      // 1024 granules of 64 KiB: sixteen zero 64-bit words.
+      ok({ sha256: '38723a2e5e8a17aa7950dc008209944e898f69a7bd10a23c839d341e935fd5ca' }),
+      ...call('block-dirty-bitmap-remove', b('n0', 'b0')),
+      ...call('block-dirty-bitmap-remove', b('n0', 'b2')),
+      ...n0Bitmaps(),
+    ],
+  },
+  {
+    name: 'bitmap-merge-of-different-sizes-refused',
+    about:
+      'block-dirty-bitmap-merge across nodes of different sizes is refused with both sizes named, and the target stays as it was',
+    blockdevs: [nullCo('n0', SIZE), nullCo('s1', MiB)],
+    steps: [
+      ...call('block-dirty-bitmap-add', { node: 'n0', name: 'b0' }),
+      ...call('block-dirty-bitmap-add', { node: 's1', name: 'small' }),
+      send('block-dirty-bitmap-merge', { node: 'n0', target: 'b0', bitmaps: [b('s1', 'small')] }),
+      generic(
+        `Bitmaps are of different sizes (destination size is ${SIZE}, source size is ${MiB}) and can't be merged`,
+      ),
+    ],
+  },
+  {
+    name: 'bitmap-transaction-rolls-back-every-action',
+    about:
+      'a transaction of bitmap actions whose last action fails undoes the others in reverse order: the added bitmap is gone, the disabled one records again, the removed one is back',
+    blockdevs: [nullCo('n0', SIZE)],
+    steps: [
+      ...call('block-dirty-bitmap-add', { node: 'n0', name: 'b0' }),
+      ...call('block-dirty-bitmap-add', { node: 'n0', name: 'b9' }),
+      send('transaction', {
+        actions: [
+          { type: 'block-dirty-bitmap-add', data: { node: 'n0', name: 'b1' } },
+          { type: 'block-dirty-bitmap-disable', data: b('n0', 'b0') },
+          { type: 'block-dirty-bitmap-clear', data: b('n0', 'b0') },
+          { type: 'block-dirty-bitmap-merge', data: { node: 'n0', target: 'b0', bitmaps: ['b1'] } },
+          { type: 'block-dirty-bitmap-remove', data: b('n0', 'b9') },
+          { type: 'block-dirty-bitmap-add', data: { node: 'n0', name: 'b0' } },
+        ],
+      }),
+      generic('Bitmap already exists: b0'),
+      ...n0Bitmaps(bitmapInfo('b9'), bitmapInfo('b0')),
+      send('transaction', {
+        actions: [
+          { type: 'block-dirty-bitmap-remove', data: b('n0', 'b9') },
+          { type: 'block-dirty-bitmap-clear', data: b('n0', 'b9') },
+        ],
+      }),
+      generic("Bitmap 'b9' is currently in use by another operation and cannot be used"),
+      ...n0Bitmaps(bitmapInfo('b9'), bitmapInfo('b0')),
+      ...call('transaction', {
+        actions: [
+          { type: 'block-dirty-bitmap-add', data: { node: 'n0', name: 'b1', disabled: true } },
+          { type: 'block-dirty-bitmap-remove', data: b('n0', 'b9') },
+          { type: 'block-dirty-bitmap-disable', data: b('n0', 'b0') },
+        ],
+      }),
+      ...n0Bitmaps(bitmapInfo('b1', { recording: false }), bitmapInfo('b0', { recording: false })),
+    ],
+  },
+  {
+    name: 'bitmap-actions-refuse-grouped-transactions',
+    about:
+      'bitmap actions take part only in completion-mode individual transactions; the refusal names the action (enable is left out: QEMU 7.2 crashes on it, see the block-job-sim README)',
+    blockdevs: [nullCo('n0', SIZE)],
+    steps: [
+      ...call('block-dirty-bitmap-add', { node: 'n0', name: 'b0' }),
+      ...(
+        [
+          ['block-dirty-bitmap-add', { node: 'n0', name: 'b1' }],
+          ['block-dirty-bitmap-remove', b('n0', 'b0')],
+          ['block-dirty-bitmap-clear', b('n0', 'b0')],
+          ['block-dirty-bitmap-disable', b('n0', 'b0')],
+          ['block-dirty-bitmap-merge', { node: 'n0', target: 'b0', bitmaps: ['b0'] }],
+        ] as const
+      ).flatMap(([type, data]) => [
+        send('transaction', {
+          actions: [{ type, data }],
+          properties: { 'completion-mode': 'grouped' },
+        }),
+        generic(`Action '${type}' does not support Transaction property completion-mode = grouped`),
+      ]),
+      ...n0Bitmaps(bitmapInfo('b0')),
+    ],
+  },
+];
