@@ -3,6 +3,7 @@
 import type { Scenario } from '../src/scenario.js';
 import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
+import { bitmapBackupScenarios } from './bitmap-backups.js';
 import { bitmapScenarios } from './bitmaps.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { idScenarios } from './ids.js';
@@ -29,4 +30,5 @@ export const allScenarios: readonly Scenario[] = [
   ...drainOrderScenarios,
   ...mirrorTargetErrorFindingScenarios,
   ...bitmapScenarios,
+  ...bitmapBackupScenarios,
 ];

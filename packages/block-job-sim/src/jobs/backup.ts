@@ -13,6 +13,7 @@
 // - clean: its copy-before-write filter leaves the source in a drained section, pausing every
 //   other job on that node before the backup's terminal event.
 
+import { type BackupSyncBitmap, endBackupBitmap } from '../bitmaps/backup-sync.js';
 import {
   beginRun,
   newPlan,
@@ -30,8 +31,33 @@ import { defer, finish, idle, type JobRuntime } from '../runtime/job-runtime.js'
 import type { BackupState, JobRun } from './driver.js';
 import { WorkList } from './schedule.js';
 
-export function backupState(options: { endless: boolean }): BackupState {
-  return { kind: 'backup', endless: options.endless, failures: [], betweenCalls: false };
+export function backupState(options: {
+  endless: boolean;
+  syncBitmap?: BackupSyncBitmap | undefined;
+}): BackupState {
+  return {
+    kind: 'backup',
+    endless: options.endless,
+    failures: [],
+    betweenCalls: false,
+    syncBitmap: options.syncBitmap,
+  };
+}
+
+/** Device byte ranges the job has not copied: the work past its frontier and failed chunks. */
+function uncopied(d: JobRun): Array<{ start: number; end: number }> {
+  const ranges: Array<{ start: number; end: number }> = [];
+  const chunks = [];
+  for (let i = d.work.chunkIndexAt(d.frontier); i < d.work.chunkCount; i++) {
+    chunks.push(d.work.chunk(i));
+  }
+  for (const f of stateOf(d).failures) chunks.push(d.work.chunk(f.chunk));
+  for (const c of chunks) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.end === c.device) last.end += c.bytes;
+    else ranges.push({ start: c.device, end: c.device + c.bytes });
+  }
+  return ranges;
 }
 
 function stateOf(d: JobRun): BackupState {
@@ -143,6 +169,12 @@ export const backupDriver: JobDriver = {
     stopPlan(rt, d);
   },
   clean: (rt, d) => {
+    // backup_commit() / backup_abort(): the synced bitmap gets its final content.
+    const sync = stateOf(d).syncBitmap;
+    if (sync !== undefined) {
+      const failed = rt.engine.job(d.id)?.status === 'aborting';
+      endBackupBitmap(rt.blockLayer, sync, !failed, () => uncopied(d));
+    }
     // bdrv_cbw_drop(): the filter leaves the source inside a drained section.
     if (d.readNode !== undefined) drainEnd(rt, drainBegin(rt, d.readNode), true);
   },

@@ -1,3 +1,4 @@
+import type { BackupSyncBitmap } from '../bitmaps/backup-sync.js';
 // The state the job runtime keeps for one job: what its command resolved (nodes, work list,
 // error policies) and where its run is (the lazy time plan, the rate limiter, timers).
 
@@ -28,6 +29,8 @@ export interface BackupState {
   failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
   /** Stopped by an error at backup_loop's pause point, between two block-copy calls. */
   betweenCalls: boolean;
+  /** The bitmap the backup syncs (bitmap, bitmap-mode), given its final content at clean. */
+  readonly syncBitmap: BackupSyncBitmap | undefined;
 }
 
 export interface StreamState {

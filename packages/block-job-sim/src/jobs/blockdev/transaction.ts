@@ -11,6 +11,13 @@ import type {
   TransactionAction,
   TransactionArgs,
 } from '@qmpkit/qapi-types';
+import {
+  abandonBackupBitmap,
+  type BackupSyncBitmap,
+  beginBackupBitmap,
+  bitmapCopyExtents,
+  resolveBackupBitmap,
+} from '../../bitmaps/backup-sync.js';
 import { BitmapCommands } from '../../bitmaps/commands.js';
 import type { BlockNode } from '../../block-layer.js';
 import { backupDriver, backupState } from '../backup.js';
@@ -160,7 +167,7 @@ function backupCommon(
   onRelease: (() => void) | undefined,
 ): void {
   const layer = jobs.layer;
-  checkBackupOptions(b);
+  const resolved = resolveBackupBitmap(layer, bs, b);
   if (bs === target) throw generic('Source and target cannot be the same');
   if (b.compress === true && target.driver !== 'qcow2') {
     throw generic('Compression is not supported for this drive ');
@@ -176,6 +183,34 @@ function backupCommon(
   if (maxChunk < 0) {
     throw generic('max-chunk must be zero (which means no limit) or positive');
   }
+  const syncBitmap =
+    resolved.bitmap && beginBackupBitmap(layer, bs, resolved.bitmap.bitmap, resolved.bitmap.mode);
+  try {
+    backupJob(jobs, b, bs, target, txn, group, state, onRelease, resolved.sync, syncBitmap);
+  } catch (error) {
+    if (syncBitmap !== undefined && state.jobId === undefined) {
+      abandonBackupBitmap(layer, syncBitmap);
+    }
+    throw error;
+  }
+}
+
+/** backup_job_create() from the bitmap's successor on: sizes, the filter, the job. */
+function backupJob(
+  jobs: JobFactory,
+  b: BackupCommon,
+  bs: BlockNode,
+  target: BlockNode,
+  txn: JobTransaction | undefined,
+  group: Set<JobRun> | undefined,
+  state: ActionState,
+  onRelease: (() => void) | undefined,
+  sync: BackupCommon['sync'],
+  syncBitmap: BackupSyncBitmap | undefined,
+): void {
+  const layer = jobs.layer;
+  const maxChunk = b['x-perf']?.['max-chunk'] ?? 0;
+  const maxWorkers = b['x-perf']?.['max-workers'] ?? 64;
   if (bs.length !== target.length) {
     throw generic('Source and target image have different sizes');
   }
@@ -201,8 +236,10 @@ function backupCommon(
   );
   let work: WorkList;
   let total: number;
-  const sync = b.sync;
-  if (sync === 'top') {
+  if (sync === 'bitmap' && syncBitmap !== undefined) {
+    work = new WorkList(bitmapCopyExtents(syncBitmap.bitmap, cluster, bs.length), chunk);
+    total = work.totalCopy;
+  } else if (sync === 'top') {
     // Only what the top node holds itself (block_copy_reset_unallocated): nothing from a null-co
     // node without read-zeroes.
     work = new WorkList(copyOnly(allocatedInNode(layer, bs), bs.length), chunk);
@@ -215,7 +252,7 @@ function backupCommon(
     total = bs.length;
   }
   const d = jobs.newDriver(id, backupDriver, {
-    state: backupState({ endless: sync === 'none' }),
+    state: backupState({ endless: sync === 'none', syncBitmap }),
     work,
     total,
     lazyStart: sync === 'top' && bs.backing !== undefined,
@@ -228,24 +265,9 @@ function backupCommon(
     group,
   });
   if (onRelease !== undefined) d.release.push(onRelease);
+  // A job that never ran (a transaction rolled back) gives the successor back.
+  if (syncBitmap !== undefined) d.release.push(() => abandonBackupBitmap(layer, syncBitmap));
   // The job's nodes are drained: it holds that pause from its creation.
   jobs.applyEffects(jobs.engine.pauseInternal(id).effects);
   state.drained?.push(d);
-}
-
-function checkBackupOptions(b: BackupCommon): void {
-  let sync = b.sync;
-  if ((sync === 'bitmap' || sync === 'incremental') && b.bitmap === undefined) {
-    throw generic(`must provide a valid bitmap name for '${sync}' sync mode`);
-  }
-  if (sync === 'incremental') {
-    if (b['bitmap-mode'] !== undefined && b['bitmap-mode'] !== 'on-success') {
-      throw generic("Bitmap sync mode must be 'on-success' when using sync mode 'incremental'");
-    }
-    sync = 'bitmap';
-  }
-  if (b.bitmap !== undefined) throw generic(`Bitmap '${b.bitmap}' could not be found`);
-  if (b['bitmap-mode'] !== undefined) {
-    throw generic('Cannot specify bitmap sync mode without a bitmap');
-  }
 }
