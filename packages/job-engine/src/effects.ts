@@ -53,6 +53,8 @@ export interface HaltEffect {
 export interface CleanEffect {
   type: 'clean';
   id: string;
+  /** The job ends aborted (job_abort ran before job_clean) rather than committed. */
+  failed: boolean;
 }
 
 export type Effect = EventEffect | EnterEffect | HaltEffect | CleanEffect;

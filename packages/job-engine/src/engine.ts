@@ -924,7 +924,7 @@ export class JobEngine {
       job.holdsExitDrain = false;
       job.pauseCount--;
     }
-    this.out.push({ type: 'clean', id: job.id });
+    this.out.push({ type: 'clean', id: job.id, failed: job.failed });
     if (job.started && job.isBlockJob) {
       const base = {
         type: job.type,

@@ -168,11 +168,10 @@ export const backupDriver: JobDriver = {
     syncTo(rt, d, rt.clock.now());
     stopPlan(rt, d);
   },
-  clean: (rt, d) => {
+  clean: (rt, d, failed) => {
     // backup_commit() / backup_abort(): the synced bitmap gets its final content.
     const sync = stateOf(d).syncBitmap;
     if (sync !== undefined) {
-      const failed = rt.engine.job(d.id)?.status === 'aborting';
       endBackupBitmap(rt.blockLayer, sync, !failed, () => uncopied(d));
     }
     // bdrv_cbw_drop(): the filter leaves the source inside a drained section.

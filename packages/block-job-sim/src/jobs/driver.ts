@@ -29,7 +29,10 @@ export interface BackupState {
   failures: Array<{ chunk: number; iotype: 'read' | 'write'; errno: number }>;
   /** Stopped by an error at backup_loop's pause point, between two block-copy calls. */
   betweenCalls: boolean;
-  /** The bitmap the backup syncs (bitmap, bitmap-mode), given its final content at clean. */
+  /**
+   * The bitmap the backup syncs (bitmap, bitmap-mode), given its final content at clean.
+   * @internal
+   */
   readonly syncBitmap: BackupSyncBitmap | undefined;
 }
 

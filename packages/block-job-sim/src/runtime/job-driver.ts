@@ -62,7 +62,7 @@ export interface JobDriver {
   /** JobDriver.cancel, before the engine sees the cancel. */
   cancel(rt: JobRuntime, d: JobRun, force: boolean): void;
   /** JobDriver.clean, after commit or abort, before the terminal event. */
-  clean(rt: JobRuntime, d: JobRun): void;
+  clean(rt: JobRuntime, d: JobRun, failed: boolean): void;
   /** mirror_complete(): the node `replaces` named, when it no longer exists. */
   missingReplacesNode(rt: JobRuntime, d: JobRun): string | undefined;
 }

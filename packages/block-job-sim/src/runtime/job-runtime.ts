@@ -165,7 +165,7 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
       }
       case 'clean': {
         const d = rt.drivers.get(effect.id);
-        if (d !== undefined) d.driver.clean(rt, d);
+        if (d !== undefined) d.driver.clean(rt, d, effect.failed);
         break;
       }
       case 'enter': {
