@@ -124,6 +124,40 @@ describe('drop', () => {
   });
 });
 
+describe('dismiss-race', () => {
+  async function twoPolls(faults: string[]) {
+    const server = await startOnSocket([...DISKS, ...faults]);
+    const c = await client(server.socket);
+    // A backup (auto-dismissed) that takes about 4 s at its speed.
+    expect(
+      await c.call('blockdev-backup', {
+        'job-id': 'b',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+        speed: 256 * 1024 * 1024,
+      }),
+    ).toMatchObject({ return: {} });
+    const first = (await c.call('query-jobs')).return as { id: string; status: string }[];
+    const second = (await c.call('query-jobs')).return as { id: string; status: string }[];
+    return { first, second, c };
+  }
+
+  test('without it, the next poll still lists the running job', async () => {
+    const { first, second } = await twoPolls([]);
+    expect(first).toMatchObject([{ id: 'b', status: 'running' }]);
+    expect(second).toMatchObject([{ id: 'b', status: 'running' }]);
+  });
+
+  test('with it, the job ends and is dismissed between two polls: the poller never sees it end', async () => {
+    const { first, second, c } = await twoPolls(['--fault', 'dismiss-race,job=b,ms=60000']);
+    expect(first).toMatchObject([{ id: 'b', status: 'running' }]);
+    expect(second).toEqual([]);
+    // It did conclude (the events say so) while the poll waited.
+    expect(c.messages.some(statusChange('b', 'concluded'))).toBe(true);
+  });
+});
+
 describe('split and coalesce', () => {
   test.each([['split,pieces=3'], ['coalesce,ms=50'], ['split']])(
     '%s: a line-reading client gets every message intact',
@@ -166,6 +200,7 @@ describe('x-qmpkit-fault', () => {
       'drop',
       'split',
       'coalesce',
+      'dismiss-race',
     ]);
     expect(await c.call('x-qmpkit-fault')).toEqual({
       return: { seed: 5, faults: [], fired: [] },

@@ -81,6 +81,16 @@ describe('what each kind decides', () => {
     expect(plan.splitPoints(1)).toBeUndefined();
   });
 
+  test('dismiss-race waits for the named job only, for ms or 10 s', () => {
+    const plan = new FaultPlan(1, [{ kind: 'dismiss-race', job: 'b', ms: 50 }]);
+    expect(plan.dismissRace(['a'])).toBeUndefined();
+    expect(plan.dismissRace(['a', 'b'])).toEqual({ job: 'b', ms: 50 });
+    expect(new FaultPlan(1, [{ kind: 'dismiss-race' }]).dismissRace(['x'])).toEqual({
+      job: 'x',
+      ms: 10_000,
+    });
+  });
+
   test('greeting holds: for ever without ms; none without the fault', () => {
     expect(new FaultPlan(1, [{ kind: 'hold-greeting' }]).greetingHold()).toBe(
       Number.POSITIVE_INFINITY,

@@ -42,6 +42,9 @@ export interface CommandFaults {
 /** How long a reply held by events-first waits for the command's first event, by default. */
 export const DEFAULT_EVENTS_FIRST_MS = 1000;
 
+/** How long a poll held by dismiss-race waits for its job to go, by default. */
+export const DEFAULT_DISMISS_RACE_MS = 10_000;
+
 /** The firings kept for `x-qmpkit-fault` (older ones are counted, not kept). */
 const MAX_FIRINGS = 1000;
 
@@ -206,6 +209,24 @@ export class FaultPlan {
       break;
     }
     return points;
+  }
+
+  /**
+   * A poll is about to list `jobs` (live, already listed by an earlier poll): the job it is to
+   * wait for until it is gone, and for how long at most, or undefined.
+   */
+  dismissRace(jobs: readonly string[]): { job: string; ms: number } | undefined {
+    for (const job of jobs) {
+      for (const { fault, fire } of this.meet(
+        'dismiss-race',
+        (s) => s.job === undefined || s.job === job,
+      )) {
+        const ms = fault.spec.ms ?? DEFAULT_DISMISS_RACE_MS;
+        fire(`held a poll until job ${job} was gone (at most ${ms} ms)`);
+        return { job, ms };
+      }
+    }
+    return undefined;
   }
 
   /** How long to gather output before writing it in one piece, or 0. */

@@ -119,6 +119,7 @@ test('x-qmpkit-fault is in the schema with every kind in its enum', () => {
     'drop',
     'split',
     'coalesce',
+    'dismiss-race',
   ]);
   expect(kinds.values).toEqual([...FAULT_KINDS]);
 });

@@ -22,6 +22,10 @@ import { BUILTIN_COMMANDS } from '@qmpkit/server';
  *   places — a reader that assumes one read is one message breaks.
  * - `coalesce`: output is held for `ms` and written in one piece — several replies and events
  *   in one read.
+ * - `dismiss-race`: a poll (`query-jobs`, `query-block-jobs`) that would list `job` (any job
+ *   when not given) again after an earlier poll listed it waits until the job is gone (up to
+ *   `ms`, default 10000) — an auto-dismissed job that concludes between two polls: the poller
+ *   never sees it end.
  */
 export const FAULT_KINDS = [
   'hold-greeting',
@@ -30,6 +34,7 @@ export const FAULT_KINDS = [
   'drop',
   'split',
   'coalesce',
+  'dismiss-race',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -38,7 +43,7 @@ export interface FaultSpec {
   readonly kind: FaultKind;
   /** Only this command (delay-reply, events-first, drop). */
   readonly command?: string;
-  /** drop: this job reaching `status`. */
+  /** drop: this job reaching `status`; dismiss-race: this job (default: any). */
   readonly job?: string;
   readonly status?: string;
   /** hold-greeting: how long (default: for ever); delay-reply: the delay; coalesce: the window. */
@@ -130,6 +135,7 @@ function checkKindParameters(f: FaultSpec): void {
     drop: ['command', 'job', 'status'],
     split: ['pieces'],
     coalesce: ['ms'],
+    'dismiss-race': ['job', 'ms'],
   };
   for (const key of Object.keys(f)) {
     if (key === 'kind' || key === 'probability' || key === 'count') continue;

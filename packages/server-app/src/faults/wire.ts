@@ -24,12 +24,18 @@ export interface FaultExtensionCommands {
 /** A handler as the wrapper sees it: any arguments, any outcome. */
 type AnyHandler = (args: unknown, context: CommandContext) => unknown;
 
+/** The commands a poller sends to follow its jobs. */
+const POLLS = new Set(['query-jobs', 'query-block-jobs']);
+
 /** The live connections of one server, so faults can cut them. */
 export class FaultWire {
   private readonly connections = new Map<number, FaultTransport>();
   /** Events sent so far, and who waits for the next one. */
   private eventCount = 0;
   private eventWaiters: (() => void)[] = [];
+  /** Jobs that exist (from their status events), and whether a poll has listed them. */
+  private readonly liveJobs = new Map<string, { polled: boolean }>();
+  private jobGoneWaiters: { job: string; wake: () => void }[] = [];
   /** The transport the server started last: the server greets, starts it, then reports it. */
   private lastStarted: FaultTransport | undefined;
 
@@ -63,6 +69,12 @@ export class FaultWire {
     for (const wake of this.eventWaiters.splice(0)) wake();
     if (event !== 'JOB_STATUS_CHANGE') return;
     const { id, status } = data as { id: string; status: string };
+    if (status === 'null') {
+      this.liveJobs.delete(id);
+      for (const w of this.jobGoneWaiters.filter((w) => w.job === id)) w.wake();
+    } else if (!this.liveJobs.has(id)) {
+      this.liveJobs.set(id, { polled: false });
+    }
     if (this.plan.dropOnJobStatus(id, status)) {
       for (const transport of this.connections.values()) transport.abort();
     }
@@ -84,6 +96,7 @@ export class FaultWire {
 
   private wrapHandler(name: string, run: AnyHandler): AnyHandler {
     return async (args, context) => {
+      if (POLLS.has(name)) await this.holdPoll();
       const faults = this.plan.forCommand(name);
       if (faults.delayMs === 0 && faults.eventsFirstMs === 0 && !faults.drop) {
         return run(args, context);
@@ -140,6 +153,27 @@ export class FaultWire {
       seen = this.eventCount;
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** dismiss-race: a poll waits until a job an earlier poll listed is gone; then it is listed. */
+  private async holdPoll(): Promise<void> {
+    const listed = [...this.liveJobs].filter(([, j]) => j.polled).map(([id]) => id);
+    const race = listed.length === 0 ? undefined : this.plan.dismissRace(listed);
+    if (race !== undefined) {
+      await new Promise<void>((resolve) => {
+        const entry = {
+          job: race.job,
+          wake: () => {
+            clearTimeout(timer);
+            this.jobGoneWaiters = this.jobGoneWaiters.filter((w) => w !== entry);
+            resolve();
+          },
+        };
+        const timer = setTimeout(entry.wake, race.ms);
+        this.jobGoneWaiters.push(entry);
+      });
+    }
+    for (const job of this.liveJobs.values()) job.polled = true;
   }
 
   private faultCommand(args: Record<string, unknown>): FaultPlanJson {
