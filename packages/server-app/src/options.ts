@@ -158,8 +158,8 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          delay-reply,ms=N[,jitter=N][,command=C], events-first[,command=C],
                          drop,command=C | drop,job=ID,status=S, split[,pieces=N],
                          coalesce,ms=N, dismiss-race[,job=ID][,ms=N]; each also takes
-                         probability=P and count=N; adds
-                         x-qmpkit-fault, which adds faults and returns what fired
+                         probability=P and count=N; adds x-qmpkit-fault, which adds
+                         faults and returns what fired
   --faults <file>        faults from a JSON file {"seed": N, "faults": [{"kind": ...}]}
   --fault-seed <n>       the seed of the faults' choices (default: random, printed on
                          stderr); the same seed and commands meet the same faults
