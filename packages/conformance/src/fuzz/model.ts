@@ -241,14 +241,14 @@ export class JobModel {
     const resumed = [...this.#jobs].reverse().filter((j) => drained.includes(j));
     if (resumed.some((j, i) => drained[i] !== j))
       this.#traits.add('drain-resumes-in-another-order');
-    const woken: Step[] = [];
+    const resumedAt = new Map<ModelJob, number>();
     for (const j of resumed) {
       before.push(status(j.id, j.status));
-      const wake = this.#wake(j);
-      before.push(...wake.before);
-      woken.push(...wake.after);
+      resumedAt.set(j, before.length);
     }
     // Arguments are checked action by action; a failure rolls back the jobs made so far (§5.5).
+    // The woken jobs run on only once the command has done so (their wake effects are added
+    // below): a job that finishes then still holds its id here (seen on QEMU 7.2, seed 1001).
     const made: ModelJob[] = [];
     const txn = this.#nextTxn++;
     const taken = new Set<string>();
@@ -271,6 +271,7 @@ export class JobModel {
       made.push(job);
       before.push(status(b.id, 'created'));
     }
+    const woken = this.#wakeResumed(resumed, resumedAt, before);
     if (failure) {
       // Jobs made by earlier actions never started: aborting, concluded, null, no BLOCK_JOB_* (§5.5).
       for (const job of made) {
@@ -293,6 +294,30 @@ export class JobModel {
       after.push(...started.after);
     }
     return effect(before, after);
+  }
+
+  /**
+   * The wake-ups at the end of a drain: what happens inside the command goes right after each
+   * job's resume (at `resumedAt`, an index into `before`, which this fills in), the rest is
+   * returned for after the reply.
+   */
+  #wakeResumed(
+    resumed: readonly ModelJob[],
+    resumedAt: ReadonlyMap<ModelJob, number>,
+    before: Step[],
+  ): Step[] {
+    const woken: Step[] = [];
+    // Last job first, so that inserting does not move the positions still to fill.
+    const inside = resumed.map((j) => {
+      const wake = this.#wake(j);
+      woken.push(...wake.after);
+      return wake.before;
+    });
+    for (let i = resumed.length - 1; i >= 0; i--) {
+      const at = resumedAt.get(resumed[i] as ModelJob) as number;
+      before.splice(at, 0, ...(inside[i] as Step[]));
+    }
+    return woken;
   }
 
   /** Why a backup action is refused, if it is (§5.2, §5.4). */
@@ -362,6 +387,7 @@ export class JobModel {
     // Without a backing file the stream has nothing to do: its whole life, len 0, happens
     // inside the command (stream scenarios).
     if (streamed === 'all') return { ...p, key, len: 0, stops: [], instant: true };
+    this.#traits.add('stream-after-partial-stream');
     return { ...p, key, stops: p.stops.filter((stop) => stop > streamed) };
   }
 
