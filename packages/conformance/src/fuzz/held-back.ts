@@ -22,6 +22,17 @@ export const HELD_BACK: readonly HeldBackClass[] = [
     what: 'a stream started after an earlier stream of the node failed or was cancelled part way skips, on QEMU, what the first one copied into the top layer; qmpkit copies it again',
     reaches: ({ traits }) => traits.has('stream-after-partial-stream'),
   },
+  {
+    name: 'chain-error-progress',
+    what: 'a stream or commit whose request fails after a range with nothing to copy: QEMU counts that range as progress (offset 8 MiB in BLOCK_JOB_ERROR’s aftermath); qmpkit reports the offset before it',
+    reaches: ({ traits }) => traits.has('chain-error-after-free-range'),
+  },
+  {
+    name: 'stream-cor-write-error',
+    what: 'a stream whose copy-on-read write to the top layer fails: QEMU reports BLOCK_JOB_ERROR (operation read) and fails the job; qmpkit completes it',
+    reaches: ({ traits, scenario }) =>
+      traits.has('stream-io-error') && scenario.blockdevs.some((b) => b.includes('"write_aio"')),
+  },
 ];
 
 /** The held-back classes a case can reach (none: the CI runs it). */

@@ -11,24 +11,35 @@
 // rest again (the event it ends with, or a poll for `busy: false` at the predicted offset).
 
 import {
-  anyInt,
   blockJobError,
-  blockJobInfo,
   cancelled,
   completed,
   fails,
   generic,
   ok,
-  type Pattern,
   pendingEvent,
   pollBlockJob,
   ready,
   type Step,
   send,
   status,
-  type Volatile,
   verbRefused,
 } from '../scenario.js';
+import {
+  backupArgs,
+  type Effect,
+  ERRNO_TEXT,
+  effect,
+  errorAction,
+  MIRROR_BUFFER,
+  type ModelJob,
+  notFound,
+  type Prediction,
+  progress,
+  queryBlockJobs,
+  queryJobs,
+  startArgs,
+} from './model-support.js';
 import {
   type Action,
   ALLOWED,
@@ -47,52 +58,7 @@ import {
   verbCommand,
 } from './vocabulary.js';
 
-export interface ModelJob {
-  readonly id: string;
-  readonly profile: JobProfile;
-  /** The node the job was started on (for busy checks). */
-  readonly device: string;
-  /** The transaction it belongs to (a lone job: its own). */
-  readonly txn: number;
-  readonly autoFinalize: boolean;
-  readonly autoDismiss: boolean;
-  status: JobStatus;
-  userPaused: boolean;
-  speed: number;
-  offset: number;
-  /** False once an I/O error hit a mirror: how far it got depends on its requests in flight. */
-  offsetKnown: boolean;
-  /** job-complete arrived in standby: it takes effect on resume (§6.5). */
-  completeRequested: boolean;
-  /** The JobInfo `error` once it ended badly. */
-  error?: string;
-  /** The policy for the profile's injected error, if any. */
-  readonly policy: ErrorPolicy;
-  /** `io-status` after a stop action (§6.7). */
-  ioStatus: 'ok' | 'failed' | 'nospace';
-  /** Stopped by an I/O error: a retry on resume or cancel (the rule fires once). */
-  stoppedByError: boolean;
-}
-
-/** The prediction for one action: the steps to run, and the coverage it contributes. */
-export interface Prediction {
-  readonly steps: Step[];
-  readonly coverage: Coverage[];
-}
-
-/** What an action does around its reply. */
-interface Effect {
-  before: Step[];
-  /** The reply (default `{}`). */
-  reply?: Step;
-  after: Step[];
-}
-
-const effect = (before: Step[] = [], after: Step[] = [], reply?: Step): Effect =>
-  reply === undefined ? { before, after } : { before, after, reply };
-
-const notFound = (id: string, blockFamily: boolean): Step =>
-  blockFamily ? fails('DeviceNotActive', `Block job '${id}' not found`) : generic('Job not found');
+export type { ModelJob, Prediction };
 
 export class JobModel {
   /** Live jobs (not yet dismissed), newest first as QEMU lists them (§1). */
@@ -149,20 +115,25 @@ export class JobModel {
             device: action.device,
             target: action.target,
             sync: 'full',
+            ...(action.onSourceError ? { 'on-source-error': action.onSourceError } : {}),
             ...(action.onTargetError ? { 'on-target-error': action.onTargetError } : {}),
           }),
-          this.#startPlain(
-            action,
-            'mirror',
-            action.device,
-            [action.device, action.target],
-            action.onTargetError,
-          ),
+          this.#startPlain(action, 'mirror', action.device, [action.device, action.target], {
+            read: action.onSourceError,
+            write: action.onTargetError,
+          }),
         );
       case 'stream':
         return this.#assemble(
-          send('block-stream', { ...startArgs(action), device: action.device }),
-          this.#startPlain(action, 'stream', action.device, [action.device]),
+          send('block-stream', {
+            ...startArgs(action),
+            device: action.device,
+            ...(action.onError ? { 'on-error': action.onError } : {}),
+          }),
+          this.#startPlain(action, 'stream', action.device, [action.device], {
+            read: action.onError,
+            write: action.onError,
+          }),
         );
       case 'commit': {
         const key = action.topNode ? `${action.device}/${action.topNode}` : action.device;
@@ -172,8 +143,12 @@ export class JobModel {
             device: action.device,
             ...(action.topNode ? { 'top-node': action.topNode } : {}),
             ...(action.baseNode ? { 'base-node': action.baseNode } : {}),
+            ...(action.onError ? { 'on-error': action.onError } : {}),
           }),
-          this.#startPlain(action, 'commit', key, [action.device]),
+          this.#startPlain(action, 'commit', key, [action.device], {
+            read: action.onError,
+            write: action.onError,
+          }),
         );
       }
     }
@@ -337,7 +312,7 @@ export class JobModel {
     kind: 'mirror' | 'stream' | 'commit',
     profileKey: string,
     nodes: string[],
-    policy: ErrorPolicy = 'report',
+    policies: { read?: ErrorPolicy | undefined; write?: ErrorPolicy | undefined } = {},
   ): Effect {
     for (const node of nodes) {
       if (!this.#setup.nodes.has(node)) {
@@ -371,7 +346,9 @@ export class JobModel {
       );
     }
     const key = `${kind}:${profileKey}`;
-    const job = this.#newJob(spec, this.#streamProfile(key), device, this.#nextTxn++, policy);
+    const profile = this.#streamProfile(key);
+    const policy = policies[profile.failure?.operation ?? 'read'] ?? 'report';
+    const job = this.#newJob(spec, profile, device, this.#nextTxn++, policy);
     const started = this.#started(job);
     return effect(
       [status(job.id, 'created'), status(job.id, 'running'), ...started.before],
@@ -421,41 +398,53 @@ export class JobModel {
   }
 
   /**
-   * An unthrottled backup meets its injected error (§6.7, io-errors scenarios): BLOCK_JOB_ERROR
-   * inside the command; then report fails the job after the reply, ignore finishes it after the
-   * reply, stop pauses it (a user pause with io-status set) before the reply.
+   * An unthrottled backup, stream or commit meets its injected error (§5.1, §6.7, io-errors
+   * scenarios): BLOCK_JOB_ERROR, then report fails the job, stop pauses it (a user pause with
+   * io-status set), ignore goes on: a backup finishes, a commit retries the request (the rule fired
+   * once: it succeeds) and finishes, a stream copies the rest and then fails with the error it
+   * ignored (stream.c returns it). On null-co (backup) the error comes inside the command, and a
+   * stop's pause with it; on files (stream, commit) all of it comes after the reply.
    */
   #fails(job: ModelJob, failure: InjectedError): Effect {
     const action = errorAction(job.policy, failure.errno);
-    const before: Step[] = [blockJobError(job.id, failure.operation, action)];
-    job.offset = job.profile.len - failure.lost;
-    if (action === 'ignore') {
-      job.offset = job.profile.len;
-      return effect(before, this.#finishRun(job));
+    const error: Step[] = [blockJobError(job.id, failure.operation, action)];
+    const split = (atOnce: Step[], later: Step[]): Effect =>
+      job.profile.instant ? effect(atOnce, later) : effect([], [...atOnce, ...later]);
+    job.offset = failure.at;
+    if (job.profile.type !== 'backup') {
+      this.#traits.add(`${job.profile.type}-io-error`);
+      if (failure.at > 0) this.#traits.add('chain-error-after-free-range');
     }
     if (action === 'stop') {
       job.status = 'paused';
       job.userPaused = true;
       job.stoppedByError = true;
       job.ioStatus = failure.errno === 'ENOSPC' ? 'nospace' : 'failed';
-      return effect([...before, status(job.id, 'paused')]);
+      return split([...error, status(job.id, 'paused')], []);
     }
-    const error = ERRNO_TEXT[failure.errno];
-    return effect(before, this.#abort(job, error));
+    if (action === 'ignore') {
+      job.offset = job.profile.len;
+      if (job.profile.type === 'stream')
+        return split(error, this.#abort(job, ERRNO_TEXT[failure.errno]));
+      return split(error, this.#finishRun(job));
+    }
+    return split(error, this.#abort(job, ERRNO_TEXT[failure.errno]));
   }
 
   /**
-   * An unthrottled mirror meets its injected target error (issue 12 class 4; seen on QEMU 7.2):
-   * after the creation reply, BLOCK_JOB_ERROR (one per failed request); then report fails the
-   * job, stop pauses it (io-status set; resume retries and it converges), ignore carries on to
-   * ready.
+   * An unthrottled mirror meets its injected error (issue 12 class 4; seen on QEMU 7.2):
+   * BLOCK_JOB_ERROR (one per failed request) — a source read fails inside the command, a target
+   * write after the reply; then, after the reply, report fails the job, stop pauses it
+   * (io-status set; resume retries and it converges), ignore carries on to ready.
    */
   #mirrorFails(job: ModelJob, failure: InjectedError): Effect {
     const action = errorAction(job.policy, failure.errno);
-    const after: Step[] = [blockJobError(job.id, failure.operation, action)];
+    const error = [blockJobError(job.id, failure.operation, action)];
+    const split = (later: Step[]): Effect =>
+      failure.operation === 'read' ? effect(error, later) : effect([], [...error, ...later]);
     if (action === 'ignore') {
       job.offset = job.profile.len;
-      return effect([], [...after, ...this.#becomeReady(job)]);
+      return split(this.#becomeReady(job));
     }
     job.offsetKnown = false;
     if (action === 'stop') {
@@ -463,9 +452,9 @@ export class JobModel {
       job.userPaused = true;
       job.stoppedByError = true;
       job.ioStatus = failure.errno === 'ENOSPC' ? 'nospace' : 'failed';
-      return effect([], [...after, status(job.id, 'paused')]);
+      return split([status(job.id, 'paused')]);
     }
-    return effect([], [...after, ...this.#abort(job, ERRNO_TEXT[failure.errno])]);
+    return split(this.#abort(job, ERRNO_TEXT[failure.errno]));
   }
 
   /** A job failed on its own: aborting, COMPLETED with the error, concluded (§6.7). */
@@ -599,10 +588,11 @@ export class JobModel {
   #hardCancel(job: ModelJob): Effect {
     const before: Step[] = [];
     if (job.stoppedByError) {
-      // Leaving the pause point retries the failed request first (io-errors scenarios): a
-      // backup then has it all; a mirror got wherever its requests in flight got.
+      // A backup leaving the pause point retries the failed request first (io-errors
+      // scenarios) and then has it all; a mirror got wherever its requests in flight got; a
+      // stream or commit sees the cancel before it retries (stream.c, commit.c).
       job.stoppedByError = false;
-      job.offset = job.profile.len;
+      if (job.profile.type === 'backup') job.offset = job.profile.len;
       job.offsetKnown = !job.profile.readyPhase;
     }
     job.ioStatus = 'ok';
@@ -648,7 +638,10 @@ export class JobModel {
     const request = args === undefined ? send(command) : send(command, args);
     if (verb === 'query-jobs' || verb === 'query-block-jobs') {
       return {
-        steps: [request, ok(verb === 'query-jobs' ? this.#queryJobs() : this.#queryBlockJobs())],
+        steps: [
+          request,
+          ok(verb === 'query-jobs' ? queryJobs(this.#jobs) : queryBlockJobs(this.#jobs)),
+        ],
         coverage: [],
       };
     }
@@ -747,82 +740,4 @@ export class JobModel {
         throw new Error(`no model for verb ${verb}`);
     }
   }
-
-  // ------------------------------------------------------------------------------------------
-  // Queries (§4.3, §8.2)
-
-  #queryJobs(): Pattern {
-    return this.#jobs.map((j) => ({
-      id: j.id,
-      type: j.profile.type,
-      status: j.status,
-      'current-progress': progress(j),
-      'total-progress': j.profile.len,
-      ...(j.error === undefined ? {} : { error: j.error }),
-    }));
-  }
-
-  #queryBlockJobs(): Pattern {
-    return this.#jobs.map((j) =>
-      blockJobInfo(j.profile.type, j.id, {
-        len: j.profile.len,
-        offset: progress(j),
-        // pause_count > 0: a user pause, or a mirror-like job's source kept drained from its
-        // completion until finalization (§6.4).
-        paused:
-          j.userPaused ||
-          (j.profile.readyPhase && (j.status === 'waiting' || j.status === 'pending')),
-        speed: j.speed,
-        'io-status': j.ioStatus,
-        ready: j.status === 'ready' || j.status === 'standby',
-        status: j.status,
-        'auto-finalize': j.autoFinalize,
-        'auto-dismiss': j.autoDismiss,
-        ...(j.error === undefined ? {} : { error: j.error }),
-      }),
-    );
-  }
 }
-
-function startArgs(spec: StartSpec): Record<string, unknown> {
-  const args: Record<string, unknown> = { 'job-id': spec.id };
-  if (spec.speed !== 0) args.speed = spec.speed;
-  if (!spec.autoFinalize) args['auto-finalize'] = false;
-  if (!spec.autoDismiss) args['auto-dismiss'] = false;
-  return args;
-}
-
-function backupArgs(b: BackupSpec): Record<string, unknown> {
-  return {
-    ...startArgs(b),
-    device: b.device,
-    target: b.target,
-    sync: b.sync,
-    ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
-    ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
-  };
-}
-
-/** Mirror's default buffer (§8.3). */
-const MIRROR_BUFFER = 16 * 1024 * 1024;
-
-/** A job's progress as a pattern: exact, or any integer once it depends on timing. */
-function progress(job: ModelJob): number | Volatile {
-  return job.offsetKnown
-    ? job.offset
-    : anyInt('how far a mirror got when an I/O error hit depends on its requests in flight');
-}
-
-/** §5.1: the action an error policy takes for an errno. */
-function errorAction(
-  policy: ErrorPolicy,
-  errno: InjectedError['errno'],
-): 'report' | 'ignore' | 'stop' {
-  if (policy === 'report' || policy === 'ignore' || policy === 'stop') return policy;
-  return errno === 'ENOSPC' ? 'stop' : 'report';
-}
-
-const ERRNO_TEXT: Record<InjectedError['errno'], string> = {
-  EIO: 'Input/output error',
-  ENOSPC: 'No space left on device',
-};

@@ -79,7 +79,7 @@ export interface JobProfile {
    * starts or wakes it; a mirror converges inside it when what is left fits in one buffer.
    */
   readonly instant: boolean;
-  /** A blkdebug rule that fails one request of an unthrottled run (backup only, so far). */
+  /** A blkdebug rule that fails one request of an unthrottled run. */
   readonly failure?: InjectedError;
 }
 
@@ -89,8 +89,8 @@ export interface InjectedError {
   readonly errno: 'EIO' | 'ENOSPC';
   /** The rule fires once: a retry (resume after stop) succeeds. */
   readonly once: boolean;
-  /** Progress the failed request leaves out (one block-copy chunk). */
-  readonly lost: number;
+  /** The job's progress when the failed request is made (a mirror's: unknown, give 0). */
+  readonly at: number;
 }
 
 export type ErrorPolicy = 'report' | 'ignore' | 'stop' | 'enospc' | 'auto';
@@ -123,12 +123,18 @@ export type Action =
       readonly kind: 'mirror';
       readonly device: string;
       readonly target: string;
+      readonly onSourceError?: ErrorPolicy;
       readonly onTargetError?: ErrorPolicy;
     } & StartSpec)
-  | ({ readonly kind: 'stream'; readonly device: string } & StartSpec)
+  | ({
+      readonly kind: 'stream';
+      readonly device: string;
+      readonly onError?: ErrorPolicy;
+    } & StartSpec)
   | ({
       readonly kind: 'commit';
       readonly device: string;
+      readonly onError?: ErrorPolicy;
       /** Absent: commit of the active layer (the mirror engine, with a ready phase). */
       readonly topNode?: string;
       readonly baseNode?: string;

@@ -1,0 +1,148 @@
+// What the differential tester's model (model.ts) is made of besides its state machine: the job
+// record it keeps, the shape of a prediction, the QMP arguments of the commands it predicts, and
+// the query answers it expects (§4.3, §8.2). QEMU facts: ../shared/reference/job-semantics.md.
+
+import {
+  anyInt,
+  blockJobInfo,
+  fails,
+  generic,
+  type Pattern,
+  type Step,
+  type Volatile,
+} from '../scenario.js';
+import type {
+  BackupSpec,
+  Coverage,
+  ErrorPolicy,
+  InjectedError,
+  JobProfile,
+  JobStatus,
+  StartSpec,
+} from './vocabulary.js';
+
+export interface ModelJob {
+  readonly id: string;
+  readonly profile: JobProfile;
+  /** The node the job was started on (for busy checks). */
+  readonly device: string;
+  /** The transaction it belongs to (a lone job: its own). */
+  readonly txn: number;
+  readonly autoFinalize: boolean;
+  readonly autoDismiss: boolean;
+  status: JobStatus;
+  userPaused: boolean;
+  speed: number;
+  offset: number;
+  /** False once an I/O error hit a mirror: how far it got depends on its requests in flight. */
+  offsetKnown: boolean;
+  /** job-complete arrived in standby: it takes effect on resume (§6.5). */
+  completeRequested: boolean;
+  /** The JobInfo `error` once it ended badly. */
+  error?: string;
+  /** The policy for the profile's injected error, if any. */
+  readonly policy: ErrorPolicy;
+  /** `io-status` after a stop action (§6.7). */
+  ioStatus: 'ok' | 'failed' | 'nospace';
+  /** Stopped by an I/O error: a retry on resume or cancel (the rule fires once). */
+  stoppedByError: boolean;
+}
+
+/** The prediction for one action: the steps to run, and the coverage it contributes. */
+export interface Prediction {
+  readonly steps: Step[];
+  readonly coverage: Coverage[];
+}
+
+/** What an action does around its reply. */
+export interface Effect {
+  before: Step[];
+  /** The reply (default `{}`). */
+  reply?: Step;
+  after: Step[];
+}
+
+export const effect = (before: Step[] = [], after: Step[] = [], reply?: Step): Effect =>
+  reply === undefined ? { before, after } : { before, after, reply };
+
+export const notFound = (id: string, blockFamily: boolean): Step =>
+  blockFamily ? fails('DeviceNotActive', `Block job '${id}' not found`) : generic('Job not found');
+
+// Queries (§4.3, §8.2)
+
+/** query-jobs as QEMU answers it for `jobs`. */
+export function queryJobs(jobs: readonly ModelJob[]): Pattern {
+  return jobs.map((j) => ({
+    id: j.id,
+    type: j.profile.type,
+    status: j.status,
+    'current-progress': progress(j),
+    'total-progress': j.profile.len,
+    ...(j.error === undefined ? {} : { error: j.error }),
+  }));
+}
+
+/** query-block-jobs as QEMU answers it for `jobs`. */
+export function queryBlockJobs(jobs: readonly ModelJob[]): Pattern {
+  return jobs.map((j) =>
+    blockJobInfo(j.profile.type, j.id, {
+      len: j.profile.len,
+      offset: progress(j),
+      // pause_count > 0: a user pause, or a mirror-like job's source kept drained from its
+      // completion until finalization (§6.4).
+      paused:
+        j.userPaused ||
+        (j.profile.readyPhase && (j.status === 'waiting' || j.status === 'pending')),
+      speed: j.speed,
+      'io-status': j.ioStatus,
+      ready: j.status === 'ready' || j.status === 'standby',
+      status: j.status,
+      'auto-finalize': j.autoFinalize,
+      'auto-dismiss': j.autoDismiss,
+      ...(j.error === undefined ? {} : { error: j.error }),
+    }),
+  );
+}
+
+export function startArgs(spec: StartSpec): Record<string, unknown> {
+  const args: Record<string, unknown> = { 'job-id': spec.id };
+  if (spec.speed !== 0) args.speed = spec.speed;
+  if (!spec.autoFinalize) args['auto-finalize'] = false;
+  if (!spec.autoDismiss) args['auto-dismiss'] = false;
+  return args;
+}
+
+export function backupArgs(b: BackupSpec): Record<string, unknown> {
+  return {
+    ...startArgs(b),
+    device: b.device,
+    target: b.target,
+    sync: b.sync,
+    ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
+    ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
+  };
+}
+
+/** Mirror's default buffer (§8.3). */
+export const MIRROR_BUFFER = 16 * 1024 * 1024;
+
+/** A job's progress as a pattern: exact, or any integer once it depends on timing. */
+export function progress(job: ModelJob): number | Volatile {
+  return job.offsetKnown
+    ? job.offset
+    : anyInt('how far a mirror got when an I/O error hit depends on its requests in flight');
+}
+
+/** §5.1: the action an error policy takes for an errno. */
+export function errorAction(
+  policy: ErrorPolicy,
+  errno: InjectedError['errno'],
+): 'report' | 'ignore' | 'stop' {
+  if (policy === 'report' || policy === 'ignore' || policy === 'stop') return policy;
+  return errno === 'ENOSPC' ? 'stop' : 'report';
+}
+
+export const ERRNO_TEXT: Record<InjectedError['errno'], string> = {
+  EIO: 'Input/output error',
+  ENOSPC: 'No space left on device',
+};
