@@ -19,8 +19,13 @@ export interface HeldBackClass {
 export const HELD_BACK: readonly HeldBackClass[] = [
   {
     name: 'stream-after-partial-stream',
-    what: 'a stream started after an earlier stream of the node failed or was cancelled part way skips, on QEMU, what the first one copied into the top layer; qmpkit copies it again',
-    reaches: ({ traits }) => traits.has('stream-after-partial-stream'),
+    what: 'a stream started after an earlier stream of the node skips, on QEMU, what the first one copied into the top layer (cancelled part way), or has nothing to do at all (finished: the chain was cut); qmpkit copies again',
+    reaches: ({ traits }) => traits.has('stream-after-stream'),
+  },
+  {
+    name: 'mirror-converges-on-wake',
+    what: 'a mirror with at most one buffer left (a throttled one that copied everything) goes ready inside the command that wakes it (a drain’s end, resume, set-speed) on QEMU; qmpkit replies first',
+    reaches: ({ traits }) => traits.has('mirror-converges-on-wake'),
   },
   {
     name: 'chain-error-progress',

@@ -361,10 +361,10 @@ export class JobModel {
     const p = this.#profile(key);
     const streamed = this.#streamed.get(key);
     if (streamed === undefined) return p;
+    this.#traits.add('stream-after-stream');
     // Without a backing file the stream has nothing to do: its whole life, len 0, happens
     // inside the command (stream scenarios).
     if (streamed === 'all') return { ...p, key, len: 0, stops: [], instant: true };
-    this.#traits.add('stream-after-partial-stream');
     return { ...p, key, stops: p.stops.filter((stop) => stop > streamed) };
   }
 
@@ -392,6 +392,7 @@ export class JobModel {
       // What is left fits in one 16 MiB buffer on instant I/O: it converges inside the command
       // (mirror scenarios); more takes a second pass, after the reply.
       const oneBuffer = p.instant && known && left <= MIRROR_BUFFER;
+      if (oneBuffer) this.#traits.add('mirror-converges-on-wake');
       return oneBuffer ? effect(this.#becomeReady(job)) : effect([], this.#becomeReady(job));
     }
     return p.instant ? effect(this.#finishRun(job)) : effect([], this.#finishRun(job));
