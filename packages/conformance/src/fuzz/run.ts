@@ -87,6 +87,15 @@ function failedToStart(run: ScenarioRun): boolean {
   );
 }
 
+/**
+ * A run that missed a deadline: a message or a polled state did not come in time. Seen at a load
+ * of 60 on 2 cores with QEMU itself (a blockdev-mirror reply after 15 s, seed 73 at 12:00 UTC);
+ * worth one more try before it counts. A real difference fails the same way again.
+ */
+function missedDeadline(run: ScenarioRun): boolean {
+  return run.failures.some((f) => /nothing arrived within|did not happen;/.test(f));
+}
+
 /** Runs a predicted scenario on both targets at once and judges the result. */
 export async function runBoth(
   scenario: Scenario,
@@ -95,9 +104,16 @@ export async function runBoth(
 ): Promise<CaseResult> {
   let runs: [ScenarioRun, ScenarioRun];
   let attempt = 0;
-  do {
+  let slowRetried = false;
+  for (;;) {
     runs = await Promise.all([runScenario(scenario, reference), runScenario(scenario, other)]);
-  } while ((failedToStart(runs[0]) || failedToStart(runs[1])) && ++attempt < 3);
+    if ((failedToStart(runs[0]) || failedToStart(runs[1])) && ++attempt < 3) continue;
+    if ((missedDeadline(runs[0]) || missedDeadline(runs[1])) && !slowRetried) {
+      slowRetried = true;
+      continue;
+    }
+    break;
+  }
   const [qemu, qmpkit] = runs;
   const qemuLines = normalizeTranscript(qemu.transcript);
   const otherLines = normalizeTranscript(qmpkit.transcript);
