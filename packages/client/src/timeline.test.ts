@@ -343,6 +343,23 @@ describe('JobTimelineModel', () => {
     expect(p?.dropped).toBeGreaterThan(0);
   });
 
+  test("peek: the same view as get, on the model's own lists (get copies them)", () => {
+    const model = new JobTimelineModel();
+    model.applyEvent('JOB_STATUS_CHANGE', status('j', 'created'), 0);
+    model.applyEvent('JOB_STATUS_CHANGE', status('j', 'running'), 10);
+    const seq = model.byId('j', 10)?.seq as number;
+    const copied = model.get(seq, 20);
+    const peeked = model.peek(seq, 20);
+    expect(peeked).toEqual(copied);
+    model.applyEvent('JOB_STATUS_CHANGE', status('j', 'paused'), 30);
+    // The peeked lists follow the model; the copy keeps what it was.
+    expect(peeked?.intervals.map((i) => i.status)).toEqual(['created', 'running', 'paused']);
+    expect(peeked?.intervals[1]?.end).toBe(30);
+    expect(copied?.intervals.map((i) => i.status)).toEqual(['created', 'running']);
+    expect(copied?.intervals[1]?.end).toBeUndefined();
+    expect(model.peek(seq + 1, 30)).toBeUndefined();
+  });
+
   test('non-job events and malformed data are ignored', () => {
     const model = new JobTimelineModel();
     expect(model.applyEvent('SHUTDOWN', { guest: false }, 0)).toEqual([]);

@@ -348,6 +348,16 @@ export class JobTimelineModel {
     return run === undefined ? undefined : this.view(run, now);
   }
 
+  /**
+   * Like `get()`, without copying the lists: `intervals`, `samples`, `speeds` and `errors` are
+   * the model's own and change with it (read them before feeding the model again). For a live
+   * view that reads a few fields or the newest entries of thousands of jobs at every change.
+   */
+  peek(seq: number, now: number): JobTimeline | undefined {
+    const run = this.runs.get(seq);
+    return run === undefined ? undefined : this.view(run, now, false);
+  }
+
   /** Whether run `seq` is still kept. */
   has(seq: number): boolean {
     return this.runs.has(seq);
@@ -561,7 +571,7 @@ export class JobTimelineModel {
     return now - run.progressAt >= this.stallAfterMs ? run.progressAt : null;
   }
 
-  private view(run: Run, now: number): JobTimeline {
+  private view(run: Run, now: number, copy = true): JobTimeline {
     const first = run.window[0];
     const last = run.window.at(-1);
     let rate: number | null = null;
@@ -586,10 +596,10 @@ export class JobTimelineModel {
       firstSeen: run.firstSeen,
       lastChange: run.lastChange,
       ended: run.ended,
-      intervals: run.intervals.map((i) => ({ ...i })),
-      samples: run.samples.slice(),
-      speeds: run.speeds.slice(),
-      errors: run.errors.map((e) => ({ ...e })),
+      intervals: copy ? run.intervals.map((i) => ({ ...i })) : run.intervals,
+      samples: copy ? run.samples.slice() : run.samples,
+      speeds: copy ? run.speeds.slice() : run.speeds,
+      errors: copy ? run.errors.map((e) => ({ ...e })) : run.errors,
       dropped: run.dropped,
       current: run.current,
       total: run.total,

@@ -1,7 +1,15 @@
 // The dashboard page: reads the server's live stream (/events, server-sent events; message
-// shapes in src/messages.ts) and keeps the job tables, the timeline and the event log current.
-// Plain DOM and SVG, no framework: rows are keyed and updated in place, at most once per frame;
-// the timeline is redrawn at most twice a second.
+// shapes in src/messages.ts) and keeps the job lists, the timeline and the event log current.
+// Plain DOM and SVG, no framework. What keeps it fast with a thousand jobs and floods of events:
+//  - messages only update the page's state; the DOM is written once per animation frame;
+//  - each VM's job list renders only the rows in its scroll box (the others cost nothing), and
+//    writes only the cells whose text changed;
+//  - the timeline is drawn in time coordinates under one scaling transform: the clock moving
+//    changes that transform, not the lanes; a changed job redraws only its own lane, and only
+//    its new or changed bands.
+
+import { formatBytes, formatEta, formatRate, formatSpeed, formatTime } from './format.js';
+import { Timeline } from './timeline.js';
 
 const STATUSES = [
   'created',
@@ -15,84 +23,33 @@ const STATUSES = [
   'concluded',
   'null',
 ];
-const ACTIVE = new Set([
-  'created',
-  'running',
-  'paused',
-  'ready',
-  'standby',
-  'waiting',
-  'pending',
-  'aborting',
-]);
-/** Lanes drawn in the timeline at most (the newest jobs that pass the filters). */
-const MAX_LANES = 200;
-/** Status intervals kept per job (the first, and the newest). */
-const MAX_INTERVALS = 256;
-const LANE_HEIGHT = 20;
-const LABEL_WIDTH = 150;
-/** The timeline is redrawn at most this often (the rows update at every frame). */
-const TIMELINE_EVERY_MS = 1000;
+/** Rows rendered beyond each edge of a job list's scroll box. */
+const OVERSCAN = 4;
 
 const state = {
-  /** key → job (JobRow with all samples so far). */
+  /** key → job (a JobRow with the samples and intervals so far); insertion order. */
   jobs: new Map(),
-  /** target name → { state, detail, section, tbody } */
+  /** target name → its row group (see targetGroup). */
   targets: new Map(),
   types: new Set(),
   maxSamples: 256,
+  /** Status intervals kept per job (the first, and the newest). */
+  maxIntervals: 64,
   maxLog: 500,
   /** Server time minus page time, to place "now" on the timeline. */
   clockOffset: 0,
-  /** key → its table row. */
-  rows: new Map(),
-  dirtyRows: new Set(),
-  timelineDirty: true,
+  /** Jobs changed since the last frame. */
+  dirty: new Set(),
+  /** Which jobs pass the filters, or their order, may have changed. */
+  membershipDirty: true,
+  /** Log entries not drawn yet (the newest maxLog at most). */
+  pendingLog: [],
   frame: 0,
-  lastTimeline: 0,
-  timelineTimer: false,
+  /** A timer for the timeline's held-back changes. */
+  timer: 0,
 };
 
 const $ = (id) => document.getElementById(id);
-
-// ---- formatting ------------------------------------------------------------------------------
-
-function formatBytes(n) {
-  if (n === null || n === undefined) return '–';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
-}
-
-function formatRate(n) {
-  return n === null || n === undefined ? '–' : `${formatBytes(n)}/s`;
-}
-
-function formatEta(ms, job) {
-  if (!ACTIVE.has(job.status)) return '';
-  if (ms === null || ms === undefined) return job.status === 'ready' ? 'in sync?' : '–';
-  const s = Math.ceil(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
-}
-
-function formatTime(ms) {
-  // By hand: toLocaleTimeString costs far more, and the timeline formats hundreds per redraw.
-  const d = new Date(ms);
-  const two = (n) => String(n).padStart(2, '0');
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-}
-
-function formatSpeed(n) {
-  if (n === null || n === undefined) return '–';
-  return n === 0 ? 'unlimited' : formatRate(n);
-}
 
 // ---- filters ---------------------------------------------------------------------------------
 
@@ -115,8 +72,7 @@ function setupFilters() {
     select.addEventListener('change', () => {
       filters.type = $('filter-type').value;
       filters.status = statusSelect.value;
-      for (const key of state.jobs.keys()) state.dirtyRows.add(key);
-      state.timelineDirty = true;
+      state.membershipDirty = true;
       schedule();
     });
   }
@@ -139,11 +95,14 @@ function noteType(type) {
   $('filter-type').append(new Option(type, type));
 }
 
-// ---- targets and rows ------------------------------------------------------------------------
+// ---- row groups (one per VM) -----------------------------------------------------------------
 
-function targetSection(name) {
-  let target = state.targets.get(name);
-  if (target !== undefined) return target;
+const CELLS = ['id', 'type', 'status', 'progress', 'amount', 'rate', 'eta', 'speed', 'errors'];
+const NUMERIC = new Set(['amount', 'rate', 'eta', 'speed', 'errors']);
+
+function targetGroup(name) {
+  let group = state.targets.get(name);
+  if (group !== undefined) return group;
   const section = document.createElement('section');
   section.className = 'target';
   section.dataset.target = name;
@@ -152,30 +111,67 @@ function targetSection(name) {
   title.textContent = name;
   const badge = document.createElement('span');
   badge.className = 'state';
-  h2.append(title, ' ', badge);
+  const summary = document.createElement('small');
+  summary.className = 'summary';
+  h2.append(title, ' ', badge, ' ', summary);
+  const scroller = document.createElement('div');
+  scroller.className = 'rows';
   const table = document.createElement('table');
   table.innerHTML =
     '<thead><tr><th>job</th><th>type</th><th>status</th><th>progress</th><th>done / total</th>' +
     '<th>rate</th><th>ETA</th><th>speed limit</th><th>errors</th></tr></thead>';
   const tbody = document.createElement('tbody');
+  const above = spacer();
+  const below = spacer();
+  tbody.append(above, below);
   table.append(tbody);
+  scroller.append(table);
   const empty = document.createElement('p');
   empty.className = 'empty';
   empty.textContent = 'no jobs yet';
-  section.append(h2, table, empty);
+  section.append(h2, scroller, empty);
   $('targets').append(section);
-  target = { section, badge, tbody, empty };
-  state.targets.set(name, target);
-  return target;
+  group = {
+    name,
+    section,
+    badge,
+    summary,
+    scroller,
+    tbody,
+    above,
+    below,
+    empty,
+    /** Every job key of this target, in arrival order. */
+    keys: [],
+    /** The keys that pass the filters. */
+    shown: [],
+    /** key → its rendered row (only rows in or near the scroll box). */
+    rows: new Map(),
+    /** The [first, end) slice of `shown` rendered at the last frame. */
+    first: 0,
+    end: 0,
+    /** Rendered row height, measured once a row exists. */
+    rowHeight: 0,
+  };
+  scroller.addEventListener('scroll', schedule, { passive: true });
+  state.targets.set(name, group);
+  return group;
 }
 
-function renderTarget(t) {
-  const target = targetSection(t.name);
-  target.badge.dataset.state = t.state;
-  target.badge.textContent = t.detail === null ? t.state : `${t.state} · ${t.detail}`;
+function spacer() {
+  const tr = document.createElement('tr');
+  tr.className = 'spacer';
+  const td = document.createElement('td');
+  td.colSpan = CELLS.length;
+  tr.append(td);
+  return tr;
 }
 
-const CELLS = ['id', 'type', 'status', 'progress', 'amount', 'rate', 'eta', 'speed', 'errors'];
+function renderTargetState(t) {
+  const group = targetGroup(t.name);
+  group.badge.dataset.state = t.state;
+  group.badge.textContent = t.detail === null ? t.state : `${t.state} · ${t.detail}`;
+}
 
 function createRow(job) {
   const tr = document.createElement('tr');
@@ -184,8 +180,8 @@ function createRow(job) {
   tr.dataset.id = job.id;
   for (const name of CELLS) {
     const td = document.createElement('td');
-    td.className = name;
-    if (['amount', 'rate', 'eta', 'speed', 'errors'].includes(name)) td.classList.add('num');
+    // The status cell holds the status badge (`.status`): the cell itself is not one.
+    td.className = NUMERIC.has(name) ? `${name} num` : name === 'status' ? 'status-cell' : name;
     tr.append(td);
   }
   const status = document.createElement('span');
@@ -197,7 +193,6 @@ function createRow(job) {
   pct.className = 'pct';
   tr.cells[3].append(bar, pct);
   tr.cells[0].textContent = job.id;
-  targetSection(job.target).tbody.append(tr);
   return tr;
 }
 
@@ -206,27 +201,14 @@ function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
-function renderRow(key) {
-  const job = state.jobs.get(key);
-  let tr = state.rows.get(key);
-  if (job === undefined) {
-    tr?.remove();
-    state.rows.delete(key);
-    return;
-  }
-  if (tr === undefined) {
-    tr = createRow(job);
-    state.rows.set(key, tr);
-  }
-  const hidden = !passes(job);
-  if (tr.hidden !== hidden) tr.hidden = hidden;
+function fillRow(tr, job) {
   if (tr.dataset.status !== job.status) tr.dataset.status = job.status;
   if (tr.dataset.type !== (job.type ?? '')) tr.dataset.type = job.type ?? '';
   tr.classList.toggle('finished', job.ended !== null);
   const [, typeCell, statusCell, progressCell, amount, rate, eta, speed, errors] = tr.cells;
   setText(typeCell, job.type ?? '?');
   const badge = statusCell.firstChild;
-  badge.dataset.status = job.status;
+  if (badge.dataset.status !== job.status) badge.dataset.status = job.status;
   let label =
     job.ended !== null && job.outcome !== null ? `${job.status} (${job.outcome})` : job.status;
   if (job.stalled) label += ' · stalled';
@@ -246,76 +228,78 @@ function renderRow(key) {
   tr.dataset.at = String(job.at);
 }
 
-// ---- timeline --------------------------------------------------------------------------------
-
-const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escapeXml = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
-
-function renderTimeline() {
-  const chart = $('timeline');
-  const jobs = [];
-  for (const job of state.jobs.values()) if (passes(job)) jobs.push(job);
-  const shown = jobs.slice(-MAX_LANES);
-  $('timeline-note').textContent =
-    jobs.length > shown.length
-      ? `(the newest ${shown.length} of ${jobs.length}; filter to see others)`
-      : `(${jobs.length} jobs)`;
-  const width = Math.max(400, chart.clientWidth || 800);
-  const height = 24 + shown.length * LANE_HEIGHT;
-  chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  chart.setAttribute('height', String(height));
-  if (shown.length === 0) {
-    chart.replaceChildren();
-    return;
+/**
+ * Renders the rows of `group` that lie in (or near) its scroll box: rows leaving it are
+ * removed, rows entering it are built, rows staying are rewritten only when their job changed.
+ */
+function renderGroup(group, viewTop, viewHeight) {
+  if (group.rowHeight === 0 && group.rows.size > 0) {
+    group.rowHeight = group.rows.values().next().value.getBoundingClientRect().height || 0;
   }
-  const now = Date.now() + state.clockOffset;
-  let t0 = Number.POSITIVE_INFINITY;
-  for (const job of shown) t0 = Math.min(t0, job.firstSeen);
-  const t1 = Math.max(now, t0 + 1000);
-  const plotWidth = width - LABEL_WIDTH - 8;
-  const x = (t) => (LABEL_WIDTH + ((t - t0) / (t1 - t0)) * plotWidth).toFixed(1);
-  // One string, parsed once: far cheaper than an element per call for hundreds of lanes.
-  const parts = ['<g class="axis">'];
-  for (let i = 0; i <= 4; i++) {
-    const t = t0 + ((t1 - t0) * i) / 4;
-    const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
-    parts.push(
-      `<line x1="${x(t)}" x2="${x(t)}" y1="14" y2="${height}"/>`,
-      `<text x="${x(t)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`,
-    );
+  const rowHeight = group.rowHeight || 28;
+  const count = group.shown.length;
+  const first = Math.max(0, Math.floor(viewTop / rowHeight) - OVERSCAN);
+  const end = Math.min(count, Math.ceil((viewTop + viewHeight) / rowHeight) + OVERSCAN);
+  const wanted = group.shown.slice(first, end);
+  const moved = first !== group.first || end !== group.end || state.membershipDirty;
+  if (moved) {
+    const keep = new Set(wanted);
+    for (const [key, tr] of group.rows) {
+      if (!keep.has(key)) {
+        tr.remove();
+        group.rows.delete(key);
+      }
+    }
   }
-  parts.push('</g>');
-  shown.forEach((job, lane) => {
-    const y = 20 + lane * LANE_HEIGHT;
-    parts.push(
-      `<g class="lane" data-key="${escapeXml(job.key)}" data-id="${escapeXml(job.id)}">`,
-      `<text x="4" y="${y + 13}">${escapeXml(`${job.id} ${job.type ?? ''}`.slice(0, 22))}<title>${escapeXml(`${job.target}: ${job.id}`)}</title></text>`,
-    );
-    for (const [status, start, end] of job.intervals) {
-      const x1 = Number(x(start));
-      const x2 = status === 'null' ? x1 + 2 : Number(x(end ?? now));
-      const span = `${status} ${formatTime(start)}${end === null ? ' –' : ` – ${formatTime(end)}`}`;
-      parts.push(
-        `<rect class="band" data-status="${escapeXml(status)}" x="${x1}" y="${y + 1}" width="${Math.max(1, x2 - x1).toFixed(1)}" height="${LANE_HEIGHT - 3}"><title>${escapeXml(span)}</title></rect>`,
-      );
+  const ordered = [];
+  let created = false;
+  for (const key of wanted) {
+    const job = state.jobs.get(key);
+    let tr = group.rows.get(key);
+    if (tr === undefined) {
+      tr = createRow(job);
+      group.rows.set(key, tr);
+      fillRow(tr, job);
+      created = true;
+    } else if (state.dirty.has(key)) {
+      fillRow(tr, job);
     }
-    if (job.samples.length > 0) {
-      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane.
-      let fraction = 0;
-      const points = job.samples.map(([t, current, total]) => {
-        if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
-        return `${x(t)},${(y + LANE_HEIGHT - 3 - fraction * (LANE_HEIGHT - 5)).toFixed(1)}`;
-      });
-      parts.push(`<polyline class="progress-line" points="${points.join(' ')}"/>`);
+    ordered.push(tr);
+  }
+  if (moved || created) {
+    // Moves only rows whose place changed (none while the list just scrolls by a row or two).
+    let before = group.below;
+    for (let i = ordered.length - 1; i >= 0; i--) {
+      const tr = ordered[i];
+      if (tr.nextSibling !== before) group.tbody.insertBefore(tr, before);
+      before = tr;
     }
-    parts.push('</g>');
-  });
-  chart.innerHTML = parts.join('');
+    group.above.firstChild.style.height = `${first * rowHeight}px`;
+    group.below.firstChild.style.height = `${(count - end) * rowHeight}px`;
+    group.first = first;
+    group.end = end;
+  }
+}
+
+function renderSummaries() {
+  for (const group of state.targets.values()) {
+    let active = 0;
+    for (const key of group.keys) if (state.jobs.get(key).ended === null) active++;
+    const total = group.keys.length;
+    const filtered = group.shown.length === total ? '' : ` · ${group.shown.length} shown`;
+    setText(group.summary, total === 0 ? '' : `${total} jobs · ${active} active${filtered}`);
+    group.summary.dataset.total = String(total);
+    group.summary.dataset.active = String(active);
+    group.empty.hidden = group.shown.length > 0;
+    setText(group.empty, total === 0 ? 'no jobs yet' : 'no job matches the filters');
+  }
 }
 
 // ---- event log -------------------------------------------------------------------------------
 
-function addLog(entries) {
+function renderLog() {
+  const entries = state.pendingLog;
+  state.pendingLog = [];
   const list = $('log');
   const fragment = document.createDocumentFragment();
   for (const entry of entries) {
@@ -339,7 +323,7 @@ function addLog(entries) {
   }
   list.prepend(fragment);
   while (list.childElementCount > state.maxLog) list.lastElementChild.remove();
-  $('log-count').textContent = `(latest ${list.childElementCount})`;
+  setText($('log-count'), `(latest ${list.childElementCount})`);
 }
 
 // ---- the stream ------------------------------------------------------------------------------
@@ -348,8 +332,10 @@ function mergeJob(row) {
   const known = state.jobs.get(row.key);
   let samples = row.samples;
   if (known !== undefined) {
-    samples = known.samples.concat(row.samples);
+    samples = known.samples;
+    for (const s of row.samples) samples.push(s);
     if (samples.length > state.maxSamples) {
+      // Halve the resolution of the older half, as the server's model does.
       const half = Math.floor(samples.length / 2);
       samples = samples
         .slice(0, half)
@@ -361,16 +347,37 @@ function mergeJob(row) {
   if (known !== undefined && row.intervals.length > 0) {
     // The update holds the intervals from the last one sent before: replace ours from there.
     const from = row.intervals[0][1];
-    intervals = known.intervals.filter((i) => i[1] < from).concat(row.intervals);
-    if (intervals.length > MAX_INTERVALS) {
-      intervals = [intervals[0], ...intervals.slice(intervals.length - MAX_INTERVALS + 1)];
-    }
+    intervals = known.intervals;
+    while (intervals.length > 0 && intervals[intervals.length - 1][1] >= from) intervals.pop();
+    for (const i of row.intervals) intervals.push(i);
   } else if (known !== undefined) {
     intervals = known.intervals;
   }
-  state.jobs.set(row.key, { ...row, samples, intervals });
+  if (intervals.length > state.maxIntervals) {
+    intervals = [intervals[0], ...intervals.slice(intervals.length - state.maxIntervals + 1)];
+  }
+  const job = { ...row, samples, intervals };
+  state.jobs.set(row.key, job);
+  if (known === undefined) {
+    targetGroup(row.target).keys.push(row.key);
+    state.membershipDirty = true;
+  } else if (filters.type !== '' || filters.status !== '') {
+    if (passes(known) !== passes(job)) state.membershipDirty = true;
+  }
   noteType(row.type);
-  state.dirtyRows.add(row.key);
+  state.dirty.add(row.key);
+}
+
+function forget(key) {
+  const job = state.jobs.get(key);
+  if (job === undefined) return;
+  state.jobs.delete(key);
+  const group = state.targets.get(job.target);
+  if (group !== undefined) {
+    const i = group.keys.indexOf(key);
+    if (i >= 0) group.keys.splice(i, 1);
+  }
+  state.membershipDirty = true;
 }
 
 function schedule() {
@@ -378,49 +385,61 @@ function schedule() {
   state.frame = requestAnimationFrame(render);
 }
 
+const timeline = new Timeline(
+  $('timeline'),
+  $('timeline-note'),
+  () => Date.now() + state.clockOffset,
+);
+
 function render() {
   state.frame = 0;
-  for (const key of state.dirtyRows) renderRow(key);
-  state.dirtyRows.clear();
-  for (const target of state.targets.values()) {
-    const rows = target.tbody.rows;
-    let visible = false;
-    for (const row of rows) if (!row.hidden) visible = true;
-    target.empty.hidden = visible;
-    target.empty.textContent = rows.length === 0 ? 'no jobs yet' : 'no job matches the filters';
+  if (state.membershipDirty) {
+    for (const group of state.targets.values()) {
+      group.shown = group.keys.filter((key) => passes(state.jobs.get(key)));
+    }
   }
-  const since = performance.now() - state.lastTimeline;
-  if (state.timelineDirty && since >= TIMELINE_EVERY_MS) {
-    state.lastTimeline = performance.now();
-    state.timelineDirty = false;
-    renderTimeline();
-  } else if (state.timelineDirty && !state.timelineTimer) {
-    state.timelineTimer = true;
-    setTimeout(() => {
-      state.timelineTimer = false;
+  // Read every scroll box first, then write: one layout per frame.
+  const views = [];
+  for (const group of state.targets.values()) {
+    views.push([group, group.scroller.scrollTop, group.scroller.clientHeight]);
+  }
+  for (const [group, top, height] of views) renderGroup(group, top, height);
+  renderSummaries();
+  if (state.pendingLog.length > 0) renderLog();
+  const heldBackMs = timeline.render(state.jobs, passes, state.dirty, state.membershipDirty);
+  state.dirty.clear();
+  state.membershipDirty = false;
+  if (heldBackMs > 0 && state.timer === 0) {
+    state.timer = setTimeout(() => {
+      state.timer = 0;
       schedule();
-    }, TIMELINE_EVERY_MS - since);
+    }, heldBackMs);
   }
 }
 
 function onMessage(message) {
   state.clockOffset = message.now - Date.now();
   if (message.type === 'hello') {
-    state.jobs.clear();
     state.maxSamples = message.maxSamples;
+    state.maxIntervals = message.maxIntervals;
     state.maxLog = message.maxLog;
-    for (const tr of state.rows.values()) tr.remove();
-    state.rows.clear();
+    for (const key of [...state.jobs.keys()]) forget(key);
+    for (const group of state.targets.values()) {
+      for (const tr of group.rows.values()) tr.remove();
+      group.rows.clear();
+    }
+    timeline.clear();
     $('log').replaceChildren();
+    state.pendingLog = [];
   }
-  for (const t of message.targets) renderTarget(t);
+  for (const t of message.targets) renderTargetState(t);
   for (const row of message.jobs) mergeJob(row);
-  for (const key of message.removed ?? []) {
-    state.jobs.delete(key);
-    state.dirtyRows.add(key);
+  for (const key of message.removed ?? []) forget(key);
+  if (message.log.length > 0) {
+    const log = state.pendingLog;
+    for (const entry of message.log) log.push(entry);
+    if (log.length > state.maxLog) log.splice(0, log.length - state.maxLog);
   }
-  if (message.log.length > 0) addLog(message.log);
-  state.timelineDirty = true;
   schedule();
 }
 
@@ -440,8 +459,5 @@ function connect() {
 
 setupFilters();
 connect();
-// The live end of the timeline moves with the clock.
-setInterval(() => {
-  state.timelineDirty = true;
-  schedule();
-}, 1000);
+// The live end of the timeline moves with the clock, events or not.
+setInterval(schedule, 1000);

@@ -87,6 +87,37 @@ describe('DashboardHub', () => {
     expect(second?.log).toEqual([]);
   });
 
+  test('a flood of status changes: an update carries the interval sent before and the newest', () => {
+    // QEMU 10.0 drains every job at each graph change: a ready mirror flaps standby/ready.
+    const hub = new DashboardHub({ maxIntervals: 4 });
+    hub.addTarget('vm1', 0);
+    hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'created'), 1);
+    hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'running'), 2);
+    hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'ready'), 3);
+    expect(hub.takeUpdate(4)?.jobs[0]?.intervals).toEqual([
+      ['created', 1, 2],
+      ['running', 2, 3],
+      ['ready', 3, null],
+    ]);
+    for (let t = 10; t < 1010; t += 2) {
+      hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'standby'), t);
+      hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('m1', 'ready'), t + 1);
+    }
+    expect(hub.takeUpdate(1010)?.jobs[0]?.intervals).toEqual([
+      ['ready', 3, 10], // the one sent before, now closed (the model's list dropped it)
+      ['ready', 1007, 1008],
+      ['standby', 1008, 1009],
+      ['ready', 1009, null],
+    ]);
+    // A new page gets the first and the newest.
+    expect(hub.hello(1011).jobs[0]?.intervals).toEqual([
+      ['created', 1, 2],
+      ['ready', 1007, 1008],
+      ['standby', 1008, 1009],
+      ['ready', 1009, null],
+    ]);
+  });
+
   test('the log is bounded and flags errors', () => {
     const hub = hubWithMirror();
     hub.applyEvent(

@@ -9,6 +9,7 @@
 import {
   type JobTimeline,
   JobTimelineModel,
+  type StatusInterval,
   type TimelineBlockJobInfo,
   type TimelineJobInfo,
 } from '@qmpkit/client';
@@ -21,6 +22,11 @@ export interface HubOptions {
   maxLog?: number;
   /** Progress samples kept per job (default 256). */
   maxSamples?: number;
+  /**
+   * Status intervals a page keeps per job (default 64): the first, and the newest. Updates carry
+   * at most this many newest intervals per job, however many a flood of status changes made.
+   */
+  maxIntervals?: number;
   /** A running job without progress this long is flagged stalled (default 10 000 ms). */
   stallAfterMs?: number;
 }
@@ -48,8 +54,11 @@ interface Target {
   counters: TargetCounters;
   /** Samples already sent, per run seq (the newest sample time sent). */
   sentSampleTime: Map<number, number>;
-  /** Start of the last status interval sent, per run seq. */
-  sentIntervalStart: Map<number, number>;
+  /**
+   * The last status interval sent, per run seq: the model's own object, so its end is known
+   * even after the model dropped it from a long list.
+   */
+  sentInterval: Map<number, StatusInterval>;
   /** Runs changed since the last update, with the receipt time of the first change. */
   dirty: Map<number, number>;
   /** Runs kept at the last update, to tell which were evicted. */
@@ -62,6 +71,7 @@ export class DashboardHub {
   readonly stallAfterMs: number;
   readonly maxLog: number;
   readonly maxSamples: number;
+  readonly maxIntervals: number;
   private readonly maxJobs: number;
   private readonly targets = new Map<string, Target>();
   private readonly log: LogEntry[] = [];
@@ -73,6 +83,7 @@ export class DashboardHub {
     this.maxJobs = options.maxJobs ?? 1000;
     this.maxLog = options.maxLog ?? 500;
     this.maxSamples = options.maxSamples ?? 256;
+    this.maxIntervals = Math.max(2, options.maxIntervals ?? 64);
     this.stallAfterMs = options.stallAfterMs ?? 10_000;
   }
 
@@ -94,7 +105,7 @@ export class DashboardHub {
         roundTrips: { buckets: ROUND_TRIP_BUCKETS.map(() => 0), count: 0, sum: 0 },
       },
       sentSampleTime: new Map(),
-      sentIntervalStart: new Map(),
+      sentInterval: new Map(),
       dirty: new Map(),
       keptSeqs: new Set(),
       counted: new Set(),
@@ -134,7 +145,7 @@ export class DashboardHub {
     });
     const changed = target.timeline.applyEvent(event, data, now);
     if (event === 'BLOCK_JOB_ERROR' && changed.length > 0) {
-      const job = target.timeline.get(changed[0] as number, now);
+      const job = target.timeline.peek(changed[0] as number, now);
       const action = String((data as { action?: unknown })?.action ?? 'unknown');
       bump(target.counters.errors, `${job?.type ?? 'unknown'}\u0000${action}`);
     }
@@ -178,14 +189,17 @@ export class DashboardHub {
   hello(now: number): HelloMessage {
     const jobs: JobRow[] = [];
     for (const target of this.targets.values()) {
-      for (const job of target.timeline.all(now))
-        jobs.push(this.row(target, job, job.samples, now));
+      for (const job of target.timeline.all(now)) {
+        const intervals = firstAndNewest(job.intervals, this.maxIntervals);
+        jobs.push(this.row(target, { ...job, intervals }, job.samples, now));
+      }
     }
     return {
       type: 'hello',
       now,
       stallAfterMs: this.stallAfterMs,
       maxSamples: this.maxSamples,
+      maxIntervals: this.maxIntervals,
       maxLog: this.maxLog,
       targets: [...this.targets.values()].map((t) => t.state),
       jobs,
@@ -199,18 +213,25 @@ export class DashboardHub {
     const removed: string[] = [];
     for (const target of this.targets.values()) {
       for (const [seq, at] of target.dirty) {
-        const job = target.timeline.get(seq, now);
+        // The model's own lists (not copied): only their newest entries are sent.
+        const job = target.timeline.peek(seq, now);
         if (job === undefined) continue;
         const sent = target.sentSampleTime.get(seq) ?? Number.NEGATIVE_INFINITY;
-        const fresh = job.samples.filter((s) => s.time > sent);
+        const fresh = tailFrom(job.samples, (s) => s.time > sent);
         const last = job.samples.at(-1);
         if (last !== undefined) target.sentSampleTime.set(seq, last.time);
         // Intervals from the last one sent on (it may have closed since): under a flood of
         // status changes (QEMU 10.0's drains flap ready mirrors) whole lists would swamp pages.
-        const from = target.sentIntervalStart.get(seq) ?? Number.NEGATIVE_INFINITY;
-        const intervals = job.intervals.filter((i) => i.start >= from);
+        // At most maxIntervals (a page keeps no more): the one sent before, and the newest.
+        const sentBefore = target.sentInterval.get(seq);
+        const from = sentBefore?.start ?? Number.NEGATIVE_INFINITY;
+        let tail = tailFrom(job.intervals, (i) => i.start >= from);
+        // (An open one missing from the list was not dropped but replaced: the model started
+        // the run's list over when its `created` event came after a query answer.)
+        if (sentBefore?.end !== undefined && tail[0] !== sentBefore) tail = [sentBefore, ...tail];
+        const intervals = firstAndNewest(tail, this.maxIntervals);
         const lastInterval = job.intervals.at(-1);
-        if (lastInterval !== undefined) target.sentIntervalStart.set(seq, lastInterval.start);
+        if (lastInterval !== undefined) target.sentInterval.set(seq, lastInterval);
         jobs.push(this.row(target, { ...job, intervals }, fresh, at));
       }
       target.dirty.clear();
@@ -221,7 +242,7 @@ export class DashboardHub {
           removed.push(`${target.index}/${seq}`);
           target.keptSeqs.delete(seq);
           target.sentSampleTime.delete(seq);
-          target.sentIntervalStart.delete(seq);
+          target.sentInterval.delete(seq);
           target.counted.delete(seq);
         }
       }
@@ -265,7 +286,7 @@ export class DashboardHub {
     for (const seq of seqs) {
       if (!target.dirty.has(seq)) target.dirty.set(seq, now);
       if (target.counted.has(seq)) continue;
-      const job = target.timeline.get(seq, now);
+      const job = target.timeline.peek(seq, now);
       if (job?.ended != null) {
         target.counted.add(seq);
         bump(target.counters.finished, `${job.type ?? 'unknown'}\u0000${job.outcome ?? 'unknown'}`);
@@ -314,6 +335,19 @@ export class DashboardHub {
       at,
     };
   }
+}
+
+/** The newest entries of a time-ordered list that satisfy `keep` (scanned from the end). */
+function tailFrom<T>(list: readonly T[], keep: (entry: T) => boolean): T[] {
+  let i = list.length;
+  while (i > 0 && keep(list[i - 1] as T)) i--;
+  return list.slice(i);
+}
+
+/** The first entry and the newest, `max` in all. */
+function firstAndNewest<T>(list: readonly T[], max: number): readonly T[] {
+  if (list.length <= max) return list;
+  return [list[0] as T, ...list.slice(list.length - max + 1)];
 }
 
 function bump(map: Map<string, number>, key: string): void {

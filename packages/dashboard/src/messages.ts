@@ -34,9 +34,10 @@ export interface JobRow {
   firstSeen: number;
   ended: number | null;
   /**
-   * Status intervals as `[status, start, end]` (end null for the current one): all of them in a
-   * `hello`; in an `update`, those starting at or after the last one sent before — the page
-   * replaces its own from the first one's start on.
+   * Status intervals as `[status, start, end]` (end null for the current one): in a `hello`, the
+   * first and the newest (`maxIntervals` in all); in an `update`, those starting at or after the
+   * last one sent before, the newest `maxIntervals` at most — the page replaces its own from the
+   * first one's start on, and keeps its first and newest.
    */
   intervals: Array<[string, number, number | null]>;
   /** Progress samples `[time, current, total]`: all of them in a `hello`, the new ones in an `update`. */
@@ -62,6 +63,8 @@ export interface HelloMessage {
   now: number;
   stallAfterMs: number;
   maxSamples: number;
+  /** Status intervals the page keeps per job: the first and the newest. */
+  maxIntervals: number;
   maxLog: number;
   targets: TargetState[];
   jobs: JobRow[];

@@ -68,6 +68,8 @@ const PAGE_DIR = new URL('../../page/', import.meta.url);
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/format.js': { file: 'format.js', type: 'text/javascript; charset=utf-8' },
+  '/timeline.js': { file: 'timeline.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
 
@@ -107,15 +109,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const clients = new Set<ServerResponse>();
   const flushIntervalMs = options.flushIntervalMs ?? 50;
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let lastFlush = Number.NEGATIVE_INFINITY;
   const flush = () => {
     flushTimer = undefined;
+    lastFlush = performance.now();
     const update = hub.takeUpdate(now());
     if (update === undefined || clients.size === 0) return;
     const frame = `data: ${JSON.stringify(update)}\n\n`;
     for (const res of clients) send(res, frame);
   };
+  // A change after a quiet spell goes out at once (after the events read with it); under a
+  // flood, at most one update per interval carries everything that changed meanwhile.
   const scheduleFlush = () => {
-    flushTimer ??= setTimeout(flush, flushIntervalMs);
+    flushTimer ??= setTimeout(flush, Math.max(0, lastFlush + flushIntervalMs - performance.now()));
   };
   const send = (res: ServerResponse, frame: string) => {
     if (res.writableLength > MAX_BUFFERED) {

@@ -2,7 +2,8 @@
  * Keeps one QMP target fed into the hub: connects (and reconnects with backoff while the
  * dashboard runs), listens to every event (registered before the connection opens, so nothing
  * falls between), and sends `query-jobs` + `query-block-jobs` every poll interval and after each
- * job status change — at most one pair in flight, a change meanwhile asks for one more.
+ * job status change — at most one pair in flight, a change meanwhile asks for one more, and
+ * pairs at least 100 ms apart.
  */
 import { type ConnectTarget, QmpClient } from '@qmpkit/client';
 import type { DashboardHub } from '../hub.js';
@@ -18,6 +19,11 @@ export interface TargetFeedOptions {
 }
 
 const MIN_RETRY_MS = 250;
+/**
+ * Queries start at least this far apart: under a flood of status changes (QEMU 10.0's drains
+ * flap every ready mirror at each graph change) a query per change would only repeat itself.
+ */
+const MIN_QUERY_GAP_MS = 100;
 const MAX_RETRY_MS = 5000;
 
 /** Runs until `options.signal` aborts; never rejects. */
@@ -40,6 +46,7 @@ export async function feedTarget(
     });
     const stream = client.events({ maxQueued: 65_536, signal: session.signal });
     let detail = 'connection closed';
+    let poller: Poller | undefined;
     try {
       await client.connect(target);
       const v = client.version?.qemu;
@@ -51,17 +58,17 @@ export async function feedTarget(
       );
       options.onChange();
       retryMs = MIN_RETRY_MS;
-      const poller = new Poller(client, hub, name, options, session.signal);
+      poller = new Poller(client, hub, name, options, session.signal);
       for await (const event of stream) {
         hub.applyEvent(name, event.event, event.data, options.now());
         options.onChange();
         if (event.event === 'JOB_STATUS_CHANGE') poller.refresh();
       }
-      poller.stop();
       if (stream.endCause !== undefined) detail = stream.endCause.message;
     } catch (error) {
       detail = error instanceof Error ? error.message : String(error);
     } finally {
+      poller?.stop();
       options.signal.removeEventListener('abort', stopSession);
       session.abort();
       await client.close().catch(() => {});
@@ -77,6 +84,8 @@ export async function feedTarget(
 class Poller {
   private inFlight = false;
   private again = false;
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private delayed: ReturnType<typeof setTimeout> | undefined;
   private readonly timer: ReturnType<typeof setInterval>;
 
   constructor(
@@ -99,7 +108,17 @@ class Poller {
       this.again = true;
       return;
     }
+    if (this.delayed !== undefined) return;
+    const wait = this.lastStart + MIN_QUERY_GAP_MS - performance.now();
+    if (wait > 0) {
+      this.delayed = setTimeout(() => {
+        this.delayed = undefined;
+        this.refresh();
+      }, wait);
+      return;
+    }
     this.inFlight = true;
+    this.lastStart = performance.now();
     const mark = this.hub.mark(this.name);
     const started = performance.now();
     const jobs = this.client.execute('query-jobs').then((answer) => {
@@ -130,6 +149,7 @@ class Poller {
 
   stop(): void {
     clearInterval(this.timer);
+    if (this.delayed !== undefined) clearTimeout(this.delayed);
   }
 }
 

@@ -1,0 +1,274 @@
+// The timeline chart: one lane per job (status bands over time, and the progress line), drawn
+// in SVG in time coordinates — x is milliseconds since the first job seen, y is pixels — under
+// one transform that maps the shown time range onto the chart's width. The clock moving changes
+// that transform only; a changed job redraws only its own lane, and in it only the bands that
+// are new or changed. The band still open in each lane is stretched to "now" as the clock moves.
+
+import { formatTime } from './format.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** Lanes drawn at most (the newest jobs that pass the filters). */
+const MAX_LANES = 200;
+const LANE_HEIGHT = 20;
+const LABEL_WIDTH = 150;
+const TOP = 20;
+/** Changed lanes are redrawn at most this often (ms). */
+const REDRAW_EVERY_MS = 250;
+/** The clock moves the chart this often (ms): each move repaints every lane. */
+const RESCALE_EVERY_MS = 1000;
+
+const el = (name, attributes = {}) => {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+  return node;
+};
+
+export class Timeline {
+  constructor(svg, note, clock) {
+    this.svg = svg;
+    this.note = note;
+    this.clock = clock;
+    const defs = el('defs');
+    const clip = el('clipPath', { id: 'timeline-clip' });
+    this.clipRect = el('rect', { x: LABEL_WIDTH, y: 0, width: 0, height: 0 });
+    clip.append(this.clipRect);
+    defs.append(clip);
+    this.axis = el('g', { class: 'axis' });
+    this.labels = el('g', { class: 'labels' });
+    const plot = el('g', { class: 'plot', 'clip-path': 'url(#timeline-clip)' });
+    this.scaled = el('g', { class: 'scaled' });
+    plot.append(this.scaled);
+    svg.replaceChildren(defs, this.axis, this.labels, plot);
+    /** key → { g, label, bands: Map(band key → element), line, index } */
+    this.lanes = new Map();
+    /** Keys of jobs changed since their lanes were last drawn. */
+    this.dirty = new Set();
+    this.lastDraw = Number.NEGATIVE_INFINITY;
+    this.shown = [];
+    this.base = undefined;
+    this.t0 = 0;
+    this.width = Math.max(400, svg.clientWidth || 800);
+    this.lastRescale = Number.NEGATIVE_INFINITY;
+    this.needRescale = true;
+    new ResizeObserver(([entry]) => {
+      const width = Math.max(400, Math.round(entry.contentRect.width));
+      if (width !== this.width) {
+        this.width = width;
+        this.needRescale = true;
+      }
+    }).observe(svg);
+    // A band's details as a tooltip, made when the pointer first rests on it.
+    svg.addEventListener('pointerover', (event) => {
+      const band = event.target.closest?.('.band');
+      if (band === null || band === undefined || band.firstChild !== null) return;
+      const title = el('title');
+      const end = band.dataset.end === '' ? ' –' : ` – ${formatTime(Number(band.dataset.end))}`;
+      title.textContent = `${band.dataset.status} ${formatTime(Number(band.dataset.start))}${end}`;
+      band.append(title);
+    });
+  }
+
+  clear() {
+    for (const lane of this.lanes.values()) this.dropLane(lane);
+    this.lanes.clear();
+    this.dirty.clear();
+    this.shown = [];
+    this.base = undefined;
+    this.needRescale = true;
+  }
+
+  /**
+   * Brings the chart up to date: `dirty` are the keys of jobs changed since the last call,
+   * `membershipDirty` says which jobs pass the filters (or which exist) may have changed.
+   * Returns 0, or in how many ms the changes it held back are due (call again then).
+   */
+  render(jobs, passes, dirty, membershipDirty) {
+    for (const key of dirty) this.dirty.add(key);
+    if (membershipDirty) this.relane(jobs, passes);
+    const now = this.clock();
+    // Under a flood of changes the lanes are redrawn a few times a second, not at every frame.
+    if (!membershipDirty && this.dirty.size > 0 && now - this.lastDraw < REDRAW_EVERY_MS) {
+      return REDRAW_EVERY_MS - (now - this.lastDraw);
+    }
+    if (this.dirty.size > 0 || membershipDirty) {
+      this.lastDraw = now;
+      for (const key of this.dirty) {
+        const lane = this.lanes.get(key);
+        if (lane?.drawn) this.drawLane(lane, jobs.get(key));
+      }
+      this.dirty.clear();
+      for (const lane of this.lanes.values()) {
+        if (!lane.drawn) this.drawLane(lane, jobs.get(lane.key));
+      }
+    }
+    if (this.needRescale || now - this.lastRescale >= RESCALE_EVERY_MS) this.rescale(now);
+    return 0;
+  }
+
+  relane(jobs, passes) {
+    const passing = [];
+    for (const job of jobs.values()) if (passes(job)) passing.push(job);
+    const shown = passing.slice(-MAX_LANES);
+    this.note.textContent =
+      passing.length > shown.length
+        ? `(the newest ${shown.length} of ${passing.length}; filter to see others)`
+        : `(${passing.length} jobs)`;
+    const keep = new Set(shown.map((job) => job.key));
+    for (const [key, lane] of this.lanes) {
+      if (!keep.has(key)) {
+        this.dropLane(lane);
+        this.lanes.delete(key);
+      }
+    }
+    this.t0 = Number.POSITIVE_INFINITY;
+    shown.forEach((job, index) => {
+      this.base ??= job.firstSeen;
+      this.t0 = Math.min(this.t0, job.firstSeen);
+      let lane = this.lanes.get(job.key);
+      if (lane === undefined) {
+        lane = this.addLane(job);
+        this.lanes.set(job.key, lane);
+      }
+      if (lane.index !== index) {
+        lane.index = index;
+        const y = TOP + index * LANE_HEIGHT;
+        lane.g.setAttribute('transform', `translate(0 ${y})`);
+        lane.label.setAttribute('y', String(y + 13));
+      }
+    });
+    this.shown = shown;
+    this.needRescale = true;
+  }
+
+  addLane(job) {
+    const g = el('g', { class: 'lane' });
+    g.dataset.key = job.key;
+    g.dataset.id = job.id;
+    const label = el('text', { x: 4 });
+    label.dataset.key = job.key;
+    this.labels.append(label);
+    this.scaled.append(g);
+    return {
+      key: job.key,
+      g,
+      label,
+      labelText: '',
+      bands: new Map(),
+      /** The band of the current status while it lasts: it grows with the clock. */
+      open: null,
+      line: null,
+      /** The samples the line was drawn from: their count and newest time. */
+      drawnSamples: '',
+      index: -1,
+      drawn: false,
+    };
+  }
+
+  dropLane(lane) {
+    lane.g.remove();
+    lane.label.remove();
+  }
+
+  drawLane(lane, job) {
+    lane.drawn = true;
+    const text = `${job.id} ${job.type ?? ''}`.slice(0, 22);
+    if (lane.labelText !== text) {
+      lane.labelText = text;
+      lane.label.textContent = text;
+      const title = el('title');
+      title.textContent = `${job.target}: ${job.id}`;
+      lane.label.append(title);
+    }
+    const base = this.base;
+    const now = this.clock();
+    lane.open = null;
+    // Bands, keyed by start and status: keep the unchanged, fix a closed end, add the new.
+    const stale = new Map(lane.bands);
+    for (const [status, start, end] of job.intervals) {
+      const key = `${start}|${status}`;
+      let band = stale.get(key);
+      stale.delete(key);
+      if (band === undefined) {
+        band =
+          status === 'null'
+            ? el('line', { x1: start - base, x2: start - base, y1: 1, y2: LANE_HEIGHT - 2 })
+            : el('rect', { x: start - base, y: 1, height: LANE_HEIGHT - 3 });
+        band.classList.add('band');
+        band.dataset.status = status;
+        band.dataset.start = String(start);
+        band.dataset.end = '';
+        lane.bands.set(key, band);
+        lane.g.insertBefore(band, lane.line);
+      }
+      if (status === 'null') continue;
+      if (end === null) {
+        lane.open = band;
+        band.setAttribute('width', String(Math.max(0, now - start)));
+      } else if (band.dataset.end !== String(end)) {
+        band.dataset.end = String(end);
+        band.setAttribute('width', String(Math.max(0, end - start)));
+      }
+    }
+    for (const [key, band] of stale) {
+      band.remove();
+      lane.bands.delete(key);
+    }
+    const drawnSamples = `${job.samples.length}:${job.samples.at(-1)?.[0]}`;
+    if (job.samples.length > 0 && drawnSamples !== lane.drawnSamples) {
+      lane.drawnSamples = drawnSamples;
+      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane.
+      let fraction = 0;
+      const points = job.samples.map(([t, current, total]) => {
+        if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
+        return `${t - base},${(LANE_HEIGHT - 3 - fraction * (LANE_HEIGHT - 5)).toFixed(1)}`;
+      });
+      if (lane.line === null) {
+        lane.line = el('polyline', { class: 'progress-line' });
+        lane.g.append(lane.line);
+      }
+      lane.line.setAttribute('points', points.join(' '));
+    }
+    // The server time of the message behind this change: lets a bench measure event-to-screen.
+    lane.g.dataset.at = String(job.at);
+  }
+
+  rescale(now) {
+    this.lastRescale = now;
+    this.needRescale = false;
+    const width = this.width;
+    const height = TOP + 4 + this.shown.length * LANE_HEIGHT;
+    this.svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    this.svg.setAttribute('height', String(height));
+    const plotWidth = width - LABEL_WIDTH - 8;
+    this.clipRect.setAttribute('width', String(plotWidth));
+    this.clipRect.setAttribute('height', String(height));
+    if (this.shown.length === 0) {
+      this.axis.replaceChildren();
+      return;
+    }
+    const t0 = this.t0;
+    const t1 = Math.max(now, t0 + 1000);
+    const scale = plotWidth / (t1 - t0);
+    this.scaled.setAttribute(
+      'transform',
+      `translate(${LABEL_WIDTH - (t0 - this.base) * scale} 0) scale(${scale} 1)`,
+    );
+    for (const lane of this.lanes.values()) {
+      if (lane.open !== null) {
+        const start = Number(lane.open.dataset.start);
+        lane.open.setAttribute('width', String(Math.max(0, now - start)));
+      }
+    }
+    const x = (t) => (LABEL_WIDTH + (t - t0) * scale).toFixed(1);
+    const parts = [];
+    for (let i = 0; i <= 4; i++) {
+      const t = t0 + ((t1 - t0) * i) / 4;
+      const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
+      parts.push(
+        `<line x1="${x(t)}" x2="${x(t)}" y1="14" y2="${height}"/>`,
+        `<text x="${x(t)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`,
+      );
+    }
+    this.axis.innerHTML = parts.join('');
+  }
+}
