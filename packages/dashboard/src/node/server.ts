@@ -34,6 +34,8 @@ export interface DashboardOptions {
   /** Runs kept per target (default 1000), event log length (default 500). */
   maxJobs?: number;
   maxLog?: number;
+  /** Status intervals a page keeps per job: the first and the newest (default 64). */
+  maxIntervals?: number;
   /** A running job without progress this long is flagged stalled (default 10 000 ms). */
   stallAfterMs?: number;
   /** How often changes are pushed to the pages at most (default 50 ms). */
@@ -95,6 +97,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const hub = new DashboardHub({
     ...(options.maxJobs === undefined ? {} : { maxJobs: options.maxJobs }),
     ...(options.maxLog === undefined ? {} : { maxLog: options.maxLog }),
+    ...(options.maxIntervals === undefined ? {} : { maxIntervals: options.maxIntervals }),
     ...(options.stallAfterMs === undefined ? {} : { stallAfterMs: options.stallAfterMs }),
   });
   const names = options.targets.map((t) => t.name ?? describe(t.target));
