@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const SERVER_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
@@ -49,29 +49,6 @@ const pct = (values, p) => {
   const sorted = values.slice().sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 };
-
-/** A chromium with a profile of its own (a page behind another tab gets no animation frames). */
-async function browser(cleanup) {
-  const profile = mkdtempSync(join(tmpdir(), 'qmpkit-chromium-'));
-  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  cleanup.push(() => context.close());
-  return context.pages()[0] ?? (await context.newPage());
-}
 
 function stopProcess(child) {
   return new Promise((resolve) => {
@@ -133,9 +110,9 @@ async function measure(jobs) {
     const url = /qmpkit dashboard: (\S+)/.exec(out)?.[1];
     if (url === undefined) throw new Error('qmpkit dashboard did not start');
 
-    const page = await browser(cleanup);
+    const page = await launchChromium(cleanup);
     await page.goto(url);
-    const partner = await browser(cleanup);
+    const partner = await launchChromium(cleanup);
     // Same origin (so the stream is allowed), a page with nothing of the dashboard's.
     await partner.goto(new URL('metrics', url).href);
     await partner.evaluate(() => {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
 import { startDashboard } from '@qmpkit/dashboard/node';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const out = resolve(process.argv[2] ?? 'dashboard.png');
 const SERVER_BIN = fileURLToPath(
@@ -40,25 +40,7 @@ try {
     pollIntervalMs: 250,
   });
   cleanup.push(() => dashboard.close());
-  const profile = mkdtempSync(join(tmpdir(), 'qmpkit-chromium-'));
-  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1400, height: 620 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  cleanup.push(() => context.close());
-  const page = await context.newPage();
+  const page = await launchChromium(cleanup, { width: 1400, height: 620 });
   await page.goto(dashboard.url);
   const jobs = async () => qmp.execute('query-jobs');
   const statusOf = async (id) => (await jobs()).find((j) => j.id === id)?.status;

@@ -8,21 +8,9 @@
 //    changes that transform, not the lanes; a changed job redraws only its own lane, and only
 //    its new or changed bands.
 
-import { formatBytes, formatEta, formatRate, formatSpeed, formatTime } from './format.js';
+import { formatBytes, formatEta, formatRate, formatSpeed, formatTime, STATUSES } from './format.js';
 import { Timeline } from './timeline.js';
 
-const STATUSES = [
-  'created',
-  'running',
-  'paused',
-  'ready',
-  'standby',
-  'waiting',
-  'pending',
-  'aborting',
-  'concluded',
-  'null',
-];
 /** Rows rendered beyond each edge of a job list's scroll box. */
 const OVERSCAN = 4;
 

@@ -1,6 +1,7 @@
-// Formatting of the dashboard's numbers and times.
+// QEMU's job statuses, and the formatting of the dashboard's numbers and times.
 
-const ACTIVE = new Set([
+/** QEMU's job statuses, in the order a job goes through them. */
+export const STATUSES = [
   'created',
   'running',
   'paused',
@@ -9,7 +10,11 @@ const ACTIVE = new Set([
   'waiting',
   'pending',
   'aborting',
-]);
+  'concluded',
+  'null',
+];
+/** The statuses of a job that still has work or a decision ahead. */
+const ACTIVE = new Set(STATUSES.slice(0, -2));
 
 export function formatBytes(n) {
   if (n === null || n === undefined) return '–';

@@ -39,7 +39,7 @@ export class Timeline {
     this.scaled = el('g', { class: 'scaled' });
     plot.append(this.scaled);
     svg.replaceChildren(defs, this.axis, this.labels, plot);
-    /** key → { g, label, bands: Map(band key → element), line, index } */
+    /** key → { g, label, bands: Map(interval → its element), open, line, index, … } */
     this.lanes = new Map();
     /** Keys of jobs changed since their lanes were last drawn. */
     this.dirty = new Set();
@@ -182,12 +182,13 @@ export class Timeline {
     const base = this.base;
     const now = this.clock();
     lane.open = null;
-    // Bands, keyed by start and status: keep the unchanged, fix a closed end, add the new.
+    // Bands, keyed by their interval (the page keeps an interval's array until an update
+    // replaces it): keep the unchanged, stretch the open one, add the new, drop the replaced.
     const stale = new Map(lane.bands);
-    for (const [status, start, end] of job.intervals) {
-      const key = `${start}|${status}`;
-      let band = stale.get(key);
-      stale.delete(key);
+    for (const interval of job.intervals) {
+      const [status, start, end] = interval;
+      let band = stale.get(interval);
+      stale.delete(interval);
       if (band === undefined) {
         band =
           status === 'null'
@@ -197,7 +198,7 @@ export class Timeline {
         band.dataset.status = status;
         band.dataset.start = String(start);
         band.dataset.end = '';
-        lane.bands.set(key, band);
+        lane.bands.set(interval, band);
         lane.g.insertBefore(band, lane.line);
       }
       if (status === 'null') continue;
@@ -209,9 +210,9 @@ export class Timeline {
         band.setAttribute('width', String(Math.max(0, end - start)));
       }
     }
-    for (const [key, band] of stale) {
+    for (const [interval, band] of stale) {
       band.remove();
-      lane.bands.delete(key);
+      lane.bands.delete(interval);
     }
     const drawnSamples = `${job.samples.length}:${job.samples.at(-1)?.[0]}`;
     if (job.samples.length > 0 && drawnSamples !== lane.drawnSamples) {

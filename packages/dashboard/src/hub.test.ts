@@ -118,6 +118,26 @@ describe('DashboardHub', () => {
     ]);
   });
 
+  test('statuses that change within one millisecond are sent once each', () => {
+    const hub = new DashboardHub();
+    hub.addTarget('vm1', 0);
+    for (const [s, t] of [
+      ['created', 1],
+      ['running', 2],
+      ['waiting', 5],
+      ['pending', 5],
+    ] as const) {
+      hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('b1', s), t);
+    }
+    hub.takeUpdate(5);
+    hub.applyEvent('vm1', 'JOB_STATUS_CHANGE', change('b1', 'concluded'), 6);
+    expect(hub.takeUpdate(6)?.jobs[0]?.intervals).toEqual([
+      ['waiting', 5, 5],
+      ['pending', 5, 6],
+      ['concluded', 6, null],
+    ]);
+  });
+
   test('the log is bounded and flags errors', () => {
     const hub = hubWithMirror();
     hub.applyEvent(

@@ -228,7 +228,9 @@ export class DashboardHub {
         let tail = tailFrom(job.intervals, (i) => i.start >= from);
         // (An open one missing from the list was not dropped but replaced: the model started
         // the run's list over when its `created` event came after a query answer.)
-        if (sentBefore?.end !== undefined && tail[0] !== sentBefore) tail = [sentBefore, ...tail];
+        if (sentBefore?.end !== undefined && !tail.includes(sentBefore)) {
+          tail = [sentBefore, ...tail];
+        }
         const intervals = firstAndNewest(tail, this.maxIntervals);
         const lastInterval = job.intervals.at(-1);
         if (lastInterval !== undefined) target.sentInterval.set(seq, lastInterval);
