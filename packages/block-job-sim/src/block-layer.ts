@@ -6,6 +6,7 @@
 
 import { CommandError, encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
 import type {
+  BlkdebugInjectErrorOptions,
   BlockDeviceInfo,
   BlockdevCreateOptions,
   BlockdevCreateOptionsFile,
@@ -277,6 +278,21 @@ export class BlockLayer {
   /** The node with this node-name, if any. */
   findNode(nodeName: string): BlockNode | undefined {
     return this.#nodes.find((n) => n.nodeName === nodeName);
+  }
+
+  /**
+   * A test hook beyond QEMU (qmpkit-server's io-error fault): blkdebug inject-error rules on a
+   * node of any driver, as if a blkdebug node sat right on top of it — requests a job sends to
+   * the node fail as blkdebug would fail them, and the job's error policy follows. Rules for
+   * the `none` event are armed at once. Replaces rules injected earlier on the node; not for
+   * blkdebug nodes (use their own options).
+   */
+  injectErrors(name: string, rules: readonly BlkdebugInjectErrorOptions[]): void {
+    const node = this.#mutable(this.lookupNode(name));
+    if (node.driver === 'blkdebug') {
+      throw genericError(`Node '${name}' is a blkdebug node: give it inject-error rules`);
+    }
+    Object.assign(node, { blkdebug: new BlkdebugState(rules) });
   }
 
   /**
@@ -951,6 +967,11 @@ export class BlockLayer {
     offset: number,
     bytes: number,
   ): InjectedError | undefined {
+    // Rules injected on a node of another driver (injectErrors) act as a blkdebug node on top.
+    if (node.driver !== 'blkdebug' && node.blkdebug !== undefined) {
+      const error = node.blkdebug.check(iotype, offset, bytes);
+      if (error) return error;
+    }
     switch (node.driver) {
       case 'file':
       case 'null-co':

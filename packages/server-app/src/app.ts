@@ -229,6 +229,12 @@ async function openVm(
     }
   }
   const { faults } = options;
+  try {
+    faults?.attachBlockLayer(blockLayer);
+  } catch (error) {
+    simulation.close();
+    return { error: `${label}--fault: ${(error as Error).message}` };
+  }
   const server = createServer(simulation, parsed.clock, version, io, options.linter, faults);
   let listeners: QmpListener[];
   try {

@@ -157,7 +157,9 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          a seeded fault (repeatable): hold-greeting[,ms=N],
                          delay-reply,ms=N[,jitter=N][,command=C], events-first[,command=C],
                          drop,command=C | drop,job=ID,status=S, split[,pieces=N],
-                         coalesce,ms=N, dismiss-race[,job=ID][,ms=N]; each also takes
+                         coalesce,ms=N, dismiss-race[,job=ID][,ms=N],
+                         io-error,node=N,at=PERCENT[,errno=ENOSPC|EIO][,iotype=read|write]
+                         [,count=1]; each also takes
                          probability=P and count=N; adds x-qmpkit-fault, which adds
                          faults and returns what fired
   --faults <file>        faults from a JSON file {"seed": N, "faults": [{"kind": ...}]}

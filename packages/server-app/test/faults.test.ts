@@ -8,6 +8,7 @@ import {
   type Message,
   rawConnection,
   startOnSocket,
+  startServer,
   statusChange,
   until,
 } from './bin-harness.js';
@@ -124,6 +125,75 @@ describe('drop', () => {
   });
 });
 
+describe('io-error', () => {
+  const mirrorTo = (policy: string) => ({ ...MIRROR, 'on-target-error': policy });
+  const jobError = (m: Message) => m.event === 'BLOCK_JOB_ERROR';
+
+  test('ENOSPC at 40% of the target, on-target-error=stop: the mirror pauses there', async () => {
+    const server = await startOnSocket([
+      ...DISKS,
+      '--throughput',
+      '1G',
+      '--fault',
+      'io-error,node=dst,at=40,errno=ENOSPC',
+    ]);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', mirrorTo('stop'))).toMatchObject({ return: {} });
+    await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+    expect(c.messages.find(jobError)).toMatchObject({
+      data: { device: 'j', operation: 'write', action: 'stop' },
+    });
+    const [job] = (await c.call('query-jobs')).return as {
+      'current-progress': number;
+      'total-progress': number;
+      status: string;
+    }[];
+    expect(job!.status).toBe('paused');
+    expect(job!['current-progress']).toBeLessThanOrEqual(0.4 * job!['total-progress']);
+    // Every try fails there again (the disk stays full): resumed, it stops again.
+    const errors = () => c.messages.filter(jobError).length;
+    const before = errors();
+    expect(await c.call('job-resume', { id: 'j' })).toMatchObject({ return: {} });
+    await until('a second error', () => errors() > before);
+  });
+
+  test('on-target-error=report: the mirror fails with the errno of the fault', async () => {
+    const server = await startOnSocket([
+      ...DISKS,
+      '--fault',
+      'io-error,node=dst,at=40,errno=ENOSPC',
+    ]);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', mirrorTo('report'))).toMatchObject({ return: {} });
+    await until('the job to end', () => c.messages.some(statusChange('j', 'null')));
+    expect(c.messages.find((m) => m.event === 'BLOCK_JOB_COMPLETED')).toMatchObject({
+      data: { device: 'j', error: 'No space left on device' },
+    });
+    expect(c.messages.find(jobError)).toMatchObject({ data: { action: 'report' } });
+  });
+
+  test('count=1 fails once: resumed, the mirror gets to ready', async () => {
+    const server = await startOnSocket([...DISKS, '--fault', 'io-error,node=dst,at=10,count=1']);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', mirrorTo('stop'))).toMatchObject({ return: {} });
+    await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+    expect(c.messages.find(jobError)).toMatchObject({ data: { operation: 'write' } });
+    expect(await c.call('job-resume', { id: 'j' })).toMatchObject({ return: {} });
+    await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+  });
+
+  test('a node that is not there: the server does not start', async () => {
+    const server = startServer([
+      '--socket',
+      '/nonexistent-dir/q.sock',
+      '--fault',
+      'io-error,node=nope,at=1',
+    ]);
+    expect(await server.exited).toBe(1);
+    expect(server.stderr()).toContain("--fault: Cannot find device='nope' nor node-name='nope'");
+  });
+});
+
 describe('dismiss-race', () => {
   async function twoPolls(faults: string[]) {
     const server = await startOnSocket([...DISKS, ...faults]);
@@ -201,6 +271,7 @@ describe('x-qmpkit-fault', () => {
       'split',
       'coalesce',
       'dismiss-race',
+      'io-error',
     ]);
     expect(await c.call('x-qmpkit-fault')).toEqual({
       return: { seed: 5, faults: [], fired: [] },

@@ -229,6 +229,25 @@ export class FaultPlan {
     return undefined;
   }
 
+  /** io-error faults not armed yet (each is handed out once), with their numbers. */
+  ioErrorsToArm(): { id: number; spec: FaultSpec }[] {
+    const out = [];
+    for (const fault of this.faults) {
+      if (fault.spec.kind !== 'io-error' || fault.met > 0) continue;
+      fault.met = 1;
+      out.push({ id: fault.id, spec: fault.spec });
+    }
+    return out;
+  }
+
+  /** Records that fault `id` was armed (or failed to be). */
+  recordArmed(id: number, what: string): void {
+    const fault = this.faults.find((f) => f.id === id);
+    if (fault === undefined) return;
+    fault.fired++;
+    this.record({ fault: id, kind: fault.spec.kind, occasion: 1, what });
+  }
+
   /** How long to gather output before writing it in one piece, or 0. */
   coalesceWindow(): number {
     let window = 0;

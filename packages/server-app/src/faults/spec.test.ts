@@ -42,6 +42,12 @@ describe('--fault syntax', () => {
     ['drop,job=a,status=bogus', /job status/],
     ['drop,command=x,job=a,status=ready', /either/],
     ['coalesce', /needs 'ms'/],
+    ['io-error,node=n', /needs 'node' and 'at'/],
+    ['io-error,node=n,at=100', /from 0 to 99/],
+    ['io-error,node=n,at=4,errno=EPERM', /ENOSPC or EIO/],
+    ['io-error,node=n,at=4,iotype=flush', /read or write/],
+    ['io-error,node=n,at=4,count=2', /once with count=1/],
+    ['io-error,node=n,at=4,probability=0.5', /certain/],
     ['delay-reply,command=query-version,ms=1', /answered by the QMP server itself/],
     ['events-first,probability=2', /from 0 to 1/],
     ['events-first,frobnicate=1', /unknown fault parameter 'frobnicate'/],
@@ -120,6 +126,7 @@ test('x-qmpkit-fault is in the schema with every kind in its enum', () => {
     'split',
     'coalesce',
     'dismiss-race',
+    'io-error',
   ]);
   expect(kinds.values).toEqual([...FAULT_KINDS]);
 });

@@ -22,6 +22,10 @@ import { BUILTIN_COMMANDS } from '@qmpkit/server';
  *   places — a reader that assumes one read is one message breaks.
  * - `coalesce`: output is held for `ms` and written in one piece — several replies and events
  *   in one read.
+ * - `io-error`: requests of a job on `node` at `at` percent of it fail with `errno` (ENOSPC or
+ *   EIO, default EIO) — writes unless `iotype=read`, every time, or once with `count=1` — and the
+ *   job's error policy (on-source-error / on-target-error) applies: a target that fills up
+ *   mid-mirror.
  * - `dismiss-race`: a poll (`query-jobs`, `query-block-jobs`) that would list `job` (any job
  *   when not given) again after an earlier poll listed it waits until the job is gone (up to
  *   `ms`, default 10000) — an auto-dismissed job that concludes between two polls: the poller
@@ -35,6 +39,7 @@ export const FAULT_KINDS = [
   'split',
   'coalesce',
   'dismiss-race',
+  'io-error',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -48,6 +53,11 @@ export interface FaultSpec {
   readonly status?: string;
   /** hold-greeting: how long (default: for ever); delay-reply: the delay; coalesce: the window. */
   readonly ms?: number;
+  /** io-error: the node, where (percent of its length), the errno and the request type. */
+  readonly node?: string;
+  readonly at?: number;
+  readonly errno?: 'ENOSPC' | 'EIO';
+  readonly iotype?: 'read' | 'write';
   /** delay-reply: up to this much more, chosen by the seed. */
   readonly jitter?: number;
   /** split: parts per write. */
@@ -69,8 +79,8 @@ export class FaultSpecError extends Error {
   override readonly name = 'FaultSpecError';
 }
 
-const INTEGER_KEYS = ['ms', 'jitter', 'pieces', 'count'] as const;
-const STRING_KEYS = ['command', 'job', 'status'] as const;
+const INTEGER_KEYS = ['ms', 'jitter', 'pieces', 'count', 'at'] as const;
+const STRING_KEYS = ['command', 'job', 'status', 'node', 'errno', 'iotype'] as const;
 const KEYS = new Set<string>(['kind', ...INTEGER_KEYS, ...STRING_KEYS, 'probability']);
 /** A day: no fault waits longer (a held greeting without `ms` waits for ever). */
 const MAX_MS = 86_400_000;
@@ -136,6 +146,7 @@ function checkKindParameters(f: FaultSpec): void {
     split: ['pieces'],
     coalesce: ['ms'],
     'dismiss-race': ['job', 'ms'],
+    'io-error': ['node', 'at', 'errno', 'iotype'],
   };
   for (const key of Object.keys(f)) {
     if (key === 'kind' || key === 'probability' || key === 'count') continue;
@@ -156,6 +167,24 @@ function checkKindParameters(f: FaultSpec): void {
   }
   if (f.kind === 'split' && f.pieces !== undefined && (f.pieces < 2 || f.pieces > 64)) {
     throw new FaultSpecError("'pieces' must be from 2 to 64");
+  }
+  if (f.kind === 'io-error') {
+    if (f.node === undefined || f.at === undefined) {
+      throw new FaultSpecError("an io-error fault needs 'node' and 'at' (percent of the node)");
+    }
+    if (f.at > 99) throw new FaultSpecError("'at' is a percentage from 0 to 99");
+    if (f.errno !== undefined && f.errno !== 'ENOSPC' && f.errno !== 'EIO') {
+      throw new FaultSpecError("'errno' is ENOSPC or EIO");
+    }
+    if (f.iotype !== undefined && f.iotype !== 'read' && f.iotype !== 'write') {
+      throw new FaultSpecError("'iotype' is read or write");
+    }
+    if (f.count !== undefined && f.count !== 1) {
+      throw new FaultSpecError('an io-error fails every request there, or once with count=1');
+    }
+    if (f.probability !== undefined) {
+      throw new FaultSpecError('an io-error is certain: probability does not apply');
+    }
   }
   if (f.kind === 'drop') {
     const onJob = f.job !== undefined || f.status !== undefined;
@@ -280,6 +309,10 @@ const faultSchemaEntries: readonly IntrospectionEntry[] = [
       { name: 'pieces', type: 'int', default: null },
       { name: 'probability', type: 'number', default: null },
       { name: 'count', type: 'int', default: null },
+      { name: 'node', type: 'str', default: null },
+      { name: 'at', type: 'int', default: null },
+      { name: 'errno', type: 'str', default: null },
+      { name: 'iotype', type: 'str', default: null },
       { name: 'clear', type: 'bool', default: null },
     ],
   },

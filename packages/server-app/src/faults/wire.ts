@@ -27,6 +27,24 @@ type AnyHandler = (args: unknown, context: CommandContext) => unknown;
 /** The commands a poller sends to follow its jobs. */
 const POLLS = new Set(['query-jobs', 'query-block-jobs']);
 
+/** The errno values an io-error fault injects (Linux's). */
+const ERRNO = { EIO: 5, ENOSPC: 28 } as const;
+
+/** What io-error faults need of the block layer. */
+export interface FaultBlockLayer {
+  lookupNode(name: string): { readonly length: number };
+  injectErrors(
+    name: string,
+    rules: readonly {
+      event: 'none';
+      iotype: 'read' | 'write';
+      errno: number;
+      sector: number;
+      once: boolean;
+    }[],
+  ): void;
+}
+
 /** The live connections of one server, so faults can cut them. */
 export class FaultWire {
   private readonly connections = new Map<number, FaultTransport>();
@@ -36,6 +54,12 @@ export class FaultWire {
   /** Jobs that exist (from their status events), and whether a poll has listed them. */
   private readonly liveJobs = new Map<string, { polled: boolean }>();
   private jobGoneWaiters: { job: string; wake: () => void }[] = [];
+  private blockLayer: FaultBlockLayer | undefined;
+  /** The rules armed per node (a node holds every io-error aimed at it). */
+  private readonly nodeRules = new Map<
+    string,
+    Parameters<FaultBlockLayer['injectErrors']>[1][number][]
+  >();
   /** The transport the server started last: the server greets, starts it, then reports it. */
   private lastStarted: FaultTransport | undefined;
 
@@ -77,6 +101,37 @@ export class FaultWire {
     }
     if (this.plan.dropOnJobStatus(id, status)) {
       for (const transport of this.connections.values()) transport.abort();
+    }
+  }
+
+  /**
+   * The block layer io-error faults act on (once its --blockdev nodes are open): the faults
+   * given so far are armed now, those added later at once. Throws for a node that is not there.
+   */
+  attachBlockLayer(layer: FaultBlockLayer): void {
+    this.blockLayer = layer;
+    this.armIoErrors();
+  }
+
+  private armIoErrors(): void {
+    const layer = this.blockLayer;
+    if (layer === undefined) return;
+    for (const { id, spec } of this.plan.ioErrorsToArm()) {
+      const name = spec.node!;
+      const node = layer.lookupNode(name);
+      const sector = Math.floor((node.length * spec.at!) / 100 / 512);
+      const errno = spec.errno ?? 'EIO';
+      const iotype = spec.iotype ?? 'write';
+      const rules = [
+        ...(this.nodeRules.get(name) ?? []),
+        { event: 'none' as const, iotype, errno: ERRNO[errno], sector, once: spec.count === 1 },
+      ];
+      layer.injectErrors(name, rules);
+      this.nodeRules.set(name, rules);
+      this.plan.recordArmed(
+        id,
+        `${errno} on ${iotype}s of ${name} at byte ${sector * 512} (${spec.at}%)${spec.count === 1 ? ', once' : ''}`,
+      );
     }
   }
 
@@ -179,8 +234,13 @@ export class FaultWire {
   private faultCommand(args: Record<string, unknown>): FaultPlanJson {
     const { clear, ...fault } = args;
     try {
-      if (clear === true) this.plan.clear();
+      if (clear === true) {
+        this.plan.clear();
+        for (const name of this.nodeRules.keys()) this.blockLayer?.injectErrors(name, []);
+        this.nodeRules.clear();
+      }
       if (Object.keys(fault).length > 0) this.plan.add(checkFault(fault));
+      this.armIoErrors();
     } catch (error) {
       if (error instanceof FaultSpecError) throw new CommandError('GenericError', error.message);
       throw error;
