@@ -93,7 +93,9 @@ function failedToStart(run: ScenarioRun): boolean {
  * worth one more try before it counts. A real difference fails the same way again.
  */
 function missedDeadline(run: ScenarioRun): boolean {
-  return run.failures.some((f) => /nothing arrived within|did not happen;/.test(f));
+  return run.failures.some((f) =>
+    /nothing arrived within|did not happen;|no reply to the poll/.test(f),
+  );
 }
 
 /** Runs a predicted scenario on both targets at once and judges the result. */
