@@ -2,6 +2,7 @@
 import type { CodecOptions, JsonValue, Transport } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
 import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { onTestFinished } from 'vitest';
 import { QMP_SERVER_CODEC } from '../src/codec.js';
 import { type Monitor, QmpServer } from '../src/server.js';
 import type { QmpServerOptions } from '../src/types.js';
@@ -60,6 +61,9 @@ export function harness(options: Partial<QmpServerOptions> = {}): Harness {
     log: (level, message) => logs.push([level, message]),
     ...options,
   });
+  // A test that fails or times out must not leave its server working on (a flood of replies
+  // still being encoded would starve the tests after it): end it when the test ends.
+  onTestFinished(() => server.abort());
   return {
     server,
     logs,
