@@ -38,7 +38,8 @@ export function startServer(args: string[]) {
   child.stderr!.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': by then everything the process wrote to stderr has been read.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');

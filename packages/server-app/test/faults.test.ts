@@ -317,7 +317,7 @@ describe('a seed replays a run exactly', () => {
     const c = await client(server.socket);
     for (let i = 0; i < 12; i++) await c.call('query-jobs');
     const plan = (await c.call('x-qmpkit-fault')).return as { fired: unknown[] };
-    expect(server.stderr()).toContain(`seed ${seed}`);
+    await until('the seed on stderr', () => server.stderr().includes(`seed ${seed}`));
     return plan.fired;
   }
 
@@ -331,6 +331,7 @@ describe('a seed replays a run exactly', () => {
   test('without --fault-seed the seed chosen is printed for the rerun', async () => {
     const server = await startOnSocket(['--fault', 'split']);
     await client(server.socket);
-    expect(server.stderr()).toMatch(/faults: seed \d+ \(repeat with --fault-seed \d+\)/);
+    const printed = /faults: seed \d+ \(repeat with --fault-seed \d+\)/;
+    await until('the seed on stderr', () => printed.test(server.stderr()));
   });
 });

@@ -85,10 +85,10 @@ test('TCP port 0: every VM listens on a port of its own', async () => {
   const dir = tempDir('qmpkit-fleet-');
   const pid = join(dir, 'pid');
   const server = startServer(['--fleet', '3', '--tcp', '127.0.0.1:0', '--pidfile', pid]);
-  await until('the fleet', () => existsSync(pid));
-  const ports = [...server.stderr().matchAll(/listening on tcp 127\.0\.0\.1:(\d+)/g)].map((m) =>
-    Number(m[1]),
-  );
+  const listening = () => [...server.stderr().matchAll(/listening on tcp 127\.0\.0\.1:(\d+)/g)];
+  // The pidfile comes after the log lines, but stderr reaches the test on its own pipe.
+  await until('the fleet', () => existsSync(pid) && listening().length === 3);
+  const ports = listening().map((m) => Number(m[1]));
   expect(ports).toHaveLength(3);
   expect(new Set(ports).size).toBe(3);
 });
