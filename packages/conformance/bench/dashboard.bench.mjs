@@ -10,9 +10,9 @@
 //  - the partner: a bare page on the same origin reading the same stream and writing each job's
 //    latest message into one text node per job — the cost of the server, the transport and the
 //    browser alone.
-// Each page records, for every change it shows, `Date.now() - at` after the next animation frame
-// (the frame that paints it), where `at` is when the dashboard received the QMP message behind
-// the change. The dashboard page shows the rows in its scroll box and the timeline's lanes: its
+// Each page records, for every change it shows, `Date.now() - at` once the frame showing it is
+// painted (a task queued from that frame's animation callbacks), where `at` is when the dashboard
+// received the QMP message behind the change. The dashboard page shows the rows in its scroll box and the timeline's lanes: its
 // changes are those rows' and lanes' `data-at` updates. Memory: each page's JS heap and DOM node
 // count, and the dashboard process's resident memory.
 // Run after `pnpm build`. Prints one line per figure: `name: value unit`.
@@ -131,7 +131,9 @@ async function measure(jobs) {
           cell.textContent = `${job.id} ${job.status} ${job.current}/${job.total}`;
           const at = job.at;
           if (message.type === 'update') {
-            requestAnimationFrame(() => window.latencies.push(Date.now() - at));
+            // After the paint of the next frame (the one that shows it): a task queued from
+            // that frame's animation callbacks runs once the frame is painted.
+            requestAnimationFrame(() => setTimeout(() => window.latencies.push(Date.now() - at)));
           }
         }
       };
@@ -145,9 +147,11 @@ async function measure(jobs) {
       window.latencies = [];
       window.longFrames = [];
       const observer = new MutationObserver((records) => {
+        // The page writes the DOM in its animation callbacks: a task queued now runs once the
+        // frame showing the change is painted.
         for (const record of records) {
           const at = Number(record.target.dataset.at);
-          requestAnimationFrame(() => window.latencies.push(Date.now() - at));
+          setTimeout(() => window.latencies.push(Date.now() - at));
         }
       });
       for (const id of ['targets', 'timeline']) {
