@@ -12,6 +12,7 @@ import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
+import { nbdExportScenarios } from './nbd-exports.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
@@ -31,4 +32,5 @@ export const allScenarios: readonly Scenario[] = [
   ...mirrorTargetErrorFindingScenarios,
   ...bitmapScenarios,
   ...bitmapBackupScenarios,
+  ...nbdExportScenarios,
 ];

@@ -65,8 +65,12 @@ export function normalizeReceived(json: unknown, expected?: TranscriptEntry): un
   return normalizeMessage(out as JsonValue);
 }
 
-/** The line for a poll or a sleep, the same in both forms of a transcript. */
-function markerLine(entry: TranscriptEntry & { kind: 'poll' | 'sleep' }): string {
+/** The line for a poll, a sleep or a program run, the same in both forms of a transcript. */
+function markerLine(entry: TranscriptEntry & { kind: 'poll' | 'sleep' | 'run' }): string {
+  if (entry.kind === 'run') {
+    const command = [entry.command, ...entry.args].join(' ');
+    return `$ ${command} → exit ${entry.exitCode}, stdout ${JSON.stringify(entry.stdout)}`;
+  }
   return entry.kind === 'poll' ? `⋯ poll until ${entry.label}` : `⋯ sleep ${entry.ms} ms`;
 }
 

@@ -3,7 +3,7 @@
 // stops at the first unmet expectation (what follows would only be noise) but still records
 // whatever else the server writes during a short settle period, so a diff shows the divergence.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +69,14 @@ export type TranscriptEntry =
       readonly count?: number;
     }
   | { readonly kind: 'poll'; readonly label: string }
-  | { readonly kind: 'sleep'; readonly ms: number };
+  | { readonly kind: 'sleep'; readonly ms: number }
+  | {
+      readonly kind: 'run';
+      readonly command: string;
+      readonly args: readonly string[];
+      readonly exitCode: number | string;
+      readonly stdout: string;
+    };
 
 export interface ScenarioRun {
   readonly scenario: string;
@@ -169,7 +176,7 @@ export async function runScenario(scenario: Scenario, target: Target): Promise<S
       ...(scenario.args ? { args: scenario.args } : {}),
     });
     session = await connectForGreeting(daemon.socketPath);
-    await new Walker(session, transcript, failures).walk(scenario);
+    await new Walker(session, transcript, failures, dir).walk(scenario);
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error));
   } finally {
@@ -222,7 +229,15 @@ class Walker {
   /** The last `repeated` expectation, which may absorb further identical messages. */
   #repeating: { expected: Expectation; entryIndex: number } | undefined;
 
-  constructor(session: RawQmpSession, transcript: TranscriptEntry[], failures: string[]) {
+  readonly #dir: string;
+
+  constructor(
+    session: RawQmpSession,
+    transcript: TranscriptEntry[],
+    failures: string[],
+    dir: string,
+  ) {
+    this.#dir = dir;
     this.#session = session;
     this.#transcript = transcript;
     this.#failures = failures;
@@ -252,6 +267,8 @@ class Walker {
         if (!met) break;
       } else if ('poll' in step) {
         if (!(await this.#poll(step, where))) break;
+      } else if ('run' in step) {
+        if (!(await this.#run(step, where))) break;
       } else {
         this.#transcript.push({ kind: 'sleep', ms: step.sleepMs });
         await new Promise((resolve) => setTimeout(resolve, step.sleepMs));
@@ -352,6 +369,33 @@ class Walker {
       'event' in expected && expected.repeated
         ? { expected, entryIndex: this.#transcript.length - 1 }
         : undefined;
+    return true;
+  }
+
+  /** Runs an external program in the scenario directory and checks its exit code and output. */
+  async #run(step: Extract<Step, { run: string }>, where: string): Promise<boolean> {
+    const result = await new Promise<{ exitCode: number | string; stdout: string }>((resolve) => {
+      execFile(
+        step.run,
+        [...step.args],
+        {
+          cwd: this.#dir,
+          timeout: step.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS,
+          maxBuffer: 1024 * 1024,
+        },
+        (error, stdout) => {
+          const code = error === null ? 0 : (error.code ?? error.signal ?? 'failed');
+          resolve({ exitCode: typeof code === 'number' ? code : String(code), stdout });
+        },
+      );
+    });
+    this.#transcript.push({ kind: 'run', command: step.run, args: step.args, ...result });
+    if (result.exitCode !== step.exitCode || result.stdout !== step.stdout) {
+      this.#failures.push(
+        `${where}: ${step.run} exited ${result.exitCode} (expected ${step.exitCode}) and printed ${JSON.stringify(result.stdout)} (expected ${JSON.stringify(step.stdout)})`,
+      );
+      return false;
+    }
     return true;
   }
 

@@ -81,7 +81,19 @@ export type Step =
       readonly timeoutMs?: number;
     }
   /** Wait this long. Last resort: prefer an event or a poll, which prove the state. */
-  | { readonly sleepMs: number };
+  | { readonly sleepMs: number }
+  /**
+   * Run an external program (qemu-io, qemu-img, nbdinfo) in the scenario's directory, e.g.
+   * against an NBD export of the daemon, and check its exit code and standard output. Both go
+   * into the transcript, so they are compared between targets like QMP messages.
+   */
+  | {
+      readonly run: string;
+      readonly args: readonly string[];
+      readonly exitCode: number;
+      readonly stdout: string;
+      readonly timeoutMs?: number;
+    };
 
 export interface Scenario {
   /** Unique, kebab-case; used as the test name. */
@@ -120,6 +132,18 @@ export const ok = (value: Pattern = {}): Step => ({ expect: { return: value } })
 /** Expect an error reply. */
 export const fails = (errorClass: string, desc: string): Step => ({
   expect: { error: { class: errorClass, desc } },
+});
+
+/** Run a program in the scenario directory; it must exit with `exitCode` and print `stdout`. */
+export const run = (
+  command: string,
+  args: readonly string[],
+  expected: { exitCode?: number; stdout?: string } = {},
+): Step => ({
+  run: command,
+  args,
+  exitCode: expected.exitCode ?? 0,
+  stdout: expected.stdout ?? '',
 });
 
 /** Expect a GenericError reply. */

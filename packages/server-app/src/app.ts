@@ -17,7 +17,7 @@ import {
   VirtualClock,
   withClockStepCommand,
 } from '@qmpkit/block-job-sim';
-import { FsImageStore } from '@qmpkit/block-job-sim/node';
+import { FsImageStore, nodeNbdListen } from '@qmpkit/block-job-sim/node';
 import type { Transport } from '@qmpkit/protocol';
 import * as qemu72 from '@qmpkit/qapi-types/7.2';
 import * as qemu100 from '@qmpkit/qapi-types/10.0';
@@ -219,6 +219,7 @@ async function openVm(
     clock: options.clock ?? makeClock(parsed.clock),
     throughput: parsed.throughput,
     onInternalError: (error) => io.stderr(`${PROGRAM}: ${label}internal error: ${String(error)}\n`),
+    nbdListen: nodeNbdListen,
   });
   for (const value of parsed.blockdevs) {
     try {

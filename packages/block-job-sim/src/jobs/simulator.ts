@@ -24,13 +24,15 @@ import type {
 import { BitmapCommands } from '../bitmaps/commands.js';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
+import { BlockExports, type NbdListen } from '../exports/block-exports.js';
+import { GuestData } from '../exports/node-backend.js';
 import { qemu72Profile } from '../profile/index.js';
 import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { cancelTimer } from '../runtime/copy-loop.js';
 import { drainBegin, drainEnd } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
-import { apply, command, JobRuntime } from '../runtime/job-runtime.js';
+import { apply, command, emit, JobRuntime } from '../runtime/job-runtime.js';
 import { generic, invalidValue } from './blockdev/context.js';
 import { blockdevCreate } from './blockdev/create.js';
 import { blockdevMirror, driveMirror } from './blockdev/mirror.js';
@@ -92,6 +94,11 @@ export interface SimulatorOptions {
   readonly onInternalError?: (error: unknown) => void;
   /** The QEMU version to behave like (../profile). Default: QEMU 7.2. */
   readonly profile?: QemuProfile;
+  /**
+   * How nbd-server-start listens (`nodeNbdListen` from `@qmpkit/block-job-sim/node`). Without
+   * it, nbd-server-start is refused.
+   */
+  readonly nbdListen?: NbdListen;
 }
 
 /** The name of the clock-stepping command (not in QEMU's schema). */
@@ -109,9 +116,18 @@ export class BlockJobSimulator {
   /** The QEMU version it behaves like. */
   readonly profile: QemuProfile;
   readonly #rt: JobRuntime;
+  readonly #exports: BlockExports;
+  readonly #onInternalError: (error: unknown) => void;
 
   constructor(options: SimulatorOptions) {
     this.#rt = new JobRuntime(options);
+    this.#onInternalError = options.onInternalError ?? ((error) => console.error(error));
+    this.#exports = new BlockExports({
+      layer: this.#rt.blockLayer,
+      data: new GuestData(),
+      listen: options.nbdListen,
+      deleted: (id) => emit(this.#rt, 'BLOCK_EXPORT_DELETED', { id }),
+    });
     this.profile = options.profile ?? qemu72Profile;
     this.blockLayer = this.#rt.blockLayer;
     this.engine = this.#rt.engine;
@@ -185,6 +201,7 @@ export class BlockJobSimulator {
 
   /** Stops every timer; the simulator does nothing afterwards. */
   close(): void {
+    this.#exports.close().catch(this.#onInternalError);
     this.#rt.closed = true;
     for (const d of this.#rt.drivers.values()) cancelTimer(this.#rt, d);
     if (this.#rt.ownsClock && this.clock instanceof RealClock) this.clock.close();
@@ -265,6 +282,25 @@ export class BlockJobSimulator {
       return {};
     });
     add('x-debug-block-dirty-bitmap-sha256', (a) => bitmaps.sha256(a));
+    const exports = this.#exports;
+    add('block-export-add', (a) => {
+      exports.add(a);
+      return {};
+    });
+    add('query-block-exports', () => exports.query());
+    // Listening and taking an export's clients away take main-loop turns: these answer later.
+    h['nbd-server-start'] = async (a) => {
+      await exports.start(a);
+      return {};
+    };
+    h['nbd-server-stop'] = async () => {
+      await exports.stop();
+      return {};
+    };
+    h['block-export-del'] = async (a) => {
+      await exports.del(a);
+      return {};
+    };
     for (const name of [
       'job-pause',
       'job-resume',

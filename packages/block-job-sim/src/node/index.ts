@@ -1,1 +1,2 @@
 export { FsImageStore } from './fs-image-store.js';
+export { nodeNbdListen } from './nbd-listen.js';
