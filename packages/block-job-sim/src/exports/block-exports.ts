@@ -218,12 +218,6 @@ export class BlockExports {
     }));
   }
 
-  /** Whether a node is exported (blockdev-del refuses it). */
-  exports(node: BlockNode): boolean {
-    for (const e of this.#exports.values()) if (e.node === node) return true;
-    return false;
-  }
-
   /** Closes the server (the simulator is closing). */
   async close(): Promise<void> {
     const server = this.#server;
