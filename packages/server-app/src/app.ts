@@ -162,12 +162,11 @@ function createServer(
       io.stderr(`${PROGRAM}: ${level === 'info' ? '' : `${level}: `}${message}\n`);
     },
     // qemu-storage-daemon leaving its main loop cancels every job before it exits; clients
-    // see each job end before their connection does.
+    // see each job end before quit's reply and their connection's end.
     onQuit: () => {
       // The linter judges what clients left behind, not the jobs the server ends on its way out.
       linter?.finish();
       simulation.simulator.cancelAllJobs();
-      void server.close();
     },
   });
   simulation.setEventBroadcast((event, data) => {

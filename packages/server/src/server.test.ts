@@ -122,6 +122,28 @@ describe('handlers', () => {
     await until(() => client.closes.length === 1);
     expect(client.replies).toEqual([{ return: {}, id: 1 }]);
   });
+
+  test("quit: what onQuit raises reaches the client before quit's reply (qemu-storage-daemon 7.2 ends its jobs first)", async () => {
+    let server: QmpServer | undefined;
+    const h = harness({
+      now: () => 1_700_000_000_000,
+      onQuit: () => server!.emit('JOB_STATUS_CHANGE', { id: 'j', status: 'null' }),
+    });
+    server = h.server;
+    const client = await h.connect();
+    await client.negotiate();
+    await client.send('{"execute":"quit","id":1}');
+    await h.server.whenClosed;
+    await until(() => client.closes.length === 1);
+    expect(client.replies).toEqual([
+      {
+        timestamp: { seconds: 1_700_000_000, microseconds: 0 },
+        event: 'JOB_STATUS_CHANGE',
+        data: { id: 'j', status: 'null' },
+      },
+      { return: {}, id: 1 },
+    ]);
+  });
 });
 
 describe('events', () => {

@@ -141,7 +141,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
   private readonly logger: ServerLogger;
   private readonly throttlePeriodMs: number;
   private readonly throttles = new Map<string, ThrottleState>();
-  private readonly onQuit: () => void;
+  private readonly onQuit: (() => void) | undefined;
   private readonly onClientConnect: ((client: ClientInfo) => void) | undefined;
   private readonly onClientDisconnect: ((client: ClientInfo) => void) | undefined;
   private readonly monitors = new Set<Monitor>();
@@ -151,7 +151,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
   private dispatching = false;
   private closing: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
-  /** Resolves once the server has closed (by `close()`, or by `quit` with the default). */
+  /** Resolves once the server has closed (by `close()` or by `quit`). */
   readonly whenClosed: Promise<void> = new Promise((resolve) => {
     this.resolveClosed = resolve;
   });
@@ -176,7 +176,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
     this.now = options.now ?? defaultNow;
     this.logger = options.log ?? defaultLog;
     this.throttlePeriodMs = options.throttlePeriodMs ?? 1000;
-    this.onQuit = options.onQuit ?? (() => void this.close());
+    this.onQuit = options.onQuit;
     this.onClientConnect = options.onClientConnect;
     this.onClientDisconnect = options.onClientDisconnect;
     for (const name of BUILTIN_COMMANDS) this.registerEntry(name, undefined);
@@ -588,7 +588,10 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
       case 'query-qmp-schema':
         return this.schema;
       case 'quit':
-        context.afterReply(() => this.onQuit());
+        // qemu-storage-daemon leaves its main loop and ends its jobs before the monitor sends
+        // anything more: their events reach clients before quit's reply (verified on 7.2).
+        this.onQuit?.();
+        context.afterReply(() => void this.close());
         return {};
       default:
         throw new Error(`no built-in command ${name}`);

@@ -190,8 +190,9 @@ export interface QmpServerOptions<M extends CommandTable<M> = CommandMap> {
   /** Throttle period of QEMU's rate-limited events, in milliseconds. Default 1000 (QEMU's). */
   readonly throttlePeriodMs?: number;
   /**
-   * Called after `quit` was answered. Default: `close()` the server (qemu-storage-daemon
-   * exits on `quit`).
+   * Work `quit` does before it is answered — e.g. cancelling jobs, whose events then reach
+   * clients before quit's reply, as on qemu-storage-daemon 7.2. The server then answers and
+   * closes (qemu-storage-daemon exits on `quit`).
    */
   readonly onQuit?: () => void;
   /** Called when a client is greeted and when it leaves. */
