@@ -12,9 +12,11 @@ import type { ClientInfo, LogLevel } from './types.js';
  * it: a client that pipelines requests while reading gets every reply (QEMU, too, reads no
  * more while it has work in hand), and what an input can cost stays bounded. Only output the
  * client did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped
- * reading.
+ * reading. Kept small (a socket buffer's worth): output waiting longer than a young-generation
+ * collection is promoted and grows the heap, so a larger mark makes a flood of small requests
+ * cost tens of MiB more.
  */
-export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
+export const OUTPUT_HIGH_WATER_BYTES = 64 * 1024;
 
 /** At shutdown, a client whose output makes no progress for this long is cut off. */
 const SHUTDOWN_STALL_MS = 250;

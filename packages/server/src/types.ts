@@ -177,7 +177,7 @@ export interface QmpServerOptions<M extends CommandTable<M> = CommandMap> {
   readonly log?: ServerLogger;
   /**
    * A client whose unsent output exceeds this many bytes is disconnected, with one warning
-   * logged. Replies alone never get there: above 1 MiB unsent (or this bound, if lower) the
+   * logged. Replies alone never get there: above 64 KiB unsent (or this bound, if lower) the
    * server reads no more of the client's input until it has read most of its output, so only
    * a client that stops reading while events keep coming is cut off. Default 64 MiB.
    */
