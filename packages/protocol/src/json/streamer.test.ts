@@ -209,6 +209,16 @@ describe('QEMU input framing of reference §1.3', () => {
     ]);
     expect(outcomes('"\\ud83d\\ude00"')).toEqual([{ value: '😀' }]);
   });
+
+  test('a non-hex byte in a \\u escape is quoted as QEMU prints it: UTF-8 decoded, else U+FFFD', () => {
+    // Recorded on qemu-storage-daemon 7.2 (the desc, before JSON output escapes it).
+    expect(outcomes(bytes('"\\u', [0xc3, 0xbf], '000"'))).toEqual([
+      'error: JSON parse error, \\u\u00ff00 is not a valid Unicode character',
+    ]);
+    expect(outcomes(bytes('"\\u000', [0xc3, 0xbf], '0"'))).toEqual([
+      'error: JSON parse error, \\u000\ufffd is not a valid Unicode character',
+    ]);
+  });
 });
 
 describe('limits of reference §7.4', () => {

@@ -108,17 +108,6 @@ function fourHex(bytes: Uint8Array, pos: number, end: number): number {
   return cp;
 }
 
-/** Text of `bytes[start, min(stop, end))` as Latin-1 (used to quote an escape in a message). */
-function latin1(bytes: Uint8Array, start: number, stop: number): string {
-  let s = '';
-  for (let i = start; i < stop; i++) {
-    const b = bytes[i]!;
-    if (b === 0) break;
-    s += String.fromCharCode(b);
-  }
-  return s;
-}
-
 /** A string token that QEMU's parser would refuse; `desc` is the text after `JSON parse error, `. */
 export class BadString {
   readonly desc: string;
@@ -236,7 +225,7 @@ function decodeSlow(
           if (!valid) {
             // QEMU quotes the escape as far as it read it (6 bytes, or 12 for a pair).
             return new BadString(
-              `${latin1(bytes, escStart, Math.min(p, end + 1))} is not a valid Unicode character`,
+              `${renderRawBytes(bytes, escStart, Math.min(p, end + 1))} is not a valid Unicode character`,
             );
           }
           // In strict mode a lone surrogate escape stays a lone UTF-16 unit, as JSON.parse does.
