@@ -207,14 +207,17 @@ describe('events', () => {
     h.server.emit('BLOCK_JOB_READY', { type: 'mirror', device: 'j', len: 1, offset: 1, speed: 0 });
     await a.waitFor(2);
     await b.waitFor(2);
-    await c.settle();
+    // A reply to c after the event was raised: the event, had c got it, would be before it.
+    await c.send('{"execute":"query-version","id":"after"}');
+    await c.waitFor(2);
     expect(a.messages[1]).toMatchObject({ event: 'BLOCK_JOB_READY', data: { device: 'j' } });
     expect(b.messages[1]).toEqual(a.messages[1]);
-    expect(c.messages).toHaveLength(1);
+    expect(ids(c.messages.slice(1))).toEqual(['after']);
     // Not replayed after negotiating.
     await c.negotiate();
-    await c.settle();
-    expect(c.messages).toHaveLength(1);
+    await c.send('{"execute":"query-version","id":"after"}');
+    await c.waitFor(2);
+    expect(ids(c.replies)).toEqual(['after']);
   });
 
   test('QEMU throttling: first at once, then the latest per period, per key', async () => {
@@ -241,10 +244,18 @@ describe('events', () => {
     expect(sectors()).toEqual(['a1', 'b1']);
     await client.waitFor(4);
     expect(sectors()).toEqual(['a1', 'b1', 'a3']);
-    await delay(150);
+    // a3 went out as a's period ended and began the next one. c's first period begins after
+    // it and lasts as long: once c2 (held to its end) arrives, a's period is over, quiet.
+    bad('c', 1);
+    bad('c', 2);
+    await client.waitFor(6);
+    expect(sectors()).toEqual(['a1', 'b1', 'a3', 'c1', 'c2']);
+    // So a4 goes out at once: before an unthrottled event raised right after it.
     bad('a', 4);
-    await client.waitFor(5);
-    expect(sectors()).toEqual(['a1', 'b1', 'a3', 'a4']);
+    h.server.emit('BLOCK_JOB_READY', { type: 'mirror', device: 'j', len: 1, offset: 1, speed: 0 });
+    await client.waitFor(8);
+    expect(ids(client.replies).slice(5)).toEqual(['QUORUM_REPORT_BAD', 'BLOCK_JOB_READY']);
+    expect((client.replies[5] as { data: { 'sector-num': number } }).data['sector-num']).toBe(4);
     await h.server.close();
   });
 });
@@ -252,26 +263,42 @@ describe('events', () => {
 describe('flow control (§6)', () => {
   test('without OOB nothing more is read while a command runs', async () => {
     const g = gate();
-    const client = await harness({ handlers: { 'job-pause': () => g.promise } }).connect();
+    let running = false;
+    const h = harness({
+      handlers: {
+        'job-pause': () => {
+          running = true;
+          return g.promise;
+        },
+      },
+    });
+    const client = await h.connect();
     await client.negotiate();
-    // Read ahead, the exec-oob would be refused at once (it bypasses the queue).
+    // Read ahead, the exec-oob would be refused at once (it bypasses the queue), in the same
+    // turn as job-pause starts: before an event raised once it runs.
     await client.send(
       '{"execute":"job-pause","arguments":{"id":"a"},"id":1}{"exec-oob":"x","id":2}',
     );
-    await client.settle(30);
-    expect(client.replies).toEqual([]);
+    await until(() => running);
+    h.server.emit('BLOCK_JOB_READY', { type: 'mirror', device: 'j', len: 1, offset: 1, speed: 0 });
+    await client.waitFor(2);
+    expect(ids(client.replies)).toEqual(['BLOCK_JOB_READY']);
     g.open();
-    await client.waitFor(3);
-    expect(ids(client.replies)).toEqual([1, 2]);
+    await client.waitFor(4);
+    expect(ids(client.replies)).toEqual(['BLOCK_JOB_READY', 1, 2]);
   });
 
   test('with OOB: an OOB command overtakes 1 running + 7 queued, but not 8 queued', async () => {
     for (const queued of [7, 8]) {
       const g = gate();
+      let running = false;
       const server = harness({
         schema: OOB_SCHEMA,
         handlers: {
-          'job-pause': () => g.promise,
+          'job-pause': () => {
+            running = true;
+            return g.promise;
+          },
           ...{ 'x-oob-test': () => undefined },
         } as HandlerMap,
       });
@@ -281,10 +308,22 @@ describe('flow control (§6)', () => {
       for (let i = 1; i <= queued; i++) text += `{"execute":"query-version","id":${i}}`;
       text += '{"exec-oob":"x-oob-test","id":"oob"}';
       await client.send(text);
-      await client.settle(40);
-      expect(ids(client.replies)).toEqual(queued === 7 ? ['oob'] : []);
+      // The whole write is taken in as far as the queue allows in the turn job-pause starts;
+      // an event raised after that comes after the OOB reply, if there is one.
+      await until(() => running);
+      server.server.emit('BLOCK_JOB_READY', {
+        type: 'mirror',
+        device: 'j',
+        len: 1,
+        offset: 1,
+        speed: 0,
+      });
+      const sentinel = queued === 7 ? ['oob', 'BLOCK_JOB_READY'] : ['BLOCK_JOB_READY'];
+      await client.waitFor(1 + sentinel.length);
+      expect(ids(client.replies)).toEqual(sentinel);
+      client.messages.splice(1);
       g.open();
-      await client.waitFor(queued + 3);
+      await client.waitFor(queued === 7 ? queued + 2 : queued + 3);
       const order = ids(client.replies);
       expect(order.filter((id) => id !== 'oob')).toEqual(
         Array.from({ length: queued + 1 }, (_, i) => i),
@@ -421,8 +460,9 @@ describe('monitors and disconnects (§1.1, §10)', () => {
     const monitor = h.server.createMonitor({ name: 'm' });
     const a = await h.connect({ monitor });
     const b = await h.connect({ monitor });
-    await a.waitFor(1);
-    await b.settle(30);
+    // A round trip of the first client after the second connected: a greeting given to the
+    // second at connect time would have been written, and delivered, before its reply.
+    await a.negotiate();
     expect(b.messages).toEqual([]);
     expect(monitor.waitingClients).toBe(1);
     await b.send('{"execute":"qmp_capabilities","id":"early"}');
@@ -445,9 +485,13 @@ describe('monitors and disconnects (§1.1, §10)', () => {
   test('disconnect: queued requests are dropped, the running reply goes to the next client', async () => {
     const g = gate();
     const resumed: string[] = [];
+    let running = false;
     const h = harness({
       handlers: {
-        'job-pause': () => g.promise,
+        'job-pause': () => {
+          running = true;
+          return g.promise;
+        },
         'job-resume': (args) => {
           resumed.push(args.id);
         },
@@ -459,12 +503,12 @@ describe('monitors and disconnects (§1.1, §10)', () => {
     await a.send(
       '{"execute":"job-pause","arguments":{"id":"x"},"id":"block"}{"execute":"job-resume","arguments":{"id":"q1"},"id":2}{"execute":"job-resume","arguments":{"id":"q2"},"id":3}',
     );
-    await a.settle(20);
+    // job-pause runs; the two job-resume were taken in with it and wait in the queue.
+    await until(() => running);
     await a.transport.close();
     const b = await h.connect({ monitor });
     await b.waitFor(1);
     await b.send('{"execute":"qmp_capabilities","id":"mine"}');
-    await b.settle(20);
     expect(b.messages).toHaveLength(1);
     g.open();
     await b.waitFor(3);

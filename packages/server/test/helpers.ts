@@ -18,8 +18,6 @@ export interface TestClient {
   readonly replies: JsonValue[];
   /** Sends qmp_capabilities (optionally enabling oob) and waits for its reply. */
   negotiate(oob?: boolean): Promise<void>;
-  /** Waits a few event-loop turns and returns everything received. */
-  settle(ms?: number): Promise<JsonValue[]>;
 }
 
 export async function until(
@@ -105,10 +103,6 @@ export function harness(options: Partial<QmpServerOptions> = {}): Harness {
           );
           await waitFor(before + 1);
           messages.splice(1, messages.length - 1);
-        },
-        async settle(ms = 20) {
-          await delay(ms);
-          return messages;
         },
       };
       return testClient;
