@@ -583,11 +583,13 @@ let requestId = 0;
  * it listens, so a connection can be refused right after startQemuStorageDaemon() returns.
  */
 async function connectToMonitor(path: string): Promise<RawQmpSession> {
-  for (let attempt = 0; ; attempt++) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
     try {
       return await RawQmpSession.connect(path);
     } catch (error) {
-      if (attempt >= 100 || (error as { code?: string }).code !== 'ECONNREFUSED') throw error;
+      const refused = (error as { code?: string }).code === 'ECONNREFUSED';
+      if (!refused || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -599,7 +601,7 @@ async function execute(session: RawQmpSession, command: string, args?: unknown):
   session.sendJson({ execute: command, ...(args === undefined ? {} : { arguments: args }), id });
   const reply = await session.waitFor(
     (m) => typeof m === 'object' && m !== null && (m as { id?: unknown }).id === id,
-    10_000,
+    60_000,
     from,
   );
   const { id: _id, ...rest } = reply.json as Record<string, unknown>;
@@ -841,7 +843,7 @@ describe('blockdev-create against qemu-storage-daemon 7.2', () => {
               m !== null &&
               (m as { event?: string }).event === 'JOB_STATUS_CHANGE' &&
               (m as { data: { status: string } }).data.status === 'concluded',
-            10_000,
+            60_000,
             from,
           );
           const jobs = (await execute(session, 'query-jobs')) as {

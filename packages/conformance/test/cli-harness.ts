@@ -120,7 +120,7 @@ function hasSocketBeyondStdio(pid: number): boolean {
 }
 
 /** Starts the built `qmpkit` bin with `args`; not a TTY (pipes). */
-export function spawnCli(args: readonly string[], timeoutMs = 20_000): CliProcess {
+export function spawnCli(args: readonly string[], timeoutMs = 120_000): CliProcess {
   const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -142,7 +142,7 @@ export function spawnCli(args: readonly string[], timeoutMs = 20_000): CliProces
   });
   return {
     stdout: () => stdout,
-    waitForLine(test, waitMs = 10_000) {
+    waitForLine(test, waitMs = 60_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const line = stdout.split('\n').find((l) => l !== '' && test(l));
@@ -170,7 +170,7 @@ export function spawnCli(args: readonly string[], timeoutMs = 20_000): CliProces
         check();
       });
     },
-    async waitForConnection(waitMs = 20_000) {
+    async waitForConnection(waitMs = 60_000) {
       const deadline = Date.now() + waitMs;
       while (!hasSocketBeyondStdio(child.pid!)) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error('the CLI exited');

@@ -50,7 +50,7 @@ function recordStatuses(target: Target, id: string): JobStatus[] {
   return statuses;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -114,7 +114,7 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       'auto-dismiss': false,
     });
     await target.check.execute('job-cancel', { id: 'm2' });
-    await target.check.waitForJob('m2', 'concluded', { timeoutMs: 10_000 });
+    await target.check.waitForJob('m2', 'concluded', { timeoutMs: 60_000 });
     const run = await runCli(['jobs', '--json', '--socket', target.cliSocket]);
     // job-semantics §6.3: after a hard cancel query-jobs reports "Operation canceled".
     expect(JSON.parse(run.stdout)).toMatchObject([
@@ -457,7 +457,7 @@ describe('jobs watch while a ready mirror grows (qemu)', () => {
         target: 'dst',
         sync: 'full',
       });
-      await target.check.waitForJob('m1', 'ready', { timeoutMs: 10_000 });
+      await target.check.waitForJob('m1', 'ready', { timeoutMs: 60_000 });
       const watch = spawnCli([
         'jobs',
         'watch',

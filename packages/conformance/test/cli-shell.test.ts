@@ -44,13 +44,16 @@ class Pane {
     tmux('send-keys', '-t', this.name, '-l', text);
   }
 
-  /** Presses one key (Tab, Enter, Up, C-c, C-d, C-u). */
-  async press(key: string): Promise<void> {
+  /**
+   * Presses one key (Tab, Enter, Up, C-c, C-d, C-u). Keys pressed one after another may reach
+   * the shell in one read: only the last key of a read completes, so a test presses Tab only
+   * after it saw the effect of the keys before it.
+   */
+  press(key: string): void {
     tmux('send-keys', '-t', this.name, key);
-    await new Promise((r) => setTimeout(r, 60));
   }
 
-  async waitFor(test: RegExp | ((text: string) => boolean), timeoutMs = 10_000): Promise<string> {
+  async waitFor(test: RegExp | ((text: string) => boolean), timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const text = this.text();
@@ -138,9 +141,9 @@ describe('qmpkit shell in a terminal', () => {
     const pane = new Pane(shellCommand());
     try {
       await pane.waitForLastLine('(QEMU)');
-      await pane.press('Up');
+      pane.press('Up');
       await pane.waitForLastLine('(QEMU) job-pause id');
-      await pane.press('C-c');
+      pane.press('C-c');
       await pane.waitFor(/EXIT=130/);
     } finally {
       pane.kill();
@@ -156,28 +159,28 @@ async function firstSession(pane: Pane): Promise<void> {
 
   // A command name.
   pane.type('query-ver');
-  await pane.press('Tab');
+  pane.press('Tab');
   await pane.waitForLastLine('(QEMU) query-version');
-  await pane.press('Enter');
+  pane.press('Enter');
   const version = await target.check.execute('query-version');
   await pane.waitFor((text) => text.includes(`"package": "${version.package}"`));
   expect(pane.text()).toContain(`"major": ${version.qemu.major}`);
 
   // An argument name, then the values of an enum argument.
   pane.type('blockdev-mirror sy');
-  await pane.press('Tab');
+  pane.press('Tab');
   await pane.waitForLastLine('(QEMU) blockdev-mirror sync=');
-  await pane.press('Tab');
-  await pane.press('Tab');
+  // The key before was a Tab too (it completed sync=): this one lists the values.
+  pane.press('Tab');
   const values = await enumValuesOf('blockdev-mirror', 'sync');
   expect(values).toContain('full');
   await pane.waitFor((text) => values.every((v) => text.includes(`sync=${v}`)));
-  await pane.press('C-u');
+  pane.press('C-u');
 
   // Events are shown as they arrive, in wire order: QEMU writes created and running before
   // the reply to blockdev-mirror (job-semantics §6.9).
   pane.type('blockdev-mirror job-id=m1 device=src target=dst sync=full speed=1');
-  await pane.press('Enter');
+  pane.press('Enter');
   const afterMirror = await pane.waitFor(
     /JOB_STATUS_CHANGE \{[^}]*"running"[^}]*\}[\s\S]*"return": \{\}/,
   );
@@ -188,28 +191,28 @@ async function firstSession(pane: Pane): Promise<void> {
   expect(created).toBeGreaterThan(0);
   expect(created).toBeLessThan(reply);
   pane.type('job-cancel id=m1');
-  await pane.press('Enter');
+  pane.press('Enter');
   await pane.waitFor(/JOB_STATUS_CHANGE \{[^}]*"null"/);
 
   // QEMU's error reply.
   pane.type('job-pause id=nope');
-  await pane.press('Enter');
+  pane.press('Enter');
   await pane.waitFor(/"class": "GenericError",\s+"desc": "Job not found"/);
 
   // A typing mistake is caught before anything is sent.
   pane.type('job-pause id');
-  await pane.press('Enter');
+  pane.press('Enter');
   await pane.waitFor(/Error while parsing command line: expected a key=value pair, got 'id'/);
 
   // History: Up recalls the last line.
   await pane.waitForLastLine('(QEMU)');
-  await pane.press('Up');
+  pane.press('Up');
   await pane.waitForLastLine('(QEMU) job-pause id');
-  await pane.press('Up');
+  pane.press('Up');
   await pane.waitForLastLine('(QEMU) job-pause id=nope');
-  await pane.press('C-u');
+  pane.press('C-u');
 
-  await pane.press('C-d');
+  pane.press('C-d');
   await pane.waitFor(/EXIT=0/);
 
   expect(readFileSync(historyFile, 'utf8').split('\n').filter(Boolean)).toEqual([
@@ -264,7 +267,7 @@ describe('progress bars in a terminal', () => {
       await target.check.execute('job-cancel', { id: 'w1' });
       await pane.waitFor(/w1 {2}mirror {2}cancelled {2}6\.2% {2}16\.0 MiB/);
       await pane.waitForLastLine('no jobs (Ctrl-C to leave)');
-      await pane.press('C-c');
+      pane.press('C-c');
       await pane.waitFor(/EXIT=130/);
     } finally {
       pane.kill();
@@ -277,7 +280,7 @@ describe('progress bars in a terminal', () => {
     );
     try {
       await pane.waitFor(/r1 {2}mirror {2}ready {2}\[#+\] +100\.0% .*\(ready: Ctrl-C cancels\)/);
-      await pane.press('C-c');
+      pane.press('C-c');
       await pane.waitFor(/qmpkit: interrupted; job r1 was cancelled\s+EXIT=130/);
       expect(await target.check.execute('query-jobs')).toEqual([]);
     } finally {

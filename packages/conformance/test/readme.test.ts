@@ -122,8 +122,14 @@ describe("the README's two commands, on a fresh clone", () => {
     expect(existsSync(join(clone, 'qmpkit.sock'))).toBe(true);
 
     // The tour: a watcher (NDJSON, as it is not on a terminal), then the mirror.
-    const watch = collect(shell(tourLine('npx qmpkit jobs watch'), { detached: true }));
-    await new Promise((r) => setTimeout(r, 1500));
+    const watcher = shell(tourLine('npx qmpkit jobs watch'), { detached: true });
+    const watch = collect(watcher);
+    // The watcher is the server's first client; the mirror starts once it is connected.
+    await until(
+      () => /client 1 connected/.test(serverOut.err()) || watcher.exitCode !== null,
+      'the watcher to connect',
+      120_000,
+    );
     const mirror = collect(shell(tourLine('npx qmpkit run mirror')));
     expect(await mirror.done, mirror.err()).toBe(0);
     await until(
