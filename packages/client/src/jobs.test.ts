@@ -647,7 +647,7 @@ describe('waitForJob', () => {
   });
 });
 
-async function until(probe: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(probe: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error('until: timed out');

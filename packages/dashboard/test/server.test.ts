@@ -126,7 +126,7 @@ describe('the dashboard server', () => {
     expect(c.status).toBe(503);
     a.close();
     // Once a page leaves, another may come.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     let d = await openStream(dashboard);
     while (d.status !== 200 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
