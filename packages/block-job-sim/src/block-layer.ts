@@ -4,7 +4,7 @@
 // ImageStore; guest data is never read or copied. Errors use QEMU 7.2's classes and texts
 // (recorded from qemu-storage-daemon 7.2.22; see block-layer.test.ts and the conformance test).
 
-import { CommandError, encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
+import { CommandError, encodeJson, qemuMemberOrder, strerror } from '@qmpkit/protocol';
 import type {
   BlkdebugInjectErrorOptions,
   BlockDeviceInfo,
@@ -20,7 +20,7 @@ import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
-import { combinePath, type ImageStore, ImageStoreError, strerror } from './image-store.js';
+import { combinePath, type ImageStore, ImageStoreError } from './image-store.js';
 import {
   BLK_PERM,
   type ChildRole,

@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
   BlockdevArgumentError,
-  parseSize,
   parseBlockdevArgument as parseWithSchema,
 } from './blockdev-options.js';
 import { qemuSchema } from './qemu-schema.test-helper.js';
@@ -222,26 +221,5 @@ describe('parseBlockdevArgument', () => {
     expect(parseBlockdevArgument('qcow2,node-name=q,file=f,overlap-check=none')).toMatchObject({
       'overlap-check': 'none',
     });
-  });
-});
-
-// From util/cutils.c do_strtosz() (7.2): fractions need a suffix, '-' is refused, overflow fails.
-describe('parseSize (qemu_strtosz)', () => {
-  test.each([
-    ['0', 0n],
-    ['512', 512n],
-    ['1k', 1024n],
-    ['1M', 1048576n],
-    ['1.5M', 1572864n],
-    ['1.k', 1024n],
-    ['2G', 2147483648n],
-    ['1E', 1152921504606846976n],
-    ['0x10', 16n],
-    ['16E', undefined],
-    ['1.5', undefined],
-    ['abc', undefined],
-    ['-1', undefined],
-  ])('%s → %s', (text, value) => {
-    expect(parseSize(text)).toBe(value);
   });
 });

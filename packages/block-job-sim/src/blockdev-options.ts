@@ -5,7 +5,7 @@
 // qobject-input-visitor.c, 7.2). This module does the same, driven by the runtime schema, so
 // every driver's options convert (and fail) as in QEMU.
 
-import { hasErrorMarker, JsonStreamer, stampErrorMarker } from '@qmpkit/protocol';
+import { hasErrorMarker, JsonStreamer, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
 import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
 import type { BlockSchema } from './schema.js';
@@ -44,39 +44,6 @@ function parseCInteger(text: string): bigint | undefined {
   else if (digits.length > 1 && digits.startsWith('0')) value = BigInt(`0o${digits.slice(1)}`);
   else value = BigInt(digits);
   return match[1] === '-' ? -value : value;
-}
-
-const SIZE_SUFFIX: Readonly<Record<string, bigint>> = {
-  B: 1n,
-  K: 1024n,
-  M: 1024n ** 2n,
-  G: 1024n ** 3n,
-  T: 1024n ** 4n,
-  P: 1024n ** 5n,
-  E: 1024n ** 6n,
-};
-
-/** qemu_strtosz(): a byte count with an optional binary suffix, fractions only with a suffix. */
-export function parseSize(text: string): bigint | undefined {
-  const hex = /^[ \t\n\v\f\r]*\+?0[xX]([0-9a-fA-F]+)([bBkKmMgGtTpPeE]?)$/.exec(text);
-  if (hex) {
-    const value = BigInt(`0x${hex[1]}`) * (SIZE_SUFFIX[(hex[2] as string).toUpperCase()] ?? 1n);
-    return value <= UINT64_MAX ? value : undefined;
-  }
-  const match = /^[ \t\n\v\f\r]*\+?([0-9]+)(\.[0-9]*)?([bBkKmMgGtTpPeE]?)$/.exec(text);
-  if (!match) return undefined;
-  const whole = BigInt(match[1] as string);
-  const fraction = match[2] ?? '';
-  const multiplier = SIZE_SUFFIX[(match[3] as string).toUpperCase()] ?? 1n;
-  if (fraction.length > 1 && /[1-9]/.test(fraction) && multiplier === 1n) return undefined;
-  let value = whole * multiplier;
-  if (fraction.length > 1) {
-    const digits = fraction.slice(1);
-    const scale = 10n ** BigInt(digits.length);
-    // Round half up, as QEMU's 64.64 fixed-point arithmetic does.
-    value += (BigInt(digits) * multiplier * 2n + scale) / (2n * scale);
-  }
-  return value <= UINT64_MAX ? value : undefined;
 }
 
 const BOOL_WORDS: Readonly<Record<string, boolean>> = {
@@ -134,7 +101,7 @@ class Visitor {
     if (this.mode === 'keyval') {
       const text = this.#keyvalString(value, path);
       if (kind === 'size') {
-        const size = parseSize(text);
+        const size = parseQemuSize(text);
         if (size === undefined) throw new BlockdevArgumentError(`Parameter '${path}' expects size`);
         return Number(size);
       }

@@ -2,7 +2,7 @@
 // (DESIGN.md: `node:` imports live in src/node/**): it is handed an ImageStore. The Node.js one is
 // in src/node/fs-image-store.ts; MemoryImageStore serves tests and fully in-memory simulations.
 
-import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import { hasErrorMarker, stampErrorMarker, strerror } from '@qmpkit/protocol';
 import type { ImageWrite } from './qcow2.js';
 
 /** Failure of a store operation, named by errno code (`ENOENT`, `EACCES`, …). */
@@ -19,27 +19,6 @@ export class ImageStoreError extends Error {
   static isInstance(value: unknown): value is ImageStoreError {
     return hasErrorMarker(value, 'ImageStoreError');
   }
-}
-
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EISDIR: 'Is a directory',
-  ENOTDIR: 'Not a directory',
-  EEXIST: 'File exists',
-  ENOSPC: 'No space left on device',
-  EIO: 'Input/output error',
-  EROFS: 'Read-only file system',
-  EINVAL: 'Invalid argument',
-  EFBIG: 'File too large',
-  ENAMETOOLONG: 'File name too long',
-  ELOOP: 'Too many levels of symbolic links',
-};
-
-/** glibc's strerror() text for an errno code, as QEMU puts into its messages. */
-export function strerror(code: string): string {
-  return ERRNO_TEXT[code] ?? code;
 }
 
 export interface ImageStat {

@@ -1,63 +1,34 @@
+// @qmpkit/block-job-sim — the simulated QEMU 7.2 block layer and its jobs, behind
+// @qmpkit/server. The public surface: the block layer and what it is built from (an image store,
+// a clock, the runtime schema), the job simulator and its typed handlers, the --blockdev and
+// keyval parsers, and the errors they throw. Everything else (job drivers, the job runtime, the
+// rate limiter, qcow2 internals) is the package's own.
+
+export { BlkdebugState, type InjectedError } from './blkdebug.js';
 export {
-  type BlkdebugIoType,
-  type BlkdebugRule,
-  BlkdebugState,
-  blkdebugRule,
-  type InjectedError,
-} from './blkdebug.js';
-export {
-  type BlockChild,
   BlockLayer,
   type BlockLayerOptions,
   type BlockNode,
-  type CacheMode,
-  type ChildName,
-  type ExternalUser,
   jobBlockerReason,
 } from './block-layer.js';
+export { BlockdevArgumentError, parseBlockdevArgument } from './blockdev-options.js';
+export { RealClock, type RealClockOptions, type SimClock, VirtualClock } from './clock/clock.js';
 export {
-  BlockdevArgumentError,
-  canonicalOrder,
-  parseBlockdevArgument,
-  parseSize,
-} from './blockdev-options.js';
-export {
-  type CancelTimer,
-  RealClock,
-  type RealClockOptions,
-  type SimClock,
-  VirtualClock,
-} from './clock/clock.js';
-export { genericError } from './errors.js';
-export {
-  combinePath,
   type ImageStat,
   type ImageStore,
   ImageStoreError,
   MemoryImageStore,
-  strerror,
 } from './image-store.js';
+export { withClockStepCommand } from './jobs/schema.js';
 export {
-  type RateLimitState,
-  rateLimitDelay,
-  SLICE_NS,
-  sliceQuota,
-} from './jobs/schedule.js';
-export { clockStepSchemaEntries, withClockStepCommand } from './jobs/schema.js';
-export {
-  BACKUP_CHUNK_SIZE,
   BlockJobSimulator,
   CLOCK_STEP_COMMAND,
-  COMMIT_CHUNK_SIZE,
   createSimulator,
-  DEFAULT_THROUGHPUT,
-  MIRROR_BUFFER_SIZE,
   type Simulation,
   type SimulatorCommands,
   type SimulatorExtensionCommands,
   type SimulatorHandlers,
   type SimulatorOptions,
-  STREAM_CHUNK_SIZE,
 } from './jobs/simulator.js';
 export {
   KeyvalError,
@@ -67,15 +38,6 @@ export {
   parseKeyval,
 } from './keyval.js';
 export {
-  BLK_PERM,
-  type ChildRole,
-  defaultChildPermissions,
-  NO_PERMISSIONS,
-  type Permissions,
-  permissionBitsOf,
-  permissionNames,
-} from './permissions.js';
-export {
   QEMU_PROFILE_VERSIONS,
   type QemuProfile,
   type QemuProfileVersion,
@@ -83,15 +45,5 @@ export {
   qemu100Profile,
   qemuProfile,
 } from './profile/index.js';
-export { isSimulatedDriver, SIMULATED_DRIVERS, type SimulatedDriver } from './qapi.js';
-export {
-  buildEmptyQcow2,
-  Qcow2AllocationMap,
-  type Qcow2ClusterMapping,
-  type Qcow2CreateParameters,
-  Qcow2FormatError,
-  type Qcow2Header,
-  readQcow2AllocationMap,
-  readQcow2Header,
-} from './qcow2.js';
-export { BlockSchema, type RuntimeSchema, type SchemaMember } from './schema.js';
+export { Qcow2FormatError } from './qcow2.js';
+export { BlockSchema, type RuntimeSchema } from './schema.js';

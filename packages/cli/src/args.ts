@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import type { CommandArgs } from '@qmpkit/client';
-import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import { hasErrorMarker, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
 import type { MirrorSyncMode } from '@qmpkit/qapi-types';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import {
@@ -336,22 +336,18 @@ export function parseTcpAddress(text: string): { host: string; port: number } {
   return { host, port: Number(portText) };
 }
 
-const SIZE_SUFFIX: Record<string, number> = {
-  '': 1,
-  k: 2 ** 10,
-  m: 2 ** 20,
-  g: 2 ** 30,
-  t: 2 ** 40,
-};
-
-/** A byte count with an optional binary suffix: `1048576`, `512K`, `10M`, `1G`. */
+/**
+ * A byte count as QEMU reads one (qemu_strtosz: `1048576`, `512K`, `10M`, `1G`, `0x100000`), in
+ * whole bytes: a fraction (`1.5M`) is refused, since QMP's `speed` is an integer.
+ */
 export function parseByteCount(text: string, option: string): number {
-  const m = /^(\d+)([kKmMgGtT]?)$/.exec(text);
-  if (m === null)
+  const bytes = text.includes('.') ? undefined : parseQemuSize(text);
+  if (bytes === undefined)
     throw new CliUsageError(`${option} ${text}: expected a number of bytes (e.g. 10M)`);
-  const value = Number(m[1]) * (SIZE_SUFFIX[(m[2] as string).toLowerCase()] as number);
-  if (!Number.isSafeInteger(value)) throw new CliUsageError(`${option} ${text}: too large`);
-  return value;
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new CliUsageError(`${option} ${text}: too large`);
+  }
+  return Number(bytes);
 }
 
 function positiveInt(text: string | undefined, option: string, fallback: number): number {

@@ -3,6 +3,7 @@
 // against BlockLayer over the real files. Each step's expected reply is written out here (the
 // same texts the package's unit tests assert, recorded from qemu-storage-daemon 7.2.22); query
 // steps are compared between the two, member for member, after replacing generated node names.
+// One file on purpose: a table of cases and the one runner that plays each against both sides.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

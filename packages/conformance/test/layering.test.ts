@@ -19,7 +19,7 @@ describe('the level table of DESIGN.md', () => {
     expect(rows.map((r) => [r.name, r.level])).toEqual([
       ['qapi-codegen', 0],
       ['qapi-types', 0],
-      ['nbd', 1],
+      ['nbd', 2],
       ['job-engine', 1],
       ['protocol', 1],
       ['client', 2],
@@ -39,7 +39,7 @@ describe('the level table of DESIGN.md', () => {
     expect(names('qapi-types')).toEqual([]);
     expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual(['@qmpkit/qapi-codegen']);
     expect(names('client')).toEqual(['@qmpkit/protocol', '@qmpkit/qapi-types']);
-    expect(names('nbd')).toEqual([]);
+    expect(names('nbd')).toEqual(['@qmpkit/protocol']);
     expect(names('block-job-sim')).toEqual([
       '@qmpkit/job-engine',
       '@qmpkit/nbd',
@@ -50,7 +50,6 @@ describe('the level table of DESIGN.md', () => {
     expect(names('dashboard')).toEqual([
       '@qmpkit/client',
       '@qmpkit/job-engine',
-      '@qmpkit/nbd',
       '@qmpkit/protocol',
       '@qmpkit/qapi-codegen',
       '@qmpkit/qapi-types',
@@ -59,7 +58,6 @@ describe('the level table of DESIGN.md', () => {
       '@qmpkit/client',
       '@qmpkit/dashboard',
       '@qmpkit/job-engine',
-      '@qmpkit/nbd',
       '@qmpkit/protocol',
       '@qmpkit/qapi-codegen',
       '@qmpkit/qapi-types',

@@ -6,6 +6,12 @@
 // io-status). It does no I/O and knows no clock. Its driver (the simulator) tells it what the
 // job's coroutine does — started, slept, woke, reached a pause point, converged, hit an I/O
 // error, finished its run — and every operation returns the resulting effects, in order.
+//
+// One piece on purpose (about 1,000 lines, like QEMU's job.c): every verb, transition and
+// transaction step reads and writes the same private job records and the effect list of the
+// operation under way; split into files, they would reach each other's state through
+// package-wide accessors. What is data lives apart: the transition and verb tables (tables.ts),
+// the error texts (errors.ts), the effects (effects.ts), job-id rules (job-id.ts).
 import type { Effect, EnterReason, IoErrorResult, JobResult } from './effects.js';
 import { JobEngineInvariantError, type JobError, jobErrorText } from './errors.js';
 import { isWellFormedJobId } from './job-id.js';

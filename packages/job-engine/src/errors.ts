@@ -24,15 +24,6 @@ export const jobErrorText = {
   canceled: 'Operation canceled',
 } as const;
 
-/** strerror() texts (glibc) for the errnos a simulated I/O error is likely to carry. */
-export const errnoText = {
-  EIO: 'Input/output error',
-  ENOSPC: 'No space left on device',
-  ECANCELED: 'Operation canceled',
-  EPERM: 'Operation not permitted',
-  EINVAL: 'Invalid argument',
-} as const;
-
 const INVARIANT_MARKER = Symbol.for('qmpkit.job-engine.JobEngineInvariantError');
 
 /**

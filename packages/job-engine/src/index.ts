@@ -19,7 +19,7 @@ export type {
 } from './engine.js';
 export { JobEngine } from './engine.js';
 export type { JobError } from './errors.js';
-export { errnoText, JobEngineInvariantError, jobErrorText } from './errors.js';
+export { JobEngineInvariantError, jobErrorText } from './errors.js';
 export { isWellFormedJobId } from './job-id.js';
 export type { BlockJobInfo, JobCommandArgs, JobCommandName, JobEventMap, JobInfo } from './qapi.js';
 export {

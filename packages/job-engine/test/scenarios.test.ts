@@ -1,6 +1,8 @@
 // The event sequences of job-semantics.md §5–§7, driven the way a simulator drives the engine.
 // Expected lines are transcribed from the reference's transcripts: `<id> <status>` stands for
 // JOB_STATUS_CHANGE, `R {}` for the command's reply (its position is the point of the test).
+// One file on purpose: it is the reference's table of sequences, section by section, so that a
+// reader checks it against job-semantics.md in one place.
 import { describe, expect, test } from 'vitest';
 import { JobEngine } from '../src/index.js';
 import { Transcript } from './harness.js';

@@ -3,6 +3,7 @@
  * concurrently up to a bound, replies in QEMU's shapes (simple, or structured chunks once
  * negotiated), with QEMU's validation order, errors and messages.
  */
+import { strerror } from '@qmpkit/protocol';
 import { type BlockExtent, type MetaContext, NbdError } from './backend.js';
 import type { ByteReader, ByteWriter } from './byte-stream.js';
 import {
@@ -91,18 +92,6 @@ const NO_CONTEXTS: Contexts = {
   allocationDepth: false,
   bitmaps: [],
   count: 0,
-};
-
-/** The strerror() texts of the errors a backend may raise, for QEMU's messages. */
-const STRERROR: Record<NbdErrno, string> = {
-  EPERM: 'Operation not permitted',
-  EIO: 'Input/output error',
-  ENOMEM: 'Cannot allocate memory',
-  EINVAL: 'Invalid argument',
-  ENOSPC: 'No space left on device',
-  EOVERFLOW: 'Value too large for defined data type',
-  ENOTSUP: 'Operation not supported',
-  ESHUTDOWN: 'Cannot send after transport endpoint shutdown',
 };
 
 function errnoOf(error: unknown): NbdErrno {
@@ -535,7 +524,7 @@ export class TransmissionSession {
       } catch (error) {
         const errno = errnoOf(error);
         chunks.push(
-          ...this.#errorChunk(req, errno, `unable to check for holes: ${STRERROR[errno]}`),
+          ...this.#errorChunk(req, errno, `unable to check for holes: ${strerror(errno)}`),
         );
         return this.#send(chunks);
       }
@@ -555,7 +544,7 @@ export class TransmissionSession {
             data = await backend.read(offset, length);
           } catch (error) {
             // QEMU gives up on the whole connection here rather than replying.
-            throw new Disconnect(`reading from file failed: ${STRERROR[errnoOf(error)]}`);
+            throw new Disconnect(`reading from file failed: ${strerror(errnoOf(error))}`);
           }
           chunks.push(...this.#dataChunk(req, offset, data, final));
         }

@@ -74,6 +74,8 @@ export {
   type QmpVersionTriple,
   timestampFromMillis,
 } from './messages.js';
+export { parseQemuSize } from './qemu/size.js';
+export { strerror } from './qemu/strerror.js';
 // Transcripts: the `qmpkit record` session format and the normalizer shared by replay,
 // conformance and users' regression fixtures.
 export {

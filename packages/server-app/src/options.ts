@@ -6,7 +6,7 @@
  * `--chardev` it names. Errors use QEMU's shape: `PROG: --option VALUE: what is wrong`.
  */
 
-import { hasErrorMarker, stampErrorMarker } from '@qmpkit/protocol';
+import { hasErrorMarker, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
 import { checkSeed, type FaultSpec, FaultSpecError, parseFaultOption } from './faults/spec.js';
 
 export const PROGRAM = 'qmpkit-server';
@@ -344,24 +344,13 @@ function parseMonitor(value: string, chardevs: Map<string, Chardev>): MonitorSpe
   return { endpoint: found.endpoint, origin: `${option} ${value}` };
 }
 
-const SIZE_SUFFIXES: Readonly<Record<string, number>> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  m: 1024 ** 2,
-  g: 1024 ** 3,
-  t: 1024 ** 4,
-};
-
-/** A byte count with QEMU's binary suffixes (`256M`). */
+/** A byte count as QEMU reads one (qemu_strtosz: `256M`, `1.5G`, `0x1000`), above zero. */
 function parseBytes(option: string, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)([bkmgt]?)$/i.exec(value);
-  const factor = SIZE_SUFFIXES[(match?.[2] ?? '').toLowerCase()];
-  const bytes = match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
-  if (!Number.isFinite(bytes) || bytes <= 0) {
+  const bytes = parseQemuSize(value);
+  if (bytes === undefined || bytes === 0n) {
     fail(option, value, 'expected a positive number of bytes (suffixes K, M, G, T)');
   }
-  return Math.floor(bytes);
+  return Number(bytes);
 }
 
 /** The largest fleet (each VM holds a few sockets' worth of file descriptors). */

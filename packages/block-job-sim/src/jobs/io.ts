@@ -196,34 +196,4 @@ export function candidateRules(
     );
 }
 
-/** glibc's strerror() for the errno values a blkdebug rule is likely to carry. */
-export function errnoMessage(errno: number): string {
-  switch (errno) {
-    case 1:
-      return 'Operation not permitted';
-    case 2:
-      return 'No such file or directory';
-    case 5:
-      return 'Input/output error';
-    case 12:
-      return 'Cannot allocate memory';
-    case 13:
-      return 'Permission denied';
-    case 22:
-      return 'Invalid argument';
-    case 27:
-      return 'File too large';
-    case 28:
-      return 'No space left on device';
-    case 30:
-      return 'Read-only file system';
-    case 95:
-      return 'Operation not supported';
-    case 125:
-      return 'Operation canceled';
-    default:
-      return `Unknown error ${errno}`;
-  }
-}
-
 export const ENOSPC = 28;

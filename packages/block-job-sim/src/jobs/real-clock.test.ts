@@ -3,7 +3,8 @@ import { expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';
 import { MemoryImageStore } from '../image-store.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
-import { contextWithoutServer, createSimulator } from './simulator.js';
+import { contextWithoutServer } from './context-without-server.js';
+import { createSimulator } from './simulator.js';
 
 test('a throttled stream advances on real time and completes through the event sink', async () => {
   const MiB = 1024 * 1024;

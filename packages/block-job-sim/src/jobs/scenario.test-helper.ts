@@ -9,7 +9,8 @@ import { MemoryImageStore } from '../image-store.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { buildEmptyQcow2 } from '../qcow2.js';
 import { qemuSchema } from '../qemu-schema.test-helper.js';
-import { contextWithoutServer, createSimulator, type Simulation } from './simulator.js';
+import { contextWithoutServer } from './context-without-server.js';
+import { createSimulator, type Simulation } from './simulator.js';
 
 export const MiB = 1024 * 1024;
 

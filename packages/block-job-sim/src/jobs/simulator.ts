@@ -38,14 +38,7 @@ import { blockdevCreate } from './blockdev/create.js';
 import { blockdevMirror, driveMirror } from './blockdev/mirror.js';
 import { blockCommit, blockStream } from './blockdev/stream-commit.js';
 import { transaction } from './blockdev/transaction.js';
-
-export { DEFAULT_THROUGHPUT } from '../runtime/job-runtime.js';
-export {
-  BACKUP_CHUNK_SIZE,
-  COMMIT_CHUNK_SIZE,
-  MIRROR_BUFFER_SIZE,
-  STREAM_CHUNK_SIZE,
-} from './sizes.js';
+import { contextWithoutServer } from './context-without-server.js';
 
 /** The simulator's own command beside QEMU's: `x-qmpkit-clock-step` (see withClockStepCommand). */
 export interface SimulatorExtensionCommands {
@@ -390,26 +383,6 @@ export class BlockJobSimulator {
     }
     return {};
   }
-}
-
-/**
- * The context a handler gets when it runs without a server (BlockJobSimulator.execute, tests):
- * events go to `broadcast`, after-reply work to `afterReply`, in call order.
- */
-export function contextWithoutServer(
-  command: string,
-  broadcast: EventBroadcast,
-  afterReply: (callback: () => void) => void,
-): CommandContext {
-  return {
-    command,
-    id: undefined,
-    oob: false,
-    client: { id: 0, monitor: 'execute', peer: 'execute' },
-    emit: broadcast,
-    emitAfterReply: (event, data) => afterReply(() => broadcast(event, data)),
-    afterReply,
-  };
 }
 
 /** What createSimulator returns: the handler map for @qmpkit/server and the parts behind it. */

@@ -1,8 +1,9 @@
 // Injected I/O errors (blkdebug inject-error) meeting a job's requests, and the error action
 // that follows (block_job_error_action: ignore, report, stop, enospc/auto).
 
+import { strerror } from '@qmpkit/protocol';
 import type { JobRun } from '../jobs/driver.js';
-import { candidateRules, ENOSPC, errnoMessage, type InjectionPoint } from '../jobs/io.js';
+import { candidateRules, ENOSPC, type InjectionPoint } from '../jobs/io.js';
 import { stopPlan } from './copy-loop.js';
 import type { JobRuntime } from './job-runtime.js';
 import { applyEffects, defer, finish, idle, reconcile } from './job-runtime.js';
@@ -76,7 +77,7 @@ export function errorAction(
   });
   applyEffects(rt, result.effects);
   if (!result.ok) return true;
-  const message = errnoMessage(hit.errno);
+  const message = strerror(hit.errno);
   switch (result.action) {
     case 'ignore':
       d.driver.errorIgnored(d, message);

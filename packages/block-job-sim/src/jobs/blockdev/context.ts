@@ -9,6 +9,7 @@ import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
 import type { JobType } from '@qmpkit/qapi-types';
 import type { PreparedBitmapAction } from '../../bitmaps/commands.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
+import { genericError } from '../../errors.js';
 import type { JobDriver } from '../../runtime/job-driver.js';
 import type { DriverParts, JobRun } from '../driver.js';
 
@@ -56,13 +57,12 @@ export function commandError(cls: QapiErrorClass, desc: string): CommandError {
   return new CommandError(cls, desc);
 }
 
-export function generic(desc: string): CommandError {
-  return new CommandError('GenericError', desc);
-}
+/** The package's one GenericError helper (errors.ts), by the short name the drivers use. */
+export { genericError as generic };
 
 /** QERR_INVALID_PARAMETER_VALUE. */
 export function invalidValue(name: string, expected: string): CommandError {
-  return generic(`Parameter '${name}' expects ${expected}`);
+  return genericError(`Parameter '${name}' expects ${expected}`);
 }
 
 export function blockNode(layer: BlockLayer, name: string): BlockNode {
@@ -72,7 +72,7 @@ export function blockNode(layer: BlockLayer, name: string): BlockNode {
 /** bdrv_lookup_bs(NULL, node_name): the message names no device. */
 export function nodeByName(layer: BlockLayer, name: string): BlockNode {
   const node = layer.findNode(name);
-  if (node === undefined) throw generic(`Cannot find device='' nor node-name='${name}'`);
+  if (node === undefined) throw genericError(`Cannot find device='' nor node-name='${name}'`);
   return node;
 }
 
