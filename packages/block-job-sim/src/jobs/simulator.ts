@@ -14,13 +14,7 @@ import type { JobCommandArgs, JobCommandName, JobEngine } from '@qmpkit/job-engi
 import { CommandError } from '@qmpkit/protocol';
 import type { CommandMap, QmpEmpty } from '@qmpkit/qapi-types';
 import type { CommandMap as CommandMap100 } from '@qmpkit/qapi-types/10.0';
-import type {
-  CommandContext,
-  CommandHandlerOf,
-  CommandResult,
-  EventBroadcast,
-  HandlerMap,
-} from '@qmpkit/server';
+import type { CommandHandlerOf, CommandResult, EventBroadcast, HandlerMap } from '@qmpkit/server';
 import { BitmapCommands } from '../bitmaps/commands.js';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
