@@ -61,6 +61,8 @@ function connectFailure(error: unknown, address: string): ConnectError {
 class SocketLink implements ByteLink {
   private failure: Error | undefined;
   private closing = false;
+  /** True while writes of this turn of the event loop are gathered for one system call. */
+  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -95,6 +97,17 @@ class SocketLink implements ByteLink {
             }),
         );
         return;
+      }
+      // Everything written in this turn (e.g. 64 pipelined commands, each sent as its
+      // predecessor's reply resolves) goes out in one writev once the turn's promise jobs ran,
+      // instead of one system call per message.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
       }
       this.socket.write(bytes, (error) => {
         if (error) reject(this.failure ?? connectFailure(error, this.address));
