@@ -184,9 +184,11 @@ export class Connection {
       }
       this.transport.send(message).catch((error: unknown) => {
         // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
-        // end of the connection itself rejects the call from onClose instead.
+        // end of the connection itself rejects the call from onClose instead — also a write the
+        // transport gave up because it is closing (a torn-down socket drops what it gathered).
         const current = this.pending.get(id);
         if (current === undefined) return;
+        if (this.phase !== 'closed' && this.transport.state !== 'running') return;
         this.settle(id, current);
         current.reject(
           this.phase === 'closed'
