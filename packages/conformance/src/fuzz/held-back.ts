@@ -23,6 +23,18 @@ export const HELD_BACK: readonly HeldBackClass[] = [
     reaches: ({ traits }) => traits.has('stream-after-stream'),
   },
   {
+    name: 'active-commit-throttled-chunk',
+    what: 'a throttled active commit of top (mid’s MiB at 8M, top’s at 16M) copies one MiB and sleeps on QEMU (offset 1048576); qmpkit copies both (2097152) before its first sleep',
+    reaches: ({ scenario }) =>
+      scenario.steps.some(
+        (step) =>
+          'send' in step &&
+          step.send === 'block-commit' &&
+          step.arguments?.['top-node'] === undefined &&
+          typeof step.arguments?.speed === 'number',
+      ),
+  },
+  {
     name: 'mirror-converges-on-wake',
     what: 'a mirror with at most one buffer left (a throttled one that copied everything) goes ready inside the command that wakes it (a drain’s end, resume, set-speed) on QEMU; qmpkit replies first',
     reaches: ({ traits }) => traits.has('mirror-converges-on-wake'),
