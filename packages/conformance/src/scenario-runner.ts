@@ -15,13 +15,23 @@ import {
   startDaemon,
   startQemuStorageDaemon,
 } from './daemon.js';
+import type { QemuInstall } from './qemu-binaries.js';
 import { RawQmpSession, type RecordedMessage } from './raw-session.js';
-import type { Expectation, Pattern, Scenario, SetupStep, Step } from './scenario.js';
-import { Volatile } from './scenario.js';
+import type {
+  Expectation,
+  Pattern,
+  Scenario,
+  ScenarioVersion,
+  SetupStep,
+  Step,
+} from './scenario.js';
+import { forVersion, Since, Volatile } from './scenario.js';
 
 /** A QMP server that takes qemu-storage-daemon's command line. */
 export interface Target {
   readonly name: string;
+  /** The QEMU version it answers like, whose expectations a scenario checks (default 7.2). */
+  readonly version?: ScenarioVersion;
   start(options: StartOptions): Promise<Daemon>;
 }
 
@@ -36,27 +46,42 @@ export function commandTarget(name: string, command: string, args: readonly stri
  */
 export const qemuTarget: Target = {
   name: 'qemu',
+  version: '7.2',
   start: (options) => startQemuStorageDaemon(options),
 };
 
-/** qmpkit-server, from the built server-app package, on the same command line as QEMU. */
-export const qmpkitServerTarget: Target = {
-  name: 'qmpkit-server',
-  start: (options) =>
-    startDaemon(
-      process.execPath,
-      [
-        fileURLToPath(
-          new URL(
-            'dist/bin/qmpkit-server.js',
-            import.meta.resolve('@qmpkit/server-app/package.json'),
-          ),
-        ),
-      ],
+/** The oracle of another QEMU version (see qemu-binaries.ts); 7.2's is `qemuTarget`. */
+export function qemuTargetFor(install: QemuInstall): Target {
+  if (install.version === '7.2') return qemuTarget;
+  return {
+    name: `qemu-${install.version}`,
+    version: install.version,
+    start: (options) => startQemuStorageDaemon(options, install),
+  };
+}
+
+/**
+ * qmpkit-server, from the built server-app package, on the same command line as QEMU, answering
+ * like QEMU `version` (`--qemu-version`).
+ */
+export function qmpkitServerTargetFor(version: ScenarioVersion): Target {
+  const bin = fileURLToPath(
+    new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
+  );
+  return {
+    name: version === '7.2' ? 'qmpkit-server' : `qmpkit-server-${version}`,
+    version,
+    start: (options) =>
       // Like QEMU, qmpkit-server writes its pidfile once every option is processed.
-      { ...options, pidfileOption: '--pidfile' },
-    ),
-};
+      startDaemon(process.execPath, [bin, '--qemu-version', version], {
+        ...options,
+        pidfileOption: '--pidfile',
+      }),
+  };
+}
+
+/** qmpkit-server answering like QEMU 7.2, the partner of `qemuTarget`. */
+export const qmpkitServerTarget: Target = qmpkitServerTargetFor('7.2');
 
 export type TranscriptEntry =
   | { readonly kind: 'send'; readonly json: unknown }
@@ -110,6 +135,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Whether `value` matches `pattern` exactly (objects key for key, Volatile by kind). */
 export function matchesPattern(value: unknown, pattern: Pattern): boolean {
   if (pattern instanceof Volatile) return pattern.matches(value);
+  if (pattern instanceof Since) throw new Error('a Since pattern must be resolved (forVersion)');
   if (pattern === null || typeof pattern !== 'object') return value === pattern;
   if (Array.isArray(pattern)) {
     return (
@@ -160,8 +186,12 @@ export function showPattern(pattern: Pattern): string {
   );
 }
 
-/** Runs `scenario` against `target` in a fresh temporary directory. */
-export async function runScenario(scenario: Scenario, target: Target): Promise<ScenarioRun> {
+/**
+ * Runs `scenario` against `target` in a fresh temporary directory, with the expectations of the
+ * target's QEMU version.
+ */
+export async function runScenario(versioned: Scenario, target: Target): Promise<ScenarioRun> {
+  const scenario = forVersion(versioned, target.version ?? '7.2');
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), `qmpkit-scenario-${target.name}-`));
   const transcript: TranscriptEntry[] = [];
@@ -269,6 +299,8 @@ class Walker {
         if (!(await this.#poll(step, where))) break;
       } else if ('run' in step) {
         if (!(await this.#run(step, where))) break;
+      } else if ('byVersion' in step) {
+        throw new Error(`${where}: byVersion steps must be resolved (forVersion)`);
       } else {
         this.#transcript.push({ kind: 'sleep', ms: step.sleepMs });
         await new Promise((resolve) => setTimeout(resolve, step.sleepMs));

@@ -34,13 +34,34 @@ export class Volatile {
   }
 }
 
-/** A pattern: JSON where any position may be a `Volatile`. Objects must match key for key. */
+/** The QEMU versions a scenario runs on; its expectations are 7.2's unless it says otherwise. */
+export const SCENARIO_VERSIONS = ['7.2', '10.0'] as const;
+export type ScenarioVersion = (typeof SCENARIO_VERSIONS)[number];
+
+/**
+ * An object member that exists from QEMU `version` on (e.g. `actively-synced`, 8.2): on older
+ * versions the member must be absent. Resolved away before a scenario runs (`forVersion`).
+ */
+export class Since {
+  readonly version: ScenarioVersion;
+  readonly pattern: Pattern;
+  constructor(version: ScenarioVersion, pattern: Pattern) {
+    this.version = version;
+    this.pattern = pattern;
+  }
+}
+
+/**
+ * A pattern: JSON where any position may be a `Volatile`, and an object member a `Since`.
+ * Objects must match key for key.
+ */
 export type Pattern =
   | null
   | boolean
   | number
   | string
   | Volatile
+  | Since
   | readonly Pattern[]
   | { readonly [key: string]: Pattern };
 
@@ -93,7 +114,12 @@ export type Step =
       readonly exitCode: number;
       readonly stdout: string;
       readonly timeoutMs?: number;
-    };
+    }
+  /**
+   * Where the QEMU versions part ways: the steps of the version the scenario runs on. Each list
+   * is what that version's real qemu-storage-daemon does.
+   */
+  | { readonly byVersion: { readonly [V in ScenarioVersion]: readonly Step[] } };
 
 export interface Scenario {
   /** Unique, kebab-case; used as the test name. */
@@ -113,6 +139,50 @@ export interface Scenario {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers that keep scenarios short and readable.
+
+/** An object member present from QEMU `version` on; see `Since`. */
+export const since = (version: ScenarioVersion, pattern: Pattern): Since =>
+  new Since(version, pattern);
+
+/** Steps that differ per QEMU version; see `Step`. */
+export const byVersion = (steps: { readonly [V in ScenarioVersion]: readonly Step[] }): Step => ({
+  byVersion: steps,
+});
+
+function versionIndex(version: ScenarioVersion): number {
+  return SCENARIO_VERSIONS.indexOf(version);
+}
+
+function patternFor(pattern: Pattern, version: ScenarioVersion): Pattern {
+  if (pattern instanceof Since) return patternFor(pattern.pattern, version);
+  if (pattern === null || typeof pattern !== 'object' || pattern instanceof Volatile)
+    return pattern;
+  if (Array.isArray(pattern)) return pattern.map((p: Pattern) => patternFor(p, version));
+  const out: { [key: string]: Pattern } = {};
+  for (const [key, value] of Object.entries(pattern as { readonly [key: string]: Pattern })) {
+    if (value instanceof Since && versionIndex(version) < versionIndex(value.version)) continue;
+    out[key] = patternFor(value, version);
+  }
+  return out;
+}
+
+function stepsFor(steps: readonly Step[], version: ScenarioVersion): Step[] {
+  return steps.flatMap((step): Step[] => {
+    if ('byVersion' in step) return stepsFor(step.byVersion[version], version);
+    if (!('expect' in step)) return [step];
+    const e = step.expect;
+    if ('return' in e) return [{ ...step, expect: { return: patternFor(e.return, version) } }];
+    if ('event' in e && e.data !== undefined) {
+      return [{ ...step, expect: { ...e, data: patternFor(e.data, version) } }];
+    }
+    return [step];
+  });
+}
+
+/** The scenario as it runs on QEMU `version`: `byVersion` steps chosen, `Since` members resolved. */
+export function forVersion(scenario: Scenario, version: ScenarioVersion): Scenario {
+  return { ...scenario, steps: stepsFor(scenario.steps, version) };
+}
 
 /** Matches any integer whose value depends on timing; see `Volatile`. */
 export const anyInt = (why: string): Volatile => new Volatile('int', why);
@@ -241,12 +311,17 @@ export const idleAt = (device: string, offset: number): Step =>
 /** Poll until the block job `device` is idle (busy:false), whatever its progress. */
 export const idle = (device: string): Step => pollBlockJob(device, 'idle', (j) => j.busy === false);
 
-/** A full `query-block-jobs` entry (BlockJobInfo, 7.2): defaults for a running, unthrottled job. */
+/**
+ * A full `query-block-jobs` entry (BlockJobInfo): defaults for a running, unthrottled job. A
+ * mirror's carries `actively-synced` from QEMU 8.2 on: false unless `fields` says otherwise (a
+ * background mirror is never actively synced).
+ */
 export const blockJobInfo = (
   type: string,
   device: string,
   fields: { readonly [key: string]: Pattern },
 ): { [key: string]: Pattern } => ({
+  ...(type === 'mirror' ? { 'actively-synced': since('10.0', false) } : {}),
   type,
   device,
   busy: false,

@@ -36,7 +36,8 @@ function run(rt: JobRuntime, d: JobRun): void {
     applyEffects(rt, rt.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
     reconcile(rt, d);
   };
-  if (error !== undefined) done();
+  // 7.2 ends a refused creation before the reply; 10.0 runs the job's coroutine after it.
+  if (error !== undefined && !rt.profile.createJobRunsAfterReply) done();
   else defer(rt, done);
 }
 

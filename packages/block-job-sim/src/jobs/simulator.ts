@@ -23,6 +23,7 @@ import { GuestData } from '../exports/node-backend.js';
 import { qemu72Profile } from '../profile/index.js';
 import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
+import { checkCompletionModeFirst } from '../profile/transaction.js';
 import { cancelTimer } from '../runtime/copy-loop.js';
 import { drainBegin, drainEnd } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
@@ -241,7 +242,10 @@ export class BlockJobSimulator {
       copyModes?.started(a['job-id'] ?? a.device, a['copy-mode']);
       return result;
     });
-    add('transaction', (a) => transaction(jobs, a));
+    add('transaction', (a) => {
+      if (this.profile.transactionChecksCompletionModeFirst) checkCompletionModeFirst(a);
+      return transaction(jobs, a);
+    });
     add('blockdev-create', (a) => blockdevCreate(jobs, a));
     const bitmaps = new BitmapCommands(this.blockLayer, this.blockLayer.dirtyBitmaps);
     add('block-dirty-bitmap-add', (a) => {

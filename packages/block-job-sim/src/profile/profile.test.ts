@@ -184,3 +184,75 @@ describe('actively-synced', () => {
     expect(s.take()).toContain('m1 null');
   });
 });
+
+describe('transaction with completion-mode grouped and an action that cannot be grouped', () => {
+  const args = {
+    actions: [
+      {
+        type: 'blockdev-backup',
+        data: { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' },
+      },
+      { type: 'blockdev-snapshot-internal-sync', data: { device: 'src', name: 'snap' } },
+    ],
+    properties: { 'completion-mode': 'grouped' },
+  };
+
+  test('10.0 refuses it before anything happens', () => {
+    const s = setup();
+    expect(s.fail('transaction', args)).toBe(
+      "GenericError: Action 'blockdev-snapshot-internal-sync' does not support transaction property completion-mode = grouped",
+    );
+    expect(s.take()).toHaveLength(1);
+  });
+
+  test('7.2 refuses it while preparing it, after the backup before it was created', () => {
+    const s = setup(qemu72Profile);
+    s.fail('transaction', args);
+    expect(s.take()).toEqual([
+      'j1 created',
+      'j1 aborting',
+      'j1 concluded',
+      'j1 null',
+      "R GenericError: Action 'blockdev-snapshot-internal-sync' does not support Transaction property completion-mode = grouped",
+    ]);
+  });
+});
+
+describe('a throttled job entered again', () => {
+  for (const [profile, offset] of [
+    [qemu72Profile, 32 * MiB],
+    [qemu100Profile, 16 * MiB],
+  ] as const) {
+    test(`${profile.version}: after job-resume the mirror is at ${offset / MiB} MiB`, () => {
+      // 7.2 copies one more 16 MiB chunk at once; 10.0 waits out the delay it still owes.
+      const s = setup(profile);
+      s.run('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+        speed: 1,
+      });
+      s.step(10);
+      expect(s.peek('m1')?.offset).toBe(16 * MiB);
+      s.run('job-pause', { id: 'm1' });
+      s.run('job-resume', { id: 'm1' });
+      s.step(1000);
+      expect(s.peek('m1')).toMatchObject({ offset, busy: false, status: 'running' });
+    });
+  }
+});
+
+describe('a blockdev-create the image driver refuses', () => {
+  const args = { 'job-id': 'cr1', options: { driver: 'qcow2', file: 'nonexist', size: MiB } };
+  test('7.2 ends it before the reply', () => {
+    const s = setup(qemu72Profile);
+    s.run('blockdev-create', args);
+    expect(s.take()).toEqual(['cr1 created', 'cr1 running', 'cr1 aborting', 'cr1 concluded', 'R']);
+  });
+  test('10.0 ends it after the reply', () => {
+    const s = setup();
+    s.run('blockdev-create', args);
+    expect(s.take()).toEqual(['cr1 created', 'cr1 running', 'R', 'cr1 aborting', 'cr1 concluded']);
+  });
+});

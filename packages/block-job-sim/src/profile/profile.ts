@@ -30,4 +30,26 @@ export interface QemuProfile {
    * `block-job-change` switches a mirror's copy mode (QEMU 8.2 on; job verb `change`).
    */
   readonly mirrorCopyModeChange: boolean;
+  /**
+   * A transaction whose completion-mode is not individual checks every action first, before it
+   * drains or prepares anything (QEMU 8.2 on; ./transaction.ts).
+   */
+  readonly transactionChecksCompletionModeFirst: boolean;
+  /**
+   * A throttled job entered again (job-resume, the end of a drain) keeps waiting out the
+   * rate-limit delay it still owes instead of copying its next chunk at once (QEMU 10.0:
+   * block_job_ratelimit_sleep sleeps until the whole delay has passed).
+   */
+  readonly resumeWaitsOutRateLimit: boolean;
+  /**
+   * blockdev-create's job runs after the command's reply, so a creation the image driver refuses
+   * ends (aborting, concluded) after it too (QEMU 10.0; 7.2 ends it before the reply).
+   */
+  readonly createJobRunsAfterReply: boolean;
+  /**
+   * A transaction commits its actions (starting their jobs) and then cleans them up (ending
+   * each backup's drained section) newest action first (QEMU 8.0's Transaction API); 7.2 goes in
+   * the actions' order.
+   */
+  readonly transactionCommitsNewestFirst: boolean;
 }

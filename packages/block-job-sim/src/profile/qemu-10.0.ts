@@ -8,4 +8,8 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   qemu: Object.freeze({ major: 10, minor: 0, micro: 0 }),
   nodeDeletionDrainsAll: true,
   mirrorCopyModeChange: true,
+  transactionChecksCompletionModeFirst: true,
+  resumeWaitsOutRateLimit: true,
+  createJobRunsAfterReply: true,
+  transactionCommitsNewestFirst: true,
 });

@@ -7,4 +7,8 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   qemu: Object.freeze({ major: 7, minor: 2, micro: 0 }),
   nodeDeletionDrainsAll: false,
   mirrorCopyModeChange: false,
+  transactionChecksCompletionModeFirst: false,
+  resumeWaitsOutRateLimit: false,
+  createJobRunsAfterReply: false,
+  transactionCommitsNewestFirst: false,
 });

@@ -53,6 +53,22 @@ export function resumeRun(rt: JobRuntime, d: JobRun, forgetSleep: boolean): void
   scheduleKickoff(rt, d);
 }
 
+/**
+ * Entered again while it still owes a rate-limit delay, the copy loop goes back to sleep until
+ * the delay has passed (QEMU 10.0's block_job_ratelimit_sleep); with nothing owed it resumes now.
+ */
+export function resumeAfterOwedDelay(rt: JobRuntime, d: JobRun): void {
+  restartPlan(rt, d, false);
+  const plan = d.plan;
+  if (plan === undefined || plan.start <= rt.clock.now()) {
+    scheduleKickoff(rt, d);
+    return;
+  }
+  // As a sleeping job: idle until the delay ends, then the plan runs on from there.
+  d.planLive = true;
+  process(rt, d);
+}
+
 /** The copy loop went through its work list: all of it done. */
 export function reachEnd(rt: JobRuntime, d: JobRun): void {
   stopPlan(rt, d);

@@ -6,7 +6,7 @@
 
 import type { EnterReason } from '@qmpkit/job-engine';
 import type { JobRun, Kind } from '../jobs/driver.js';
-import { resumeRun, startCopy } from './copy-loop.js';
+import { resumeAfterOwedDelay, resumeRun, startCopy } from './copy-loop.js';
 import { errorAction, type RequestFailure } from './io-errors.js';
 import { defer, finish, finishIfBusy, type JobRuntime } from './job-runtime.js';
 
@@ -99,7 +99,10 @@ export const copyJobDriver: Omit<JobDriver, 'kind'> = {
   releasesNodes: 'at-conclusion',
   enter: enterCopyJob,
   run: (rt, d) => startCopy(rt, d),
-  resume: (rt, d) => resumeRun(rt, d, true),
+  // 7.2: an entered job copies its next chunk at once; later versions wait out the rate-limit
+  // delay they still owe (block_job_ratelimit_sleep sleeps again until it has passed).
+  resume: (rt, d) =>
+    rt.profile.resumeWaitsOutRateLimit ? resumeAfterOwedDelay(rt, d) : resumeRun(rt, d, true),
   kickoff: () => 'after-reply',
   waitsOutLastDelay: (d) => d.work.hasTrailingSkip,
   readsSource: () => true,

@@ -24,6 +24,7 @@ export function jobFactory(rt: JobRuntime): JobFactory {
   return {
     layer: rt.blockLayer,
     engine: rt.engine,
+    profile: rt.profile,
     rootNode: (name) => rootNode(rt, name),
     assertOpenToJobs: (node) => assertOpenToJobs(rt, node),
     createJob: (options) => createJob(rt, options),

@@ -15,6 +15,8 @@ import type { EventName } from '@qmpkit/qapi-types';
 import type { CommandContext, EventBroadcast, EventData } from '@qmpkit/server';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';
+import { qemu72Profile } from '../profile/qemu-7.2.js';
+import type { QemuProfile } from '../profile/profile.js';
 import { commandError, generic } from '../jobs/blockdev/context.js';
 import type { JobRun } from '../jobs/driver.js';
 import { process, speedChanged, stopPlan, syncTo, updateLanding } from './copy-loop.js';
@@ -38,6 +40,7 @@ export interface JobRuntimeOptions {
   readonly throughput?: number | undefined;
   readonly onEvent?: EventBroadcast | undefined;
   readonly onInternalError?: ((error: unknown) => void) | undefined;
+  readonly profile?: QemuProfile | undefined;
 }
 
 /** Everything the runtime's functions share: the jobs, the graph's job marks, the command. */
@@ -49,6 +52,8 @@ export class JobRuntime {
   /** Nanoseconds per byte of unthrottled I/O (0: unthrottled copying takes no time). */
   readonly nsPerByte: number;
   readonly throughput: number;
+  /** The QEMU version whose behaviour the jobs follow where versions differ (../profile). */
+  readonly profile: QemuProfile;
   readonly drivers = new Map<string, JobRun>();
   /** Job op blockers per node, newest first (the reasons QEMU would print). */
   readonly jobBlockers = new Map<BlockNode, string[]>();
@@ -73,6 +78,7 @@ export class JobRuntime {
     const throughput = options.throughput ?? DEFAULT_THROUGHPUT;
     if (!(throughput > 0)) throw new RangeError('throughput must be positive');
     this.throughput = throughput;
+    this.profile = options.profile ?? qemu72Profile;
     this.nsPerByte = Number.isFinite(throughput) ? 1e9 / throughput : 0;
     this.broadcast = options.onEvent;
     this.onInternalError =

@@ -10,6 +10,7 @@ import type { JobType } from '@qmpkit/qapi-types';
 import type { PreparedBitmapAction } from '../../bitmaps/commands.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import { genericError } from '../../errors.js';
+import type { QemuProfile } from '../../profile/profile.js';
 import type { JobDriver } from '../../runtime/job-driver.js';
 import type { DriverParts, JobRun } from '../driver.js';
 
@@ -26,6 +27,8 @@ export interface CreateJobOptions {
 export interface JobFactory {
   readonly layer: BlockLayer;
   readonly engine: JobEngine;
+  /** The QEMU version the commands follow where versions differ. */
+  readonly profile: QemuProfile;
   /** qmp_get_root_bs(). */
   rootNode(name: string): BlockNode;
   /** bdrv_op_is_blocked() for the operations a backing-file blocker leaves open. */

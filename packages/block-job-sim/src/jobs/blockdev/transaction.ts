@@ -51,8 +51,10 @@ export function transaction(jobs: JobFactory, a: TransactionArgs): QmpEmpty {
       break;
     }
   }
+  // 7.2 commits and cleans the actions in their order; 10.0 (the Transaction API) newest first.
+  const inCommitOrder = jobs.profile.transactionCommitsNewestFirst ? [...states].reverse() : states;
   if (failure === undefined) {
-    for (const state of states) {
+    for (const state of inCommitOrder) {
       state.bitmapAction?.commit?.();
       if (state.jobId !== undefined) jobs.start(state.jobId);
     }
@@ -65,7 +67,7 @@ export function transaction(jobs: JobFactory, a: TransactionArgs): QmpEmpty {
       }
     }
   }
-  for (const state of states) if (state.drained) jobs.drainEnd(state.drained, true);
+  for (const state of inCommitOrder) if (state.drained) jobs.drainEnd(state.drained, true);
   if (failure !== undefined) throw failure;
   return {};
 }
