@@ -15,10 +15,10 @@ import type { EventName } from '@qmpkit/qapi-types';
 import type { CommandContext, EventBroadcast, EventData } from '@qmpkit/server';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';
-import { qemu72Profile } from '../profile/qemu-7.2.js';
-import type { QemuProfile } from '../profile/profile.js';
 import { commandError, generic } from '../jobs/blockdev/context.js';
 import type { JobRun } from '../jobs/driver.js';
+import type { QemuProfile } from '../profile/profile.js';
+import { qemu72Profile } from '../profile/qemu-7.2.js';
 import { process, speedChanged, stopPlan, syncTo, updateLanding } from './copy-loop.js';
 
 /**
