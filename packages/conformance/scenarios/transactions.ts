@@ -38,15 +38,24 @@ const backupAction = (id: string, device: string, target: string, extra = {}) =>
 });
 const grouped = { 'completion-mode': 'grouped' };
 
-/** Two backups created in one transaction: created, created, then each starts inside the drain. */
-const twoStart = (first: string, second: string) => [
-  status(first, 'created'),
-  status(second, 'created'),
-  ...statuses(first, 'running', 'paused'),
-  ...statuses(second, 'running', 'paused'),
-  status(first, 'running'),
-  status(second, 'running'),
-];
+/**
+ * Two backups created in one transaction: created, created, then each starts inside the drain of
+ * its source and resumes when that drained section ends — in action order on 7.2, newest first
+ * on 10.0 (its Transaction API commits and cleans up the actions in reverse).
+ */
+const twoStart = (first: string, second: string) => {
+  const startInDrain = (a: string, b: string) => [
+    ...statuses(a, 'running', 'paused'),
+    ...statuses(b, 'running', 'paused'),
+    status(a, 'running'),
+    status(b, 'running'),
+  ];
+  return [
+    status(first, 'created'),
+    status(second, 'created'),
+    byVersion({ '7.2': startInDrain(first, second), '10.0': startInDrain(second, first) }),
+  ];
+};
 
 export const transactionScenarios: Scenario[] = [
   {

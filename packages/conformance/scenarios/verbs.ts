@@ -258,10 +258,22 @@ export const verbScenarios: Scenario[] = [
       }),
       ...statuses('fast', 'created'),
       ...statuses('slow', 'created'),
-      ...statuses('fast', 'running', 'paused'),
-      ...statuses('slow', 'running', 'paused'),
-      status('fast', 'running'),
-      status('slow', 'running'),
+      // Each starts inside the drain of its source and resumes when that section ends: in action
+      // order on 7.2, newest first on 10.0 (which commits and cleans up the actions in reverse).
+      byVersion({
+        '7.2': [
+          ...statuses('fast', 'running', 'paused'),
+          ...statuses('slow', 'running', 'paused'),
+          status('fast', 'running'),
+          status('slow', 'running'),
+        ],
+        '10.0': [
+          ...statuses('slow', 'running', 'paused'),
+          ...statuses('fast', 'running', 'paused'),
+          status('slow', 'running'),
+          status('fast', 'running'),
+        ],
+      }),
       ok(),
       idleAt('fast', MiB),
       idleAt('slow', MiB),
