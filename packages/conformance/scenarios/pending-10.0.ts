@@ -7,6 +7,9 @@
 const graphLock =
   "QEMU 10.0 drains every job each time it takes the block graph's write lock while it creates or ends a job (more paused/running pairs of the other jobs)";
 
+const namedNodes =
+  "query-named-block-nodes answers differently on QEMU 10.0 (its BlockDeviceInfo members); the bitmap scenarios' 10.0 steps are not written yet";
+
 export const pendingOn10: Readonly<
   Record<string, { readonly kind: 'expectations' | 'simulator'; readonly why: string }>
 > = {
@@ -28,4 +31,13 @@ export const pendingOn10: Readonly<
     kind: 'expectations',
     why: `${graphLock}; here when the failing backup ends`,
   },
+  'bitmap-add-remove-enable-disable-and-refusals': { kind: 'expectations', why: namedNodes },
+  'bitmap-transaction-rolls-back-every-action': { kind: 'expectations', why: namedNodes },
+  'bitmap-actions-refuse-grouped-transactions': {
+    kind: 'expectations',
+    why: "QEMU 10.0 checks every action of a grouped transaction first and spells it 'transaction property'",
+  },
+  'bitmap-backup-modes-and-counts': { kind: 'expectations', why: namedNodes },
+  'bitmap-backup-refusals': { kind: 'expectations', why: namedNodes },
+  'bitmap-busy-while-backup-runs': { kind: 'expectations', why: namedNodes },
 };
