@@ -8,7 +8,7 @@ const graphLock =
   "QEMU 10.0 drains every job each time it takes the block graph's write lock while it creates or ends a job (more paused/running pairs of the other jobs)";
 
 const namedNodes =
-  "query-named-block-nodes answers differently on QEMU 10.0 (its BlockDeviceInfo members); the bitmap scenarios' 10.0 steps are not written yet";
+  "query-named-block-nodes on QEMU 10.0 adds `active: true` to every node (BlockDeviceInfo); these scenarios' 10.0 steps are not written yet";
 
 export const pendingOn10: Readonly<
   Record<string, { readonly kind: 'expectations' | 'simulator'; readonly why: string }>
@@ -40,4 +40,6 @@ export const pendingOn10: Readonly<
   'bitmap-backup-modes-and-counts': { kind: 'expectations', why: namedNodes },
   'bitmap-backup-refusals': { kind: 'expectations', why: namedNodes },
   'bitmap-busy-while-backup-runs': { kind: 'expectations', why: namedNodes },
+  'nbd-exports-and-refusals': { kind: 'expectations', why: namedNodes },
+  'nbd-guest-writes-dirty-bitmaps': { kind: 'expectations', why: namedNodes },
 };
