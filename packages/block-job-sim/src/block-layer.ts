@@ -135,6 +135,8 @@ interface MutableNode extends BlockNode {
   flat: FlatOptions;
   fileStat: { size: number; allocatedBytes: number } | undefined;
   allocation: Qcow2AllocationMap | undefined;
+  /** qcow2: end of the clusters jobs wrote past the image file's opened length (not on disk). */
+  appendedEnd: number;
   /** The backing string QEMU compares with the backing node's filename (auto_backing_file). */
   autoBackingFile: string;
 }
@@ -532,6 +534,7 @@ export class BlockLayer {
       flat: flat.filter(([key]) => !/^(file|image|backing)(\.|$)/.test(key)),
       fileStat: undefined,
       allocation: undefined,
+      appendedEnd: 0,
       autoBackingFile: '',
     };
   }
@@ -1005,7 +1008,7 @@ export class BlockLayer {
     const map = node.allocation as Qcow2AllocationMap;
     const clusterSize = map.clusterSize;
     const end = Math.min(offset + bytes, node.length);
-    let appendAt = Math.ceil((node.fileStat?.size ?? file.length) / clusterSize) * clusterSize;
+    let appendAt = this.#qcow2AppendAt(node);
     let at = offset;
     while (at < end) {
       // One stretch: clusters of one kind whose data is contiguous in the image file.
@@ -1053,6 +1056,49 @@ export class BlockLayer {
       at = stretchEnd;
     }
     return undefined;
+  }
+
+  /** Where qcow2 places the next clusters it allocates: the end of its image file. */
+  #qcow2AppendAt(node: MutableNode): number {
+    const clusterSize = (node.allocation as Qcow2AllocationMap).clusterSize;
+    const opened = Math.ceil((node.file as BlockNode).length / clusterSize) * clusterSize;
+    return Math.max(opened, node.appendedEnd);
+  }
+
+  /**
+   * A job wrote [offset, offset + bytes) of `node` (a stream's copy-on-read into its top, a
+   * commit into its base, a mirror or backup into its target): the nodes down its data path
+   * now hold those bytes, so later block-status queries (a new job's allocation walk) see them.
+   * qcow2 allocates the clusters it did not hold, at the end of its image file; null-co drops
+   * the data; a file holds every byte already. No data moves.
+   */
+  recordWrite(node: BlockNode, offset: number, bytes: number): void {
+    const n = this.#mutable(node);
+    switch (n.driver) {
+      case 'blkdebug':
+        if (n.file !== undefined) this.recordWrite(n.file, offset, bytes);
+        return;
+      case 'raw': {
+        const rawOffset = (n.options as { offset?: number }).offset ?? 0;
+        if (n.file !== undefined) this.recordWrite(n.file, offset + rawOffset, bytes);
+        return;
+      }
+      case 'qcow2': {
+        const map = n.allocation as Qcow2AllocationMap;
+        const clusterSize = map.clusterSize;
+        const end = Math.min(offset + bytes, n.length);
+        let host = this.#qcow2AppendAt(n);
+        for (let c = Math.floor(offset / clusterSize); c * clusterSize < end; c++) {
+          if (map.isClusterAllocated(c)) continue;
+          map.setCluster(c, { kind: 'data', hostOffset: host });
+          host += clusterSize;
+        }
+        n.appendedEnd = host;
+        return;
+      }
+      default:
+        return;
+    }
   }
 
   // ---- blockdev-del -------------------------------------------------------------------------

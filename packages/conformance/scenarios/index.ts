@@ -13,6 +13,7 @@ import { mirrorScenarios } from './mirror.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
+import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
@@ -33,4 +34,5 @@ export const allScenarios: readonly Scenario[] = [
   ...bitmapScenarios,
   ...bitmapBackupScenarios,
   ...nbdExportScenarios,
+  ...streamAfterPartialStreamScenarios,
 ];

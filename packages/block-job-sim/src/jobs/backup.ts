@@ -18,6 +18,7 @@ import {
   beginRun,
   newPlan,
   reachEnd,
+  replaceWork,
   requestsInFlight,
   restartPlan,
   scheduleKickoff,
@@ -90,11 +91,13 @@ function callFailed(rt: JobRuntime, d: JobRun): void {
   const extents = state.failures.map((f) => d.work.chunk(f.chunk));
   stopPlan(rt, d);
   d.progressBase = d.applied;
-  d.work = new WorkList(
-    extents.map((c) => ({ copy: true, length: c.bytes, device: c.device })),
-    d.work.chunkSize,
+  replaceWork(
+    d,
+    new WorkList(
+      extents.map((c) => ({ copy: true, length: c.bytes, device: c.device })),
+      d.work.chunkSize,
+    ),
   );
-  d.frontier = 0;
   state.failures = [];
   d.failedBytes = 0;
   d.errorsClearedTo = 0;

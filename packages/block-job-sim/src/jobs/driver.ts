@@ -63,6 +63,8 @@ export interface DriverParts {
   total?: number;
   read?: { node: BlockNode; policy: BlockdevOnError } | undefined;
   write?: { node: BlockNode; policy: BlockdevOnError } | undefined;
+  /** The node its copied chunks are written into (default: the write node). */
+  copiesInto?: BlockNode | undefined;
   /** It reads only data the source has (a mirror: none from null-co). */
   readsOnlyData?: boolean;
   attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
@@ -97,6 +99,12 @@ export interface JobRun {
   group: Set<JobRun> | undefined;
   /** Copy position reached (chunk boundary) and progress reported to the engine. */
   frontier: number;
+  /** The node its copied chunks land in (stream: its top; commit: the base; else the target). */
+  readonly copiesInto: BlockNode | undefined;
+  /** Copy position up to which the chunks copied were recorded as written into copiesInto. */
+  recordedTo: number;
+  /** Chunks of the work list whose request failed and that the loop went past (not written). */
+  readonly unwritten: Set<number>;
   applied: number;
   limiter: RateLimitState;
   plan: Plan | undefined;

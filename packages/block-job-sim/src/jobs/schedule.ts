@@ -172,6 +172,19 @@ export class WorkList {
     return (this.#copyPos[e] as number) + (deviceOffset - start);
   }
 
+  /** The device ranges of the bytes copied between copy positions `from` and `to`. */
+  deviceRanges(from: number, to: number): Array<{ start: number; length: number }> {
+    const out: Array<{ start: number; length: number }> = [];
+    for (let e = Math.max(0, upperBound(this.#copyPos, from) - 1); e < this.#copyPos.length; e++) {
+      const pos = this.#copyPos[e] as number;
+      if (pos >= to) break;
+      const a = Math.max(from, pos);
+      const b = Math.min(to, pos + (this.#copyLen[e] as number));
+      if (b > a) out.push({ start: (this.#copyDevice[e] as number) + (a - pos), length: b - a });
+    }
+    return out;
+  }
+
   /** Skipped bytes at copy positions below `pos` (and at `pos` too when `inclusive`). */
   skippedBefore(pos: number, inclusive: boolean): number {
     const i = inclusive ? upperBound(this.#skipPos, pos) : lowerBound(this.#skipPos, pos);

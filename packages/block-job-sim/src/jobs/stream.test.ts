@@ -135,6 +135,24 @@ describe('stream', () => {
     ]);
   });
 
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenario
+  // stream-after-a-cancelled-stream-skips-what-it-copied): a stream copies into its top, so a
+  // new stream passes over what a cancelled one copied and first sleeps after the next chunk.
+  test('a stream after a cancelled one skips the chunk the first copied into the top', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    s.step(1000);
+    s.run('job-cancel', { id: 's1' });
+    s.take();
+    s.run('block-stream', { device: 'top', 'job-id': 's2', speed: 1 });
+    s.step(1000);
+    expect(s.peek('s2')).toMatchObject({ len: 64 * MiB, offset: MiB, busy: false });
+    s.run('job-cancel', { id: 's2' });
+    s.run('block-stream', { device: 'top', 'job-id': 's3', speed: 1 });
+    s.step(1000);
+    expect(s.peek('s3')).toMatchObject({ len: 64 * MiB, offset: 1.5 * MiB });
+  });
+
   // Recorded on qemu-storage-daemon 7.2: null-co without read-zeroes reports no allocated data,
   // so a stream over it has nothing to copy and, even at speed 1, completes right after its reply.
   test('over a null-co base without read-zeroes there is nothing to copy', () => {

@@ -16,6 +16,8 @@ import {
   sliceQuota,
   waveEnd,
 } from '../jobs/schedule.js';
+import { subtractRanges } from '../jobs/io.js';
+import type { WorkList } from '../jobs/schedule.js';
 import { injectError, predictError } from './io-errors.js';
 import type { JobRuntime } from './job-runtime.js';
 import {
@@ -69,10 +71,38 @@ export function resumeAfterOwedDelay(rt: JobRuntime, d: JobRun): void {
   process(rt, d);
 }
 
+/**
+ * The loop's chunks up to copy position `frontier` are done: their data is in the node the job
+ * writes into (a later job's allocation walk sees it), except chunks whose request failed.
+ */
+export function advanceFrontier(rt: JobRuntime, d: JobRun, frontier: number): void {
+  d.frontier = frontier;
+  const into = d.copiesInto;
+  if (into === undefined || frontier <= d.recordedTo) return;
+  let written = d.work.deviceRanges(d.recordedTo, frontier);
+  d.recordedTo = frontier;
+  if (d.unwritten.size > 0) {
+    const failed = [...d.unwritten]
+      .map((i) => d.work.chunk(i))
+      .map((c) => ({ start: c.device, length: c.bytes }))
+      .sort((a, b) => a.start - b.start);
+    written = subtractRanges(written, failed);
+  }
+  for (const r of written) rt.blockLayer.recordWrite(into, r.start, r.length);
+}
+
+/** A new work list (a backup retrying its failed chunks), its loop at its start. */
+export function replaceWork(d: JobRun, work: WorkList): void {
+  d.work = work;
+  d.frontier = 0;
+  d.recordedTo = 0;
+  d.unwritten.clear();
+}
+
 /** The copy loop went through its work list: all of it done. */
 export function reachEnd(rt: JobRuntime, d: JobRun): void {
   stopPlan(rt, d);
-  d.frontier = d.work.totalCopy;
+  advanceFrontier(rt, d, d.work.totalCopy);
   setProgress(rt, d, d.total > 0 ? progressAt(rt, d, d.work.totalCopy, true) : 0);
 }
 
@@ -246,7 +276,7 @@ export function syncTo(rt: JobRuntime, d: JobRun, t: number): void {
   const atLimit = frontier >= work.totalCopy ? false : work.chunkIndexAt(frontier) >= limit;
   const skipsDone = !atLimit && arriveAt(plan, frontier) <= t;
   if (frontier < d.frontier) return;
-  d.frontier = frontier;
+  advanceFrontier(rt, d, frontier);
   setProgress(rt, d, progressAt(rt, d, frontier, skipsDone));
 }
 
@@ -281,7 +311,7 @@ export function finishChunkInFlight(rt: JobRuntime, d: JobRun): void {
   const last = waveEnd(plan, k, d.work.chunkCount);
   const c = d.work.chunk(error !== undefined && error <= last ? error - 1 : last);
   d.planLive = true;
-  d.frontier = c.pos + c.bytes;
+  advanceFrontier(rt, d, c.pos + c.bytes);
   setProgress(rt, d, progressAt(rt, d, d.frontier, false));
 }
 
@@ -321,7 +351,7 @@ export function process(rt: JobRuntime, d: JobRun): void {
         return;
       case 'land': {
         const c = d.work.chunk(event.chunk);
-        d.frontier = c.pos + c.bytes;
+        advanceFrontier(rt, d, c.pos + c.bytes);
         setProgress(rt, d, progressAt(rt, d, d.frontier, false));
         stopPlan(rt, d);
         const snap = rt.engine.job(d.id);

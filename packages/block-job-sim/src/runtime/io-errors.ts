@@ -58,7 +58,10 @@ export function injectError(rt: JobRuntime, d: JobRun, index: number): boolean {
   }
   d.errorsClearedTo = index + 1;
   if (hit === undefined) return false;
-  return d.driver.requestFailed(rt, d, index, hit);
+  const stops = d.driver.requestFailed(rt, d, index, hit);
+  // The loop goes past a chunk whose failure it ignored: that chunk was not written.
+  if (!stops) d.unwritten.add(index);
+  return stops;
 }
 
 /** block_job_error_action() and what the job does next; true when its run stops here. */

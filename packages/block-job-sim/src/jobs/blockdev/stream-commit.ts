@@ -191,6 +191,8 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
       : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
     ...(immediate ? { total: 0 } : {}),
     read: { node: bs, policy: a['on-error'] ?? 'report' },
+    // Copy-on-read: what it copies is written into the top node itself.
+    copiesInto: bs,
     // Its loop first sleeps (job_sleep_ns(0)): copying starts after the reply.
     lazyStart: true,
     attached,
