@@ -4,6 +4,7 @@
 
 import type { JobSnapshot } from '@qmpkit/job-engine';
 import type { JobRun, NextEvent } from '../jobs/driver.js';
+import { subtractRanges } from '../jobs/io.js';
 import {
   arriveAt,
   chunkDoneAt,
@@ -14,10 +15,9 @@ import {
   rateLimitAfter,
   SLICE_NS,
   sliceQuota,
+  type WorkList,
   waveEnd,
 } from '../jobs/schedule.js';
-import { subtractRanges } from '../jobs/io.js';
-import type { WorkList } from '../jobs/schedule.js';
 import { injectError, predictError } from './io-errors.js';
 import type { JobRuntime } from './job-runtime.js';
 import {
