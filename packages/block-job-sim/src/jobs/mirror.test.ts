@@ -210,6 +210,62 @@ describe('mirror', () => {
     }
   });
 
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenarios mirror-copied-all-*): asleep in
+  // the delay after its last chunk, the mirror's loop reaches its convergence check as soon as
+  // anything wakes it, inside the waking command.
+  describe('woken after its last chunk, it is ready before the reply', () => {
+    const copyAll = () => {
+      mirrorPair(s);
+      s.run('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+        speed: 512,
+      });
+      s.step(1000);
+      for (let i = 0; i < 3; i++) {
+        s.run('job-pause', { id: 'm1' });
+        s.run('job-resume', { id: 'm1' });
+        s.step(1000);
+      }
+      expect(s.peek('m1')).toMatchObject({ offset: 64 * MiB, busy: false, ready: false });
+      s.take();
+    };
+
+    test('by job-resume', () => {
+      copyAll();
+      s.run('job-pause', { id: 'm1' });
+      s.run('job-resume', { id: 'm1' });
+      expect(s.take()).toEqual([
+        'm1 paused',
+        'R',
+        'm1 running',
+        'm1 ready',
+        'READY m1 67108864/67108864',
+        'R',
+      ]);
+    });
+
+    test('by a drain (empty transaction)', () => {
+      copyAll();
+      s.run('transaction', { actions: [] });
+      expect(s.take()).toEqual([
+        'm1 paused',
+        'm1 running',
+        'm1 ready',
+        'READY m1 67108864/67108864',
+        'R',
+      ]);
+    });
+
+    test('by a higher speed', () => {
+      copyAll();
+      s.run('block-job-set-speed', { device: 'm1', speed: 1024 });
+      expect(s.take()).toEqual(['m1 ready', 'READY m1 67108864/67108864', 'R']);
+    });
+  });
+
   test('raising the speed to 0 wakes a sleeping job at once (§4.3)', () => {
     mirrorPair(s);
     s.run('blockdev-mirror', {

@@ -240,7 +240,10 @@ export function nextEvent(rt: JobRuntime, d: JobRun): NextEvent | undefined {
   // so a mirror of up to one buffer on null-co is ready before blockdev-mirror's reply.
   const endsInFirstChunk =
     d.instantIo && plan.quota === 0 && d.latency === 0 && work.chunkCount <= plan.firstChunk + 1;
-  if (error === undefined && (!d.firstOnly || endsInFirstChunk)) {
+  // With every chunk already copied (woken from the delay after its last one), the loop's
+  // first check finds nothing left: a mirror converges inside the command that woke it.
+  const nothingLeft = work.chunkCount <= plan.firstChunk;
+  if (error === undefined && (!d.firstOnly || endsInFirstChunk || nothingLeft)) {
     consider({ at: endTime(rt, d, plan), kind: 'end', chunk: work.chunkCount });
   }
   return best;
