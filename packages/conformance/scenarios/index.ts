@@ -10,11 +10,13 @@ import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
+import { mirrorConvergesOnWakeScenarios } from './mirror-converges-on-wake.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
 import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
+import { streamCommitErrorScenarios } from './stream-commit-errors.js';
 import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
 
@@ -35,4 +37,6 @@ export const allScenarios: readonly Scenario[] = [
   ...bitmapBackupScenarios,
   ...nbdExportScenarios,
   ...streamAfterPartialStreamScenarios,
+  ...mirrorConvergesOnWakeScenarios,
+  ...streamCommitErrorScenarios,
 ];

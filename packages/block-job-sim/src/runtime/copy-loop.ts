@@ -364,6 +364,9 @@ export function process(rt: JobRuntime, d: JobRun): void {
         return;
       }
       case 'error':
+        // The loop reached the failing chunk: what it passed over before it (a stream's or a
+        // commit's unallocated stretch) is counted, whatever the error policy then does.
+        setProgress(rt, d, progressAt(rt, d, d.frontier, true));
         if (injectError(rt, d, event.chunk)) return;
         break;
     }

@@ -3,7 +3,7 @@
 // QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
 // block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
 import { beforeEach, describe, expect, test } from 'vitest';
-import { MiB, Scenario } from '../jobs/scenario.test-helper.js';
+import { MiB, qcow2Image, Scenario } from '../jobs/scenario.test-helper.js';
 
 let s: Scenario;
 
@@ -187,6 +187,82 @@ describe('I/O errors (§5.1, §6.7)', () => {
       'COMPLETED s1 1048576/1048576 error=Input/output error',
       's1 concluded',
       's1 null',
+    ]);
+  });
+
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenario stream-write-error-*): a stream's
+  // copy-on-read writes into its top; a failed write is reported as a read under on-error.
+  test('stream: a failed write into its top stops it as a read error; resume retries', () => {
+    s.nullNode('base', 4 * MiB);
+    s.store.put('/top.qcow2', qcow2Image(4 * MiB));
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'top',
+      backing: 'base',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'write_aio', errno: 5, once: true }],
+        image: { driver: 'file', filename: '/top.qcow2' },
+      },
+    });
+    s.take();
+    s.run('block-stream', { device: 'top', 'job-id': 's1', 'on-error': 'stop' });
+    s.take();
+    s.step(10);
+    expect(s.take()).toEqual(['ERROR s1 read stop', 's1 paused']);
+    expect(s.blockJob('s1')).toMatchObject({ offset: 0, 'io-status': 'failed' });
+    s.take();
+    s.run('job-resume', { id: 's1' });
+    s.step(10);
+    expect(s.take()).toEqual([
+      's1 running',
+      'R',
+      's1 waiting',
+      's1 pending',
+      'COMPLETED s1 4194304/4194304',
+      's1 concluded',
+      's1 null',
+    ]);
+  });
+
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenario commit-*-error-*): the commit loop
+  // counts the unallocated stretch it passed over before the chunk that failed.
+  test('commit: progress at an error counts the unallocated stretch before the chunk', () => {
+    s.nullNode('base', 4 * MiB);
+    // mid holds its second and third MiB (guest clusters 16..47).
+    s.store.put(
+      '/mid.qcow2',
+      qcow2Image(
+        4 * MiB,
+        [...Array(32).keys()].map((i) => i + 16),
+      ),
+    );
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'mid',
+      backing: 'base',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'read_aio', errno: 5 }],
+        image: { driver: 'file', filename: '/mid.qcow2' },
+      },
+    });
+    s.overlay('top', 4 * MiB, 'mid');
+    s.take();
+    s.run('block-commit', {
+      device: 'top',
+      'job-id': 'c1',
+      'top-node': 'mid',
+      'base-node': 'base',
+      'auto-dismiss': false,
+    });
+    s.take();
+    s.step(10);
+    expect(s.take()).toEqual([
+      'ERROR c1 read report',
+      'c1 aborting',
+      'COMPLETED c1 1048576/4194304 error=Input/output error',
+      'c1 concluded',
     ]);
   });
 

@@ -191,8 +191,9 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
       : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
     ...(immediate ? { total: 0 } : {}),
     read: { node: bs, policy: a['on-error'] ?? 'report' },
-    // Copy-on-read: what it copies is written into the top node itself.
-    copiesInto: bs,
+    // Copy-on-read: what it copies is written into the top node itself (a failed write is
+    // reported as a read, under the same policy).
+    write: { node: bs, policy: a['on-error'] ?? 'report' },
     // Its loop first sleeps (job_sleep_ns(0)): copying starts after the reply.
     lazyStart: true,
     attached,

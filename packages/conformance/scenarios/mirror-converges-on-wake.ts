@@ -1,0 +1,136 @@
+// Found by the differential tester (helper "difftest", finding mirror-converges-on-wake): a
+// throttled mirror that has copied everything sleeps the rate-limit delay of its last chunk
+// before its loop sees the source clean. Whatever wakes it early — a resume, a drain's end, a
+// faster speed — runs the loop on to that check at once: READY comes inside the waking command,
+// before its reply. Expected values: QEMU 7.2.22.
+
+import {
+  call,
+  completed,
+  idleAt,
+  ok,
+  ready,
+  type Scenario,
+  send,
+  status,
+  statuses,
+} from '../src/scenario.js';
+import { MiB, nullCo } from './common.js';
+
+const SIZE = 64 * MiB;
+/** The mirror's buffer: the one chunk a throttled mirror copies each time it is woken. */
+const CHUNK = 16 * MiB;
+/** Slow enough that the delay after a chunk never runs out during a scenario. */
+const SPEED = 512;
+const nodes = [nullCo('src', SIZE), nullCo('dst', SIZE)];
+
+/** Start m1 throttled; pause and resume it until every chunk is copied (it sleeps after each). */
+const copyAllThrottled = () => [
+  send('blockdev-mirror', {
+    'job-id': 'm1',
+    device: 'src',
+    target: 'dst',
+    sync: 'full',
+    speed: SPEED,
+  }),
+  ...statuses('m1', 'created', 'running'),
+  ok(),
+  idleAt('m1', CHUNK),
+  ...[2, 3, 4].flatMap((chunks) => [
+    send('job-pause', { id: 'm1' }),
+    status('m1', 'paused'),
+    ok(),
+    send('job-resume', { id: 'm1' }),
+    status('m1', 'running'),
+    ok(),
+    idleAt('m1', chunks * CHUNK),
+  ]),
+];
+
+/** A soft cancel of the ready mirror completes it without a pivot, after the reply. */
+const cancelReady = (speed: number) => [
+  ...call('block-job-cancel', { device: 'm1' }),
+  ...statuses('m1', 'waiting', 'pending'),
+  completed('mirror', 'm1', SIZE, SIZE, speed),
+  ...statuses('m1', 'concluded', 'null'),
+];
+
+export const mirrorConvergesOnWakeScenarios: Scenario[] = [
+  {
+    name: 'mirror-copied-all-resumed-is-ready-before-the-reply',
+    about:
+      'a throttled mirror asleep after its last chunk, paused and resumed: running, ready and BLOCK_JOB_READY before job-resume’s reply (§8.3)',
+    blockdevs: nodes,
+    steps: [
+      ...copyAllThrottled(),
+      send('job-pause', { id: 'm1' }),
+      status('m1', 'paused'),
+      ok(),
+      send('job-resume', { id: 'm1' }),
+      ...statuses('m1', 'running', 'ready'),
+      ready('mirror', 'm1', SIZE, SIZE, SPEED),
+      ok(),
+      ...cancelReady(SPEED),
+    ],
+  },
+  {
+    name: 'mirror-copied-all-drained-is-ready-before-the-reply',
+    about:
+      'a throttled mirror asleep after its last chunk, woken by a drain (empty transaction): paused, running, ready and BLOCK_JOB_READY before the reply (§8.3)',
+    blockdevs: nodes,
+    steps: [
+      ...copyAllThrottled(),
+      send('transaction', { actions: [] }),
+      ...statuses('m1', 'paused', 'running', 'ready'),
+      ready('mirror', 'm1', SIZE, SIZE, SPEED),
+      ok(),
+      ...cancelReady(SPEED),
+    ],
+  },
+  {
+    name: 'mirror-copied-all-faster-is-ready-before-the-reply',
+    about:
+      'a throttled mirror asleep after its last chunk, given a higher speed: ready and BLOCK_JOB_READY before block-job-set-speed’s reply (§8.3)',
+    blockdevs: nodes,
+    steps: [
+      ...copyAllThrottled(),
+      send('block-job-set-speed', { device: 'm1', speed: 2 * SPEED }),
+      status('m1', 'ready'),
+      ready('mirror', 'm1', SIZE, SIZE, 2 * SPEED),
+      ok(),
+      ...cancelReady(2 * SPEED),
+    ],
+  },
+  {
+    name: 'mirror-last-chunk-left-unthrottled-is-ready-before-the-reply',
+    about:
+      'a throttled mirror with one buffer left, set to speed 0: it copies that chunk and is ready before block-job-set-speed’s reply (§8.3)',
+    blockdevs: nodes,
+    steps: [
+      send('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+        speed: SPEED,
+      }),
+      ...statuses('m1', 'created', 'running'),
+      ok(),
+      idleAt('m1', CHUNK),
+      ...[2, 3].flatMap((chunks) => [
+        send('job-pause', { id: 'm1' }),
+        status('m1', 'paused'),
+        ok(),
+        send('job-resume', { id: 'm1' }),
+        status('m1', 'running'),
+        ok(),
+        idleAt('m1', chunks * CHUNK),
+      ]),
+      send('block-job-set-speed', { device: 'm1', speed: 0 }),
+      status('m1', 'ready'),
+      ready('mirror', 'm1', SIZE),
+      ok(),
+      ...cancelReady(0),
+    ],
+  },
+];
