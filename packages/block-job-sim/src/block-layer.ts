@@ -20,7 +20,7 @@ import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
-import { combinePath, type ImageStore, ImageStoreError } from './image-store.js';
+import { combinePath, type FileExtent, type ImageStore, ImageStoreError } from './image-store.js';
 import {
   BLK_PERM,
   type ChildRole,
@@ -135,10 +135,21 @@ interface MutableNode extends BlockNode {
   flat: FlatOptions;
   fileStat: { size: number; allocatedBytes: number } | undefined;
   allocation: Qcow2AllocationMap | undefined;
+  /** file: where the file holds data (undefined: all of it), once a job asked. */
+  dataExtents: { readonly extents: readonly FileExtent[] | undefined } | undefined;
   /** qcow2: end of the clusters jobs wrote past the image file's opened length (not on disk). */
   appendedEnd: number;
   /** The backing string QEMU compares with the backing node's filename (auto_backing_file). */
   autoBackingFile: string;
+}
+
+/** What block status says of a stretch: data, reads as zeroes, or neither (nothing there). */
+export type BlockStatus = 'data' | 'zero' | 'none';
+
+export interface BlockStatusExtent {
+  readonly offset: number;
+  readonly length: number;
+  readonly status: BlockStatus;
 }
 
 export interface BlockLayerOptions {
@@ -535,6 +546,7 @@ export class BlockLayer {
       fileStat: undefined,
       allocation: undefined,
       appendedEnd: 0,
+      dataExtents: undefined,
       autoBackingFile: '',
     };
   }
@@ -1056,6 +1068,86 @@ export class BlockLayer {
       at = stretchEnd;
     }
     return undefined;
+  }
+
+  /**
+   * bdrv_block_status_above() over [offset, offset + bytes) of `node`, down its whole chain:
+   * stretches holding data, reading as zeroes (a file's hole, a qcow2 zero cluster or one
+   * unallocated down to the end of the chain, null-co with read-zeroes), or neither (null-co
+   * without read-zeroes). A mirror reads only data; block-copy (backup) all but zeroes.
+   */
+  blockStatus(node: BlockNode, offset: number, bytes: number): BlockStatusExtent[] {
+    const out: BlockStatusExtent[] = [];
+    const add = (at: number, length: number, status: BlockStatus) => {
+      if (length <= 0) return;
+      const last = out[out.length - 1];
+      if (last !== undefined && last.status === status && last.offset + last.length === at) {
+        out[out.length - 1] = { offset: last.offset, length: last.length + length, status };
+      } else out.push({ offset: at, length, status });
+    };
+    this.#status(this.#mutable(node), offset, Math.min(offset + bytes, node.length), 0, add);
+    return out;
+  }
+
+  #status(
+    node: MutableNode,
+    from: number,
+    to: number,
+    shift: number,
+    add: (at: number, length: number, status: BlockStatus) => void,
+  ): void {
+    if (to <= from) return;
+    switch (node.driver) {
+      case 'null-co':
+        add(from - shift, to - from, node.readZeroes ? 'zero' : 'none');
+        return;
+      case 'file': {
+        node.dataExtents ??= { extents: this.#store.dataExtents?.(node.filename as string) };
+        const extents = node.dataExtents.extents;
+        if (extents === undefined) {
+          add(from - shift, to - from, 'data');
+          return;
+        }
+        let at = from;
+        for (const e of extents) {
+          const start = Math.max(at, e.offset);
+          const end = Math.min(to, e.offset + e.length);
+          if (end <= start) continue;
+          add(at - shift, start - at, 'zero');
+          add(start - shift, end - start, 'data');
+          at = end;
+        }
+        add(at - shift, to - at, 'zero');
+        return;
+      }
+      case 'raw': {
+        const rawOffset = (node.options as { offset?: number }).offset ?? 0;
+        const file = node.file as MutableNode;
+        this.#status(file, from + rawOffset, to + rawOffset, shift + rawOffset, add);
+        return;
+      }
+      case 'blkdebug':
+        this.#status(node.file as MutableNode, from, to, shift, add);
+        return;
+      case 'qcow2': {
+        const map = node.allocation as Qcow2AllocationMap;
+        const clusterSize = map.clusterSize;
+        let at = from;
+        while (at < to) {
+          const cluster = Math.floor(at / clusterSize);
+          const end = Math.min(to, (cluster + 1) * clusterSize);
+          if (map.isClusterAllocated(cluster)) {
+            add(at - shift, end - at, map.mapping(cluster)?.kind === 'zero' ? 'zero' : 'data');
+          } else if (node.backing !== undefined && at < node.backing.length) {
+            const backingEnd = Math.min(end, node.backing.length);
+            this.#status(node.backing as MutableNode, at, backingEnd, shift, add);
+            add(backingEnd - shift, end - backingEnd, 'zero');
+          } else add(at - shift, end - at, 'zero');
+          at = end;
+        }
+        return;
+      }
+    }
   }
 
   /** Where qcow2 places the next clusters it allocates: the end of its image file. */

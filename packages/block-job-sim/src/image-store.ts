@@ -28,9 +28,21 @@ export interface ImageStat {
   readonly allocatedBytes: number;
 }
 
+/** A stretch of a file: [offset, offset + length). */
+export interface FileExtent {
+  readonly offset: number;
+  readonly length: number;
+}
+
 export interface ImageStore {
   /** Stats an existing file; throws ImageStoreError (ENOENT, …). */
   stat(path: string): ImageStat;
+  /**
+   * Where the file holds data, ascending, as QEMU's file driver finds it with SEEK_DATA /
+   * SEEK_HOLE: block-status-driven copies (mirror, backup) write zeroes for the holes and never
+   * read them. Undefined: every byte is data (the store cannot tell, or there are no holes).
+   */
+  dataExtents?(path: string): readonly FileExtent[] | undefined;
   /** Reads metadata bytes; past the end of the file reads zeros. */
   read(path: string, offset: number, length: number): Uint8Array;
   /** Creates the file (or truncates an existing one) with `size` bytes of zeros, sparse. */
@@ -84,6 +96,49 @@ export class MemoryImageStore implements ImageStore {
   put(path: string, data: Uint8Array): void {
     if (data.byteLength > this.maxFileSize) throw new ImageStoreError('EFBIG');
     this.#files.set(path, data.slice());
+    this.#sparse.delete(path);
+  }
+
+  /**
+   * Files made by `create` or `replace` are sparse, as on a file system: data only where they
+   * were written (4 KiB blocks), holes elsewhere. A file `put` is all data.
+   */
+  dataExtents(path: string): readonly FileExtent[] | undefined {
+    this.#get(path);
+    return this.#sparse.get(path);
+  }
+
+  readonly #sparse = new Map<string, FileExtent[]>();
+
+  #written(path: string, offset: number, length: number): void {
+    const extents = this.#sparse.get(path);
+    if (extents === undefined || length <= 0) return;
+    const start = Math.floor(offset / 4096) * 4096;
+    const end = Math.min((this.#files.get(path) as Uint8Array).byteLength, offset + length);
+    const merged: FileExtent[] = [];
+    let add = { offset: start, length: Math.max(0, end - start) };
+    for (const e of extents) {
+      if (e.offset + e.length < add.offset || e.offset > add.offset + add.length) {
+        merged.push(e);
+        continue;
+      }
+      const from = Math.min(e.offset, add.offset);
+      add = { offset: from, length: Math.max(e.offset + e.length, add.offset + add.length) - from };
+    }
+    merged.push(add);
+    merged.sort((a, b) => a.offset - b.offset);
+    this.#sparse.set(path, merged);
+  }
+
+  #clip(path: string, size: number): void {
+    const extents = this.#sparse.get(path);
+    if (extents === undefined) return;
+    this.#sparse.set(
+      path,
+      extents
+        .filter((e) => e.offset < size)
+        .map((e) => ({ offset: e.offset, length: Math.min(e.length, size - e.offset) })),
+    );
   }
 
   stat(path: string): ImageStat {
@@ -103,6 +158,7 @@ export class MemoryImageStore implements ImageStore {
     const slash = path.lastIndexOf('/');
     if (slash > 0 && !this.#dirExists(path.slice(0, slash))) throw new ImageStoreError('ENOENT');
     this.put(path, new Uint8Array(size));
+    this.#sparse.set(path, []);
   }
 
   write(path: string, offset: number, data: Uint8Array): void {
@@ -115,6 +171,7 @@ export class MemoryImageStore implements ImageStore {
     }
     file.set(data, offset);
     this.#files.set(path, file);
+    this.#written(path, offset, data.byteLength);
   }
 
   replace(path: string, size: number, writes: readonly ImageWrite[]): void {
@@ -126,6 +183,8 @@ export class MemoryImageStore implements ImageStore {
       next.set(data, offset);
     }
     this.#files.set(path, next);
+    this.#sparse.set(path, []);
+    for (const { offset, data } of writes) this.#written(path, offset, data.byteLength);
   }
 
   truncate(path: string, size: number): void {
@@ -134,6 +193,7 @@ export class MemoryImageStore implements ImageStore {
     const resized = new Uint8Array(size);
     resized.set(file.subarray(0, Math.min(size, file.byteLength)));
     this.#files.set(path, resized);
+    this.#clip(path, size);
   }
 
   #dirExists(dir: string): boolean {

@@ -11,9 +11,11 @@ import { ioErrorScenarios } from './io-errors.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
 import { mirrorConvergesOnWakeScenarios } from './mirror-converges-on-wake.js';
+import { mirrorSourceErrorScenarios } from './mirror-source-errors.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
+import { sparseFileScenarios } from './sparse-files.js';
 import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { streamCommitErrorScenarios } from './stream-commit-errors.js';
@@ -39,4 +41,6 @@ export const allScenarios: readonly Scenario[] = [
   ...streamAfterPartialStreamScenarios,
   ...mirrorConvergesOnWakeScenarios,
   ...streamCommitErrorScenarios,
+  ...sparseFileScenarios,
+  ...mirrorSourceErrorScenarios,
 ];

@@ -115,6 +115,8 @@ function callFailed(rt: JobRuntime, d: JobRun): void {
 export const backupDriver: JobDriver = {
   ...copyJobDriver,
   kind: 'backup',
+  // block-copy writes zeroes where block status says the source reads as zeroes.
+  reads: 'not-zero',
   waitsOn: 'work',
   sleepsBetweenChunks: false,
   run: (rt, d) => {

@@ -12,7 +12,8 @@
 // - Cancel and complete wind it down after the reply: its exit drains the source.
 
 import type { EnterReason } from '@qmpkit/job-engine';
-import { beginRun, reachEnd, resumeRun } from '../runtime/copy-loop.js';
+import { beginRun, progressAt, reachEnd, resumeRun, setProgress } from '../runtime/copy-loop.js';
+import { errorAction } from '../runtime/io-errors.js';
 import { copyJobDriver, enterCopyJob, type JobDriver } from '../runtime/job-driver.js';
 import {
   applyEffects,
@@ -23,6 +24,7 @@ import {
   type JobRuntime,
 } from '../runtime/job-runtime.js';
 import type { JobRun, MirrorState } from './driver.js';
+import { MIRROR_MAX_IN_FLIGHT, MIRROR_MAX_IO_BYTES } from './sizes.js';
 
 export function mirrorState(options: {
   startError?: string | undefined;
@@ -91,6 +93,18 @@ function enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boole
 export const mirrorDriver: JobDriver = {
   ...copyJobDriver,
   kind: 'mirror',
+  // mirror_iteration() reads only what block status calls data; zeroes are written as such.
+  reads: 'data',
+  // Its buffer goes out as requests of buf_size / MAX_IN_FLIGHT, at least MAX_IO_BYTES (1 MiB).
+  readRequestBytes: (d) => Math.max(d.work.chunkSize / MIRROR_MAX_IN_FLIGHT, MIRROR_MAX_IO_BYTES),
+  requestFailed: (rt, d, index, failure) => {
+    // The chunk's other reads complete before the job stops or fails: they count.
+    if (failure.failedBytes !== undefined) {
+      const copied = d.work.chunk(index).bytes - failure.failedBytes;
+      if (copied > 0) setProgress(rt, d, progressAt(rt, d, d.frontier, true) + copied);
+    }
+    return errorAction(rt, d, failure, index);
+  },
   enter,
   run,
   kickoff: (rt) => (rt.deferred !== undefined ? 'first-chunk-now' : 'after-reply'),

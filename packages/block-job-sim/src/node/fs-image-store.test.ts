@@ -59,3 +59,24 @@ describe('FsImageStore.replace', () => {
     expect(readdirSync(dir)).toEqual(['img']);
   });
 });
+
+describe('FsImageStore.dataExtents', () => {
+  test('a sparse file: its data where it was written, holes elsewhere', () => {
+    const dir = scratchDir();
+    const store = new FsImageStore(dir);
+    store.create('img', 4 * 1024 * 1024);
+    expect(store.dataExtents('img')).toEqual([]);
+    store.write('img', 1024 * 1024, new Uint8Array(8192).fill(0xcd));
+    store.write('img', 3 * 1024 * 1024 + 100, new Uint8Array([1]));
+    expect(store.dataExtents('img')).toEqual([
+      { offset: 1024 * 1024, length: 8192 },
+      { offset: 3 * 1024 * 1024, length: 4096 },
+    ]);
+  });
+
+  test('a file with no holes is all data', () => {
+    const dir = scratchDir();
+    writeFileSync(join(dir, 'img'), new Uint8Array(65536).fill(1));
+    expect(new FsImageStore(dir).dataExtents('img')).toBeUndefined();
+  });
+});

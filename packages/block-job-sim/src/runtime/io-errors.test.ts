@@ -266,6 +266,78 @@ describe('I/O errors (§5.1, §6.7)', () => {
     ]);
   });
 
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenarios *-never-reads-a-hole): block
+  // status shows a file's holes (SEEK_DATA); mirror and backup write zeroes there, never reading
+  // them, so an error injected in a hole never fires. Stream and commit read everything.
+  describe('a raw file with 8 MiB of data and a hole after it, reads failing at 32 MiB', () => {
+    const sparseSource = () => {
+      s.store.create('/src.img', 64 * MiB);
+      s.store.write('/src.img', 0, new Uint8Array(8 * MiB).fill(0xcd));
+      s.add({
+        driver: 'raw',
+        'node-name': 'src',
+        file: {
+          driver: 'blkdebug',
+          'inject-error': [{ event: 'none', iotype: 'read', errno: 5, sector: 65536 }],
+          image: { driver: 'file', filename: '/src.img' },
+        },
+      });
+      s.nullNode('dst', 64 * MiB);
+      s.take();
+    };
+
+    test('a mirror never reads the hole: ready', () => {
+      sparseSource();
+      s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+      s.step(1000);
+      expect(s.take()).toEqual([
+        'm1 created',
+        'm1 running',
+        'R',
+        'm1 ready',
+        'READY m1 67108864/67108864',
+      ]);
+    });
+
+    test('a backup never reads the hole: completed', () => {
+      sparseSource();
+      s.run('blockdev-backup', { 'job-id': 'b1', device: 'src', target: 'dst', sync: 'full' });
+      s.step(1000);
+      expect(s.take()).toContain('COMPLETED b1 67108864/67108864');
+    });
+  });
+
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenario
+  // mirror-source-read-error-stops-after-the-other-requests): the mirror's buffer goes out as
+  // 1 MiB requests; one fails, the other fifteen count; the file read completes inside the
+  // command (error before the reply), the job reaches its pause point after it.
+  test('a mirror stopped by one failed 1 MiB read: error before the reply, paused after, at 15 MiB', () => {
+    // Unthrottled I/O takes no time, as in qmpkit-server: the first buffer is read in the command.
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    failingNode('src', 64 * MiB, {
+      event: 'none',
+      iotype: 'read',
+      errno: 5,
+      sector: 4096,
+      once: true,
+    });
+    s.nullNode('dst', 64 * MiB);
+    s.take();
+    s.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      'on-source-error': 'stop',
+    });
+    expect(s.take()).toEqual(['m1 created', 'm1 running', 'ERROR m1 read stop', 'R', 'm1 paused']);
+    expect(s.blockJob('m1')).toMatchObject({ offset: 15 * MiB, 'io-status': 'failed' });
+    s.take();
+    s.run('job-resume', { id: 'm1' });
+    s.step(1000);
+    expect(s.take()).toEqual(['m1 running', 'R', 'm1 ready', 'READY m1 67108864/67108864']);
+  });
+
   test('grouped: one member fails, the other is cancelled (§6.8)', () => {
     s.nullNode('good', 4 * MiB);
     s.nullNode('good-t', 4 * MiB);

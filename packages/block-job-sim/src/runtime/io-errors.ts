@@ -2,6 +2,7 @@
 // that follows (block_job_error_action: ignore, report, stop, enospc/auto).
 
 import { strerror } from '@qmpkit/protocol';
+import type { BlockNode } from '../block-layer.js';
 import type { JobRun } from '../jobs/driver.js';
 import { candidateRules, ENOSPC, type InjectionPoint } from '../jobs/io.js';
 import { stopPlan } from './copy-loop.js';
@@ -41,6 +42,8 @@ export function predictError(_rt: JobRuntime, d: JobRun, from: number): number |
 export interface RequestFailure {
   readonly iotype: 'read' | 'write';
   readonly errno: number;
+  /** The chunk's bytes whose requests failed (the rest of the chunk was copied). */
+  readonly failedBytes?: number;
 }
 
 /** The chunk's requests go down the graph; returns true when the run stops. */
@@ -49,8 +52,17 @@ export function injectError(rt: JobRuntime, d: JobRun, index: number): boolean {
   const layer = rt.blockLayer;
   let hit: RequestFailure | undefined;
   if (d.readNode !== undefined && d.readsSource) {
-    const failure = layer.requestError(d.readNode, 'read', chunk.device, chunk.bytes);
-    if (failure !== undefined) hit = { iotype: 'read', errno: failure.errno };
+    const size = d.driver.readRequestBytes(d) ?? chunk.bytes;
+    let failedBytes = 0;
+    // The chunk's requests go out together: each may fail on its own.
+    for (let at = 0; at < chunk.bytes; at += size) {
+      const bytes = Math.min(size, chunk.bytes - at);
+      const failure = readError(rt, d, d.readNode, chunk.device + at, bytes);
+      if (failure === undefined) continue;
+      hit ??= { iotype: 'read', errno: failure.errno };
+      failedBytes += bytes;
+    }
+    if (hit !== undefined) hit = { ...hit, failedBytes };
   }
   if (hit === undefined && d.writeNode !== undefined) {
     const failure = layer.requestError(d.writeNode, 'write', chunk.device, chunk.bytes);
@@ -62,6 +74,25 @@ export function injectError(rt: JobRuntime, d: JobRun, index: number): boolean {
   // The loop goes past a chunk whose failure it ignored: that chunk was not written.
   if (!stops) d.unwritten.add(index);
   return stops;
+}
+
+/** The first injected error of the reads a chunk makes (only where block status has them read). */
+function readError(
+  rt: JobRuntime,
+  d: JobRun,
+  node: BlockNode,
+  offset: number,
+  bytes: number,
+): { errno: number } | undefined {
+  const layer = rt.blockLayer;
+  if (d.driver.reads === 'all') return layer.requestError(node, 'read', offset, bytes);
+  for (const e of layer.blockStatus(node, offset, bytes)) {
+    const read = d.driver.reads === 'data' ? e.status === 'data' : e.status !== 'zero';
+    if (!read) continue;
+    const failure = layer.requestError(node, 'read', e.offset, e.length);
+    if (failure !== undefined) return failure;
+  }
+  return undefined;
 }
 
 /** block_job_error_action() and what the job does next; true when its run stops here. */
@@ -85,13 +116,20 @@ export function errorAction(
     case 'ignore':
       d.driver.errorIgnored(d, message);
       return false;
-    case 'stop':
+    case 'stop': {
       // The request is retried after resume.
       d.errorsClearedTo = retryChunk;
       stopPlan(rt, d);
-      idle(rt, d);
-      reconcile(rt, d);
+      const park = () => {
+        idle(rt, d);
+        reconcile(rt, d);
+      };
+      // A file's requests complete in a later main-loop turn: a job stopped by one inside a
+      // command (a mirror's first buffer) reaches its pause point after the command's reply.
+      if (d.readsFromFile) defer(rt, () => rt.engine.job(d.id)?.run === 'busy' && park());
+      else park();
       return true;
+    }
     default:
       // The job's exit runs in a later main-loop turn: after the reply of a command.
       stopPlan(rt, d);

@@ -30,6 +30,18 @@ export interface JobDriver {
   readonly drainable: boolean;
   /** Whether a throttled job sleeps between its chunks in job_sleep_ns (busy: false). */
   readonly sleepsBetweenChunks: boolean;
+  /**
+   * Which parts of a chunk its requests read, by the source's block status: all of it (stream's
+   * and commit's reads), all but what reads as zeroes (block-copy writes zeroes there instead),
+   * or only data (mirror).
+   */
+  readonly reads: 'all' | 'not-zero' | 'data';
+  /**
+   * How many bytes one read request of a chunk covers: a mirror reads its buffer as 1 MiB
+   * requests in parallel, and the ones that succeed count even when another fails. Undefined:
+   * the whole chunk is one request.
+   */
+  readRequestBytes(d: JobRun): number | undefined;
   /** Whether a failed write is reported as a read (stream reports every failure as a read). */
   readonly reportsWritesAsReads: boolean;
   /**
@@ -95,6 +107,8 @@ export const copyJobDriver: Omit<JobDriver, 'kind'> = {
   waitsOn: 'timer',
   drainable: true,
   sleepsBetweenChunks: true,
+  reads: 'all',
+  readRequestBytes: () => undefined,
   reportsWritesAsReads: false,
   releasesNodes: 'at-conclusion',
   enter: enterCopyJob,

@@ -1,0 +1,94 @@
+// Read errors on a mirror's source (blkdebug under a raw file). A mirror sends its 16 MiB buffer
+// out as 1 MiB requests in parallel; when one fails, the others still complete and count, so the
+// job stops or fails with the rest of that buffer done. Expected values: QEMU 7.2.22.
+
+import {
+  blockJobError,
+  blockJobInfo,
+  call,
+  completed,
+  ok,
+  ready,
+  type Scenario,
+  send,
+  status,
+  statuses,
+} from '../src/scenario.js';
+import { blkdebug, MiB, nullCo } from './common.js';
+
+const SIZE = 64 * MiB;
+
+/** src.raw holding `data` bytes from 0, reads through blkdebug `bad` failing as `rule` says. */
+const source = (data: string, rule: Record<string, unknown>) => ({
+  setup: [
+    { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
+    { qemuIo: { image: 'src.raw', commands: [`write 0 ${data}`] } },
+  ],
+  blockdevs: [
+    JSON.stringify({ driver: 'file', 'node-name': 'f', filename: 'src.raw' }),
+    blkdebug('bad', 'f', [{ event: 'none', iotype: 'read', errno: 5, ...rule }]),
+    nullCo('dst', SIZE),
+  ],
+});
+
+export const mirrorSourceErrorScenarios: Scenario[] = [
+  {
+    name: 'mirror-source-read-error-stops-after-the-other-requests',
+    about:
+      'a mirror whose read at 2 MiB fails once, on-source-error stop: BLOCK_JOB_ERROR read stop before the reply, paused at 15 MiB (the first buffer but the failed 1 MiB request) with io-status failed; resume retries and it reaches ready',
+    ...source('8M', { sector: 4096, once: true }),
+    steps: [
+      send('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'bad',
+        target: 'dst',
+        sync: 'full',
+        'on-source-error': 'stop',
+      }),
+      ...statuses('m1', 'created', 'running'),
+      blockJobError('m1', 'read', 'stop'),
+      ok(),
+      status('m1', 'paused'),
+      send('query-block-jobs'),
+      ok([
+        blockJobInfo('mirror', 'm1', {
+          len: SIZE,
+          offset: 15 * MiB,
+          paused: true,
+          status: 'paused',
+          'io-status': 'failed',
+        }),
+      ]),
+      send('job-resume', { id: 'm1' }),
+      status('m1', 'running'),
+      ok(),
+      status('m1', 'ready'),
+      ready('mirror', 'm1', SIZE),
+      ...call('job-complete', { id: 'm1' }),
+      ...statuses('m1', 'waiting', 'pending'),
+      completed('mirror', 'm1', SIZE),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'mirror-source-read-error-fails-after-the-other-requests',
+    about:
+      'a throttled mirror (10 MiB/s) whose reads at 32 MiB fail: when it reaches that buffer (at 3.2 s) it fails with the other fifteen 1 MiB requests of the buffer done, at 47 MiB',
+    ...source('64M', { sector: 65536 }),
+    steps: [
+      send('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'bad',
+        target: 'dst',
+        sync: 'full',
+        speed: 10 * MiB,
+      }),
+      ...statuses('m1', 'created', 'running'),
+      ok(),
+      blockJobError('m1', 'read', 'report'),
+      status('m1', 'aborting'),
+      completed('mirror', 'm1', SIZE, 47 * MiB, 10 * MiB, 'Input/output error'),
+      ...statuses('m1', 'concluded', 'null'),
+    ],
+  },
+];
