@@ -33,6 +33,37 @@ describe('commit', () => {
     ]);
   });
 
+  // Recorded on qemu-storage-daemon 7.2 (conformance scenario
+  // active-commit-throttled-copies-one-stretch-per-wake): each mirror iteration copies one
+  // contiguous dirty stretch; converging flushes the base's image file, so READY follows the
+  // reply of the command that woke it.
+  test('a throttled active commit copies one dirty stretch per wake; READY after the reply', () => {
+    s.nullNode('base', 4 * MiB);
+    // mid holds its second MiB (clusters 16..31), top its fourth (clusters 48..63).
+    s.overlay('mid', 4 * MiB, 'base', [...Array(16).keys()].map((i) => i + 16));
+    s.overlay('top', 4 * MiB, 'mid', [...Array(16).keys()].map((i) => i + 48));
+    s.take();
+    s.run('block-commit', { device: 'top', 'job-id': 'c1', speed: 1 });
+    s.step(1000);
+    expect(s.peek('c1')).toMatchObject({ len: 2 * MiB, offset: MiB, busy: false });
+    s.run('job-pause', { id: 'c1' });
+    s.run('job-resume', { id: 'c1' });
+    s.step(1000);
+    expect(s.peek('c1')).toMatchObject({ offset: 2 * MiB, ready: false });
+    s.take();
+    s.run('job-pause', { id: 'c1' });
+    s.run('job-resume', { id: 'c1' });
+    s.step(1000);
+    expect(s.take()).toEqual([
+      'c1 paused',
+      'R',
+      'c1 running',
+      'R',
+      'c1 ready',
+      'READY c1 2097152/2097152',
+    ]);
+  });
+
   test('non-active commit runs to completion over the device length', () => {
     s.nullNode('base', 4 * MiB);
     s.overlay('mid', 4 * MiB, 'base', [0, 1]);

@@ -107,10 +107,18 @@ export function extentsOf(length: number, copy: readonly Range[]): Extent[] {
   return out;
 }
 
-/** Only the copied ranges (jobs whose total counts nothing else). */
+/**
+ * Only the copied ranges (jobs whose total counts nothing else), each at its device offset: a
+ * chunk never spans the gap between two of them (a mirror iteration or a block-copy task covers
+ * one contiguous dirty stretch).
+ */
 export function copyOnly(copy: readonly Range[], length: number): Extent[] {
   return copy
-    .map((r) => ({ copy: true, length: Math.min(length, r.start + r.length) - r.start }))
+    .map((r) => ({
+      copy: true,
+      length: Math.min(length, r.start + r.length) - r.start,
+      device: r.start,
+    }))
     .filter((e) => e.length > 0);
 }
 

@@ -241,8 +241,9 @@ export function nextEvent(rt: JobRuntime, d: JobRun): NextEvent | undefined {
   const endsInFirstChunk =
     d.instantIo && plan.quota === 0 && d.latency === 0 && work.chunkCount <= plan.firstChunk + 1;
   // With every chunk already copied (woken from the delay after its last one), the loop's
-  // first check finds nothing left: a mirror converges inside the command that woke it.
-  const nothingLeft = work.chunkCount <= plan.firstChunk;
+  // first check finds nothing left: a mirror converges inside the command that woke it, unless
+  // the flush before READY goes to a file (it completes in a later main-loop turn).
+  const nothingLeft = work.chunkCount <= plan.firstChunk && d.instantIo;
   if (error === undefined && (!d.firstOnly || endsInFirstChunk || nothingLeft)) {
     consider({ at: endTime(rt, d, plan), kind: 'end', chunk: work.chunkCount });
   }
