@@ -72,3 +72,16 @@ export const threeLayerChain = {
     qcow2('top', 'top.qcow2', { backing: 'mid' }),
   ],
 } as const;
+
+/**
+ * A three-image qcow2 chain whose layers hold separate stretches: base [0, 4M), mid [8M, 12M),
+ * top [16M, 17M) (images base.qcow2, mid.qcow2, top.qcow2; open them as the scenario needs).
+ */
+export const spreadChainSetup = [
+  { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
+  { qemuIo: { image: 'base.qcow2', commands: ['write 0 4M'] } },
+  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2'] },
+  { qemuIo: { image: 'mid.qcow2', commands: ['write 8M 4M'] } },
+  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2'] },
+  { qemuIo: { image: 'top.qcow2', commands: ['write 16M 1M'] } },
+];

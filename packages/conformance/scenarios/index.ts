@@ -1,6 +1,7 @@
 // Every scenario, by topic.
 
 import type { Scenario } from '../src/scenario.js';
+import { activeCommitScenarios } from './active-commit.js';
 import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { bitmapBackupScenarios } from './bitmap-backups.js';
@@ -43,4 +44,5 @@ export const allScenarios: readonly Scenario[] = [
   ...streamCommitErrorScenarios,
   ...sparseFileScenarios,
   ...mirrorSourceErrorScenarios,
+  ...activeCommitScenarios,
 ];

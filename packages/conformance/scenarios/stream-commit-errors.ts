@@ -14,21 +14,13 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB } from './common.js';
+import { MiB, spreadChainSetup } from './common.js';
 
 const SIZE = 64 * MiB;
 const EIO = 5;
 const ENOSPC = 28;
 
-/** base holds [0, 4M), mid [8M, 12M), top [16M, 17M). */
-const setup = [
-  { qemuImg: ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'] },
-  { qemuIo: { image: 'base.qcow2', commands: ['write 0 4M'] } },
-  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2'] },
-  { qemuIo: { image: 'mid.qcow2', commands: ['write 8M 4M'] } },
-  { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2'] },
-  { qemuIo: { image: 'top.qcow2', commands: ['write 16M 1M'] } },
-];
+const setup = spreadChainSetup;
 
 type Rules = { base?: unknown[]; mid?: unknown[]; top?: unknown[] };
 
