@@ -40,8 +40,18 @@ describe('commit', () => {
   test('a throttled active commit copies one dirty stretch per wake; READY after the reply', () => {
     s.nullNode('base', 4 * MiB);
     // mid holds its second MiB (clusters 16..31), top its fourth (clusters 48..63).
-    s.overlay('mid', 4 * MiB, 'base', [...Array(16).keys()].map((i) => i + 16));
-    s.overlay('top', 4 * MiB, 'mid', [...Array(16).keys()].map((i) => i + 48));
+    s.overlay(
+      'mid',
+      4 * MiB,
+      'base',
+      [...Array(16).keys()].map((i) => i + 16),
+    );
+    s.overlay(
+      'top',
+      4 * MiB,
+      'mid',
+      [...Array(16).keys()].map((i) => i + 48),
+    );
     s.take();
     s.run('block-commit', { device: 'top', 'job-id': 'c1', speed: 1 });
     s.step(1000);
