@@ -110,7 +110,7 @@ async function qemuOutcomes(input: Uint8Array, sentinel: string): Promise<string
     if (isJsonObject(reply) && typeof reply.event === 'string') continue;
     if (!isJsonObject(reply))
       throw new Error(`qemu-storage-daemon wrote a line that is not a reply: ${line}`);
-    const desc = isJsonObject(reply) && isJsonObject(reply.error) ? reply.error.desc : undefined;
+    const desc = isJsonObject(reply.error) ? reply.error.desc : undefined;
     outcomes.push(
       typeof desc === 'string' && (desc.startsWith('JSON ') || desc === NOT_AN_OBJECT)
         ? desc
