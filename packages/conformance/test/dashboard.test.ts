@@ -17,7 +17,7 @@ import {
   startBrowser,
   startDashboardCli,
 } from './browser-harness.js';
-import { startTarget, type Target, type TargetName } from './cli-harness.js';
+import { freePort, startTarget, type Target, type TargetName } from './cli-harness.js';
 
 requireQemu();
 
@@ -334,6 +334,68 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
     await screenshot(page, `${name}-200-jobs`, false);
     expect(pageErrors).toEqual([]);
   }, 300_000);
+});
+
+describe.each(TARGETS)('the dashboard on a QMP TCP socket of $label', (which) => {
+  test('--tcp HOST:PORT: the group is named by the address, and a mirror shows to its end', async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const target = await startTarget(
+      which.name,
+      [nullCo('src', 64 * MiB), nullCo('dst', 64 * MiB)],
+      [
+        '--chardev',
+        `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=tcp0`,
+        '--monitor',
+        'chardev=tcp0',
+      ],
+      which.qemu,
+    );
+    cleanup.push(() => target.stop());
+    const dashboard = await startDashboardCli([], ['--tcp', address, '--interval', '200']);
+    cleanup.push(() => dashboard.stop());
+    const browser = await startBrowser();
+    cleanup.push(() => browser.close());
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(dashboard.url);
+    await page.waitForSelector(
+      `section.target[data-target="${address}"] h2 .state[data-state="connected"]`,
+      { timeout: 20_000 },
+    );
+    const statuses = recordStatuses(target);
+    await target.check.execute('blockdev-mirror', {
+      'job-id': 'tcp-m1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+    });
+    await until(
+      () => rowStatus(page, 'tcp-m1').catch(() => ''),
+      (s) => s === 'ready',
+      'ready',
+      60_000,
+    );
+    await target.check.execute('job-complete', { id: 'tcp-m1' });
+    await until(
+      () => page.$eval('tr.job[data-id="tcp-m1"] .status', (s) => s.textContent),
+      (t) => t === 'null (completed)',
+      'the job completed',
+    );
+    const qemuSaw = statuses.get('tcp-m1') ?? [];
+    expect(qemuSaw.at(-1)).toBe('null');
+    await until(
+      () => bands(page, 'tcp-m1'),
+      (b) => b.at(-1) === 'null',
+      'the timeline to end in null',
+    );
+    expect(await bands(page, 'tcp-m1')).toEqual(qemuSaw);
+    const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
+    expect(metrics).toContain(`qmpkit_qmp_up{target="${address}"} 1`);
+    await screenshot(page, `${which.label}-tcp`);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
 });
 
 describe('the dashboard process', () => {
