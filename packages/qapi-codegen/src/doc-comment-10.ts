@@ -6,14 +6,8 @@
 // is one body, and a `=` heading must open it. It fills the same QapiDoc the 7.2 parser fills.
 
 import type { QapiSchemaError } from './errors.js';
-import {
-  DocSection,
-  type Pos,
-  type PragmaState,
-  QapiDoc,
-  schemaError,
-  type Tok,
-} from './parser.js';
+import { DocSection, QapiDoc } from './qapi-doc.js';
+import { type Pos, type PragmaState, schemaError, type Tok } from './source.js';
 
 /** What the doc parser needs from the file parser: its tokens, positions and errors. */
 export interface DocLexer {

@@ -7,15 +7,9 @@
 // type name, …), and so are the doc checks of Returns and Errors sections.
 
 import type { QapiFrontEnd } from './front-end.js';
-import {
-  type ParsedExpr,
-  type Pos,
-  type PragmaState,
-  type QapiDoc,
-  type QObject,
-  type QValue,
-  schemaError,
-} from './parser.js';
+import type { ParsedExpr } from './parser.js';
+import type { QapiDoc } from './qapi-doc.js';
+import { type Pos, type PragmaState, type QObject, type QValue, schemaError } from './source.js';
 
 export const META_KEYS = ['enum', 'struct', 'union', 'alternate', 'command', 'event'] as const;
 export type Meta = (typeof META_KEYS)[number];

@@ -10,9 +10,9 @@ import {
   posixJoin,
   posixNormalize,
   posixRelative,
-  type QValue,
 } from './parser.js';
 import { parseSchema } from './schema.js';
+import type { QValue } from './source.js';
 
 function files(map: Record<string, string>): (path: string) => string {
   return (path) => {

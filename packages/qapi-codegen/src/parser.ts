@@ -1,17 +1,22 @@
-// The QAPI schema-file parser: lexer, expression parser, doc comments, `include` and `pragma`.
-// It follows QEMU 7.2's scripts/qapi/parser.py (same accepted language, same error texts and
-// positions) and produces raw expressions for the expression checker (expr.ts). With the
-// QEMU 10.0 front end it follows 10.0's parser.py instead: one more pragma, a slightly different
-// stray-token message, and 10.0's rewritten doc comment parser (doc-comment-10.ts).
+// The QAPI schema-file parser: lexer, expression parser, `include` and `pragma`; doc comment
+// blocks go to qapi-doc.ts (7.2's line parser) or doc-comment-10.ts (10.0's). It follows QEMU
+// 7.2's scripts/qapi/parser.py (same accepted language, same error texts and positions) and
+// produces raw expressions for the expression checker (expr.ts). With the QEMU 10.0 front end
+// it follows 10.0's parser.py instead: one more pragma and a slightly different stray-token
+// message.
 
 import { type DocLexer, parseDocComment } from './doc-comment-10.js';
 import { QapiSchemaError } from './errors.js';
 import type { QapiFrontEnd } from './front-end.js';
-import type { SourceInfo } from './model.js';
-
-/** A parsed QAPI value. Objects are Maps: key order is kept and no key is special. */
-export type QValue = string | boolean | QValue[] | QObject;
-export type QObject = Map<string, QValue>;
+import { QapiDoc } from './qapi-doc.js';
+import {
+  Pos,
+  type PragmaState,
+  type QObject,
+  type QValue,
+  schemaError,
+  type Tok,
+} from './source.js';
 
 /** Limits that keep hostile input from exhausting memory or the stack. */
 export const PARSER_LIMITS = {
@@ -22,46 +27,6 @@ export const PARSER_LIMITS = {
   /** Most schema files one schema may read. */
   maxFiles: 4096,
 } as const;
-
-/** A source position, with the chain of include directives that led to its file. */
-export class Pos {
-  /** Set by the expression checker: the definition this position belongs to. */
-  defnMeta: string | undefined;
-  defnName: string | undefined;
-
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly col: number,
-    readonly parent: Pos | undefined,
-  ) {}
-
-  toInfo(): SourceInfo {
-    return { file: this.file, line: this.line, col: this.col };
-  }
-
-  includedFrom(): SourceInfo[] {
-    const chain: SourceInfo[] = [];
-    for (let p = this.parent; p; p = p.parent) chain.unshift(p.toInfo());
-    return chain;
-  }
-}
-
-export function schemaError(pos: Pos | undefined, rule: string, reason: string): QapiSchemaError {
-  return pos
-    ? new QapiSchemaError(pos.toInfo(), rule, reason, { includedFrom: pos.includedFrom() })
-    : new QapiSchemaError(undefined, rule, reason);
-}
-
-/** The pragma settings; shared by every file of one schema, like QEMU's. */
-export interface PragmaState {
-  docRequired: boolean;
-  commandNameExceptions: string[];
-  commandReturnsExceptions: string[];
-  memberNameExceptions: string[];
-  /** QEMU 10.0: definitions whose members may lack documentation. */
-  documentationExceptions: string[];
-}
 
 export interface ParsedExpr {
   readonly expr: QObject;
@@ -120,262 +85,7 @@ export function posixRelative(start: string, path: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Documentation comments (QEMU's QAPIDoc).
-
-export class DocSection {
-  text = '';
-  /** For member and feature sections: whether a schema member was connected to it. */
-  connected = false;
-
-  constructor(
-    readonly name: string | undefined,
-    readonly indent = 0,
-    /** Where the section starts (QEMU 10.0 reports section errors there). */
-    public info: Pos | undefined = undefined,
-  ) {}
-}
-
-type LineMode = 'body' | 'args' | 'features' | 'various';
-
-const SECTION_TAGS = new Set([
-  'Returns:',
-  'Since:',
-  'Note:',
-  'Notes:',
-  'Example:',
-  'Examples:',
-  'TODO:',
-]);
-
-/** A documentation comment block: free-form (no symbol) or definition documentation. */
-export class QapiDoc {
-  symbol: string | undefined;
-  readonly body = new DocSection(undefined);
-  readonly args = new Map<string, DocSection>();
-  readonly features = new Map<string, DocSection>();
-  readonly sections: DocSection[] = [];
-  /**
-   * Set on docs the QEMU 10.0 front end parsed: its rules for undocumented members apply, with
-   * the schema's pragma (documentation-exceptions).
-   */
-  qemu10Pragma: PragmaState | undefined;
-  private current: DocSection | null = this.body;
-  private mode: LineMode = 'body';
-
-  constructor(
-    private readonly parser: SchemaFileParser | undefined,
-    readonly info: Pos,
-  ) {}
-
-  /** The first section named `name` (`Returns`, `Errors`, `Since`, …). */
-  section(name: string): DocSection | undefined {
-    return this.sections.find((s) => s.name === name);
-  }
-
-  hasSection(name: string): boolean {
-    return this.sections.some((s) => s.name === name);
-  }
-
-  /** Adds one comment line (`#` included). */
-  append(rawLine: string): void {
-    let line = rawLine.slice(1);
-    if (line === '') {
-      this.appendFreeform(line);
-      return;
-    }
-    if (line[0] !== ' ') throw this.error('doc-syntax', 'missing space after #');
-    line = line.slice(1);
-    switch (this.mode) {
-      case 'body':
-        this.appendBodyLine(line);
-        break;
-      case 'args':
-        this.appendArgsLine(line);
-        break;
-      case 'features':
-        this.appendFeaturesLine(line);
-        break;
-      case 'various':
-        this.appendVariousLine(line);
-        break;
-    }
-  }
-
-  endComment(): void {
-    this.switchSection(null);
-  }
-
-  private error(rule: string, reason: string): QapiSchemaError {
-    if (!this.parser) throw new Error('a QEMU 7.2 doc comment is parsed line by line');
-    return this.parser.error(rule, reason);
-  }
-
-  private appendBodyLine(line: string): void {
-    const name = firstWord(line);
-    if (this.symbol === undefined && this.body.text === '' && line.startsWith('@')) {
-      if (!line.endsWith(':')) throw this.error('doc-syntax', "line should end with ':'");
-      this.symbol = line.slice(1, -1);
-      if (this.symbol === '') throw this.error('doc-syntax', "name required after '@'");
-    } else if (this.symbol !== undefined) {
-      if (name.startsWith('@') && name.endsWith(':')) {
-        this.mode = 'args';
-        this.appendArgsLine(line);
-      } else if (line === 'Features:') {
-        this.mode = 'features';
-      } else if (SECTION_TAGS.has(name)) {
-        this.mode = 'various';
-        this.appendVariousLine(line);
-      } else {
-        this.appendFreeform(line);
-      }
-    } else {
-      this.appendFreeform(line);
-    }
-  }
-
-  /** `@name: text` → the indent of `text`, and the line with `@name:` blanked out. */
-  private static splitTagged(line: string, tag: RegExp): { indent: number; rest: string } {
-    const indent = tag.exec(line)?.[0].length ?? 0;
-    const text = line.slice(indent);
-    if (text === '') return { indent: 0, rest: '' };
-    return { indent, rest: ' '.repeat(indent) + text };
-  }
-
-  private appendArgsLine(line: string): void {
-    const name = firstWord(line);
-    if (name.startsWith('@') && name.endsWith(':')) {
-      const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
-      this.startSymbolSection(this.args, name.slice(1, -1), indent);
-      this.appendFreeform(rest);
-      return;
-    }
-    if (SECTION_TAGS.has(name)) {
-      this.mode = 'various';
-      this.appendVariousLine(line);
-      return;
-    }
-    if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
-      if (line === 'Features:') {
-        this.mode = 'features';
-      } else {
-        this.startSection(undefined, 0);
-        this.mode = 'various';
-        this.appendVariousLine(line);
-      }
-      return;
-    }
-    this.appendFreeform(line);
-  }
-
-  private appendFeaturesLine(line: string): void {
-    const name = firstWord(line);
-    if (name.startsWith('@') && name.endsWith(':')) {
-      const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
-      this.startSymbolSection(this.features, name.slice(1, -1), indent);
-      this.appendFreeform(rest);
-      return;
-    }
-    if (SECTION_TAGS.has(name)) {
-      this.mode = 'various';
-      this.appendVariousLine(line);
-      return;
-    }
-    if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
-      this.startSection(undefined, 0);
-      this.mode = 'various';
-      this.appendVariousLine(line);
-      return;
-    }
-    this.appendFreeform(line);
-  }
-
-  private appendVariousLine(line: string): void {
-    const name = firstWord(line);
-    if (name.startsWith('@') && name.endsWith(':')) {
-      throw this.error(
-        'doc-section-order',
-        `'${name}' can't follow '${this.sections[0]?.name ?? 'None'}' section`,
-      );
-    }
-    if (SECTION_TAGS.has(name)) {
-      const { indent, rest } = QapiDoc.splitTagged(line, /^\S*:\s*/);
-      this.startSection(name.slice(0, -1), indent);
-      this.appendFreeform(rest);
-      return;
-    }
-    this.appendFreeform(line);
-  }
-
-  private startSymbolSection(dict: Map<string, DocSection>, name: string, indent: number): void {
-    if (name === '') throw this.error('doc-syntax', 'invalid parameter name');
-    if (dict.has(name)) {
-      throw this.error('doc-duplicate', `'${name}' parameter name duplicated`);
-    }
-    const section = new DocSection(name, indent);
-    this.switchSection(section);
-    dict.set(name, section);
-  }
-
-  private startSection(name: string | undefined, indent: number): void {
-    if ((name === 'Returns' || name === 'Since') && this.hasSection(name)) {
-      throw this.error('doc-duplicate', `duplicated '${name}' section`);
-    }
-    const section = new DocSection(name, indent);
-    this.switchSection(section);
-    this.sections.push(section);
-  }
-
-  private switchSection(next: DocSection | null): void {
-    const cur = this.current;
-    if (cur) {
-      cur.text = pyStrip(cur.text);
-      if (cur !== this.body && cur.text === '') {
-        throw this.error('doc-empty-section', `empty doc section '${cur.name}'`);
-      }
-    }
-    this.current = next;
-  }
-
-  private appendFreeform(line: string): void {
-    const m = /^(@\S+:)/.exec(line);
-    if (m) {
-      throw this.error('doc-syntax', `'${m[1]}' not allowed in free-form documentation`);
-    }
-    const section = this.current;
-    if (!section) throw this.error('doc-syntax', 'text after the end of the comment');
-    if (line !== '') {
-      const indent = /^\s*/.exec(line)?.[0].length ?? 0;
-      if (indent < section.indent) {
-        throw this.error(
-          'doc-indent',
-          `unexpected de-indent (expected at least ${section.indent} spaces)`,
-        );
-      }
-      line = line.slice(section.indent);
-    }
-    section.text += `${pyRstrip(line)}\n`;
-  }
-}
-
-function firstWord(line: string): string {
-  const i = line.indexOf(' ');
-  return i < 0 ? line : line.slice(0, i);
-}
-
-/** Python's str.strip() / rstrip() (JS trim differs only on U+FEFF, which QAPI never has). */
-function pyStrip(s: string): string {
-  return s.trim();
-}
-
-function pyRstrip(s: string): string {
-  return s.trimEnd();
-}
-
-// ---------------------------------------------------------------------------------------------
 // The file parser.
-
-/** Token kinds: a structural character, `'` (string), `t`/`f` (booleans), `#` (doc comment). */
-export type Tok = '{' | '}' | ':' | ',' | '[' | ']' | "'" | 't' | 'f' | '#' | null;
 
 export interface ParseContext {
   readonly readFile: (path: string) => string;
