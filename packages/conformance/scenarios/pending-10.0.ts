@@ -10,9 +10,6 @@ const graphLock =
 const namedNodes =
   "query-named-block-nodes on QEMU 10.0 adds `active: true` to every node (BlockDeviceInfo); these scenarios' 10.0 steps are not written yet";
 
-const owedDelay =
-  'QEMU 10.0 makes a woken throttled job wait out the rate-limit delay it still owes, so these 7.2 steps (ready or the next chunk at once) do not hold; their 10.0 steps are not written yet';
-
 export const pendingOn10: Readonly<
   Record<string, { readonly kind: 'expectations' | 'simulator'; readonly why: string }>
 > = {
@@ -45,14 +42,4 @@ export const pendingOn10: Readonly<
   'bitmap-busy-while-backup-runs': { kind: 'expectations', why: namedNodes },
   'nbd-exports-and-refusals': { kind: 'expectations', why: namedNodes },
   'nbd-guest-writes-dirty-bitmaps': { kind: 'expectations', why: namedNodes },
-  // Pinned from qemu-storage-daemon 7.2; real 10.0.2 does not meet their 7.2 steps (a resumed or
-  // drained throttled job waits out the rate-limit delay it owes on 10.0).
-  'mirror-copied-all-resumed-is-ready-before-the-reply': { kind: 'expectations', why: owedDelay },
-  'mirror-copied-all-drained-is-ready-before-the-reply': { kind: 'expectations', why: owedDelay },
-  'mirror-copied-all-faster-is-ready-before-the-reply': { kind: 'expectations', why: owedDelay },
-  'mirror-last-chunk-left-unthrottled-is-ready-before-the-reply': {
-    kind: 'expectations',
-    why: owedDelay,
-  },
-  'active-commit-throttled-copies-one-stretch-per-wake': { kind: 'expectations', why: owedDelay },
 };
