@@ -4,7 +4,7 @@
 // an armed rule fails with its errno. `set-state` rules move the driver between states, and
 // rules with a `state` only fire in that state.
 
-import type { BlkdebugInjectErrorOptions, BlkdebugSetStateOptions } from '@qmpkit/qapi-types';
+import type { BlkdebugInjectErrorOptions, BlkdebugSetStateOptions } from '@qmpkit/qapi-types/7.2';
 
 /** BlkdebugIOType (7.2). */
 export type BlkdebugIoType =

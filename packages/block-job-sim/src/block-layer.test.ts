@@ -1,5 +1,5 @@
 import { CommandError } from '@qmpkit/protocol';
-import type { BlockdevOptions } from '@qmpkit/qapi-types';
+import type { BlockdevOptions } from '@qmpkit/qapi-types/7.2';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { BlockLayer, jobBlockerReason } from './block-layer.js';
 import { MemoryImageStore } from './image-store.js';

@@ -15,7 +15,7 @@ import type {
   BlockdevRef,
   BlockPermission,
   ImageInfo,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { canonicalOrder } from './blockdev-options.js';

@@ -6,7 +6,7 @@
 // every driver's options convert (and fail) as in QEMU.
 
 import { hasErrorMarker, JsonStreamer, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
-import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types';
+import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types/7.2';
 import { type KeyvalValue, parseKeyval } from './keyval.js';
 import type { BlockSchema } from './schema.js';
 

@@ -12,7 +12,7 @@ import type {
   IntrospectionObject,
   QapiIntKind,
   QmpSchemaExtras,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 
 /** A runtime schema as `@qmpkit/server` takes it: the entries and what validation needs beyond. */
 export interface RuntimeSchema {

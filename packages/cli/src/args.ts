@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { CommandArgs } from '@qmpkit/client';
 import { hasErrorMarker, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
-import type { MirrorSyncMode } from '@qmpkit/qapi-types';
+import type { MirrorSyncMode } from '@qmpkit/qapi-types/7.2';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import {
   type NormalizeCommand,

@@ -1,6 +1,6 @@
 // Completion from QEMU 7.2's qemu-storage-daemon schema (the runtime schema of
 // @qmpkit/qapi-types is that `query-qmp-schema` answer); the names expected below are QEMU's.
-import { qmpSchema } from '@qmpkit/qapi-types';
+import { qmpSchema } from '@qmpkit/qapi-types/7.2';
 import { describe, expect, test } from 'vitest';
 import { completeLine, SchemaIndex } from './completion.js';
 

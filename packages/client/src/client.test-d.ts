@@ -1,4 +1,4 @@
-import type { BlockJobInfo, JobInfo, JobStatus } from '@qmpkit/qapi-types';
+import type { BlockJobInfo, JobInfo, JobStatus } from '@qmpkit/qapi-types/7.2';
 import { describe, expectTypeOf, test } from 'vitest';
 import type { QmpClient } from './client.js';
 import type { JobOutcome } from './jobs.js';

@@ -18,7 +18,7 @@ import {
   TimeoutError,
   type Transport,
 } from '@qmpkit/protocol';
-import type { JobStatus } from '@qmpkit/qapi-types';
+import type { JobStatus } from '@qmpkit/qapi-types/7.2';
 import { Connection, type TranscriptEntry } from './connection.js';
 import { type ClientListener, EventStream, type EventStreamOptions } from './event-stream.js';
 import type { JobClient } from './job-client.js';

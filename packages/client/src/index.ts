@@ -11,7 +11,7 @@ export {
   TimeoutError,
 } from '@qmpkit/protocol';
 // The job types callers meet in outcomes and hooks.
-export type { JobInfo, JobStatus, JobType } from '@qmpkit/qapi-types';
+export type { JobInfo, JobStatus, JobType } from '@qmpkit/qapi-types/7.2';
 export {
   type ClientOptions,
   type EventMatch,

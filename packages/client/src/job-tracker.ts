@@ -5,7 +5,7 @@
  * connect hook only.
  */
 import type { QmpEvent } from '@qmpkit/protocol';
-import type { JobInfo, JobStatus } from '@qmpkit/qapi-types';
+import type { JobInfo, JobStatus } from '@qmpkit/qapi-types/7.2';
 import type { JobClient } from './job-client.js';
 import type { ConnectInfo } from './types.js';
 

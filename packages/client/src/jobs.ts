@@ -19,7 +19,7 @@ import {
   StateError,
   TimeoutError,
 } from '@qmpkit/protocol';
-import type { JobInfo, JobStatus } from '@qmpkit/qapi-types';
+import type { JobInfo, JobStatus } from '@qmpkit/qapi-types/7.2';
 import { EventOverflowError, JobLostError } from './errors.js';
 import type { ClientListener } from './event-stream.js';
 import type { JobClient } from './job-client.js';

@@ -19,7 +19,7 @@
  * the rate at which *what remains* shrinks over that window — so a mirror whose total grows as
  * fast as it copies has no ETA (it is not converging) instead of a falsely short one.
  */
-import type { JobStatus } from '@qmpkit/qapi-types';
+import type { JobStatus } from '@qmpkit/qapi-types/7.2';
 
 /** One stretch of time a job spent in one status. `end` is undefined for the current one. */
 export interface StatusInterval {

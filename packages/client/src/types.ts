@@ -2,7 +2,7 @@
  * Typing of commands and events, from the generated `CommandMap` and `EventMap`.
  */
 import type { QmpTimestamp } from '@qmpkit/protocol';
-import type { CommandMap, EventMap } from '@qmpkit/qapi-types';
+import type { CommandMap, EventMap } from '@qmpkit/qapi-types/7.2';
 
 /** A command of the schema. */
 export type CommandName = keyof CommandMap & string;

@@ -22,7 +22,7 @@ import {
   type BlockdevOptions,
   qmpSchema,
   qmpSchemaExtras,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';

@@ -1,6 +1,6 @@
 // The enum values the engine carries must be exactly the schema's (the generated arrays of
 // @qmpkit/qapi-types, from QEMU's schema): same values, same order.
-import * as Qapi from '@qmpkit/qapi-types';
+import * as Qapi from '@qmpkit/qapi-types/7.2';
 import { expect, test } from 'vitest';
 import {
   BlockDeviceIoStatus,

@@ -4,10 +4,10 @@
 // enum values the engine needs at run time are carried here, so this MIT package never loads GPL
 // code. Each list is checked against the schema's type here (`satisfies`) and against the
 // generated array, order included, in qapi.test.ts.
-import type * as Qapi from '@qmpkit/qapi-types';
-import type { CommandMap, EventMap } from '@qmpkit/qapi-types';
+import type * as Qapi from '@qmpkit/qapi-types/7.2';
+import type { CommandMap, EventMap } from '@qmpkit/qapi-types/7.2';
 
-export type { BlockJobInfo, JobInfo } from '@qmpkit/qapi-types';
+export type { BlockJobInfo, JobInfo } from '@qmpkit/qapi-types/7.2';
 
 /** QAPI `BlockDeviceIoStatus`. */
 export const BlockDeviceIoStatus = [

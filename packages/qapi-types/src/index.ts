@@ -4,10 +4,10 @@
 //
 // - `@qmpkit/qapi-types/7.2` and `@qmpkit/qapi-types/10.0`: one version each, the same names in
 //   both (CommandMap, EventMap, JobInfo, qmpSchema, …), each an explicit export list.
-// - this root: the version every other qmpkit package is built on today, QEMU 7.2 (qmpkit-server
-//   speaks 7.2 until its 10.0 profile exists; moving the root to 10.0 changes the types and the
-//   runtime schema every package uses), plus the cross-version helpers of versions.ts.
-export * from './qemu-7.2.js';
+// - this root: the newest version, QEMU 10.0 (the same exports as `/10.0`), plus the
+//   cross-version helpers of versions.ts. Code about one version imports that version's entry
+//   point, so a new release moving the root changes nothing it means.
+export * from './qemu-10.0.js';
 export type {
   CommandArgsOf,
   CommandMapOf,

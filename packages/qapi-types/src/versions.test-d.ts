@@ -25,8 +25,9 @@ describe('what exists in which version', () => {
     expectTypeOf<'JOB_STATUS_CHANGE'>().toExtend<EventNameOf<'7.2'> & EventNameOf<'10.0'>>();
   });
 
-  test('the root is 7.2 today', () => {
-    expectTypeOf<CommandMap>().toEqualTypeOf<Qemu72.CommandMap>();
+  test('the root is the newest version, 10.0', () => {
+    expectTypeOf<CommandMap>().toEqualTypeOf<Qemu10.CommandMap>();
+    expectTypeOf<'block-job-change'>().toExtend<keyof CommandMap>();
   });
 
   test("10.0's query-block-jobs reports actively-synced for mirrors only", () => {

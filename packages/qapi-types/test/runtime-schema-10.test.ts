@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import * as root from '../src/index.js';
 import * as qemu72 from '../src/qemu-7.2.js';
+import * as qemu10 from '../src/qemu-10.0.js';
 import { JobVerb, qemuVersion, qmpSchema, qmpSchemaExtras } from '../src/qemu-10.0.js';
 
 const reply = JSON.parse(
@@ -31,8 +32,9 @@ test("10.0's job verbs add 'change' (block-job-change, QEMU 8.2) to 7.2's", () =
   expect(JobVerb).toEqual([...qemu72.JobVerb, 'change']);
 });
 
-test('the root is the 7.2 entry, plus the version list', () => {
-  expect(root.qemuVersion).toBe('7.2');
-  expect(root.qmpSchema).toBe(qemu72.qmpSchema);
+test('the root is the newest entry, 10.0, plus the version list', () => {
+  expect(root.qemuVersion).toBe('10.0');
+  expect(root.qmpSchema).toBe(qemu10.qmpSchema);
+  expect(root.JobVerb).toBe(qemu10.JobVerb);
   expect(root.qemuVersions).toEqual(['7.2', '10.0']);
 });

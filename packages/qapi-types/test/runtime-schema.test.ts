@@ -1,7 +1,7 @@
-// The committed runtime schema against the oracle: the real qemu-storage-daemon 7.2 reply.
+// The committed 7.2 runtime schema against the oracle: the real qemu-storage-daemon 7.2 reply.
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { JobStatus, JobType, JobVerb, qmpSchema, qmpSchemaExtras } from '../src/index.js';
+import { JobStatus, JobType, JobVerb, qmpSchema, qmpSchemaExtras } from '../src/qemu-7.2.js';
 
 const reply = JSON.parse(
   readFileSync(

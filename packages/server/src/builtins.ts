@@ -3,7 +3,7 @@
  * qmp_capabilities, query-version, query-commands, query-qmp-schema, quit.
  */
 import { CommandError, type QmpCapability, type QmpVersion } from '@qmpkit/protocol';
-import type { IntrospectionEntry } from '@qmpkit/qapi-types';
+import type { IntrospectionEntry } from '@qmpkit/qapi-types/7.2';
 import type { BuiltinCommand } from './commands.js';
 import type { Session } from './session.js';
 import type { CommandContext } from './types.js';

@@ -2,7 +2,7 @@
  * The commands a server answers: the built-ins and the registered handlers, each a command of
  * the runtime schema (QEMU registers only schema commands; their arguments are validated from it).
  */
-import type { IntrospectionCommand, IntrospectionEntry } from '@qmpkit/qapi-types';
+import type { IntrospectionCommand, IntrospectionEntry } from '@qmpkit/qapi-types/7.2';
 import type { CommandContext } from './types.js';
 
 /** The commands the server implements itself, as QEMU's monitor does. */

@@ -4,7 +4,7 @@ import {
   type JobInfo,
   qmpSchema as schema,
   qmpSchemaExtras as schemaExtras,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import { expectTypeOf } from 'vitest';
 import {
   type CommandContext,

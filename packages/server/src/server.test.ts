@@ -1,7 +1,7 @@
 // Handlers, events and their order, flow control (§6), monitors and disconnects (§10), the
 // output bound, built-ins, quit and close — over the in-memory linked pair.
 import { CommandError, type JsonValue } from '@qmpkit/protocol';
-import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types';
+import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types/7.2';
 import { describe, expect, expectTypeOf, test, vi } from 'vitest';
 import { delay, harness, testSchema, until } from '../test/helpers.js';
 import { QmpServer } from './server.js';

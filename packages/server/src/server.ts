@@ -21,7 +21,7 @@ import {
   type QmpVersion,
   type Transport,
 } from '@qmpkit/protocol';
-import type { CommandMap, EventName, IntrospectionEntry } from '@qmpkit/qapi-types';
+import type { CommandMap, EventName, IntrospectionEntry } from '@qmpkit/qapi-types/7.2';
 import { runBuiltin } from './builtins.js';
 import { CommandRegistry } from './commands.js';
 import { Dispatcher } from './dispatcher.js';

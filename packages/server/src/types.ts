@@ -10,7 +10,7 @@ import type {
   IntrospectionEntry,
   QmpEmpty,
   QmpSchemaExtras,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 
 /**
  * What the server knows of one command at compile time: its arguments (after validation) and

@@ -16,7 +16,7 @@ import type {
   IntrospectionObject,
   QapiIntKind,
   QmpSchemaExtras,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import { GHashKeySet } from './ghash.js';
 
 /** The outcome of validating one command's arguments. */

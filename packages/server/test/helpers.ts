@@ -1,7 +1,7 @@
 // Test helpers (not exported from the package): a server plus in-memory clients.
 import type { CodecOptions, JsonValue, Transport } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
-import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { onTestFinished } from 'vitest';
 import { QMP_SERVER_CODEC } from '../src/codec.js';
 import { type Monitor, QmpServer } from '../src/server.js';

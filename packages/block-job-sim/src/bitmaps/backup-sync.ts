@@ -7,7 +7,7 @@
 // - always: as on-success, and on failure what the job did not copy is dirty again.
 // - never: the bitmap keeps everything and gains what was written while the job ran.
 
-import type { BackupCommon, BitmapSyncMode } from '@qmpkit/qapi-types';
+import type { BackupCommon, BitmapSyncMode } from '@qmpkit/qapi-types/7.2';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { genericError } from '../errors.js';
 import { BITMAP_ALLOW_RO, BITMAP_DEFAULT, type DirtyBitmap } from './dirty-bitmap.js';

@@ -13,7 +13,7 @@ import type {
   BlockDirtyBitmapAdd,
   BlockDirtyBitmapMerge,
   BlockDirtyBitmapOrStr,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { genericError } from '../errors.js';
 import {

@@ -5,7 +5,7 @@
 // (reclaim). That is how an incremental backup's bitmap ends up cleared on success and intact
 // on failure.
 
-import type { BlockDirtyInfo } from '@qmpkit/qapi-types';
+import type { BlockDirtyInfo } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../block-layer.js';
 import { genericError } from '../errors.js';
 import { GranuleSet } from './granule-set.js';

@@ -10,7 +10,7 @@ import type {
   BlockExportInfo,
   BlockExportOptions,
   NbdServerStartArgs,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import { BITMAP_ALLOW_RO, type DirtyBitmap } from '../bitmaps/dirty-bitmap.js';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { genericError } from '../errors.js';

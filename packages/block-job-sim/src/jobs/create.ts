@@ -3,7 +3,7 @@
 // successful creation completes after it. It works on no node, so no drain pauses it.
 
 import { CommandError } from '@qmpkit/protocol';
-import type { BlockdevCreateOptions } from '@qmpkit/qapi-types';
+import type { BlockdevCreateOptions } from '@qmpkit/qapi-types/7.2';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
 import { applyEffects, defer, type JobRuntime, reconcile } from '../runtime/job-runtime.js';
 import type { CreateState, JobRun } from './driver.js';

@@ -2,7 +2,7 @@ import type { BackupSyncBitmap } from '../bitmaps/backup-sync.js';
 // The state the job runtime keeps for one job: what its command resolved (nodes, work list,
 // error policies) and where its run is (the lazy time plan, the rate limiter, timers).
 
-import type { BlockdevCreateOptions, BlockdevOnError } from '@qmpkit/qapi-types';
+import type { BlockdevCreateOptions, BlockdevOnError } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../block-layer.js';
 import type { JobDriver } from '../runtime/job-driver.js';
 import type { InjectionPoint } from './io.js';

@@ -2,7 +2,7 @@
 // transcript after the events the handler emitted, then runs its after-reply work, as the
 // server does. Transcript lines are short strings so expectations read like the reference's.
 import { CommandError } from '@qmpkit/protocol';
-import type { BlockdevOptions } from '@qmpkit/qapi-types';
+import type { BlockdevOptions } from '@qmpkit/qapi-types/7.2';
 import { BlockLayer } from '../block-layer.js';
 import { VirtualClock } from '../clock/clock.js';
 import { MemoryImageStore } from '../image-store.js';

@@ -1,4 +1,4 @@
-import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { describe, expect, test } from 'vitest';
 import { withClockStepCommand } from './schema.js';
 

@@ -2,7 +2,7 @@
 // introspection format, so a server that validates arguments against its runtime schema (and
 // accepts only commands of that schema) can offer it when the simulator runs on a VirtualClock.
 
-import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types';
+import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { CLOCK_STEP_COMMAND } from './simulator.js';
 
 /** The argument type's name; not a numbered (masked) name, so it never clashes with QEMU's. */

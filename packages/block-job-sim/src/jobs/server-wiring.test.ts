@@ -2,7 +2,7 @@
 // the schema extended with x-qmpkit-clock-step, events through the server's emit. Checks that
 // events land before or after the replies where QEMU puts them (job-semantics.md §6.2, §6.9).
 import { createLinkedPair } from '@qmpkit/protocol/testing';
-import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types';
+import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { QMP_SERVER_CODEC, QmpServer } from '@qmpkit/server';
 import { afterEach, expect, test } from 'vitest';
 import { BlockLayer } from '../block-layer.js';

@@ -12,7 +12,7 @@
 
 import type { JobCommandArgs, JobCommandName, JobEngine } from '@qmpkit/job-engine';
 import { CommandError } from '@qmpkit/protocol';
-import type { CommandMap, QmpEmpty } from '@qmpkit/qapi-types';
+import type { CommandMap, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import type { CommandMap as CommandMap100 } from '@qmpkit/qapi-types/10.0';
 import type { CommandHandlerOf, CommandResult, EventBroadcast, HandlerMap } from '@qmpkit/server';
 import { BitmapCommands } from '../bitmaps/commands.js';

@@ -3,7 +3,7 @@
 // refused transaction creates no job and sends no event. (7.2 prepares the actions in order and
 // refuses the first unsupported one during its prepare, after the jobs before it were created,
 // and spells it "Transaction property".)
-import type { TransactionArgs } from '@qmpkit/qapi-types';
+import type { TransactionArgs } from '@qmpkit/qapi-types/7.2';
 import { generic } from '../jobs/blockdev/context.js';
 
 /** The actions that support completion-mode grouped. */

@@ -11,7 +11,7 @@
 // every command. A terabyte mirror therefore costs two timers, not sixty thousand.
 
 import { type Effect, type EnterReason, JobEngine, type JobResult } from '@qmpkit/job-engine';
-import type { EventName } from '@qmpkit/qapi-types';
+import type { EventName } from '@qmpkit/qapi-types/7.2';
 import type { CommandContext, EventBroadcast, EventData } from '@qmpkit/server';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';

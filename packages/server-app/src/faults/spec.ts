@@ -3,7 +3,7 @@
  * `x-qmpkit-fault` command describe, checked once here so that every entry point accepts the
  * same faults with the same messages.
  */
-import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types';
+import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { BUILTIN_COMMANDS } from '@qmpkit/server';
 
 /**

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { qmpSchema } from '@qmpkit/qapi-types';
+import { qmpSchema } from '@qmpkit/qapi-types/7.2';
 import type { LintOptions } from '../options.js';
 import { MisuseLinter } from './linter.js';
 import { findingsJson } from './wire.js';

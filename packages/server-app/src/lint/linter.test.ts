@@ -1,4 +1,4 @@
-import { qmpSchema } from '@qmpkit/qapi-types';
+import { qmpSchema } from '@qmpkit/qapi-types/7.2';
 import { describe, expect, test } from 'vitest';
 import { MisuseLinter } from './linter.js';
 

@@ -21,7 +21,7 @@
  *   as in qemu-storage-daemon, refuses it with `Invalid job ID ''`).
  * - `deprecated`: a command, or a command argument, that the schema marks deprecated.
  */
-import type { IntrospectionEntry } from '@qmpkit/qapi-types';
+import type { IntrospectionEntry } from '@qmpkit/qapi-types/7.2';
 
 export const LINT_RULES = [
   'concluded-not-dismissed',

@@ -3,7 +3,7 @@
  * the linter sees the command (with the client that sent it) before it runs and its outcome
  * after; `x-qmpkit-lint` returns the findings so far. @qmpkit/server itself is unchanged.
  */
-import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types';
+import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import type { CommandContext, CommandTable, HandlerMap } from '@qmpkit/server';
 import type { LintFinding, MisuseLinter } from './linter.js';
 

@@ -6,7 +6,7 @@
 
 import type { Effect, JobEngine, JobTransaction } from '@qmpkit/job-engine';
 import { CommandError, type QapiErrorClass } from '@qmpkit/protocol';
-import type { JobType } from '@qmpkit/qapi-types';
+import type { JobType } from '@qmpkit/qapi-types/7.2';
 import type { PreparedBitmapAction } from '../../bitmaps/commands.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import { genericError } from '../../errors.js';

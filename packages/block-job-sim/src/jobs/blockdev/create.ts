@@ -1,6 +1,6 @@
 // blockdev-create: a job whose run is the image driver's create step.
 
-import type { BlockdevCreateArgs, QmpEmpty } from '@qmpkit/qapi-types';
+import type { BlockdevCreateArgs, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import { createDriver, createState } from '../create.js';
 import type { JobFactory } from './context.js';
 

@@ -1,7 +1,7 @@
 // Image files for the drive-* commands: bdrv_img_create() of a new target, bdrv_open() of it as
 // a node of its own, and dropping that node when its job goes away.
 
-import type { BlockdevOptions } from '@qmpkit/qapi-types';
+import type { BlockdevOptions } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../../block-layer.js';
 import { generic, type JobFactory } from './context.js';
 

@@ -1,7 +1,7 @@
 // blockdev-mirror and drive-mirror (blockdev.c blockdev_mirror_common, mirror.c mirror_start):
 // argument checks in QEMU's order, the dirty bitmap the mirror starts from, then the job.
 
-import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types';
+import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../../block-layer.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';

@@ -1,7 +1,7 @@
 // block-commit and block-stream (blockdev.c qmp_block_commit, qmp_block_stream): the chain
 // between top and base resolved and checked in QEMU's order, then the job.
 
-import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types';
+import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import { commitDriver, commitState } from '../commit.js';
 import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';

@@ -10,7 +10,7 @@ import type {
   QmpEmpty,
   TransactionAction,
   TransactionArgs,
-} from '@qmpkit/qapi-types';
+} from '@qmpkit/qapi-types/7.2';
 import {
   abandonBackupBitmap,
   type BackupSyncBitmap,
