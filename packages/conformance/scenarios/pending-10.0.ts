@@ -7,9 +7,6 @@
 const graphLock =
   "QEMU 10.0 drains every job each time it takes the block graph's write lock while it creates or ends a job (more paused/running pairs of the other jobs)";
 
-const namedNodes =
-  "query-named-block-nodes on QEMU 10.0 adds `active: true` to every node (BlockDeviceInfo); these scenarios' 10.0 steps are not written yet";
-
 export const pendingOn10: Readonly<
   Record<string, { readonly kind: 'expectations' | 'simulator'; readonly why: string }>
 > = {
@@ -31,15 +28,4 @@ export const pendingOn10: Readonly<
     kind: 'expectations',
     why: `${graphLock}; here when the failing backup ends`,
   },
-  'bitmap-add-remove-enable-disable-and-refusals': { kind: 'expectations', why: namedNodes },
-  'bitmap-transaction-rolls-back-every-action': { kind: 'expectations', why: namedNodes },
-  'bitmap-actions-refuse-grouped-transactions': {
-    kind: 'expectations',
-    why: "QEMU 10.0 checks every action of a grouped transaction first and spells it 'transaction property'",
-  },
-  'bitmap-backup-modes-and-counts': { kind: 'expectations', why: namedNodes },
-  'bitmap-backup-refusals': { kind: 'expectations', why: namedNodes },
-  'bitmap-busy-while-backup-runs': { kind: 'expectations', why: namedNodes },
-  'nbd-exports-and-refusals': { kind: 'expectations', why: namedNodes },
-  'nbd-guest-writes-dirty-bitmaps': { kind: 'expectations', why: namedNodes },
 };

@@ -222,7 +222,12 @@ export class BlockJobSimulator {
         }
         return {};
       });
-      add('query-named-block-nodes', (a) => this.blockLayer.queryNamedBlockNodes(a.flat ?? false));
+      add('query-named-block-nodes', (a) => {
+        const nodes = this.blockLayer.queryNamedBlockNodes(a.flat ?? false);
+        return this.profile.nodeInfoHasActive
+          ? nodes.map((info) => ({ ...info, active: true }))
+          : nodes;
+      });
     }
     const jobs = jobFactory(this.#rt);
     const copyModes = this.profile.mirrorCopyModeChange ? new MirrorCopyModes(this.#rt) : undefined;

@@ -20,6 +20,23 @@ describe('qemuProfile', () => {
   });
 });
 
+describe('query-named-block-nodes', () => {
+  // qemu-storage-daemon 10.0.2 answers `"active": true` for every null-co node; 7.2 has no member.
+  test('10.0 marks every node active; 7.2 has no such member', () => {
+    const nodes10 = setup().run('query-named-block-nodes', { flat: true }) as object[];
+    expect(nodes10.map((n) => (n as { active?: unknown }).active)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    const nodes72 = setup(qemu72Profile).run('query-named-block-nodes', { flat: true }) as object[];
+    expect(nodes72).toHaveLength(5);
+    for (const node of nodes72) expect(node).not.toHaveProperty('active');
+  });
+});
+
 describe('blockdev-del of a node no job uses', () => {
   test('10.0 drains every job: a running mirror pauses and resumes before the reply', () => {
     const s = setup();

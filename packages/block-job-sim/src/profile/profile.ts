@@ -52,4 +52,10 @@ export interface QemuProfile {
    * the actions' order.
    */
   readonly transactionCommitsNewestFirst: boolean;
+  /**
+   * BlockDeviceInfo (query-named-block-nodes) carries `active`, true for every node here: the
+   * simulator has no inactive nodes, which only incoming migration or blockdev-set-active make
+   * (QEMU 10.0 on).
+   */
+  readonly nodeInfoHasActive: boolean;
 }

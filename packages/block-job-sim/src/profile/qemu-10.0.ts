@@ -12,4 +12,5 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   resumeWaitsOutRateLimit: true,
   createJobRunsAfterReply: true,
   transactionCommitsNewestFirst: true,
+  nodeInfoHasActive: true,
 });

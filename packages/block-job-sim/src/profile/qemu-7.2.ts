@@ -11,4 +11,5 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   resumeWaitsOutRateLimit: false,
   createJobRunsAfterReply: false,
   transactionCommitsNewestFirst: false,
+  nodeInfoHasActive: false,
 });
