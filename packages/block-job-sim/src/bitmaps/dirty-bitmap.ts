@@ -6,7 +6,7 @@
 // on failure.
 
 import type { BlockDirtyInfo } from '@qmpkit/qapi-types/7.2';
-import type { BlockNode } from '../block-layer.js';
+import type { BlockNode } from '../block-layer/node.js';
 import { genericError } from '../errors.js';
 import { GranuleSet } from './granule-set.js';
 

@@ -1,0 +1,222 @@
+// What query-named-block-nodes shows of a node: bdrv_refresh_filename() (the exact filename, or
+// a `json:{…}` one built from the strong options in QDict order), the ImageInfo chain and the
+// BlockDeviceInfo around it.
+
+import { encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
+import type { BlockDeviceInfo, ImageInfo } from '@qmpkit/qapi-types/7.2';
+import type { DirtyBitmaps } from '../bitmaps/dirty-bitmap.js';
+import { combinePath } from '../image-store.js';
+import type { SimulatedDriver } from '../qapi.js';
+import { type BlockNode, fileNodePath, type MutableNode } from './node.js';
+import type { QDictLike, QValue } from './qdict-options.js';
+
+/** How QEMU prints a QDict into a `json:{…}` filename (qobject_to_json, members in QDict order). */
+const QEMU_JSON = { style: 'qemu', memberOrder: 'qemu' } as const;
+
+/** Strong runtime options per driver (QEMU's *_strong_runtime_opts; a trailing '.' is a prefix). */
+const STRONG_OPTIONS: Readonly<Record<SimulatedDriver, readonly string[]>> = {
+  'null-co': ['size', 'read-zeroes'],
+  file: ['filename'],
+  raw: ['offset', 'size'],
+  qcow2: [],
+  blkdebug: [
+    'config',
+    'inject-error.',
+    'set-state.',
+    'align',
+    'max-transfer',
+    'opt-write-zero',
+    'max-write-zero',
+    'opt-discard',
+    'max-discard',
+  ],
+};
+
+export interface RefreshedName {
+  readonly exact: string;
+  readonly full: QDictLike;
+  readonly filename: string;
+}
+
+function isBackingOverridden(node: MutableNode): boolean {
+  if (node.driver !== 'qcow2') return false;
+  const backing = node.backing;
+  if (backing) return node.autoBackingFile !== refreshFilename(backing).filename;
+  return node.autoBackingFile !== '';
+}
+
+/** bdrv_refresh_filename(): the node's exact filename, full options and displayed filename. */
+export function refreshFilename(node: BlockNode): RefreshedName {
+  const mutable = node as MutableNode;
+  const flat = new Map(mutable.flat);
+  const full: Record<string, QValue> = Object.create(null);
+  full.driver = node.driver;
+  let strongFound = false;
+  for (const option of STRONG_OPTIONS[node.driver]) {
+    if (option.endsWith('.')) {
+      for (const key of qemuMemberOrder([...flat.keys()])) {
+        if (key.startsWith(option)) {
+          full[key] = flat.get(key) as QValue;
+          strongFound = true;
+        }
+      }
+    } else if (flat.has(option)) {
+      full[option] = flat.get(option) as QValue;
+      if (option !== 'filename') strongFound = true;
+    }
+  }
+  const backingOverridden = isBackingOverridden(mutable);
+  // Children are listed newest first, as QEMU's bs->children.
+  for (const child of [...node.children].reverse()) {
+    if (child.name === 'backing' && !backingOverridden) continue;
+    full[child.name] = refreshFilename(child.node).full;
+  }
+  if (backingOverridden && !node.backing) full.backing = null;
+  const generateJson = strongFound || backingOverridden;
+  let exact = '';
+  switch (node.driver) {
+    case 'file':
+      exact = node.filename as string;
+      break;
+    case 'null-co':
+      if (!Object.keys(full).some((k) => k !== 'driver' && k !== 'latency-ns'))
+        exact = 'null-co://';
+      break;
+    case 'blkdebug': {
+      const image = refreshFilename(node.file as BlockNode);
+      const onlyPlain = Object.keys(full).every((k) => ['config', 'image', 'driver'].includes(k));
+      if (image.exact && onlyPlain) exact = `blkdebug::${image.exact}`;
+      break;
+    }
+    default: {
+      const file = refreshFilename(node.file as BlockNode);
+      if (file.exact && !generateJson) exact = file.exact;
+    }
+  }
+  return { exact, full, filename: exact || `json:${encodeJson(full, QEMU_JSON)}` };
+}
+
+function actualSize(node: BlockNode): number | undefined {
+  switch (node.driver) {
+    case 'file':
+      return (node as MutableNode).fileStat?.allocatedBytes;
+    case 'null-co':
+      return 0;
+    case 'blkdebug':
+      return undefined;
+    default:
+      return actualSize(node.file as BlockNode);
+  }
+}
+
+/** bdrv_get_info(): cluster size and dirty flag, or undefined where the driver has none. */
+function driverInfoOf(node: BlockNode): { clusterSize: number; dirty: boolean } | undefined {
+  switch (node.driver) {
+    case 'file':
+      return { clusterSize: 0, dirty: false };
+    case 'null-co':
+      return undefined;
+    case 'qcow2':
+      return {
+        clusterSize: node.qcow2?.clusterSize ?? 0,
+        dirty: ((node.qcow2?.incompatibleFeatures ?? 0n) & 1n) !== 0n,
+      };
+    default:
+      return driverInfoOf(node.file as BlockNode);
+  }
+}
+
+function imageInfo(node: BlockNode): ImageInfo {
+  const name = refreshFilename(node);
+  const info: ImageInfo = {
+    filename: name.filename,
+    format: node.driver,
+    'virtual-size': node.length,
+  };
+  const actual = actualSize(node);
+  if (actual !== undefined) info['actual-size'] = actual;
+  const driverInfo = driverInfoOf(node);
+  if (driverInfo) {
+    if (driverInfo.clusterSize !== 0) info['cluster-size'] = driverInfo.clusterSize;
+    info['dirty-flag'] = driverInfo.dirty;
+  }
+  const header = node.qcow2;
+  if (header) {
+    info['format-specific'] = {
+      type: 'qcow2',
+      data:
+        header.version === 3
+          ? {
+              compat: '1.1',
+              'compression-type': header.compressionType,
+              'lazy-refcounts': (header.compatibleFeatures & 1n) !== 0n,
+              'refcount-bits': 2 ** header.refcountOrder,
+              corrupt: (header.incompatibleFeatures & 2n) !== 0n,
+              'extended-l2': (header.incompatibleFeatures & 16n) !== 0n,
+            }
+          : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 },
+    };
+    if (header.backingFile !== undefined && header.backingFile !== '') {
+      info['backing-filename'] = header.backingFile;
+      const base = fileNodePath(node);
+      info['full-backing-filename'] = combinePath(base ?? '', header.backingFile);
+      if (header.backingFormat) info['backing-filename-format'] = header.backingFormat;
+    }
+  }
+  return info;
+}
+
+/** The node below `node` that query output descends into (bdrv_filter_or_cow_child). */
+function filterOrCowChild(node: BlockNode): BlockNode | undefined {
+  if (node.driver === 'blkdebug') return node.file;
+  if (node.driver === 'qcow2') return node.backing;
+  return undefined;
+}
+
+/** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
+export function blockDeviceInfo(
+  node: BlockNode,
+  flat: boolean,
+  dirtyBitmaps: DirtyBitmaps,
+): BlockDeviceInfo {
+  const image = imageInfo(node);
+  let depth = 0;
+  if (!flat) {
+    let info = image;
+    let current = filterOrCowChild(node);
+    while (current) {
+      depth++;
+      const below = imageInfo(current);
+      info['backing-image'] = below;
+      info = below;
+      current = filterOrCowChild(current);
+    }
+  }
+  const result: BlockDeviceInfo = {
+    file: refreshFilename(node).filename,
+    'node-name': node.nodeName,
+    ro: node.readOnly,
+    drv: node.driver,
+    backing_file_depth: depth,
+    encrypted: false,
+    detect_zeroes:
+      ((node as MutableNode).options['detect-zeroes'] as BlockDeviceInfo['detect_zeroes']) ?? 'off',
+    bps: 0,
+    bps_rd: 0,
+    bps_wr: 0,
+    iops: 0,
+    iops_rd: 0,
+    iops_wr: 0,
+    image,
+    cache: {
+      writeback: true,
+      direct: node.cache.direct,
+      'no-flush': node.cache.noFlush,
+    },
+    write_threshold: 0,
+  };
+  const bitmaps = dirtyBitmaps.info(node);
+  if (bitmaps !== undefined) result['dirty-bitmaps'] = bitmaps;
+  if (node.backing) result.backing_file = refreshFilename(node.backing).filename;
+  return result;
+}
