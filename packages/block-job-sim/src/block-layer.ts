@@ -19,13 +19,7 @@ import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { createImage } from './block-layer/create-image.js';
 import { blockStatus, recordWrite, requestError } from './block-layer/guest-io.js';
-import type {
-  BlockNode,
-  BlockStatusExtent,
-  ExternalUser,
-  MutableNode,
-  NodeUser,
-} from './block-layer/node.js';
+import type { BlockNode, BlockStatusExtent, ExternalUser } from './block-layer/node.js';
 import {
   commitLocks,
   cumulativePermissions,
@@ -33,6 +27,7 @@ import {
   releaseBackingBlocker,
 } from './block-layer/node-graph.js';
 import { blockDeviceInfo } from './block-layer/node-info.js';
+import type { MutableNode, NodeUser } from './block-layer/node-state.js';
 import { NodeOpener } from './block-layer/open-node.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';

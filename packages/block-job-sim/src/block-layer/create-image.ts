@@ -11,8 +11,9 @@ import { genericError, notSimulated, storeFailure } from '../errors.js';
 import type { ImageStore } from '../image-store.js';
 import { BLK_PERM, type Permissions } from '../permissions.js';
 import { buildEmptyQcow2 } from '../qcow2.js';
-import { type BlockNode, fileNodePath, type MutableNode, roundUpToSector } from './node.js';
+import type { BlockNode } from './node.js';
 import { checkLockBytes } from './node-graph.js';
+import { fileNodePath, type MutableNode, roundUpToSector } from './node-state.js';
 
 /** What image creation needs of the block layer. */
 export interface ImageCreateContext {

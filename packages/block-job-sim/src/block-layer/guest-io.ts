@@ -6,7 +6,8 @@
 import type { BlkdebugIoType, InjectedError } from '../blkdebug.js';
 import type { ImageStore } from '../image-store.js';
 import type { Qcow2AllocationMap } from '../qcow2.js';
-import type { BlockNode, BlockStatus, BlockStatusExtent, MutableNode } from './node.js';
+import type { BlockNode, BlockStatus, BlockStatusExtent } from './node.js';
+import type { MutableNode } from './node-state.js';
 
 /**
  * A guest request of `iotype` on [offset, offset + bytes) of `node`, as a job issues it: the

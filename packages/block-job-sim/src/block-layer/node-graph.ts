@@ -16,7 +16,8 @@ import {
   permissionNames,
   rawChildPermissions,
 } from '../permissions.js';
-import type { BlockChild, ChildName, MutableNode, NodeUser } from './node.js';
+import type { BlockChild, ChildName } from './node.js';
+import type { MutableNode, NodeUser } from './node-state.js';
 
 /** Attaches `child` under `parent` as its `name` child, or throws QEMU's permission error. */
 export function attach(

@@ -7,7 +7,8 @@ import type { BlockDeviceInfo, ImageInfo } from '@qmpkit/qapi-types/7.2';
 import type { DirtyBitmaps } from '../bitmaps/dirty-bitmap.js';
 import { combinePath } from '../image-store.js';
 import type { SimulatedDriver } from '../qapi.js';
-import { type BlockNode, fileNodePath, type MutableNode } from './node.js';
+import type { BlockNode } from './node.js';
+import { fileNodePath, type MutableNode } from './node-state.js';
 import type { QDictLike, QValue } from './qdict-options.js';
 
 /** How QEMU prints a QDict into a `json:{…}` filename (qobject_to_json, members in QDict order). */

@@ -17,17 +17,16 @@ import {
   readQcow2Header,
 } from '../qcow2.js';
 import type { BlockSchema } from '../schema.js';
+import type { BlockNode, ChildName } from './node.js';
+import { attach } from './node-graph.js';
+import { refreshFilename } from './node-info.js';
 import {
-  type BlockNode,
-  type ChildName,
   DEFAULT_CACHE,
   fileNodePath,
   type Inherited,
   type MutableNode,
   roundUpToSector,
-} from './node.js';
-import { attach } from './node-graph.js';
-import { refreshFilename } from './node-info.js';
+} from './node-state.js';
 import { extractChildOptions, type FlatOptions, flattenOptions } from './qdict-options.js';
 
 const DEFAULT_NULL_SIZE = 1 << 30;
