@@ -7,7 +7,9 @@
  * - input is suspended after each queued request when OOB is off, and when the queue holds 8
  *   requests when it is on; it resumes when the request finished (OOB off) or when the queue has
  *   room again (OOB on);
- * - one dispatcher runs in-band requests one at a time, taking sessions round-robin;
+ * - one dispatcher runs in-band requests one at a time, taking sessions round-robin, and
+ *   skipping a session whose client has not taken its output (above the high-water mark:
+ *   `Session.outputBlocked`) until it has — so queued requests cannot pile up replies;
  * - the reply of a request whose client left goes to whoever is connected to the same
  *   single-client monitor when it completes (reference §10.2).
  */
@@ -91,7 +93,8 @@ export class Dispatcher {
     this.kick();
   }
 
-  private kick(): void {
+  /** Runs queued requests, if the loop is not already running (e.g. a session's output drained). */
+  kick(): void {
     if (this.dispatching) return;
     this.dispatching = true;
     void this.dispatchLoop();
@@ -101,7 +104,7 @@ export class Dispatcher {
   private async dispatchLoop(): Promise<void> {
     try {
       for (;;) {
-        const index = this.order.findIndex((s) => s.queue.length > 0);
+        const index = this.order.findIndex(isReady);
         if (index < 0) break;
         const session = this.order[index]!;
         // Served: to the back of the line.
@@ -129,7 +132,7 @@ export class Dispatcher {
       this.dispatching = false;
     }
     // Requests that arrived while the loop was finishing.
-    if (this.order.some((s) => s.queue.length > 0)) this.kick();
+    if (this.order.some(isReady)) this.kick();
   }
 
   /**
@@ -277,6 +280,11 @@ export class Dispatcher {
     // makeSuccess's shape; the handler's value is any JSON its command returns.
     this.replyTo(session, hasId ? { return: result ?? {}, id } : { return: result ?? {} }, after);
   }
+}
+
+/** A session with a queued request whose client has taken its output. */
+function isReady(session: Session): boolean {
+  return session.queue.length > 0 && !session.outputBlocked;
 }
 
 function isOobRequest(value: unknown): boolean {

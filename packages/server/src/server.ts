@@ -10,8 +10,9 @@
  * and wires sessions to the dispatcher. Monitors and sessions reach the server only through
  * their narrow host interfaces.
  *
- * Beyond QEMU, a session also reads nothing while more than `OUTPUT_HIGH_WATER_BYTES` of its
- * output is unread, so memory stays bounded by what the client takes.
+ * Beyond QEMU, a session also reads nothing, and runs none of its queued requests, while more
+ * than `OUTPUT_HIGH_WATER_BYTES` of its output is unread, so memory stays bounded by what the
+ * client takes.
  */
 import {
   encodeJson,
@@ -27,7 +28,7 @@ import { CommandRegistry } from './commands.js';
 import { Dispatcher } from './dispatcher.js';
 import { EventBroadcaster } from './events.js';
 import { Monitor, type MonitorHost } from './monitor.js';
-import { Session } from './session.js';
+import { Session, type SessionHost } from './session.js';
 import type {
   AttachOptions,
   ClientInfo,
@@ -84,6 +85,8 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
   private readonly monitors = new Set<Monitor>();
   /** What monitors may call: greet a client, report that they closed. */
   private readonly monitorHost: MonitorHost;
+  /** What sessions may call: the output bound, the log, waking the dispatcher. */
+  private readonly sessionHost: SessionHost;
   private nextClientId = 1;
   private closing: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
@@ -116,7 +119,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
       throttlePeriodMs: options.throttlePeriodMs ?? 1000,
       writeToClients: (text) => {
         for (const session of this.dispatcher.sessions) {
-          if (session.negotiated) session.writeText(text);
+          if (session.negotiated) session.writeEvent(text);
         }
       },
     });
@@ -141,6 +144,11 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
       log: (level, message) => this.log(level, message),
       openSession: (monitor, transport, peer) => this.openSession(monitor, transport, peer),
       monitorClosed: (monitor) => this.monitors.delete(monitor),
+    };
+    this.sessionHost = {
+      maxOutputBytes: this.maxOutputBytes,
+      log: (level, message) => this.log(level, message),
+      outputUnblocked: () => this.dispatcher.kick(),
     };
     const handlers: Readonly<Record<string, unknown>> = options.handlers ?? {};
     for (const name of Object.keys(handlers)) {
@@ -236,7 +244,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
   /** Greets a transport a monitor hands over and starts serving it. */
   private openSession(monitor: Monitor, transport: Transport, peer: string): Session {
     const info: ClientInfo = { id: this.nextClientId++, monitor: monitor.name, peer };
-    const session = new Session(this, monitor, transport, info);
+    const session = new Session(this.sessionHost, monitor, transport, info);
     this.dispatcher.add(session);
     transport.onmessage = (value) => this.dispatcher.onInput(session, { value });
     transport.onerror = (error) => {

@@ -8,13 +8,15 @@ import type { Monitor } from './monitor.js';
 import type { ClientInfo, LogLevel } from './types.js';
 
 /**
- * Unsent output above which a session reads no more input until its client has taken most of
- * it: a client that pipelines requests while reading gets every reply (QEMU, too, reads no
- * more while it has work in hand), and what an input can cost stays bounded. Only output the
- * client did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped
- * reading. Kept small (a socket buffer's worth): output waiting longer than a young-generation
+ * Unsent output above which a session reads no more input, and runs none of its queued
+ * requests, until its client has taken most of it: a client that pipelines requests while
+ * reading gets every reply (QEMU, too, reads no more while it has work in hand), and what an
+ * input can cost stays bounded (this mark plus the reply in progress). Only output the client
+ * did not ask for (events) can then pass `maxOutputBytes`: that client truly stopped reading.
+ * Kept small (a socket buffer's worth): output waiting longer than a young-generation
  * collection is promoted and grows the heap, so a larger mark makes a flood of small requests
- * cost tens of MiB more.
+ * cost tens of MiB more. A lower `maxOutputBytes` lowers it to half that bound, so that flow
+ * control always acts well before the bound is reached.
  */
 export const OUTPUT_HIGH_WATER_BYTES = 64 * 1024;
 
@@ -29,6 +31,8 @@ export interface SessionHost {
   /** The bound of a client's unsent output. */
   readonly maxOutputBytes: number;
   log(level: LogLevel, message: string): void;
+  /** The session's output fell back below the high-water mark: its queued requests may run. */
+  outputUnblocked(session: Session): void;
 }
 
 /** One client connection. */
@@ -45,7 +49,7 @@ export class Session {
   private unsentBytes = 0;
   private pendingText: string[] = [];
   private writing = false;
-  private outputBlocked = false;
+  private blocked = false;
   private overflowed = false;
   private finishing = false;
   private onOutputProgress: (() => void) | undefined;
@@ -69,16 +73,35 @@ export class Session {
   }
 
   /**
-   * Writes encoded text. Output is coalesced: one write is handed to the transport at a time and
-   * what is written meanwhile goes out together with the next, so many small replies cost bytes,
-   * not per-write bookkeeping. Above `OUTPUT_HIGH_WATER_BYTES` unsent, input stops until the
-   * client has read most of it; above `maxOutputBytes` the client is cut off (logged once).
+   * Writes an encoded reply (or the greeting): output the client asked for. Output is
+   * coalesced: one write is handed to the transport at a time and what is written meanwhile
+   * goes out together with the next, so many small replies cost bytes, not per-write
+   * bookkeeping. Above the high-water mark unsent, input stops and queued requests wait until
+   * the client has read most of it; replies never cut a client off — flow control bounds them.
    */
   writeText(text: string): void {
+    this.write(text, false);
+  }
+
+  /**
+   * Writes an encoded event: output the client did not ask for, which nothing it sends can
+   * stop. Above `maxOutputBytes` unsent the client has stopped reading and is cut off (logged
+   * once).
+   */
+  writeEvent(text: string): void {
+    this.write(text, true);
+  }
+
+  /** True while more than the high-water mark is unsent: input and queued requests wait. */
+  get outputBlocked(): boolean {
+    return this.blocked;
+  }
+
+  private write(text: string, unsolicited: boolean): void {
     if (this.closed || this.overflowed) return;
     // QEMU's output is pure ASCII, so characters are bytes.
     this.unsentBytes += text.length;
-    if (this.unsentBytes > this.host.maxOutputBytes) {
+    if (unsolicited && this.unsentBytes > this.host.maxOutputBytes) {
       this.overflowed = true;
       this.pendingText = [];
       this.host.log(
@@ -91,15 +114,15 @@ export class Session {
       return;
     }
     this.pendingText.push(text);
-    if (!this.outputBlocked && this.unsentBytes > this.highWater) {
-      this.outputBlocked = true;
+    if (!this.blocked && this.unsentBytes > this.highWater) {
+      this.blocked = true;
       this.suspend();
     }
     if (!this.writing) this.flush();
   }
 
   private get highWater(): number {
-    return Math.min(OUTPUT_HIGH_WATER_BYTES, this.host.maxOutputBytes);
+    return Math.min(OUTPUT_HIGH_WATER_BYTES, this.host.maxOutputBytes / 2);
   }
 
   private flush(): void {
@@ -112,9 +135,10 @@ export class Session {
       this.unsentBytes -= size;
       if (this.pendingText.length > 0 && !this.closed && !this.overflowed) {
         this.flush();
-      } else if (this.outputBlocked && this.unsentBytes <= this.highWater / 2) {
-        this.outputBlocked = false;
+      } else if (this.blocked && this.unsentBytes <= this.highWater / 2) {
+        this.blocked = false;
         this.resume();
+        if (!this.closed) this.host.outputUnblocked(this);
       }
       const wake = this.onOutputProgress;
       this.onOutputProgress = undefined;

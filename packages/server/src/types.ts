@@ -176,10 +176,11 @@ export interface QmpServerOptions<M extends CommandTable<M> = CommandMap> {
   /** Log sink; default: warnings and errors to `console.error`, info dropped. */
   readonly log?: ServerLogger;
   /**
-   * A client whose unsent output exceeds this many bytes is disconnected, with one warning
-   * logged. Replies alone never get there: above 64 KiB unsent (or this bound, if lower) the
-   * server reads no more of the client's input until it has read most of its output, so only
-   * a client that stops reading while events keep coming is cut off. Default 64 MiB.
+   * A client whose unsent output exceeds this many bytes when an event is written to it is
+   * disconnected, with one warning logged. Replies never get it there: above 64 KiB unsent (or
+   * half this bound, if lower) the server reads no more of the client's input, and runs none
+   * of its queued requests, until it has read most of its output — so only a client that stops
+   * reading while events keep coming is cut off. Default 64 MiB.
    */
   readonly maxOutputBytes?: number;
   /**
