@@ -6,7 +6,7 @@ import {
   TimeoutError,
 } from '@qmpkit/protocol';
 import { describe, expect, test } from 'vitest';
-import { FakeQmp, QSD_VERSION, settle } from '../test/fake-qmp.js';
+import { FakeQmp, QSD_VERSION } from '../test/fake-qmp.js';
 import { QmpClient } from './client.js';
 import type { TranscriptEntry } from './connection.js';
 import { EventOverflowError } from './errors.js';
@@ -145,7 +145,8 @@ describe('connect and negotiate', () => {
     await fake.start();
     const client = new QmpClient();
     const connecting = client.connect({ transport: fake.clientSide });
-    await settle();
+    // Closed while it waits for the greeting: once its transport reads.
+    await waitFor(() => (fake.clientSide.state === 'running' ? true : undefined));
     await client.close();
     const error = await connecting.catch((e: unknown) => e);
     expect(ConnectError.isInstance(error)).toBe(true);

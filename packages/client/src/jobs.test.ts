@@ -2,7 +2,7 @@
 // transcribed from reference/job-semantics.md §5–§6 (verified on QEMU 7.2).
 import { ExecInterruptedError, ExecuteError, TimeoutError } from '@qmpkit/protocol';
 import { describe, expect, test } from 'vitest';
-import { FakeQmp, type ReceivedCommand, settle } from '../test/fake-qmp.js';
+import { FakeQmp, QSD_VERSION, type ReceivedCommand } from '../test/fake-qmp.js';
 import { QmpClient } from './client.js';
 import { JobLostError } from './errors.js';
 import type { JobProgress } from './progress.js';
@@ -49,6 +49,15 @@ async function expectCommand(
   return command;
 }
 
+/** Nothing was sent since the last command the fake took: the next one is a probe sent now. */
+async function expectNothingMoreSent(fake: FakeQmp, client: QmpClient): Promise<void> {
+  const probe = client.execute('query-version');
+  const next = await fake.next();
+  expect(next.execute).toBe('query-version');
+  await fake.reply(next, QSD_VERSION);
+  await probe;
+}
+
 describe('runJob', () => {
   test('stream, normal run (§5.6): completed, with every status and the final progress', async () => {
     const { fake, client } = await connected();
@@ -74,7 +83,7 @@ describe('runJob', () => {
       'null',
     ]);
     expect(outcome.progress).toMatchObject({ current: MiB64, total: MiB64, fraction: 1 });
-    expect(fake.waiting).toBe(0); // no other command was needed
+    await expectNothingMoreSent(fake, client); // no other command was needed
     await client.close();
   });
 
@@ -208,8 +217,7 @@ describe('runJob', () => {
     const query = await expectCommand(fake, 'query-jobs');
     await fake.reply(query, [jobInfo('s1', 'stream', 'concluded', 8, 8)]);
     await expect(run).resolves.toMatchObject({ status: 'completed' });
-    await settle();
-    expect(fake.waiting).toBe(0);
+    await expectNothingMoreSent(fake, client);
     await client.close();
   });
 
@@ -318,7 +326,8 @@ describe('runJob', () => {
     await fake.status('s1', 'created');
     await fake.status('s1', 'running');
     await fake.reply(create, {});
-    await settle();
+    // Aborted once the client has read the job running (the driver keeps items in order).
+    await fake.delivered(client);
     controller.abort();
     const cancel = await expectCommand(fake, 'job-cancel', { id: 's1' });
     // job-cancel on an idle stream: everything before the reply (§6.9)
@@ -347,10 +356,14 @@ describe('runJob', () => {
       [3000, 4000],
       [4000, 4000],
     ];
-    for (const [current, total] of samples) {
+    for (const [i, [current, total]] of samples.entries()) {
       const query = await expectCommand(fake, 'query-jobs');
       await fake.reply(query, [jobInfo('m1', 'mirror', 'running', current, total)]);
-      await new Promise((resolve) => setTimeout(resolve, 3));
+      // The client took this sample; the next one is taken at a later millisecond, so a rate
+      // can be computed between them.
+      await until(() => reports.length === i + 1);
+      const takenBy = Date.now();
+      await until(() => Date.now() > takenBy);
     }
     await fake.status('m1', 'ready');
     // Polls may interleave with job-complete: answer whatever comes.
@@ -388,7 +401,7 @@ describe('runJob', () => {
     const run = client.runJob('block-stream', { device: 'top', 'job-id': 's1' });
     await fake.reply(await fake.next(), {});
     await fake.status('s1', 'running');
-    await settle();
+    await fake.delivered(client);
     fake.reset();
     const error = await run.catch((e: unknown) => e);
     expect(ExecInterruptedError.isInstance(error)).toBe(true);
@@ -424,7 +437,7 @@ describe('runJob across a reconnect', () => {
     });
     await first.reply(await first.next(), {});
     await first.status('m1', 'running');
-    await settle();
+    await first.delivered(client);
     first.reset();
     await until(() => fakes.length === 2);
     const second = fakes[1] as FakeQmp;
@@ -480,7 +493,7 @@ describe('runJob across a reconnect', () => {
     const run = client.runJob('block-stream', { device: 'top', 'job-id': 's1' });
     await first.reply(await first.next(), {});
     await first.status('s1', 'running');
-    await settle();
+    await first.delivered(client);
     first.reset();
     await until(() => fakes.length === 2);
     const second = fakes[1] as FakeQmp;
@@ -577,7 +590,7 @@ describe('runTransaction', () => {
       await fake.status(id, 'null');
     }
     await fake.reply(first, {});
-    await settle();
+    await fake.delivered(client);
     openGate();
     const late = await expectCommand(fake, 'job-finalize', { id: 'j1' });
     await fake.fail(late, 'GenericError', 'Job not found');

@@ -11,6 +11,10 @@ import {
   type QapiErrorClass,
 } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedTransport } from '@qmpkit/protocol/testing';
+import type { QmpClient } from '../src/client.js';
+
+/** The name of the marker event `delivered()` sends (no QEMU event has it). */
+const MARK_EVENT = 'X-FAKE-DELIVERED';
 
 /** The greeting of the qemu-storage-daemon 7.2 in this repository's reference (§2). */
 export const QSD_VERSION = {
@@ -41,6 +45,7 @@ export class FakeQmp {
   private readonly inbox: ReceivedCommand[] = [];
   private waiters: Array<(command: ReceivedCommand) => void> = [];
   private seconds = 1_795_610_564;
+  private marks = 0;
   private readonly options: FakeOptions;
   closedWith: Error | undefined | null = null;
 
@@ -118,6 +123,31 @@ export class FakeQmp {
     return this.event('JOB_STATUS_CHANGE', { id, status });
   }
 
+  /**
+   * Resolves once `client` has read everything this fake sent before the call: a marker event
+   * follows it, and the client hands events to its listeners in the order it reads them (what
+   * they then queue, e.g. a job driver's items, stays in that order too).
+   */
+  async delivered(client: QmpClient): Promise<void> {
+    const mark = ++this.marks;
+    let unsubscribe = () => {};
+    const seen = new Promise<void>((resolve, reject) => {
+      unsubscribe = client.subscribe({
+        names: new Set([MARK_EVENT]),
+        deliver: (event) => {
+          if (event.data?.mark === mark) resolve();
+        },
+        end: () => reject(new Error('the client ended before the marker arrived')),
+      });
+    });
+    try {
+      await this.event(MARK_EVENT, { mark });
+      await seen;
+    } finally {
+      unsubscribe();
+    }
+  }
+
   send(message: JsonValue): Promise<void> {
     return this.serverSide.send(message);
   }
@@ -131,9 +161,4 @@ export class FakeQmp {
   reset(): void {
     this.serverSide.abort(new Error('server crashed'));
   }
-}
-
-/** Lets every queued macrotask (the pair delivers each chunk in its own turn) run. */
-export async function settle(turns = 20): Promise<void> {
-  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }

@@ -14,7 +14,7 @@ execFileSync(process.execPath, [serverBin, '--version']); // fails loudly if ser
 
 // --- example ---
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QmpClient } from '@qmpkit/client';
@@ -23,31 +23,48 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
+let dir: string;
 let server: ChildProcess;
 let qmp: QmpClient;
 
 beforeAll(async () => {
   // The fake QEMU, on a virtual clock, with the disks the orchestrator expects.
-  const dir = mkdtempSync(join(tmpdir(), 'orchestrator-test-'));
+  dir = mkdtempSync(join(tmpdir(), 'orchestrator-test-'));
   const socket = join(dir, 'qmp.sock');
-  server = spawn(process.execPath, [
-    serverBin, // node_modules/@qmpkit/server-app/dist/bin/qmpkit-server.js
-    '--clock',
-    'virtual',
-    '--blockdev',
-    `null-co,node-name=src,size=${10 * GiB}`,
-    '--blockdev',
-    `null-co,node-name=dst,size=${10 * GiB}`,
-    '--socket',
-    socket,
-  ]);
-  while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 10));
+  server = spawn(
+    process.execPath,
+    [
+      serverBin, // node_modules/@qmpkit/server-app/dist/bin/qmpkit-server.js
+      '--clock',
+      'virtual',
+      '--blockdev',
+      `null-co,node-name=src,size=${10 * GiB}`,
+      '--blockdev',
+      `null-co,node-name=dst,size=${10 * GiB}`,
+      '--socket',
+      socket,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  // The socket file is put in place once the server listens. A generous deadline (the machine
+  // may be busy), and no waiting on a server that has exited.
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(socket)) {
+    if (server.exitCode !== null || Date.now() > deadline) throw new Error('no qmpkit-server');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   qmp = await connectQmp({ path: socket });
 });
 
 afterAll(async () => {
   await qmp?.close();
-  server?.kill('SIGTERM');
+  // Nothing left behind: the server has exited and its directory is gone.
+  if (server?.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
 test('a throttled mirror holds at 40% until the test moves time on', async () => {

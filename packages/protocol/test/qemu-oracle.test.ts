@@ -61,10 +61,12 @@ beforeAll(async () => {
   );
   // QEMU creates the socket file before it listens; it writes the pidfile only once every option
   // (the monitor included) is processed, so that is when a connection is accepted.
-  for (let i = 0; i < 1000 && !existsSync(pidfile); i++) {
+  // A generous deadline: the machine may be loaded.
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(pidfile)) {
+    if (Date.now() > deadline) throw new Error(`${QSD} did not start (no pidfile after 60 s)`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  if (!existsSync(pidfile)) throw new Error(`${QSD} did not start (no pidfile after 10 s)`);
   socket = connect(path);
   socket.on('data', (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);

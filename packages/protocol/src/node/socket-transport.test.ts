@@ -107,7 +107,8 @@ describe('unix sockets', () => {
   test('the server closing the connection reaches the client as cause EOF', async () => {
     const path = join(dir, 'closing.sock');
     const server = echoServer((t) => {
-      setTimeout(() => void t.close(), 10);
+      // Once the connection handler has sent the greeting (it does so right after this call).
+      queueMicrotask(() => void t.close());
     });
     await listen(server, path);
     try {
