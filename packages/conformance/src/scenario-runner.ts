@@ -113,6 +113,10 @@ export interface ScenarioRun {
 }
 
 const DEFAULT_EXPECT_TIMEOUT_MS = 5000;
+// A `run` step's program (qemu-io, qemu-img, nbdinfo…) is a whole process: under load on a shared
+// 2-core machine it has taken more than 5 s to start and finish. Its deadline only guards against a
+// hang, so it is generous; a scenario never asserts how long a program took.
+const DEFAULT_RUN_TIMEOUT_MS = 60_000;
 const DEFAULT_SETTLE_MS = 150;
 /** The largest number of messages a scenario may produce; a runaway server is cut off. */
 const MAX_MESSAGES = 10_000;
@@ -412,7 +416,7 @@ class Walker {
         [...step.args],
         {
           cwd: this.#dir,
-          timeout: step.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS,
+          timeout: step.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
           maxBuffer: 1024 * 1024,
         },
         (error, stdout) => {

@@ -113,6 +113,7 @@ export type Step =
       readonly args: readonly string[];
       readonly exitCode: number;
       readonly stdout: string;
+      /** How long the program may take before it is killed (default 60 s: a guard against a hang). */
       readonly timeoutMs?: number;
     }
   /**
