@@ -18,7 +18,21 @@ const VALID_NAME = /^(__[a-z0-9.-]+_)?(x-)?([a-z][a-z0-9_-]*)$/i;
 
 /** QEMU's c_name() without keyword protection: every character outside [A-Za-z0-9_] becomes _. */
 export function cName(name: string): string {
-  return name.replace(/[^A-Za-z0-9_]/g, '_');
+  // Most names need no change; only those with another character go through the replace.
+  for (let i = 0; i < name.length; i++) {
+    if (!isCNameChar(name.charCodeAt(i))) return name.replace(/[^A-Za-z0-9_]/g, '_');
+  }
+  return name;
+}
+
+function isAlnum(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return isCNameChar(c) && c !== 95;
+}
+
+/** [A-Za-z0-9_] */
+function isCNameChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 /* _ */;
 }
 
 function isObject(v: QValue | undefined): v is QObject {
@@ -51,7 +65,8 @@ class ExprChecker {
   /** Returns the stem of a valid name (the name without `__RFQDN_` and `x-`). */
   checkNameStr(name: string, source: string): string {
     const m = VALID_NAME.exec(name);
-    if (!m || cName(name).startsWith('q_'))
+    // cName(name) starts with 'q_': a 'q' then a character cName turns into '_' (or '_').
+    if (!m || (name.charCodeAt(0) === 113 /* q */ && name.length > 1 && !isAlnum(name, 1)))
       this.fail('invalid-name', `${source} has an invalid name`);
     return m[3] as string;
   }
@@ -101,6 +116,11 @@ class ExprChecker {
     required: readonly string[],
     optional: readonly string[],
   ): void {
+    // Checked without allocating first: nearly every expression passes.
+    let ok = true;
+    for (const k of required) if (!value.has(k)) ok = false;
+    for (const k of value.keys()) if (!required.includes(k) && !optional.includes(k)) ok = false;
+    if (ok) return;
     const list = (keys: Iterable<string>): string =>
       [...keys]
         .sort()

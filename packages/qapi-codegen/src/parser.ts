@@ -291,7 +291,8 @@ export class SchemaFileParser implements DocLexer {
         this.val = this.lexString();
         return;
       } else if (ch === ' ') {
-        // the commonest character: nothing to do
+        // The commonest character (indentation): skip the whole run at once.
+        while (src.charCodeAt(this.cursor) === 32) this.cursor++;
       } else if (ch === 't' && src.startsWith('true', this.pos)) {
         this.tok = 't';
         this.val = true;
