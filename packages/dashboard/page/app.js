@@ -4,15 +4,19 @@
 //  - messages only update the page's state; the DOM is written once per animation frame;
 //  - each VM's job list renders only the rows in its scroll box (the others cost nothing), and
 //    writes only the cells whose text changed;
-//  - the timeline is drawn in time coordinates under one scaling transform: the clock moving
-//    changes that transform, not the lanes; a changed job redraws only its own lane, and only
-//    its new or changed bands.
+//  - the timeline, in a scroll box of its own, holds only the lanes in view; it is drawn in time
+//    coordinates under one scaling transform: the clock moving changes that transform, not the
+//    lanes; a changed job redraws only its own lane, and only its new or changed bands;
+//  - the event log holds only the entries in its scroll box (fixed-height lines);
+//  - each frame reads every scroll box first and writes after: one layout per frame.
 
 import { formatBytes, formatEta, formatRate, formatSpeed, formatTime, STATUSES } from './format.js';
 import { Timeline } from './timeline.js';
 
-/** Rows rendered beyond each edge of a job list's scroll box. */
+/** Rows rendered beyond each edge of a job list's or the log's scroll box. */
 const OVERSCAN = 4;
+/** A log entry's height in pixels (app.css gives every entry exactly this). */
+const LOG_ENTRY_HEIGHT = 36;
 
 const state = {
   /** key → job (a JobRow with the samples and intervals so far); insertion order. */
@@ -30,11 +34,20 @@ const state = {
   dirty: new Set(),
   /** Which jobs pass the filters, or their order, may have changed. */
   membershipDirty: true,
-  /** Log entries not drawn yet (the newest maxLog at most). */
-  pendingLog: [],
+  /** The event log, oldest first (the newest maxLog). */
+  log: [],
+  /** Entries added since the last frame: a reader scrolled down keeps their place. */
+  logAdded: 0,
+  logDirty: false,
+  /** The page's own count of log entries: each entry's `seq` (the server's `n` skips under floods). */
+  logSeq: 0,
+  /** seq → the list item showing it (entries in view only). */
+  logItems: new Map(),
+  /** List items out of view, for reuse. */
+  logPool: [],
+  /** The seq placed at the list's origin (top 0): entries are placed relative to it. */
+  logOrigin: null,
   frame: 0,
-  /** A timer for the timeline's held-back changes. */
-  timer: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -285,33 +298,98 @@ function renderSummaries() {
 
 // ---- event log -------------------------------------------------------------------------------
 
-function renderLog() {
-  const entries = state.pendingLog;
-  state.pendingLog = [];
+function createLogItem() {
+  const li = document.createElement('li');
+  const head = document.createElement('div');
+  const time = document.createElement('time');
+  const target = document.createElement('span');
+  target.className = 'target';
+  const event = document.createElement('span');
+  event.className = 'event';
+  head.append(time, target, event);
+  const data = document.createElement('div');
+  data.className = 'data';
+  li.append(head, data);
+  return li;
+}
+
+function fillLogItem(li, entry) {
+  li.className = entry.level;
+  li.dataset.event = entry.event;
+  li.dataset.n = String(entry.n);
+  const [head, data] = li.children;
+  const [time, target, event] = head.children;
+  time.textContent = formatTime(entry.time);
+  target.textContent = state.targets.size > 1 ? entry.target : '';
+  event.textContent = entry.event;
+  data.textContent = entry.data;
+  data.title = entry.data;
+  // When the dashboard received the event: lets a bench measure event-to-screen.
+  li.dataset.at = String(entry.time);
+}
+
+/**
+ * Renders the log entries in (or near) its scroll box, newest on top, each placed by its page
+ * sequence number (`seq`) inside a list that is its own compositing layer: a new entry moves the
+ * whole list down by one transform (the browser moves what it painted, it does not paint it
+ * again) and only the new entry is painted. Entries leaving the view are removed.
+ */
+function renderLog(view) {
+  const box = $('log-box');
+  const log = state.log;
+  const count = log.length;
+  let top = view.top;
+  // New entries go on top: a reader scrolled down is scrolled by as much, so the entries being
+  // read stay in place.
+  const anchored = state.logAdded > 0 && top > 0;
+  if (anchored) top += Math.min(state.logAdded, count) * LOG_ENTRY_HEIGHT;
+  state.logAdded = 0;
+  state.logDirty = false;
+  const first = Math.max(0, Math.floor(top / LOG_ENTRY_HEIGHT) - OVERSCAN);
+  const end = Math.min(count, Math.ceil((top + view.height) / LOG_ENTRY_HEIGHT) + OVERSCAN);
   const list = $('log');
-  const fragment = document.createDocumentFragment();
-  for (const entry of entries) {
-    const li = document.createElement('li');
-    li.className = entry.level;
-    li.dataset.event = entry.event;
-    li.dataset.n = String(entry.n);
-    const time = document.createElement('time');
-    time.textContent = formatTime(entry.time);
-    const target = document.createElement('span');
-    target.className = 'target';
-    target.textContent = state.targets.size > 1 ? entry.target : '';
-    const event = document.createElement('span');
-    event.className = 'event';
-    event.textContent = entry.event;
-    const data = document.createElement('span');
-    data.className = 'data';
-    data.textContent = entry.data;
-    li.append(time, target, event, data);
-    fragment.prepend(li);
+  const items = state.logItems;
+  const newest = count > 0 ? log[count - 1].seq : 0;
+  state.logOrigin ??= newest;
+  // Entry i (0 = newest) is log[count - 1 - i]: its seq is newest - i.
+  const wantedNewest = newest - first;
+  const wantedOldest = newest - end + 1;
+  let present = false;
+  let minSeq = Number.POSITIVE_INFINITY;
+  let maxSeq = Number.NEGATIVE_INFINITY;
+  for (const [seq, li] of items) {
+    if (seq > wantedNewest || seq < wantedOldest) {
+      li.remove();
+      items.delete(seq);
+      if (state.logPool.length < 64) state.logPool.push(li);
+    } else {
+      present = true;
+      minSeq = Math.min(minSeq, seq);
+      maxSeq = Math.max(maxSeq, seq);
+    }
   }
-  list.prepend(fragment);
-  while (list.childElementCount > state.maxLog) list.lastElementChild.remove();
-  setText($('log-count'), `(latest ${list.childElementCount})`);
+  const place = (entry) => {
+    const li = state.logPool.pop() ?? createLogItem();
+    fillLogItem(li, entry);
+    li.style.top = `${(state.logOrigin - entry.seq) * LOG_ENTRY_HEIGHT}px`;
+    items.set(entry.seq, li);
+    return li;
+  };
+  // The list's children stay newest first: older entries go after, newer before.
+  if (present) {
+    for (let i = first; i < end; i++) {
+      const entry = log[count - 1 - i];
+      if (entry.seq < minSeq) list.append(place(entry));
+    }
+  }
+  for (let i = end - 1; i >= first; i--) {
+    const entry = log[count - 1 - i];
+    if (!present || entry.seq > maxSeq) list.prepend(place(entry));
+  }
+  list.style.transform = `translateY(${(newest - state.logOrigin) * LOG_ENTRY_HEIGHT}px)`;
+  $('log-sizer').style.height = `${count * LOG_ENTRY_HEIGHT}px`;
+  if (anchored) box.scrollTop = top;
+  setText($('log-count'), `(latest ${count})`);
 }
 
 // ---- the stream ------------------------------------------------------------------------------
@@ -373,11 +451,23 @@ function schedule() {
   state.frame = requestAnimationFrame(render);
 }
 
-const timeline = new Timeline(
-  $('timeline'),
-  $('timeline-note'),
-  () => Date.now() + state.clockOffset,
-);
+const timeline = new Timeline({
+  svg: $('timeline'),
+  axisSvg: $('timeline-axis'),
+  box: $('timeline-box'),
+  note: $('timeline-note'),
+  clock: () => Date.now() + state.clockOffset,
+  onScroll: schedule,
+});
+
+/**
+ * What a scroll box shows: its scroll offset and height. A box not yet at its maximum height
+ * grows with its content this very frame, so it counts as tall as the window.
+ */
+function viewOf(box) {
+  const height = box.scrollHeight > box.clientHeight ? box.clientHeight : window.innerHeight;
+  return { top: box.scrollTop, height };
+}
 
 function render() {
   state.frame = 0;
@@ -388,21 +478,15 @@ function render() {
   }
   // Read every scroll box first, then write: one layout per frame.
   const views = [];
-  for (const group of state.targets.values()) {
-    views.push([group, group.scroller.scrollTop, group.scroller.clientHeight]);
-  }
-  for (const [group, top, height] of views) renderGroup(group, top, height);
+  for (const group of state.targets.values()) views.push([group, viewOf(group.scroller)]);
+  const logView = viewOf($('log-box'));
+  const timelineView = viewOf($('timeline-box'));
+  for (const [group, view] of views) renderGroup(group, view.top, view.height);
   renderSummaries();
-  if (state.pendingLog.length > 0) renderLog();
-  const heldBackMs = timeline.render(state.jobs, passes, state.dirty, state.membershipDirty);
+  if (state.logDirty) renderLog(logView);
+  timeline.render(state.jobs, passes, state.dirty, state.membershipDirty, timelineView);
   state.dirty.clear();
   state.membershipDirty = false;
-  if (heldBackMs > 0 && state.timer === 0) {
-    state.timer = setTimeout(() => {
-      state.timer = 0;
-      schedule();
-    }, heldBackMs);
-  }
 }
 
 function onMessage(message) {
@@ -418,15 +502,21 @@ function onMessage(message) {
     }
     timeline.clear();
     $('log').replaceChildren();
-    state.pendingLog = [];
+    state.logItems.clear();
+    state.logOrigin = null;
+    state.log = [];
+    state.logAdded = 0;
+    state.logDirty = true;
   }
   for (const t of message.targets) renderTargetState(t);
   for (const row of message.jobs) mergeJob(row);
   for (const key of message.removed ?? []) forget(key);
   if (message.log.length > 0) {
-    const log = state.pendingLog;
-    for (const entry of message.log) log.push(entry);
+    const log = state.log;
+    for (const entry of message.log) log.push({ ...entry, seq: ++state.logSeq });
     if (log.length > state.maxLog) log.splice(0, log.length - state.maxLog);
+    state.logAdded += message.log.length;
+    state.logDirty = true;
   }
   schedule();
 }
@@ -446,6 +536,14 @@ function connect() {
 }
 
 setupFilters();
+$('log-box').addEventListener(
+  'scroll',
+  () => {
+    state.logDirty = true;
+    schedule();
+  },
+  { passive: true },
+);
 connect();
 // The live end of the timeline moves with the clock, events or not.
 setInterval(schedule, 1000);

@@ -1,20 +1,22 @@
 // The timeline chart: one lane per job (status bands over time, and the progress line), drawn
 // in SVG in time coordinates — x is milliseconds since the first job seen, y is pixels — under
-// one transform that maps the shown time range onto the chart's width. The clock moving changes
-// that transform only; a changed job redraws only its own lane, and in it only the bands that
-// are new or changed. The band still open in each lane is stretched to "now" as the clock moves.
+// one transform that maps the shown time range onto the chart's width. The chart scrolls in a
+// box of its own, and only the lanes in (or near) that box exist: the browser styles, lays out
+// and paints a screenful of lanes whether 20 jobs or 1,000 pass the filters. The clock moving
+// changes the transform only; a changed job redraws only its own lane, and in it only the bands
+// that are new or changed. The band still open in each lane is stretched to "now" as the clock
+// moves. The time axis sits above the box (its own SVG), so it stays in view while lanes scroll.
 
 import { formatTime } from './format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-/** Lanes drawn at most (the newest jobs that pass the filters). */
-const MAX_LANES = 200;
+/** Lanes the chart holds at most (the newest jobs that pass the filters); only those in view are drawn. */
+const MAX_LANES = 2000;
 const LANE_HEIGHT = 20;
 const LABEL_WIDTH = 150;
-const TOP = 20;
-/** Changed lanes are redrawn at most this often (ms). */
-const REDRAW_EVERY_MS = 250;
-/** The clock moves the chart this often (ms): each move repaints every lane. */
+/** Lanes drawn beyond each edge of the scroll box. */
+const OVERSCAN = 3;
+/** The clock moves the chart this often (ms): each move repaints the lanes in view. */
 const RESCALE_EVERY_MS = 1000;
 
 const el = (name, attributes = {}) => {
@@ -24,30 +26,39 @@ const el = (name, attributes = {}) => {
 };
 
 export class Timeline {
-  constructor(svg, note, clock) {
+  /**
+   * `svg` holds the lanes inside the scroll box `box`; `axisSvg` the time axis above it;
+   * `onScroll` is called when the box scrolls (the page schedules a frame).
+   */
+  constructor({ svg, axisSvg, box, note, clock, onScroll }) {
     this.svg = svg;
+    this.axisSvg = axisSvg;
+    this.box = box;
     this.note = note;
     this.clock = clock;
+    svg.dataset.laneHeight = String(LANE_HEIGHT);
     const defs = el('defs');
     const clip = el('clipPath', { id: 'timeline-clip' });
     this.clipRect = el('rect', { x: LABEL_WIDTH, y: 0, width: 0, height: 0 });
     clip.append(this.clipRect);
     defs.append(clip);
-    this.axis = el('g', { class: 'axis' });
+    this.grid = el('g', { class: 'grid' });
     this.labels = el('g', { class: 'labels' });
     const plot = el('g', { class: 'plot', 'clip-path': 'url(#timeline-clip)' });
     this.scaled = el('g', { class: 'scaled' });
     plot.append(this.scaled);
-    svg.replaceChildren(defs, this.axis, this.labels, plot);
-    /** key → { g, label, bands: Map(interval → its element), open, line, index, … } */
+    svg.replaceChildren(defs, this.grid, this.labels, plot);
+    /** key → { g, label, bands: Map(interval → its element), open, line, index, … }: lanes in view. */
     this.lanes = new Map();
-    /** Keys of jobs changed since their lanes were last drawn. */
-    this.dirty = new Set();
-    this.lastDraw = Number.NEGATIVE_INFINITY;
+    /** The jobs that have a lane, in order (a lane out of view is drawn afresh when it comes in). */
     this.shown = [];
+    /** key → its index in `shown`. */
+    this.indexOf = new Map();
+    this.first = 0;
+    this.end = 0;
     this.base = undefined;
     this.t0 = 0;
-    this.width = Math.max(400, svg.clientWidth || 800);
+    this.width = Math.max(400, box.clientWidth || 800);
     this.lastRescale = Number.NEGATIVE_INFINITY;
     this.needRescale = true;
     new ResizeObserver(([entry]) => {
@@ -55,8 +66,10 @@ export class Timeline {
       if (width !== this.width) {
         this.width = width;
         this.needRescale = true;
+        onScroll();
       }
-    }).observe(svg);
+    }).observe(box);
+    box.addEventListener('scroll', onScroll, { passive: true });
     // A band's details as a tooltip, made when the pointer first rests on it.
     svg.addEventListener('pointerover', (event) => {
       const band = event.target.closest?.('.band');
@@ -71,73 +84,79 @@ export class Timeline {
   clear() {
     for (const lane of this.lanes.values()) this.dropLane(lane);
     this.lanes.clear();
-    this.dirty.clear();
     this.shown = [];
+    this.indexOf.clear();
+    this.first = 0;
+    this.end = 0;
     this.base = undefined;
     this.needRescale = true;
   }
 
+  /** The scroll box's view, read before any write of the frame. */
+  readView() {
+    return { top: this.box.scrollTop, height: this.box.clientHeight };
+  }
+
   /**
    * Brings the chart up to date: `dirty` are the keys of jobs changed since the last call,
-   * `membershipDirty` says which jobs pass the filters (or which exist) may have changed.
-   * Returns 0, or in how many ms the changes it held back are due (call again then).
+   * `membershipDirty` says which jobs pass the filters (or which exist) may have changed, `view`
+   * is what readView() returned this frame.
    */
-  render(jobs, passes, dirty, membershipDirty) {
-    for (const key of dirty) this.dirty.add(key);
+  render(jobs, passes, dirty, membershipDirty, view) {
     if (membershipDirty) this.relane(jobs, passes);
+    const count = this.shown.length;
+    const first = Math.max(0, Math.floor(view.top / LANE_HEIGHT) - OVERSCAN);
+    const end = Math.min(count, Math.ceil((view.top + view.height) / LANE_HEIGHT) + OVERSCAN);
+    if (membershipDirty || first !== this.first || end !== this.end) {
+      this.first = first;
+      this.end = end;
+      for (const [key, lane] of this.lanes) {
+        const index = this.indexOf.get(key);
+        if (index === undefined || index < first || index >= end) {
+          this.dropLane(lane);
+          this.lanes.delete(key);
+        }
+      }
+      for (let index = first; index < end; index++) {
+        const job = this.shown[index];
+        let lane = this.lanes.get(job.key);
+        if (lane === undefined) {
+          lane = this.addLane(job);
+          this.lanes.set(job.key, lane);
+        }
+        if (lane.index !== index) {
+          lane.index = index;
+          const y = index * LANE_HEIGHT;
+          lane.g.setAttribute('transform', `translate(0 ${y})`);
+          lane.g.dataset.index = String(index);
+          lane.label.setAttribute('y', String(y + 13));
+        }
+      }
+    }
+    for (const lane of this.lanes.values()) {
+      if (!lane.drawn || dirty.has(lane.key)) this.drawLane(lane, jobs.get(lane.key));
+    }
     const now = this.clock();
-    // Under a flood of changes the lanes are redrawn a few times a second, not at every frame.
-    if (!membershipDirty && this.dirty.size > 0 && now - this.lastDraw < REDRAW_EVERY_MS) {
-      return REDRAW_EVERY_MS - (now - this.lastDraw);
-    }
-    if (this.dirty.size > 0 || membershipDirty) {
-      this.lastDraw = now;
-      for (const key of this.dirty) {
-        const lane = this.lanes.get(key);
-        if (lane?.drawn) this.drawLane(lane, jobs.get(key));
-      }
-      this.dirty.clear();
-      for (const lane of this.lanes.values()) {
-        if (!lane.drawn) this.drawLane(lane, jobs.get(lane.key));
-      }
-    }
     if (this.needRescale || now - this.lastRescale >= RESCALE_EVERY_MS) this.rescale(now);
-    return 0;
   }
 
   relane(jobs, passes) {
     const passing = [];
     for (const job of jobs.values()) if (passes(job)) passing.push(job);
-    const shown = passing.slice(-MAX_LANES);
+    const shown = passing.length > MAX_LANES ? passing.slice(-MAX_LANES) : passing;
     this.note.textContent =
       passing.length > shown.length
         ? `(the newest ${shown.length} of ${passing.length}; filter to see others)`
         : `(${passing.length} jobs)`;
-    const keep = new Set(shown.map((job) => job.key));
-    for (const [key, lane] of this.lanes) {
-      if (!keep.has(key)) {
-        this.dropLane(lane);
-        this.lanes.delete(key);
-      }
-    }
+    this.indexOf.clear();
     this.t0 = Number.POSITIVE_INFINITY;
     shown.forEach((job, index) => {
       this.base ??= job.firstSeen;
       this.t0 = Math.min(this.t0, job.firstSeen);
-      let lane = this.lanes.get(job.key);
-      if (lane === undefined) {
-        lane = this.addLane(job);
-        this.lanes.set(job.key, lane);
-      }
-      if (lane.index !== index) {
-        lane.index = index;
-        const y = TOP + index * LANE_HEIGHT;
-        lane.g.setAttribute('transform', `translate(0 ${y})`);
-        lane.label.setAttribute('y', String(y + 13));
-      }
+      this.indexOf.set(job.key, index);
     });
+    if (shown.length !== this.shown.length) this.needRescale = true;
     this.shown = shown;
-    this.needRescale = true;
   }
 
   addLane(job) {
@@ -237,14 +256,17 @@ export class Timeline {
     this.lastRescale = now;
     this.needRescale = false;
     const width = this.width;
-    const height = TOP + 4 + this.shown.length * LANE_HEIGHT;
+    const height = 4 + this.shown.length * LANE_HEIGHT;
     this.svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
     this.svg.setAttribute('height', String(height));
+    this.axisSvg.setAttribute('viewBox', `0 0 ${width} 14`);
+    this.axisSvg.setAttribute('width', String(width));
     const plotWidth = width - LABEL_WIDTH - 8;
     this.clipRect.setAttribute('width', String(plotWidth));
     this.clipRect.setAttribute('height', String(height));
     if (this.shown.length === 0) {
-      this.axis.replaceChildren();
+      this.axisSvg.replaceChildren();
+      this.grid.replaceChildren();
       return;
     }
     const t0 = this.t0;
@@ -261,15 +283,15 @@ export class Timeline {
       }
     }
     const x = (t) => (LABEL_WIDTH + (t - t0) * scale).toFixed(1);
-    const parts = [];
+    const ticks = [];
+    const lines = [];
     for (let i = 0; i <= 4; i++) {
       const t = t0 + ((t1 - t0) * i) / 4;
       const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
-      parts.push(
-        `<line x1="${x(t)}" x2="${x(t)}" y1="14" y2="${height}"/>`,
-        `<text x="${x(t)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`,
-      );
+      ticks.push(`<text x="${x(t)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`);
+      lines.push(`<line x1="${x(t)}" x2="${x(t)}" y1="0" y2="${height}"/>`);
     }
-    this.axis.innerHTML = parts.join('');
+    this.axisSvg.innerHTML = ticks.join('');
+    this.grid.innerHTML = lines.join('');
   }
 }
