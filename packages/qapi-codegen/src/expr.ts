@@ -16,6 +16,14 @@ export type Meta = (typeof META_KEYS)[number];
 
 const VALID_NAME = /^(__[a-z0-9.-]+_)?(x-)?([a-z][a-z0-9_-]*)$/i;
 
+/** The key lists of members, branches and features (shared: checked once per member). */
+const KEYS = {
+  type: ['type'],
+  name: ['name'],
+  if: ['if'],
+  ifFeatures: ['if', 'features'],
+} as const;
+
 /** QEMU's c_name() without keyword protection: every character outside [A-Za-z0-9_] becomes _. */
 export function cName(name: string): string {
   // Most names need no change; only those with another character go through the replace.
@@ -119,7 +127,9 @@ class ExprChecker {
     // Checked without allocating first: nearly every expression passes.
     let ok = true;
     for (const k of required) if (!value.has(k)) ok = false;
-    for (const k of value.keys()) if (!required.includes(k) && !optional.includes(k)) ok = false;
+    value.forEach((_, k) => {
+      if (!required.includes(k) && !optional.includes(k)) ok = false;
+    });
     if (ok) return;
     const list = (keys: Iterable<string>): string =>
       [...keys]
@@ -220,7 +230,7 @@ class ExprChecker {
     if (!isObject(value)) this.fail('bad-type', `${source} should be an object or type name`);
     const permissive =
       parentName !== undefined && this.pragma.memberNameExceptions.includes(parentName);
-    for (const [rawKey, arg] of value) {
+    value.forEach((arg, rawKey) => {
       const keySource = `${source} member '${rawKey}'`;
       const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
       this.checkNameLower(key, keySource, permissive, permissive);
@@ -228,12 +238,12 @@ class ExprChecker {
       if (c === 'u' || c.startsWith('has_'))
         this.fail('reserved-name', `${keySource} uses reserved name`);
       const member = this.asObject(arg, keySource);
-      this.checkKeys(member, keySource, ['type'], ['if', 'features']);
+      this.checkKeys(member, keySource, KEYS.type, KEYS.ifFeatures);
       this.checkIf(member, keySource);
       this.checkFeatures(member.get('features'), member);
       if (this.qemu === '7.2') this.checkType(member.get('type'), keySource, true);
       else this.checkTypeNameOrArray(member.get('type'), keySource);
-    }
+    });
   }
 
   // QEMU 10.0's checks of type references (check_type_name and friends).
@@ -271,11 +281,11 @@ class ExprChecker {
   checkFeatures(features: QValue | undefined, owner: QObject): void {
     if (features === undefined) return;
     if (!Array.isArray(features)) this.fail('bad-features', "'features' must be an array");
-    const normalised = features.map((f) => (isObject(f) ? f : new Map([['name', f]])));
+    const normalised = features.map((f) => (isObject(f) ? f : singleKey('name', f)));
     owner.set('features', normalised);
     for (const feat of normalised) {
       let source = "'features' member";
-      this.checkKeys(feat, source, ['name'], ['if']);
+      this.checkKeys(feat, source, KEYS.name, KEYS.if);
       const name = feat.get('name');
       this.checkNameIsStr(name, source);
       source = `${source} '${name}'`;
@@ -293,11 +303,11 @@ class ExprChecker {
       this.fail('bad-prefix', "'prefix' must be a string");
     }
     const permissive = this.pragma.memberNameExceptions.includes(name);
-    const normalised = members.map((m) => (isObject(m) ? m : new Map([['name', m]])));
+    const normalised = members.map((m) => (isObject(m) ? m : singleKey('name', m)));
     expr.set('data', normalised);
     for (const member of normalised) {
       let source = "'data' member";
-      this.checkKeys(member, source, ['name'], ['if', 'features']);
+      this.checkKeys(member, source, KEYS.name, KEYS.ifFeatures);
       const memberName = member.get('name');
       this.checkNameIsStr(memberName, source);
       source = `${source} '${memberName}'`;
@@ -334,7 +344,7 @@ class ExprChecker {
     for (const [key, value] of members) {
       const source = `'data' member '${key}'`;
       const branch = this.asObject(value, source);
-      this.checkKeys(branch, source, ['type'], ['if']);
+      this.checkKeys(branch, source, KEYS.type, KEYS.if);
       this.checkIf(branch, source);
       if (this.qemu === '7.2') this.checkType(branch.get('type'), source, !truthy(base));
       else this.checkTypeName(branch.get('type'), source);
@@ -351,7 +361,7 @@ class ExprChecker {
       const source = `'data' member '${key}'`;
       this.checkNameLower(key, source);
       const branch = this.asObject(value, source);
-      this.checkKeys(branch, source, ['type'], ['if']);
+      this.checkKeys(branch, source, KEYS.type, KEYS.if);
       this.checkIf(branch, source);
       if (this.qemu === '7.2') this.checkType(branch.get('type'), source, true);
       else this.checkTypeNameOrArray(branch.get('type'), source);
@@ -405,12 +415,17 @@ function checkDocSections10(doc: QapiDoc, meta: Meta, expr: QObject): void {
   }
 }
 
+/** `{ key: value }` (set directly: the Map constructor's iterable path costs more, per member). */
+function singleKey(key: string, value: QValue): QObject {
+  return new Map<string, QValue>().set(key, value);
+}
+
 /** Normalises the values of a members object to the long form `{ 'type': … }`. */
 function normalizeMembers(members: QValue | undefined): void {
   if (!isObject(members)) return;
-  for (const [key, arg] of members) {
-    if (!isObject(arg)) members.set(key, new Map([['type', arg]]));
-  }
+  members.forEach((arg, key) => {
+    if (!isObject(arg)) members.set(key, singleKey('type', arg));
+  });
 }
 
 /** Returns the definition's meta key, e.g. 'struct'. Only valid after checkExprs. */

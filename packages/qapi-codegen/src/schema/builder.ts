@@ -223,10 +223,14 @@ export class SchemaBuilder implements EntityScope {
   }
 
   makeMembers(data: QObject, info: Pos): ObjMemberM[] {
-    return [...data].map(([key, value]) => {
+    const members: ObjMemberM[] = [];
+    data.forEach((value, key) => {
       const v = obj(value);
-      return this.makeMember(key, v.get('type') as QValue, v.get('if'), v.get('features'), info);
+      members.push(
+        this.makeMember(key, v.get('type') as QValue, v.get('if'), v.get('features'), info),
+      );
     });
+    return members;
   }
 
   makeVariant(key: string, typ: QValue, ifcond: QValue | undefined, info: Pos): VariantM {

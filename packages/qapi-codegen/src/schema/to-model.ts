@@ -71,7 +71,9 @@ function typeRef(t: TypeE | undefined): string {
 function toDoc(doc: QapiDoc): Doc {
   const record = (m: Map<string, DocSection>): Record<string, string> => {
     const out: Record<string, string> = Object.create(null);
-    for (const [k, s] of m) out[k] = s.text;
+    m.forEach((s, k) => {
+      out[k] = s.text;
+    });
     return out;
   };
   return {
