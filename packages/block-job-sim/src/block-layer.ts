@@ -16,6 +16,7 @@ import type {
   BlockdevOptions,
 } from '@qmpkit/qapi-types/7.2';
 import { DirtyBitmaps } from './bitmaps/dirty-bitmap.js';
+import { PersistentBitmaps } from './bitmaps/persistence.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { createImage } from './block-layer/create-image.js';
 import { blockStatus, recordWrite, requestError } from './block-layer/guest-io.js';
@@ -80,15 +81,21 @@ export class BlockLayer {
    * @internal Reached through the simulator's commands; not public API yet.
    */
   readonly dirtyBitmaps = new DirtyBitmaps();
+  /** Persistent bitmaps in qcow2 images (loaded on open, stored on close). */
+  readonly #persistentBitmaps: PersistentBitmaps;
+  /** Where failures to store an image's metadata on close go (QEMU: stderr). */
+  onCloseError: ((message: string) => void) | undefined;
 
   constructor(options: BlockLayerOptions) {
     this.#store = options.store;
+    this.#persistentBitmaps = new PersistentBitmaps(this.dirtyBitmaps, this.#store);
     this.schema = new BlockSchema(options.schema);
     this.#digits = options.autoNameDigits ?? defaultDigits;
     this.#opener = new NodeOpener({
       store: this.#store,
       schema: this.schema,
       nodes: this.#nodes,
+      qcow2Opened: (node) => this.#persistentBitmaps.load(node),
       generatedNodeName: () => {
         const counter = this.#autoCounter++;
         return `#block${counter}${String(this.#digits(counter) % 100).padStart(2, '0')}`;
@@ -249,6 +256,7 @@ export class BlockLayer {
   }
 
   #rollback(created: readonly MutableNode[]): void {
+    for (const node of created) this.#closeImage(node);
     for (const node of created) {
       const index = this.#nodes.indexOf(node);
       if (index >= 0) this.#nodes.splice(index, 1);
@@ -328,6 +336,7 @@ export class BlockLayer {
 
   #unref(node: MutableNode): void {
     if (node.monitorOwned || node.users.length > 0) return;
+    this.#closeImage(node);
     const index = this.#nodes.indexOf(node);
     if (index >= 0) this.#nodes.splice(index, 1);
     for (const child of node.children) {
@@ -339,6 +348,34 @@ export class BlockLayer {
     }
   }
 
+  /**
+   * What closing a node does to its image (bdrv_close): a qcow2 node stores its persistent
+   * bitmaps. QEMU reports a failure on stderr and closes anyway; so does the layer, through
+   * `onCloseError`.
+   */
+  #closeImage(node: BlockNode): void {
+    const failure = this.#persistentBitmaps.store(node);
+    if (failure !== undefined) {
+      this.onCloseError?.(`Failed to flush the bitmap data of '${node.nodeName}': ${failure}`);
+    }
+  }
+
+  /**
+   * Closes every node's image as QEMU does when it quits (bdrv_close_all): qcow2 nodes store
+   * their persistent bitmaps. The layer is not used afterwards.
+   */
+  closeAll(): void {
+    for (const node of this.nodes()) this.#closeImage(node);
+  }
+
+  /**
+   * block-dirty-bitmap-remove of a persistent bitmap: it leaves the node's image at once.
+   * @internal
+   */
+  removePersistentBitmap(node: BlockNode, name: string): void {
+    this.#persistentBitmaps.remove(node, name);
+  }
+
   // ---- query-named-block-nodes --------------------------------------------------------------
 
   /** query-named-block-nodes: every node, newest first; `flat` leaves out backing images. */
@@ -348,7 +385,10 @@ export class BlockLayer {
 
   /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
   blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo {
-    return blockDeviceInfo(this.#mutable(node), flat, this.dirtyBitmaps);
+    return blockDeviceInfo(this.#mutable(node), flat, {
+      inMemory: this.dirtyBitmaps,
+      inImage: (n) => this.#persistentBitmaps.describe(n),
+    });
   }
 
   // ---- blockdev-create ----------------------------------------------------------------------

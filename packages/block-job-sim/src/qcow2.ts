@@ -11,6 +11,8 @@ export const QCOW2_MAGIC = 0x514649fb;
 const EXT_END = 0;
 const EXT_BACKING_FORMAT = 0xe2792aca;
 const EXT_FEATURE_TABLE = 0x6803f857;
+/** The bitmaps extension (persistent dirty bitmaps; src/bitmaps/qcow2-bitmaps.ts). */
+export const EXT_BITMAPS = 0x23852875;
 const L1E_OFFSET_MASK = 0x00fffffffffffe00n;
 const L2E_OFFSET_MASK = 0x00fffffffffffe00n;
 const L2E_COMPRESSED = 1n << 62n;
@@ -34,11 +36,24 @@ export interface Qcow2Header {
   readonly nbSnapshots: number;
   readonly incompatibleFeatures: bigint;
   readonly compatibleFeatures: bigint;
+  /** Autoclear feature bits (v3); bit 0: the bitmaps extension is valid. */
+  readonly autoclearFeatures: bigint;
   readonly refcountOrder: number;
   readonly headerLength: number;
   readonly compressionType: 'zlib' | 'zstd';
   readonly backingFile: string | undefined;
   readonly backingFormat: string | undefined;
+  /** Every header extension in file order (type and data), for rewriting the header. */
+  readonly extensions: ReadonlyArray<{ readonly type: number; readonly data: Uint8Array }>;
+  /** The bitmaps extension, if the header has one (valid only with autoclear bit 0). */
+  readonly bitmapsExtension: Qcow2BitmapsExtension | undefined;
+}
+
+/** The bitmaps header extension: where the bitmap directory is. */
+export interface Qcow2BitmapsExtension {
+  readonly nbBitmaps: number;
+  readonly directorySize: number;
+  readonly directoryOffset: number;
 }
 
 /** Why a qcow2 image cannot be opened, in QEMU's words (qcow2_do_open). */
@@ -87,12 +102,14 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
   if (l1Size > MAX_L1_ENTRIES) throw new Qcow2FormatError('Active L1 table too large');
   let incompatibleFeatures = 0n;
   let compatibleFeatures = 0n;
+  let autoclearFeatures = 0n;
   let refcountOrder = 4;
   let headerLength = 72;
   let compressionType: 'zlib' | 'zstd' = 'zlib';
   if (version === 3) {
     incompatibleFeatures = u64(view, 72);
     compatibleFeatures = u64(view, 80);
+    autoclearFeatures = u64(view, 88);
     refcountOrder = view.getUint32(96);
     headerLength = view.getUint32(100);
     if (headerLength < 104) throw new Qcow2FormatError('qcow2 header too short');
@@ -100,6 +117,8 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
   }
   // Header extensions sit between the header and the end of the first cluster.
   let backingFormat: string | undefined;
+  let bitmapsExtension: Qcow2BitmapsExtension | undefined;
+  const extensions: Array<{ type: number; data: Uint8Array }> = [];
   const backingFileOffset = safeNumber(u64(view, 8), 'Backing file offset');
   const extEnd = backingFileOffset > 0 ? Math.min(backingFileOffset, clusterSize) : clusterSize;
   let ext = headerLength;
@@ -110,7 +129,18 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
     const length = extView.getUint32(4);
     if (type === EXT_END) break;
     if (ext + 8 + length > extEnd) throw new Qcow2FormatError('ext_magic too large');
+    extensions.push({ type, data: read(ext + 8, length) });
     if (type === EXT_BACKING_FORMAT) backingFormat = decoder.decode(read(ext + 8, length));
+    if (type === EXT_BITMAPS) {
+      if (length !== 24) throw new Qcow2FormatError('bitmaps_ext: Invalid extension length');
+      const data = read(ext + 8, 24);
+      const dataView = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      bitmapsExtension = {
+        nbBitmaps: dataView.getUint32(0),
+        directorySize: safeNumber(u64(dataView, 8), 'Bitmap directory size'),
+        directoryOffset: safeNumber(u64(dataView, 16), 'Bitmap directory offset'),
+      };
+    }
     ext += 8 + Math.ceil(length / 8) * 8;
   }
   let backingFile: string | undefined;
@@ -134,11 +164,14 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
     nbSnapshots: view.getUint32(60),
     incompatibleFeatures,
     compatibleFeatures,
+    autoclearFeatures,
     refcountOrder,
     headerLength,
     compressionType,
     backingFile,
     backingFormat,
+    extensions,
+    bitmapsExtension,
   };
 }
 

@@ -16,6 +16,7 @@ import { mirrorSourceErrorScenarios } from './mirror-source-errors.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
+import { persistentBitmapScenarios } from './persistent-bitmaps.js';
 import { sparseFileScenarios } from './sparse-files.js';
 import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
@@ -39,6 +40,7 @@ export const allScenarios: readonly Scenario[] = [
   ...bitmapScenarios,
   ...bitmapBackupScenarios,
   ...nbdExportScenarios,
+  ...persistentBitmapScenarios,
   ...streamAfterPartialStreamScenarios,
   ...mirrorConvergesOnWakeScenarios,
   ...streamCommitErrorScenarios,

@@ -94,6 +94,8 @@ export class BitmapCommands {
   remove(a: BlockDirtyBitmap, release = true): { node: BlockNode; bitmap: DirtyBitmap } {
     const found = this.lookup(a.node, a.name);
     found.bitmap.check(BITMAP_BUSY | BITMAP_READONLY);
+    // A persistent bitmap leaves the image at once, even in a transaction's prepare.
+    if (found.bitmap.persistent) this.#layer.removePersistentBitmap(found.node, a.name);
     if (release) this.#bitmaps.release(found.node, found.bitmap);
     return found;
   }

@@ -3,7 +3,7 @@
 // BlockDeviceInfo around it.
 
 import { encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
-import type { BlockDeviceInfo, ImageInfo } from '@qmpkit/qapi-types/7.2';
+import type { BlockDeviceInfo, ImageInfo, Qcow2BitmapInfo } from '@qmpkit/qapi-types/7.2';
 import type { DirtyBitmaps } from '../bitmaps/dirty-bitmap.js';
 import { combinePath } from '../image-store.js';
 import type { SimulatedDriver } from '../qapi.js';
@@ -127,7 +127,13 @@ function driverInfoOf(node: BlockNode): { clusterSize: number; dirty: boolean } 
   }
 }
 
-function imageInfo(node: BlockNode): ImageInfo {
+/** A node's dirty bitmaps: in memory (BlockDirtyInfo) and stored in its qcow2 image. */
+export interface NodeBitmaps {
+  readonly inMemory: DirtyBitmaps;
+  inImage(node: BlockNode): Qcow2BitmapInfo[] | undefined;
+}
+
+function imageInfo(node: BlockNode, bitmaps: NodeBitmaps): ImageInfo {
   const name = refreshFilename(node);
   const info: ImageInfo = {
     filename: name.filename,
@@ -143,6 +149,7 @@ function imageInfo(node: BlockNode): ImageInfo {
   }
   const header = node.qcow2;
   if (header) {
+    const stored = bitmaps.inImage(node);
     info['format-specific'] = {
       type: 'qcow2',
       data:
@@ -154,6 +161,7 @@ function imageInfo(node: BlockNode): ImageInfo {
               'refcount-bits': 2 ** header.refcountOrder,
               corrupt: (header.incompatibleFeatures & 2n) !== 0n,
               'extended-l2': (header.incompatibleFeatures & 16n) !== 0n,
+              ...(stored === undefined ? {} : { bitmaps: stored }),
             }
           : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 },
     };
@@ -178,16 +186,16 @@ function filterOrCowChild(node: BlockNode): BlockNode | undefined {
 export function blockDeviceInfo(
   node: BlockNode,
   flat: boolean,
-  dirtyBitmaps: DirtyBitmaps,
+  bitmaps: NodeBitmaps,
 ): BlockDeviceInfo {
-  const image = imageInfo(node);
+  const image = imageInfo(node, bitmaps);
   let depth = 0;
   if (!flat) {
     let info = image;
     let current = filterOrCowChild(node);
     while (current) {
       depth++;
-      const below = imageInfo(current);
+      const below = imageInfo(current, bitmaps);
       info['backing-image'] = below;
       info = below;
       current = filterOrCowChild(current);
@@ -216,8 +224,8 @@ export function blockDeviceInfo(
     },
     write_threshold: 0,
   };
-  const bitmaps = dirtyBitmaps.info(node);
-  if (bitmaps !== undefined) result['dirty-bitmaps'] = bitmaps;
+  const inMemory = bitmaps.inMemory.info(node);
+  if (inMemory !== undefined) result['dirty-bitmaps'] = inMemory;
   if (node.backing) result.backing_file = refreshFilename(node.backing).filename;
   return result;
 }

@@ -46,6 +46,8 @@ export interface NodeOpenContext {
   readonly schema: BlockSchema;
   /** The layer's nodes in creation order: opened nodes are appended as they open. */
   readonly nodes: MutableNode[];
+  /** A qcow2 node has opened (with its children): its persistent bitmaps are loaded. */
+  qcow2Opened(node: MutableNode): void;
   /** A name for a node opened without node-name: `#block` + counter + two digits. */
   generatedNodeName(): string;
 }
@@ -299,6 +301,7 @@ export class NodeOpener {
           attach(this.#context.nodes, node, 'backing', backing);
           node.autoBackingFile = refreshFilename(backing).filename;
         }
+        this.#context.qcow2Opened(node);
         return node;
       }
       case 'blkdebug': {

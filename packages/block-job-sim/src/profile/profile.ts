@@ -58,4 +58,9 @@ export interface QemuProfile {
    * (QEMU 10.0 on).
    */
   readonly nodeInfoHasActive: boolean;
+  /**
+   * The image info of a `file` node carries `format-specific: {type: 'file', data: {}}` (QEMU 8.0
+   * on; the data would hold an XFS extent size hint, which the simulator's files do not have).
+   */
+  readonly fileImageInfoHasFormatSpecific: boolean;
 }

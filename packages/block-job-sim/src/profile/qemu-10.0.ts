@@ -13,4 +13,5 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   createJobRunsAfterReply: true,
   transactionCommitsNewestFirst: true,
   nodeInfoHasActive: true,
+  fileImageInfoHasFormatSpecific: true,
 });

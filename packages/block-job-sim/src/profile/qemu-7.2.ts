@@ -12,4 +12,5 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   createJobRunsAfterReply: false,
   transactionCommitsNewestFirst: false,
   nodeInfoHasActive: false,
+  fileImageInfoHasFormatSpecific: false,
 });
