@@ -14,7 +14,9 @@ export async function cleanUp(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-export async function until(what: string, condition: () => boolean, ms = 20_000): Promise<void> {
+// The deadline only guards against a hang: on a loaded 2-core machine a bin has taken 38 s to
+// start (fresh-clone CI beside eight busy sessions), so it stays well inside the test timeout.
+export async function until(what: string, condition: () => boolean, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -56,7 +56,8 @@ function run(args: string[]) {
 }
 
 /** Waits for a condition; the deadline is generous because the machine may be loaded. */
-async function until(predicate: () => boolean, ms = 20_000): Promise<void> {
+// A guard against a hang, not a timing assertion: bins have taken 38 s to start on a loaded machine.
+async function until(predicate: () => boolean, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error('timed out');
