@@ -90,11 +90,12 @@ try {
     sync: 'full',
     speed: 2048 * MiB,
   });
-  await qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'big', size: 4096 * MiB });
+  // Big enough to be still running when the picture is taken, however loaded the machine.
+  await qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'big', size: 65536 * MiB });
   await qmp.execute('blockdev-add', {
     driver: 'null-co',
     'node-name': 'big-copy',
-    size: 4096 * MiB,
+    size: 65536 * MiB,
   });
   await qmp.execute('blockdev-backup', {
     'job-id': 'backup-logs',
@@ -104,7 +105,19 @@ try {
     speed: 300 * MiB,
   });
   await until(async () => (await statusOf('mirror-data')) === 'ready');
-  await new Promise((r) => setTimeout(r, 1500));
+  // Until the page shows it: the row and the lane ready, the failed backup ended in both.
+  await page.waitForFunction(
+    () =>
+      document.querySelector('tr.job[data-id="mirror-data"]')?.dataset.status === 'ready' &&
+      document.querySelector(
+        '#timeline g.lane[data-id="mirror-data"] .band[data-status="ready"]',
+      ) &&
+      document.querySelector(
+        '#timeline g.lane[data-id="nightly-backup"] .band[data-status="null"]',
+      ),
+    undefined,
+    { timeout: 60_000, polling: 100 },
+  );
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
 } finally {

@@ -270,7 +270,9 @@ export class Timeline {
       return;
     }
     const t0 = this.t0;
-    const t1 = Math.max(now, t0 + 1000);
+    // The range reaches one rescale period past now: a band or an end that starts before the
+    // next rescale is inside it (and shows at once), not cut off at the right edge.
+    const t1 = Math.max(now + RESCALE_EVERY_MS, t0 + 1000);
     const scale = plotWidth / (t1 - t0);
     this.scaled.setAttribute(
       'transform',
