@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { CliUsageError, parseByteCount, parseCommandLine, parseTcpAddress } from './args.js';
+import { parseByteCount, parseCommandLine } from './args.js';
+import { CliUsageError, parseTcpAddress } from './args-common.js';
 
 const usage = (argv: string[]) => {
   try {

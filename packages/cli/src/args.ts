@@ -5,8 +5,16 @@
 
 import { parseArgs } from 'node:util';
 import type { CommandArgs } from '@qmpkit/client';
-import { hasErrorMarker, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
+import { parseQemuSize } from '@qmpkit/protocol';
 import type { MirrorSyncMode } from '@qmpkit/qapi-types/7.2';
+import {
+  CliUsageError,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_TCP_HOST,
+  parseTcpAddress,
+  type Target,
+} from './args-common.js';
 import { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 import {
   type NormalizeCommand,
@@ -16,30 +24,6 @@ import {
   type RecordCommand,
   recordHelp,
 } from './record-args.js';
-
-/** A wrong command line; shown as `qmpkit: <message>` with a pointer to `--help`, exit 2. */
-export class CliUsageError extends Error {
-  /** The command whose help applies (`exec`, `run mirror`, …), if known. */
-  readonly command: string | undefined;
-  constructor(message: string, command?: string) {
-    super(message);
-    this.name = 'CliUsageError';
-    this.command = command;
-    stampErrorMarker(this, 'CliUsageError');
-  }
-
-  /** True for a CliUsageError from any copy of this package (by its marker). */
-  static isInstance(value: unknown): value is CliUsageError {
-    return hasErrorMarker(value, 'CliUsageError');
-  }
-}
-
-/** Where the QMP server is. */
-export type Target = { path: string } | { host: string; port: number };
-
-export const DEFAULT_TCP_HOST = '127.0.0.1';
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_INTERVAL_MS = 1000;
 
 export type JobKind = 'mirror' | 'commit' | 'stream' | 'backup';
 export const JOB_KINDS: readonly JobKind[] = ['mirror', 'commit', 'stream', 'backup'];
@@ -313,27 +297,6 @@ export function helpText(command?: string): string {
   if (command === 'normalize') return normalizeHelp();
   if (command === 'dashboard') return dashboardHelp();
   return HELP[command] ?? MAIN_HELP;
-}
-
-/** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT`. */
-export function parseTcpAddress(text: string): { host: string; port: number } {
-  let host = DEFAULT_TCP_HOST;
-  let portText = text;
-  const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
-  if (bracket !== null) {
-    host = bracket[1] as string;
-    portText = bracket[2] as string;
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon >= 0) {
-      if (colon > 0) host = text.slice(0, colon);
-      portText = text.slice(colon + 1);
-    }
-  }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new CliUsageError(`--tcp ${text}: expected HOST:PORT with a port from 1 to 65535`);
-  }
-  return { host, port: Number(portText) };
 }
 
 /**

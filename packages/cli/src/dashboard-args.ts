@@ -9,7 +9,7 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INTERVAL_MS,
   parseTcpAddress,
-} from './args.js';
+} from './args-common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 

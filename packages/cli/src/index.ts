@@ -2,7 +2,6 @@
 // pieces it is made of, for embedding `main` or reusing the qmp-shell syntax and the renderers.
 
 export {
-  CliUsageError,
   type ExecCommand,
   helpText,
   type Invocation,
@@ -10,12 +9,11 @@ export {
   type JobsCommand,
   parseByteCount,
   parseCommandLine,
-  parseTcpAddress,
   type RunCommand,
   type ShellCommand,
-  type Target,
   type WatchCommand,
 } from './args.js';
+export { CliUsageError, parseTcpAddress, type Target } from './args-common.js';
 export { completeLine, SchemaIndex } from './completion.js';
 export { type DashboardCommand, dashboardHelp, parseDashboard } from './dashboard-args.js';
 export {

@@ -14,7 +14,7 @@ import {
   TimeoutError,
 } from '@qmpkit/client';
 import { socketTarget } from '@qmpkit/client/node';
-import type { Target } from './args.js';
+import type { Target } from './args-common.js';
 
 /** An output stream: stdout or stderr. */
 export interface Output {

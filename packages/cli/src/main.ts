@@ -4,7 +4,8 @@
  * Ctrl-C 130.
  */
 import { createRequire } from 'node:module';
-import { CliUsageError, helpText, parseCommandLine } from './args.js';
+import { helpText, parseCommandLine } from './args.js';
+import { CliUsageError } from './args-common.js';
 import { runExec } from './commands/exec.js';
 import { runJobs } from './commands/jobs.js';
 import { runRun } from './commands/run.js';

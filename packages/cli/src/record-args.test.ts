@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { CliUsageError, parseCommandLine } from './args.js';
+import { parseCommandLine } from './args.js';
+import { CliUsageError } from './args-common.js';
 
 describe('qmpkit record command line', () => {
   test('unix and TCP forms; TCP on loopback by default; port 0 to listen anywhere free', () => {

@@ -2,7 +2,12 @@
  * The command line of `qmpkit record` (kept apart from args.ts, which holds the client commands).
  */
 import { parseArgs } from 'node:util';
-import { CliUsageError, DEFAULT_CONNECT_TIMEOUT_MS, parseTcpAddress, type Target } from './args.js';
+import {
+  CliUsageError,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  parseTcpAddress,
+  type Target,
+} from './args-common.js';
 
 export interface RecordCommand {
   command: 'record';

@@ -22,13 +22,12 @@ import {
   requestsInFlight,
   restartPlan,
   scheduleKickoff,
-  stopPlan,
   syncTo,
 } from '../runtime/copy-loop.js';
 import { drainBegin, drainEnd } from '../runtime/drain.js';
 import { errorAction } from '../runtime/io-errors.js';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
-import { defer, finish, idle, type JobRuntime } from '../runtime/job-runtime.js';
+import { defer, finish, idle, type JobRuntime, stopPlan } from '../runtime/job-runtime.js';
 import type { BackupState, JobRun } from './driver.js';
 import { WorkList } from './schedule.js';
 

@@ -22,12 +22,14 @@ import { injectError, predictError } from './io-errors.js';
 import type { JobRuntime } from './job-runtime.js';
 import {
   applyEffects,
+  cancelTimer,
   defer,
   finish,
   guarded,
   idle,
   reconcile,
   reconcileGroup,
+  stopPlan,
   syncGroup,
 } from './job-runtime.js';
 
@@ -195,25 +197,6 @@ export function scheduleKickoff(rt: JobRuntime, d: JobRun): void {
   } else {
     defer(rt, kickoff);
   }
-}
-
-/** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
-export function stopPlan(rt: JobRuntime, d: JobRun): void {
-  cancelTimer(rt, d);
-  if (d.plan !== undefined && d.planLive) {
-    d.limiter = rateLimitAfter(d.plan, d.frontier, d.planLimiter);
-  }
-  d.plan = undefined;
-  d.planLive = false;
-  d.landing = undefined;
-}
-
-export function cancelTimer(_rt: JobRuntime, d: JobRun): void {
-  if (d.timer !== undefined) {
-    d.timer();
-    d.timer = undefined;
-  }
-  d.timerAt = Number.NaN;
 }
 
 /** The next thing that changes the job's state: an injected error, a landing, its end. */
@@ -426,4 +409,15 @@ export function speedChanged(rt: JobRuntime, d: JobRun, snap: JobSnapshot): void
   newPlan(rt, d, Math.max(start, now), limiter, true);
   d.planLive = true;
   process(rt, d);
+}
+
+/**
+ * A running job's driver follows what a command did to its job: a new speed, and a pause or
+ * cancel that lands at a chunk boundary; then the loop goes on from now.
+ */
+export function follow(rt: JobRuntime, d: JobRun, snap: JobSnapshot): void {
+  if (snap.speed !== d.speed) speedChanged(rt, d, snap);
+  if (d.plan === undefined) return;
+  updateLanding(rt, d, snap);
+  if (d.planLive) process(rt, d);
 }

@@ -5,9 +5,8 @@ import { strerror } from '@qmpkit/protocol';
 import type { BlockNode } from '../block-layer.js';
 import type { JobRun } from '../jobs/driver.js';
 import { candidateRules, ENOSPC, type InjectionPoint } from '../jobs/io.js';
-import { stopPlan } from './copy-loop.js';
 import type { JobRuntime } from './job-runtime.js';
-import { applyEffects, defer, finish, idle, reconcile } from './job-runtime.js';
+import { applyEffects, defer, finish, idle, reconcile, stopPlan } from './job-runtime.js';
 
 /** The first chunk index >= from whose I/O an armed blkdebug rule would fail. */
 export function predictError(_rt: JobRuntime, d: JobRun, from: number): number | undefined {

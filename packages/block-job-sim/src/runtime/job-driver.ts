@@ -4,9 +4,9 @@
 // copy-loop, io-errors, drain) calls these hooks and never asks which kind of job it runs; each
 // job's file in ../jobs/ (mirror, backup, stream, commit, create) holds its driver.
 
-import type { EnterReason } from '@qmpkit/job-engine';
+import type { EnterReason, JobSnapshot } from '@qmpkit/job-engine';
 import type { JobRun, Kind } from '../jobs/driver.js';
-import { resumeAfterOwedDelay, resumeRun, startCopy } from './copy-loop.js';
+import { follow, resumeAfterOwedDelay, resumeRun, startCopy, syncTo } from './copy-loop.js';
 import { errorAction, type RequestFailure } from './io-errors.js';
 import { defer, finish, finishIfBusy, type JobRuntime } from './job-runtime.js';
 
@@ -77,6 +77,13 @@ export interface JobDriver {
   clean(rt: JobRuntime, d: JobRun, failed: boolean): void;
   /** mirror_complete(): the node `replaces` named, when it no longer exists. */
   missingReplacesNode(rt: JobRuntime, d: JobRun): string | undefined;
+  /** Brings the job's progress up to time `t` (before every command; the copy loop's syncTo). */
+  syncTo(rt: JobRuntime, d: JobRun, t: number): void;
+  /**
+   * After a command, the running job follows what the command did to it (a new speed, a pause
+   * or cancel landing at a chunk boundary) and its loop goes on (the copy loop's follow).
+   */
+  follow(rt: JobRuntime, d: JobRun, snap: JobSnapshot): void;
 }
 
 /**
@@ -127,4 +134,6 @@ export const copyJobDriver: Omit<JobDriver, 'kind'> = {
   cancel: () => {},
   clean: () => {},
   missingReplacesNode: () => undefined,
+  syncTo,
+  follow,
 };

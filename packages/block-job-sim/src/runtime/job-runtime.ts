@@ -3,7 +3,9 @@
 // timer (job_sleep_ns), waiting for work (job_yield), at a pause point, or by returning — and
 // every command first brings every job up to now, then carries out what the job engine says
 // happened. The copy loop that moves a job's progress is in copy-loop.ts, drained sections in
-// drain.ts, job creation (what a command's driver holds on the graph) in job-registry.ts.
+// drain.ts, job creation (what a command's driver holds on the graph) in job-registry.ts. This
+// module is the bottom of the runtime: it reaches a job's copy loop only through the job's
+// driver (JobDriver.syncTo, JobDriver.follow), so the loop can call back into it.
 //
 // Time is lazy: a job holds a Plan (jobs/schedule.ts) that says when each chunk is done, sets a
 // timer only for the next thing that changes the job's state (the end of its run, an injected
@@ -11,15 +13,16 @@
 // every command. A terabyte mirror therefore costs two timers, not sixty thousand.
 
 import { type Effect, type EnterReason, JobEngine, type JobResult } from '@qmpkit/job-engine';
+import { CommandError } from '@qmpkit/protocol';
 import type { EventName } from '@qmpkit/qapi-types/7.2';
 import type { CommandContext, EventBroadcast, EventData } from '@qmpkit/server';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { RealClock, type SimClock } from '../clock/clock.js';
-import { commandError, generic } from '../jobs/blockdev/context.js';
+import { genericError } from '../errors.js';
 import type { JobRun } from '../jobs/driver.js';
+import { rateLimitAfter } from '../jobs/schedule.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { qemu72Profile } from '../profile/qemu-7.2.js';
-import { process, speedChanged, stopPlan, syncTo, updateLanding } from './copy-loop.js';
 
 /**
  * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
@@ -97,8 +100,8 @@ export function command(
   context: AfterReplyContext | undefined,
   run: () => unknown,
 ): unknown {
-  if (rt.closed) throw generic('The simulator is closed');
-  if (rt.deferred !== undefined) throw generic('A command is already running');
+  if (rt.closed) throw genericError('The simulator is closed');
+  if (rt.deferred !== undefined) throw genericError('A command is already running');
   rt.clock.runDue();
   syncAll(rt);
   const deferred: Array<() => void> = [];
@@ -155,7 +158,7 @@ export function emit<E extends EventName>(rt: JobRuntime, event: E, data: EventD
 /** Carries out an engine result's effects; throws its error as the command's. */
 export function apply(rt: JobRuntime, result: JobResult): void {
   applyEffects(rt, result.effects);
-  if (!result.ok) throw commandError(result.error.class, result.error.desc);
+  if (!result.ok) throw new CommandError(result.error.class, result.error.desc);
 }
 
 export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
@@ -224,12 +227,12 @@ export function finish(rt: JobRuntime, d: JobRun, error: string | undefined): vo
 
 export function syncAll(rt: JobRuntime): void {
   const now = rt.clock.now();
-  for (const d of rt.drivers.values()) syncTo(rt, d, now);
+  for (const d of rt.drivers.values()) d.driver.syncTo(rt, d, now);
 }
 
 export function syncGroup(rt: JobRuntime, d: JobRun, t: number): void {
   if (d.group === undefined) return;
-  for (const other of d.group) if (other !== d) syncTo(rt, other, t);
+  for (const other of d.group) if (other !== d) other.driver.syncTo(rt, other, t);
 }
 
 export function reconcileAll(rt: JobRuntime): void {
@@ -261,10 +264,26 @@ export function reconcile(rt: JobRuntime, d: JobRun): void {
     if (d.plan !== undefined) stopPlan(rt, d);
     return;
   }
-  if (snap.speed !== d.speed) speedChanged(rt, d, snap);
-  if (d.plan === undefined) return;
-  updateLanding(rt, d, snap);
-  if (d.planLive) process(rt, d);
+  d.driver.follow(rt, d, snap);
+}
+
+/** Ends the current plan at the job's frontier, keeping the limiter's accounting. */
+export function stopPlan(_rt: JobRuntime, d: JobRun): void {
+  cancelTimer(_rt, d);
+  if (d.plan !== undefined && d.planLive) {
+    d.limiter = rateLimitAfter(d.plan, d.frontier, d.planLimiter);
+  }
+  d.plan = undefined;
+  d.planLive = false;
+  d.landing = undefined;
+}
+
+/** Cancels the job's pending timer, if any. */
+export function cancelTimer(_rt: JobRuntime, d: JobRun): void {
+  if (d.timer !== undefined) {
+    d.timer();
+    d.timer = undefined;
+  }
 }
 
 export function releaseDriver(_rt: JobRuntime, d: JobRun): void {

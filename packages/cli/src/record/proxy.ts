@@ -14,7 +14,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { listenUnixPrivately, type PrivateUnixSocket } from '@qmpkit/protocol/node';
-import type { Target } from '../args.js';
+import type { Target } from '../args-common.js';
 import { type Frame, FrameTap } from './frame-tap.js';
 import type { RecordFile } from './record-file.js';
 
