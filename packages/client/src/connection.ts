@@ -3,10 +3,17 @@
  * keyed by id, and the end of the session. The client (client.ts) owns a connection at a time
  * and replaces it on reconnect.
  *
- * Ids: every command (including `qmp_capabilities`) carries an id made of a random per-session
- * tag and a counter. A reply is matched only to an id this session sent and has not settled, so
- * the late reply of a previous client — which QEMU hands to whoever is connected next
- * (reference qmp-protocol §10.2) — can never be taken for ours, even during negotiation.
+ * Ids. `qmp_capabilities` carries an id made of a random per-session tag and a counter: the
+ * late reply of a previous client — which QEMU hands to whoever is connected next, before the
+ * reply to the newcomer's negotiation (reference qmp-protocol §10.2) — can never be taken for
+ * ours. Once that reply is in, no other client's reply can reach this session (QEMU runs the
+ * newcomer's negotiation only after the command it was still executing). From then on ids are
+ * small numbers, since QEMU reads its input one byte per recvmsg() (§1.4) and every byte of a
+ * command costs a system call: the number of a settled command is used again (so numbers stay
+ * below the most commands ever in flight at once: `0` when they go one at a time), except the
+ * number of an abandoned command (timed out, aborted) while its late reply may still come.
+ * A reply with an id this session did not send, or has settled, is dropped (`foreign-reply`,
+ * `late-reply`), never matched.
  */
 import {
   ConnectError,
@@ -44,7 +51,11 @@ export type DropReason =
   /** Input the codec could not decode (the `message` is the ProtocolError). */
   | 'undecodable';
 
+/** An id this session sent: the negotiation's tagged string, or a small number. */
+type CommandId = string | number;
+
 interface Pending {
+  readonly id: CommandId;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   command: SentCommand;
@@ -79,8 +90,11 @@ export class Connection {
   private phase: Phase = 'idle';
   private readonly tag = `${randomTag()}.`;
   private seq = 0;
-  private readonly pending = new Map<string, Pending>();
-  private readonly abandoned = new Set<string>();
+  private readonly pending = new Map<CommandId, Pending>();
+  /** Numbers of settled commands, free to use again (so numbers stay below the most in flight). */
+  private readonly freeNumbers: number[] = [];
+  private nextNumber = 0;
+  private readonly abandoned = new Set<CommandId>();
   private readonly hooks: ConnectionHooks;
   private greetingWaiter:
     | { resolve: (g: QmpGreeting) => void; reject: (e: Error) => void }
@@ -148,7 +162,7 @@ export class Connection {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const id = this.tag + (++this.seq).toString(36);
+    const id = this.nextId();
     const message: Record<string, unknown> = oob ? { 'exec-oob': name } : { execute: name };
     if (args !== undefined) message.arguments = args;
     message.id = id;
@@ -158,6 +172,7 @@ export class Connection {
         : { execute: name, arguments: args, id, ...(oob ? { oob } : {}) };
     return new Promise((resolve, reject) => {
       const entry: Pending = {
+        id,
         resolve,
         reject,
         command,
@@ -169,13 +184,13 @@ export class Connection {
       if (timeoutMs !== undefined) {
         entry.timer = setTimeout(() => {
           this.abandon(
-            id,
+            entry,
             new TimeoutError(`${name}: no reply within ${timeoutMs} ms`, { timeoutMs }),
           );
         }, timeoutMs);
       }
       if (signal !== undefined) {
-        entry.onAbort = () => this.abandon(id, signal.reason);
+        entry.onAbort = () => this.abandon(entry, signal.reason);
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
       this.pending.set(id, entry);
@@ -186,11 +201,10 @@ export class Connection {
         // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
         // end of the connection itself rejects the call from onClose instead — also a write the
         // transport gave up because it is closing (a torn-down socket drops what it gathered).
-        const current = this.pending.get(id);
-        if (current === undefined) return;
+        if (!this.isInFlight(entry)) return;
         if (this.phase !== 'closed' && this.transport.state !== 'running') return;
-        this.settle(id, current);
-        current.reject(
+        this.settle(entry);
+        entry.reject(
           this.phase === 'closed'
             ? new ExecInterruptedError(`${name}: the connection ended before the reply`, {
                 cause: this.closeCause ?? error,
@@ -209,20 +223,32 @@ export class Connection {
 
   // -------------------------------------------------------------------------------------------
 
-  private abandon(id: string, reason: unknown): void {
-    const entry = this.pending.get(id);
-    if (entry === undefined) return;
-    this.settle(id, entry);
-    this.abandoned.add(id);
+  /** The id of the next command (see the top of this file). */
+  private nextId(): CommandId {
+    if (this.phase !== 'ready') return this.tag + (++this.seq).toString(36);
+    return this.freeNumbers.pop() ?? this.nextNumber++;
+  }
+
+  private isInFlight(entry: Pending): boolean {
+    return this.pending.get(entry.id) === entry;
+  }
+
+  private abandon(entry: Pending, reason: unknown): void {
+    if (!this.isInFlight(entry)) return;
+    this.settle(entry, false);
+    this.abandoned.add(entry.id);
     if (this.abandoned.size > MAX_ABANDONED) {
+      // Forgotten for good: its number is never used again.
       const oldest = this.abandoned.values().next().value;
       if (oldest !== undefined) this.abandoned.delete(oldest);
     }
     entry.reject(reason);
   }
 
-  private settle(id: string, entry: Pending): void {
-    this.pending.delete(id);
+  /** Takes the command out of flight; its number is free again unless its reply may still come. */
+  private settle(entry: Pending, answered = true): void {
+    this.pending.delete(entry.id);
+    if (answered && typeof entry.id === 'number') this.freeNumbers.push(entry.id);
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
   }
@@ -266,13 +292,17 @@ export class Connection {
 
   private onReply(reply: Record<string, JsonValue>): void {
     const id = reply.id;
-    const entry = typeof id === 'string' ? this.pending.get(id) : undefined;
+    const known = typeof id === 'string' || typeof id === 'number';
+    const entry = known ? this.pending.get(id) : undefined;
     if (entry === undefined) {
-      if (typeof id === 'string' && this.abandoned.delete(id)) this.drop(reply, 'late-reply');
-      else this.drop(reply, this.phase === 'greeting' ? 'before-greeting' : 'foreign-reply');
+      if (known && this.abandoned.delete(id)) {
+        // Its number is free again: nothing more can come for it.
+        if (typeof id === 'number') this.freeNumbers.push(id);
+        this.drop(reply, 'late-reply');
+      } else this.drop(reply, this.phase === 'greeting' ? 'before-greeting' : 'foreign-reply');
       return;
     }
-    this.settle(id as string, entry);
+    this.settle(entry);
     if (Object.hasOwn(reply, 'return')) {
       entry.resolve(reply.return);
       return;
@@ -292,10 +322,10 @@ export class Connection {
       this.greetingWaiter = undefined;
       waiter.reject(cause ?? new ConnectError('the connection was closed before the QMP greeting'));
     }
-    const entries = [...this.pending];
+    const entries = [...this.pending.values()];
     this.pending.clear();
     this.abandoned.clear();
-    for (const [, entry] of entries) {
+    for (const entry of entries) {
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
       entry.reject(
