@@ -6,10 +6,15 @@
 // at a time) and pipelined (64 in flight). Rounds alternate client and raw, so load from
 // elsewhere on the machine hits both alike; each figure is the best round.
 //
+// Two measures of each: round trips per second of wall time, and CPU time per command — this
+// process's (client or raw loop) plus the server's (from /proc/PID/schedstat) over the round.
+// On a shared, loaded machine wall time mostly measures the scheduler; CPU time per command is
+// what the client costs, and its ratio (raw CPU / client CPU) holds at any load.
+//
 // Lives in conformance because it starts qmpkit-server (server-app), which the client, below
 // it, may not depend on. Run after `pnpm build`. One line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +67,16 @@ async function startTarget(command, args) {
     await stop();
     throw error;
   }
-  return { sockets, stop };
+  return { sockets, stop, pid: child.pid };
+}
+
+/** Nanoseconds the process `pid` has run on a CPU (Linux schedstat; undefined elsewhere). */
+function cpuNs(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The partner: node:net, the shortest command per line, reply lines counted, nothing parsed. */
@@ -141,10 +155,20 @@ async function clientPipelined(client, count, window) {
   await Promise.all(Array.from({ length: window }, lane));
 }
 
-async function perSecond(count, run) {
+/** Round trips per second of wall time, and CPU µs per command (this process + the server). */
+async function measureRun(serverPid, count, run) {
+  const serverBefore = cpuNs(serverPid);
+  const selfBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   await run();
-  return count / (Number(process.hrtime.bigint() - start) / 1e9);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const self = process.cpuUsage(selfBefore);
+  const serverAfter = cpuNs(serverPid);
+  const serverUs =
+    serverBefore === undefined || serverAfter === undefined
+      ? NaN
+      : (serverAfter - serverBefore) / 1e3;
+  return { rate: count / seconds, cpuUs: (self.user + self.system + serverUs) / count };
 }
 
 /** Connects once the monitor accepts (a socket file can appear before listen() returns). */
@@ -171,31 +195,45 @@ async function measure(name, command, args) {
       await rawSequential(raw, 500);
       await clientPipelined(client, 2000, WINDOW);
       await rawPipelined(raw, 2000, WINDOW);
-      const best = { clientSeq: 0, rawSeq: 0, clientPipe: 0, rawPipe: 0 };
+      const kinds = ['clientSeq', 'rawSeq', 'clientPipe', 'rawPipe'];
+      const rate = Object.fromEntries(kinds.map((k) => [k, 0]));
+      const cpu = Object.fromEntries(kinds.map((k) => [k, Number.POSITIVE_INFINITY]));
+      const keep = (kind, result) => {
+        rate[kind] = Math.max(rate[kind], result.rate);
+        cpu[kind] = Math.min(cpu[kind], result.cpuUs);
+      };
+      const pid = target.pid;
       for (let round = 0; round < ROUNDS; round++) {
-        const c = await perSecond(SEQUENTIAL, () => clientSequential(client, SEQUENTIAL));
-        const r = await perSecond(SEQUENTIAL, () => rawSequential(raw, SEQUENTIAL));
-        const cp = await perSecond(PIPELINED, () => clientPipelined(client, PIPELINED, WINDOW));
-        const rp = await perSecond(PIPELINED, () => rawPipelined(raw, PIPELINED, WINDOW));
-        best.clientSeq = Math.max(best.clientSeq, c);
-        best.rawSeq = Math.max(best.rawSeq, r);
-        best.clientPipe = Math.max(best.clientPipe, cp);
-        best.rawPipe = Math.max(best.rawPipe, rp);
+        keep(
+          'clientSeq',
+          await measureRun(pid, SEQUENTIAL, () => clientSequential(client, SEQUENTIAL)),
+        );
+        keep('rawSeq', await measureRun(pid, SEQUENTIAL, () => rawSequential(raw, SEQUENTIAL)));
+        keep(
+          'clientPipe',
+          await measureRun(pid, PIPELINED, () => clientPipelined(client, PIPELINED, WINDOW)),
+        );
+        keep(
+          'rawPipe',
+          await measureRun(pid, PIPELINED, () => rawPipelined(raw, PIPELINED, WINDOW)),
+        );
       }
       const n = (value) => value.toFixed(0);
+      const us = (value) => value.toFixed(1);
       const x = (value) => value.toFixed(2);
-      console.log(`client sequential query-jobs, ${name}: ${n(best.clientSeq)} round-trips/s`);
-      console.log(`raw socket sequential query-jobs, ${name}: ${n(best.rawSeq)} round-trips/s`);
-      console.log(`client/raw sequential, ${name}: ${x(best.clientSeq / best.rawSeq)} x`);
-      console.log(
-        `client ${WINDOW} in flight query-jobs, ${name}: ${n(best.clientPipe)} round-trips/s`,
-      );
-      console.log(
-        `raw socket ${WINDOW} in flight query-jobs, ${name}: ${n(best.rawPipe)} round-trips/s`,
-      );
-      console.log(
-        `client/raw ${WINDOW} in flight, ${name}: ${x(best.clientPipe / best.rawPipe)} x`,
-      );
+      for (const [mode, label] of [
+        ['Seq', 'sequential'],
+        [`Pipe`, `${WINDOW} in flight`],
+      ]) {
+        const c = `client${mode}`;
+        const r = `raw${mode}`;
+        console.log(`client ${label} query-jobs, ${name}: ${n(rate[c])} round-trips/s`);
+        console.log(`raw socket ${label} query-jobs, ${name}: ${n(rate[r])} round-trips/s`);
+        console.log(`client/raw ${label}, ${name}: ${x(rate[c] / rate[r])} x`);
+        console.log(`client ${label} CPU per query-jobs, ${name}: ${us(cpu[c])} us`);
+        console.log(`raw socket ${label} CPU per query-jobs, ${name}: ${us(cpu[r])} us`);
+        console.log(`client/raw ${label} by CPU, ${name}: ${x(cpu[r] / cpu[c])} x`);
+      }
     } finally {
       await client.close();
       raw.socket.destroy();

@@ -10,6 +10,7 @@ import {
   completed,
   generic,
   ok,
+  type Pattern,
   type Scenario,
   type Step,
   send,
@@ -21,12 +22,9 @@ import { MiB, nullCo } from './common.js';
 const SIZE = 64 * MiB;
 const nodes = [nullCo('n0', SIZE), nullCo('t0', SIZE)];
 
-const bitmaps = (n0: unknown[], t0: unknown[] = []): Step[] => [
+const bitmaps = (n0: readonly Pattern[], t0: readonly Pattern[] = []): Step[] => [
   send('query-named-block-nodes', { flat: true }),
-  ok([
-    nullCoInfo('t0', SIZE, t0.length === 0 ? undefined : (t0 as never)),
-    nullCoInfo('n0', SIZE, n0 as never),
-  ]),
+  ok([nullCoInfo('t0', SIZE, t0.length === 0 ? undefined : t0), nullCoInfo('n0', SIZE, n0)]),
 ];
 
 const backup = (extra: Record<string, unknown>): Step =>

@@ -322,7 +322,7 @@ const faultSchemaEntries: readonly IntrospectionEntry[] = [
     members: FAULT_KINDS.map((name) => ({ name })),
     values: [...FAULT_KINDS],
   },
-] as unknown as IntrospectionEntry[];
+];
 
 /** `schema` with `x-qmpkit-fault` (and its argument and enum types) added. */
 export function withFaultCommand(
