@@ -171,9 +171,13 @@ function rawClient(path, { read = true } = {}) {
     state,
     waitFor,
     send: (text) => socket.write(text),
-    async negotiate() {
+    async negotiate(oob = false) {
       await waitFor(() => state.count >= 1);
-      socket.write('{"execute":"qmp_capabilities"}');
+      socket.write(
+        oob
+          ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'
+          : '{"execute":"qmp_capabilities"}',
+      );
       await waitFor(() => state.count >= 2);
     },
     /** Sends a command and resolves to its reply (the first line after it that is no event). */
@@ -364,8 +368,9 @@ async function storms() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Floods: a client pipelining query-qmp-schema without reading, and one reading as it goes;
-// peak memory per MB of `1 ` input.
+// Floods: a client pipelining query-qmp-schema without reading, and one reading as it goes,
+// each with OOB off and on (with OOB on, both daemons read up to 8 requests ahead); peak memory
+// per MB of `1 ` input.
 // ---------------------------------------------------------------------------------------------
 
 async function floods() {
@@ -374,46 +379,59 @@ async function floods() {
     { length: requests },
     (_, i) => `{"execute":"query-qmp-schema","id":${i}}`,
   ).join('');
-  for (const [name, command] of TARGETS) {
-    const d = await start(command);
-    const pid = d.child.pid;
-    const before = rss(pid);
-    const idle = rawClient(d.path, { read: false });
-    idle.send('{"execute":"qmp_capabilities"}');
-    idle.send(text);
-    // The server has written what it will: sample its memory for a while.
-    let peak = rss(pid);
-    for (let i = 0; i < 40; i++) {
-      await sleep(50);
-      peak = Math.max(peak, rss(pid));
+  for (const oob of [false, true]) {
+    const mode = oob ? ' oob' : '';
+    for (const [name, command] of TARGETS) {
+      const d = await start(command);
+      const pid = d.child.pid;
+      const before = rss(pid);
+      const idle = rawClient(d.path, { read: false });
+      idle.send(
+        oob
+          ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'
+          : '{"execute":"qmp_capabilities"}',
+      );
+      idle.send(text);
+      // The server has written what it will: sample its memory for a while.
+      let peak = rss(pid);
+      for (let i = 0; i < 40; i++) {
+        await sleep(50);
+        peak = Math.max(peak, rss(pid));
+      }
+      figure(`flood ${name}${mode} non-reading client rss growth`, mb(peak - before), 'MiB');
+      await idle.close();
+
+      const reader = rawClient(d.path);
+      reader.state.keep = false;
+      await reader.negotiate(oob);
+      reader.send(text);
+      const got = await reader
+        .waitFor(() => reader.state.count >= requests + 2, 600_000)
+        .then(() => reader.state.count - 2)
+        .catch(() => reader.state.count - 2);
+      figure(
+        `flood ${name}${mode} reading client replies received`,
+        `${got}/${requests}`,
+        'replies',
+      );
+      figure(`flood ${name}${mode} reading client disconnected`, reader.state.closed ? 1 : 0, '');
+      await reader.close();
+      await d.stop();
     }
-    figure(`flood ${name} non-reading client rss growth`, mb(peak - before), 'MiB');
-    await idle.close();
-
-    const reader = rawClient(d.path);
-    reader.state.keep = false;
-    await reader.negotiate();
-    reader.send(text);
-    const got = await reader
-      .waitFor(() => reader.state.count >= requests + 2, 600_000)
-      .then(() => reader.state.count - 2)
-      .catch(() => reader.state.count - 2);
-    figure(`flood ${name} reading client replies received`, `${got}/${requests}`, 'replies');
-    figure(`flood ${name} reading client disconnected`, reader.state.closed ? 1 : 0, '');
-    await reader.close();
-    await d.stop();
   }
+}
 
+async function inputs() {
   // Peak memory an input costs: `1 ` repeated (a million tiny requests per 2 MiB, each answered
   // with an error), and one message of many tokens (`[1,1,…`; both daemons hold a message's
   // tokens until it is complete). Measured at two sizes: the growth per MiB between them is
   // what each further MiB costs; the growth at the small size includes a fixed part (for Node,
   // its heap growing to its working size).
-  const inputs = [
+  const kinds = [
     ['"1 "', (mib) => '1 '.repeat(mib * 512 * 1024), FAST ? [1, 4] : [2, 8]],
     ['one "[1,1,…" message', (mib) => `[${'1,'.repeat(mib * 512 * 1024 - 1)}1]\n`, [0.5, 1]],
   ];
-  for (const [label, make, sizes] of inputs) {
+  for (const [label, make, sizes] of kinds) {
     for (const [name, command] of TARGETS) {
       const growth = [];
       for (const mib of sizes) {
@@ -680,7 +698,7 @@ async function nullCoNegative() {
 
 try {
   const only = process.argv[2];
-  const parts = { fuzz, storms, floods, leavers, kills, nullCoNegative };
+  const parts = { fuzz, storms, floods, inputs, leavers, kills, nullCoNegative };
   for (const [name, part] of Object.entries(parts)) if (!only || only === name) await part();
 } finally {
   for (const child of started) child.kill('SIGKILL');

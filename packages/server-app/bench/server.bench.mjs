@@ -4,7 +4,8 @@
 //    flight, in alternating rounds (the median of each), and their ratio; and the CPU time each
 //    server process spent per command (from /proc/PID/schedstat, so the figure does not depend on
 //    what else the machine runs), and the ratio of the bare server's to qmpkit-server's;
-//  - `query-version` round trips per second against qmpkit-server and a real qemu-storage-daemon.
+//  - `query-version` round trips per second against qmpkit-server and a real qemu-storage-daemon;
+//  - sequential `query-jobs` sent with and without a newline after it, on both servers.
 // Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -74,12 +75,12 @@ function client(path) {
   });
 }
 
-async function sequential(path, command = 'query-version') {
+async function sequential(path, command = 'query-version', eol = '') {
   const c = await client(path);
   let done = 0;
   const end = performance.now() + SECONDS * 1000;
   while (performance.now() < end) {
-    c.socket.write(`{"execute":"${command}","id":${done}}`);
+    c.socket.write(`{"execute":"${command}","id":${done}}${eol}`);
     await c.until(2 + ++done);
   }
   const rate = done / SECONDS;
@@ -155,6 +156,46 @@ try {
     figures.push([`${mode}-qmpkit-server`, mine.toFixed(0), 'roundtrips/s']);
     figures.push([`${mode}-qemu-storage-daemon`, theirs.toFixed(0), 'roundtrips/s']);
     figures.push([`${mode}-ratio`, (mine / theirs).toFixed(2), 'x']);
+  }
+  // A command with and without a newline after it: QEMU parses a message when its closing brace
+  // arrives, and so does qmpkit-server — neither waits for more input. Both orders alternate per
+  // round on warm servers (the first variant measured on a fresh server is slower only because
+  // its JIT is cold).
+  for (const [label, server] of [
+    ['qmpkit-server', ours],
+    ['qemu-storage-daemon', qemu],
+  ]) {
+    const bare = [];
+    const newline = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const pair = [
+        [bare, ''],
+        [newline, '\n'],
+      ];
+      if (round % 2 === 1) pair.reverse();
+      for (const [into, eol] of pair) {
+        into.push(await measure((path) => sequential(path, 'query-jobs', eol), server));
+      }
+    }
+    const b = median(bare.map((r) => r.rate));
+    const n = median(newline.map((r) => r.rate));
+    figures.push([`query-jobs-sequential-no-newline-${label}`, b.toFixed(0), 'roundtrips/s']);
+    figures.push([`query-jobs-sequential-newline-${label}`, n.toFixed(0), 'roundtrips/s']);
+    figures.push([`query-jobs-sequential-no-newline-to-newline-${label}`, (b / n).toFixed(2), 'x']);
+    if (server === ours) {
+      const bc = median(bare.map((r) => r.cpu));
+      const nc = median(newline.map((r) => r.cpu));
+      figures.push([
+        `query-jobs-sequential-no-newline-cpu-${label}`,
+        (bc / 1000).toFixed(2),
+        'us/command',
+      ]);
+      figures.push([
+        `query-jobs-sequential-newline-cpu-${label}`,
+        (nc / 1000).toFixed(2),
+        'us/command',
+      ]);
+    }
   }
   for (const [name, value, unit] of figures) console.log(`${name}: ${value} ${unit}`);
 } finally {
