@@ -4,7 +4,7 @@
 // whatever else the server writes during a short settle period, so a diff shows the divergence.
 
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -224,6 +224,8 @@ export async function runScenario(versioned: Scenario, target: Target): Promise<
       }
       await daemon.stop();
     }
+    // The daemon removes it when it stops; also when it never started.
+    rmSync(dir, { recursive: true, force: true });
   }
   return {
     scenario: scenario.name,

@@ -1,10 +1,10 @@
 // The built bin, spawned as users run it (build first: the package's test task depends on build).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { corpusPath } from './corpus.js';
 
 const bin = fileURLToPath(new URL('../dist/bin/qapi-codegen.js', import.meta.url));
@@ -15,7 +15,16 @@ function run(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'qapi-codegen-cli-'));
+const dirs: string[] = [];
+/** A temporary directory, removed after the test. */
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qapi-codegen-cli-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('qapi-codegen bin', () => {
   test('starts with a node shebang', () => {

@@ -2,7 +2,7 @@ import { linkSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } f
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { afterAll, afterEach, expect, test } from 'vitest';
 import { listenUnixPrivately, unixSocketIsLive } from './listen-unix.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qmpkit-listen-'));
@@ -11,6 +11,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
   for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function server(): Server {
   const s = createServer((socket) => socket.end());
