@@ -29,6 +29,9 @@ const PIPELINED = Number(process.env.QMPKIT_BENCH_PIPELINED ?? 10000);
 const WINDOW = 64;
 const ROUNDS = Number(process.env.QMPKIT_BENCH_ROUNDS ?? 5);
 
+/** Servers started and not stopped yet, with their directories: the watchdog removes them. */
+const running = new Map();
+
 /** A QMP server with two monitors, `client.sock` and `raw.sock`, in a private directory. */
 async function startTarget(command, args) {
   const dir = mkdtempSync(join(tmpdir(), 'qmpkit-client-bench-'));
@@ -48,7 +51,9 @@ async function startTarget(command, args) {
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
+  running.set(child, dir);
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  exited.then(() => running.delete(child));
   const failed = new Promise((_, reject) => child.once('error', reject));
   failed.catch(() => {});
   const stop = async () => {
@@ -252,6 +257,10 @@ function hasQemuStorageDaemon() {
 // Never hang a CI job: a bench that takes this long is broken.
 const watchdog = setTimeout(() => {
   console.error('client bench: no result after 300 s');
+  for (const [child, dir] of running) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
   process.exit(1);
 }, 300_000);
 watchdog.unref();
