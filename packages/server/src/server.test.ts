@@ -1,9 +1,11 @@
 // Handlers, events and their order, flow control (§6), monitors and disconnects (§10), the
 // output bound, built-ins, quit and close — over the in-memory linked pair.
 import { CommandError, type JsonValue } from '@qmpkit/protocol';
+import { createLinkedPair } from '@qmpkit/protocol/testing';
 import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types/7.2';
-import { describe, expect, expectTypeOf, test, vi } from 'vitest';
+import { describe, expect, expectTypeOf, onTestFinished, test, vi } from 'vitest';
 import { delay, harness, testSchema, until } from '../test/helpers.js';
+import { QMP_SERVER_CODEC } from './codec.js';
 import { QmpServer } from './server.js';
 import type { CommandContext, HandlerMap } from './types.js';
 
@@ -286,6 +288,40 @@ describe('flow control (§6)', () => {
     g.open();
     await client.waitFor(4);
     expect(ids(client.replies)).toEqual(['BLOCK_JOB_READY', 1, 2]);
+  });
+
+  test("a plain value is answered in its handler's turn; only a promise stops the input", async () => {
+    const g = gate();
+    const server = new QmpServer({
+      ...testSchema,
+      log: () => {},
+      handlers: {
+        'query-jobs': (_args, context) => {
+          // Work left to a later promise job comes after the reply, as what QEMU leaves to its
+          // main loop comes after the reply written when the handler returns.
+          queueMicrotask(() => context.emit('JOB_STATUS_CHANGE', { id: 'j', status: 'null' }));
+          return [];
+        },
+        'job-pause': () => g.promise,
+      },
+    });
+    onTestFinished(() => server.abort());
+    const [client, serverSide] = createLinkedPair({ server: { codec: QMP_SERVER_CODEC } });
+    const pause = vi.spyOn(serverSide, 'pause');
+    const messages: JsonValue[] = [];
+    client.onmessage = (m) => messages.push(m);
+    await client.start();
+    server.serve(serverSide);
+    await until(() => messages.length === 1);
+    await client.sendRaw('{"execute":"qmp_capabilities"}{"execute":"query-jobs","id":1}');
+    await until(() => messages.length === 4);
+    expect(ids(messages.slice(1))).toEqual([undefined, 1, 'JOB_STATUS_CHANGE']);
+    expect(pause).not.toHaveBeenCalled();
+    await client.sendRaw('{"execute":"job-pause","arguments":{"id":"a"},"id":2}');
+    await until(() => pause.mock.calls.length === 1);
+    g.open();
+    await until(() => messages.length === 5);
+    expect(ids(messages.slice(4))).toEqual([2]);
   });
 
   test('with OOB: an OOB command overtakes 1 running + 7 queued, but not 8 queued', async () => {
