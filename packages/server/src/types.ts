@@ -125,6 +125,9 @@ export interface ClientInfo {
  *   kicking off a simulated job.
  *
  * The server's own `emit()` is the same as `context.emit()`, for events outside any command.
+ * A handler that returns a plain value (not a promise) is answered before any promise job it
+ * queued runs. The methods are the context's own: call them on it (`context.emit(…)`), do not
+ * detach them.
  */
 export interface CommandContext {
   /** The command name. */
