@@ -1,30 +1,168 @@
-// Debian's chromium, headless, for the dashboard bench and the README screenshot (the tests have
-// the same in test/browser-harness.ts). A browser per page: a page behind another tab gets no
-// animation frames.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Debian's chromium, headless, with a profile directory of its own: for the dashboard's browser
+// tests (test/browser-harness.ts), the dashboard bench and the README screenshot. A browser per
+// page: a page behind another tab gets no animation frames.
+//
+// close() removes the profile only once every chromium process is gone. Playwright's close waits
+// for the browser process alone; its helpers (zygotes, renderers, the network and storage
+// services) can outlive it for a moment and still write into the profile (a profile removed under
+// them comes back half-written, or its removal fails with ENOTEMPTY), and after a crash or a
+// failed close they can keep running.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-/** Starts chromium with a fresh profile; pushes its clean-up steps; resolves to its one page. */
-export async function launchChromium(cleanup, viewport = { width: 1400, height: 900 }) {
-  const profile = mkdtempSync(join(tmpdir(), 'qmpkit-chromium-'));
-  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  cleanup.push(() => context.close());
-  return context.pages()[0] ?? (await context.newPage());
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Profile directories are `qmpkit-chromium-*` in the temp dir (under vitest, the run's private
+ * one: see vitest.leak-check.ts, which lists and removes whatever is left in it).
+ */
+export function profilePrefix() {
+  return join(tmpdir(), 'qmpkit-chromium-');
+}
+
+/** What `/proc/<pid>/stat` says after the command name: [state, ppid, pgrp, ...]. */
+function statFields(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * The live processes of one chromium: its process group (Playwright starts the browser as a
+ * group leader, and its helpers stay in the group) and any process naming the profile.
+ */
+export function chromiumProcesses(group, profile) {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const [state, , pgrp] = statFields(pid);
+      // A zombie has exited: it holds no files, only its exit status for its parent.
+      if (state === 'Z') continue;
+      if (
+        Number(pgrp) === group ||
+        readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(profile)
+      ) {
+        found.push(pid);
+      }
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
+/** The process group of the chromium using `profile` (its browser process leads it). */
+function browserGroup(profile) {
+  const flag = `--user-data-dir=${profile}`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0').includes(flag)) continue;
+      return Number(statFields(entry)[2]);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  throw new Error(`no chromium process found for ${profile}`);
+}
+
+function killAll(pids) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Resolves once `check()` is true (polled), or false at the deadline. */
+async function until(check, ms) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
+/**
+ * Starts chromium on a fresh profile. Resolves to its context, its one page (newPage), the profile, its
+ * process group and close(): the browser closed, every one of its processes exited (killed if
+ * they outstay a generous deadline), then the profile removed. close() always removes the
+ * profile, also when closing the browser fails; calling it again returns the same promise.
+ */
+export async function launchChromium(viewport = { width: 1400, height: 900 }) {
+  const profile = mkdtempSync(profilePrefix());
+  let context;
+  let group;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    group = browserGroup(profile);
+  } catch (error) {
+    await context?.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    throw error;
+  }
+  const running = () => chromiumProcesses(group, profile);
+  const shutDown = async () => {
+    let closed = false;
+    try {
+      await context.close();
+      closed = true;
+    } finally {
+      // A browser that did not close cleanly is not waited for.
+      if (!closed) killAll(running());
+      if (!(await until(() => running().length === 0, 60_000))) {
+        killAll(running());
+        await until(() => running().length === 0, 10_000);
+      }
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    }
+    const left = running();
+    if (left.length > 0) throw new Error(`chromium processes still running: ${left.join(' ')}`);
+  };
+  let closing;
+  return {
+    context,
+    profile,
+    group,
+    // The tab the browser opened: a second tab would sit behind it, without animation frames.
+    newPage: async () => context.pages()[0] ?? (await context.newPage()),
+    close: () => {
+      closing ??= shutDown();
+      return closing;
+    },
+  };
+}
+
+/** Runs every clean-up step, last pushed first, even when some fail; then throws the first failure. */
+export async function runCleanup(steps) {
+  const failures = [];
+  for (const step of steps.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, 'several clean-up steps failed');
 }

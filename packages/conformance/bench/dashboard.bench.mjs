@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, runCleanup } from './chromium.mjs';
 
 const SERVER_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
@@ -112,9 +112,13 @@ async function measure(jobs) {
     const url = /qmpkit dashboard: (\S+)/.exec(out)?.[1];
     if (url === undefined) throw new Error('qmpkit dashboard did not start');
 
-    const page = await launchChromium(cleanup);
+    const browser = await launchChromium();
+    cleanup.push(() => browser.close());
+    const page = await browser.newPage();
     await page.goto(url);
-    const partner = await launchChromium(cleanup);
+    const partnerBrowser = await launchChromium();
+    cleanup.push(() => partnerBrowser.close());
+    const partner = await partnerBrowser.newPage();
     // Same origin (so the stream is allowed), a page with nothing of the dashboard's.
     await partner.goto(new URL('metrics', url).href);
     await partner.evaluate(() => {
@@ -217,7 +221,7 @@ async function measure(jobs) {
     console.log(`bare-stream-page-${jobs}-jobs-dom-nodes: ${theirMem.nodes} nodes`);
     console.log(`${name}-server-process-rss: ${(rss / 1024).toFixed(1)} MiB`);
   } finally {
-    for (const step of cleanup.reverse()) await step();
+    await runCleanup(cleanup);
   }
 }
 

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
 import { startDashboard } from '@qmpkit/dashboard/node';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, runCleanup } from './chromium.mjs';
 
 const out = resolve(process.argv[2] ?? 'dashboard.png');
 const SERVER_BIN = fileURLToPath(
@@ -40,7 +40,9 @@ try {
     pollIntervalMs: 250,
   });
   cleanup.push(() => dashboard.close());
-  const page = await launchChromium(cleanup, { width: 1400, height: 620 });
+  const browser = await launchChromium({ width: 1400, height: 620 });
+  cleanup.push(() => browser.close());
+  const page = await browser.newPage();
   await page.goto(dashboard.url);
   const jobs = async () => qmp.execute('query-jobs');
   const statusOf = async (id) => (await jobs()).find((j) => j.id === id)?.status;
@@ -121,11 +123,14 @@ try {
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
 } finally {
-  for (const step of cleanup.reverse()) await step();
-  await new Promise((r) => {
-    if (server.exitCode !== null) return r();
-    server.once('exit', r);
-    server.kill('SIGTERM');
-  });
-  rmSync(dir, { recursive: true, force: true });
+  try {
+    await runCleanup(cleanup);
+  } finally {
+    await new Promise((r) => {
+      if (server.exitCode !== null) return r();
+      server.once('exit', r);
+      server.kill('SIGTERM');
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,15 +1,15 @@
 // A headless Debian chromium driven by playwright-core (never a downloaded browser), and the
 // `qmpkit dashboard` bin, for the dashboard's end-to-end tests and bench.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { type Chromium, launchChromium } from '../bench/chromium.mjs';
 import { hasCommand } from '../src/daemon.js';
 import { type CliProcess, spawnCli } from './cli-harness.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export { CHROMIUM, runCleanup } from '../bench/chromium.mjs';
 
 /** Where screenshots go (gitignored). */
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/dashboard/', import.meta.url));
@@ -21,46 +21,12 @@ export function requireChromium(): void {
   }
 }
 
-export interface Browser {
-  readonly context: BrowserContext;
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
+export type { Chromium as Browser } from '../bench/chromium.mjs';
 
-/** Starts chromium with a fresh profile directory (removed by close()). */
-export async function startBrowser(): Promise<Browser> {
+/** Starts chromium with a fresh profile directory; close() waits for it to exit, then removes it. */
+export async function startBrowser(): Promise<Chromium> {
   requireChromium();
-  const profile = mkdtempSync(join(tmpdir(), 'qmpkit-chromium-'));
-  let context: BrowserContext;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-  } catch (error) {
-    rmSync(profile, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    context,
-    // The tab the browser opened: a second tab would sit behind it, without animation frames.
-    newPage: async () => context.pages()[0] ?? (await context.newPage()),
-    close: async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
+  return launchChromium();
 }
 
 export interface DashboardProcess {

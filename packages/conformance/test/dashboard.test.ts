@@ -13,6 +13,7 @@ import { type QemuInstall, qemuForTests } from '../src/qemu-binaries.js';
 import {
   type Browser,
   type DashboardProcess,
+  runCleanup,
   screenshot,
   startBrowser,
   startDashboardCli,
@@ -32,8 +33,8 @@ const TARGETS: ReadonlyArray<{ label: string; name: TargetName; qemu?: QemuInsta
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  // Browser first, then the dashboard, then the QMP servers.
-  for (const step of cleanup.splice(0).reverse()) await step();
+  // Browser first, then the dashboard, then the QMP servers: every step, even after one fails.
+  await runCleanup(cleanup);
 });
 
 async function setUp(which: (typeof TARGETS)[number], blockdevs: readonly string[]) {
