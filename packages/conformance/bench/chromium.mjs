@@ -7,9 +7,9 @@
 // services) can outlive it for a moment and still write into the profile (a profile removed under
 // them comes back half-written, or its removal fails with ENOTEMPTY), and after a crash or a
 // failed close they can keep running.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -69,6 +69,24 @@ function browserGroup(profile) {
   throw new Error(`no chromium process found for ${profile}`);
 }
 
+/**
+ * Removes the profile and chromium's singleton directory: the profile's SingletonSocket links to
+ * a socket in `<tmp>/org.chromium.Chromium.*`, which chromium removes only when it exits cleanly.
+ */
+function removeProfile(profile) {
+  let socket;
+  try {
+    socket = readlinkSync(join(profile, 'SingletonSocket'));
+  } catch {
+    // No link: chromium removed it, or never got that far.
+  }
+  const singletonDir = socket === undefined ? undefined : dirname(socket);
+  if (singletonDir !== undefined && basename(singletonDir).startsWith('org.chromium.Chromium.')) {
+    rmSync(singletonDir, { recursive: true, force: true, maxRetries: 5 });
+  }
+  rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+}
+
 function killAll(pids) {
   for (const pid of pids) {
     try {
@@ -118,7 +136,7 @@ export async function launchChromium(viewport = { width: 1400, height: 900 }) {
     group = browserGroup(profile);
   } catch (error) {
     await context?.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    removeProfile(profile);
     throw error;
   }
   const running = () => chromiumProcesses(group, profile);
@@ -134,7 +152,7 @@ export async function launchChromium(viewport = { width: 1400, height: 900 }) {
         killAll(running());
         await until(() => running().length === 0, 10_000);
       }
-      rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+      removeProfile(profile);
     }
     const left = running();
     if (left.length > 0) throw new Error(`chromium processes still running: ${left.join(' ')}`);

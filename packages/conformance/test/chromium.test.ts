@@ -1,9 +1,10 @@
 // The browser tests' chromium (bench/chromium.mjs): close() leaves nothing behind — no chromium
-// process of the run and no profile directory — also when the browser process died first.
+// process of the run, no profile directory and no singleton socket directory — also when the
+// browser process died first.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { chromiumProcesses } from '../bench/chromium.mjs';
 import { type Browser, runCleanup, startBrowser } from './browser-harness.js';
@@ -37,8 +38,11 @@ test('close() returns once every chromium process has exited and the profile is 
 test('after the browser process is killed, close() still waits for its helpers and removes the profile', async () => {
   const browser = await browserWithPage();
   // The browser process leads the group; its helpers are orphaned and exit on their own.
+  // Its singleton socket's directory, which a browser that exits cleanly removes itself.
+  const singletonDir = dirname(readlinkSync(join(browser.profile, 'SingletonSocket')));
   process.kill(browser.group, 'SIGKILL');
   await browser.close().catch(() => {});
   expect(chromiumProcesses(browser.group, browser.profile)).toEqual([]);
   expect(existsSync(browser.profile)).toBe(false);
+  expect(existsSync(singletonDir)).toBe(false);
 });
