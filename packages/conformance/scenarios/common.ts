@@ -1,5 +1,7 @@
 // Building blocks shared by the scenario files: block node definitions and sizes.
 
+import { type Step, statuses } from '../src/scenario.js';
+
 export const MiB = 1024 * 1024;
 
 /** A `null-co` node (no data, instant I/O unless `latency-ns` is given). */
@@ -85,3 +87,13 @@ export const spreadChainSetup = [
   { qemuImg: ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2'] },
   { qemuIo: { image: 'top.qcow2', commands: ['write 16M 1M'] } },
 ];
+
+/**
+ * What `times` graph changes show of another job on QEMU 10.0: each takes the block graph's
+ * write lock, which drains every node, so a running job pauses and resumes (a ready mirror goes
+ * to standby and back) once per change. 7.2's graph lock drains nothing.
+ */
+export function graphChanges(id: string, times: number, ready = false): Step[] {
+  const pair = ready ? (['standby', 'ready'] as const) : (['paused', 'running'] as const);
+  return Array.from({ length: times }, () => statuses(id, ...pair)).flat();
+}

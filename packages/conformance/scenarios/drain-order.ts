@@ -1,8 +1,18 @@
 // Found by the differential tester (helper "difftest", finding drain-order): the order in which a
-// drain of everything pauses and resumes idle jobs. Expected values: QEMU 7.2.22.
+// drain of everything pauses and resumes idle jobs. Expected values: QEMU 7.2.22; the 10.0 steps
+// (graph changes that drain everything, see common.ts graphChanges): QEMU 10.0.2.
 
-import { cancelled, idleAt, ok, type Scenario, send, status, statuses } from '../src/scenario.js';
-import { MiB, nullCo } from './common.js';
+import {
+  byVersion,
+  cancelled,
+  idleAt,
+  ok,
+  type Scenario,
+  send,
+  status,
+  statuses,
+} from '../src/scenario.js';
+import { graphChanges, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 
@@ -36,8 +46,19 @@ export const drainOrderScenarios: Scenario[] = [
         sync: 'full',
         speed: 4096,
       }),
-      ...statuses('a', 'paused', 'running'),
-      ...statuses('b', 'created', 'running', 'paused', 'running'),
+      byVersion({
+        '7.2': [
+          ...statuses('a', 'paused', 'running'),
+          ...statuses('b', 'created', 'running', 'paused', 'running'),
+        ],
+        // bdrv_drain_all(), then b's filter put in (four graph changes) and attached (one).
+        '10.0': [
+          ...graphChanges('a', 5),
+          status('b', 'created'),
+          ...graphChanges('a', 1),
+          ...statuses('b', 'running', 'paused', 'running'),
+        ],
+      }),
       ok(),
       idleAt('b', MiB),
       send('transaction', { actions: [] }),
@@ -48,8 +69,16 @@ export const drainOrderScenarios: Scenario[] = [
       ok(),
       send('job-cancel', { id: 'a' }),
       status('a', 'aborting'),
-      cancelled('backup', 'a', SIZE, MiB, 1),
-      ...statuses('a', 'concluded', 'null'),
+      byVersion({
+        '7.2': [cancelled('backup', 'a', SIZE, MiB, 1), ...statuses('a', 'concluded', 'null')],
+        // a's filter goes (three graph changes), and a is freed (one).
+        '10.0': [
+          ...graphChanges('b', 3),
+          cancelled('backup', 'a', SIZE, MiB, 1),
+          ...statuses('a', 'concluded', 'null'),
+          ...graphChanges('b', 1),
+        ],
+      }),
       ok(),
       send('job-cancel', { id: 'b' }),
       status('b', 'aborting'),

@@ -3,6 +3,7 @@
 // job-semantics.md §5.2, §5.3, §5.5, §9 traps 2, 9, 19.
 
 import {
+  byVersion,
   cancelled,
   generic,
   idleAt,
@@ -13,7 +14,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo, twoLayerChain } from './common.js';
+import { graphChanges, MiB, nullCo, twoLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
 const MIRROR_CHUNK = 16 * MiB;
@@ -96,12 +97,19 @@ export const idScenarios: Scenario[] = [
       ok(),
       idleAt('m1', MIRROR_CHUNK),
       send('blockdev-mirror', { 'job-id': 'm1', device: 'src2', target: 'dst2', sync: 'full' }),
+      // 10.0: the mirror's filter put in and taken out again (four graph changes).
+      byVersion({ '7.2': [], '10.0': graphChanges('m1', 4) }),
       generic("Job ID 'm1' already in use"),
       send('blockdev-backup', { 'job-id': 'm1', device: 'src2', target: 'dst2', sync: 'full' }),
-      ...statuses('m1', 'paused', 'running'),
+      // bdrv_drain_all(); 10.0: the backup's filter put in and dropped again (six graph changes).
+      byVersion({ '7.2': statuses('m1', 'paused', 'running'), '10.0': graphChanges('m1', 7) }),
       generic("Job ID 'm1' already in use"),
-      // Each drain lets the throttled mirror copy one more chunk.
-      idleAt('m1', 2 * MIRROR_CHUNK),
+      // 7.2: each drain lets the throttled mirror copy one more chunk. 10.0: the woken mirror
+      // waits out the rate-limit delay it owes.
+      byVersion({
+        '7.2': [idleAt('m1', 2 * MIRROR_CHUNK)],
+        '10.0': [idleAt('m1', MIRROR_CHUNK)],
+      }),
       send('blockdev-mirror', {
         'job-id': 'src2',
         device: 'src2',
@@ -109,14 +117,33 @@ export const idScenarios: Scenario[] = [
         sync: 'full',
         speed: 1,
       }),
-      ...statuses('src2', 'created', 'running'),
+      byVersion({
+        '7.2': statuses('src2', 'created', 'running'),
+        '10.0': [
+          ...graphChanges('m1', 2),
+          status('src2', 'created'),
+          ...graphChanges('m1', 2),
+          status('src2', 'running'),
+        ],
+      }),
       ok(),
       idleAt('src2', MIRROR_CHUNK),
       send('job-cancel', { id: 'src2' }),
       ok(),
       status('src2', 'aborting'),
-      cancelled('mirror', 'src2', SIZE, MIRROR_CHUNK, 1),
-      ...statuses('src2', 'concluded', 'null'),
+      byVersion({
+        '7.2': [
+          cancelled('mirror', 'src2', SIZE, MIRROR_CHUNK, 1),
+          ...statuses('src2', 'concluded', 'null'),
+        ],
+        // The mirror's filter goes (four graph changes), and the job is freed (one).
+        '10.0': [
+          ...graphChanges('m1', 4),
+          cancelled('mirror', 'src2', SIZE, MIRROR_CHUNK, 1),
+          ...statuses('src2', 'concluded', 'null'),
+          ...graphChanges('m1', 1),
+        ],
+      }),
     ],
   },
 ];

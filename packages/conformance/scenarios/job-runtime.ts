@@ -7,6 +7,7 @@
 
 import {
   blockJobInfo,
+  byVersion,
   call,
   cancelled,
   completed,
@@ -18,7 +19,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo, threeLayerChain } from './common.js';
+import { graphChanges, MiB, nullCo, threeLayerChain } from './common.js';
 
 const GiB = 1024 * MiB;
 /** block-copy's first 1 MiB chunk passes the limiter at once; the next waits for the quota. */
@@ -157,14 +158,33 @@ export const jobRuntimeScenarios: Scenario[] = [
         sync: 'full',
         speed: 4096,
       }),
-      ...statuses('b1', 'paused', 'running'),
-      ...statuses('b2', 'created', 'running', 'paused', 'running'),
+      byVersion({
+        '7.2': [
+          ...statuses('b1', 'paused', 'running'),
+          ...statuses('b2', 'created', 'running', 'paused', 'running'),
+        ],
+        // bdrv_drain_all(), then b2's filter put in (four graph changes) and attached (one).
+        '10.0': [
+          ...graphChanges('b1', 5),
+          status('b2', 'created'),
+          ...graphChanges('b1', 1),
+          ...statuses('b2', 'running', 'paused', 'running'),
+        ],
+      }),
       ok(),
       idleAt('b2', MiB),
       send('job-cancel', { id: 'b1' }),
       status('b1', 'aborting'),
-      cancelled('backup', 'b1', SIZE, 0),
-      ...statuses('b1', 'concluded', 'null'),
+      byVersion({
+        '7.2': [cancelled('backup', 'b1', SIZE, 0), ...statuses('b1', 'concluded', 'null')],
+        // b1's filter goes (three graph changes), and b1 is freed (one).
+        '10.0': [
+          ...graphChanges('b2', 3),
+          cancelled('backup', 'b1', SIZE, 0),
+          ...statuses('b1', 'concluded', 'null'),
+          ...graphChanges('b2', 1),
+        ],
+      }),
       ok(),
       send('job-cancel', { id: 'b2' }),
       status('b2', 'aborting'),
@@ -223,10 +243,22 @@ export const jobRuntimeScenarios: Scenario[] = [
       ...statuses('b2', 'created', 'running', 'paused', 'running'),
       status('b1', 'running'),
       ...statuses('b2', 'waiting', 'pending'),
-      // b2's clean: its filter leaves src1 inside a drained section.
-      ...statuses('b1', 'paused', 'running'),
-      completed('backup', 'b2', SIZE),
-      ...statuses('b2', 'concluded', 'null'),
+      byVersion({
+        // b2's clean: its filter leaves src1 inside a drained section.
+        '7.2': [
+          ...statuses('b1', 'paused', 'running'),
+          completed('backup', 'b2', SIZE),
+          ...statuses('b2', 'concluded', 'null'),
+        ],
+        // The drained section, then two more graph changes (the filter closed); one more when
+        // b2 is freed.
+        '10.0': [
+          ...graphChanges('b1', 3),
+          completed('backup', 'b2', SIZE),
+          ...statuses('b2', 'concluded', 'null'),
+          ...graphChanges('b1', 1),
+        ],
+      }),
       ok(),
       send('job-cancel', { id: 'b1' }),
       status('b1', 'aborting'),

@@ -18,7 +18,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo } from './common.js';
+import { graphChanges, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 /** Mirror's default buffer: the one chunk a mirror at speed 1 copies before sleeping (§8.3). */
@@ -307,11 +307,31 @@ export const mirrorScenarios: Scenario[] = [
         sync: 'full',
         speed: 1,
       }),
-      ...statuses('m1', 'standby', 'ready'),
-      ...statuses('b1', 'created', 'running', 'paused', 'running'),
-      ok(),
-      ...call('job-complete', { id: 'm1' }),
-      ...finishedOk(),
+      byVersion({
+        '7.2': [
+          ...statuses('m1', 'standby', 'ready'),
+          ...statuses('b1', 'created', 'running', 'paused', 'running'),
+          ok(),
+          ...call('job-complete', { id: 'm1' }),
+          ...finishedOk(),
+        ],
+        // bdrv_drain_all() and the backup's filter put in (four graph changes) and attached
+        // (one); the mirror's end: its filter goes and the target takes the source's place
+        // (five), and it is freed (one).
+        '10.0': [
+          ...graphChanges('m1', 5, true),
+          status('b1', 'created'),
+          ...graphChanges('m1', 1, true),
+          ...statuses('b1', 'running', 'paused', 'running'),
+          ok(),
+          ...call('job-complete', { id: 'm1' }),
+          ...statuses('m1', 'waiting', 'pending'),
+          ...graphChanges('b1', 5),
+          completed('mirror', 'm1', SIZE, SIZE),
+          ...statuses('m1', 'concluded', 'null'),
+          ...graphChanges('b1', 1),
+        ],
+      }),
     ],
   },
   {
@@ -359,14 +379,34 @@ export const mirrorScenarios: Scenario[] = [
       ready('mirror', 'm1', 16 * MiB),
       ok(),
       send('blockdev-mirror', { 'job-id': 'm2', device: 'big', target: 'bigdst', sync: 'full' }),
-      ...statuses('m2', 'created', 'running'),
+      byVersion({
+        '7.2': statuses('m2', 'created', 'running'),
+        // The filter put in (two graph changes), the job's nodes attached (two).
+        '10.0': [
+          ...graphChanges('m1', 2, true),
+          status('m2', 'created'),
+          ...graphChanges('m1', 2, true),
+          status('m2', 'running'),
+        ],
+      }),
       ok(),
       ...statuses('m2', 'ready'),
       ready('mirror', 'm2', 17 * MiB),
       ...call('job-cancel', { id: 'm1' }),
       ...statuses('m1', 'aborting'),
-      cancelled('mirror', 'm1', 16 * MiB, 16 * MiB),
-      ...statuses('m1', 'concluded', 'null'),
+      byVersion({
+        '7.2': [
+          cancelled('mirror', 'm1', 16 * MiB, 16 * MiB),
+          ...statuses('m1', 'concluded', 'null'),
+        ],
+        // m1's filter goes (four graph changes), and m1 is freed (one).
+        '10.0': [
+          ...graphChanges('m2', 4, true),
+          cancelled('mirror', 'm1', 16 * MiB, 16 * MiB),
+          ...statuses('m1', 'concluded', 'null'),
+          ...graphChanges('m2', 1, true),
+        ],
+      }),
       ...call('job-cancel', { id: 'm2' }),
       ...statuses('m2', 'aborting'),
       cancelled('mirror', 'm2', 17 * MiB, 17 * MiB),

@@ -24,7 +24,7 @@ import {
   scheduleKickoff,
   syncTo,
 } from '../runtime/copy-loop.js';
-import { drainBegin, drainEnd } from '../runtime/drain.js';
+import { drainBegin, drainEnd, graphChange } from '../runtime/drain.js';
 import { errorAction } from '../runtime/io-errors.js';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
 import { defer, finish, idle, type JobRuntime, stopPlan } from '../runtime/job-runtime.js';
@@ -114,6 +114,10 @@ function callFailed(rt: JobRuntime, d: JobRun): void {
 export const backupDriver: JobDriver = {
   ...copyJobDriver,
   kind: 'backup',
+  // bdrv_cbw_drop() after the filter's drained section (see clean): the filter node closed and
+  // its children detached (two); block_job_free detaches the filter (one).
+  graphChangesAtEnd: () => 2,
+  graphChangesWhenFreed: 1,
   // block-copy writes zeroes where block status says the source reads as zeroes.
   reads: 'not-zero',
   waitsOn: 'work',
@@ -178,7 +182,11 @@ export const backupDriver: JobDriver = {
     if (sync !== undefined) {
       endBackupBitmap(rt.blockLayer, sync, !failed, () => uncopied(d));
     }
-    // bdrv_cbw_drop(): the filter leaves the source inside a drained section.
-    if (d.readNode !== undefined) drainEnd(rt, drainBegin(rt, d.readNode), true);
+    // bdrv_cbw_drop(): the filter leaves the source inside a drained section (a graph change).
+    if (d.readNode !== undefined) {
+      const drained = drainBegin(rt, d.readNode);
+      graphChange(rt);
+      drainEnd(rt, drained, true);
+    }
   },
 };

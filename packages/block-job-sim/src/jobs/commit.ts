@@ -15,6 +15,10 @@ export function commitState(): CommitState {
 
 export const commitDriver: JobDriver = {
   ...copyJobDriver,
+  // commit_prepare/commit_abort/commit_clean: the commit_top filter dropped and the chain
+  // shortened (four); block_job_free detaches the job's BlockBackend (one).
+  graphChangesAtEnd: () => 4,
+  graphChangesWhenFreed: 1,
   kind: 'commit',
   // A concluded commit kept by auto-dismiss false still holds its nodes until dismissed.
   releasesNodes: 'when-dismissed',

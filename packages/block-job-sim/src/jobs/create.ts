@@ -43,6 +43,9 @@ function run(rt: JobRuntime, d: JobRun): void {
 
 export const createDriver: JobDriver = {
   ...copyJobDriver,
+  // Not a block job: it holds no node of the graph.
+  graphChangesAtEnd: () => 0,
+  graphChangesWhenFreed: 0,
   kind: 'create',
   drainable: false,
   enter: (rt, d, reason) => {

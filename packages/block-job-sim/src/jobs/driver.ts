@@ -18,6 +18,8 @@ export interface MirrorState {
   readonly startError: string | undefined;
   /** The node the mirror replaces on completion. */
   readonly replaces: string | undefined;
+  /** Ending on job-complete: the target takes the source's place (a graph change more). */
+  pivots: boolean;
 }
 
 /** A backup's own state: its block-copy calls. */

@@ -35,6 +35,7 @@ export function mirrorState(options: {
     phase: 'copy',
     startError: options.startError,
     replaces: options.replaces,
+    pivots: false,
   };
 }
 
@@ -83,6 +84,8 @@ function enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boole
   }
   const snap = rt.engine.job(d.id);
   if (snap?.completeRequested || snap?.cancelRequested) {
+    // job-complete: the target takes the source's place when the job ends.
+    stateOf(d).pivots = snap.completeRequested && !snap.cancelRequested;
     if (afterReply) finish(rt, d, undefined);
     else defer(rt, () => finishIfBusy(rt, d));
   } else {
@@ -93,6 +96,10 @@ function enter(rt: JobRuntime, d: JobRun, reason: EnterReason, afterReply: boole
 export const mirrorDriver: JobDriver = {
   ...copyJobDriver,
   kind: 'mirror',
+  // mirror_exit_common(): the mirror_top filter dropped, its nodes let go (four), and on
+  // completion the target put in the source's place (one more); block_job_free: one.
+  graphChangesAtEnd: (d, failed) => (stateOf(d).pivots && !failed ? 5 : 4),
+  graphChangesWhenFreed: 1,
   // mirror_iteration() reads only what block status calls data; zeroes are written as such.
   reads: 'data',
   // Its buffer goes out as requests of buf_size / MAX_IN_FLIGHT, at least MAX_IO_BYTES (1 MiB).

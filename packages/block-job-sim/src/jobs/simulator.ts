@@ -24,7 +24,7 @@ import { qemu72Profile } from '../profile/index.js';
 import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { checkCompletionModeFirst } from '../profile/transaction.js';
-import { drainBegin, drainEnd } from '../runtime/drain.js';
+import { drainBegin, graphChange } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, cancelTimer, command, emit, JobRuntime } from '../runtime/job-runtime.js';
 import { generic, invalidValue } from './blockdev/context.js';
@@ -108,6 +108,8 @@ export class BlockJobSimulator {
 
   constructor(options: SimulatorOptions) {
     this.#rt = new JobRuntime(options);
+    const rt = this.#rt;
+    rt.graphChange = (times) => graphChange(rt, times);
     this.#onInternalError = options.onInternalError ?? ((error) => console.error(error));
     this.#exports = new BlockExports({
       layer: this.#rt.blockLayer,
@@ -221,9 +223,8 @@ export class BlockJobSimulator {
       });
       add('blockdev-del', (a) => {
         this.blockLayer.del(a['node-name']);
-        if (this.profile.nodeDeletionDrainsAll) {
-          drainEnd(this.#rt, drainBegin(this.#rt, undefined), false);
-        }
+        // Closing the node detaches its children: a graph change.
+        graphChange(this.#rt);
         return {};
       });
       add('query-named-block-nodes', (a) =>

@@ -24,6 +24,10 @@ function stateOf(d: JobRun): StreamState {
 
 export const streamDriver: JobDriver = {
   ...copyJobDriver,
+  // stream_prepare/stream_clean: the copy-on-read filter dropped and the chain cut (three);
+  // block_job_free detaches the device and the streamed-over nodes (two).
+  graphChangesAtEnd: () => 3,
+  graphChangesWhenFreed: 2,
   kind: 'stream',
   reportsWritesAsReads: true,
   releasesNodes: 'when-dismissed',

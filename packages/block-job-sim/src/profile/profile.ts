@@ -19,12 +19,16 @@ export interface QemuProfile {
    */
   readonly qemu: { readonly major: number; readonly minor: number; readonly micro: number };
   /**
-   * A successful `blockdev-del` drains every node (QEMU 8.2 on: closing a node takes the block
-   * graph's write lock, which is a drained section of the whole graph), so every job not already
-   * paused takes an internal pause: paused/running, or standby/ready, before the reply. 7.2
-   * drains nothing for a node no job uses.
+   * The block graph's write lock (bdrv_graph_wrlock) is a drained section of every node (QEMU
+   * 8.2 on: it drains all, takes the lock, and ends the drain when it unlocks). QEMU takes it
+   * for every change of the graph: closing a node (blockdev-del), inserting and dropping a
+   * job's filter node, attaching and detaching a job's nodes — so each time every job not
+   * already paused takes an internal pause: paused/running, or standby/ready. 7.2's graph
+   * changes drain only the nodes they touch. How many changes each step of a job makes is
+   * QEMU's code, the same on every version; where they are, see runtime/drain.ts
+   * (`graphChange`).
    */
-  readonly nodeDeletionDrainsAll: boolean;
+  readonly graphChangesDrainAll: boolean;
   /**
    * `query-block-jobs` entries of mirror jobs carry `actively-synced` (QEMU 8.2 on), and
    * `block-job-change` switches a mirror's copy mode (QEMU 8.2 on; job verb `change`).

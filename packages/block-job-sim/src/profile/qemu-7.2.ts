@@ -5,7 +5,7 @@ import type { QemuProfile } from './profile.js';
 export const qemu72Profile: QemuProfile = Object.freeze({
   version: '7.2',
   qemu: Object.freeze({ major: 7, minor: 2, micro: 0 }),
-  nodeDeletionDrainsAll: false,
+  graphChangesDrainAll: false,
   mirrorCopyModeChange: false,
   transactionChecksCompletionModeFirst: false,
   resumeWaitsOutRateLimit: false,

@@ -72,3 +72,29 @@ export function selfAndAncestors(rt: JobRuntime, node: BlockNode): Set<BlockNode
   }
   return out;
 }
+
+// ---- the block graph's write lock -------------------------------------------------------------
+/**
+ * How many times QEMU takes the block graph's write lock at each step of a job's life, as
+ * measured on qemu-storage-daemon 10.0.2 (each one is a drained pair of every other job there).
+ * The counts are QEMU's code paths, not a version's choice: 7.2 makes the same graph changes,
+ * its lock just drains nothing.
+ */
+export interface GraphChanges {
+  /** While the command builds the job, before block_job_create has made it (its filter node). */
+  readonly beforeJob: number;
+  /** After block_job_create, before the job starts (the job's nodes attached to it). */
+  readonly afterJob: number;
+  /** When block_job_create then refuses the job (a duplicate id): the filter node undone. */
+  readonly onRefusal: number;
+}
+
+/**
+ * bdrv_graph_wrlock() … bdrv_graph_wrunlock(), `times` times: on a profile whose graph lock
+ * drains all (QEMU 8.2 on), each is a drained section of every node, begun and ended, so every
+ * job not already paused shows a paused/running (standby/ready) pair. Nothing on 7.2.
+ */
+export function graphChange(rt: JobRuntime, times = 1): void {
+  if (!rt.profile.graphChangesDrainAll) return;
+  for (let i = 0; i < times; i++) drainEnd(rt, drainBegin(rt, undefined), false);
+}

@@ -75,6 +75,14 @@ export interface JobDriver {
   cancel(rt: JobRuntime, d: JobRun, force: boolean): void;
   /** JobDriver.clean, after commit or abort, before the terminal event. */
   clean(rt: JobRuntime, d: JobRun, failed: boolean): void;
+  /**
+   * How many changes of the block graph the job's end makes (its prepare/abort/clean: filter
+   * dropped, nodes replaced), after `clean` and before the terminal event; see
+   * runtime/drain.ts `graphChange`. Counted on qemu-storage-daemon 10.0.2.
+   */
+  graphChangesAtEnd(d: JobRun, failed: boolean): number;
+  /** How many block_job_free makes when the job goes (`null`): its nodes detached. */
+  readonly graphChangesWhenFreed: number;
   /** mirror_complete(): the node `replaces` named, when it no longer exists. */
   missingReplacesNode(rt: JobRuntime, d: JobRun): string | undefined;
   /** Brings the job's progress up to time `t` (before every command; the copy loop's syncTo). */
@@ -110,7 +118,10 @@ export function enterCopyJob(
 }
 
 /** What a job that copies chunk by chunk does unless its driver says otherwise. */
-export const copyJobDriver: Omit<JobDriver, 'kind'> = {
+export const copyJobDriver: Omit<
+  JobDriver,
+  'kind' | 'graphChangesAtEnd' | 'graphChangesWhenFreed'
+> = {
   waitsOn: 'timer',
   drainable: true,
   sleepsBetweenChunks: true,

@@ -13,7 +13,7 @@ import {
 import type { DriverParts, JobRun } from '../jobs/driver.js';
 import { injectionPoints } from '../jobs/io.js';
 import { newRateLimit, WorkList } from '../jobs/schedule.js';
-import { drainBegin, drainEnd } from './drain.js';
+import { drainBegin, drainEnd, graphChange } from './drain.js';
 import type { JobDriver } from './job-driver.js';
 import type { JobRuntime } from './job-runtime.js';
 import { apply, applyEffects, releaseDriver } from './job-runtime.js';
@@ -33,6 +33,7 @@ export function jobFactory(rt: JobRuntime): JobFactory {
     discard: (id) => discard(rt, id),
     drainBegin: (node) => drainBegin(rt, node),
     drainEnd: (drained, newestFirst) => drainEnd(rt, drained, newestFirst),
+    graphChange: (times) => graphChange(rt, times),
     applyEffects: (effects) => applyEffects(rt, effects),
     uniqueNumber: () => rt.seq++,
   };
@@ -61,6 +62,8 @@ export function isRoot(rt: JobRuntime, node: BlockNode): boolean {
 /** block_job_create(): the engine's create, with the job's nodes marked on success. */
 export function createJob(rt: JobRuntime, options: CreateJobOptions): string {
   const id = options.id ?? '';
+  const changes = options.graphChanges;
+  graphChange(rt, changes?.beforeJob ?? 0);
   const result = rt.engine.create({
     id,
     type: options.type,
@@ -70,7 +73,9 @@ export function createJob(rt: JobRuntime, options: CreateJobOptions): string {
     ...(options.autoDismiss !== undefined ? { autoDismiss: options.autoDismiss } : {}),
     ...(options.speed !== undefined ? { speed: options.speed } : {}),
   });
+  if (!result.ok) graphChange(rt, changes?.onRefusal ?? 0);
   apply(rt, result);
+  graphChange(rt, changes?.afterJob ?? 0);
   return id;
 }
 

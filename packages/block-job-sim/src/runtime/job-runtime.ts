@@ -72,6 +72,11 @@ export class JobRuntime {
   /** While a command runs: work for the end of the command, still before its reply. */
   soon: Array<() => void> | undefined;
   closed = false;
+  /**
+   * A change of the block graph, `times` times (drain.ts `graphChange`, which the simulator puts
+   * here: drain.ts builds on this module, so this one cannot import it). Nothing until then.
+   */
+  graphChange: (times: number) => void = () => {};
 
   constructor(options: JobRuntimeOptions) {
     this.blockLayer = options.blockLayer;
@@ -162,10 +167,17 @@ export function apply(rt: JobRuntime, result: JobResult): void {
 }
 
 export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
-  for (const effect of effects) {
+  const queue = [...effects];
+  for (let i = 0; i < queue.length; i++) {
+    const effect = queue[i] as Effect;
     switch (effect.type) {
       case 'event':
         emit(rt, effect.event, effect.data);
+        if (effect.event === 'JOB_STATUS_CHANGE' && effect.data.status === 'null') {
+          // block_job_free: the job lets go of its nodes.
+          const d = rt.drivers.get(effect.data.id);
+          if (d !== undefined) rt.graphChange(d.driver.graphChangesWhenFreed);
+        }
         break;
       case 'halt': {
         const d = rt.drivers.get(effect.id);
@@ -174,7 +186,16 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
       }
       case 'clean': {
         const d = rt.drivers.get(effect.id);
-        if (d !== undefined) d.driver.clean(rt, d, effect.failed);
+        if (d === undefined) break;
+        const changes = d.driver.graphChangesAtEnd(d, effect.failed);
+        if (changes > 0 && rt.profile.graphChangesDrainAll) {
+          if (hoistCancelledExits(queue, i)) {
+            i--;
+            break;
+          }
+        }
+        d.driver.clean(rt, d, effect.failed);
+        rt.graphChange(changes);
         break;
       }
       case 'enter': {
@@ -187,6 +208,36 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
       }
     }
   }
+}
+
+/**
+ * A transaction that aborts cancels its other members and then finalizes them one by one; the
+ * engine hands over all of it at once. When the first member's end drains every node (graph
+ * changes, QEMU 8.2 on), the drain enters each cancelled member still running, which sees its
+ * cancel and ends there (aborting) — before the first one's terminal event. Moves those exits
+ * (`halt` … `aborting` of another job, later in the batch) in front of the `clean` at `at`;
+ * true when it moved any.
+ */
+function hoistCancelledExits(queue: Effect[], at: number): boolean {
+  const moved: Effect[] = [];
+  for (let i = at + 1; i < queue.length; i++) {
+    const halt = queue[i] as Effect;
+    if (halt.type !== 'halt') continue;
+    const end = queue.findIndex(
+      (e, j) =>
+        j > i &&
+        e.type === 'event' &&
+        e.event === 'JOB_STATUS_CHANGE' &&
+        e.data.id === halt.id &&
+        e.data.status === 'aborting',
+    );
+    if (end < 0) continue;
+    moved.push(...queue.splice(i, end - i + 1));
+    i--;
+  }
+  if (moved.length === 0) return false;
+  queue.splice(at, 0, ...moved);
+  return true;
 }
 
 // ---- the drivers ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type { PreparedBitmapAction } from '../../bitmaps/commands.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import { genericError } from '../../errors.js';
 import type { QemuProfile } from '../../profile/profile.js';
+import type { GraphChanges } from '../../runtime/drain.js';
 import type { JobDriver } from '../../runtime/job-driver.js';
 import type { DriverParts, JobRun } from '../driver.js';
 
@@ -22,6 +23,8 @@ export interface CreateJobOptions {
   autoFinalize?: boolean | undefined;
   autoDismiss?: boolean | undefined;
   speed?: number | undefined;
+  /** The graph changes QEMU makes around block_job_create for this kind of job. */
+  graphChanges?: GraphChanges | undefined;
 }
 
 export interface JobFactory {
@@ -43,6 +46,8 @@ export interface JobFactory {
   /** bdrv_drained_begin() on `node` (undefined: every node); returns what to end. */
   drainBegin(node: BlockNode | undefined): JobRun[];
   drainEnd(drained: readonly JobRun[], newestFirst: boolean): void;
+  /** A change of the block graph under its write lock, `times` times (runtime/drain.ts). */
+  graphChange(times?: number): void;
   applyEffects(effects: readonly Effect[]): void;
   /** A number never handed out before (for names of helper nodes). */
   uniqueNumber(): number;

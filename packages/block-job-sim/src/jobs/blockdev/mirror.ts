@@ -3,6 +3,7 @@
 
 import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../../block-layer.js';
+import type { GraphChanges } from '../../runtime/drain.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';
 import { type Extent, WorkList } from '../schedule.js';
@@ -11,6 +12,14 @@ import { blockNode, generic, invalidValue, type JobFactory, nodeByName } from '.
 import { closeImage, createImage, hasZeroInit, openImage } from './images.js';
 
 const MiB = 1024 * 1024;
+
+/**
+ * mirror_start_job(), also behind an active commit: its mirror_top filter goes above the
+ * source (two graph changes), block_job_create attaches the filter and the target to the job
+ * (two more); a job refused by block_job_create takes the filter out again (two). Measured on
+ * qemu-storage-daemon 10.0.2, where each drains every other job.
+ */
+export const MIRROR_GRAPH_CHANGES: GraphChanges = { beforeJob: 2, afterJob: 2, onRefusal: 2 };
 
 export function blockdevMirror(jobs: JobFactory, a: BlockdevMirrorArgs): QmpEmpty {
   const bs = jobs.rootNode(a.device);
@@ -88,6 +97,8 @@ function mirrorCommon(
   if (bs === target) throw generic("Can't mirror node into itself");
   const filterName = 'filter-node-name' in a ? a['filter-node-name'] : undefined;
   if (filterName !== undefined && layer.findNode(filterName)) {
+    // The half-made filter node is closed again (one graph change).
+    jobs.graphChange();
     throw generic(`Duplicate nodes with node-name='${filterName}'`);
   }
   const gran = granularity !== 0 ? granularity : defaultGranularity(target);
@@ -98,6 +109,7 @@ function mirrorCommon(
     autoFinalize: a['auto-finalize'],
     autoDismiss: a['auto-dismiss'],
     speed: a.speed,
+    graphChanges: MIRROR_GRAPH_CHANGES,
   });
   // mirror_dirty_init(): a target that must be zeroed (and cannot unmap) gets every byte;
   // otherwise only what the source chain (sync full) or its top (sync top) holds.

@@ -3,6 +3,7 @@
 
 import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
+import type { GraphChanges } from '../../runtime/drain.js';
 import { commitDriver, commitState } from '../commit.js';
 import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';
@@ -19,6 +20,21 @@ import {
   nodeByName,
   overlayOf,
 } from './context.js';
+import { MIRROR_GRAPH_CHANGES } from './mirror.js';
+
+/**
+ * commit_start(): block_job_create puts the job's BlockBackend on the device first (one graph
+ * change); then the commit_top filter goes in and the chain's nodes are attached to the job
+ * (four). Measured on qemu-storage-daemon 10.0.2, where each drains every other job.
+ */
+const COMMIT_GRAPH_CHANGES: GraphChanges = { beforeJob: 1, afterJob: 4, onRefusal: 0 };
+
+/**
+ * stream_start(): its copy-on-read filter goes above the device (three graph changes), then the
+ * job's nodes are attached (two); a job refused by block_job_create drops the filter (two).
+ * Measured on qemu-storage-daemon 10.0.2.
+ */
+const STREAM_GRAPH_CHANGES: GraphChanges = { beforeJob: 3, afterJob: 2, onRefusal: 2 };
 
 export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
   const layer = jobs.layer;
@@ -75,6 +91,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
       autoFinalize: a['auto-finalize'],
       autoDismiss: a['auto-dismiss'],
       speed,
+      graphChanges: MIRROR_GRAPH_CHANGES,
     });
     const dirty = copyOnly(allocatedInChain(layer, top, base), top.length);
     const intermediates: { node: BlockNode }[] = [];
@@ -101,6 +118,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     autoFinalize: a['auto-finalize'],
     autoDismiss: a['auto-dismiss'],
     speed,
+    graphChanges: COMMIT_GRAPH_CHANGES,
   });
   const copy = allocatedInChain(layer, top, base);
   const chain: { node: BlockNode; backend?: boolean }[] = [];
@@ -177,6 +195,7 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
     autoFinalize: a['auto-finalize'],
     autoDismiss: a['auto-dismiss'],
     speed: a.speed,
+    graphChanges: STREAM_GRAPH_CHANGES,
   });
   // Nothing between the device and the base: stream_run returns at once.
   const immediate = bs.backing === base;

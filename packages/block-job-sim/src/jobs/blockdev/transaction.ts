@@ -20,6 +20,7 @@ import {
 } from '../../bitmaps/backup-sync.js';
 import { BitmapCommands } from '../../bitmaps/commands.js';
 import type { BlockNode } from '../../block-layer.js';
+import type { GraphChanges } from '../../runtime/drain.js';
 import { backupDriver, backupState } from '../backup.js';
 import type { JobRun } from '../driver.js';
 import { allocatedInNode, copyOnly } from '../io.js';
@@ -27,6 +28,14 @@ import { WorkList } from '../schedule.js';
 import { BACKUP_CHUNK_SIZE } from '../sizes.js';
 import { type ActionState, blockNode, generic, type JobFactory } from './context.js';
 import { closeImage, createImage, openImage } from './images.js';
+
+/**
+ * backup_job_create(): bdrv_cbw_append opens the copy-before-write filter with its children
+ * and puts it above the source (four graph changes), block_job_create attaches the filter to
+ * the job (one); a job refused by block_job_create drops the filter again (two). Measured on
+ * qemu-storage-daemon 10.0.2, where each drains every other job.
+ */
+const BACKUP_GRAPH_CHANGES: GraphChanges = { beforeJob: 4, afterJob: 1, onRefusal: 2 };
 
 /**
  * qmp_transaction(), also behind blockdev-backup: drain everything, prepare each action
@@ -217,10 +226,15 @@ function backupJob(
     throw generic('Source and target image have different sizes');
   }
   if (b['filter-node-name'] !== undefined && layer.findNode(b['filter-node-name'])) {
+    // The half-made filter node is closed again (one graph change).
+    jobs.graphChange();
     throw generic(`Duplicate nodes with node-name='${b['filter-node-name']}'`);
   }
   const cluster = Math.max(64 * 1024, target.qcow2?.clusterSize ?? 0);
   if (maxChunk !== 0 && maxChunk < cluster) {
+    // Checked once the filter is in (its block-copy state knows the cluster size); refused,
+    // the filter goes again.
+    jobs.graphChange(BACKUP_GRAPH_CHANGES.beforeJob + BACKUP_GRAPH_CHANGES.onRefusal);
     throw generic(`Required max-chunk (${maxChunk}) is less than backup cluster size (${cluster})`);
   }
   const id = jobs.createJob({
@@ -230,6 +244,7 @@ function backupJob(
     autoFinalize: b['auto-finalize'],
     autoDismiss: b['auto-dismiss'],
     speed: b.speed,
+    graphChanges: BACKUP_GRAPH_CHANGES,
   });
   state.jobId = id;
   const chunk = Math.max(
