@@ -63,7 +63,7 @@ async function quitWithJobs(daemon: Daemon): Promise<{ lines: string[]; exitCode
 test("quit with jobs running: their cancellation events come before quit's reply, then EOF", async () => {
   const [qemu, ours] = await Promise.all([
     startQemuStorageDaemon({ blockdevs: BLOCKDEVS }),
-    startDaemon(process.execPath, [BIN], { blockdevs: BLOCKDEVS }),
+    startDaemon(process.execPath, [BIN, '--qemu-version', '7.2'], { blockdevs: BLOCKDEVS }),
   ]);
   daemons.push(qemu, ours);
   const [theirs, mine] = await Promise.all([quitWithJobs(qemu), quitWithJobs(ours)]);

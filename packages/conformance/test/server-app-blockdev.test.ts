@@ -54,7 +54,11 @@ describe('--blockdev errors at start-up, qmpkit-server against qemu-storage-daem
   test.each(refused)('%s', (_name, args) => {
     // The pidfile makes QEMU stop before it would serve anything; only the --blockdev fails.
     const qemu = refuse('qemu-storage-daemon', args, 'qemu-storage-daemon');
-    const ours = refuse(process.execPath, [serverBin, ...args], 'qmpkit-server');
+    const ours = refuse(
+      process.execPath,
+      [serverBin, '--qemu-version', '7.2', ...args],
+      'qmpkit-server',
+    );
     expect(qemu.status).toBe(1);
     expect(qemu.stderr).toMatch(/^PROGRAM: --blockdev /);
     expect(ours).toEqual(qemu);
@@ -90,7 +94,9 @@ describe('--blockdev nodes that open', () => {
       }
     };
     const qemu = await startQemuStorageDaemon({ blockdevs });
-    const ours = await startDaemon(process.execPath, [serverBin], { blockdevs });
+    const ours = await startDaemon(process.execPath, [serverBin, '--qemu-version', '7.2'], {
+      blockdevs,
+    });
     try {
       const expected = await listNodes(qemu.socketPath);
       expect(expected.length).toBe(4); // n0, q0 and its file node, s0

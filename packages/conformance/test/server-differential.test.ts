@@ -17,7 +17,7 @@ let ours: Daemon;
 beforeAll(async () => {
   [qemu, ours] = await Promise.all([
     startQemuStorageDaemon(),
-    startDaemon(process.execPath, [BIN]),
+    startDaemon(process.execPath, [BIN, '--qemu-version', '7.2']),
   ]);
 });
 afterAll(async () => {

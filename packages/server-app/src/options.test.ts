@@ -31,9 +31,9 @@ describe('parseCommandLine', () => {
     });
   });
 
-  test('--qemu-version: 7.2 or 10.0, default 7.2', () => {
+  test('--qemu-version: 7.2 or 10.0, default 10.0 (the newest verified)', () => {
     const socket = ['--socket', '/s'];
-    expect(parseCommandLine(socket)).toMatchObject({ qemuVersion: '7.2' });
+    expect(parseCommandLine(socket)).toMatchObject({ qemuVersion: '10.0' });
     expect(parseCommandLine(['--qemu-version', '10.0', ...socket])).toMatchObject({
       qemuVersion: '10.0',
     });

@@ -33,7 +33,7 @@ export type QemuVersionOption = (typeof QEMU_VERSIONS)[number];
  * The version spoken without `--qemu-version`: the newest one every conformance scenario has been
  * verified on against the real qemu-storage-daemon of that version.
  */
-export const DEFAULT_QEMU_VERSION: QemuVersionOption = '7.2';
+export const DEFAULT_QEMU_VERSION: QemuVersionOption = '10.0';
 
 /** The block devices the `--demo` configuration opens (QEMU `--blockdev` syntax). */
 export const DEMO_BLOCKDEVS: readonly string[] = [
@@ -128,7 +128,8 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
   --qemu-version 7.2|10.0
                          the QEMU version to answer like (default ${DEFAULT_QEMU_VERSION}): its QMP
                          schema, greeting, query-version, and its job behaviour (10.0:
-                         block-job-change, actively-synced, blockdev-del drains every job)
+                         block-job-change, actively-synced, every graph change drains
+                         every job)
   --clock real|virtual   the clock jobs run on (default real); with 'virtual', time moves
                          only when a client sends x-qmpkit-clock-step {"ns": N}
   --throughput <bytes>   how fast an unthrottled job copies, per second (suffixes K, M, G,

@@ -124,7 +124,7 @@ describe('qmpkit-server', () => {
     const version = run(['-V']);
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(
-      `qmpkit-server version ${VERSION} (qmpkit; answers QMP like QEMU 7.2 or 10.0, default 7.2)\n`,
+      `qmpkit-server version ${VERSION} (qmpkit; answers QMP like QEMU 7.2 or 10.0, default 10.0)\n`,
     );
   });
 
@@ -236,13 +236,14 @@ describe('qmpkit-server', () => {
       '{"execute":"qmp_capabilities"}{"execute":"query-version","id":1}',
       3,
     );
+    // Without --qemu-version: the newest verified profile, QEMU 10.0.
     expect(JSON.parse(lines[0]!)).toEqual({
       QMP: {
-        version: { qemu: { major: 7, minor: 2, micro: 0 }, package: `qmpkit ${VERSION}` },
+        version: { qemu: { major: 10, minor: 0, micro: 0 }, package: `qmpkit ${VERSION}` },
         capabilities: ['oob'],
       },
     });
-    expect(JSON.parse(lines[2]!)).toMatchObject({ id: 1, return: { qemu: { major: 7 } } });
+    expect(JSON.parse(lines[2]!)).toMatchObject({ id: 1, return: { qemu: { major: 10 } } });
     await until(() => server.stderr().includes('left'));
     expect(server.stderr()).toMatch(/client 1 connected to .*qmp\.sock/);
     server.child.kill('SIGTERM');
