@@ -7,7 +7,11 @@ describe('withClockStepCommand', () => {
     const { schema, schemaExtras } = withClockStepCommand(qmpSchema, qmpSchemaExtras);
     expect(schema.slice(0, qmpSchema.length)).toEqual(qmpSchema);
     const command = schema.find((e) => e.name === 'x-qmpkit-clock-step');
-    expect(command).toMatchObject({ 'meta-type': 'command', 'ret-type': '0' });
+    expect(command).toMatchObject({ 'meta-type': 'command' });
+    // Returns {}: an empty object type of its own (QEMU's numbered names differ per version).
+    const ret = schema.find((e) => e.name === (command as { 'ret-type': string })['ret-type']);
+    expect(ret).toMatchObject({ 'meta-type': 'object', members: [] });
+    expect(ret?.name).not.toMatch(/^\d+$/);
     const args = schema.find((e) => e.name === (command as { 'arg-type': string })['arg-type']);
     expect(args).toEqual({
       name: 'q_obj_x-qmpkit-clock-step-arg',
@@ -21,6 +25,6 @@ describe('withClockStepCommand', () => {
     const once = withClockStepCommand(qmpSchema, qmpSchemaExtras);
     const twice = withClockStepCommand(once.schema, once.schemaExtras);
     expect(twice.schema.length).toBe(once.schema.length);
-    expect(() => withClockStepCommand([], qmpSchemaExtras)).toThrow(/'0' or the 'int'/);
+    expect(() => withClockStepCommand([], qmpSchemaExtras)).toThrow(/'int' builtin/);
   });
 });

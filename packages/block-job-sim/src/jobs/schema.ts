@@ -8,36 +8,47 @@ import { CLOCK_STEP_COMMAND } from './simulator.js';
 /** The argument type's name; not a numbered (masked) name, so it never clashes with QEMU's. */
 const CLOCK_STEP_ARGS = 'q_obj_x-qmpkit-clock-step-arg';
 
-/** The entries to append to a runtime schema: the command and its argument type `{ns: int}`. */
+/**
+ * Its return type, the empty object, under a name of its own: QEMU numbers its types per version
+ * ('0' is the empty object on 7.2, not on 10.0).
+ */
+const CLOCK_STEP_RETURN = 'q_obj_x-qmpkit-clock-step-ret';
+
+/**
+ * The entries to append to a runtime schema: the command, its argument type `{ns: int}` and its
+ * return type `{}`.
+ */
 export const clockStepSchemaEntries: readonly IntrospectionEntry[] = [
   {
     name: CLOCK_STEP_COMMAND,
     'meta-type': 'command',
     'arg-type': CLOCK_STEP_ARGS,
-    'ret-type': '0',
+    'ret-type': CLOCK_STEP_RETURN,
   },
   { name: CLOCK_STEP_ARGS, 'meta-type': 'object', members: [{ name: 'ns', type: 'int' }] },
+  { name: CLOCK_STEP_RETURN, 'meta-type': 'object', members: [] },
 ];
 
 /**
  * `schema` and `extras` with x-qmpkit-clock-step added (for @qmpkit/server's `schema` and
- * `schemaExtras` options). `schema` must have QEMU's empty object type `0` and the `int` builtin,
- * as every QEMU 7.2 schema does.
+ * `schemaExtras` options). `schema` must have the `int` builtin, as every QEMU schema does.
  */
 export function withClockStepCommand(
   schema: readonly IntrospectionEntry[],
   extras: QmpSchemaExtras,
 ): { schema: IntrospectionEntry[]; schemaExtras: QmpSchemaExtras } {
   const names = new Set(schema.map((e) => e.name));
-  if (!names.has('0') || !names.has('int')) {
-    throw new Error("the schema lacks the empty object type '0' or the 'int' builtin");
-  }
+  if (!names.has('int')) throw new Error("the schema lacks the 'int' builtin");
   if (names.has(CLOCK_STEP_COMMAND)) return { schema: [...schema], schemaExtras: extras };
   return {
     schema: [...schema, ...clockStepSchemaEntries],
     schemaExtras: {
       ...extras,
-      typeNames: { ...extras.typeNames, [CLOCK_STEP_ARGS]: CLOCK_STEP_ARGS },
+      typeNames: {
+        ...extras.typeNames,
+        [CLOCK_STEP_ARGS]: CLOCK_STEP_ARGS,
+        [CLOCK_STEP_RETURN]: CLOCK_STEP_RETURN,
+      },
     },
   };
 }

@@ -64,6 +64,13 @@ export function findingsJson(findings: readonly LintFinding[]): LintFindingJson[
   }));
 }
 
+/**
+ * Its argument type, the empty object, under a name of its own: QEMU numbers its types per
+ * version ('0' is the empty object on 7.2 but a two-member object on 10.0), so a numbered name
+ * would mean something else on another version. Not numbered, it never clashes with QEMU's.
+ */
+const LINT_ARGS = 'q_obj_x-qmpkit-lint-arg';
+
 /** `schema` with `x-qmpkit-lint` (no arguments, returns any) added. */
 export function withLintCommand(
   schema: readonly IntrospectionEntry[],
@@ -71,6 +78,12 @@ export function withLintCommand(
 ): { schema: IntrospectionEntry[]; schemaExtras: QmpSchemaExtras } {
   if (schema.some((e) => e.name === LINT_COMMAND))
     return { schema: [...schema], schemaExtras: extras };
-  const entry = { name: LINT_COMMAND, 'meta-type': 'command', 'arg-type': '0', 'ret-type': 'any' };
-  return { schema: [...schema, entry as IntrospectionEntry], schemaExtras: extras };
+  const entries = [
+    { name: LINT_COMMAND, 'meta-type': 'command', 'arg-type': LINT_ARGS, 'ret-type': 'any' },
+    { name: LINT_ARGS, 'meta-type': 'object', members: [] },
+  ] as IntrospectionEntry[];
+  return {
+    schema: [...schema, ...entries],
+    schemaExtras: { ...extras, typeNames: { ...extras.typeNames, [LINT_ARGS]: LINT_ARGS } },
+  };
 }
