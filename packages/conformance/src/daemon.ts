@@ -14,11 +14,17 @@ export interface Daemon {
   readonly socketPath: string;
   /** A temporary directory for the test's files; removed by stop(). */
   readonly dir: string;
-  readonly process: ChildProcess;
-  /** Everything the process wrote to stderr so far. */
+  /** Everything the server wrote to stderr so far. */
   stderr(): string;
-  /** Ends the process (SIGTERM, then SIGKILL after a grace period) and removes `dir`. */
+  /** How the server ended (an exit code or a signal's name); null while it runs. */
+  exitStatus(): number | string | null;
+  /** Ends the server (a process: SIGTERM, then SIGKILL after a grace period) and removes `dir`. */
   stop(): Promise<void>;
+}
+
+/** A server running as its own process. */
+export interface ProcessDaemon extends Daemon {
+  readonly process: ChildProcess;
 }
 
 export interface StartOptions {
@@ -82,7 +88,7 @@ export async function startDaemon(
   command: string,
   commandArgs: readonly string[],
   options: StartOptions = {},
-): Promise<Daemon> {
+): Promise<ProcessDaemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'qmpkit-daemon-'));
   const socketPath = join(dir, 'qmp.sock');
   const pidfile = join(dir, 'daemon.pid');
@@ -134,7 +140,14 @@ export async function startDaemon(
     }
     await new Promise((r) => setTimeout(r, 10));
   }
-  return { socketPath, dir, process: child, stderr: () => stderr, stop };
+  return {
+    socketPath,
+    dir,
+    process: child,
+    stderr: () => stderr,
+    exitStatus: () => child.exitCode ?? child.signalCode,
+    stop,
+  };
 }
 
 function accepts(socketPath: string): Promise<boolean> {
@@ -155,7 +168,7 @@ function accepts(socketPath: string): Promise<boolean> {
 export function startQemuStorageDaemon(
   options: StartOptions = {},
   qemu?: QemuInstall,
-): Promise<Daemon> {
+): Promise<ProcessDaemon> {
   if (qemu === undefined) requireQemu();
   return startDaemon(qemu?.command(QSD) ?? QSD, [], { pidfileOption: '--pidfile', ...options });
 }

@@ -3,18 +3,13 @@
 // stops at the first unmet expectation (what follows would only be noise) but still records
 // whatever else the server writes during a short settle period, so a diff shows the divergence.
 
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  type Daemon,
-  qemuImg,
-  type StartOptions,
-  startDaemon,
-  startQemuStorageDaemon,
-} from './daemon.js';
+import { promisify } from 'node:util';
+import { type Daemon, type StartOptions, startDaemon, startQemuStorageDaemon } from './daemon.js';
 import type { QemuInstall } from './qemu-binaries.js';
 import { RawQmpSession, type RecordedMessage } from './raw-session.js';
 import type {
@@ -26,6 +21,8 @@ import type {
   Step,
 } from './scenario.js';
 import { forVersion, Since, Volatile } from './scenario.js';
+
+const execFileAsync = promisify(execFile);
 
 /** A QMP server that takes qemu-storage-daemon's command line. */
 export interface Target {
@@ -121,14 +118,17 @@ const DEFAULT_SETTLE_MS = 150;
 /** The largest number of messages a scenario may produce; a runaway server is cut off. */
 const MAX_MESSAGES = 10_000;
 
-function prepare(dir: string, setup: readonly SetupStep[]): void {
+/**
+ * Makes the setup's images. Asynchronous: a runner serving other runs (or an embedded
+ * qmpkit-server, qmpkit-in-process.ts) in this process must not stall while qemu-img works.
+ */
+export async function prepareSetup(dir: string, setup: readonly SetupStep[]): Promise<void> {
   for (const step of setup) {
-    if ('qemuImg' in step) {
-      qemuImg(step.qemuImg, dir);
-    } else {
-      const args = step.qemuIo.commands.flatMap((c) => ['-c', c]);
-      execFileSync('qemu-io', [...args, step.qemuIo.image], { cwd: dir, stdio: 'ignore' });
-    }
+    const [command, args] =
+      'qemuImg' in step
+        ? ['qemu-img', step.qemuImg]
+        : ['qemu-io', [...step.qemuIo.commands.flatMap((c) => ['-c', c]), step.qemuIo.image]];
+    await execFileAsync(command, args, { cwd: dir });
   }
 }
 
@@ -190,11 +190,23 @@ export function showPattern(pattern: Pattern): string {
   );
 }
 
+export interface RunScenarioOptions {
+  /**
+   * A directory holding what the scenario's setup makes (made by prepareSetup), copied into the
+   * run's directory instead of running the setup again: for many runs of one setup.
+   */
+  readonly prepared?: string;
+}
+
 /**
  * Runs `scenario` against `target` in a fresh temporary directory, with the expectations of the
  * target's QEMU version.
  */
-export async function runScenario(versioned: Scenario, target: Target): Promise<ScenarioRun> {
+export async function runScenario(
+  versioned: Scenario,
+  target: Target,
+  options: RunScenarioOptions = {},
+): Promise<ScenarioRun> {
   const scenario = forVersion(versioned, target.version ?? '7.2');
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), `qmpkit-scenario-${target.name}-`));
@@ -203,7 +215,9 @@ export async function runScenario(versioned: Scenario, target: Target): Promise<
   let daemon: Daemon | undefined;
   let session: RawQmpSession | undefined;
   try {
-    prepare(dir, scenario.setup ?? []);
+    if (options.prepared === undefined) await prepareSetup(dir, scenario.setup ?? []);
+    // cp keeps the holes of sparse files (a copy that filled them would change what jobs see).
+    else await execFileAsync('cp', ['-a', '--sparse=always', `${options.prepared}/.`, dir]);
     daemon = await target.start({
       dir,
       blockdevs: scenario.blockdevs,
@@ -218,9 +232,9 @@ export async function runScenario(versioned: Scenario, target: Target): Promise<
     if (daemon) {
       const stderr = daemon.stderr().trim();
       if (failures.length > 0 && stderr !== '') failures.push(`${target.name} stderr: ${stderr}`);
-      const { exitCode, signalCode } = daemon.process;
-      if (failures.length > 0 && (exitCode !== null || signalCode !== null)) {
-        failures.push(`${target.name} had exited (${exitCode ?? signalCode}) before the end`);
+      const exited = daemon.exitStatus();
+      if (failures.length > 0 && exited !== null) {
+        failures.push(`${target.name} had exited (${exited}) before the end`);
       }
       await daemon.stop();
     }

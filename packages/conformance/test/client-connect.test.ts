@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { ConnectError, ExecuteError, type QmpClient, type TranscriptEntry } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
+import { type ProcessDaemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
 
 requireQemu();
 
-const daemons: Daemon[] = [];
+const daemons: ProcessDaemon[] = [];
 const clients: QmpClient[] = [];
 
 afterEach(async () => {
@@ -16,13 +16,13 @@ afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.stop()));
 });
 
-async function daemon(blockdevs: string[] = []): Promise<Daemon> {
+async function daemon(blockdevs: string[] = []): Promise<ProcessDaemon> {
   const d = await startQemuStorageDaemon({ blockdevs });
   daemons.push(d);
   return d;
 }
 
-async function connect(d: Daemon, options: ConstructorParameters<typeof QmpClient>[0] = {}) {
+async function connect(d: ProcessDaemon, options: ConstructorParameters<typeof QmpClient>[0] = {}) {
   const client = await connectQmp({ path: d.socketPath }, options);
   clients.push(client);
   return client;

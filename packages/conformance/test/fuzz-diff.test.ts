@@ -12,12 +12,12 @@
 // QMPKIT_FUZZ_SEEDS=1-500 runs those seeds instead (same format as `fuzz:diff --seeds`).
 // Replay one failing seed, shrunk, with: pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
 import { CoverageTable } from '../src/fuzz/coverage.js';
 import { generateCase } from '../src/fuzz/generate.js';
 import { heldBackFor } from '../src/fuzz/held-back.js';
-import { describeFailure, predict, runBoth } from '../src/fuzz/run.js';
+import { describeFailure, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
 import { parseSeeds } from '../src/fuzz/seeds.js';
 
 requireQemu();
@@ -41,6 +41,8 @@ const seeds = process.env.QMPKIT_FUZZ_SEEDS
   : [...FIXED_SEEDS, ...dailyWindow()];
 
 describe('random differential tester (qemu-storage-daemon vs qmpkit-server)', () => {
+  afterAll(() => setupTemplates.close());
+
   test('the daily window is fixed within a day and moves with it', () => {
     const day = new Date('2026-12-07T01:00:00Z');
     expect(dailyWindow(day)).toEqual(dailyWindow(new Date('2026-12-07T23:00:00Z')));

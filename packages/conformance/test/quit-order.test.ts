@@ -5,7 +5,7 @@
 // package/micro normalised away. Expected values are whatever the real QEMU answers.
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
-import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
+import { type ProcessDaemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
 const BIN = fileURLToPath(
@@ -19,7 +19,7 @@ const BLOCKDEVS = [
   `null-co,node-name=dst2,size=${GiB}`,
 ];
 
-const daemons: Daemon[] = [];
+const daemons: ProcessDaemon[] = [];
 afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.stop()));
 });
@@ -33,7 +33,7 @@ function normalize(raw: string): string {
     );
 }
 
-async function quitWithJobs(daemon: Daemon): Promise<{ lines: string[]; exitCode: number }> {
+async function quitWithJobs(daemon: ProcessDaemon): Promise<{ lines: string[]; exitCode: number }> {
   const exited = new Promise<number>((resolve) =>
     daemon.process.once('exit', (code) => resolve(code ?? -1)),
   );

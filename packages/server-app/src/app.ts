@@ -9,7 +9,6 @@ import {
   createSimulator,
   parseBlockdevArgument,
   qemuProfile,
-  RealClock,
   type SimClock,
   type Simulation,
   type SimulatorCommands,
@@ -118,10 +117,6 @@ const QEMU_SCHEMAS = {
   '10.0': { schema: qemu100.qmpSchema, schemaExtras: qemu100.qmpSchemaExtras },
 } as const satisfies Record<QemuVersionOption, unknown>;
 
-function makeClock(kind: ClockKind): SimClock {
-  return kind === 'virtual' ? new VirtualClock() : new RealClock();
-}
-
 /**
  * The simulator and the server in front of it. The virtual clock adds `x-qmpkit-clock-step` to
  * the schema; with the real clock the schema is exactly QEMU's.
@@ -205,17 +200,21 @@ async function openVm(
     readonly label?: string;
     readonly linter?: MisuseLinter;
     readonly faults?: FaultWire;
+    readonly cwd: string;
   },
 ): Promise<{ vm: RunningVm } | { error: string }> {
   const label = options.label === undefined ? '' : `${options.label}: `;
   const blockLayer = new BlockLayer({
-    store: new FsImageStore(process.cwd()),
+    store: new FsImageStore(options.cwd),
     schema: QEMU_SCHEMAS[parsed.qemuVersion],
   });
+  // A VM's own real clock is the simulator's (closed with it): several VMs can come and go in
+  // one process (runCommandLine embedded) without leaving host timers behind.
+  const clock = options.clock ?? (parsed.clock === 'virtual' ? new VirtualClock() : undefined);
   const simulation = createSimulator({
     blockLayer,
     profile: qemuProfile(parsed.qemuVersion),
-    clock: options.clock ?? makeClock(parsed.clock),
+    ...(clock === undefined ? {} : { clock }),
     throughput: parsed.throughput,
     onInternalError: (error) => io.stderr(`${PROGRAM}: ${label}internal error: ${String(error)}\n`),
     nbdListen: nodeNbdListen,
@@ -254,6 +253,15 @@ async function openVm(
   return { vm: { server, listeners, simulation, stop } };
 }
 
+/** Where an embedded server runs. */
+export interface RunOptions {
+  /**
+   * The directory relative file names (`filename=disk.qcow2`) are relative to, as a process's
+   * working directory is to QEMU's; default `process.cwd()`.
+   */
+  readonly cwd?: string;
+}
+
 /**
  * Runs the command line. Resolves to an exit code for `--help`/`--version`/errors, or to a
  * running app.
@@ -261,6 +269,7 @@ async function openVm(
 export async function runCommandLine(
   args: readonly string[],
   io: AppIo,
+  options: RunOptions = {},
 ): Promise<
   { exitCode: number } | { app: RunningApp } | { replay: RunningReplay } | { fleet: RunningFleet }
 > {
@@ -282,6 +291,7 @@ export async function runCommandLine(
     return { exitCode: 0 };
   }
   const version = appVersion();
+  const cwd = options.cwd ?? process.cwd();
   if (parsed.action === 'version') {
     io.stdout(
       `${PROGRAM} version ${version} (qmpkit; answers QMP like QEMU 7.2 or 10.0, default ${DEFAULT_QEMU_VERSION})\n`,
@@ -293,7 +303,7 @@ export async function runCommandLine(
 
   if (parsed.fleet !== undefined) {
     return startFleetApp(parsed, parsed.fleet, io, (monitors, clock, label) =>
-      openVm(parsed, monitors, io, version, { clock, label }),
+      openVm(parsed, monitors, io, version, { clock, label, cwd }),
     );
   }
 
@@ -307,6 +317,7 @@ export async function runCommandLine(
     return { exitCode: 1 };
   }
   const opened = await openVm(parsed, parsed.monitors, io, version, {
+    cwd,
     ...(lint === undefined ? {} : { linter: lint.linter }),
     ...(faults === undefined ? {} : { faults }),
   });

@@ -4,6 +4,7 @@ export {
   type AppIo,
   appVersion,
   type RunningApp,
+  type RunOptions,
   runCommandLine,
   startMonitors,
 } from './app.js';

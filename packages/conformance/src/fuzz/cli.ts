@@ -1,6 +1,9 @@
 // `pnpm --filter @qmpkit/conformance fuzz:diff -- --seeds 1-5000 [--concurrency N]`
 // `pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N [--print]`
-// `… fuzz:diff -- --seeds 1-500 --shape mirror` (only the seeds whose case has that shape)
+// `… fuzz:diff -- --seeds 1-500 --shape mirror` (every seed builds a case of that shape; a seed
+//  whose own shape it is gives its usual case)
+// `… fuzz:diff -- --seeds 1-40 --qmpkit process` (a qmpkit-server process per case, as a user
+//  runs it, instead of the embedded one: see run.ts QMPKIT_TARGETS)
 //
 // Runs generated cases against real qemu-storage-daemon and qmpkit-server, a few pairs at a time,
 // prints every failing seed (shrunk to a minimal sequence) and the status × verb coverage table.
@@ -10,9 +13,18 @@ import { availableParallelism } from 'node:os';
 import { requireQemu } from '../daemon.js';
 import { showTranscript } from '../scenario-normalize.js';
 import { CoverageTable } from './coverage.js';
-import { generateCase } from './generate.js';
+import { generateCase, shapeNamed } from './generate.js';
 import { heldBackFor } from './held-back.js';
-import { describeFailure, predict, runCase, shrinkCase, type Verdict } from './run.js';
+import {
+  describeFailure,
+  predict,
+  QMPKIT_TARGETS,
+  type QmpkitTargetName,
+  runCase,
+  setupTemplates,
+  shrinkCase,
+  type Verdict,
+} from './run.js';
 import { parseSeeds } from './seeds.js';
 
 interface Options {
@@ -20,8 +32,10 @@ interface Options {
   concurrency: number;
   shrink: boolean;
   print: boolean;
-  /** Only seeds whose case has this shape. */
+  /** Every seed builds a case of this shape (generate.ts). */
   shape?: string;
+  /** How qmpkit-server runs (run.ts QMPKIT_TARGETS). */
+  qmpkit: QmpkitTargetName;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -32,6 +46,7 @@ function parseArgs(argv: readonly string[]): Options {
     concurrency: Math.max(1, Math.min(4, availableParallelism())),
     shrink: true,
     print: false,
+    qmpkit: 'in-process',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -45,8 +60,14 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--concurrency') options.concurrency = Math.max(1, Number(value()));
     else if (arg === '--no-shrink') options.shrink = false;
     else if (arg === '--print') options.print = true;
-    else if (arg === '--shape') options.shape = value();
-    else throw new Error(`unknown option ${arg}`);
+    else if (arg === '--shape') options.shape = shapeNamed(value()).name;
+    else if (arg === '--qmpkit') {
+      const how = value();
+      if (!Object.hasOwn(QMPKIT_TARGETS, how)) {
+        throw new Error(`--qmpkit ${how}: expected ${Object.keys(QMPKIT_TARGETS).join(' or ')}`);
+      }
+      options.qmpkit = how as QmpkitTargetName;
+    } else throw new Error(`unknown option ${arg}`);
   }
   if (options.seeds.length === 0) options.seeds = parseSeeds('1-100');
   return options;
@@ -55,6 +76,7 @@ function parseArgs(argv: readonly string[]): Options {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   requireQemu();
+  const target = QMPKIT_TARGETS[options.qmpkit];
   const coverage = new CoverageTable();
   /** `known`: the held-back classes (held-back.ts) the case can reach. */
   const failures: Array<{ seed: number; verdict: Verdict; known: string[] }> = [];
@@ -72,9 +94,8 @@ async function main(): Promise<number> {
   const worker = async (): Promise<void> => {
     while (!stopping.now && next < options.seeds.length) {
       const seed = options.seeds[next++] as number;
-      const fuzzCase = generateCase(seed);
-      if (options.shape !== undefined && fuzzCase.shape !== options.shape) continue;
-      const { result, coverage: covered } = await runCase(fuzzCase);
+      const fuzzCase = generateCase(seed, options.shape);
+      const { result, coverage: covered } = await runCase(fuzzCase, target);
       coverage.add(covered);
       done++;
       if (options.print) {
@@ -96,7 +117,7 @@ async function main(): Promise<number> {
       }
       let report = describeFailure(fuzzCase, fuzzCase.actions, result);
       if (options.shrink) {
-        const shrunk = await shrinkCase(fuzzCase, result.verdict);
+        const shrunk = await shrinkCase(fuzzCase, result.verdict, target);
         report = `${describeFailure(fuzzCase, shrunk.actions, shrunk.result)}\n(shrunk from ${fuzzCase.actions.length} actions)`;
       }
       const classes = known.length
@@ -105,7 +126,11 @@ async function main(): Promise<number> {
       console.log(`\n==================== FAILING ${report}\n${classes}\n`);
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
+  } finally {
+    setupTemplates.close();
+  }
 
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   console.log(`\nstatus × verb coverage over ${done} seeds:\n${coverage.render()}`);

@@ -6,6 +6,7 @@
 
 import { Chooser, type FuzzCase, type Shape } from './case-builder.js';
 import { chainErrorShape, chainShape } from './shapes-chain.js';
+import { sparseFileShape } from './shapes-files.js';
 import {
   ioErrorShape,
   mirrorErrorShape,
@@ -25,14 +26,25 @@ export const SHAPES: readonly Shape[] = [
   ioErrorShape,
   mirrorErrorShape,
   chainErrorShape,
+  sparseFileShape,
 ];
 
 /**
  * The case for `seed`: the seed picks the shape, then everything in it. Nothing else goes in, so a
  * seed names the same case on every machine and every day (for one version of this file).
+ * `shape` (a name from SHAPES) overrides the seed's pick, after it was drawn: a seed whose own
+ * shape it is gives the same case either way.
  */
-export function generateCase(seed: number): FuzzCase {
+export function generateCase(seed: number, shape?: string): FuzzCase {
   const choose = new Chooser(seed);
-  const shape = choose.pick(SHAPES);
-  return shape.build(choose, seed);
+  const picked = choose.pick(SHAPES);
+  return (shape === undefined ? picked : shapeNamed(shape)).build(choose, seed);
+}
+
+export function shapeNamed(name: string): Shape {
+  const shape = SHAPES.find((s) => s.name === name);
+  if (shape === undefined) {
+    throw new Error(`no shape '${name}'; shapes: ${SHAPES.map((s) => s.name).join(', ')}`);
+  }
+  return shape;
 }

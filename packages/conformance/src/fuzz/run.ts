@@ -6,6 +6,7 @@
 // a finding about the model or the reference, reported as such); QEMU does and qmpkit-server does
 // not (a difference: a finding about qmpkit).
 
+import { qmpkitInProcessTargetFor } from '../qmpkit-in-process.js';
 import type { Scenario, Step } from '../scenario.js';
 import { diffTranscripts } from '../scenario-diff.js';
 import { normalizeTranscript, showTranscript } from '../scenario-normalize.js';
@@ -18,6 +19,7 @@ import {
 } from '../scenario-runner.js';
 import type { FuzzCase } from './generate.js';
 import { JobModel } from './model.js';
+import { SetupTemplates } from './setup-templates.js';
 import type { Action, Coverage } from './vocabulary.js';
 
 export interface PredictedCase {
@@ -98,17 +100,38 @@ function missedDeadline(run: ScenarioRun): boolean {
   );
 }
 
+/**
+ * The two ways to run qmpkit-server: `in-process` (default) serves each case from server-app's
+ * own start-up loaded once in this process (qmpkit-in-process.ts); `process` starts the bin per
+ * case, as a user does (the partner in throughput measurements; a check that nothing depends on
+ * the embedding).
+ */
+export const QMPKIT_TARGETS = {
+  'in-process': qmpkitInProcessTargetFor('7.2'),
+  process: qmpkitServerTarget,
+} as const satisfies Record<string, Target>;
+export type QmpkitTargetName = keyof typeof QMPKIT_TARGETS;
+
+/** The setups made so far (close() them when done). */
+export const setupTemplates = new SetupTemplates();
+
 /** Runs a predicted scenario on both targets at once and judges the result. */
 export async function runBoth(
   scenario: Scenario,
   reference: Target = qemuTarget,
-  other: Target = qmpkitServerTarget,
+  other: Target = QMPKIT_TARGETS['in-process'],
 ): Promise<CaseResult> {
   let runs: [ScenarioRun, ScenarioRun];
   let attempt = 0;
   let slowRetried = false;
   for (;;) {
-    runs = await Promise.all([runScenario(scenario, reference), runScenario(scenario, other)]);
+    // Without a template (its setup failed), each run makes its own and reports the failure.
+    const prepared = await setupTemplates.template(scenario.setup)?.catch(() => undefined);
+    const options = prepared === undefined ? {} : { prepared };
+    runs = await Promise.all([
+      runScenario(scenario, reference, options),
+      runScenario(scenario, other, options),
+    ]);
     if ((failedToStart(runs[0]) || failedToStart(runs[1])) && ++attempt < 3) continue;
     if ((missedDeadline(runs[0]) || missedDeadline(runs[1])) && !slowRetried) {
       slowRetried = true;
@@ -143,9 +166,10 @@ export async function runBoth(
 /** Runs one generated case. */
 export async function runCase(
   fuzzCase: FuzzCase,
+  other: Target = QMPKIT_TARGETS['in-process'],
 ): Promise<{ result: CaseResult; coverage: readonly Coverage[] }> {
   const { scenario, coverage } = predict(fuzzCase);
-  return { result: await runBoth(scenario), coverage };
+  return { result: await runBoth(scenario, qemuTarget, other), coverage };
 }
 
 /**
@@ -156,6 +180,7 @@ export async function runCase(
 export async function shrinkCase(
   fuzzCase: FuzzCase,
   verdict: Verdict,
+  other: Target = QMPKIT_TARGETS['in-process'],
   onProgress?: (actions: number) => void,
 ): Promise<{ actions: readonly Action[]; result: CaseResult }> {
   let actions = [...fuzzCase.actions];
@@ -165,7 +190,7 @@ export async function shrinkCase(
     changed = false;
     for (let i = actions.length - 1; i >= 0; i--) {
       const candidate = actions.filter((_, k) => k !== i);
-      const result = await runBoth(predict(fuzzCase, candidate).scenario);
+      const result = await runBoth(predict(fuzzCase, candidate).scenario, qemuTarget, other);
       if (result.verdict === verdict) {
         actions = candidate;
         best = result;
@@ -174,7 +199,7 @@ export async function shrinkCase(
       }
     }
   }
-  best ??= await runBoth(predict(fuzzCase, actions).scenario);
+  best ??= await runBoth(predict(fuzzCase, actions).scenario, qemuTarget, other);
   return { actions, result: best };
 }
 
