@@ -8,18 +8,19 @@ import {
   MiB,
   profile,
   type Shape,
-  SIZE,
   startSpec,
 } from './case-builder.js';
 import type { Action, ErrorPolicy } from './vocabulary.js';
 
 const POLICIES: readonly ErrorPolicy[] = ['report', 'ignore', 'stop', 'enospc', 'auto'];
 
-/** Sectors (512 B) inside the hole of src.raw (data only in its first 8 MiB). */
-const HOLE_SECTORS = [16 * 4096, 24 * 4096, 32 * 4096 - 8] as const;
+/** src.raw's size: small, as every byte of it is real I/O on a machine shared by many. */
+const FILE_SIZE = 16 * MiB;
+/** Sectors (512 B) inside the hole of src.raw (data only in its first 4 MiB). */
+const HOLE_SECTORS = [4 * 2048, 8 * 2048, 16 * 2048 - 8] as const;
 
 /**
- * src.raw, 64 MiB with 8 MiB of data at 0 and a hole after it (qemu-img create + qemu-io write),
+ * src.raw, 16 MiB with 4 MiB of data at 0 and a hole after it (qemu-img create + qemu-io write),
  * under a blkdebug node `bad` whose reads inside the hole fail, mirrored or backed up to null-co
  * (scenarios/sparse-files.ts). Mirror and backup read by block status: they write zeroes for the
  * hole without reading it, so the error never fires, whatever the policy; the whole length still
@@ -43,16 +44,17 @@ export const sparseFileShape: Shape = {
     });
     b.node({ driver: 'file', 'node-name': 'f', filename: 'src.raw' });
     b.node({ driver: 'blkdebug', 'node-name': 'bad', image: 'f', 'inject-error': [rule] });
-    b.node({ driver: 'null-co', 'node-name': 'mdst', size: SIZE });
+    b.node({ driver: 'null-co', 'node-name': 'mdst', size: FILE_SIZE });
     b.setup.push(
-      { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
-      { qemuIo: { image: 'src.raw', commands: ['write 0 8M'] } },
+      { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', String(FILE_SIZE)] },
+      { qemuIo: { image: 'src.raw', commands: ['write 0 4M'] } },
     );
-    b.profiles.set('mirror:bad', profile({ type: 'mirror', readyPhase: true }));
-    b.profiles.set('backup:bad', profile({ type: 'backup', stops: [MiB], wakeCopies: false }));
+    const len = FILE_SIZE;
+    b.profiles.set('mirror:bad', profile({ type: 'mirror', len, readyPhase: true }));
+    b.profiles.set('backup:bad', profile({ type: 'backup', len, stops: [MiB], wakeCopies: false }));
     b.profiles.set(
       'backup-none:bad',
-      profile({ type: 'backup', wakeCopies: false, endless: true }),
+      profile({ type: 'backup', len, wakeCopies: false, endless: true }),
     );
     const policy = choose.chance(80) ? { onSourceError: choose.pick(POLICIES) } : {};
     const ids = ['j1'];
