@@ -125,7 +125,13 @@ export function errorAction(
       };
       // A file's requests complete in a later main-loop turn: a job stopped by one inside a
       // command (a mirror's first buffer) reaches its pause point after the command's reply.
-      if (d.readsFromFile) defer(rt, () => rt.engine.job(d.id)?.run === 'busy' && park());
+      // A job asleep in its rate limiter meanwhile (its requests still in flight) is entered by
+      // the pause (job_pause enters a sleeping job) and parks at once.
+      const running = () => {
+        const run = rt.engine.job(d.id)?.run;
+        return run === 'busy' || run === 'sleeping';
+      };
+      if (d.readsFromFile) defer(rt, () => running() && park());
       else park();
       return true;
     }

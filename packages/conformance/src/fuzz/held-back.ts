@@ -18,37 +18,9 @@ export interface HeldBackClass {
 
 export const HELD_BACK: readonly HeldBackClass[] = [
   {
-    name: 'stream-after-partial-stream',
-    what: 'a stream started after an earlier stream of the node skips, on QEMU, what the first one copied into the top layer (cancelled part way), or has nothing to do at all (finished: the chain was cut); qmpkit copies again',
-    reaches: ({ traits }) => traits.has('stream-after-stream'),
-  },
-  {
-    name: 'active-commit-throttled-chunk',
-    what: 'a throttled active commit of top (mid’s MiB at 8M, top’s at 16M) copies one MiB and sleeps on QEMU (offset 1048576); qmpkit copies both (2097152) before its first sleep',
-    reaches: ({ scenario }) =>
-      scenario.steps.some(
-        (step) =>
-          'send' in step &&
-          step.send === 'block-commit' &&
-          step.arguments?.['top-node'] === undefined &&
-          typeof step.arguments?.speed === 'number',
-      ),
-  },
-  {
-    name: 'mirror-converges-on-wake',
-    what: 'a mirror with at most one buffer left (a throttled one that copied everything) goes ready inside the command that wakes it (a drain’s end, resume, set-speed) on QEMU; qmpkit replies first',
-    reaches: ({ traits }) => traits.has('mirror-converges-on-wake'),
-  },
-  {
-    name: 'chain-error-progress',
-    what: 'a stream or commit whose request fails after a range with nothing to copy: QEMU counts that range as progress (offset 8 MiB in BLOCK_JOB_ERROR’s aftermath); qmpkit reports the offset before it',
-    reaches: ({ traits }) => traits.has('chain-error-after-free-range'),
-  },
-  {
-    name: 'stream-cor-write-error',
-    what: 'a stream whose copy-on-read write to the top layer fails: QEMU reports BLOCK_JOB_ERROR (operation read) and fails the job; qmpkit completes it',
-    reaches: ({ traits, scenario }) =>
-      traits.has('stream-io-error') && scenario.blockdevs.some((b) => b.includes('"write_aio"')),
+    name: 'stream-after-finished-stream',
+    what: 'a stream of a node whose earlier stream finished: that stream cut the backing chain, so on QEMU the new one has nothing to do (len 0) and its whole life, to concluded, happens inside block-stream; qmpkit-server keeps the chain and the new stream runs after the reply over the full length',
+    reaches: ({ traits }) => traits.has('stream-after-finished-stream'),
   },
 ];
 

@@ -364,7 +364,10 @@ export class JobModel {
     this.#traits.add('stream-after-stream');
     // Without a backing file the stream has nothing to do: its whole life, len 0, happens
     // inside the command (stream scenarios).
-    if (streamed === 'all') return { ...p, key, len: 0, stops: [], instant: true };
+    if (streamed === 'all') {
+      this.#traits.add('stream-after-finished-stream');
+      return { ...p, key, len: 0, stops: [], instant: true };
+    }
     return { ...p, key, stops: p.stops.filter((stop) => stop > streamed) };
   }
 
@@ -372,10 +375,10 @@ export class JobModel {
   #started(job: ModelJob): Effect {
     const p = job.profile;
     if (p.endless) return effect([], [this.#idleAt(job)]);
-    if (p.failure && job.speed === 0) {
+    if (p.failure && (job.speed === 0 || p.paced)) {
       return p.readyPhase ? this.#mirrorFails(job, p.failure) : this.#fails(job, p.failure);
     }
-    if (job.speed === 0) return this.#runToEnd(job);
+    if (job.speed === 0 || p.paced) return this.#runToEnd(job);
     job.offset = p.stops[0] ?? p.len;
     if (p.stops.length === 0) return this.#runToEnd(job);
     return effect([], [this.#idleAt(job)]);
@@ -434,15 +437,18 @@ export class JobModel {
 
   /**
    * An unthrottled mirror meets its injected error (issue 12 class 4; seen on QEMU 7.2):
-   * BLOCK_JOB_ERROR (one per failed request) — a source read fails inside the command, a target
-   * write after the reply; then, after the reply, report fails the job, stop pauses it
+   * BLOCK_JOB_ERROR (one per failed request) — a source read in the first buffer fails inside
+   * the command, a target write (or anything a paced mirror does) after the reply; then, after
+   * the reply, report fails the job, stop pauses it
    * (io-status set; resume retries and it converges), ignore carries on to ready.
    */
   #mirrorFails(job: ModelJob, failure: InjectedError): Effect {
     const action = errorAction(job.policy, failure.errno);
     const error = [blockJobError(job.id, failure.operation, action)];
     const split = (later: Step[]): Effect =>
-      failure.operation === 'read' ? effect(error, later) : effect([], [...error, ...later]);
+      failure.operation === 'read' && !job.profile.paced
+        ? effect(error, later)
+        : effect([], [...error, ...later]);
     if (action === 'ignore') {
       job.offset = job.profile.len;
       return split(this.#becomeReady(job));
@@ -520,7 +526,7 @@ export class JobModel {
       return effect([], this.#finishRun(job));
     }
     if (job.status !== 'running' || p.endless) return effect();
-    if (job.speed === 0) return this.#runToEnd(job);
+    if (job.speed === 0 || p.paced) return this.#runToEnd(job);
     if (!p.wakeCopies) return effect();
     const next = p.stops.find((s) => s > job.offset);
     if (next === undefined) return this.#runToEnd(job);

@@ -144,29 +144,39 @@ export const ioErrorShape: Shape = {
   },
 };
 
-/** Whether the mirror-error shape also fails source reads (see there why not). */
-const SOURCE_ERRORS = false;
+/** A mirror's pace when its source read fails: it reaches the failing buffer 1.6 s in. */
+const PACED_MIRROR_SPEED = 10 * MiB;
 
 /**
- * A mirror whose source read or target write at 2 MiB fails (blkdebug over the raw source file,
- * or over a null-co target; the source is a raw file with 8 MiB of data, since a null-co source
- * has none to copy) with every error policy: issue 12's class 4. Then every verb on what is left
- * of it.
+ * A mirror whose target write at 2 MiB fails (blkdebug over a null-co target; the source is a
+ * raw file with 8 MiB of data, since a null-co source has none to copy), or whose source read at
+ * 20 MiB fails (blkdebug over the raw file, 24 MiB of data), with every error policy: issue 12's
+ * class 4 (scenarios/mirror-target-errors.ts, mirror-source-errors.ts). Then every verb on what is
+ * left of it.
+ *
+ * A source read error is made to come after blockdev-mirror's reply: in the first buffer, QEMU
+ * reports it before or after the reply depending on when the command's last poll meets the
+ * failed read (both orders seen for one seed on QEMU 7.2), which no prediction can fix. So the
+ * failing request sits in the second 16 MiB buffer and the mirror is paced at 10 MiB/s: the first
+ * buffer's delay (1.6 s) holds it past the reply. How far it got then is the failing buffer's
+ * other requests, done in parallel (timing-dependent: the model leaves progress open). Its
+ * on-source-error ignore is left out: QEMU retries the re-dirtied area and takes seconds to
+ * converge, in a number of BLOCK_JOB_ERRORs that depends on timing.
  */
 export const mirrorErrorShape: Shape = {
   name: 'mirror-error',
   about:
-    'blockdev-mirror from a raw file to a blkdebug target whose write at 2 MiB fails (EIO or ENOSPC) × every on-target-error policy, then every verb',
+    'blockdev-mirror from a raw file whose source read fails (paced, second buffer) or to a blkdebug target whose write fails (EIO or ENOSPC) × every error policy, then every verb',
   build(choose, seed) {
     const b = new CaseBuilder().pairs(1);
-    // Source read errors are left out: QEMU reports one before or after the creation reply,
-    // depending on when the command's last poll meets the failed read (seen on QEMU 7.2: both
-    // orders in runs of one seed), which no prediction can fix.
-    const operation = SOURCE_ERRORS ? choose.pick(['read', 'write'] as const) : 'write';
+    const operation = choose.pick(['read', 'write'] as const);
     const errno = choose.pick(['EIO', 'ENOSPC'] as const);
-    const policy = choose.pick(POLICIES);
+    const policy = choose.pick(
+      operation === 'read' ? POLICIES.filter((p) => p !== 'ignore') : POLICIES,
+    );
     const once = policy === 'report' ? choose.chance(50) : true;
-    const rule = injectError({ event: 'none', iotype: operation, errno, sector: 4096, once });
+    const sector = operation === 'read' ? 20 * 2048 : 4096;
+    const rule = injectError({ event: 'none', iotype: operation, errno, sector, once });
     const file = { driver: 'file', filename: 'src.raw' };
     if (operation === 'read') {
       b.node({ driver: 'blkdebug', 'node-name': 'bsrc', image: file, 'inject-error': [rule] });
@@ -182,16 +192,24 @@ export const mirrorErrorShape: Shape = {
       instant: false,
       stops: [],
       failure: { operation, errno, once, at: 0 },
+      ...(operation === 'read' ? { paced: true as const } : {}),
     });
     b.setup.push(
       { qemuImg: ['create', '-q', '-f', 'raw', 'src.raw', '64M'] },
-      { qemuIo: { image: 'src.raw', commands: ['write 0 8M'] } },
+      {
+        qemuIo: {
+          image: 'src.raw',
+          commands: [operation === 'read' ? 'write 0 24M' : 'write 0 8M'],
+        },
+      },
     );
     const ids = ['m1'];
+    const start = startSpec(choose, 'm1', 100);
     const actions: Action[] = [
       {
         kind: 'mirror',
-        ...startSpec(choose, 'm1', 100),
+        ...start,
+        ...(operation === 'read' ? { speed: PACED_MIRROR_SPEED } : {}),
         device,
         target: operation === 'read' ? 'mdst' : 'bdst',
         ...(operation === 'read' ? { onSourceError: policy } : { onTargetError: policy }),

@@ -79,8 +79,14 @@ export interface JobProfile {
    * starts or wakes it; a mirror converges inside it when what is left fits in one buffer.
    */
   readonly instant: boolean;
-  /** A blkdebug rule that fails one request of an unthrottled run. */
+  /** A blkdebug rule that fails one request of an unthrottled (or paced) run. */
   readonly failure?: InjectedError;
+  /**
+   * Throttled, but fast enough to reach its end on its own within seconds (a mirror at 10 MiB/s):
+   * the model treats it as unthrottled, except that everything it does comes after the reply
+   * of the command that set it going (its rate limiter holds it past the command).
+   */
+  readonly paced?: true;
 }
 
 /** A blkdebug `inject-error` rule under a job's source (read) or target (write). */
