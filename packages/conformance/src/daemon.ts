@@ -27,6 +27,11 @@ export interface ProcessDaemon extends Daemon {
   readonly process: ChildProcess;
 }
 
+/** Whether `daemon` runs as a process of its own (an embedded one does not). */
+export function isProcessDaemon(daemon: Daemon): daemon is ProcessDaemon {
+  return 'process' in daemon;
+}
+
 export interface StartOptions {
   /** `--blockdev` option values, e.g. `null-co,node-name=src,size=1048576`. */
   readonly blockdevs?: readonly string[];

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { type Daemon, qemuImg, requireQemu } from '../src/daemon.js';
+import { type Daemon, isProcessDaemon, qemuImg, requireQemu } from '../src/daemon.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { qemuTarget, qmpkitServerTarget, type Target } from '../src/scenario-runner.js';
 
@@ -46,6 +46,7 @@ async function start(target: Target, image: string): Promise<Daemon> {
 /** Starts `target` on the image (it has loaded the bitmaps once its pidfile exists), kills it. */
 async function openAndKill(target: Target, image: string): Promise<void> {
   const daemon = await start(target, image);
+  if (!isProcessDaemon(daemon)) throw new Error(`${target.name} is not a process: nothing to kill`);
   const exited = new Promise((resolve) => daemon.process.once('exit', resolve));
   daemon.process.kill('SIGKILL');
   await exited;
