@@ -46,4 +46,5 @@ export {
   qemuProfile,
 } from './profile/index.js';
 export { Qcow2FormatError } from './qcow2.js';
+export type { JobPace } from './runtime/pace.js';
 export { BlockSchema, type RuntimeSchema } from './schema.js';

@@ -24,9 +24,11 @@ import { qemu72Profile } from '../profile/index.js';
 import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { checkCompletionModeFirst } from '../profile/transaction.js';
+import { paceChanged } from '../runtime/copy-loop.js';
 import { drainBegin, graphChange } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, cancelTimer, command, emit, JobRuntime } from '../runtime/job-runtime.js';
+import type { JobPace } from '../runtime/pace.js';
 import { generic, invalidValue } from './blockdev/context.js';
 import { blockdevCreate } from './blockdev/create.js';
 import { blockdevMirror, driveMirror } from './blockdev/mirror.js';
@@ -147,6 +149,26 @@ export class BlockJobSimulator {
     } finally {
       for (const callback of after) callback();
     }
+  }
+
+  /**
+   * How fast each job's storage moves at most, in bytes per second — slow storage (e.g. a
+   * fraction of `unpaced`, the rate the job would copy at: its speed or the throughput, Infinity
+   * when neither limits it), stalled storage (0: its requests never complete, the job stays
+   * running with no progress), or bandwidth shared with other simulators. `undefined` for a job
+   * (or no function): no limit beyond its speed and the throughput. Jobs copying now go on at
+   * the new pace; call `paceChanged()` whenever the function would answer otherwise.
+   */
+  setPace(paceOf: JobPace | undefined): void {
+    this.#rt.paceOf = paceOf;
+    this.paceChanged();
+  }
+
+  /** What `setPace`'s function answers changed: running jobs go on at their new pace. */
+  paceChanged(): void {
+    const rt = this.#rt;
+    if (rt.closed) return;
+    command(rt, undefined, () => paceChanged(rt));
   }
 
   /** Where events go from now on (a server's `emit`). */

@@ -118,6 +118,44 @@ export function quotaFor(rt: JobRuntime, d: JobRun): number {
   return sliceQuota(speed);
 }
 
+/**
+ * The limiter's quota and the time a byte takes for a new plan of the job. Storage slower than
+ * the job's speed (a pace from `rt.paceOf`) makes its requests take the time: the job never waits
+ * on the limiter then, and with a pace of 0 no request completes (progress stops, the job still
+ * running).
+ */
+function ratesOf(rt: JobRuntime, d: JobRun): { quota: number; nsPerByte: number } {
+  const quota = quotaFor(rt, d);
+  const fastest = Math.min(d.speed > 0 ? d.speed : Number.POSITIVE_INFINITY, rt.throughput);
+  const pace = rt.paceOf?.(d.id, fastest);
+  if (pace !== undefined && pace >= 0 && pace < fastest) {
+    return { quota: 0, nsPerByte: pace > 0 ? 1e9 / pace : Number.POSITIVE_INFINITY };
+  }
+  return { quota, nsPerByte: quota > 0 ? 0 : rt.nsPerByte };
+}
+
+/**
+ * The pace of some jobs changed (`rt.paceOf` answers otherwise): each job copying under a plan
+ * built for another pace goes on from its frontier, now, at the new one (a chunk in flight is
+ * issued again).
+ */
+export function paceChanged(rt: JobRuntime): void {
+  const now = rt.clock.now();
+  for (const d of rt.drivers.values()) {
+    const plan = d.plan;
+    if (plan === undefined || !d.planLive || d.firstOnly) continue;
+    const rates = ratesOf(rt, d);
+    if (rates.quota === plan.quota && rates.nsPerByte === plan.nsPerByte) continue;
+    syncTo(rt, d, now);
+    const limiter = plan.quota > 0 ? rateLimitAfter(plan, d.frontier, d.planLimiter) : d.limiter;
+    const start = plan.quota > 0 ? arriveAt(plan, d.frontier) : now;
+    cancelTimer(rt, d);
+    newPlan(rt, d, Number.isFinite(start) ? Math.max(start, now) : now, limiter, true);
+    d.planLive = true;
+    process(rt, d);
+  }
+}
+
 export function newPlan(
   rt: JobRuntime,
   d: JobRun,
@@ -126,7 +164,7 @@ export function newPlan(
   forgetSleep: boolean,
 ): void {
   d.speed = rt.engine.job(d.id)?.speed ?? d.speed;
-  const quota = quotaFor(rt, d);
+  const { quota, nsPerByte } = ratesOf(rt, d);
   const l: RateLimitState = { ...limiter };
   let start = at;
   if (quota > 0) {
@@ -147,7 +185,7 @@ export function newPlan(
     quota,
     sigma: l.sliceStart,
     dispatched0: l.dispatched,
-    nsPerByte: quota > 0 ? 0 : rt.nsPerByte,
+    nsPerByte,
     ...(quota === 0 && d.latency > 0
       ? {
           latency: d.latency,
@@ -316,6 +354,11 @@ export function process(rt: JobRuntime, d: JobRun): void {
     if (event.at > now) {
       afterKickoff(rt, d);
       if (d.plan !== plan) return;
+      if (event.at === Number.POSITIVE_INFINITY) {
+        // Stalled storage: nothing happens until its pace changes (paceChanged).
+        cancelTimer(rt, d);
+        return;
+      }
       if (d.timer !== undefined && d.timerAt === event.at) return;
       cancelTimer(rt, d);
       d.timerAt = event.at;

@@ -23,6 +23,7 @@ import type { JobRun } from '../jobs/driver.js';
 import { rateLimitAfter } from '../jobs/schedule.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { qemu72Profile } from '../profile/qemu-7.2.js';
+import type { JobPace } from './pace.js';
 
 /**
  * The default speed of unthrottled I/O: unlimited, as QEMU's null-co (what the conformance
@@ -66,6 +67,13 @@ export class JobRuntime {
   broadcast: EventBroadcast | undefined;
   /** Where a failure inside a timer or after-reply work goes (a simulator bug). */
   readonly onInternalError: (error: unknown) => void;
+  /**
+   * The most bytes per second a job's storage moves (0: its requests never complete), set from
+   * outside — slow or stalled storage, bandwidth shared with other VMs — given the rate the job
+   * would copy at otherwise (its speed or the throughput; Infinity when neither limits it).
+   * Undefined (for every job or for one): no limit beyond those.
+   */
+  paceOf: JobPace | undefined;
   seq = 0;
   /** While a command runs: the work it hands to after its reply. */
   deferred: Array<() => void> | undefined;
