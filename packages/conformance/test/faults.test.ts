@@ -84,3 +84,17 @@ describe('the client', () => {
     });
   });
 });
+
+test("the README's slow and stalled progress example runs as written", async () => {
+  const script = readmeExample(
+    '../../server-app/README.md',
+    'Slow or stalled progress (`slow-progress`, `stall-progress`)',
+  );
+  const run = await runScript(script, 'qmpkit-readme-progress-');
+  cleanups.push(run.cleanUp);
+  expect(run.code, run.output).toBe(0);
+  // 32 MiB of 1 GiB after 2 s at 16 MiB/s; the same a minute later, stalled; then ready.
+  expect(run.output.match(/m0 +mirror +running +3\.1%/g)).toHaveLength(2);
+  expect(run.output).toMatch(/m0 +mirror +ready +100\.0%/);
+  expect(run.output).toContain('"fault": "stall-progress,job=m0"');
+});

@@ -23,3 +23,18 @@ test("the README's fleet example runs as written", async () => {
   expect(run.output).toContain('no jobs');
   for (const vm of [0, 7, 8, 99]) expect(existsSync(join(run.dir, `vm${vm}.sock`))).toBe(false);
 });
+
+test("the README's shared bandwidth example runs as written", async () => {
+  const script = readmeExample(
+    '../../server-app/README.md',
+    'Shared storage bandwidth (`--bandwidth`)',
+  );
+  const run = await runScript(
+    `${script}\nwhile [ -e fleet.pid ]; do sleep 0.1; done\n`,
+    'qmpkit-readme-bandwidth-',
+  );
+  cleanups.push(run.cleanUp);
+  expect(run.code, run.output).toBe(0);
+  // 64 MiB/s shared by two mirrors: 32 MiB each of 1 GiB after a second.
+  expect(run.output.match(/m[01] +mirror +running +3\.1%/g)).toHaveLength(2);
+});

@@ -25,6 +25,7 @@ import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
 import { startFaults } from './faults/fault-app.js';
 import { withFaultCommand } from './faults/spec.js';
 import type { FaultExtensionCommands, FaultWire } from './faults/wire.js';
+import { SharedBandwidth, slowestPace } from './fleet/bandwidth.js';
 import { type RunningFleet, startFleetApp } from './fleet/fleet-app.js';
 import { type LintSession, startLint } from './lint/lint-app.js';
 import type { MisuseLinter } from './lint/linter.js';
@@ -128,6 +129,7 @@ function createServer(
   io: AppIo,
   linter?: MisuseLinter,
   faults?: FaultWire,
+  tap?: (event: string, data: unknown) => void,
 ): QmpServer<AppCommands> {
   const { [CLOCK_STEP_COMMAND]: _clockStep, ...qemuHandlers } = simulation.handlers;
   // The simulator offers x-qmpkit-clock-step on its virtual clock only; the schema says so.
@@ -167,6 +169,7 @@ function createServer(
   simulation.setEventBroadcast((event, data) => {
     linter?.event(event, data);
     faults?.event(event, data);
+    tap?.(event, data);
     server.emit(event, data);
   });
   return server;
@@ -201,6 +204,8 @@ async function openVm(
     readonly linter?: MisuseLinter;
     readonly faults?: FaultWire;
     readonly cwd: string;
+    /** The storage bandwidth this VM's jobs share (with a fleet's other VMs), and its number. */
+    readonly bandwidth?: { readonly shared: SharedBandwidth; readonly vm: number };
   },
 ): Promise<{ vm: RunningVm } | { error: string }> {
   const label = options.label === undefined ? '' : `${options.label}: `;
@@ -234,7 +239,23 @@ async function openVm(
     simulation.close();
     return { error: `${label}--fault: ${(error as Error).message}` };
   }
-  const server = createServer(simulation, parsed.clock, version, io, options.linter, faults);
+  const { bandwidth } = options;
+  const paces = [faults?.pace, bandwidth?.shared.pace].filter((p) => p !== undefined);
+  if (paces.length > 0) simulation.simulator.setPace(slowestPace(paces));
+  faults?.attachSimulator(simulation.simulator);
+  bandwidth?.shared.attach(simulation.simulator);
+  const server = createServer(
+    simulation,
+    parsed.clock,
+    version,
+    io,
+    options.linter,
+    faults,
+    bandwidth === undefined
+      ? undefined
+      : (event, data) => bandwidth.shared.event(bandwidth.vm, event, data),
+  );
+  void server.whenClosed.then(() => faults?.close());
   let listeners: QmpListener[];
   try {
     listeners = await startMonitors(server, monitors, io, {
@@ -301,9 +322,18 @@ export async function runCommandLine(
   for (const warning of parsed.warnings) io.stderr(`${warning}\n`);
   if (parsed.replay !== undefined) return startReplayApp(parsed, parsed.replay, io);
 
+  const shared =
+    parsed.bandwidth === undefined
+      ? undefined
+      : new SharedBandwidth(parsed.bandwidth, (line) => io.stderr(`${PROGRAM}: ${line}\n`));
   if (parsed.fleet !== undefined) {
-    return startFleetApp(parsed, parsed.fleet, io, (monitors, clock, label) =>
-      openVm(parsed, monitors, io, version, { clock, label, cwd }),
+    return startFleetApp(parsed, parsed.fleet, io, (monitors, clock, label, index) =>
+      openVm(parsed, monitors, io, version, {
+        clock,
+        label,
+        cwd,
+        ...(shared === undefined ? {} : { bandwidth: { shared, vm: index } }),
+      }),
     );
   }
 
@@ -320,6 +350,7 @@ export async function runCommandLine(
     cwd,
     ...(lint === undefined ? {} : { linter: lint.linter }),
     ...(faults === undefined ? {} : { faults }),
+    ...(shared === undefined ? {} : { bandwidth: { shared, vm: 0 } }),
   });
   if ('error' in opened) {
     io.stderr(`${PROGRAM}: ${opened.error}\n`);
@@ -353,6 +384,7 @@ export async function runCommandLine(
   }
   void server.whenClosed.then(() => {
     simulation.close();
+    shared?.close();
     lint?.finish();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   });

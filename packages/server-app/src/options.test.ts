@@ -146,6 +146,17 @@ describe('simulator options', () => {
     expect(parsed.pidfile).toBe('p');
   });
 
+  test('--bandwidth: a byte count per second; none by default; not with --replay', () => {
+    expect(serve(['--socket', 'q']).bandwidth).toBeUndefined();
+    expect(serve(['--socket', 'q', '--bandwidth', '1G']).bandwidth).toBe(1024 ** 3);
+    expect(() => serve(['--socket', 'q', '--bandwidth', 'fast'])).toThrow(
+      'qmpkit-server: --bandwidth fast: expected a positive number of bytes',
+    );
+    expect(() => serve(['--socket', 'q', '--replay', 'r.jsonl', '--bandwidth', '1G'])).toThrow(
+      '--bandwidth does not apply',
+    );
+  });
+
   test('bad values are usage errors naming the option', () => {
     expect(() => serve(['--clock', 'fast', '--socket', 'q'])).toThrow(
       "qmpkit-server: --clock fast: expected 'real' or 'virtual'",

@@ -79,6 +79,8 @@ export type ParsedCommandLine =
       readonly qemuVersion: QemuVersionOption;
       /** Bytes per second of an unthrottled job; Infinity: no simulated time. */
       readonly throughput: number;
+      /** `--bandwidth`: bytes per second the jobs of every VM share; undefined: no budget. */
+      readonly bandwidth: number | undefined;
       readonly pidfile: string | undefined;
       /** Serve every client of a monitor at once (QEMU serves one at a time). */
       readonly serveAllClients: boolean;
@@ -160,7 +162,8 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          drop,command=C | drop,job=ID,status=S, split[,pieces=N],
                          coalesce,ms=N, dismiss-race[,job=ID][,ms=N],
                          io-error,node=N,at=PERCENT[,errno=ENOSPC|EIO][,iotype=read|write]
-                         [,count=1]; each also takes
+                         [,count=1], slow-progress[,job=ID],rate=BYTES|percent=P,
+                         stall-progress[,job=ID][,ms=N]; each also takes
                          probability=P and count=N; adds x-qmpkit-fault, which adds
                          faults and returns what fired
   --faults <file>        faults from a JSON file {"seed": N, "faults": [{"kind": ...}]}
@@ -170,6 +173,8 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          graph (every --blockdev opened in each) and its own monitors: '%d'
                          in a socket path is the VM's number (0 to n-1); a TCP port p
                          becomes p+number (port 0: any free port for each)
+  --bandwidth <bytes>    storage bandwidth per second that the jobs of every VM share, in
+                         equal parts (suffixes K, M, G, T)
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
                          jobs copying at 256 MiB/s, every client served at once, and a
                          monitor on ./${DEMO_SOCKET} unless another monitor is given
@@ -221,6 +226,7 @@ const OPTIONS_WITH_VALUE = new Set([
   '--clock',
   '--qemu-version',
   '--throughput',
+  '--bandwidth',
   '--monitor',
   '--blockdev',
   '--socket',
@@ -411,6 +417,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   let clock: ClockKind = 'real';
   let qemuVersion: QemuVersionOption = DEFAULT_QEMU_VERSION;
   let throughput: number | undefined;
+  let bandwidth: number | undefined;
   let pidfile: string | undefined;
   let serveAllClients = false;
   let demo = false;
@@ -482,6 +489,9 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       }
       case '--throughput':
         throughput = parseBytes(option, value!);
+        break;
+      case '--bandwidth':
+        bandwidth = parseBytes(option, value!);
         break;
       case '--pidfile':
         if (value === '') fail(option, value, 'empty path');
@@ -589,6 +599,11 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       `${PROGRAM}: --replay serves a recording: --demo and --blockdev do not apply`,
     );
   }
+  if (replayFile !== undefined && bandwidth !== undefined) {
+    throw new ServerUsageError(
+      `${PROGRAM}: --replay serves a recording: --bandwidth does not apply`,
+    );
+  }
   if (fleet !== undefined) checkFleet(fleet, monitors, { lint, faultsOn, demo, replayFile });
   if (monitors.length === 0) {
     throw new ServerUsageError(
@@ -602,6 +617,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     clock,
     qemuVersion,
     throughput: throughput ?? (demo ? DEMO_THROUGHPUT : Number.POSITIVE_INFINITY),
+    bandwidth,
     pidfile,
     serveAllClients: serveAllClients || demo,
     demo,

@@ -272,6 +272,8 @@ describe('x-qmpkit-fault', () => {
       'coalesce',
       'dismiss-race',
       'io-error',
+      'slow-progress',
+      'stall-progress',
     ]);
     expect(await c.call('x-qmpkit-fault')).toEqual({
       return: { seed: 5, faults: [], fired: [] },
@@ -333,5 +335,113 @@ describe('a seed replays a run exactly', () => {
     await client(server.socket);
     const printed = /faults: seed \d+ \(repeat with --fault-seed \d+\)/;
     await until('the seed on stderr', () => printed.test(server.stderr()));
+  });
+});
+
+describe('slow-progress and stall-progress', () => {
+  // On the virtual clock time moves only with x-qmpkit-clock-step, so progress is exact: the
+  // expected offsets are the storage's rate times the time stepped, in whole 16 MiB chunks (the
+  // mirror's buffer, QEMU's default buf-size).
+  const MiB = 1024 * 1024;
+  const VIRTUAL = [...DISKS, '--clock', 'virtual', '--throughput', '1G'];
+  async function mirrorAfter(args: string[], steps: number[]) {
+    const server = await startOnSocket([...VIRTUAL, ...args]);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
+    const seen: { status: string; progress: number }[] = [];
+    for (const ms of steps) {
+      await c.call('x-qmpkit-clock-step', { ns: ms * 1_000_000 });
+      const [job] = (await c.call('query-jobs')).return as {
+        status: string;
+        'current-progress': number;
+      }[];
+      seen.push({ status: job!.status, progress: job!['current-progress'] });
+    }
+    return { c, seen };
+  }
+
+  test('without a fault the 1 GiB mirror copies at --throughput 1G: ready after a second', async () => {
+    const { seen } = await mirrorAfter([], [1100]);
+    expect(seen[0]!.status).toBe('ready');
+  });
+
+  test.each(['7.2', '10.0'])(
+    'slow-progress,rate=16M on QEMU %s: 16 MiB a second, the job running',
+    async (version) => {
+      const { seen } = await mirrorAfter(
+        ['--qemu-version', version, '--fault', 'slow-progress,job=j,rate=16M'],
+        [1000, 1000],
+      );
+      expect(seen.map((s) => s.status)).toEqual(['running', 'running']);
+      expect(seen.map((s) => s.progress)).toEqual([16 * MiB, 32 * MiB]);
+    },
+  );
+
+  test('slow-progress,percent=10: a tenth of the rate the job would copy at', async () => {
+    const { seen } = await mirrorAfter(['--fault', 'slow-progress,percent=10'], [1000]);
+    expect(seen[0]!.status).toBe('running');
+    // 102.4 MiB/s: six 16 MiB chunks done by then (the seventh at 1.09 s).
+    expect(seen[0]!.progress).toBe(96 * MiB);
+  });
+
+  test.each(['7.2', '10.0'])(
+    'stall-progress on QEMU %s: running with no progress for a minute; cleared, it goes on',
+    async (version) => {
+      const { c, seen } = await mirrorAfter(
+        ['--qemu-version', version, '--fault', 'stall-progress,job=j'],
+        [60_000],
+      );
+      expect(seen).toEqual([{ status: 'running', progress: 0 }]);
+      expect(await c.call('x-qmpkit-fault', { clear: true })).toMatchObject({ return: {} });
+      await c.call('x-qmpkit-clock-step', { ns: 1_100_000_000 });
+      await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+    },
+  );
+
+  test('added at run time, a stall freezes the job where it is', async () => {
+    const { c, seen } = await mirrorAfter(['--fault-seed', '3'], [250]);
+    expect(seen[0]!.status).toBe('running');
+    expect(await c.call('x-qmpkit-fault', { kind: 'stall-progress', job: 'j' })).toMatchObject({
+      return: { faults: [{ fault: 'stall-progress,job=j' }] },
+    });
+    await c.call('x-qmpkit-clock-step', { ns: 10_000_000_000 });
+    const [job] = (await c.call('query-jobs')).return as Message[];
+    expect(job).toMatchObject({ status: 'running', 'current-progress': seen[0]!.progress });
+  });
+
+  test('stall-progress,ms=N: the job goes on once the stall is over', async () => {
+    const server = await startOnSocket([
+      ...DISKS,
+      '--throughput',
+      '1G',
+      '--fault',
+      'stall-progress,job=j,ms=400',
+    ]);
+    const c = await client(server.socket);
+    const started = Date.now();
+    expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
+    await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  });
+});
+
+test('io-error on --qemu-version 10.0: ENOSPC at 40%, on-target-error=stop, the mirror pauses there', async () => {
+  const server = await startOnSocket([
+    ...DISKS,
+    '--qemu-version',
+    '10.0',
+    '--throughput',
+    '1G',
+    '--fault',
+    'io-error,node=dst,at=40,errno=ENOSPC',
+  ]);
+  const c = await client(server.socket);
+  expect((await c.call('query-version')).return).toMatchObject({ qemu: { major: 10, minor: 0 } });
+  expect(await c.call('blockdev-mirror', { ...MIRROR, 'on-target-error': 'stop' })).toMatchObject({
+    return: {},
+  });
+  await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+  expect(c.messages.find((m) => m.event === 'BLOCK_JOB_ERROR')).toMatchObject({
+    data: { device: 'j', operation: 'write', action: 'stop' },
   });
 });

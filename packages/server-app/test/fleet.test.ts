@@ -107,3 +107,44 @@ test('a VM that cannot open ends the start-up: the others are closed, exit statu
   expect(server.stderr()).toContain('vm 0: --blockdev');
   expect(existsSync(join(dir, 'vm0.sock'))).toBe(false);
 });
+
+test('--bandwidth: the jobs of every VM share it in equal parts', async () => {
+  const MiB = 1024 * 1024;
+  const fleet = await startFleet(2, ['--clock', 'virtual', '--bandwidth', '64M']);
+  const vms = [await client(fleet.socket(0)), await client(fleet.socket(1))];
+  for (const vm of vms) {
+    expect(
+      await vm.call('blockdev-mirror', {
+        'job-id': 'm',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+      }),
+    ).toMatchObject({ return: {} });
+  }
+  await until('the budget shared by both jobs', () =>
+    fleet.stderr().includes('bandwidth: 67108864 bytes/s shared by 2 job(s)'),
+  );
+  // One clock for the fleet: a second for both jobs, 32 MiB each (two 16 MiB mirror chunks).
+  await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
+  for (const vm of vms) {
+    const [job] = (await vm.call('query-jobs')).return as Record<string, unknown>[];
+    expect(job!.status).toBe('running');
+    expect(job!['current-progress']).toBe(32 * MiB);
+  }
+  // One job cancelled (it ends once its request in flight is done): the other has the whole
+  // budget.
+  expect(await vms[1]!.call('job-cancel', { id: 'm' })).toMatchObject({ return: {} });
+  await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
+  await until('the cancelled job to end', () => vms[1]!.messages.some(statusChange('m', 'null')));
+  await until(
+    'the budget shared by one job',
+    () =>
+      fleet.stderr().lastIndexOf('shared by 1 job(s)') >
+      fleet.stderr().lastIndexOf('shared by 2 job(s)'),
+  );
+  const [before] = (await vms[0]!.call('query-jobs')).return as Record<string, number>[];
+  await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
+  const [after] = (await vms[0]!.call('query-jobs')).return as Record<string, number>[];
+  expect(after!['current-progress']! - before!['current-progress']!).toBe(64 * MiB);
+});

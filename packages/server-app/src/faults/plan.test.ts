@@ -112,3 +112,52 @@ describe('what each kind decides', () => {
     expect(plan.add({ kind: 'split' })).toBe(2);
   });
 });
+
+describe('progress faults', () => {
+  const MiB = 1024 * 1024;
+
+  test('slow-progress: a rate, or a percentage of the rate the job would copy at', () => {
+    const plan = new FaultPlan(1, [
+      { kind: 'slow-progress', job: 'a', rate: 16 * MiB },
+      { kind: 'slow-progress', job: 'b', percent: 10 },
+    ]);
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 0)).toEqual({
+      pace: 16 * MiB,
+      until: undefined,
+    });
+    expect(plan.paceOf('b', 100 * MiB, 0).pace).toBe(10 * MiB);
+    // A percentage of no limit is no limit.
+    expect(plan.paceOf('b', Number.POSITIVE_INFINITY, 0).pace).toBeUndefined();
+    expect(plan.paceOf('c', 100 * MiB, 0).pace).toBeUndefined();
+  });
+
+  test('stall-progress: 0 while it lasts, from when the job first met it', () => {
+    const plan = new FaultPlan(1, [{ kind: 'stall-progress', ms: 500 }]);
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 1000)).toEqual({ pace: 0, until: 1500 });
+    expect(plan.paceOf('b', Number.POSITIVE_INFINITY, 1200)).toEqual({ pace: 0, until: 1700 });
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 1499).pace).toBe(0);
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 1500).pace).toBeUndefined();
+    expect(plan.paceOf('b', Number.POSITIVE_INFINITY, 1500).pace).toBe(0);
+  });
+
+  test('decided once per job (count, probability), forgotten when the job is gone', () => {
+    const plan = new FaultPlan(1, [{ kind: 'stall-progress', count: 1 }]);
+    expect(plan.paceOf('a', 1, 0).pace).toBe(0);
+    expect(plan.paceOf('a', 1, 5).pace).toBe(0);
+    expect(plan.paceOf('b', 1, 5).pace).toBeUndefined();
+    expect(plan.firings.map((f) => f.what)).toEqual(["stalled job a's progress"]);
+    plan.jobGone('a');
+    // Its one firing is used up: a new job a is not stalled.
+    expect(plan.paceOf('a', 1, 9).pace).toBeUndefined();
+  });
+
+  test('the slowest applies; a stall wins', () => {
+    const plan = new FaultPlan(1, [
+      { kind: 'slow-progress', rate: 8 * MiB },
+      { kind: 'slow-progress', rate: 4 * MiB },
+    ]);
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 0).pace).toBe(4 * MiB);
+    plan.add({ kind: 'stall-progress' });
+    expect(plan.paceOf('a', Number.POSITIVE_INFINITY, 0).pace).toBe(0);
+  });
+});

@@ -48,6 +48,26 @@ export const DEFAULT_DISMISS_RACE_MS = 10_000;
 /** The firings kept for `x-qmpkit-fault` (older ones are counted, not kept). */
 const MAX_FIRINGS = 1000;
 
+/** Pace decisions kept (one per fault and live job); beyond it the oldest are taken again. */
+const MAX_PACE_DECISIONS = 100_000;
+
+/** A job's pace under the progress faults. */
+export interface JobPaceDecision {
+  /** Bytes per second the job's storage moves (0: stalled), or undefined: no fault applies. */
+  readonly pace: number | undefined;
+  /** When a stall in force ends (ms since the epoch), if it does. */
+  readonly until: number | undefined;
+}
+
+function describePace(spec: FaultSpec, job: string): string {
+  if (spec.kind === 'stall-progress') {
+    return `stalled job ${job}'s progress${spec.ms === undefined ? '' : ` for ${spec.ms} ms`}`;
+  }
+  return spec.rate !== undefined
+    ? `slowed job ${job} to ${spec.rate} bytes/s`
+    : `slowed job ${job} to ${spec.percent}% of its rate`;
+}
+
 /** A 32-bit mix (Murmur3's finalizer): spreads every input bit over the output. */
 function mix(h: number): number {
   let x = h >>> 0;
@@ -72,6 +92,8 @@ export class FaultPlan {
   private readonly log: FaultFiring[] = [];
   /** Firings no longer kept in the log. */
   droppedFirings = 0;
+  /** Whether a progress fault applies to a job: `fault id:job` → when it began (ms), or false. */
+  private readonly paceDecisions = new Map<string, number | false>();
   /** Told of every firing (for the server's log). */
   onFire: ((firing: FaultFiring) => void) | undefined;
 
@@ -93,6 +115,7 @@ export class FaultPlan {
   /** Removes every fault (numbers are not reused). */
   clear(): void {
     this.faults.length = 0;
+    this.paceDecisions.clear();
   }
 
   get firings(): readonly FaultFiring[] {
@@ -125,20 +148,26 @@ export class FaultPlan {
   ): { fault: ActiveFault; draw: (n: number) => number; fire: (what: string) => void }[] {
     const applying = [];
     for (const fault of this.faults) {
-      const { spec } = fault;
-      if (spec.kind !== kind || !matches(spec)) continue;
-      if (spec.count !== undefined && fault.fired >= spec.count) continue;
-      const occasion = ++fault.met;
-      const draw = (n: number) => seededUnit(this.seed, fault.id, occasion, n);
-      if (spec.probability !== undefined && draw(0) >= spec.probability) continue;
-      fault.fired++;
-      applying.push({
-        fault,
-        draw,
-        fire: (what: string) => this.record({ fault: fault.id, kind, occasion, what }),
-      });
+      if (fault.spec.kind !== kind || !matches(fault.spec)) continue;
+      const met = this.meetOne(fault);
+      if (met !== undefined) applying.push(met);
     }
     return applying;
+  }
+
+  /** One fault met: it applies (count and seeded probability allowing) or not. */
+  private meetOne(
+    fault: ActiveFault,
+  ): { fault: ActiveFault; draw: (n: number) => number; fire: (what: string) => void } | undefined {
+    const { spec } = fault;
+    if (spec.count !== undefined && fault.fired >= spec.count) return undefined;
+    const occasion = ++fault.met;
+    const draw = (n: number) => seededUnit(this.seed, fault.id, occasion, n);
+    if (spec.probability !== undefined && draw(0) >= spec.probability) return undefined;
+    fault.fired++;
+    const fire = (what: string) =>
+      this.record({ fault: fault.id, kind: spec.kind, occasion, what });
+    return { fault, draw, fire };
   }
 
   private record(firing: FaultFiring): void {
@@ -192,6 +221,56 @@ export class FaultPlan {
       drop = true;
     }
     return drop;
+  }
+
+  /**
+   * slow-progress and stall-progress: the pace of `job` now (`now` in ms), given the rate it
+   * would copy at otherwise (`unpaced`, bytes/s, Infinity when nothing limits it). Each fault is
+   * met once per job — the first time that job's pace is asked for — and its decision holds for
+   * the job's life (`jobGone` forgets it).
+   */
+  paceOf(job: string, unpaced: number, now: number): JobPaceDecision {
+    let pace: number | undefined;
+    let until: number | undefined;
+    for (const fault of this.faults) {
+      const { spec } = fault;
+      if (spec.kind !== 'slow-progress' && spec.kind !== 'stall-progress') continue;
+      if (spec.job !== undefined && spec.job !== job) continue;
+      const key = `${fault.id}:${job}`;
+      let since = this.paceDecisions.get(key);
+      if (since === undefined) {
+        since = false;
+        const met = this.meetOne(fault);
+        if (met !== undefined) {
+          since = now;
+          met.fire(describePace(spec, job));
+        }
+        if (this.paceDecisions.size >= MAX_PACE_DECISIONS) {
+          this.paceDecisions.delete(this.paceDecisions.keys().next().value as string);
+        }
+        this.paceDecisions.set(key, since);
+      }
+      if (since === false) continue;
+      if (spec.kind === 'stall-progress') {
+        if (spec.ms === undefined) {
+          pace = 0;
+        } else if (now < since + spec.ms) {
+          pace = 0;
+          until = Math.min(until ?? Number.POSITIVE_INFINITY, since + spec.ms);
+        }
+      } else {
+        const rate =
+          spec.rate ?? (Number.isFinite(unpaced) ? (unpaced * spec.percent!) / 100 : undefined);
+        if (rate !== undefined)
+          pace = Math.min(pace ?? Number.POSITIVE_INFINITY, Math.max(1, Math.floor(rate)));
+      }
+    }
+    return { pace, until: pace === 0 ? until : undefined };
+  }
+
+  /** A job ended (its id may be used again): its pace decisions go. */
+  jobGone(job: string): void {
+    for (const fault of this.faults) this.paceDecisions.delete(`${fault.id}:${job}`);
   }
 
   /** Where to cut an output write of `length` characters (ascending offsets), or undefined. */

@@ -28,6 +28,13 @@ describe('--fault syntax', () => {
       count: 1,
     });
     expect(parse('hold-greeting')).toEqual({ kind: 'hold-greeting' });
+    expect(parse('slow-progress,job=m0,rate=16M')).toEqual({
+      kind: 'slow-progress',
+      job: 'm0',
+      rate: 16 * 1024 * 1024,
+    });
+    expect(parse('slow-progress,percent=10')).toEqual({ kind: 'slow-progress', percent: 10 });
+    expect(parse('stall-progress,ms=500')).toEqual({ kind: 'stall-progress', ms: 500 });
   });
 
   test.each([
@@ -52,6 +59,13 @@ describe('--fault syntax', () => {
     ['events-first,probability=2', /from 0 to 1/],
     ['events-first,frobnicate=1', /unknown fault parameter 'frobnicate'/],
     ['hold-greeting,ms=99999999999', /from 0 to 86400000/],
+    ['slow-progress', /needs 'rate' \(bytes per second\) or 'percent'/],
+    ['slow-progress,rate=1M,percent=5', /needs 'rate' \(bytes per second\) or 'percent'/],
+    ['slow-progress,percent=100', /from 1 to 99/],
+    ['slow-progress,rate=lots', /size in bytes/],
+    ['slow-progress,rate=2P', /size in bytes/],
+    ['stall-progress,rate=1M', /'rate' does not apply to a stall-progress fault/],
+    ['stall-progress,command=query-jobs', /'command' does not apply/],
   ])('%s is refused', (text, message) => {
     expect(() => parse(text)).toThrow(message);
   });
@@ -127,6 +141,8 @@ test('x-qmpkit-fault is in the schema with every kind in its enum', () => {
     'coalesce',
     'dismiss-race',
     'io-error',
+    'slow-progress',
+    'stall-progress',
   ]);
   expect(kinds.values).toEqual([...FAULT_KINDS]);
 });

@@ -3,6 +3,7 @@
  * `x-qmpkit-fault` command describe, checked once here so that every entry point accepts the
  * same faults with the same messages.
  */
+import { parseQemuSize } from '@qmpkit/protocol';
 import type { IntrospectionEntry, QmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
 import { BUILTIN_COMMANDS } from '@qmpkit/server';
 
@@ -30,6 +31,14 @@ import { BUILTIN_COMMANDS } from '@qmpkit/server';
  *   when not given) again after an earlier poll listed it waits until the job is gone (up to
  *   `ms`, default 10000) — an auto-dismissed job that concludes between two polls: the poller
  *   never sees it end.
+ * - `slow-progress`: the storage under `job` (every job when not given) moves only `rate` bytes
+ *   per second, or `percent` of the rate the job would copy at (its speed, or --throughput): the
+ *   job runs on, busy, its offset creeping — a mirror to a congested NFS target or a
+ *   thin-provisioned LUN that is being throttled.
+ * - `stall-progress`: the requests of `job` (every job when not given) stop completing, for `ms`
+ *   or for ever: the job stays `running` with its offset frozen, and a pause or cancel waits for
+ *   the stuck request — storage that hangs (a dead NFS server with a hard mount, a multipath
+ *   device queueing I/O with no path).
  */
 export const FAULT_KINDS = [
   'hold-greeting',
@@ -40,6 +49,8 @@ export const FAULT_KINDS = [
   'coalesce',
   'dismiss-race',
   'io-error',
+  'slow-progress',
+  'stall-progress',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -62,6 +73,9 @@ export interface FaultSpec {
   readonly jitter?: number;
   /** split: parts per write. */
   readonly pieces?: number;
+  /** slow-progress: bytes per second, or a percentage of the rate the job would copy at. */
+  readonly rate?: number;
+  readonly percent?: number;
   /** The chance, decided by the seed, that the fault applies where it can (default 1). */
   readonly probability?: number;
   /** Apply at most this many times (default: no limit). */
@@ -79,9 +93,19 @@ export class FaultSpecError extends Error {
   override readonly name = 'FaultSpecError';
 }
 
-const INTEGER_KEYS = ['ms', 'jitter', 'pieces', 'count', 'at'] as const;
+const INTEGER_KEYS = ['ms', 'jitter', 'pieces', 'count', 'at', 'percent'] as const;
+/** Byte counts (QEMU size suffixes on the command line). */
+const SIZE_KEYS = ['rate'] as const;
+/** 1 PiB/s: more than any storage moves (and exact in a double). */
+const MAX_RATE = 2 ** 50;
 const STRING_KEYS = ['command', 'job', 'status', 'node', 'errno', 'iotype'] as const;
-const KEYS = new Set<string>(['kind', ...INTEGER_KEYS, ...STRING_KEYS, 'probability']);
+const KEYS = new Set<string>([
+  'kind',
+  ...INTEGER_KEYS,
+  ...SIZE_KEYS,
+  ...STRING_KEYS,
+  'probability',
+]);
 /** A day: no fault waits longer (a held greeting without `ms` waits for ever). */
 const MAX_MS = 86_400_000;
 const JOB_STATUSES = [
@@ -125,6 +149,14 @@ export function checkFault(value: unknown): FaultSpec {
     }
     spec[key] = v;
   }
+  for (const key of SIZE_KEYS) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_RATE) {
+      throw new FaultSpecError(`'${key}' must be a whole number of bytes from 1 to ${MAX_RATE}`);
+    }
+    spec[key] = v;
+  }
   const p = input.probability;
   if (p !== undefined) {
     if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
@@ -147,6 +179,8 @@ function checkKindParameters(f: FaultSpec): void {
     coalesce: ['ms'],
     'dismiss-race': ['job', 'ms'],
     'io-error': ['node', 'at', 'errno', 'iotype'],
+    'slow-progress': ['job', 'rate', 'percent'],
+    'stall-progress': ['job', 'ms'],
   };
   for (const key of Object.keys(f)) {
     if (key === 'kind' || key === 'probability' || key === 'count') continue;
@@ -186,6 +220,16 @@ function checkKindParameters(f: FaultSpec): void {
       throw new FaultSpecError('an io-error is certain: probability does not apply');
     }
   }
+  if (f.kind === 'slow-progress') {
+    if ((f.rate === undefined) === (f.percent === undefined)) {
+      throw new FaultSpecError(
+        "a slow-progress fault needs 'rate' (bytes per second) or 'percent'",
+      );
+    }
+    if (f.percent !== undefined && (f.percent < 1 || f.percent > 99)) {
+      throw new FaultSpecError("'percent' must be from 1 to 99");
+    }
+  }
   if (f.kind === 'drop') {
     const onJob = f.job !== undefined || f.status !== undefined;
     if (onJob === (f.command !== undefined)) {
@@ -217,9 +261,11 @@ export function parseFaultOption(
     if (Object.hasOwn(input, key)) throw new FaultSpecError(`'${key}' given twice`);
     input[key] = (INTEGER_KEYS as readonly string[]).includes(key)
       ? toInteger(key, value)
-      : key === 'probability'
-        ? toNumber(key, value)
-        : value;
+      : (SIZE_KEYS as readonly string[]).includes(key)
+        ? toSize(key, value)
+        : key === 'probability'
+          ? toNumber(key, value)
+          : value;
   }
   return checkFault(input);
 }
@@ -227,6 +273,14 @@ export function parseFaultOption(
 function toInteger(key: string, value: string): number {
   if (!/^\d+$/.test(value)) throw new FaultSpecError(`'${key}' must be a whole number`);
   return Number(value);
+}
+
+function toSize(key: string, value: string): number {
+  const bytes = parseQemuSize(value);
+  if (bytes === undefined || bytes > BigInt(MAX_RATE)) {
+    throw new FaultSpecError(`'${key}' must be a size in bytes (suffixes k, M, G, T allowed)`);
+  }
+  return Number(bytes);
 }
 
 function toNumber(key: string, value: string): number {
@@ -313,6 +367,8 @@ const faultSchemaEntries: readonly IntrospectionEntry[] = [
       { name: 'at', type: 'int', default: null },
       { name: 'errno', type: 'str', default: null },
       { name: 'iotype', type: 'str', default: null },
+      { name: 'rate', type: 'int', default: null },
+      { name: 'percent', type: 'int', default: null },
       { name: 'clear', type: 'bool', default: null },
     ],
   },

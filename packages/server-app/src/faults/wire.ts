@@ -4,6 +4,7 @@
  * job status events are watched for the drops tied to a job's life. @qmpkit/server itself is
  * unchanged; the plan is reached at run time through `x-qmpkit-fault`.
  */
+import type { JobPace } from '@qmpkit/block-job-sim';
 import { CommandError, type Transport } from '@qmpkit/protocol';
 import type { ClientInfo, CommandContext, CommandTable, HandlerMap } from '@qmpkit/server';
 import type { FaultPlan } from './plan.js';
@@ -45,6 +46,11 @@ export interface FaultBlockLayer {
   ): void;
 }
 
+/** What progress faults need of the simulator: to be told when a job's pace changes. */
+export interface PacedSimulator {
+  paceChanged(): void;
+}
+
 /** The live connections of one server, so faults can cut them. */
 export class FaultWire {
   private readonly connections = new Map<number, FaultTransport>();
@@ -60,6 +66,9 @@ export class FaultWire {
     string,
     Parameters<FaultBlockLayer['injectErrors']>[1][number][]
   >();
+  private simulator: PacedSimulator | undefined;
+  /** Wakes the simulator when the earliest timed stall ends (its jobs go on). */
+  private stallTimer: { at: number; timer: ReturnType<typeof setTimeout> } | undefined;
   /** The transport the server started last: the server greets, starts it, then reports it. */
   private lastStarted: FaultTransport | undefined;
 
@@ -95,6 +104,7 @@ export class FaultWire {
     const { id, status } = data as { id: string; status: string };
     if (status === 'null') {
       this.liveJobs.delete(id);
+      this.plan.jobGone(id);
       for (const w of this.jobGoneWaiters.filter((w) => w.job === id)) w.wake();
     } else if (!this.liveJobs.has(id)) {
       this.liveJobs.set(id, { polled: false });
@@ -111,6 +121,42 @@ export class FaultWire {
   attachBlockLayer(layer: FaultBlockLayer): void {
     this.blockLayer = layer;
     this.armIoErrors();
+  }
+
+  /**
+   * A job's pace under the progress faults (slow-progress, stall-progress), for the simulator's
+   * pace hook; a timed stall wakes the simulator when it ends.
+   */
+  readonly pace: JobPace = (job, unpaced) => {
+    const decision = this.plan.paceOf(job, unpaced, Date.now());
+    if (decision.until !== undefined) this.wakeAt(decision.until);
+    return decision.pace;
+  };
+
+  /** The simulator whose jobs `pace` paces (told when a fault added or ended changes them). */
+  attachSimulator(simulator: PacedSimulator): void {
+    this.simulator = simulator;
+  }
+
+  private wakeAt(at: number): void {
+    if (this.stallTimer !== undefined && this.stallTimer.at <= at) return;
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.stallTimer = undefined;
+        this.simulator?.paceChanged();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    // A stall to come does not keep the process alive.
+    timer.unref();
+    this.stallTimer = { at, timer };
+  }
+
+  /** Stops the stall timer (the server is closing). */
+  close(): void {
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer.timer);
+    this.stallTimer = undefined;
   }
 
   private armIoErrors(): void {
@@ -241,6 +287,8 @@ export class FaultWire {
       }
       if (Object.keys(fault).length > 0) this.plan.add(checkFault(fault));
       this.armIoErrors();
+      // Running jobs meet a progress fault added (or go on once faults are cleared) now.
+      this.simulator?.paceChanged();
     } catch (error) {
       if (error instanceof FaultSpecError) throw new CommandError('GenericError', error.message);
       throw error;

@@ -25,6 +25,7 @@ export type OpenVm = (
   monitors: readonly MonitorSpec[],
   clock: SimClock,
   label: string,
+  index: number,
 ) => Promise<{ vm: RunningVm } | { error: string }>;
 
 /** Opens the VMs one after the other; on any failure closes those opened and fails. */
@@ -40,7 +41,7 @@ export async function startFleetApp(
   };
   const vms: RunningVm[] = [];
   for (let index = 0; index < count; index++) {
-    const opened = await open(fleetMonitors(parsed.monitors, index), clock, `vm ${index}`);
+    const opened = await open(fleetMonitors(parsed.monitors, index), clock, `vm ${index}`, index);
     if ('error' in opened) {
       await Promise.all(vms.map((vm) => vm.stop()));
       closeClock();
