@@ -18,12 +18,12 @@ import { CoverageTable } from '../src/fuzz/coverage.js';
 import { generateCase } from '../src/fuzz/generate.js';
 import { heldBackFor } from '../src/fuzz/held-back.js';
 import { describeFailure, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
-import { parseSeeds } from '../src/fuzz/seeds.js';
+import { CI_FIXED_SEEDS, parseSeeds } from '../src/fuzz/seeds.js';
 
 requireQemu();
 
 /** Seeds every run covers. */
-const FIXED_SEEDS = parseSeeds('1-24');
+const FIXED_SEEDS = parseSeeds(CI_FIXED_SEEDS);
 /** How many seeds the day's window holds. */
 const WINDOW = 12;
 /** Cases run at once (each is a QEMU and a qmpkit-server process). */

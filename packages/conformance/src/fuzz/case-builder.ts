@@ -4,7 +4,7 @@
 // starts).
 
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import type { SetupStep } from '../scenario.js';
 import {
@@ -31,11 +31,40 @@ export interface FuzzCase {
   readonly actions: readonly Action[];
 }
 
+const MASK64 = (1n << 64n) - 1n;
+
+/** One step of splitmix64 (Steele, Lea, Flood 2014): the next state and its mixed output. */
+function splitmix64(state: bigint): { state: bigint; out: bigint } {
+  const next = (state + 0x9e3779b97f4a7c15n) & MASK64;
+  let z = next;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return { state: next, out: z ^ (z >> 31n) };
+}
+
+/**
+ * xoroshiro128+'s four 32-bit state words for `seed`, spread over all 128 bits by splitmix64 (as
+ * the xoroshiro authors advise). Seeding it with the bare number (pure-rand's `xoroshiro128plus`)
+ * makes its first output `~seed`: the first pick was seed mod the choice count and the next
+ * ones followed from it, so consecutive seeds cycled through the same few cases.
+ */
+export function mixedState(seed: number): [number, number, number, number] {
+  let state = BigInt.asUintN(64, BigInt(seed));
+  const words: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const step = splitmix64(state);
+    state = step.state;
+    words.push(Number(step.out >> 32n) | 0, Number(step.out & 0xffffffffn) | 0);
+  }
+  // pure-rand's order: s0 high, s0 low, s1 high, s1 low.
+  return words as [number, number, number, number];
+}
+
 /** Choices drawn from one seeded generator. */
 export class Chooser {
   readonly #rng: RandomGenerator;
   constructor(seed: number) {
-    this.#rng = xoroshiro128plus(seed);
+    this.#rng = xoroshiro128plusFromState(mixedState(seed));
   }
   int(from: number, to: number): number {
     return uniformInt(this.#rng, from, to);
