@@ -20,6 +20,7 @@ import {
   ExecInterruptedError,
   ExecuteError,
   isGreeting,
+  type JsonObject,
   type JsonValue,
   type QmpEvent,
   type QmpGreeting,
@@ -270,12 +271,9 @@ export class Connection {
       this.onReply(message as Record<string, JsonValue>);
       return;
     }
-    if (typeof message.event === 'string') {
-      const ts = message.timestamp;
-      if (typeof ts === 'object' && ts !== null && !Array.isArray(ts)) {
-        this.hooks.event(message as unknown as QmpEvent);
-        return;
-      }
+    if (isEventMessage(message)) {
+      this.hooks.event(message);
+      return;
     }
     if (Object.hasOwn(message, 'QMP')) {
       const waiter = this.greetingWaiter;
@@ -337,4 +335,19 @@ export class Connection {
     }
     this.hooks.closed(cause);
   }
+}
+
+/**
+ * An event as the client takes it: a string `event` and an object `timestamp`. The `data` member
+ * is not looked at (QEMU always sends an object or nothing); listeners read it by the schema.
+ * Looser than protocol's `isEvent` on purpose: an event with odd data is still delivered.
+ */
+function isEventMessage(message: JsonObject): message is JsonObject & QmpEvent {
+  const timestamp = message.timestamp;
+  return (
+    typeof message.event === 'string' &&
+    typeof timestamp === 'object' &&
+    timestamp !== null &&
+    !Array.isArray(timestamp)
+  );
 }

@@ -41,6 +41,12 @@ export interface ClientListener {
   reconnected?(): void;
 }
 
+/** Whether a delivered event is an `E`, given the stream's names (undefined: every name). */
+export type EventGuard<E> = (
+  event: QmpEvent,
+  names: ReadonlySet<string> | undefined,
+) => event is QmpEvent & E;
+
 /** Options of an `EventStream`. */
 export interface EventStreamOptions<E> {
   /** Only these event names. */
@@ -74,7 +80,18 @@ export class EventStream<E> implements AsyncIterableIterator<E>, ClientListener 
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort: (() => void) | undefined;
 
-  constructor(options: EventStreamOptions<E>, unregister: (sink: ClientListener) => void) {
+  private readonly accepts: EventGuard<E>;
+
+  /**
+   * `accepts` tells which delivered events are an `E` (by their name: the client trusts QEMU to
+   * send the data its schema gives that name); others are not queued.
+   */
+  constructor(
+    options: EventStreamOptions<E>,
+    unregister: (sink: ClientListener) => void,
+    accepts: EventGuard<E>,
+  ) {
+    this.accepts = accepts;
     this.names = options.names === undefined ? undefined : new Set(options.names);
     this.filter = options.filter;
     this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED_EVENTS);
@@ -99,8 +116,8 @@ export class EventStream<E> implements AsyncIterableIterator<E>, ClientListener 
   }
 
   deliver(message: QmpEvent): void {
-    if (this.queue.ended) return;
-    const event = message as unknown as E;
+    if (this.queue.ended || !this.accepts(message, this.names)) return;
+    const event: E = message;
     if (this.filter !== undefined) {
       let keep: boolean;
       try {

@@ -30,6 +30,7 @@ export {
 export {
   type ClientListener,
   DEFAULT_MAX_QUEUED_EVENTS,
+  type EventGuard,
   EventStream,
   type EventStreamOptions,
   type OverflowPolicy,
