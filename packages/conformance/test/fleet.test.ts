@@ -38,3 +38,19 @@ test("the README's shared bandwidth example runs as written", async () => {
   // 64 MiB/s shared by two mirrors: 32 MiB each of 1 GiB after a second.
   expect(run.output.match(/m[01] +mirror +running +3\.1%/g)).toHaveLength(2);
 });
+
+test("the README's fleet file example runs as written", async () => {
+  const script = readmeExample('../../server-app/README.md', 'Fleet files (`--fleet-file`)');
+  const run = await runScript(
+    `${script}\nwhile [ -e fleet.pid ]; do sleep 0.1; done\n`,
+    'qmpkit-readme-fleet-file-',
+  );
+  cleanups.push(run.cleanUp);
+  expect(run.code, run.output).toBe(0);
+  // db1's mirror between its own disks completes; web1 has no such target (QEMU's message).
+  expect(run.output).toContain('move-data: completed');
+  expect(run.output).toContain(
+    "GenericError: Cannot find device='data-new' nor node-name='data-new'",
+  );
+  for (const vm of ['web1', 'db1']) expect(existsSync(join(run.dir, `${vm}.sock`))).toBe(false);
+});

@@ -26,7 +26,8 @@ import { startFaults } from './faults/fault-app.js';
 import { withFaultCommand } from './faults/spec.js';
 import type { FaultExtensionCommands, FaultWire } from './faults/wire.js';
 import { SharedBandwidth, slowestPace } from './fleet/bandwidth.js';
-import { type RunningFleet, startFleetApp } from './fleet/fleet-app.js';
+import { fleetVms, type RunningFleet, startFleetApp } from './fleet/fleet-app.js';
+import type { DiskSpec } from './fleet/fleet-file.js';
 import { type LintSession, startLint } from './lint/lint-app.js';
 import type { MisuseLinter } from './lint/linter.js';
 import { type LintExtensionCommands, lintHandlers, withLintCommand } from './lint/wire.js';
@@ -204,6 +205,8 @@ async function openVm(
     readonly linter?: MisuseLinter;
     readonly faults?: FaultWire;
     readonly cwd: string;
+    /** This VM's own disks (a fleet file's), opened after the command line's. */
+    readonly disks?: readonly DiskSpec[];
     /** The storage bandwidth this VM's jobs share (with a fleet's other VMs), and its number. */
     readonly bandwidth?: { readonly shared: SharedBandwidth; readonly vm: number };
   },
@@ -224,12 +227,16 @@ async function openVm(
     onInternalError: (error) => io.stderr(`${PROGRAM}: ${label}internal error: ${String(error)}\n`),
     nbdListen: nodeNbdListen,
   });
-  for (const value of parsed.blockdevs) {
+  const disks = [
+    ...parsed.blockdevs.map((value) => ({ value, origin: '--blockdev' })),
+    ...(options.disks ?? []),
+  ];
+  for (const { value, origin } of disks) {
     try {
       blockLayer.add(parseBlockdevArgument(value, blockLayer.schema));
     } catch (error) {
       simulation.close();
-      return { error: `${label}--blockdev ${value}: ${(error as Error).message}` };
+      return { error: `${label}${origin} ${value}: ${(error as Error).message}` };
     }
   }
   const { faults } = options;
@@ -326,12 +333,21 @@ export async function runCommandLine(
     parsed.bandwidth === undefined
       ? undefined
       : new SharedBandwidth(parsed.bandwidth, (line) => io.stderr(`${PROGRAM}: ${line}\n`));
-  if (parsed.fleet !== undefined) {
-    return startFleetApp(parsed, parsed.fleet, io, (monitors, clock, label, index) =>
+  if (parsed.fleet !== undefined || parsed.fleetFile !== undefined) {
+    let specs: ReturnType<typeof fleetVms>;
+    try {
+      specs = fleetVms(parsed);
+    } catch (error) {
+      shared?.close();
+      io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
+      return { exitCode: 1 };
+    }
+    return startFleetApp(parsed, specs, io, (spec, monitors, clock, label, index) =>
       openVm(parsed, monitors, io, version, {
         clock,
         label,
         cwd,
+        disks: spec.disks,
         ...(shared === undefined ? {} : { bandwidth: { shared, vm: index } }),
       }),
     );

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { fleetMonitors, parseCommandLine, ServerUsageError, splitQemuOpts } from './options.js';
+import { fleetMonitors } from './fleet/fleet-file.js';
+import { parseCommandLine, ServerUsageError, splitQemuOpts } from './options.js';
 
 describe('parseCommandLine', () => {
   test('chardev + monitor in both forms, shortcuts, --opt=value', () => {
@@ -301,6 +302,11 @@ describe('--fleet', () => {
     expect(parseCommandLine(['--socket', 'q'])).toMatchObject({ fleet: undefined });
     // One VM needs no %d.
     expect(parseCommandLine(['--fleet', '1', '--socket', 'q'])).toMatchObject({ fleet: 1 });
+    // A fleet file's VMs are counted once it is read: no %d needed yet.
+    expect(parseCommandLine(['--fleet-file', 'f', '--socket', 'q'])).toMatchObject({
+      fleet: undefined,
+      fleetFile: 'f',
+    });
   });
 
   test.each([
@@ -312,6 +318,9 @@ describe('--fleet', () => {
     [['--fleet', '2', '--socket', 'q%d', '--fault', 'split'], 'watch a single VM'],
     [['--fleet', '2', '--demo', '--socket', 'q%d'], 'do not apply'],
     [['--fleet', '2', '--tcp', '127.0.0.1:65535'], 'beyond 65535'],
+    [['--fleet', '2', '--fleet-file', 'f', '--socket', 'q%d'], 'one or the other'],
+    [['--fleet-file', '', '--socket', 'q%d'], 'empty path'],
+    [['--fleet-file', 'f', '--socket', 'q%n', '--replay', 'r'], 'do not apply'],
   ])('%j: %s', (args, message) => {
     expect(() => parseCommandLine(args)).toThrow(message);
   });

@@ -8,6 +8,7 @@
 
 import { hasErrorMarker, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
 import { checkSeed, type FaultSpec, FaultSpecError, parseFaultOption } from './faults/spec.js';
+import { fleetMonitorProblem, MAX_FLEET } from './fleet/fleet-file.js';
 
 export const PROGRAM = 'qmpkit-server';
 
@@ -91,6 +92,8 @@ export type ParsedCommandLine =
       readonly lint: LintOptions | undefined;
       /** `--fleet N`: how many VMs to simulate, each on its own monitors; undefined: one. */
       readonly fleet: number | undefined;
+      /** `--fleet-file FILE`: the VMs (names, disks) to simulate, read at start-up. */
+      readonly fleetFile: string | undefined;
       /** The fault plan (`--fault`, `--faults`, `--fault-seed`); undefined when off. */
       readonly faults: FaultOptions | undefined;
       readonly warnings: string[];
@@ -173,6 +176,9 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          graph (every --blockdev opened in each) and its own monitors: '%d'
                          in a socket path is the VM's number (0 to n-1); a TCP port p
                          becomes p+number (port 0: any free port for each)
+  --fleet-file <file>    simulate the VMs a file names, each with its own disks: a line
+                         'vm NAME' per VM, then a line 'disk BLOCKDEV' per disk (--blockdev
+                         syntax); '%n' in a socket path is the VM's name, '%d' its number
   --bandwidth <bytes>    storage bandwidth per second that the jobs of every VM share, in
                          equal parts (suffixes K, M, G, T)
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
@@ -243,6 +249,7 @@ const OPTIONS_WITH_VALUE = new Set([
   '--faults',
   '--fault-seed',
   '--fleet',
+  '--fleet-file',
   '--trace',
   '-T',
 ]);
@@ -360,12 +367,9 @@ function parseBytes(option: string, value: string): number {
   return Number(bytes);
 }
 
-/** The largest fleet (each VM holds a few sockets' worth of file descriptors). */
-export const MAX_FLEET = 10_000;
-
 /** What a fleet needs: a socket path per VM, and a single VM's extras left out. */
 function checkFleet(
-  count: number,
+  count: number | undefined,
   monitors: readonly MonitorSpec[],
   others: {
     readonly lint: boolean;
@@ -384,29 +388,15 @@ function checkFleet(
       `${PROGRAM}: --fleet: the linter and faults watch a single VM; run them without --fleet`,
     );
   }
-  for (const monitor of monitors) {
-    if (monitor.endpoint.kind === 'unix' && count > 1 && !monitor.endpoint.path.includes('%d')) {
-      throw new ServerUsageError(
-        `${PROGRAM}: ${monitor.origin}: with --fleet ${count} the socket path needs '%d' (the VM's number)`,
-      );
-    }
-    if (monitor.endpoint.kind === 'tcp' && monitor.endpoint.port + count - 1 > 65535) {
-      throw new ServerUsageError(
-        `${PROGRAM}: ${monitor.origin}: ports beyond 65535 for --fleet ${count}`,
-      );
-    }
+  // A fleet file's size is known once it is read (fleetMonitorProblem then).
+  if (count === undefined) return;
+  const problem = fleetMonitorProblem(
+    monitors,
+    Array.from({ length: count }, (_, i) => ({ name: String(i), disks: [] })),
+  );
+  if (problem !== undefined) {
+    throw new ServerUsageError(`${PROGRAM}: --fleet ${count}: ${problem}`);
   }
-}
-
-/** The monitors of VM `index` of a fleet: '%d' in paths is its number, TCP ports shift by it. */
-export function fleetMonitors(monitors: readonly MonitorSpec[], index: number): MonitorSpec[] {
-  return monitors.map((m) => ({
-    origin: m.origin,
-    endpoint:
-      m.endpoint.kind === 'unix'
-        ? { kind: 'unix', path: m.endpoint.path.replaceAll('%d', String(index)) }
-        : { ...m.endpoint, port: m.endpoint.port === 0 ? 0 : m.endpoint.port + index },
-  }));
 }
 
 /** Parses the arguments (without the program name). Throws `ServerUsageError`. */
@@ -432,6 +422,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const faultFiles: string[] = [];
   let faultsOn = false;
   let fleet: number | undefined;
+  let fleetFile: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') return { action: 'help' };
@@ -552,6 +543,10 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
         }
         fleet = Number(value);
         break;
+      case '--fleet-file':
+        if (value === '') fail(option, value, 'empty path');
+        fleetFile = value;
+        break;
       case '--replay':
         if (value === '') fail(option, value, 'empty path');
         replayFile = value;
@@ -604,7 +599,12 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       `${PROGRAM}: --replay serves a recording: --bandwidth does not apply`,
     );
   }
-  if (fleet !== undefined) checkFleet(fleet, monitors, { lint, faultsOn, demo, replayFile });
+  if (fleet !== undefined && fleetFile !== undefined) {
+    throw new ServerUsageError(`${PROGRAM}: --fleet and --fleet-file: give one or the other`);
+  }
+  if (fleet !== undefined || fleetFile !== undefined) {
+    checkFleet(fleet, monitors, { lint, faultsOn, demo, replayFile });
+  }
   if (monitors.length === 0) {
     throw new ServerUsageError(
       `${PROGRAM}: no monitor given (use --chardev with --monitor, --socket or --tcp; see --help)`,
@@ -627,6 +627,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       ? { reportFile: lintReport, fail: lintFail, minPollIntervalMs: lintPollMs }
       : undefined,
     fleet,
+    fleetFile,
     faults: faultsOn ? { seed: faultSeed, faults, files: faultFiles } : undefined,
     warnings,
   };

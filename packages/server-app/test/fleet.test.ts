@@ -1,6 +1,6 @@
 // qmpkit-server --fleet end to end: the built bin with several VMs, each its own block graph and
 // jobs behind its own monitor; `quit` ends one VM, SIGTERM the fleet (sockets and pidfile gone).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { cleanUp, client, startServer, statusChange, tempDir, until } from './bin-harness.js';
@@ -147,4 +147,73 @@ test('--bandwidth: the jobs of every VM share it in equal parts', async () => {
   await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
   const [after] = (await vms[0]!.call('query-jobs')).return as Record<string, number>[];
   expect(after!['current-progress']! - before!['current-progress']!).toBe(64 * MiB);
+});
+
+test('--fleet-file: VMs by name, each with its own disks, on %n sockets', async () => {
+  const dir = tempDir('qmpkit-fleet-');
+  const pid = join(dir, 'pid');
+  const file = join(dir, 'fleet.txt');
+  writeFileSync(
+    file,
+    [
+      '# an inventory: two VMs with different disks',
+      'vm web1',
+      '  disk null-co,node-name=os,size=1073741824',
+      'vm db1',
+      '  disk null-co,node-name=os,size=2147483648',
+      '  disk {"driver": "null-co", "node-name": "data", "size": 1048576}',
+      '',
+    ].join('\n'),
+  );
+  const server = startServer([
+    '--fleet-file',
+    file,
+    '--socket',
+    join(dir, '%n.sock'),
+    '--pidfile',
+    pid,
+    '--blockdev',
+    'null-co,node-name=scratch,size=1048576',
+  ]);
+  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  const nodes = async (vm: string) => {
+    const c = await client(join(dir, `${vm}.sock`));
+    const r = await c.call('query-named-block-nodes');
+    return Object.fromEntries(
+      (r.return as { 'node-name': string; image: { 'virtual-size': number } }[]).map((n) => [
+        n['node-name'],
+        n.image['virtual-size'],
+      ]),
+    );
+  };
+  // The command line's --blockdev in every VM, then each VM's own disks.
+  expect(await nodes('web1')).toEqual({ scratch: 1048576, os: 1073741824 });
+  expect(await nodes('db1')).toEqual({ scratch: 1048576, os: 2147483648, data: 1048576 });
+  process.kill(Number(readFileSync(pid, 'utf8')), 'SIGTERM');
+  expect(await server.exited).toBe(0);
+  expect(existsSync(join(dir, 'web1.sock'))).toBe(false);
+  expect(existsSync(join(dir, 'db1.sock'))).toBe(false);
+});
+
+test('--fleet-file: a bad file or disk is named with its line; nothing is left listening', async () => {
+  const dir = tempDir('qmpkit-fleet-');
+  const file = join(dir, 'fleet.txt');
+  const run = async (text: string, socket = '%n.sock') => {
+    writeFileSync(file, text);
+    const server = startServer(['--fleet-file', file, '--socket', join(dir, socket)]);
+    expect(await server.exited).toBe(1);
+    return server.stderr();
+  };
+  expect(await run('vm a\n  disc null-co,node-name=x\n')).toContain(
+    `qmpkit-server: --fleet-file ${file}:2: unknown statement 'disc'`,
+  );
+  // A disk QEMU would refuse: the VM and the line are named, the VM opened first is closed.
+  const bad = await run('vm a\nvm b\n  disk null-co,node-name=x,size=1048576,bogus=1\n');
+  expect(bad).toContain(`vm b: ${file}:3: disk null-co,node-name=x,size=1048576,bogus=1: `);
+  expect(bad).toContain("Parameter 'bogus' is unexpected");
+  expect(existsSync(join(dir, 'a.sock'))).toBe(false);
+  expect(await run('vm a\nvm b\n', 'q.sock')).toContain(
+    "with 2 VMs the socket path needs '%d' (the VM's number) or '%n' (its name)",
+  );
+  expect(await run('')).toContain(`${file}: no VMs`);
 });
