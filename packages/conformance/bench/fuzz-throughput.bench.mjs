@@ -10,23 +10,22 @@
 // failure is printed and the bench exits 1: a figure over failing cases means nothing).
 
 import { generateCase } from '../dist/fuzz/generate.js';
-import { predict, QMPKIT_TARGETS, runBoth, setupTemplates } from '../dist/fuzz/run.js';
+import { fuzzTargets, predict, runBoth, setupTemplates } from '../dist/fuzz/run.js';
 import { parseSeeds } from '../dist/fuzz/seeds.js';
-import { qemuTarget } from '../dist/scenario-runner.js';
 
 const seeds = parseSeeds(process.env.QMPKIT_BENCH_FUZZ_SEEDS ?? '1-16');
 const concurrency = Number(process.env.QMPKIT_BENCH_FUZZ_CONCURRENCY ?? 2);
 
 /** Runs every seed with qmpkit-server run as `how`; resolves to seconds and failing seeds. */
 async function side(how) {
-  const target = QMPKIT_TARGETS[how];
+  const targets = fuzzTargets('7.2', how);
   const failing = [];
   let next = 0;
   const started = performance.now();
   const worker = async () => {
     while (next < seeds.length) {
       const seed = seeds[next++];
-      const result = await runBoth(predict(generateCase(seed)).scenario, qemuTarget, target);
+      const result = await runBoth(predict(generateCase(seed)).scenario, targets);
       if (result.verdict !== 'pass') failing.push(`${seed} (${result.verdict})`);
     }
   };

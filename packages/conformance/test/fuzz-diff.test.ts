@@ -1,6 +1,8 @@
 // The random differential tester in CI: a fixed set of seeds, plus a window of seeds that moves
-// with the UTC day so that every day's runs explore new ground. Each seed's generated sequence runs
-// against a fresh qemu-storage-daemon and a fresh qmpkit-server side by side (src/fuzz/); QEMU must
+// with the UTC day so that every day's runs explore new ground, on each QEMU version (7.2, the
+// installed one; 10.0 from .ci/fetch-qemu's cache, required in CI, skipped elsewhere without it).
+// Each seed's generated sequence runs against a fresh qemu-storage-daemon of that version and a
+// fresh `qmpkit-server --qemu-version` of the same version side by side (src/fuzz/); QEMU must
 // meet every prediction of the model, and qmpkit-server must produce the same normalized
 // transcript.
 //
@@ -17,10 +19,14 @@ import { requireQemu } from '../src/daemon.js';
 import { CoverageTable } from '../src/fuzz/coverage.js';
 import { generateCase } from '../src/fuzz/generate.js';
 import { heldBackFor } from '../src/fuzz/held-back.js';
-import { describeFailure, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
+import type { FuzzVersion } from '../src/fuzz/model-version.js';
+import { describeFailure, fuzzTargets, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
 import { CI_FIXED_SEEDS, parseSeeds } from '../src/fuzz/seeds.js';
+import { qemuForTests } from '../src/qemu-binaries.js';
 
 requireQemu();
+/** QEMU 10.0, if there is one (qemu-binaries.ts: required in CI). */
+const qemu10 = qemuForTests('10.0');
 
 /** Seeds every run covers. */
 const FIXED_SEEDS = parseSeeds(CI_FIXED_SEEDS);
@@ -40,6 +46,47 @@ const seeds = process.env.QMPKIT_FUZZ_SEEDS
   ? parseSeeds(process.env.QMPKIT_FUZZ_SEEDS)
   : [...FIXED_SEEDS, ...dailyWindow()];
 
+/**
+ * Runs `seeds` on QEMU `version` and its qmpkit-server, a few at a time; fails with every
+ * failing seed's report (shrink it with `fuzz:diff -- --qemu VERSION --seed N`).
+ */
+async function runSeeds(version: FuzzVersion): Promise<void> {
+  const targets = fuzzTargets(version);
+  const coverage = new CoverageTable();
+  const failures: string[] = [];
+  const skipped: string[] = [];
+  let passed = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < seeds.length) {
+      const seed = seeds[next++] as number;
+      const fuzzCase = generateCase(seed);
+      const predicted = predict(fuzzCase, fuzzCase.actions, version);
+      const held = heldBackFor(predicted);
+      if (held.length > 0) {
+        skipped.push(`${seed} (${held.map((h) => h.name).join(', ')})`);
+        continue;
+      }
+      const result = await runBoth(predicted.scenario, targets);
+      coverage.add(predicted.coverage);
+      if (result.verdict === 'pass') passed++;
+      else
+        failures.push(
+          `QEMU ${version}: ${describeFailure(fuzzCase, fuzzCase.actions, result)}\nreplay (shrinks it): pnpm --filter @qmpkit/conformance fuzz:diff -- --qemu ${version} --seed ${seed}`,
+        );
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
+  console.log(
+    `fuzz-diff, QEMU ${version}: ${passed} seeds passed, ${failures.length} failed, ${skipped.length} held back` +
+      (skipped.length ? ` [${skipped.join('; ')}]` : '') +
+      `\n${coverage.render()}`,
+  );
+  expect(failures, failures.join('\n\n')).toEqual([]);
+  // The held-back list must not swallow the run.
+  expect(passed).toBeGreaterThanOrEqual(Math.ceil(seeds.length / 2));
+}
+
 describe('random differential tester (qemu-storage-daemon vs qmpkit-server)', () => {
   afterAll(() => setupTemplates.close());
 
@@ -50,39 +97,15 @@ describe('random differential tester (qemu-storage-daemon vs qmpkit-server)', ()
     expect(dailyWindow(day).some((s) => FIXED_SEEDS.includes(s))).toBe(false);
   });
 
-  test(`${seeds.length} seeds: QEMU meets every prediction and qmpkit-server matches QEMU`, async () => {
-    const coverage = new CoverageTable();
-    const failures: string[] = [];
-    const skipped: string[] = [];
-    let passed = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < seeds.length) {
-        const seed = seeds[next++] as number;
-        const fuzzCase = generateCase(seed);
-        const predicted = predict(fuzzCase);
-        const held = heldBackFor(predicted);
-        if (held.length > 0) {
-          skipped.push(`${seed} (${held.map((h) => h.name).join(', ')})`);
-          continue;
-        }
-        const result = await runBoth(predicted.scenario);
-        coverage.add(predicted.coverage);
-        if (result.verdict === 'pass') passed++;
-        else
-          failures.push(
-            `${describeFailure(fuzzCase, fuzzCase.actions, result)}\nreplay (shrinks it): pnpm --filter @qmpkit/conformance fuzz:diff -- --seed ${seed}`,
-          );
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
-    console.log(
-      `fuzz-diff: ${passed} seeds passed, ${failures.length} failed, ${skipped.length} held back` +
-        (skipped.length ? ` [${skipped.join('; ')}]` : '') +
-        `\n${coverage.render()}`,
-    );
-    expect(failures, failures.join('\n\n')).toEqual([]);
-    // The held-back list must not swallow the run.
-    expect(passed).toBeGreaterThanOrEqual(Math.ceil(seeds.length / 2));
-  }, 600_000);
+  test(`QEMU 7.2, ${seeds.length} seeds: QEMU meets every prediction and qmpkit-server matches QEMU`, async () => {
+    await runSeeds('7.2');
+  }, 900_000);
+
+  test.skipIf(qemu10 === undefined)(
+    `QEMU 10.0, ${seeds.length} seeds: QEMU meets every prediction and qmpkit-server --qemu-version 10.0 matches QEMU`,
+    async () => {
+      await runSeeds('10.0');
+    },
+    900_000,
+  );
 });

@@ -4,6 +4,8 @@
 //  whose own shape it is gives its usual case)
 // `… fuzz:diff -- --seeds 1-40 --qmpkit process` (a qmpkit-server process per case, as a user
 //  runs it, instead of the embedded one: see run.ts QMPKIT_TARGETS)
+// `… fuzz:diff -- --seeds 1-5000 --qemu 10.0` (real QEMU 10.0 from .ci/fetch-qemu's cache against
+//  `qmpkit-server --qemu-version 10.0`; default 7.2, the installed one)
 //
 // Runs generated cases against real qemu-storage-daemon and qmpkit-server, a few pairs at a time,
 // prints every failing seed (shrunk to a minimal sequence) and the status × verb coverage table.
@@ -15,8 +17,10 @@ import { showTranscript } from '../scenario-normalize.js';
 import { CoverageTable } from './coverage.js';
 import { generateCase, shapeNamed } from './generate.js';
 import { heldBackFor } from './held-back.js';
+import { FUZZ_VERSIONS, type FuzzVersion } from './model-version.js';
 import {
   describeFailure,
+  fuzzTargets,
   predict,
   QMPKIT_TARGETS,
   type QmpkitTargetName,
@@ -36,6 +40,8 @@ interface Options {
   shape?: string;
   /** How qmpkit-server runs (run.ts QMPKIT_TARGETS). */
   qmpkit: QmpkitTargetName;
+  /** The QEMU version both sides speak. */
+  qemu: FuzzVersion;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -47,6 +53,7 @@ function parseArgs(argv: readonly string[]): Options {
     shrink: true,
     print: false,
     qmpkit: 'in-process',
+    qemu: '7.2',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -67,6 +74,12 @@ function parseArgs(argv: readonly string[]): Options {
         throw new Error(`--qmpkit ${how}: expected ${Object.keys(QMPKIT_TARGETS).join(' or ')}`);
       }
       options.qmpkit = how as QmpkitTargetName;
+    } else if (arg === '--qemu') {
+      const version = value();
+      if (!(FUZZ_VERSIONS as readonly string[]).includes(version)) {
+        throw new Error(`--qemu ${version}: expected ${FUZZ_VERSIONS.join(' or ')}`);
+      }
+      options.qemu = version as FuzzVersion;
     } else throw new Error(`unknown option ${arg}`);
   }
   if (options.seeds.length === 0) options.seeds = parseSeeds('1-100');
@@ -75,8 +88,9 @@ function parseArgs(argv: readonly string[]): Options {
 
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
-  requireQemu();
-  const target = QMPKIT_TARGETS[options.qmpkit];
+  if (options.qemu === '7.2') requireQemu();
+  const targets = fuzzTargets(options.qemu, options.qmpkit);
+  console.error(`QEMU ${options.qemu}: ${targets.qemu.name} against ${targets.qmpkit.name}`);
   const coverage = new CoverageTable();
   /** `known`: the held-back classes (held-back.ts) the case can reach. */
   const failures: Array<{ seed: number; verdict: Verdict; known: string[] }> = [];
@@ -95,7 +109,7 @@ async function main(): Promise<number> {
     while (!stopping.now && next < options.seeds.length) {
       const seed = options.seeds[next++] as number;
       const fuzzCase = generateCase(seed, options.shape);
-      const { result, coverage: covered } = await runCase(fuzzCase, target);
+      const { result, coverage: covered } = await runCase(fuzzCase, targets);
       coverage.add(covered);
       done++;
       if (options.print) {
@@ -107,7 +121,9 @@ async function main(): Promise<number> {
           console.error(`… ${done}/${options.seeds.length} seeds, ${failures.length} failing`);
         continue;
       }
-      const known = heldBackFor(predict(fuzzCase)).map((c) => c.name);
+      const known = heldBackFor(predict(fuzzCase, fuzzCase.actions, options.qemu)).map(
+        (c) => c.name,
+      );
       failures.push({ seed, verdict: result.verdict, known });
       if (result.verdict === 'infra') {
         console.log(
@@ -117,7 +133,7 @@ async function main(): Promise<number> {
       }
       let report = describeFailure(fuzzCase, fuzzCase.actions, result);
       if (options.shrink) {
-        const shrunk = await shrinkCase(fuzzCase, result.verdict, target);
+        const shrunk = await shrinkCase(fuzzCase, result.verdict, targets);
         report = `${describeFailure(fuzzCase, shrunk.actions, shrunk.result)}\n(shrunk from ${fuzzCase.actions.length} actions)`;
       }
       const classes = known.length
@@ -133,7 +149,9 @@ async function main(): Promise<number> {
   }
 
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`\nstatus × verb coverage over ${done} seeds:\n${coverage.render()}`);
+  console.log(
+    `\nstatus × verb coverage over ${done} seeds (QEMU ${options.qemu}):\n${coverage.render()}`,
+  );
   const model = failures.filter((f) => f.verdict === 'model').map((f) => f.seed);
   const differences = failures.filter((f) => f.verdict === 'difference').map((f) => f.seed);
   const infra = failures.filter((f) => f.verdict === 'infra').map((f) => f.seed);

@@ -5,6 +5,7 @@
 // transcripts) and the regression scenario proposed with it. When the fix lands with its scenario,
 // delete the entry: this list is meant to become empty.
 
+import type { FuzzVersion } from './model-version.js';
 import type { PredictedCase } from './run.js';
 
 export interface HeldBackClass {
@@ -12,6 +13,8 @@ export interface HeldBackClass {
   readonly name: string;
   /** What differs, in one line. */
   readonly what: string;
+  /** The QEMU versions it differs on (absent: every version). */
+  readonly versions?: readonly FuzzVersion[];
   /** Whether a predicted case can run into it (generous: skipping too much is safe). */
   readonly reaches: (predicted: PredictedCase) => boolean;
 }
@@ -38,5 +41,7 @@ export const HELD_BACK: readonly HeldBackClass[] = [
 
 /** The held-back classes a case can reach (none: the CI runs it). */
 export function heldBackFor(predicted: PredictedCase): HeldBackClass[] {
-  return HELD_BACK.filter((c) => c.reaches(predicted));
+  return HELD_BACK.filter(
+    (c) => (c.versions ?? [predicted.version]).includes(predicted.version) && c.reaches(predicted),
+  );
 }

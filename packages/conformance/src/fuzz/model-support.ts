@@ -8,7 +8,10 @@ import {
   fails,
   generic,
   type Pattern,
+  pollBlockJob,
+  ready,
   type Step,
+  status,
   type Volatile,
 } from '../scenario.js';
 import type {
@@ -38,6 +41,8 @@ export interface ModelJob {
   offsetKnown: boolean;
   /** job-complete arrived in standby: it takes effect on resume (§6.5). */
   completeRequested: boolean;
+  /** job-complete was accepted: a mirror-like job ends by pivoting to its target. */
+  pivots?: boolean;
   /** The JobInfo `error` once it ended badly. */
   error?: string;
   /** The policy for the profile's injected error, if any. */
@@ -146,3 +151,74 @@ export const ERRNO_TEXT: Record<InjectedError['errno'], string> = {
   EIO: 'Input/output error',
   ENOSPC: 'No space left on device',
 };
+
+// Job states the model's state machine shares
+
+/** A mirror-like job converged: READY. */
+export function becomeReady(job: ModelJob): Step[] {
+  job.status = 'ready';
+  return [
+    status(job.id, 'ready'),
+    ready(job.profile.type, job.id, job.profile.len, progress(job), job.speed),
+  ];
+}
+
+/** A cancel lets a user-paused job leave its pause point (running or ready again). */
+export function releasePause(job: ModelJob): Step[] {
+  if (!job.userPaused) return [];
+  job.userPaused = false;
+  if (job.status === 'paused') job.status = 'running';
+  if (job.status === 'standby') job.status = 'ready';
+  return [status(job.id, job.status)];
+}
+
+/** Poll until the job is at rest at its predicted offset. */
+export function idleAt(job: ModelJob): Step {
+  if (!job.offsetKnown) {
+    return { ...pollBlockJob(job.id, 'idle', (j) => j.busy === false), timeoutMs: 20_000 };
+  }
+  const offset = job.offset;
+  return {
+    ...pollBlockJob(
+      job.id,
+      `idle at offset ${offset}`,
+      (j) => j.busy === false && j.offset === offset,
+    ),
+    timeoutMs: 20_000,
+  };
+}
+
+/**
+ * Of `jobs` (newest first), the running or ready ones that are not user-paused: a drain shows on
+ * them (§7). QEMU drains node by node in the order the nodes were made (`nodes`), and an idle job
+ * reaches its pause point as soon as its first node is drained: so they pause in the order of
+ * their nodes in the blockdev list (seen on QEMU 7.2).
+ */
+export function drainable(jobs: readonly ModelJob[], nodes: ReadonlySet<string>): ModelJob[] {
+  const order = [...nodes];
+  return jobs
+    .filter((j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'))
+    .sort((a, b) => order.indexOf(a.device) - order.indexOf(b.device));
+}
+
+/**
+ * `times` changes of the block graph under a write lock that drains every node (QEMU 10.0):
+ * each is a drained section of every job not already paused, but `exclude` — paused or standby
+ * in node order, then running or ready again, oldest first (as at the end of any drain of
+ * everything). Such a drain's end wakes nothing that shows: on 10.0 a woken throttled job sleeps
+ * on (model-version.ts wakeCopiesAtOnce), and the only unthrottled jobs at rest never finish.
+ */
+export function graphChanges(
+  jobs: readonly ModelJob[],
+  nodes: ReadonlySet<string>,
+  times: number,
+  exclude: readonly ModelJob[] = [],
+): Step[] {
+  const drained = drainable(jobs, nodes).filter((j) => !exclude.includes(j));
+  const resumed = [...jobs].reverse().filter((j) => drained.includes(j));
+  const pair = [
+    ...drained.map((j) => status(j.id, j.status === 'ready' ? 'standby' : 'paused')),
+    ...resumed.map((j) => status(j.id, j.status)),
+  ];
+  return Array.from({ length: times }, () => pair).flat();
+}

@@ -1,4 +1,5 @@
-// The differential tester's model of QEMU 7.2's job state machine, written from
+// The differential tester's model of QEMU's job state machine (7.2, and 10.0 where its profile
+// in model-version.ts says it differs), written from
 // ../shared/reference/job-semantics.md (section numbers below refer to it) and from what real QEMU
 // answered the tester, and nothing else: it shares no code or assumption with @qmpkit/job-engine
 // or the simulator it checks.
@@ -18,8 +19,6 @@ import {
   generic,
   ok,
   pendingEvent,
-  pollBlockJob,
-  ready,
   type Step,
   send,
   status,
@@ -27,10 +26,14 @@ import {
 } from '../scenario.js';
 import {
   backupArgs,
+  becomeReady,
+  drainable,
   type Effect,
   ERRNO_TEXT,
   effect,
   errorAction,
+  graphChanges,
+  idleAt,
   MIRROR_BUFFER,
   type ModelJob,
   notFound,
@@ -38,8 +41,16 @@ import {
   progress,
   queryBlockJobs,
   queryJobs,
+  releasePause,
   startArgs,
 } from './model-support.js';
+import {
+  creationChanges,
+  endChanges,
+  freedChanges,
+  MODEL_7_2,
+  type ModelVersion,
+} from './model-version.js';
 import {
   type Action,
   ALLOWED,
@@ -60,6 +71,9 @@ import {
 
 export type { ModelJob, Prediction };
 
+/** The statuses of a job still in its run (its coroutine not finished). */
+const IN_RUN: readonly JobStatus[] = ['running', 'paused', 'ready', 'standby'];
+
 export class JobModel {
   /** Live jobs (not yet dismissed), newest first as QEMU lists them (§1). */
   readonly #jobs: ModelJob[] = [];
@@ -72,10 +86,12 @@ export class JobModel {
    */
   readonly #streamed = new Map<string, number | 'all'>();
   readonly #setup: Setup;
+  readonly #version: ModelVersion;
   #nextTxn = 1;
 
-  constructor(setup: Setup) {
+  constructor(setup: Setup, version: ModelVersion = MODEL_7_2) {
     this.#setup = setup;
+    this.#version = version;
   }
 
   get jobs(): readonly ModelJob[] {
@@ -207,7 +223,7 @@ export class JobModel {
   #transaction(backups: readonly BackupSpec[], mode: 'grouped' | 'individual' | undefined): Effect {
     const before: Step[] = [];
     const after: Step[] = [];
-    const drained = this.#drainable();
+    const drained = drainable(this.#jobs, this.#setup.nodes);
     for (const j of drained) before.push(status(j.id, j.status === 'ready' ? 'standby' : 'paused'));
     // Each job resumes when the last of its nodes leaves the drain: its own filter node, made
     // when the job started, so the oldest job first (seen on QEMU 7.2).
@@ -228,9 +244,17 @@ export class JobModel {
     const txn = this.#nextTxn++;
     const taken = new Set<string>();
     let failure: Step | undefined;
+    const changes = creationChanges('backup');
     for (const b of backups) {
       failure = this.#backupRefusal(b, taken);
-      if (failure) break;
+      if (failure) {
+        // A job id in use is refused by block_job_create, once the filter node is in.
+        if (this.#find(b.id) !== undefined || taken.has(b.id))
+          before.push(...this.#graph(changes.beforeJob + changes.onRefusal, made));
+        break;
+      }
+      // Jobs made by earlier actions have not started: no drain shows on them.
+      before.push(...this.#graph(changes.beforeJob, made));
       const key = b.sync === 'none' ? `backup-none:${b.device}` : `backup:${b.device}`;
       const jobProfile = this.#profile(key);
       const policy =
@@ -244,7 +268,7 @@ export class JobModel {
       );
       taken.add(b.id);
       made.push(job);
-      before.push(status(b.id, 'created'));
+      before.push(status(b.id, 'created'), ...this.#graph(changes.afterJob, made));
     }
     const woken = this.#wakeResumed(resumed, resumedAt, before);
     if (failure) {
@@ -260,10 +284,13 @@ export class JobModel {
       after.push(...woken);
       return effect(before, after, failure);
     }
-    for (const job of made) before.push(status(job.id, 'running'), status(job.id, 'paused'));
-    for (const job of made) before.push(status(job.id, 'running'));
+    // Each job starts (and pauses: its source is drained) as its action commits, and resumes as
+    // the action is cleaned up (its drained section ends).
+    const committed = this.#version.transactionNewestFirst ? [...made].reverse() : made;
+    for (const job of committed) before.push(status(job.id, 'running'), status(job.id, 'paused'));
+    for (const job of committed) before.push(status(job.id, 'running'));
     after.push(...woken);
-    for (const job of made) {
+    for (const job of committed) {
       const started = this.#started(job);
       before.push(...started.before);
       after.push(...started.after);
@@ -325,8 +352,15 @@ export class JobModel {
         );
       }
     }
-    if (this.#find(spec.id) !== undefined)
-      return effect([], [], generic(`Job ID '${spec.id}' already in use`));
+    const key = `${kind}:${profileKey}`;
+    const changes = creationChanges(kind, this.#profile(key).readyPhase);
+    if (this.#find(spec.id) !== undefined) {
+      return effect(
+        this.#graph(changes.beforeJob + changes.onRefusal),
+        [],
+        generic(`Job ID '${spec.id}' already in use`),
+      );
+    }
     const device = nodes[0] as string;
     // A stream or commit holds its node until it is dismissed, concluded or not; a mirror's
     // filter node goes when it concludes (both seen on QEMU 7.2).
@@ -345,13 +379,21 @@ export class JobModel {
             ),
       );
     }
-    const key = `${kind}:${profileKey}`;
     const profile = this.#streamProfile(key);
     const policy = policies[profile.failure?.operation ?? 'read'] ?? 'report';
+    // The other jobs see the graph changes around the new job's creation (10.0).
+    const beforeJob = this.#graph(changes.beforeJob);
+    const afterJob = this.#graph(changes.afterJob);
     const job = this.#newJob(spec, profile, device, this.#nextTxn++, policy);
     const started = this.#started(job);
     return effect(
-      [status(job.id, 'created'), status(job.id, 'running'), ...started.before],
+      [
+        ...beforeJob,
+        status(job.id, 'created'),
+        ...afterJob,
+        status(job.id, 'running'),
+        ...started.before,
+      ],
       started.after,
     );
   }
@@ -374,14 +416,14 @@ export class JobModel {
   /** What a job does once started: run to its first sleep, to ready, or to the end. */
   #started(job: ModelJob): Effect {
     const p = job.profile;
-    if (p.endless) return effect([], [this.#idleAt(job)]);
+    if (p.endless) return effect([], [idleAt(job)]);
     if (p.failure && (job.speed === 0 || p.paced)) {
       return p.readyPhase ? this.#mirrorFails(job, p.failure) : this.#fails(job, p.failure);
     }
     if (job.speed === 0 || p.paced) return this.#runToEnd(job);
     job.offset = p.stops[0] ?? p.len;
     if (p.stops.length === 0) return this.#runToEnd(job);
-    return effect([], [this.#idleAt(job)]);
+    return effect([], [idleAt(job)]);
   }
 
   /** Unthrottled: on to ready (mirror-like, after the reply) or to the end. */
@@ -394,9 +436,10 @@ export class JobModel {
     if (p.readyPhase) {
       // What is left fits in one 16 MiB buffer on instant I/O: it converges inside the command
       // (mirror scenarios); more takes a second pass, after the reply.
-      const oneBuffer = p.instant && known && left <= MIRROR_BUFFER;
+      const oneBuffer =
+        p.instant && known && left <= MIRROR_BUFFER && this.#version.wokenMirrorConvergesInside;
       if (oneBuffer) this.#traits.add('mirror-converges-on-wake');
-      return oneBuffer ? effect(this.#becomeReady(job)) : effect([], this.#becomeReady(job));
+      return oneBuffer ? effect(becomeReady(job)) : effect([], becomeReady(job));
     }
     return p.instant ? effect(this.#finishRun(job)) : effect([], this.#finishRun(job));
   }
@@ -451,7 +494,7 @@ export class JobModel {
         : effect([], [...error, ...later]);
     if (action === 'ignore') {
       job.offset = job.profile.len;
-      return split(this.#becomeReady(job));
+      return split(becomeReady(job));
     }
     job.offsetKnown = false;
     if (action === 'stop') {
@@ -470,46 +513,10 @@ export class JobModel {
     job.error = error;
     return [
       status(job.id, 'aborting'),
+      ...this.#endChanges(job, true),
       completed(job.profile.type, job.id, job.profile.len, progress(job), job.speed, error),
       ...this.#conclude(job),
     ];
-  }
-
-  #becomeReady(job: ModelJob): Step[] {
-    job.status = 'ready';
-    return [
-      status(job.id, 'ready'),
-      ready(job.profile.type, job.id, job.profile.len, progress(job), job.speed),
-    ];
-  }
-
-  /**
-   * Running or ready jobs that are not user-paused: a drain shows on them (§7). QEMU drains node
-   * by node in the order the nodes were made, and an idle job reaches its pause point as soon as
-   * its first node is drained: so they pause in the order of their nodes in the blockdev list
-   * (seen on QEMU 7.2).
-   */
-  #drainable(): ModelJob[] {
-    const order = [...this.#setup.nodes];
-    return this.#jobs
-      .filter((j) => !j.userPaused && (j.status === 'running' || j.status === 'ready'))
-      .sort((a, b) => order.indexOf(a.device) - order.indexOf(b.device));
-  }
-
-  /** Poll until the job is at rest at its predicted offset. */
-  #idleAt(job: ModelJob): Step {
-    if (!job.offsetKnown) {
-      return { ...pollBlockJob(job.id, 'idle', (j) => j.busy === false), timeoutMs: 20_000 };
-    }
-    const offset = job.offset;
-    return {
-      ...pollBlockJob(
-        job.id,
-        `idle at offset ${offset}`,
-        (j) => j.busy === false && j.offset === offset,
-      ),
-      timeoutMs: 20_000,
-    };
   }
 
   /**
@@ -526,12 +533,14 @@ export class JobModel {
       return effect([], this.#finishRun(job));
     }
     if (job.status !== 'running' || p.endless) return effect();
+    // 10.0: a throttled job sleeps again until it has waited out the delay it owes.
+    if (!this.#version.wakeCopiesAtOnce && job.speed > 0 && !p.paced) return effect();
     if (job.speed === 0 || p.paced) return this.#runToEnd(job);
     if (!p.wakeCopies) return effect();
     const next = p.stops.find((s) => s > job.offset);
     if (next === undefined) return this.#runToEnd(job);
     job.offset = next;
-    return effect([], [this.#idleAt(job)]);
+    return effect([], [idleAt(job)]);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -563,6 +572,7 @@ export class JobModel {
   #finalizeTxn(txn: number): Step[] {
     const steps: Step[] = [];
     for (const m of this.#jobs.filter((j) => j.txn === txn)) {
+      steps.push(...this.#endChanges(m, false));
       steps.push(completed(m.profile.type, m.id, m.profile.len, progress(m), m.speed));
       steps.push(...this.#conclude(m));
     }
@@ -583,7 +593,20 @@ export class JobModel {
   #dismiss(job: ModelJob): Step[] {
     this.#jobs.splice(this.#jobs.indexOf(job), 1);
     this.#dismissed.add(job.id);
-    return [status(job.id, 'null')];
+    // block_job_free lets go of the job's nodes.
+    return [status(job.id, 'null'), ...this.#graph(freedChanges(job.profile.type))];
+  }
+
+  /** `times` changes of the block graph (model-support.ts graphChanges). */
+  #graph(times: number, exclude: readonly ModelJob[] = []): Step[] {
+    if (!this.#version.graphLockDrainsAll) return [];
+    return graphChanges(this.#jobs, this.#setup.nodes, times, exclude);
+  }
+
+  /** The graph changes of a job's clean-up (before its COMPLETED or CANCELLED). */
+  #endChanges(job: ModelJob, failed: boolean): Step[] {
+    const p = job.profile;
+    return this.#graph(endChanges(p.type, p.readyPhase, job.pivots === true && !failed));
   }
 
   /**
@@ -603,12 +626,7 @@ export class JobModel {
       job.offsetKnown = !job.profile.readyPhase;
     }
     job.ioStatus = 'ok';
-    if (job.userPaused) {
-      job.userPaused = false;
-      if (job.status === 'paused') job.status = 'running';
-      if (job.status === 'standby') job.status = 'ready';
-      before.push(status(job.id, job.status));
-    }
+    before.push(...releasePause(job));
     const members = this.#jobs.filter((j) => j.txn === job.txn);
     const teardown: Step[] = [];
     const wasRunning = job.status === 'running' || job.status === 'ready';
@@ -618,18 +636,24 @@ export class JobModel {
     }
     // §6.8: every member, newest first, is aborted and finalized as cancelled.
     for (const m of members) {
-      if (m.userPaused) {
-        // A sibling's cancel releases its user pause too: it leaves its pause point first.
-        m.userPaused = false;
-        if (m.status === 'paused') m.status = 'running';
-        if (m.status === 'standby') m.status = 'ready';
-        teardown.push(status(m.id, m.status));
-      }
+      // A sibling's cancel releases its user pause too: it leaves its pause point first.
+      teardown.push(...releasePause(m));
       if (m.status !== 'aborting') {
         m.status = 'aborting';
         teardown.push(status(m.id, 'aborting'));
       }
+      if (m === members[0] && this.#version.graphLockDrainsAll) {
+        // The first member's clean-up drains everything (10.0): a member still in its run
+        // meets the cancel there and aborts before anyone's CANCELLED.
+        for (const other of members) {
+          if (!IN_RUN.includes(other.status)) continue;
+          teardown.push(...releasePause(other));
+          other.status = 'aborting';
+          teardown.push(status(other.id, 'aborting'));
+        }
+      }
       m.error = 'Operation canceled';
+      teardown.push(...this.#endChanges(m, true));
       teardown.push(cancelled(m.profile.type, m.id, m.profile.len, progress(m), m.speed));
       teardown.push(...this.#conclude(m));
     }
@@ -731,6 +755,7 @@ export class JobModel {
       case 'complete': {
         if (!allowed) return refuse;
         // Repeated completes are accepted; in standby it waits for the resume (§4.3, §6.5).
+        job.pivots = true;
         if (job.status === 'standby') {
           job.completeRequested = true;
           return effect();
