@@ -13,8 +13,10 @@
 // Each page records, for every change it shows, `Date.now() - at` once the frame showing it is
 // painted (a task queued from that frame's animation callbacks), where `at` is when the dashboard
 // received the QMP message behind the change. The dashboard page shows the rows, the timeline
-// lanes and the log entries in their scroll boxes: its changes are their `data-at` updates. Memory: each page's JS heap and DOM node
-// count, and the dashboard process's resident memory.
+// lanes and the log entries in their scroll boxes: its changes are their `data-at` updates (for
+// the timeline, drawn on a canvas, those of its list of the lanes in view, written in the same
+// frame as the canvas). Memory: each page's JS heap and DOM node count, and the dashboard
+// process's resident memory.
 // Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -160,7 +162,7 @@ async function measure(jobs) {
           setTimeout(() => window.latencies.push(Date.now() - at));
         }
       });
-      for (const id of ['targets', 'timeline', 'log']) {
+      for (const id of ['targets', 'timeline-lanes', 'log']) {
         observer.observe(document.getElementById(id), {
           subtree: true,
           attributes: true,

@@ -111,12 +111,8 @@ try {
   await page.waitForFunction(
     () =>
       document.querySelector('tr.job[data-id="mirror-data"]')?.dataset.status === 'ready' &&
-      document.querySelector(
-        '#timeline g.lane[data-id="mirror-data"] .band[data-status="ready"]',
-      ) &&
-      document.querySelector(
-        '#timeline g.lane[data-id="nightly-backup"] .band[data-status="null"]',
-      ),
+      document.querySelector('#timeline-lanes li[data-id="mirror-data"] [data-status="ready"]') &&
+      document.querySelector('#timeline-lanes li[data-id="nightly-backup"] [data-status="null"]'),
     undefined,
     { timeout: 60_000, polling: 100 },
   );

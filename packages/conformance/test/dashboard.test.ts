@@ -49,25 +49,36 @@ async function setUp(which: (typeof TARGETS)[number], blockdevs: readonly string
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(dashboard.url);
   await page.waitForSelector('.target h2 .state[data-state="connected"]', { timeout: 20_000 });
-  // Every value each job's bar has shown, recorded by the page itself as the DOM changes.
+  // Every value each job's bar and each timeline lane's progress line have shown, recorded by
+  // the page itself as the DOM changes.
   await page.evaluate(() => {
-    const w = window as unknown as { bars: Record<string, number[]> };
+    const w = window as unknown as {
+      bars: Record<string, number[]>;
+      lines: Record<string, number[]>;
+    };
     w.bars = {};
+    w.lines = {};
+    const note = (seen: Record<string, number[]>, id: string, value: number) => {
+      seen[id] ??= [];
+      const values = seen[id];
+      if (values.at(-1) !== value) values.push(value);
+    };
     const record = () => {
       for (const tr of document.querySelectorAll<HTMLTableRowElement>('tr.job')) {
-        const value = tr.querySelector('progress')?.value ?? 0;
-        const id = tr.dataset.id ?? '';
-        w.bars[id] ??= [];
-        const seen = w.bars[id];
-        if (seen.at(-1) !== value) seen.push(value);
+        note(w.bars, tr.dataset.id ?? '', tr.querySelector('progress')?.value ?? 0);
+      }
+      for (const li of document.querySelectorAll<HTMLElement>('#timeline-lanes li')) {
+        note(w.lines, li.dataset.id ?? '', Number(li.dataset.progress));
       }
     };
-    new MutationObserver(record).observe(document.getElementById('targets') as HTMLElement, {
-      subtree: true,
-      childList: true,
-      attributes: true,
-      characterData: true,
-    });
+    for (const id of ['targets', 'timeline-lanes']) {
+      new MutationObserver(record).observe(document.getElementById(id) as HTMLElement, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        characterData: true,
+      });
+    }
   });
   return { target, dashboard, browser, page, pageErrors };
 }
@@ -89,10 +100,52 @@ function recordStatuses(target: Target): Map<string, JobStatus[]> {
 const rowStatus = (page: Page, id: string) =>
   page.$eval(`tr.job[data-id="${id}"]`, (tr) => (tr as HTMLElement).dataset.status ?? '');
 
-/** The status bands of job `id`'s timeline lane, in order. */
+/**
+ * The status bands of job `id`'s timeline lane, in order: the chart is a canvas, and the page
+ * lists what it draws for the lanes in view in `#timeline-lanes` (the dashboard README's page
+ * contract).
+ */
 const bands = (page: Page, id: string) =>
-  page.$$eval(`#timeline g.lane[data-id="${id}"] .band`, (rects) =>
-    rects.map((r) => r.getAttribute('data-status')),
+  page.$$eval(`#timeline-lanes li[data-id="${id}"] [data-status]`, (spans) =>
+    spans.map((s) => s.getAttribute('data-status')),
+  );
+
+/**
+ * The statuses whose colour — the legend's swatch colour, at the chart's band opacity over its
+ * white — fills some pixels along the middle of job `id`'s lane on the canvas: what a person
+ * matching the bands against the legend sees. Only statuses in `statuses` are looked for.
+ */
+const coloursInLane = (page: Page, id: string, statuses: readonly string[]) =>
+  page.evaluate(
+    ([id, statuses]) => {
+      const canvas = document.getElementById('timeline') as HTMLCanvasElement;
+      const box = document.getElementById('timeline-box') as HTMLElement;
+      const item = document.querySelector<HTMLElement>(`#timeline-lanes li[data-id="${id}"]`);
+      if (item === null) return [];
+      const laneHeight = Number(canvas.dataset.laneHeight);
+      const opacity = Number(canvas.dataset.bandOpacity);
+      // The canvas sticks to the top of the box's view: lane i is at i × laneHeight − scrollTop.
+      const y = Number(item.dataset.index) * laneHeight - box.scrollTop + laneHeight / 2;
+      const scale = canvas.width / canvas.getBoundingClientRect().width;
+      const row = canvas
+        .getContext('2d')
+        ?.getImageData(0, Math.floor(y * scale), canvas.width, 1).data;
+      if (row === undefined) return [];
+      const found: string[] = [];
+      for (const status of statuses) {
+        const swatch = document.querySelector(`.legend i[data-status="${status}"]`) as Element;
+        const rgb = (getComputedStyle(swatch).backgroundColor.match(/\d+/g) ?? []).map(Number);
+        const want = rgb.slice(0, 3).map((c) => Math.round(255 + (c - 255) * opacity));
+        for (let i = 0; i < row.length; i += 4) {
+          if (want.every((c, k) => Math.abs((row[i + k] as number) - c) <= 3)) {
+            found.push(status);
+            break;
+          }
+        }
+      }
+      return found;
+    },
+    [id, statuses] as const,
   );
 
 async function until<T>(
@@ -183,24 +236,38 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
     expect(await page.$eval('tr.job[data-id="m1"] .status', (s) => s.textContent)).toBe(
       'null (completed)',
     );
-    await page.waitForSelector('#timeline g.lane[data-id="m1"] polyline.progress-line');
+    // The progress line reached the top of the lane; running and ready (each a second or more)
+    // are drawn in their legend colours.
+    expect(
+      await page.$eval(
+        '#timeline-lanes li[data-id="m1"]',
+        (li) => (li as HTMLElement).dataset.progress,
+      ),
+    ).toBe('1');
+    expect(await coloursInLane(page, 'm1', ['running', 'ready'])).toEqual(['running', 'ready']);
 
-    // The bar never went backwards, and it advanced through intermediate values.
-    const bars = await page.evaluate(
-      () => (window as unknown as { bars: Record<string, number[]> }).bars,
-    );
-    const values = bars.m1 ?? [];
-    for (let i = 1; i < values.length; i++)
-      expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
-    expect(values.some((v) => v > 0 && v < 1)).toBe(true);
-    expect(values.at(-1)).toBe(1);
+    // The bar and the lane's progress line never went backwards, and they advanced through
+    // intermediate values.
+    const shown = await page.evaluate(() => {
+      const w = window as unknown as {
+        bars: Record<string, number[]>;
+        lines: Record<string, number[]>;
+      };
+      return { bars: w.bars, lines: w.lines };
+    });
+    for (const values of [shown.bars.m1 ?? [], shown.lines.m1 ?? []]) {
+      for (let i = 1; i < values.length; i++)
+        expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
+      expect(values.some((v) => v > 0 && v < 1)).toBe(true);
+      expect(values.at(-1)).toBe(1);
+    }
     await screenshot(page, `${name}-mirror-done`);
 
     // Filters: by status (active / finished) and by type, on the rows and the timeline alike.
     // The page applies a change at its next frame: wait for it.
     const visible = () =>
       page.$$eval('tr.job[data-id="m1"]', (rows) => rows.length === 1 && rows[0] !== undefined);
-    const lanes = () => page.$$eval('#timeline g.lane', (g) => g.length);
+    const lanes = () => page.$$eval('#timeline-lanes li', (items) => items.length);
     await page.selectOption('#filter-status', 'active');
     await until(visible, (v) => !v, 'the row filtered out');
     await until(lanes, (n) => n === 0, 'the lane filtered out');
@@ -363,18 +430,20 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
         step,
       );
       const laneHeight = Number(
-        await page.$eval('#timeline', (s) => s.getAttribute('data-lane-height')),
+        await page.$eval('#timeline-lanes', (s) => s.getAttribute('data-lane-height')),
       );
       // The lanes whose places the view covers, once the page has drawn them.
       const firstIndex = Math.floor(view.top / laneHeight);
       const lastIndex = Math.min(count, Math.ceil((view.top + view.height) / laneHeight)) - 1;
       const lanesInView = await until(
         () =>
-          page.$$eval('#timeline g.lane', (gs) =>
-            gs.map((g) => ({
-              index: Number(g.getAttribute('data-index')),
-              id: g.getAttribute('data-id') ?? '',
-              last: [...g.querySelectorAll('.band')].at(-1)?.getAttribute('data-status') ?? null,
+          page.$$eval('#timeline-lanes li', (items) =>
+            items.map((li) => ({
+              index: Number(li.getAttribute('data-index')),
+              id: li.getAttribute('data-id') ?? '',
+              last:
+                [...li.querySelectorAll('[data-status]')].at(-1)?.getAttribute('data-status') ??
+                null,
             })),
           ),
         (lanes) =>

@@ -1,12 +1,12 @@
 // The dashboard page: reads the server's live stream (/events, server-sent events; message
 // shapes in src/messages.ts) and keeps the job lists, the timeline and the event log current.
-// Plain DOM and SVG, no framework. What keeps it fast with a thousand jobs and floods of events:
+// Plain DOM and canvas, no framework. What keeps it fast with a thousand jobs and floods of events:
 //  - messages only update the page's state; the DOM is written once per animation frame;
 //  - each VM's job list renders only the rows in its scroll box (the others cost nothing), and
 //    writes only the cells whose text changed;
-//  - the timeline, in a scroll box of its own, holds only the lanes in view; it is drawn in time
-//    coordinates under one scaling transform: the clock moving changes that transform, not the
-//    lanes; a changed job redraws only its own lane, and only its new or changed bands;
+//  - the timeline is a canvas the size of its scroll box that draws only the lanes in view:
+//    the whole canvas is repainted when the clock moves its time range (once a second) or the
+//    view moves, otherwise only the rows of changed jobs (timeline.js);
 //  - the event log holds only the entries in its scroll box (fixed-height lines);
 //  - each frame reads every scroll box first and writes after: one layout per frame.
 
@@ -452,9 +452,11 @@ function schedule() {
 }
 
 const timeline = new Timeline({
-  svg: $('timeline'),
-  axisSvg: $('timeline-axis'),
+  canvas: $('timeline'),
+  sizer: $('timeline-sizer'),
   box: $('timeline-box'),
+  list: $('timeline-lanes'),
+  axisSvg: $('timeline-axis'),
   note: $('timeline-note'),
   clock: () => Date.now() + state.clockOffset,
   onScroll: schedule,

@@ -1,63 +1,66 @@
-// The timeline chart: one lane per job (status bands over time, and the progress line), drawn
-// in SVG in time coordinates — x is milliseconds since the first job seen, y is pixels — under
-// one transform that maps the shown time range onto the chart's width. The chart scrolls in a
-// box of its own, and only the lanes in (or near) that box exist: the browser styles, lays out
-// and paints a screenful of lanes whether 20 jobs or 1,000 pass the filters. The clock moving
-// changes the transform only; a changed job redraws only its own lane, and in it only the bands
-// that are new or changed. The band still open in each lane is stretched to "now" as the clock
-// moves. The time axis sits above the box (its own SVG), so it stays in view while lanes scroll.
+// The timeline chart: one lane per job (status bands over time, and the progress line), drawn on
+// a canvas the size of its scroll box. Only the lanes in view are drawn; the scroll box holds a
+// sizer as tall as every lane, and the canvas sticks to the top of the box's view. The canvas is
+// repainted whole when the clock moves the time range (every RESCALE_EVERY_MS), when the view
+// scrolls or resizes, or when the lanes change; otherwise only the rows of the lanes whose job
+// changed are repainted. The time axis sits above the box (an SVG of its own).
+//
+// What the chart shows is also written, for the lanes in view, into a visually hidden list
+// (`#timeline-lanes`, one item per lane, one element per band; see the README's "The timeline's
+// page contract"): screen readers read it, and tests read it instead of pixels.
 
-import { formatTime } from './format.js';
+import { formatTime, STATUSES } from './format.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 /** Lanes the chart holds at most (the newest jobs that pass the filters); only those in view are drawn. */
 const MAX_LANES = 2000;
 const LANE_HEIGHT = 20;
 const LABEL_WIDTH = 150;
-/** Lanes drawn beyond each edge of the scroll box. */
-const OVERSCAN = 3;
 /** The clock moves the chart this often (ms): each move repaints the lanes in view. */
 const RESCALE_EVERY_MS = 1000;
-
-const el = (name, attributes = {}) => {
-  const node = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
-  return node;
-};
+/** Bands are drawn in their status's colour at this opacity over the white of the chart. */
+const BAND_OPACITY = 0.55;
+const TICKS = 4;
 
 export class Timeline {
   /**
-   * `svg` holds the lanes inside the scroll box `box`; `axisSvg` the time axis above it;
-   * `onScroll` is called when the box scrolls (the page schedules a frame).
+   * `canvas` sits in `sizer` inside the scroll box `box`; `list` is the hidden list of the lanes
+   * in view; `axisSvg` the time axis above the box; `onScroll` is called when the box scrolls or
+   * resizes (the page schedules a frame).
    */
-  constructor({ svg, axisSvg, box, note, clock, onScroll }) {
-    this.svg = svg;
-    this.axisSvg = axisSvg;
+  constructor({ canvas, sizer, box, list, axisSvg, note, clock, onScroll }) {
+    this.canvas = canvas;
+    this.sizer = sizer;
     this.box = box;
+    this.list = list;
+    this.axisSvg = axisSvg;
     this.note = note;
     this.clock = clock;
-    svg.dataset.laneHeight = String(LANE_HEIGHT);
-    const defs = el('defs');
-    const clip = el('clipPath', { id: 'timeline-clip' });
-    this.clipRect = el('rect', { x: LABEL_WIDTH, y: 0, width: 0, height: 0 });
-    clip.append(this.clipRect);
-    defs.append(clip);
-    this.grid = el('g', { class: 'grid' });
-    this.labels = el('g', { class: 'labels' });
-    const plot = el('g', { class: 'plot', 'clip-path': 'url(#timeline-clip)' });
-    this.scaled = el('g', { class: 'scaled' });
-    plot.append(this.scaled);
-    svg.replaceChildren(defs, this.grid, this.labels, plot);
-    /** key → { g, label, bands: Map(interval → its element), open, line, index, … }: lanes in view. */
-    this.lanes = new Map();
-    /** The jobs that have a lane, in order (a lane out of view is drawn afresh when it comes in). */
+    this.context = canvas.getContext('2d', { alpha: false });
+    list.dataset.laneHeight = String(LANE_HEIGHT);
+    canvas.dataset.laneHeight = String(LANE_HEIGHT);
+    canvas.dataset.bandOpacity = String(BAND_OPACITY);
+    const style = getComputedStyle(document.documentElement);
+    const colour = (name) => style.getPropertyValue(name).trim();
+    /** status → its colour (the legend's). */
+    this.colours = new Map(STATUSES.map((s) => [s, colour(`--${s}`) || '#888']));
+    this.ink = colour('--fg') || '#000';
+    this.muted = colour('--muted') || '#666';
+    this.gridColour = colour('--line') || '#ddd';
+    this.font = `11px ${getComputedStyle(canvas).fontFamily || 'sans-serif'}`;
+    /** The keys of the jobs that have a lane, in order. */
     this.shown = [];
+    /** key → job, as of the last render. */
+    this.jobs = new Map();
     /** key → its index in `shown`. */
     this.indexOf = new Map();
+    /** key → its item in the hidden list (lanes in view only). */
+    this.items = new Map();
     this.first = 0;
     this.end = 0;
-    this.base = undefined;
     this.t0 = 0;
+    this.t1 = 1;
+    /** The size the canvas was drawn at: CSS pixels and device pixels per CSS pixel. */
+    this.drawn = { width: 0, height: 0, ratio: 0, top: -1 };
     this.width = Math.max(400, box.clientWidth || 800);
     this.lastRescale = Number.NEGATIVE_INFINITY;
     this.needRescale = true;
@@ -70,25 +73,20 @@ export class Timeline {
       }
     }).observe(box);
     box.addEventListener('scroll', onScroll, { passive: true });
-    // A band's details as a tooltip, made when the pointer first rests on it.
-    svg.addEventListener('pointerover', (event) => {
-      const band = event.target.closest?.('.band');
-      if (band === null || band === undefined || band.firstChild !== null) return;
-      const title = el('title');
-      const end = band.dataset.end === '' ? ' –' : ` – ${formatTime(Number(band.dataset.end))}`;
-      title.textContent = `${band.dataset.status} ${formatTime(Number(band.dataset.start))}${end}`;
-      band.append(title);
+    // A band's (or a label's) details as the canvas's tooltip, for what the pointer is over.
+    canvas.addEventListener('pointermove', (event) => {
+      const title = this.describeAt(event.offsetX, event.offsetY);
+      if (canvas.title !== title) canvas.title = title;
     });
   }
 
   clear() {
-    for (const lane of this.lanes.values()) this.dropLane(lane);
-    this.lanes.clear();
+    this.list.replaceChildren();
+    this.items.clear();
     this.shown = [];
     this.indexOf.clear();
     this.first = 0;
     this.end = 0;
-    this.base = undefined;
     this.needRescale = true;
   }
 
@@ -100,44 +98,54 @@ export class Timeline {
   /**
    * Brings the chart up to date: `dirty` are the keys of jobs changed since the last call,
    * `membershipDirty` says which jobs pass the filters (or which exist) may have changed, `view`
-   * is what readView() returned this frame.
+   * is the box's scroll offset and height, read this frame before any write.
    */
   render(jobs, passes, dirty, membershipDirty, view) {
+    this.jobs = jobs;
     if (membershipDirty) this.relane(jobs, passes);
     const count = this.shown.length;
-    const first = Math.max(0, Math.floor(view.top / LANE_HEIGHT) - OVERSCAN);
-    const end = Math.min(count, Math.ceil((view.top + view.height) / LANE_HEIGHT) + OVERSCAN);
-    if (membershipDirty || first !== this.first || end !== this.end) {
-      this.first = first;
-      this.end = end;
-      for (const [key, lane] of this.lanes) {
-        const index = this.indexOf.get(key);
-        if (index === undefined || index < first || index >= end) {
-          this.dropLane(lane);
-          this.lanes.delete(key);
-        }
-      }
-      for (let index = first; index < end; index++) {
-        const job = this.shown[index];
-        let lane = this.lanes.get(job.key);
-        if (lane === undefined) {
-          lane = this.addLane(job);
-          this.lanes.set(job.key, lane);
-        }
-        if (lane.index !== index) {
-          lane.index = index;
-          const y = index * LANE_HEIGHT;
-          lane.g.setAttribute('transform', `translate(0 ${y})`);
-          lane.g.dataset.index = String(index);
-          lane.label.setAttribute('y', String(y + 13));
-        }
-      }
+    const total = 4 + count * LANE_HEIGHT;
+    const height = Math.max(1, Math.min(total, Math.round(view.height)));
+    // The canvas sticks to the top of the view, except that it cannot leave the sizer.
+    const top = Math.max(0, Math.min(Math.round(view.top), total - height));
+    const first = Math.floor(top / LANE_HEIGHT);
+    const end = Math.min(count, Math.ceil((top + height) / LANE_HEIGHT));
+    const ratio = window.devicePixelRatio || 1;
+    const drawn = this.drawn;
+    let whole = membershipDirty || first !== this.first || end !== this.end;
+    if (drawn.width !== this.width || drawn.height !== height || drawn.ratio !== ratio) {
+      this.sizer.style.height = `${total}px`;
+      this.canvas.width = Math.round(this.width * ratio);
+      this.canvas.height = Math.round(height * ratio);
+      this.canvas.style.width = `${this.width}px`;
+      this.canvas.style.height = `${height}px`;
+      this.context.setTransform(ratio, 0, 0, ratio, 0, 0);
+      Object.assign(drawn, { width: this.width, height, ratio });
+      whole = true;
+    } else if (membershipDirty) {
+      this.sizer.style.height = `${total}px`;
     }
-    for (const lane of this.lanes.values()) {
-      if (!lane.drawn || dirty.has(lane.key)) this.drawLane(lane, jobs.get(lane.key));
-    }
+    if (top !== drawn.top) whole = true;
+    drawn.top = top;
+    this.first = first;
+    this.end = end;
     const now = this.clock();
-    if (this.needRescale || now - this.lastRescale >= RESCALE_EVERY_MS) this.rescale(now);
+    if (this.needRescale || now - this.lastRescale >= RESCALE_EVERY_MS) {
+      this.rescale(now);
+      whole = true;
+    }
+    this.renderList(jobs, dirty, whole);
+    if (whole) {
+      const context = this.context;
+      context.fillStyle = '#fff';
+      context.fillRect(0, 0, this.width, height);
+      for (let index = first; index < end; index++) this.drawLane(index, now);
+    } else {
+      for (const key of dirty) {
+        const index = this.indexOf.get(key);
+        if (index !== undefined && index >= first && index < end) this.drawLane(index, now);
+      }
+    }
   }
 
   relane(jobs, passes) {
@@ -149,151 +157,175 @@ export class Timeline {
         ? `(the newest ${shown.length} of ${passing.length}; filter to see others)`
         : `(${passing.length} jobs)`;
     this.indexOf.clear();
-    this.t0 = Number.POSITIVE_INFINITY;
-    shown.forEach((job, index) => {
-      this.base ??= job.firstSeen;
-      this.t0 = Math.min(this.t0, job.firstSeen);
-      this.indexOf.set(job.key, index);
-    });
     if (shown.length !== this.shown.length) this.needRescale = true;
-    this.shown = shown;
+    this.shown = shown.map((job) => job.key);
+    for (const [index, key] of this.shown.entries()) this.indexOf.set(key, index);
   }
 
-  addLane(job) {
-    const g = el('g', { class: 'lane' });
-    g.dataset.key = job.key;
-    g.dataset.id = job.id;
-    const label = el('text', { x: 4 });
-    label.dataset.key = job.key;
-    this.labels.append(label);
-    this.scaled.append(g);
-    return {
-      key: job.key,
-      g,
-      label,
-      labelText: '',
-      bands: new Map(),
-      /** The band of the current status while it lasts: it grows with the clock. */
-      open: null,
-      line: null,
-      /** The samples the line was drawn from: their count and newest time. */
-      drawnSamples: '',
-      index: -1,
-      drawn: false,
-    };
-  }
-
-  dropLane(lane) {
-    lane.g.remove();
-    lane.label.remove();
-  }
-
-  drawLane(lane, job) {
-    lane.drawn = true;
-    const text = `${job.id} ${job.type ?? ''}`.slice(0, 22);
-    if (lane.labelText !== text) {
-      lane.labelText = text;
-      lane.label.textContent = text;
-      const title = el('title');
-      title.textContent = `${job.target}: ${job.id}`;
-      lane.label.append(title);
-    }
-    const base = this.base;
-    const now = this.clock();
-    lane.open = null;
-    // Bands, keyed by their interval (the page keeps an interval's array until an update
-    // replaces it): keep the unchanged, stretch the open one, add the new, drop the replaced.
-    const stale = new Map(lane.bands);
-    for (const interval of job.intervals) {
-      const [status, start, end] = interval;
-      let band = stale.get(interval);
-      stale.delete(interval);
-      if (band === undefined) {
-        band =
-          status === 'null'
-            ? el('line', { x1: start - base, x2: start - base, y1: 1, y2: LANE_HEIGHT - 2 })
-            : el('rect', { x: start - base, y: 1, height: LANE_HEIGHT - 3 });
-        band.classList.add('band');
-        band.dataset.status = status;
-        band.dataset.start = String(start);
-        band.dataset.end = '';
-        lane.bands.set(interval, band);
-        lane.g.insertBefore(band, lane.line);
-      }
-      if (status === 'null') continue;
-      if (end === null) {
-        lane.open = band;
-        band.setAttribute('width', String(Math.max(0, now - start)));
-      } else if (band.dataset.end !== String(end)) {
-        band.dataset.end = String(end);
-        band.setAttribute('width', String(Math.max(0, end - start)));
-      }
-    }
-    for (const [interval, band] of stale) {
-      band.remove();
-      lane.bands.delete(interval);
-    }
-    const drawnSamples = `${job.samples.length}:${job.samples.at(-1)?.[0]}`;
-    if (job.samples.length > 0 && drawnSamples !== lane.drawnSamples) {
-      lane.drawnSamples = drawnSamples;
-      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane.
-      let fraction = 0;
-      const points = job.samples.map(([t, current, total]) => {
-        if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
-        return `${t - base},${(LANE_HEIGHT - 3 - fraction * (LANE_HEIGHT - 5)).toFixed(1)}`;
-      });
-      if (lane.line === null) {
-        lane.line = el('polyline', { class: 'progress-line' });
-        lane.g.append(lane.line);
-      }
-      lane.line.setAttribute('points', points.join(' '));
-    }
-    // The server time of the message behind this change: lets a bench measure event-to-screen.
-    lane.g.dataset.at = String(job.at);
-  }
-
+  /** The time range: from the first job shown to one rescale period past now. */
   rescale(now) {
     this.lastRescale = now;
     this.needRescale = false;
+    let t0 = Number.POSITIVE_INFINITY;
+    for (const key of this.shown) t0 = Math.min(t0, this.jobs.get(key).firstSeen);
+    if (!Number.isFinite(t0)) t0 = now;
+    this.t0 = t0;
+    // A band or an end that starts before the next rescale is inside the range (and shows at
+    // once), not cut off at the right edge.
+    this.t1 = Math.max(now + RESCALE_EVERY_MS, t0 + 1000);
     const width = this.width;
-    const height = 4 + this.shown.length * LANE_HEIGHT;
-    this.svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    this.svg.setAttribute('height', String(height));
     this.axisSvg.setAttribute('viewBox', `0 0 ${width} 14`);
     this.axisSvg.setAttribute('width', String(width));
-    const plotWidth = width - LABEL_WIDTH - 8;
-    this.clipRect.setAttribute('width', String(plotWidth));
-    this.clipRect.setAttribute('height', String(height));
     if (this.shown.length === 0) {
       this.axisSvg.replaceChildren();
-      this.grid.replaceChildren();
       return;
     }
-    const t0 = this.t0;
-    // The range reaches one rescale period past now: a band or an end that starts before the
-    // next rescale is inside it (and shows at once), not cut off at the right edge.
-    const t1 = Math.max(now + RESCALE_EVERY_MS, t0 + 1000);
-    const scale = plotWidth / (t1 - t0);
-    this.scaled.setAttribute(
-      'transform',
-      `translate(${LABEL_WIDTH - (t0 - this.base) * scale} 0) scale(${scale} 1)`,
-    );
-    for (const lane of this.lanes.values()) {
-      if (lane.open !== null) {
-        const start = Number(lane.open.dataset.start);
-        lane.open.setAttribute('width', String(Math.max(0, now - start)));
-      }
-    }
-    const x = (t) => (LABEL_WIDTH + (t - t0) * scale).toFixed(1);
     const ticks = [];
-    const lines = [];
-    for (let i = 0; i <= 4; i++) {
-      const t = t0 + ((t1 - t0) * i) / 4;
-      const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
-      ticks.push(`<text x="${x(t)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`);
-      lines.push(`<line x1="${x(t)}" x2="${x(t)}" y1="0" y2="${height}"/>`);
+    for (let i = 0; i <= TICKS; i++) {
+      const t = this.timeAtTick(i);
+      const anchor = i === 0 ? 'start' : i === TICKS ? 'end' : 'middle';
+      ticks.push(
+        `<text x="${this.x(t).toFixed(1)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`,
+      );
     }
     this.axisSvg.innerHTML = ticks.join('');
-    this.grid.innerHTML = lines.join('');
+  }
+
+  timeAtTick(i) {
+    return this.t0 + ((this.t1 - this.t0) * i) / TICKS;
+  }
+
+  plotWidth() {
+    return this.width - LABEL_WIDTH - 8;
+  }
+
+  /** The x (CSS pixels) of time `t`. */
+  x(t) {
+    return LABEL_WIDTH + ((t - this.t0) * this.plotWidth()) / (this.t1 - this.t0);
+  }
+
+  /** Paints lane `index`'s row: background, grid, label, bands, progress line. */
+  drawLane(index, now) {
+    const job = this.jobs.get(this.shown[index]);
+    const context = this.context;
+    const y = index * LANE_HEIGHT - this.drawn.top;
+    const right = LABEL_WIDTH + this.plotWidth();
+    context.fillStyle = '#fff';
+    context.fillRect(0, y, this.width, LANE_HEIGHT);
+    context.fillStyle = this.gridColour;
+    for (let i = 0; i <= TICKS; i++) {
+      context.fillRect(Math.round(this.x(this.timeAtTick(i))), y, 1, LANE_HEIGHT);
+    }
+    context.fillStyle = this.ink;
+    context.font = this.font;
+    context.textBaseline = 'alphabetic';
+    context.fillText(`${job.id} ${job.type ?? ''}`.slice(0, 22), 4, y + 13, LABEL_WIDTH - 8);
+    context.save();
+    context.beginPath();
+    context.rect(LABEL_WIDTH, y, right - LABEL_WIDTH, LANE_HEIGHT);
+    context.clip();
+    for (const [status, start, end] of job.intervals) {
+      const colour = this.colours.get(status) ?? '#888';
+      const x0 = this.x(start);
+      if (status === 'null') {
+        context.fillStyle = colour;
+        context.fillRect(Math.round(x0) - 1, y + 1, 2, LANE_HEIGHT - 3);
+        continue;
+      }
+      const x1 = this.x(Math.min(end ?? now, this.t1));
+      if (x1 <= x0) continue;
+      context.globalAlpha = BAND_OPACITY;
+      context.fillStyle = colour;
+      context.fillRect(x0, y + 1, x1 - x0, LANE_HEIGHT - 3);
+      context.globalAlpha = 1;
+    }
+    if (job.samples.length > 0) {
+      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane.
+      let fraction = 0;
+      context.beginPath();
+      job.samples.forEach(([t, current, total], i) => {
+        if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
+        const py = y + LANE_HEIGHT - 3 - fraction * (LANE_HEIGHT - 5);
+        if (i === 0) context.moveTo(this.x(t), py);
+        else context.lineTo(this.x(t), py);
+      });
+      context.strokeStyle = this.ink;
+      context.lineWidth = 1.5;
+      context.stroke();
+    }
+    context.restore();
+  }
+
+  /**
+   * The hidden list: one item per lane in view, in lane order. An item is rewritten only when its
+   * job changed (or it comes into view); `whole` says the lanes in view may have changed.
+   */
+  renderList(jobs, dirty, whole) {
+    const items = this.items;
+    if (whole) {
+      for (const [key, li] of items) {
+        const index = this.indexOf.get(key);
+        if (index === undefined || index < this.first || index >= this.end) {
+          li.remove();
+          items.delete(key);
+        }
+      }
+    }
+    let before = null;
+    for (let index = this.end - 1; index >= this.first; index--) {
+      const key = this.shown[index];
+      let li = items.get(key);
+      let created = false;
+      if (li === undefined) {
+        li = document.createElement('li');
+        li.dataset.key = key;
+        items.set(key, li);
+        created = true;
+      }
+      if (created || dirty.has(key)) this.fillItem(li, jobs.get(key));
+      if (li.dataset.index !== String(index)) li.dataset.index = String(index);
+      const placed = li.parentNode === this.list && li.nextSibling === before;
+      if ((whole || created) && !placed) this.list.insertBefore(li, before);
+      before = li;
+    }
+  }
+
+  fillItem(li, job) {
+    li.dataset.id = job.id;
+    let fraction = 0;
+    for (const [, current, total] of job.samples) {
+      if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
+    }
+    li.dataset.progress = String(fraction);
+    const label = document.createElement('span');
+    label.textContent = `${job.target}: ${job.id} ${job.type ?? ''}, progress ${(fraction * 100).toFixed(0)} %:`;
+    const bands = job.intervals.map(([status, start, end]) => {
+      const band = document.createElement('span');
+      band.dataset.status = status;
+      band.dataset.start = String(start);
+      band.dataset.end = end === null ? '' : String(end);
+      band.textContent =
+        status === 'null'
+          ? ` null ${formatTime(start)};`
+          : ` ${status} ${formatTime(start)} – ${end === null ? 'now' : formatTime(end)};`;
+      return band;
+    });
+    li.replaceChildren(label, ...bands);
+    // The server time of the message behind this change: lets a bench measure event-to-screen.
+    li.dataset.at = String(job.at);
+  }
+
+  /** What the chart shows at (x, y) in the canvas (CSS pixels): for the tooltip. */
+  describeAt(x, y) {
+    const job = this.jobs.get(this.shown[Math.floor((y + this.drawn.top) / LANE_HEIGHT)]);
+    if (job === undefined) return '';
+    if (x < LABEL_WIDTH) return `${job.target}: ${job.id}`;
+    const t = this.t0 + ((x - LABEL_WIDTH) * (this.t1 - this.t0)) / this.plotWidth();
+    for (const [status, start, end] of job.intervals) {
+      if (status !== 'null' && t >= start && (end === null || t < end)) {
+        return `${status} ${formatTime(start)}${end === null ? ' –' : ` – ${formatTime(end)}`}`;
+      }
+    }
+    return '';
   }
 }
