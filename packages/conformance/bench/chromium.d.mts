@@ -17,9 +17,13 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export declare function launchChromium(viewport?: {
-  width: number;
-  height: number;
-}): Promise<Chromium>;
+export declare function launchChromium(
+  viewport?: { width: number; height: number },
+  options?: { handleSignals?: boolean },
+): Promise<Chromium>;
 
 export declare function runCleanup(steps: Array<() => unknown>): Promise<void>;
+
+export declare function runScript(
+  main: (cleanup: Array<() => unknown>) => Promise<void>,
+): Promise<void>;

@@ -8,7 +8,7 @@
 // them comes back half-written, or its removal fails with ENOTEMPTY), and after a crash or a
 // failed close they can keep running.
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -112,8 +112,15 @@ async function until(check, ms) {
  * process group and close(): the browser closed, every one of its processes exited (killed if
  * they outstay a generous deadline), then the profile removed. close() always removes the
  * profile, also when closing the browser fails; calling it again returns the same promise.
+ *
+ * `handleSignals: false` keeps Playwright's own SIGINT/SIGTERM/SIGHUP handlers out: they close
+ * the browser and exit at once, before the caller has removed the profile or stopped its other
+ * processes. Scripts run by runScript() pass it (runScript cleans up on those signals).
  */
-export async function launchChromium(viewport = { width: 1400, height: 900 }) {
+export async function launchChromium(
+  viewport = { width: 1400, height: 900 },
+  { handleSignals = true } = {},
+) {
   const profile = mkdtempSync(profilePrefix());
   let context;
   let group;
@@ -122,6 +129,9 @@ export async function launchChromium(viewport = { width: 1400, height: 900 }) {
       executablePath: CHROMIUM,
       headless: true,
       viewport,
+      handleSIGINT: handleSignals,
+      handleSIGTERM: handleSignals,
+      handleSIGHUP: handleSignals,
       args: [
         '--headless',
         '--no-sandbox',
@@ -184,4 +194,56 @@ export async function runCleanup(steps) {
   }
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) throw new AggregateError(failures, 'several clean-up steps failed');
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How long a script may take to wind down after its clean-up ran on a signal. */
+const WIND_DOWN_MS = 60_000;
+
+/**
+ * Runs a script's `main(cleanup)`: `cleanup` is its clean-up list (runCleanup's steps; main may
+ * run it itself as it goes). On SIGINT (Ctrl-C), SIGTERM or SIGHUP the list runs at once — the
+ * browser, its own process group that a Ctrl-C does not reach, is closed and its profile removed,
+ * the child processes stopped, the temporary files removed — then main, whose awaits fail as
+ * what they wait on goes away, is given WIND_DOWN_MS to end, whatever it added meanwhile is
+ * cleaned up too, and the process ends by the same signal (exit status 128 + its number).
+ */
+export async function runScript(main) {
+  const steps = [];
+  let signalled;
+  let wake;
+  const woken = new Promise((resolve) => {
+    wake = resolve;
+  });
+  const onSignal = (signal) => {
+    if (signalled !== undefined) return; // a second Ctrl-C: the clean-up is under way
+    signalled = signal;
+    process.stderr.write(`${signal}: cleaning up\n`);
+    wake();
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  const work = main(steps).finally(() => runCleanup(steps));
+  // Settled either way here; its failure is reported below unless a signal came first.
+  work.catch(() => {});
+  await Promise.race([work.catch(() => {}), woken]);
+  if (signalled === undefined) {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+    await work;
+    return;
+  }
+  const report = (error) => process.stderr.write(`clean-up: ${error?.stack ?? error}\n`);
+  await runCleanup(steps).catch(report);
+  let timer;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, WIND_DOWN_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  await runCleanup(steps).catch(report);
+  for (const signal of SIGNALS) process.off(signal, onSignal);
+  process.kill(process.pid, signalled);
+  // Should the signal not end the process (another handler), end it as it would have.
+  process.exit(128 + constants.signals[signalled]);
 }

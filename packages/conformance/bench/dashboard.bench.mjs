@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
-import { launchChromium, runCleanup } from './chromium.mjs';
+import { launchChromium, runCleanup, runScript } from './chromium.mjs';
 
 const SERVER_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
@@ -62,8 +62,7 @@ function stopProcess(child) {
   });
 }
 
-async function measure(jobs) {
-  const cleanup = [];
+async function measure(jobs, cleanup) {
   const dir = mkdtempSync(join(tmpdir(), 'qmpkit-dash-bench-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const socket = join(dir, 'qmp.sock');
@@ -114,11 +113,11 @@ async function measure(jobs) {
     const url = /qmpkit dashboard: (\S+)/.exec(out)?.[1];
     if (url === undefined) throw new Error('qmpkit dashboard did not start');
 
-    const browser = await launchChromium();
+    const browser = await launchChromium(undefined, { handleSignals: false });
     cleanup.push(() => browser.close());
     const page = await browser.newPage();
     await page.goto(url);
-    const partnerBrowser = await launchChromium();
+    const partnerBrowser = await launchChromium(undefined, { handleSignals: false });
     cleanup.push(() => partnerBrowser.close());
     const partner = await partnerBrowser.newPage();
     // Same origin (so the stream is allowed), a page with nothing of the dashboard's.
@@ -227,4 +226,7 @@ async function measure(jobs) {
   }
 }
 
-for (const jobs of SIZES) await measure(jobs);
+// Everything it starts or writes is cleaned up after each size, and also on Ctrl-C or SIGTERM.
+await runScript(async (cleanup) => {
+  for (const jobs of SIZES) await measure(jobs, cleanup);
+});

@@ -9,20 +9,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
 import { startDashboard } from '@qmpkit/dashboard/node';
-import { launchChromium, runCleanup } from './chromium.mjs';
+import { launchChromium, runScript } from './chromium.mjs';
 
 const out = resolve(process.argv[2] ?? 'dashboard.png');
 const SERVER_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
 );
 const MiB = 1024 * 1024;
-const dir = mkdtempSync(join(tmpdir(), 'qmpkit-shot-'));
-const socket = join(dir, 'qmp.sock');
-const server = spawn(process.execPath, [SERVER_BIN, '--demo', '--socket', socket], {
-  cwd: dir,
-  stdio: 'ignore',
-});
-const cleanup = [];
 const until = async (check) => {
   const deadline = Date.now() + 60_000;
   while (!(await check())) {
@@ -30,8 +23,25 @@ const until = async (check) => {
     await new Promise((r) => setTimeout(r, 50));
   }
 };
-try {
-  await until(() => existsSync(socket));
+
+// Everything it starts or writes is cleaned up, also on Ctrl-C or SIGTERM (runScript).
+await runScript(async (cleanup) => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-shot-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, 'qmp.sock');
+  const server = spawn(process.execPath, [SERVER_BIN, '--demo', '--socket', socket], {
+    cwd: dir,
+    stdio: 'ignore',
+  });
+  cleanup.push(
+    () =>
+      new Promise((r) => {
+        if (server.exitCode !== null || server.signalCode !== null) return r();
+        server.once('exit', r);
+        server.kill('SIGTERM');
+      }),
+  );
+  await until(() => existsSync(socket) || server.exitCode !== null);
   const qmp = await connectQmp({ path: socket });
   cleanup.push(() => qmp.close());
   const dashboard = await startDashboard({
@@ -40,7 +50,7 @@ try {
     pollIntervalMs: 250,
   });
   cleanup.push(() => dashboard.close());
-  const browser = await launchChromium({ width: 1400, height: 620 });
+  const browser = await launchChromium({ width: 1400, height: 620 }, { handleSignals: false });
   cleanup.push(() => browser.close());
   const page = await browser.newPage();
   await page.goto(dashboard.url);
@@ -118,15 +128,4 @@ try {
   );
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
-} finally {
-  try {
-    await runCleanup(cleanup);
-  } finally {
-    await new Promise((r) => {
-      if (server.exitCode !== null) return r();
-      server.once('exit', r);
-      server.kill('SIGTERM');
-    });
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+});
