@@ -2,13 +2,11 @@
 // jobs (blockdev-create). job-semantics.md §5.1, §5.4, §5.5, §5.7, §6.6, §8.3, §9 traps 2, 11, 19.
 
 import {
-  blockJobData,
   blockJobInfo,
   byVersion,
   call,
   cancelled,
   completed,
-  event,
   fails,
   generic,
   idleAt,
@@ -20,7 +18,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo, qcow2 } from './common.js';
+import { becomesReady, completesReady, MiB, nullCo, qcow2 } from './common.js';
 
 const SIZE = 64 * MiB;
 /** Backup's block-copy chunk: what a backup at speed 1 copies before it sleeps (§8.3). */
@@ -234,12 +232,8 @@ export const backupCreateScenarios: Scenario[] = [
       }),
       ...statuses('m1', 'created', 'running'),
       ok(),
-      status('m1', 'ready'),
-      event('BLOCK_JOB_READY', blockJobData('mirror', 'm1', 2 * MiB, 2 * MiB)),
-      ...call('job-complete', { id: 'm1' }),
-      ...statuses('m1', 'waiting', 'pending'),
-      completed('mirror', 'm1', 2 * MiB),
-      ...statuses('m1', 'concluded', 'null'),
+      ...becomesReady('mirror', 'm1', 2 * MiB),
+      ...completesReady('mirror', 'm1', 2 * MiB),
       send('drive-backup', {
         'job-id': 'b1',
         device: 'src',

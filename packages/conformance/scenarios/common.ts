@@ -1,6 +1,7 @@
-// Building blocks shared by the scenario files: block node definitions and sizes.
+// Building blocks shared by the scenario files: block node definitions, sizes, and the step runs
+// many scenarios share (a job becoming ready, a ready job completing).
 
-import { type Step, statuses } from '../src/scenario.js';
+import { call, completed, ready, type Step, status, statuses } from '../src/scenario.js';
 
 export const MiB = 1024 * 1024;
 
@@ -96,4 +97,38 @@ export const spreadChainSetup = [
 export function graphChanges(id: string, times: number, ready = false): Step[] {
   const pair = ready ? (['standby', 'ready'] as const) : (['paused', 'running'] as const);
   return Array.from({ length: times }, () => statuses(id, ...pair)).flat();
+}
+
+/** A job reaching ready: JOB_STATUS_CHANGE ready, then BLOCK_JOB_READY with all of `len` done. */
+export function becomesReady(type: string, id: string, len: number, speed = 0): Step[] {
+  return [status(id, 'ready'), ready(type, id, len, len, speed)];
+}
+
+/**
+ * A job's successful end once it has nothing left to do: waiting, pending, BLOCK_JOB_COMPLETED
+ * with all of `len` done, concluded, null (auto-finalize and auto-dismiss on, §5.6).
+ */
+export function concludesOk(type: string, id: string, len: number, speed = 0): Step[] {
+  return [
+    ...statuses(id, 'waiting', 'pending'),
+    completed(type, id, len, len, speed),
+    ...statuses(id, 'concluded', 'null'),
+  ];
+}
+
+/**
+ * A ready job finished by `command` — job-complete by default; block-job-complete, or a soft
+ * block-job-cancel, which completes without a pivot (§6.2, §6.3): the reply `{}` comes first,
+ * then the successful end.
+ */
+export function completesReady(
+  type: string,
+  id: string,
+  len: number,
+  options: { command?: string; args?: Record<string, unknown>; speed?: number } = {},
+): Step[] {
+  return [
+    ...call(options.command ?? 'job-complete', options.args ?? { id }),
+    ...concludesOk(type, id, len, options.speed),
+  ];
 }

@@ -13,7 +13,6 @@
 import {
   byVersion,
   call,
-  completed,
   idleAt,
   ok,
   ready,
@@ -23,7 +22,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, nullCo } from './common.js';
+import { becomesReady, completesReady, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 /** The mirror's buffer: the one chunk a throttled mirror copies each time it is woken. */
@@ -59,8 +58,7 @@ const copyAllThrottled = () => [
 const owedDelayThenUnthrottled = (): Step[] => [
   idleAt('m1', CHUNK),
   ...call('block-job-set-speed', { device: 'm1', speed: 0 }),
-  status('m1', 'ready'),
-  ready('mirror', 'm1', SIZE),
+  ...becomesReady('mirror', 'm1', SIZE),
   ...cancelReady(0),
 ];
 
@@ -79,12 +77,12 @@ const firstChunkThrottled = (): Step[] => [
 ];
 
 /** A soft cancel of the ready mirror completes it without a pivot, after the reply. */
-const cancelReady = (speed: number) => [
-  ...call('block-job-cancel', { device: 'm1' }),
-  ...statuses('m1', 'waiting', 'pending'),
-  completed('mirror', 'm1', SIZE, SIZE, speed),
-  ...statuses('m1', 'concluded', 'null'),
-];
+const cancelReady = (speed: number) =>
+  completesReady('mirror', 'm1', SIZE, {
+    command: 'block-job-cancel',
+    args: { device: 'm1' },
+    speed,
+  });
 
 export const mirrorConvergesOnWakeScenarios: Scenario[] = [
   {
@@ -153,8 +151,7 @@ export const mirrorConvergesOnWakeScenarios: Scenario[] = [
         '7.2': [
           ...copyAllThrottled(),
           send('block-job-set-speed', { device: 'm1', speed: 2 * SPEED }),
-          status('m1', 'ready'),
-          ready('mirror', 'm1', SIZE, SIZE, 2 * SPEED),
+          ...becomesReady('mirror', 'm1', SIZE, 2 * SPEED),
           ok(),
           ...cancelReady(2 * SPEED),
         ],
@@ -194,8 +191,7 @@ export const mirrorConvergesOnWakeScenarios: Scenario[] = [
             idleAt('m1', chunks * CHUNK),
           ]),
           send('block-job-set-speed', { device: 'm1', speed: 0 }),
-          status('m1', 'ready'),
-          ready('mirror', 'm1', SIZE),
+          ...becomesReady('mirror', 'm1', SIZE),
           ok(),
           ...cancelReady(0),
         ],

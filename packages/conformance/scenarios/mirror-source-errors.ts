@@ -5,7 +5,6 @@
 import {
   blockJobError,
   blockJobInfo,
-  call,
   completed,
   ok,
   ready,
@@ -14,7 +13,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { blkdebug, MiB, nullCo } from './common.js';
+import { becomesReady, blkdebug, completesReady, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 
@@ -62,12 +61,8 @@ export const mirrorSourceErrorScenarios: Scenario[] = [
       send('job-resume', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
-      ...call('job-complete', { id: 'm1' }),
-      ...statuses('m1', 'waiting', 'pending'),
-      completed('mirror', 'm1', SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...becomesReady('mirror', 'm1', SIZE),
+      ...completesReady('mirror', 'm1', SIZE),
     ],
   },
   {
@@ -125,10 +120,7 @@ export const mirrorSourceErrorScenarios: Scenario[] = [
       ok(),
       { ...status('m1', 'ready'), timeoutMs: 20_000 },
       ready('mirror', 'm1', SIZE, SIZE, 10 * MiB),
-      ...call('job-complete', { id: 'm1' }),
-      ...statuses('m1', 'waiting', 'pending'),
-      completed('mirror', 'm1', SIZE, SIZE, 10 * MiB),
-      ...statuses('m1', 'concluded', 'null'),
+      ...completesReady('mirror', 'm1', SIZE, { speed: 10 * MiB }),
     ],
   },
 ];

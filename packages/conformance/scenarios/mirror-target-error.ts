@@ -7,13 +7,12 @@ import {
   blockJobInfo,
   completed,
   ok,
-  ready,
   type Scenario,
   send,
   status,
   statuses,
 } from '../src/scenario.js';
-import { blkdebug, MiB, nullCo } from './common.js';
+import { becomesReady, blkdebug, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 const EIO = 5;
@@ -85,8 +84,7 @@ export const mirrorTargetErrorFindingScenarios: Scenario[] = [
       send('job-resume', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
+      ...becomesReady('mirror', 'm1', SIZE),
     ],
   },
   {
@@ -100,8 +98,7 @@ export const mirrorTargetErrorFindingScenarios: Scenario[] = [
       ...statuses('m1', 'created', 'running'),
       ok(),
       blockJobError('m1', 'write', 'ignore'),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
+      ...becomesReady('mirror', 'm1', SIZE),
     ],
   },
 ];

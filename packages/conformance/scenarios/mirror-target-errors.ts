@@ -12,13 +12,12 @@ import {
   cancelled,
   completed,
   ok,
-  ready,
   type Scenario,
   send,
   status,
   statuses,
 } from '../src/scenario.js';
-import { blkdebug, MiB, nullCo } from './common.js';
+import { becomesReady, blkdebug, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 const ENOSPC = 28;
@@ -91,8 +90,7 @@ export const mirrorTargetErrorScenarios: Scenario[] = [
       send('job-resume', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
+      ...becomesReady('mirror', 'm1', SIZE),
       send('job-cancel', { id: 'm1' }),
       ok(),
       status('m1', 'aborting'),

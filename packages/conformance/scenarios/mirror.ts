@@ -18,7 +18,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { graphChanges, MiB, nullCo } from './common.js';
+import { becomesReady, completesReady, concludesOk, graphChanges, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 /** Mirror's default buffer: the one chunk a mirror at speed 1 copies before sleeping (§8.3). */
@@ -32,8 +32,7 @@ const startReady = (extra: Record<string, unknown> = {}) => [
   mirror(extra),
   ...statuses('m1', 'created', 'running'),
   ok(),
-  status('m1', 'ready'),
-  ready('mirror', 'm1', SIZE),
+  ...becomesReady('mirror', 'm1', SIZE),
 ];
 
 /** Start m1 at speed 1 and wait until its first chunk is done (it then sleeps "for ever"). */
@@ -44,24 +43,27 @@ const startThrottled = (extra: Record<string, unknown> = {}) => [
   idleAt('m1', CHUNK),
 ];
 
-const finishedOk = (speed = 0) => [
-  ...statuses('m1', 'waiting', 'pending'),
-  completed('mirror', 'm1', SIZE, SIZE, speed),
-  ...statuses('m1', 'concluded', 'null'),
-];
+/** The mirror's successful end, once it is done. */
+const finishedOk = () => concludesOk('mirror', 'm1', SIZE);
 
 export const mirrorScenarios: Scenario[] = [
   {
     name: 'mirror-ready-job-complete',
     about: 'blockdev-mirror reaches ready after the reply; job-complete finishes it (§6.2)',
     blockdevs: nodes,
-    steps: [...startReady(), ...call('job-complete', { id: 'm1' }), ...finishedOk()],
+    steps: [...startReady(), ...completesReady('mirror', 'm1', SIZE)],
   },
   {
     name: 'mirror-ready-block-job-complete',
     about: 'block-job-complete (device = job id) does the same as job-complete (§6.2)',
     blockdevs: nodes,
-    steps: [...startReady(), ...call('block-job-complete', { device: 'm1' }), ...finishedOk()],
+    steps: [
+      ...startReady(),
+      ...completesReady('mirror', 'm1', SIZE, {
+        command: 'block-job-complete',
+        args: { device: 'm1' },
+      }),
+    ],
   },
   {
     name: 'mirror-ready-job-cancel',
@@ -80,7 +82,13 @@ export const mirrorScenarios: Scenario[] = [
     about:
       'block-job-cancel without force on a ready mirror completes it without pivot: COMPLETED, no error (§6.3)',
     blockdevs: nodes,
-    steps: [...startReady(), ...call('block-job-cancel', { device: 'm1' }), ...finishedOk()],
+    steps: [
+      ...startReady(),
+      ...completesReady('mirror', 'm1', SIZE, {
+        command: 'block-job-cancel',
+        args: { device: 'm1' },
+      }),
+    ],
   },
   {
     name: 'mirror-ready-force-cancel',
@@ -199,10 +207,8 @@ export const mirrorScenarios: Scenario[] = [
         '10.0': [idleAt('m1', CHUNK)],
       }),
       ...call('block-job-set-speed', { device: 'm1', speed: 0 }),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
-      ...call('job-complete', { id: 'm1' }),
-      ...finishedOk(),
+      ...becomesReady('mirror', 'm1', SIZE),
+      ...completesReady('mirror', 'm1', SIZE),
     ],
   },
   {
@@ -312,8 +318,7 @@ export const mirrorScenarios: Scenario[] = [
           ...statuses('m1', 'standby', 'ready'),
           ...statuses('b1', 'created', 'running', 'paused', 'running'),
           ok(),
-          ...call('job-complete', { id: 'm1' }),
-          ...finishedOk(),
+          ...completesReady('mirror', 'm1', SIZE),
         ],
         // bdrv_drain_all() and the backup's filter put in (four graph changes) and attached
         // (one); the mirror's end: its filter goes and the target takes the source's place

@@ -3,17 +3,8 @@
 // zeroes where the source reads as zeroes) — never read them, so an error injected in a hole
 // never fires. The whole length still counts as progress. Expected values: QEMU 7.2.22.
 
-import {
-  call,
-  completed,
-  ok,
-  ready,
-  type Scenario,
-  send,
-  status,
-  statuses,
-} from '../src/scenario.js';
-import { blkdebug, MiB, nullCo } from './common.js';
+import { completed, ok, type Scenario, send, statuses } from '../src/scenario.js';
+import { becomesReady, blkdebug, completesReady, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 
@@ -40,12 +31,8 @@ export const sparseFileScenarios: Scenario[] = [
       send('blockdev-mirror', { 'job-id': 'm1', device: 'bad', target: 'dst', sync: 'full' }),
       ...statuses('m1', 'created', 'running'),
       ok(),
-      status('m1', 'ready'),
-      ready('mirror', 'm1', SIZE),
-      ...call('job-complete', { id: 'm1' }),
-      ...statuses('m1', 'waiting', 'pending'),
-      completed('mirror', 'm1', SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...becomesReady('mirror', 'm1', SIZE),
+      ...completesReady('mirror', 'm1', SIZE),
     ],
   },
   {

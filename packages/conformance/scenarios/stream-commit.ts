@@ -13,13 +13,12 @@ import {
   jobInfo,
   ok,
   pendingEvent,
-  ready,
   type Scenario,
   send,
   status,
   statuses,
 } from '../src/scenario.js';
-import { MiB, threeLayerChain, twoLayerChain } from './common.js';
+import { becomesReady, completesReady, MiB, threeLayerChain, twoLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
 /** Stream's chunk: what a stream at speed 1 copies before it sleeps (§8.3). */
@@ -203,13 +202,8 @@ export const streamCommitScenarios: Scenario[] = [
       send('block-commit', { 'job-id': 'c1', device: 'top' }),
       ...statuses('c1', 'created', 'running'),
       ok(),
-      status('c1', 'ready'),
-      ready('commit', 'c1', 2 * MiB),
-      send('job-complete', { id: 'c1' }),
-      ok(),
-      ...statuses('c1', 'waiting', 'pending'),
-      completed('commit', 'c1', 2 * MiB),
-      ...statuses('c1', 'concluded', 'null'),
+      ...becomesReady('commit', 'c1', 2 * MiB),
+      ...completesReady('commit', 'c1', 2 * MiB),
     ],
   },
   {
@@ -221,12 +215,11 @@ export const streamCommitScenarios: Scenario[] = [
       send('block-commit', { 'job-id': 'c1', device: 'top' }),
       ...statuses('c1', 'created', 'running'),
       ok(),
-      status('c1', 'ready'),
-      ready('commit', 'c1', 2 * MiB),
-      ...call('block-job-cancel', { device: 'c1' }),
-      ...statuses('c1', 'waiting', 'pending'),
-      completed('commit', 'c1', 2 * MiB),
-      ...statuses('c1', 'concluded', 'null'),
+      ...becomesReady('commit', 'c1', 2 * MiB),
+      ...completesReady('commit', 'c1', 2 * MiB, {
+        command: 'block-job-cancel',
+        args: { device: 'c1' },
+      }),
     ],
   },
   {

@@ -13,7 +13,6 @@ import {
   idleAt,
   ok,
   pendingEvent,
-  ready,
   type Scenario,
   type Step,
   send,
@@ -21,7 +20,7 @@ import {
   statuses,
   verbRefused,
 } from '../src/scenario.js';
-import { MiB, nullCo, twoLayerChain } from './common.js';
+import { becomesReady, MiB, nullCo, twoLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
 const STREAM_CHUNK = 512 * 1024;
@@ -44,8 +43,7 @@ const readyMirror: Step[] = [
   send('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' }),
   ...statuses('m1', 'created', 'running'),
   ok(),
-  status('m1', 'ready'),
-  ready('mirror', 'm1', SIZE),
+  ...becomesReady('mirror', 'm1', SIZE),
 ];
 
 const notPaused = "Can't resume a job that was not paused";
