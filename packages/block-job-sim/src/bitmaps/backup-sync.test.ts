@@ -19,15 +19,7 @@ const bitmaps = () =>
 test('a cancelled backup in mode always leaves dirty what it did not copy', () => {
   mirrorPair(s, 64 * MiB);
   s.run('block-dirty-bitmap-add', { node: 'src', name: 'b2', disabled: true });
-  s.run('blockdev-backup', {
-    device: 'src',
-    target: 'dst',
-    sync: 'full',
-    'job-id': 'j',
-    bitmap: 'b2',
-    'bitmap-mode': 'always',
-    speed: 1,
-  });
+  s.backup({ 'job-id': 'j', bitmap: 'b2', 'bitmap-mode': 'always', speed: 1 });
   s.run('job-cancel', { id: 'j' });
   s.take();
   expect(bitmaps()).toEqual([

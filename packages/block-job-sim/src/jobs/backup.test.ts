@@ -14,13 +14,7 @@ beforeEach(() => {
 describe('backup and drains', () => {
   test('blockdev-backup: created, running, paused, running, reply (§5.7)', () => {
     mirrorPair(s, 4 * MiB);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b1',
-      speed: MiB,
-    });
+    s.backup({ speed: MiB });
     expect(s.take()).toEqual(['b1 created', 'b1 running', 'b1 paused', 'b1 running', 'R']);
     // 1 MiB chunks at 1 MiB/s (quota 104857 B/slice): chunk k at trunc(k MiB / quota * 1e8).
     expect(s.peek('b1')).toMatchObject({ offset: MiB, busy: false });
@@ -42,7 +36,7 @@ describe('backup and drains', () => {
     mirrorPair(s, MiB);
     s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
     s.take();
-    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    s.backup();
     expect(s.take()).toEqual([
       's1 paused',
       's1 running',
@@ -104,13 +98,7 @@ describe('backup and drains', () => {
 
   test('a paused backup is cancelled entirely before the reply (§6.6)', () => {
     mirrorPair(s, 4 * MiB);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b',
-      speed: 1,
-    });
+    s.backup({ 'job-id': 'b', speed: 1 });
     s.run('job-pause', { id: 'b' });
     s.take();
     s.run('job-cancel', { id: 'b' });
@@ -126,13 +114,7 @@ describe('backup and drains', () => {
 
   test('a throttled backup keeps its sleep across pause/resume (§8.3)', () => {
     mirrorPair(s, 4 * MiB);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b',
-      speed: 1,
-    });
+    s.backup({ 'job-id': 'b', speed: 1 });
     for (let i = 0; i < 3; i++) {
       s.run('job-pause', { id: 'b' });
       s.run('job-resume', { id: 'b' });

@@ -14,7 +14,7 @@ beforeEach(() => {
 describe('mirror', () => {
   test('ready, then job-complete: the reply comes before waiting (§6.2)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     expect(s.take()).toEqual(['j1 created', 'j1 running', 'R']);
     s.step(100);
     expect(s.take()).toEqual(['j1 ready', 'READY j1 67108864/67108864']);
@@ -60,7 +60,7 @@ describe('mirror', () => {
     ],
   ])('cancel variants of a ready mirror: %s %o (§6.3)', (command, args, expected) => {
     mirrorPair(s);
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     s.step(100);
     s.take();
     s.run(command, args);
@@ -69,24 +69,12 @@ describe('mirror', () => {
 
   test('a hard cancel leaves "Operation canceled"; a soft one no error (§6.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'j1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'auto-dismiss': false,
-    });
+    s.mirror({ 'job-id': 'j1', 'auto-dismiss': false });
     s.step(100);
     s.run('job-cancel', { id: 'j1' });
     expect(s.job('j1')).toMatchObject({ status: 'concluded', error: 'Operation canceled' });
     s.run('job-dismiss', { id: 'j1' });
-    s.run('blockdev-mirror', {
-      'job-id': 'j2',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'auto-dismiss': false,
-    });
+    s.mirror({ 'job-id': 'j2', 'auto-dismiss': false });
     s.step(100);
     s.run('block-job-cancel', { device: 'j2' });
     const info = s.job('j2');
@@ -96,13 +84,7 @@ describe('mirror', () => {
 
   test('soft cancel of a running (not ready) mirror is a hard one (§6.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'j1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ 'job-id': 'j1', speed: 1 });
     s.take();
     s.run('block-job-cancel', { device: 'j1' });
     expect(s.take()).toEqual([
@@ -116,13 +98,7 @@ describe('mirror', () => {
 
   test('pause and resume while running and while ready; complete in standby (§6.5)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 10 * MiB,
-    });
+    s.mirror({ speed: 10 * MiB });
     s.take();
     s.run('job-pause', { id: 'm1' });
     expect(s.take()).toEqual(['m1 paused', 'R']);
@@ -152,13 +128,7 @@ describe('mirror', () => {
 
   test('at 10 MiB/s a mirror moves in 16 MiB bursts every 1.6 s (§8.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 10 * MiB,
-    });
+    s.mirror({ speed: 10 * MiB });
     // quota = 1048576 bytes per 100 ms slice: 16 MiB accounted → next issue at 1.6 s.
     expect(s.peek('m1')?.offset).toBe(16 * MiB);
     s.step(1599);
@@ -176,13 +146,7 @@ describe('mirror', () => {
 
   test('a virtual clock holds a job at exactly 40%', () => {
     mirrorPair(s, 160 * MiB);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 16 * MiB,
-    });
+    s.mirror({ speed: 16 * MiB });
     // quota 1677721 B/slice: the k-th 16 MiB chunk is issued at trunc(k * 16 MiB / quota * 1e8).
     s.step(3100);
     const info = s.peek('m1') as { offset: number; len: number };
@@ -193,13 +157,7 @@ describe('mirror', () => {
 
   test('speed 1: one 16 MiB chunk; pause/resume cycles move 16M → 32M → 48M → 64M (§8.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.step(60_000);
     expect(s.peek('m1')?.offset).toBe(16 * MiB);
     for (const mib of [32, 48, 64]) {
@@ -216,13 +174,7 @@ describe('mirror', () => {
   describe('woken after its last chunk, it is ready before the reply', () => {
     const copyAll = () => {
       mirrorPair(s);
-      s.run('blockdev-mirror', {
-        'job-id': 'm1',
-        device: 'src',
-        target: 'dst',
-        sync: 'full',
-        speed: 512,
-      });
+      s.mirror({ speed: 512 });
       s.step(1000);
       for (let i = 0; i < 3; i++) {
         s.run('job-pause', { id: 'm1' });
@@ -268,13 +220,7 @@ describe('mirror', () => {
 
   test('raising the speed to 0 wakes a sleeping job at once (§4.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.take();
     s.run('block-job-set-speed', { device: 'm1', speed: 0 });
     expect(s.take()).toEqual(['R']);
@@ -290,7 +236,7 @@ describe('mirror', () => {
     s.nullNode('src', 64 * MiB);
     s.nullNode('dst', 32 * MiB);
     s.take();
-    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror();
     expect(s.take()).toEqual([
       'm1 created',
       'm1 running',
@@ -304,13 +250,7 @@ describe('mirror', () => {
 
   test('cancel while paused: soft refused; job-cancel resumes first (§6.6)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.run('job-pause', { id: 'm1' });
     s.take();
     expect(s.fail('block-job-cancel', { device: 'm1' })).toBe(

@@ -86,6 +86,34 @@ export class Scenario {
     throw new Error(`${command} succeeded`);
   }
 
+  /**
+   * blockdev-mirror of `src` to `dst` with sync=full as job `m1`; `args` add to (or replace)
+   * those arguments. Returns what the command returns, as `run` does.
+   */
+  mirror(args: Record<string, unknown> = {}): unknown {
+    return this.run('blockdev-mirror', {
+      'job-id': 'm1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      ...args,
+    });
+  }
+
+  /**
+   * blockdev-backup of `src` to `dst` with sync=full as job `b1`; `args` add to (or replace)
+   * those arguments. Returns what the command returns, as `run` does.
+   */
+  backup(args: Record<string, unknown> = {}): unknown {
+    return this.run('blockdev-backup', {
+      'job-id': 'b1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      ...args,
+    });
+  }
+
   /** The transcript lines since the last call. */
   take(): string[] {
     const lines = this.#lines;

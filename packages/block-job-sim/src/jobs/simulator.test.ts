@@ -99,13 +99,7 @@ test('a failure inside a timer is reported, not thrown into the clock', () => {
 test('the block layer’s commands go through the same handler map', () => {
   s.run('blockdev-add', { driver: 'null-co', 'node-name': 'src', size: 4 * MiB });
   s.run('blockdev-add', { driver: 'null-co', 'node-name': 'dst', size: 4 * MiB });
-  s.run('blockdev-mirror', {
-    'job-id': 'm1',
-    device: 'src',
-    target: 'dst',
-    sync: 'full',
-    speed: 1,
-  });
+  s.mirror({ speed: 1 });
   expect(s.fail('blockdev-del', { 'node-name': 'src' })).toBe(
     "GenericError: Node 'src' is busy: block device is in use by block job: mirror",
   );

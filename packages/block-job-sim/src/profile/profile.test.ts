@@ -40,13 +40,7 @@ describe('query-named-block-nodes', () => {
 describe('blockdev-del of a node no job uses', () => {
   test('10.0 drains every job: a running mirror pauses and resumes before the reply', () => {
     const s = setup();
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     expect(s.take()).toEqual(['m1 created', 'm1 running', 'R']);
     s.run('blockdev-del', { 'node-name': 'extra' });
     expect(s.take()).toEqual(['m1 paused', 'm1 running', 'R']);
@@ -54,7 +48,7 @@ describe('blockdev-del of a node no job uses', () => {
 
   test('10.0: a ready mirror goes standby and back to ready', () => {
     const s = setup();
-    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror();
     s.step(100);
     expect(s.take()).toContain('m1 ready');
     s.run('blockdev-del', { 'node-name': 'extra' });
@@ -63,13 +57,7 @@ describe('blockdev-del of a node no job uses', () => {
 
   test('10.0: a failing blockdev-del drains nothing, nor does one while the job is paused', () => {
     const s = setup();
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.take();
     expect(s.fail('blockdev-del', { 'node-name': 'nothere' })).toBe(
       "GenericError: Failed to find node with node-name='nothere'",
@@ -87,13 +75,7 @@ describe('blockdev-del of a node no job uses', () => {
 
   test('7.2 drains nothing', () => {
     const s = setup(qemu72Profile);
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.take();
     s.run('blockdev-del', { 'node-name': 'extra' });
     expect(s.take()).toEqual(['R']);
@@ -116,13 +98,7 @@ describe('block-job-change', () => {
     expect(change('nope', 'mirror', 'write-blocking')).toBe(
       "DeviceNotActive: Block job 'nope' not found",
     );
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.mirror({ speed: 1 });
     s.take();
     // The mode it has (background; a type without copy-mode asks for background too): {}.
     s.run('block-job-change', { id: 'm1', type: 'mirror', 'copy-mode': 'background' });
@@ -167,20 +143,14 @@ describe('block-job-change', () => {
 describe('actively-synced', () => {
   test('7.2 has no such member', () => {
     const s = setup(qemu72Profile);
-    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror();
     s.step(100);
     expect(s.blockJob('m1')).not.toHaveProperty('actively-synced');
   });
 
   test('10.0: a write-blocking mirror is actively synced from READY; a backup has no member', () => {
     const s = setup();
-    s.run('blockdev-mirror', {
-      'job-id': 'm3',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'copy-mode': 'write-blocking',
-    });
+    s.mirror({ 'job-id': 'm3', 'copy-mode': 'write-blocking' });
     s.step(100);
     expect(s.take()).toContain('READY m3 67108864/67108864');
     expect(s.blockJob('m3')?.['actively-synced']).toBe(true);
@@ -190,7 +160,7 @@ describe('actively-synced', () => {
 
   test('10.0: a background mirror switched while ready is synced after its next loop turn', () => {
     const s = setup();
-    s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror();
     s.step(100);
     expect(s.blockJob('m1')?.['actively-synced']).toBe(false);
     s.run('block-job-change', { id: 'm1', type: 'mirror', 'copy-mode': 'write-blocking' });
@@ -243,13 +213,7 @@ describe('a throttled job entered again', () => {
     test(`${profile.version}: after job-resume the mirror is at ${offset / MiB} MiB`, () => {
       // 7.2 copies one more 16 MiB chunk at once; 10.0 waits out the delay it still owes.
       const s = setup(profile);
-      s.run('blockdev-mirror', {
-        'job-id': 'm1',
-        device: 'src',
-        target: 'dst',
-        sync: 'full',
-        speed: 1,
-      });
+      s.mirror({ speed: 1 });
       s.step(10);
       expect(s.peek('m1')?.offset).toBe(16 * MiB);
       s.run('job-pause', { id: 'm1' });
@@ -285,13 +249,7 @@ describe('graph changes of a job drain every other job (10.0)', () => {
     const s = new Scenario({ profile, throughput: Number.POSITIVE_INFINITY });
     for (const name of ['src', 'dst', 'dst2', 'dst3']) s.emptyNullNode(name, 64 * MiB);
     s.take();
-    s.run('blockdev-backup', {
-      'job-id': 'x',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1,
-    });
+    s.backup({ 'job-id': 'x', speed: 1 });
     expect(s.take()).toEqual(['x created', 'x running', 'x paused', 'x running', 'R']);
     return s;
   }

@@ -18,7 +18,7 @@ describe('with instant I/O (the default, as null-co)', () => {
 
   test('an unthrottled backup finishes entirely before its reply (§5.7)', () => {
     mirrorPair(s);
-    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    s.backup();
     expect(s.take()).toEqual([
       'b1 created',
       'b1 running',
@@ -35,13 +35,7 @@ describe('with instant I/O (the default, as null-co)', () => {
 
   test('a throttled backup: speed 0 finishes it inside set-speed (§8.3)', () => {
     mirrorPair(s);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b1',
-      speed: 1,
-    });
+    s.backup({ speed: 1 });
     expect(s.peek('b1')).toMatchObject({ offset: MiB, speed: 1 });
     s.take();
     s.run('block-job-set-speed', { device: 'b1', speed: 0 });
@@ -57,7 +51,7 @@ describe('with instant I/O (the default, as null-co)', () => {
 
   test('an unthrottled mirror is ready right after its reply (§6.2)', () => {
     mirrorPair(s);
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     expect(s.take()).toEqual([
       'j1 created',
       'j1 running',
@@ -89,7 +83,7 @@ describe('request latency (null-co latency-ns)', () => {
     s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
     s.add({ driver: 'null-co', 'node-name': 'src', size: 1024 * MiB, 'latency-ns': 400_000_000 });
     s.nullNode('dst', 1024 * MiB);
-    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    s.backup();
     expect(s.take()).toEqual(['b1 created', 'b1 running', 'b1 paused', 'b1 running', 'R']);
     s.run('job-pause', { id: 'b1' });
     expect(s.take()).toEqual(['R']);
@@ -121,7 +115,7 @@ describe('request latency (null-co latency-ns)', () => {
     s.nullNode('dst', 1024 * MiB);
     s.nullNode('a', MiB);
     s.nullNode('b', MiB);
-    s.run('blockdev-backup', { device: 'src', target: 'dst', sync: 'full', 'job-id': 'b1' });
+    s.backup();
     s.take();
     s.run('blockdev-backup', { device: 'a', target: 'b', sync: 'full', 'job-id': 'b2' });
     expect(s.take().slice(0, 2)).toEqual(['b1 paused', 'b1 running']);

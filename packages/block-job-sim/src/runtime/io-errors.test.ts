@@ -33,17 +33,31 @@ describe('I/O errors (§5.1, §6.7)', () => {
     });
   }
 
+  /** qcow2 `name` over `backing`, the file `image` behind blkdebug failing as `rule` says. */
+  function failingOverlay(
+    name: string,
+    backing: string,
+    image: Uint8Array,
+    rule: Record<string, unknown>,
+  ) {
+    s.store.put(`/${name}.qcow2`, image);
+    s.add({
+      driver: 'qcow2',
+      'node-name': name,
+      backing,
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [rule],
+        image: { driver: 'file', filename: `/${name}.qcow2` },
+      },
+    });
+  }
+
   test('report (the default): BLOCK_JOB_ERROR, then the job fails; io-status stays ok', () => {
     failingNode('src', 4 * MiB);
     s.nullNode('dst', 4 * MiB);
     s.take();
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b1',
-      'auto-dismiss': false,
-    });
+    s.backup({ 'auto-dismiss': false });
     s.take();
     // Every read fails: block-copy goes through all four chunks (4 ms at 1 GiB/s), then fails.
     s.step(4);
@@ -60,13 +74,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
   test('a failure never waits in pending, even with auto-finalize=false', () => {
     failingNode('src', 4 * MiB);
     s.nullNode('dst', 4 * MiB);
-    s.run('blockdev-mirror', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'm1',
-      'auto-finalize': false,
-    });
+    s.mirror({ 'auto-finalize': false });
     s.take();
     s.step(100);
     expect(s.take()).toEqual([
@@ -81,13 +89,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
   test('stop: a user pause with io-status failed; resume retries the request', () => {
     failingNode('src', 4 * MiB, { event: 'read_aio', errno: 5, once: true });
     s.nullNode('dst', 4 * MiB);
-    s.run('blockdev-mirror', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'm1',
-      'on-source-error': 'stop',
-    });
+    s.mirror({ 'on-source-error': 'stop' });
     s.take();
     s.step(100);
     expect(s.take()).toEqual(['ERROR m1 read stop', 'm1 paused']);
@@ -119,13 +121,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
       },
     });
     s.nullNode('src', 4 * MiB);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b1',
-      'on-target-error': 'enospc',
-    });
+    s.backup({ 'on-target-error': 'enospc' });
     s.take();
     s.step(4);
     expect(s.take()).toEqual(['ERROR b1 write stop', 'b1 paused']);
@@ -147,13 +143,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
   test('ignore: the error is reported and the job carries on', () => {
     failingNode('src', 4 * MiB, { event: 'read_aio', errno: 5, once: true });
     s.nullNode('dst', 4 * MiB);
-    s.run('blockdev-backup', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'b1',
-      'on-source-error': 'ignore',
-    });
+    s.backup({ 'on-source-error': 'ignore' });
     s.take();
     s.step(10);
     expect(s.take()).toEqual([
@@ -194,16 +184,10 @@ describe('I/O errors (§5.1, §6.7)', () => {
   // copy-on-read writes into its top; a failed write is reported as a read under on-error.
   test('stream: a failed write into its top stops it as a read error; resume retries', () => {
     s.nullNode('base', 4 * MiB);
-    s.store.put('/top.qcow2', qcow2Image(4 * MiB));
-    s.add({
-      driver: 'qcow2',
-      'node-name': 'top',
-      backing: 'base',
-      file: {
-        driver: 'blkdebug',
-        'inject-error': [{ event: 'write_aio', errno: 5, once: true }],
-        image: { driver: 'file', filename: '/top.qcow2' },
-      },
+    failingOverlay('top', 'base', qcow2Image(4 * MiB), {
+      event: 'write_aio',
+      errno: 5,
+      once: true,
     });
     s.take();
     s.run('block-stream', { device: 'top', 'job-id': 's1', 'on-error': 'stop' });
@@ -230,23 +214,15 @@ describe('I/O errors (§5.1, §6.7)', () => {
   test('commit: progress at an error counts the unallocated stretch before the chunk', () => {
     s.nullNode('base', 4 * MiB);
     // mid holds its second and third MiB (guest clusters 16..47).
-    s.store.put(
-      '/mid.qcow2',
+    failingOverlay(
+      'mid',
+      'base',
       qcow2Image(
         4 * MiB,
         [...Array(32).keys()].map((i) => i + 16),
       ),
+      { event: 'read_aio', errno: 5 },
     );
-    s.add({
-      driver: 'qcow2',
-      'node-name': 'mid',
-      backing: 'base',
-      file: {
-        driver: 'blkdebug',
-        'inject-error': [{ event: 'read_aio', errno: 5 }],
-        image: { driver: 'file', filename: '/mid.qcow2' },
-      },
-    });
     s.overlay('top', 4 * MiB, 'mid');
     s.take();
     s.run('block-commit', {
@@ -288,7 +264,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
 
     test('a mirror never reads the hole: ready', () => {
       sparseSource();
-      s.run('blockdev-mirror', { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' });
+      s.mirror();
       s.step(1000);
       expect(s.take()).toEqual([
         'm1 created',
@@ -301,7 +277,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
 
     test('a backup never reads the hole: completed', () => {
       sparseSource();
-      s.run('blockdev-backup', { 'job-id': 'b1', device: 'src', target: 'dst', sync: 'full' });
+      s.backup();
       s.step(1000);
       expect(s.take()).toContain('COMPLETED b1 67108864/67108864');
     });
@@ -323,13 +299,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
     });
     s.nullNode('dst', 64 * MiB);
     s.take();
-    s.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'on-source-error': 'stop',
-    });
+    s.mirror({ 'on-source-error': 'stop' });
     expect(s.take()).toEqual(['m1 created', 'm1 running', 'ERROR m1 read stop', 'R', 'm1 paused']);
     expect(s.blockJob('m1')).toMatchObject({ offset: 15 * MiB, 'io-status': 'failed' });
     s.take();

@@ -17,14 +17,14 @@ const status = () => s.job('j1')?.status;
 
 describe('pace', () => {
   test('without a pace the mirror copies at the throughput (ready within 100 ms)', () => {
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     s.step(100);
     expect(status()).toBe('ready');
   });
 
   test('slow storage: 16 MiB/s copies 16 MiB a second', () => {
     s.sim.simulator.setPace((job) => (job === 'j1' ? 16 * MiB : undefined));
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     s.step(1000);
     expect(status()).toBe('running');
     expect(progress()).toBe(16 * MiB);
@@ -36,13 +36,7 @@ describe('pace', () => {
 
   test('a pace only slows a job: above its speed the speed holds', () => {
     s.sim.simulator.setPace(() => 1024 * MiB);
-    s.run('blockdev-mirror', {
-      'job-id': 'j1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 16 * MiB,
-    });
+    s.mirror({ 'job-id': 'j1', speed: 16 * MiB });
     s.step(1000);
     // The limiter's own schedule: 16 MiB/s in 100 ms slices.
     expect(progress()).toBeGreaterThanOrEqual(15 * MiB);
@@ -51,7 +45,7 @@ describe('pace', () => {
 
   test('stalled storage: the job stays running with no progress, and goes on once it is not', () => {
     s.sim.simulator.setPace(() => 0);
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     s.step(60_000);
     expect(status()).toBe('running');
     expect(progress()).toBe(0);
@@ -62,7 +56,7 @@ describe('pace', () => {
 
   test('a stall mid-copy freezes progress where it is; a new pace takes over from there', () => {
     s.sim.simulator.setPace(() => 16 * MiB);
-    s.run('blockdev-mirror', { 'job-id': 'j1', device: 'src', target: 'dst', sync: 'full' });
+    s.mirror({ 'job-id': 'j1' });
     s.step(1000);
     const before = progress();
     expect(before).toBe(16 * MiB);

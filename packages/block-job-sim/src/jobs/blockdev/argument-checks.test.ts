@@ -67,13 +67,7 @@ describe('job IDs and creation errors (§5.2–5.4)', () => {
     expect(s.fail('block-stream', { device: 'top', 'job-id': 's2' })).toBe(
       "GenericError: Node 'top' is busy: block device is in use by block job: stream",
     );
-    s.run('blockdev-mirror', {
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      'job-id': 'm',
-      speed: 1,
-    });
+    s.mirror({ 'job-id': 'm', speed: 1 });
     expect(
       s.fail('blockdev-mirror', { device: 'src', target: 'top', sync: 'full', 'job-id': 'm2' }),
     ).toBe('GenericError: Need a root block node');
