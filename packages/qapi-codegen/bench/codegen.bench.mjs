@@ -25,7 +25,12 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const qemuData = join(here, '../../../qemu-data');
 const corpus = join(qemuData, 'qapi-corpus');
-const bin = join(here, '../dist/bin/qapi-codegen.js');
+// The file package.json's `bin` names: what npm links as the `qapi-codegen` command.
+const bin = join(
+  here,
+  '..',
+  JSON.parse(readFileSync(join(here, '../package.json'), 'utf8')).bin['qapi-codegen'],
+);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const cache =
   process.env.QMPKIT_QEMU_CACHE ??

@@ -78,10 +78,10 @@ export class QapiDoc {
         this.appendBodyLine(line);
         break;
       case 'args':
-        this.appendArgsLine(line);
+        this.appendSymbolLine(this.args, line);
         break;
       case 'features':
-        this.appendFeaturesLine(line);
+        this.appendSymbolLine(this.features, line);
         break;
       case 'various':
         this.appendVariousLine(line);
@@ -107,7 +107,7 @@ export class QapiDoc {
     } else if (this.symbol !== undefined) {
       if (name.startsWith('@') && name.endsWith(':')) {
         this.mode = 'args';
-        this.appendArgsLine(line);
+        this.appendSymbolLine(this.args, line);
       } else if (line === 'Features:') {
         this.mode = 'features';
       } else if (SECTION_TAGS.has(name)) {
@@ -129,11 +129,16 @@ export class QapiDoc {
     return { indent, rest: ' '.repeat(indent) + text };
   }
 
-  private appendArgsLine(line: string): void {
+  /**
+   * A line of the `@name:` sections of arguments or of features: a new `@name:` section, a
+   * section tag, or text. Free text after a blank line, not indented, ends these sections; in
+   * the arguments it may start the `Features:` block instead.
+   */
+  private appendSymbolLine(dict: Map<string, DocSection>, line: string): void {
     const name = firstWord(line);
     if (name.startsWith('@') && name.endsWith(':')) {
       const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
-      this.startSymbolSection(this.args, name.slice(1, -1), indent);
+      this.startSymbolSection(dict, name.slice(1, -1), indent);
       this.appendFreeform(rest);
       return;
     }
@@ -143,35 +148,13 @@ export class QapiDoc {
       return;
     }
     if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
-      if (line === 'Features:') {
+      if (dict === this.args && line === 'Features:') {
         this.mode = 'features';
       } else {
         this.startSection(undefined, 0);
         this.mode = 'various';
         this.appendVariousLine(line);
       }
-      return;
-    }
-    this.appendFreeform(line);
-  }
-
-  private appendFeaturesLine(line: string): void {
-    const name = firstWord(line);
-    if (name.startsWith('@') && name.endsWith(':')) {
-      const { indent, rest } = QapiDoc.splitTagged(line, /^@\S*:\s*/);
-      this.startSymbolSection(this.features, name.slice(1, -1), indent);
-      this.appendFreeform(rest);
-      return;
-    }
-    if (SECTION_TAGS.has(name)) {
-      this.mode = 'various';
-      this.appendVariousLine(line);
-      return;
-    }
-    if (this.current?.text.endsWith('\n\n') && line !== '' && !/^\s/.test(line)) {
-      this.startSection(undefined, 0);
-      this.mode = 'various';
-      this.appendVariousLine(line);
       return;
     }
     this.appendFreeform(line);

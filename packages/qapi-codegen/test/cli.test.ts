@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { corpusPath } from './corpus.js';
 
-const bin = fileURLToPath(new URL('../dist/bin/qapi-codegen.js', import.meta.url));
+// The file package.json's `bin` names: what npm links as the `qapi-codegen` command.
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  bin: { 'qapi-codegen': string };
+};
+const bin = fileURLToPath(new URL(`../${manifest.bin['qapi-codegen']}`, import.meta.url));
 
 function run(...args: string[]) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run pnpm build first`);

@@ -13,7 +13,10 @@ const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const codegenDir = dirname(
   createRequire(import.meta.url).resolve('@qmpkit/qapi-codegen/package.json'),
 );
-const bin = join(codegenDir, 'dist/bin/qapi-codegen.js');
+const codegenManifest = JSON.parse(readFileSync(join(codegenDir, 'package.json'), 'utf8')) as {
+  bin: { 'qapi-codegen': string };
+};
+const bin = join(codegenDir, codegenManifest.bin['qapi-codegen']);
 const out = mkdtempSync(join(tmpdir(), 'qapi-types-drift-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 

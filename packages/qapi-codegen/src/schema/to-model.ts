@@ -1,28 +1,7 @@
 // Converts the checked entities into the shared, immutable model (model.ts) that the emitters
 // and the introspection read.
 
-import type {
-  AlternateBranch,
-  AlternateType,
-  BuiltinType,
-  Command,
-  Doc,
-  DocBlock,
-  Entity,
-  EnumType,
-  EnumValue,
-  Event,
-  Feature,
-  IfCond,
-  IntKind,
-  Member,
-  Module,
-  ModuleItem,
-  ObjectType,
-  Schema,
-  TypeDef,
-  Variant,
-} from '../model.js';
+import type * as M from '../model.js';
 import type { DocSection, QapiDoc } from '../qapi-doc.js';
 import type { Pos, QValue } from '../source.js';
 import { BUILTIN_MODULE, type SchemaBuilder } from './builder.js';
@@ -42,24 +21,24 @@ import {
 
 // --- conversion to the shared model -------------------------------------------------------------
 
-function toIf(cond: QValue | undefined): IfCond | undefined {
+function toIf(cond: QValue | undefined): M.IfCond | undefined {
   if (cond === undefined) return undefined;
   if (typeof cond === 'string') return cond;
   if (cond instanceof Map) {
     const [key, value] = [...cond][0] as [string, QValue];
-    if (key === 'not') return { not: toIf(value) as IfCond };
-    const operands = (value as QValue[]).map((c) => toIf(c) as IfCond);
+    if (key === 'not') return { not: toIf(value) as M.IfCond };
+    const operands = (value as QValue[]).map((c) => toIf(c) as M.IfCond);
     return key === 'all' ? { all: operands } : { any: operands };
   }
   throw new Error('unchecked condition');
 }
 
-function withIf<T extends object>(value: T, cond: QValue | undefined): T & { if?: IfCond } {
+function withIf<T extends object>(value: T, cond: QValue | undefined): T & { if?: M.IfCond } {
   const c = toIf(cond);
   return c === undefined ? value : { ...value, if: c };
 }
 
-function toFeatures(features: readonly FeatureM[]): Feature[] {
+function toFeatures(features: readonly FeatureM[]): M.Feature[] {
   return features.map((f) => withIf({ name: f.name }, f.ifcond));
 }
 
@@ -68,7 +47,7 @@ function typeRef(t: TypeE | undefined): string {
   return t?.name ?? '';
 }
 
-function toDoc(doc: QapiDoc): Doc {
+function toDoc(doc: QapiDoc): M.Doc {
   const record = (m: Map<string, DocSection>): Record<string, string> => {
     const out: Record<string, string> = Object.create(null);
     m.forEach((s, k) => {
@@ -97,17 +76,19 @@ const INT_KINDS = new Set<string>([
   'size',
 ]);
 
-function definitionBase(
-  ent: EntityE,
-  docs: Map<QapiDoc, Doc>,
-): { name: string; features: Feature[]; if?: IfCond; doc?: Doc; info?: ReturnType<Pos['toInfo']> } {
-  const base: {
-    name: string;
-    features: Feature[];
-    if?: IfCond;
-    doc?: Doc;
-    info?: ReturnType<Pos['toInfo']>;
-  } = withIf({ name: ent.name, features: toFeatures(ent.features) }, ent.ifcond);
+/** What every definition of the model has (filled in here, so not read-only yet). */
+type DefinitionBase = {
+  -readonly [K in keyof Pick<
+    M.EnumType,
+    'name' | 'features' | 'if' | 'doc' | 'info'
+  >]: M.EnumType[K];
+};
+
+function definitionBase(ent: EntityE, docs: Map<QapiDoc, M.Doc>): DefinitionBase {
+  const base: DefinitionBase = withIf(
+    { name: ent.name, features: toFeatures(ent.features) },
+    ent.ifcond,
+  );
   if (ent.doc) {
     const d = docs.get(ent.doc);
     if (d) base.doc = d;
@@ -116,21 +97,21 @@ function definitionBase(
   return base;
 }
 
-function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
+function toEntity(ent: EntityE, docs: Map<QapiDoc, M.Doc>): M.Entity | undefined {
   if (ent instanceof BuiltinE) {
-    const b: BuiltinType = {
+    const b: M.BuiltinType = {
       ...definitionBase(ent, docs),
       kind: 'builtin',
       jsonType: ent.json,
-      ...(INT_KINDS.has(ent.name) ? { intKind: ent.name as IntKind } : {}),
+      ...(INT_KINDS.has(ent.name) ? { intKind: ent.name as M.IntKind } : {}),
     };
     return b;
   }
   if (ent instanceof EnumE) {
-    const values: EnumValue[] = ent.members.map((m) =>
+    const values: M.EnumValue[] = ent.members.map((m) =>
       withIf({ name: m.name, features: toFeatures(m.features) }, m.ifcond),
     );
-    const e: EnumType = {
+    const e: M.EnumType = {
       ...definitionBase(ent, docs),
       kind: 'enum',
       values,
@@ -140,7 +121,7 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
     return e;
   }
   if (ent instanceof ObjectE) {
-    const members: Member[] = ent.localMembers.map((m) =>
+    const members: M.Member[] = ent.localMembers.map((m) =>
       withIf(
         {
           name: m.name,
@@ -151,7 +132,7 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
         m.ifcond,
       ),
     );
-    const o: ObjectType = {
+    const o: M.ObjectType = {
       ...definitionBase(ent, docs),
       kind: 'object',
       ...(ent.base ? { base: ent.base.name } : {}),
@@ -161,7 +142,7 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
             variants: {
               tag: ent.variants.tagMember?.name ?? '',
               cases: ent.variants.variants.map(
-                (v): Variant => withIf({ case: v.name, type: v.type?.name ?? '' }, v.ifcond),
+                (v): M.Variant => withIf({ case: v.name, type: v.type?.name ?? '' }, v.ifcond),
               ),
             },
           }
@@ -171,14 +152,14 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
     return o;
   }
   if (ent instanceof AlternateE) {
-    const branches: AlternateBranch[] = ent.variants.variants.map((v) =>
+    const branches: M.AlternateBranch[] = ent.variants.variants.map((v) =>
       withIf({ name: v.name, type: typeRef(v.type) }, v.ifcond),
     );
-    const a: AlternateType = { ...definitionBase(ent, docs), kind: 'alternate', branches };
+    const a: M.AlternateType = { ...definitionBase(ent, docs), kind: 'alternate', branches };
     return a;
   }
   if (ent instanceof CommandE) {
-    const c: Command = {
+    const c: M.Command = {
       ...definitionBase(ent, docs),
       kind: 'command',
       ...(ent.argType ? { argType: ent.argType.name } : {}),
@@ -188,7 +169,7 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
     return c;
   }
   if (ent instanceof EventE) {
-    const e: Event = {
+    const e: M.Event = {
       ...definitionBase(ent, docs),
       kind: 'event',
       ...(ent.argType ? { argType: ent.argType.name } : {}),
@@ -199,10 +180,10 @@ function toEntity(ent: EntityE, docs: Map<QapiDoc, Doc>): Entity | undefined {
   return undefined;
 }
 
-export function toSchema(b: SchemaBuilder, allDocs: readonly QapiDoc[]): Schema {
-  const docs = new Map<QapiDoc, Doc>();
-  const docBlocks: DocBlock[] = [];
-  const freeDocs: { info: ReturnType<Pos['toInfo']>; text: string }[] = [];
+export function toSchema(b: SchemaBuilder, allDocs: readonly QapiDoc[]): M.Schema {
+  const docs = new Map<QapiDoc, M.Doc>();
+  const docBlocks: M.DocBlock[] = [];
+  const freeDocs: { info: M.SourceInfo; text: string }[] = [];
   for (const d of allDocs) {
     const doc = toDoc(d);
     docs.set(d, doc);
@@ -214,11 +195,11 @@ export function toSchema(b: SchemaBuilder, allDocs: readonly QapiDoc[]): Schema 
       docBlocks.push({ info, symbol: d.symbol, doc });
     }
   }
-  const modules = new Map<string, { entities: Entity[]; items: ModuleItem[] }>();
+  const modules = new Map<string, { entities: M.Entity[]; items: M.ModuleItem[] }>();
   for (const name of b.moduleNames) modules.set(name, { entities: [], items: [] });
-  const types = new Map<string, TypeDef>();
-  const commands = new Map<string, Command>();
-  const events = new Map<string, Event>();
+  const types = new Map<string, M.TypeDef>();
+  const commands = new Map<string, M.Command>();
+  const events = new Map<string, M.Event>();
   for (const ent of b.entities) {
     const mod = modules.get(ent.module ?? BUILTIN_MODULE);
     if (!mod) throw new Error(`no module for ${ent.name}`);
@@ -243,7 +224,7 @@ export function toSchema(b: SchemaBuilder, allDocs: readonly QapiDoc[]): Schema 
     else if (model.kind === 'event') events.set(model.name, model);
     else types.set(model.name, model);
   }
-  const moduleList: Module[] = [...modules].map(([name, m]) => ({
+  const moduleList: M.Module[] = [...modules].map(([name, m]) => ({
     name,
     entities: m.entities,
     items: m.items,
