@@ -22,7 +22,7 @@ import * as qemu72 from '@qmpkit/qapi-types/7.2';
 import * as qemu100 from '@qmpkit/qapi-types/10.0';
 import { QmpServer } from '@qmpkit/server';
 import { listenTcp, listenUnix, type QmpListener } from '@qmpkit/server/node';
-import { startFaults } from './faults/fault-app.js';
+import { FleetFaults, startFaults } from './faults/fault-app.js';
 import { withFaultCommand } from './faults/spec.js';
 import type { FaultExtensionCommands, FaultWire } from './faults/wire.js';
 import { SharedBandwidth, slowestPace } from './fleet/bandwidth.js';
@@ -333,28 +333,45 @@ export async function runCommandLine(
     parsed.bandwidth === undefined
       ? undefined
       : new SharedBandwidth(parsed.bandwidth, (line) => io.stderr(`${PROGRAM}: ${line}\n`));
+  const lint: LintSession | undefined =
+    parsed.lint === undefined ? undefined : startLint(parsed.lint, io.stderr, PROGRAM);
   if (parsed.fleet !== undefined || parsed.fleetFile !== undefined) {
     let specs: ReturnType<typeof fleetVms>;
+    let faults: FleetFaults | undefined;
     try {
       specs = fleetVms(parsed);
+      // Faults in the fleet file alone turn them on (each VM then has x-qmpkit-fault).
+      const options =
+        parsed.faults ??
+        (specs.some((vm) => vm.faults.length > 0)
+          ? { seed: undefined, faults: [], files: [] }
+          : undefined);
+      faults = options === undefined ? undefined : FleetFaults.start(options, io.stderr);
     } catch (error) {
       shared?.close();
       io.stderr(`${PROGRAM}: ${(error as Error).message}\n`);
       return { exitCode: 1 };
     }
-    return startFleetApp(parsed, specs, io, (spec, monitors, clock, label, index) =>
-      openVm(parsed, monitors, io, version, {
-        clock,
-        label,
-        cwd,
-        disks: spec.disks,
-        ...(shared === undefined ? {} : { bandwidth: { shared, vm: index } }),
-      }),
+    return startFleetApp(
+      parsed,
+      specs,
+      io,
+      (spec, monitors, clock, label, index) =>
+        openVm(parsed, monitors, io, version, {
+          clock,
+          label,
+          cwd,
+          disks: spec.disks,
+          ...(lint === undefined ? {} : { linter: lint.linterFor(spec.name) }),
+          ...(faults === undefined
+            ? {}
+            : { faults: faults.wireFor(index, spec.name, spec.faults) }),
+          ...(shared === undefined ? {} : { bandwidth: { shared, vm: index } }),
+        }),
+      lint,
     );
   }
 
-  const lint: LintSession | undefined =
-    parsed.lint === undefined ? undefined : startLint(parsed.lint, io.stderr, PROGRAM);
   let faults: FaultWire | undefined;
   try {
     faults = parsed.faults === undefined ? undefined : startFaults(parsed.faults, io.stderr);
@@ -406,7 +423,7 @@ export async function runCommandLine(
   });
   const stop = async () => {
     // The linter judges what clients left behind first, not the jobs ended on the way out.
-    lint?.linter.finish();
+    lint?.judge();
     await opened.vm.stop();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   };

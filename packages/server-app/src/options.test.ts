@@ -302,6 +302,10 @@ describe('--fleet', () => {
     expect(parseCommandLine(['--socket', 'q'])).toMatchObject({ fleet: undefined });
     // One VM needs no %d.
     expect(parseCommandLine(['--fleet', '1', '--socket', 'q'])).toMatchObject({ fleet: 1 });
+    // The linter and faults watch each VM of a fleet.
+    expect(
+      parseCommandLine(['--fleet', '2', '--socket', 'q%d', '--lint', '--fault', 'split']),
+    ).toMatchObject({ fleet: 2, lint: { fail: false }, faults: { faults: [{ kind: 'split' }] } });
     // A fleet file's VMs are counted once it is read: no %d needed yet.
     expect(parseCommandLine(['--fleet-file', 'f', '--socket', 'q'])).toMatchObject({
       fleet: undefined,
@@ -314,8 +318,6 @@ describe('--fleet', () => {
     [['--fleet', '0', '--socket', 'q%d'], 'from 1 to 10000'],
     [['--fleet', '10001', '--socket', 'q%d'], 'from 1 to 10000'],
     [['--fleet', 'x', '--socket', 'q%d'], 'from 1 to 10000'],
-    [['--fleet', '2', '--socket', 'q%d', '--lint'], 'watch a single VM'],
-    [['--fleet', '2', '--socket', 'q%d', '--fault', 'split'], 'watch a single VM'],
     [['--fleet', '2', '--demo', '--socket', 'q%d'], 'do not apply'],
     [['--fleet', '2', '--tcp', '127.0.0.1:65535'], 'beyond 65535'],
     [['--fleet', '2', '--fleet-file', 'f', '--socket', 'q%d'], 'one or the other'],

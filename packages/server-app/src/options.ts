@@ -178,7 +178,9 @@ A QMP server that answers like qemu-storage-daemon 7.2 or 10.0 (qmpkit).
                          becomes p+number (port 0: any free port for each)
   --fleet-file <file>    simulate the VMs a file names, each with its own disks: a line
                          'vm NAME' per VM, then a line 'disk BLOCKDEV' per disk (--blockdev
-                         syntax); '%n' in a socket path is the VM's name, '%d' its number
+                         syntax) and 'fault KIND,...' per fault of its own; '%n' in a socket
+                         path is the VM's name, '%d' its number. In a fleet, --lint and
+                         faults watch each VM on its own (fault seed: the seed + VM number)
   --bandwidth <bytes>    storage bandwidth per second that the jobs of every VM share, in
                          equal parts (suffixes K, M, G, T)
   --demo                 the demo configuration: disks disk0, disk1 and disk2 (4 GiB null-co),
@@ -372,8 +374,6 @@ function checkFleet(
   count: number | undefined,
   monitors: readonly MonitorSpec[],
   others: {
-    readonly lint: boolean;
-    readonly faultsOn: boolean;
     readonly demo: boolean;
     readonly replayFile: string | undefined;
   },
@@ -383,16 +383,11 @@ function checkFleet(
       `${PROGRAM}: --fleet simulates VMs: --replay and --demo do not apply`,
     );
   }
-  if (others.lint || others.faultsOn) {
-    throw new ServerUsageError(
-      `${PROGRAM}: --fleet: the linter and faults watch a single VM; run them without --fleet`,
-    );
-  }
   // A fleet file's size is known once it is read (fleetMonitorProblem then).
   if (count === undefined) return;
   const problem = fleetMonitorProblem(
     monitors,
-    Array.from({ length: count }, (_, i) => ({ name: String(i), disks: [] })),
+    Array.from({ length: count }, (_, i) => ({ name: String(i), disks: [], faults: [] })),
   );
   if (problem !== undefined) {
     throw new ServerUsageError(`${PROGRAM}: --fleet ${count}: ${problem}`);
@@ -603,7 +598,7 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     throw new ServerUsageError(`${PROGRAM}: --fleet and --fleet-file: give one or the other`);
   }
   if (fleet !== undefined || fleetFile !== undefined) {
-    checkFleet(fleet, monitors, { lint, faultsOn, demo, replayFile });
+    checkFleet(fleet, monitors, { demo, replayFile });
   }
   if (monitors.length === 0) {
     throw new ServerUsageError(

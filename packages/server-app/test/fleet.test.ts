@@ -217,3 +217,71 @@ test('--fleet-file: a bad file or disk is named with its line; nothing is left l
   );
   expect(await run('')).toContain(`${file}: no VMs`);
 });
+
+test('--lint and faults in a fleet: each VM its own findings and fault plan', async () => {
+  const dir = tempDir('qmpkit-fleet-');
+  const pid = join(dir, 'pid');
+  const file = join(dir, 'fleet.txt');
+  const report = join(dir, 'lint.json');
+  writeFileSync(file, 'vm a\n  fault drop,command=query-block-jobs\nvm b\n');
+  const server = startServer([
+    '--fleet-file',
+    file,
+    '--socket',
+    join(dir, '%n.sock'),
+    '--pidfile',
+    pid,
+    '--fault-seed',
+    '5',
+    '--fault',
+    'delay-reply,ms=1,command=query-named-block-nodes',
+    '--lint-report',
+    report,
+    '--lint-fail',
+    '--lint-poll-interval',
+    '60000',
+  ]);
+  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  const a = await client(join(dir, 'a.sock'));
+  const b = await client(join(dir, 'b.sock'));
+  // Each VM's plan: the command line's fault, its own from the file; seeded 5 + its number.
+  const planOf = async (c: typeof a) =>
+    (await c.call('x-qmpkit-fault')).return as {
+      seed: number;
+      faults: { fault: string }[];
+    };
+  expect(await planOf(a)).toMatchObject({
+    seed: 5,
+    faults: [
+      { fault: 'delay-reply,command=query-named-block-nodes,ms=1' },
+      { fault: 'drop,command=query-block-jobs' },
+    ],
+  });
+  expect(await planOf(b)).toMatchObject({
+    seed: 6,
+    faults: [{ fault: 'delay-reply,command=query-named-block-nodes,ms=1' }],
+  });
+  // a's own fault cuts a's connection; b answers the same command.
+  a.send('query-block-jobs');
+  await until('a cut off', () => a.closed());
+  expect(a.messages.some((m) => 'return' in m && Array.isArray(m.return))).toBe(false);
+  expect(await b.call('query-block-jobs')).toMatchObject({ return: [] });
+
+  // The linter of b sees b's polls only.
+  await b.call('query-jobs');
+  await b.call('query-jobs');
+  const a2 = await client(join(dir, 'a.sock'));
+  await a2.call('query-jobs');
+  expect(await a2.call('x-qmpkit-lint')).toMatchObject({ return: [] });
+  expect(await b.call('x-qmpkit-lint')).toMatchObject({
+    return: [{ rule: 'poll-too-fast', command: 'query-jobs' }],
+  });
+  await a2.call('quit');
+  await b.call('quit');
+  // --lint-fail: the fleet's exit status says there were findings; the report names the VM.
+  expect(await server.exited).toBe(1);
+  const findings = JSON.parse(readFileSync(report, 'utf8')) as Record<string, unknown>[];
+  expect(findings).toEqual([expect.objectContaining({ vm: 'b', rule: 'poll-too-fast' })]);
+  expect(server.stderr()).toContain('lint: [poll-too-fast] vm b: client');
+  expect(server.stderr()).toContain('vm a: fault #2 (drop)');
+});

@@ -7,7 +7,9 @@
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { RealClock, type SimClock, VirtualClock } from '@qmpkit/block-job-sim';
 import type { AppIo, RunningVm } from '../app.js';
-import { type MonitorSpec, type ParsedCommandLine, PROGRAM } from '../options.js';
+import { parseFaultOption } from '../faults/spec.js';
+import type { LintSession } from '../lint/lint-app.js';
+import { type MonitorSpec, type ParsedCommandLine, PROGRAM, splitQemuOpts } from '../options.js';
 import {
   FleetFileError,
   type FleetVmSpec,
@@ -46,7 +48,11 @@ export function fleetVms(
   parsed: Extract<ParsedCommandLine, { action: 'serve' }>,
 ): readonly FleetVmSpec[] {
   if (parsed.fleetFile === undefined) {
-    return Array.from({ length: parsed.fleet ?? 1 }, (_, i) => ({ name: String(i), disks: [] }));
+    return Array.from({ length: parsed.fleet ?? 1 }, (_, i) => ({
+      name: String(i),
+      disks: [],
+      faults: [],
+    }));
   }
   const file = parsed.fleetFile;
   let text: string;
@@ -67,7 +73,7 @@ export function fleetVms(
   }
   let vms: FleetVmSpec[];
   try {
-    vms = parseFleetFile(text, file);
+    vms = parseFleetFile(text, file, (fault) => parseFaultOption(fault, splitQemuOpts));
   } catch (error) {
     if (error instanceof FleetFileError) throw new Error(`--fleet-file ${error.message}`);
     throw error;
@@ -83,6 +89,8 @@ export async function startFleetApp(
   specs: readonly FleetVmSpec[],
   io: AppIo,
   open: OpenVm,
+  /** The linter of every VM (`--lint`): judged when the fleet stops, reported at exit. */
+  lint?: LintSession,
 ): Promise<{ exitCode: number } | { fleet: RunningFleet }> {
   const count = specs.length;
   const clock = parsed.clock === 'virtual' ? new VirtualClock() : new RealClock();
@@ -116,6 +124,7 @@ export async function startFleetApp(
   const whenClosed = Promise.all(vms.map((vm) => vm.server.whenClosed)).then(() => {
     for (const vm of vms) vm.simulation.close();
     closeClock();
+    lint?.finish();
     if (pidfile !== undefined) rmSync(pidfile, { force: true });
   });
   return {
@@ -123,13 +132,15 @@ export async function startFleetApp(
       vms,
       whenClosed,
       stop: async () => {
+        // The linter judges what clients left behind first, not the jobs ended on the way out.
+        lint?.judge();
         await Promise.all(vms.map((vm) => vm.stop()));
         await whenClosed;
       },
       abort: () => {
         for (const vm of vms) void vm.server.abort();
       },
-      exitCode: () => 0,
+      exitCode: () => lint?.finish() ?? 0,
     },
   };
 }

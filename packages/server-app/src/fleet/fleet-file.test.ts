@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import type { MonitorSpec } from '../options.js';
+import { parseFaultOption } from '../faults/spec.js';
+import { type MonitorSpec, splitQemuOpts } from '../options.js';
 import {
   FleetFileError,
   fleetMonitorProblem,
@@ -8,6 +9,8 @@ import {
   MAX_VM_DISKS,
   parseFleetFile,
 } from './fleet-file.js';
+
+const parseFault = (text: string) => parseFaultOption(text, splitQemuOpts);
 
 describe('parseFleetFile', () => {
   test('VMs in file order, each with its disks and where they were given', () => {
@@ -20,7 +23,7 @@ describe('parseFleetFile', () => {
       'vm db-1.example\r',
       '\tdisk null-co,node-name=os,size=2147483648   ',
     ].join('\n');
-    expect(parseFleetFile(text, 'fleet.txt')).toEqual([
+    expect(parseFleetFile(text, 'fleet.txt', parseFault)).toEqual([
       {
         name: 'web1',
         disks: [
@@ -30,16 +33,18 @@ describe('parseFleetFile', () => {
             origin: 'fleet.txt:5: disk',
           },
         ],
+        faults: [],
       },
       {
         name: 'db-1.example',
         disks: [{ value: 'null-co,node-name=os,size=2147483648', origin: 'fleet.txt:7: disk' }],
+        faults: [],
       },
     ]);
     // A VM without disks of its own has the command line's only.
-    expect(parseFleetFile('vm a\nvm b\n', 'f')).toEqual([
-      { name: 'a', disks: [] },
-      { name: 'b', disks: [] },
+    expect(parseFleetFile('vm a\nvm b\n', 'f', parseFault)).toEqual([
+      { name: 'a', disks: [], faults: [] },
+      { name: 'b', disks: [], faults: [] },
     ]);
   });
 
@@ -57,28 +62,44 @@ describe('parseFleetFile', () => {
     ['# nothing\n\n', 'f: no VMs'],
     [`vm a\n${'x'.repeat(64 * 1024 + 1)}\n`, 'f:2: line longer than 65536 characters'],
   ])('%j: %s', (text, message) => {
-    expect(() => parseFleetFile(text, 'f')).toThrow(FleetFileError);
-    expect(() => parseFleetFile(text, 'f')).toThrow(message);
+    expect(() => parseFleetFile(text, 'f', parseFault)).toThrow(FleetFileError);
+    expect(() => parseFleetFile(text, 'f', parseFault)).toThrow(message);
+  });
+
+  test("a VM's own faults, in --fault syntax", () => {
+    const [web, db] = parseFleetFile(
+      'vm web\n  fault delay-reply,ms=50,command=query-jobs\nvm db\n  fault drop,job=m,status=ready\n',
+      'f',
+      parseFault,
+    );
+    expect(web!.faults).toEqual([{ kind: 'delay-reply', ms: 50, command: 'query-jobs' }]);
+    expect(db!.faults).toEqual([{ kind: 'drop', job: 'm', status: 'ready' }]);
+    expect(() => parseFleetFile('vm a\nfault bogus\n', 'f', parseFault)).toThrow(
+      "f:2: fault bogus: unknown fault kind 'bogus'",
+    );
+    expect(() => parseFleetFile('fault split\n', 'f', parseFault)).toThrow(
+      "f:1: 'fault' before any 'vm' line",
+    );
   });
 
   test('names that are Object.prototype members are plain names', () => {
-    const vms = parseFleetFile('vm constructor\nvm toString\nvm hasOwnProperty\n', 'f');
+    const vms = parseFleetFile('vm constructor\nvm toString\nvm hasOwnProperty\n', 'f', parseFault);
     expect(vms.map((v) => v.name)).toEqual(['constructor', 'toString', 'hasOwnProperty']);
-    expect(() => parseFleetFile('vm constructor\nvm constructor\n', 'f')).toThrow(
+    expect(() => parseFleetFile('vm constructor\nvm constructor\n', 'f', parseFault)).toThrow(
       "f:2: vm 'constructor' is already named on line 1",
     );
   });
 
   test('bounded: VMs and disks per VM', () => {
     const many = Array.from({ length: MAX_FLEET + 1 }, (_, i) => `vm v${i}`).join('\n');
-    expect(() => parseFleetFile(many, 'f')).toThrow(
+    expect(() => parseFleetFile(many, 'f', parseFault)).toThrow(
       `f:${MAX_FLEET + 1}: more than ${MAX_FLEET} VMs`,
     );
     const disks = Array.from(
       { length: MAX_VM_DISKS + 1 },
       (_, i) => `disk null-co,node-name=d${i}`,
     );
-    expect(() => parseFleetFile(['vm a', ...disks].join('\n'), 'f')).toThrow(
+    expect(() => parseFleetFile(['vm a', ...disks].join('\n'), 'f', parseFault)).toThrow(
       `f:${MAX_VM_DISKS + 2}: vm 'a' has more than ${MAX_VM_DISKS} disks`,
     );
   });
@@ -106,8 +127,8 @@ describe('fleet monitors', () => {
 
   test('a path shared by several VMs, or ports beyond 65535, are named', () => {
     const two = [
-      { name: 'a', disks: [] },
-      { name: 'b', disks: [] },
+      { name: 'a', disks: [], faults: [] },
+      { name: 'b', disks: [], faults: [] },
     ];
     expect(fleetMonitorProblem([unix('q.sock')], two)).toContain(
       "--socket q.sock: with 2 VMs the socket path needs '%d'",

@@ -9,10 +9,12 @@
  * ```
  *
  * `vm NAME` starts a VM; each `disk BLOCKDEV` below it (the rest of the line, in --blockdev
- * syntax: key=value or JSON) is one of its disks.
+ * syntax: key=value or JSON) is one of its disks, each `fault KIND,…` (--fault syntax) a fault
+ * of its own, besides the command line's.
  *
  * Parsing is pure (the app reads the file, bounded); every error names the file and the line.
  */
+import type { FaultSpec } from '../faults/spec.js';
 import type { MonitorSpec } from '../options.js';
 
 /** The largest fleet (each VM holds a few sockets' worth of file descriptors). */
@@ -42,16 +44,28 @@ export interface FleetVmSpec {
   readonly name: string;
   /** Its own disks, opened after the command line's `--blockdev` nodes. */
   readonly disks: readonly DiskSpec[];
+  /** Its own faults, besides the command line's. */
+  readonly faults: readonly FaultSpec[];
 }
+
+/** The most faults a VM of a fleet file may have of its own. */
+export const MAX_VM_FAULTS = 64;
 
 /** A fleet file that cannot be used; the message names the file and line. */
 export class FleetFileError extends Error {
   override readonly name = 'FleetFileError';
 }
 
-/** Parses a fleet file's text; `file` is the name used in messages. */
-export function parseFleetFile(text: string, file: string): FleetVmSpec[] {
-  const vms: { name: string; line: number; disks: DiskSpec[] }[] = [];
+/**
+ * Parses a fleet file's text; `file` is the name used in messages, `parseFault` reads a
+ * `fault` statement's value (--fault syntax; it throws with the reason).
+ */
+export function parseFleetFile(
+  text: string,
+  file: string,
+  parseFault: (text: string) => FaultSpec,
+): FleetVmSpec[] {
+  const vms: { name: string; line: number; disks: DiskSpec[]; faults: FaultSpec[] }[] = [];
   const lineOf = new Map<string, number>();
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -77,7 +91,7 @@ export function parseFleetFile(text: string, file: string): FleetVmSpec[] {
         if (earlier !== undefined) fail(`vm '${rest}' is already named on line ${earlier}`);
         if (vms.length === MAX_FLEET) fail(`more than ${MAX_FLEET} VMs`);
         lineOf.set(rest, i + 1);
-        vms.push({ name: rest, line: i + 1, disks: [] });
+        vms.push({ name: rest, line: i + 1, disks: [], faults: [] });
         break;
       }
       case 'disk': {
@@ -90,12 +104,28 @@ export function parseFleetFile(text: string, file: string): FleetVmSpec[] {
         vm!.disks.push({ value: rest, origin: `${where}: disk` });
         break;
       }
+      case 'fault': {
+        const vm = vms.at(-1);
+        if (vm === undefined) fail("'fault' before any 'vm' line: which VM is it for?");
+        if (rest === '') fail("'fault' needs a fault, in --fault syntax");
+        if (vm!.faults.length === MAX_VM_FAULTS) {
+          fail(`vm '${vm!.name}' has more than ${MAX_VM_FAULTS} faults`);
+        }
+        try {
+          vm!.faults.push(parseFault(rest));
+        } catch (error) {
+          fail(`fault ${rest}: ${(error as Error).message}`);
+        }
+        break;
+      }
       default:
-        fail(`unknown statement '${keyword}' (expected 'vm NAME' or 'disk BLOCKDEV')`);
+        fail(
+          `unknown statement '${keyword}' (expected 'vm NAME', 'disk BLOCKDEV' or 'fault KIND,...')`,
+        );
     }
   }
   if (vms.length === 0) throw new FleetFileError(`${file}: no VMs (a 'vm NAME' line per VM)`);
-  return vms.map(({ name, disks }) => ({ name, disks }));
+  return vms.map(({ name, disks, faults }) => ({ name, disks, faults }));
 }
 
 /**
