@@ -255,9 +255,11 @@ describe('execute', () => {
   test('per-call timeout rejects with TimeoutError; the late reply is dropped', async () => {
     const transcript: TranscriptEntry[] = [];
     const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });
-    const pending = client.execute('query-jobs', {}, { timeoutMs: 20 });
+    // The rejection is caught from the start: on a loaded machine the 20 ms pass before the fake
+    // has even read the command.
+    const pending = client.execute('query-jobs', {}, { timeoutMs: 20 }).catch((e: unknown) => e);
     const command = await fake.next();
-    const error = await pending.catch((e: unknown) => e);
+    const error = await pending;
     expect(TimeoutError.isInstance(error)).toBe(true);
     expect((error as TimeoutError).timeoutMs).toBe(20);
     expect(client.inFlight).toBe(0);
