@@ -141,6 +141,11 @@ export interface ResolvedCodec {
 export interface ByteLink {
   /** Writes bytes in order; resolves when written, rejects if the link failed. */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Writes text as UTF-8, like `write` (optional: without it the transport encodes the text and
+   * calls `write`). For a link that can hand text to the OS without a byte copy of its own.
+   */
+  writeText?(text: string): Promise<void>;
   /** Graceful end: flush pending writes, then close; report `closed(undefined)` when done. */
   end(): void;
   /** Immediate teardown; pending writes are dropped; report `closed(cause)`. */
@@ -233,20 +238,32 @@ export class StreamTransport implements Transport {
     this.pump();
   }
 
-  async send(message: unknown): Promise<void> {
-    // Encoding errors (a function, a cycle…) reject this send only.
-    const text = encodeJson(message, this.encodeOptions) + this.eol;
+  // send and sendRaw return the link's promise itself (no async wrappers): they run once per
+  // command, and each promise and microtask hop is CPU on the round trip.
+  send(message: unknown): Promise<void> {
+    let text: string;
+    try {
+      text = encodeJson(message, this.encodeOptions) + this.eol;
+    } catch (error) {
+      // Encoding errors (a function, a cycle…) reject this send only.
+      return Promise.reject(error);
+    }
     return this.sendRaw(text);
   }
 
-  async sendRaw(data: Uint8Array | string): Promise<void> {
-    if (this.current === 'closing' || this.current === 'closed' || this.link === undefined) {
-      throw new StateError(`cannot send on a transport that is ${this.current}`, {
-        state: this.current,
-      });
+  sendRaw(data: Uint8Array | string): Promise<void> {
+    const link = this.link;
+    if (this.current === 'closing' || this.current === 'closed' || link === undefined) {
+      return Promise.reject(
+        new StateError(`cannot send on a transport that is ${this.current}`, {
+          state: this.current,
+        }),
+      );
     }
-    const bytes = typeof data === 'string' ? textEncoder.encode(data) : data;
-    return this.link.write(bytes);
+    if (typeof data !== 'string') return link.write(data);
+    return link.writeText === undefined
+      ? link.write(textEncoder.encode(data))
+      : link.writeText(data);
   }
 
   close(): Promise<void> {

@@ -87,6 +87,15 @@ class SocketLink implements ByteLink {
   }
 
   write(bytes: Uint8Array): Promise<void> {
+    return this.#write(bytes);
+  }
+
+  /** Text goes to the socket as it is: Node encodes it into the system call's buffer itself. */
+  writeText(text: string): Promise<void> {
+    return this.#write(text);
+  }
+
+  #write(data: Uint8Array | string): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.socket.destroyed || this.socket.writableEnded) {
         reject(
@@ -109,7 +118,7 @@ class SocketLink implements ByteLink {
           this.socket.uncork();
         });
       }
-      this.socket.write(bytes, (error) => {
+      this.socket.write(data, (error) => {
         if (error) reject(this.failure ?? connectFailure(error, this.address));
         else resolve();
       });
