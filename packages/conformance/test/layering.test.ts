@@ -19,9 +19,9 @@ describe('the level table of DESIGN.md', () => {
     expect(rows.map((r) => [r.name, r.level])).toEqual([
       ['qapi-codegen', 0],
       ['qapi-types', 0],
-      ['nbd', 2],
       ['job-engine', 1],
       ['protocol', 1],
+      ['nbd', 2],
       ['client', 2],
       ['server', 2],
       ['block-job-sim', 3],
@@ -40,6 +40,7 @@ describe('the level table of DESIGN.md', () => {
     expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual(['@qmpkit/qapi-codegen']);
     expect(names('client')).toEqual(['@qmpkit/protocol', '@qmpkit/qapi-types']);
     expect(names('nbd')).toEqual(['@qmpkit/protocol']);
+    expect(names('protocol')).toEqual([]);
     expect(names('block-job-sim')).toEqual([
       '@qmpkit/job-engine',
       '@qmpkit/nbd',
