@@ -149,7 +149,12 @@ function createServer(
   const server = new QmpServer<AppCommands>({
     version: { qemu: profile.qemu, package: `qmpkit ${version}` },
     handlers: linter === undefined ? handlers : lintHandlers(handlers, linter),
-    ...(faults === undefined ? {} : { onClientConnect: (c) => faults.clientConnected(c) }),
+    ...(faults === undefined
+      ? {}
+      : {
+          onClientConnect: (c) => faults.clientConnected(c),
+          aroundBuiltin: faults.aroundBuiltin,
+        }),
     onClientDisconnect: (c) => {
       linter?.clientLeft(c.id);
       faults?.clientLeft(c);

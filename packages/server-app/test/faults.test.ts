@@ -445,3 +445,49 @@ test('io-error on --qemu-version 10.0: ENOSPC at 40%, on-target-error=stop, the 
     data: { device: 'j', operation: 'write', action: 'stop' },
   });
 });
+
+describe('faults on the commands the server answers itself', () => {
+  test('drop,command=quit: quit runs (jobs cancelled, the server exits) but its reply never comes', async () => {
+    const server = await startOnSocket([...DISKS, '--fault', 'drop,command=quit']);
+    const c = await client(server.socket);
+    expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
+    const quit = c.send('quit');
+    await until('the connection cut', () => c.closed());
+    expect(c.messages.some((m) => m.id === quit)).toBe(false);
+    // quit did its work: the server cancelled the job and ended cleanly.
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toContain('dropped the connection after quit ran, before its reply');
+  });
+
+  test('drop on qmp_capabilities cuts the negotiation; delay-reply on query-version holds its reply', async () => {
+    const server = await startOnSocket([
+      '--fault',
+      'delay-reply,command=query-version,ms=300',
+      '--fault',
+      'drop,command=qmp_capabilities,count=1',
+    ]);
+    // The first client's negotiation is cut: qmp_capabilities ran, its reply never came.
+    const cut = rawConnection(server.socket);
+    await until('the greeting', () => cut.messages.length > 0);
+    cut.send('qmp_capabilities');
+    await until('the first client cut', () => cut.closed());
+    expect(cut.messages).toHaveLength(1);
+
+    // The next one negotiates; its query-version answers late, and (as on QEMU, whose monitor
+    // runs one in-band command at a time) the query-jobs sent behind it waits for it.
+    const c = await client(server.socket);
+    const sent = Date.now();
+    const version = c.send('query-version');
+    const jobs = c.send('query-jobs');
+    await c.reply(jobs);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(300);
+    const replies = c.messages.filter((m) => m.id === version || m.id === jobs);
+    expect(replies.map((m) => m.id)).toEqual([version, jobs]);
+    expect(replies[0]).toMatchObject({ return: { qemu: { major: 10 } } });
+    const plan = (await c.call('x-qmpkit-fault')).return as { fired: { what: string }[] };
+    expect(plan.fired.map((f) => f.what)).toEqual([
+      'dropped the connection after qmp_capabilities ran, before its reply',
+      'delayed the reply to query-version by 300 ms',
+    ]);
+  });
+});

@@ -115,6 +115,46 @@ describe('handlers', () => {
     expect(client.messages[2]).toEqual({ return: JSON.parse(JSON.stringify(qmpSchema)), id: 2 });
   });
 
+  test('aroundBuiltin runs around every built-in: it sees each, can hold or replace its reply', async () => {
+    const seen: [string, unknown][] = [];
+    const held = gate();
+    const h = harness({
+      aroundBuiltin: (command, context, run) => {
+        seen.push([command, context.id]);
+        if (command === 'query-version') return held.promise.then(run);
+        if (command === 'query-commands') throw new CommandError('GenericError', 'refused');
+        return run();
+      },
+    });
+    const client = await h.connect();
+    await client.negotiate();
+    await client.send('{"execute":"query-version","id":1}');
+    await client.send('{"execute":"query-commands","id":2}');
+    // query-version's reply waits for the gate, and the in-band query-commands waits behind it.
+    await until(() => seen.length === 2);
+    expect(seen).toEqual([
+      ['qmp_capabilities', undefined],
+      ['query-version', 1],
+    ]);
+    expect(client.replies).toEqual([]);
+    held.open();
+    await client.waitFor(3);
+    expect(client.replies).toEqual([
+      { return: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'qmpkit' }, id: 1 },
+      { id: 2, error: { class: 'GenericError', desc: 'refused' } },
+    ]);
+    // A built-in's own error (negotiation already done) still comes from run.
+    await client.send('{"execute":"qmp_capabilities","id":3}');
+    await client.waitFor(4);
+    expect(client.replies[2]).toMatchObject({ id: 3, error: { class: 'CommandNotFound' } });
+    expect(seen.map(([c]) => c)).toEqual([
+      'qmp_capabilities',
+      'query-version',
+      'query-commands',
+      'qmp_capabilities',
+    ]);
+  });
+
   test('quit answers, then closes the server', async () => {
     const h = harness();
     const client = await h.connect();

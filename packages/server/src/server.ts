@@ -123,6 +123,7 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
         }
       },
     });
+    const around = options.aroundBuiltin;
     const builtins = {
       version: this.version,
       capabilities: this.capabilities,
@@ -136,8 +137,11 @@ export class QmpServer<M extends CommandTable<M> = CommandMap> {
       validator,
       log: (level, message) => this.log(level, message),
       raiseEvent: (event, data, timestamp) => this.events.raise(event, data, timestamp),
-      runBuiltin: (name, session, args, context) =>
-        runBuiltin(builtins, name, session, args, context),
+      runBuiltin:
+        around === undefined
+          ? (name, session, args, context) => runBuiltin(builtins, name, session, args, context)
+          : (name, session, args, context) =>
+              around(name, context, () => runBuiltin(builtins, name, session, args, context)),
     });
     this.monitorHost = {
       maxWaitingClients: this.maxWaitingClients,

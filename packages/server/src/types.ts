@@ -202,6 +202,18 @@ export interface QmpServerOptions<M extends CommandTable<M> = CommandMap> {
   /** Called when a client is greeted and when it leaves. */
   readonly onClientConnect?: (client: ClientInfo) => void;
   readonly onClientDisconnect?: (client: ClientInfo) => void;
+  /**
+   * Runs around each built-in command (`qmp_capabilities`, `query-version`, `query-commands`,
+   * `query-qmp-schema`, `quit`) after its arguments were validated: `run` does what the server
+   * does for it and returns its result (it throws a `CommandError` as the built-in would); what
+   * this returns — a value, a promise, or a throw — is the reply, as a handler's is. For test
+   * doubles that delay or drop built-ins' replies; a server without it runs them directly.
+   */
+  readonly aroundBuiltin?: (
+    command: string,
+    context: CommandContext,
+    run: () => unknown,
+  ) => unknown;
 }
 
 /** Options of a monitor (one listening endpoint). */

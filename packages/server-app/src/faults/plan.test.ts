@@ -63,6 +63,26 @@ describe('what each kind decides', () => {
     expect(plan.firings).toHaveLength(1);
   });
 
+  test('a built-in meets only the faults that name it', () => {
+    const plan = new FaultPlan(1, [
+      { kind: 'delay-reply', ms: 7 },
+      { kind: 'delay-reply', ms: 100, command: 'query-version' },
+      { kind: 'drop', command: 'quit' },
+    ]);
+    expect(plan.forCommand('query-jobs')).toEqual({ delayMs: 7, eventsFirstMs: 0, drop: false });
+    expect(plan.forCommand('query-version', true)).toEqual({
+      delayMs: 100,
+      eventsFirstMs: 0,
+      drop: false,
+    });
+    expect(plan.forCommand('qmp_capabilities', true)).toEqual({
+      delayMs: 0,
+      eventsFirstMs: 0,
+      drop: false,
+    });
+    expect(plan.forCommand('quit', true).drop).toBe(true);
+  });
+
   test('drop on a job status matches the job and the status', () => {
     const plan = new FaultPlan(1, [{ kind: 'drop', job: 'j', status: 'ready' }]);
     expect(plan.dropOnJobStatus('j', 'running')).toBe(false);

@@ -191,8 +191,10 @@ export class FaultPlan {
   }
 
   /** What the faults do to `command`, about to run. */
-  forCommand(command: string): CommandFaults {
-    const matches = (spec: FaultSpec) => spec.command === undefined || spec.command === command;
+  forCommand(command: string, builtin = false): CommandFaults {
+    // A fault without `command` is for the simulator's commands; a built-in must be named.
+    const matches = (spec: FaultSpec) =>
+      spec.command === command || (spec.command === undefined && !builtin);
     let delayMs = 0;
     for (const { fault, draw, fire } of this.meet('delay-reply', matches)) {
       const { ms = 0, jitter = 0 } = fault.spec;

@@ -28,6 +28,9 @@ describe('--fault syntax', () => {
       count: 1,
     });
     expect(parse('hold-greeting')).toEqual({ kind: 'hold-greeting' });
+    // Built-ins take the reply faults (the server answers them: they must be named).
+    expect(parse('delay-reply,command=qmp_capabilities,ms=5')).toMatchObject({ ms: 5 });
+    expect(parse('drop,command=quit')).toEqual({ kind: 'drop', command: 'quit' });
     expect(parse('slow-progress,job=m0,rate=16M')).toEqual({
       kind: 'slow-progress',
       job: 'm0',
@@ -55,7 +58,7 @@ describe('--fault syntax', () => {
     ['io-error,node=n,at=4,iotype=flush', /read or write/],
     ['io-error,node=n,at=4,count=2', /once with count=1/],
     ['io-error,node=n,at=4,probability=0.5', /certain/],
-    ['delay-reply,command=query-version,ms=1', /answered by the QMP server itself/],
+    ['events-first,command=quit', /answered by the QMP server itself/],
     ['events-first,probability=2', /from 0 to 1/],
     ['events-first,frobnicate=1', /unknown fault parameter 'frobnicate'/],
     ['hold-greeting,ms=99999999999', /from 0 to 86400000/],

@@ -18,7 +18,11 @@ import { BUILTIN_COMMANDS } from '@qmpkit/server';
  *   for them (up to `ms`, default 1000) — what QEMU with iothreads can do; a client that only
  *   listens for events once it has the reply misses them.
  * - `drop`: the connection is cut when `job` reaches `status` (before that event is sent), or
- *   right after `command` ran, before its reply — a management daemon restart mid-job.
+ *   right after `command` ran, before its reply — a management daemon restart mid-job; on
+ *   `quit`, a QEMU killed just after it acted on it.
+ *
+ * The commands the server answers itself (qmp_capabilities, query-version, query-commands,
+ * query-qmp-schema, quit) meet `delay-reply` and `drop` only when a fault names them.
  * - `split`: every output write goes out in `pieces` parts (2-4 when not given) cut at seeded
  *   places — a reader that assumes one read is one message breaks.
  * - `coalesce`: output is held for `ms` and written in one piece — several replies and events
@@ -188,9 +192,13 @@ function checkKindParameters(f: FaultSpec): void {
       throw new FaultSpecError(`'${key}' does not apply to a ${f.kind} fault`);
     }
   }
-  if (f.command !== undefined && (BUILTIN_COMMANDS as readonly string[]).includes(f.command)) {
+  if (
+    f.kind === 'events-first' &&
+    f.command !== undefined &&
+    (BUILTIN_COMMANDS as readonly string[]).includes(f.command)
+  ) {
     throw new FaultSpecError(
-      `${f.command} is answered by the QMP server itself; command faults act on the others`,
+      `${f.command} is answered by the QMP server itself: quit's events already come before its reply, the others cause none`,
     );
   }
   if (f.kind === 'delay-reply' && f.ms === undefined && f.jitter === undefined) {

@@ -195,10 +195,17 @@ export class FaultWire {
     return wrapped as HandlerMap<M & FaultExtensionCommands>;
   }
 
-  private wrapHandler(name: string, run: AnyHandler): AnyHandler {
+  /**
+   * The server's `aroundBuiltin`: a built-in command named by a delay-reply or drop fault meets
+   * it as the simulator's commands do (a fault without `command` leaves built-ins alone).
+   */
+  readonly aroundBuiltin = (command: string, context: CommandContext, run: () => unknown) =>
+    this.wrapHandler(command, run, true)(undefined, context);
+
+  private wrapHandler(name: string, run: AnyHandler, builtin = false): AnyHandler {
     return async (args, context) => {
       if (POLLS.has(name)) await this.holdPoll();
-      const faults = this.plan.forCommand(name);
+      const faults = this.plan.forCommand(name, builtin);
       if (faults.delayMs === 0 && faults.eventsFirstMs === 0 && !faults.drop) {
         return run(args, context);
       }
