@@ -8,7 +8,7 @@ export default defineConfig({
   input: 'dist/bin/qapi-codegen.js',
   platform: 'node',
   output: {
-    file: 'dist/bin/qapi-codegen.cjs',
+    file: 'dist/bin/qapi-codegen.bundle.cjs',
     format: 'cjs',
     // tsc's output is module code, which is strict; keep it so in the bundle.
     intro: "'use strict';",

@@ -35,6 +35,19 @@ describe('qapi-codegen bin', () => {
     expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
   });
 
+  test('starts from the V8 code cache the build made for this node', () => {
+    // V8 rejects a cache silently (the command then compiles its source): ask it directly.
+    const probe = [
+      `const bin = require(${JSON.stringify(bin)});`,
+      'bin.setCommandFlags();',
+      "const cache = require('node:fs').readFileSync(bin.CODE_CACHE_FILE);",
+      'process.stdout.write(String(bin.compileCommand(cache).cachedDataRejected));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('false');
+  });
+
   test('--help prints the usage and exits 0', () => {
     const r = run('--help');
     expect(r.code).toBe(0);

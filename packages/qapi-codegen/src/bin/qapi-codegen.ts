@@ -1,7 +1,6 @@
-#!/usr/bin/env node
 // The qapi-codegen command. Failures are one readable line on stderr and exit code 1.
+// package.json's `bin` starts it through qapi-codegen-cached.cts (V8 flags, code cache).
 
-import { setFlagsFromString } from 'node:v8';
 import { CodegenUsageError, parseCliArgs, USAGE } from '../cli-args.js';
 import { QapiSchemaError } from '../errors.js';
 import { generateFiles } from '../node/generate-files.js';
@@ -29,10 +28,4 @@ function main(argv: readonly string[]): number {
   }
 }
 
-// One run reads one schema and exits: V8's optimizing compilers (TurboFan, Maglev) spend more
-// time compiling the hot parser and emitter functions than the optimized code then saves. Without
-// them the process takes about a third less CPU time (measured with the bench). Functions compile
-// lazily, so the flags still apply to everything main() runs.
-setFlagsFromString('--no-turbofan');
-setFlagsFromString('--no-maglev');
 process.exitCode = main(process.argv.slice(2));
