@@ -24,6 +24,11 @@
  * The reader is pull-based: `push()` queues input, `next()` lexes just far enough to produce
  * the next item. A server that must stop reading after a complete command (QEMU reads nothing
  * more until the command finishes, unless OOB is on) simply stops calling `next()`.
+ *
+ * One piece on purpose (about 800 lines): the lexer's per-byte transition, the token being
+ * collected, the bracket counts and the limits are one hot loop over the same private state;
+ * split into modules they would reach each other's fields on every byte. The token parser
+ * (parser.ts) and the string decoding (strings.ts) already live apart.
  */
 import { ProtocolError } from '../errors.js';
 import {
