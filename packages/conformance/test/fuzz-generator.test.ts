@@ -3,7 +3,7 @@
 // reach every holdable status with every verb variant.
 
 import { describe, expect, test } from 'vitest';
-import { mixedState } from '../src/fuzz/case-builder.js';
+import { Chooser, mixedState } from '../src/fuzz/case-builder.js';
 import { CoverageTable } from '../src/fuzz/coverage.js';
 import { generateCase, SHAPES } from '../src/fuzz/generate.js';
 import { predict } from '../src/fuzz/run.js';
@@ -41,12 +41,24 @@ describe('random differential tester: generator', () => {
     expect(coverage.gaps()).toEqual([]);
   });
 
-  test('the CI’s fixed seeds reach every holdable status', () => {
-    const reached = new Set(
-      parseSeeds(CI_FIXED_SEEDS).flatMap((seed) =>
-        predict(generateCase(seed)).coverage.map((c) => c.status),
-      ),
-    );
+  test('the CI’s fixed seeds reach every shape and every holdable status', () => {
+    const cases = parseSeeds(CI_FIXED_SEEDS).map((seed) => generateCase(seed));
+    const reached = new Set(cases.flatMap((c) => predict(c).coverage.map((e) => e.status)));
     expect(COVERED_STATUSES.filter((s) => !reached.has(s))).toEqual([]);
+    const shapes = new Set(cases.map((c) => c.shape));
+    expect(SHAPES.map((s) => s.name).filter((name) => !shapes.has(name))).toEqual([]);
+  });
+
+  test('a shape added later takes seeds from a second stream: other seeds keep their case', () => {
+    // The first pick alone names the shape of every seed the later shapes did not take.
+    const firstPick = (seed: number): string => {
+      const early = SHAPES.filter((s) => s.name !== 'bitmaps');
+      return (early[new Chooser(seed).int(0, early.length - 1)] as { name: string }).name;
+    };
+    const kept = Array.from({ length: 300 }, (_, i) => i + 1).filter(
+      (seed) => generateCase(seed).shape !== 'bitmaps',
+    );
+    expect(kept.length).toBeGreaterThan(200);
+    for (const seed of kept) expect(generateCase(seed).shape).toBe(firstPick(seed));
   });
 });

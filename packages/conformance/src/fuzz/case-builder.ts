@@ -48,23 +48,25 @@ function splitmix64(state: bigint): { state: bigint; out: bigint } {
  * makes its first output `~seed`: the first pick was seed mod the choice count and the next
  * ones followed from it, so consecutive seeds cycled through the same few cases.
  */
-export function mixedState(seed: number): [number, number, number, number] {
+export function mixedState(seed: number, stream = 0): [number, number, number, number] {
   let state = BigInt.asUintN(64, BigInt(seed));
   const words: number[] = [];
-  for (let i = 0; i < 2; i++) {
+  // Stream k starts k × 2 outputs further along splitmix64's sequence from the seed.
+  for (let i = 0; i < 2 * (stream + 1); i++) {
     const step = splitmix64(state);
     state = step.state;
-    words.push(Number(step.out >> 32n) | 0, Number(step.out & 0xffffffffn) | 0);
+    if (i >= 2 * stream)
+      words.push(Number(step.out >> 32n) | 0, Number(step.out & 0xffffffffn) | 0);
   }
   // pure-rand's order: s0 high, s0 low, s1 high, s1 low.
   return words as [number, number, number, number];
 }
 
-/** Choices drawn from one seeded generator. */
+/** Choices drawn from one seeded generator (`stream`: another, independent one of that seed). */
 export class Chooser {
   readonly #rng: RandomGenerator;
-  constructor(seed: number) {
-    this.#rng = xoroshiro128plusFromState(mixedState(seed));
+  constructor(seed: number, stream = 0) {
+    this.#rng = xoroshiro128plusFromState(mixedState(seed, stream));
   }
   int(from: number, to: number): number {
     return uniformInt(this.#rng, from, to);
@@ -174,7 +176,7 @@ export class CaseBuilder {
 // Choices shared by the shapes
 
 /** Positive speeds small enough that a woken job's next sleep outlasts any sequence (§8.3). */
-const SMALL_SPEEDS = [1, 2, 512, 4096] as const;
+export const SMALL_SPEEDS = [1, 2, 512, 4096] as const;
 
 /** Ids a verb may name: the shape's jobs, mostly, and now and then one that never existed. */
 function pickId(choose: Chooser, ids: readonly string[]): string {

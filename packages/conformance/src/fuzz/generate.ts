@@ -5,6 +5,7 @@
 // live in shapes-*.ts, what they share in case-builder.ts.
 
 import { Chooser, type FuzzCase, type Shape } from './case-builder.js';
+import { bitmapShape } from './shapes-bitmaps.js';
 import { chainErrorShape, chainShape } from './shapes-chain.js';
 import { sparseFileShape } from './shapes-files.js';
 import {
@@ -17,8 +18,8 @@ import {
 
 export type { FuzzCase, Shape };
 
-/** Every shape the generator knows. */
-export const SHAPES: readonly Shape[] = [
+/** The shapes a seed's first choice picks from. */
+const FIRST_SHAPES: readonly Shape[] = [
   throttledBackup,
   mirrorShape,
   chainShape,
@@ -30,6 +31,17 @@ export const SHAPES: readonly Shape[] = [
 ];
 
 /**
+ * Shapes added after seeds were in use: a second stream of the seed takes one of them instead,
+ * `LATER_PERCENT` of the time, so that every other seed still gives the case it always gave
+ * (findings and runs name seeds).
+ */
+const LATER_SHAPES: readonly Shape[] = [bitmapShape];
+const LATER_PERCENT = 12;
+
+/** Every shape the generator knows. */
+export const SHAPES: readonly Shape[] = [...FIRST_SHAPES, ...LATER_SHAPES];
+
+/**
  * The case for `seed`: the seed picks the shape, then everything in it. Nothing else goes in, so a
  * seed names the same case on every machine and every day (for one version of this file).
  * `shape` (a name from SHAPES) overrides the seed's pick, after it was drawn: a seed whose own
@@ -37,7 +49,9 @@ export const SHAPES: readonly Shape[] = [
  */
 export function generateCase(seed: number, shape?: string): FuzzCase {
   const choose = new Chooser(seed);
-  const picked = choose.pick(SHAPES);
+  let picked = choose.pick(FIRST_SHAPES);
+  const later = new Chooser(seed, 1);
+  if (later.chance(LATER_PERCENT)) picked = later.pick(LATER_SHAPES);
   return (shape === undefined ? picked : shapeNamed(shape)).build(choose, seed);
 }
 

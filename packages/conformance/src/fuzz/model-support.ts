@@ -14,6 +14,7 @@ import {
   status,
   type Volatile,
 } from '../scenario.js';
+import type { SyncedBitmap } from './model-bitmaps.js';
 import type {
   BackupSpec,
   Coverage,
@@ -43,6 +44,8 @@ export interface ModelJob {
   completeRequested: boolean;
   /** job-complete was accepted: a mirror-like job ends by pivoting to its target. */
   pivots?: boolean;
+  /** The dirty bitmap a backup syncs. */
+  readonly synced?: SyncedBitmap;
   /** The JobInfo `error` once it ended badly. */
   error?: string;
   /** The policy for the profile's injected error, if any. */
@@ -123,6 +126,8 @@ export function backupArgs(b: BackupSpec): Record<string, unknown> {
     device: b.device,
     target: b.target,
     sync: b.sync,
+    ...(b.bitmap ? { bitmap: b.bitmap } : {}),
+    ...(b.bitmapMode ? { 'bitmap-mode': b.bitmapMode } : {}),
     ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
     ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
   };

@@ -101,12 +101,42 @@ export interface InjectedError {
 
 export type ErrorPolicy = 'report' | 'ignore' | 'stop' | 'enospc' | 'auto';
 
+/** A backup's bitmap-mode (§ issue 16): what becomes of the bitmap it syncs. */
+export type BitmapMode = 'on-success' | 'always' | 'never';
+
+/** One block-dirty-bitmap-* command, or the transaction action of the same name. */
+export interface BitmapAction {
+  readonly command: 'add' | 'remove' | 'clear' | 'enable' | 'disable' | 'merge';
+  readonly node: string;
+  /** The bitmap (merge: the target). */
+  readonly name: string;
+  /** add */
+  readonly granularity?: number;
+  readonly disabled?: boolean;
+  /** merge: bitmaps of `node` by name, or of any node. */
+  readonly sources?: ReadonlyArray<string | { readonly node: string; readonly name: string }>;
+}
+
+/** The QMP arguments of a bitmap command. */
+export function bitmapArgs(a: BitmapAction): Record<string, unknown> {
+  if (a.command === 'merge') return { node: a.node, target: a.name, bitmaps: a.sources ?? [] };
+  return {
+    node: a.node,
+    name: a.name,
+    ...(a.granularity === undefined ? {} : { granularity: a.granularity }),
+    ...(a.disabled === undefined ? {} : { disabled: a.disabled }),
+  };
+}
+
 /** One backup of a transaction or of blockdev-backup. */
 export interface BackupSpec {
   readonly id: string;
   readonly device: string;
   readonly target: string;
-  readonly sync: 'full' | 'top' | 'none';
+  readonly sync: 'full' | 'top' | 'none' | 'incremental' | 'bitmap';
+  /** The bitmap of `device` it syncs, and how (sync incremental: mode absent). */
+  readonly bitmap?: string;
+  readonly bitmapMode?: BitmapMode;
   readonly speed: number;
   readonly autoFinalize: boolean;
   readonly autoDismiss: boolean;
@@ -151,6 +181,10 @@ export type Action =
       readonly mode?: 'grouped' | 'individual';
       readonly backups: readonly BackupSpec[];
     }
+  | { readonly kind: 'bitmap'; readonly action: BitmapAction }
+  | { readonly kind: 'bitmap-transaction'; readonly actions: readonly BitmapAction[] }
+  /** query-named-block-nodes: the nodes and their bitmaps. */
+  | { readonly kind: 'query-bitmaps' }
   | {
       readonly kind: 'verb';
       readonly verb: Verb;
