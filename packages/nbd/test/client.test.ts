@@ -6,6 +6,7 @@ import { NbdError, NbdOptionError, SparseMemoryBackend } from '../src/index.js';
 import { connectNbd, listNbdExports, NbdServer, queryNbdExport } from '../src/node/index.js';
 import {
   type Endpoint,
+  HANG_GUARD_MS,
   qemuBuilds,
   removeDir,
   run,
@@ -16,7 +17,7 @@ import {
 } from './harness.js';
 
 // Each test runs real QEMU tools; the machine may be busy.
-vi.setConfig({ testTimeout: 120_000 });
+vi.setConfig({ testTimeout: 2 * HANG_GUARD_MS, hookTimeout: 2 * HANG_GUARD_MS });
 
 const builds = qemuBuilds();
 

@@ -17,6 +17,28 @@ export interface ToolResult {
 
 const QEMU_TOOLS = new Set(['qemu-nbd', 'qemu-io', 'qemu-img']);
 
+/**
+ * How long a test waits for one thing — a tool to run, a daemon to start or stop, a connection to
+ * go, a read to reach the backend — before calling it a hang. A guard, never a measure of speed:
+ * on a loaded 2-core machine (two fresh-clone CI runs beside eight busy sessions, load 60-95) one
+ * qemu-io run has taken more than 30 s, and a deadline that only load can miss is a flake. A
+ * test's own vitest timeout is a multiple of it (it waits for several things in a row).
+ */
+export const HANG_GUARD_MS = 2 * 60_000;
+
+/** Waits until `condition` holds (polling each event-loop turn); fails after `ms`. */
+export async function until(
+  what: string,
+  condition: () => boolean,
+  ms = HANG_GUARD_MS,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A QEMU build whose qemu-nbd is the oracle and whose qemu-io / qemu-img drive both servers. */
 export interface QemuBuild {
   readonly version: string;
@@ -58,7 +80,7 @@ export function run(command: string, args: readonly string[]): Promise<ToolResul
     execFile(
       qemuTool(command),
       args,
-      { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+      { maxBuffer: 64 * 1024 * 1024, timeout: HANG_GUARD_MS },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : (error as { code?: unknown }).code;
         if (error !== null && typeof code !== 'number') {
@@ -118,7 +140,7 @@ export async function startQemuNbd(
       } catch {
         return; // already gone
       }
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + HANG_GUARD_MS;
       while (Date.now() < deadline) {
         try {
           process.kill(pid, 0);

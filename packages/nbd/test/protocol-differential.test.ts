@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
+  HANG_GUARD_MS,
   qemuBuilds,
   removeDir,
   run,
@@ -20,7 +21,7 @@ import {
 import { cat, lstr, RawSession, text, u16, u32 } from './raw-session.js';
 
 // Each test runs real QEMU tools; the machine may be busy.
-vi.setConfig({ testTimeout: 120_000 });
+vi.setConfig({ testTimeout: 2 * HANG_GUARD_MS, hookTimeout: 2 * HANG_GUARD_MS });
 
 const SIZE = 16 * 1024 * 1024;
 const NAME = 'disk';
@@ -76,7 +77,7 @@ describe.each(builds.map((b) => [b.version, b] as const))('QEMU %s', (_version, 
       exportName: NAME,
       maxConnections: 1,
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await Promise.all([qemu?.stop(), ours?.stop(), qemuRaw?.stop(), oursRaw?.stop()]);

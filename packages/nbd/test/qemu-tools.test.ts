@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { type NbdBackend, NbdError, SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
+  HANG_GUARD_MS,
   normalize,
   qemuBuilds,
   removeDir,
@@ -18,7 +19,7 @@ import {
 } from './harness.js';
 
 // Each test runs real QEMU tools; the machine may be busy.
-vi.setConfig({ testTimeout: 120_000 });
+vi.setConfig({ testTimeout: 2 * HANG_GUARD_MS, hookTimeout: 2 * HANG_GUARD_MS });
 
 const builds = qemuBuilds();
 

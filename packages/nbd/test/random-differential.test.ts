@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
+  HANG_GUARD_MS,
   normalize,
   qemuBuilds,
   removeDir,
@@ -55,48 +56,52 @@ function command(op: { kind: string; offset: number; length: number; pattern: nu
 describe.each(builds.map((b) => [b.version, b] as const))('QEMU %s', (_version, build) => {
   beforeEach(() => useQemu(build));
 
-  test('random qemu-io writes leave the same bytes and the same map on both servers', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), async (ops) => {
-        const dir = await tempDir('qmpkit-nbd-random-');
-        const endpoints: Endpoint[] = [];
-        try {
-          const image = join(dir, 'disk.raw');
-          expect((await run('truncate', ['-s', String(SIZE), image])).code).toBe(0);
-          endpoints.push(await startQemuNbd(dir, image, ['-f', 'raw']));
-          endpoints.push(
-            await startOurs(dir, new SparseMemoryBackend({ size: SIZE }), { maxConnections: 1 }),
-          );
-          const outputs: string[] = [];
-          for (const endpoint of endpoints) {
-            const io = await run('qemu-io', [
+  test(
+    'random qemu-io writes leave the same bytes and the same map on both servers',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), async (ops) => {
+          const dir = await tempDir('qmpkit-nbd-random-');
+          const endpoints: Endpoint[] = [];
+          try {
+            const image = join(dir, 'disk.raw');
+            expect((await run('truncate', ['-s', String(SIZE), image])).code).toBe(0);
+            endpoints.push(await startQemuNbd(dir, image, ['-f', 'raw']));
+            endpoints.push(
+              await startOurs(dir, new SparseMemoryBackend({ size: SIZE }), { maxConnections: 1 }),
+            );
+            const outputs: string[] = [];
+            for (const endpoint of endpoints) {
+              const io = await run('qemu-io', [
+                '-f',
+                'raw',
+                ...ops.flatMap((op) => ['-c', command(op)]),
+                endpoint.uri(),
+              ]);
+              const map = await run('nbdinfo', ['--map', endpoint.uri()]);
+              outputs.push(
+                `${io.code}\n${normalize(io.stdout, endpoint)}${io.stderr}\n${map.stdout}`,
+              );
+            }
+            expect(outputs[1]).toBe(outputs[0]);
+            const compare = await run('qemu-img', [
+              'compare',
               '-f',
               'raw',
-              ...ops.flatMap((op) => ['-c', command(op)]),
-              endpoint.uri(),
+              '-F',
+              'raw',
+              endpoints[0]!.uri(),
+              endpoints[1]!.uri(),
             ]);
-            const map = await run('nbdinfo', ['--map', endpoint.uri()]);
-            outputs.push(
-              `${io.code}\n${normalize(io.stdout, endpoint)}${io.stderr}\n${map.stdout}`,
-            );
+            expect(compare.stdout).toBe('Images are identical.\n');
+          } finally {
+            await Promise.all(endpoints.map((e) => e.stop()));
+            await removeDir(dir);
           }
-          expect(outputs[1]).toBe(outputs[0]);
-          const compare = await run('qemu-img', [
-            'compare',
-            '-f',
-            'raw',
-            '-F',
-            'raw',
-            endpoints[0]!.uri(),
-            endpoints[1]!.uri(),
-          ]);
-          expect(compare.stdout).toBe('Images are identical.\n');
-        } finally {
-          await Promise.all(endpoints.map((e) => e.stop()));
-          await removeDir(dir);
-        }
-      }),
-      { numRuns: Number(process.env.NBD_RANDOM_RUNS ?? 8) },
-    );
-  }, 300_000);
+        }),
+        { numRuns: Number(process.env.NBD_RANDOM_RUNS ?? 8) },
+      );
+    },
+    3 * HANG_GUARD_MS,
+  );
 });

@@ -4,6 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { type ByteReader, type ByteWriter, EndOfStreamError } from '../src/index.js';
 import { socketStreams } from '../src/node/index.js';
+import { HANG_GUARD_MS } from './harness.js';
 
 const OPTS_MAGIC = 0x49484156454f5054n;
 
@@ -221,7 +222,7 @@ export class RawSession {
   }
 
   /** Reads and discards until the server closes the connection; false if it never does in time. */
-  async drainUntilClosed(deadlineMs = 20_000): Promise<boolean> {
+  async drainUntilClosed(deadlineMs = HANG_GUARD_MS): Promise<boolean> {
     const deadline = Date.now() + deadlineMs;
     for (;;) {
       if (Date.now() > deadline) return false;

@@ -12,7 +12,7 @@ import {
   SparseMemoryBackend,
 } from '../src/index.js';
 import { connectNbd, NbdListenError, NbdServer } from '../src/node/index.js';
-import { removeDir, tempDir } from './harness.js';
+import { removeDir, tempDir, until } from './harness.js';
 import { cat, lstr, RawSession, u16, u32 } from './raw-session.js';
 
 let dir: string | undefined;
@@ -35,15 +35,6 @@ async function listen(
   const server = await NbdServer.listen({ path }, options);
   servers.push(server);
   return server;
-}
-
-/** Waits until `condition` holds (polling each event-loop turn), failing after a generous deadline. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A backend whose reads wait until released, counting how many run at once. */
@@ -86,7 +77,7 @@ describe('bounds', () => {
     server.addExport({ name: '', backend });
     const s = await rawGo((server.address as { path: string }).path);
     for (let i = 0; i < 20; i++) await s.request(0, 0, i, i * 512, 512);
-    await until(() => stats.running === 16, '16 reads in the backend');
+    await until('16 reads in the backend', () => stats.running === 16);
     // Give a 17th read every chance to slip through before releasing anything.
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(stats.calls).toBe(16);
@@ -105,7 +96,7 @@ describe('bounds', () => {
     const s = await RawSession.open((server.address as { path: string }).path);
     await s.greeting(3);
     expect(await s.closedByServer()).toBe(true);
-    await until(() => server.connectionCount === 0, 'the connection to go');
+    await until('the connection to go', () => server.connectionCount === 0);
   });
 
   test('an option longer than 32 MiB ends the session', async () => {
@@ -137,7 +128,7 @@ describe('lifecycle', () => {
     expect([...(await b.read(0, 2))]).toEqual([0, 0]);
     expect(server.exportNames()).toEqual(['b']);
     await b.disconnect();
-    await until(() => server.connectionCount === 0, 'clients to go');
+    await until('clients to go', () => server.connectionCount === 0);
   });
 
   test('close ends clients, fails their requests and removes the socket file', async () => {
@@ -151,7 +142,7 @@ describe('lifecycle', () => {
       () => 'answered',
       (error: unknown) => error,
     );
-    await until(() => stats.calls === 1, 'the read to reach the backend');
+    await until('the read to reach the backend', () => stats.calls === 1);
     // The server waits for what the backend is doing before it calls itself closed.
     const closing = server.close();
     gates.shift()!();
@@ -267,7 +258,7 @@ describe('request data in flight', () => {
     server.addExport({ name: '', backend });
     const s = await rawGo((server.address as { path: string }).path);
     for (let i = 0; i < 6; i++) await s.request(0, 0, i, i * 512, 512);
-    await until(() => stats.running === 2, 'two reads in the backend');
+    await until('two reads in the backend', () => stats.running === 2);
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(stats.calls).toBe(2);
     while (stats.calls < 6 || gates.length > 0) {

@@ -14,9 +14,20 @@ export async function cleanUp(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-// The deadline only guards against a hang: on a loaded 2-core machine a bin has taken 38 s to
-// start (fresh-clone CI beside eight busy sessions), so it stays well inside the test timeout.
-export async function until(what: string, condition: () => boolean, ms = 120_000): Promise<void> {
+/**
+ * How long a test waits for one thing (a bin to start or exit, a reply, an event, a file) before
+ * calling it a hang. A guard, never a measure of speed: on a loaded 2-core machine (two
+ * fresh-clone CI runs beside eight busy sessions, load 60-95) a bin has taken 38 s just to start,
+ * so it is minutes, and it stays inside the suite's 180 s test timeout so that a hang is reported
+ * as what never came.
+ */
+export const HANG_GUARD_MS = 2 * 60_000;
+
+export async function until(
+  what: string,
+  condition: () => boolean,
+  ms = HANG_GUARD_MS,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -31,11 +42,19 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
-/** Starts the bin (killed after the test if still running). */
-export function startServer(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+/**
+ * Starts the bin (killed after the test if still running). With `umask`, through a shell that
+ * `exec`s node, so the pid stays the server's.
+ */
+export function startServer(args: string[], options: { umask?: string } = {}) {
+  const child: ChildProcess =
+    options.umask === undefined
+      ? spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(
+          '/bin/sh',
+          ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, BIN, ...args],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
@@ -48,7 +67,7 @@ export function startServer(args: string[]) {
       await exited;
     }
   });
-  return { exited, stderr: () => stderr };
+  return { child, exited, stderr: () => stderr };
 }
 
 /** Starts the bin on a unix socket in a new temporary directory and waits until it listens. */

@@ -1,5 +1,5 @@
 // The built bin, spawned like a test setup would spawn qemu-storage-daemon.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -14,10 +14,9 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { BIN, cleanUp, HANG_GUARD_MS, startServer as start, until } from './bin-harness.js';
 
-const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
@@ -29,68 +28,16 @@ beforeAll(() => {
   if (!existsSync(BIN))
     throw new Error(`${BIN} is missing: run pnpm --filter @qmpkit/server-app build`);
 });
+// Servers a test started (one a failing test leaves running is killed here).
+afterEach(cleanUp);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Servers a test started; one a failing test leaves running is killed here. */
-const running = new Set<ChildProcess>();
-afterEach(async () => {
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) {
-            resolve();
-            return;
-          }
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  running.clear();
-});
-
 function run(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Waits for a condition; the deadline is generous because the machine may be loaded. */
-// A guard against a hang, not a timing assertion: bins have taken 38 s to start on a loaded machine.
-async function until(predicate: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function start(
-  args: string[],
-  options: { umask?: string } = {},
-): {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-} {
-  // With a umask, through a shell that `exec`s node: the pid stays the server's.
-  const child =
-    options.umask === undefined
-      ? spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(
-          '/bin/sh',
-          ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, BIN, ...args],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-  running.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: HANG_GUARD_MS,
   });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  return { child, stderr: () => stderr, exited };
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 function exchange(
@@ -183,7 +130,7 @@ describe('qmpkit-server', () => {
       );
     const path = join(dir, 'all.sock');
     const server = start(['--socket', path, '--serve-all-clients']);
-    await until(() => existsSync(path));
+    await until('the socket', () => existsSync(path));
     const first = await greeting(path);
     const second = await greeting(path);
     expect(first.line).toMatch(/^\{"QMP": /);
@@ -214,13 +161,13 @@ describe('qmpkit-server', () => {
       { umask: '000' },
     );
     try {
-      await until(() =>
+      await until('the server to listen', () =>
         server.stderr().includes(`qmpkit-server: listening on unix socket ${path}`),
       );
       expect(statSync(path).mode & 0o777).toBe(0o600);
       // Every change made before this marker has been reported once the marker has.
       writeFileSync(join(socketDir, 'marker'), '');
-      await until(() => seen.some((s) => s.name === 'marker'));
+      await until('the marker to be reported', () => seen.some((s) => s.name === 'marker'));
     } finally {
       watcher.close();
     }
@@ -244,7 +191,7 @@ describe('qmpkit-server', () => {
       },
     });
     expect(JSON.parse(lines[2]!)).toMatchObject({ id: 1, return: { qemu: { major: 10 } } });
-    await until(() => server.stderr().includes('left'));
+    await until('the client to leave', () => server.stderr().includes('left'));
     expect(server.stderr()).toMatch(/client 1 connected to .*qmp\.sock/);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
@@ -277,7 +224,9 @@ describe('qmpkit-server', () => {
     ] as const) {
       const path = join(dir, `v${version}.sock`);
       const server = start(['--qemu-version', version, '--socket', path]);
-      await until(() => server.stderr().includes('listening on unix socket'));
+      await until('the server to listen', () =>
+        server.stderr().includes('listening on unix socket'),
+      );
       const lines = await exchange({ path }, ask, 3);
       expect(JSON.parse(lines[0]!)).toMatchObject({ QMP: { version: { qemu } } });
       expect(JSON.parse(lines[2]!)).toEqual(reply);
@@ -297,7 +246,9 @@ describe('qmpkit-server', () => {
       '--monitor',
       't',
     ]);
-    await until(() => /listening on tcp 127\.0\.0\.1:\d+\n/.test(server.stderr()));
+    await until('the server to listen', () =>
+      /listening on tcp 127\.0\.0\.1:\d+\n/.test(server.stderr()),
+    );
     const port = Number(/listening on tcp 127\.0\.0\.1:(\d+)/.exec(server.stderr())![1]);
     expect(port).toBeGreaterThan(0);
     const lines = await exchange(
@@ -313,14 +264,17 @@ describe('qmpkit-server', () => {
     const path = join(dir, 'killed.sock');
     const pidfile = join(dir, 'killed.pid');
     const first = start(['--socket', path, '--pidfile', pidfile]);
-    await until(() => existsSync(pidfile));
+    await until('the pidfile', () => existsSync(pidfile));
     first.child.kill('SIGKILL');
     await first.exited;
     expect(existsSync(path)).toBe(true);
     expect(existsSync(pidfile)).toBe(true);
     const second = start(['--socket', path, '--pidfile', pidfile]);
-    await until(() => second.stderr().includes('listening'));
-    await until(() => readFileSync(pidfile, 'utf8') === `${second.child.pid}\n`);
+    await until('the restarted server to listen', () => second.stderr().includes('listening'));
+    await until(
+      'the pidfile of the restarted server',
+      () => readFileSync(pidfile, 'utf8') === `${second.child.pid}\n`,
+    );
     const lines = await exchange({ path }, '{"execute":"qmp_capabilities","id":1}', 2);
     expect(JSON.parse(lines[1]!)).toEqual({ return: {}, id: 1 });
     second.child.kill('SIGTERM');
@@ -333,15 +287,15 @@ describe('qmpkit-server', () => {
     const path = join(dir, 'twice.sock');
     const pidfile = join(dir, 'twice.pid');
     const server = start(['--socket', path, '--pidfile', pidfile]);
-    await until(() => existsSync(pidfile));
+    await until('the pidfile', () => existsSync(pidfile));
     // A client that asks for a lot and reads nothing.
     const idle = connect(path);
     idle.pause();
     idle.on('error', () => {});
     idle.write(`{"execute":"qmp_capabilities"}${'{"execute":"query-qmp-schema"}'.repeat(20)}`);
-    await until(() => server.stderr().includes('connected'));
+    await until('the client to connect', () => server.stderr().includes('connected'));
     server.child.kill('SIGTERM');
-    await until(() => server.stderr().includes('shutting down'));
+    await until('the shutdown to begin', () => server.stderr().includes('shutting down'));
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(existsSync(path)).toBe(false);
@@ -352,7 +306,7 @@ describe('qmpkit-server', () => {
   test('SIGINT with a --socket shortcut', async () => {
     const path = join(dir, 'int.sock');
     const server = start(['--socket', path]);
-    await until(() => existsSync(path));
+    await until('the socket', () => existsSync(path));
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
     expect(existsSync(path)).toBe(false);

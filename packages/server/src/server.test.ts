@@ -450,7 +450,7 @@ describe('flow control (§6)', () => {
     );
     client.transport.resume();
     await sent;
-    await client.waitFor(5, 60_000);
+    await client.waitFor(5);
     expect(ids(client.replies)).toEqual([0, 1, 2, 3]);
     expect(h.server.clientCount).toBe(1);
     expect(h.logs.filter(([level]) => level !== 'info')).toEqual([]);
