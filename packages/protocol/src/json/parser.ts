@@ -41,16 +41,19 @@ export interface ParseOptions {
 }
 
 /**
- * Parses `types[0..count)` / `payloads[0..count)` as exactly one JSON value. Returns the value,
- * or a string: the error text after `JSON parse error, `.
+ * Parses the tokens `types[0..count)` as exactly one JSON value. `payloads` holds the payloads of
+ * the value tokens among them (numbers, strings, keywords), in order. Returns the value, or a
+ * string: the error text after `JSON parse error, `.
  */
 export function parseTokens(
-  types: readonly number[],
+  types: ArrayLike<number>,
   payloads: readonly unknown[],
   count: number,
   options: ParseOptions,
 ): { value: QemuJsonValue } | { error: string } {
   let pos = 0;
+  /** The next value token's payload: the parser meets value tokens in input order. */
+  let payload = 0;
 
   const fail = (desc: string): never => {
     throw new ParseFailure(desc);
@@ -64,14 +67,17 @@ export function parseTokens(
       case TOKEN_LSQUARE:
         return parseArray();
       case TOKEN_NUMBER:
-        return payloads[pos++] as number | bigint | JsonFloat;
+        pos++;
+        return payloads[payload++] as number | bigint | JsonFloat;
       case TOKEN_STRING: {
-        const s = payloads[pos++] as string | BadString;
+        pos++;
+        const s = payloads[payload++] as string | BadString;
         if (s instanceof BadString) fail(s.desc);
         return s as string;
       }
       case TOKEN_KEYWORD: {
-        const word = payloads[pos++] as string;
+        pos++;
+        const word = payloads[payload++] as string;
         if (word === 'true') return true;
         if (word === 'false') return false;
         if (word === 'null') return null;

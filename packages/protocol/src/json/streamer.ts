@@ -146,9 +146,15 @@ export class JsonStreamer {
   private braces = 0;
   private brackets = 0;
   private tokenBytes = 0;
-  private types: number[] = [];
+  /**
+   * The token types of the message in progress, one byte each: a message may hold 2^21 tokens,
+   * and what it costs to hold them is what an input of that size costs.
+   */
+  private types = new Uint8Array(256);
+  /** The payloads of its value tokens (numbers, strings, keywords) in order; none for punctuation. */
   private payloads: unknown[] = [];
   private count = 0;
+  private valueCount = 0;
 
   // Input not yet lexed, and items produced but not yet taken.
   private readonly input: Uint8Array[] = [];
@@ -744,9 +750,13 @@ export class JsonStreamer {
       this.emitError('nesting-too-deep', 'JSON nesting depth limit exceeded');
       return;
     }
-    this.types[this.count] = type;
-    this.payloads[this.count] = payload;
-    this.count++;
+    if (this.count === this.types.length) {
+      const bigger = new Uint8Array(Math.min(this.types.length * 2, this.maxTokens));
+      bigger.set(this.types);
+      this.types = bigger;
+    }
+    this.types[this.count++] = type;
+    if (payload !== undefined) this.payloads[this.valueCount++] = payload;
     this.tokenBytes += len;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
     this.parseMessage();
@@ -794,13 +804,14 @@ export class JsonStreamer {
     this.tokenBytes = 0;
     if (this.count > 65536) {
       // After a huge message, give the memory back rather than keep the capacity.
-      this.types = [];
+      this.types = new Uint8Array(256);
       this.payloads = [];
     } else {
       // Drop references so payloads can be collected; keep the arrays' capacity.
-      for (let k = 0; k < this.count; k++) this.payloads[k] = undefined;
+      for (let k = 0; k < this.valueCount; k++) this.payloads[k] = undefined;
     }
     this.count = 0;
+    this.valueCount = 0;
     if (this.tok.length > 1024 * 1024 && this.tokLen === 0) this.tok = new Uint8Array(256);
   }
 }
