@@ -7,7 +7,8 @@
 // trees that tests running at the same time load (`pnpm build` first; the root
 // `pnpm bench:reliability` runs this file).
 //
-// QMPKIT_BENCH_FAST=1 sends 50,000 fuzz inputs instead of 1,000,000 and shortens the loops.
+// QMPKIT_BENCH_FAST=1 sends 50,000 fuzz inputs instead of 1,000,000 and shortens the loops;
+// `node reliability.bench.mjs <part>` runs one part (fuzz, storms, floods, inputs, …).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -427,11 +428,28 @@ async function inputs() {
   // tokens until it is complete). Measured at two sizes: the growth per MiB between them is
   // what each further MiB costs; the growth at the small size includes a fixed part (for Node,
   // its heap growing to its working size).
+  //
+  // Shapes: many tiny messages (`1 `, `{"a":1}`: each answered with an error), one message of
+  // many tokens (`[1,1,…]`, `[{"a":1},{"a":1},…]`: every token is held until the message is
+  // complete, up to QEMU's limit of 2^21 tokens), deep nesting (`[[[…`: refused at depth 1024,
+  // again and again), and one long string (`"aaa…"`, a single token up to the 64 MiB limit).
+  const MiB = 1024 * 1024;
+  const many = FAST ? [1, 4] : [2, 8];
   const kinds = [
-    ['"1 "', (mib) => '1 '.repeat(mib * 512 * 1024), FAST ? [1, 4] : [2, 8]],
+    ['"1 "', (mib) => '1 '.repeat(mib * 512 * 1024), many],
+    ['"{"a":1}"', (mib) => '{"a":1}'.repeat((mib * MiB) / 7), many],
     ['one "[1,1,…" message', (mib) => `[${'1,'.repeat(mib * 512 * 1024 - 1)}1]\n`, [0.5, 1]],
+    [
+      'one "[{"a":1},…" message',
+      (mib) => `[${'{"a":1},'.repeat((mib * MiB) / 8 - 1)}{}]\n`,
+      [0.5, 1],
+    ],
+    ['"[[[…"', (mib) => '['.repeat(mib * MiB), many],
+    ['one long string', (mib) => `"${'a'.repeat(mib * MiB - 2)}"\n`, many],
   ];
-  for (const [label, make, sizes] of kinds) {
+  // QMPKIT_BENCH_INPUT=<part of a label> measures only the shapes it names.
+  const chosen = kinds.filter(([label]) => label.includes(process.env.QMPKIT_BENCH_INPUT ?? ''));
+  for (const [label, make, sizes] of chosen) {
     for (const [name, command] of TARGETS) {
       const growth = [];
       for (const mib of sizes) {
