@@ -21,6 +21,7 @@ import { sparseFileScenarios } from './sparse-files.js';
 import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { streamCommitErrorScenarios } from './stream-commit-errors.js';
+import { throttledFileBackupScenarios } from './throttled-file-backup-woken.js';
 import { transactionScenarios } from './transactions.js';
 import { verbScenarios } from './verbs.js';
 
@@ -47,4 +48,5 @@ export const allScenarios: readonly Scenario[] = [
   ...sparseFileScenarios,
   ...mirrorSourceErrorScenarios,
   ...activeCommitScenarios,
+  ...throttledFileBackupScenarios,
 ];

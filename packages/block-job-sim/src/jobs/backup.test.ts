@@ -149,4 +149,34 @@ describe('backup and drains', () => {
       'R',
     ]);
   });
+
+  // Recorded on qemu-storage-daemon 7.2.22 and 10.0.2 (conformance scenario
+  // throttled-backup-of-a-file-unthrottled-finishes-after-the-reply): the rest of the copy is
+  // file I/O, which completes in later main-loop turns, after set-speed's reply.
+  test('a throttled backup of a raw file, unthrottled: the reply first, then the rest', () => {
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.store.create('/src.img', 16 * MiB);
+    s.store.write('/src.img', 0, new Uint8Array(4 * MiB).fill(0xcd));
+    s.add({ driver: 'file', 'node-name': 'f', filename: '/src.img' });
+    s.nullNode('dst', 16 * MiB);
+    s.run('blockdev-backup', {
+      'job-id': 'b1',
+      device: 'f',
+      target: 'dst',
+      sync: 'full',
+      speed: 4096,
+    });
+    s.step(100);
+    expect(s.peek('b1')).toMatchObject({ offset: MiB, busy: false });
+    s.take();
+    s.run('block-job-set-speed', { device: 'b1', speed: 0 });
+    expect(s.take()).toEqual([
+      'R',
+      'b1 waiting',
+      'b1 pending',
+      `COMPLETED b1 ${16 * MiB}/${16 * MiB}`,
+      'b1 concluded',
+      'b1 null',
+    ]);
+  });
 });

@@ -131,8 +131,13 @@ export function command(
       for (let i = 0; i < soon.length; i++) (soon[i] as () => void)();
     }
   } finally {
-    rt.deferred = undefined;
-    reconcileAll(rt);
+    // Every job follows what the command did to it while the command is still running: work
+    // that goes after the reply (file I/O a woken job issues) still waits for the reply.
+    try {
+      reconcileAll(rt);
+    } finally {
+      rt.deferred = undefined;
+    }
     const after = guarded(rt, () => {
       // Deferred work may defer more (it then runs at once: we are past the reply).
       for (let i = 0; i < deferred.length; i++) (deferred[i] as () => void)();

@@ -25,18 +25,6 @@ export const HELD_BACK: readonly HeldBackClass[] = [
     what: 'a stream of a node whose earlier stream finished: that stream cut the backing chain, so on QEMU the new one has nothing to do (len 0) and its whole life, to concluded, happens inside block-stream; qmpkit-server keeps the chain and the new stream runs after the reply over the full length',
     reaches: ({ traits }) => traits.has('stream-after-finished-stream'),
   },
-  {
-    name: 'throttled-file-backup-woken',
-    what: 'a throttled backup of a raw file (sparse-file shape) woken by set-speed 0, job-resume or a drain’s end: on QEMU the rest of the copy is file I/O and ends after the waking command’s reply; qmpkit-server finishes it (waiting … concluded) before the reply',
-    reaches: ({ scenario }) =>
-      scenario.steps.some(
-        (step) =>
-          'send' in step &&
-          step.send === 'blockdev-backup' &&
-          step.arguments?.device === 'bad' &&
-          typeof step.arguments?.speed === 'number',
-      ),
-  },
 ];
 
 /** The held-back classes a case can reach (none: the CI runs it). */
