@@ -20,8 +20,9 @@ import { PersistentBitmaps } from './bitmaps/persistence.js';
 import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdebug.js';
 import { createImage } from './block-layer/create-image.js';
 import { blockStatus, recordWrite, requestError } from './block-layer/guest-io.js';
-import type { BlockNode, BlockStatusExtent, ExternalUser } from './block-layer/node.js';
+import type { BlockChild, BlockNode, BlockStatusExtent, ExternalUser } from './block-layer/node.js';
 import {
+  attach,
   commitLocks,
   cumulativePermissions,
   refreshPermissions,
@@ -317,6 +318,67 @@ export class BlockLayer {
     recordWrite(this.#mutable(node), offset, bytes);
   }
 
+  // ---- graph changes jobs make ---------------------------------------------------------------
+
+  /**
+   * Keeps the node open without using it (bdrv_ref), as a job keeps the nodes it dropped from
+   * the chain until it is freed. Returns the release (bdrv_unref): a node nothing else keeps is
+   * closed then, with what only it kept below.
+   */
+  hold(node: BlockNode): () => void {
+    const mutable = this.#mutable(node);
+    mutable.holds++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      mutable.holds--;
+      this.#unref(mutable);
+      commitLocks(this.#nodes);
+    };
+  }
+
+  /**
+   * bdrv_set_backing_hd() and bdrv_change_backing_file(), as a finished stream or commit does
+   * them: `node`'s backing child becomes `backing` (undefined: the chain ends at `node`), and
+   * its image header names `backingFile` in `backingFormat` instead of the old backing file.
+   * The old backing node loses this parent; unless something else keeps it (its user, the
+   * monitor, a job's hold), it is closed with what only it kept below.
+   */
+  setBacking(
+    node: BlockNode,
+    backing: BlockNode | undefined,
+    backingFile: string | undefined,
+    backingFormat: string | undefined,
+  ): void {
+    const mutable = this.#mutable(node);
+    const old = mutable.children.find((c) => c.name === 'backing');
+    if (old?.node !== backing) {
+      if (backing !== undefined) {
+        attach(this.#nodes, mutable, 'backing', this.#mutable(backing));
+        // The new edge takes the old one's place among the children.
+        const edge = mutable.children.pop() as BlockChild;
+        if (old !== undefined) mutable.children.splice(mutable.children.indexOf(old), 0, edge);
+        else mutable.children.push(edge);
+      }
+      if (old !== undefined) {
+        mutable.children.splice(mutable.children.indexOf(old), 1);
+        const oldNode = old.node as MutableNode;
+        const at = oldNode.users.findIndex(
+          (u) => u.kind === 'node' && u.parent === mutable && u.childName === 'backing',
+        );
+        if (at >= 0) oldNode.users.splice(at, 1);
+        releaseBackingBlocker(old, mutable);
+        this.#unref(oldNode);
+      }
+    }
+    if (mutable.qcow2 !== undefined) {
+      mutable.qcow2 = { ...mutable.qcow2, backingFile, backingFormat };
+    }
+    mutable.autoBackingFile = backingFile ?? '';
+    commitLocks(this.#nodes);
+  }
+
   // ---- blockdev-del -------------------------------------------------------------------------
 
   /** blockdev-del, with QEMU's checks in QEMU's order. */
@@ -335,7 +397,7 @@ export class BlockLayer {
   }
 
   #unref(node: MutableNode): void {
-    if (node.monitorOwned || node.users.length > 0) return;
+    if (node.monitorOwned || node.users.length > 0 || node.holds > 0) return;
     this.#closeImage(node);
     const index = this.#nodes.indexOf(node);
     if (index >= 0) this.#nodes.splice(index, 1);

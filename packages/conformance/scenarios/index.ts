@@ -18,6 +18,7 @@ import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
 import { persistentBitmapScenarios } from './persistent-bitmaps.js';
 import { sparseFileScenarios } from './sparse-files.js';
+import { streamAfterFinishedStreamScenarios } from './stream-after-finished-stream.js';
 import { streamAfterPartialStreamScenarios } from './stream-after-partial-stream.js';
 import { streamCommitScenarios } from './stream-commit.js';
 import { streamCommitErrorScenarios } from './stream-commit-errors.js';
@@ -48,5 +49,6 @@ export const allScenarios: readonly Scenario[] = [
   ...sparseFileScenarios,
   ...mirrorSourceErrorScenarios,
   ...activeCommitScenarios,
+  ...streamAfterFinishedStreamScenarios,
   ...throttledFileBackupScenarios,
 ];

@@ -52,6 +52,13 @@ export interface MutableNode extends BlockNode {
   appendedEnd: number;
   /** The backing string QEMU compares with the backing node's filename (auto_backing_file). */
   autoBackingFile: string;
+  /** For qcow2 nodes: the header, as opened and as jobs changed it since (its backing file). */
+  qcow2: BlockNode['qcow2'];
+  /**
+   * References that keep the node open without using it: a job keeps the nodes it dropped from
+   * the graph until it is freed (block_job_add_bdrv's bdrv_ref).
+   */
+  holds: number;
 }
 
 /** Lengths are counted in 512-byte sectors, rounded up (bdrv_getlength). */

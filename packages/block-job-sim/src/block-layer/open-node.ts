@@ -163,6 +163,7 @@ export class NodeOpener {
       appendedEnd: 0,
       dataExtents: undefined,
       autoBackingFile: '',
+      holds: 0,
     };
   }
 

@@ -101,4 +101,25 @@ describe('commit', () => {
       'GenericError: Need a root block node',
     );
   });
+
+  // Recorded on qemu-storage-daemon 7.2.22 and 10.0.2 (conformance scenario
+  // commit-drops-the-committed-image-from-the-chain).
+  test('a finished commit makes the base the backing file of the image above top', () => {
+    s.nullNode('base', 4 * MiB);
+    s.overlay('mid', 4 * MiB, 'base', [0]);
+    s.overlay('top', 4 * MiB, 'mid');
+    s.run('block-commit', {
+      device: 'top',
+      'top-node': 'mid',
+      'base-node': 'base',
+      'job-id': 'c1',
+    });
+    s.step(100);
+    expect(s.take()).toContain(`COMPLETED c1 ${4 * MiB}/${4 * MiB}`);
+    expect(s.layer.findNode('top')?.backing?.nodeName).toBe('base');
+    s.run('blockdev-del', { 'node-name': 'mid' });
+    expect(s.fail('blockdev-del', { 'node-name': 'base' })).toBe(
+      "GenericError: Node 'base' is busy: node is used as backing hd of 'top'",
+    );
+  });
 });

@@ -4,13 +4,20 @@
 //
 // Its loop is the plain copy loop of the runtime: chunks throttled by the rate limiter, a sleep
 // between throttled chunks, the run ending after the delay of its last chunk when an unallocated
-// stretch follows it.
+// stretch follows it. Succeeded, it drops the images it committed from the chain
+// (./chain-change.ts).
 
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
-import type { CommitState } from './driver.js';
+import { shortenChain } from './chain-change.js';
+import type { CommitState, JobRun } from './driver.js';
 
-export function commitState(): CommitState {
-  return { kind: 'commit' };
+export function commitState(options: Omit<CommitState, 'kind'>): CommitState {
+  return { kind: 'commit', ...options };
+}
+
+function stateOf(d: JobRun): CommitState {
+  if (d.state.kind !== 'commit') throw new Error(`job '${d.id}' is not a commit`);
+  return d.state;
 }
 
 export const commitDriver: JobDriver = {
@@ -22,4 +29,9 @@ export const commitDriver: JobDriver = {
   kind: 'commit',
   // A concluded commit kept by auto-dismiss false still holds its nodes until dismissed.
   releasesNodes: 'when-dismissed',
+  // commit_prepare(): bdrv_drop_intermediate() makes the base the overlay's backing.
+  prepare: (rt, d) => {
+    const { overlay, base, backingFile } = stateOf(d);
+    shortenChain(rt, d, overlay, base, backingFile);
+  },
 };

@@ -42,12 +42,21 @@ export interface StreamState {
   readonly kind: 'stream';
   /** Nothing between the device and the base: the run returns at once. */
   readonly immediate: boolean;
+  /** Where top's chain ends once the stream has succeeded (undefined: top has no backing). */
+  readonly base: BlockNode | undefined;
+  /** The backing file name the command gave for top's header (`backing-file`). */
+  readonly backingFile: string | undefined;
   /** An error the policy ignored fails the job at its end. */
   ignoredError: string | undefined;
 }
 
 export interface CommitState {
   readonly kind: 'commit';
+  /** The image above top, whose backing becomes the base when the commit has succeeded. */
+  readonly overlay: BlockNode;
+  readonly base: BlockNode;
+  /** The backing file name the command gave for the overlay's header (`backing-file`). */
+  readonly backingFile: string | undefined;
 }
 
 export interface CreateState {

@@ -3,6 +3,7 @@
 // QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
 // block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
 import { beforeEach, describe, expect, test } from 'vitest';
+import { buildEmptyQcow2 } from '../qcow2.js';
 import { MiB, Scenario, streamChain } from './scenario.test-helper.js';
 
 let s: Scenario;
@@ -170,5 +171,71 @@ describe('stream', () => {
       's1 concluded',
       's1 null',
     ]);
+  });
+
+  // Recorded on qemu-storage-daemon 7.2.22 and 10.0.2 (conformance scenarios
+  // stream-after-a-finished-stream-has-nothing-to-do, stream-to-a-base-keeps-the-base): a
+  // stream that succeeded cuts top's chain at its base.
+  test('a finished stream cuts the chain: a new stream has nothing to do, mid can go', () => {
+    s.nullNode('base', 4 * MiB);
+    s.overlay('mid', 4 * MiB, 'base', [0]);
+    s.overlay('top', 4 * MiB, 'mid');
+    expect(s.fail('blockdev-del', { 'node-name': 'mid' })).toBe(
+      "GenericError: Node 'mid' is busy: node is used as backing hd of 'top'",
+    );
+    s.run('block-stream', { device: 'top', 'job-id': 's1' });
+    s.step(100);
+    expect(s.take()).toContain(`COMPLETED s1 ${4 * MiB}/${4 * MiB}`);
+    expect(s.layer.findNode('top')?.backing).toBeUndefined();
+    s.run('block-stream', { device: 'top', 'job-id': 's2', speed: 4096 });
+    expect(s.take()).toEqual([
+      's2 created',
+      's2 running',
+      's2 waiting',
+      's2 pending',
+      'COMPLETED s2 0/0',
+      's2 concluded',
+      's2 null',
+      'R',
+    ]);
+    s.run('blockdev-del', { 'node-name': 'mid' });
+    s.run('blockdev-del', { 'node-name': 'base' });
+  });
+
+  test('a cancelled stream leaves the chain as it was', () => {
+    streamChain(s);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', speed: 1 });
+    s.run('job-cancel', { id: 's1' });
+    expect(s.layer.findNode('top')?.backing?.nodeName).toBe('base');
+  });
+
+  test('an image opened from the header is closed when the stream that dropped it is freed', () => {
+    // top.qcow2's header names base.img (raw), which opens with top as an automatic node.
+    s.store.put('/base.img', new Uint8Array(4 * MiB));
+    const { writes, fileLength } = buildEmptyQcow2({
+      size: 4 * MiB,
+      backingFile: 'base.img',
+      backingFormat: 'raw',
+    });
+    const image = new Uint8Array(fileLength);
+    for (const w of writes) image.set(w.data, w.offset);
+    s.store.put('/top.qcow2', image);
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'top',
+      file: { driver: 'file', filename: '/top.qcow2' },
+    });
+    const auto = s.layer.findNode('top')?.backing;
+    expect(auto?.userNamed).toBe(false);
+    const named = () => s.layer.nodes().map((n) => n.nodeName);
+    s.run('block-stream', { device: 'top', 'job-id': 's1', 'auto-dismiss': false });
+    s.step(100);
+    expect(s.take()).toContain('s1 concluded');
+    expect(s.layer.findNode('top')?.backing).toBeUndefined();
+    // The stream keeps what it dropped until it is freed.
+    expect(named()).toContain(auto?.nodeName);
+    s.run('job-dismiss', { id: 's1' });
+    expect(named()).not.toContain(auto?.nodeName);
+    expect(s.layer.findNode('top')?.qcow2?.backingFile).toBeUndefined();
   });
 });

@@ -6,15 +6,22 @@
 // - Unallocated stretches count as free progress; the run ends after the rate-limit delay of its
 //   last chunk when an unallocated stretch follows it.
 // - Every failure is reported as a read; an error the policy ignores fails the job at its end.
+// - Succeeded, it drops the images it streamed from top's chain (./chain-change.ts).
 // - It holds its nodes until it is dismissed (a concluded stream still makes its node busy).
 
+import type { BlockNode } from '../block-layer.js';
 import { beginRun, reachEnd, resumeRun } from '../runtime/copy-loop.js';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
 import { finish } from '../runtime/job-runtime.js';
+import { shortenChain } from './chain-change.js';
 import type { JobRun, StreamState } from './driver.js';
 
-export function streamState(options: { immediate: boolean }): StreamState {
-  return { kind: 'stream', immediate: options.immediate, ignoredError: undefined };
+export function streamState(options: {
+  immediate: boolean;
+  base: BlockNode | undefined;
+  backingFile: string | undefined;
+}): StreamState {
+  return { kind: 'stream', ...options, ignoredError: undefined };
 }
 
 function stateOf(d: JobRun): StreamState {
@@ -39,6 +46,13 @@ export const streamDriver: JobDriver = {
   copyDone: (rt, d) => {
     reachEnd(rt, d);
     finish(rt, d, stateOf(d).ignoredError);
+  },
+  prepare: (rt, d) => {
+    // stream_prepare(): top's backing becomes the base (when top has a backing file at all).
+    const top = d.readNode;
+    if (top?.backing === undefined) return;
+    const { base, backingFile } = stateOf(d);
+    shortenChain(rt, d, top, base, backingFile);
   },
   errorIgnored: (d, message) => {
     const state = stateOf(d);

@@ -73,6 +73,11 @@ export interface JobDriver {
   speedChanged(rt: JobRuntime, d: JobRun): boolean;
   /** JobDriver.cancel, before the engine sees the cancel. */
   cancel(rt: JobRuntime, d: JobRun, force: boolean): void;
+  /**
+   * JobDriver.prepare, when the job has succeeded, before `clean`: the change of the block
+   * graph its success makes (a stream or commit drops the images it copied from the chain).
+   */
+  prepare(rt: JobRuntime, d: JobRun): void;
   /** JobDriver.clean, after commit or abort, before the terminal event. */
   clean(rt: JobRuntime, d: JobRun, failed: boolean): void;
   /**
@@ -143,6 +148,7 @@ export const copyJobDriver: Omit<
   errorIgnored: () => {},
   speedChanged: () => false,
   cancel: () => {},
+  prepare: () => {},
   clean: () => {},
   missingReplacesNode: () => undefined,
   syncTo,

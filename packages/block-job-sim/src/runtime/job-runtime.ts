@@ -207,6 +207,7 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
             break;
           }
         }
+        if (!effect.failed) d.driver.prepare(rt, d);
         d.driver.clean(rt, d, effect.failed);
         rt.graphChange(changes);
         break;

@@ -111,7 +111,8 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     return {};
   }
   const overlay = overlayOf(bs, top);
-  if (overlay !== undefined) jobs.assertOpenToJobs(overlay);
+  if (overlay === undefined) throw new Error(`no overlay above '${top.nodeName}'`);
+  jobs.assertOpenToJobs(overlay);
   const id = jobs.createJob({
     id: a['job-id'],
     type: 'commit',
@@ -126,7 +127,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     chain.push(n === top ? { node: n, backend: true } : { node: n });
   }
   jobs.newDriver(id, commitDriver, {
-    state: commitState(),
+    state: commitState({ overlay, base, backingFile: a['backing-file'] }),
     work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
     read: { node: top, policy: a['on-error'] ?? 'report' },
     write: { node: base, policy: a['on-error'] ?? 'report' },
@@ -204,7 +205,7 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
   const attached: { node: BlockNode }[] = [{ node: bs }];
   for (let n = bs.backing; n !== undefined && n !== base; n = n.backing) attached.push({ node: n });
   jobs.newDriver(id, streamDriver, {
-    state: streamState({ immediate }),
+    state: streamState({ immediate, base, backingFile: a['backing-file'] }),
     work: immediate
       ? new WorkList([], STREAM_CHUNK_SIZE)
       : new WorkList(extentsOf(bs.length, copy), STREAM_CHUNK_SIZE),
