@@ -6,8 +6,10 @@
 import {
   blockJobError,
   blockJobInfo,
+  cancelled,
   completed,
   ok,
+  pollBlockJob,
   type Scenario,
   type Step,
   send,
@@ -186,6 +188,27 @@ export const streamCommitErrorScenarios: Scenario[] = [
       ...statuses('c1', 'waiting', 'pending'),
       completed('commit', 'c1', SIZE),
       ...statuses('c1', 'concluded', 'null'),
+    ],
+  },
+  {
+    name: 'commit-persistent-read-error-ignored-retries-the-same-chunk-until-cancelled',
+    about:
+      'a commit whose reads of mid always fail (blkdebug read_aio, failing at once), on-error ignore: commit_run retries the same chunk for ever, BLOCK_JOB_ERROR read ignore each time, its progress stays at 8 MiB; job-cancel ends it there',
+    setup,
+    blockdevs: chain({ mid: [{ event: 'read_aio', errno: EIO, immediately: true }] }),
+    steps: [
+      ...commit('ignore'),
+      blockJobError('c1', 'read', 'ignore'),
+      pollBlockJob(
+        'c1',
+        'still running at offset 8 MiB',
+        (j) => j.offset === 8 * MiB && j.status === 'running',
+      ),
+      send('job-cancel', { id: 'c1' }),
+      status('c1', 'aborting'),
+      cancelled('commit', 'c1', SIZE, 8 * MiB),
+      ...statuses('c1', 'concluded', 'null'),
+      ok(),
     ],
   },
 ];

@@ -4,9 +4,11 @@
 //
 // Its loop is the plain copy loop of the runtime: chunks throttled by the rate limiter, a sleep
 // between throttled chunks, the run ending after the delay of its last chunk when an unallocated
-// stretch follows it. Succeeded, it drops the images it committed from the chain
+// stretch follows it. An error the policy ignores is retried on the same chunk, a main-loop turn
+// later (for ever while it persists). Succeeded, it drops the images it committed from the chain
 // (./chain-change.ts).
 
+import { errorAction, retryAfterTurn } from '../runtime/io-errors.js';
 import { copyJobDriver, type JobDriver } from '../runtime/job-driver.js';
 import { shortenChain } from './chain-change.js';
 import type { CommitState, JobRun } from './driver.js';
@@ -29,6 +31,12 @@ export const commitDriver: JobDriver = {
   kind: 'commit',
   // A concluded commit kept by auto-dismiss false still holds its nodes until dismissed.
   releasesNodes: 'when-dismissed',
+  requestFailed: (rt, d, index, failure) => {
+    // An ignored error does not move the loop on: the same chunk is tried again (for ever, if
+    // the error persists; the job stays running at that offset until it is cancelled).
+    if (!errorAction(rt, d, failure, index)) retryAfterTurn(rt, d, index);
+    return true;
+  },
   // commit_prepare(): bdrv_drop_intermediate() makes the base the overlay's backing.
   prepare: (rt, d) => {
     const { overlay, base, backingFile } = stateOf(d);

@@ -209,6 +209,98 @@ describe('I/O errors (§5.1, §6.7)', () => {
     ]);
   });
 
+  // Recorded on qemu-storage-daemon 7.2.22 and 10.0.2 (conformance scenario
+  // commit-persistent-read-error-ignored-retries-the-same-chunk-until-cancelled): commit_run
+  // retries the chunk whose error it ignored, for ever while the error persists.
+  test('commit: an ignored persistent error is retried on the same chunk until cancelled', () => {
+    // Unthrottled I/O takes no time, as in qmpkit-server: the job sleeps between its retries.
+    s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
+    s.nullNode('base', 4 * MiB);
+    s.store.put(
+      '/mid.qcow2',
+      qcow2Image(
+        4 * MiB,
+        [...Array(32).keys()].map((i) => i + 16),
+      ),
+    );
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'mid',
+      backing: 'base',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'read_aio', errno: 5, immediately: true }],
+        image: { driver: 'file', filename: '/mid.qcow2' },
+      },
+    });
+    s.overlay('top', 4 * MiB, 'mid');
+    s.take();
+    s.run('block-commit', {
+      device: 'top',
+      'job-id': 'c1',
+      'top-node': 'mid',
+      'base-node': 'base',
+      'on-error': 'ignore',
+    });
+    expect(s.take().slice(0, 3)).toEqual(['c1 created', 'c1 running', 'R']);
+    s.step(100);
+    const errors = s.take();
+    // One retry a main-loop turn, each failing again.
+    expect(errors.length).toBeGreaterThan(10);
+    expect(new Set(errors)).toEqual(new Set(['ERROR c1 read ignore']));
+    expect(s.peek('c1')).toMatchObject({ offset: MiB, status: 'running' });
+    s.run('job-cancel', { id: 'c1' });
+    expect(s.take()).toEqual([
+      'c1 aborting',
+      'CANCELLED c1 1048576/4194304',
+      'c1 concluded',
+      'c1 null',
+      'R',
+    ]);
+    expect(s.internalErrors).toEqual([]);
+  });
+
+  test('commit: a cancel while the retried request is in flight ends the job after it', () => {
+    s.nullNode('base', 4 * MiB);
+    s.store.put('/mid.qcow2', qcow2Image(4 * MiB, [16]));
+    s.add({
+      driver: 'qcow2',
+      'node-name': 'mid',
+      backing: 'base',
+      file: {
+        driver: 'blkdebug',
+        'inject-error': [{ event: 'read_aio', errno: 5 }],
+        image: { driver: 'file', filename: '/mid.qcow2' },
+      },
+    });
+    s.overlay('top', 4 * MiB, 'mid');
+    s.run('block-commit', {
+      device: 'top',
+      'job-id': 'c1',
+      'top-node': 'mid',
+      'base-node': 'base',
+      'on-error': 'ignore',
+    });
+    // At 1 GiB/s the failing 64 KiB request takes 61 µs; a turn (1 ms) after each failure the
+    // retry is in flight for that long: step to it.
+    s.stepNs(100_000);
+    expect(s.take()).toContain('ERROR c1 read ignore');
+    for (let i = 0; i < 200 && s.peek('c1')?.busy !== true; i++) s.stepNs(10_000);
+    expect(s.peek('c1')).toMatchObject({ busy: true, offset: MiB });
+    s.take();
+    s.run('job-cancel', { id: 'c1' });
+    expect(s.take()).toEqual(['R']);
+    s.step(1);
+    expect(s.take()).toEqual([
+      'ERROR c1 read ignore',
+      'c1 aborting',
+      'CANCELLED c1 1048576/4194304',
+      'c1 concluded',
+      'c1 null',
+    ]);
+    expect(s.internalErrors).toEqual([]);
+  });
+
   // Recorded on qemu-storage-daemon 7.2 (conformance scenario commit-*-error-*): the commit loop
   // counts the unallocated stretch it passed over before the chunk that failed.
   test('commit: progress at an error counts the unallocated stretch before the chunk', () => {

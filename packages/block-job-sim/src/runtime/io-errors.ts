@@ -6,7 +6,24 @@ import type { BlockNode } from '../block-layer.js';
 import type { JobRun } from '../jobs/driver.js';
 import { candidateRules, ENOSPC, type InjectionPoint } from '../jobs/io.js';
 import type { JobRuntime } from './job-runtime.js';
-import { applyEffects, defer, finish, idle, reconcile, stopPlan } from './job-runtime.js';
+import {
+  applyEffects,
+  cancelTimer,
+  defer,
+  finish,
+  guarded,
+  idle,
+  reconcile,
+  reconcileGroup,
+  stopPlan,
+} from './job-runtime.js';
+
+/**
+ * How long one turn of a job's retry loop takes: a zero-length job_sleep_ns waits for the next
+ * main-loop turn. qemu-storage-daemon 7.2 and 10.0 go round about 3,000 times a second; one
+ * turn a millisecond keeps the events of an endless retry at that order without a busy loop.
+ */
+export const RETRY_TURN_NS = 1_000_000;
 
 /** The first chunk index >= from whose I/O an armed blkdebug rule would fail. */
 export function predictError(_rt: JobRuntime, d: JobRun, from: number): number | undefined {
@@ -141,4 +158,34 @@ export function errorAction(
       defer(rt, () => finish(rt, d, message));
       return true;
   }
+}
+
+/**
+ * The loop goes back to the chunk whose request failed (commit_run on an ignored error:
+ * `n = 0; continue`): a zero-length sleep (busy: false; a pause or cancel enters it there), then
+ * the same request again. An error that persists repeats for ever, one BLOCK_JOB_ERROR a turn.
+ */
+export function retryAfterTurn(rt: JobRuntime, d: JobRun, index: number): void {
+  stopPlan(rt, d);
+  d.errorsClearedTo = index;
+  // A cancel that came while the request was in flight: the sleep sees it and the run returns.
+  if (rt.engine.job(d.id)?.cancelled) {
+    finish(rt, d, undefined);
+    return;
+  }
+  idle(rt, d);
+  if (rt.engine.job(d.id)?.run !== 'sleeping') return;
+  cancelTimer(rt, d);
+  d.timerAt = rt.clock.now() + RETRY_TURN_NS;
+  d.timer = rt.clock.setTimer(
+    d.timerAt,
+    guarded(rt, () => {
+      d.timer = undefined;
+      d.timerAt = Number.NaN;
+      if (rt.engine.job(d.id)?.run !== 'sleeping') return;
+      applyEffects(rt, rt.engine.wake(d.id).effects);
+      d.driver.resume(rt, d);
+      reconcileGroup(rt, d);
+    }),
+  );
 }
