@@ -2,7 +2,10 @@
 // monitor socket and two 1 GiB disks, measured through QMP:
 //  - start-up time, and memory (RSS) and CPU per idle VM against a fleet of one in the same run;
 //  - with one throttled mirror running in every VM: memory and CPU per running job, and the
-//    `query-jobs` round trip on VMs picked at random (median and worst of 50; the aim is < 50 ms).
+//    `query-jobs` round trip on VMs picked at random (median and worst of 50; the aim is < 50 ms);
+//  - then the same with `--bandwidth 1G` instead of each mirror's speed (1,000 mirrors sharing
+//    1 GiB/s: 1 MiB/s each, the same pace), to show what the shared budget costs per job beside
+//    the speed-throttled fleet of the same run.
 // CPU is the server's time on a CPU (/proc/PID/schedstat) per second of wall time, so it holds on
 // a busy machine. Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
@@ -17,8 +20,8 @@ const VMS = Number(process.env.BENCH_FLEET ?? 1000);
 const GiB = 1024 ** 3;
 const IDLE_SECONDS = 2;
 
-async function startFleet(count, dir) {
-  const pidfile = join(dir, `fleet-${count}.pid`);
+async function startFleet(count, dir, extra = [], name = String(count)) {
+  const pidfile = join(dir, `fleet-${name}.pid`);
   const started = performance.now();
   const child = spawn(
     process.execPath,
@@ -27,13 +30,14 @@ async function startFleet(count, dir) {
       '--fleet',
       String(count),
       '--socket',
-      join(dir, `f${count}-vm%d.sock`),
+      join(dir, `f${name}-vm%d.sock`),
       '--pidfile',
       pidfile,
       '--blockdev',
       `null-co,node-name=src,size=${GiB}`,
       '--blockdev',
       `null-co,node-name=dst,size=${GiB}`,
+      ...extra,
     ],
     { stdio: 'ignore' },
   );
@@ -47,7 +51,7 @@ async function startFleet(count, dir) {
   return {
     pid: child.pid,
     startSeconds: (performance.now() - started) / 1000,
-    socket: (i) => join(dir, `f${count}-vm${i}.sock`),
+    socket: (i) => join(dir, `f${name}-vm${i}.sock`),
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -106,6 +110,50 @@ const figures = [];
 const clients = [];
 let one;
 let fleet;
+let bandwidthFleet;
+
+/** One mirror per VM (`args` added), then memory, CPU per job and query-jobs latency. */
+async function runMirrors(running, suffix, args, idleRss, idleCpu) {
+  for (let i = 0; i < VMS; i++) {
+    const c = await qmp(running.socket(i));
+    clients.push(c);
+    await c.execute('blockdev-mirror', {
+      'job-id': `m${i}`,
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      ...args,
+    });
+  }
+  const busyCpu = await cpuRate(running.pid, IDLE_SECONDS);
+  const busyRss = rssBytes(running.pid);
+  figures.push([`fleet-${VMS}-mirrors${suffix}-rss`, (busyRss / 2 ** 20).toFixed(0), 'MiB']);
+  figures.push([
+    `fleet-running-job${suffix}-memory`,
+    ((busyRss - idleRss) / VMS / 1024).toFixed(0),
+    'KiB',
+  ]);
+  figures.push([
+    `fleet-running-job${suffix}-cpu`,
+    (Math.max(0, busyCpu - idleCpu) / VMS / 1000).toFixed(2),
+    'us/s',
+  ]);
+  const times = [];
+  let seed = 1;
+  for (let n = 0; n < 50; n++) {
+    seed = (seed * 48271) % 2147483647;
+    const c = clients[seed % VMS];
+    const t0 = performance.now();
+    const jobs = await c.execute('query-jobs');
+    times.push(performance.now() - t0);
+    if (jobs.length !== 1 || jobs[0].status !== 'running')
+      throw new Error('a mirror is not running');
+  }
+  times.sort((a, b) => a - b);
+  figures.push([`fleet-${VMS}${suffix}-query-jobs-median`, times[25].toFixed(2), 'ms']);
+  figures.push([`fleet-${VMS}${suffix}-query-jobs-worst`, times[49].toFixed(2), 'ms']);
+}
+
 try {
   one = await startFleet(1, dir);
   fleet = await startFleet(VMS, dir);
@@ -128,43 +176,26 @@ try {
   ]);
 
   // One throttled mirror per VM (1 MiB/s: running for the whole measurement).
-  for (let i = 0; i < VMS; i++) {
-    const c = await qmp(fleet.socket(i));
-    clients.push(c);
-    await c.execute('blockdev-mirror', {
-      'job-id': `m${i}`,
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 1024 * 1024,
-    });
-  }
-  const busyCpu = await cpuRate(fleet.pid, IDLE_SECONDS);
-  const busyRss = rssBytes(fleet.pid);
-  figures.push([`fleet-${VMS}-mirrors-rss`, (busyRss / 2 ** 20).toFixed(0), 'MiB']);
-  figures.push(['fleet-running-job-memory', ((busyRss - idleRss) / VMS / 1024).toFixed(0), 'KiB']);
+  await runMirrors(fleet, '', { speed: 1024 * 1024 }, idleRss, idleCpu);
+  const speedCpu = Number(figures.at(-3)[1]);
+  for (const c of clients.splice(0)) c.close();
+  await fleet.stop();
+  fleet = undefined;
+
+  // The same pace from a shared budget: 1 GiB/s among 1,000 mirrors (re-shared as they start).
+  bandwidthFleet = await startFleet(VMS, dir, ['--bandwidth', `${VMS}M`], `${VMS}-bw`);
+  const bwIdleRss = rssBytes(bandwidthFleet.pid);
+  const bwIdleCpu = await cpuRate(bandwidthFleet.pid, IDLE_SECONDS);
+  await runMirrors(bandwidthFleet, '-bandwidth', {}, bwIdleRss, bwIdleCpu);
+  const bandwidthCpu = Number(figures.at(-3)[1]);
   figures.push([
-    'fleet-running-job-cpu',
-    (Math.max(0, busyCpu - idleCpu) / VMS / 1000).toFixed(2),
-    'us/s',
+    'fleet-running-job-cpu-ratio-speed-to-bandwidth',
+    bandwidthCpu > 0 ? (speedCpu / bandwidthCpu).toFixed(2) : 'n/a',
+    'x',
   ]);
-  const times = [];
-  let seed = 1;
-  for (let n = 0; n < 50; n++) {
-    seed = (seed * 48271) % 2147483647;
-    const c = clients[seed % VMS];
-    const t0 = performance.now();
-    const jobs = await c.execute('query-jobs');
-    times.push(performance.now() - t0);
-    if (jobs.length !== 1 || jobs[0].status !== 'running')
-      throw new Error('a mirror is not running');
-  }
-  times.sort((a, b) => a - b);
-  figures.push([`fleet-${VMS}-query-jobs-median`, times[25].toFixed(2), 'ms']);
-  figures.push([`fleet-${VMS}-query-jobs-worst`, times[49].toFixed(2), 'ms']);
   for (const [name, value, unit] of figures) console.log(`${name}: ${value} ${unit}`);
 } finally {
   for (const c of clients) c.close();
-  await Promise.all([one?.stop(), fleet?.stop()]);
+  await Promise.all([one?.stop(), fleet?.stop(), bandwidthFleet?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }
