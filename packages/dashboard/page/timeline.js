@@ -55,6 +55,8 @@ export class Timeline {
     this.indexOf = new Map();
     /** key → its item in the hidden list (lanes in view only). */
     this.items = new Map();
+    /** An item → its label and its band elements by status and start. */
+    this.itemState = new WeakMap();
     this.first = 0;
     this.end = 0;
     this.t0 = 0;
@@ -290,27 +292,50 @@ export class Timeline {
     }
   }
 
+  /**
+   * Writes lane item `li` for `job`, changing only what changed: a band's element is kept while
+   * its interval is (by status and start), its end written when it closes; new bands are
+   * appended (an update replaces the newest intervals only), dropped ones removed.
+   */
   fillItem(li, job) {
-    li.dataset.id = job.id;
+    let item = this.itemState.get(li);
+    if (item === undefined) {
+      const label = document.createElement('span');
+      li.append(label);
+      item = { label, bands: new Map() };
+      this.itemState.set(li, item);
+    }
+    if (li.dataset.id !== job.id) li.dataset.id = job.id;
     let fraction = 0;
     for (const [, current, total] of job.samples) {
       if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
     }
-    li.dataset.progress = String(fraction);
-    const label = document.createElement('span');
-    label.textContent = `${job.target}: ${job.id} ${job.type ?? ''}, progress ${(fraction * 100).toFixed(0)} %:`;
-    const bands = job.intervals.map(([status, start, end]) => {
-      const band = document.createElement('span');
-      band.dataset.status = status;
-      band.dataset.start = String(start);
-      band.dataset.end = end === null ? '' : String(end);
-      band.textContent =
-        status === 'null'
-          ? ` null ${formatTime(start)};`
-          : ` ${status} ${formatTime(start)} – ${end === null ? 'now' : formatTime(end)};`;
-      return band;
-    });
-    li.replaceChildren(label, ...bands);
+    if (li.dataset.progress !== String(fraction)) li.dataset.progress = String(fraction);
+    const text = `${job.target}: ${job.id} ${job.type ?? ''}, progress ${(fraction * 100).toFixed(0)} %:`;
+    if (item.label.textContent !== text) item.label.textContent = text;
+    const stale = new Map(item.bands);
+    for (const [status, start, end] of job.intervals) {
+      const name = `${status}@${start}`;
+      let band = stale.get(name);
+      stale.delete(name);
+      if (band === undefined) {
+        band = document.createElement('span');
+        band.dataset.status = status;
+        band.dataset.start = String(start);
+        band.dataset.end = '';
+        item.bands.set(name, band);
+        li.append(band);
+        band.textContent = ` ${status} ${formatTime(start)}${status === 'null' ? '' : ' – now'};`;
+      }
+      if (end !== null && status !== 'null' && band.dataset.end !== String(end)) {
+        band.dataset.end = String(end);
+        band.textContent = ` ${status} ${formatTime(start)} – ${formatTime(end)};`;
+      }
+    }
+    for (const [name, band] of stale) {
+      band.remove();
+      item.bands.delete(name);
+    }
     // The server time of the message behind this change: lets a bench measure event-to-screen.
     li.dataset.at = String(job.at);
   }
