@@ -314,8 +314,14 @@ export class Timeline {
     const text = `${job.target}: ${job.id} ${job.type ?? ''}, progress ${(fraction * 100).toFixed(0)} %:`;
     if (item.label.textContent !== text) item.label.textContent = text;
     const stale = new Map(item.bands);
+    // Two intervals of one status can start in the same millisecond (a drained job's flapping):
+    // the second of them is told apart by its place among those.
+    const seen = new Map();
     for (const [status, start, end] of job.intervals) {
-      const name = `${status}@${start}`;
+      let name = `${status}@${start}`;
+      const repeat = seen.get(name) ?? 0;
+      seen.set(name, repeat + 1);
+      if (repeat > 0) name += `#${repeat}`;
       let band = stale.get(name);
       stale.delete(name);
       if (band === undefined) {
