@@ -91,13 +91,7 @@ export class Scenario {
    * those arguments. Returns what the command returns, as `run` does.
    */
   mirror(args: Record<string, unknown> = {}): unknown {
-    return this.run('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      ...args,
-    });
+    return this.#copyJob('blockdev-mirror', 'm1', args);
   }
 
   /**
@@ -105,13 +99,11 @@ export class Scenario {
    * those arguments. Returns what the command returns, as `run` does.
    */
   backup(args: Record<string, unknown> = {}): unknown {
-    return this.run('blockdev-backup', {
-      'job-id': 'b1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      ...args,
-    });
+    return this.#copyJob('blockdev-backup', 'b1', args);
+  }
+
+  #copyJob(command: string, id: string, args: Record<string, unknown>): unknown {
+    return this.run(command, { 'job-id': id, device: 'src', target: 'dst', sync: 'full', ...args });
   }
 
   /** The transcript lines since the last call. */
