@@ -102,7 +102,9 @@ export class BitmapModel {
     }
     const target = this.#lookup(a.node, a.name);
     if (typeof target === 'string') return target;
-    if (target.busy) return busyText(a.name);
+    // merge checks its target's state last: after every source (bdrv_merge_dirty_bitmap into
+    // an anonymous bitmap first, then into the target; seen on QEMU 7.2 and 10.0).
+    if (target.busy && a.command !== 'merge') return busyText(a.name);
     switch (a.command) {
       case 'remove': {
         if (removed !== undefined) {
@@ -129,6 +131,7 @@ export class BitmapModel {
           if (src.busy) return busyText(typeof source === 'string' ? source : source.name);
           if (src.dirtyFrom !== undefined) from = Math.min(from ?? src.dirtyFrom, src.dirtyFrom);
         }
+        if (target.busy) return busyText(a.name);
         target.dirtyFrom = from;
         return undefined;
       }
