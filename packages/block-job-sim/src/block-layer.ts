@@ -30,7 +30,7 @@ import {
 } from './block-layer/node-graph.js';
 import { blockDeviceInfo } from './block-layer/node-info.js';
 import type { MutableNode, NodeUser } from './block-layer/node-state.js';
-import { NodeOpener } from './block-layer/open-node.js';
+import { checkNewNodeName, NodeOpener } from './block-layer/open-node.js';
 import { canonicalOrder } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import type { ImageStore } from './image-store.js';
@@ -109,6 +109,14 @@ export class BlockLayer {
   /** The node with this node-name, if any. */
   findNode(nodeName: string): BlockNode | undefined {
     return this.#nodes.find((n) => n.nodeName === nodeName);
+  }
+
+  /**
+   * Throws QEMU's error if a node could not be made with this name now (a job's filter node):
+   * invalid, already taken, or too long.
+   */
+  checkNewNodeName(nodeName: string): void {
+    checkNewNodeName(nodeName, this.#nodes);
   }
 
   /**

@@ -7,6 +7,7 @@ import { backupCreateScenarios } from './backup-create.js';
 import { bitmapBackupScenarios } from './bitmap-backups.js';
 import { bitmapScenarios } from './bitmaps.js';
 import { drainOrderScenarios } from './drain-order.js';
+import { graphChangeScenarios } from './graph-changes.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
@@ -51,4 +52,5 @@ export const allScenarios: readonly Scenario[] = [
   ...activeCommitScenarios,
   ...streamAfterFinishedStreamScenarios,
   ...throttledFileBackupScenarios,
+  ...graphChangeScenarios,
 ];

@@ -32,6 +32,20 @@ import { extractChildOptions, type FlatOptions, flattenOptions } from './qdict-o
 const DEFAULT_NULL_SIZE = 1 << 30;
 const MAX_NODE_NAME = 31;
 const NODE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+/**
+ * QEMU's checks of a new node's name (bdrv_assign_node_name), in its order: the grammar, a node
+ * of that name already open, the length.
+ */
+export function checkNewNodeName(
+  name: string,
+  nodes: readonly { readonly nodeName: string }[],
+): void {
+  if (!NODE_NAME.test(name)) throw genericError(`Invalid node-name: '${name}'`);
+  if (nodes.some((n) => n.nodeName === name))
+    throw genericError(`Duplicate nodes with node-name='${name}'`);
+  if (name.length > MAX_NODE_NAME) throw genericError('Node name too long');
+}
 /** Bound on nesting of inline node definitions (QEMU has none short of its JSON depth limit). */
 const MAX_DEPTH = 64;
 
@@ -100,10 +114,7 @@ export class NodeOpener {
   }
 
   #checkNodeName(name: string): void {
-    if (!NODE_NAME.test(name)) throw genericError(`Invalid node-name: '${name}'`);
-    if (this.#context.nodes.some((n) => n.nodeName === name))
-      throw genericError(`Duplicate nodes with node-name='${name}'`);
-    if (name.length > MAX_NODE_NAME) throw genericError('Node name too long');
+    checkNewNodeName(name, this.#context.nodes);
   }
 
   #register(node: MutableNode, created: MutableNode[]): void {

@@ -96,10 +96,14 @@ function mirrorCommon(
   if (bufSize < 0) throw generic("Invalid parameter 'buf-size'");
   if (bs === target) throw generic("Can't mirror node into itself");
   const filterName = 'filter-node-name' in a ? a['filter-node-name'] : undefined;
-  if (filterName !== undefined && layer.findNode(filterName)) {
-    // The half-made filter node is closed again (one graph change).
-    jobs.graphChange();
-    throw generic(`Duplicate nodes with node-name='${filterName}'`);
+  if (filterName !== undefined) {
+    try {
+      layer.checkNewNodeName(filterName);
+    } catch (e) {
+      // The half-made filter node is closed again (one graph change).
+      jobs.graphChange();
+      throw e;
+    }
   }
   const gran = granularity !== 0 ? granularity : defaultGranularity(target);
   const chunk = Math.ceil((bufSize === 0 ? MIRROR_BUFFER_SIZE : bufSize) / gran) * gran;

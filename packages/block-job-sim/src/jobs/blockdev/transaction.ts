@@ -3,6 +3,7 @@
 // drive-backup are one-action transactions, as in QEMU.
 
 import type { JobTransaction } from '@qmpkit/job-engine';
+import { CommandError } from '@qmpkit/protocol';
 import type {
   BackupCommon,
   BlockdevBackup,
@@ -225,10 +226,16 @@ function backupJob(
   if (bs.length !== target.length) {
     throw generic('Source and target image have different sizes');
   }
-  if (b['filter-node-name'] !== undefined && layer.findNode(b['filter-node-name'])) {
-    // The half-made filter node is closed again (one graph change).
-    jobs.graphChange();
-    throw generic(`Duplicate nodes with node-name='${b['filter-node-name']}'`);
+  if (b['filter-node-name'] !== undefined) {
+    try {
+      layer.checkNewNodeName(b['filter-node-name']);
+    } catch (e) {
+      // The half-made filter node is closed again (one graph change); backup inserts its filter
+      // with bdrv_insert_node, which prefixes the error.
+      jobs.graphChange();
+      if (!CommandError.isInstance(e)) throw e;
+      throw generic(`Could not create node: ${e.desc}`);
+    }
   }
   const cluster = Math.max(64 * 1024, target.qcow2?.clusterSize ?? 0);
   if (maxChunk !== 0 && maxChunk < cluster) {
