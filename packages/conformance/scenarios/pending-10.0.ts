@@ -9,7 +9,7 @@ export const pendingOn10: Readonly<
 > = {
   'graph-changes-blockdev-add-del-beside-jobs': {
     kind: 'simulator',
-    why: 'blockdev-add does not take the graph write lock in the simulator (10.0: 3 drains per opened image node, 1 for a refused name, 5 for a lock failure) and blockdev-del of a qcow2 node closes its file child too (2, the simulator 1); finding graph-changes-blockdev-add-drive',
+    why: 'blockdev-add does not take the graph write lock in the simulator (10.0: 3 drains for a qcow2 node with its file, or a raw node; 1 for a refused name; 5 for a lock failure) and blockdev-del of a qcow2 node closes its file child too (2, the simulator 1); finding graph-changes-blockdev-add-drive',
   },
   'graph-changes-drive-mirror-backup-beside-jobs': {
     kind: 'simulator',
