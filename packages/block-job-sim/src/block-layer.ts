@@ -248,8 +248,11 @@ export class BlockLayer {
 
   // ---- blockdev-add -------------------------------------------------------------------------
 
-  /** blockdev-add: opens the node (and its inline children) or throws QEMU's error. */
-  add(options: BlockdevOptions): void {
+  /**
+   * blockdev-add: opens the node (and its inline children) or throws QEMU's error. Returns the
+   * nodes it opened, children first.
+   */
+  add(options: BlockdevOptions): readonly BlockNode[] {
     const nodeName = options['node-name'];
     if (typeof nodeName !== 'string') {
       throw genericError("'node-name' must be specified for the root node");
@@ -262,6 +265,7 @@ export class BlockLayer {
       this.#rollback(created);
       throw error;
     }
+    return [...created];
   }
 
   #rollback(created: readonly MutableNode[]): void {
@@ -389,8 +393,11 @@ export class BlockLayer {
 
   // ---- blockdev-del -------------------------------------------------------------------------
 
-  /** blockdev-del, with QEMU's checks in QEMU's order. */
-  del(nodeName: string): void {
+  /**
+   * blockdev-del, with QEMU's checks in QEMU's order. Returns how many nodes it closed: the node
+   * and the children nothing else keeps.
+   */
+  del(nodeName: string): number {
     const node = this.#nodes.find((n) => n.nodeName === nodeName);
     if (!node) throw genericError(`Failed to find node with node-name='${nodeName}'`);
     if (node.users.some((u) => u.kind === 'external' && u.backend)) {
@@ -400,12 +407,15 @@ export class BlockLayer {
     if (!node.monitorOwned) throw genericError(`Node ${nodeName} is not owned by the monitor`);
     if (node.users.length > 0) throw genericError(`Block device ${nodeName} is in use`);
     node.monitorOwned = false;
-    this.#unref(node);
+    const closed = this.#unref(node);
     commitLocks(this.#nodes);
+    return closed;
   }
 
-  #unref(node: MutableNode): void {
-    if (node.monitorOwned || node.users.length > 0 || node.holds > 0) return;
+  /** Closes the node unless something keeps it, then its children; how many it closed. */
+  #unref(node: MutableNode): number {
+    if (node.monitorOwned || node.users.length > 0 || node.holds > 0) return 0;
+    let closed = 1;
     this.#closeImage(node);
     const index = this.#nodes.indexOf(node);
     if (index >= 0) this.#nodes.splice(index, 1);
@@ -414,8 +424,9 @@ export class BlockLayer {
       const at = childNode.users.findIndex((u) => u.kind === 'node' && u.parent === node);
       if (at >= 0) childNode.users.splice(at, 1);
       releaseBackingBlocker(child, node);
-      this.#unref(childNode);
+      closed += this.#unref(childNode);
     }
+    return closed;
   }
 
   /**

@@ -6,6 +6,7 @@ import { allocationScenarios } from './allocation.js';
 import { backupCreateScenarios } from './backup-create.js';
 import { bitmapBackupScenarios } from './bitmap-backups.js';
 import { bitmapScenarios } from './bitmaps.js';
+import { blockdevGraphChangeScenarios } from './blockdev-graph-changes.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
 import { idScenarios } from './ids.js';
@@ -53,4 +54,5 @@ export const allScenarios: readonly Scenario[] = [
   ...streamAfterFinishedStreamScenarios,
   ...throttledFileBackupScenarios,
   ...graphChangeScenarios,
+  ...blockdevGraphChangeScenarios,
 ];

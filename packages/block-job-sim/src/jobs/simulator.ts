@@ -25,7 +25,7 @@ import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { checkCompletionModeFirst } from '../profile/transaction.js';
 import { paceChanged } from '../runtime/copy-loop.js';
-import { drainBegin, graphChange } from '../runtime/drain.js';
+import { drainBegin, graphChange, graphChangesOfOpening } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, cancelTimer, command, emit, JobRuntime } from '../runtime/job-runtime.js';
 import type { JobPace } from '../runtime/pace.js';
@@ -240,13 +240,12 @@ export class BlockJobSimulator {
     };
     if (blockLayerCommands) {
       add('blockdev-add', (a) => {
-        this.blockLayer.add(a);
+        graphChange(this.#rt, graphChangesOfOpening(this.blockLayer.add(a)));
         return {};
       });
       add('blockdev-del', (a) => {
-        this.blockLayer.del(a['node-name']);
-        // Closing the node detaches its children: a graph change.
-        graphChange(this.#rt);
+        // Closing a node detaches its children: a graph change for each node closed.
+        graphChange(this.#rt, this.blockLayer.del(a['node-name']));
         return {};
       });
       add('query-named-block-nodes', (a) =>

@@ -1,7 +1,7 @@
 // The version profiles against what the real qemu-storage-daemons did on the same commands
 // (Debian 7.2.22 and 10.0.2, null-co nodes without read-zeroes, as here).
 import { describe, expect, test } from 'vitest';
-import { MiB, Scenario } from '../jobs/scenario.test-helper.js';
+import { MiB, qcow2Image, Scenario } from '../jobs/scenario.test-helper.js';
 import { qemu72Profile, qemu100Profile, qemuProfile } from './index.js';
 
 function setup(profile = qemu100Profile): Scenario {
@@ -53,6 +53,24 @@ describe('blockdev-del of a node no job uses', () => {
     expect(s.take()).toContain('m1 ready');
     s.run('blockdev-del', { 'node-name': 'extra' });
     expect(s.take()).toEqual(['m1 standby', 'm1 ready', 'R']);
+  });
+
+  // Recorded on qemu-storage-daemon 10.0.2 (conformance scenario
+  // blockdev-add-and-del-of-a-qcow2-node-drain-a-running-job-per-graph-change).
+  test('10.0: a qcow2 node over an inline file drains three times to open, twice to close', () => {
+    const s = setup();
+    s.store.put('/q.qcow2', qcow2Image(MiB));
+    s.mirror({ speed: 1 });
+    s.take();
+    s.run('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'q',
+      file: { driver: 'file', filename: '/q.qcow2' },
+    });
+    const pair = ['m1 paused', 'm1 running'];
+    expect(s.take()).toEqual([...pair, ...pair, ...pair, 'R']);
+    s.run('blockdev-del', { 'node-name': 'q' });
+    expect(s.take()).toEqual([...pair, ...pair, 'R']);
   });
 
   test('10.0: a failing blockdev-del drains nothing, nor does one while the job is paused', () => {
