@@ -28,7 +28,12 @@ import {
   refreshPermissions,
   releaseBackingBlocker,
 } from './block-layer/node-graph.js';
-import { blockDeviceInfo } from './block-layer/node-info.js';
+import {
+  blockDeviceInfo,
+  filterDeviceInfo,
+  type JobFilterNode,
+  type NodeBitmaps,
+} from './block-layer/node-info.js';
 import type { MutableNode, NodeUser } from './block-layer/node-state.js';
 import { checkNewNodeName, NodeOpener } from './block-layer/open-node.js';
 import { canonicalOrder } from './blockdev-options.js';
@@ -74,6 +79,8 @@ export class BlockLayer {
   readonly #nodes: MutableNode[] = [];
   readonly #opener: NodeOpener;
   #autoCounter = 0;
+  /** Job filters in creation order, each with the nodes older than it. */
+  readonly #filters: Array<{ filter: JobFilterNode; older: readonly BlockNode[] }> = [];
 
   /** The lookups in the runtime schema this block layer was built with. */
   readonly schema: BlockSchema;
@@ -97,11 +104,42 @@ export class BlockLayer {
       schema: this.schema,
       nodes: this.#nodes,
       qcow2Opened: (node) => this.#persistentBitmaps.load(node),
-      generatedNodeName: () => {
-        const counter = this.#autoCounter++;
-        return `#block${counter}${String(this.#digits(counter) % 100).padStart(2, '0')}`;
-      },
+      generatedNodeName: () => this.generatedNodeName(),
+      isJobFilterName: (name) => this.hasJobFilter(name),
     });
+  }
+
+  /**
+   * A name for a node opened without node-name: `#block` + counter + two digits.
+   * @internal Also a job filter's (bitmaps/job-bitmaps.ts).
+   */
+  generatedNodeName(): string {
+    const counter = this.#autoCounter++;
+    return `#block${counter}${String(this.#digits(counter) % 100).padStart(2, '0')}`;
+  }
+
+  // ---- job filters --------------------------------------------------------------------------
+
+  /**
+   * A job's filter node above `filter.child` (listed by query-named-block-nodes, newer than
+   * every node there now); returns what takes it out again.
+   * @internal The runtime's; the filters are not nodes of the graph.
+   */
+  addJobFilter(filter: JobFilterNode): () => void {
+    const entry = { filter, older: [...this.#nodes] };
+    this.#filters.push(entry);
+    return () => {
+      const at = this.#filters.indexOf(entry);
+      if (at >= 0) this.#filters.splice(at, 1);
+    };
+  }
+
+  /**
+   * Whether a job's filter has this node-name.
+   * @internal
+   */
+  hasJobFilter(nodeName: string): boolean {
+    return this.#filters.some((e) => e.filter.nodeName === nodeName);
   }
 
   // ---- lookup -------------------------------------------------------------------------------
@@ -117,6 +155,10 @@ export class BlockLayer {
    */
   checkNewNodeName(nodeName: string): void {
     checkNewNodeName(nodeName, this.#nodes);
+    // A running job's filter node holds its name too.
+    if (this.hasJobFilter(nodeName)) {
+      throw genericError(`Duplicate nodes with node-name='${nodeName}'`);
+    }
   }
 
   /**
@@ -461,15 +503,37 @@ export class BlockLayer {
 
   /** query-named-block-nodes: every node, newest first; `flat` leaves out backing images. */
   queryNamedBlockNodes(flat = false): BlockDeviceInfo[] {
-    return this.nodes().map((node) => this.blockDeviceInfo(node, flat));
+    // Creation order, each filter right after the newest node still here that is older than it.
+    const entries: Array<{ node: BlockNode } | { filter: JobFilterNode }> = this.#nodes.map(
+      (node) => ({ node }),
+    );
+    for (const { filter, older } of this.#filters) {
+      let at = 0;
+      for (let i = older.length - 1; i >= 0 && at === 0; i--) {
+        at = entries.findIndex((e) => 'node' in e && e.node === older[i]) + 1;
+      }
+      entries.splice(at, 0, { filter });
+    }
+    const bitmaps = this.#nodeBitmaps();
+    return entries
+      .reverse()
+      .map((e) =>
+        'node' in e
+          ? blockDeviceInfo(this.#mutable(e.node), flat, bitmaps)
+          : filterDeviceInfo(e.filter, flat, bitmaps),
+      );
   }
 
   /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
   blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo {
-    return blockDeviceInfo(this.#mutable(node), flat, {
+    return blockDeviceInfo(this.#mutable(node), flat, this.#nodeBitmaps());
+  }
+
+  #nodeBitmaps(): NodeBitmaps {
+    return {
       inMemory: this.dirtyBitmaps,
       inImage: (n) => this.#persistentBitmaps.describe(n),
-    });
+    };
   }
 
   // ---- blockdev-create ----------------------------------------------------------------------

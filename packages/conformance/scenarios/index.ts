@@ -11,6 +11,7 @@ import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
+import { jobBitmapScenarios } from './job-bitmaps.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
 import { mirrorConvergesOnWakeScenarios } from './mirror-converges-on-wake.js';
@@ -55,4 +56,5 @@ export const allScenarios: readonly Scenario[] = [
   ...throttledFileBackupScenarios,
   ...graphChangeScenarios,
   ...blockdevGraphChangeScenarios,
+  ...jobBitmapScenarios,
 ];

@@ -293,6 +293,7 @@ describe('qmpkit-server against qemu-storage-daemon', () => {
         'blockdev-add',
         'blockdev-del',
         'query-named-block-nodes',
+        'query-block',
         'block-dirty-bitmap-add',
         'block-dirty-bitmap-remove',
         'block-dirty-bitmap-clear',

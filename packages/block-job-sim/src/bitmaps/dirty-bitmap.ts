@@ -150,6 +150,11 @@ export class DirtyBitmaps {
     return bitmap;
   }
 
+  /** A bitmap made elsewhere (a job's own) goes to the head of the node's list. */
+  adopt(node: BlockNode, bitmap: DirtyBitmap): void {
+    this.#byNode.set(node, [bitmap, ...this.list(node)]);
+  }
+
   /** bdrv_release_dirty_bitmap(). */
   release(node: BlockNode, bitmap: DirtyBitmap): void {
     const list = this.list(node).filter((b) => b !== bitmap);

@@ -4,7 +4,7 @@
 
 import { encodeJson, qemuMemberOrder } from '@qmpkit/protocol';
 import type { BlockDeviceInfo, ImageInfo, Qcow2BitmapInfo } from '@qmpkit/qapi-types/7.2';
-import type { DirtyBitmaps } from '../bitmaps/dirty-bitmap.js';
+import type { DirtyBitmap, DirtyBitmaps } from '../bitmaps/dirty-bitmap.js';
 import { combinePath } from '../image-store.js';
 import type { SimulatedDriver } from '../qapi.js';
 import type { BlockNode } from './node.js';
@@ -227,5 +227,58 @@ export function blockDeviceInfo(
   const inMemory = bitmaps.inMemory.info(node);
   if (inMemory !== undefined) result['dirty-bitmaps'] = inMemory;
   if (node.backing) result.backing_file = refreshFilename(node.backing).filename;
+  return result;
+}
+
+/** A filter node a job put above its source (not a node of the graph; see bitmaps/job-bitmaps.ts). */
+export interface JobFilterNode {
+  readonly nodeName: string;
+  readonly driver: 'copy-before-write' | 'mirror_top';
+  /** The node below it (its `file`). */
+  readonly child: BlockNode;
+  /** Its bitmaps, newest first. */
+  readonly bitmaps: readonly DirtyBitmap[];
+}
+
+/**
+ * A job filter's BlockDeviceInfo: a filter passes its child's filename, size and cluster size
+ * through, and query output descends from it into the child (which then counts in
+ * backing_file_depth) unless `flat`.
+ */
+export function filterDeviceInfo(
+  filter: JobFilterNode,
+  flat: boolean,
+  bitmaps: NodeBitmaps,
+): BlockDeviceInfo {
+  const child = blockDeviceInfo(filter.child, flat, bitmaps);
+  const own = imageInfo(filter.child, bitmaps);
+  const image: ImageInfo = {
+    filename: own.filename,
+    format: filter.driver,
+    'virtual-size': own['virtual-size'],
+  };
+  if (own['actual-size'] !== undefined) image['actual-size'] = own['actual-size'];
+  if (own['cluster-size'] !== undefined) image['cluster-size'] = own['cluster-size'];
+  if (own['dirty-flag'] !== undefined) image['dirty-flag'] = own['dirty-flag'];
+  if (!flat) image['backing-image'] = child.image;
+  const result: BlockDeviceInfo = {
+    file: child.file,
+    'node-name': filter.nodeName,
+    ro: false,
+    drv: filter.driver,
+    backing_file_depth: flat ? 0 : child.backing_file_depth + 1,
+    encrypted: false,
+    detect_zeroes: 'off',
+    bps: 0,
+    bps_rd: 0,
+    bps_wr: 0,
+    iops: 0,
+    iops_rd: 0,
+    iops_wr: 0,
+    image,
+    cache: child.cache,
+    write_threshold: 0,
+  };
+  if (filter.bitmaps.length > 0) result['dirty-bitmaps'] = filter.bitmaps.map((b) => b.info());
   return result;
 }

@@ -64,6 +64,8 @@ export interface NodeOpenContext {
   qcow2Opened(node: MutableNode): void;
   /** A name for a node opened without node-name: `#block` + counter + two digits. */
   generatedNodeName(): string;
+  /** Whether a job's filter node (not in `nodes`) has this name. */
+  isJobFilterName(name: string): boolean;
 }
 
 export class NodeOpener {
@@ -115,6 +117,9 @@ export class NodeOpener {
 
   #checkNodeName(name: string): void {
     checkNewNodeName(name, this.#context.nodes);
+    if (this.#context.isJobFilterName(name)) {
+      throw genericError(`Duplicate nodes with node-name='${name}'`);
+    }
   }
 
   #register(node: MutableNode, created: MutableNode[]): void {

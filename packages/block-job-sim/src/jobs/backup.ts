@@ -14,6 +14,7 @@
 //   other job on that node before the backup's terminal event.
 
 import { type BackupSyncBitmap, endBackupBitmap } from '../bitmaps/backup-sync.js';
+import { uncopiedRanges } from '../bitmaps/job-bitmaps.js';
 import {
   beginRun,
   newPlan,
@@ -46,18 +47,10 @@ export function backupState(options: {
 
 /** Device byte ranges the job has not copied: the work past its frontier and failed chunks. */
 function uncopied(d: JobRun): Array<{ start: number; end: number }> {
-  const ranges: Array<{ start: number; end: number }> = [];
-  const chunks = [];
-  for (let i = d.work.chunkIndexAt(d.frontier); i < d.work.chunkCount; i++) {
-    chunks.push(d.work.chunk(i));
-  }
-  for (const f of stateOf(d).failures) chunks.push(d.work.chunk(f.chunk));
-  for (const c of chunks) {
-    const last = ranges[ranges.length - 1];
-    if (last !== undefined && last.end === c.device) last.end += c.bytes;
-    else ranges.push({ start: c.device, end: c.device + c.bytes });
-  }
-  return ranges;
+  return uncopiedRanges(
+    d,
+    stateOf(d).failures.map((f) => f.chunk),
+  );
 }
 
 function stateOf(d: JobRun): BackupState {

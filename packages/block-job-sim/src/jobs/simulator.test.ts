@@ -106,7 +106,8 @@ test('the block layer’s commands go through the same handler map', () => {
   const names = (s.run('query-named-block-nodes') as Array<{ 'node-name': string }>).map(
     (n) => n['node-name'],
   );
-  expect(names).toEqual(['dst', 'src']);
+  // The mirror_top filter is listed too, newest first, under a generated name (QEMU 7.2.22).
+  expect(names).toEqual([expect.stringMatching(/^#block\d{3,}$/), 'dst', 'src']);
   s.run('job-cancel', { id: 'm1' });
   s.step(1);
   s.run('blockdev-del', { 'node-name': 'src' });

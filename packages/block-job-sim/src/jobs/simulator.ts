@@ -261,6 +261,9 @@ export class BlockJobSimulator {
           } as typeof info;
         }),
       );
+      // query-block lists BlockBackends that have a name or a device; qemu-storage-daemon has
+      // neither (its exports' backends are anonymous), so it answers [] (7.2.22 and 10.0.2).
+      add('query-block', () => []);
     }
     const jobs = jobFactory(this.#rt);
     const copyModes = this.profile.mirrorCopyModeChange ? new MirrorCopyModes(this.#rt) : undefined;

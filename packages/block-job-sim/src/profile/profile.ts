@@ -67,4 +67,10 @@ export interface QemuProfile {
    * on; the data would hold an XFS extent size hint, which the simulator's files do not have).
    */
   readonly fileImageInfoHasFormatSpecific: boolean;
+  /**
+   * The anonymous bitmaps of a running backup (block-copy's copy bitmap) and mirror (its dirty
+   * bitmap) sit on the job's filter node rather than on the source, and a mirror's never records
+   * itself (measured on 10.0.2; 7.2 has them on the source); see bitmaps/job-bitmaps.ts.
+   */
+  readonly jobBitmapsOnFilter: boolean;
 }

@@ -13,4 +13,5 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   transactionCommitsNewestFirst: true,
   nodeInfoHasActive: true,
   fileImageInfoHasFormatSpecific: true,
+  jobBitmapsOnFilter: true,
 });

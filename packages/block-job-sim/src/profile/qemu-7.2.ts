@@ -13,4 +13,5 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   transactionCommitsNewestFirst: false,
   nodeInfoHasActive: false,
   fileImageInfoHasFormatSpecific: false,
+  jobBitmapsOnFilter: false,
 });

@@ -2,6 +2,7 @@
 // argument checks in QEMU's order, the dirty bitmap the mirror starts from, then the job.
 
 import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types/7.2';
+import { addMirrorBitmaps } from '../../bitmaps/job-bitmaps.js';
 import type { BlockNode } from '../../block-layer.js';
 import type { GraphChanges } from '../../runtime/drain.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
@@ -138,6 +139,15 @@ function mirrorCommon(
     filterOn: bs,
   });
   if (onRelease !== undefined) d.release.push(onRelease);
+  addMirrorBitmaps({
+    layer,
+    profile: jobs.profile,
+    d,
+    source: bs,
+    filterName,
+    granularity: gran,
+    writeBlocking: a['copy-mode'] === 'write-blocking',
+  });
   jobs.start(id);
 }
 

@@ -20,6 +20,7 @@ import {
   resolveBackupBitmap,
 } from '../../bitmaps/backup-sync.js';
 import { BitmapCommands } from '../../bitmaps/commands.js';
+import { addBackupBitmaps } from '../../bitmaps/job-bitmaps.js';
 import type { BlockNode } from '../../block-layer.js';
 import type { GraphChanges } from '../../runtime/drain.js';
 import { backupDriver, backupState } from '../backup.js';
@@ -289,6 +290,16 @@ function backupJob(
     group,
   });
   if (onRelease !== undefined) d.release.push(onRelease);
+  addBackupBitmaps({
+    layer,
+    profile: jobs.profile,
+    d,
+    source: bs,
+    filterName: b['filter-node-name'],
+    cluster,
+    endless: sync === 'none',
+    failedChunks: () => (d.state.kind === 'backup' ? d.state.failures.map((f) => f.chunk) : []),
+  });
   // A job that never ran (a transaction rolled back) gives the successor back.
   if (syncBitmap !== undefined) d.release.push(() => abandonBackupBitmap(layer, syncBitmap));
   // The job's nodes are drained: it holds that pause from its creation.
