@@ -48,9 +48,22 @@ export class ByteReader {
   readonly #highWaterMark: number;
   #flow: FlowControl | undefined;
 
-  constructor(options: { highWaterMark?: number; flow?: FlowControl } = {}) {
+  readonly #allocate: (length: number) => Uint8Array;
+
+  /**
+   * `allocate` makes the array a read spanning several chunks is copied into (every byte of it
+   * is overwritten); default `new Uint8Array`, which zeroes it first.
+   */
+  constructor(
+    options: {
+      highWaterMark?: number;
+      flow?: FlowControl;
+      allocate?: (length: number) => Uint8Array;
+    } = {},
+  ) {
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.#flow = options.flow;
+    this.#allocate = options.allocate ?? ((length) => new Uint8Array(length));
   }
 
   /** Sets who is paused and resumed for backpressure. */
@@ -136,7 +149,7 @@ export class ByteReader {
         this.#head = 0;
       }
     } else {
-      result = discard ? new Uint8Array(0) : new Uint8Array(length);
+      result = discard ? new Uint8Array(0) : this.#allocate(length);
       let filled = 0;
       while (filled < length) {
         const chunk = this.#chunks[0]!;

@@ -17,10 +17,25 @@ type Block = Uint8Array; // blockSize bytes
 
 /** Blocks per page; pages make "next allocated block" cheap on huge, mostly empty exports. */
 const PAGE_BLOCKS = 256;
+/** A page this full (or written this much at once) keeps its blocks in one array. */
+const DENSE_BLOCKS = PAGE_BLOCKS / 2;
+const DENSE_WRITE_BLOCKS = 16;
+/** A dense page this empty goes back to single blocks, so memory stays within twice the data. */
+const SPARSE_BLOCKS = PAGE_BLOCKS / 8;
 
+/**
+ * A page of PAGE_BLOCKS blocks. Scattered blocks are arrays of their own; a page that fills up
+ * (or takes a large write) holds its blocks in one contiguous array instead, so sequential data
+ * costs one allocation per page and reads inside it need no copy.
+ */
 interface Page {
-  readonly blocks: Array<Block | undefined>;
+  /** Which blocks hold data (1) or are holes (0). */
+  readonly present: Uint8Array;
   count: number;
+  /** Sparse form: the blocks that hold data. */
+  blocks: Array<Block | undefined> | undefined;
+  /** Dense form: every block of the page, holes zeroed. */
+  data: Uint8Array | undefined;
 }
 
 export interface SparseBitmapOptions {
@@ -135,10 +150,21 @@ export class SparseMemoryBackend implements NbdBackend {
     this.#bitmap(name).enabled = enabled;
   }
 
+  /**
+   * The bytes at [offset, offset + length). A read inside one dense page is a view of the page,
+   * not a copy: it shows what later writes put there (the caller sends it, then lets it go).
+   */
   read(offset: number, length: number): Uint8Array {
     this.#checkRange(offset, length);
-    const out = new Uint8Array(length);
     const bs = this.blockSize;
+    const pageBytes = PAGE_BLOCKS * bs;
+    const pageIndex = Math.floor(offset / pageBytes);
+    if (length > 0 && Math.floor((offset + length - 1) / pageBytes) === pageIndex) {
+      const data = this.#pages.get(pageIndex)?.data;
+      const start = offset - pageIndex * pageBytes;
+      if (data !== undefined) return data.subarray(start, start + length);
+    }
+    const out = new Uint8Array(length);
     let at = offset;
     while (at < offset + length) {
       const index = Math.floor(at / bs);
@@ -155,27 +181,39 @@ export class SparseMemoryBackend implements NbdBackend {
 
   write(offset: number, data: Uint8Array, _options?: WriteOptions): void {
     this.#checkWrite(offset, data.length);
+    if (data.length === 0) return;
     const bs = this.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + data.length - 1) / bs);
     let fresh = 0;
-    for (let i = first; i <= last && data.length > 0; i++) {
-      const block = this.#block(i);
-      if (block === undefined) fresh++;
-    }
+    for (let i = first; i <= last; i++) if (!this.#present(i)) fresh++;
     this.#reserve(fresh);
     let at = offset;
-    while (at < offset + data.length) {
-      const index = Math.floor(at / bs);
-      const within = at - index * bs;
-      const n = Math.min(bs - within, offset + data.length - at);
-      let block = this.#block(index);
-      if (block === undefined) {
-        block = new Uint8Array(bs);
-        this.#setBlock(index, block);
+    const end = offset + data.length;
+    while (at < end) {
+      // One page at a time: a large write makes the page dense first.
+      const pageIndex = Math.floor(at / (PAGE_BLOCKS * bs));
+      const pageEnd = Math.min(end, (pageIndex + 1) * PAGE_BLOCKS * bs);
+      const blocks = Math.ceil(pageEnd / bs) - Math.floor(at / bs);
+      const page = this.#page(pageIndex);
+      if (blocks >= DENSE_WRITE_BLOCKS && page.data === undefined) this.#densify(page);
+      const pageStart = pageIndex * PAGE_BLOCKS * bs;
+      if (page.data !== undefined) {
+        // Dense: mark the blocks, then one copy.
+        for (let i = Math.floor(at / bs); i * bs < pageEnd; i++)
+          this.#allocate(page, i % PAGE_BLOCKS);
+        page.data.set(data.subarray(at - offset, pageEnd - offset), at - pageStart);
+        at = pageEnd;
       }
-      block.set(data.subarray(at - offset, at - offset + n), within);
-      at += n;
+      while (at < pageEnd) {
+        const index = Math.floor(at / bs);
+        const within = at - index * bs;
+        const n = Math.min(bs - within, pageEnd - at);
+        const block = this.#allocate(page, index % PAGE_BLOCKS) as Block;
+        block.set(data.subarray(at - offset, at - offset + n), within);
+        at += n;
+      }
+      if (page.data === undefined && page.count >= DENSE_BLOCKS) this.#densify(page);
     }
     this.#mark(offset, data.length);
   }
@@ -253,30 +291,95 @@ export class SparseMemoryBackend implements NbdBackend {
     for (const bitmap of this.#bitmaps.values()) bitmap.mark(offset, length);
   }
 
+  /** The block's bytes (a view into a dense page), if it holds data. */
   #block(index: number): Block | undefined {
-    return this.#pages.get(Math.floor(index / PAGE_BLOCKS))?.blocks[index % PAGE_BLOCKS];
+    const page = this.#pages.get(Math.floor(index / PAGE_BLOCKS));
+    if (page === undefined) return undefined;
+    const slot = index % PAGE_BLOCKS;
+    if (page.present[slot] === 0) return undefined;
+    if (page.data !== undefined) {
+      return page.data.subarray(slot * this.blockSize, (slot + 1) * this.blockSize);
+    }
+    return page.blocks?.[slot];
   }
 
-  #setBlock(index: number, block: Block | undefined): void {
-    const pageIndex = Math.floor(index / PAGE_BLOCKS);
+  #present(index: number): boolean {
+    const page = this.#pages.get(Math.floor(index / PAGE_BLOCKS));
+    return page !== undefined && page.present[index % PAGE_BLOCKS] === 1;
+  }
+
+  /** The page, made (empty, sparse) if it does not exist. */
+  #page(pageIndex: number): Page {
     let page = this.#pages.get(pageIndex);
-    const slot = index % PAGE_BLOCKS;
     if (page === undefined) {
-      if (block === undefined) return;
-      page = { blocks: new Array(PAGE_BLOCKS), count: 0 };
+      page = {
+        present: new Uint8Array(PAGE_BLOCKS),
+        count: 0,
+        blocks: new Array(PAGE_BLOCKS),
+        data: undefined,
+      };
       this.#pages.set(pageIndex, page);
       this.#pageOrder.splice(this.#pageInsertionPoint(pageIndex), 0, pageIndex);
     }
-    const old = page.blocks[slot];
-    if (old !== undefined) this.#dataBlocks--;
-    if (block !== undefined) this.#dataBlocks++;
-    if (old === undefined && block !== undefined) page.count++;
-    if (old !== undefined && block === undefined) page.count--;
-    page.blocks[slot] = block;
+    return page;
+  }
+
+  /**
+   * The block at `slot` of the page, allocated (zeroed) if it was a hole; undefined for a dense
+   * page (the caller writes into its array).
+   */
+  #allocate(page: Page, slot: number): Block | undefined {
+    if (page.present[slot] === 0) {
+      page.present[slot] = 1;
+      page.count++;
+      this.#dataBlocks++;
+      if (page.data === undefined) {
+        (page.blocks as Array<Block | undefined>)[slot] = new Uint8Array(this.blockSize);
+      }
+    }
+    return page.blocks?.[slot];
+  }
+
+  /** Makes the block at `slot` a hole; the page goes once it holds nothing. */
+  #free(pageIndex: number, page: Page, slot: number): void {
+    if (page.present[slot] === 0) return;
+    page.present[slot] = 0;
+    page.count--;
+    this.#dataBlocks--;
+    if (page.data !== undefined) {
+      page.data.fill(0, slot * this.blockSize, (slot + 1) * this.blockSize);
+    } else {
+      (page.blocks as Array<Block | undefined>)[slot] = undefined;
+    }
     if (page.count === 0) {
       this.#pages.delete(pageIndex);
       this.#pageOrder.splice(this.#pageInsertionPoint(pageIndex), 1);
+    } else if (page.data !== undefined && page.count < SPARSE_BLOCKS) {
+      this.#sparsify(page);
     }
+  }
+
+  #densify(page: Page): void {
+    const bs = this.blockSize;
+    const data = new Uint8Array(PAGE_BLOCKS * bs);
+    const blocks = page.blocks as Array<Block | undefined>;
+    for (let slot = 0; slot < PAGE_BLOCKS; slot++) {
+      const block = blocks[slot];
+      if (block !== undefined) data.set(block, slot * bs);
+    }
+    page.data = data;
+    page.blocks = undefined;
+  }
+
+  #sparsify(page: Page): void {
+    const bs = this.blockSize;
+    const data = page.data as Uint8Array;
+    const blocks: Array<Block | undefined> = new Array(PAGE_BLOCKS);
+    for (let slot = 0; slot < PAGE_BLOCKS; slot++) {
+      if (page.present[slot] === 1) blocks[slot] = data.slice(slot * bs, (slot + 1) * bs);
+    }
+    page.blocks = blocks;
+    page.data = undefined;
   }
 
   /** The position of the first page index ≥ `pageIndex` in the ordered list. */
@@ -298,11 +401,17 @@ export class SparseMemoryBackend implements NbdBackend {
       const index = Math.floor(at / bs);
       const within = at - index * bs;
       const n = Math.min(bs - within, offset + length - at);
-      const block = this.#block(index);
+      const pageIndex = Math.floor(index / PAGE_BLOCKS);
+      const page = this.#pages.get(pageIndex);
+      if (page === undefined) {
+        // A whole page of holes: on to the next page.
+        at = Math.min(offset + length, (pageIndex + 1) * PAGE_BLOCKS * bs);
+        continue;
+      }
       if (n === bs) {
-        this.#setBlock(index, undefined);
-      } else if (block !== undefined) {
-        block.fill(0, within, within + n);
+        this.#free(pageIndex, page, index % PAGE_BLOCKS);
+      } else {
+        this.#block(index)?.fill(0, within, within + n);
       }
       at += n;
     }
@@ -314,11 +423,10 @@ export class SparseMemoryBackend implements NbdBackend {
     for (; p < this.#pageOrder.length; p++) {
       const pageIndex = this.#pageOrder[p]!;
       if (pageIndex * PAGE_BLOCKS >= limit) return undefined;
-      const blocks = this.#pages.get(pageIndex)!.blocks;
+      const present = this.#pages.get(pageIndex)!.present;
       const start = Math.max(0, index - pageIndex * PAGE_BLOCKS);
-      for (let s = start; s < PAGE_BLOCKS; s++) {
-        if (blocks[s] !== undefined) return pageIndex * PAGE_BLOCKS + s;
-      }
+      const at = present.indexOf(1, start);
+      if (at >= 0) return pageIndex * PAGE_BLOCKS + at;
     }
     return undefined;
   }
@@ -338,13 +446,18 @@ export class SparseMemoryBackend implements NbdBackend {
     let at = offset;
     while (at < end) {
       const index = Math.floor(at / bs);
-      if (this.#block(index) === undefined) {
+      if (!this.#present(index)) {
         const next = this.#nextAllocated(index, Math.ceil(end / bs));
         const holeEnd = next === undefined ? end : Math.min(end, next * bs);
         push(holeEnd - at, NBD_STATE_HOLE | NBD_STATE_ZERO);
         at = holeEnd;
       } else {
-        const n = Math.min((index + 1) * bs, end) - at;
+        // The run of data blocks up to the next hole or the end of the page.
+        const pageIndex = Math.floor(index / PAGE_BLOCKS);
+        const present = (this.#pages.get(pageIndex) as Page).present;
+        const hole = present.indexOf(0, index % PAGE_BLOCKS);
+        const runEnd = pageIndex * PAGE_BLOCKS + (hole < 0 ? PAGE_BLOCKS : hole);
+        const n = Math.min(runEnd * bs, end) - at;
         push(n, 0);
         at += n;
       }

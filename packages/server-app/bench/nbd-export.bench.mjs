@@ -1,16 +1,19 @@
-// Reading a GiB of guest data through an NBD export (block-export-add) of qmpkit-server and of a
-// real qemu-storage-daemon 7.2 side by side, in alternating rounds: each serves a 1 GiB raw file
-// node, filled first through its own export with `qemu-img bench -w` (so qmpkit-server holds the
-// data as guest data in memory, QEMU in the file), then read whole with `nbdcopy URI null:`
-// (or `qemu-img convert … -O raw` to /dev/null when nbdcopy is missing). Figures: the read rate of
-// each (best of the rounds), their ratio, and qmpkit-server's memory (RSS) per GiB of guest data.
-// Run after `pnpm build`. Prints one line per figure: `name: value unit`.
+// Guest data through an NBD export (block-export-add) of qmpkit-server and of a real
+// qemu-storage-daemon 7.2 side by side: each serves a 1 GiB raw file node. Writing: the whole GiB
+// through each export with `qemu-img bench -w` (1 MiB requests, 16 in flight; qmpkit-server then
+// holds it as guest data in memory, QEMU in the file). Reading: the whole export with
+// `nbdcopy URI null:` (or `qemu-img convert … -O raw` to /dev/null when nbdcopy is missing), in
+// alternating rounds, best of the rounds. Block status: the mean round trip of a
+// `base:allocation` query over 4 MiB of a map punched into 64 KiB stripes (our NBD client on
+// both). Figures: each side's rate or latency, their ratio, and qmpkit-server's memory (RSS) per
+// GiB of guest data. Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectNbd } from '@qmpkit/nbd/node';
 
 const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
 const GiB = 1024 ** 3;
@@ -98,6 +101,7 @@ async function startDaemon(name, command, args, dir) {
   return {
     name,
     pid: child.pid,
+    socket: nbd,
     uri: `nbd+unix:///disk?socket=${nbd}`,
     stop: () =>
       new Promise((resolve) => {
@@ -111,9 +115,9 @@ async function startDaemon(name, command, args, dir) {
 const rssBytes = (pid) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 
-/** Writes the whole GiB (1 MiB requests, 16 in flight, pattern 0xab). */
-const fill = (uri) =>
-  run('qemu-img', [
+/** Writes the whole GiB (1 MiB requests, 16 in flight, pattern 0xab); seconds it took. */
+async function fillSeconds(uri) {
+  const out = await run('qemu-img', [
     'bench',
     '-w',
     '-f',
@@ -127,6 +131,38 @@ const fill = (uri) =>
     '--pattern=171',
     uri,
   ]);
+  const match = /Run completed in ([\d.]+) seconds/.exec(out);
+  if (!match) throw new Error(`unexpected qemu-img bench output: ${out}`);
+  return Number(match[1]);
+}
+
+const STRIPES = 64 * 1024 * 1024;
+const STRIPE = 65536;
+const BLOCK_STATUS_QUERIES = Number(process.env.BENCH_BLOCK_STATUS_QUERIES ?? 500);
+
+/**
+ * Mean block-status round trip in microseconds: every other 64 KiB of the first 64 MiB is
+ * zeroed (a hole, in the file and in guest data alike), then 4 MiB ranges are queried.
+ */
+async function blockStatusMicros(socket) {
+  const client = await connectNbd(
+    { path: socket },
+    { exportName: 'disk', metaContexts: ['base:allocation'] },
+  );
+  try {
+    for (let offset = 0; offset < STRIPES; offset += 2 * STRIPE) {
+      await client.writeZeroes(offset, STRIPE);
+    }
+    for (let i = 0; i < 50; i++) await client.blockStatus(0, 4 * 1024 * 1024); // warm up
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < BLOCK_STATUS_QUERIES; i++) {
+      await client.blockStatus(((i * 7919) % 960) * STRIPE, 4 * 1024 * 1024);
+    }
+    return Number(process.hrtime.bigint() - t0) / 1e3 / BLOCK_STATUS_QUERIES;
+  } finally {
+    await client.disconnect();
+  }
+}
 
 /** Seconds to read the whole export. */
 async function readSeconds(uri) {
@@ -144,20 +180,38 @@ try {
   const qemu = await startDaemon('qemu-storage-daemon', 'qemu-storage-daemon', [], dir);
   daemons.push(qemu);
   const rssBefore = rssBytes(ours.pid);
-  await fill(ours.uri);
+  const write = { ours: await fillSeconds(ours.uri) };
   const rssAfter = rssBytes(ours.pid);
-  await fill(qemu.uri);
+  write.qemu = await fillSeconds(qemu.uri);
   const best = { ours: Number.POSITIVE_INFINITY, qemu: Number.POSITIVE_INFINITY };
   for (let round = 0; round < ROUNDS; round++) {
     best.ours = Math.min(best.ours, await readSeconds(ours.uri));
     best.qemu = Math.min(best.qemu, await readSeconds(qemu.uri));
   }
+  const status = { ours: await blockStatusMicros(ours.socket) };
+  status.qemu = await blockStatusMicros(qemu.socket);
   const rate = (seconds) => (GiB / 1024 / 1024 / seconds).toFixed(0);
   const tool = hasNbdcopy ? 'nbdcopy' : 'qemu-img-convert';
+  console.log(`nbd-export-write-1gib-qmpkit-server (qemu-img bench -w): ${rate(write.ours)} MiB/s`);
+  console.log(
+    `nbd-export-write-1gib-qemu-storage-daemon (qemu-img bench -w): ${rate(write.qemu)} MiB/s`,
+  );
+  console.log(
+    `nbd-export-write-1gib-qmpkit-server/qemu-storage-daemon: ${(write.qemu / write.ours).toFixed(2)} x`,
+  );
   console.log(`nbd-export-read-1gib-qmpkit-server (${tool}): ${rate(best.ours)} MiB/s`);
   console.log(`nbd-export-read-1gib-qemu-storage-daemon (${tool}): ${rate(best.qemu)} MiB/s`);
   console.log(
     `nbd-export-read-1gib-qmpkit-server/qemu-storage-daemon: ${(best.qemu / best.ours).toFixed(2)} x`,
+  );
+  console.log(
+    `nbd-export-block-status-qmpkit-server (4 MiB range, 64 KiB stripes): ${status.ours.toFixed(0)} us`,
+  );
+  console.log(
+    `nbd-export-block-status-qemu-storage-daemon (4 MiB range, 64 KiB stripes): ${status.qemu.toFixed(0)} us`,
+  );
+  console.log(
+    `nbd-export-block-status-qmpkit-server/qemu-storage-daemon: ${(status.ours / status.qemu).toFixed(2)} x`,
   );
   console.log(
     `nbd-export-guest-data-rss-per-gib-qmpkit-server: ${((rssAfter - rssBefore) / 1024 / 1024).toFixed(0)} MiB`,

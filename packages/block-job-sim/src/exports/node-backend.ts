@@ -5,8 +5,9 @@
 // - null-co keeps nothing, as QEMU's null-co: reads are zeroes, block status says hole (and
 //   zero with read-zeroes).
 // - Other nodes keep what was written in a sparse store per node (the one @qmpkit/nbd's
-//   SparseMemoryBackend has: 4 KiB blocks, zero writes punch holes, trim ignored as QEMU's
-//   default discard=ignore). The simulator never reads guest data from image files: what an
+//   SparseMemoryBackend has: 4 KiB blocks in 1 MiB pages, zero writes punch holes, trim ignored
+//   as QEMU's default discard=ignore; up to GUEST_DATA_LIMIT of data, at most twice that in
+//   memory). The simulator never reads guest data from image files: what an
 //   image held before is read as zeroes.
 
 import {

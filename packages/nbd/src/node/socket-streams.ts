@@ -15,6 +15,8 @@ export function socketStreams(
   const reader = new ByteReader({
     ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
     flow: { pause: () => socket.pause(), resume: () => socket.resume() },
+    // Payloads spanning socket chunks are copied whole into it: no need to zero it first.
+    allocate: (length) => Buffer.allocUnsafeSlow(length),
   });
   socket.on('data', (chunk: Buffer) => {
     reader.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -44,8 +46,11 @@ export function socketStreams(
       if (socket.destroyed || socket.writableEnded) {
         throw new EndOfStreamError('the connection is closed');
       }
+      // Corked, a message's chunks (header, data) leave in one writev.
       let flushed = true;
+      socket.cork();
       for (const chunk of chunks) flushed = socket.write(chunk);
+      socket.uncork();
       if (flushed) return;
       await waitForDrain();
       if (socket.destroyed && socket.writableLength > 0) {
