@@ -300,8 +300,16 @@ class Walker {
       this.#failures.push('no greeting');
       return;
     }
+    const greeting = this.#raw(this.#cursor);
     this.#receive(this.#cursor++);
     this.#send('qmp_capabilities', undefined, undefined);
+    // A real qemu-storage-daemon under heavy load has twice greeted a client that connected right
+    // after it wrote its pidfile (most likely its monitor's handlers, set up in the monitor's own
+    // thread, racing the connection). A repeat of the very same greeting before the negotiation
+    // reply is that start-up race, not a behaviour to compare: it is left out of the transcript.
+    if ((await this.#next(DEFAULT_EXPECT_TIMEOUT_MS)) && this.#raw(this.#cursor) === greeting) {
+      this.#cursor++;
+    }
     if (!(await this.#expect({ return: {} }, DEFAULT_EXPECT_TIMEOUT_MS, 'negotiation'))) return;
 
     for (const [index, step] of scenario.steps.entries()) {
