@@ -1,7 +1,8 @@
 // The README's fleet example, run as written with the built `qmpkit` and `qmpkit-server`: a mirror
 // in one VM, another VM without jobs, `quit` ending one VM, SIGTERM ending the fleet.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
 import { readmeExample, runScript } from './readme-script.js';
 
@@ -52,5 +53,35 @@ test("the README's fleet file example runs as written", async () => {
   expect(run.output).toContain(
     "GenericError: Cannot find device='data-new' nor node-name='data-new'",
   );
+  for (const vm of ['web1', 'db1']) expect(existsSync(join(run.dir, `${vm}.sock`))).toBe(false);
+});
+
+test("the README's fleet example with faults and the linter runs as written", async () => {
+  const readme = '../../server-app/README.md';
+  const heading = 'A fleet with faults and the linter';
+  const script = readmeExample(readme, heading);
+  const run = await runScript(script, 'qmpkit-readme-fleet-lint-');
+  cleanups.push(run.cleanUp);
+  expect(run.code, run.output).toBe(0);
+  // db1's fault: ENOSPC on the target at 40 %, and a mirror's default on-target-error (report)
+  // fails the job with the errno's text, as QEMU's mirror does.
+  expect(run.output).toContain('qmpkit: job move-data failed: No space left on device');
+  expect(run.output).toContain('run mirror: exit status 1');
+  expect(run.output).toMatch(/"fired": 1/);
+  expect(run.output).toMatch(/"what": "ENOSPC on writes of data-new at byte \d+ \(40%\)"/);
+  // web1 has no fault: its mirror runs, and job-complete is refused with QEMU's job.c text.
+  expect(run.output).toContain(
+    "GenericError: Job 'copy-os' in state 'running' cannot accept command verb 'complete'",
+  );
+  // The report at exit is the README's, finding for finding, each naming its VM.
+  const text = readFileSync(fileURLToPath(new URL(readme, import.meta.url)), 'utf8');
+  const section = text.slice(text.indexOf(`## ${heading}\n`));
+  const shown = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+  expect(shown).toBeDefined();
+  const report = JSON.parse(readFileSync(join(run.dir, 'lint.json'), 'utf8'));
+  expect(report).toEqual(JSON.parse(shown!));
+  expect(report).toEqual([
+    expect.objectContaining({ vm: 'web1', rule: 'complete-before-ready', job: 'copy-os' }),
+  ]);
   for (const vm of ['web1', 'db1']) expect(existsSync(join(run.dir, `${vm}.sock`))).toBe(false);
 });
