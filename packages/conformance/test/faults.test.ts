@@ -1,7 +1,7 @@
 // qmpkit-server's seeded faults against this repo's client and CLI: the README's example run as
 // written (the CLI loses its connection when the mirror becomes ready, a new one finds the job),
-// the client's connect timeout on a monitor that never greets, and the client's reconnect
-// carrying a runJob through a connection dropped mid-job.
+// the client's connect timeout on a monitor that never greets, the client's reconnect carrying a
+// runJob through a connection dropped mid-job, and runJob through the other wire and job faults.
 import { ConnectError, QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { connectUnix } from '@qmpkit/protocol/node';
@@ -82,6 +82,60 @@ describe('the client', () => {
     expect(reports[0]).toMatchObject({
       missed: expect.arrayContaining([expect.objectContaining({ id: 'm1', to: 'ready' })]),
     });
+  });
+});
+
+describe('the client meets each fault and carries its job through', () => {
+  /** The plan's firings, read through the client (`x-qmpkit-fault` is in the schema with faults). */
+  async function firedKinds(client: QmpClient): Promise<string[]> {
+    // An extension command: outside the client's QEMU command types.
+    const execute = client.execute.bind(client) as unknown as (name: string) => Promise<unknown>;
+    const plan = (await execute('x-qmpkit-fault')) as { fired: { kind: string }[] };
+    return plan.fired.map((f) => f.kind);
+  }
+
+  test.each([
+    // A command's later events (job-complete's waiting … null) before its reply.
+    ['events-first', 'events-first,command=job-complete'],
+    // Several replies and events in one read.
+    ['coalesce', 'coalesce,ms=20'],
+    // Replies late and out of step with the events.
+    ['delay-reply', 'delay-reply,ms=20,jitter=20'],
+    // Every message in pieces.
+    ['split', 'split,pieces=4'],
+  ])('%s: runJob takes a mirror to READY and completes it', async (kind, fault) => {
+    const server = await startServer(['--throughput', '4G', '--fault-seed', '3', '--fault', fault]);
+    const client = await connectQmp({ path: server.socketPath });
+    cleanups.push(() => client.close());
+    const outcome = await client.runJob(
+      'blockdev-mirror',
+      { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full' },
+      { onReady: 'complete' },
+    );
+    expect(outcome).toMatchObject({ id: 'm1', status: 'completed', readyAction: 'complete' });
+    expect(outcome.statuses).toEqual(expect.arrayContaining(['ready', 'concluded']));
+    expect(await firedKinds(client)).toContain(kind);
+  });
+
+  test('io-error: ENOSPC at 40% of the target fails the mirror with its errno (on-target-error=report)', async () => {
+    const server = await startServer([
+      '--throughput',
+      '4G',
+      '--fault',
+      'io-error,node=dst,at=40,errno=ENOSPC',
+    ]);
+    const client = await connectQmp({ path: server.socketPath });
+    cleanups.push(() => client.close());
+    const outcome = await client
+      .runJob(
+        'blockdev-mirror',
+        { 'job-id': 'm1', device: 'src', target: 'dst', sync: 'full', 'on-target-error': 'report' },
+        { onReady: 'complete' },
+      )
+      .catch((error: unknown) => error);
+    // QEMU's mirror reports the failed write's errno as the job's error (strerror's text).
+    expect(outcome).toMatchObject({ id: 'm1', status: 'failed', error: 'No space left on device' });
+    expect(await firedKinds(client)).toEqual(['io-error']);
   });
 });
 
