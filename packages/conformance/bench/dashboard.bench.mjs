@@ -17,7 +17,9 @@
 // the timeline, drawn on a canvas, those of its list of the lanes in view, written in the same
 // frame as the canvas). Memory: each page's JS heap and DOM node count, and the dashboard
 // process's resident memory.
-// Run after `pnpm build`. Prints one line per figure: `name: value unit`.
+// The machine's load beside each size's figures: the 1-minute load average sampled every second
+// of the measurement (lowest and highest), since on a shared machine both pages' latencies
+// follow it. Run after `pnpm build`. Prints one line per figure: `name: value unit`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +50,9 @@ const until = async (what, check, ms = 120_000) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+/** The 1-minute load average (the first field of /proc/loadavg). */
+const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 const pct = (values, p) => {
   const sorted = values.slice().sort((a, b) => a - b);
@@ -178,6 +183,9 @@ async function measure(jobs, cleanup) {
 
     // The measurement: every job's progress at every poll, and status events from the churn.
     const started = Date.now();
+    const loads = [loadAverage()];
+    const loadSampler = setInterval(() => loads.push(loadAverage()), 1000);
+    cleanup.push(() => clearInterval(loadSampler));
     let churned = 0;
     while (Date.now() - started < MEASURE_MS) {
       const picked = Array.from({ length: CHURN_JOBS }, () => `j${(churned++ * 7919) % jobs}`);
@@ -185,6 +193,8 @@ async function measure(jobs, cleanup) {
       await Promise.all(picked.map((id) => qmp.execute('job-resume', { id })));
       await new Promise((r) => setTimeout(r, CHURN_EVERY_MS));
     }
+    clearInterval(loadSampler);
+    loads.push(loadAverage());
     const [mine, longFrames] = await page.evaluate(() => [window.latencies, window.longFrames]);
     const theirs = await partner.evaluate(() => window.latencies);
     const memory = async (p) => {
@@ -203,6 +213,8 @@ async function measure(jobs, cleanup) {
     );
     const name = `dashboard-${jobs}-jobs`;
     const seconds = MEASURE_MS / 1000;
+    console.log(`${name}-load-average-1min-lowest: ${Math.min(...loads).toFixed(2)} tasks`);
+    console.log(`${name}-load-average-1min-highest: ${Math.max(...loads).toFixed(2)} tasks`);
     console.log(`${name}-status-events-sent: ${Math.round((churned * 2) / seconds)} events/s`);
     console.log(`${name}-changes-shown: ${mine.length} changes`);
     console.log(`${name}-event-to-screen-p50: ${pct(mine, 50)} ms`);
