@@ -1,9 +1,14 @@
 // The README's fleet example, run as written with the built `qmpkit` and `qmpkit-server`: a mirror
-// in one VM, another VM without jobs, `quit` ending one VM, SIGTERM ending the fleet.
-import { existsSync, readFileSync } from 'node:fs';
+// in one VM, another VM without jobs, `quit` ending one VM, SIGTERM ending the fleet; the fleet
+// with faults and the linter; and this repo's client on several VMs of a fleet at once.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, expect, test } from 'vitest';
+import { SERVER_BIN } from './cli-harness.js';
 import { readmeExample, runScript } from './readme-script.js';
 
 const cleanups: (() => void)[] = [];
@@ -84,4 +89,75 @@ test("the README's fleet example with faults and the linter runs as written", as
     expect.objectContaining({ vm: 'web1', rule: 'complete-before-ready', job: 'copy-os' }),
   ]);
   for (const vm of ['web1', 'db1']) expect(existsSync(join(run.dir, `${vm}.sock`))).toBe(false);
+});
+
+test("this repo's client on three VMs of a fleet at once: each runs its own mirror to the end", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpkit-fleet-client-'));
+  const pidfile = join(dir, 'fleet.pid');
+  const fleet = spawn(
+    process.execPath,
+    [
+      SERVER_BIN,
+      '--fleet',
+      '3',
+      '--socket',
+      join(dir, 'vm%d.sock'),
+      '--pidfile',
+      pidfile,
+      '--throughput',
+      '1G',
+      '--blockdev',
+      'null-co,node-name=src,size=1073741824',
+      '--blockdev',
+      'null-co,node-name=dst,size=1073741824',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  fleet.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = new Promise<number | null>((r) => fleet.once('exit', (code) => r(code)));
+  cleanups.push(() => {
+    if (fleet.exitCode === null && fleet.signalCode === null) fleet.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(pidfile)) {
+    if (fleet.exitCode !== null || Date.now() > deadline) throw new Error(`no fleet: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const clients = await Promise.all(
+    [0, 1, 2].map((vm) => connectQmp({ path: join(dir, `vm${vm}.sock`) })),
+  );
+  try {
+    // The same job id in every VM: each VM has its own job table.
+    const outcomes = await Promise.all(
+      clients.map((client) =>
+        client.runJob(
+          'blockdev-mirror',
+          { 'job-id': 'm', device: 'src', target: 'dst', sync: 'full' },
+          { onReady: 'complete' },
+        ),
+      ),
+    );
+    for (const outcome of outcomes) {
+      expect(outcome).toMatchObject({ id: 'm', status: 'completed', readyAction: 'complete' });
+    }
+    // A job in one VM is not in another.
+    await clients[0]!.execute('blockdev-mirror', {
+      'job-id': 'only0',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    });
+    expect((await clients[0]!.execute('query-jobs')).map((j) => j.id)).toEqual(['only0']);
+    expect(await clients[1]!.execute('query-jobs')).toEqual([]);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+  }
+  fleet.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  for (const vm of [0, 1, 2]) expect(existsSync(join(dir, `vm${vm}.sock`))).toBe(false);
 });
