@@ -36,7 +36,7 @@ import {
 } from './block-layer/node-info.js';
 import type { MutableNode, NodeUser } from './block-layer/node-state.js';
 import { checkNewNodeName, NodeOpener } from './block-layer/open-node.js';
-import { canonicalOrder } from './blockdev-options.js';
+import { canonicalBlockdevOptions } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import type { ImageStore } from './image-store.js';
 import { BLK_PERM, NO_PERMISSIONS, type Permissions } from './permissions.js';
@@ -301,7 +301,7 @@ export class BlockLayer {
     }
     const created: MutableNode[] = [];
     try {
-      const canonical = canonicalOrder(options, this.schema) as BlockdevOptions;
+      const canonical = canonicalBlockdevOptions(options, this.schema);
       this.#opener.open(canonical, created).monitorOwned = true;
     } catch (error) {
       this.#rollback(created);

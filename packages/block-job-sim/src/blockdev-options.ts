@@ -7,7 +7,7 @@
 
 import { hasErrorMarker, JsonStreamer, parseQemuSize, stampErrorMarker } from '@qmpkit/protocol';
 import type { BlockdevOptions, IntrospectionObject, QapiIntKind } from '@qmpkit/qapi-types/7.2';
-import { type KeyvalValue, parseKeyval } from './keyval.js';
+import { type KeyvalObject, parseKeyval } from './keyval.js';
 import type { BlockSchema } from './schema.js';
 
 /** Why a `--blockdev` argument was refused; `message` is QEMU's text. */
@@ -295,14 +295,10 @@ export function parseBlockdevArgument(argument: string, schema: BlockSchema): Bl
     if (items.length > 1) throw new BlockdevArgumentError('Expecting at most one JSON value');
     const parsed: unknown = first.value;
     if (!isPlainObject(parsed)) throw new BlockdevArgumentError('JSON argument is not an object');
-    return new Visitor('json', schema).struct(
-      parsed,
-      schema.blockdevOptionsType,
-      '',
-      0,
-    ) as unknown as BlockdevOptions;
+    const visited = new Visitor('json', schema).struct(parsed, schema.blockdevOptionsType, '', 0);
+    return typedBlockdevOptions(visited, schema);
   }
-  let tree: KeyvalValue;
+  let tree: KeyvalObject;
   try {
     const result = parseKeyval(argument, 'driver');
     if (result.help) throw new BlockdevArgumentError('Help is not available for this option');
@@ -311,12 +307,35 @@ export function parseBlockdevArgument(argument: string, schema: BlockSchema): Bl
     if (error instanceof BlockdevArgumentError) throw error;
     throw new BlockdevArgumentError((error as Error).message);
   }
-  return new Visitor('keyval', schema).struct(
-    tree as Record<string, unknown>,
-    schema.blockdevOptionsType,
-    '',
-    0,
-  ) as unknown as BlockdevOptions;
+  const visited = new Visitor('keyval', schema).struct(tree, schema.blockdevOptionsType, '', 0);
+  return typedBlockdevOptions(visited, schema);
+}
+
+/**
+ * A blockdev-add argument as the typed BlockdevOptions. The visitors and canonicalOrder build
+ * plain objects member by member from the schema's BlockdevOptions type, which is what makes
+ * them one; what is left for a guard to see is the tag every variant carries, a driver the
+ * schema knows (the visitor refused any other, so the error is only a safety net).
+ */
+function isBlockdevOptions(value: unknown, schema: BlockSchema): value is BlockdevOptions {
+  return (
+    isPlainObject(value) &&
+    typeof value.driver === 'string' &&
+    schema.isBlockdevDriver(value.driver)
+  );
+}
+
+function typedBlockdevOptions(value: unknown, schema: BlockSchema): BlockdevOptions {
+  if (isBlockdevOptions(value, schema)) return value;
+  throw new BlockdevArgumentError("Parameter 'driver' is missing");
+}
+
+/** canonicalOrder() of a whole blockdev-add argument: the same options in schema order. */
+export function canonicalBlockdevOptions(
+  options: BlockdevOptions,
+  schema: BlockSchema,
+): BlockdevOptions {
+  return typedBlockdevOptions(canonicalOrder(options, schema), schema);
 }
 
 /**

@@ -7,7 +7,7 @@ import type { BlkdebugIoType, InjectedError } from '../blkdebug.js';
 import type { ImageStore } from '../image-store.js';
 import type { Qcow2AllocationMap } from '../qcow2.js';
 import type { BlockNode, BlockStatus, BlockStatusExtent } from './node.js';
-import type { MutableNode } from './node-state.js';
+import { type MutableNode, rawDataOffset } from './node-state.js';
 
 /**
  * A guest request of `iotype` on [offset, offset + bytes) of `node`, as a job issues it: the
@@ -53,7 +53,7 @@ function request(
     case 'raw': {
       if (iotype === 'read') event(node.file, 'read_aio');
       if (iotype === 'write') event(node.file, 'write_aio');
-      const rawOffset = (node.options as { offset?: number }).offset ?? 0;
+      const rawOffset = rawDataOffset(node);
       return request(node.file as MutableNode, iotype, offset + rawOffset, bytes);
     }
     case 'qcow2':
@@ -181,7 +181,7 @@ function status(
       return;
     }
     case 'raw': {
-      const rawOffset = (node.options as { offset?: number }).offset ?? 0;
+      const rawOffset = rawDataOffset(node);
       const file = node.file as MutableNode;
       status(store, file, from + rawOffset, to + rawOffset, shift + rawOffset, add);
       return;
@@ -230,7 +230,7 @@ export function recordWrite(n: MutableNode, offset: number, bytes: number): void
       if (n.file !== undefined) recordWrite(n.file as MutableNode, offset, bytes);
       return;
     case 'raw': {
-      const rawOffset = (n.options as { offset?: number }).offset ?? 0;
+      const rawOffset = rawDataOffset(n);
       if (n.file !== undefined) recordWrite(n.file as MutableNode, offset + rawOffset, bytes);
       return;
     }

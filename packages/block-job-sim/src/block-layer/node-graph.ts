@@ -3,7 +3,6 @@
 // texts of bdrv_refresh_perms, and the image-file locks of file nodes (raw_check_lock_bytes).
 // `nodes` is always the block layer's whole node list: locks are held across nodes of one file.
 
-import type { BlockPermission } from '@qmpkit/qapi-types/7.2';
 import { genericError } from '../errors.js';
 import {
   BLK_PERM,
@@ -47,9 +46,9 @@ export function attach(
 function childRole(parent: MutableNode, childName: ChildName): ChildRole {
   if (childName === 'backing') return 'cow';
   if (parent.driver === 'qcow2') return 'metadata+data';
-  if (parent.driver === 'raw') {
-    const { offset, size } = parent.options as { offset?: number; size?: number };
-    return offset !== undefined || size !== undefined ? 'data' : 'filtered';
+  const options = parent.options;
+  if (options.driver === 'raw') {
+    return options.offset !== undefined || options.size !== undefined ? 'data' : 'filtered';
   }
   return 'filtered';
 }
@@ -67,12 +66,9 @@ function ownUserPermissions(user: NodeUser): Permissions {
   const cumulative = cumulativePermissions(parent);
   if (parent.driver === 'raw') return rawChildPermissions(role, cumulative, !parent.readOnly);
   const base = defaultChildPermissions(role, cumulative, !parent.readOnly);
-  if (parent.driver === 'blkdebug') {
+  const options = parent.options;
+  if (options.driver === 'blkdebug') {
     // blkdebug_child_perm(): the take-child-perms / unshare-child-perms options.
-    const options = parent.options as {
-      'take-child-perms'?: readonly BlockPermission[];
-      'unshare-child-perms'?: readonly BlockPermission[];
-    };
     return {
       perm: base.perm | permissionBitsOf(options['take-child-perms'] ?? []),
       shared: base.shared & ~permissionBitsOf(options['unshare-child-perms'] ?? []),

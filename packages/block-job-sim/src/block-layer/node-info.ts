@@ -208,8 +208,7 @@ export function blockDeviceInfo(
     drv: node.driver,
     backing_file_depth: depth,
     encrypted: false,
-    detect_zeroes:
-      ((node as MutableNode).options['detect-zeroes'] as BlockDeviceInfo['detect_zeroes']) ?? 'off',
+    detect_zeroes: (node as MutableNode).options['detect-zeroes'] ?? 'off',
     bps: 0,
     bps_rd: 0,
     bps_wr: 0,

@@ -3,6 +3,7 @@
 // inherit. The block layer's parts (opening, permissions, guest requests, filenames, image
 // creation) all work on these records; nothing outside src/block-layer* sees them.
 
+import type { BlockdevOptions } from '@qmpkit/qapi-types/7.2';
 import type { FileExtent } from '../image-store.js';
 import type { Permissions } from '../permissions.js';
 import type { Qcow2AllocationMap } from '../qcow2.js';
@@ -41,7 +42,7 @@ export interface MutableNode extends BlockNode {
   lockIdentity: string | undefined;
   locked: Permissions;
   /** The node's own options, in schema order, children inline or named. */
-  options: Readonly<Record<string, unknown>>;
+  options: BlockdevOptions;
   /** bs->options: the node's flattened options in QEMU's insertion order. */
   flat: FlatOptions;
   fileStat: { size: number; allocatedBytes: number } | undefined;
@@ -71,4 +72,10 @@ export function fileNodePath(node: BlockNode): string | undefined {
   let current: BlockNode | undefined = node;
   while (current && current.driver !== 'file') current = current.file;
   return current?.filename;
+}
+
+/** A raw node's `offset` option: where its data starts in its file (0 for other drivers). */
+export function rawDataOffset(node: MutableNode): number {
+  const options = node.options;
+  return options.driver === 'raw' ? (options.offset ?? 0) : 0;
 }

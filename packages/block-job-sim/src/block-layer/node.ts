@@ -36,6 +36,8 @@ export interface BlockNode {
   readonly blkdebug: BlkdebugState | undefined;
   /** For null-co nodes: read-zeroes. */
   readonly readZeroes: boolean;
+  /** For null-co nodes: latency-ns, the nanoseconds each request takes (0 for other drivers). */
+  readonly latencyNs: number;
   /** cache.direct and cache.no-flush, as given or inherited from the parent that opened it. */
   readonly cache: CacheMode;
   /** force-share: every user of the node shares everything (read-only nodes only). */

@@ -25,6 +25,7 @@ import {
   fileNodePath,
   type Inherited,
   type MutableNode,
+  rawDataOffset,
   roundUpToSector,
 } from './node-state.js';
 import { extractChildOptions, type FlatOptions, flattenOptions } from './qdict-options.js';
@@ -49,10 +50,18 @@ export function checkNewNodeName(
 /** Bound on nesting of inline node definitions (QEMU has none short of its JSON depth limit). */
 const MAX_DEPTH = 64;
 
-const UNSUPPORTED_NODE_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  qcow2: ['data-file', 'encrypt'],
-  blkdebug: ['config'],
-};
+/** The first option given that the simulator does not model for this driver, if any. */
+function unsupportedOption(options: BlockdevOptions): string | undefined {
+  switch (options.driver) {
+    case 'qcow2':
+      if (options['data-file'] !== undefined) return 'data-file';
+      return options.encrypt !== undefined ? 'encrypt' : undefined;
+    case 'blkdebug':
+      return options.config !== undefined ? 'config' : undefined;
+    default:
+      return undefined;
+  }
+}
 
 /** What opening nodes needs of the block layer. */
 export interface NodeOpenContext {
@@ -81,14 +90,7 @@ export class NodeOpener {
    * caller can take them out again.
    */
   open(options: BlockdevOptions, created: MutableNode[]): MutableNode {
-    return this.#open(
-      options,
-      false,
-      created,
-      0,
-      flattenOptions(options as unknown as Record<string, unknown>),
-      DEFAULT_CACHE,
-    );
+    return this.#open(options, false, created, 0, flattenOptions(options), DEFAULT_CACHE);
   }
 
   #resolveRef(
@@ -164,6 +166,7 @@ export class NodeOpener {
       qcow2: undefined,
       blkdebug: undefined,
       readZeroes: false,
+      latencyNs: 0,
       cache: { direct: cache.direct, noFlush: cache.noFlush },
       forceShare: cache.forceShare,
       users: [],
@@ -172,7 +175,7 @@ export class NodeOpener {
       locking: false,
       lockIdentity: undefined,
       locked: NO_PERMISSIONS,
-      options: options as unknown as Record<string, unknown>,
+      options,
       flat: flat.filter(([key]) => !/^(file|image|backing)(\.|$)/.test(key)),
       fileStat: undefined,
       allocation: undefined,
@@ -197,10 +200,9 @@ export class NodeOpener {
       if (this.#context.schema.isBlockdevDriver(driver)) throw notSimulated(`driver '${driver}'`);
       throw genericError(`Parameter 'driver' does not accept value '${driver}'`);
     }
-    for (const option of UNSUPPORTED_NODE_OPTIONS[driver] ?? []) {
-      if ((options as unknown as Record<string, unknown>)[option] !== undefined) {
-        throw notSimulated(`the '${option}' option of driver '${driver}'`);
-      }
+    const unsupported = unsupportedOption(options);
+    if (unsupported !== undefined) {
+      throw notSimulated(`the '${unsupported}' option of driver '${driver}'`);
     }
     const readOnly = options['read-only'] ?? inheritedReadOnly;
     // Children opened with their parent inherit its cache mode (bdrv_inherited_options).
@@ -224,7 +226,11 @@ export class NodeOpener {
         if (latency < 0 || latency >= 2 ** 63) {
           throw genericError('latency-ns is invalid');
         }
-        Object.assign(node, { length: size, readZeroes: options['read-zeroes'] ?? false });
+        Object.assign(node, {
+          length: size,
+          readZeroes: options['read-zeroes'] ?? false,
+          latencyNs: latency,
+        });
         this.#register(node, created);
         return node;
       }
@@ -374,9 +380,11 @@ export class NodeOpener {
       if (format !== 'qcow2' && format !== 'raw') {
         throw notSimulated(`backing files of format '${format}'`);
       }
-      const backingOptions = { driver: format, file: { driver: 'file', filename: path } };
+      const file = { driver: 'file', filename: path } as const;
+      const backingOptions: BlockdevOptions =
+        format === 'qcow2' ? { driver: 'qcow2', file } : { driver: 'raw', file };
       return this.#open(
-        backingOptions as BlockdevOptions,
+        backingOptions,
         true,
         created,
         depth + 1,
@@ -400,7 +408,7 @@ export class NodeOpener {
       case 'raw':
         return this.#readNode(
           node.file as BlockNode,
-          offset + (((node as MutableNode).options.offset as number | undefined) ?? 0),
+          offset + rawDataOffset(node as MutableNode),
           length,
         );
       case 'blkdebug':

@@ -20,11 +20,12 @@ export type FlatOptions = ReadonlyArray<readonly [string, QValue]>;
  * qdict_flatten() of a whole blockdev-add argument: scalars stay where they are, nested
  * objects and lists are appended as `a.b` / `a.0` keys, walked in QDict order.
  */
-export function flattenOptions(options: Record<string, unknown>): FlatOptions {
+export function flattenOptions(options: object): FlatOptions {
   const out: Array<readonly [string, QValue]> = [];
-  const keys = Object.keys(options);
+  const members = new Map<string, unknown>(Object.entries(options));
+  const keys = [...members.keys()];
   for (const key of keys) {
-    const value = options[key];
+    const value = members.get(key);
     if (!isRecord(value) && !Array.isArray(value)) out.push([key, value as QValue]);
   }
   const walk = (value: unknown, prefix: string) => {
@@ -35,7 +36,7 @@ export function flattenOptions(options: Record<string, unknown>): FlatOptions {
     } else out.push([prefix, value as QValue]);
   };
   for (const key of qemuMemberOrder(keys)) {
-    const value = options[key];
+    const value = members.get(key);
     if (isRecord(value) || Array.isArray(value)) walk(value, key);
   }
   return out;

@@ -25,19 +25,13 @@ export function allocatedInNode(layer: BlockLayer, node: BlockNode): Range[] {
       return map.extents().map((e) => ({ start: e.offset, length: e.length }));
     }
     case 'null-co':
-      return readsZeroes(node) ? whole : [];
+      return node.readZeroes ? whole : [];
     case 'raw':
     case 'blkdebug':
       return node.file === undefined ? whole : allocatedInNode(layer, node.file);
     default:
       return whole;
   }
-}
-
-/** null-co's `read-zeroes` option (BlockNode keeps the node's options, untyped). */
-function readsZeroes(node: BlockNode): boolean {
-  const options = (node as { readonly options?: Record<string, unknown> }).options;
-  return options?.['read-zeroes'] === true;
 }
 
 /** Union of sorted range lists. */

@@ -121,8 +121,8 @@ export class Scenario {
     this.clock.advanceNs(ns);
   }
 
-  add(options: Record<string, unknown>): void {
-    this.layer.add(options as unknown as BlockdevOptions);
+  add(options: BlockdevOptions): void {
+    this.layer.add(options);
   }
 
   /**

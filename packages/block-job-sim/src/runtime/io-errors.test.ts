@@ -2,6 +2,7 @@
 // shared/reference/job-semantics.md (recorded on QEMU 7.2.22); expected progress steps come from
 // QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
 // block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
+import type { BlkdebugInjectErrorOptions } from '@qmpkit/qapi-types/7.2';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { MiB, qcow2Image, Scenario } from '../jobs/scenario.test-helper.js';
 
@@ -19,7 +20,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
   function failingNode(
     name: string,
     size: number,
-    rule: Record<string, unknown> = { event: 'read_aio', errno: 5 },
+    rule: BlkdebugInjectErrorOptions = { event: 'read_aio', errno: 5 },
   ) {
     s.store.put(`/${name}.img`, new Uint8Array(size));
     s.add({
@@ -38,7 +39,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
     name: string,
     backing: string,
     image: Uint8Array,
-    rule: Record<string, unknown>,
+    rule: BlkdebugInjectErrorOptions,
   ) {
     s.store.put(`/${name}.qcow2`, image);
     s.add({

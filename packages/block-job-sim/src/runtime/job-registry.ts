@@ -199,18 +199,10 @@ function hasData(node: BlockNode): boolean {
   return true;
 }
 
-/**
- * The latency of one request on the node's data path: null-co's `latency-ns`, read from the
- * node's options (BlockNode does not carry it).
- */
+/** The latency of one request on the node's data path: its null-co nodes' `latency-ns`. */
 function latencyOf(node: BlockNode): number {
   let total = 0;
-  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) {
-    if (n.driver !== 'null-co') continue;
-    const options = (n as { readonly options?: Record<string, unknown> }).options;
-    const latency = options?.['latency-ns'];
-    if (typeof latency === 'number' && Number.isFinite(latency) && latency > 0) total += latency;
-  }
+  for (let n: BlockNode | undefined = node; n !== undefined; n = n.file) total += n.latencyNs;
   return total;
 }
 

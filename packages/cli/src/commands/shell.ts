@@ -10,7 +10,7 @@
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { ExecuteError, type QmpClient, type TranscriptEntry } from '@qmpkit/client';
 import type { ShellCommand } from '../args.js';
 import { completeLine, SchemaIndex } from '../completion.js';
@@ -21,9 +21,39 @@ import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
   EXIT_OK,
+  type Output,
 } from '../io.js';
 import { formatJson } from '../json-format.js';
 import { InputError, type ParsedCommand, ShellParser } from '../keyvalue.js';
+
+/**
+ * readline's output stream over the shell's Output: writes go through to it, and the
+ * terminal's width and its resize events too (readline wraps and redraws the line by them).
+ */
+class ReadlineOutput extends Writable {
+  readonly #out: Output;
+  readonly #resized = () => this.emit('resize');
+
+  constructor(out: Output) {
+    super({ decodeStrings: false });
+    this.#out = out;
+    out.on?.('resize', this.#resized);
+  }
+
+  get columns(): number | undefined {
+    return this.#out.columns;
+  }
+
+  override _write(chunk: unknown, _encoding: string, done: (error?: Error | null) => void): void {
+    this.#out.write(String(chunk));
+    done();
+  }
+
+  /** Stops following the terminal's resize events. */
+  detach(): void {
+    this.#out.off?.('resize', this.#resized);
+  }
+}
 
 /** Lines of history kept, in memory and in the file. */
 export const HISTORY_SIZE = 1000;
@@ -113,18 +143,23 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
   const terminal = io.stdin.isTTY === true && out.isTTY === true;
   const parser = new ShellParser();
   const promptText = () => (parser.inTransaction ? 'TRANS> ' : '(QEMU) ');
+  const output = new ReadlineOutput(out);
+  let history = readHistory(invocation.history);
   const rl: Interface = createInterface({
     input: io.stdin,
-    output: out as unknown as Writable,
+    output,
     terminal,
-    history: readHistory(invocation.history),
+    history,
     historySize: HISTORY_SIZE,
     removeHistoryDuplicates: true,
     prompt: promptText(),
     completer: (line: string): [string[], string] =>
       index === undefined ? [[], line] : completeLine(index, line, parser.inTransaction),
   });
-  rl.on('history', (history: string[]) => writeHistory(invocation.history, history));
+  rl.on('history', (latest: string[]) => {
+    history = latest;
+    writeHistory(invocation.history, latest);
+  });
 
   const version = client.version?.qemu;
   out.write(
@@ -246,8 +281,9 @@ export async function runShell(invocation: ShellCommand, io: CliIo): Promise<num
     return await finished;
   } finally {
     io.interrupt.removeEventListener('abort', onInterrupt);
-    writeHistory(invocation.history, (rl as unknown as { history?: string[] }).history ?? []);
+    writeHistory(invocation.history, history);
     rl.close();
+    output.detach();
     void ends.return();
     await client.close();
   }

@@ -153,10 +153,8 @@ export function decodeStringToken(
       return s;
     }
     if (length <= 256) {
-      return String.fromCharCode.apply(
-        null,
-        bytes.subarray(bodyStart, bodyEnd) as unknown as number[],
-      );
+      // apply takes any array-like list of arguments: the bytes as char codes, no copy.
+      return Reflect.apply(String.fromCharCode, null, bytes.subarray(bodyStart, bodyEnd));
     }
     return utf8Strict.decode(bytes.subarray(bodyStart, bodyEnd));
   }

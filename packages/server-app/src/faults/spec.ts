@@ -125,20 +125,41 @@ const JOB_STATUSES = [
   'null',
 ];
 
+/** A fault while it is checked: its `errno` and `iotype` may still be any name. */
+type FaultInChecking = {
+  -readonly [K in keyof FaultSpec]: K extends 'errno' | 'iotype' ? string : FaultSpec[K];
+};
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isFaultKind(value: unknown): value is FaultKind {
+  return FAULT_KINDS.some((kind) => kind === value);
+}
+
+/** Whether the names a fault holds are the ones its type allows. */
+function isFaultSpec(f: FaultInChecking): f is FaultInChecking & FaultSpec {
+  return (
+    (f.errno === undefined || f.errno === 'ENOSPC' || f.errno === 'EIO') &&
+    (f.iotype === undefined || f.iotype === 'read' || f.iotype === 'write')
+  );
+}
+
 /** Checks a fault given as JSON (file, command) and returns it typed. */
 export function checkFault(value: unknown): FaultSpec {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isObject(value)) {
     throw new FaultSpecError('a fault is an object with a "kind"');
   }
-  const input = value as Record<string, unknown>;
+  const input = value;
   for (const key of Object.keys(input)) {
     if (!KEYS.has(key)) throw new FaultSpecError(`unknown fault parameter '${key}'`);
   }
   const kind = input.kind;
-  if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+  if (!isFaultKind(kind)) {
     throw new FaultSpecError(`unknown fault kind '${String(kind)}' (${FAULT_KINDS.join(', ')})`);
   }
-  const spec: Record<string, unknown> = { kind };
+  const spec: FaultInChecking = { kind };
   for (const key of STRING_KEYS) {
     const v = input[key];
     if (v === undefined) continue;
@@ -168,12 +189,14 @@ export function checkFault(value: unknown): FaultSpec {
     }
     spec.probability = p;
   }
-  const fault = spec as unknown as FaultSpec;
-  checkKindParameters(fault);
-  return fault;
+  checkKindParameters(spec);
+  // checkKindParameters refused any other errno or iotype.
+  if (!isFaultSpec(spec))
+    throw new FaultSpecError("'errno' is ENOSPC or EIO, 'iotype' read or write");
+  return spec;
 }
 
-function checkKindParameters(f: FaultSpec): void {
+function checkKindParameters(f: FaultInChecking): void {
   const allowed: Record<FaultKind, readonly string[]> = {
     'hold-greeting': ['ms'],
     'delay-reply': ['command', 'ms', 'jitter'],
@@ -304,20 +327,20 @@ export function parseFaultFile(text: string): FaultFile {
   } catch (error) {
     throw new FaultSpecError(`not JSON: ${(error as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isObject(value)) {
     throw new FaultSpecError('expected an object {"seed": N, "faults": [...]}');
   }
-  const file = value as Record<string, unknown>;
+  const file = value;
   for (const key of Object.keys(file)) {
     if (key !== 'seed' && key !== 'faults') throw new FaultSpecError(`unknown member '${key}'`);
   }
-  if (file.seed !== undefined) checkSeed(file.seed);
+  const seed = file.seed === undefined ? undefined : checkSeed(file.seed);
   if (!Array.isArray(file.faults)) throw new FaultSpecError('"faults" must be an array');
   if (file.faults.length > MAX_FAULTS) {
     throw new FaultSpecError(`at most ${MAX_FAULTS} faults`);
   }
   return {
-    ...(file.seed === undefined ? {} : { seed: file.seed as number }),
+    ...(seed === undefined ? {} : { seed }),
     faults: file.faults.map((f, i) => {
       try {
         return checkFault(f);
