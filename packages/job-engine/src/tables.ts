@@ -1,5 +1,5 @@
 // QEMU 7.2's two job tables, one row per status (facts dumped from the 7.2 binaries; see
-// ../shared/reference/job-semantics.md §2.1 and §3).
+// docs/reference/job-semantics.md §2.1 and §3).
 import { JobStatus, type JobVerb } from './qapi.js';
 
 /** For each status, the statuses a job may move to next. Anything else is a broken invariant. */

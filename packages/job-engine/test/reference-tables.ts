@@ -1,4 +1,4 @@
-// The two tables of ../shared/reference/job-semantics.md, transcribed by hand (§2.1 rows
+// The two tables of docs/reference/job-semantics.md, transcribed by hand (§2.1 rows
 // "from", §3 rows "verb"), columns in JobStatus enum order: U C R P Y S W D X E N. 1 = allowed.
 // Kept apart from src/tables.ts on purpose: the tests compare the code against this copy.
 export const statusColumns = [

@@ -1,5 +1,5 @@
 // Lexer, grammar, doc-comment and include edge cases. Expected texts and positions are QEMU 7.2's
-// (scripts/qapi/parser.py and the verified facts in shared/reference/qapi-schema.md §2, §3.2, §9).
+// (scripts/qapi/parser.py and the verified facts in docs/reference/qapi-schema.md §2, §3.2, §9).
 
 import { describe, expect, test } from 'vitest';
 import { QapiSchemaError } from './errors.js';

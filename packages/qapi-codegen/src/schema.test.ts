@@ -1,5 +1,5 @@
 // The model the front end builds, checked against what QEMU 7.2's scripts/qapi/schema.py builds
-// for the same input (docs/devel/qapi-code-gen.rst and shared/reference/qapi-schema.md §3–§4).
+// for the same input (docs/devel/qapi-code-gen.rst and docs/reference/qapi-schema.md §3–§4).
 
 import { describe, expect, test } from 'vitest';
 import { QapiSchemaError } from './errors.js';

@@ -1,5 +1,5 @@
 // Scenario tests of the copy loop: instant I/O and request latency, on a virtual clock. Expected transcripts are the ones of
-// shared/reference/job-semantics.md (recorded on QEMU 7.2.22); expected progress steps come from
+// docs/reference/job-semantics.md (recorded on QEMU 7.2.22); expected progress steps come from
 // QEMU's chunk sizes (block/mirror.c 16 MiB buffer, block/stream.c and block/commit.c 512 KiB,
 // block-copy 1 MiB) and include/qemu/ratelimit.h's formula with 100 ms slices.
 import { beforeEach, describe, expect, test } from 'vitest';

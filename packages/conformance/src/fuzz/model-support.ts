@@ -1,6 +1,6 @@
 // What the differential tester's model (model.ts) is made of besides its state machine: the job
 // record it keeps, the shape of a prediction, the QMP arguments of the commands it predicts, and
-// the query answers it expects (§4.3, §8.2). QEMU facts: ../shared/reference/job-semantics.md.
+// the query answers it expects (§4.3, §8.2). QEMU facts: docs/reference/job-semantics.md.
 
 import {
   anyInt,

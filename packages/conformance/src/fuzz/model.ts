@@ -1,6 +1,6 @@
 // The differential tester's model of QEMU's job state machine (7.2, and 10.0 where its profile
 // in model-version.ts says it differs), written from
-// ../shared/reference/job-semantics.md (section numbers below refer to it) and from what real QEMU
+// docs/reference/job-semantics.md (section numbers below refer to it) and from what real QEMU
 // answered the tester, and nothing else: it shares no code or assumption with @qmpkit/job-engine
 // or the simulator it checks.
 //

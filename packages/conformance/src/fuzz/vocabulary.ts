@@ -1,6 +1,6 @@
 // The differential tester's vocabulary: job statuses, verb variants, the actions a generated
 // sequence is made of, and what the generator tells the model about its block nodes. QEMU facts
-// here come from ../shared/reference/job-semantics.md (section numbers refer to it).
+// here come from docs/reference/job-semantics.md (section numbers refer to it).
 
 export type JobStatus =
   | 'running'
