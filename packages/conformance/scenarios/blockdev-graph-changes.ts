@@ -4,24 +4,10 @@
 // opening a qcow2 node over an inline file attaches one child and probes the format through a
 // temporary BlockBackend on the file (attached, dropped): three; closing it closes two nodes.
 
-import {
-  byVersion,
-  cancelled,
-  idleAt,
-  ok,
-  type Scenario,
-  type Step,
-  send,
-  status,
-  statuses,
-} from '../src/scenario.js';
-import { MiB, nullCo } from './common.js';
+import { byVersion, idleAt, ok, type Scenario, send } from '../src/scenario.js';
+import { backupStarts, endsCancelled, graphChanges, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
-
-/** `n` drained sections of every node, as the running backup b1 sees them. */
-const pairs = (n: number): Step[] =>
-  Array.from({ length: n }, () => statuses('b1', 'paused', 'running')).flat();
 
 export const blockdevGraphChangeScenarios: Scenario[] = [
   {
@@ -31,30 +17,26 @@ export const blockdevGraphChangeScenarios: Scenario[] = [
     setup: [{ qemuImg: ['create', '-q', '-f', 'qcow2', 'img.qcow2', '64M'] }],
     blockdevs: [nullCo('src', SIZE), nullCo('dst', SIZE)],
     steps: [
-      send('blockdev-backup', {
+      ...backupStarts({
         'job-id': 'b1',
         device: 'src',
         target: 'dst',
         sync: 'full',
         speed: 1,
       }),
-      ...statuses('b1', 'created', 'running', 'paused', 'running'),
-      ok(),
       idleAt('b1', MiB),
       send('blockdev-add', {
         driver: 'qcow2',
         'node-name': 'q',
         file: { driver: 'file', filename: 'img.qcow2' },
       }),
-      byVersion({ '7.2': [], '10.0': pairs(3) }),
+      byVersion({ '7.2': [], '10.0': graphChanges('b1', 3) }),
       ok(),
       send('blockdev-del', { 'node-name': 'q' }),
-      byVersion({ '7.2': [], '10.0': pairs(2) }),
+      byVersion({ '7.2': [], '10.0': graphChanges('b1', 2) }),
       ok(),
       send('job-cancel', { id: 'b1' }),
-      status('b1', 'aborting'),
-      cancelled('backup', 'b1', SIZE, MiB, 1),
-      ...statuses('b1', 'concluded', 'null'),
+      ...endsCancelled('backup', 'b1', SIZE, MiB, 1),
       ok(),
     ],
   },

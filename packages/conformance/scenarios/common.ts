@@ -1,7 +1,20 @@
 // Building blocks shared by the scenario files: block node definitions, sizes, and the step runs
-// many scenarios share (a job becoming ready, a ready job completing).
+// many scenarios share (a backup starting, a job becoming ready, a ready job completing, a
+// cancelled job ending).
 
-import { call, completed, ready, type Step, status, statuses } from '../src/scenario.js';
+import {
+  byVersion,
+  call,
+  cancelled,
+  completed,
+  ok,
+  ready,
+  type Step,
+  send,
+  status,
+  statuses,
+  type Volatile,
+} from '../src/scenario.js';
 
 export const MiB = 1024 * 1024;
 
@@ -131,4 +144,74 @@ export function completesReady(
     ...call(options.command ?? 'job-complete', options.args ?? { id }),
     ...concludesOk(type, id, len, options.speed),
   ];
+}
+
+/**
+ * A cancelled job's end (auto-dismiss on): aborting, BLOCK_JOB_CANCELLED with `offset` of `len`
+ * done, concluded, null (§6.3).
+ */
+export function endsCancelled(
+  type: string,
+  id: string,
+  len: number | Volatile,
+  offset: number | Volatile,
+  speed = 0,
+): Step[] {
+  return [
+    status(id, 'aborting'),
+    cancelled(type, id, len, offset, speed),
+    ...statuses(id, 'concluded', 'null'),
+  ];
+}
+
+/**
+ * blockdev-backup `args` accepted: the job is created and runs inside the command's drained
+ * section, so it shows a paused/running pair before the reply `{}` (§5.7).
+ */
+export function backupStarts(
+  args: { readonly 'job-id': string } & Record<string, unknown>,
+): Step[] {
+  return [
+    send('blockdev-backup', args),
+    ...statuses(args['job-id'], 'created', 'running', 'paused', 'running'),
+    ok(),
+  ];
+}
+
+/**
+ * The events of a backup `id` accepted while the job `other` runs, before the reply: on 7.2 the
+ * command's drained section pauses `other` once, then `id` starts inside its own (§5.7); on 10.0
+ * bdrv_drain_all() and `id`'s filter put in (four graph changes) drain `other` before `id` is
+ * created, and attaching the filter (one more) after.
+ */
+export function backupStartsBeside(other: string, id: string): Step {
+  return byVersion({
+    '7.2': [
+      ...statuses(other, 'paused', 'running'),
+      ...statuses(id, 'created', 'running', 'paused', 'running'),
+    ],
+    '10.0': [
+      ...graphChanges(other, 5),
+      status(id, 'created'),
+      ...graphChanges(other, 1),
+      ...statuses(id, 'running', 'paused', 'running'),
+    ],
+  });
+}
+
+/**
+ * The end of a backup `id` while the job `other` runs: `end` (its BLOCK_JOB_CANCELLED or
+ * BLOCK_JOB_COMPLETED), concluded, null; on 10.0 `id`'s filter going (three graph changes)
+ * drains `other` before, and `id` being freed (one) after.
+ */
+export function backupEndsBeside(other: string, id: string, end: Step): Step {
+  return byVersion({
+    '7.2': [end, ...statuses(id, 'concluded', 'null')],
+    '10.0': [
+      ...graphChanges(other, 3),
+      end,
+      ...statuses(id, 'concluded', 'null'),
+      ...graphChanges(other, 1),
+    ],
+  });
 }

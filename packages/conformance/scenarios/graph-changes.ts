@@ -19,7 +19,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { becomesReady, MiB, nullCo } from './common.js';
+import { backupStarts, becomesReady, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 /** 34 characters: node names are at most 31. */
@@ -37,9 +37,7 @@ const blockdevs = [
 
 /** Job x (throttled backup src → dst) running at 1 MiB, mirror m (msrc → mdst) ready. */
 const xRunningMReady: Step[] = [
-  send('blockdev-backup', { 'job-id': 'x', device: 'src', target: 'dst', sync: 'full', speed: 1 }),
-  ...statuses('x', 'created', 'running', 'paused', 'running'),
-  ok(),
+  ...backupStarts({ 'job-id': 'x', device: 'src', target: 'dst', sync: 'full', speed: 1 }),
   idleAt('x', MiB),
   send('blockdev-mirror', { 'job-id': 'm', device: 'msrc', target: 'mdst', sync: 'full' }),
   byVersion({

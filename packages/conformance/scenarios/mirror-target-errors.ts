@@ -9,7 +9,6 @@ import {
   anyInt,
   blockJobError,
   blockJobInfo,
-  cancelled,
   completed,
   ok,
   type Scenario,
@@ -17,7 +16,7 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { becomesReady, blkdebug, MiB, nullCo } from './common.js';
+import { becomesReady, blkdebug, endsCancelled, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 const ENOSPC = 28;
@@ -93,9 +92,7 @@ export const mirrorTargetErrorScenarios: Scenario[] = [
       ...becomesReady('mirror', 'm1', SIZE),
       send('job-cancel', { id: 'm1' }),
       ok(),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
     ],
   },
   {
@@ -112,9 +109,7 @@ export const mirrorTargetErrorScenarios: Scenario[] = [
       send('job-cancel', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, progress),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, progress),
     ],
   },
 ];

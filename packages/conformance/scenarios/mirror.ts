@@ -18,7 +18,15 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { becomesReady, completesReady, concludesOk, graphChanges, MiB, nullCo } from './common.js';
+import {
+  becomesReady,
+  completesReady,
+  concludesOk,
+  endsCancelled,
+  graphChanges,
+  MiB,
+  nullCo,
+} from './common.js';
 
 const SIZE = 64 * MiB;
 /** Mirror's default buffer: the one chunk a mirror at speed 1 copies before sleeping (§8.3). */
@@ -72,9 +80,7 @@ export const mirrorScenarios: Scenario[] = [
     steps: [
       ...startReady(),
       ...call('job-cancel', { id: 'm1' }),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
     ],
   },
   {
@@ -97,9 +103,7 @@ export const mirrorScenarios: Scenario[] = [
     steps: [
       ...startReady(),
       ...call('block-job-cancel', { device: 'm1', force: true }),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
     ],
   },
   {
@@ -109,9 +113,7 @@ export const mirrorScenarios: Scenario[] = [
     steps: [
       ...startThrottled(),
       ...call('block-job-cancel', { device: 'm1' }),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, CHUNK, 1),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, CHUNK, 1),
     ],
   },
   {
@@ -254,9 +256,7 @@ export const mirrorScenarios: Scenario[] = [
       send('job-cancel', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, CHUNK, 1),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, CHUNK, 1),
     ],
   },
   {
@@ -274,9 +274,7 @@ export const mirrorScenarios: Scenario[] = [
       send('block-job-cancel', { device: 'm1', force: true }),
       status('m1', 'ready'),
       ok(),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
     ],
   },
   {
@@ -290,9 +288,7 @@ export const mirrorScenarios: Scenario[] = [
       ...statuses('m1', 'waiting', 'pending'),
       pendingEvent('mirror', 'm1'),
       send('block-job-cancel', { device: 'm1' }),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
       ok(),
     ],
   },

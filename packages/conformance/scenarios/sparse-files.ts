@@ -4,7 +4,7 @@
 // never fires. The whole length still counts as progress. Expected values: QEMU 7.2.22.
 
 import { completed, ok, type Scenario, send, statuses } from '../src/scenario.js';
-import { becomesReady, blkdebug, completesReady, MiB, nullCo } from './common.js';
+import { backupStarts, becomesReady, blkdebug, completesReady, MiB, nullCo } from './common.js';
 
 const SIZE = 64 * MiB;
 
@@ -41,9 +41,7 @@ export const sparseFileScenarios: Scenario[] = [
       'a backup of a raw file whose reads fail inside a hole: block-copy writes zeroes for the hole without reading it, and the backup completes',
     ...sparseSource,
     steps: [
-      send('blockdev-backup', { 'job-id': 'b1', device: 'bad', target: 'dst', sync: 'full' }),
-      ...statuses('b1', 'created', 'running', 'paused', 'running'),
-      ok(),
+      ...backupStarts({ 'job-id': 'b1', device: 'bad', target: 'dst', sync: 'full' }),
       ...statuses('b1', 'waiting', 'pending'),
       completed('backup', 'b1', SIZE),
       ...statuses('b1', 'concluded', 'null'),

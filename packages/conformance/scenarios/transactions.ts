@@ -18,7 +18,15 @@ import {
   status,
   statuses,
 } from '../src/scenario.js';
-import { blkdebug, graphChanges, MiB, nullCo } from './common.js';
+import {
+  backupEndsBeside,
+  backupStartsBeside,
+  blkdebug,
+  endsCancelled,
+  graphChanges,
+  MiB,
+  nullCo,
+} from './common.js';
 
 const SIZE = 64 * MiB;
 const CHUNK = MiB;
@@ -149,9 +157,7 @@ export const transactionScenarios: Scenario[] = [
       blockJobError('bad1', 'read', 'report'),
       ok(),
       status('bad1', 'aborting'),
-      status('ok1', 'aborting'),
-      cancelled('backup', 'ok1', SIZE, CHUNK, 1),
-      ...statuses('ok1', 'concluded', 'null'),
+      ...endsCancelled('backup', 'ok1', SIZE, CHUNK, 1),
       completed('backup', 'bad1', SIZE, SIZE - CHUNK, 0, 'Input/output error'),
       ...statuses('bad1', 'concluded', 'null'),
     ],
@@ -175,9 +181,7 @@ export const transactionScenarios: Scenario[] = [
       idleAt('j2', CHUNK),
       send('job-cancel', { id: 'j1' }),
       status('j1', 'aborting'),
-      status('j2', 'aborting'),
-      cancelled('backup', 'j2', SIZE, CHUNK, 1),
-      ...statuses('j2', 'concluded', 'null'),
+      ...endsCancelled('backup', 'j2', SIZE, CHUNK, 1),
       cancelled('backup', 'j1', SIZE, CHUNK, 1),
       ...statuses('j1', 'concluded', 'null'),
       ok(),
@@ -199,19 +203,11 @@ export const transactionScenarios: Scenario[] = [
       blockJobError('bad1', 'read', 'report'),
       ok(),
       status('bad1', 'aborting'),
-      byVersion({
-        '7.2': [
-          completed('backup', 'bad1', SIZE, SIZE - CHUNK, 0, 'Input/output error'),
-          ...statuses('bad1', 'concluded', 'null'),
-        ],
-        // bad1's filter goes (three graph changes), and bad1 is freed (one).
-        '10.0': [
-          ...graphChanges('ok1', 3),
-          completed('backup', 'bad1', SIZE, SIZE - CHUNK, 0, 'Input/output error'),
-          ...statuses('bad1', 'concluded', 'null'),
-          ...graphChanges('ok1', 1),
-        ],
-      }),
+      backupEndsBeside(
+        'ok1',
+        'bad1',
+        completed('backup', 'bad1', SIZE, SIZE - CHUNK, 0, 'Input/output error'),
+      ),
       idleAt('ok1', CHUNK),
       send('query-jobs'),
       ok([jobInfo('backup', 'ok1', 'running', CHUNK, SIZE)]),
@@ -297,18 +293,7 @@ export const transactionScenarios: Scenario[] = [
       }),
       generic('Transaction aborted using Abort action'),
       send('transaction', { actions: [backupAction('j2', 'src2', 'dst2', { speed: 1 })] }),
-      byVersion({
-        '7.2': [
-          ...statuses('j1', 'paused', 'running'),
-          ...statuses('j2', 'created', 'running', 'paused', 'running'),
-        ],
-        '10.0': [
-          ...graphChanges('j1', 5),
-          status('j2', 'created'),
-          ...graphChanges('j1', 1),
-          ...statuses('j2', 'running', 'paused', 'running'),
-        ],
-      }),
+      backupStartsBeside('j1', 'j2'),
       ok(),
     ],
   },

@@ -20,7 +20,7 @@ import {
   statuses,
   verbRefused,
 } from '../src/scenario.js';
-import { becomesReady, MiB, nullCo, twoLayerChain } from './common.js';
+import { becomesReady, endsCancelled, MiB, nullCo, twoLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
 const STREAM_CHUNK = 512 * 1024;
@@ -108,9 +108,7 @@ export const verbScenarios: Scenario[] = [
       // The same speed does not wake the job (§4.3).
       ...call('block-job-set-speed', { device: 's1', speed: 1 }),
       send('job-cancel', { id: 's1' }),
-      status('s1', 'aborting'),
-      cancelled('stream', 's1', SIZE, STREAM_CHUNK, 1),
-      ...statuses('s1', 'concluded', 'null'),
+      ...endsCancelled('stream', 's1', SIZE, STREAM_CHUNK, 1),
       ok(),
     ],
   },
@@ -183,9 +181,7 @@ export const verbScenarios: Scenario[] = [
       status('m1', 'ready'),
       ok(),
       ...call('job-cancel', { id: 'm1' }),
-      status('m1', 'aborting'),
-      cancelled('mirror', 'm1', SIZE, SIZE),
-      ...statuses('m1', 'concluded', 'null'),
+      ...endsCancelled('mirror', 'm1', SIZE, SIZE),
     ],
   },
   {
@@ -198,9 +194,7 @@ export const verbScenarios: Scenario[] = [
       pendingEvent('stream', 's1'),
       ...refusals('s1', 'pending', ['pause', 'resume', 'set-speed', 'complete', 'dismiss']),
       send('job-cancel', { id: 's1' }),
-      status('s1', 'aborting'),
-      cancelled('stream', 's1', SIZE, SIZE),
-      ...statuses('s1', 'concluded', 'null'),
+      ...endsCancelled('stream', 's1', SIZE, SIZE),
       ok(),
     ],
   },
@@ -287,12 +281,8 @@ export const verbScenarios: Scenario[] = [
         'dismiss',
       ]),
       send('job-cancel', { id: 'fast' }),
-      status('slow', 'aborting'),
-      cancelled('backup', 'slow', SIZE, MiB, 1),
-      ...statuses('slow', 'concluded', 'null'),
-      status('fast', 'aborting'),
-      cancelled('backup', 'fast', SIZE, SIZE),
-      ...statuses('fast', 'concluded', 'null'),
+      ...endsCancelled('backup', 'slow', SIZE, MiB, 1),
+      ...endsCancelled('backup', 'fast', SIZE, SIZE),
       ok(),
     ],
   },
