@@ -23,12 +23,20 @@ const CODE_CACHE_FILE = path.join(__dirname, 'qapi-codegen.bundle.cache');
  *   and emitter functions than their code then saves (a third less CPU time without them);
  * - no incremental marking: the heap stays small (tens of MB) and everything in it lives to the
  *   end, so the full mark-compact that incremental marking starts half-way through only costs
- *   time; without it a full collection still happens if the heap ever reaches its limit.
+ *   time; without it a full collection still happens if the heap ever reaches its limit;
+ * - scavenges on the main thread alone, and a young generation that stays at its first size
+ *   (a growth factor of 1): almost everything a run allocates lives to the end, so a scavenge
+ *   mostly copies survivors out, which a bigger young generation only postpones while it
+ *   touches more fresh memory (page faults, kernel time), and helper threads only add
+ *   hand-offs on a busy machine. Together they took about a fifth off the command's CPU time
+ *   (user plus system) on QEMU 10.0's schema.
  */
 function setCommandFlags(): void {
   v8.setFlagsFromString('--no-turbofan');
   v8.setFlagsFromString('--no-maglev');
   v8.setFlagsFromString('--no-incremental-marking');
+  v8.setFlagsFromString('--no-parallel-scavenge');
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /** Compiles the bundled command as a CommonJS function, with `cachedData` if given. */

@@ -131,7 +131,13 @@ class TypeScriptEmitter {
     }
     this.commandMap();
     this.eventMap();
-    return `${this.out.join('\n').trimEnd()}\n`;
+    // The text ends in exactly one newline. Trimming the lines before the one join gives one flat
+    // string; appending to the joined text would make a two-part string that writing it copies.
+    const out = this.out;
+    while (out.length > 0 && out[out.length - 1]!.trimEnd() === '') out.pop();
+    if (out.length > 0) out[out.length - 1] = out[out.length - 1]!.trimEnd();
+    out.push('');
+    return out.join('\n');
   }
 
   private referencedTypes(): Set<string> {
