@@ -182,6 +182,9 @@ function filterOrCowChild(node: BlockNode): BlockNode | undefined {
   return undefined;
 }
 
+/** BlockDeviceInfo's I/O throttling limits: none (the simulator has no throttle groups). */
+const NO_IO_THROTTLING = { bps: 0, bps_rd: 0, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 } as const;
+
 /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
 export function blockDeviceInfo(
   node: BlockNode,
@@ -209,12 +212,7 @@ export function blockDeviceInfo(
     backing_file_depth: depth,
     encrypted: false,
     detect_zeroes: (node as MutableNode).options['detect-zeroes'] ?? 'off',
-    bps: 0,
-    bps_rd: 0,
-    bps_wr: 0,
-    iops: 0,
-    iops_rd: 0,
-    iops_wr: 0,
+    ...NO_IO_THROTTLING,
     image,
     cache: {
       writeback: true,
@@ -268,12 +266,7 @@ export function filterDeviceInfo(
     backing_file_depth: flat ? 0 : child.backing_file_depth + 1,
     encrypted: false,
     detect_zeroes: 'off',
-    bps: 0,
-    bps_rd: 0,
-    bps_wr: 0,
-    iops: 0,
-    iops_rd: 0,
-    iops_wr: 0,
+    ...NO_IO_THROTTLING,
     image,
     cache: child.cache,
     write_threshold: 0,

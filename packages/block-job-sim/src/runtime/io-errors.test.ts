@@ -217,23 +217,15 @@ describe('I/O errors (§5.1, §6.7)', () => {
     // Unthrottled I/O takes no time, as in qmpkit-server: the job sleeps between its retries.
     s = new Scenario({ throughput: Number.POSITIVE_INFINITY });
     s.nullNode('base', 4 * MiB);
-    s.store.put(
-      '/mid.qcow2',
+    failingOverlay(
+      'mid',
+      'base',
       qcow2Image(
         4 * MiB,
         [...Array(32).keys()].map((i) => i + 16),
       ),
+      { event: 'read_aio', errno: 5, immediately: true },
     );
-    s.add({
-      driver: 'qcow2',
-      'node-name': 'mid',
-      backing: 'base',
-      file: {
-        driver: 'blkdebug',
-        'inject-error': [{ event: 'read_aio', errno: 5, immediately: true }],
-        image: { driver: 'file', filename: '/mid.qcow2' },
-      },
-    });
     s.overlay('top', 4 * MiB, 'mid');
     s.take();
     s.run('block-commit', {
@@ -263,17 +255,7 @@ describe('I/O errors (§5.1, §6.7)', () => {
 
   test('commit: a cancel while the retried request is in flight ends the job after it', () => {
     s.nullNode('base', 4 * MiB);
-    s.store.put('/mid.qcow2', qcow2Image(4 * MiB, [16]));
-    s.add({
-      driver: 'qcow2',
-      'node-name': 'mid',
-      backing: 'base',
-      file: {
-        driver: 'blkdebug',
-        'inject-error': [{ event: 'read_aio', errno: 5 }],
-        image: { driver: 'file', filename: '/mid.qcow2' },
-      },
-    });
+    failingOverlay('mid', 'base', qcow2Image(4 * MiB, [16]), { event: 'read_aio', errno: 5 });
     s.overlay('top', 4 * MiB, 'mid');
     s.run('block-commit', {
       device: 'top',
