@@ -10,6 +10,14 @@
 // finished), so that "before the reply" and "after the reply" are fixed by QEMU's code, not by
 // timing; when an action sets a job in motion, the model adds the wait that proves it has come to
 // rest again (the event it ends with, or a poll for `busy: false` at the predicted offset).
+//
+// One piece on purpose (about 800 lines): JobModel's methods all read and write the same private
+// records (the live and dismissed jobs, transaction numbers, how far earlier streams got, the
+// bitmaps, the version's profile) while they assemble one action's steps in order; split into
+// files, they would reach that state through accessors made for it. What stands apart already
+// does: the shared helpers and the effect type (model-support.ts), dirty bitmaps
+// (model-bitmaps.ts), the 7.2/10.0 differences (model-version.ts) and the action vocabulary
+// (vocabulary.ts).
 
 import {
   blockJobError,
