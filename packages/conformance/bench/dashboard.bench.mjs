@@ -15,8 +15,9 @@
 // received the QMP message behind the change. The dashboard page shows the rows, the timeline
 // lanes and the log entries in their scroll boxes: its changes are their `data-at` updates (for
 // the timeline, drawn on a canvas, those of its list of the lanes in view, written in the same
-// frame as the canvas). Memory: each page's JS heap and DOM node count, and the dashboard
-// process's resident memory.
+// frame as the canvas). Cost: the CPU time each browser (all its processes) used per second of
+// the measurement — on a loaded machine a page's latency follows how much CPU its frames need.
+// Memory: each page's JS heap and DOM node count, and the dashboard process's resident memory.
 // The machine's load beside each size's figures: the 1-minute load average sampled every second
 // of the measurement (lowest and highest), since on a shared machine both pages' latencies
 // follow it. Run after `pnpm build`. Prints one line per figure: `name: value unit`.
@@ -26,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
-import { launchChromium, runCleanup, runScript } from './chromium.mjs';
+import { chromiumProcesses, launchChromium, runCleanup, runScript } from './chromium.mjs';
 
 const SERVER_BIN = fileURLToPath(
   new URL('dist/bin/qmpkit-server.js', import.meta.resolve('@qmpkit/server-app/package.json')),
@@ -50,6 +51,28 @@ const until = async (what, check, ms = 120_000) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * The CPU time (ms) used so far by the live processes of a browser (its renderer, GPU and
+ * browser processes and their helpers): what it costs to show the page, whatever the load.
+ */
+function browserCpuMs(browser) {
+  let ticks = 0;
+  for (const pid of chromiumProcesses(browser.group, browser.profile)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return (ticks * 1000) / USER_HZ;
+}
 
 /** The 1-minute load average (the first field of /proc/loadavg). */
 const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
@@ -182,6 +205,7 @@ async function measure(jobs, cleanup) {
     });
 
     // The measurement: every job's progress at every poll, and status events from the churn.
+    const cpuBefore = [browserCpuMs(browser), browserCpuMs(partnerBrowser)];
     const started = Date.now();
     const loads = [loadAverage()];
     const loadSampler = setInterval(() => loads.push(loadAverage()), 1000);
@@ -195,6 +219,10 @@ async function measure(jobs, cleanup) {
     }
     clearInterval(loadSampler);
     loads.push(loadAverage());
+    const elapsed = (Date.now() - started) / 1000;
+    const cpuPerSecond = [browserCpuMs(browser), browserCpuMs(partnerBrowser)].map((ms, i) =>
+      Math.round((ms - (cpuBefore[i] ?? 0)) / elapsed),
+    );
     const [mine, longFrames] = await page.evaluate(() => [window.latencies, window.longFrames]);
     const theirs = await partner.evaluate(() => window.latencies);
     const memory = async (p) => {
@@ -226,6 +254,8 @@ async function measure(jobs, cleanup) {
     console.log(
       `${name}-vs-bare-page-event-to-screen-p95-ratio: ${(pct(mine, 95) / pct(theirs, 95)).toFixed(2)} x`,
     );
+    console.log(`${name}-browser-cpu: ${cpuPerSecond[0]} ms/s`);
+    console.log(`bare-stream-page-${jobs}-jobs-browser-cpu: ${cpuPerSecond[1]} ms/s`);
     console.log(`${name}-frames-over-50-ms: ${longFrames.length} frames`);
     console.log(`${name}-longest-frame: ${Math.round(Math.max(0, ...longFrames))} ms`);
     console.log(`${name}-page-js-heap: ${(mineMem.heap / MiB).toFixed(1)} MiB`);

@@ -17,6 +17,8 @@ import { Timeline } from './timeline.js';
 const OVERSCAN = 4;
 /** A log entry's height in pixels (app.css gives every entry exactly this). */
 const LOG_ENTRY_HEIGHT = 36;
+/** A progress bar's value steps (the percentage beside it shows tenths of a per cent). */
+const BAR_STEPS = 1000;
 
 const state = {
   /** key → job (a JobRow with the samples and intervals so far); insertion order. */
@@ -216,7 +218,10 @@ function fillRow(tr, job) {
   setText(badge, label);
   statusCell.classList.toggle('stalled', job.stalled);
   const bar = progressCell.firstChild;
-  if (bar.value !== job.fraction) bar.value = job.fraction;
+  // At the percentage's resolution (0.1 %, below a pixel of the bar): a new value lays out the
+  // bar again, and a job's fraction moves a little at every poll.
+  const shown = Math.floor(job.fraction * BAR_STEPS) / BAR_STEPS;
+  if (bar.value !== shown) bar.value = shown;
   setText(progressCell.lastChild, job.total > 0 ? `${(job.fraction * 100).toFixed(1)} %` : '–');
   setText(amount, `${formatBytes(job.current)} / ${formatBytes(job.total)}`);
   setText(rate, job.ended === null ? formatRate(job.rate) : '');

@@ -20,6 +20,8 @@ const RESCALE_EVERY_MS = 1000;
 /** Bands are drawn in their status's colour at this opacity over the white of the chart. */
 const BAND_OPACITY = 0.55;
 const TICKS = 4;
+/** The progress line's vertical resolution (CSS px): finer than its 1.5 px width shows. */
+const LINE_STEP = 0.25;
 
 export class Timeline {
   /**
@@ -241,16 +243,33 @@ export class Timeline {
       context.fillRect(x0, y + 1, x1 - x0, LANE_HEIGHT - 3);
       context.globalAlpha = 1;
     }
-    if (job.samples.length > 0) {
-      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane.
+    const samples = job.samples;
+    if (samples.length > 0) {
+      // The bar's fraction over time: from the bottom (0 %) to the top (100 %) of the lane, at
+      // the canvas's resolution. A run of samples at one height (to LINE_STEP px) is one
+      // horizontal segment: only its first and last points are drawn, so a slow job's hundreds
+      // of samples cost a few points (the line looks the same).
+      const bottom = y + LANE_HEIGHT - 3;
+      const span = LANE_HEIGHT - 5;
+      const heightOf = (fraction) => Math.round((fraction * span) / LINE_STEP) * LINE_STEP;
       let fraction = 0;
+      let level = -1;
+      let runEnd = -1;
       context.beginPath();
-      job.samples.forEach(([t, current, total], i) => {
+      for (let i = 0; i < samples.length; i++) {
+        const [t, current, total] = samples[i];
         if (total > 0) fraction = Math.max(fraction, Math.min(1, current / total));
-        const py = y + LANE_HEIGHT - 3 - fraction * (LANE_HEIGHT - 5);
-        if (i === 0) context.moveTo(this.x(t), py);
-        else context.lineTo(this.x(t), py);
-      });
+        const h = heightOf(fraction);
+        if (h === level && i < samples.length - 1) {
+          runEnd = t;
+          continue;
+        }
+        if (runEnd >= 0) context.lineTo(this.x(runEnd), bottom - level);
+        runEnd = -1;
+        if (level < 0) context.moveTo(this.x(t), bottom - h);
+        else context.lineTo(this.x(t), bottom - h);
+        level = h;
+      }
       context.strokeStyle = this.ink;
       context.lineWidth = 1.5;
       context.stroke();
