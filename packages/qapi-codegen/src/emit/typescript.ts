@@ -74,7 +74,10 @@ export function emitTypeScript(schema: Schema, options: TypeScriptOptions): stri
 
 class TypeScriptEmitter {
   private readonly ids: Map<string, string>;
+  /** The lines of the definition being written (and of a few before it). */
   private readonly out: string[] = [];
+  /** The text written before them, in blocks of lines joined (see endDefinition). */
+  private readonly blocks: string[] = [];
   /** The doc comment that documents an implicit type's members (its command's, event's, union's). */
   private readonly memberDocs = new Map<string, Doc>();
   private readonly bases = new Set<string>();
@@ -120,6 +123,7 @@ class TypeScriptEmitter {
       if (def.kind === 'enum') this.enumType(def);
       else if (def.kind === 'object') this.objectType(def);
       else this.alternateType(def);
+      this.endDefinition();
     };
     for (const mod of this.schema.modules) {
       for (const e of mod.entities) if (e.kind !== 'command' && e.kind !== 'event') emitType(e);
@@ -137,7 +141,19 @@ class TypeScriptEmitter {
     while (out.length > 0 && out[out.length - 1]!.trimEnd() === '') out.pop();
     if (out.length > 0) out[out.length - 1] = out[out.length - 1]!.trimEnd();
     out.push('');
-    return out.join('\n');
+    if (this.blocks.length === 0) return out.join('\n');
+    this.blocks.push(out.join('\n'));
+    return this.blocks.join('\n');
+  }
+
+  /**
+   * Between definitions: once enough lines have piled up, joins them into one block. A line then
+   * dies young, instead of living (and being copied by the GC) until the whole text is joined.
+   */
+  private endDefinition(): void {
+    if (this.out.length < 256) return;
+    this.blocks.push(this.out.join('\n'));
+    this.out.length = 0;
   }
 
   private referencedTypes(): Set<string> {
@@ -384,6 +400,7 @@ class TypeScriptEmitter {
       if (!this.enabled(cmd.if)) continue;
       this.indentDoc(this.defDoc(cmd.doc, cmd.features, cmd.if));
       this.out.push(`  ${propertyKey(cmd.name)}: ${this.commandEntry(cmd)};`);
+      this.endDefinition();
     }
     this.out.push('}', '', 'export type CommandName = keyof CommandMap;', '');
   }
@@ -415,6 +432,7 @@ class TypeScriptEmitter {
       if (!this.enabled(ev.if)) continue;
       this.indentDoc(this.defDoc(ev.doc, ev.features, ev.if));
       this.out.push(`  ${propertyKey(ev.name)}: ${this.eventData(ev)};`);
+      this.endDefinition();
     }
     this.out.push('}', '', 'export type EventName = keyof EventMap;');
   }
