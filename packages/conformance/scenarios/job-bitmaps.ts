@@ -6,6 +6,7 @@
 // All of them are gone with the filter when the job ends. Expected values: qemu-storage-daemon
 // 7.2.22 and 10.0.2 (the filters are named, so no generated `#block` name is compared).
 
+import { filterNodeInfo } from '../src/block-node-info.js';
 import {
   byVersion,
   call,
@@ -28,10 +29,8 @@ const SIZE = 64 * MiB;
 const nodes = [nullCo('n0', SIZE), nullCo('t0', SIZE)];
 
 /** A filter node above null-co n0, as query-named-block-nodes (flat) lists it. */
-function filterInfo(name: string, driver: string, bitmaps: readonly Pattern[]): Pattern {
-  const info = nullCoInfo(name, SIZE, bitmaps.length === 0 ? undefined : bitmaps);
-  return { ...info, drv: driver, image: { ...(info.image as object), format: driver } };
-}
+const filterInfo = (name: string, driver: string, bitmaps: readonly Pattern[]): Pattern =>
+  filterNodeInfo(name, driver, SIZE, bitmaps);
 
 const anonymous = (count: number, options: { granularity?: number; recording?: boolean } = {}) =>
   bitmapInfo(undefined, { recording: false, count, ...options });

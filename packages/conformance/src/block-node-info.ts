@@ -46,3 +46,14 @@ export function nullCoInfo(
     file: filename,
   };
 }
+
+/** A job's filter node (`copy-before-write`, `mirror_top`) above a null-co node of `size`. */
+export function filterNodeInfo(
+  nodeName: string,
+  driver: string,
+  size: number,
+  bitmaps: readonly Pattern[],
+): { [key: string]: Pattern } {
+  const info = nullCoInfo(nodeName, size, bitmaps.length === 0 ? undefined : bitmaps);
+  return { ...info, drv: driver, image: { ...(info.image as object), format: driver } };
+}

@@ -3,6 +3,7 @@
  * the logic here takes its inputs as arguments so it can be tested in-process.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   BlockLayer,
   CLOCK_STEP_COMMAND,
@@ -230,7 +231,13 @@ async function openVm(
     ...(clock === undefined ? {} : { clock }),
     throughput: parsed.throughput,
     onInternalError: (error) => io.stderr(`${PROGRAM}: ${label}internal error: ${String(error)}\n`),
-    nbdListen: nodeNbdListen,
+    // A relative socket path is the VM's working directory's, as QEMU's is its own: VMs
+    // embedded in one process (runCommandLine's `cwd`) must not share `./nbd.sock`.
+    nbdListen: (address, listenOptions) =>
+      nodeNbdListen(
+        'path' in address ? { path: resolve(options.cwd, address.path) } : address,
+        listenOptions,
+      ),
   });
   const disks = [
     ...parsed.blockdevs.map((value) => ({ value, origin: '--blockdev' })),

@@ -1,97 +1,45 @@
-// `pnpm --filter @qmpkit/conformance fuzz:diff -- --seeds 1-5000 [--concurrency N]`
-// `pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N [--print]`
-// `… fuzz:diff -- --seeds 1-500 --shape mirror` (every seed builds a case of that shape; a seed
-//  whose own shape it is gives its usual case)
-// `… fuzz:diff -- --seeds 1-40 --qmpkit process` (a qmpkit-server process per case, as a user
-//  runs it, instead of the embedded one: see run.ts QMPKIT_TARGETS)
-// `… fuzz:diff -- --seeds 1-5000 --qemu 10.0` (real QEMU 10.0 from .ci/fetch-qemu's cache against
-//  `qmpkit-server --qemu-version 10.0`; default 7.2, the installed one)
+// `pnpm --filter @qmpkit/conformance fuzz:diff -- --help` (cli-options.ts: every option, examples,
+// exit statuses).
 //
 // Runs generated cases against real qemu-storage-daemon and qmpkit-server, a few pairs at a time,
-// prints every failing seed (shrunk to a minimal sequence) and the status × verb coverage table.
-// Exit status 1 when any seed failed.
+// prints every failing seed (shrunk to a minimal sequence) and the coverage tables. Exit status 0
+// when every seed passed, 1 when any failed, 2 for bad options or a run that could not start.
 
-import { availableParallelism } from 'node:os';
 import { requireQemu } from '../daemon.js';
 import { showTranscript } from '../scenario-normalize.js';
-import { CoverageTable } from './coverage.js';
-import { generateCase, shapeNamed } from './generate.js';
+import { type Options, parseArgs, UsageError, usage } from './cli-options.js';
+import { CoverageTable, IoCoverageTable } from './coverage.js';
+import { generateCase } from './generate.js';
 import { heldBackFor } from './held-back.js';
-import { FUZZ_VERSIONS, type FuzzVersion } from './model-version.js';
 import {
   describeFailure,
   fuzzTargets,
-  predict,
-  QMPKIT_TARGETS,
-  type QmpkitTargetName,
   runCase,
   setupTemplates,
   shrinkCase,
   type Verdict,
 } from './run.js';
-import { parseSeeds } from './seeds.js';
-
-interface Options {
-  seeds: number[];
-  concurrency: number;
-  shrink: boolean;
-  print: boolean;
-  /** Every seed builds a case of this shape (generate.ts). */
-  shape?: string;
-  /** How qmpkit-server runs (run.ts QMPKIT_TARGETS). */
-  qmpkit: QmpkitTargetName;
-  /** The QEMU version both sides speak. */
-  qemu: FuzzVersion;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  // Each case runs two daemons; on 2 cores two cases at a time keeps both busy without starving
-  // the timing-sensitive waits of everyone else on the machine.
-  const options: Options = {
-    seeds: [],
-    concurrency: Math.max(1, Math.min(4, availableParallelism())),
-    shrink: true,
-    print: false,
-    qmpkit: 'in-process',
-    qemu: '7.2',
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--') continue;
-    if (arg === '--seeds' || arg === '--seed') options.seeds.push(...parseSeeds(value()));
-    else if (arg === '--concurrency') options.concurrency = Math.max(1, Number(value()));
-    else if (arg === '--no-shrink') options.shrink = false;
-    else if (arg === '--print') options.print = true;
-    else if (arg === '--shape') options.shape = shapeNamed(value()).name;
-    else if (arg === '--qmpkit') {
-      const how = value();
-      if (!Object.hasOwn(QMPKIT_TARGETS, how)) {
-        throw new Error(`--qmpkit ${how}: expected ${Object.keys(QMPKIT_TARGETS).join(' or ')}`);
-      }
-      options.qmpkit = how as QmpkitTargetName;
-    } else if (arg === '--qemu') {
-      const version = value();
-      if (!(FUZZ_VERSIONS as readonly string[]).includes(version)) {
-        throw new Error(`--qemu ${version}: expected ${FUZZ_VERSIONS.join(' or ')}`);
-      }
-      options.qemu = version as FuzzVersion;
-    } else throw new Error(`unknown option ${arg}`);
-  }
-  if (options.seeds.length === 0) options.seeds = parseSeeds('1-100');
-  return options;
-}
 
 async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
+  let options: Options;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`fuzz:diff: ${error.message}\n(fuzz:diff -- --help lists the options)`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(usage());
+    return 0;
+  }
   if (options.qemu === '7.2') requireQemu();
   const targets = fuzzTargets(options.qemu, options.qmpkit);
-  console.error(`QEMU ${options.qemu}: ${targets.qemu.name} against ${targets.qmpkit.name}`);
+  console.error(
+    `QEMU ${options.qemu}, family ${options.family}: ${targets.qemu.name} against ${targets.qmpkit.name}`,
+  );
   const coverage = new CoverageTable();
+  const ioCoverage = new IoCoverageTable();
   /** `known`: the held-back classes (held-back.ts) the case can reach. */
   const failures: Array<{ seed: number; verdict: Verdict; known: string[] }> = [];
   const started = Date.now();
@@ -108,9 +56,10 @@ async function main(): Promise<number> {
   const worker = async (): Promise<void> => {
     while (!stopping.now && next < options.seeds.length) {
       const seed = options.seeds[next++] as number;
-      const fuzzCase = generateCase(seed, options.shape);
-      const { result, coverage: covered } = await runCase(fuzzCase, targets);
-      coverage.add(covered);
+      const fuzzCase = generateCase(seed, options.shape, options.family);
+      const { result, predicted } = await runCase(fuzzCase, targets);
+      coverage.add(predicted.coverage);
+      ioCoverage.add(predicted.io);
       done++;
       if (options.print) {
         console.log(`== seed ${seed} (${fuzzCase.shape}) ${result.verdict}`);
@@ -121,9 +70,7 @@ async function main(): Promise<number> {
           console.error(`… ${done}/${options.seeds.length} seeds, ${failures.length} failing`);
         continue;
       }
-      const known = heldBackFor(predict(fuzzCase, fuzzCase.actions, options.qemu)).map(
-        (c) => c.name,
-      );
+      const known = heldBackFor(predicted).map((c) => c.name);
       failures.push({ seed, verdict: result.verdict, known });
       if (result.verdict === 'infra') {
         console.log(
@@ -150,8 +97,13 @@ async function main(): Promise<number> {
 
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   console.log(
-    `\nstatus × verb coverage over ${done} seeds (QEMU ${options.qemu}):\n${coverage.render()}`,
+    `\nstatus × verb coverage over ${done} seeds (QEMU ${options.qemu}, family ${options.family}):\n${coverage.render()}`,
   );
+  if (options.family !== 'jobs' || ioCoverage.total > 0) {
+    console.log(
+      `\nio action × job status coverage over ${done} seeds (QEMU ${options.qemu}, family ${options.family}):\n${ioCoverage.render()}`,
+    );
+  }
   const model = failures.filter((f) => f.verdict === 'model').map((f) => f.seed);
   const differences = failures.filter((f) => f.verdict === 'difference').map((f) => f.seed);
   const infra = failures.filter((f) => f.verdict === 'infra').map((f) => f.seed);

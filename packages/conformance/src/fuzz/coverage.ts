@@ -5,6 +5,11 @@ import {
   COVERED_STATUSES,
   type Coverage,
   type CoveredStatus,
+  IO_COLUMNS,
+  IO_ROWS,
+  type IoColumn,
+  type IoCoverage,
+  type IoRow,
   VERBS,
   type Verb,
 } from './vocabulary.js';
@@ -57,6 +62,52 @@ export class CoverageTable {
       header,
       ...rows,
       '(bj- = block-job-; speed+/0/- = block-job-set-speed positive/zero/negative)',
+    ].join('\n');
+  }
+}
+
+/**
+ * The io family's table: what each io action did (columns) × the status of the job holding the
+ * node it touched, or `none` (rows). query-nodes counts each filter node it listed, by its job.
+ */
+export class IoCoverageTable {
+  readonly #counts = new Map<string, number>();
+
+  add(entries: readonly IoCoverage[]): void {
+    for (const { row, column } of entries) {
+      const key = `${row}\u0000${column}`;
+      this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    }
+  }
+
+  count(row: IoRow, column: IoColumn): number {
+    return this.#counts.get(`${row}\u0000${column}`) ?? 0;
+  }
+
+  get total(): number {
+    let sum = 0;
+    for (const n of this.#counts.values()) sum += n;
+    return sum;
+  }
+
+  /** The cells at zero among `rows` × `columns`, as `row × column`. */
+  gaps(rows: readonly IoRow[], columns: readonly IoColumn[] = IO_COLUMNS): string[] {
+    return rows.flatMap((row) =>
+      columns.filter((c) => this.count(row, c) === 0).map((c) => `${row} × ${c}`),
+    );
+  }
+
+  render(): string {
+    const widths = IO_COLUMNS.map((c) => Math.max(c.length, 4));
+    const header = `${'job'.padEnd(10)} ${IO_COLUMNS.map((c, i) => c.padStart(widths[i] as number)).join(' ')}`;
+    const rows = IO_ROWS.map(
+      (row) =>
+        `${row.padEnd(10)} ${IO_COLUMNS.map((c, i) => String(this.count(row, c)).padStart(widths[i] as number)).join(' ')}`,
+    );
+    return [
+      header,
+      ...rows,
+      '(rows: the status of the job holding the node the action touched; none: no job holds it)',
     ].join('\n');
   }
 }

@@ -27,9 +27,14 @@ import type {
 
 export interface ModelJob {
   readonly id: string;
-  readonly profile: JobProfile;
+  /** Replaced when guest writes give a mirror more to copy (its len grows). */
+  profile: JobProfile;
   /** The node the job was started on (for busy checks). */
   readonly device: string;
+  /** A backup's or mirror's target node (the io family's node drains). */
+  target?: string;
+  /** Its filter node's name, when the command named it. */
+  filter?: string;
   /** The transaction it belongs to (a lone job: its own). */
   readonly txn: number;
   readonly autoFinalize: boolean;
@@ -130,6 +135,7 @@ export function backupArgs(b: BackupSpec): Record<string, unknown> {
     ...(b.bitmapMode ? { 'bitmap-mode': b.bitmapMode } : {}),
     ...(b.onSourceError ? { 'on-source-error': b.onSourceError } : {}),
     ...(b.onTargetError ? { 'on-target-error': b.onTargetError } : {}),
+    ...(b.filter ? { 'filter-node-name': b.filter } : {}),
   };
 }
 

@@ -176,11 +176,16 @@ export class JobModel {
             sync: 'full',
             ...(action.onSourceError ? { 'on-source-error': action.onSourceError } : {}),
             ...(action.onTargetError ? { 'on-target-error': action.onTargetError } : {}),
+            ...(action.filter ? { 'filter-node-name': action.filter } : {}),
           }),
-          this.#startPlain(action, 'mirror', action.device, [action.device, action.target], {
-            read: action.onSourceError,
-            write: action.onTargetError,
-          }),
+          this.#startPlain(
+            action,
+            'mirror',
+            action.device,
+            [action.device, action.target],
+            { read: action.onSourceError, write: action.onTargetError },
+            { target: action.target, ...(action.filter ? { filter: action.filter } : {}) },
+          ),
         );
       case 'stream':
         return this.#assemble(
@@ -210,6 +215,8 @@ export class JobModel {
           }),
         );
       }
+      default:
+        throw new Error(`${action.kind} is an io action: model-io.ts predicts it`);
     }
   }
 
@@ -228,8 +235,10 @@ export class JobModel {
     txn: number,
     policy: ErrorPolicy = 'report',
     synced?: SyncedBitmap,
+    nodes: { target?: string; filter?: string } = {},
   ): ModelJob {
     const job: ModelJob = {
+      ...nodes,
       ...(synced === undefined ? {} : { synced }),
       policy,
       offsetKnown: true,
@@ -317,6 +326,7 @@ export class JobModel {
         mode === 'grouped' ? txn : this.#nextTxn++,
         policy,
         synced,
+        { target: b.target, ...(b.filter ? { filter: b.filter } : {}) },
       );
       taken.add(b.id);
       made.push(job);
@@ -397,6 +407,7 @@ export class JobModel {
     profileKey: string,
     nodes: string[],
     policies: { read?: ErrorPolicy | undefined; write?: ErrorPolicy | undefined } = {},
+    jobNodes: { target?: string; filter?: string } = {},
   ): Effect {
     for (const node of nodes) {
       if (!this.#setup.nodes.has(node)) {
@@ -441,7 +452,7 @@ export class JobModel {
     // The other jobs see the graph changes around the new job's creation (10.0).
     const beforeJob = this.#graph(changes.beforeJob);
     const afterJob = this.#graph(changes.afterJob);
-    const job = this.#newJob(spec, profile, device, this.#nextTxn++, policy);
+    const job = this.#newJob(spec, profile, device, this.#nextTxn++, policy, undefined, jobNodes);
     const started = this.#started(job);
     return effect(
       [

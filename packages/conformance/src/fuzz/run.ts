@@ -20,15 +20,18 @@ import {
 } from '../scenario-runner.js';
 import type { FuzzCase } from './generate.js';
 import { JobModel } from './model.js';
+import { IoModel } from './model-io.js';
 import { type FuzzVersion, modelVersion } from './model-version.js';
 import { SetupTemplates } from './setup-templates.js';
-import type { Action, Coverage } from './vocabulary.js';
+import { type Action, type Coverage, type IoCoverage, isIoAction } from './vocabulary.js';
 
 export interface PredictedCase {
   /** The QEMU version predicted. */
   readonly version: FuzzVersion;
   readonly scenario: Scenario;
   readonly coverage: readonly Coverage[];
+  /** The io family's coverage (model-io.ts). */
+  readonly io: readonly IoCoverage[];
   /** Situations the model met that a known difference is tied to (held-back.ts). */
   readonly traits: ReadonlySet<string>;
 }
@@ -40,9 +43,17 @@ export function predict(
   version: FuzzVersion = '7.2',
 ): PredictedCase {
   const model = new JobModel(fuzzCase.model, modelVersion(version));
+  const ioModel = new IoModel(model, fuzzCase.model, modelVersion(version));
   const steps: Step[] = [];
   const coverage: Coverage[] = [];
+  const io: IoCoverage[] = [];
   for (const action of actions) {
+    if (isIoAction(action)) {
+      const prediction = ioModel.apply(action);
+      steps.push(...prediction.steps);
+      io.push(...prediction.io);
+      continue;
+    }
     const prediction = model.apply(action);
     steps.push(...prediction.steps);
     coverage.push(...prediction.coverage);
@@ -63,7 +74,8 @@ export function predict(
       settleMs: 200,
     },
     coverage,
-    traits: model.traits,
+    io,
+    traits: new Set([...model.traits, ...ioModel.traits]),
   };
 }
 
@@ -187,9 +199,9 @@ export async function runBoth(scenario: Scenario, targets: FuzzTargets): Promise
 export async function runCase(
   fuzzCase: FuzzCase,
   targets: FuzzTargets,
-): Promise<{ result: CaseResult; coverage: readonly Coverage[] }> {
-  const { scenario, coverage } = predict(fuzzCase, fuzzCase.actions, targets.version);
-  return { result: await runBoth(scenario, targets), coverage };
+): Promise<{ result: CaseResult; predicted: PredictedCase }> {
+  const predicted = predict(fuzzCase, fuzzCase.actions, targets.version);
+  return { result: await runBoth(predicted.scenario, targets), predicted };
 }
 
 /**

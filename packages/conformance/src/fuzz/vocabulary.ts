@@ -142,6 +142,8 @@ export interface BackupSpec {
   readonly autoDismiss: boolean;
   readonly onSourceError?: ErrorPolicy;
   readonly onTargetError?: ErrorPolicy;
+  /** `filter-node-name`: the copy-before-write filter's name (absent: a generated one). */
+  readonly filter?: string;
 }
 
 /** Options every job-starting command takes. */
@@ -161,6 +163,8 @@ export type Action =
       readonly target: string;
       readonly onSourceError?: ErrorPolicy;
       readonly onTargetError?: ErrorPolicy;
+      /** `filter-node-name`: the mirror_top filter's name (absent: a generated one). */
+      readonly filter?: string;
     } & StartSpec)
   | ({
       readonly kind: 'stream';
@@ -185,6 +189,7 @@ export type Action =
   | { readonly kind: 'bitmap-transaction'; readonly actions: readonly BitmapAction[] }
   /** query-named-block-nodes: the nodes and their bitmaps. */
   | { readonly kind: 'query-bitmaps' }
+  | IoAction
   | {
       readonly kind: 'verb';
       readonly verb: Verb;
@@ -193,6 +198,63 @@ export type Action =
       /** For set-speed-positive: the new speed. */
       readonly speed?: number;
     };
+
+/** The io family's actions (model-io.ts): NBD exports, guest writes, queries of the nodes. */
+export type IoAction =
+  | { readonly kind: 'nbd-server-start' }
+  | { readonly kind: 'nbd-server-stop' }
+  | {
+      readonly kind: 'export-add';
+      readonly id: string;
+      readonly node: string;
+      readonly writable: boolean;
+      /** The export's NBD name (absent: the node name). */
+      readonly name?: string;
+    }
+  | { readonly kind: 'export-del'; readonly id: string }
+  | { readonly kind: 'query-exports' }
+  /** query-named-block-nodes while jobs may hold filter nodes. */
+  | { readonly kind: 'query-nodes' }
+  /** qemu-io writes `length` bytes of `pattern` at `offset` through the export `id`. */
+  | {
+      readonly kind: 'guest-write';
+      readonly id: string;
+      readonly offset: number;
+      readonly length: number;
+      readonly pattern: number;
+    };
+
+export const IO_KINDS: ReadonlySet<string> = new Set([
+  'nbd-server-start',
+  'nbd-server-stop',
+  'export-add',
+  'export-del',
+  'query-exports',
+  'query-nodes',
+  'guest-write',
+]);
+export const isIoAction = (a: Action): a is IoAction => IO_KINDS.has(a.kind);
+
+/** The io coverage table's columns: what an io action did. */
+export const IO_COLUMNS = [
+  'export-add',
+  'export-refused',
+  'export-del',
+  'server-stop',
+  'guest-write',
+  'query-nodes',
+] as const;
+export type IoColumn = (typeof IO_COLUMNS)[number];
+/**
+ * Its rows: the status of the job holding the node the action touched, or none (a concluded job
+ * holds none; a finished job of this family waits in `pending` only).
+ */
+export const IO_ROWS = ['running', 'paused', 'ready', 'standby', 'pending', 'none'] as const;
+export type IoRow = (typeof IO_ROWS)[number];
+export interface IoCoverage {
+  readonly column: IoColumn;
+  readonly row: IoRow;
+}
 
 /** What the generator tells the model about its block nodes. */
 export interface Setup {
