@@ -47,7 +47,10 @@ export class Session {
   running = 0;
   private suspended = 0;
   private unsentBytes = 0;
-  private pendingText: string[] = [];
+  /** Output written while a write was in flight: it goes out together with the next one. */
+  private pendingText = '';
+  /** Characters of the write in flight (0: none). */
+  private writingSize = 0;
   private writing = false;
   private blocked = false;
   private overflowed = false;
@@ -103,7 +106,7 @@ export class Session {
     this.unsentBytes += text.length;
     if (unsolicited && this.unsentBytes > this.host.maxOutputBytes) {
       this.overflowed = true;
-      this.pendingText = [];
+      this.pendingText = '';
       this.host.log(
         'warn',
         `client ${this.info.id} on ${this.info.monitor} is not reading its output (more than ${this.host.maxOutputBytes} bytes unsent); disconnecting it`,
@@ -113,43 +116,46 @@ export class Session {
       );
       return;
     }
-    this.pendingText.push(text);
     if (!this.blocked && this.unsentBytes > this.highWater) {
       this.blocked = true;
       this.suspend();
     }
-    if (!this.writing) this.flush();
+    if (this.writing) this.pendingText += text;
+    else this.send(text);
   }
 
   private get highWater(): number {
     return Math.min(OUTPUT_HIGH_WATER_BYTES, this.host.maxOutputBytes / 2);
   }
 
-  private flush(): void {
-    const text = this.pendingText.length === 1 ? this.pendingText[0]! : this.pendingText.join('');
-    this.pendingText = [];
+  private send(text: string): void {
     this.writing = true;
-    const size = text.length;
-    const written = () => {
-      this.writing = false;
-      this.unsentBytes -= size;
-      if (this.pendingText.length > 0 && !this.closed && !this.overflowed) {
-        this.flush();
-      } else if (this.blocked && this.unsentBytes <= this.highWater / 2) {
-        this.blocked = false;
-        this.resume();
-        if (!this.closed) this.host.outputUnblocked(this);
-      }
-      const wake = this.onOutputProgress;
-      this.onOutputProgress = undefined;
-      wake?.();
-    };
-    this.transport.sendRaw(text).then(written, written);
+    this.writingSize = text.length;
+    this.transport.sendRaw(text).then(this.onWritten, this.onWritten);
   }
+
+  /** One callback for every write of the session, not a closure per write (one per command). */
+  private readonly onWritten = (): void => {
+    this.writing = false;
+    this.unsentBytes -= this.writingSize;
+    this.writingSize = 0;
+    if (this.pendingText !== '' && !this.closed && !this.overflowed) {
+      const text = this.pendingText;
+      this.pendingText = '';
+      this.send(text);
+    } else if (this.blocked && this.unsentBytes <= this.highWater / 2) {
+      this.blocked = false;
+      this.resume();
+      if (!this.closed) this.host.outputUnblocked(this);
+    }
+    const wake = this.onOutputProgress;
+    this.onOutputProgress = undefined;
+    wake?.();
+  };
 
   /** True when every reply and event written so far was handed to the transport. */
   get outputDrained(): boolean {
-    return !this.writing && this.pendingText.length === 0;
+    return !this.writing && this.pendingText === '';
   }
 
   /** Closes once the output is handed over (QEMU flushes its replies before closing). */

@@ -107,6 +107,15 @@ export function plainJson(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The key table of an empty arguments object. Shared: visiting members removes only the keys
+ * present, so it stays empty.
+ */
+const NO_KEYS = new GHashKeySet();
+
+/** The arguments of a request without `arguments` (never handed out: results are copies). */
+const NO_ARGS: Record<string, unknown> = Object.freeze({});
+
 /** Validates command arguments against a `query-qmp-schema` style schema. */
 export class SchemaValidator {
   private readonly entries = new Map<string, IntrospectionEntry>();
@@ -136,7 +145,7 @@ export class SchemaValidator {
   validate(command: string, args: Record<string, unknown> | undefined): ValidationResult {
     const argType = this.commandArgTypes.get(command);
     if (argType === undefined) throw new RangeError(`command ${command} is not in the schema`);
-    const given = args ?? {};
+    const given = args ?? NO_ARGS;
     if (this.openArgs.has(command)) {
       return { ok: true, value: plainJson(given) as Record<string, unknown> };
     }
@@ -166,8 +175,10 @@ export class SchemaValidator {
     const entry = this.entry(typeName);
     if (entry['meta-type'] !== 'object')
       throw new Error(`schema type ${typeName} is not an object`);
-    const keys = new GHashKeySet();
-    for (const key of qemuMemberOrder(Object.keys(value))) keys.add(key);
+    const names = Object.keys(value);
+    // No members given (most queries): nothing can be left over, and no key table is needed.
+    const keys = names.length === 0 ? NO_KEYS : new GHashKeySet();
+    if (names.length > 0) for (const key of qemuMemberOrder(names)) keys.add(key);
     const out: Record<string, unknown> = {};
     this.visitMembers(entry, value, keys, path, out);
     const leftover = keys.first();

@@ -158,3 +158,14 @@ describe('compact style', () => {
     expect(encodeJson(o)).toBe('{"__proto__":1}');
   });
 });
+
+test('alternating options: each call writes as its own options ask', () => {
+  const value = { b: [1, 'x'], a: null };
+  for (let i = 0; i < 3; i++) {
+    expect(encodeJson(value, qemu)).toBe('{"a": null, "b": [1, "x"]}');
+    expect(encodeJson(value)).toBe('{"b":[1,"x"],"a":null}');
+    expect(encodeJson(value, { style: 'qemu' })).toBe('{"b": [1, "x"], "a": null}');
+    expect(() => encodeJson([[1]], { maxDepth: 1 })).toThrow(RangeError);
+    expect(encodeJson([[1]])).toBe('[[1]]');
+  }
+});

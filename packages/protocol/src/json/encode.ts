@@ -100,6 +100,15 @@ class Writer {
     this.comma = this.qemu ? ', ' : ',';
   }
 
+  /** Whether this writer writes as `options` ask. */
+  isFor(options: EncodeOptions): boolean {
+    return (
+      this.qemu === (options.style === 'qemu') &&
+      this.qemuOrder === (options.memberOrder === 'qemu') &&
+      this.maxDepth === (options.maxDepth ?? 4096)
+    );
+  }
+
   string(s: string): string {
     return this.qemu ? quoteQemu(s) : JSON.stringify(s);
   }
@@ -162,9 +171,15 @@ class Writer {
   }
 }
 
+/** The writer made for the options last used (a writer holds no state between calls). */
+let lastWriter = new Writer({});
+
 /** Encodes `value` as JSON text (no trailing newline). */
 export function encodeJson(value: unknown, options: EncodeOptions = {}): string {
-  const text = new Writer(options).value(value, 0);
+  // A server or client encodes every message with the same options: one writer, not one per
+  // message (and per part of a reply).
+  if (!lastWriter.isFor(options)) lastWriter = new Writer(options);
+  const text = lastWriter.value(value, 0);
   if (text === undefined) throw new TypeError('cannot encode undefined as JSON');
   return text;
 }

@@ -51,61 +51,91 @@ export function parseTokens(
   count: number,
   options: ParseOptions,
 ): { value: QemuJsonValue } | { error: string } {
-  let pos = 0;
+  // One parser for every message (a parse runs to its end synchronously): no closures or
+  // parser object per message.
+  const parser = TokenParser.shared;
+  parser.types = types;
+  parser.payloads = payloads;
+  parser.count = count;
+  parser.nonFinite = options.nonFinite;
+  parser.pos = 0;
+  parser.payload = 0;
+  try {
+    const value = parser.parseValue();
+    return { value };
+  } catch (e) {
+    if (e instanceof ParseFailure) return { error: e.desc };
+    throw e;
+  } finally {
+    // Let go of the caller's payloads.
+    parser.payloads = NO_PAYLOADS;
+  }
+}
+
+const NO_PAYLOADS: readonly unknown[] = [];
+
+class TokenParser {
+  static readonly shared = new TokenParser();
+  types: ArrayLike<number> = NO_PAYLOADS as ArrayLike<number>;
+  payloads: readonly unknown[] = NO_PAYLOADS;
+  count = 0;
+  nonFinite = false;
+  pos = 0;
   /** The next value token's payload: the parser meets value tokens in input order. */
-  let payload = 0;
+  payload = 0;
 
-  const fail = (desc: string): never => {
+  fail(desc: string): never {
     throw new ParseFailure(desc);
-  };
+  }
 
-  const parseValue = (): QemuJsonValue => {
-    if (pos >= count) fail('premature EOI');
-    switch (types[pos]) {
+  parseValue(): QemuJsonValue {
+    if (this.pos >= this.count) this.fail('premature EOI');
+    switch (this.types[this.pos]) {
       case TOKEN_LCURLY:
-        return parseObject();
+        return this.parseObject();
       case TOKEN_LSQUARE:
-        return parseArray();
+        return this.parseArray();
       case TOKEN_NUMBER:
-        pos++;
-        return payloads[payload++] as number | bigint | JsonFloat;
+        this.pos++;
+        return this.payloads[this.payload++] as number | bigint | JsonFloat;
       case TOKEN_STRING: {
-        pos++;
-        const s = payloads[payload++] as string | BadString;
-        if (s instanceof BadString) fail(s.desc);
+        this.pos++;
+        const s = this.payloads[this.payload++] as string | BadString;
+        if (s instanceof BadString) this.fail(s.desc);
         return s as string;
       }
       case TOKEN_KEYWORD: {
-        pos++;
-        const word = payloads[payload++] as string;
+        this.pos++;
+        const word = this.payloads[this.payload++] as string;
         if (word === 'true') return true;
         if (word === 'false') return false;
         if (word === 'null') return null;
-        if (options.nonFinite && word in NON_FINITE) return NON_FINITE[word]!;
-        return fail(`invalid keyword '${word}'`);
+        if (this.nonFinite && word in NON_FINITE) return NON_FINITE[word]!;
+        return this.fail(`invalid keyword '${word}'`);
       }
       default:
-        return fail('expecting value');
+        return this.fail('expecting value');
     }
-  };
+  }
 
-  const parseObject = (): JsonObject => {
-    pos++; // '{'
+  parseObject(): JsonObject {
+    const types = this.types;
+    this.pos++; // '{'
     const object: Record<string, QemuJsonValue> = {};
-    if (pos >= count) fail('premature EOI');
-    if (types[pos] === TOKEN_RCURLY) {
-      pos++;
+    if (this.pos >= this.count) this.fail('premature EOI');
+    if (types[this.pos] === TOKEN_RCURLY) {
+      this.pos++;
       return object as JsonObject;
     }
     for (;;) {
       // a pair: key, colon, value
-      if (pos >= count) fail('premature EOI');
-      const key = parseValue();
-      if (typeof key !== 'string') fail('key is not a string in object');
-      if (pos >= count) fail('premature EOI');
-      if (types[pos++] !== TOKEN_COLON) fail('missing : in object pair');
-      const value = parseValue();
-      if (Object.hasOwn(object, key as string)) fail('duplicate key');
+      if (this.pos >= this.count) this.fail('premature EOI');
+      const key = this.parseValue();
+      if (typeof key !== 'string') this.fail('key is not a string in object');
+      if (this.pos >= this.count) this.fail('premature EOI');
+      if (types[this.pos++] !== TOKEN_COLON) this.fail('missing : in object pair');
+      const value = this.parseValue();
+      if (Object.hasOwn(object, key as string)) this.fail('duplicate key');
       if (key === '__proto__') {
         // An ordinary own property, never the prototype setter.
         Object.defineProperty(object, key, {
@@ -117,36 +147,29 @@ export function parseTokens(
       } else {
         object[key as string] = value;
       }
-      if (pos >= count) fail('premature EOI');
-      const separator = types[pos++];
+      if (this.pos >= this.count) this.fail('premature EOI');
+      const separator = types[this.pos++];
       if (separator === TOKEN_RCURLY) return object as JsonObject;
-      if (separator !== TOKEN_COMMA) fail('expected separator in dict');
+      if (separator !== TOKEN_COMMA) this.fail('expected separator in dict');
     }
-  };
+  }
 
-  const parseArray = (): JsonValue[] => {
-    pos++; // '['
+  parseArray(): JsonValue[] {
+    const types = this.types;
+    this.pos++; // '['
     const array: QemuJsonValue[] = [];
-    if (pos >= count) fail('premature EOI');
-    if (types[pos] === TOKEN_RSQUARE) {
-      pos++;
+    if (this.pos >= this.count) this.fail('premature EOI');
+    if (types[this.pos] === TOKEN_RSQUARE) {
+      this.pos++;
       return array as JsonValue[];
     }
     for (;;) {
-      array.push(parseValue());
-      if (pos >= count) fail('premature EOI');
-      const separator = types[pos++];
+      array.push(this.parseValue());
+      if (this.pos >= this.count) this.fail('premature EOI');
+      const separator = types[this.pos++];
       if (separator === TOKEN_RSQUARE) return array as JsonValue[];
-      if (separator !== TOKEN_COMMA) fail('expected separator in list');
+      if (separator !== TOKEN_COMMA) this.fail('expected separator in list');
     }
-  };
-
-  try {
-    const value = parseValue();
-    return { value };
-  } catch (e) {
-    if (e instanceof ParseFailure) return { error: e.desc };
-    throw e;
   }
 }
 

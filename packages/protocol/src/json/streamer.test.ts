@@ -234,3 +234,40 @@ describe('limits of reference §7.4', () => {
     expect(new Set(items.slice(1))).toEqual(new Set(['error: JSON parse error, expecting value']));
   });
 });
+
+describe('short strings are reused, never mixed up', () => {
+  test('thousands of distinct short keys and values (sharing recent-string slots) read back exactly', () => {
+    // Deterministic pseudo-random ASCII: far more distinct strings than the recent-string slots,
+    // of every short length, so slots are taken over and the same bytes come back later.
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const words: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      let w = '';
+      const length = rand(33);
+      for (let k = 0; k < length; k++) w += String.fromCharCode(0x20 + rand(0x5f));
+      words.push(w);
+    }
+    const streamer = new JsonStreamer({ mode: 'qemu-input' });
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < words.length; i += 3) {
+        const message = { [words[i]!]: words[i + 1]!, id: [words[i + 2]!, words[i]!] };
+        // The same member twice would be a duplicate key: keep the message valid.
+        if (words[i] === 'id') continue;
+        const text = JSON.stringify(message);
+        expect(streamer.feed(text).map(describeItem)).toEqual([{ value: JSON.parse(text) }]);
+      }
+    }
+  });
+
+  test('after a message that fails to parse, the next one parses from a clean state', () => {
+    const streamer = new JsonStreamer({ mode: 'qemu-input' });
+    expect(streamer.feed('{"a": [1 2]}').map(describeItem)).toEqual([
+      'error: JSON parse error, expected separator in list',
+    ]);
+    expect(streamer.feed('{"a": [1, 2]}').map(describeItem)).toEqual([{ value: { a: [1, 2] } }]);
+  });
+});

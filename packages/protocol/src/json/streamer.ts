@@ -32,6 +32,7 @@
  */
 import { ProtocolError } from '../errors.js';
 import {
+  type ParseOptions,
   parseTokens,
   TOKEN_COLON,
   TOKEN_COMMA,
@@ -114,6 +115,11 @@ const LOOKAHEAD_KEYWORD = 3;
 const ERROR = 4; // byte joins the token, which is a lexical error
 const RESYNC = 5; // leave recovery; re-lex the byte from the start state
 
+/** Plain strings up to this many bytes are looked up among the recent ones (see emitString). */
+const SHORT_STRING_BYTES = 32;
+/** Slots of the recent short strings (a power of two). */
+const RECENT_STRINGS = 256;
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
@@ -134,11 +140,14 @@ export class JsonStreamer {
   private readonly maxDepth: number;
   private readonly markFloats: boolean;
   private readonly nonFinite: boolean;
+  private readonly parseOptions: ParseOptions;
 
   // Lexer.
   private state = S_START;
   private tok: Uint8Array = new Uint8Array(256);
   private tokLen = 0;
+  /** Short plain strings decoded lately, by a hash of their bytes (see shortPlainString). */
+  private readonly recentStrings: (string | undefined)[] = new Array(RECENT_STRINGS);
   /** OR of the bytes of the string being lexed, plus 0x100 once it has an escape. */
   private stringBits = 0;
 
@@ -172,6 +181,7 @@ export class JsonStreamer {
     this.maxDepth = options.maxDepth ?? QEMU_LIMITS.maxDepth;
     this.markFloats = options.markFloats ?? false;
     this.nonFinite = !this.qemuDialect && (options.nonFinite ?? true);
+    this.parseOptions = { nonFinite: this.nonFinite };
     for (const [name, v] of [
       ['maxMessageBytes', this.maxMessageBytes],
       ['maxTokens', this.maxTokens],
@@ -271,6 +281,22 @@ export class JsonStreamer {
     this.tok[this.tokLen++] = b;
   }
 
+  /** Appends `chunk[from..to)` to the token. */
+  private appendRun(chunk: Uint8Array, from: number, to: number): void {
+    const length = to - from;
+    if (this.tokLen + length > this.tok.length) this.growToken(this.tokLen + length);
+    if (length > 64) {
+      this.tok.set(chunk.subarray(from, to), this.tokLen);
+    } else {
+      // A short run (a key, a command name, an id) is copied byte by byte: a subarray view
+      // would be an allocation per token, several per message.
+      const tok = this.tok;
+      let t = this.tokLen;
+      for (let k = from; k < to; k++) tok[t++] = chunk[k]!;
+    }
+    this.tokLen += length;
+  }
+
   private growToken(needed: number): void {
     let size = this.tok.length * 2;
     while (size < needed) size *= 2;
@@ -305,9 +331,7 @@ export class JsonStreamer {
         }
         this.stringBits |= bits;
         if (j > i) {
-          if (this.tokLen + (j - i) > this.tok.length) this.growToken(this.tokLen + (j - i));
-          this.tok.set(chunk.subarray(i, j), this.tokLen);
-          this.tokLen += j - i;
+          this.appendRun(chunk, i, j);
           i = j;
           if (this.tokLen > this.maxMessageBytes) {
             this.tokenTooLong();
@@ -335,9 +359,7 @@ export class JsonStreamer {
           j++;
         }
         if (j > i) {
-          if (this.tokLen + (j - i) > this.tok.length) this.growToken(this.tokLen + (j - i));
-          this.tok.set(chunk.subarray(i, j), this.tokLen);
-          this.tokLen += j - i;
+          this.appendRun(chunk, i, j);
           i = j;
           if (this.tokLen > this.maxMessageBytes) {
             this.tokenTooLong();
@@ -664,10 +686,37 @@ export class JsonStreamer {
     // The closing quote is in stringBits too; it is ASCII, so only escapes and bytes ≥ 0x80
     // (bits 0x100 / 0x80) need the careful decoder.
     const plain = (this.stringBits & 0x180) === 0;
+    if (plain && this.tokLen - 2 <= SHORT_STRING_BYTES) {
+      this.addToken(TOKEN_STRING, this.shortPlainString());
+      return;
+    }
     this.addToken(
       TOKEN_STRING,
       decodeStringToken(this.tok, 0, this.tokLen, this.qemuDialect, plain),
     );
+  }
+
+  /**
+   * The token (quotes, then up to SHORT_STRING_BYTES printable ASCII bytes) as a string: the one
+   * decoded last time for the same bytes when there is one. Member names and command names
+   * recur in every message; building each anew would allocate once per character.
+   */
+  private shortPlainString(): string {
+    const tok = this.tok;
+    const end = this.tokLen - 1;
+    const length = end - 1;
+    let hash = length;
+    for (let k = 1; k < end; k++) hash = (Math.imul(hash, 31) + tok[k]!) | 0;
+    const slot = (hash ^ (hash >>> 8)) & (RECENT_STRINGS - 1);
+    const recent = this.recentStrings[slot];
+    if (recent !== undefined && recent.length === length) {
+      let k = 0;
+      while (k < length && recent.charCodeAt(k) === tok[k + 1]) k++;
+      if (k === length) return recent;
+    }
+    const text = decodeStringToken(tok, 0, this.tokLen, this.qemuDialect, true) as string;
+    this.recentStrings[slot] = text;
+    return text;
   }
 
   private emitKeyword(): void {
@@ -779,9 +828,7 @@ export class JsonStreamer {
   }
 
   private parseMessage(): void {
-    const result = parseTokens(this.types, this.payloads, this.count, {
-      nonFinite: this.nonFinite,
-    });
+    const result = parseTokens(this.types, this.payloads, this.count, this.parseOptions);
     this.resetMessage();
     if ('error' in result) {
       this.ready.push({

@@ -102,6 +102,8 @@ function makeNetServer(
       halfOpen: true,
       // Our own bound (the server's) cuts a non-reading client off first, with a log line.
       maxWriteBufferBytes: server.maxOutputBytes * 2 + 1024 * 1024,
+      // A session has one write in flight and gathers the rest itself (session.ts).
+      gatherWrites: false,
     });
     monitor().attach(wrapTransport === undefined ? transport : wrapTransport(transport), {
       peer: describe(socket),
