@@ -10,6 +10,7 @@
 //  - the event log holds only the entries in its scroll box (fixed-height lines);
 //  - each frame reads every scroll box first and writes after: one layout per frame.
 
+import { setText } from './dom.js';
 import { formatBytes, formatEta, formatRate, formatSpeed, formatTime, STATUSES } from './format.js';
 import { Timeline } from './timeline.js';
 
@@ -173,7 +174,7 @@ function spacer() {
 function renderTargetState(t) {
   const group = targetGroup(t.name);
   group.badge.dataset.state = t.state;
-  group.badge.textContent = t.detail === null ? t.state : `${t.state} · ${t.detail}`;
+  setText(group.badge, t.detail === null ? t.state : `${t.state} · ${t.detail}`);
 }
 
 function createRow(job) {
@@ -197,11 +198,6 @@ function createRow(job) {
   tr.cells[3].append(bar, pct);
   tr.cells[0].textContent = job.id;
   return tr;
-}
-
-/** Writes only what changed: an unchanged text costs the browser nothing. */
-function setText(element, text) {
-  if (element.textContent !== text) element.textContent = text;
 }
 
 function fillRow(tr, job) {
@@ -319,16 +315,16 @@ function createLogItem() {
 }
 
 function fillLogItem(li, entry) {
-  li.className = entry.level;
+  if (li.className !== entry.level) li.className = entry.level;
   li.dataset.event = entry.event;
   li.dataset.n = String(entry.n);
   const [head, data] = li.children;
   const [time, target, event] = head.children;
-  time.textContent = formatTime(entry.time);
-  target.textContent = state.targets.size > 1 ? entry.target : '';
-  event.textContent = entry.event;
-  data.textContent = entry.data;
-  data.title = entry.data;
+  setText(time, formatTime(entry.time));
+  setText(target, state.targets.size > 1 ? entry.target : '');
+  setText(event, entry.event);
+  setText(data, entry.data);
+  if (data.title !== entry.data) data.title = entry.data;
   // When the dashboard received the event: lets a bench measure event-to-screen.
   li.dataset.at = String(entry.time);
 }
@@ -533,11 +529,11 @@ function connect() {
   const source = new EventSource('events');
   source.onopen = () => {
     connection.dataset.state = 'open';
-    connection.textContent = 'live';
+    setText(connection, 'live');
   };
   source.onerror = () => {
     connection.dataset.state = 'closed';
-    connection.textContent = 'reconnecting…';
+    setText(connection, 'reconnecting…');
   };
   source.onmessage = (event) => onMessage(JSON.parse(event.data));
 }

@@ -9,6 +9,7 @@
 // (`#timeline-lanes`, one item per lane, one element per band; see the README's "The timeline's
 // page contract"): screen readers read it, and tests read it instead of pixels.
 
+import { setText } from './dom.js';
 import { formatTime, STATUSES } from './format.js';
 
 /** Lanes the chart holds at most (the newest jobs that pass the filters); only those in view are drawn. */
@@ -156,10 +157,12 @@ export class Timeline {
     const passing = [];
     for (const job of jobs.values()) if (passes(job)) passing.push(job);
     const shown = passing.length > MAX_LANES ? passing.slice(-MAX_LANES) : passing;
-    this.note.textContent =
+    setText(
+      this.note,
       passing.length > shown.length
         ? `(the newest ${shown.length} of ${passing.length}; filter to see others)`
-        : `(${passing.length} jobs)`;
+        : `(${passing.length} jobs)`,
+    );
     this.indexOf.clear();
     if (shown.length !== this.shown.length) this.needRescale = true;
     this.shown = shown.map((job) => job.key);
@@ -184,15 +187,24 @@ export class Timeline {
       this.axisSvg.replaceChildren();
       return;
     }
-    const ticks = [];
+    // The tick labels are made once and then only moved and rewritten.
+    if (this.axisSvg.childElementCount !== TICKS + 1) {
+      const labels = [];
+      for (let i = 0; i <= TICKS; i++) {
+        const label = document.createElementNS('http://www.w3.org/2000/svg', 'text');
+        label.setAttribute('y', '11');
+        label.setAttribute('text-anchor', i === 0 ? 'start' : i === TICKS ? 'end' : 'middle');
+        labels.push(label);
+      }
+      this.axisSvg.replaceChildren(...labels);
+    }
     for (let i = 0; i <= TICKS; i++) {
       const t = this.timeAtTick(i);
-      const anchor = i === 0 ? 'start' : i === TICKS ? 'end' : 'middle';
-      ticks.push(
-        `<text x="${this.x(t).toFixed(1)}" y="11" text-anchor="${anchor}">${formatTime(t)}</text>`,
-      );
+      const label = this.axisSvg.children[i];
+      const x = this.x(t).toFixed(1);
+      if (label.getAttribute('x') !== x) label.setAttribute('x', x);
+      setText(label, formatTime(t));
     }
-    this.axisSvg.innerHTML = ticks.join('');
   }
 
   timeAtTick(i) {
@@ -331,7 +343,7 @@ export class Timeline {
     }
     if (li.dataset.progress !== String(fraction)) li.dataset.progress = String(fraction);
     const text = `${job.target}: ${job.id} ${job.type ?? ''}, progress ${(fraction * 100).toFixed(0)} %:`;
-    if (item.label.textContent !== text) item.label.textContent = text;
+    setText(item.label, text);
     const stale = new Map(item.bands);
     // Two intervals of one status can start in the same millisecond (a drained job's flapping):
     // the second of them is told apart by its place among those.
@@ -354,7 +366,7 @@ export class Timeline {
       }
       if (end !== null && status !== 'null' && band.dataset.end !== String(end)) {
         band.dataset.end = String(end);
-        band.textContent = ` ${status} ${formatTime(start)} – ${formatTime(end)};`;
+        setText(band, ` ${status} ${formatTime(start)} – ${formatTime(end)};`);
       }
     }
     for (const [name, band] of stale) {

@@ -1,5 +1,5 @@
 // The dashboard's HTTP server without a live QMP target: what it serves, what it refuses.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +98,11 @@ describe('the dashboard server', () => {
     expect(page.body).toContain('<script type="module" src="app.js">');
     expect((await get(dashboard, '/app.js')).body).toContain('new EventSource');
     expect((await get(dashboard, '/app.css')).status).toBe(200);
+    // Every file of the page (its modules import one another by name) is served.
+    for (const file of readdirSync(new URL('../page/', import.meta.url))) {
+      const asset = await get(dashboard, file === 'index.html' ? '/' : `/${file}`);
+      expect([file, asset.status]).toEqual([file, 200]);
+    }
     const metrics = await get(dashboard, '/metrics');
     expect(metrics.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(metrics.body).toContain('qmpkit_qmp_up{target="vm1"} 0');
