@@ -122,10 +122,7 @@ export const backupCreateScenarios: Scenario[] = [
           status: 'running',
         }),
       ]),
-      {
-        expect: { event: 'JOB_STATUS_CHANGE', data: { id: 'b1', status: 'paused' } },
-        timeoutMs: 5000,
-      },
+      { expect: { event: 'JOB_STATUS_CHANGE', data: { id: 'b1', status: 'paused' } } },
       send('query-block-jobs'),
       ok([
         blockJobInfo('backup', 'b1', {

@@ -102,7 +102,7 @@ export const mirrorSourceErrorScenarios: Scenario[] = [
       }),
       ...statuses('m1', 'created', 'running'),
       ok(),
-      { ...blockJobError('m1', 'read', 'stop'), timeoutMs: 20_000 },
+      blockJobError('m1', 'read', 'stop'),
       status('m1', 'paused'),
       send('query-block-jobs'),
       ok([
@@ -118,7 +118,7 @@ export const mirrorSourceErrorScenarios: Scenario[] = [
       send('job-resume', { id: 'm1' }),
       status('m1', 'running'),
       ok(),
-      { ...status('m1', 'ready'), timeoutMs: 20_000 },
+      status('m1', 'ready'),
       ready('mirror', 'm1', SIZE, SIZE, 10 * MiB),
       ...completesReady('mirror', 'm1', SIZE, { speed: 10 * MiB }),
     ],

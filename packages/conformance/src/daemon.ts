@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from './hang-guard.js';
 import type { QemuInstall } from './qemu-binaries.js';
 
 export interface Daemon {
@@ -124,7 +125,7 @@ export async function startDaemon(
 
   // Generous: node takes more than 10 s to start a qmpkit-server at a load of 60 on 2 cores
   // (seen while nine people shared this machine); it only matters when something is wrong.
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.timeoutMs ?? HANG_GUARD_MS);
   const readyFile = options.pidfileOption ? pidfile : socketPath;
   while (!existsSync(readyFile) || !existsSync(socketPath)) {
     if (spawnError !== undefined || child.exitCode !== null || Date.now() > deadline) {

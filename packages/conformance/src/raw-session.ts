@@ -4,6 +4,7 @@
 // with @qmpkit/protocol or @qmpkit/client: the oracle side must not depend on what it tests.
 
 import { connect, type Socket } from 'node:net';
+import { HANG_GUARD_MS } from './hang-guard.js';
 
 /** One message the server wrote, parsed; `raw` keeps the exact line without its CR LF. */
 export interface RecordedMessage {
@@ -73,7 +74,10 @@ export class RawQmpSession {
   }
 
   /** Waits until `count` messages in total have been recorded; rejects after `timeoutMs`. */
-  async waitForCount(count: number, timeoutMs = 30_000): Promise<readonly RecordedMessage[]> {
+  async waitForCount(
+    count: number,
+    timeoutMs = HANG_GUARD_MS,
+  ): Promise<readonly RecordedMessage[]> {
     await this.#waitUntil(() => this.#messages.length >= count, timeoutMs, `${count} messages`);
     return this.#messages;
   }
@@ -81,7 +85,7 @@ export class RawQmpSession {
   /** Waits for the first recorded message (from index `from`) that satisfies `match`. */
   async waitFor(
     match: (json: unknown) => boolean,
-    timeoutMs = 30_000,
+    timeoutMs = HANG_GUARD_MS,
     from = 0,
   ): Promise<RecordedMessage> {
     let found: RecordedMessage | undefined;
@@ -121,7 +125,7 @@ export class RawQmpSession {
     await this.waitForCount(1);
     const from = this.#messages.length;
     this.sendJson({ execute: 'qmp_capabilities', id: '__negotiate' });
-    await this.waitFor((m) => isObject(m) && m.id === '__negotiate', 30_000, from);
+    await this.waitFor((m) => isObject(m) && m.id === '__negotiate', HANG_GUARD_MS, from);
   }
 
   /** Ends our side of the connection (shutdown(SHUT_WR)); the server may still write. */
@@ -130,7 +134,7 @@ export class RawQmpSession {
   }
 
   /** Waits until the server closed the connection (after `endInput()`, once it answered all). */
-  async waitForClose(timeoutMs = 60_000): Promise<readonly RecordedMessage[]> {
+  async waitForClose(timeoutMs = HANG_GUARD_MS): Promise<readonly RecordedMessage[]> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#closed) {
       const left = deadline - Date.now();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Daemon, type StartOptions, startDaemon, startQemuStorageDaemon } from './daemon.js';
+import { HANG_GUARD_MS } from './hang-guard.js';
 import type { QemuInstall } from './qemu-binaries.js';
 import { RawQmpSession, type RecordedMessage } from './raw-session.js';
 import type {
@@ -109,11 +110,12 @@ export interface ScenarioRun {
   readonly elapsedMs: number;
 }
 
-const DEFAULT_EXPECT_TIMEOUT_MS = 5000;
-// A `run` step's program (qemu-io, qemu-img, nbdinfo…) is a whole process: under load on a shared
-// 2-core machine it has taken more than 5 s to start and finish. Its deadline only guards against a
-// hang, so it is generous; a scenario never asserts how long a program took.
-const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+// What a step waits for — a message, a poll's condition, a `run` step's program (qemu-io,
+// qemu-img, nbdinfo…, a whole process) — has no deadline of its own but the hang guard: under load
+// QEMU has taken more than 5 s for an event and a program more than 5 s to start and finish. A
+// scenario never asserts how long anything took; a late message is still compared.
+const DEFAULT_EXPECT_TIMEOUT_MS = HANG_GUARD_MS;
+const DEFAULT_RUN_TIMEOUT_MS = HANG_GUARD_MS;
 const DEFAULT_SETTLE_MS = 150;
 /** The largest number of messages a scenario may produce; a runaway server is cut off. */
 const MAX_MESSAGES = 10_000;

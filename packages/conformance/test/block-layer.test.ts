@@ -25,6 +25,7 @@ import {
 } from '@qmpkit/qapi-types/7.2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
 const qemuSchema = { schema: qmpSchema, schemaExtras: qmpSchemaExtras };
@@ -584,7 +585,7 @@ let requestId = 0;
  * it listens, so a connection can be refused right after startQemuStorageDaemon() returns.
  */
 async function connectToMonitor(path: string): Promise<RawQmpSession> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + HANG_GUARD_MS;
   for (;;) {
     try {
       return await RawQmpSession.connect(path);
@@ -602,7 +603,7 @@ async function execute(session: RawQmpSession, command: string, args?: unknown):
   session.sendJson({ execute: command, ...(args === undefined ? {} : { arguments: args }), id });
   const reply = await session.waitFor(
     (m) => typeof m === 'object' && m !== null && (m as { id?: unknown }).id === id,
-    60_000,
+    HANG_GUARD_MS,
     from,
   );
   const { id: _id, ...rest } = reply.json as Record<string, unknown>;
@@ -844,7 +845,7 @@ describe('blockdev-create against qemu-storage-daemon 7.2', () => {
               m !== null &&
               (m as { event?: string }).event === 'JOB_STATUS_CHANGE' &&
               (m as { data: { status: string } }).data.status === 'concluded',
-            60_000,
+            HANG_GUARD_MS,
             from,
           );
           const jobs = (await execute(session, 'query-jobs')) as {

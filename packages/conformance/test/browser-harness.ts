@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { type Chromium, launchChromium } from '../bench/chromium.mjs';
 import { hasCommand } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { type CliProcess, spawnCli } from './cli-harness.js';
 
 export { CHROMIUM, runCleanup } from '../bench/chromium.mjs';
@@ -42,9 +43,9 @@ export async function startDashboardCli(
   extra: readonly string[] = [],
 ): Promise<DashboardProcess> {
   const args = ['dashboard', ...sockets.flatMap((s) => ['--socket', s]), '--listen', '127.0.0.1:0'];
-  const cli = spawnCli([...args, ...extra], 600_000);
+  const cli = spawnCli([...args, ...extra], 5 * HANG_GUARD_MS);
   try {
-    const line = await cli.waitForLine((l) => l.startsWith('qmpkit dashboard: '), 20_000);
+    const line = await cli.waitForLine((l) => l.startsWith('qmpkit dashboard: '));
     const url = line.slice('qmpkit dashboard: '.length).trim();
     return {
       url,
@@ -65,5 +66,5 @@ export async function startDashboardCli(
 /** Saves a screenshot of `page` as ARTIFACTS/<name>.png. */
 export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage, timeout: 60_000 });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage, timeout: HANG_GUARD_MS });
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import type { QemuInstall } from '../src/qemu-binaries.js';
 
 export const CLI_BIN = fileURLToPath(
@@ -120,8 +121,11 @@ function hasSocketBeyondStdio(pid: number): boolean {
   }
 }
 
-/** Starts the built `qmpkit` bin with `args`; not a TTY (pipes). */
-export function spawnCli(args: readonly string[], timeoutMs = 120_000): CliProcess {
+/**
+ * Starts the built `qmpkit` bin with `args`; not a TTY (pipes). It is killed after `timeoutMs`
+ * (a guard against a CLI that never ends, around a test's several waits).
+ */
+export function spawnCli(args: readonly string[], timeoutMs = 2 * HANG_GUARD_MS): CliProcess {
   const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -143,7 +147,7 @@ export function spawnCli(args: readonly string[], timeoutMs = 120_000): CliProce
   });
   return {
     stdout: () => stdout,
-    waitForLine(test, waitMs = 60_000) {
+    waitForLine(test, waitMs = HANG_GUARD_MS) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const line = stdout.split('\n').find((l) => l !== '' && test(l));
@@ -171,7 +175,7 @@ export function spawnCli(args: readonly string[], timeoutMs = 120_000): CliProce
         check();
       });
     },
-    async waitForConnection(waitMs = 60_000) {
+    async waitForConnection(waitMs = HANG_GUARD_MS) {
       const deadline = Date.now() + waitMs;
       while (!hasSocketBeyondStdio(child.pid!)) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error('the CLI exited');

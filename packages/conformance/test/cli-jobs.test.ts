@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { JobStatus } from '@qmpkit/client';
 import { afterEach, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu } from '../src/daemon.js';
+import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import {
   collapse,
   ndjson,
@@ -50,14 +51,6 @@ function recordStatuses(target: Target, id: string): JobStatus[] {
   return statuses;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe.each(JOB_TARGETS)('job commands against %s', (name) => {
   test('jobs and jobs --json: type, status, progress, speed, error', async () => {
     const target = await start(name, [nullNode('src', 64 * MiB), nullNode('dst', 64 * MiB)]);
@@ -70,11 +63,11 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       speed: 1,
     });
     let info: { 'current-progress': number; 'total-progress': number } | undefined;
-    await until(async () => {
+    await until('the first chunk', async () => {
       const jobs = await target.check.execute('query-jobs');
       info = jobs.find((j) => j.id === 'm1');
       return info !== undefined && info['current-progress'] > 0;
-    }, 'the first chunk');
+    });
     const json = await runCli(['jobs', '--json', '--socket', target.cliSocket]);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
@@ -114,7 +107,7 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       'auto-dismiss': false,
     });
     await target.check.execute('job-cancel', { id: 'm2' });
-    await target.check.waitForJob('m2', 'concluded', { timeoutMs: 60_000 });
+    await target.check.waitForJob('m2', 'concluded', { timeoutMs: HANG_GUARD_MS });
     const run = await runCli(['jobs', '--json', '--socket', target.cliSocket]);
     // job-semantics §6.3: after a hard cancel query-jobs reports "Operation canceled".
     expect(JSON.parse(run.stdout)).toMatchObject([
@@ -422,7 +415,7 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       '--socket',
       target.cliSocket,
     ]);
-    await until(() => seen.includes('ready'), 'ready');
+    await until('ready', () => seen.includes('ready'));
     child.kill('SIGINT');
     const run = await child.done;
     expect(run.code).toBe(130);
@@ -457,7 +450,7 @@ describe('jobs watch while a ready mirror grows (qemu)', () => {
         target: 'dst',
         sync: 'full',
       });
-      await target.check.waitForJob('m1', 'ready', { timeoutMs: 60_000 });
+      await target.check.waitForJob('m1', 'ready', { timeoutMs: HANG_GUARD_MS });
       const watch = spawnCli([
         'jobs',
         'watch',
@@ -479,11 +472,11 @@ describe('jobs watch while a ready mirror grows (qemu)', () => {
           `nbd+unix:///src?socket=${nbd}`,
         ]);
         let total = 0;
-        await until(async () => {
+        await until('the total to grow', async () => {
           const [job] = await target.check.execute('query-jobs');
           total = Number(job?.['total-progress']);
           return Number(job?.['current-progress']) === total && total > (totals.at(-1) ?? 64 * MiB);
-        }, 'the total to grow');
+        });
         totals.push(total);
         await watch.waitForLine((line) => line.includes(`"total":${total}`));
       }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hasCommand, requireQemu } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { CLI_BIN, ndjson, runCli, startTarget, type Target } from './cli-harness.js';
 
 requireQemu();
@@ -53,7 +54,10 @@ class Pane {
     tmux('send-keys', '-t', this.name, key);
   }
 
-  async waitFor(test: RegExp | ((text: string) => boolean), timeoutMs = 60_000): Promise<string> {
+  async waitFor(
+    test: RegExp | ((text: string) => boolean),
+    timeoutMs = HANG_GUARD_MS,
+  ): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const text = this.text();

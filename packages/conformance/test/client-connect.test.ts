@@ -5,6 +5,7 @@ import { ConnectError, ExecuteError, type QmpClient, type TranscriptEntry } from
 import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type ProcessDaemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 
@@ -184,6 +185,6 @@ describe('client ↔ qemu-storage-daemon: connect', () => {
     }
     expect(transcript).toEqual(['m1 created', 'm1 running']);
     await client.execute('job-cancel', { id: 'm1' });
-    await client.waitForJob('m1', 'null', { timeoutMs: 10_000 });
+    await client.waitForJob('m1', 'null', { timeoutMs: HANG_GUARD_MS });
   });
 });

@@ -5,6 +5,7 @@ import type { JobStatus, QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, startQemuStorageDaemon } from '../src/daemon.js';
+import { until } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 
 const MiB = 1024 * 1024;
@@ -57,11 +58,7 @@ describe.each(targets)('QmpClient on qemu-storage-daemon $version', ({ version, 
         { onReady: 'complete', onStatus: (s) => statuses.push(s) },
       );
       // Once the job runs, remove an unrelated node: 10.0 drains the job around it.
-      const deadline = Date.now() + 20_000;
-      while (!statuses.includes('running')) {
-        if (Date.now() > deadline) throw new Error(`the mirror never ran: ${statuses.join(' ')}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await until('the mirror to run', () => statuses.includes('running'));
       await client.execute('blockdev-del', { 'node-name': 'extra' });
       await client.execute('block-job-set-speed', { device: 'm1', speed: 0 });
       expect(await outcome).toMatchObject({ id: 'm1', status: 'completed' });

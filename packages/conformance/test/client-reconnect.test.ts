@@ -12,6 +12,7 @@ import type { Transport } from '@qmpkit/protocol';
 import { connectUnix, type SocketTransport } from '@qmpkit/protocol/node';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 
@@ -106,12 +107,12 @@ describe('client ↔ qemu-storage-daemon: disconnect, reconnect, reconcile', () 
     // Meanwhile another client: m1 reaches ready, b1 concludes, b2 concludes and is dismissed.
     const other = await connectQmp({ path: socketPath });
     clients.push(other);
-    const m1Ready = other.waitForJob('m1', 'ready', { timeoutMs: 20_000 });
-    const b1Concluded = other.waitForJob('b1', 'concluded', { timeoutMs: 20_000 });
+    const m1Ready = other.waitForJob('m1', 'ready', { timeoutMs: HANG_GUARD_MS });
+    const b1Concluded = other.waitForJob('b1', 'concluded', { timeoutMs: HANG_GUARD_MS });
     const b2Gone = other.waitForEvent(
       'JOB_STATUS_CHANGE',
       { id: 'b2', status: 'null' },
-      { timeoutMs: 20_000 },
+      { timeoutMs: HANG_GUARD_MS },
     );
     for (const device of ['m1', 'b1', 'b2']) {
       await other.execute('block-job-set-speed', { device, speed: 0 });

@@ -5,6 +5,7 @@ import { ExecuteError, type QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 
@@ -60,7 +61,7 @@ async function runningMirror(id: string): Promise<void> {
 /** A mirror that reached `ready` (speed raised to unlimited). */
 async function readyMirror(id: string): Promise<void> {
   await runningMirror(id);
-  const ready = client.waitForJob(id, 'ready', { timeoutMs: 20_000 });
+  const ready = client.waitForJob(id, 'ready', { timeoutMs: HANG_GUARD_MS });
   await client.execute('block-job-set-speed', { device: id, speed: 0 });
   expect(await ready).toBe('ready');
 }
@@ -68,7 +69,7 @@ async function readyMirror(id: string): Promise<void> {
 /** A backup of 64 MiB of null-co that finishes at once and stops as asked (pending/concluded). */
 async function finishedBackup(id: string, flags: { autoFinalize: boolean; autoDismiss: boolean }) {
   const wanted = flags.autoFinalize ? 'concluded' : 'pending';
-  const reached = client.waitForJob(id, wanted, { timeoutMs: 20_000 });
+  const reached = client.waitForJob(id, wanted, { timeoutMs: HANG_GUARD_MS });
   await client.execute('blockdev-backup', {
     'job-id': id,
     device: `${id}-src`,
@@ -187,19 +188,19 @@ describe('job verbs on a real qemu-storage-daemon', () => {
     expect(info).toMatchObject({ device: 'm1', status: 'running', speed: 1, ready: false });
 
     // cancel: allowed while running
-    const gone = client.waitForJob('m1', 'null', { timeoutMs: 10_000 });
+    const gone = client.waitForJob('m1', 'null', { timeoutMs: HANG_GUARD_MS });
     expect(await client.execute('job-cancel', { id: 'm1' })).toEqual({});
     expect(await gone).toBe('null');
   });
 
   test('ready mirrors: job-complete, block-job-complete and soft block-job-cancel are allowed', async () => {
     await readyMirror('m2');
-    let gone = client.waitForJob('m2', 'null', { timeoutMs: 20_000 });
+    let gone = client.waitForJob('m2', 'null', { timeoutMs: HANG_GUARD_MS });
     expect(await client.execute('job-complete', { id: 'm2' })).toEqual({});
     await gone;
 
     await readyMirror('m3');
-    gone = client.waitForJob('m3', 'null', { timeoutMs: 20_000 });
+    gone = client.waitForJob('m3', 'null', { timeoutMs: HANG_GUARD_MS });
     expect(await client.execute('block-job-complete', { device: 'm3' })).toEqual({});
     await gone;
 
@@ -207,13 +208,13 @@ describe('job verbs on a real qemu-storage-daemon', () => {
     const completed = client.waitForEvent(
       'BLOCK_JOB_COMPLETED',
       { device: 'm4' },
-      { timeoutMs: 20_000 },
+      { timeoutMs: HANG_GUARD_MS },
     );
     expect(await client.execute('block-job-cancel', { device: 'm4' })).toEqual({});
     // soft cancel of a ready mirror finishes successfully: COMPLETED without error (§6.3)
     const event = await completed;
     expect(event.data.error).toBeUndefined();
-    await client.waitForJob('m4', 'null', { timeoutMs: 10_000 });
+    await client.waitForJob('m4', 'null', { timeoutMs: HANG_GUARD_MS });
   });
 
   test('pending backups: finalize allowed (job- and block-job-); pause, set-speed, dismiss refused', async () => {

@@ -9,6 +9,7 @@ import type { JobStatus } from '@qmpkit/client';
 import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { type QemuInstall, qemuForTests } from '../src/qemu-binaries.js';
 import {
   type Browser,
@@ -48,7 +49,9 @@ async function setUp(which: (typeof TARGETS)[number], blockdevs: readonly string
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(dashboard.url);
-  await page.waitForSelector('.target h2 .state[data-state="connected"]', { timeout: 20_000 });
+  await page.waitForSelector('.target h2 .state[data-state="connected"]', {
+    timeout: HANG_GUARD_MS,
+  });
   // Every value each job's bar and each timeline lane's progress line have shown, recorded by
   // the page itself as the DOM changes.
   await page.evaluate(() => {
@@ -152,7 +155,7 @@ async function until<T>(
   read: () => Promise<T>,
   ok: (value: T) => boolean,
   what: string,
-  ms = 30_000,
+  ms = HANG_GUARD_MS,
 ) {
   const deadline = Date.now() + ms;
   let value = await read();
@@ -170,391 +173,411 @@ const nullCo = (name: string, size: number) =>
 
 describe.each(TARGETS)('the dashboard against $label', (which) => {
   const name = which.label;
-  test('a mirror to ready and completed: row, advancing bar, timeline, then the end', async () => {
-    const { target, page, pageErrors, dashboard } = await setUp(which, [
-      nullCo('src', 64 * MiB),
-      nullCo('dst', 64 * MiB),
-    ]);
-    const statuses = recordStatuses(target);
-    // 16 MiB/s: QEMU copies its 16 MiB chunks one per second, so the bar has steps to show.
-    await target.check.execute('blockdev-mirror', {
-      'job-id': 'm1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-      speed: 16 * MiB,
-    });
-    await page.waitForSelector('tr.job[data-id="m1"]', { timeout: 20_000 });
-    // The row appears with the first JOB_STATUS_CHANGE, which carries no job type; the type
-    // arrives with the next query-jobs answer.
-    await until(
-      () => page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent),
-      (t) => t === 'mirror',
-      'the job type',
-    );
-    await until(
-      () => rowStatus(page, 'm1'),
-      (s) => s === 'running',
-      'running',
-    );
-    // The page records every value the bar shows (setUp): under load a poll from here could
-    // miss the few seconds the bar spends part-way.
-    await until(
-      () =>
-        page.evaluate(
-          () => (window as unknown as { bars: Record<string, number[]> }).bars.m1 ?? [],
-        ),
-      (values) => values.some((v) => v > 0 && v < 1),
-      'the bar part-way',
-    );
-    await screenshot(page, `${name}-mirror-running`);
-    await until(
-      () => rowStatus(page, 'm1'),
-      (s) => s === 'ready',
-      'ready',
-      60_000,
-    );
-    // READY comes as an event; the progress that goes with it comes with the next sample.
-    await until(
-      () => page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent),
-      (t) => t === '100.0 %',
-      'the bar at 100 %',
-    );
-    await screenshot(page, `${name}-mirror-ready`);
-
-    await target.check.execute('job-complete', { id: 'm1' });
-    await until(
-      () => rowStatus(page, 'm1'),
-      (s) => s === 'null',
-      'null',
-    );
-    const qemuSaw = statuses.get('m1') ?? [];
-    expect(qemuSaw.slice(0, 3)).toEqual(['created', 'running', 'ready']);
-    expect(qemuSaw.at(-1)).toBe('null');
-    // The lane shows exactly the statuses QEMU announced, in order.
-    await until(
-      () => bands(page, 'm1'),
-      (b) => b.at(-1) === 'null',
-      'the timeline to end in null',
-    );
-    expect(await bands(page, 'm1')).toEqual(qemuSaw);
-    expect(await page.$eval('tr.job[data-id="m1"] .status', (s) => s.textContent)).toBe(
-      'null (completed)',
-    );
-    // The progress line reached the top of the lane; running and ready (each a second or more)
-    // are drawn in their legend colours.
-    expect(
-      await page.$eval(
-        '#timeline-lanes li[data-id="m1"]',
-        (li) => (li as HTMLElement).dataset.progress,
-      ),
-    ).toBe('1');
-    expect(await coloursInLane(page, 'm1', ['running', 'ready'])).toEqual(['running', 'ready']);
-
-    // The bar and the lane's progress line never went backwards, and they advanced through
-    // intermediate values.
-    const shown = await page.evaluate(() => {
-      const w = window as unknown as {
-        bars: Record<string, number[]>;
-        lines: Record<string, number[]>;
-      };
-      return { bars: w.bars, lines: w.lines };
-    });
-    for (const values of [shown.bars.m1 ?? [], shown.lines.m1 ?? []]) {
-      for (let i = 1; i < values.length; i++)
-        expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
-      expect(values.some((v) => v > 0 && v < 1)).toBe(true);
-      expect(values.at(-1)).toBe(1);
-    }
-    await screenshot(page, `${name}-mirror-done`);
-
-    // Filters: by status (active / finished) and by type, on the rows and the timeline alike.
-    // The page applies a change at its next frame: wait for it.
-    const visible = () =>
-      page.$$eval('tr.job[data-id="m1"]', (rows) => rows.length === 1 && rows[0] !== undefined);
-    const lanes = () => page.$$eval('#timeline-lanes li', (items) => items.length);
-    await page.selectOption('#filter-status', 'active');
-    await until(visible, (v) => !v, 'the row filtered out');
-    await until(lanes, (n) => n === 0, 'the lane filtered out');
-    await page.selectOption('#filter-status', 'finished');
-    await until(visible, (v) => v, 'the row shown');
-    await until(lanes, (n) => n === 1, 'the lane back');
-    await page.selectOption('#filter-type', 'mirror');
-    await until(visible, (v) => v, 'the row shown');
-    await page.selectOption('#filter-status', 'running');
-    await until(visible, (v) => !v, 'the row filtered out');
-    await page.selectOption('#filter-status', '');
-    await until(visible, (v) => v, 'the row shown');
-
-    // The log shows the job's events; /metrics counts them.
-    const logged = await page.$$eval('#log li', (lis) =>
-      lis.map((li) => (li as HTMLElement).dataset.event),
-    );
-    expect(logged).toContain('BLOCK_JOB_READY');
-    expect(logged).toContain('BLOCK_JOB_COMPLETED');
-    const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
-    expect(metrics).toMatch(
-      /qmpkit_jobs_finished_total\{target="[^"]+",type="mirror",outcome="completed"\} 1/,
-    );
-    // The timeline exports tell QEMU's story too: its statuses in order, and the outcome.
-    const records = (await (await fetch(new URL('timeline.ndjson', dashboard.url))).text())
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((r) => r.job === 'm1');
-    expect(records.filter((r) => r.kind === 'status').map((r) => r.status)).toEqual(qemuSaw);
-    expect(records.filter((r) => r.kind === 'end')).toEqual([
-      expect.objectContaining({ outcome: 'completed', error: null }),
-    ]);
-    interface Span {
-      attributes: Array<{ key: string; value: { stringValue?: string } }>;
-      events: Array<{ name: string }>;
-      status: { code: number };
-    }
-    const otlp = (await (await fetch(new URL('timeline.otlp.json', dashboard.url))).json()) as {
-      resourceSpans: Array<{ scopeSpans: Array<{ spans: Span[] }> }>;
-    };
-    const span = otlp.resourceSpans[0]?.scopeSpans[0]?.spans.find((s) =>
-      s.attributes.some((a) => a.key === 'qemu.job.id' && a.value.stringValue === 'm1'),
-    );
-    expect(span?.events.map((e) => e.name)).toEqual(qemuSaw);
-    expect(span?.status.code).toBe(1);
-    expect(pageErrors).toEqual([]);
-  }, 180_000);
-
-  test('an injected I/O error appears in the log and the job shows as failed', async () => {
-    const { target, page, pageErrors } = await setUp(which, [
-      nullCo('src', 64 * MiB),
-      nullCo('dst', 64 * MiB),
-      JSON.stringify({
-        driver: 'blkdebug',
-        'node-name': 'bad',
-        image: 'src',
-        'inject-error': [{ event: 'none', iotype: 'read', errno: 5, sector: 4096 }],
-      }),
-    ]);
-    await target.check
-      .execute('blockdev-backup', {
-        'job-id': 'b1',
-        device: 'bad',
+  test(
+    'a mirror to ready and completed: row, advancing bar, timeline, then the end',
+    async () => {
+      const { target, page, pageErrors, dashboard } = await setUp(which, [
+        nullCo('src', 64 * MiB),
+        nullCo('dst', 64 * MiB),
+      ]);
+      const statuses = recordStatuses(target);
+      // 16 MiB/s: QEMU copies its 16 MiB chunks one per second, so the bar has steps to show.
+      await target.check.execute('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'src',
         target: 'dst',
         sync: 'full',
-        'on-source-error': 'report',
-      })
-      .catch(() => {}); // QEMU may report the failure only through events
-    // The log reuses its list items as entries scroll out of view: read the entry in one go.
-    const logged = '#log li.error[data-event="BLOCK_JOB_ERROR"]';
-    await page.waitForSelector(logged, { timeout: 20_000 });
-    expect(await page.$eval(`${logged} .data`, (d) => d.textContent)).toContain(
-      '"action":"report"',
-    );
-    await until(
-      () => rowStatus(page, 'b1'),
-      (s) => s === 'null',
-      'the failed job to end',
-    );
-    expect(await page.$eval('tr.job[data-id="b1"] .status', (s) => s.textContent)).toBe(
-      'null (failed)',
-    );
-    expect(
-      await page.$eval('tr.job[data-id="b1"] td.errors', (td) => td.getAttribute('title')),
-    ).toBe('Input/output error');
-    await screenshot(page, `${name}-io-error`);
-    expect(pageErrors).toEqual([]);
-  }, 180_000);
+        speed: 16 * MiB,
+      });
+      await page.waitForSelector('tr.job[data-id="m1"]', { timeout: HANG_GUARD_MS });
+      // The row appears with the first JOB_STATUS_CHANGE, which carries no job type; the type
+      // arrives with the next query-jobs answer.
+      await until(
+        () => page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent),
+        (t) => t === 'mirror',
+        'the job type',
+      );
+      await until(
+        () => rowStatus(page, 'm1'),
+        (s) => s === 'running',
+        'running',
+      );
+      // The page records every value the bar shows (setUp): under load a poll from here could
+      // miss the few seconds the bar spends part-way.
+      await until(
+        () =>
+          page.evaluate(
+            () => (window as unknown as { bars: Record<string, number[]> }).bars.m1 ?? [],
+          ),
+        (values) => values.some((v) => v > 0 && v < 1),
+        'the bar part-way',
+      );
+      await screenshot(page, `${name}-mirror-running`);
+      await until(
+        () => rowStatus(page, 'm1'),
+        (s) => s === 'ready',
+        'ready',
+      );
+      // READY comes as an event; the progress that goes with it comes with the next sample.
+      await until(
+        () => page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent),
+        (t) => t === '100.0 %',
+        'the bar at 100 %',
+      );
+      await screenshot(page, `${name}-mirror-ready`);
+
+      await target.check.execute('job-complete', { id: 'm1' });
+      await until(
+        () => rowStatus(page, 'm1'),
+        (s) => s === 'null',
+        'null',
+      );
+      const qemuSaw = statuses.get('m1') ?? [];
+      expect(qemuSaw.slice(0, 3)).toEqual(['created', 'running', 'ready']);
+      expect(qemuSaw.at(-1)).toBe('null');
+      // The lane shows exactly the statuses QEMU announced, in order.
+      await until(
+        () => bands(page, 'm1'),
+        (b) => b.at(-1) === 'null',
+        'the timeline to end in null',
+      );
+      expect(await bands(page, 'm1')).toEqual(qemuSaw);
+      expect(await page.$eval('tr.job[data-id="m1"] .status', (s) => s.textContent)).toBe(
+        'null (completed)',
+      );
+      // The progress line reached the top of the lane; running and ready (each a second or more)
+      // are drawn in their legend colours.
+      expect(
+        await page.$eval(
+          '#timeline-lanes li[data-id="m1"]',
+          (li) => (li as HTMLElement).dataset.progress,
+        ),
+      ).toBe('1');
+      expect(await coloursInLane(page, 'm1', ['running', 'ready'])).toEqual(['running', 'ready']);
+
+      // The bar and the lane's progress line never went backwards, and they advanced through
+      // intermediate values.
+      const shown = await page.evaluate(() => {
+        const w = window as unknown as {
+          bars: Record<string, number[]>;
+          lines: Record<string, number[]>;
+        };
+        return { bars: w.bars, lines: w.lines };
+      });
+      for (const values of [shown.bars.m1 ?? [], shown.lines.m1 ?? []]) {
+        for (let i = 1; i < values.length; i++)
+          expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
+        expect(values.some((v) => v > 0 && v < 1)).toBe(true);
+        expect(values.at(-1)).toBe(1);
+      }
+      await screenshot(page, `${name}-mirror-done`);
+
+      // Filters: by status (active / finished) and by type, on the rows and the timeline alike.
+      // The page applies a change at its next frame: wait for it.
+      const visible = () =>
+        page.$$eval('tr.job[data-id="m1"]', (rows) => rows.length === 1 && rows[0] !== undefined);
+      const lanes = () => page.$$eval('#timeline-lanes li', (items) => items.length);
+      await page.selectOption('#filter-status', 'active');
+      await until(visible, (v) => !v, 'the row filtered out');
+      await until(lanes, (n) => n === 0, 'the lane filtered out');
+      await page.selectOption('#filter-status', 'finished');
+      await until(visible, (v) => v, 'the row shown');
+      await until(lanes, (n) => n === 1, 'the lane back');
+      await page.selectOption('#filter-type', 'mirror');
+      await until(visible, (v) => v, 'the row shown');
+      await page.selectOption('#filter-status', 'running');
+      await until(visible, (v) => !v, 'the row filtered out');
+      await page.selectOption('#filter-status', '');
+      await until(visible, (v) => v, 'the row shown');
+
+      // The log shows the job's events; /metrics counts them.
+      const logged = await page.$$eval('#log li', (lis) =>
+        lis.map((li) => (li as HTMLElement).dataset.event),
+      );
+      expect(logged).toContain('BLOCK_JOB_READY');
+      expect(logged).toContain('BLOCK_JOB_COMPLETED');
+      const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
+      expect(metrics).toMatch(
+        /qmpkit_jobs_finished_total\{target="[^"]+",type="mirror",outcome="completed"\} 1/,
+      );
+      // The timeline exports tell QEMU's story too: its statuses in order, and the outcome.
+      const records = (await (await fetch(new URL('timeline.ndjson', dashboard.url))).text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((r) => r.job === 'm1');
+      expect(records.filter((r) => r.kind === 'status').map((r) => r.status)).toEqual(qemuSaw);
+      expect(records.filter((r) => r.kind === 'end')).toEqual([
+        expect.objectContaining({ outcome: 'completed', error: null }),
+      ]);
+      interface Span {
+        attributes: Array<{ key: string; value: { stringValue?: string } }>;
+        events: Array<{ name: string }>;
+        status: { code: number };
+      }
+      const otlp = (await (await fetch(new URL('timeline.otlp.json', dashboard.url))).json()) as {
+        resourceSpans: Array<{ scopeSpans: Array<{ spans: Span[] }> }>;
+      };
+      const span = otlp.resourceSpans[0]?.scopeSpans[0]?.spans.find((s) =>
+        s.attributes.some((a) => a.key === 'qemu.job.id' && a.value.stringValue === 'm1'),
+      );
+      expect(span?.events.map((e) => e.name)).toEqual(qemuSaw);
+      expect(span?.status.code).toBe(1);
+      expect(pageErrors).toEqual([]);
+    },
+    3 * HANG_GUARD_MS,
+  );
+
+  test(
+    'an injected I/O error appears in the log and the job shows as failed',
+    async () => {
+      const { target, page, pageErrors } = await setUp(which, [
+        nullCo('src', 64 * MiB),
+        nullCo('dst', 64 * MiB),
+        JSON.stringify({
+          driver: 'blkdebug',
+          'node-name': 'bad',
+          image: 'src',
+          'inject-error': [{ event: 'none', iotype: 'read', errno: 5, sector: 4096 }],
+        }),
+      ]);
+      await target.check
+        .execute('blockdev-backup', {
+          'job-id': 'b1',
+          device: 'bad',
+          target: 'dst',
+          sync: 'full',
+          'on-source-error': 'report',
+        })
+        .catch(() => {}); // QEMU may report the failure only through events
+      // The log reuses its list items as entries scroll out of view: read the entry in one go.
+      const logged = '#log li.error[data-event="BLOCK_JOB_ERROR"]';
+      await page.waitForSelector(logged, { timeout: HANG_GUARD_MS });
+      expect(await page.$eval(`${logged} .data`, (d) => d.textContent)).toContain(
+        '"action":"report"',
+      );
+      await until(
+        () => rowStatus(page, 'b1'),
+        (s) => s === 'null',
+        'the failed job to end',
+      );
+      expect(await page.$eval('tr.job[data-id="b1"] .status', (s) => s.textContent)).toBe(
+        'null (failed)',
+      );
+      expect(
+        await page.$eval('tr.job[data-id="b1"] td.errors', (td) => td.getAttribute('title')),
+      ).toBe('Input/output error');
+      await screenshot(page, `${name}-io-error`);
+      expect(pageErrors).toEqual([]);
+    },
+    3 * HANG_GUARD_MS,
+  );
 
   // Against QEMU 10.0 this is also a flood: 10.0 drains every job at each graph change (each
   // mirror's start and end inserts or removes its filter node), so every ready mirror flaps
   // standby → ready at each of the 400 starts and cancels — tens of thousands of events.
-  test('200 jobs at once: every job appears and reaches its end, in the list and the timeline', async () => {
-    const count = 200;
-    const blockdevs: string[] = [];
-    for (let i = 0; i < count; i++) blockdevs.push(nullCo(`s${i}`, MiB), nullCo(`d${i}`, MiB));
-    const { target, page, pageErrors } = await setUp(which, blockdevs);
-    const statuses = recordStatuses(target);
-    await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        target.check.execute('blockdev-mirror', {
-          'job-id': `j${i}`,
-          device: `s${i}`,
-          target: `d${i}`,
-          sync: 'full',
-        }),
-      ),
-    );
-    // The list renders only the rows in its scroll box; its heading counts them all.
-    const summary = (jobs: number, active: number) =>
-      page.waitForFunction(
-        ([jobs, active]) => {
-          const s = document.querySelector<HTMLElement>('section.target .summary');
-          return s?.dataset.total === String(jobs) && s.dataset.active === String(active);
-        },
-        [jobs, active],
-        { timeout: 120_000, polling: 100 },
+  test(
+    '200 jobs at once: every job appears and reaches its end, in the list and the timeline',
+    async () => {
+      const count = 200;
+      const blockdevs: string[] = [];
+      for (let i = 0; i < count; i++) blockdevs.push(nullCo(`s${i}`, MiB), nullCo(`d${i}`, MiB));
+      const { target, page, pageErrors } = await setUp(which, blockdevs);
+      const statuses = recordStatuses(target);
+      await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          target.check.execute('blockdev-mirror', {
+            'job-id': `j${i}`,
+            device: `s${i}`,
+            target: `d${i}`,
+            sync: 'full',
+          }),
+        ),
       );
-    // Every mirror converges (each fits in one buffer); then cancel them all.
-    await until(
-      async () => [...statuses.values()].filter((s) => s.includes('ready')).length,
-      (n) => n === count,
-      'every mirror ready',
-      120_000,
-    );
-    await summary(count, count);
-    await Promise.all(
-      Array.from({ length: count }, (_, i) => target.check.execute('job-cancel', { id: `j${i}` })),
-    );
-    // QEMU's word first (its own events, on the test's monitor), then the page's.
-    await until(
-      async () => [...statuses.values()].filter((s) => s.at(-1) === 'null').length,
-      (n) => n === count,
-      'QEMU to end every job',
-      120_000,
-    );
-    await summary(count, 0);
-    // The rows in view say so too.
-    expect(await page.$$eval('tr.job', (rows) => rows.length)).toBeGreaterThan(0);
-    expect(await page.$$eval('tr.job:not([data-status="null"])', (rows) => rows.length)).toBe(0);
-    // Scrolled to its end, the list shows the last job, ended too.
-    await page.$eval('section.target .rows', (box) => {
-      box.scrollTop = box.scrollHeight;
-    });
-    await page.waitForSelector(`tr.job[data-id="j${count - 1}"][data-status="null"]`, {
-      timeout: 20_000,
-    });
-    // Every job has its lane, and every lane ends in null. The chart holds only the lanes in
-    // its scroll box: scroll it through, a box at a time, and read the lanes each view shows.
-    expect(await page.$eval('#timeline-note', (n) => n.textContent)).toBe(`(${count} jobs)`);
-    const laneEnds = new Map<string, string | null>();
-    for (let step = 0; ; step++) {
-      const view = await page.$eval(
-        '#timeline-box',
-        (box, step) => {
-          box.scrollTop = step * box.clientHeight;
-          return { top: box.scrollTop, height: box.clientHeight, full: box.scrollHeight };
-        },
-        step,
+      // The list renders only the rows in its scroll box; its heading counts them all.
+      const summary = (jobs: number, active: number) =>
+        page.waitForFunction(
+          ([jobs, active]) => {
+            const s = document.querySelector<HTMLElement>('section.target .summary');
+            return s?.dataset.total === String(jobs) && s.dataset.active === String(active);
+          },
+          [jobs, active],
+          { timeout: 3 * HANG_GUARD_MS, polling: 100 },
+        );
+      // Every mirror converges (each fits in one buffer); then cancel them all.
+      await until(
+        async () => [...statuses.values()].filter((s) => s.includes('ready')).length,
+        (n) => n === count,
+        'every mirror ready',
+        3 * HANG_GUARD_MS,
       );
-      const laneHeight = Number(
-        await page.$eval('#timeline-lanes', (s) => s.getAttribute('data-lane-height')),
+      await summary(count, count);
+      await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          target.check.execute('job-cancel', { id: `j${i}` }),
+        ),
       );
-      // The lanes whose places the view covers, once the page has drawn them.
-      const firstIndex = Math.floor(view.top / laneHeight);
-      const lastIndex = Math.min(count, Math.ceil((view.top + view.height) / laneHeight)) - 1;
-      const lanesInView = await until(
-        () =>
-          page.$$eval('#timeline-lanes li', (items) =>
-            items.map((li) => ({
-              index: Number(li.getAttribute('data-index')),
-              id: li.getAttribute('data-id') ?? '',
-              last:
-                [...li.querySelectorAll('[data-status]')].at(-1)?.getAttribute('data-status') ??
-                null,
-            })),
-          ),
-        (lanes) =>
-          lanes.some((l) => l.index === firstIndex) && lanes.some((l) => l.index === lastIndex),
-        `the lanes ${firstIndex}–${lastIndex}`,
+      // QEMU's word first (its own events, on the test's monitor), then the page's.
+      await until(
+        async () => [...statuses.values()].filter((s) => s.at(-1) === 'null').length,
+        (n) => n === count,
+        'QEMU to end every job',
+        3 * HANG_GUARD_MS,
       );
-      for (const lane of lanesInView) laneEnds.set(lane.id, lane.last);
-      if (view.top + view.height >= view.full) break;
-    }
-    expect(laneEnds.size).toBe(count);
-    for (let i = 0; i < count; i++) expect(laneEnds.get(`j${i}`), `j${i}`).toBe('null');
-    await screenshot(page, `${name}-200-jobs`, false);
-    expect(pageErrors).toEqual([]);
-    // A deadline that guards a hang: against QEMU 10.0's flood this takes about 3 minutes at a
-    // load of 50 on two cores.
-  }, 900_000);
+      await summary(count, 0);
+      // The rows in view say so too.
+      expect(await page.$$eval('tr.job', (rows) => rows.length)).toBeGreaterThan(0);
+      expect(await page.$$eval('tr.job:not([data-status="null"])', (rows) => rows.length)).toBe(0);
+      // Scrolled to its end, the list shows the last job, ended too.
+      await page.$eval('section.target .rows', (box) => {
+        box.scrollTop = box.scrollHeight;
+      });
+      await page.waitForSelector(`tr.job[data-id="j${count - 1}"][data-status="null"]`, {
+        timeout: HANG_GUARD_MS,
+      });
+      // Every job has its lane, and every lane ends in null. The chart holds only the lanes in
+      // its scroll box: scroll it through, a box at a time, and read the lanes each view shows.
+      expect(await page.$eval('#timeline-note', (n) => n.textContent)).toBe(`(${count} jobs)`);
+      const laneEnds = new Map<string, string | null>();
+      for (let step = 0; ; step++) {
+        const view = await page.$eval(
+          '#timeline-box',
+          (box, step) => {
+            box.scrollTop = step * box.clientHeight;
+            return { top: box.scrollTop, height: box.clientHeight, full: box.scrollHeight };
+          },
+          step,
+        );
+        const laneHeight = Number(
+          await page.$eval('#timeline-lanes', (s) => s.getAttribute('data-lane-height')),
+        );
+        // The lanes whose places the view covers, once the page has drawn them.
+        const firstIndex = Math.floor(view.top / laneHeight);
+        const lastIndex = Math.min(count, Math.ceil((view.top + view.height) / laneHeight)) - 1;
+        const lanesInView = await until(
+          () =>
+            page.$$eval('#timeline-lanes li', (items) =>
+              items.map((li) => ({
+                index: Number(li.getAttribute('data-index')),
+                id: li.getAttribute('data-id') ?? '',
+                last:
+                  [...li.querySelectorAll('[data-status]')].at(-1)?.getAttribute('data-status') ??
+                  null,
+              })),
+            ),
+          (lanes) =>
+            lanes.some((l) => l.index === firstIndex) && lanes.some((l) => l.index === lastIndex),
+          `the lanes ${firstIndex}–${lastIndex}`,
+        );
+        for (const lane of lanesInView) laneEnds.set(lane.id, lane.last);
+        if (view.top + view.height >= view.full) break;
+      }
+      expect(laneEnds.size).toBe(count);
+      for (let i = 0; i < count; i++) expect(laneEnds.get(`j${i}`), `j${i}`).toBe('null');
+      await screenshot(page, `${name}-200-jobs`, false);
+      expect(pageErrors).toEqual([]);
+      // A deadline that guards a hang: against QEMU 10.0's flood this takes about 3 minutes at a
+      // load of 50 on two cores; its waits for all 200 jobs have three hang guards each.
+    },
+    8 * HANG_GUARD_MS,
+  );
 });
 
 describe.each(TARGETS)('the dashboard on a QMP TCP socket of $label', (which) => {
-  test('--tcp HOST:PORT: the group is named by the address, and a mirror shows to its end', async () => {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const target = await startTarget(
-      which.name,
-      [nullCo('src', 64 * MiB), nullCo('dst', 64 * MiB)],
-      [
-        '--chardev',
-        `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=tcp0`,
-        '--monitor',
-        'chardev=tcp0',
-      ],
-      which.qemu,
-    );
-    cleanup.push(() => target.stop());
-    const dashboard = await startDashboardCli([], ['--tcp', address, '--interval', '200']);
-    cleanup.push(() => dashboard.stop());
-    const browser = await startBrowser();
-    cleanup.push(() => browser.close());
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(dashboard.url);
-    await page.waitForSelector(
-      `section.target[data-target="${address}"] h2 .state[data-state="connected"]`,
-      { timeout: 20_000 },
-    );
-    const statuses = recordStatuses(target);
-    await target.check.execute('blockdev-mirror', {
-      'job-id': 'tcp-m1',
-      device: 'src',
-      target: 'dst',
-      sync: 'full',
-    });
-    await until(
-      () => rowStatus(page, 'tcp-m1').catch(() => ''),
-      (s) => s === 'ready',
-      'ready',
-      60_000,
-    );
-    await target.check.execute('job-complete', { id: 'tcp-m1' });
-    await until(
-      () => page.$eval('tr.job[data-id="tcp-m1"] .status', (s) => s.textContent),
-      (t) => t === 'null (completed)',
-      'the job completed',
-    );
-    const qemuSaw = statuses.get('tcp-m1') ?? [];
-    expect(qemuSaw.at(-1)).toBe('null');
-    await until(
-      () => bands(page, 'tcp-m1'),
-      (b) => b.at(-1) === 'null',
-      'the timeline to end in null',
-    );
-    expect(await bands(page, 'tcp-m1')).toEqual(qemuSaw);
-    const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
-    expect(metrics).toContain(`qmpkit_qmp_up{target="${address}"} 1`);
-    await screenshot(page, `${which.label}-tcp`);
-    expect(pageErrors).toEqual([]);
-  }, 180_000);
+  test(
+    '--tcp HOST:PORT: the group is named by the address, and a mirror shows to its end',
+    async () => {
+      const port = await freePort();
+      const address = `127.0.0.1:${port}`;
+      const target = await startTarget(
+        which.name,
+        [nullCo('src', 64 * MiB), nullCo('dst', 64 * MiB)],
+        [
+          '--chardev',
+          `socket,host=127.0.0.1,port=${port},server=on,wait=off,id=tcp0`,
+          '--monitor',
+          'chardev=tcp0',
+        ],
+        which.qemu,
+      );
+      cleanup.push(() => target.stop());
+      const dashboard = await startDashboardCli([], ['--tcp', address, '--interval', '200']);
+      cleanup.push(() => dashboard.stop());
+      const browser = await startBrowser();
+      cleanup.push(() => browser.close());
+      const page = await browser.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(dashboard.url);
+      await page.waitForSelector(
+        `section.target[data-target="${address}"] h2 .state[data-state="connected"]`,
+        { timeout: HANG_GUARD_MS },
+      );
+      const statuses = recordStatuses(target);
+      await target.check.execute('blockdev-mirror', {
+        'job-id': 'tcp-m1',
+        device: 'src',
+        target: 'dst',
+        sync: 'full',
+      });
+      await until(
+        () => rowStatus(page, 'tcp-m1').catch(() => ''),
+        (s) => s === 'ready',
+        'ready',
+      );
+      await target.check.execute('job-complete', { id: 'tcp-m1' });
+      await until(
+        () => page.$eval('tr.job[data-id="tcp-m1"] .status', (s) => s.textContent),
+        (t) => t === 'null (completed)',
+        'the job completed',
+      );
+      const qemuSaw = statuses.get('tcp-m1') ?? [];
+      expect(qemuSaw.at(-1)).toBe('null');
+      await until(
+        () => bands(page, 'tcp-m1'),
+        (b) => b.at(-1) === 'null',
+        'the timeline to end in null',
+      );
+      expect(await bands(page, 'tcp-m1')).toEqual(qemuSaw);
+      const metrics = await (await fetch(new URL('metrics', dashboard.url))).text();
+      expect(metrics).toContain(`qmpkit_qmp_up{target="${address}"} 1`);
+      await screenshot(page, `${which.label}-tcp`);
+      expect(pageErrors).toEqual([]);
+    },
+    3 * HANG_GUARD_MS,
+  );
 });
 
 describe('the dashboard process', () => {
-  test('several targets, one row group each; SIGTERM ends it cleanly', async () => {
-    const a = await startTarget('qemu', [nullCo('src', MiB)]);
-    cleanup.push(() => a.stop());
-    const b = await startTarget('qmpkit-server', [nullCo('src', MiB)]);
-    cleanup.push(() => b.stop());
-    let dashboard: DashboardProcess | undefined = await startDashboardCli([
-      a.cliSocket,
-      b.cliSocket,
-    ]);
-    cleanup.push(async () => dashboard?.stop());
-    const browser: Browser = await startBrowser();
-    cleanup.push(() => browser.close());
-    const page = await browser.newPage();
-    await page.goto(dashboard.url);
-    await until(
-      () => page.$$eval('.target h2 .state[data-state="connected"]', (s) => s.length),
-      (n) => n === 2,
-      'both targets connected',
-    );
-    const groups = await page.$$eval('section.target', (s) =>
-      s.map((e) => (e as HTMLElement).dataset.target),
-    );
-    expect(groups).toEqual([a.cliSocket, b.cliSocket]);
-    const stopped = await dashboard.stop();
-    dashboard = undefined;
-    expect(stopped).toEqual({ code: 130, stderr: '' });
-  }, 180_000);
+  test(
+    'several targets, one row group each; SIGTERM ends it cleanly',
+    async () => {
+      const a = await startTarget('qemu', [nullCo('src', MiB)]);
+      cleanup.push(() => a.stop());
+      const b = await startTarget('qmpkit-server', [nullCo('src', MiB)]);
+      cleanup.push(() => b.stop());
+      let dashboard: DashboardProcess | undefined = await startDashboardCli([
+        a.cliSocket,
+        b.cliSocket,
+      ]);
+      cleanup.push(async () => dashboard?.stop());
+      const browser: Browser = await startBrowser();
+      cleanup.push(() => browser.close());
+      const page = await browser.newPage();
+      await page.goto(dashboard.url);
+      await until(
+        () => page.$$eval('.target h2 .state[data-state="connected"]', (s) => s.length),
+        (n) => n === 2,
+        'both targets connected',
+      );
+      const groups = await page.$$eval('section.target', (s) =>
+        s.map((e) => (e as HTMLElement).dataset.target),
+      );
+      expect(groups).toEqual([a.cliSocket, b.cliSocket]);
+      const stopped = await dashboard.stop();
+      dashboard = undefined;
+      expect(stopped).toEqual({ code: 130, stderr: '' });
+    },
+    3 * HANG_GUARD_MS,
+  );
 });

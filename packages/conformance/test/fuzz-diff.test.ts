@@ -26,6 +26,7 @@ import { heldBackFor } from '../src/fuzz/held-back.js';
 import type { FuzzVersion } from '../src/fuzz/model-version.js';
 import { describeFailure, fuzzTargets, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
 import { CI_FIXED_IO_SEEDS, CI_FIXED_SEEDS, parseSeeds } from '../src/fuzz/seeds.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 
 requireQemu();
@@ -113,27 +114,31 @@ describe('random differential tester (qemu-storage-daemon vs qmpkit-server)', ()
     expect(dailyWindow(day).some((s) => FIXED_SEEDS.includes(s))).toBe(false);
   });
 
-  test(`QEMU 7.2, ${seeds.length} seeds: QEMU meets every prediction and qmpkit-server matches QEMU`, async () => {
-    await runSeeds('7.2');
-  }, 900_000);
+  test(
+    `QEMU 7.2, ${seeds.length} seeds: QEMU meets every prediction and qmpkit-server matches QEMU`,
+    async () => {
+      await runSeeds('7.2');
+    },
+    8 * HANG_GUARD_MS,
+  );
 
   test.skipIf(qemu10 === undefined)(
     `QEMU 10.0, ${seeds.length} seeds: QEMU meets every prediction and qmpkit-server --qemu-version 10.0 matches QEMU`,
     async () => {
       await runSeeds('10.0');
     },
-    900_000,
+    8 * HANG_GUARD_MS,
   );
 
   test(`io family, QEMU 7.2, ${ioSeeds.length} seeds: NBD exports, guest writes and filter-node queries beside jobs`, async () => {
     await runSeeds('7.2', 'io', ioSeeds);
-  }, 900_000);
+  }, 8 * HANG_GUARD_MS);
 
   test.skipIf(qemu10 === undefined)(
     `io family, QEMU 10.0, ${ioSeeds.length} seeds: NBD exports, guest writes and filter-node queries beside jobs`,
     async () => {
       await runSeeds('10.0', 'io', ioSeeds);
     },
-    900_000,
+    8 * HANG_GUARD_MS,
   );
 });

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { publint } from 'publint';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { repoRoot } from '../src/repo.js';
 
 interface Manifest {
@@ -63,7 +64,7 @@ beforeAll(() => {
     ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...files],
     { cwd: project, stdio: 'pipe' },
   );
-}, 300_000);
+}, 3 * HANG_GUARD_MS);
 
 afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { type Daemon, isProcessDaemon, qemuImg, requireQemu } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { qemuTarget, qmpkitServerTarget, type Target } from '../src/scenario-runner.js';
 
@@ -70,7 +71,7 @@ async function loadedBitmaps(target: Target, image: string): Promise<unknown> {
     session.sendJson({ execute: 'query-named-block-nodes', arguments: { flat: true }, id: 'q' });
     const reply = await session.waitFor(
       (m) => typeof m === 'object' && m !== null && (m as { id?: unknown }).id === 'q',
-      60_000,
+      HANG_GUARD_MS,
       from,
     );
     const nodes = (reply.json as { return: Array<Record<string, unknown>> }).return;
@@ -82,30 +83,34 @@ async function loadedBitmaps(target: Target, image: string): Promise<unknown> {
   }
 }
 
-test('a killed daemon leaves the bitmaps in-use; the next open loads them inconsistent, as QEMU', async () => {
-  requireQemu();
-  const byQemu = imageWithBitmap();
-  const byQmpkit = imageWithBitmap();
-  await openAndKill(qemuTarget, byQemu);
-  await openAndKill(qmpkitServerTarget, byQmpkit);
+test(
+  'a killed daemon leaves the bitmaps in-use; the next open loads them inconsistent, as QEMU',
+  async () => {
+    requireQemu();
+    const byQemu = imageWithBitmap();
+    const byQmpkit = imageWithBitmap();
+    await openAndKill(qemuTarget, byQemu);
+    await openAndKill(qmpkitServerTarget, byQmpkit);
 
-  const qemuLeft = storedBitmaps(byQemu);
-  expect(qemuLeft).toEqual([{ flags: ['in-use', 'auto'], name: 'b0', granularity: 65536 }]);
-  expect(storedBitmaps(byQmpkit)).toEqual(qemuLeft);
+    const qemuLeft = storedBitmaps(byQemu);
+    expect(qemuLeft).toEqual([{ flags: ['in-use', 'auto'], name: 'b0', granularity: 65536 }]);
+    expect(storedBitmaps(byQmpkit)).toEqual(qemuLeft);
 
-  const qemuLoads = await loadedBitmaps(qemuTarget, byQemu);
-  expect(qemuLoads).toEqual([
-    {
-      name: 'b0',
-      recording: false,
-      persistent: true,
-      busy: false,
-      granularity: 65536,
-      count: 0,
-      inconsistent: true,
-    },
-  ]);
-  expect(await loadedBitmaps(qemuTarget, byQmpkit)).toEqual(qemuLoads);
-  expect(await loadedBitmaps(qmpkitServerTarget, byQemu)).toEqual(qemuLoads);
-  expect(await loadedBitmaps(qmpkitServerTarget, byQmpkit)).toEqual(qemuLoads);
-}, 180_000);
+    const qemuLoads = await loadedBitmaps(qemuTarget, byQemu);
+    expect(qemuLoads).toEqual([
+      {
+        name: 'b0',
+        recording: false,
+        persistent: true,
+        busy: false,
+        granularity: 65536,
+        count: 0,
+        inconsistent: true,
+      },
+    ]);
+    expect(await loadedBitmaps(qemuTarget, byQmpkit)).toEqual(qemuLoads);
+    expect(await loadedBitmaps(qmpkitServerTarget, byQemu)).toEqual(qemuLoads);
+    expect(await loadedBitmaps(qmpkitServerTarget, byQmpkit)).toEqual(qemuLoads);
+  },
+  2 * HANG_GUARD_MS,
+);

@@ -7,6 +7,7 @@ import * as types72 from '@qmpkit/qapi-types/7.2';
 import * as types10 from '@qmpkit/qapi-types/10.0';
 import { describe, expect, test } from 'vitest';
 import { startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
@@ -28,7 +29,7 @@ describe.each(targets)('qemu-storage-daemon $types.qemuVersion', ({ install, typ
           session.send('{"execute":"query-qmp-schema","id":"schema"}');
           const reply = await session.waitFor(
             (m) => (m as { id?: unknown }).id === 'schema',
-            30_000,
+            HANG_GUARD_MS,
             from,
           );
           const schema = (reply.json as { return: unknown[] }).return;

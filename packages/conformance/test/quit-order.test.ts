@@ -39,7 +39,7 @@ async function quitWithJobs(daemon: ProcessDaemon): Promise<{ lines: string[]; e
   );
   const session = await RawQmpSession.connect(daemon.socketPath);
   try {
-    await session.waitForCount(1, 60_000);
+    await session.waitForCount(1);
     await session.negotiate();
     // Throttled to one byte a second: each job stays running until it is cancelled. Each start
     // is answered after its job's created/running events.
@@ -50,10 +50,10 @@ async function quitWithJobs(daemon: ProcessDaemon): Promise<{ lines: string[]; e
     for (const start of starts) {
       const id = JSON.parse(start).id as string;
       session.send(start);
-      await session.waitFor((m) => (m as { id?: unknown }).id === id, 60_000);
+      await session.waitFor((m) => (m as { id?: unknown }).id === id);
     }
     session.send('{"execute":"quit","id":"quit"}');
-    await session.waitForClose(60_000);
+    await session.waitForClose();
     return { lines: session.messages.map((m) => normalize(m.raw)), exitCode: await exited };
   } finally {
     await session.close();

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
 
 /** The first `sh` block of a README section (`readme` relative to this directory), as written. */
@@ -31,7 +32,7 @@ export interface ScriptRun {
 export async function runScript(
   script: string,
   prefix: string,
-  timeoutMs = 120_000,
+  timeoutMs = HANG_GUARD_MS,
 ): Promise<ScriptRun> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   mkdirSync(join(dir, 'bin'));

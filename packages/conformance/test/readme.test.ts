@@ -8,11 +8,12 @@
 // (QMPKIT_README_NESTED), or it would recurse.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
+import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import { repoRoot } from '../src/repo.js';
 
 requireQemu();
@@ -53,26 +54,62 @@ beforeAll(() => {
   execFileSync('git', ['clone', '--quiet', repoRoot, clone]);
 });
 
-afterAll(() => {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+/** The live (not zombie) processes of a process group, read from /proc. */
+function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // After the command name in parentheses: state, ppid, pgrp.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') members.push(pid);
+    } catch {
+      // Gone.
     }
   }
-  if (home) rmSync(home, { recursive: true, force: true });
+  return members;
+}
+
+/**
+ * Kills everything a README command started (each runs in its own process group) and waits
+ * until it is gone, so that nothing writes into the clone while it is removed. What escaped the
+ * group (a nested run's own detached processes) the leak check of this run finds by its tag.
+ */
+async function killGroups(): Promise<void> {
+  const groups = children.flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + HANG_GUARD_MS;
+  while (groups.some((pgid) => groupMembers(pgid).length > 0) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+afterAll(async () => {
+  try {
+    await killGroups();
+  } finally {
+    if (home) rmSync(home, { recursive: true, force: true, maxRetries: 5 });
+  }
 });
 
-/** Runs a README line through the shell in the clone, as a user would type it. */
-function shell(command: string, options: { detached?: boolean } = {}): ChildProcess {
+/**
+ * Runs a README line through the shell in the clone, as a user would type it: in its own process
+ * group, as a terminal runs a foreground job.
+ */
+function shell(command: string): ChildProcess {
   const child = spawn('sh', ['-c', command], {
     cwd: clone,
     env: { ...process.env, QMPKIT_README_NESTED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: options.detached ?? false,
+    detached: true,
   });
   children.push(child);
   return child;
@@ -97,80 +134,69 @@ function collect(child: ChildProcess): {
   return { out: () => out, err: () => err, done };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe("the README's two commands, on a fresh clone", () => {
   test('the README opens with exactly the two commands', () => {
     expect(shCommands('Two commands')).toEqual(['npm start', 'bash .ci/run']);
   });
 
-  test('command 1 starts the demo server; the quick tour runs a mirror to completion on it', async () => {
-    const server = shell(startCommand as string, { detached: true });
-    const serverOut = collect(server);
-    await until(
-      () => serverOut.out().includes('qmpkit-server demo:') || server.exitCode !== null,
-      'the demo server to start',
-      300_000,
-    );
-    expect(serverOut.out(), serverOut.err()).toContain('disks disk0, disk1, disk2');
-    expect(existsSync(join(clone, 'qmpkit.sock'))).toBe(true);
+  test(
+    'command 1 starts the demo server; the quick tour runs a mirror to completion on it',
+    async () => {
+      const server = shell(startCommand as string);
+      const serverOut = collect(server);
+      // npm start installs and builds before the server starts: several processes, each of which
+      // may take a hang guard's time on a loaded machine.
+      await until(
+        'the demo server to start',
+        () => serverOut.out().includes('qmpkit-server demo:') || server.exitCode !== null,
+        3 * HANG_GUARD_MS,
+      );
+      expect(serverOut.out(), serverOut.err()).toContain('disks disk0, disk1, disk2');
+      expect(existsSync(join(clone, 'qmpkit.sock'))).toBe(true);
 
-    // The tour: a watcher (NDJSON, as it is not on a terminal), then the mirror. The watcher
-    // prints nothing before there is a job, so whether it is connected is read from the server,
-    // which logs each client it greets: the mirror starts once one more client is there.
-    const connections = () => serverOut.err().match(/client \d+ connected/g)?.length ?? 0;
-    const before = connections();
-    const watcher = shell(tourLine('npx qmpkit jobs watch'), { detached: true });
-    const watch = collect(watcher);
-    await until(
-      () => connections() > before || watcher.exitCode !== null,
-      'the watcher to connect',
-      120_000,
-    );
-    expect(watcher.exitCode, watch.err()).toBeNull();
-    const mirror = collect(shell(tourLine('npx qmpkit run mirror')));
-    expect(await mirror.done, mirror.err()).toBe(0);
-    await until(
-      () => watch.out().includes('"status":"null"'),
-      'the watcher to see the end',
-      120_000,
-    );
-    const statuses = watch
-      .out()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => (JSON.parse(line) as { status: string }).status)
-      .filter((status, i, all) => status !== all[i - 1]);
-    // The README says the job goes created → running → ready → waiting → pending → concluded →
-    // null; a watcher polling in between may miss the brief ones, never reorder them.
-    const order = ['created', 'running', 'ready', 'waiting', 'pending', 'concluded', 'null'];
-    expect(statuses).toContain('ready');
-    expect(statuses.at(-1)).toBe('null');
-    expect(statuses.map((s) => order.indexOf(s))).toEqual(
-      [...statuses.map((s) => order.indexOf(s))].sort((a, b) => a - b),
-    );
+      // The tour: a watcher (NDJSON, as it is not on a terminal), then the mirror. The watcher
+      // prints nothing before there is a job, so whether it is connected is read from the server,
+      // which logs each client it greets: the mirror starts once one more client is there.
+      const connections = () => serverOut.err().match(/client \d+ connected/g)?.length ?? 0;
+      const before = connections();
+      const watcher = shell(tourLine('npx qmpkit jobs watch'));
+      const watch = collect(watcher);
+      await until(
+        'the watcher to connect',
+        () => connections() > before || watcher.exitCode !== null,
+      );
+      expect(watcher.exitCode, watch.err()).toBeNull();
+      const mirror = collect(shell(tourLine('npx qmpkit run mirror')));
+      expect(await mirror.done, mirror.err()).toBe(0);
+      await until('the watcher to see the end', () => watch.out().includes('"status":"null"'));
+      const statuses = watch
+        .out()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => (JSON.parse(line) as { status: string }).status)
+        .filter((status, i, all) => status !== all[i - 1]);
+      // The README says the job goes created → running → ready → waiting → pending → concluded →
+      // null; a watcher polling in between may miss the brief ones, never reorder them.
+      const order = ['created', 'running', 'ready', 'waiting', 'pending', 'concluded', 'null'];
+      expect(statuses).toContain('ready');
+      expect(statuses.at(-1)).toBe('null');
+      expect(statuses.map((s) => order.indexOf(s))).toEqual(
+        [...statuses.map((s) => order.indexOf(s))].sort((a, b) => a - b),
+      );
 
-    const jobs = collect(shell(tourLine('npx qmpkit exec query-jobs')));
-    expect(await jobs.done, jobs.err()).toBe(0);
-    expect(JSON.parse(jobs.out())).toEqual([]);
+      const jobs = collect(shell(tourLine('npx qmpkit exec query-jobs')));
+      expect(await jobs.done, jobs.err()).toBe(0);
+      expect(JSON.parse(jobs.out())).toEqual([]);
 
-    // Ctrl-C, as in the terminal: the whole foreground process group gets SIGINT.
-    for (const child of children.slice(0, 2)) process.kill(-(child.pid as number), 'SIGINT');
-    // npm and the shell die of the signal; the server shuts down cleanly and removes its socket.
-    await serverOut.done;
-    await until(
-      () => serverOut.err().includes('SIGINT, shutting down'),
-      'a clean shutdown',
-      60_000,
-    );
-    await until(() => !existsSync(join(clone, 'qmpkit.sock')), 'the socket to go', 60_000);
-  }, 420_000);
+      // Ctrl-C, as in the terminal: the whole foreground process group gets SIGINT.
+      for (const child of children.slice(0, 2)) process.kill(-(child.pid as number), 'SIGINT');
+      // npm and the shell die of the signal; the server shuts down cleanly and removes its socket.
+      await serverOut.done;
+      await until('a clean shutdown', () => serverOut.err().includes('SIGINT, shutting down'));
+      await until('the socket to go', () => !existsSync(join(clone, 'qmpkit.sock')));
+    },
+    8 * HANG_GUARD_MS,
+  );
 
   test('command 2 runs the whole suite, and it passes', async () => {
     const suite = collect(shell(testCommand as string));

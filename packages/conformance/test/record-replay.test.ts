@@ -17,6 +17,7 @@ import {
 } from '@qmpkit/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
@@ -53,14 +54,6 @@ function start(args: string[]): {
     }
   });
   return { child, exited, stderr: () => stderr };
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -103,7 +96,7 @@ async function runSession(socketPath: string): Promise<{ raw: string; messages: 
     let from = 1;
     const step = async (line: string, ...waits: ((m: unknown) => boolean)[]) => {
       s.send(line);
-      for (const wait of waits) await s.waitFor(wait, 20_000, from);
+      for (const wait of waits) await s.waitFor(wait, HANG_GUARD_MS, from);
       from = s.messages.length;
     };
     await step(LINES.capabilities, (m) => isObject(m) && 'return' in m);
@@ -120,7 +113,7 @@ async function runSession(socketPath: string): Promise<{ raw: string; messages: 
     await step(LINES.dismissNone, replyTo('nope'));
     await step(LINES.garbage, (m) => isObject(m) && isObject(m.error) && !('id' in m));
     s.send(LINES.quit);
-    await s.waitFor(replyTo('quit'), 20_000, from);
+    await s.waitFor(replyTo('quit'), HANG_GUARD_MS, from);
     await until('the server to close the connection', () => s.closed);
     return { raw: s.received, messages: s.messages.map((m) => m.json as JsonValue) };
   } finally {

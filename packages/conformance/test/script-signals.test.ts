@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
 import { chromiumProcesses } from '../bench/chromium.mjs';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { requireChromium } from './browser-harness.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/readme-screenshot.mjs', import.meta.url));
@@ -119,7 +120,7 @@ test.each([
         return chromiumUnder(dir);
       },
       'the script to start chromium',
-      300_000,
+      3 * HANG_GUARD_MS,
     );
     expect(processesNaming(join(dir, 'qmpkit-shot-')).length).toBeGreaterThan(0); // qmpkit-server
     if (child.pid === undefined) throw new Error('no pid');
@@ -128,7 +129,7 @@ test.each([
     const result = await Promise.race([
       done,
       new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`the script did not end: ${stderr}`)), 240_000),
+        setTimeout(() => reject(new Error(`the script did not end: ${stderr}`)), 2 * HANG_GUARD_MS),
       ),
     ]);
     // It ended by the signal, as a script without handlers would, after cleaning up.
@@ -140,5 +141,5 @@ test.each([
     expect(readdirSync(dir)).toEqual([]);
     expect(readdirSync(out)).toEqual([]);
   },
-  600_000,
+  6 * HANG_GUARD_MS,
 );

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { daemonArgs, requireQemu, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
+import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
 const serverBin = fileURLToPath(
@@ -23,7 +24,7 @@ function refuse(command: string, args: string[], program: string) {
   const result = spawnSync(command, [...args, ...daemonArgs(join(dir, 'never.sock'))], {
     cwd: dir,
     encoding: 'utf8',
-    timeout: 10_000,
+    timeout: HANG_GUARD_MS,
   });
   return {
     status: result.status,

@@ -58,7 +58,7 @@ async function transcript(
 ): Promise<string[]> {
   const session = await RawQmpSession.connect(daemon.socketPath);
   try {
-    await session.waitForCount(1, 60_000);
+    await session.waitForCount(1);
     if (negotiate) await session.negotiate();
     for (const step of steps) {
       if (typeof step === 'string' || step instanceof Uint8Array) {
@@ -68,11 +68,11 @@ async function transcript(
       } else {
         const before = session.messages.length;
         session.send(step.send);
-        await session.waitForCount(before + step.replies, 60_000);
+        await session.waitForCount(before + step.replies);
       }
     }
     session.endInput();
-    await session.waitForClose(60_000);
+    await session.waitForClose();
     return session.messages.map((m) => normalize(m.raw));
   } finally {
     await session.close();

@@ -76,7 +76,7 @@ async function answers(path: string, requests: readonly string[]): Promise<unkno
     await session.negotiate();
     const from = session.messages.length;
     session.send(requests.join(''));
-    await session.waitForCount(from + requests.length, 10_000);
+    await session.waitForCount(from + requests.length);
     return session.messages.slice(from).map((m) => m.json);
   } finally {
     await session.close();

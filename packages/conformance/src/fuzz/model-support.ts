@@ -2,6 +2,7 @@
 // record it keeps, the shape of a prediction, the QMP arguments of the commands it predicts, and
 // the query answers it expects (§4.3, §8.2). QEMU facts: docs/reference/job-semantics.md.
 
+import { HANG_GUARD_MS } from '../hang-guard.js';
 import {
   anyInt,
   blockJobInfo,
@@ -186,7 +187,7 @@ export function releasePause(job: ModelJob): Step[] {
 /** Poll until the job is at rest at its predicted offset. */
 export function idleAt(job: ModelJob): Step {
   if (!job.offsetKnown) {
-    return { ...pollBlockJob(job.id, 'idle', (j) => j.busy === false), timeoutMs: 20_000 };
+    return { ...pollBlockJob(job.id, 'idle', (j) => j.busy === false), timeoutMs: HANG_GUARD_MS };
   }
   const offset = job.offset;
   return {
@@ -195,7 +196,7 @@ export function idleAt(job: ModelJob): Step {
       `idle at offset ${offset}`,
       (j) => j.busy === false && j.offset === offset,
     ),
-    timeoutMs: 20_000,
+    timeoutMs: HANG_GUARD_MS,
   };
 }
 
