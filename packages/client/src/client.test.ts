@@ -5,6 +5,7 @@ import {
   StateError,
   TimeoutError,
 } from '@qmpkit/protocol';
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
 import { FakeQmp, QSD_VERSION } from '../test/fake-qmp.js';
 import { QmpClient } from './client.js';
@@ -93,7 +94,7 @@ describe('connect and negotiate', () => {
     expect(negotiation.execute).toBe('qmp_capabilities');
     await fake.send({ return: {}, id: 'block' }); // A's late reply reaches B in negotiation
     await fake.send({ return: {} }); // and one without id
-    await waitFor(() =>
+    await until(() =>
       transcript.filter((e) => e.direction === 'dropped').length === 2 ? 1 : undefined,
     );
     expect(done).toBe(false);
@@ -146,7 +147,7 @@ describe('connect and negotiate', () => {
     const client = new QmpClient();
     const connecting = client.connect({ transport: fake.clientSide });
     // Closed while it waits for the greeting: once its transport reads.
-    await waitFor(() => (fake.clientSide.state === 'running' ? true : undefined));
+    await until(() => (fake.clientSide.state === 'running' ? true : undefined));
     await client.close();
     const error = await connecting.catch((e: unknown) => e);
     expect(ConnectError.isInstance(error)).toBe(true);
@@ -264,7 +265,7 @@ describe('execute', () => {
     expect((error as TimeoutError).timeoutMs).toBe(20);
     expect(client.inFlight).toBe(0);
     await fake.reply(command, []);
-    await waitFor(() => transcript.find((e) => e.direction === 'dropped'));
+    await until(() => transcript.find((e) => e.direction === 'dropped'));
     expect(transcript.at(-1)).toMatchObject({ direction: 'dropped', reason: 'late-reply' });
     await client.close();
   });
@@ -534,7 +535,7 @@ describe('job tracking and reconnect', () => {
     };
     const connecting = client.connect({ open });
     // Seeding at connect: query-jobs.
-    const seed = await waitFor(() => fakes[0]).then((f) => f.next());
+    const seed = await until(() => fakes[0]).then((f) => f.next());
     expect(seed.execute).toBe('query-jobs');
     await fakes[0]?.reply(seed, [
       jobInfo('a', 'running'),
@@ -554,14 +555,14 @@ describe('job tracking and reconnect', () => {
     await expect(inFlight).rejects.toSatisfy(ExecInterruptedError.isInstance);
     expect(disconnects).toHaveLength(1);
     // Second server: a finished and was dismissed, b concluded, c unchanged, d is new.
-    const query = await waitFor(() => fakes[1]).then((f) => f.next());
+    const query = await until(() => fakes[1]).then((f) => f.next());
     expect(query.execute).toBe('query-jobs');
     await fakes[1]?.reply(query, [
       jobInfo('d', 'running'),
       jobInfo('c', 'ready'),
       jobInfo('b', 'concluded'),
     ]);
-    await waitFor(() => reports[0]);
+    await until(() => reports[0]);
     expect(opens).toBe(3);
     expect(reports[0]).toMatchObject({
       attempts: 2,
@@ -592,7 +593,7 @@ describe('job tracking and reconnect', () => {
         return first.clientSide;
       },
     });
-    const seed = await waitFor(() => first).then((f) => f.next());
+    const seed = await until(() => first).then((f) => f.next());
     await first?.reply(seed, []);
     await connecting;
     const stream = client.events();
@@ -616,14 +617,4 @@ async function roundTrip(fake: FakeQmp, client: QmpClient): Promise<void> {
   const pending = client.execute('query-jobs');
   await fake.reply(await fake.next(), []);
   await pending;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('waitFor: timed out');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }

@@ -1,6 +1,7 @@
 // runJob / runTransaction / waitForJob against scripted servers whose event sequences are
 // transcribed from reference/job-semantics.md §5–§6 (verified on QEMU 7.2).
 import { ExecInterruptedError, ExecuteError, TimeoutError } from '@qmpkit/protocol';
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
 import { FakeQmp, QSD_VERSION, type ReceivedCommand } from '../test/fake-qmp.js';
 import { QmpClient } from './client.js';
@@ -662,11 +663,3 @@ describe('waitForJob', () => {
     await client.close();
   });
 });
-
-async function until(probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('until: timed out');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}

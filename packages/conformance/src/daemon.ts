@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HANG_GUARD_MS } from './hang-guard.js';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import type { QemuInstall } from './qemu-binaries.js';
 
 export interface Daemon {

@@ -107,12 +107,21 @@ export function allowances(rows: readonly LayerRow[]): Map<string, Allowance> {
         `DESIGN.md: the layering check does not understand '${phrase}' (${row.name})`,
       );
     }
+    // Test support (a row without a level that depends on nothing) serves every package's tests.
+    dev.push(...testSupport(rows).filter((n) => n !== row.name));
     result.set(row.name, {
       runtime: new Set(runtime.map((n) => SCOPE + n)),
       dev: new Set(dev.map((n) => SCOPE + n)),
     });
   }
   return result;
+}
+
+/** The rows of test support: no level, and nothing in the repo to depend on. */
+function testSupport(rows: readonly LayerRow[]): string[] {
+  return rows
+    .filter((r) => r.level === null && r.mayDependOn === 'nothing in the repo')
+    .map((r) => r.name);
 }
 
 const SOURCE_FILE = /\.(m|c)?tsx?$|\.(m|c)?js$/;
@@ -188,15 +197,22 @@ export function checkLayering(
   const problems: string[] = [];
   const allowed = allowances(rows);
   const levelOf = new Map(rows.map((r) => [r.name, r.level]));
-  // Levels 0-3 are libraries; the apps (level 4) and the private conformance suite are not.
+  // Levels 0-3 and test support are libraries; the apps (level 4) and the private conformance
+  // suite are not.
+  const support = new Set(testSupport(rows));
   const appPackages = new Set(
-    rows.filter((r) => r.level === null || r.level >= 4).map((r) => r.name),
+    rows
+      .filter((r) => (r.level === null && !support.has(r.name)) || (r.level ?? 0) >= 4)
+      .map((r) => r.name),
   );
   for (const pkg of packages) {
     const allow = allowed.get(pkg.name);
     if (allow === undefined) {
       problems.push(`packages/${pkg.name}: not in DESIGN.md's package table`);
       continue;
+    }
+    if (support.has(pkg.name) && pkg.manifest.private !== true) {
+      problems.push(`packages/${pkg.name}: test support must be private (never published)`);
     }
     if (pkg.manifest.name !== SCOPE + pkg.name) {
       problems.push(`packages/${pkg.name}: package.json name must be '${SCOPE}${pkg.name}'`);

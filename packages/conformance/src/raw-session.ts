@@ -4,7 +4,7 @@
 // with @qmpkit/protocol or @qmpkit/client: the oracle side must not depend on what it tests.
 
 import { connect, type Socket } from 'node:net';
-import { HANG_GUARD_MS } from './hang-guard.js';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 
 /** One message the server wrote, parsed; `raw` keeps the exact line without its CR LF. */
 export interface RecordedMessage {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { type Daemon, type StartOptions, startDaemon, startQemuStorageDaemon } from './daemon.js';
-import { HANG_GUARD_MS } from './hang-guard.js';
 import type { QemuInstall } from './qemu-binaries.js';
 import { RawQmpSession, type RecordedMessage } from './raw-session.js';
 import type {

@@ -23,9 +23,9 @@ import {
   qmpSchema,
   qmpSchemaExtras,
 } from '@qmpkit/qapi-types/7.2';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
 const qemuSchema = { schema: qmpSchema, schemaExtras: qmpSchemaExtras };
@@ -585,16 +585,14 @@ let requestId = 0;
  * it listens, so a connection can be refused right after startQemuStorageDaemon() returns.
  */
 async function connectToMonitor(path: string): Promise<RawQmpSession> {
-  const deadline = Date.now() + HANG_GUARD_MS;
-  for (;;) {
+  return until(async () => {
     try {
       return await RawQmpSession.connect(path);
     } catch (error) {
-      const refused = (error as { code?: string }).code === 'ECONNREFUSED';
-      if (!refused || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if ((error as { code?: string }).code === 'ECONNREFUSED') return undefined;
+      throw error;
     }
-  }
+  }, `the monitor at ${path} to accept a connection`);
 }
 
 async function execute(session: RawQmpSession, command: string, args?: unknown): Promise<Reply> {

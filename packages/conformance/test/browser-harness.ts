@@ -4,10 +4,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import type { Page } from 'playwright-core';
 import { type Chromium, launchChromium } from '../bench/chromium.mjs';
 import { hasCommand } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { type CliProcess, spawnCli } from './cli-harness.js';
 
 export { CHROMIUM, runCleanup } from '../bench/chromium.mjs';

@@ -1,6 +1,7 @@
 // Shared by the cli-*.test.ts files: start a QMP server with two monitors (QEMU serves one client
 // per monitor, so the CLI under test gets `cliSocket` and the test's own client `checkSocket`), and
 // run the built `qmpkit` bin as a child process.
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { type Daemon, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import type { QemuInstall } from '../src/qemu-binaries.js';
 
 export const CLI_BIN = fileURLToPath(
@@ -176,12 +177,16 @@ export function spawnCli(args: readonly string[], timeoutMs = 2 * HANG_GUARD_MS)
       });
     },
     async waitForConnection(waitMs = HANG_GUARD_MS) {
-      const deadline = Date.now() + waitMs;
-      while (!hasSocketBeyondStdio(child.pid!)) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error('the CLI exited');
-        if (Date.now() > deadline) throw new Error('the CLI did not connect in time');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(
+        () => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            throw new Error('the CLI exited');
+          }
+          return hasSocketBeyondStdio(child.pid!);
+        },
+        'the CLI to connect',
+        waitMs,
+      );
     },
     kill: (signal) => child.kill(signal),
     done,

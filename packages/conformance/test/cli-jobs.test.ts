@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobStatus } from '@qmpkit/client';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { qemuImg, requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import {
   collapse,
   ndjson,
@@ -63,11 +63,11 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       speed: 1,
     });
     let info: { 'current-progress': number; 'total-progress': number } | undefined;
-    await until('the first chunk', async () => {
+    await until(async () => {
       const jobs = await target.check.execute('query-jobs');
       info = jobs.find((j) => j.id === 'm1');
       return info !== undefined && info['current-progress'] > 0;
-    });
+    }, 'the first chunk');
     const json = await runCli(['jobs', '--json', '--socket', target.cliSocket]);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
@@ -415,7 +415,7 @@ describe.each(JOB_TARGETS)('job commands against %s', (name) => {
       '--socket',
       target.cliSocket,
     ]);
-    await until('ready', () => seen.includes('ready'));
+    await until(() => seen.includes('ready'), 'ready');
     child.kill('SIGINT');
     const run = await child.done;
     expect(run.code).toBe(130);
@@ -472,11 +472,11 @@ describe('jobs watch while a ready mirror grows (qemu)', () => {
           `nbd+unix:///src?socket=${nbd}`,
         ]);
         let total = 0;
-        await until('the total to grow', async () => {
+        await until(async () => {
           const [job] = await target.check.execute('query-jobs');
           total = Number(job?.['total-progress']);
           return Number(job?.['current-progress']) === total && total > (totals.at(-1) ?? 64 * MiB);
-        });
+        }, 'the total to grow');
         totals.push(total);
         await watch.waitForLine((line) => line.includes(`"total":${total}`));
       }

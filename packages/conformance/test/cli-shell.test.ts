@@ -2,12 +2,13 @@
 // completion from QEMU's own query-qmp-schema, replies, events in wire order, history kept
 // across sessions, the transcript file, and leaving with Ctrl-D (0) and Ctrl-C (130). Also the
 // terminal views of `jobs watch` and `run` (progress bars redrawn in place).
+
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hasCommand, requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { CLI_BIN, ndjson, runCli, startTarget, type Target } from './cli-harness.js';
 
 requireQemu();
@@ -58,13 +59,15 @@ class Pane {
     test: RegExp | ((text: string) => boolean),
     timeoutMs = HANG_GUARD_MS,
   ): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const text = this.text();
-      if (typeof test === 'function' ? test(text) : test.test(text)) return text;
-      if (Date.now() > deadline) throw new Error(`pane never matched ${String(test)}:\n${text}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const matched = await until(
+      () => {
+        const text = this.text();
+        return (typeof test === 'function' ? test(text) : test.test(text)) ? { text } : undefined;
+      },
+      () => `the pane to match ${String(test)}:\n${this.text()}`,
+      timeoutMs,
+    );
+    return matched.text;
   }
 
   /** The last non-empty line (where the prompt is). */

@@ -1,11 +1,12 @@
 // @qmpkit/client against a real qemu-storage-daemon: connecting, negotiating, the connect
 // failures, execute, and events written before a reply.
+
 import { join } from 'node:path';
 import { ConnectError, ExecuteError, type QmpClient, type TranscriptEntry } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type ProcessDaemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 

@@ -1,11 +1,12 @@
 // @qmpkit/client against each real QEMU version: the version it reads from the greeting, and its
 // job helper driving a mirror to completion and a drain (blockdev-del drains jobs on 10.0, not on
 // 7.2) — the helper must follow both transcripts to the same outcome.
+
 import type { JobStatus, QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
+import { until } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, startQemuStorageDaemon } from '../src/daemon.js';
-import { until } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 
 const MiB = 1024 * 1024;
@@ -58,7 +59,7 @@ describe.each(targets)('QmpClient on qemu-storage-daemon $version', ({ version, 
         { onReady: 'complete', onStatus: (s) => statuses.push(s) },
       );
       // Once the job runs, remove an unrelated node: 10.0 drains the job around it.
-      await until('the mirror to run', () => statuses.includes('running'));
+      await until(() => statuses.includes('running'), 'the mirror to run');
       await client.execute('blockdev-del', { 'node-name': 'extra' });
       await client.execute('block-job-set-speed', { device: 'm1', speed: 0 });
       expect(await outcome).toMatchObject({ id: 'm1', status: 'completed' });

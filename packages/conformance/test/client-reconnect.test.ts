@@ -1,6 +1,7 @@
 // A disconnect while jobs run on a real qemu-storage-daemon: pending calls reject with
 // ExecInterruptedError, another client changes the jobs meanwhile, and after reconnecting the
 // client reports the transitions it missed and runJob carries on.
+
 import {
   ExecInterruptedError,
   type MissedJobTransition,
@@ -10,9 +11,9 @@ import {
 import { connectQmp } from '@qmpkit/client/node';
 import type { Transport } from '@qmpkit/protocol';
 import { connectUnix, type SocketTransport } from '@qmpkit/protocol/node';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 

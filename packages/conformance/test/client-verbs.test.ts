@@ -1,11 +1,12 @@
 // Every job-* and block-job-* command through @qmpkit/client against a real qemu-storage-daemon,
 // each in at least one state that allows it and one that refuses it. The expected error classes
 // and texts are QEMU 7.2's, from reference/job-semantics.md §3–§4 (verified on this QEMU).
+
 import { ExecuteError, type QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Daemon, requireQemu, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 
 requireQemu();
 

@@ -6,10 +6,10 @@
 // the test's own client receives on the target's other monitor.
 
 import type { JobStatus } from '@qmpkit/client';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { type QemuInstall, qemuForTests } from '../src/qemu-binaries.js';
 import {
   type Browser,
@@ -151,21 +151,26 @@ const coloursInLane = (page: Page, id: string, statuses: readonly string[]) =>
     [id, statuses] as const,
   );
 
-async function until<T>(
+/**
+ * Waits until `read()` gives a value `ok` accepts, and returns it; the error says the last value
+ * read (a page's state is easier to mend with it).
+ */
+async function untilRead<T>(
   read: () => Promise<T>,
   ok: (value: T) => boolean,
   what: string,
   ms = HANG_GUARD_MS,
-) {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-    value = await read();
-  }
-  return value;
+): Promise<T> {
+  let last: T | undefined;
+  const found = await until(
+    async () => {
+      last = await read();
+      return ok(last) ? { value: last } : undefined;
+    },
+    () => `${what}; last: ${JSON.stringify(last)}`,
+    ms,
+  );
+  return found.value;
 }
 
 const nullCo = (name: string, size: number) =>
@@ -192,19 +197,19 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       await page.waitForSelector('tr.job[data-id="m1"]', { timeout: HANG_GUARD_MS });
       // The row appears with the first JOB_STATUS_CHANGE, which carries no job type; the type
       // arrives with the next query-jobs answer.
-      await until(
+      await untilRead(
         () => page.$eval('tr.job[data-id="m1"] td.type', (td) => td.textContent),
         (t) => t === 'mirror',
         'the job type',
       );
-      await until(
+      await untilRead(
         () => rowStatus(page, 'm1'),
         (s) => s === 'running',
         'running',
       );
       // The page records every value the bar shows (setUp): under load a poll from here could
       // miss the few seconds the bar spends part-way.
-      await until(
+      await untilRead(
         () =>
           page.evaluate(
             () => (window as unknown as { bars: Record<string, number[]> }).bars.m1 ?? [],
@@ -213,13 +218,13 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
         'the bar part-way',
       );
       await screenshot(page, `${name}-mirror-running`);
-      await until(
+      await untilRead(
         () => rowStatus(page, 'm1'),
         (s) => s === 'ready',
         'ready',
       );
       // READY comes as an event; the progress that goes with it comes with the next sample.
-      await until(
+      await untilRead(
         () => page.$eval('tr.job[data-id="m1"] .pct', (s) => s.textContent),
         (t) => t === '100.0 %',
         'the bar at 100 %',
@@ -227,7 +232,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       await screenshot(page, `${name}-mirror-ready`);
 
       await target.check.execute('job-complete', { id: 'm1' });
-      await until(
+      await untilRead(
         () => rowStatus(page, 'm1'),
         (s) => s === 'null',
         'null',
@@ -236,7 +241,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       expect(qemuSaw.slice(0, 3)).toEqual(['created', 'running', 'ready']);
       expect(qemuSaw.at(-1)).toBe('null');
       // The lane shows exactly the statuses QEMU announced, in order.
-      await until(
+      await untilRead(
         () => bands(page, 'm1'),
         (b) => b.at(-1) === 'null',
         'the timeline to end in null',
@@ -278,17 +283,17 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
         page.$$eval('tr.job[data-id="m1"]', (rows) => rows.length === 1 && rows[0] !== undefined);
       const lanes = () => page.$$eval('#timeline-lanes li', (items) => items.length);
       await page.selectOption('#filter-status', 'active');
-      await until(visible, (v) => !v, 'the row filtered out');
-      await until(lanes, (n) => n === 0, 'the lane filtered out');
+      await untilRead(visible, (v) => !v, 'the row filtered out');
+      await untilRead(lanes, (n) => n === 0, 'the lane filtered out');
       await page.selectOption('#filter-status', 'finished');
-      await until(visible, (v) => v, 'the row shown');
-      await until(lanes, (n) => n === 1, 'the lane back');
+      await untilRead(visible, (v) => v, 'the row shown');
+      await untilRead(lanes, (n) => n === 1, 'the lane back');
       await page.selectOption('#filter-type', 'mirror');
-      await until(visible, (v) => v, 'the row shown');
+      await untilRead(visible, (v) => v, 'the row shown');
       await page.selectOption('#filter-status', 'running');
-      await until(visible, (v) => !v, 'the row filtered out');
+      await untilRead(visible, (v) => !v, 'the row filtered out');
       await page.selectOption('#filter-status', '');
-      await until(visible, (v) => v, 'the row shown');
+      await untilRead(visible, (v) => v, 'the row shown');
 
       // The log shows the job's events; /metrics counts them.
       const logged = await page.$$eval('#log li', (lis) =>
@@ -356,7 +361,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
       expect(await page.$eval(`${logged} .data`, (d) => d.textContent)).toContain(
         '"action":"report"',
       );
-      await until(
+      await untilRead(
         () => rowStatus(page, 'b1'),
         (s) => s === 'null',
         'the failed job to end',
@@ -405,7 +410,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
           { timeout: 3 * HANG_GUARD_MS, polling: 100 },
         );
       // Every mirror converges (each fits in one buffer); then cancel them all.
-      await until(
+      await untilRead(
         async () => [...statuses.values()].filter((s) => s.includes('ready')).length,
         (n) => n === count,
         'every mirror ready',
@@ -418,7 +423,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
         ),
       );
       // QEMU's word first (its own events, on the test's monitor), then the page's.
-      await until(
+      await untilRead(
         async () => [...statuses.values()].filter((s) => s.at(-1) === 'null').length,
         (n) => n === count,
         'QEMU to end every job',
@@ -454,7 +459,7 @@ describe.each(TARGETS)('the dashboard against $label', (which) => {
         // The lanes whose places the view covers, once the page has drawn them.
         const firstIndex = Math.floor(view.top / laneHeight);
         const lastIndex = Math.min(count, Math.ceil((view.top + view.height) / laneHeight)) - 1;
-        const lanesInView = await until(
+        const lanesInView = await untilRead(
           () =>
             page.$$eval('#timeline-lanes li', (items) =>
               items.map((li) => ({
@@ -520,20 +525,20 @@ describe.each(TARGETS)('the dashboard on a QMP TCP socket of $label', (which) =>
         target: 'dst',
         sync: 'full',
       });
-      await until(
+      await untilRead(
         () => rowStatus(page, 'tcp-m1').catch(() => ''),
         (s) => s === 'ready',
         'ready',
       );
       await target.check.execute('job-complete', { id: 'tcp-m1' });
-      await until(
+      await untilRead(
         () => page.$eval('tr.job[data-id="tcp-m1"] .status', (s) => s.textContent),
         (t) => t === 'null (completed)',
         'the job completed',
       );
       const qemuSaw = statuses.get('tcp-m1') ?? [];
       expect(qemuSaw.at(-1)).toBe('null');
-      await until(
+      await untilRead(
         () => bands(page, 'tcp-m1'),
         (b) => b.at(-1) === 'null',
         'the timeline to end in null',
@@ -565,7 +570,7 @@ describe('the dashboard process', () => {
       cleanup.push(() => browser.close());
       const page = await browser.newPage();
       await page.goto(dashboard.url);
-      await until(
+      await untilRead(
         () => page.$$eval('.target h2 .state[data-state="connected"]', (s) => s.length),
         (n) => n === 2,
         'both targets connected',

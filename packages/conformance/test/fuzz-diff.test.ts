@@ -18,6 +18,7 @@
 // QMPKIT_FUZZ_IO_SEEDS the same for the io family.
 // Replay one failing seed, shrunk, with: pnpm --filter @qmpkit/conformance fuzz:diff -- --seed N
 
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
 import { CoverageTable } from '../src/fuzz/coverage.js';
@@ -26,7 +27,6 @@ import { heldBackFor } from '../src/fuzz/held-back.js';
 import type { FuzzVersion } from '../src/fuzz/model-version.js';
 import { describeFailure, fuzzTargets, predict, runBoth, setupTemplates } from '../src/fuzz/run.js';
 import { CI_FIXED_IO_SEEDS, CI_FIXED_SEEDS, parseSeeds } from '../src/fuzz/seeds.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 
 requireQemu();

@@ -1,9 +1,9 @@
 // The server-app README's incremental backup example, run as written with the built `qmpkit` and
 // `qmpkit-server`, and again with `qemu-storage-daemon` (7.2) in place of `qmpkit-server`, as the
 // README says: both runs must succeed and print the same, QEMU's output being the expectation.
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { readmeExample, runScript } from './readme-script.js';
 
 const cleanups: (() => void)[] = [];

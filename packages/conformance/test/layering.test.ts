@@ -28,6 +28,7 @@ describe('the level table of DESIGN.md', () => {
       ['dashboard', 3],
       ['server-app', 4],
       ['cli', 4],
+      ['test-support', null],
       ['conformance', null],
     ]);
   });
@@ -122,6 +123,33 @@ describe('the checker itself', () => {
     });
     expect(checkLayering(rows, [client])).toEqual([
       'packages/client: depends on @qmpkit/server, a sibling on its level',
+    ]);
+  });
+
+  test('lets any package take test support for its tests only, and keeps it private', () => {
+    const nbd = pkg('nbd', {
+      manifest: {
+        name: '@qmpkit/nbd',
+        devDependencies: { '@qmpkit/test-support': 'workspace:^' },
+      },
+      sources: [
+        { path: 'test/a.test.ts', text: "import { until } from '@qmpkit/test-support';\n" },
+        { path: 'src/b.ts', text: "import { until } from '@qmpkit/test-support';\n" },
+      ],
+    });
+    const client = pkg('client', {
+      manifest: {
+        name: '@qmpkit/client',
+        dependencies: { '@qmpkit/test-support': 'workspace:^' },
+      },
+    });
+    const published = pkg('test-support', {
+      manifest: { name: '@qmpkit/test-support', private: false },
+    });
+    expect(checkLayering(rows, [nbd, client, published])).toEqual([
+      'packages/nbd/src/b.ts: imports @qmpkit/test-support, which package.json does not declare',
+      'packages/client: depends on @qmpkit/test-support, a package its row does not allow',
+      'packages/test-support: test support must be private (never published)',
     ]);
   });
 

@@ -15,9 +15,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { publint } from 'publint';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { repoRoot } from '../src/repo.js';
 
 interface Manifest {

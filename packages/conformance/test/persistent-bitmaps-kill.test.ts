@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
 import { type Daemon, isProcessDaemon, qemuImg, requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { qemuTarget, qmpkitServerTarget, type Target } from '../src/scenario-runner.js';
 

@@ -5,9 +5,9 @@
 
 import * as types72 from '@qmpkit/qapi-types/7.2';
 import * as types10 from '@qmpkit/qapi-types/10.0';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
 import { startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 

@@ -1,12 +1,13 @@
 // Running a README's example as written: the `sh` block of a section, in a temporary directory,
 // with `qmpkit` and `qmpkit-server` on the PATH as a user has them. Whatever the script starts is
 // killed (its process group) when it is over or overdue; `cleanUp()` removes the directory.
+
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
 
 /** The first `sh` block of a README section (`readme` relative to this directory), as written. */

@@ -11,9 +11,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import { repoRoot } from '../src/repo.js';
 
 requireQemu();
@@ -86,10 +86,10 @@ async function killGroups(): Promise<void> {
       // Already gone.
     }
   }
-  const deadline = Date.now() + HANG_GUARD_MS;
-  while (groups.some((pgid) => groupMembers(pgid).length > 0) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(
+    () => groups.every((pgid) => groupMembers(pgid).length === 0),
+    'every README command to be gone',
+  );
 }
 
 afterAll(async () => {
@@ -147,8 +147,8 @@ describe("the README's two commands, on a fresh clone", () => {
       // npm start installs and builds before the server starts: several processes, each of which
       // may take a hang guard's time on a loaded machine.
       await until(
-        'the demo server to start',
         () => serverOut.out().includes('qmpkit-server demo:') || server.exitCode !== null,
+        'the demo server to start',
         3 * HANG_GUARD_MS,
       );
       expect(serverOut.out(), serverOut.err()).toContain('disks disk0, disk1, disk2');
@@ -162,13 +162,13 @@ describe("the README's two commands, on a fresh clone", () => {
       const watcher = shell(tourLine('npx qmpkit jobs watch'));
       const watch = collect(watcher);
       await until(
-        'the watcher to connect',
         () => connections() > before || watcher.exitCode !== null,
+        'the watcher to connect',
       );
       expect(watcher.exitCode, watch.err()).toBeNull();
       const mirror = collect(shell(tourLine('npx qmpkit run mirror')));
       expect(await mirror.done, mirror.err()).toBe(0);
-      await until('the watcher to see the end', () => watch.out().includes('"status":"null"'));
+      await until(() => watch.out().includes('"status":"null"'), 'the watcher to see the end');
       const statuses = watch
         .out()
         .split('\n')
@@ -192,8 +192,8 @@ describe("the README's two commands, on a fresh clone", () => {
       for (const child of children.slice(0, 2)) process.kill(-(child.pid as number), 'SIGINT');
       // npm and the shell die of the signal; the server shuts down cleanly and removes its socket.
       await serverOut.done;
-      await until('a clean shutdown', () => serverOut.err().includes('SIGINT, shutting down'));
-      await until('the socket to go', () => !existsSync(join(clone, 'qmpkit.sock')));
+      await until(() => serverOut.err().includes('SIGINT, shutting down'), 'a clean shutdown');
+      await until(() => !existsSync(join(clone, 'qmpkit.sock')), 'the socket to go');
     },
     8 * HANG_GUARD_MS,
   );

@@ -3,6 +3,7 @@
 // backup through their whole lifecycle via the recording proxy; the recording is then replayed and
 // the same client, sending the same lines, must receive the same session — byte for byte in
 // strict mode, equal after normalization in tolerant mode.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +16,9 @@ import {
   parseRecording,
   wireText,
 } from '@qmpkit/protocol';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS, until } from '../src/hang-guard.js';
 import { qemuForTests } from '../src/qemu-binaries.js';
 import { RawQmpSession } from '../src/raw-session.js';
 import { CLI_BIN, SERVER_BIN } from './cli-harness.js';
@@ -114,7 +115,7 @@ async function runSession(socketPath: string): Promise<{ raw: string; messages: 
     await step(LINES.garbage, (m) => isObject(m) && isObject(m.error) && !('id' in m));
     s.send(LINES.quit);
     await s.waitFor(replyTo('quit'), HANG_GUARD_MS, from);
-    await until('the server to close the connection', () => s.closed);
+    await until(() => s.closed, 'the server to close the connection');
     return { raw: s.received, messages: s.messages.map((m) => m.json as JsonValue) };
   } finally {
     await s.close();
@@ -136,7 +137,7 @@ async function startReplay(dir: string, file: string, mode: 'strict' | 'tolerant
     '--pidfile',
     pidfile,
   ]);
-  await until(`qmpkit-server --replay to start (${server.stderr()})`, () => existsSync(pidfile));
+  await until(() => existsSync(pidfile), `qmpkit-server --replay to start (${server.stderr()})`);
   return { socket, server };
 }
 
@@ -172,13 +173,15 @@ describe.each(targets)('record → replay against qemu-storage-daemon $version',
         file,
       ]);
       // The socket appears only once it listens (it is renamed into place).
-      await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
-        existsSync(proxySocket),
+      await until(
+        () => existsSync(proxySocket),
+        `the recording proxy to listen (${recorder.stderr()})`,
       );
       const recorded = await runSession(proxySocket);
       // QEMU quit: the proxy saw the server close. Stop recording as a user would.
-      await until('the recorded connection to end', () =>
-        recorder.stderr().includes('client 1 left'),
+      await until(
+        () => recorder.stderr().includes('client 1 left'),
+        'the recorded connection to end',
       );
       recorder.child.kill('SIGINT');
       expect(await recorder.exited).toBe(0);
@@ -290,12 +293,14 @@ describe.each(targets)(
           '--out',
           file,
         ]);
-        await until(`the recording proxy to listen (${recorder.stderr()})`, () =>
-          existsSync(proxySocket),
+        await until(
+          () => existsSync(proxySocket),
+          `the recording proxy to listen (${recorder.stderr()})`,
         );
         const recorded = await runClientSession(proxySocket);
-        await until('the recorded connection to end', () =>
-          recorder.stderr().includes('client 1 left'),
+        await until(
+          () => recorder.stderr().includes('client 1 left'),
+          'the recorded connection to end',
         );
         recorder.child.kill('SIGTERM');
         expect(await recorder.exited).toBe(0);

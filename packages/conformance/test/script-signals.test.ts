@@ -9,9 +9,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
 import { chromiumProcesses } from '../bench/chromium.mjs';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { requireChromium } from './browser-harness.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/readme-screenshot.mjs', import.meta.url));
@@ -57,16 +57,6 @@ function chromiumUnder(dir: string): { group: number; profile: string } | undefi
     }
   }
   return undefined;
-}
-
-async function until<T>(read: () => T | undefined, what: string, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {

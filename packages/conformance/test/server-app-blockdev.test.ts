@@ -1,14 +1,15 @@
 // qmpkit-server opens --blockdev options as qemu-storage-daemon does: the same command line gives
 // the same error line and exit code on both, or starts both with the same nodes. The expected
 // side is the real daemon, run by the test.
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterAll, describe, expect, test } from 'vitest';
 import { daemonArgs, requireQemu, startDaemon, startQemuStorageDaemon } from '../src/daemon.js';
-import { HANG_GUARD_MS } from '../src/hang-guard.js';
 import { RawQmpSession } from '../src/raw-session.js';
 
 const serverBin = fileURLToPath(

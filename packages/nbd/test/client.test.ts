@@ -1,12 +1,13 @@
 // Our client against qemu-nbd (the oracle) and against our server: the same calls must give the
 // same answers. Also the README's example, run as written (but in a temporary directory).
+
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { NbdError, NbdOptionError, SparseMemoryBackend } from '../src/index.js';
 import { connectNbd, listNbdExports, NbdServer, queryNbdExport } from '../src/node/index.js';
 import {
   type Endpoint,
-  HANG_GUARD_MS,
   qemuBuilds,
   removeDir,
   run,

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import type { NbdBackend, NbdQemuVersion } from '../src/index.js';
 import { type NbdListenOptions, NbdServer } from '../src/node/index.js';
 
@@ -16,28 +17,6 @@ export interface ToolResult {
 }
 
 const QEMU_TOOLS = new Set(['qemu-nbd', 'qemu-io', 'qemu-img']);
-
-/**
- * How long a test waits for one thing — a tool to run, a daemon to start or stop, a connection to
- * go, a read to reach the backend — before calling it a hang. A guard, never a measure of speed:
- * on a loaded 2-core machine (two fresh-clone CI runs beside eight busy sessions, load 60-95) one
- * qemu-io run has taken more than 30 s, and a deadline that only load can miss is a flake. A
- * test's own vitest timeout is a multiple of it (it waits for several things in a row).
- */
-export const HANG_GUARD_MS = 2 * 60_000;
-
-/** Waits until `condition` holds (polling each event-loop turn); fails after `ms`. */
-export async function until(
-  what: string,
-  condition: () => boolean,
-  ms = HANG_GUARD_MS,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A QEMU build whose qemu-nbd is the oracle and whose qemu-io / qemu-img drive both servers. */
 export interface QemuBuild {
@@ -140,16 +119,19 @@ export async function startQemuNbd(
       } catch {
         return; // already gone
       }
-      const deadline = Date.now() + HANG_GUARD_MS;
-      while (Date.now() < deadline) {
+      const gone = () => {
         try {
           process.kill(pid, 0);
+          return false;
         } catch {
-          return;
+          return true;
         }
-        await new Promise((r) => setTimeout(r, 20));
+      };
+      try {
+        await until(gone, `qemu-nbd (pid ${pid}) to exit on SIGTERM`);
+      } catch {
+        if (!gone()) process.kill(pid, 'SIGKILL');
       }
-      process.kill(pid, 'SIGKILL');
     },
   };
 }

@@ -3,13 +3,14 @@
 // backend with 64 KiB blocks, like qcow2's clusters, and the same bitmap). Every reply —
 // types, flags, error numbers, QEMU's message texts, extents, and where QEMU hangs up — must be
 // identical. The expected values are whatever qemu-nbd answers.
+
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
-  HANG_GUARD_MS,
   qemuBuilds,
   removeDir,
   run,

@@ -1,13 +1,14 @@
 // The real tools against qemu-nbd serving a file and against our server serving a sparse
 // backend with the same content: every output must be identical once the socket path is
 // replaced. qemu-nbd is the oracle; nothing here is copied from our own output.
+
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { type NbdBackend, NbdError, SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
-  HANG_GUARD_MS,
   normalize,
   qemuBuilds,
   removeDir,

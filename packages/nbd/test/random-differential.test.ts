@@ -2,13 +2,14 @@
 // and to our server serving a sparse backend: afterwards both must hold the same bytes
 // (`qemu-img compare`) and report the same map (`nbdinfo --map`). fast-check prints the seed
 // and the shrunk operation list of any difference.
+
 import { join } from 'node:path';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import {
   type Endpoint,
-  HANG_GUARD_MS,
   normalize,
   qemuBuilds,
   removeDir,

@@ -1,10 +1,11 @@
 // A byte-level NBD session for differential tests: sends hand-made options and requests and
 // records every reply as plain data, so the same script can be run against qemu-nbd and our
 // server and the records compared.
+
 import { connect, type Socket } from 'node:net';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { type ByteReader, type ByteWriter, EndOfStreamError } from '../src/index.js';
 import { socketStreams } from '../src/node/index.js';
-import { HANG_GUARD_MS } from './harness.js';
 
 const OPTS_MAGIC = 0x49484156454f5054n;
 

@@ -1,11 +1,12 @@
 // Garbage after the greeting — random options, random requests after a good handshake, random
 // bytes — never takes the server down: every connection ends, nothing is logged as an error
 // (only the warnings QEMU would print), and the next client is served normally.
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { SparseMemoryBackend } from '../src/index.js';
 import { connectNbd, type NbdServer } from '../src/node/index.js';
-import { HANG_GUARD_MS, removeDir, startOurs, tempDir, until } from './harness.js';
+import { removeDir, startOurs, tempDir } from './harness.js';
 import { cat, lstr, RawSession, u16, u32, u64 } from './raw-session.js';
 
 let dir: string | undefined;
@@ -109,7 +110,7 @@ test(
       }),
       { numRuns: 150 },
     );
-    await until('every connection to go', () => server!.connectionCount === 0);
+    await until(() => server!.connectionCount === 0, 'every connection to go');
     expect(errors).toEqual([]);
     const client = await connectNbd(
       { path },

@@ -1,8 +1,10 @@
 // The Node server's bounds and lifecycle: requests in flight, handshake deadline, export removal,
 // close, the unix socket's privacy, TCP on loopback, and backend errors as clients see them.
+
 import { lstat, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   EndOfStreamError,
@@ -12,7 +14,7 @@ import {
   SparseMemoryBackend,
 } from '../src/index.js';
 import { connectNbd, NbdListenError, NbdServer } from '../src/node/index.js';
-import { removeDir, tempDir, until } from './harness.js';
+import { removeDir, tempDir } from './harness.js';
 import { cat, lstr, RawSession, u16, u32 } from './raw-session.js';
 
 let dir: string | undefined;
@@ -77,7 +79,7 @@ describe('bounds', () => {
     server.addExport({ name: '', backend });
     const s = await rawGo((server.address as { path: string }).path);
     for (let i = 0; i < 20; i++) await s.request(0, 0, i, i * 512, 512);
-    await until('16 reads in the backend', () => stats.running === 16);
+    await until(() => stats.running === 16, '16 reads in the backend');
     // Give a 17th read every chance to slip through before releasing anything.
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(stats.calls).toBe(16);
@@ -96,7 +98,7 @@ describe('bounds', () => {
     const s = await RawSession.open((server.address as { path: string }).path);
     await s.greeting(3);
     expect(await s.closedByServer()).toBe(true);
-    await until('the connection to go', () => server.connectionCount === 0);
+    await until(() => server.connectionCount === 0, 'the connection to go');
   });
 
   test('an option longer than 32 MiB ends the session', async () => {
@@ -128,7 +130,7 @@ describe('lifecycle', () => {
     expect([...(await b.read(0, 2))]).toEqual([0, 0]);
     expect(server.exportNames()).toEqual(['b']);
     await b.disconnect();
-    await until('clients to go', () => server.connectionCount === 0);
+    await until(() => server.connectionCount === 0, 'clients to go');
   });
 
   test('close ends clients, fails their requests and removes the socket file', async () => {
@@ -142,7 +144,7 @@ describe('lifecycle', () => {
       () => 'answered',
       (error: unknown) => error,
     );
-    await until('the read to reach the backend', () => stats.calls === 1);
+    await until(() => stats.calls === 1, 'the read to reach the backend');
     // The server waits for what the backend is doing before it calls itself closed.
     const closing = server.close();
     gates.shift()!();
@@ -258,7 +260,7 @@ describe('request data in flight', () => {
     server.addExport({ name: '', backend });
     const s = await rawGo((server.address as { path: string }).path);
     for (let i = 0; i < 6; i++) await s.request(0, 0, i, i * 512, 512);
-    await until('two reads in the backend', () => stats.running === 2);
+    await until(() => stats.running === 2, 'two reads in the backend');
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(stats.calls).toBe(2);
     while (stats.calls < 6 || gates.length > 0) {

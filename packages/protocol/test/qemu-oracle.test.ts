@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeJson } from '../src/json/encode.js';
 import { JsonStreamer } from '../src/json/streamer.js';
@@ -61,12 +62,7 @@ beforeAll(async () => {
   );
   // QEMU creates the socket file before it listens; it writes the pidfile only once every option
   // (the monitor included) is processed, so that is when a connection is accepted.
-  // A generous deadline: the machine may be loaded.
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(pidfile)) {
-    if (Date.now() > deadline) throw new Error(`${QSD} did not start (no pidfile after 60 s)`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await until(() => existsSync(pidfile), `${QSD} to start (its pidfile)`);
   socket = connect(path);
   socket.on('data', (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);
@@ -87,9 +83,14 @@ beforeAll(async () => {
   }
 });
 
-afterAll(() => {
+afterAll(async () => {
   socket?.destroy();
-  daemon?.kill('SIGTERM');
+  if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+    // Gone before the directory holding its socket and pidfile is removed.
+    const exited = new Promise((resolve) => daemon?.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    await exited;
+  }
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 

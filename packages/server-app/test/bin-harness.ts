@@ -6,33 +6,13 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '@qmpkit/test-support';
 
 export const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
 
 export async function cleanUp(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
-}
-
-/**
- * How long a test waits for one thing (a bin to start or exit, a reply, an event, a file) before
- * calling it a hang. A guard, never a measure of speed: on a loaded 2-core machine (two
- * fresh-clone CI runs beside eight busy sessions, load 60-95) a bin has taken 38 s just to start,
- * so it is minutes, and it stays inside the suite's 180 s test timeout so that a hang is reported
- * as what never came.
- */
-export const HANG_GUARD_MS = 2 * 60_000;
-
-export async function until(
-  what: string,
-  condition: () => boolean,
-  ms = HANG_GUARD_MS,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A temporary directory, removed after the test. */
@@ -76,7 +56,7 @@ export async function startOnSocket(args: string[]) {
   const socket = join(dir, 'q.sock');
   const pid = join(dir, 'pid');
   const server = startServer([...args, '--socket', socket, '--pidfile', pid]);
-  await until(`the server (${server.stderr()})`, () => existsSync(pid));
+  await until(() => existsSync(pid), `the server (${server.stderr()})`);
   return { ...server, socket, dir };
 }
 
@@ -113,10 +93,10 @@ export function rawConnection(path: string) {
   };
   const reply = async (id: number) => {
     let found: Message | undefined;
-    await until(`the reply ${id}`, () => {
+    await until(() => {
       found = messages.find((m) => m.id === id);
       return found !== undefined;
-    });
+    }, `the reply ${id}`);
     return found!;
   };
   const call = async (execute: string, args?: Record<string, unknown>) =>
@@ -135,7 +115,7 @@ export function rawConnection(path: string) {
 /** A raw connection past the greeting and capabilities negotiation. */
 export async function client(path: string) {
   const c = rawConnection(path);
-  await until('the greeting', () => c.messages.length > 0);
+  await until(() => c.messages.length > 0, 'the greeting');
   await c.call('qmp_capabilities');
   return c;
 }

@@ -1,4 +1,5 @@
 // The built bin, spawned like a test setup would spawn qemu-storage-daemon.
+
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -14,8 +15,9 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { BIN, cleanUp, HANG_GUARD_MS, startServer as start, until } from './bin-harness.js';
+import { BIN, cleanUp, startServer as start } from './bin-harness.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -130,7 +132,7 @@ describe('qmpkit-server', () => {
       );
     const path = join(dir, 'all.sock');
     const server = start(['--socket', path, '--serve-all-clients']);
-    await until('the socket', () => existsSync(path));
+    await until(() => existsSync(path), 'the socket');
     const first = await greeting(path);
     const second = await greeting(path);
     expect(first.line).toMatch(/^\{"QMP": /);
@@ -161,13 +163,14 @@ describe('qmpkit-server', () => {
       { umask: '000' },
     );
     try {
-      await until('the server to listen', () =>
-        server.stderr().includes(`qmpkit-server: listening on unix socket ${path}`),
+      await until(
+        () => server.stderr().includes(`qmpkit-server: listening on unix socket ${path}`),
+        'the server to listen',
       );
       expect(statSync(path).mode & 0o777).toBe(0o600);
       // Every change made before this marker has been reported once the marker has.
       writeFileSync(join(socketDir, 'marker'), '');
-      await until('the marker to be reported', () => seen.some((s) => s.name === 'marker'));
+      await until(() => seen.some((s) => s.name === 'marker'), 'the marker to be reported');
     } finally {
       watcher.close();
     }
@@ -191,7 +194,7 @@ describe('qmpkit-server', () => {
       },
     });
     expect(JSON.parse(lines[2]!)).toMatchObject({ id: 1, return: { qemu: { major: 10 } } });
-    await until('the client to leave', () => server.stderr().includes('left'));
+    await until(() => server.stderr().includes('left'), 'the client to leave');
     expect(server.stderr()).toMatch(/client 1 connected to .*qmp\.sock/);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
@@ -224,8 +227,9 @@ describe('qmpkit-server', () => {
     ] as const) {
       const path = join(dir, `v${version}.sock`);
       const server = start(['--qemu-version', version, '--socket', path]);
-      await until('the server to listen', () =>
-        server.stderr().includes('listening on unix socket'),
+      await until(
+        () => server.stderr().includes('listening on unix socket'),
+        'the server to listen',
       );
       const lines = await exchange({ path }, ask, 3);
       expect(JSON.parse(lines[0]!)).toMatchObject({ QMP: { version: { qemu } } });
@@ -246,8 +250,9 @@ describe('qmpkit-server', () => {
       '--monitor',
       't',
     ]);
-    await until('the server to listen', () =>
-      /listening on tcp 127\.0\.0\.1:\d+\n/.test(server.stderr()),
+    await until(
+      () => /listening on tcp 127\.0\.0\.1:\d+\n/.test(server.stderr()),
+      'the server to listen',
     );
     const port = Number(/listening on tcp 127\.0\.0\.1:(\d+)/.exec(server.stderr())![1]);
     expect(port).toBeGreaterThan(0);
@@ -264,16 +269,16 @@ describe('qmpkit-server', () => {
     const path = join(dir, 'killed.sock');
     const pidfile = join(dir, 'killed.pid');
     const first = start(['--socket', path, '--pidfile', pidfile]);
-    await until('the pidfile', () => existsSync(pidfile));
+    await until(() => existsSync(pidfile), 'the pidfile');
     first.child.kill('SIGKILL');
     await first.exited;
     expect(existsSync(path)).toBe(true);
     expect(existsSync(pidfile)).toBe(true);
     const second = start(['--socket', path, '--pidfile', pidfile]);
-    await until('the restarted server to listen', () => second.stderr().includes('listening'));
+    await until(() => second.stderr().includes('listening'), 'the restarted server to listen');
     await until(
-      'the pidfile of the restarted server',
       () => readFileSync(pidfile, 'utf8') === `${second.child.pid}\n`,
+      'the pidfile of the restarted server',
     );
     const lines = await exchange({ path }, '{"execute":"qmp_capabilities","id":1}', 2);
     expect(JSON.parse(lines[1]!)).toEqual({ return: {}, id: 1 });
@@ -287,15 +292,15 @@ describe('qmpkit-server', () => {
     const path = join(dir, 'twice.sock');
     const pidfile = join(dir, 'twice.pid');
     const server = start(['--socket', path, '--pidfile', pidfile]);
-    await until('the pidfile', () => existsSync(pidfile));
+    await until(() => existsSync(pidfile), 'the pidfile');
     // A client that asks for a lot and reads nothing.
     const idle = connect(path);
     idle.pause();
     idle.on('error', () => {});
     idle.write(`{"execute":"qmp_capabilities"}${'{"execute":"query-qmp-schema"}'.repeat(20)}`);
-    await until('the client to connect', () => server.stderr().includes('connected'));
+    await until(() => server.stderr().includes('connected'), 'the client to connect');
     server.child.kill('SIGTERM');
-    await until('the shutdown to begin', () => server.stderr().includes('shutting down'));
+    await until(() => server.stderr().includes('shutting down'), 'the shutdown to begin');
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(existsSync(path)).toBe(false);
@@ -306,7 +311,7 @@ describe('qmpkit-server', () => {
   test('SIGINT with a --socket shortcut', async () => {
     const path = join(dir, 'int.sock');
     const server = start(['--socket', path]);
-    await until('the socket', () => existsSync(path));
+    await until(() => existsSync(path), 'the socket');
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
     expect(existsSync(path)).toBe(false);

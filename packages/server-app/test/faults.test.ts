@@ -1,6 +1,7 @@
 // qmpkit-server's seeded faults end to end: the built bin, a qmp-shell-style raw client, each
 // fault provoking what it mimics (and a control without it where QEMU's own behaviour is what
 // the fault changes), x-qmpkit-fault at run time, and replaying a run exactly from its seed.
+import { until } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   cleanUp,
@@ -10,7 +11,6 @@ import {
   startOnSocket,
   startServer,
   statusChange,
-  until,
 } from './bin-harness.js';
 
 afterEach(cleanUp);
@@ -31,7 +31,7 @@ describe('hold-greeting', () => {
     const held = rawConnection(server.socket);
     held.send('qmp_capabilities');
     held.send('query-jobs');
-    await until('the held client to connect', () => server.stderr().includes('client 1 connected'));
+    await until(() => server.stderr().includes('client 1 connected'), 'the held client to connect');
     const next = await client(server.socket);
     const plan = (await next.call('x-qmpkit-fault')).return as { fired: { what: string }[] };
     expect(plan.fired.map((f) => f.what)).toEqual(['held a greeting for ever']);
@@ -45,7 +45,7 @@ describe('hold-greeting', () => {
     const started = Date.now();
     const c = rawConnection(server.socket);
     const caps = c.send('qmp_capabilities');
-    await until('the greeting', () => c.messages.length > 0);
+    await until(() => c.messages.length > 0, 'the greeting');
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(c.messages[0]).toHaveProperty('QMP');
     expect(await c.reply(caps)).toEqual({ return: {}, id: caps });
@@ -69,9 +69,9 @@ describe('events-first', () => {
     const server = await startOnSocket([...DISKS, '--throughput', '64M', ...faults]);
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
-    await until('the mirror to run', () => c.messages.some(statusChange('j', 'running')));
+    await until(() => c.messages.some(statusChange('j', 'running')), 'the mirror to run');
     const cancel = c.send('job-cancel', { id: 'j' });
-    await until('the job to go', () => c.messages.some(statusChange('j', 'null')));
+    await until(() => c.messages.some(statusChange('j', 'null')), 'the job to go');
     await c.reply(cancel);
     return {
       reply: indexOf(c.messages, (m) => m.id === cancel),
@@ -103,7 +103,7 @@ describe('drop', () => {
     ]);
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
-    await until('the connection to drop', () => c.closed());
+    await until(() => c.closed(), 'the connection to drop');
     expect(c.messages.some(statusChange('j', 'running'))).toBe(true);
     expect(c.messages.some(statusChange('j', 'ready'))).toBe(false);
     expect(c.messages.some((m) => m.event === 'BLOCK_JOB_READY')).toBe(false);
@@ -117,7 +117,7 @@ describe('drop', () => {
     const server = await startOnSocket([...DISKS, '--fault', 'drop,command=blockdev-mirror']);
     const c = await client(server.socket);
     const mirror = c.send('blockdev-mirror', MIRROR);
-    await until('the connection to drop', () => c.closed());
+    await until(() => c.closed(), 'the connection to drop');
     expect(c.messages.some((m) => m.id === mirror)).toBe(false);
     const again = await client(server.socket);
     const jobs = (await again.call('query-jobs')).return as { id: string }[];
@@ -139,7 +139,7 @@ describe('io-error', () => {
     ]);
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', mirrorTo('stop'))).toMatchObject({ return: {} });
-    await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+    await until(() => c.messages.some(statusChange('j', 'paused')), 'the job to pause');
     expect(c.messages.find(jobError)).toMatchObject({
       data: { device: 'j', operation: 'write', action: 'stop' },
     });
@@ -154,7 +154,7 @@ describe('io-error', () => {
     const errors = () => c.messages.filter(jobError).length;
     const before = errors();
     expect(await c.call('job-resume', { id: 'j' })).toMatchObject({ return: {} });
-    await until('a second error', () => errors() > before);
+    await until(() => errors() > before, 'a second error');
   });
 
   test('on-target-error=report: the mirror fails with the errno of the fault', async () => {
@@ -165,7 +165,7 @@ describe('io-error', () => {
     ]);
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', mirrorTo('report'))).toMatchObject({ return: {} });
-    await until('the job to end', () => c.messages.some(statusChange('j', 'null')));
+    await until(() => c.messages.some(statusChange('j', 'null')), 'the job to end');
     expect(c.messages.find((m) => m.event === 'BLOCK_JOB_COMPLETED')).toMatchObject({
       data: { device: 'j', error: 'No space left on device' },
     });
@@ -176,10 +176,10 @@ describe('io-error', () => {
     const server = await startOnSocket([...DISKS, '--fault', 'io-error,node=dst,at=10,count=1']);
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', mirrorTo('stop'))).toMatchObject({ return: {} });
-    await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+    await until(() => c.messages.some(statusChange('j', 'paused')), 'the job to pause');
     expect(c.messages.find(jobError)).toMatchObject({ data: { operation: 'write' } });
     expect(await c.call('job-resume', { id: 'j' })).toMatchObject({ return: {} });
-    await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+    await until(() => c.messages.some(statusChange('j', 'ready')), 'the mirror to be ready');
   });
 
   test('a node that is not there: the server does not start', async () => {
@@ -237,9 +237,9 @@ describe('split and coalesce', () => {
       expect(await c.call('blockdev-mirror', { ...MIRROR, 'auto-dismiss': false })).toMatchObject({
         return: {},
       });
-      await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+      await until(() => c.messages.some(statusChange('j', 'ready')), 'the mirror to be ready');
       expect(await c.call('job-complete', { id: 'j' })).toMatchObject({ return: {} });
-      await until('the mirror to conclude', () => c.messages.some(statusChange('j', 'concluded')));
+      await until(() => c.messages.some(statusChange('j', 'concluded')), 'the mirror to conclude');
       expect(await c.call('job-dismiss', { id: 'j' })).toMatchObject({ return: {} });
       const plan = (await c.call('x-qmpkit-fault')).return as {
         fired: { kind: string }[];
@@ -319,7 +319,7 @@ describe('a seed replays a run exactly', () => {
     const c = await client(server.socket);
     for (let i = 0; i < 12; i++) await c.call('query-jobs');
     const plan = (await c.call('x-qmpkit-fault')).return as { fired: unknown[] };
-    await until('the seed on stderr', () => server.stderr().includes(`seed ${seed}`));
+    await until(() => server.stderr().includes(`seed ${seed}`), 'the seed on stderr');
     return plan.fired;
   }
 
@@ -334,7 +334,7 @@ describe('a seed replays a run exactly', () => {
     const server = await startOnSocket(['--fault', 'split']);
     await client(server.socket);
     const printed = /faults: seed \d+ \(repeat with --fault-seed \d+\)/;
-    await until('the seed on stderr', () => printed.test(server.stderr()));
+    await until(() => printed.test(server.stderr()), 'the seed on stderr');
   });
 });
 
@@ -394,7 +394,7 @@ describe('slow-progress and stall-progress', () => {
       expect(seen).toEqual([{ status: 'running', progress: 0 }]);
       expect(await c.call('x-qmpkit-fault', { clear: true })).toMatchObject({ return: {} });
       await c.call('x-qmpkit-clock-step', { ns: 1_100_000_000 });
-      await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+      await until(() => c.messages.some(statusChange('j', 'ready')), 'the mirror to be ready');
     },
   );
 
@@ -420,7 +420,7 @@ describe('slow-progress and stall-progress', () => {
     const c = await client(server.socket);
     const started = Date.now();
     expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
-    await until('the mirror to be ready', () => c.messages.some(statusChange('j', 'ready')));
+    await until(() => c.messages.some(statusChange('j', 'ready')), 'the mirror to be ready');
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   });
 });
@@ -440,7 +440,7 @@ test('io-error on --qemu-version 10.0: ENOSPC at 40%, on-target-error=stop, the 
   expect(await c.call('blockdev-mirror', { ...MIRROR, 'on-target-error': 'stop' })).toMatchObject({
     return: {},
   });
-  await until('the job to pause', () => c.messages.some(statusChange('j', 'paused')));
+  await until(() => c.messages.some(statusChange('j', 'paused')), 'the job to pause');
   expect(c.messages.find((m) => m.event === 'BLOCK_JOB_ERROR')).toMatchObject({
     data: { device: 'j', operation: 'write', action: 'stop' },
   });
@@ -452,7 +452,7 @@ describe('faults on the commands the server answers itself', () => {
     const c = await client(server.socket);
     expect(await c.call('blockdev-mirror', MIRROR)).toMatchObject({ return: {} });
     const quit = c.send('quit');
-    await until('the connection cut', () => c.closed());
+    await until(() => c.closed(), 'the connection cut');
     expect(c.messages.some((m) => m.id === quit)).toBe(false);
     // quit did its work: the server cancelled the job and ended cleanly.
     expect(await server.exited).toBe(0);
@@ -468,9 +468,9 @@ describe('faults on the commands the server answers itself', () => {
     ]);
     // The first client's negotiation is cut: qmp_capabilities ran, its reply never came.
     const cut = rawConnection(server.socket);
-    await until('the greeting', () => cut.messages.length > 0);
+    await until(() => cut.messages.length > 0, 'the greeting');
     cut.send('qmp_capabilities');
-    await until('the first client cut', () => cut.closed());
+    await until(() => cut.closed(), 'the first client cut');
     expect(cut.messages).toHaveLength(1);
 
     // The next one negotiates; its query-version answers late, and (as on QEMU, whose monitor

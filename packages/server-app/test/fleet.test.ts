@@ -1,9 +1,11 @@
 // qmpkit-server --fleet end to end: the built bin with several VMs, each its own block graph and
 // jobs behind its own monitor; `quit` ends one VM, SIGTERM the fleet (sockets and pidfile gone).
+
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
-import { cleanUp, client, startServer, statusChange, tempDir, until } from './bin-harness.js';
+import { cleanUp, client, startServer, statusChange, tempDir } from './bin-harness.js';
 
 afterEach(cleanUp);
 
@@ -27,7 +29,7 @@ async function startFleet(count: number, extra: string[] = []) {
     ...DISKS,
     ...extra,
   ]);
-  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  await until(() => existsSync(pid), `the fleet (${server.stderr()})`);
   return { ...server, dir, pid, socket: (i: number) => join(dir, `vm${i}.sock`) };
 }
 
@@ -45,7 +47,7 @@ test('each VM has its own graph and jobs; quit ends one VM; SIGTERM ends the fle
       sync: 'full',
     }),
   ).toMatchObject({ return: {} });
-  await until('vm1 mirror ready', () => vm1.messages.some(statusChange('m', 'ready')));
+  await until(() => vm1.messages.some(statusChange('m', 'ready')), 'vm1 mirror ready');
   expect(await vm2.call('query-jobs')).toMatchObject({ return: [] });
   expect(vm2.messages.some((m) => m.event !== undefined)).toBe(false);
   expect(
@@ -69,14 +71,14 @@ test('each VM has its own graph and jobs; quit ends one VM; SIGTERM ends the fle
   // quit ends VM 0 only.
   const vm0 = await client(fleet.socket(0));
   await vm0.call('quit');
-  await until('vm0 to close', () => vm0.closed());
-  await until('vm0 socket gone', () => !existsSync(fleet.socket(0)));
+  await until(() => vm0.closed(), 'vm0 to close');
+  await until(() => !existsSync(fleet.socket(0)), 'vm0 socket gone');
   expect(await vm1.call('query-jobs')).toMatchObject({ return: [{ id: 'm', status: 'ready' }] });
 
   // SIGTERM: every job cancelled (its events sent), every socket and the pidfile gone.
   process.kill(Number(readFileSync(fleet.pid, 'utf8')), 'SIGTERM');
   expect(await fleet.exited).toBe(0);
-  await until('vm1 to see its job go', () => vm1.messages.some(statusChange('m', 'null')));
+  await until(() => vm1.messages.some(statusChange('m', 'null')), 'vm1 to see its job go');
   for (const i of [1, 2]) expect(existsSync(fleet.socket(i))).toBe(false);
   expect(existsSync(fleet.pid)).toBe(false);
 });
@@ -87,7 +89,7 @@ test('TCP port 0: every VM listens on a port of its own', async () => {
   const server = startServer(['--fleet', '3', '--tcp', '127.0.0.1:0', '--pidfile', pid]);
   const listening = () => [...server.stderr().matchAll(/listening on tcp 127\.0\.0\.1:(\d+)/g)];
   // The pidfile comes after the log lines, but stderr reaches the test on its own pipe.
-  await until('the fleet', () => existsSync(pid) && listening().length === 3);
+  await until(() => existsSync(pid) && listening().length === 3, 'the fleet');
   const ports = listening().map((m) => Number(m[1]));
   expect(ports).toHaveLength(3);
   expect(new Set(ports).size).toBe(3);
@@ -122,8 +124,9 @@ test('--bandwidth: the jobs of every VM share it in equal parts', async () => {
       }),
     ).toMatchObject({ return: {} });
   }
-  await until('the budget shared by both jobs', () =>
-    fleet.stderr().includes('bandwidth: 67108864 bytes/s shared by 2 job(s)'),
+  await until(
+    () => fleet.stderr().includes('bandwidth: 67108864 bytes/s shared by 2 job(s)'),
+    'the budget shared by both jobs',
   );
   // One clock for the fleet: a second for both jobs, 32 MiB each (two 16 MiB mirror chunks).
   await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
@@ -136,12 +139,12 @@ test('--bandwidth: the jobs of every VM share it in equal parts', async () => {
   // budget.
   expect(await vms[1]!.call('job-cancel', { id: 'm' })).toMatchObject({ return: {} });
   await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
-  await until('the cancelled job to end', () => vms[1]!.messages.some(statusChange('m', 'null')));
+  await until(() => vms[1]!.messages.some(statusChange('m', 'null')), 'the cancelled job to end');
   await until(
-    'the budget shared by one job',
     () =>
       fleet.stderr().lastIndexOf('shared by 1 job(s)') >
       fleet.stderr().lastIndexOf('shared by 2 job(s)'),
+    'the budget shared by one job',
   );
   const [before] = (await vms[0]!.call('query-jobs')).return as Record<string, number>[];
   await vms[0]!.call('x-qmpkit-clock-step', { ns: 1_000_000_000 });
@@ -175,7 +178,7 @@ test('--fleet-file: VMs by name, each with its own disks, on %n sockets', async 
     '--blockdev',
     'null-co,node-name=scratch,size=1048576',
   ]);
-  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  await until(() => existsSync(pid), `the fleet (${server.stderr()})`);
   const nodes = async (vm: string) => {
     const c = await client(join(dir, `${vm}.sock`));
     const r = await c.call('query-named-block-nodes');
@@ -241,7 +244,7 @@ test('--lint and faults in a fleet: each VM its own findings and fault plan', as
     '--lint-poll-interval',
     '60000',
   ]);
-  await until(`the fleet (${server.stderr()})`, () => existsSync(pid));
+  await until(() => existsSync(pid), `the fleet (${server.stderr()})`);
   const a = await client(join(dir, 'a.sock'));
   const b = await client(join(dir, 'b.sock'));
   // Each VM's plan: the command line's fault, its own from the file; seeded 5 + its number.
@@ -263,7 +266,7 @@ test('--lint and faults in a fleet: each VM its own findings and fault plan', as
   });
   // a's own fault cuts a's connection; b answers the same command.
   a.send('query-block-jobs');
-  await until('a cut off', () => a.closed());
+  await until(() => a.closed(), 'a cut off');
   expect(a.messages.some((m) => 'return' in m && Array.isArray(m.return))).toBe(false);
   expect(await b.call('query-block-jobs')).toMatchObject({ return: [] });
 

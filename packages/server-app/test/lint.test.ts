@@ -1,9 +1,11 @@
 // qmpkit-server --lint end to end: the built bin, a raw client misusing the job API, the
 // findings through x-qmpkit-lint, the JSON report and the exit status at `quit`.
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
-import { cleanUp, client, startServer, tempDir, until } from './bin-harness.js';
+import { cleanUp, client, startServer, tempDir } from './bin-harness.js';
 
 afterEach(cleanUp);
 
@@ -26,7 +28,7 @@ test('findings through x-qmpkit-lint, in the report, and as the exit status with
     '--lint-poll-interval',
     '60000',
   ]);
-  await until(`the server (${server.stderr()})`, () => existsSync(join(dir, 'pid')));
+  await until(() => existsSync(join(dir, 'pid')), `the server (${server.stderr()})`);
   const c = await client(socket);
   const schema = (await c.call('query-qmp-schema')).return as { name: string }[];
   expect(schema.some((e) => e.name === 'x-qmpkit-lint')).toBe(true);
@@ -46,11 +48,13 @@ test('findings through x-qmpkit-lint, in the report, and as the exit status with
       'auto-dismiss': false,
     }),
   ).toMatchObject({ return: {} });
-  await until('the backup to conclude', () =>
-    c.messages.some(
-      (m) =>
-        m.event === 'JOB_STATUS_CHANGE' && (m.data as { status: string }).status === 'concluded',
-    ),
+  await until(
+    () =>
+      c.messages.some(
+        (m) =>
+          m.event === 'JOB_STATUS_CHANGE' && (m.data as { status: string }).status === 'concluded',
+      ),
+    'the backup to conclude',
   );
   await c.call('query-jobs');
   await c.call('query-jobs');
@@ -73,7 +77,7 @@ test("without --lint the schema is exactly QEMU's and the exit status 0", async 
   const dir = tempDir('qmpkit-lint-');
   const socket = join(dir, 'q.sock');
   const server = startServer(['--socket', socket, '--pidfile', join(dir, 'pid')]);
-  await until('the server', () => existsSync(join(dir, 'pid')));
+  await until(() => existsSync(join(dir, 'pid')), 'the server');
   const c = await client(socket);
   expect(await c.call('x-qmpkit-lint')).toMatchObject({ error: { class: 'CommandNotFound' } });
   await c.call('quit');

@@ -1,8 +1,9 @@
 // SIGTERM with a job running: as qemu-storage-daemon 7.2 does (recorded: a 64 MiB null-co backup
 // at speed 1, then SIGTERM), the client sees the job drained, cancelled and gone — paused,
 // running, aborting, BLOCK_JOB_CANCELLED, concluded, null — before the connection ends.
+import { until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
-import { cleanUp, client, startOnSocket, until } from './bin-harness.js';
+import { cleanUp, client, startOnSocket } from './bin-harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -28,7 +29,7 @@ test('SIGTERM cancels the running jobs; their events arrive before EOF', async (
   });
   const before = c.messages.length;
   server.child.kill('SIGTERM');
-  await until('the server to close the connection', () => c.closed());
+  await until(() => c.closed(), 'the server to close the connection');
   const after = c.messages.slice(before).map((m) => {
     const data = m.data as Record<string, unknown>;
     return m.event === 'JOB_STATUS_CHANGE' ? `${data.id} ${data.status}` : { [`${m.event}`]: data };

@@ -1,8 +1,9 @@
 // Fuzzing: random bytes and near-valid JSON never crash the server; every input is answered or
 // waited on as QEMU would, and after a control-byte reset a valid command is answered.
+import { until } from '@qmpkit/test-support';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { harness, until } from '../test/helpers.js';
+import { harness } from '../test/helpers.js';
 
 const FRAGMENTS = [
   '{',
@@ -84,7 +85,6 @@ describe('fuzz', () => {
         await client.waitFor(2);
         await until(
           () => client.messages.some((m) => (m as { id?: unknown }).id === 'probe'),
-          undefined,
           `the probe reply after ${JSON.stringify(data)}`,
         );
         // Everything before the probe reply is a reply or error object, one per input item.

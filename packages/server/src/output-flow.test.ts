@@ -1,9 +1,11 @@
 // The output bound and the flow control that keeps replies under it (issue 14): a client that
 // reads gets every reply whatever it pipelines and whatever the bound; one that stops reading
 // stops the server reading its input and running its requests; only events cut a client off.
+
 import type { JsonValue } from '@qmpkit/protocol';
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
-import { harness, type TestClient, until } from '../test/helpers.js';
+import { harness, type TestClient } from '../test/helpers.js';
 import { REQUEST_QUEUE_MAX } from './dispatcher.js';
 import { OUTPUT_HIGH_WATER_BYTES } from './session.js';
 
@@ -39,7 +41,7 @@ describe('backpressure and bounds (issue 14)', () => {
         speed: 0,
       });
     }
-    await until(() => h.server.clientCount === 0, undefined, 'the disconnect');
+    await until(() => h.server.clientCount === 0, 'the disconnect');
     const warnings = h.logs.filter(([, m]) => m.includes('is not reading its output'));
     expect(warnings).toHaveLength(1);
     expect(h.logs.filter(([level]) => level === 'error')).toEqual([]);
@@ -72,7 +74,6 @@ describe('backpressure and bounds (issue 14)', () => {
       await client.send(text);
       await until(
         () => client.messages.length === 6 || client.closes.length > 0,
-        undefined,
         'five replies or a disconnect',
       );
       expect(client.closes).toEqual([]);
@@ -105,7 +106,7 @@ describe('backpressure and bounds (issue 14)', () => {
     // Each reply is at least 24 bytes; what the server answers before it stops reading is
     // what fits under the high-water mark, plus the requests it had already read.
     const bound = Math.ceil(OUTPUT_HIGH_WATER_BYTES / 24) + REQUEST_QUEUE_MAX + 1;
-    await until(() => answered > bound / 2, undefined, 'the first replies');
+    await until(() => answered > bound / 2, 'the first replies');
     await roundTrips(probe, 20);
     const stalled = answered;
     await roundTrips(probe, 20);
@@ -145,10 +146,10 @@ describe('backpressure and bounds (issue 14)', () => {
     for (let i = 0; i < REQUEST_QUEUE_MAX; i++) text += `{"execute":"query-jobs","id":${i}}`;
     const sent = client.send(text);
     // The first request holds the dispatcher, the others are read in the same turn.
-    await until(() => calls === 1, undefined, 'the first call');
+    await until(() => calls === 1, 'the first call');
     release();
     // One 50 KB reply fits under the high-water mark; the second passes it.
-    await until(() => calls >= 2, undefined, 'the second call');
+    await until(() => calls >= 2, 'the second call');
     await roundTrips(probe, 10);
     expect(calls).toBe(2);
     expect(h.server.clientCount).toBe(2);

@@ -1,8 +1,10 @@
 // The wire rules of reference qmp-protocol.md §2–§5 and §7, over the in-memory linked pair.
 // Expected texts are QEMU 7.2's, copied from the reference (verified on the real binaries).
+
 import { splitEvery } from '@qmpkit/protocol/testing';
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
-import { harness, until } from '../test/helpers.js';
+import { harness } from '../test/helpers.js';
 import { QMP_SERVER_CODEC } from './codec.js';
 
 const err = (desc: string, klass = 'GenericError') => ({ error: { class: klass, desc } });

@@ -1,10 +1,12 @@
 // Handlers, events and their order, flow control (§6), monitors and disconnects (§10), the
 // output bound, built-ins, quit and close — over the in-memory linked pair.
+
 import { CommandError, type JsonValue } from '@qmpkit/protocol';
 import { createLinkedPair } from '@qmpkit/protocol/testing';
 import { type IntrospectionEntry, qmpSchema } from '@qmpkit/qapi-types/7.2';
+import { until } from '@qmpkit/test-support';
 import { describe, expect, expectTypeOf, onTestFinished, test, vi } from 'vitest';
-import { delay, harness, testSchema, until } from '../test/helpers.js';
+import { delay, harness, testSchema } from '../test/helpers.js';
 import { QMP_SERVER_CODEC } from './codec.js';
 import { QmpServer } from './server.js';
 import type { CommandContext, HandlerMap } from './types.js';

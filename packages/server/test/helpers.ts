@@ -2,6 +2,7 @@
 import type { CodecOptions, JsonValue, Transport } from '@qmpkit/protocol';
 import { createLinkedPair, type LinkedPairOptions } from '@qmpkit/protocol/testing';
 import { qmpSchema, qmpSchemaExtras } from '@qmpkit/qapi-types/7.2';
+import { HANG_GUARD_MS, until } from '@qmpkit/test-support';
 import { onTestFinished } from 'vitest';
 import { QMP_SERVER_CODEC } from '../src/codec.js';
 import { type Monitor, QmpServer } from '../src/server.js';
@@ -18,27 +19,6 @@ export interface TestClient {
   readonly replies: JsonValue[];
   /** Sends qmp_capabilities (optionally enabling oob) and waits for its reply. */
   negotiate(oob?: boolean): Promise<void>;
-}
-
-/**
- * How long a test waits for one thing (a reply, a disconnect, a socket event) before calling it a
- * hang. A guard, never a measure of speed: on a loaded 2-core machine (two fresh-clone CI runs
- * beside eight busy sessions, load 60-95) encoding a few schema replies has taken seconds, and a
- * deadline that only load can miss is a flake. It stays inside the suite's 180 s test timeout so
- * that a hang is reported as what never came.
- */
-export const HANG_GUARD_MS = 2 * 60_000;
-
-export async function until(
-  predicate: () => boolean,
-  ms = HANG_GUARD_MS,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 export function delay(ms: number): Promise<void> {
@@ -87,8 +67,8 @@ export function harness(options: Partial<QmpServerOptions> = {}): Harness {
       const waitFor = async (count: number, ms = HANG_GUARD_MS) => {
         await until(
           () => messages.length >= count,
-          ms,
           `${count} messages, got ${JSON.stringify(messages)}`,
+          ms,
         );
         return messages;
       };

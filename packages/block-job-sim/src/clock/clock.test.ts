@@ -1,3 +1,4 @@
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
 import { RealClock, VirtualClock } from './clock.js';
 
@@ -76,10 +77,7 @@ describe('RealClock', () => {
     clock.setTimer(1e6, () => seen.push(1));
     clock.setTimer(5e9, () => seen.push(5000));
     ms = 3;
-    const deadline = Date.now() + 60_000;
-    while (seen.length < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await until(() => seen.length >= 2);
     expect(seen).toEqual([1, 2]);
     clock.close();
     ms = 10_000;

@@ -2,7 +2,7 @@
 // record it keeps, the shape of a prediction, the QMP arguments of the commands it predicts, and
 // the query answers it expects (§4.3, §8.2). QEMU facts: docs/reference/job-semantics.md.
 
-import { HANG_GUARD_MS } from '../hang-guard.js';
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import {
   anyInt,
   blockJobInfo,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ConnectError, ProtocolError, StateError } from '../errors.js';
 import type { JsonValue } from '../json/value.js';
@@ -34,14 +35,6 @@ function record(t: Transport) {
   t.onerror = (e) => log.errors.push(e);
   t.onclose = (c) => log.closes.push(c);
   return log;
-}
-
-async function until(predicate: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition never became true');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 /** A tiny QMP-ish server: greets, answers every command with {"return": {}, "id"}. */

@@ -1,3 +1,4 @@
+import { until } from '@qmpkit/test-support';
 import { describe, expect, test } from 'vitest';
 import { ConnectError, ProtocolError, StateError } from '../errors.js';
 import type { JsonValue } from '../json/value.js';
@@ -19,13 +20,14 @@ function record(t: Transport) {
   return log;
 }
 
-/** Waits until `predicate` holds, turning the event loop (macrotasks). */
-async function until(predicate: () => boolean, limit = 1000): Promise<void> {
-  for (let i = 0; i < limit; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('condition never became true');
+/**
+ * Lets the event loop run `count` macrotask turns: the pair delivers each chunk in a turn of its
+ * own, so after as many turns as there are chunks in flight whatever could arrive has arrived.
+ * For checking that something did NOT happen; counted in turns, not milliseconds, so load
+ * cannot shorten it.
+ */
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe('createLinkedPair', () => {
@@ -65,7 +67,7 @@ describe('createLinkedPair', () => {
     await client.start();
     await client.sendRaw('{"execute":"a"}'); // completes: it fits in the pipe's buffer
     await client.sendRaw('{"execute":"b"}');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await turns(10);
     expect(s.messages).toEqual([]);
     await server.start();
     await until(() => s.messages.length === 2);
@@ -111,7 +113,7 @@ describe('createLinkedPair', () => {
     void client.sendRaw('{"execute":"c"}').then(() => {
       secondWritten = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await turns(10);
     expect(s.messages).toEqual([{ execute: 'a' }]);
     expect(secondWritten).toBe(false);
     server.resume(); // delivers b (already read), then pauses again

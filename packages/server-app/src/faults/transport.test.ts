@@ -1,4 +1,5 @@
 import type { Transport, TransportState } from '@qmpkit/protocol';
+import { until } from '@qmpkit/test-support';
 import { afterEach, describe, expect, test } from 'vitest';
 import { FaultPlan } from './plan.js';
 import type { FaultSpec } from './spec.js';
@@ -45,14 +46,6 @@ function wrap(faults: FaultSpec[], seed = 1) {
   const outer = new FaultTransport(inner, new FaultPlan(seed, faults));
   open.push(outer);
   return { inner, outer };
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const LINE = '{"return": {}, "id": 1}\r\n';

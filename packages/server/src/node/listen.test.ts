@@ -15,8 +15,9 @@ import {
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@qmpkit/test-support';
 import { afterAll, describe, expect, test } from 'vitest';
-import { testSchema, until } from '../../test/helpers.js';
+import { testSchema } from '../../test/helpers.js';
 import { QmpServer } from '../server.js';
 import { ListenError, listenTcp, listenUnix } from './listen.js';
 
@@ -91,7 +92,7 @@ describe('unix sockets', () => {
       expect(lstatSync(path).mode & 0o777).toBe(0o600);
       // Everything before this marker has been reported once the marker has.
       writeFileSync(join(watched, 'marker'), '');
-      await until(() => seen.some((s) => s.name === 'marker'), undefined, 'the marker event');
+      await until(() => seen.some((s) => s.name === 'marker'), 'the marker event');
       const socketEvents = seen.filter((s) => s.name === 'r.sock');
       expect(socketEvents.length).toBeGreaterThan(0);
       // It appeared with its final mode: no mode change (IN_ATTRIB) once it was reachable.

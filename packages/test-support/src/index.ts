@@ -1,0 +1,1 @@
+export { HANG_GUARD_MS, until } from './hang-guard.js';
