@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectQmp } from '@qmpkit/client/node';
+import { until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
 import { SERVER_BIN } from './cli-harness.js';
 import { readmeExample, runScript } from './readme-script.js';
@@ -122,11 +123,13 @@ test("this repo's client on three VMs of a fleet at once: each runs its own mirr
     if (fleet.exitCode === null && fleet.signalCode === null) fleet.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  const deadline = Date.now() + 120_000;
-  while (!existsSync(pidfile)) {
-    if (fleet.exitCode !== null || Date.now() > deadline) throw new Error(`no fleet: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until(
+    () => {
+      if (fleet.exitCode !== null) throw new Error(`no fleet: ${stderr}`);
+      return existsSync(pidfile);
+    },
+    () => `the fleet's pidfile: ${stderr}`,
+  );
   const clients = await Promise.all(
     [0, 1, 2].map((vm) => connectQmp({ path: join(dir, `vm${vm}.sock`) })),
   );

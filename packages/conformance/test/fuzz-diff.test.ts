@@ -130,9 +130,13 @@ describe('random differential tester (qemu-storage-daemon vs qmpkit-server)', ()
     8 * HANG_GUARD_MS,
   );
 
-  test(`io family, QEMU 7.2, ${ioSeeds.length} seeds: NBD exports, guest writes and filter-node queries beside jobs`, async () => {
-    await runSeeds('7.2', 'io', ioSeeds);
-  }, 8 * HANG_GUARD_MS);
+  test(
+    `io family, QEMU 7.2, ${ioSeeds.length} seeds: NBD exports, guest writes and filter-node queries beside jobs`,
+    async () => {
+      await runSeeds('7.2', 'io', ioSeeds);
+    },
+    8 * HANG_GUARD_MS,
+  );
 
   test.skipIf(qemu10 === undefined)(
     `io family, QEMU 10.0, ${ioSeeds.length} seeds: NBD exports, guest writes and filter-node queries beside jobs`,

@@ -19,6 +19,7 @@
 //   sits on the source; len and offset grow by the dirty granules); on 10.0 the export writes
 //   below mirror_top, whose bitmap never sees it.
 
+import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { bitmapInfo, filterNodeInfo, nullCoInfo } from '../block-node-info.js';
 import {
   event,
@@ -258,7 +259,7 @@ export class IoModel {
         `copied the guest write: offset and len ${offset}`,
         (j) => j.busy === false && j.offset === offset && j.len === len,
       ),
-      timeoutMs: 20_000,
+      timeoutMs: HANG_GUARD_MS,
     };
     return steps([write, settled], io);
   }
