@@ -38,7 +38,13 @@ describe('the level table of DESIGN.md', () => {
     const names = (n: string) => [...(a.get(n)?.runtime ?? [])].sort();
     expect(names('qapi-codegen')).toEqual([]);
     expect(names('qapi-types')).toEqual([]);
-    expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual(['@qmpkit/qapi-codegen']);
+    expect([...(a.get('qapi-types')?.dev ?? [])]).toEqual([
+      '@qmpkit/qapi-codegen',
+      '@qmpkit/test-support',
+    ]);
+    expect([...(a.get('protocol')?.dev ?? [])]).toEqual(['@qmpkit/test-support']);
+    expect([...(a.get('test-support')?.dev ?? [])]).toEqual([]);
+    expect(names('test-support')).toEqual([]);
     expect(names('client')).toEqual(['@qmpkit/protocol', '@qmpkit/qapi-types']);
     expect(names('nbd')).toEqual(['@qmpkit/protocol']);
     expect(names('protocol')).toEqual([]);
