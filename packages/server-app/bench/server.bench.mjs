@@ -1,9 +1,10 @@
 // The server's cost per command, measured with the same raw-socket client in one run:
 //  - `query-jobs` round trips per second against qmpkit-server and against a bare Node QMP server
 //    (bare-qmp-server.mjs: greets, answers `{}`, no validation, no dispatch), sequential and 64 in
-//    flight, in alternating rounds (the median of each), and their ratio; and the CPU time each
-//    server process spent per command (from /proc/PID/schedstat, so the figure does not depend on
-//    what else the machine runs), and the ratio of the bare server's to qmpkit-server's;
+//    flight, in alternating rounds after warm-up rounds (the median of each), and their ratio;
+//    and the CPU time each server process spent per command (from /proc/PID/schedstat, so the
+//    figure does not depend on what else the machine runs), and the ratio of the bare server's
+//    to qmpkit-server's;
 //  - `query-version` round trips per second against qmpkit-server and a real qemu-storage-daemon;
 //  - sequential `query-jobs` sent with and without a newline after it, on both servers.
 // Run after `pnpm build`. Prints one line per figure: `name: value unit`.
@@ -19,6 +20,7 @@ const BARE = fileURLToPath(new URL('./bare-qmp-server.mjs', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const PIPELINE_DEPTH = 64;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARM_UP_ROUNDS = Number(process.env.BENCH_WARM_UP_ROUNDS ?? 3);
 
 async function startServer(command, args, dir, name, monitorArgs = qemuMonitor) {
   const path = join(dir, `${name}.sock`);
@@ -129,6 +131,13 @@ try {
     ['sequential', sequential],
     ['in-flight-64', pipelined],
   ]) {
+    // Rounds each first, not counted: the JIT warms up. At a high machine load the optimizing
+    // compiler's threads wait for a core, and the first rounds cost several times as much CPU
+    // per command (seen: 190, 95, then 25-30 µs) and would sway the median.
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+      await fn(ours.path, 'query-jobs');
+      await fn(bare.path, 'query-jobs');
+    }
     // Alternating rounds, so both servers see the same machine load.
     const mine = [];
     const partner = [];
