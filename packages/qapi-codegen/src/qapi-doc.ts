@@ -208,14 +208,16 @@ export class QapiDoc {
   }
 
   private appendFreeform(line: string): void {
-    const m = /^(@\S+:)/.exec(line);
+    // Tested by first character before any regex: this runs for every doc comment line.
+    const m = line.startsWith('@') ? /^(@\S+:)/.exec(line) : null;
     if (m) {
       throw this.error('doc-syntax', `'${m[1]}' not allowed in free-form documentation`);
     }
     const section = this.current;
     if (!section) throw this.error('doc-syntax', 'text after the end of the comment');
-    if (line !== '') {
-      const indent = /^\s*/.exec(line)?.[0].length ?? 0;
+    if (line !== '' && section.indent > 0) {
+      // The leading white space (trimStart strips exactly what `\s` matches).
+      const indent = line.length - line.trimStart().length;
       if (indent < section.indent) {
         throw this.error(
           'doc-indent',
