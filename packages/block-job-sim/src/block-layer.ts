@@ -25,6 +25,7 @@ import {
   attach,
   commitLocks,
   cumulativePermissions,
+  detachFromChild,
   refreshPermissions,
   releaseBackingBlocker,
 } from './block-layer/node-graph.js';
@@ -35,7 +36,7 @@ import {
   type NodeBitmaps,
 } from './block-layer/node-info.js';
 import type { MutableNode, NodeUser } from './block-layer/node-state.js';
-import { checkNewNodeName, NodeOpener } from './block-layer/open-node.js';
+import { checkNewNodeName, NodeOpener, probeImageFormat } from './block-layer/open-node.js';
 import { canonicalBlockdevOptions } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import type { ImageStore } from './image-store.js';
@@ -93,6 +94,16 @@ export class BlockLayer {
   readonly #persistentBitmaps: PersistentBitmaps;
   /** Where failures to store an image's metadata on close go (QEMU: stderr). */
   onCloseError: ((message: string) => void) | undefined;
+  /**
+   * Called once for each change of the block graph that QEMU makes under the graph's write lock
+   * (bdrv_graph_wrlock) while the layer opens and closes nodes: a child attached, a format
+   * probe's BlockBackend attached or dropped, a failed open undone, a node closed (see
+   * block-layer/open-node.ts). From QEMU 8.2 on each one drains every node, so the simulator
+   * pauses and resumes its jobs there. Called when the operation that made them has finished.
+   */
+  onGraphChange: (() => void) | undefined;
+  /** Graph changes made by the operation under way, reported when it has finished. */
+  #graphChanges = 0;
 
   constructor(options: BlockLayerOptions) {
     this.#store = options.store;
@@ -106,6 +117,9 @@ export class BlockLayer {
       qcow2Opened: (node) => this.#persistentBitmaps.load(node),
       generatedNodeName: () => this.generatedNodeName(),
       isJobFilterName: (name) => this.hasJobFilter(name),
+      graphChanged: () => {
+        this.#graphChanges++;
+      },
     });
   }
 
@@ -306,23 +320,28 @@ export class BlockLayer {
     } catch (error) {
       this.#rollback(created);
       throw error;
+    } finally {
+      this.#reportGraphChanges();
     }
     return [...created];
   }
 
+  /** The nodes a failed blockdev-add had opened are closed again (a graph change each). */
   #rollback(created: readonly MutableNode[]): void {
     for (const node of created) this.#closeImage(node);
     for (const node of created) {
       const index = this.#nodes.indexOf(node);
       if (index >= 0) this.#nodes.splice(index, 1);
-      for (const child of node.children) {
-        const users = (child.node as MutableNode).users;
-        const at = users.findIndex((u) => u.kind === 'node' && u.parent === node);
-        if (at >= 0) users.splice(at, 1);
-        releaseBackingBlocker(child, node);
-      }
+      for (const child of node.children) detachFromChild(child, node);
+      this.#graphChanges++;
     }
     commitLocks(this.#nodes);
+  }
+
+  #reportGraphChanges(): void {
+    const changes = this.#graphChanges;
+    this.#graphChanges = 0;
+    for (let i = 0; i < changes; i++) this.onGraphChange?.();
   }
 
   #mutable(node: BlockNode): MutableNode {
@@ -389,6 +408,7 @@ export class BlockLayer {
       mutable.holds--;
       this.#unref(mutable);
       commitLocks(this.#nodes);
+      this.#reportGraphChanges();
     };
   }
 
@@ -431,6 +451,7 @@ export class BlockLayer {
     }
     mutable.autoBackingFile = backingFile ?? '';
     commitLocks(this.#nodes);
+    this.#reportGraphChanges();
   }
 
   // ---- blockdev-del -------------------------------------------------------------------------
@@ -451,22 +472,24 @@ export class BlockLayer {
     node.monitorOwned = false;
     const closed = this.#unref(node);
     commitLocks(this.#nodes);
+    this.#reportGraphChanges();
     return closed;
   }
 
-  /** Closes the node unless something keeps it, then its children; how many it closed. */
+  /**
+   * Closes the node unless something keeps it, then its children; how many it closed. Each
+   * close is a graph change (bdrv_close detaches the node's children under the write lock).
+   */
   #unref(node: MutableNode): number {
     if (node.monitorOwned || node.users.length > 0 || node.holds > 0) return 0;
     let closed = 1;
+    this.#graphChanges++;
     this.#closeImage(node);
     const index = this.#nodes.indexOf(node);
     if (index >= 0) this.#nodes.splice(index, 1);
     for (const child of node.children) {
-      const childNode = child.node as MutableNode;
-      const at = childNode.users.findIndex((u) => u.kind === 'node' && u.parent === node);
-      if (at >= 0) childNode.users.splice(at, 1);
-      releaseBackingBlocker(child, node);
-      closed += this.#unref(childNode);
+      detachFromChild(child, node);
+      closed += this.#unref(child.node as MutableNode);
     }
     return closed;
   }
@@ -540,18 +563,38 @@ export class BlockLayer {
 
   /**
    * The work of a `create` job: validates the options as QEMU's driver does and writes an empty
-   * image. Throws a CommandError whose desc is what QEMU reports as the job's `error`.
+   * image. Throws a CommandError whose desc is what QEMU reports as the job's `error`. With
+   * `graphChanges` (bdrv_img_create of a drive-* command), the graph changes the driver makes
+   * formatting the image are reported (onGraphChange).
    */
-  create(options: BlockdevCreateOptions): void {
-    createImage(
-      {
-        store: this.#store,
-        nodes: this.#nodes,
-        lookupNode: (name) => this.lookupNode(name),
-        attachBackend: (node, permissions) => this.attachBackend(node, permissions),
-      },
-      options,
-    );
+  create(options: BlockdevCreateOptions, how: { readonly graphChanges?: boolean } = {}): void {
+    try {
+      createImage(
+        {
+          store: this.#store,
+          nodes: this.#nodes,
+          lookupNode: (name) => this.lookupNode(name),
+          attachBackend: (node, permissions) => this.attachBackend(node, permissions),
+          graphChanged: () => {
+            this.#graphChanges++;
+          },
+        },
+        options,
+      );
+    } finally {
+      // A create job formats the image in its coroutine, after the command's reply: its graph
+      // changes (and their drains) are not simulated there.
+      if (how.graphChanges !== true) this.#graphChanges = 0;
+      this.#reportGraphChanges();
+    }
+  }
+
+  /**
+   * The format bdrv_open() finds for an image file given without one: qcow2 by its magic,
+   * anything else raw.
+   */
+  probeFormat(path: string): 'qcow2' | 'raw' {
+    return probeImageFormat(this.#store, path);
   }
 }
 

@@ -23,7 +23,19 @@ export interface ImageCreateContext {
   lookupNode(name: string): BlockNode;
   /** Attaches a BlockBackend with these permissions; returns the detach function. */
   attachBackend(node: BlockNode, permissions: Permissions): () => void;
+  /** A change of the block graph under its write lock (bdrv_graph_wrlock). */
+  graphChanged(): void;
 }
+
+/**
+ * The changes of the block graph qcow2_co_create() makes formatting an image, each under the
+ * graph's write lock: a BlockBackend on the file writes the first clusters (attached, dropped:
+ * 2); then the new image is opened over the file through a BlockBackend and closed again twice,
+ * to write its full header and then to flush it (each: the format probe's BlockBackend attached
+ * and dropped, the file child attached, the BlockBackend attached and dropped, the node closed:
+ * 6). 18 with drive-backup's opening of the target, as counted on qemu-storage-daemon 10.0.2.
+ */
+const QCOW2_CREATE_GRAPH_CHANGES = 2 + 2 * 6;
 
 /**
  * The work of a `create` job: validates the options as QEMU's driver does and writes an empty
@@ -155,6 +167,7 @@ function createQcow2(context: ImageCreateContext, options: BlockdevCreateOptions
   } finally {
     detach();
   }
+  for (let i = 0; i < QCOW2_CREATE_GRAPH_CHANGES; i++) context.graphChanged();
 }
 
 function inlineCreateTarget(_ref: BlockdevOptions): string {

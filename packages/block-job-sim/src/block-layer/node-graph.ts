@@ -172,6 +172,17 @@ export function commitLocks(nodes: readonly MutableNode[]): void {
   }
 }
 
+/**
+ * Takes `parent` off its child's users (the edge itself stays in `parent.children` for the
+ * caller to drop), with the op blocker a backing edge put on the child.
+ */
+export function detachFromChild(child: BlockChild, parent: MutableNode): void {
+  const users = (child.node as MutableNode).users;
+  const at = users.findIndex((u) => u.kind === 'node' && u.parent === parent);
+  if (at >= 0) users.splice(at, 1);
+  releaseBackingBlocker(child, parent);
+}
+
 export function releaseBackingBlocker(child: BlockChild, parent: MutableNode): void {
   if (child.name !== 'backing') return;
   const blockers = (child.node as MutableNode).blockers;

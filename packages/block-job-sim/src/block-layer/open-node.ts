@@ -18,7 +18,7 @@ import {
 } from '../qcow2.js';
 import type { BlockSchema } from '../schema.js';
 import type { BlockNode, ChildName } from './node.js';
-import { attach } from './node-graph.js';
+import { attach, detachFromChild } from './node-graph.js';
 import { refreshFilename } from './node-info.js';
 import {
   DEFAULT_CACHE,
@@ -47,6 +47,22 @@ export function checkNewNodeName(
     throw genericError(`Duplicate nodes with node-name='${name}'`);
   if (name.length > MAX_NODE_NAME) throw genericError('Node name too long');
 }
+/**
+ * The format bdrv_open() finds for an image given without one (find_image_format): qcow2 by its
+ * magic, anything else (or a file that cannot be read) raw.
+ */
+export function probeImageFormat(store: ImageStore, path: string): 'qcow2' | 'raw' {
+  let magic: Uint8Array;
+  try {
+    magic = store.read(path, 0, 4);
+  } catch {
+    return 'raw';
+  }
+  return magic[0] === 0x51 && magic[1] === 0x46 && magic[2] === 0x49 && magic[3] === 0xfb
+    ? 'qcow2'
+    : 'raw';
+}
+
 /** Bound on nesting of inline node definitions (QEMU has none short of its JSON depth limit). */
 const MAX_DEPTH = 64;
 
@@ -75,6 +91,61 @@ export interface NodeOpenContext {
   generatedNodeName(): string;
   /** Whether a job's filter node (not in `nodes`) has this name. */
   isJobFilterName(name: string): boolean;
+  /** A change of the block graph under its write lock (see OpeningSteps). */
+  graphChanged(): void;
+}
+
+/**
+ * The changes of the block graph that bdrv_open_inherit() makes opening one node, each under
+ * the graph's write lock (bdrv_graph_wrlock, which on QEMU 8.2 on drains every node), made
+ * whether the open then succeeds or fails:
+ * - a format node (qcow2, raw) probes its file through a temporary BlockBackend, attached once
+ *   the file is open and dropped once the driver's open has returned or failed;
+ * - the driver attaches each child (bdrv_attach_child), also when the permissions refuse it;
+ * - a driver's open that fails detaches its children again (bdrv_open_common's open_failed);
+ * - a node that fails is closed again (bdrv_unref → bdrv_close).
+ * Checks before the node exists (the driver's name, the simulator's own limits) make none.
+ */
+class OpeningSteps {
+  readonly #changed: () => void;
+  #probing = false;
+  #driverOpening = false;
+  /** The node, once it is in the layer's node list. */
+  node: MutableNode | undefined;
+
+  constructor(changed: () => void) {
+    this.#changed = changed;
+  }
+
+  graphChange(): void {
+    this.#changed();
+  }
+
+  probeAttached(): void {
+    this.#probing = true;
+    this.#changed();
+  }
+
+  driverOpens(): void {
+    this.#driverOpening = true;
+  }
+
+  driverOpened(): void {
+    this.#driverOpening = false;
+    this.#dropProbe();
+  }
+
+  failed(): void {
+    if (this.#driverOpening) this.#changed();
+    this.#dropProbe();
+    this.#changed();
+  }
+
+  #dropProbe(): void {
+    if (!this.#probing) return;
+    this.#probing = false;
+    this.#changed();
+  }
 }
 
 export class NodeOpener {
@@ -124,9 +195,10 @@ export class NodeOpener {
     }
   }
 
-  #register(node: MutableNode, created: MutableNode[]): void {
+  #register(node: MutableNode, created: MutableNode[], steps: OpeningSteps): void {
     this.#context.nodes.push(node);
     created.push(node);
+    steps.node = node;
   }
 
   #newNode(
@@ -211,12 +283,52 @@ export class NodeOpener {
       noFlush: options.cache?.['no-flush'] ?? inheritedCache.noFlush,
       forceShare: options['force-share'] ?? inheritedCache.forceShare,
     };
-    if (cache.forceShare && !readOnly) {
-      throw genericError('force-share=on can only be used with read-only images');
+    // From here on QEMU has made the node (bdrv_new): a failure closes it again.
+    const steps = new OpeningSteps(this.#context.graphChanged);
+    try {
+      if (cache.forceShare && !readOnly) {
+        throw genericError('force-share=on can only be used with read-only images');
+      }
+      return this.#openNode(options, driver, readOnly, created, depth, flat, cache, steps);
+    } catch (error) {
+      steps.failed();
+      if (steps.node !== undefined) this.#undo(steps.node, created);
+      throw error;
     }
+  }
+
+  /** A node whose open failed leaves the graph again, with the edges to its children. */
+  #undo(node: MutableNode, created: MutableNode[]): void {
+    const nodes = this.#context.nodes;
+    if (nodes.includes(node)) nodes.splice(nodes.indexOf(node), 1);
+    if (created.includes(node)) created.splice(created.indexOf(node), 1);
+    for (const child of node.children) detachFromChild(child, node);
+    node.children.length = 0;
+  }
+
+  /**
+   * Attaches a child (bdrv_attach_child under the graph's write lock, a graph change whether
+   * the permissions allow it or not).
+   */
+  #attach(node: MutableNode, name: ChildName, child: MutableNode, steps: OpeningSteps): void {
+    steps.graphChange();
+    attach(this.#context.nodes, node, name, child);
+  }
+
+  #openNode(
+    options: BlockdevOptions,
+    driver: SimulatedDriver,
+    readOnly: boolean,
+    created: MutableNode[],
+    depth: number,
+    flat: FlatOptions,
+    cache: Inherited,
+    steps: OpeningSteps,
+  ): MutableNode {
     switch (options.driver) {
       case 'null-co': {
         const node = this.#newNode(options, driver, readOnly, flat, cache);
+        steps.driverOpens();
         const size = options.size ?? DEFAULT_NULL_SIZE;
         if (size < 0) {
           // QEMU 7.2 prints this and then aborts (error_abort in null_file_open); we only refuse.
@@ -231,18 +343,20 @@ export class NodeOpener {
           readZeroes: options['read-zeroes'] ?? false,
           latencyNs: latency,
         });
-        this.#register(node, created);
+        this.#register(node, created, steps);
+        steps.driverOpened();
         return node;
       }
       case 'file': {
         const filename = options.filename;
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
+        steps.driverOpens();
         let stat: { size: number; allocatedBytes: number };
         try {
           stat = this.#context.store.stat(filename);
         } catch (error) {
           throw storeFailure(`Could not open '${filename}'`, error);
         }
-        const node = this.#newNode(options, driver, readOnly, flat, cache);
         // Lengths are counted in 512-byte sectors, rounded up (bdrv_getlength).
         Object.assign(node, {
           length: roundUpToSector(stat.size),
@@ -251,19 +365,24 @@ export class NodeOpener {
           locking: options.locking !== 'off',
           lockIdentity: this.#context.store.identify?.(filename) ?? filename,
         });
-        this.#register(node, created);
+        this.#register(node, created, steps);
+        steps.driverOpened();
         return node;
       }
       case 'raw': {
         // Format drivers open their file child before the node itself gets its name.
         const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file', cache);
+        steps.probeAttached();
         const node = this.#newNode(options, driver, readOnly, flat, cache);
+        steps.driverOpens();
         // raw reads offset and size as sizes (QemuOpts), which refuse negative numbers.
         for (const option of ['offset', 'size'] as const) {
           if ((options[option] ?? 0) < 0) {
             throw genericError(`Parameter '${option}' expects a non-negative number below 2^64`);
           }
         }
+        this.#register(node, created, steps);
+        this.#attach(node, 'file', file, steps);
         const offset = options.offset ?? 0;
         const available = file.length - offset;
         if (offset > file.length) {
@@ -280,12 +399,16 @@ export class NodeOpener {
           throw genericError('Specified size is not multiple of 512');
         }
         Object.assign(node, { length: options.size ?? available });
-        this.#register(node, created);
-        attach(this.#context.nodes, node, 'file', file);
+        steps.driverOpened();
         return node;
       }
       case 'qcow2': {
         const file = this.#resolveRef(options.file, readOnly, created, depth, flat, 'file', cache);
+        steps.probeAttached();
+        const node = this.#newNode(options, driver, readOnly, flat, cache);
+        steps.driverOpens();
+        this.#register(node, created, steps);
+        this.#attach(node, 'file', file, steps);
         const read = (offset: number, length: number) => this.#readNode(file, offset, length);
         let header: Qcow2Header;
         let allocation: Qcow2AllocationMap;
@@ -297,15 +420,14 @@ export class NodeOpener {
           if (error instanceof Qcow2FormatError) throw genericError(error.message);
           throw error;
         }
-        const node = this.#newNode(options, driver, readOnly, flat, cache);
         Object.assign(node, {
           length: header.size,
           qcow2: header,
           allocation,
           autoBackingFile: header.backingFile ?? '',
         });
-        this.#register(node, created);
-        attach(this.#context.nodes, node, 'file', file);
+        // The backing file is opened after the driver's open (bdrv_open_backing_file).
+        steps.driverOpened();
         if (options.backing !== undefined) {
           if (options.backing !== null) {
             const backing = this.#resolveRef(
@@ -317,11 +439,11 @@ export class NodeOpener {
               'backing',
               cache,
             );
-            attach(this.#context.nodes, node, 'backing', backing);
+            this.#attach(node, 'backing', backing, steps);
           }
         } else if (header.backingFile !== undefined) {
           const backing = this.#openBackingFile(file, header, created, depth, cache);
-          attach(this.#context.nodes, node, 'backing', backing);
+          this.#attach(node, 'backing', backing, steps);
           node.autoBackingFile = refreshFilename(backing).filename;
         }
         this.#context.qcow2Opened(node);
@@ -329,13 +451,14 @@ export class NodeOpener {
       }
       case 'blkdebug': {
         const node = this.#newNode(options, driver, readOnly, flat, cache);
+        steps.driverOpens();
         const state = new BlkdebugState(options['inject-error'] ?? [], options['set-state'] ?? []);
         const align = options.align ?? 0;
         if (options.align !== undefined && (align < 1 || (align & (align - 1)) !== 0)) {
           throw genericError(`Cannot meet constraints with align ${align}`);
         }
         // Protocol-level drivers get their name before opening their child.
-        this.#register(node, created);
+        this.#register(node, created, steps);
         const image = this.#resolveRef(
           options.image,
           readOnly,
@@ -346,7 +469,8 @@ export class NodeOpener {
           cache,
         );
         Object.assign(node, { length: image.length, blkdebug: state });
-        attach(this.#context.nodes, node, 'image', image);
+        this.#attach(node, 'image', image, steps);
+        steps.driverOpened();
         return node;
       }
     }
@@ -364,19 +488,7 @@ export class NodeOpener {
     const path = combinePath(base ?? '', header.backingFile as string);
     let format = header.backingFormat;
     try {
-      if (format === undefined) {
-        const magic = (() => {
-          try {
-            return this.#context.store.read(path, 0, 4);
-          } catch {
-            return new Uint8Array(4);
-          }
-        })();
-        format =
-          magic[0] === 0x51 && magic[1] === 0x46 && magic[2] === 0x49 && magic[3] === 0xfb
-            ? 'qcow2'
-            : 'raw';
-      }
+      format ??= probeImageFormat(this.#context.store, path);
       if (format !== 'qcow2' && format !== 'raw') {
         throw notSimulated(`backing files of format '${format}'`);
       }

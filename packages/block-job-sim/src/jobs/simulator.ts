@@ -25,7 +25,7 @@ import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { checkCompletionModeFirst } from '../profile/transaction.js';
 import { paceChanged } from '../runtime/copy-loop.js';
-import { drainBegin, graphChange, graphChangesOfOpening } from '../runtime/drain.js';
+import { drainBegin, graphChange } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, cancelTimer, command, emit, JobRuntime } from '../runtime/job-runtime.js';
 import type { JobPace } from '../runtime/pace.js';
@@ -112,6 +112,8 @@ export class BlockJobSimulator {
     this.#rt = new JobRuntime(options);
     const rt = this.#rt;
     rt.graphChange = (times) => graphChange(rt, times);
+    // Opening and closing nodes changes the graph as QEMU does, under its write lock.
+    rt.blockLayer.onGraphChange = () => graphChange(rt);
     this.#onInternalError = options.onInternalError ?? ((error) => console.error(error));
     this.#exports = new BlockExports({
       layer: this.#rt.blockLayer,
@@ -239,13 +241,14 @@ export class BlockJobSimulator {
       h[name] = handler as SimulatorHandlers[N];
     };
     if (blockLayerCommands) {
+      // Their graph changes (each node opened or closed) reach the runtime through the
+      // layer's onGraphChange.
       add('blockdev-add', (a) => {
-        graphChange(this.#rt, graphChangesOfOpening(this.blockLayer.add(a)));
+        this.blockLayer.add(a);
         return {};
       });
       add('blockdev-del', (a) => {
-        // Closing a node detaches its children: a graph change for each node closed.
-        graphChange(this.#rt, this.blockLayer.del(a['node-name']));
+        this.blockLayer.del(a['node-name']);
         return {};
       });
       add('query-named-block-nodes', (a) =>

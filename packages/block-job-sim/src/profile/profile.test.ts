@@ -73,6 +73,52 @@ describe('blockdev-del of a node no job uses', () => {
     expect(s.take()).toEqual([...pair, ...pair, 'R']);
   });
 
+  // Recorded on qemu-storage-daemon 10.0.2 beside a running backup (finding
+  // graph-changes-blockdev-add-drive; conformance scenario graph-changes-blockdev-add-del-beside-
+  // jobs): a failing open makes graph changes too — the format probe's BlockBackend, children
+  // attached, the failed driver open undone, every node made closed again.
+  test('10.0: a failing blockdev-add drains once per graph change it made before failing', () => {
+    const s = setup();
+    s.store.put('/q.qcow2', qcow2Image(MiB));
+    s.store.put('/plain.img', new Uint8Array(MiB));
+    s.mirror({ speed: 1 });
+    s.take();
+    const drainsOf = (args: Record<string, unknown>): number => {
+      s.fail('blockdev-add', args);
+      const events = s.take();
+      expect(events.at(-1)).toMatch(/^R GenericError: /);
+      return events.filter((e) => e === 'm1 paused').length;
+    };
+    s.run('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': 'q',
+      file: { driver: 'file', filename: '/q.qcow2' },
+    });
+    s.take();
+    expect(drainsOf({ driver: 'null-co', 'node-name': 'q', size: MiB })).toBe(1);
+    const qcow2Over = (file: unknown) => ({ driver: 'qcow2', 'node-name': 'q2', file });
+    expect(drainsOf(qcow2Over({ driver: 'file', filename: '/missing.qcow2' }))).toBe(3);
+    expect(
+      drainsOf({
+        driver: 'qcow2',
+        'node-name': 'q',
+        file: { driver: 'file', filename: '/q.qcow2' },
+      }),
+    ).toBe(4);
+    expect(drainsOf(qcow2Over({ driver: 'file', filename: '/plain.img' }))).toBe(6);
+    s.run('blockdev-add', { driver: 'file', 'node-name': 'f5', filename: '/q.qcow2' });
+    s.take();
+    const names = () =>
+      (s.run('query-named-block-nodes', {}) as { 'node-name': string }[]).map(
+        (n) => n['node-name'],
+      );
+    const before = names();
+    expect(drainsOf(qcow2Over('f5'))).toBe(5);
+    // What the failures opened is closed again.
+    expect(names()).toEqual(before);
+    expect(before).not.toContain('q2');
+  });
+
   test('10.0: a failing blockdev-del drains nothing, nor does one while the job is paused', () => {
     const s = setup();
     s.mirror({ speed: 1 });

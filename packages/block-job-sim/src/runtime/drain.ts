@@ -98,19 +98,3 @@ export function graphChange(rt: JobRuntime, times = 1): void {
   if (!rt.profile.graphChangesDrainAll) return;
   for (let i = 0; i < times; i++) drainEnd(rt, drainBegin(rt, undefined), false);
 }
-
-/**
- * How many graph changes blockdev-add makes opening `nodes` (measured on qemu-storage-daemon
- * 10.0.2): one for each child it attaches (an inline child or a reference), and two more for a
- * format node (qcow2, raw) over a file, whose format bdrv_open_inherit() first probes through a
- * temporary BlockBackend on the file, attached and then dropped. A failing blockdev-add is not
- * counted (QEMU makes some changes before it fails).
- */
-export function graphChangesOfOpening(nodes: readonly BlockNode[]): number {
-  let changes = 0;
-  for (const node of nodes) {
-    changes += node.children.length;
-    if ((node.driver === 'qcow2' || node.driver === 'raw') && node.file !== undefined) changes += 2;
-  }
-  return changes;
-}

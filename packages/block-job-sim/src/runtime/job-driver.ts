@@ -45,8 +45,9 @@ export interface JobDriver {
   /** Whether a failed write is reported as a read (stream reports every failure as a read). */
   readonly reportsWritesAsReads: boolean;
   /**
-   * When the job lets go of its nodes (op blockers, BlockBackends): when it concludes (mirror and
-   * backup drop them in their prepare/abort/clean), or only when it is dismissed and freed
+   * When the job lets go of its nodes (op blockers, BlockBackends): at its end (mirror and
+   * backup drop them in their prepare/abort/clean, before the terminal event; at the latest when
+   * it concludes), or only when it is dismissed and freed
    * (stream, commit: block_job_free), so a concluded stream kept by auto-dismiss false still
    * makes its node busy.
    */

@@ -209,6 +209,9 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
         }
         if (!effect.failed) d.driver.prepare(rt, d);
         d.driver.clean(rt, d, effect.failed);
+        // The job lets go of its nodes in its clean (block_job_remove_all_bdrv, the filter
+        // dropped): a node only it kept (a drive-* target) is closed there.
+        if (d.driver.releasesNodes === 'at-conclusion') releaseDriver(rt, d);
         rt.graphChange(changes);
         break;
       }

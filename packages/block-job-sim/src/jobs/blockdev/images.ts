@@ -23,17 +23,20 @@ export function createImage(
   const helper = `qmpkit-create-${jobs.uniqueNumber()}`;
   layer.add({ driver: 'file', 'node-name': helper, filename: path });
   try {
-    layer.create({
-      driver: 'qcow2',
-      file: helper,
-      size,
-      ...(backing !== undefined
-        ? {
-            'backing-file': layer.blockDeviceInfo(backing, true).file,
-            'backing-fmt': backing.driver as 'qcow2',
-          }
-        : {}),
-    });
+    layer.create(
+      {
+        driver: 'qcow2',
+        file: helper,
+        size,
+        ...(backing !== undefined
+          ? {
+              'backing-file': layer.blockDeviceInfo(backing, true).file,
+              'backing-fmt': backing.driver as 'qcow2',
+            }
+          : {}),
+      },
+      { graphChanges: true },
+    );
   } finally {
     layer.del(helper);
   }
@@ -43,7 +46,7 @@ export function createImage(
  * bdrv_open() of an image file for a drive-* target (its backing file is not opened). QEMU
  * names such a node `#blockNNN`; the simulated block layer only takes user-style names, so
  * without `node-name` it is `qmpkit-target-N`. Without a format, qcow2 is recognized by its
- * header, anything else is raw.
+ * header, anything else is raw (probed once, as QEMU does).
  */
 export function openImage(
   jobs: JobFactory,
@@ -53,25 +56,16 @@ export function openImage(
 ): BlockNode {
   const layer = jobs.layer;
   const name = nodeName ?? `qmpkit-target-${jobs.uniqueNumber()}`;
-  const open = (driver: string) =>
-    layer.add({
-      driver,
-      'node-name': name,
-      file: { driver: 'file', filename: path },
-      ...(driver === 'qcow2' ? { backing: null } : {}),
-    } as BlockdevOptions);
-  if (format !== undefined) {
-    if (format !== 'raw' && format !== 'qcow2') {
-      throw generic(`qmpkit does not simulate opening '${format}' images`);
-    }
-    open(format);
-  } else {
-    try {
-      open('qcow2');
-    } catch {
-      open('raw');
-    }
+  const driver = format ?? layer.probeFormat(path);
+  if (driver !== 'raw' && driver !== 'qcow2') {
+    throw generic(`qmpkit does not simulate opening '${driver}' images`);
   }
+  layer.add({
+    driver,
+    'node-name': name,
+    file: { driver: 'file', filename: path },
+    ...(driver === 'qcow2' ? { backing: null } : {}),
+  } as BlockdevOptions);
   return layer.lookupNode(name);
 }
 
