@@ -13,6 +13,7 @@ import {
   completed,
   generic,
   idleAt,
+  jobInfo,
   ok,
   type Scenario,
   send,
@@ -56,6 +57,15 @@ const pairs = [
   nullCo('dst1', SIZE),
   nullCo('src2', SIZE),
   nullCo('dst2', SIZE),
+];
+
+/** query-jobs: the backup b1 after its first chunk, beside the mirror m1 at `mirrored`. */
+const throttledMirrorBeside = (mirrored: number) => [
+  send('query-jobs'),
+  ok([
+    jobInfo('backup', 'b1', 'running', CHUNK, 64 * MiB),
+    jobInfo('mirror', 'm1', 'running', mirrored, 64 * MiB),
+  ]),
 ];
 
 export const jobRuntimeScenarios: Scenario[] = [
@@ -296,6 +306,46 @@ export const jobRuntimeScenarios: Scenario[] = [
       generic('Need a root block node'),
       send('block-stream', { 'job-id': 's2', device: 'top' }),
       generic("Node 'top' is busy: block device is in use by block job: commit"),
+    ],
+  },
+  {
+    name: 'throttled-mirror-slowed-then-drained-waits-out-its-delay',
+    about:
+      'a mirror at 4096 B/s copies its first 16 MiB and sleeps; slowed to 512 B/s it owes a longer delay, and a backup starting beside it drains it (on 10.0 six times): each drain ends with the mirror asleep again, nothing more copied (found by the differential tester, 10.0 seed 2668)',
+    blockdevs: [
+      nullCo('msrc', 64 * MiB),
+      nullCo('mdst', 64 * MiB),
+      nullCo('src1', 64 * MiB),
+      nullCo('dst1', 64 * MiB),
+    ],
+    steps: [
+      send('blockdev-mirror', {
+        'job-id': 'm1',
+        device: 'msrc',
+        target: 'mdst',
+        sync: 'full',
+        speed: 4096,
+      }),
+      ...statuses('m1', 'created', 'running'),
+      ok(),
+      idleAt('m1', 16 * MiB),
+      ...call('block-job-set-speed', { device: 'm1', speed: 512 }),
+      send('blockdev-backup', {
+        'job-id': 'b1',
+        device: 'src1',
+        target: 'dst1',
+        sync: 'full',
+        speed: 512,
+      }),
+      backupStartsBeside('m1', 'b1'),
+      ok(),
+      idleAt('b1', CHUNK),
+      // 7.2 copies a chunk as soon as each drain ends (and computes its delay after); 10.0 asks
+      // the limiter first (block_job_ratelimit_sleep) and sleeps on.
+      byVersion({
+        '7.2': throttledMirrorBeside(32 * MiB),
+        '10.0': throttledMirrorBeside(16 * MiB),
+      }),
     ],
   },
 ];

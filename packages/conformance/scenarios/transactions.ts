@@ -297,4 +297,47 @@ export const transactionScenarios: Scenario[] = [
       ok(),
     ],
   },
+  {
+    name: 'txn-grouped-cancel-waiting-member-paused-other',
+    about:
+      'grouped: one member finished (waiting), the other paused by the user; job-cancel of the finished one cancels the paused one, which leaves its pause point (running) before it ends (aborting); on 10.0 before the first member ends, in the drain of its clean-up — found by the differential tester, 10.0 seed 2676 (§6.8)',
+    blockdevs: nodes,
+    steps: [
+      send('transaction', {
+        actions: [
+          backupAction('t1', 'src1', 'dst1', { speed: 1 }),
+          backupAction('t2', 'src2', 'dst2', { speed: 512 }),
+        ],
+        properties: grouped,
+      }),
+      ...twoStart('t1', 't2'),
+      ok(),
+      idleAt('t1', CHUNK),
+      idleAt('t2', CHUNK),
+      send('block-job-set-speed', { device: 't2', speed: 0 }),
+      status('t2', 'waiting'),
+      ok(),
+      send('job-pause', { id: 't1' }),
+      status('t1', 'paused'),
+      ok(),
+      send('job-cancel', { id: 't2' }),
+      status('t2', 'aborting'),
+      byVersion({
+        '7.2': [
+          cancelled('backup', 't2', SIZE, SIZE, 0),
+          ...statuses('t2', 'concluded', 'null'),
+          ...statuses('t1', 'running', 'aborting'),
+        ],
+        // t2's clean-up drains every node: that drain enters t1, which ends there.
+        '10.0': [
+          ...statuses('t1', 'running', 'aborting'),
+          cancelled('backup', 't2', SIZE, SIZE, 0),
+          ...statuses('t2', 'concluded', 'null'),
+        ],
+      }),
+      cancelled('backup', 't1', SIZE, CHUNK, 1),
+      ...statuses('t1', 'concluded', 'null'),
+      ok(),
+    ],
+  },
 ];

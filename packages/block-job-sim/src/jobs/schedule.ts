@@ -25,6 +25,12 @@ export interface RateLimitState {
   sliceStart: number;
   sliceEnd: number;
   dispatched: number;
+  /**
+   * A plan that starts after a rate-limit delay opens its first slice in advance, at its start.
+   * QEMU's limiter has no such slice until a request is issued: until then it still holds this
+   * accounting, and a job entered again asks it (with the quota of the moment) what it owes.
+   */
+  readonly beforeAdvanceSlice?: RateLimitState;
 }
 
 export function newRateLimit(): RateLimitState {

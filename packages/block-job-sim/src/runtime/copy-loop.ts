@@ -165,17 +165,25 @@ export function newPlan(
 ): void {
   d.speed = rt.engine.job(d.id)?.speed ?? d.speed;
   const { quota, nsPerByte } = ratesOf(rt, d);
-  const l: RateLimitState = { ...limiter };
+  let l: RateLimitState = { ...limiter };
   let start = at;
   if (quota > 0) {
+    if (!forgetSleep && l.beforeAdvanceSlice !== undefined && l.sliceStart > at) {
+      // The slice opened in advance for a plan that issued nothing: the delay is still owed.
+      l = { ...l.beforeAdvanceSlice };
+    }
     if (!forgetSleep && l.dispatched >= quota && l.sliceEnd >= at) {
       // block-copy asks the limiter before each request: a pending delay is still owed.
       start = Math.max(at, l.sliceStart + Math.trunc((l.dispatched / quota) * SLICE_NS));
     }
     if (l.sliceEnd < start) {
-      l.sliceStart = start;
-      l.sliceEnd = start + SLICE_NS;
-      l.dispatched = 0;
+      const { beforeAdvanceSlice: _, ...accounting } = l;
+      l = {
+        sliceStart: start,
+        sliceEnd: start + SLICE_NS,
+        dispatched: 0,
+        ...(start > at ? { beforeAdvanceSlice: accounting } : {}),
+      };
     }
   }
   d.plan = {

@@ -232,7 +232,8 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
  * engine hands over all of it at once. When the first member's end drains every node (graph
  * changes, QEMU 8.2 on), the drain enters each cancelled member still running, which sees its
  * cancel and ends there (aborting) — before the first one's terminal event. Moves those exits
- * (`halt` … `aborting` of another job, later in the batch) in front of the `clean` at `at`;
+ * (`halt` … `aborting` of another job, later in the batch, with the status change of a member
+ * leaving its pause point just before them) in front of the `clean` at `at`;
  * true when it moved any.
  */
 function hoistCancelledExits(queue: Effect[], at: number): boolean {
@@ -249,8 +250,17 @@ function hoistCancelledExits(queue: Effect[], at: number): boolean {
         e.data.status === 'aborting',
     );
     if (end < 0) continue;
-    moved.push(...queue.splice(i, end - i + 1));
-    i--;
+    // A member parked at its pause point leaves it (paused → running) before it sees the cancel.
+    const before = queue[i - 1] as Effect;
+    const from =
+      i - 1 > at &&
+      before.type === 'event' &&
+      before.event === 'JOB_STATUS_CHANGE' &&
+      before.data.id === halt.id
+        ? i - 1
+        : i;
+    moved.push(...queue.splice(from, end - from + 1));
+    i = from - 1;
   }
   if (moved.length === 0) return false;
   queue.splice(at, 0, ...moved);
