@@ -132,11 +132,12 @@ export class BitmapCommands {
     try {
       for (const source of a.bitmaps) {
         const src = this.#source(node, source);
-        src.check(BITMAP_ALLOW_RO);
-        // The target's state is checked once a source is found: a busy target is refused
-        // before a later source is looked up (measured on 7.2.22 and 10.0.2: sources
-        // ["b1", "missing"] into a busy target name the target, ["missing", "b1"] the source).
+        // The target's state is checked once a source is found, before the source's own: a busy
+        // target is refused before a later source is looked up and before a busy source
+        // (measured on 7.2.22 and 10.0.2: sources ["b1", "missing"] into a busy target name
+        // the target, ["missing", "b1"] the source; a busy source into a busy target, the target).
         target.check(BITMAP_DEFAULT);
+        src.check(BITMAP_ALLOW_RO);
         if (src.size !== scratch.size) {
           throw genericError(
             `Bitmaps are of different sizes (destination size is ${scratch.size}, source size is ${src.size}) and can't be merged`,

@@ -102,8 +102,9 @@ export class BitmapModel {
     }
     const target = this.#lookup(a.node, a.name);
     if (typeof target === 'string') return target;
-    // merge checks its target's state only once a source is found: a missing first source is
-    // named before a busy target, a missing later one after it (seen on QEMU 7.2 and 10.0).
+    // merge checks its target's state only once a source is found, before that source's: a
+    // missing first source is named before a busy target, a missing later one or a busy source
+    // after it (seen on QEMU 7.2 and 10.0).
     if (target.busy && a.command !== 'merge') return busyText(a.name);
     switch (a.command) {
       case 'remove': {
@@ -128,8 +129,8 @@ export class BitmapModel {
               ? (this.#find(a.node, source) ?? `Dirty bitmap '${source}' not found`)
               : this.#lookup(source.node, source.name);
           if (typeof src === 'string') return src;
-          if (src.busy) return busyText(typeof source === 'string' ? source : source.name);
           if (target.busy) return busyText(a.name);
+          if (src.busy) return busyText(typeof source === 'string' ? source : source.name);
           if (src.dirtyFrom !== undefined) from = Math.min(from ?? src.dirtyFrom, src.dirtyFrom);
         }
         if (target.busy) return busyText(a.name);
