@@ -21,7 +21,7 @@
 import { HANG_GUARD_MS } from '@qmpkit/test-support';
 import { afterAll, describe, expect, test } from 'vitest';
 import { requireQemu } from '../src/daemon.js';
-import { CoverageTable } from '../src/fuzz/coverage.js';
+import { CoverageTable, IoCoverageTable } from '../src/fuzz/coverage.js';
 import { type FamilyName, generateCase } from '../src/fuzz/generate.js';
 import { heldBackFor } from '../src/fuzz/held-back.js';
 import type { FuzzVersion } from '../src/fuzz/model-version.js';
@@ -67,6 +67,7 @@ async function runSeeds(
 ): Promise<void> {
   const targets = fuzzTargets(version);
   const coverage = new CoverageTable();
+  const ioCoverage = new IoCoverageTable();
   const failures: string[] = [];
   const skipped: string[] = [];
   let passed = 0;
@@ -83,6 +84,7 @@ async function runSeeds(
       }
       const result = await runBoth(predicted.scenario, targets);
       coverage.add(predicted.coverage);
+      ioCoverage.add(predicted.io);
       if (result.verdict === 'pass') passed++;
       else
         failures.push(
@@ -94,7 +96,8 @@ async function runSeeds(
   console.log(
     `fuzz-diff, QEMU ${version}, family ${family}: ${passed} seeds passed, ${failures.length} failed, ${skipped.length} held back` +
       (skipped.length ? ` [${skipped.join('; ')}]` : '') +
-      `\n${coverage.render()}`,
+      `\n${coverage.render()}` +
+      (family === 'io' ? `\n${ioCoverage.render()}` : ''),
   );
   expect(failures, failures.join('\n\n')).toEqual([]);
   // The held-back list must not swallow the run (the io family's fixed seeds reach no held-back
