@@ -59,16 +59,69 @@ interface Pending {
   readonly id: CommandId;
   resolve(value: unknown): void;
   reject(error: unknown): void;
-  command: SentCommand;
+  /** What was sent, for errors: built from these only when one is raised. */
+  readonly name: string;
+  readonly args: unknown;
+  readonly oob: boolean;
+  /** When it was sent, among this session's commands. */
+  readonly order: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+}
+
+/** The command an error reports (`ExecuteError.command`, `ExecInterruptedError.command`). */
+function sentCommand(entry: Pending): SentCommand {
+  const { name, args, id, oob } = entry;
+  if (args === undefined) return oob ? { execute: name, id, oob } : { execute: name, id };
+  return oob ? { execute: name, arguments: args, id, oob } : { execute: name, arguments: args, id };
 }
 
 interface ConnectionHooks {
   event(event: QmpEvent): void;
   closed(cause: Error | undefined): void;
   transcript: ((entry: TranscriptEntry) => void) | undefined;
+}
+
+/**
+ * The commands in flight, by id. Numbers — every command after the negotiation — index an array:
+ * a Map that goes from one entry to none at every command reallocates its table each time (V8
+ * shrinks it), the largest allocation of a round trip. Tagged strings (the negotiation) use a Map.
+ */
+class PendingTable {
+  private readonly byNumber: Array<Pending | undefined> = [];
+  private readonly byTag = new Map<string, Pending>();
+  size = 0;
+
+  get(id: CommandId): Pending | undefined {
+    return typeof id === 'number' ? this.byNumber[id] : this.byTag.get(id);
+  }
+
+  set(entry: Pending): void {
+    if (this.get(entry.id) === undefined) this.size++;
+    if (typeof entry.id === 'number') this.byNumber[entry.id] = entry;
+    else this.byTag.set(entry.id, entry);
+  }
+
+  delete(id: CommandId): void {
+    if (this.get(id) === undefined) return;
+    this.size--;
+    if (typeof id === 'number') this.byNumber[id] = undefined;
+    else this.byTag.delete(id);
+  }
+
+  /** Every command in flight, in the order they were sent. */
+  values(): Pending[] {
+    const entries = [...this.byTag.values()];
+    for (const entry of this.byNumber) if (entry !== undefined) entries.push(entry);
+    return entries.sort((a, b) => a.order - b.order);
+  }
+
+  clear(): void {
+    this.byNumber.length = 0;
+    this.byTag.clear();
+    this.size = 0;
+  }
 }
 
 /** How many abandoned ids (timed out, aborted) are remembered to recognise their late replies. */
@@ -91,7 +144,20 @@ export class Connection {
   private phase: Phase = 'idle';
   private readonly tag = `${randomTag()}.`;
   private seq = 0;
-  private readonly pending = new Map<CommandId, Pending>();
+  private readonly pending = new PendingTable();
+  /** Insertion order of the commands in flight (they are rejected in it when the session ends). */
+  private order = 0;
+  private readonly captured: Pick<Pending, 'resolve' | 'reject'> = {
+    resolve: () => {},
+    reject: () => {},
+  };
+  private readonly capture = (
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+  ) => {
+    this.captured.resolve = resolve;
+    this.captured.reject = reject;
+  };
   /** Numbers of settled commands, free to use again (so numbers stay below the most in flight). */
   private readonly freeNumbers: number[] = [];
   private nextNumber = 0;
@@ -164,57 +230,66 @@ export class Connection {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.nextId();
-    const message: Record<string, unknown> = oob ? { 'exec-oob': name } : { execute: name };
-    if (args !== undefined) message.arguments = args;
-    message.id = id;
-    const command: SentCommand =
-      args === undefined
-        ? { execute: name, id, ...(oob ? { oob } : {}) }
-        : { execute: name, arguments: args, id, ...(oob ? { oob } : {}) };
-    return new Promise((resolve, reject) => {
-      const entry: Pending = {
-        id,
-        resolve,
-        reject,
-        command,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-      };
-      const timeoutMs = options?.timeoutMs;
-      if (timeoutMs !== undefined) {
-        entry.timer = setTimeout(() => {
-          this.abandon(
-            entry,
-            new TimeoutError(`${name}: no reply within ${timeoutMs} ms`, { timeoutMs }),
-          );
-        }, timeoutMs);
-      }
-      if (signal !== undefined) {
-        entry.onAbort = () => this.abandon(entry, signal.reason);
-        signal.addEventListener('abort', entry.onAbort, { once: true });
-      }
-      this.pending.set(id, entry);
-      if (this.hooks.transcript !== undefined) {
-        this.hooks.transcript({ direction: 'out', message, time: Date.now() });
-      }
-      this.transport.send(message).catch((error: unknown) => {
-        // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
-        // end of the connection itself rejects the call from onClose instead — also a write the
-        // transport gave up because it is closing (a torn-down socket drops what it gathered).
-        if (!this.isInFlight(entry)) return;
-        if (this.phase !== 'closed' && this.transport.state !== 'running') return;
-        this.settle(entry);
-        entry.reject(
-          this.phase === 'closed'
-            ? new ExecInterruptedError(`${name}: the connection ended before the reply`, {
-                cause: this.closeCause ?? error,
-                command,
-              })
-            : error,
+    let message: Record<string, unknown>;
+    if (oob) {
+      message =
+        args === undefined ? { 'exec-oob': name, id } : { 'exec-oob': name, arguments: args, id };
+    } else {
+      message = args === undefined ? { execute: name, id } : { execute: name, arguments: args, id };
+    }
+    // The promise's resolving functions are taken by one executor made once per connection:
+    // a closure per command over this whole frame is garbage on every round trip.
+    const promise = new Promise<unknown>(this.capture);
+    const entry: Pending = {
+      id,
+      resolve: this.captured.resolve,
+      reject: this.captured.reject,
+      name,
+      args,
+      oob,
+      order: this.order++,
+      timer: undefined,
+      signal,
+      onAbort: undefined,
+    };
+    const timeoutMs = options?.timeoutMs;
+    if (timeoutMs !== undefined) {
+      entry.timer = setTimeout(() => {
+        this.abandon(
+          entry,
+          new TimeoutError(`${name}: no reply within ${timeoutMs} ms`, { timeoutMs }),
         );
-      });
+      }, timeoutMs);
+    }
+    if (signal !== undefined) {
+      entry.onAbort = () => this.abandon(entry, signal.reason);
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+    this.pending.set(entry);
+    try {
+      this.hooks.transcript?.({ direction: 'out', message, time: Date.now() });
+    } catch (error) {
+      this.settle(entry, false);
+      entry.reject(error);
+      return promise;
+    }
+    this.transport.send(message).catch((error: unknown) => {
+      // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
+      // end of the connection itself rejects the call from onClose instead — also a write the
+      // transport gave up because it is closing (a torn-down socket drops what it gathered).
+      if (!this.isInFlight(entry)) return;
+      if (this.phase !== 'closed' && this.transport.state !== 'running') return;
+      this.settle(entry);
+      entry.reject(
+        this.phase === 'closed'
+          ? new ExecInterruptedError(`${name}: the connection ended before the reply`, {
+              cause: this.closeCause ?? error,
+              command: sentCommand(entry),
+            })
+          : error,
+      );
     });
+    return promise;
   }
 
   /** Closes the transport (idempotent); pending calls reject through onClose. */
@@ -308,7 +383,7 @@ export class Connection {
     const error = reply.error as Record<string, JsonValue> | null;
     const errorClass = typeof error?.class === 'string' ? error.class : 'GenericError';
     const desc = typeof error?.desc === 'string' ? error.desc : JSON.stringify(error);
-    entry.reject(new ExecuteError(errorClass, desc, entry.command));
+    entry.reject(new ExecuteError(errorClass, desc, sentCommand(entry)));
   }
 
   private onClose(cause: Error | undefined): void {
@@ -320,7 +395,7 @@ export class Connection {
       this.greetingWaiter = undefined;
       waiter.reject(cause ?? new ConnectError('the connection was closed before the QMP greeting'));
     }
-    const entries = [...this.pending.values()];
+    const entries = this.pending.values();
     this.pending.clear();
     this.abandoned.clear();
     for (const entry of entries) {
@@ -328,8 +403,8 @@ export class Connection {
       if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
       entry.reject(
         new ExecInterruptedError(
-          `${entry.command.execute}: the connection ended before the reply${cause === undefined ? ' (closed by the client)' : `: ${cause.message}`}`,
-          { cause, command: entry.command },
+          `${entry.name}: the connection ended before the reply${cause === undefined ? ' (closed by the client)' : `: ${cause.message}`}`,
+          { cause, command: sentCommand(entry) },
         ),
       );
     }

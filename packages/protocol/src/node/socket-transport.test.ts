@@ -87,6 +87,52 @@ describe('unix sockets', () => {
     }
   });
 
+  test('sends of one turn: the first goes out at once, the rest in one batch; all settle, in order', async () => {
+    const path = join(dir, 'batch.sock');
+    const received: Buffer[] = [];
+    const server = createServer((socket) => socket.on('data', (b: Buffer) => received.push(b)));
+    await listen(server, path);
+    try {
+      const client = await connectUnix(path);
+      const sends = [1, 2, 3, 4].map((n) => client.send({ execute: 'x', id: n }));
+      await expect(Promise.all(sends)).resolves.toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      const expected = [1, 2, 3, 4].map((n) => `{"execute":"x","id":${n}}\n`).join('');
+      await until(() => Buffer.concat(received).toString() === expected, 'the four commands');
+      // Closing in the turn of the sends flushes them first; their promises resolve.
+      const late = [5, 6].map((n) => client.send({ execute: 'x', id: n }));
+      const closed = client.close();
+      await expect(Promise.all(late)).resolves.toEqual([undefined, undefined]);
+      await closed;
+      await until(
+        () => Buffer.concat(received).toString().endsWith('{"execute":"x","id":6}\n'),
+        'the commands sent before close()',
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('abort() in the turn of the sends: the batch gathered after the first send is rejected', async () => {
+    const path = join(dir, 'batch-abort.sock');
+    const server = createServer(() => {});
+    await listen(server, path);
+    try {
+      const client = await connectUnix(path);
+      const first = client.send({ execute: 'x', id: 1 });
+      const gathered = client.send({ execute: 'x', id: 2 });
+      client.abort(new Error('stopped'));
+      await expect(first).resolves.toBeUndefined(); // it went out at once
+      await expect(gathered).rejects.toThrow('stopped');
+    } finally {
+      server.close();
+    }
+  });
+
   test('a missing socket file is a ConnectError with code ENOENT that names the path', async () => {
     const path = join(dir, 'missing.sock');
     const error = await connectUnix(path).catch((e: unknown) => e);

@@ -66,11 +66,30 @@ function connectFailure(error: unknown, address: string): ConnectError {
   });
 }
 
+/** What a write that went out at once returns. */
+const WRITTEN: Promise<void> = Promise.resolve();
+const EMPTY = new Uint8Array(0);
+
 class SocketLink implements ByteLink {
   private failure: Error | undefined;
   private closing = false;
-  /** True while writes of this turn of the event loop are gathered for one system call. */
+  /** True while writes are gathered for one system call at the end of this turn. */
   private corked = false;
+  /** A write went out since the last input arrived: the next one joins a gathered batch. */
+  private wroteSinceInput = false;
+  /** The promise of the writes gathered in this turn: settled once they went out together. */
+  private batch: Promise<void> | undefined;
+  private resolveBatch: (() => void) | undefined;
+  private rejectBatch: ((error: Error) => void) | undefined;
+  readonly #captureBatch = (resolve: () => void, reject: (error: Error) => void) => {
+    this.resolveBatch = resolve;
+    this.rejectBatch = reject;
+  };
+  readonly #uncork = () => {
+    this.corked = false;
+    this.#finishBatch();
+    this.socket.uncork();
+  };
 
   constructor(
     private readonly socket: Socket,
@@ -81,7 +100,10 @@ class SocketLink implements ByteLink {
 
   bind(events: LinkEvents): void {
     const socket = this.socket;
-    socket.on('data', (chunk: Buffer) => events.data(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.wroteSinceInput = false;
+      events.data(chunk);
+    });
     socket.on('end', () => events.end());
     socket.on('error', (error) => {
       this.failure ??= new ConnectError(`connection to ${this.address} failed: ${error.message}`, {
@@ -105,45 +127,83 @@ class SocketLink implements ByteLink {
   }
 
   #write(data: Uint8Array | string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.socket.destroyed || this.socket.writableEnded) {
-        reject(
-          this.failure ??
-            new ConnectError(`connection to ${this.address} is closed`, {
-              code: 'EPIPE',
-              address: this.address,
-            }),
-        );
-        return;
-      }
-      // Everything written in this turn (e.g. 64 pipelined commands, each sent as its
-      // predecessor's reply resolves) goes out in one writev once the turn's promise jobs ran,
-      // instead of one system call per message.
-      if (this.gatherWrites && !this.corked) {
-        this.corked = true;
-        this.socket.cork();
-        process.nextTick(() => {
-          this.corked = false;
-          this.socket.uncork();
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return Promise.reject(this.closedError());
+    // The first write after input (every write, without gatherWrites) goes out at once, with
+    // no callback: once the socket holds nothing back, the bytes are with the OS and the write
+    // is done (one command answered, the next sent — the sequential case costs no promise,
+    // callback or tick of its own). Writes after it in the same turn (e.g. 64 pipelined commands, each sent as its
+    // predecessor's reply resolves) go out together in one writev once the turn's promise
+    // jobs ran, and share one promise.
+    if (!this.gatherWrites || (!this.wroteSinceInput && !this.corked)) {
+      this.wroteSinceInput = true;
+      socket.write(data);
+      if (socket.errored !== null) return Promise.reject(this.closedError());
+      if (socket.writableLength === 0) return WRITTEN;
+      this.checkOverflow();
+      // Held back (the peer's buffer is full): done when an empty write queued after it is.
+      return new Promise((resolve, reject) => {
+        socket.write(EMPTY, (error) => {
+          if (error) reject(this.failure ?? connectFailure(error, this.address));
+          else resolve();
         });
-      }
-      this.socket.write(data, (error) => {
-        if (error) reject(this.failure ?? connectFailure(error, this.address));
-        else resolve();
       });
-      if (this.socket.writableLength > this.maxWriteBufferBytes) {
-        this.failure ??= new ProtocolError(
-          'output-overflow',
-          `the peer at ${this.address} is not reading: more than ${this.maxWriteBufferBytes} bytes wait to be sent`,
-        );
-        this.socket.destroy();
-      }
+    }
+    this.wroteSinceInput = true;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    if (this.batch === undefined) this.batch = new Promise(this.#captureBatch);
+    const batch = this.batch;
+    socket.write(data);
+    this.checkOverflow();
+    return batch;
+  }
+
+  /** Settles the batch's promise once what was gathered went out (an empty write after it). */
+  #finishBatch(): void {
+    const resolve = this.resolveBatch;
+    const reject = this.rejectBatch;
+    this.batch = undefined;
+    this.resolveBatch = undefined;
+    this.rejectBatch = undefined;
+    if (resolve === undefined || reject === undefined) return;
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      reject(this.closedError());
+      return;
+    }
+    this.socket.write(EMPTY, (error) => {
+      if (error) reject(this.failure ?? connectFailure(error, this.address));
+      else resolve();
     });
+  }
+
+  private checkOverflow(): void {
+    if (this.socket.writableLength > this.maxWriteBufferBytes) {
+      this.failure ??= new ProtocolError(
+        'output-overflow',
+        `the peer at ${this.address} is not reading: more than ${this.maxWriteBufferBytes} bytes wait to be sent`,
+      );
+      this.socket.destroy();
+    }
+  }
+
+  private closedError(): Error {
+    return (
+      this.failure ??
+      new ConnectError(`connection to ${this.address} is closed`, {
+        code: 'EPIPE',
+        address: this.address,
+      })
+    );
   }
 
   end(): void {
     if (this.closing) return;
     this.closing = true;
+    this.#finishBatch();
     // Flush what was written, send FIN, then release the socket without waiting for the peer.
     this.socket.end(() => this.socket.destroy());
   }
@@ -152,6 +212,7 @@ class SocketLink implements ByteLink {
     this.closing = true;
     this.failure ??= cause;
     this.socket.destroy();
+    this.#finishBatch();
   }
 
   setReading(on: boolean): void {
