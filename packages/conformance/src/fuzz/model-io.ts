@@ -66,6 +66,8 @@ export class IoModel {
   /** Situations met that a known difference is tied to (held-back.ts). */
   readonly traits = new Set<string>();
   #serverRunning = false;
+  /** How many of JobModel's pivots the exports have followed. */
+  #pivotsSeen = 0;
   /** Newest first, as query-block-exports lists them. */
   #exports: ExportRecord[] = [];
 
@@ -108,6 +110,7 @@ export class IoModel {
   }
 
   apply(action: IoAction): IoPrediction {
+    this.#followPivots();
     switch (action.kind) {
       case 'nbd-server-start': {
         const request = send('nbd-server-start', {
@@ -150,6 +153,14 @@ export class IoModel {
         return this.#queryNodes();
       case 'guest-write':
         return this.#guestWrite(action);
+    }
+  }
+
+  /** Exports of a mirror's source that pivoted to its target now export the target. */
+  #followPivots(): void {
+    for (; this.#pivotsSeen < this.#jobs.pivoted.length; this.#pivotsSeen++) {
+      const { from, to } = this.#jobs.pivoted[this.#pivotsSeen] as { from: string; to: string };
+      this.#exports = this.#exports.map((e) => (e.node === from ? { ...e, node: to } : e));
     }
   }
 

@@ -117,6 +117,12 @@ export class JobModel {
     return this.#traits;
   }
 
+  /**
+   * Mirrors that completed by pivoting, oldest first: every other user of `from` (an NBD
+   * export, model-io.ts) now uses `to` (bdrv_replace_node; seen on QEMU 7.2 and 10.0).
+   */
+  readonly pivoted: Array<{ readonly from: string; readonly to: string }> = [];
+
   /** The steps that perform `action` and expect QEMU's answer; updates the model. */
   apply(action: Action): Prediction {
     switch (action.kind) {
@@ -654,6 +660,9 @@ export class JobModel {
     }
     if (job.synced !== undefined) {
       this.#bitmaps.backupEnds(job.synced, job.error === undefined, job.offset);
+    }
+    if (job.pivots === true && job.error === undefined && job.target !== undefined) {
+      this.pivoted.push({ from: job.device, to: job.target });
     }
     job.status = 'concluded';
     const steps = [status(job.id, 'concluded')];
