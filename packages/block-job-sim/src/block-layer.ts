@@ -35,13 +35,13 @@ import {
   type JobFilterNode,
   type NodeBitmaps,
 } from './block-layer/node-info.js';
-import type { MutableNode, NodeUser } from './block-layer/node-state.js';
+import { fileNodePath, type MutableNode, type NodeUser } from './block-layer/node-state.js';
 import { checkNewNodeName, NodeOpener, probeImageFormat } from './block-layer/open-node.js';
 import { canonicalBlockdevOptions } from './blockdev-options.js';
 import { genericError } from './errors.js';
 import type { ImageStore } from './image-store.js';
 import { BLK_PERM, NO_PERMISSIONS, type Permissions } from './permissions.js';
-import type { Qcow2AllocationMap } from './qcow2.js';
+import { changeQcow2BackingFile, type Qcow2AllocationMap } from './qcow2.js';
 import { BlockSchema, type RuntimeSchema } from './schema.js';
 
 export type {
@@ -146,6 +146,19 @@ export class BlockLayer {
       const at = this.#filters.indexOf(entry);
       if (at >= 0) this.#filters.splice(at, 1);
     };
+  }
+
+  /**
+   * The job filter sitting right above `node` (the newest, if several are stacked): it took the
+   * node's parents when it went in (bdrv_insert_node), so they reach the node through it.
+   * @internal
+   */
+  jobFilterAbove(node: BlockNode): JobFilterNode | undefined {
+    for (let i = this.#filters.length - 1; i >= 0; i--) {
+      const filter = (this.#filters[i] as { filter: JobFilterNode }).filter;
+      if (filter.child === node) return filter;
+    }
+    return undefined;
   }
 
   /**
@@ -271,11 +284,37 @@ export class BlockLayer {
     return () => {
       if (!attached) return;
       attached = false;
-      const at = mutable.users.indexOf(entry);
-      if (at >= 0) mutable.users.splice(at, 1);
+      // A BlockBackend may have moved to another node since (replaceNode).
+      for (const n of this.#nodes) {
+        const at = n.users.indexOf(entry);
+        if (at >= 0) n.users.splice(at, 1);
+      }
       commitLocks(this.#nodes);
     };
   }
+
+  /**
+   * bdrv_replace_node(), as a mirror or an active commit that completes puts its target in its
+   * source's place: the source's BlockBackends (an NBD export's) now use the target. Nodes have
+   * no parent nodes there (a job's device is a root node). Calls `onNodeReplaced` listeners.
+   * @internal
+   */
+  replaceNode(from: BlockNode, to: BlockNode): void {
+    const source = this.#mutable(from);
+    const target = this.#mutable(to);
+    const moved = source.users.filter((u) => u.kind === 'external' && u.backend);
+    if (moved.length === 0) return;
+    source.users = source.users.filter((u) => !moved.includes(u));
+    target.users.unshift(...moved);
+    commitLocks(this.#nodes);
+    for (const listener of this.onNodeReplaced) listener(from, to);
+  }
+
+  /**
+   * Who follows a node replacement (the NBD exports, whose node changes).
+   * @internal
+   */
+  readonly onNodeReplaced: Array<(from: BlockNode, to: BlockNode) => void> = [];
 
   /**
    * Attaches an unnamed BlockBackend (as a job or an export has): blockdev-del then fails with
@@ -448,10 +487,38 @@ export class BlockLayer {
     }
     if (mutable.qcow2 !== undefined) {
       mutable.qcow2 = { ...mutable.qcow2, backingFile, backingFormat };
+      this.#writeBackingFile(mutable, backingFile, backingFormat);
     }
     mutable.autoBackingFile = backingFile ?? '';
     commitLocks(this.#nodes);
     this.#reportGraphChanges();
+  }
+
+  /**
+   * qcow2_change_backing_file(): the image file's header names the new backing file at once, so
+   * the image opens with it after the daemon has gone (qemu-img info shows it). QEMU fails the
+   * job when the header cannot be written; a failure here goes where close failures go.
+   */
+  #writeBackingFile(
+    node: MutableNode,
+    backingFile: string | undefined,
+    backingFormat: string | undefined,
+  ): void {
+    const path = fileNodePath(node);
+    if (path === undefined) return;
+    try {
+      changeQcow2BackingFile(
+        {
+          read: (offset, length) => this.#store.read(path, offset, length),
+          write: (offset, data) => this.#store.write(path, offset, data),
+        },
+        backingFile,
+        backingFormat,
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.onCloseError?.(`Could not update the backing file of '${node.nodeName}': ${reason}`);
+    }
   }
 
   // ---- blockdev-del -------------------------------------------------------------------------
@@ -538,18 +605,21 @@ export class BlockLayer {
       entries.splice(at, 0, { filter });
     }
     const bitmaps = this.#nodeBitmaps();
+    const above = (node: BlockNode) => this.jobFilterAbove(node);
     return entries
       .reverse()
       .map((e) =>
         'node' in e
-          ? blockDeviceInfo(this.#mutable(e.node), flat, bitmaps)
-          : filterDeviceInfo(e.filter, flat, bitmaps),
+          ? blockDeviceInfo(this.#mutable(e.node), flat, bitmaps, above)
+          : filterDeviceInfo(e.filter, flat, bitmaps, above),
       );
   }
 
   /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
   blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo {
-    return blockDeviceInfo(this.#mutable(node), flat, this.#nodeBitmaps());
+    return blockDeviceInfo(this.#mutable(node), flat, this.#nodeBitmaps(), (n) =>
+      this.jobFilterAbove(n),
+    );
   }
 
   #nodeBitmaps(): NodeBitmaps {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   buildEmptyQcow2,
+  changeQcow2BackingFile,
   Qcow2AllocationMap,
   Qcow2FormatError,
   readQcow2AllocationMap,
@@ -24,6 +25,31 @@ const reader = (bytes: Uint8Array) => (offset: number, length: number) => {
 };
 
 describe('qcow2 headers', () => {
+  // docs/interop/qcow2.txt: the backing file name sits where backing_file_offset (bytes 8-15)
+  // points, backing_file_size (16-19) long; the format in extension 0xe2792aca. The image as
+  // QEMU then reads it is checked by the conformance scenarios (qemu-img info).
+  test('a changed backing file replaces the name and format, or removes both', () => {
+    const bytes = image({ size: 67108864, backingFile: 'mid.qcow2', backingFormat: 'qcow2' });
+    const file = {
+      read: reader(bytes),
+      write: (offset: number, data: Uint8Array) => bytes.set(data, offset),
+    };
+    changeQcow2BackingFile(file, 'base.raw', 'raw');
+    const changed = readQcow2Header(reader(bytes));
+    expect(changed).toMatchObject({
+      backingFile: 'base.raw',
+      backingFormat: 'raw',
+      size: 67108864,
+    });
+    // The feature table is kept.
+    expect(changed.extensions.map((e) => e.type)).toEqual([0xe2792aca, 0x6803f857]);
+    changeQcow2BackingFile(file, undefined, 'qcow2');
+    const none = readQcow2Header(reader(bytes));
+    expect(none).toMatchObject({ backingFile: undefined, backingFormat: undefined });
+    expect(none.extensions.map((e) => e.type)).toEqual([0x6803f857]);
+    expect(new DataView(bytes.buffer).getBigUint64(8)).toBe(0n);
+  });
+
   test('v3 by default, with backing file and format', () => {
     const header = readQcow2Header(
       reader(image({ size: 67108864, backingFile: 'base.qcow2', backingFormat: 'qcow2' })),

@@ -80,6 +80,7 @@ function safeNumber(value: bigint, what: string): number {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Parses the header (and its extensions) of a qcow2 image. */
 export function readQcow2Header(read: ReadAt): Qcow2Header {
@@ -181,6 +182,78 @@ export function readQcow2Header(read: ReadAt): Qcow2Header {
  * image file holds, not the virtual size (a 1 EiB image with three clusters is three clusters).
  */
 /** How a guest cluster is stored: data at a host offset, compressed, or reading as zeros. */
+/** Where a qcow2 header is rewritten: the image file's bytes. */
+export interface Qcow2File {
+  read(offset: number, length: number): Uint8Array;
+  write(offset: number, data: Uint8Array): void;
+}
+
+/**
+ * qcow2_update_header(): the header cluster rewritten — the autoclear bits, `extensions` in
+ * order, the end marker, then the backing file name (`header.backingFile`; without one the
+ * header names none).
+ */
+export function writeQcow2Header(
+  file: Qcow2File,
+  header: Qcow2Header,
+  changes: {
+    readonly autoclear: bigint;
+    readonly extensions: ReadonlyArray<{ readonly type: number; readonly data: Uint8Array }>;
+  },
+): void {
+  const cluster = file.read(0, header.clusterSize);
+  const view = new DataView(cluster.buffer, cluster.byteOffset, cluster.byteLength);
+  if (header.version === 3) view.setBigUint64(88, changes.autoclear);
+  cluster.fill(0, header.headerLength);
+  let at = header.headerLength;
+  for (const e of changes.extensions) {
+    if (at + 8 + e.data.byteLength + 8 > header.clusterSize) {
+      throw new Qcow2FormatError('The header extensions do not fit in the header cluster');
+    }
+    view.setUint32(at, e.type);
+    view.setUint32(at + 4, e.data.byteLength);
+    cluster.set(e.data, at + 8);
+    at += 8 + Math.ceil(e.data.byteLength / 8) * 8;
+  }
+  at += 8; // end of extensions
+  view.setBigUint64(8, 0n);
+  view.setUint32(16, 0);
+  if (header.backingFile !== undefined) {
+    const name = encoder.encode(header.backingFile);
+    if (at + name.byteLength > header.clusterSize) {
+      throw new Qcow2FormatError('The backing file name does not fit in the header cluster');
+    }
+    cluster.set(name, at);
+    view.setBigUint64(8, BigInt(at));
+    view.setUint32(16, name.byteLength);
+  }
+  file.write(0, cluster);
+}
+
+/**
+ * qcow2_change_backing_file(), as a finished stream or commit calls it: the image file's header
+ * names `backingFile` in `backingFormat` (its backing format extension first, the others as they
+ * were), or no backing file at all. Reads the header from the file; returns it as written.
+ */
+export function changeQcow2BackingFile(
+  file: Qcow2File,
+  backingFile: string | undefined,
+  backingFormat: string | undefined,
+): Qcow2Header {
+  const old = readQcow2Header((offset, length) => file.read(offset, length));
+  if (backingFile !== undefined && encoder.encode(backingFile).byteLength > MAX_BACKING_NAME) {
+    throw new Qcow2FormatError('Backing file name too long');
+  }
+  const format = backingFile !== undefined ? backingFormat : undefined;
+  const extensions = old.extensions.filter((e) => e.type !== EXT_BACKING_FORMAT);
+  if (format !== undefined) {
+    extensions.unshift({ type: EXT_BACKING_FORMAT, data: encoder.encode(format) });
+  }
+  const header: Qcow2Header = { ...old, backingFile, backingFormat: format, extensions };
+  writeQcow2Header(file, header, { autoclear: old.autoclearFeatures, extensions });
+  return header;
+}
+
 export type Qcow2ClusterMapping =
   | { readonly kind: 'data'; readonly hostOffset: number }
   | { readonly kind: 'compressed'; readonly hostOffset: number }
@@ -374,7 +447,6 @@ export function buildEmptyQcow2(params: Qcow2CreateParameters): {
     view.setUint32(100, 112);
     ext = 112;
   }
-  const encoder = new TextEncoder();
   const putExtension = (type: number, data: Uint8Array) => {
     view.setUint32(ext, type);
     view.setUint32(ext + 4, data.byteLength);

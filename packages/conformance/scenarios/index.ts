@@ -12,6 +12,7 @@ import { graphChangeScenarios } from './graph-changes.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobBitmapScenarios } from './job-bitmaps.js';
+import { jobFilterNodeScenarios } from './job-filter-nodes.js';
 import { jobRuntimeScenarios } from './job-runtime.js';
 import { mirrorScenarios } from './mirror.js';
 import { mirrorConvergesOnWakeScenarios } from './mirror-converges-on-wake.js';
@@ -55,6 +56,7 @@ export const allScenarios: readonly Scenario[] = [
   ...streamAfterFinishedStreamScenarios,
   ...throttledFileBackupScenarios,
   ...graphChangeScenarios,
+  ...jobFilterNodeScenarios,
   ...blockdevGraphChangeScenarios,
   ...jobBitmapScenarios,
 ];

@@ -2,12 +2,27 @@
 // a stream or commit that succeeded shortens the backing chain (stream_prepare sets top's
 // backing to the base; commit_prepare's bdrv_drop_intermediate makes the base the overlay's
 // backing), so a new stream of top has nothing to do, and the images dropped from the chain are
-// no longer anyone's backing file. Expected values: QEMU 7.2.22 and 10.0.2.
+// no longer anyone's backing file; the overlay's image file names its new backing file at once
+// (qemu-img info). Expected values: QEMU 7.2.22 and 10.0.2.
 
-import { generic, ok, type Scenario, send, statuses } from '../src/scenario.js';
+import { generic, ok, type Scenario, type Step, send, statuses } from '../src/scenario.js';
 import { concludesOk, MiB, threeLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
+
+/**
+ * The backing file lines `qemu-img info` prints for top.qcow2 (read without its lock while the
+ * daemon has it open): the job wrote the new backing file into the image's header
+ * (bdrv_change_backing_file), so the image opens with it once the daemon has gone.
+ */
+function topImageBacking(file: string | undefined): Step {
+  return {
+    run: 'sh',
+    args: ['-c', "qemu-img info -U top.qcow2 | grep '^backing file' || true"],
+    exitCode: 0,
+    stdout: file === undefined ? '' : `backing file: ${file}\nbacking file format: qcow2\n`,
+  };
+}
 
 export const streamAfterFinishedStreamScenarios: Scenario[] = [
   {
@@ -22,6 +37,7 @@ export const streamAfterFinishedStreamScenarios: Scenario[] = [
       ...statuses('j1', 'created', 'running'),
       ok(),
       ...concludesOk('stream', 'j1', SIZE),
+      topImageBacking(undefined),
       send('block-stream', { 'job-id': 'j2', device: 'top', speed: 4096 }),
       ...statuses('j2', 'created', 'running'),
       ...concludesOk('stream', 'j2', 0, 4096),
@@ -40,6 +56,7 @@ export const streamAfterFinishedStreamScenarios: Scenario[] = [
       ...statuses('j1', 'created', 'running'),
       ok(),
       ...concludesOk('stream', 'j1', SIZE),
+      topImageBacking('base.qcow2'),
       send('blockdev-del', { 'node-name': 'mid' }),
       ok(),
       send('blockdev-del', { 'node-name': 'base' }),
@@ -65,6 +82,7 @@ export const streamAfterFinishedStreamScenarios: Scenario[] = [
       ...statuses('c1', 'created', 'running'),
       ok(),
       ...concludesOk('commit', 'c1', SIZE),
+      topImageBacking('base.qcow2'),
       send('blockdev-del', { 'node-name': 'mid' }),
       ok(),
       send('block-stream', { 'job-id': 's1', device: 'top', 'base-node': 'base' }),

@@ -23,6 +23,7 @@ import {
   Qcow2FormatError,
   type Qcow2Header,
   readQcow2Header,
+  writeQcow2Header,
 } from '../qcow2.js';
 import type { DirtyBitmap } from './dirty-bitmap.js';
 import type { GranuleSet } from './granule-set.js';
@@ -239,8 +240,7 @@ function serializeDirectory(entries: readonly BitmapDirectoryEntry[]): Uint8Arra
 
 /**
  * Rewrites the header cluster (qcow2_update_header) with the given autoclear bits and bitmaps
- * extension: the other extensions as they were, the bitmaps one after them, the backing file
- * name after the end marker.
+ * extension: the other extensions as they were, the bitmaps one after them.
  */
 function writeHeader(
   file: ImageFile,
@@ -248,40 +248,16 @@ function writeHeader(
   autoclear: bigint,
   ext: Qcow2BitmapsExtension | undefined,
 ): void {
-  const cluster = file.read(0, header.clusterSize);
-  const view = new DataView(cluster.buffer, cluster.byteOffset, cluster.byteLength);
-  view.setBigUint64(88, autoclear);
-  cluster.fill(0, header.headerLength);
-  let at = header.headerLength;
-  const put = (type: number, data: Uint8Array) => {
-    if (at + 8 + data.byteLength + 8 > header.clusterSize) {
-      throw new Qcow2FormatError('The header extensions do not fit in the header cluster');
-    }
-    view.setUint32(at, type);
-    view.setUint32(at + 4, data.byteLength);
-    cluster.set(data, at + 8);
-    at += 8 + Math.ceil(data.byteLength / 8) * 8;
-  };
-  for (const e of header.extensions) if (e.type !== EXT_BITMAPS) put(e.type, e.data);
+  const extensions = header.extensions.filter((e) => e.type !== EXT_BITMAPS);
   if (ext !== undefined) {
     const data = new Uint8Array(24);
     const dataView = new DataView(data.buffer);
     dataView.setUint32(0, ext.nbBitmaps);
     dataView.setBigUint64(8, BigInt(ext.directorySize));
     dataView.setBigUint64(16, BigInt(ext.directoryOffset));
-    put(EXT_BITMAPS, data);
+    extensions.push({ type: EXT_BITMAPS, data });
   }
-  at += 8; // end of extensions
-  if (header.backingFile !== undefined) {
-    const name = encoder.encode(header.backingFile);
-    if (at + name.byteLength > header.clusterSize) {
-      throw new Qcow2FormatError('The backing file name does not fit in the header cluster');
-    }
-    cluster.set(name, at);
-    view.setBigUint64(8, BigInt(at));
-    view.setUint32(16, name.byteLength);
-  }
-  file.write(0, cluster);
+  writeQcow2Header(file, header, { autoclear, extensions });
 }
 
 /** A persistent bitmap as the node holds it, for storing. */

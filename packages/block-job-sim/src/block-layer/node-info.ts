@@ -185,11 +185,18 @@ function filterOrCowChild(node: BlockNode): BlockNode | undefined {
 /** BlockDeviceInfo's I/O throttling limits: none (the simulator has no throttle groups). */
 const NO_IO_THROTTLING = { bps: 0, bps_rd: 0, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 } as const;
 
+/**
+ * A job's filter node above `node`, if one sits there: it took the node's parents (bdrv_insert_node),
+ * so a chain that led to the node now passes through it.
+ */
+export type FilterAbove = (node: BlockNode) => JobFilterNode | undefined;
+
 /** One node's BlockDeviceInfo, as query-named-block-nodes shows it. */
 export function blockDeviceInfo(
   node: BlockNode,
   flat: boolean,
   bitmaps: NodeBitmaps,
+  filterAbove: FilterAbove = () => undefined,
 ): BlockDeviceInfo {
   const image = imageInfo(node, bitmaps);
   let depth = 0;
@@ -197,6 +204,13 @@ export function blockDeviceInfo(
     let info = image;
     let current = filterOrCowChild(node);
     while (current) {
+      const filter = filterAbove(current);
+      if (filter !== undefined) {
+        depth++;
+        const filterImage = filterImageInfo(filter, bitmaps);
+        info['backing-image'] = filterImage;
+        info = filterImage;
+      }
       depth++;
       const below = imageInfo(current, bitmaps);
       info['backing-image'] = below;
@@ -230,11 +244,41 @@ export function blockDeviceInfo(
 /** A filter node a job put above its source (not a node of the graph; see bitmaps/job-bitmaps.ts). */
 export interface JobFilterNode {
   readonly nodeName: string;
-  readonly driver: 'copy-before-write' | 'mirror_top';
+  /**
+   * backup: copy-before-write; mirror and active commit: mirror_top; commit: commit_top; stream:
+   * copy-on-read.
+   */
+  readonly driver: 'copy-before-write' | 'mirror_top' | 'commit_top' | 'copy-on-read';
   /** The node below it (its `file`). */
   readonly child: BlockNode;
   /** Its bitmaps, newest first. */
   readonly bitmaps: readonly DirtyBitmap[];
+  /** commit_top is opened read-only. */
+  readonly readOnly?: boolean;
+}
+
+/**
+ * A job filter's filename: its child's (bdrv_refresh_filename of a filter), except that the
+ * copy-on-read filter is shown by its options, `json:{"driver": "copy-on-read", "file": …}`.
+ */
+function filterFilename(filter: JobFilterNode): string {
+  if (filter.driver !== 'copy-on-read') return refreshFilename(filter.child).filename;
+  const full = { driver: filter.driver, file: refreshFilename(filter.child).full };
+  return `json:${encodeJson(full, QEMU_JSON)}`;
+}
+
+/** A job filter's own ImageInfo: its child's size and cluster size, under its own format. */
+function filterImageInfo(filter: JobFilterNode, bitmaps: NodeBitmaps): ImageInfo {
+  const own = imageInfo(filter.child, bitmaps);
+  const image: ImageInfo = {
+    filename: filterFilename(filter),
+    format: filter.driver,
+    'virtual-size': own['virtual-size'],
+  };
+  if (own['actual-size'] !== undefined) image['actual-size'] = own['actual-size'];
+  if (own['cluster-size'] !== undefined) image['cluster-size'] = own['cluster-size'];
+  if (own['dirty-flag'] !== undefined) image['dirty-flag'] = own['dirty-flag'];
+  return image;
 }
 
 /**
@@ -246,22 +290,15 @@ export function filterDeviceInfo(
   filter: JobFilterNode,
   flat: boolean,
   bitmaps: NodeBitmaps,
+  filterAbove: FilterAbove = () => undefined,
 ): BlockDeviceInfo {
-  const child = blockDeviceInfo(filter.child, flat, bitmaps);
-  const own = imageInfo(filter.child, bitmaps);
-  const image: ImageInfo = {
-    filename: own.filename,
-    format: filter.driver,
-    'virtual-size': own['virtual-size'],
-  };
-  if (own['actual-size'] !== undefined) image['actual-size'] = own['actual-size'];
-  if (own['cluster-size'] !== undefined) image['cluster-size'] = own['cluster-size'];
-  if (own['dirty-flag'] !== undefined) image['dirty-flag'] = own['dirty-flag'];
+  const child = blockDeviceInfo(filter.child, flat, bitmaps, filterAbove);
+  const image = filterImageInfo(filter, bitmaps);
   if (!flat) image['backing-image'] = child.image;
   const result: BlockDeviceInfo = {
-    file: child.file,
+    file: image.filename,
     'node-name': filter.nodeName,
-    ro: false,
+    ro: filter.readOnly ?? false,
     drv: filter.driver,
     backing_file_depth: flat ? 0 : child.backing_file_depth + 1,
     encrypted: false,

@@ -41,7 +41,8 @@ const NBD_MAX_STRING_SIZE = 4096;
 interface ExportState {
   readonly id: string;
   readonly name: string;
-  readonly node: BlockNode;
+  /** The node its BlockBackend uses (a completed mirror or active commit moves it). */
+  node: BlockNode;
   readonly bitmaps: Array<{ node: BlockNode; bitmap: DirtyBitmap }>;
   readonly detach: () => void;
   shuttingDown: boolean;
@@ -67,6 +68,9 @@ export class BlockExports {
     this.#data = options.data;
     this.#listen = options.listen;
     this.#deleted = options.deleted;
+    this.#layer.onNodeReplaced.push((from, to) => {
+      for (const e of this.#exports.values()) if (e.node === from) e.node = to;
+    });
   }
 
   /** qmp_nbd_server_start(). */
@@ -213,7 +217,8 @@ export class BlockExports {
     return [...this.#exports.values()].map((e) => ({
       id: e.id,
       type: 'nbd',
-      'node-name': e.node.nodeName,
+      // A job's filter above the node took its parents, this export's BlockBackend too.
+      'node-name': (this.#layer.jobFilterAbove(e.node) ?? e.node).nodeName,
       'shutting-down': e.shuttingDown,
     }));
   }

@@ -107,6 +107,11 @@ export interface JobRun {
   readonly attached: readonly BlockNode[];
   readonly release: Array<() => void>;
   released: boolean;
+  /**
+   * What goes at the job's end, in its clean (the filter node it put in), also for a stream or
+   * commit that keeps its nodes until it is dismissed.
+   */
+  readonly atEnd: Array<() => void>;
   group: Set<JobRun> | undefined;
   /** Copy position reached (chunk boundary) and progress reported to the engine. */
   frontier: number;

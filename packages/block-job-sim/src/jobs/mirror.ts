@@ -100,6 +100,14 @@ export const mirrorDriver: JobDriver = {
   // completion the target put in the source's place (one more); block_job_free: one.
   graphChangesAtEnd: (d, failed) => (stateOf(d).pivots && !failed ? 5 : 4),
   graphChangesWhenFreed: 1,
+  prepare: (rt, d) => {
+    // mirror_exit_common(): on completion the target takes the place of the source (or of the
+    // node `replaces` named): their parents (an export's BlockBackend) now use the target.
+    const state = stateOf(d);
+    if (!state.pivots || d.writeNode === undefined) return;
+    const from = state.replaces !== undefined ? rt.blockLayer.findNode(state.replaces) : d.readNode;
+    if (from !== undefined) rt.blockLayer.replaceNode(from, d.writeNode);
+  },
   // mirror_iteration() reads only what block status calls data; zeroes are written as such.
   reads: 'data',
   // Its buffer goes out as requests of buf_size / MAX_IN_FLIGHT, at least MAX_IO_BYTES (1 MiB).

@@ -131,6 +131,7 @@ export function newDriver(
     attached: (parts.attached ?? []).map((a) => a.node),
     release,
     released: false,
+    atEnd: [],
     group: parts.group,
     frontier: 0,
     copiesInto: parts.copiesInto ?? parts.write?.node,

@@ -209,6 +209,7 @@ export function applyEffects(rt: JobRuntime, effects: readonly Effect[]): void {
         }
         if (!effect.failed) d.driver.prepare(rt, d);
         d.driver.clean(rt, d, effect.failed);
+        endDriver(d);
         // The job lets go of its nodes in its clean (block_job_remove_all_bdrv, the filter
         // dropped): a node only it kept (a drive-* target) is closed there.
         if (d.driver.releasesNodes === 'at-conclusion') releaseDriver(rt, d);
@@ -367,5 +368,11 @@ export function cancelTimer(_rt: JobRuntime, d: JobRun): void {
 export function releaseDriver(_rt: JobRuntime, d: JobRun): void {
   if (d.released) return;
   d.released = true;
+  endDriver(d);
   for (const release of d.release) release();
+}
+
+/** What the job drops at its end (its filter node), once. */
+function endDriver(d: JobRun): void {
+  for (const drop of d.atEnd.splice(0)) drop();
 }

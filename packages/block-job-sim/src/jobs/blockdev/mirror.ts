@@ -151,7 +151,8 @@ function mirrorCommon(
   jobs.start(id);
 }
 
-function defaultGranularity(target: BlockNode): number {
+/** The granularity a mirror's dirty bitmap has by default: the target's cluster size. */
+export function defaultGranularity(target: BlockNode): number {
   const cluster = target.qcow2?.clusterSize;
   if (cluster !== undefined) return Math.max(4096, cluster);
   return 65536;

@@ -2,9 +2,11 @@
 // between top and base resolved and checked in QEMU's order, then the job.
 
 import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types/7.2';
+import { addMirrorBitmaps } from '../../bitmaps/job-bitmaps.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
 import type { GraphChanges } from '../../runtime/drain.js';
 import { commitDriver, commitState } from '../commit.js';
+import type { JobRun } from '../driver.js';
 import { allocatedInChain, allocatedInNode, copyOnly, extentsOf, subtractRanges } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';
 import { WorkList } from '../schedule.js';
@@ -20,7 +22,7 @@ import {
   nodeByName,
   overlayOf,
 } from './context.js';
-import { MIRROR_GRAPH_CHANGES } from './mirror.js';
+import { defaultGranularity, MIRROR_GRAPH_CHANGES } from './mirror.js';
 
 /**
  * commit_start(): block_job_create puts the job's BlockBackend on the device first (one graph
@@ -98,7 +100,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     for (let n = top.backing; n !== undefined && n !== base; n = n.backing) {
       intermediates.push({ node: n });
     }
-    jobs.newDriver(id, mirrorDriver, {
+    const d = jobs.newDriver(id, mirrorDriver, {
       state: mirrorState({}),
       work: new WorkList(dirty, MIRROR_BUFFER_SIZE),
       readsOnlyData: true,
@@ -106,6 +108,16 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
       write: { node: base, policy: a['on-error'] ?? 'report' },
       attached: [{ node: top }, { node: base, backend: true }, ...intermediates],
       filterOn: top,
+    });
+    // The mirror engine's mirror_top filter and dirty bitmap, as a mirror has them.
+    addMirrorBitmaps({
+      layer,
+      profile: jobs.profile,
+      d,
+      source: top,
+      filterName: a['filter-node-name'],
+      granularity: defaultGranularity(base),
+      writeBlocking: false,
     });
     jobs.start(id);
     return {};
@@ -126,7 +138,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
   for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
     chain.push(n === top ? { node: n, backend: true } : { node: n });
   }
-  jobs.newDriver(id, commitDriver, {
+  const d = jobs.newDriver(id, commitDriver, {
     state: commitState({ overlay, base, backingFile: a['backing-file'] }),
     work: new WorkList(extentsOf(top.length, copy), COMMIT_CHUNK_SIZE),
     read: { node: top, policy: a['on-error'] ?? 'report' },
@@ -135,6 +147,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     // The job's own BlockBackend sits on the device until the job is freed: no root node.
     filterOn: bs,
   });
+  addJobFilter(jobs, d, 'commit_top', top, a['filter-node-name']);
   jobs.start(id);
   return {};
 }
@@ -204,7 +217,7 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
   const copy = subtractRanges(intermediates, allocatedInNode(layer, bs));
   const attached: { node: BlockNode }[] = [{ node: bs }];
   for (let n = bs.backing; n !== undefined && n !== base; n = n.backing) attached.push({ node: n });
-  jobs.newDriver(id, streamDriver, {
+  const d = jobs.newDriver(id, streamDriver, {
     state: streamState({ immediate, base, backingFile: a['backing-file'] }),
     work: immediate
       ? new WorkList([], STREAM_CHUNK_SIZE)
@@ -219,6 +232,30 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
     attached,
     filterOn: bs,
   });
+  addJobFilter(jobs, d, 'copy-on-read', bs, a['filter-node-name']);
   jobs.start(id);
   return {};
+}
+
+/**
+ * The filter node a commit (commit_top, read-only, above its top node) or a stream
+ * (copy-on-read, above its device) puts in for its run; query-named-block-nodes lists it, and
+ * the node's parents reach the node through it, until the job's end drops it.
+ */
+function addJobFilter(
+  jobs: JobFactory,
+  d: JobRun,
+  driver: 'commit_top' | 'copy-on-read',
+  child: BlockNode,
+  filterName: string | undefined,
+): void {
+  const layer = jobs.layer;
+  const remove = layer.addJobFilter({
+    nodeName: filterName ?? layer.generatedNodeName(),
+    driver,
+    child,
+    bitmaps: [],
+    ...(driver === 'commit_top' ? { readOnly: true } : {}),
+  });
+  d.atEnd.push(remove);
 }
