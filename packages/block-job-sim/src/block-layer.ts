@@ -21,6 +21,7 @@ import { type BlkdebugIoType, BlkdebugState, type InjectedError } from './blkdeb
 import { createImage } from './block-layer/create-image.js';
 import { blockStatus, recordWrite, requestError } from './block-layer/guest-io.js';
 import type { BlockChild, BlockNode, BlockStatusExtent, ExternalUser } from './block-layer/node.js';
+import { NodeData } from './block-layer/node-data.js';
 import {
   attach,
   commitLocks,
@@ -90,6 +91,11 @@ export class BlockLayer {
    * @internal Reached through the simulator's commands; not public API yet.
    */
   readonly dirtyBitmaps = new DirtyBitmaps();
+  /**
+   * What the nodes hold: guest writes and the chunks jobs copy land here, reads see them.
+   * @internal Reached through exports and the job runtime; not public API yet.
+   */
+  readonly nodeData: NodeData;
   /** Persistent bitmaps in qcow2 images (loaded on open, stored on close). */
   readonly #persistentBitmaps: PersistentBitmaps;
   /** Where failures to store an image's metadata on close go (QEMU: stderr). */
@@ -107,6 +113,7 @@ export class BlockLayer {
 
   constructor(options: BlockLayerOptions) {
     this.#store = options.store;
+    this.nodeData = new NodeData(this.#store);
     this.#persistentBitmaps = new PersistentBitmaps(this.dirtyBitmaps, this.#store);
     this.schema = new BlockSchema(options.schema);
     this.#digits = options.autoNameDigits ?? defaultDigits;

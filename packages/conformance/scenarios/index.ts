@@ -9,6 +9,7 @@ import { bitmapScenarios } from './bitmaps.js';
 import { blockdevGraphChangeScenarios } from './blockdev-graph-changes.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
+import { guestDataScenarios } from './guest-data.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobBitmapScenarios } from './job-bitmaps.js';
@@ -59,4 +60,5 @@ export const allScenarios: readonly Scenario[] = [
   ...jobFilterNodeScenarios,
   ...blockdevGraphChangeScenarios,
   ...jobBitmapScenarios,
+  ...guestDataScenarios,
 ];

@@ -222,16 +222,23 @@ function qcow2AppendAt(node: MutableNode): number {
  * commit into its base, a mirror or backup into its target): the nodes down its data path
  * now hold those bytes, so later block-status queries (a new job's allocation walk) see them.
  * qcow2 allocates the clusters it did not hold, at the end of its image file; null-co drops
- * the data; a file holds every byte already. No data moves.
+ * the data; a file holds every byte already. No data moves (node-data.ts moves it).
  */
-export function recordWrite(n: MutableNode, offset: number, bytes: number): void {
+export function recordWrite(
+  n: MutableNode,
+  offset: number,
+  bytes: number,
+  reallocate = false,
+): void {
   switch (n.driver) {
     case 'blkdebug':
-      if (n.file !== undefined) recordWrite(n.file as MutableNode, offset, bytes);
+      if (n.file !== undefined) recordWrite(n.file as MutableNode, offset, bytes, reallocate);
       return;
     case 'raw': {
       const rawOffset = rawDataOffset(n);
-      if (n.file !== undefined) recordWrite(n.file as MutableNode, offset + rawOffset, bytes);
+      if (n.file !== undefined) {
+        recordWrite(n.file as MutableNode, offset + rawOffset, bytes, reallocate);
+      }
       return;
     }
     case 'qcow2': {
@@ -240,7 +247,12 @@ export function recordWrite(n: MutableNode, offset: number, bytes: number): void
       const end = Math.min(offset + bytes, n.length);
       let host = qcow2AppendAt(n);
       for (let c = Math.floor(offset / clusterSize); c * clusterSize < end; c++) {
-        if (map.isClusterAllocated(c)) continue;
+        if (map.isClusterAllocated(c)) {
+          // A guest write into a zero or compressed cluster gets a new data cluster
+          // (`reallocate`); a job's allocation walk keeps what the image held.
+          const kind = map.mapping(c)?.kind ?? 'data';
+          if (!reallocate || kind === 'data') continue;
+        }
         map.setCluster(c, { kind: 'data', hostOffset: host });
         host += clusterSize;
       }

@@ -15,7 +15,7 @@ import { BITMAP_ALLOW_RO, type DirtyBitmap } from '../bitmaps/dirty-bitmap.js';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
 import { genericError } from '../errors.js';
 import { BLK_PERM } from '../permissions.js';
-import { type GuestData, NodeNbdBackend } from './node-backend.js';
+import { NodeNbdBackend } from './node-backend.js';
 
 /** A listening NBD server (what `@qmpkit/nbd/node`'s NbdServer offers). */
 export interface NbdListener {
@@ -50,7 +50,6 @@ interface ExportState {
 
 export class BlockExports {
   readonly #layer: BlockLayer;
-  readonly #data: GuestData;
   readonly #listen: NbdListen | undefined;
   readonly #deleted: (id: string) => void;
   #server: NbdListener | undefined;
@@ -59,13 +58,11 @@ export class BlockExports {
 
   constructor(options: {
     layer: BlockLayer;
-    data: GuestData;
     listen: NbdListen | undefined;
     /** Emits BLOCK_EXPORT_DELETED. */
     deleted: (id: string) => void;
   }) {
     this.#layer = options.layer;
-    this.#data = options.data;
     this.#listen = options.listen;
     this.#deleted = options.deleted;
     this.#layer.onNodeReplaced.push((from, to) => {
@@ -147,7 +144,7 @@ export class BlockExports {
       server.addExport({
         name,
         ...(description === undefined ? {} : { description }),
-        backend: new NodeNbdBackend(this.#layer, node, this.#data, {
+        backend: new NodeNbdBackend(this.#layer, node, {
           writable,
           bitmaps: bitmaps.map((b) => b.bitmap.name as string),
           allocationDepth: a['allocation-depth'] === true,

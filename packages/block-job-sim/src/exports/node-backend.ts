@@ -1,14 +1,7 @@
 // What an NBD export of a simulated node serves. A write through a writable export is a guest
-// write: it dirties every recording bitmap of the node, and its data is kept (sparse, in
-// memory, with a limit) so that reading back returns it.
-//
-// - null-co keeps nothing, as QEMU's null-co: reads are zeroes, block status says hole (and
-//   zero with read-zeroes).
-// - Other nodes keep what was written in a sparse store per node (the one @qmpkit/nbd's
-//   SparseMemoryBackend has: 4 KiB blocks in 1 MiB pages, zero writes punch holes, trim ignored
-//   as QEMU's default discard=ignore; up to GUEST_DATA_LIMIT of data, at most twice that in
-//   memory). The simulator never reads guest data from image files: what an
-//   image held before is read as zeroes.
+// write: it dirties every recording bitmap of the node and lands where the node keeps its data
+// (the block layer's NodeData: a raw image's file, a qcow2 node's clusters; null-co keeps
+// nothing), so reading back returns it, and jobs copy it.
 
 import {
   type BlockExtent,
@@ -18,35 +11,11 @@ import {
   NBD_STATE_ZERO,
   type NbdBackend,
   NbdError,
-  SparseMemoryBackend,
   type WriteOptions,
   type WriteZeroesOptions,
 } from '@qmpkit/nbd';
+import type { WriteOrigin } from '../block-layer/node-data.js';
 import type { BlockLayer, BlockNode } from '../block-layer.js';
-
-/** Most bytes of written data the simulator keeps per node. */
-export const GUEST_DATA_LIMIT = 1024 * 1024 * 1024;
-
-/** The data guests wrote into nodes, per node. */
-export class GuestData {
-  readonly #stores = new WeakMap<BlockNode, SparseMemoryBackend>();
-  readonly #limit: number;
-
-  constructor(limit = GUEST_DATA_LIMIT) {
-    this.#limit = limit;
-  }
-
-  /** The node's store (undefined for null-co, which keeps nothing). */
-  store(node: BlockNode): SparseMemoryBackend | undefined {
-    if (node.driver === 'null-co') return undefined;
-    let store = this.#stores.get(node);
-    if (store === undefined) {
-      store = new SparseMemoryBackend({ size: node.length, writable: true, maxBytes: this.#limit });
-      this.#stores.set(node, store);
-    }
-    return store;
-  }
-}
 
 export interface NodeBackendOptions {
   readonly writable: boolean;
@@ -62,12 +31,13 @@ export class NodeNbdBackend implements NbdBackend {
   readonly allocationDepth: boolean;
   readonly #layer: BlockLayer;
   readonly #node: BlockNode;
-  readonly #store: SparseMemoryBackend | undefined;
+  /** Its writes are guest writes, attached now (a job filter added later sits above them). */
+  readonly #origin: WriteOrigin;
 
-  constructor(layer: BlockLayer, node: BlockNode, data: GuestData, options: NodeBackendOptions) {
+  constructor(layer: BlockLayer, node: BlockNode, options: NodeBackendOptions) {
     this.#layer = layer;
     this.#node = node;
-    this.#store = data.store(node);
+    this.#origin = { guest: true, epoch: layer.nodeData.nextEpoch() };
     this.size = node.length;
     this.writable = options.writable;
     this.bitmaps = options.bitmaps;
@@ -75,25 +45,24 @@ export class NodeNbdBackend implements NbdBackend {
   }
 
   read(offset: number, length: number): Uint8Array {
-    return this.#store?.read(offset, length) ?? new Uint8Array(length);
+    return this.#layer.nodeData.read(this.#node, offset, length);
   }
 
-  write(offset: number, data: Uint8Array, options: WriteOptions): void {
+  write(offset: number, data: Uint8Array, _options: WriteOptions): void {
     this.#checkWritable();
-    this.#store?.write(offset, data, options);
+    this.#layer.nodeData.write(this.#node, offset, data, this.#origin);
     this.#written(offset, data.length);
   }
 
-  writeZeroes(offset: number, length: number, options: WriteZeroesOptions): void {
+  writeZeroes(offset: number, length: number, _options: WriteZeroesOptions): void {
     this.#checkWritable();
-    this.#store?.writeZeroes(offset, length, options);
+    this.#layer.nodeData.writeZeroes(this.#node, offset, length, this.#origin);
     this.#written(offset, length);
   }
 
-  trim(offset: number, length: number): void {
+  trim(_offset: number, _length: number): void {
     // discard=ignore (QEMU's default): nothing changes, nothing is dirtied.
     this.#checkWritable();
-    this.#store?.trim(offset, length);
   }
 
   flush(): void {}
@@ -101,8 +70,12 @@ export class NodeNbdBackend implements NbdBackend {
   blockStatus(context: MetaContext, offset: number, length: number): readonly BlockExtent[] {
     switch (context.kind) {
       case 'base:allocation':
-        if (this.#store !== undefined) return this.#store.blockStatus(context, offset, length);
-        return [{ length, flags: NBD_STATE_HOLE | (this.#node.readZeroes ? NBD_STATE_ZERO : 0) }];
+        // nbd/server.c: no DATA → hole, ZERO → zero (bdrv_block_status_above down the chain).
+        return this.#layer.blockStatus(this.#node, offset, length).map((e) => ({
+          length: e.length,
+          flags:
+            e.status === 'data' ? 0 : NBD_STATE_HOLE | (e.status === 'zero' ? NBD_STATE_ZERO : 0),
+        }));
       case 'qemu:allocation-depth':
         return [{ length, flags: 1 }];
       case 'qemu:dirty-bitmap':

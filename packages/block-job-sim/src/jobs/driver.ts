@@ -20,6 +20,8 @@ export interface MirrorState {
   readonly replaces: string | undefined;
   /** Ending on job-complete: the target takes the source's place (a graph change more). */
   pivots: boolean;
+  /** copy-mode write-blocking (as started; block-job-change does not change it here). */
+  readonly writeBlocking: boolean;
 }
 
 /** A backup's own state: its block-copy calls. */

@@ -29,6 +29,7 @@ import { MIRROR_MAX_IN_FLIGHT, MIRROR_MAX_IO_BYTES } from './sizes.js';
 export function mirrorState(options: {
   startError?: string | undefined;
   replaces?: string | undefined;
+  writeBlocking?: boolean;
 }): MirrorState {
   return {
     kind: 'mirror',
@@ -36,6 +37,7 @@ export function mirrorState(options: {
     startError: options.startError,
     replaces: options.replaces,
     pivots: false,
+    writeBlocking: options.writeBlocking ?? false,
   };
 }
 

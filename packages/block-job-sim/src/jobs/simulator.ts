@@ -19,7 +19,6 @@ import { BitmapCommands } from '../bitmaps/commands.js';
 import type { BlockLayer } from '../block-layer.js';
 import { RealClock, type SimClock, VirtualClock } from '../clock/clock.js';
 import { BlockExports, type NbdListen } from '../exports/block-exports.js';
-import { GuestData } from '../exports/node-backend.js';
 import { qemu72Profile } from '../profile/index.js';
 import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
@@ -117,7 +116,6 @@ export class BlockJobSimulator {
     this.#onInternalError = options.onInternalError ?? ((error) => console.error(error));
     this.#exports = new BlockExports({
       layer: this.#rt.blockLayer,
-      data: new GuestData(),
       listen: options.nbdListen,
       deleted: (id) => emit(this.#rt, 'BLOCK_EXPORT_DELETED', { id }),
     });

@@ -19,6 +19,7 @@ import {
   waveEnd,
 } from '../jobs/schedule.js';
 import { injectError, predictError } from './io-errors.js';
+import { copyChunkData } from './job-data.js';
 import type { JobRuntime } from './job-runtime.js';
 import {
   applyEffects,
@@ -90,6 +91,9 @@ export function advanceFrontier(rt: JobRuntime, d: JobRun, frontier: number): vo
       .sort((a, b) => a.start - b.start);
     written = subtractRanges(written, failed);
   }
+  // The data first: a qcow2 target copies the rest of a cluster it does not hold yet from its
+  // backing before the cluster counts as allocated.
+  copyChunkData(rt, d, written);
   for (const r of written) rt.blockLayer.recordWrite(into, r.start, r.length);
 }
 

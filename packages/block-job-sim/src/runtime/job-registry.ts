@@ -14,6 +14,7 @@ import type { DriverParts, JobRun } from '../jobs/driver.js';
 import { injectionPoints } from '../jobs/io.js';
 import { newRateLimit, WorkList } from '../jobs/schedule.js';
 import { drainBegin, drainEnd, graphChange } from './drain.js';
+import { watchGuestWrites } from './job-data.js';
 import type { JobDriver } from './job-driver.js';
 import type { JobRuntime } from './job-runtime.js';
 import { apply, applyEffects, releaseDriver } from './job-runtime.js';
@@ -164,6 +165,8 @@ export function newDriver(
   };
   parts.group?.add(d);
   rt.drivers.set(id, d);
+  const unwatch = watchGuestWrites(rt, d);
+  if (unwatch !== undefined) release.push(unwatch);
   return d;
 }
 

@@ -130,6 +130,7 @@ function mirrorCommon(
       startError:
         bs.length !== target.length ? 'Source and target image have different sizes' : undefined,
       replaces: a.replaces,
+      writeBlocking: a['copy-mode'] === 'write-blocking',
     }),
     work,
     read: { node: bs, policy: a['on-source-error'] ?? 'report' },

@@ -1,0 +1,147 @@
+// Guest data (issue 16): what a guest writes through an export reaches the node's raw image file,
+// and jobs copy it to their targets, so the real qemu-io, qemu-img compare and qemu-img map see
+// the same files and the same export contents on qmpkit-server as on QEMU. A backup's target
+// holds what the source held when the job started: guest writes go through the backup's
+// copy-before-write filter (an export added before the job follows the graph onto the filter; a
+// writable export added while the backup runs is refused by QEMU, the filter sharing no write
+// permission). Expected values: qemu-storage-daemon 7.2.22.
+
+import {
+  completed,
+  idleAt,
+  ok,
+  run,
+  type Scenario,
+  type Step,
+  send,
+  statuses,
+} from '../src/scenario.js';
+import { MiB } from './common.js';
+
+const SIZE = 16 * MiB;
+const SOCKET = 'nbd.sock';
+const uri = (name: string) => `nbd+unix:///${name}?socket=${SOCKET}`;
+
+/** Runs `qemu-io` with these commands on a target; it must print these lines (timing left out). */
+export const qemuIoPrints = (
+  target: string,
+  options: readonly string[],
+  commands: readonly string[],
+  lines: readonly string[],
+): Step =>
+  run(
+    'bash',
+    [
+      '-o',
+      'pipefail',
+      '-c',
+      `qemu-io ${options.join(' ')} ${commands.map((c) => `-c '${c}'`).join(' ')} '${target}' | grep -v ' ops; '`,
+    ],
+    { stdout: lines.map((l) => `${l}\n`).join('') },
+  );
+
+const wrote = (bytes: number, offset: number) =>
+  `wrote ${bytes}/${bytes} bytes at offset ${offset}`;
+const read = (bytes: number, offset: number) => `read ${bytes}/${bytes} bytes at offset ${offset}`;
+const K64 = 65536;
+
+const rawFiles = (...names: string[]) =>
+  names.map((n) => ({ qemuImg: ['create', '-q', '-f', 'raw', `${n}.raw`, String(SIZE)] }));
+const fileNode = (name: string) =>
+  JSON.stringify({ driver: 'file', 'node-name': name, filename: `${name}.raw` });
+const exportNode = (id: string, node: string, name: string, writable: boolean): Step[] => [
+  send('block-export-add', { type: 'nbd', id, 'node-name': node, name, writable }),
+  ok(),
+];
+
+export const guestDataScenarios: Scenario[] = [
+  {
+    name: 'guest-data-backup-target-holds-the-source-as-at-start',
+    about:
+      "writes through an export reach the raw image file; a throttled full backup's target then holds what the source held at the start, also where the guest overwrote the source before the job copied it (copy-before-write) or after; qemu-io reads the target over NBD and the source from its file, qemu-img compare finds the first difference, qemu-img map sees the same allocation",
+    setup: rawFiles('src', 'tgt'),
+    blockdevs: [fileNode('src'), fileNode('tgt')],
+    steps: [
+      send('nbd-server-start', { addr: { type: 'unix', data: { path: SOCKET } } }),
+      ok(),
+      ...exportNode('e0', 'src', 'above', true),
+      qemuIoPrints(
+        uri('above'),
+        ['-f', 'raw'],
+        ['write -P 0x11 0 2M', 'write -P 0x22 8M 1M', 'write -P 0x66 12M 64k'],
+        [wrote(2 * MiB, 0), wrote(MiB, 8 * MiB), wrote(K64, 12 * MiB)],
+      ),
+      send('blockdev-backup', {
+        'job-id': 'j',
+        device: 'src',
+        target: 'tgt',
+        sync: 'full',
+        speed: 4096,
+      }),
+      ...statuses('j', 'created', 'running', 'paused', 'running'),
+      ok(),
+      idleAt('j', MiB),
+      qemuIoPrints(
+        uri('above'),
+        ['-f', 'raw'],
+        ['write -P 0x33 8M 64k', 'write -P 0x55 0 64k', 'write -P 0x44 12M 64k'],
+        [wrote(K64, 8 * MiB), wrote(K64, 0), wrote(K64, 12 * MiB)],
+      ),
+      send('block-job-set-speed', { device: 'j', speed: 0 }),
+      ok(),
+      ...statuses('j', 'waiting', 'pending'),
+      completed('backup', 'j', SIZE),
+      ...statuses('j', 'concluded', 'null'),
+      ...exportNode('e2', 'tgt', 'target', false),
+      qemuIoPrints(
+        uri('target'),
+        ['-r', '-f', 'raw'],
+        [
+          'read -P 0x11 0 64k',
+          'read -P 0x11 1M 1M',
+          'read -P 0x22 8M 1M',
+          'read -P 0x66 12M 64k',
+          'read -P 0 2M 6M',
+        ],
+        [
+          read(K64, 0),
+          read(MiB, MiB),
+          read(MiB, 8 * MiB),
+          read(K64, 12 * MiB),
+          read(6 * MiB, 2 * MiB),
+        ],
+      ),
+      qemuIoPrints(
+        'src.raw',
+        ['-r', '-U', '-f', 'raw'],
+        ['read -P 0x55 0 64k', 'read -P 0x33 8M 64k', 'read -P 0x22 9371648 64k'],
+        [read(K64, 0), read(K64, 8 * MiB), read(K64, 9 * MiB - K64)],
+      ),
+      run('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'raw', 'src.raw', 'tgt.raw'], {
+        exitCode: 1,
+        stdout: 'Content mismatch at offset 0!\n',
+      }),
+      run(
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          "qemu-img map -U -f raw --output=json tgt.raw | jq -c '.[] | [.start, .length, .data, .zero]'",
+        ],
+        {
+          stdout: [
+            [0, 2 * MiB, true, false],
+            [2 * MiB, 6 * MiB, false, true],
+            [8 * MiB, MiB, true, false],
+            [9 * MiB, 3 * MiB, false, true],
+            [12 * MiB, K64, true, false],
+            [12 * MiB + K64, 4 * MiB - K64, false, true],
+          ]
+            .map((r) => `${JSON.stringify(r)}\n`)
+            .join(''),
+        },
+      ),
+    ],
+  },
+];
