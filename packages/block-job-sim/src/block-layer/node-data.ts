@@ -109,15 +109,14 @@ export class NodeData {
   /**
    * Copies [offset, offset + length) of `from` into `to` at the same offsets (a job's chunk),
    * as block-copy and mirror do: stretches the source's block status calls data are read and
-   * written, the rest is written as zeroes (which leaves a file's holes holes). `overlay` may
-   * change the data read before it is written.
+   * written, the rest is written as zeroes (which leaves a file's holes holes).
    */
   copy(from: BlockNode, to: BlockNode, offset: number, length: number): void {
     const origin: WriteOrigin = { guest: false, epoch: 0 };
     for (const e of blockStatus(this.#store, from as MutableNode, offset, length)) {
-      if (e.status === 'data')
+      if (e.status === 'data') {
         this.write(to, e.offset, this.read(from, e.offset, e.length), origin);
-      else this.writeZeroes(to, e.offset, e.length, origin);
+      } else this.writeZeroes(to, e.offset, e.length, origin);
     }
   }
 
