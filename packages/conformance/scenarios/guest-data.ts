@@ -7,16 +7,20 @@
 // permission). Expected values: qemu-storage-daemon 7.2.22.
 
 import {
+  blockJobInfo,
+  byVersion,
   completed,
   idleAt,
   ok,
+  pollBlockJob,
   run,
   type Scenario,
   type Step,
   send,
+  since,
   statuses,
 } from '../src/scenario.js';
-import { MiB } from './common.js';
+import { becomesReady, MiB } from './common.js';
 
 const SIZE = 16 * MiB;
 const SOCKET = 'nbd.sock';
@@ -145,3 +149,81 @@ export const guestDataScenarios: Scenario[] = [
     ],
   },
 ];
+
+/** Polls until the block job is done with all it knows of: offset = len = `len`. */
+const caughtUpAt = (device: string, len: number): Step =>
+  pollBlockJob(device, `caught up at ${len}`, (j) => j.offset === len && j.len === len);
+
+const mirrorWithGuestWrites = (mode: 'background' | 'write-blocking'): Scenario => {
+  // Where the write below the filter is copied: a 7.2 background mirror only.
+  const after = (v: '7.2' | '10.0') =>
+    SIZE + K64 + (v === '7.2' && mode === 'background' ? K64 : 0);
+  const tail = (v: '7.2' | '10.0'): Step[] => [
+    caughtUpAt('j', after(v)),
+    send('query-block-jobs'),
+    ok([
+      blockJobInfo('mirror', 'j', {
+        len: after(v),
+        offset: after(v),
+        status: 'ready',
+        ready: true,
+        ...(mode === 'write-blocking' ? { 'actively-synced': since('10.0', true) } : {}),
+      }),
+    ]),
+    send('job-complete', { id: 'j' }),
+    ok(),
+    ...statuses('j', 'waiting', 'pending'),
+    completed('mirror', 'j', after(v)),
+    ...statuses('j', 'concluded', 'null'),
+    after(v) === SIZE + 2 * K64
+      ? run('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'raw', 'src.raw', 'tgt.raw'], {
+          stdout: 'Images are identical.\n',
+        })
+      : run('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'raw', 'src.raw', 'tgt.raw'], {
+          exitCode: 1,
+          stdout: `Content mismatch at offset ${8 * MiB}!\n`,
+        }),
+  ];
+  const addBelow = send('block-export-add', {
+    type: 'nbd',
+    id: 'e1',
+    'node-name': 'src',
+    name: 'below',
+    writable: true,
+  });
+  return {
+    name: `guest-data-ready-${mode}-mirror-copies-guest-writes`,
+    about: `a ready ${mode} mirror of a raw file: a guest write through an export added before the job (which follows the graph onto mirror_top) grows len and offset by its 64 KiB and reaches the target; a write through an export added while it runs (below the filter) is copied only in 7.2's background mode (its dirty bitmap is on the source; 10.0's is on the filter); qemu-img compare after completion; 10.0 drains the job for block-export-add`,
+    setup: rawFiles('src', 'tgt'),
+    blockdevs: [fileNode('src'), fileNode('tgt')],
+    steps: [
+      send('nbd-server-start', { addr: { type: 'unix', data: { path: SOCKET } } }),
+      ok(),
+      ...exportNode('e0', 'src', 'above', true),
+      qemuIoPrints(uri('above'), ['-f', 'raw'], ['write -P 0x11 0 1M'], [wrote(MiB, 0)]),
+      send('blockdev-mirror', {
+        'job-id': 'j',
+        device: 'src',
+        target: 'tgt',
+        sync: 'full',
+        'copy-mode': mode,
+      }),
+      ...statuses('j', 'created', 'running'),
+      ok(),
+      ...becomesReady('mirror', 'j', SIZE),
+      qemuIoPrints(uri('above'), ['-f', 'raw'], ['write -P 0x22 4M 64k'], [wrote(K64, 4 * MiB)]),
+      caughtUpAt('j', SIZE + K64),
+      byVersion({
+        '7.2': [addBelow, ok()],
+        '10.0': [addBelow, ...statuses('j', 'standby', 'ready'), ok()],
+      }),
+      qemuIoPrints(uri('below'), ['-f', 'raw'], ['write -P 0x33 8M 64k'], [wrote(K64, 8 * MiB)]),
+      byVersion({ '7.2': tail('7.2'), '10.0': tail('10.0') }),
+    ],
+  };
+};
+
+guestDataScenarios.push(
+  mirrorWithGuestWrites('background'),
+  mirrorWithGuestWrites('write-blocking'),
+);

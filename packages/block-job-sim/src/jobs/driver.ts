@@ -22,6 +22,8 @@ export interface MirrorState {
   pivots: boolean;
   /** copy-mode write-blocking (as started; block-job-change does not change it here). */
   readonly writeBlocking: boolean;
+  /** Its dirty bitmap's granularity: what a guest write it copies adds to len, rounded out. */
+  readonly granularity: number;
 }
 
 /** A backup's own state: its block-copy calls. */

@@ -30,6 +30,7 @@ export function mirrorState(options: {
   startError?: string | undefined;
   replaces?: string | undefined;
   writeBlocking?: boolean;
+  granularity?: number;
 }): MirrorState {
   return {
     kind: 'mirror',
@@ -38,6 +39,7 @@ export function mirrorState(options: {
     replaces: options.replaces,
     pivots: false,
     writeBlocking: options.writeBlocking ?? false,
+    granularity: options.granularity ?? 65536,
   };
 }
 

@@ -19,7 +19,7 @@ import { GranuleSet } from '../bitmaps/granule-set.js';
 import type { WriteOrigin } from '../block-layer/node-data.js';
 import type { JobRun } from '../jobs/driver.js';
 import { type Range, subtractRanges } from '../jobs/io.js';
-import type { JobRuntime } from './job-runtime.js';
+import { applyEffects, type JobRuntime } from './job-runtime.js';
 
 /** Per backup: the byte ranges copied before a guest overwrote them. */
 const copiedBeforeWrite = new WeakMap<JobRun, GranuleSet>();
@@ -115,17 +115,32 @@ function copyBeforeWrite(rt: JobRuntime, d: JobRun, offset: number, length: numb
 
 function mirrorWrite(rt: JobRuntime, d: JobRun, offset: number, length: number): void {
   const target = d.copiesInto;
-  if (target === undefined || d.released || d.readNode === undefined) return;
+  const state = d.state;
+  if (target === undefined || d.released || d.readNode === undefined || state.kind !== 'mirror') {
+    return;
+  }
   // Stretches the loop has not reached yet are copied by it, with the data they hold then.
   const ahead = d.work.deviceRanges(d.recordedTo, d.work.totalCopy);
+  const gran = state.granularity;
+  let dirty = 0;
+  let dirtyEnd = 0;
   for (const r of subtractRanges([{ start: offset, length }], ahead)) {
-    const start = r.start;
-    const end = r.start + r.length;
     try {
-      rt.blockLayer.nodeData.copy(d.readNode, target, start, end - start);
+      rt.blockLayer.nodeData.copy(d.readNode, target, r.start, r.length);
     } catch {
       // As in copyChunkData.
     }
-    rt.blockLayer.recordWrite(target, start, end - start);
+    rt.blockLayer.recordWrite(target, r.start, r.length);
+    // The granules it dirtied are copied again: len and offset grow by them.
+    const from = Math.max(dirtyEnd, Math.floor(r.start / gran) * gran);
+    const to = Math.ceil((r.start + r.length) / gran) * gran;
+    if (to > from) dirty += to - from;
+    dirtyEnd = Math.max(dirtyEnd, to);
+  }
+  if (dirty > 0) {
+    applyEffects(
+      rt,
+      rt.engine.progress(d.id, { increaseRemaining: dirty, workDone: dirty }).effects,
+    );
   }
 }

@@ -131,6 +131,7 @@ function mirrorCommon(
         bs.length !== target.length ? 'Source and target image have different sizes' : undefined,
       replaces: a.replaces,
       writeBlocking: a['copy-mode'] === 'write-blocking',
+      granularity: gran,
     }),
     work,
     read: { node: bs, policy: a['on-source-error'] ?? 'report' },
