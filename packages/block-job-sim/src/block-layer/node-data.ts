@@ -25,6 +25,9 @@ import { type MutableNode, rawDataOffset } from './node-state.js';
 /** Most bytes of data the simulator keeps in memory per node. */
 export const GUEST_DATA_LIMIT = 1024 * 1024 * 1024;
 
+/** Most bytes a copy reads at once. */
+const COPY_PIECE = 4 * 1024 * 1024;
+
 /** The file system block: the granularity of a file's holes. */
 const FILE_BLOCK = 4096;
 
@@ -114,9 +117,15 @@ export class NodeData {
   copy(from: BlockNode, to: BlockNode, offset: number, length: number): void {
     const origin: WriteOrigin = { guest: false, epoch: 0 };
     for (const e of blockStatus(this.#store, from as MutableNode, offset, length)) {
-      if (e.status === 'data') {
-        this.write(to, e.offset, this.read(from, e.offset, e.length), origin);
-      } else this.writeZeroes(to, e.offset, e.length, origin);
+      if (e.status !== 'data') {
+        this.writeZeroes(to, e.offset, e.length, origin);
+        continue;
+      }
+      // A piece at a time: a job may get past gigabytes at once.
+      for (let at = e.offset; at < e.offset + e.length; at += COPY_PIECE) {
+        const n = Math.min(COPY_PIECE, e.offset + e.length - at);
+        this.write(to, at, this.read(from, at, n), origin);
+      }
     }
   }
 
