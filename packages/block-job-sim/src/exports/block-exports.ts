@@ -52,6 +52,7 @@ export class BlockExports {
   readonly #layer: BlockLayer;
   readonly #listen: NbdListen | undefined;
   readonly #deleted: (id: string) => void;
+  readonly #attached: () => void;
   #server: NbdListener | undefined;
   #starting = false;
   readonly #exports = new Map<string, ExportState>();
@@ -61,6 +62,8 @@ export class BlockExports {
     listen: NbdListen | undefined;
     /** Emits BLOCK_EXPORT_DELETED. */
     deleted: (id: string) => void;
+    /** An export's BlockBackend was attached to its node (a graph change). */
+    attached?: () => void;
   }) {
     this.#layer = options.layer;
     this.#listen = options.listen;
@@ -68,6 +71,7 @@ export class BlockExports {
     this.#layer.onNodeReplaced.push((from, to) => {
       for (const e of this.#exports.values()) if (e.node === from) e.node = to;
     });
+    this.#attached = options.attached ?? (() => {});
   }
 
   /** qmp_nbd_server_start(). */
@@ -123,6 +127,7 @@ export class BlockExports {
     const writable = a.writable === true;
     const perm = BLK_PERM.CONSISTENT_READ | (writable ? BLK_PERM.WRITE : 0);
     const detach = this.#layer.attachBackend(node, { perm, shared: BLK_PERM.ALL });
+    this.#attached();
     try {
       const server = this.#server;
       if (server === undefined) throw genericError('NBD server not running');

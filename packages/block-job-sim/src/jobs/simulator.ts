@@ -118,6 +118,8 @@ export class BlockJobSimulator {
       layer: this.#rt.blockLayer,
       listen: options.nbdListen,
       deleted: (id) => emit(this.#rt, 'BLOCK_EXPORT_DELETED', { id }),
+      // Inserting the export's BlockBackend is a graph change (10.0: every job drained once).
+      attached: () => graphChange(this.#rt),
     });
     this.profile = options.profile ?? qemu72Profile;
     this.blockLayer = this.#rt.blockLayer;
