@@ -134,15 +134,6 @@ export interface BlkdebugView {
   check(iotype: 'read' | 'write', offset: number, bytes: number): { errno: number } | undefined;
 }
 
-function blkdebugOf(node: BlockNode): BlkdebugView | undefined {
-  const state = (node as { readonly blkdebug?: unknown }).blkdebug;
-  if (typeof state !== 'object' || state === null) return undefined;
-  const view = state as Partial<BlkdebugView>;
-  return typeof view.check === 'function' && typeof view.rules === 'function'
-    ? (state as BlkdebugView)
-    : undefined;
-}
-
 /** One blkdebug node on a job's I/O path. */
 export interface InjectionPoint {
   readonly blkdebug: BlkdebugView;
@@ -165,7 +156,7 @@ export function injectionPoints(node: BlockNode, iotype: 'read' | 'write'): Inje
   const walk = (n: BlockNode, shift: number | undefined, parentIsFormat: boolean) => {
     if (seen.has(n) || seen.size > 256) return;
     seen.add(n);
-    const blkdebug = blkdebugOf(n);
+    const blkdebug: BlkdebugView | undefined = n.blkdebug;
     if (blkdebug !== undefined) {
       const events = parentIsFormat ? (iotype === 'read' ? READ_EVENTS : WRITE_EVENTS) : [];
       out.push({ blkdebug, events, shift });

@@ -7,6 +7,7 @@
 import type { JobPace } from '@qmpkit/block-job-sim';
 import { CommandError, type Transport } from '@qmpkit/protocol';
 import type { ClientInfo, CommandContext, CommandTable, HandlerMap } from '@qmpkit/server';
+import { jobStatusChange } from '../job-status-change.js';
 import type { FaultPlan } from './plan.js';
 import { checkFault, FAULT_COMMAND, FaultSpecError } from './spec.js';
 import { FaultTransport } from './transport.js';
@@ -100,8 +101,9 @@ export class FaultWire {
   event(event: string, data: unknown): void {
     this.eventCount++;
     for (const wake of this.eventWaiters.splice(0)) wake();
-    if (event !== 'JOB_STATUS_CHANGE') return;
-    const { id, status } = data as { id: string; status: string };
+    const change = jobStatusChange(event, data);
+    if (change === undefined) return;
+    const { id, status } = change;
     if (status === 'null') {
       this.liveJobs.delete(id);
       this.plan.jobGone(id);

@@ -6,6 +6,7 @@
  * across a large fleet costs one re-plan of each job, not one per start.
  */
 import type { JobPace } from '@qmpkit/block-job-sim';
+import { jobStatusChange } from '../job-status-change.js';
 
 /** What the budget needs of each VM's simulator: to be told when the shares change. */
 export interface PacedSimulator {
@@ -39,8 +40,9 @@ export class SharedBandwidth {
 
   /** An event of VM `vm`: job status changes say which jobs copy. */
   event(vm: number, event: string, data: unknown): void {
-    if (event !== 'JOB_STATUS_CHANGE') return;
-    const { id, status } = data as { id: string; status: string };
+    const change = jobStatusChange(event, data);
+    if (change === undefined) return;
+    const { id, status } = change;
     const key = `${vm}/${id}`;
     if (status === 'running') this.copying.add(key);
     else this.copying.delete(key);

@@ -22,6 +22,7 @@
  * - `deprecated`: a command, or a command argument, that the schema marks deprecated.
  */
 import type { IntrospectionEntry } from '@qmpkit/qapi-types/7.2';
+import { jobStatusChange } from '../job-status-change.js';
 
 export const LINT_RULES = [
   'concluded-not-dismissed',
@@ -106,14 +107,10 @@ export class MisuseLinter {
     const byName = new Map(options.schema.map((e) => [e.name, e]));
     for (const entry of options.schema) {
       if (entry['meta-type'] !== 'command') continue;
-      const features = (entry as { features?: readonly string[] }).features ?? [];
+      const features = entry.features ?? [];
       if (features.includes('deprecated')) this.deprecatedCommands.add(entry.name);
-      const argType = byName.get((entry as { 'arg-type'?: string })['arg-type'] ?? '');
-      const members = (
-        argType as
-          | { members?: readonly { name: string; features?: readonly string[] }[] }
-          | undefined
-      )?.members;
+      const argType = byName.get(entry['arg-type']);
+      const members = argType?.['meta-type'] === 'object' ? argType.members : undefined;
       const deprecated = (members ?? []).filter((m) => m.features?.includes('deprecated'));
       if (deprecated.length > 0) {
         this.deprecatedArgs.set(entry.name, new Set(deprecated.map((m) => m.name)));
@@ -236,10 +233,9 @@ export class MisuseLinter {
 
   /** An event the server sent. */
   event(name: string, data: unknown): void {
-    if (name !== 'JOB_STATUS_CHANGE' || !isObject(data)) return;
-    const id = str(data.id);
-    const status = str(data.status);
-    if (id === undefined || status === undefined) return;
+    const change = jobStatusChange(name, data);
+    if (change === undefined) return;
+    const { id, status } = change;
     let job = this.jobs.get(id);
     if (job === undefined || status === 'created') {
       job = {

@@ -78,10 +78,10 @@ export function withLintCommand(
 ): { schema: IntrospectionEntry[]; schemaExtras: QmpSchemaExtras } {
   if (schema.some((e) => e.name === LINT_COMMAND))
     return { schema: [...schema], schemaExtras: extras };
-  const entries = [
+  const entries: IntrospectionEntry[] = [
     { name: LINT_COMMAND, 'meta-type': 'command', 'arg-type': LINT_ARGS, 'ret-type': 'any' },
     { name: LINT_ARGS, 'meta-type': 'object', members: [] },
-  ] as IntrospectionEntry[];
+  ];
   return {
     schema: [...schema, ...entries],
     schemaExtras: { ...extras, typeNames: { ...extras.typeNames, [LINT_ARGS]: LINT_ARGS } },

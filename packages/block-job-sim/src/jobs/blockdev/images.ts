@@ -1,7 +1,6 @@
 // Image files for the drive-* commands: bdrv_img_create() of a new target, bdrv_open() of it as
 // a node of its own, and dropping that node when its job goes away.
 
-import type { BlockdevOptions } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../../block-layer.js';
 import { generic, type JobFactory } from './context.js';
 
@@ -60,12 +59,12 @@ export function openImage(
   if (driver !== 'raw' && driver !== 'qcow2') {
     throw generic(`qmpkit does not simulate opening '${driver}' images`);
   }
-  layer.add({
-    driver,
-    'node-name': name,
-    file: { driver: 'file', filename: path },
-    ...(driver === 'qcow2' ? { backing: null } : {}),
-  } as BlockdevOptions);
+  const file = { driver: 'file', filename: path } as const;
+  layer.add(
+    driver === 'qcow2'
+      ? { driver, 'node-name': name, file, backing: null }
+      : { driver, 'node-name': name, file },
+  );
   return layer.lookupNode(name);
 }
 
