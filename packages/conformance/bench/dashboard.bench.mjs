@@ -74,6 +74,27 @@ function browserCpuMs(browser) {
   return (ticks * 1000) / USER_HZ;
 }
 
+/**
+ * The CPU time (ms) used so far by the main threads of a browser's renderers (the thread that
+ * runs the page's script, style, layout and paint): the page's own cost, which unlike its
+ * latency does not grow with the machine's load. A thread's CPU times are in
+ * /proc/PID/task/TID/stat; a process's main thread has TID = PID.
+ */
+function pageMainThreadCpuMs(browser) {
+  let ticks = 0;
+  for (const pid of chromiumProcesses(browser.group, browser.profile)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('--type=renderer')) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return (ticks * 1000) / USER_HZ;
+}
+
 /** The 1-minute load average (the first field of /proc/loadavg). */
 const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
@@ -144,6 +165,19 @@ async function measure(jobs, cleanup) {
     const browser = await launchChromium(undefined, { handleSignals: false });
     cleanup.push(() => browser.close());
     const page = await browser.newPage();
+    // Counts the stream's messages the page receives (its own handler is left as it is).
+    await page.addInitScript(() => {
+      window.streamMessages = 0;
+      const Native = window.EventSource;
+      window.EventSource = class extends Native {
+        constructor(...args) {
+          super(...args);
+          this.addEventListener('message', () => {
+            window.streamMessages++;
+          });
+        }
+      };
+    });
     await page.goto(url);
     const partnerBrowser = await launchChromium(undefined, { handleSignals: false });
     cleanup.push(() => partnerBrowser.close());
@@ -152,10 +186,13 @@ async function measure(jobs, cleanup) {
     await partner.goto(new URL('metrics', url).href);
     await partner.evaluate(() => {
       window.latencies = [];
+      window.streamMessages = 0;
       const cells = new Map();
       const source = new EventSource('/events');
       source.onmessage = (event) => {
+        window.streamMessages++;
         const message = JSON.parse(event.data);
+        const shown = [];
         for (const job of message.jobs) {
           let cell = cells.get(job.key);
           if (cell === undefined) {
@@ -164,12 +201,17 @@ async function measure(jobs, cleanup) {
             cells.set(job.key, cell);
           }
           cell.textContent = `${job.id} ${job.status} ${job.current}/${job.total}`;
-          const at = job.at;
-          if (message.type === 'update') {
-            // After the paint of the next frame (the one that shows it): a task queued from
-            // that frame's animation callbacks runs once the frame is painted.
-            requestAnimationFrame(() => setTimeout(() => window.latencies.push(Date.now() - at)));
-          }
+          shown.push(job.at);
+        }
+        if (message.type === 'update') {
+          // After the paint of the next frame (the one that shows them): a task queued from
+          // that frame's animation callbacks runs once the frame is painted.
+          requestAnimationFrame(() =>
+            setTimeout(() => {
+              const now = Date.now();
+              for (const at of shown) window.latencies.push(now - at);
+            }),
+          );
         }
       };
     });
@@ -181,13 +223,27 @@ async function measure(jobs, cleanup) {
     await page.evaluate(() => {
       window.latencies = [];
       window.longFrames = [];
+      window.streamMessages = 0;
+      const log = document.getElementById('log');
+      /** The log entries shown so far (by the server's `n`): the log's items keep their place
+       * and show the next entry as one arrives, so an entry is counted when it first shows. */
+      const logged = new Set();
       const observer = new MutationObserver((records) => {
         // The page writes the DOM in its animation callbacks: a task queued now runs once the
-        // frame showing the change is painted.
+        // frame showing the changes is painted (one task for all of them: the bench's own work
+        // in the page stays small).
+        const shown = [];
         for (const record of records) {
-          const at = Number(record.target.dataset.at);
-          setTimeout(() => window.latencies.push(Date.now() - at));
+          if (record.target.parentNode === log) {
+            if (logged.has(record.target.dataset.n)) continue;
+            logged.add(record.target.dataset.n);
+          }
+          shown.push(Number(record.target.dataset.at));
         }
+        setTimeout(() => {
+          const now = Date.now();
+          for (const at of shown) window.latencies.push(now - at);
+        });
       });
       for (const id of ['targets', 'timeline-lanes', 'log']) {
         observer.observe(document.getElementById(id), {
@@ -202,10 +258,12 @@ async function measure(jobs, cleanup) {
     });
     await partner.evaluate(() => {
       window.latencies = [];
+      window.streamMessages = 0;
     });
 
     // The measurement: every job's progress at every poll, and status events from the churn.
     const cpuBefore = [browserCpuMs(browser), browserCpuMs(partnerBrowser)];
+    const mainBefore = [pageMainThreadCpuMs(browser), pageMainThreadCpuMs(partnerBrowser)];
     const started = Date.now();
     const loads = [loadAverage()];
     const loadSampler = setInterval(() => loads.push(loadAverage()), 1000);
@@ -223,8 +281,18 @@ async function measure(jobs, cleanup) {
     const cpuPerSecond = [browserCpuMs(browser), browserCpuMs(partnerBrowser)].map((ms, i) =>
       Math.round((ms - (cpuBefore[i] ?? 0)) / elapsed),
     );
-    const [mine, longFrames] = await page.evaluate(() => [window.latencies, window.longFrames]);
-    const theirs = await partner.evaluate(() => window.latencies);
+    const mainThread = [pageMainThreadCpuMs(browser), pageMainThreadCpuMs(partnerBrowser)].map(
+      (ms, i) => ms - (mainBefore[i] ?? 0),
+    );
+    const [mine, longFrames, myMessages] = await page.evaluate(() => [
+      window.latencies,
+      window.longFrames,
+      window.streamMessages,
+    ]);
+    const [theirs, theirMessages] = await partner.evaluate(() => [
+      window.latencies,
+      window.streamMessages,
+    ]);
     const memory = async (p) => {
       const cdp = await p.context().newCDPSession(p);
       // What the page holds, not what it has dropped and the collector has not freed yet.
@@ -256,6 +324,21 @@ async function measure(jobs, cleanup) {
     );
     console.log(`${name}-browser-cpu: ${cpuPerSecond[0]} ms/s`);
     console.log(`bare-stream-page-${jobs}-jobs-browser-cpu: ${cpuPerSecond[1]} ms/s`);
+    console.log(`${name}-stream-messages: ${(myMessages / elapsed).toFixed(1)} messages/s`);
+    console.log(
+      `bare-stream-page-${jobs}-jobs-stream-messages: ${(theirMessages / elapsed).toFixed(1)} messages/s`,
+    );
+    console.log(`${name}-page-main-thread-cpu: ${Math.round(mainThread[0] / elapsed)} ms/s`);
+    console.log(
+      `bare-stream-page-${jobs}-jobs-page-main-thread-cpu: ${Math.round(mainThread[1] / elapsed)} ms/s`,
+    );
+    const perMessage = (ms, n) => (n > 0 ? (ms / n).toFixed(1) : 'NaN');
+    console.log(
+      `${name}-page-main-thread-cpu-per-message: ${perMessage(mainThread[0], myMessages)} ms`,
+    );
+    console.log(
+      `bare-stream-page-${jobs}-jobs-page-main-thread-cpu-per-message: ${perMessage(mainThread[1], theirMessages)} ms`,
+    );
     console.log(`${name}-frames-over-50-ms: ${longFrames.length} frames`);
     console.log(`${name}-longest-frame: ${Math.round(Math.max(0, ...longFrames))} ms`);
     console.log(`${name}-page-js-heap: ${(mineMem.heap / MiB).toFixed(1)} MiB`);

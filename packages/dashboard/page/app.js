@@ -7,7 +7,8 @@
 //  - the timeline is a canvas the size of its scroll box that draws only the lanes in view:
 //    the whole canvas is repainted when the clock moves its time range (once a second) or the
 //    view moves, otherwise only the rows of changed jobs (timeline.js);
-//  - the event log holds only the entries in its scroll box (fixed-height lines);
+//  - the event log has list items only for the entries in its scroll box (fixed-height lines),
+//    and rewrites their text as entries arrive or the box scrolls;
 //  - each frame reads every scroll box first and writes after: one layout per frame.
 
 import { setText } from './dom.js';
@@ -44,12 +45,12 @@ const state = {
   logDirty: false,
   /** The page's own count of log entries: each entry's `seq` (the server's `n` skips under floods). */
   logSeq: 0,
-  /** seq → the list item showing it (entries in view only). */
-  logItems: new Map(),
-  /** List items out of view, for reuse. */
-  logPool: [],
-  /** The seq placed at the list's origin (top 0): entries are placed relative to it. */
-  logOrigin: null,
+  /** The log's list items, top to bottom (as many as the box shows). */
+  logItems: [],
+  /** The `seq` of the entry each list item shows. */
+  logShown: [],
+  /** The data line of the log entry under the pointer (the one with a tooltip), if any. */
+  logHover: null,
   frame: 0,
 };
 
@@ -292,7 +293,9 @@ function renderSummaries() {
     setText(group.summary, total === 0 ? '' : `${total} jobs · ${active} active${filtered}`);
     group.summary.dataset.total = String(total);
     group.summary.dataset.active = String(active);
-    group.empty.hidden = group.shown.length > 0;
+    // Written only when it changes: any write of `hidden` restyles the element.
+    const hidden = group.shown.length > 0;
+    if (group.empty.hidden !== hidden) group.empty.hidden = hidden;
     setText(group.empty, total === 0 ? 'no jobs yet' : 'no job matches the filters');
   }
 }
@@ -324,16 +327,19 @@ function fillLogItem(li, entry) {
   setText(target, state.targets.size > 1 ? entry.target : '');
   setText(event, entry.event);
   setText(data, entry.data);
-  if (data.title !== entry.data) data.title = entry.data;
+  // The tooltip (the whole data) is set on the entry under the pointer only: a new `title`
+  // restyles its element, and every item shows a new entry at each one that arrives.
+  if (data === state.logHover) data.title = entry.data;
   // When the dashboard received the event: lets a bench measure event-to-screen.
   li.dataset.at = String(entry.time);
 }
 
 /**
- * Renders the log entries in (or near) its scroll box, newest on top, each placed by its page
- * sequence number (`seq`) inside a list that is its own compositing layer: a new entry moves the
- * whole list down by one transform (the browser moves what it painted, it does not paint it
- * again) and only the new entry is painted. Entries leaving the view are removed.
+ * Renders the log entries in (or near) its scroll box, newest on top, into a fixed set of list
+ * items: item k shows entry `first + k` (0 is the newest), and the list is moved to entry
+ * `first`'s place by a transform. A new entry or a scroll rewrites the items' text; no item is
+ * inserted or removed while the box keeps its size (an inserted subtree is styled and laid out
+ * anew, and the list's order stays newest first for screen readers without moving nodes).
  */
 function renderLog(view) {
   const box = $('log-box');
@@ -350,45 +356,29 @@ function renderLog(view) {
   const end = Math.min(count, Math.ceil((top + view.height) / LOG_ENTRY_HEIGHT) + OVERSCAN);
   const list = $('log');
   const items = state.logItems;
-  const newest = count > 0 ? log[count - 1].seq : 0;
-  state.logOrigin ??= newest;
-  // Entry i (0 = newest) is log[count - 1 - i]: its seq is newest - i.
-  const wantedNewest = newest - first;
-  const wantedOldest = newest - end + 1;
-  let present = false;
-  let minSeq = Number.POSITIVE_INFINITY;
-  let maxSeq = Number.NEGATIVE_INFINITY;
-  for (const [seq, li] of items) {
-    if (seq > wantedNewest || seq < wantedOldest) {
-      li.remove();
-      items.delete(seq);
-      if (state.logPool.length < 64) state.logPool.push(li);
-    } else {
-      present = true;
-      minSeq = Math.min(minSeq, seq);
-      maxSeq = Math.max(maxSeq, seq);
+  const wanted = Math.max(0, end - first);
+  // The items exist once: the set grows or shrinks only with the box's view.
+  while (items.length < wanted) {
+    const li = createLogItem();
+    list.append(li);
+    items.push(li);
+  }
+  while (items.length > wanted) items.pop().remove();
+  for (let k = 0; k < wanted; k++) {
+    const entry = log[count - 1 - (first + k)];
+    const li = items[k];
+    if (state.logShown[k] !== entry.seq) {
+      fillLogItem(li, entry);
+      state.logShown[k] = entry.seq;
     }
   }
-  const place = (entry) => {
-    const li = state.logPool.pop() ?? createLogItem();
-    fillLogItem(li, entry);
-    li.style.top = `${(state.logOrigin - entry.seq) * LOG_ENTRY_HEIGHT}px`;
-    items.set(entry.seq, li);
-    return li;
-  };
-  // The list's children stay newest first: older entries go after, newer before.
-  if (present) {
-    for (let i = first; i < end; i++) {
-      const entry = log[count - 1 - i];
-      if (entry.seq < minSeq) list.append(place(entry));
-    }
-  }
-  for (let i = end - 1; i >= first; i--) {
-    const entry = log[count - 1 - i];
-    if (!present || entry.seq > maxSeq) list.prepend(place(entry));
-  }
-  list.style.transform = `translateY(${(newest - state.logOrigin) * LOG_ENTRY_HEIGHT}px)`;
-  $('log-sizer').style.height = `${count * LOG_ENTRY_HEIGHT}px`;
+  state.logShown.length = wanted;
+  // Inline styles are written only when they change: any write restyles the element.
+  const transform = `translateY(${first * LOG_ENTRY_HEIGHT}px)`;
+  if (list.style.transform !== transform) list.style.transform = transform;
+  const sizer = $('log-sizer');
+  const height = `${count * LOG_ENTRY_HEIGHT}px`;
+  if (sizer.style.height !== height) sizer.style.height = height;
   if (anchored) box.scrollTop = top;
   setText($('log-count'), `(latest ${count})`);
 }
@@ -505,8 +495,8 @@ function onMessage(message) {
     }
     timeline.clear();
     $('log').replaceChildren();
-    state.logItems.clear();
-    state.logOrigin = null;
+    state.logItems = [];
+    state.logShown = [];
     state.log = [];
     state.logAdded = 0;
     state.logDirty = true;
@@ -538,7 +528,24 @@ function connect() {
   source.onmessage = (event) => onMessage(JSON.parse(event.data));
 }
 
+/** Gives the log entry under the pointer its tooltip (see fillLogItem). */
+function setupLogTooltips() {
+  const box = $('log-box');
+  box.addEventListener('pointerover', (event) => {
+    const data = event.target instanceof Element ? event.target.closest('#log .data') : null;
+    if (data === state.logHover) return;
+    state.logHover?.removeAttribute('title');
+    state.logHover = data;
+    if (data !== null) data.title = data.textContent;
+  });
+  box.addEventListener('pointerleave', () => {
+    state.logHover?.removeAttribute('title');
+    state.logHover = null;
+  });
+}
+
 setupFilters();
+setupLogTooltips();
 $('log-box').addEventListener(
   'scroll',
   () => {
