@@ -1,7 +1,8 @@
 // Context-free checks of each top-level expression, as QEMU 7.2's scripts/qapi/expr.py does them:
 // meta keys, required and allowed keys, value shapes, names, `if`, `features`, flags, and the
-// pairing of definition docs with definitions. Sugared forms are normalised in place (a member
-// `'name': 'T'` becomes `{ 'type': 'T' }`, an enum value `'v'` becomes `{ 'name': 'v' }`, …).
+// pairing of definition docs with definitions. Sugared forms stay as written (a member
+// `'name': 'T'` is the short form of `{ 'type': 'T' }`, an enum value `'v'` of `{ 'name': 'v' }`,
+// …; `longFormGet` reads both), so that a schema's thousands of them cost no object each.
 // With the QEMU 10.0 front end, the shape checks of type references are 10.0's (one check per
 // kind of reference, with its own message: a struct's 'data' must be an object, a union branch a
 // type name, …), and so are the doc checks of Returns and Errors sections.
@@ -9,7 +10,14 @@
 import type { QapiFrontEnd } from './front-end.js';
 import type { ParsedExpr } from './parser.js';
 import type { QapiDoc } from './qapi-doc.js';
-import { type Pos, type PragmaState, type QObject, type QValue, schemaError } from './source.js';
+import {
+  longFormGet,
+  type Pos,
+  type PragmaState,
+  type QObject,
+  type QValue,
+  schemaError,
+} from './source.js';
 
 export const META_KEYS = ['enum', 'struct', 'union', 'alternate', 'command', 'event'] as const;
 export type Meta = (typeof META_KEYS)[number];
@@ -237,12 +245,15 @@ class ExprChecker {
       const c = cName(key);
       if (c === 'u' || c.startsWith('has_'))
         this.fail('reserved-name', `${keySource} uses reserved name`);
-      const member = this.asObject(arg, keySource);
-      this.checkKeys(member, keySource, KEYS.type, KEYS.ifFeatures);
-      this.checkIf(member, keySource);
-      this.checkFeatures(member.get('features'), member);
-      if (this.qemu === '7.2') this.checkType(member.get('type'), keySource, true);
-      else this.checkTypeNameOrArray(member.get('type'), keySource);
+      // The short form `'name': T` is `{ 'type': T }`, which has nothing more to check.
+      if (isObject(arg)) {
+        this.checkKeys(arg, keySource, KEYS.type, KEYS.ifFeatures);
+        this.checkIf(arg, keySource);
+        this.checkFeatures(arg.get('features'));
+      }
+      const type = longFormGet(arg, 'type', 'type');
+      if (this.qemu === '7.2') this.checkType(type, keySource, true);
+      else this.checkTypeNameOrArray(type, keySource);
     });
   }
 
@@ -272,25 +283,17 @@ class ExprChecker {
     this.checkImplicitMembers(value, source, parentName);
   }
 
-  /** Members are normalised to objects before checking; anything else is reported like QEMU. */
-  asObject(value: QValue | undefined, source: string): QObject {
-    if (isObject(value)) return value;
-    return this.fail('bad-type', `${source} should be an object`);
-  }
-
-  checkFeatures(features: QValue | undefined, owner: QObject): void {
+  checkFeatures(features: QValue | undefined): void {
     if (features === undefined) return;
     if (!Array.isArray(features)) this.fail('bad-features', "'features' must be an array");
-    const normalised = features.map((f) => (isObject(f) ? f : singleKey('name', f)));
-    owner.set('features', normalised);
-    for (const feat of normalised) {
+    for (const feat of features) {
       let source = "'features' member";
-      this.checkKeys(feat, source, KEYS.name, KEYS.if);
-      const name = feat.get('name');
+      if (isObject(feat)) this.checkKeys(feat, source, KEYS.name, KEYS.if);
+      const name = longFormGet(feat, 'name', 'name');
       this.checkNameIsStr(name, source);
       source = `${source} '${name}'`;
       this.checkNameLower(name, source);
-      this.checkIf(feat, source);
+      if (isObject(feat)) this.checkIf(feat, source);
     }
   }
 
@@ -303,19 +306,20 @@ class ExprChecker {
       this.fail('bad-prefix', "'prefix' must be a string");
     }
     const permissive = this.pragma.memberNameExceptions.includes(name);
-    const normalised = members.map((m) => (isObject(m) ? m : singleKey('name', m)));
-    expr.set('data', normalised);
-    for (const member of normalised) {
+    for (const member of members) {
       let source = "'data' member";
-      this.checkKeys(member, source, KEYS.name, KEYS.ifFeatures);
-      const memberName = member.get('name');
+      if (isObject(member)) this.checkKeys(member, source, KEYS.name, KEYS.ifFeatures);
+      const memberName = longFormGet(member, 'name', 'name');
       this.checkNameIsStr(memberName, source);
       source = `${source} '${memberName}'`;
       // Enum values may start with a digit: hide it from the name check.
-      const checked = /^[0-9]/.test(memberName) ? `d${memberName}` : memberName;
+      const c0 = memberName.charCodeAt(0);
+      const checked = c0 >= 48 && c0 <= 57 ? `d${memberName}` : memberName;
       this.checkNameLower(checked, source, permissive, permissive);
-      this.checkIf(member, source);
-      this.checkFeatures(member.get('features'), member);
+      if (isObject(member)) {
+        this.checkIf(member, source);
+        this.checkFeatures(member.get('features'));
+      }
     }
   }
 
@@ -343,11 +347,13 @@ class ExprChecker {
     if (!isObject(members)) this.fail('bad-data', "'data' must be an object");
     for (const [key, value] of members) {
       const source = `'data' member '${key}'`;
-      const branch = this.asObject(value, source);
-      this.checkKeys(branch, source, KEYS.type, KEYS.if);
-      this.checkIf(branch, source);
-      if (this.qemu === '7.2') this.checkType(branch.get('type'), source, !truthy(base));
-      else this.checkTypeName(branch.get('type'), source);
+      if (isObject(value)) {
+        this.checkKeys(value, source, KEYS.type, KEYS.if);
+        this.checkIf(value, source);
+      }
+      const type = longFormGet(value, 'type', 'type');
+      if (this.qemu === '7.2') this.checkType(type, source, !truthy(base));
+      else this.checkTypeName(type, source);
     }
   }
 
@@ -360,11 +366,13 @@ class ExprChecker {
     for (const [key, value] of members) {
       const source = `'data' member '${key}'`;
       this.checkNameLower(key, source);
-      const branch = this.asObject(value, source);
-      this.checkKeys(branch, source, KEYS.type, KEYS.if);
-      this.checkIf(branch, source);
-      if (this.qemu === '7.2') this.checkType(branch.get('type'), source, true);
-      else this.checkTypeNameOrArray(branch.get('type'), source);
+      if (isObject(value)) {
+        this.checkKeys(value, source, KEYS.type, KEYS.if);
+        this.checkIf(value, source);
+      }
+      const type = longFormGet(value, 'type', 'type');
+      if (this.qemu === '7.2') this.checkType(type, source, true);
+      else this.checkTypeNameOrArray(type, source);
     }
   }
 
@@ -415,19 +423,6 @@ function checkDocSections10(doc: QapiDoc, meta: Meta, expr: QObject): void {
   }
 }
 
-/** `{ key: value }` (set directly: the Map constructor's iterable path costs more, per member). */
-function singleKey(key: string, value: QValue): QObject {
-  return new Map<string, QValue>().set(key, value);
-}
-
-/** Normalises the values of a members object to the long form `{ 'type': … }`. */
-function normalizeMembers(members: QValue | undefined): void {
-  if (!isObject(members)) return;
-  members.forEach((arg, key) => {
-    if (!isObject(arg)) members.set(key, singleKey('type', arg));
-  });
-}
-
 /** Returns the definition's meta key, e.g. 'struct'. Only valid after checkExprs. */
 export function metaOf(expr: QObject): Meta {
   for (const meta of META_KEYS) if (expr.has(meta)) return meta;
@@ -473,18 +468,14 @@ export function checkExprs(
         break;
       case 'union':
         c.checkKeys(expr, meta, ['union', 'base', 'discriminator', 'data'], ['if', 'features']);
-        normalizeMembers(expr.get('base'));
-        normalizeMembers(expr.get('data'));
         c.checkUnion(expr);
         break;
       case 'alternate':
         c.checkKeys(expr, meta, ['alternate', 'data'], ['if', 'features']);
-        normalizeMembers(expr.get('data'));
         c.checkAlternate(expr);
         break;
       case 'struct':
         c.checkKeys(expr, meta, ['struct', 'data'], ['base', 'if', 'features']);
-        normalizeMembers(expr.get('data'));
         c.checkStruct(expr);
         break;
       case 'command':
@@ -505,17 +496,15 @@ export function checkExprs(
             'coroutine',
           ],
         );
-        normalizeMembers(expr.get('data'));
         c.checkCommand(expr);
         break;
       case 'event':
         c.checkKeys(expr, meta, ['event'], ['data', 'boxed', 'if', 'features']);
-        normalizeMembers(expr.get('data'));
         c.checkEvent(expr);
         break;
     }
     c.checkIf(expr, meta);
-    c.checkFeatures(expr.get('features'), expr);
+    c.checkFeatures(expr.get('features'));
     c.checkFlags(expr);
   }
 }

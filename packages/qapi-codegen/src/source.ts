@@ -9,6 +9,18 @@ import type { SourceInfo } from './model.js';
 export type QValue = string | boolean | QValue[] | QObject;
 export type QObject = Map<string, QValue>;
 
+/**
+ * `key` of a member, branch, enum value or feature written either way: in the long form (an
+ * object) its value, in the short form (anything else) the value itself when `key` is the one
+ * the short form stands for (`shortKey`: `'type'` of a member or branch, `'name'` of an enum
+ * value or feature), else nothing. The checks and the builder read the short form as written
+ * instead of first rewriting it into an object of its own.
+ */
+export function longFormGet(value: QValue, key: string, shortKey: string): QValue | undefined {
+  if (value instanceof Map) return value.get(key);
+  return key === shortKey ? value : undefined;
+}
+
 /** A source position, with the chain of include directives that led to its file. */
 export class Pos {
   /** Set by the expression checker: the definition this position belongs to. */

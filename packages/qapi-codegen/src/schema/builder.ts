@@ -8,7 +8,14 @@ import type { QapiFrontEnd } from '../front-end.js';
 import type { JsonType } from '../model.js';
 import { type ParsedExpr, posixDirname, posixRelative } from '../parser.js';
 import type { QapiDoc } from '../qapi-doc.js';
-import { type Pos, type PragmaState, type QObject, type QValue, schemaError } from '../source.js';
+import {
+  longFormGet,
+  type Pos,
+  type PragmaState,
+  type QObject,
+  type QValue,
+  schemaError,
+} from '../source.js';
 import {
   AlternateE,
   ArrayE,
@@ -165,11 +172,11 @@ export class SchemaBuilder implements EntityScope {
 
   makeFeatures(features: QValue | undefined, info: Pos): FeatureM[] {
     if (!Array.isArray(features)) return [];
-    for (const f of features) {
-      const name = str(obj(f).get('name'));
+    return features.map((f) => {
+      const name = str(longFormGet(f, 'name', 'name'));
       if (!this.featureNames.has(name)) this.featureNames.set(name, info);
-    }
-    return features.map((f) => new FeatureM(str(obj(f).get('name')), info, obj(f).get('if')));
+      return new FeatureM(name, info, longFormGet(f, 'if', 'name'));
+    });
   }
 
   makeArrayType(elementType: string, info: Pos | undefined): string {
@@ -224,11 +231,10 @@ export class SchemaBuilder implements EntityScope {
 
   makeMembers(data: QObject, info: Pos): ObjMemberM[] {
     const members: ObjMemberM[] = [];
-    data.forEach((value, key) => {
-      const v = obj(value);
-      members.push(
-        this.makeMember(key, v.get('type') as QValue, v.get('if'), v.get('features'), info),
-      );
+    data.forEach((v, key) => {
+      const type = longFormGet(v, 'type', 'type') as QValue;
+      const features = longFormGet(v, 'features', 'type');
+      members.push(this.makeMember(key, type, longFormGet(v, 'if', 'type'), features, info));
     });
     return members;
   }
@@ -249,15 +255,15 @@ export class SchemaBuilder implements EntityScope {
     const features = this.makeFeatures(expr.get('features'), info);
     switch (meta) {
       case 'enum': {
-        const values = (expr.get('data') as QValue[]).map((v) => {
-          const o = obj(v);
-          return new EnumMemberM(
-            str(o.get('name')),
-            info,
-            o.get('if'),
-            this.makeFeatures(o.get('features'), info),
-          );
-        });
+        const values = (expr.get('data') as QValue[]).map(
+          (v) =>
+            new EnumMemberM(
+              str(longFormGet(v, 'name', 'name')),
+              info,
+              longFormGet(v, 'if', 'name'),
+              this.makeFeatures(longFormGet(v, 'features', 'name'), info),
+            ),
+        );
         const prefix = expr.get('prefix');
         this.defEntity(
           new EnumE(name, info, doc, ifcond, features, values, prefix as string | undefined),
@@ -297,7 +303,12 @@ export class SchemaBuilder implements EntityScope {
           );
         }
         const variants = [...obj(expr.get('data'))].map(([key, value]) =>
-          this.makeVariant(key, obj(value).get('type') as QValue, obj(value).get('if'), info),
+          this.makeVariant(
+            key,
+            longFormGet(value, 'type', 'type') as QValue,
+            longFormGet(value, 'if', 'type'),
+            info,
+          ),
         );
         this.defEntity(
           new ObjectE(
@@ -315,7 +326,12 @@ export class SchemaBuilder implements EntityScope {
       }
       case 'alternate': {
         const variants = [...obj(expr.get('data'))].map(([key, value]) =>
-          this.makeVariant(key, obj(value).get('type') as QValue, obj(value).get('if'), info),
+          this.makeVariant(
+            key,
+            longFormGet(value, 'type', 'type') as QValue,
+            longFormGet(value, 'if', 'type'),
+            info,
+          ),
         );
         const tag = new ObjMemberM('type', info, 'QType', false, undefined, []);
         this.defEntity(
