@@ -190,21 +190,31 @@ class TypeScriptEmitter {
     this.out.push('');
   }
 
-  private doc(lines: string[]): void {
-    const text = lines.join('\n').replace(/\*\//g, '*\\/').trimEnd();
+  /** Writes `lines` as a TSDoc comment, each of its lines after `indent`. */
+  private doc(lines: string[], indent = ''): void {
+    let text = lines.length === 1 ? (lines[0] as string) : lines.join('\n');
+    if (text.includes('*/')) text = text.replace(/\*\//g, '*\\/');
+    text = text.trimEnd();
     if (text === '') return;
-    const body = text.split('\n');
-    if (body.length === 1) {
-      this.out.push(`/** ${body[0]} */`);
+    const out = this.out;
+    let nl = text.indexOf('\n');
+    if (nl < 0) {
+      out.push(`${indent}/** ${text} */`);
       return;
     }
-    this.out.push('/**', ...body.map((l) => (l === '' ? ' *' : ` * ${l}`)), ' */');
+    // Line by line straight into the output (no array of the lines, no mapped copy of it).
+    out.push(`${indent}/**`);
+    for (let start = 0; ; nl = text.indexOf('\n', start)) {
+      const end = nl < 0 ? text.length : nl;
+      out.push(end === start ? `${indent} *` : `${indent} * ${text.slice(start, end)}`);
+      if (nl < 0) break;
+      start = nl + 1;
+    }
+    out.push(`${indent} */`);
   }
 
   private indentDoc(lines: string[]): void {
-    const start = this.out.length;
-    this.doc(lines);
-    for (let i = start; i < this.out.length; i++) this.out[i] = `  ${this.out[i]}`;
+    this.doc(lines, '  ');
   }
 
   /** TSDoc lines for a definition: its text, sections, features and condition. */
@@ -237,7 +247,8 @@ class TypeScriptEmitter {
     const since = doc?.sections.find((s) => s.name === 'Since');
     if (since !== undefined) tags.unshift(`@since ${prose(since.text)}`);
     if (tags.length > 0 && lines.length > 0) lines.push('');
-    return [...lines, ...tags];
+    for (const tag of tags) lines.push(tag);
+    return lines;
   }
 
   private featureTags(features: readonly Feature[], doc: Doc | undefined): string[] {
@@ -283,6 +294,12 @@ class TypeScriptEmitter {
 
   private members(members: readonly Member[], doc: Doc | undefined): string[] {
     const start = this.out.length;
+    this.writeMembers(members, doc);
+    return this.out.splice(start);
+  }
+
+  /** Writes the members' lines (each with its doc comment) to the output. */
+  private writeMembers(members: readonly Member[], doc: Doc | undefined): void {
     for (const m of members) {
       if (!this.enabled(m.if)) continue;
       const lines: string[] = [];
@@ -295,7 +312,6 @@ class TypeScriptEmitter {
       this.indentDoc(lines);
       this.out.push(`  ${propertyKey(m.name)}${m.optional ? '?' : ''}: ${this.ref(m.type)};`);
     }
-    return this.out.splice(start);
   }
 
   private objectType(def: ObjectType): void {
@@ -310,18 +326,24 @@ class TypeScriptEmitter {
         ? this.implicitDoc(def.name)
         : this.defDoc(def.doc, def.features, def.if),
     );
-    const body = this.members(def.members, doc);
     const base = def.base === undefined ? undefined : this.ids.get(def.base);
-    if (body.length === 0 && base === undefined && !this.bases.has(def.name)) {
-      this.out.push(`export type ${id} = Record<string, never>;`, '');
-      return;
-    }
     const ext = base === undefined ? '' : ` extends ${base}`;
-    if (body.length === 0) {
-      this.out.push(`export interface ${id}${ext} {}`, '');
+    // The members go straight into the output after the interface's first line, which is
+    // rewritten if there turn out to be none.
+    const out = this.out;
+    const head = out.length;
+    out.push(`export interface ${id}${ext} {`);
+    this.writeMembers(def.members, doc);
+    if (out.length > head + 1) {
+      out.push('}', '');
       return;
     }
-    this.out.push(`export interface ${id}${ext} {`, ...body, '}', '');
+    out.length = head;
+    if (base === undefined && !this.bases.has(def.name)) {
+      out.push(`export type ${id} = Record<string, never>;`, '');
+    } else {
+      out.push(`export interface ${id}${ext} {}`, '');
+    }
   }
 
   /** What an implicit type is for: its owner's name (no doc of its own). */
@@ -450,5 +472,7 @@ class TypeScriptEmitter {
 
 /** QAPI doc text → TSDoc prose: `@name` references become code spans (TSDoc would read tags). */
 function prose(text: string): string {
-  return text.trim().replace(/(^|[^\w`])@([A-Za-z_][\w.-]*\w|[A-Za-z_])/g, '$1`$2`');
+  const trimmed = text.trim();
+  if (!trimmed.includes('@')) return trimmed;
+  return trimmed.replace(/(^|[^\w`])@([A-Za-z_][\w.-]*\w|[A-Za-z_])/g, '$1`$2`');
 }
