@@ -43,6 +43,14 @@ export interface Transport {
   /** Writes bytes (or UTF-8 text) exactly as given — for tests and byte-exact output. */
   sendRaw(data: Uint8Array | string): Promise<void>;
   /**
+   * Optional: writes text like `sendRaw`, but returns `undefined` — no promise at all — when the
+   * text was handed to the OS at once, and `sendRaw`'s promise otherwise (held back by a full
+   * peer, closing, failed). For a writer of many small messages, such as a server's replies,
+   * that should not pay for a promise and a microtask per message. Wrappers that do not have it
+   * are used through `sendRaw`.
+   */
+  sendRawNow?(text: string): Promise<void> | undefined;
+  /**
    * Closes the connection: stops delivery, flushes what was sent, ends the connection. Resolves
    * when closed (after `onclose(undefined)`). Idempotent.
    */
@@ -146,6 +154,11 @@ export interface ByteLink {
    * calls `write`). For a link that can hand text to the OS without a byte copy of its own.
    */
   writeText?(text: string): Promise<void>;
+  /**
+   * Writes text like `writeText`, returning `undefined` when it was handed to the OS at once
+   * (optional; see `Transport.sendRawNow`).
+   */
+  writeTextNow?(text: string): Promise<void> | undefined;
   /** Graceful end: flush pending writes, then close; report `closed(undefined)` when done. */
   end(): void;
   /** Immediate teardown; pending writes are dropped; report `closed(cause)`. */
@@ -264,6 +277,18 @@ export class StreamTransport implements Transport {
     return link.writeText === undefined
       ? link.write(textEncoder.encode(data))
       : link.writeText(data);
+  }
+
+  sendRawNow(text: string): Promise<void> | undefined {
+    const link = this.link;
+    if (
+      link?.writeTextNow === undefined ||
+      this.current === 'closing' ||
+      this.current === 'closed'
+    ) {
+      return this.sendRaw(text);
+    }
+    return link.writeTextNow(text);
   }
 
   close(): Promise<void> {

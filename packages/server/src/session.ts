@@ -116,12 +116,30 @@ export class Session {
       );
       return;
     }
+    if (!this.writing && this.transport.sendRawNow !== undefined) {
+      // Nothing in flight: hand the text over now. Written at once (the usual case: one reply
+      // to one request), it is done — no promise, no callback, no microtask.
+      const pending = this.transport.sendRawNow(text);
+      if (pending === undefined) {
+        this.unsentBytes -= text.length;
+        return;
+      }
+      this.writing = true;
+      this.writingSize = text.length;
+      this.blockAboveHighWater();
+      pending.then(this.onWritten, this.onWritten);
+      return;
+    }
+    this.blockAboveHighWater();
+    if (this.writing) this.pendingText += text;
+    else this.send(text);
+  }
+
+  private blockAboveHighWater(): void {
     if (!this.blocked && this.unsentBytes > this.highWater) {
       this.blocked = true;
       this.suspend();
     }
-    if (this.writing) this.pendingText += text;
-    else this.send(text);
   }
 
   private get highWater(): number {

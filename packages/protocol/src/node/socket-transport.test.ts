@@ -164,6 +164,43 @@ describe('unix sockets', () => {
     }
   });
 
+  test('sendRawNow: undefined when written at once; a promise while the peer holds it back; rejects once closed', async () => {
+    const path = join(dir, 'now.sock');
+    let serverSide: SocketTransport | undefined;
+    const server = createServer((socket) => {
+      serverSide = wrapSocket(socket, { gatherWrites: false });
+    });
+    await listen(server, path);
+    try {
+      const client = await connectUnix(path); // not started: reads nothing until told
+      const log = record(client);
+      await until(() => serverSide !== undefined);
+      const t = serverSide!;
+      expect(t.sendRawNow('{"return": {}, "id": 1}\r\n')).toBeUndefined();
+      // Fill the socket buffers: a write the kernel cannot take is held back, and its promise
+      // settles only once the client reads.
+      const big = `{"return": "${'x'.repeat(1024 * 1024)}"}\r\n`;
+      let held: Promise<void> | undefined;
+      for (let i = 0; i < 64 && held === undefined; i++) held = t.sendRawNow(big);
+      expect(held).toBeInstanceOf(Promise);
+      let settled = false;
+      void held!.then(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled).toBe(false);
+      await client.start();
+      await held;
+      await until(() => log.messages.length >= 2);
+      expect(log.messages[0]).toEqual({ return: {}, id: 1 });
+      await t.close();
+      await expect(t.sendRawNow('{}')).rejects.toBeInstanceOf(StateError);
+      client.abort();
+    } finally {
+      server.close();
+    }
+  });
+
   test('a peer that does not read is cut off when the bounded write buffer overflows', async () => {
     const path = join(dir, 'overflow.sock');
     const closes: (Error | undefined)[] = [];

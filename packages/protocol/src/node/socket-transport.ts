@@ -126,6 +126,11 @@ class SocketLink implements ByteLink {
     return this.#write(text);
   }
 
+  writeTextNow(text: string): Promise<void> | undefined {
+    const written = this.#write(text);
+    return written === WRITTEN ? undefined : written;
+  }
+
   #write(data: Uint8Array | string): Promise<void> {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return Promise.reject(this.closedError());

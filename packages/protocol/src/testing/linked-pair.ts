@@ -119,6 +119,8 @@ class Pipe {
   }
 }
 
+const textEncoder = new TextEncoder();
+
 class PairLink implements ByteLink {
   private ended = false;
   private events: LinkEvents | undefined;
@@ -135,18 +137,34 @@ class PairLink implements ByteLink {
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    if (this.ended) return Promise.resolve();
+    return this.#write(bytes).done;
+  }
+
+  /** As a socket: `undefined` when every byte fit in the buffer at once. */
+  writeTextNow(text: string): Promise<void> | undefined {
+    const { done, atOnce } = this.#write(textEncoder.encode(text));
+    return atOnce() ? undefined : done;
+  }
+
+  #write(bytes: Uint8Array): { done: Promise<void>; atOnce: () => boolean } {
+    if (this.ended) return { done: Promise.resolve(), atOnce: () => true };
     const chunks = this.split === undefined ? [bytes] : this.split(bytes);
+    const items: { resolved: boolean }[] = [];
     const writes = chunks
       .filter((c) => c.length > 0)
       .map(
         (chunk) =>
           new Promise<void>((resolve) => {
             // Copy: the caller may reuse its buffer, a socket would have copied too.
-            this.out.push({ kind: 'data', bytes: chunk.slice(), resolve, resolved: false });
+            const item = { kind: 'data' as const, bytes: chunk.slice(), resolve, resolved: false };
+            items.push(item);
+            this.out.push(item);
           }),
       );
-    return Promise.all(writes).then(() => undefined);
+    return {
+      done: Promise.all(writes).then(() => undefined),
+      atOnce: () => items.every((item) => item.resolved),
+    };
   }
 
   end(): void {
