@@ -1,12 +1,16 @@
 /**
  * Feeds a `WatchModel` from a live client: job events as they arrive (the listener is
- * registered before the first query, so nothing falls between), plus `query-jobs` and
- * `query-block-jobs` at start, after every status change, and every `intervalMs`. At most one
- * pair of queries is in flight; a change meanwhile asks for one more afterwards.
+ * registered before the first query, so nothing falls between), plus queries at start and every
+ * `intervalMs`. At most one round of queries is in flight; a request meanwhile asks for one more
+ * afterwards.
+ *
+ * What is queried, and when, depends on `blockJobsOnly`: a watcher (`jobs watch`) asks
+ * `query-jobs` and `query-block-jobs`, also after every status change; `qmpkit run` asks only
+ * `query-block-jobs`, only every `intervalMs`, and learns each status from the events.
  */
 import type { QmpClient } from '@qmpkit/client';
 import { queryJobs } from './commands/jobs.js';
-import type { WatchModel, WatchRecord } from './watch-model.js';
+import type { WatchedBlockJob, WatchedJob, WatchModel, WatchRecord } from './watch-model.js';
 
 const JOB_EVENTS = [
   'JOB_STATUS_CHANGE',
@@ -26,6 +30,34 @@ export interface FeedOptions {
   onSnapshot?: () => void;
   /** Called after each event was applied. */
   onEvent?: () => void;
+  /**
+   * Poll `query-block-jobs` alone, and only every `intervalMs`: never in answer to a status
+   * change. For a program that drives its block job itself (`qmpkit run`): the events carry each
+   * status, and the progress at READY and at the end; its job driver reads the result with the
+   * one `query-jobs` it needs. So its polling stays at one query per interval, as a linter of
+   * polling (qmpkit-server's `poll-too-fast`) asks — the job driver's query never comes right
+   * after one of the feed's.
+   */
+  blockJobsOnly?: boolean;
+}
+
+/** The `query-block-jobs` members a feed of `blockJobsOnly` reads. */
+interface PolledBlockJob extends WatchedBlockJob {
+  status: string;
+  offset: number | bigint;
+  len: number | bigint;
+}
+
+/** `query-block-jobs` answers as `query-jobs` entries (a block job's id is its device). */
+function asJobs(blockJobs: readonly PolledBlockJob[]): WatchedJob[] {
+  return blockJobs.map((block) => ({
+    id: block.device,
+    type: block.type,
+    status: block.status,
+    'current-progress': block.offset,
+    'total-progress': block.len,
+    ...(block.error === undefined ? {} : { error: block.error }),
+  }));
 }
 
 export class JobFeed {
@@ -52,7 +84,9 @@ export class JobFeed {
           const records = this.model.event(event.event, event.data, this.options.now());
           if (records.length > 0) this.options.onRecords(records);
           this.options.onEvent?.();
-          if (event.event === 'JOB_STATUS_CHANGE') this.refresh();
+          if (event.event === 'JOB_STATUS_CHANGE' && options.blockJobsOnly !== true) {
+            this.refresh();
+          }
         }
         return stream.endCause;
       } catch (error) {
@@ -72,7 +106,7 @@ export class JobFeed {
     }
     this.inFlight = true;
     const mark = this.model.mark();
-    queryJobs(this.client).then(
+    this.query().then(
       ({ jobs, blockJobs }) => {
         this.inFlight = false;
         if (this.stop.signal.aborted) return;
@@ -89,6 +123,12 @@ export class JobFeed {
         this.inFlight = false;
       },
     );
+  }
+
+  private async query(): Promise<{ jobs: WatchedJob[]; blockJobs: WatchedBlockJob[] }> {
+    if (this.options.blockJobsOnly !== true) return queryJobs(this.client);
+    const blockJobs = await this.client.execute('query-block-jobs');
+    return { jobs: asJobs(blockJobs), blockJobs };
   }
 
   /**

@@ -7,7 +7,7 @@ import type { QmpClient } from '@qmpkit/client';
 import { connectQmp } from '@qmpkit/client/node';
 import { afterEach, expect, test } from 'vitest';
 import { type ProcessDaemon, startDaemon } from '../src/daemon.js';
-import { SERVER_BIN } from './cli-harness.js';
+import { runCli, SERVER_BIN } from './cli-harness.js';
 
 const GiB = 1024 * 1024 * 1024;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -81,6 +81,51 @@ test('runJob leaves no finding: a mirror completed, a backup kept and dismissed,
       'auto-dismiss': false,
     }),
   ).toMatchObject({ status: 'failed', error: 'No space left on device' });
+  expect(await findings(client)).toEqual([]);
+});
+
+test('qmpkit run leaves no finding at the default polling limit: a mirror completed, a backup that fails', async () => {
+  // The limit stays at its default (100 ms). The statuses of a job come in bursts (created and
+  // running at once; waiting, pending, concluded and null at the end; aborting, concluded at a
+  // failure): a CLI that queried in answer to each would poll many times within the limit.
+  const server = await startServer([
+    '--throughput',
+    '1G',
+    '--lint',
+    '--fault',
+    'io-error,node=dst2,at=40,errno=ENOSPC',
+  ]);
+  const socket = ['--socket', server.socketPath];
+  const mirror = await runCli([
+    'run',
+    'mirror',
+    '--device',
+    'src',
+    '--target',
+    'dst',
+    '--job-id',
+    'm1',
+    '--complete',
+    ...socket,
+  ]);
+  expect(mirror.code, mirror.stderr).toBe(0);
+  expect(mirror.stdout).toBe('m1: completed\n');
+  const backup = await runCli([
+    'run',
+    'backup',
+    '--device',
+    'src2',
+    '--target',
+    'dst2',
+    '--job-id',
+    'b2',
+    '--json',
+    ...socket,
+  ]);
+  expect(backup.code, backup.stderr).toBe(1);
+  expect(backup.stderr).toContain('qmpkit: job b2 failed: No space left on device');
+  const client = await connectQmp({ path: server.socketPath });
+  cleanups.push(() => client.close());
   expect(await findings(client)).toEqual([]);
 });
 

@@ -61,6 +61,8 @@ export async function runRun(invocation: RunCommand, io: CliIo): Promise<number>
     intervalMs: invocation.intervalMs,
     now: () => io.now(),
     onRecords,
+    // The job's statuses come from its events; polling is for progress only.
+    blockJobsOnly: true,
   });
 
   // Interrupt: at `ready` without a decision, the driver waits on this; otherwise job-cancel.
