@@ -15,8 +15,10 @@
 // received the QMP message behind the change. The dashboard page shows the rows, the timeline
 // lanes and the log entries in their scroll boxes: its changes are their `data-at` updates (for
 // the timeline, drawn on a canvas, those of its list of the lanes in view, written in the same
-// frame as the canvas). Cost: the CPU time each browser (all its processes) used per second of
-// the measurement — on a loaded machine a page's latency follows how much CPU its frames need.
+// frame as the canvas); a log entry counts once, when it first shows. Cost: the CPU time each
+// browser (all its processes) used per second of the measurement, and that of each page's
+// renderer main thread (its script, style, layout and paint), per second and per message of the
+// stream: what the page itself costs, which unlike its latency does not grow with the load.
 // Memory: each page's JS heap and DOM node count, and the dashboard process's resident memory.
 // The machine's load beside each size's figures: the 1-minute load average sampled every second
 // of the measurement (lowest and highest), since on a shared machine both pages' latencies
