@@ -569,11 +569,17 @@ export class BlockLayer {
   }
 
   /**
-   * What closing a node does to its image (bdrv_close): a qcow2 node stores its persistent
-   * bitmaps. QEMU reports a failure on stderr and closes anyway; so does the layer, through
+   * What closing a node does to its image (bdrv_close): a qcow2 node writes the data jobs left
+   * in memory into its image file, then stores its persistent bitmaps. QEMU reports a failure on stderr and closes anyway; so does the layer, through
    * `onCloseError`.
    */
   #closeImage(node: BlockNode): void {
+    try {
+      this.nodeData.flush(node);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.onCloseError?.(`Failed to flush the data of '${node.nodeName}': ${message}`);
+    }
     const failure = this.#persistentBitmaps.store(node);
     if (failure !== undefined) {
       this.onCloseError?.(`Failed to flush the bitmap data of '${node.nodeName}': ${failure}`);

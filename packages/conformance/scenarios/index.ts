@@ -10,6 +10,7 @@ import { blockdevGraphChangeScenarios } from './blockdev-graph-changes.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
 import { guestDataScenarios } from './guest-data.js';
+import { qcow2GuestDataScenarios } from './qcow2-guest-data.js';
 import { idScenarios } from './ids.js';
 import { ioErrorScenarios } from './io-errors.js';
 import { jobBitmapScenarios } from './job-bitmaps.js';
@@ -61,4 +62,5 @@ export const allScenarios: readonly Scenario[] = [
   ...blockdevGraphChangeScenarios,
   ...jobBitmapScenarios,
   ...guestDataScenarios,
+  ...qcow2GuestDataScenarios,
 ];

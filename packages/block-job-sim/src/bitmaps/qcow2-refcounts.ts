@@ -131,10 +131,14 @@ export class Qcow2Refcounts {
     return block;
   }
 
-  /** qcow2_alloc_clusters(): `bytes` rounded up to clusters, first free run; its host offset. */
-  allocate(bytes: number): number {
+  /**
+   * qcow2_alloc_clusters(): `bytes` rounded up to clusters, the first free run at or after host
+   * cluster `from` (QEMU's free_cluster_index: below it every cluster is known to be used); its
+   * host offset.
+   */
+  allocate(bytes: number, from = 0): number {
     const count = Math.max(1, Math.ceil(bytes / this.#clusterSize));
-    let start = 0;
+    let start = from;
     for (;;) {
       let run = 0;
       while (run < count && this.get(start + run) === 0) run++;
@@ -147,7 +151,7 @@ export class Qcow2Refcounts {
       const index = Math.floor(c / this.#perBlock);
       if (this.#block(index) === undefined) {
         this.#newBlock(index);
-        if (c === index * this.#perBlock) return this.allocate(bytes);
+        if (c === index * this.#perBlock) return this.allocate(bytes, from);
       }
     }
     for (let c = start; c < start + count; c++) this.#set(c, 1);

@@ -6,10 +6,11 @@
 //   the file's holes when first needed, then from the writes), as ext4 reports it through QEMU:
 //   written blocks are data, blocks a write-zeroes covers whole read as holes.
 // - raw / blkdebug: their file child (raw at its `offset`, within its `size`).
-// - qcow2: clusters the image held when it was opened are read from the image file at their host
-//   offsets; clusters written since are kept in memory (sparse, up to GUEST_DATA_LIMIT per node)
-//   and the allocation map records them as QEMU would allocate them. They do not reach the
-//   image file: `qemu-img` on the file does not see them (a documented gap).
+// - qcow2: guest writes (through an export) go into the image file as QEMU writes them
+//   (./qcow2-writer.ts: new clusters, L2 tables and refcounts), so `qemu-img map`, `compare` and
+//   `check` see them. A job's copies are kept in memory (sparse, up to GUEST_DATA_LIMIT per
+//   node; a job may copy gigabytes of zeroes) until the node is flushed or closed, and then go
+//   into the file the same way, in cluster order; the allocation map records them meanwhile.
 //   Unallocated clusters read from the backing node; a write into one copies the rest of the
 //   cluster from there first (QEMU's copy-on-write). Compressed clusters read as zeroes.
 // - null-co keeps nothing; other drivers (job filters) keep nothing either.
@@ -20,7 +21,8 @@ import type { ImageStore } from '../image-store.js';
 import type { Qcow2AllocationMap } from '../qcow2.js';
 import { blockStatus, recordWrite } from './guest-io.js';
 import type { BlockNode } from './node.js';
-import { type MutableNode, rawDataOffset } from './node-state.js';
+import { type MutableNode, rawDataOffset, roundUpToSector } from './node-state.js';
+import { type ClusterWrite, Qcow2Writer } from './qcow2-writer.js';
 
 /** Most bytes of data the simulator keeps in memory per node. */
 export const GUEST_DATA_LIMIT = 1024 * 1024 * 1024;
@@ -61,6 +63,13 @@ export class NodeData {
   /** file nodes: which blocks hold data (undefined: all of them). */
   readonly #fileBlocks = new WeakMap<BlockNode, { blocks: GranuleSet | undefined }>();
   readonly #watchers = new Map<BlockNode, Set<WriteWatcher>>();
+  /**
+   * A zero write allowing a hole frees qcow2 clusters only on a node opened with
+   * `discard: 'unmap'` (the profile's zeroWriteUnmapNeedsDiscardUnmap; 7.2 frees them anyway).
+   */
+  unmapNeedsDiscardUnmap = false;
+  /** qcow2 nodes written since they opened: their image file's writer. */
+  readonly #writers = new WeakMap<BlockNode, Qcow2Writer>();
   #epoch = 0;
 
   constructor(store: ImageStore, limit = GUEST_DATA_LIMIT) {
@@ -102,11 +111,46 @@ export class NodeData {
     this.#write(node as MutableNode, offset, data.subarray(0, length), origin);
   }
 
-  /** Zeroes [offset, offset + length) of `node` (whole file blocks become holes). */
-  writeZeroes(node: BlockNode, offset: number, length: number, origin: WriteOrigin): void {
+  /**
+   * Zeroes [offset, offset + length) of `node` (whole file blocks become holes). `mayUnmap`: the
+   * writer allows a hole (BDRV_REQ_MAY_UNMAP), so qcow2 frees the data clusters it zeroes.
+   */
+  writeZeroes(
+    node: BlockNode,
+    offset: number,
+    length: number,
+    origin: WriteOrigin,
+    mayUnmap = false,
+  ): void {
     const n = Math.min(length, node.length - offset);
     if (n <= 0) return;
-    this.#write(node as MutableNode, offset, n, origin);
+    this.#write(node as MutableNode, offset, { zeroes: n, mayUnmap }, origin);
+  }
+
+  /**
+   * bdrv_flush() / bdrv_close() of a qcow2 node: the clusters jobs wrote, kept in memory, go into
+   * its image file (ascending; clusters of zeroes as zero clusters). Other nodes hold nothing
+   * back. Throws what the image refuses (a full refcount table, a shared L2 table).
+   */
+  flush(node: BlockNode): void {
+    const n = node as MutableNode;
+    const m = this.#memory.get(n);
+    if (n.driver !== 'qcow2' || m === undefined || m.held.runs().length === 0) return;
+    const writer = this.#writer(n);
+    if (writer === undefined) return;
+    const map = n.allocation as Qcow2AllocationMap;
+    const cs = map.clusterSize;
+    const writes: ClusterWrite[] = [];
+    for (const r of m.held.runs()) {
+      for (let c = r.start; c < r.end; c++) {
+        const data = m.data.read(c * cs, Math.min(n.length, (c + 1) * cs) - c * cs);
+        writes.push(isZero(data) ? { cluster: c, zero: true, unmap: false } : { cluster: c, data });
+      }
+    }
+    // A piece at a time, so that what is on disk already leaves memory.
+    for (let i = 0; i < writes.length; i += 256) {
+      this.#toImage(n, writer, writes.slice(i, i + 256));
+    }
   }
 
   /**
@@ -149,9 +193,9 @@ export class NodeData {
     }
   }
 
-  /** A data write (Uint8Array) or a write of that many zeroes (number). */
-  #write(n: MutableNode, offset: number, what: Uint8Array | number, origin: WriteOrigin): void {
-    const length = typeof what === 'number' ? what : what.length;
+  /** A data write (Uint8Array) or a write of that many zeroes. */
+  #write(n: MutableNode, offset: number, what: Uint8Array | Zeroes, origin: WriteOrigin): void {
+    const length = what instanceof Uint8Array ? what.length : what.zeroes;
     const watchers = this.#watchers.get(n);
     if (watchers !== undefined) for (const w of [...watchers]) w.before?.(offset, length, origin);
     switch (n.driver) {
@@ -206,11 +250,14 @@ export class NodeData {
 
   // ---- file ---------------------------------------------------------------------------------
 
-  #writeFile(n: MutableNode, offset: number, what: Uint8Array | number): void {
+  #writeFile(n: MutableNode, offset: number, what: Uint8Array | Zeroes): void {
     const path = n.filename as string;
     const map = this.#fileMap(n);
-    if (typeof what !== 'number') {
+    if (what instanceof Uint8Array) {
       this.#store.write(path, offset, what);
+      // A file grows under a qcow2 image that allocates clusters (bdrv_getlength: its size).
+      const end = offset + what.length;
+      if (end > n.length) Object.assign(n, { length: roundUpToSector(end) });
       map.blocks?.add(
         Math.floor(offset / FILE_BLOCK),
         Math.ceil((offset + what.length) / FILE_BLOCK),
@@ -218,7 +265,7 @@ export class NodeData {
     } else {
       // Zeroes: only blocks holding data need them (a hole reads zeroes already); whole blocks
       // become holes, as fallocate() leaves them on ext4.
-      const end = offset + what;
+      const end = offset + what.zeroes;
       const first = Math.ceil(offset / FILE_BLOCK);
       const last = Math.floor(end / FILE_BLOCK);
       const runs =
@@ -285,10 +332,58 @@ export class NodeData {
     return m;
   }
 
+  /**
+   * The writer of a qcow2 node's image file: a writable node over a file (blkdebug passes
+   * through). Undefined otherwise: such a node keeps what is written in memory.
+   */
+  #writer(n: MutableNode): Qcow2Writer | undefined {
+    const existing = this.#writers.get(n);
+    if (existing !== undefined) return existing;
+    let file = n.file as MutableNode | undefined;
+    while (file?.driver === 'blkdebug') file = file.file as MutableNode | undefined;
+    if (n.readOnly || n.qcow2 === undefined || file?.driver !== 'file') return undefined;
+    const fileNode = file;
+    const path = fileNode.filename as string;
+    const writer = new Qcow2Writer(
+      {
+        read: (offset, length) => this.#store.read(path, offset, length),
+        write: (offset, data) => this.#writeFile(fileNode, offset, data),
+      },
+      n.qcow2,
+    );
+    this.#writers.set(n, writer);
+    return writer;
+  }
+
+  /** Clusters into the image file; the allocation map and memory follow. */
+  #toImage(n: MutableNode, writer: Qcow2Writer, writes: readonly ClusterWrite[]): void {
+    if (writes.length === 0) return;
+    const map = n.allocation as Qcow2AllocationMap;
+    const cs = map.clusterSize;
+    const placements = writer.write(writes);
+    const m = this.#memory.get(n);
+    writes.forEach((w, i) => {
+      const p = placements[i];
+      if (p === undefined) return;
+      map.setCluster(
+        w.cluster,
+        'zero' in p ? { kind: 'zero' } : { kind: 'data', hostOffset: p.hostOffset },
+      );
+      if (m !== undefined && isHeld(m.held, w.cluster)) {
+        m.held.remove(w.cluster, w.cluster + 1);
+        m.data.writeZeroes(
+          w.cluster * cs,
+          Math.min(n.length, (w.cluster + 1) * cs) - w.cluster * cs,
+        );
+      }
+    });
+  }
+
   #readQcow2(n: MutableNode, offset: number, out: Uint8Array): void {
     const map = n.allocation as Qcow2AllocationMap;
     const cs = map.clusterSize;
     const m = this.#memory.get(n);
+    const writer = this.#writers.get(n);
     let at = offset;
     const end = offset + out.length;
     while (at < end) {
@@ -297,9 +392,17 @@ export class NodeData {
       const into = out.subarray(at - offset, stop - offset);
       if (m !== undefined && isHeld(m.held, c)) into.set(m.data.read(at, stop - at));
       else if (map.isClusterAllocated(c)) {
+        // The image's own L2 entry once this node wrote into it (the map also has clusters a
+        // job's allocation walk placed without data).
         const mapping = map.mapping(c);
-        if (mapping?.kind === 'data' && n.file !== undefined) {
-          this.#readInto(n.file as MutableNode, mapping.hostOffset + (at - c * cs), into);
+        const host =
+          writer !== undefined
+            ? writer.dataOffset(c)
+            : mapping?.kind === 'data'
+              ? mapping.hostOffset
+              : undefined;
+        if (host !== undefined && n.file !== undefined) {
+          this.#readInto(n.file as MutableNode, host + (at - c * cs), into);
         }
       } else if (n.backing !== undefined && at < n.backing.length) {
         this.#readInto(n.backing as MutableNode, at, into);
@@ -311,13 +414,18 @@ export class NodeData {
   #writeQcow2(
     n: MutableNode,
     offset: number,
-    what: Uint8Array | number,
+    what: Uint8Array | Zeroes,
     origin: WriteOrigin,
   ): void {
+    const writer = origin.guest ? this.#writer(n) : undefined;
+    if (writer !== undefined) {
+      this.#guestWriteQcow2(n, writer, offset, what);
+      return;
+    }
     const map = n.allocation as Qcow2AllocationMap;
     const cs = map.clusterSize;
     const m = this.#qcow2Memory(n);
-    const length = typeof what === 'number' ? what : what.length;
+    const length = what instanceof Uint8Array ? what.length : what.zeroes;
     const end = offset + length;
     for (let c = Math.floor(offset / cs); c * cs < end; c++) {
       const cStart = c * cs;
@@ -325,7 +433,7 @@ export class NodeData {
       const s = Math.max(offset, cStart);
       const e = Math.min(end, cEnd);
       const whole = s === cStart && e === cEnd;
-      if (typeof what === 'number') {
+      if (!(what instanceof Uint8Array)) {
         // qcow2 zeroes whole clusters (or a cluster that reads zeroes already) with the zero
         // flag: allocated, no data; a part of a cluster is written as zeroes.
         const zeroCluster = whole || isZero(this.read(n, cStart, cEnd - cStart));
@@ -354,6 +462,70 @@ export class NodeData {
       if (origin.guest) recordWrite(n, cStart, cEnd - cStart, true);
     }
   }
+
+  /**
+   * A guest write into a qcow2 image file, cluster by cluster as qcow2_co_pwritev_part and
+   * qcow2_co_pwrite_zeroes treat them: data clusters get the whole cluster (the rest copied from
+   * what the cluster reads now: its own data or the backing's); zeroes over a whole cluster make
+   * a zero cluster, over part of one too when the cluster holds no data and the rest of it reads
+   * as zeroes (block status), else they are written as data.
+   */
+  #guestWriteQcow2(
+    n: MutableNode,
+    writer: Qcow2Writer,
+    offset: number,
+    what: Uint8Array | Zeroes,
+  ): void {
+    const map = n.allocation as Qcow2AllocationMap;
+    const cs = map.clusterSize;
+    const m = this.#memory.get(n);
+    const length = what instanceof Uint8Array ? what.length : what.zeroes;
+    const end = offset + length;
+    const zeroStatus = (from: number, to: number) =>
+      to <= from || blockStatus(this.#store, n, from, to - from).every((x) => x.status === 'zero');
+    const unmap =
+      !(what instanceof Uint8Array) &&
+      what.mayUnmap &&
+      (!this.unmapNeedsDiscardUnmap || n.options.discard === 'unmap');
+    const writes: ClusterWrite[] = [];
+    for (let c = Math.floor(offset / cs); c * cs < end; c++) {
+      const cStart = c * cs;
+      const cEnd = Math.min(n.length, cStart + cs);
+      const s = Math.max(offset, cStart);
+      const e = Math.min(end, cEnd);
+      const whole = s === cStart && e === cEnd;
+      if (!(what instanceof Uint8Array)) {
+        const held = m !== undefined && isHeld(m.held, c);
+        const kind = map.isClusterAllocated(c) ? (map.mapping(c)?.kind ?? 'data') : 'none';
+        const zeroCluster =
+          whole ||
+          (!held &&
+            kind !== 'data' &&
+            kind !== 'compressed' &&
+            zeroStatus(cStart, s) &&
+            zeroStatus(e, cEnd));
+        if (zeroCluster) {
+          writes.push({ cluster: c, zero: true, unmap });
+          continue;
+        }
+        const data = this.read(n, cStart, cEnd - cStart);
+        data.fill(0, s - cStart, e - cStart);
+        writes.push({ cluster: c, data });
+        continue;
+      }
+      const part = what.subarray(s - offset, e - offset);
+      const data = whole ? part.slice() : this.read(n, cStart, cEnd - cStart);
+      if (!whole) data.set(part, s - cStart);
+      writes.push({ cluster: c, data });
+    }
+    this.#toImage(n, writer, writes);
+  }
+}
+
+/** A write of `zeroes` zero bytes; `mayUnmap`: BDRV_REQ_MAY_UNMAP. */
+interface Zeroes {
+  readonly zeroes: number;
+  readonly mayUnmap: boolean;
 }
 
 function isHeld(held: GranuleSet, cluster: number): boolean {

@@ -54,9 +54,9 @@ export class NodeNbdBackend implements NbdBackend {
     this.#written(offset, data.length);
   }
 
-  writeZeroes(offset: number, length: number, _options: WriteZeroesOptions): void {
+  writeZeroes(offset: number, length: number, options: WriteZeroesOptions): void {
     this.#checkWritable();
-    this.#layer.nodeData.writeZeroes(this.#node, offset, length, this.#origin);
+    this.#layer.nodeData.writeZeroes(this.#node, offset, length, this.#origin, options.mayTrim);
     this.#written(offset, length);
   }
 
@@ -65,7 +65,9 @@ export class NodeNbdBackend implements NbdBackend {
     this.#checkWritable();
   }
 
-  flush(): void {}
+  flush(): void {
+    this.#layer.nodeData.flush(this.#node);
+  }
 
   blockStatus(context: MetaContext, offset: number, length: number): readonly BlockExtent[] {
     switch (context.kind) {

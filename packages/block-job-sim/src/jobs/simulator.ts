@@ -114,6 +114,7 @@ export class BlockJobSimulator {
     // Opening and closing nodes changes the graph as QEMU does, under its write lock.
     rt.blockLayer.onGraphChange = () => graphChange(rt);
     this.#onInternalError = options.onInternalError ?? ((error) => console.error(error));
+    this.profile = options.profile ?? qemu72Profile;
     this.#exports = new BlockExports({
       layer: this.#rt.blockLayer,
       listen: options.nbdListen,
@@ -121,7 +122,8 @@ export class BlockJobSimulator {
       // Inserting the export's BlockBackend is a graph change (10.0: every job drained once).
       attached: () => graphChange(this.#rt),
     });
-    this.profile = options.profile ?? qemu72Profile;
+    this.#rt.blockLayer.nodeData.unmapNeedsDiscardUnmap =
+      this.profile.zeroWriteUnmapNeedsDiscardUnmap;
     this.blockLayer = this.#rt.blockLayer;
     this.blockLayer.onCloseError ??= (message) => this.#onInternalError(new Error(message));
     this.engine = this.#rt.engine;

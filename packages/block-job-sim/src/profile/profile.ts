@@ -73,4 +73,11 @@ export interface QemuProfile {
    * itself (measured on 10.0.2; 7.2 has them on the source); see bitmaps/job-bitmaps.ts.
    */
   readonly jobBitmapsOnFilter: boolean;
+  /**
+   * A zero write allowing a hole (an NBD client's write-zeroes without NO_HOLE) may free a qcow2
+   * data cluster only when the node was opened with `discard: 'unmap'` (bdrv_co_pwrite_zeroes
+   * drops BDRV_REQ_MAY_UNMAP otherwise; measured on 10.0.2 — 7.2.22 frees it with the default
+   * `discard: 'ignore'` too).
+   */
+  readonly zeroWriteUnmapNeedsDiscardUnmap: boolean;
 }

@@ -14,4 +14,5 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   nodeInfoHasActive: true,
   fileImageInfoHasFormatSpecific: true,
   jobBitmapsOnFilter: true,
+  zeroWriteUnmapNeedsDiscardUnmap: true,
 });

@@ -14,4 +14,5 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   nodeInfoHasActive: false,
   fileImageInfoHasFormatSpecific: false,
   jobBitmapsOnFilter: false,
+  zeroWriteUnmapNeedsDiscardUnmap: false,
 });
