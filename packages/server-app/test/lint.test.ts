@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { until } from '@qmpkit/test-support';
 import { afterEach, expect, test } from 'vitest';
-import { cleanUp, client, startServer, tempDir } from './bin-harness.js';
+import { cleanUp, client, startServer, statusChange, tempDir } from './bin-harness.js';
 
 afterEach(cleanUp);
 
@@ -82,4 +82,95 @@ test("without --lint the schema is exactly QEMU's and the exit status 0", async 
   expect(await c.call('x-qmpkit-lint')).toMatchObject({ error: { class: 'CommandNotFound' } });
   await c.call('quit');
   expect(await server.exited).toBe(0);
+});
+
+test('error-not-read, reply-not-completion and deprecated, end to end: found as the client misuses, in the report at exit', async () => {
+  const dir = tempDir('qmpkit-lint-');
+  const socket = join(dir, 'q.sock');
+  const report = join(dir, 'lint.json');
+  const MiB = 1024 * 1024;
+  const server = startServer([
+    ...['src', 'dst', 'src2', 'dst2'].flatMap((node) => [
+      '--blockdev',
+      `null-co,node-name=${node},size=${64 * MiB}`,
+    ]),
+    '--throughput',
+    '64M',
+    // dst2 fills up at 40 %: a backup onto it fails with ENOSPC.
+    '--fault',
+    'io-error,node=dst2,at=40,errno=ENOSPC',
+    '--socket',
+    socket,
+    '--pidfile',
+    join(dir, 'pid'),
+    '--lint-report',
+    report,
+    '--lint-fail',
+  ]);
+  await until(() => existsSync(join(dir, 'pid')), `the server (${server.stderr()})`);
+  const c = await client(socket);
+
+  // error-not-read: a backup fails; the client dismisses it without a query-jobs since, so the
+  // error is gone with the job.
+  expect(
+    await c.call('blockdev-backup', {
+      'job-id': 'b2',
+      device: 'src2',
+      target: 'dst2',
+      sync: 'full',
+      'auto-dismiss': false,
+    }),
+  ).toMatchObject({ return: {} });
+  await until(() => c.messages.some(statusChange('b2', 'concluded')), 'the backup to fail');
+  expect(c.messages.some(statusChange('b2', 'aborting'))).toBe(true);
+  expect(await c.call('job-dismiss', { id: 'b2' })).toMatchObject({ return: {} });
+
+  // reply-not-completion: the backup's reply taken for its end, its target deleted while it runs
+  // (speed 1: it stays running). QEMU refuses: the node is in use.
+  expect(
+    await c.call('blockdev-backup', {
+      'job-id': 'b1',
+      device: 'src',
+      target: 'dst',
+      sync: 'full',
+      speed: 1,
+    }),
+  ).toMatchObject({ return: {} });
+  expect(await c.call('blockdev-del', { 'node-name': 'dst' })).toMatchObject({
+    error: { class: 'GenericError' },
+  });
+
+  // deprecated: a deprecated command and a deprecated argument (QEMU 7.2's schema marks
+  // drive-backup and block-commit's base/top so). The linter notes the command as sent,
+  // whatever the answer.
+  await c.call('drive-backup', {
+    'job-id': 'd1',
+    device: 'src2',
+    target: join(dir, 'copy.raw'),
+    sync: 'full',
+    mode: 'existing',
+  });
+  await c.call('block-commit', { 'job-id': 'c1', device: 'src2', top: 'src2' });
+
+  const expected = [
+    ['error-not-read', 'b2', 'job-dismiss'],
+    ['reply-not-completion', 'b1', 'blockdev-del'],
+    ['deprecated', undefined, 'drive-backup'],
+    ['deprecated', undefined, 'block-commit'],
+  ];
+  const findings = (await c.call('x-qmpkit-lint')).return as {
+    rule: string;
+    job?: string;
+    command?: string;
+    message: string;
+  }[];
+  expect(findings.map((f) => [f.rule, f.job, f.command])).toEqual(expected);
+  expect(findings[3]?.message).toBe("block-commit: argument 'top' is deprecated");
+
+  await c.call('job-cancel', { id: 'b1' });
+  await c.call('quit');
+  expect(await server.exited).toBe(1);
+  const written = JSON.parse(readFileSync(report, 'utf8')) as typeof findings;
+  expect(written.map((f) => [f.rule, f.job, f.command])).toEqual(expected);
+  expect(server.stderr()).toContain('lint: 4 finding(s)');
 });
