@@ -1,7 +1,8 @@
 // The server's cost per command, measured with the same raw-socket client in one run:
 //  - `query-jobs` round trips per second against qmpkit-server and against a bare Node QMP server
 //    (bare-qmp-server.mjs: greets, answers `{}`, no validation, no dispatch), sequential and 64 in
-//    flight, in alternating rounds after warm-up rounds (the median of each), and their ratio;
+//    flight, in alternating rounds (7 by default, BENCH_ROUNDS; which server goes first
+//    alternates too) after warm-up rounds, the median of each, and their ratio;
 //    and the CPU time each server process spent per command (from /proc/PID/schedstat, so the
 //    figure does not depend on what else the machine runs), and the ratio of the bare server's
 //    to qmpkit-server's;
@@ -19,7 +20,7 @@ const BIN = fileURLToPath(new URL('../dist/bin/qmpkit-server.js', import.meta.ur
 const BARE = fileURLToPath(new URL('./bare-qmp-server.mjs', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const PIPELINE_DEPTH = 64;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const WARM_UP_ROUNDS = Number(process.env.BENCH_WARM_UP_ROUNDS ?? 3);
 
 async function startServer(command, args, dir, name, monitorArgs = qemuMonitor) {
@@ -138,12 +139,18 @@ try {
       await fn(ours.path, 'query-jobs');
       await fn(bare.path, 'query-jobs');
     }
-    // Alternating rounds, so both servers see the same machine load.
+    // Alternating rounds, so both servers see the same machine load; which goes first alternates
+    // too (ABBA…), so that neither always runs right after the other's load.
     const mine = [];
     const partner = [];
     for (let round = 0; round < ROUNDS; round++) {
-      mine.push(await measure(fn, ours, 'query-jobs'));
-      partner.push(await measure(fn, bare, 'query-jobs'));
+      if (round % 2 === 0) {
+        mine.push(await measure(fn, ours, 'query-jobs'));
+        partner.push(await measure(fn, bare, 'query-jobs'));
+      } else {
+        partner.push(await measure(fn, bare, 'query-jobs'));
+        mine.push(await measure(fn, ours, 'query-jobs'));
+      }
     }
     const m = median(mine.map((r) => r.rate));
     const b = median(partner.map((r) => r.rate));
