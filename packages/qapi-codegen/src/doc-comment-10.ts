@@ -13,6 +13,10 @@ import { type Pos, type PragmaState, schemaError, type Tok } from './source.js';
 export interface DocLexer {
   token(): Tok;
   tokenValue(): string | boolean | undefined;
+  /** The current `#` line's length, its character code at `index`, its text from `from` on. */
+  commentLength(): number;
+  commentCharCode(index: number): number;
+  commentText(from: number): string;
   /** Moves to the next token; with `skipComment` false a `#` line is a token. */
   advance(skipComment: boolean): void;
   here(): Pos;
@@ -25,9 +29,9 @@ const TAGGED = /^(Returns|Errors|Since|Notes?|Examples?|TODO)(?!::): */;
 // The helpers below run on every comment line (about 25,000 in QEMU's schema): each looks at
 // the first characters before running its regular expression, which most lines fail at once.
 
-/** `@name:` at the start of `line` (the name in group 1), or null. */
-function atNameColon(line: string): RegExpExecArray | null {
-  return line.charCodeAt(0) === 64 /* @ */ ? /^@([^:]*): */.exec(line) : null;
+/** For a line opening with `@name:`, the index of the colon after the name; else -1. */
+function nameColon(line: string): number {
+  return line.charCodeAt(0) === 64 /* @ */ ? line.indexOf(':') : -1;
 }
 
 /** A tagged section's opening (the tag in group 1), or null. */
@@ -154,16 +158,18 @@ class DocCommentParser {
     if (lx.token() !== '#') {
       throw lx.error('doc-syntax', "documentation comment must end with '##'");
     }
-    const val = lx.tokenValue() as string;
-    if (val.startsWith('##')) {
-      if (val !== '##') {
+    // Read in place: only the text after `# ` is sliced from the file.
+    const length = lx.commentLength();
+    if (length === 1) return '';
+    const second = lx.commentCharCode(1);
+    if (second === 35 /* # */) {
+      if (length !== 2) {
         throw lx.error('doc-syntax', "junk after '##' at end of documentation comment");
       }
       return undefined;
     }
-    if (val === '#') return '';
-    if (val[1] !== ' ') throw lx.error('doc-syntax', 'missing space after #');
-    return val.slice(2).trimEnd();
+    if (second !== 32) throw lx.error('doc-syntax', 'missing space after #');
+    return lx.commentText(2).trimEnd();
   }
 
   next(): string | undefined {
@@ -188,7 +194,7 @@ class DocCommentParser {
     for (;;) {
       line = this.next();
       if (line === undefined) return line;
-      if (atNameColon(line)) return line;
+      if (nameColon(line) > 0) return line;
       if (line !== '' && indentOf(line) < indent) {
         if (prevLineBlank) return line;
         throw this.lexer.error(
@@ -214,10 +220,12 @@ class DocCommentParser {
   descriptions(b: DocBuilder, first: string | undefined, features: boolean): string | undefined {
     let line = first;
     for (;;) {
-      const m = line === undefined ? null : atNameColon(line);
-      if (!m || line === undefined) return line;
-      b.newDescription(this.lexer.here(), m[1] as string, features);
-      const text = line.slice(m[0].length);
+      const colon = line === undefined ? -1 : nameColon(line);
+      if (colon < 0 || line === undefined) return line;
+      b.newDescription(this.lexer.here(), line.slice(1, colon), features);
+      let start = colon + 1;
+      while (line.charCodeAt(start) === 32) start++;
+      const text = line.slice(start);
       if (text !== '') b.appendLine(text);
       line = this.indented(b);
     }
@@ -234,7 +242,7 @@ class DocCommentParser {
     while (line !== undefined) {
       while (line === '') line = this.next();
       if (line === undefined) break;
-      const described = atNameColon(line);
+      const described = nameColon(line);
       const tagged = taggedSection(line);
       if (line === 'Features:') {
         if (b.doc.features.size > 0) throw lx.error('doc-syntax', "duplicated 'Features:' line");
@@ -244,11 +252,11 @@ class DocCommentParser {
         if (b.doc.features.size === 0)
           throw lx.error('doc-syntax', 'feature descriptions expected');
         noMoreArgs = true;
-      } else if (described) {
+      } else if (described > 0) {
         if (noMoreArgs) {
           throw lx.error(
             'doc-section-order',
-            `description of '@${described[1]}:' follows a section`,
+            `description of '@${line.slice(1, described)}:' follows a section`,
           );
         }
         line = this.descriptions(b, line, false);
@@ -292,9 +300,12 @@ class DocCommentParser {
     let line = first;
     let isFirst = true;
     while (line !== undefined) {
-      const m = atNameColon(line);
-      if (m) {
-        throw lx.error('doc-syntax', `'@${m[1]}:' not allowed in free-form documentation`);
+      const colon = nameColon(line);
+      if (colon > 0) {
+        throw lx.error(
+          'doc-syntax',
+          `'@${line.slice(1, colon)}:' not allowed in free-form documentation`,
+        );
       }
       if (line.startsWith('=') && !isFirst) {
         throw lx.error('doc-syntax', "'=' heading must come first in a comment block");

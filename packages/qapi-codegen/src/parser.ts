@@ -261,7 +261,20 @@ export class SchemaFileParser implements DocLexer {
   }
 
   tokenValue(): string | boolean | undefined {
-    return this.val;
+    // A comment line is sliced only when asked for whole: the 10.0 doc parser reads its text.
+    return this.tok === '#' ? this.src.slice(this.pos, this.cursor) : this.val;
+  }
+
+  commentLength(): number {
+    return this.cursor - this.pos;
+  }
+
+  commentCharCode(index: number): number {
+    return this.src.charCodeAt(this.pos + index);
+  }
+
+  commentText(from: number): string {
+    return this.src.slice(this.pos + from, this.cursor);
   }
 
   advance(skipComment: boolean): void {
@@ -279,8 +292,7 @@ export class SchemaFileParser implements DocLexer {
         if (src[this.cursor] === '#') skipComment = false; // a doc comment line
         this.cursor = src.indexOf('\n', this.cursor);
         if (!skipComment) {
-          this.tok = '#';
-          this.val = src.slice(this.pos, this.cursor);
+          this.tok = '#'; // its text is src[pos, cursor), read through the comment methods
           return;
         }
       } else if (ch === '{' || ch === '}' || ch === ':' || ch === ',' || ch === '[' || ch === ']') {
@@ -426,14 +438,14 @@ export class SchemaFileParser implements DocLexer {
   }
 
   private getDoc(info: Pos): QapiDoc[] {
-    if (this.val !== '##') {
+    if (this.tokenValue() !== '##') {
       throw this.error('doc-syntax', "junk after '##' at start of documentation comment");
     }
     const docs: QapiDoc[] = [];
     let cur = new QapiDoc(this, info);
     this.accept(false);
     while (this.peek() === '#') {
-      const text = this.val as string;
+      const text = this.tokenValue() as string;
       if (text.startsWith('##')) {
         if (text !== '##') {
           throw this.error('doc-syntax', "junk after '##' at end of documentation comment");
