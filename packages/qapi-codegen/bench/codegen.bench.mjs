@@ -13,6 +13,14 @@
 // elsewhere); for 7.2 the copy in the repository's qemu-data/ is used when the cache has none.
 // A release whose generator is missing prints only qapi-codegen's figure.
 //
+// Each tool runs as itself, in the same environment. QEMU's side is the Python interpreter that
+// `python3` names (its sys.executable; QMPKIT_PYTHON names another), started directly: a
+// `python3` on PATH may be a shim (pyenv's is a bash script that runs `pyenv exec`, which cost
+// about 0.45 s of CPU per run on the bench machine before Python even started), and that would
+// count against QEMU. And both run without NODE_EXTRA_CA_CERTS, which makes every node process
+// parse that certificate bundle at start-up (about 45 ms of CPU per run for the system bundle,
+// before any script runs) though nothing here uses TLS; QEMU's side never loads one either.
+//
 // Also times qapi-codegen in process (parse, check and emit, warm JIT) on 7.2's schema.
 // Prints one line per figure: `name: value unit`.
 
@@ -58,6 +66,22 @@ const releases = [
 // QEMU's generator emits every conditional branch behind #if whatever the build).
 const definesFile = join(corpus, 'introspect/qemu-system-x86_64-7.2-defines.txt');
 
+/** The environment both tools run in: the caller's, minus what only adds start-up work. */
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
+
+/** The Python interpreter `python3` stands for (not a shim in front of it). */
+function pythonExecutable() {
+  if (process.env.QMPKIT_PYTHON) return process.env.QMPKIT_PYTHON;
+  const probe = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+    encoding: 'utf8',
+  });
+  const executable = probe.status === 0 ? probe.stdout.trim() : '';
+  return executable === '' ? 'python3' : executable;
+}
+const python = pythonExecutable();
+console.error(`QEMU's generator runs under ${python}`);
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -87,7 +111,7 @@ function timeProcess(what, command, args, options = {}) {
   try {
     const cpu0 = childrenCpuMs();
     const t0 = performance.now();
-    const run = spawnSync(command, [...args, out], { encoding: 'utf8', ...options });
+    const run = spawnSync(command, [...args, out], { encoding: 'utf8', env, ...options });
     const wall = performance.now() - t0;
     const cpu1 = childrenCpuMs();
     if (run.status !== 0) throw new Error(`${what} failed: ${run.error?.message ?? run.stderr}`);
@@ -132,7 +156,7 @@ for (const { qemu, scripts } of releases) {
   for (let i = 0; i < RUNS; i++) {
     ours.push(timeProcess('qapi-codegen', process.execPath, oursArgs));
     if (scripts)
-      theirs.push(timeProcess('QEMU scripts/qapi', 'python3', theirsArgs, { cwd: scripts }));
+      theirs.push(timeProcess('QEMU scripts/qapi', python, theirsArgs, { cwd: scripts }));
   }
   report(qemu, ours, theirs);
   if (!scripts) {
