@@ -7,6 +7,7 @@ import { backupCreateScenarios } from './backup-create.js';
 import { bitmapBackupScenarios } from './bitmap-backups.js';
 import { bitmapScenarios } from './bitmaps.js';
 import { blockdevGraphChangeScenarios } from './blockdev-graph-changes.js';
+import { chainJobsEndBesideABackupScenarios } from './chain-jobs-end-beside-a-backup.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
 import { guestDataScenarios } from './guest-data.js';
@@ -63,4 +64,5 @@ export const allScenarios: readonly Scenario[] = [
   ...jobBitmapScenarios,
   ...guestDataScenarios,
   ...qcow2GuestDataScenarios,
+  ...chainJobsEndBesideABackupScenarios,
 ];

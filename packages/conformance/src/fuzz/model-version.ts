@@ -85,16 +85,26 @@ export function creationChanges(type: JobType, activeCommit = false): CreationCh
 /**
  * Graph changes when a job ends (job_clean, before its COMPLETED or CANCELLED): a mirror's
  * filter dropped and its nodes let go (4; 5 when it pivots to the target on job-complete; an
- * active commit the same), a commit's filter and chain (4), a stream's copy-on-read filter and
- * chain (3), a backup's copy-before-write filter (3).
+ * active commit the same), a backup's copy-before-write filter (3). A stream and a commit depend
+ * on how they end: succeeded, a commit's prepare drops its base's BlockBackend and the committed
+ * images (4) and a stream's its copy-on-read filter and the streamed images (3); failed or
+ * cancelled (`failed`, job_abort's path), a commit's abort also lets go of its nodes and drops
+ * and closes its commit_top filter (5), and a stream only drops its filter (2).
  */
-export function endChanges(type: JobType, readyPhase: boolean, pivots: boolean): number {
+export function endChanges(
+  type: JobType,
+  readyPhase: boolean,
+  pivots: boolean,
+  failed: boolean,
+): number {
   if (readyPhase) return pivots ? 5 : 4;
   switch (type) {
     case 'mirror':
-    case 'commit':
       return 4;
+    case 'commit':
+      return failed ? 5 : 4;
     case 'stream':
+      return failed ? 2 : 3;
     case 'backup':
       return 3;
   }

@@ -686,7 +686,7 @@ export class JobModel {
   /** The graph changes of a job's clean-up (before its COMPLETED or CANCELLED). */
   #endChanges(job: ModelJob, failed: boolean): Step[] {
     const p = job.profile;
-    return this.#graph(endChanges(p.type, p.readyPhase, job.pivots === true && !failed));
+    return this.#graph(endChanges(p.type, p.readyPhase, job.pivots === true && !failed, failed));
   }
 
   /**
