@@ -174,3 +174,29 @@ describe('backpressure and bounds (issue 14)', () => {
     expect(h.logs.filter(([level]) => level !== 'info')).toEqual([]);
   });
 });
+
+describe('coalesced output', () => {
+  test('the replies to requests pipelined in one input go out together, not one write each', async () => {
+    // Every write of either side passes through `split` once: count them.
+    let writes = 0;
+    const h = harness();
+    const client = await h.connect({
+      pair: {
+        split: (bytes) => {
+          writes++;
+          return [bytes];
+        },
+      },
+    });
+    await client.negotiate();
+    let requests = '';
+    for (let i = 0; i < 64; i++) requests += `{"execute":"query-version","id":${i}}`;
+    writes = 0;
+    await client.send(requests);
+    await client.waitFor(1 + 64);
+    expect(ids(client.replies)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    // One write is the client's. The first reply goes out at once and the rest together after
+    // it (how many batches depends on when the input is read): far fewer than one per reply.
+    expect(writes - 1).toBeLessThanOrEqual(4);
+  });
+});

@@ -116,30 +116,12 @@ export class Session {
       );
       return;
     }
-    if (!this.writing && this.transport.sendRawNow !== undefined) {
-      // Nothing in flight: hand the text over now. Written at once (the usual case: one reply
-      // to one request), it is done — no promise, no callback, no microtask.
-      const pending = this.transport.sendRawNow(text);
-      if (pending === undefined) {
-        this.unsentBytes -= text.length;
-        return;
-      }
-      this.writing = true;
-      this.writingSize = text.length;
-      this.blockAboveHighWater();
-      pending.then(this.onWritten, this.onWritten);
-      return;
-    }
-    this.blockAboveHighWater();
-    if (this.writing) this.pendingText += text;
-    else this.send(text);
-  }
-
-  private blockAboveHighWater(): void {
     if (!this.blocked && this.unsentBytes > this.highWater) {
       this.blocked = true;
       this.suspend();
     }
+    if (this.writing) this.pendingText += text;
+    else this.send(text);
   }
 
   private get highWater(): number {
@@ -148,8 +130,20 @@ export class Session {
 
   private send(text: string): void {
     this.writing = true;
+    const transport = this.transport;
+    const pending =
+      transport.sendRawNow === undefined ? transport.sendRaw(text) : transport.sendRawNow(text);
+    if (pending === undefined) {
+      // Handed to the OS at once (the usual case): no promise to wait on. What is written in this
+      // same turn (the replies to pipelined requests, answered one after another) still waits
+      // and goes out together, in one write, after one microtask.
+      this.unsentBytes -= text.length;
+      this.writingSize = 0;
+      queueMicrotask(this.onWritten);
+      return;
+    }
     this.writingSize = text.length;
-    this.transport.sendRaw(text).then(this.onWritten, this.onWritten);
+    pending.then(this.onWritten, this.onWritten);
   }
 
   /** One callback for every write of the session, not a closure per write (one per command). */
