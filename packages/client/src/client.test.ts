@@ -176,13 +176,95 @@ describe('execute', () => {
     await client.close();
   });
 
-  test('sends no arguments member for a call without arguments', async () => {
+  test('after negotiation an in-band command goes without id and no arguments member when it has none', async () => {
     const { fake, client } = await connected();
     const pending = client.execute('query-jobs');
     const command = await fake.next();
-    expect(Object.keys(command.raw).sort()).toEqual(['execute', 'id']);
+    expect(Object.keys(command.raw)).toEqual(['execute']);
+    // QEMU answers a command without id without id (reference qmp-protocol §4).
     await fake.reply(command, []);
-    await pending;
+    await expect(pending).resolves.toEqual([]);
+    await client.close();
+  });
+
+  test('exec-oob keeps an id; its reply overtakes in-band replies and still reaches its caller', async () => {
+    const { fake, client } = await connected({ oob: true });
+    const inBand = client.execute('job-pause', { id: 'j1' });
+    const outOfBand = client.executeOob('query-jobs');
+    const [first, second] = await fake.take(2);
+    expect(first?.id).toBeUndefined();
+    expect(typeof second?.id).toBe('number');
+    // §5: out-of-band replies may overtake in-band ones.
+    await fake.reply(second!, [jobInfo('j1', 'running')]);
+    await fake.fail(first!, 'GenericError', "Job 'j1' is not running");
+    await expect(outOfBand).resolves.toEqual([jobInfo('j1', 'running')]);
+    await expect(inBand).rejects.toMatchObject({ desc: "Job 'j1' is not running" });
+    await client.close();
+  });
+
+  test('a command QEMU cannot read (a lone surrogate) keeps an id, and so do commands after it', async () => {
+    const transcript: TranscriptEntry[] = [];
+    const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });
+    const abort = new AbortController();
+    const odd = client.execute(
+      'block-stream',
+      { device: 'top\ud800', 'job-id': 's1' },
+      { signal: abort.signal },
+    );
+    const next = client.execute('query-jobs');
+    const sent = transcript.filter((e) => e.direction === 'out').slice(-2);
+    expect(sent.map((e) => typeof (e.message as { id?: unknown }).id)).toEqual([
+      'number',
+      'number',
+    ]);
+    // The fake, like QEMU, cannot read the first one; QEMU answers such input with an error
+    // without id (reference qmp-protocol §4): it must not be taken for the second command.
+    const nextCommand = await fake.next();
+    expect(nextCommand.execute).toBe('query-jobs');
+    await fake.send({ error: { class: 'GenericError', desc: 'JSON parse error' } });
+    await fake.reply(nextCommand, []);
+    await expect(next).resolves.toEqual([]);
+    expect(transcript.filter((e) => e.direction === 'dropped')).toMatchObject([
+      { reason: 'foreign-reply' },
+    ]);
+    const reason = new Error('gave up');
+    abort.abort(reason);
+    await expect(odd).rejects.toBe(reason);
+    await client.close();
+  });
+
+  test('a command nested deeper than the plain limit keeps an id; once answered, commands go without id again', async () => {
+    const { fake, client } = await connected();
+    let deep: unknown = [];
+    for (let i = 0; i < 70; i++) deep = [deep];
+    const nested = client.executeUntyped('x-deep', { value: deep });
+    const nestedCommand = await fake.next();
+    expect(typeof nestedCommand.id).toBe('number');
+    await fake.reply(nestedCommand, {});
+    await expect(nested).resolves.toEqual({});
+    const again = client.execute('query-jobs');
+    const againCommand = await fake.next();
+    expect(againCommand.id).toBeUndefined();
+    await fake.reply(againCommand, []);
+    await expect(again).resolves.toEqual([]);
+    await client.close();
+  });
+
+  test("a timed-out command without id keeps its place: its late reply is dropped, the next reply is the next command's", async () => {
+    const transcript: TranscriptEntry[] = [];
+    const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });
+    const slow = client.execute('query-jobs', undefined, { timeoutMs: 1 });
+    const slowCommand = await fake.next();
+    await expect(slow).rejects.toSatisfy(TimeoutError.isInstance);
+    const next = client.execute('query-version');
+    const nextCommand = await fake.next();
+    expect(nextCommand.id).toBeUndefined();
+    await fake.reply(slowCommand, [jobInfo('late', 'running')]);
+    await fake.reply(nextCommand, { qemu: QSD_VERSION.qemu, package: QSD_VERSION.package });
+    await expect(next).resolves.toEqual({ qemu: QSD_VERSION.qemu, package: QSD_VERSION.package });
+    expect(transcript.filter((e) => e.direction === 'dropped')).toMatchObject([
+      { reason: 'late-reply', message: { return: [jobInfo('late', 'running')] } },
+    ]);
     await client.close();
   });
 
@@ -202,20 +284,20 @@ describe('execute', () => {
     await client.close();
   });
 
-  test('pipelining: many commands in flight, replies in any order reach their callers', async () => {
+  test('pipelining: many commands in flight, each reply reaches its caller', async () => {
     const { fake, client } = await connected();
     const calls = Array.from({ length: 64 }, (_, i) =>
       client.execute('job-dismiss', { id: `j${i}` }),
     );
     const commands = await fake.take(64);
     expect(client.inFlight).toBe(64);
-    expect(new Set(commands.map((c) => c.id)).size).toBe(64);
-    // Answer in reverse order, each with the job id it was asked about.
-    for (const command of [...commands].reverse()) {
+    // QEMU answers in-band commands one each, in the order it read them (§5).
+    for (const command of commands) {
       await fake.fail(command, 'GenericError', `no ${String(command.arguments?.id)}`);
     }
     const results = await Promise.all(calls.map((p) => p.catch((e: ExecuteError) => e.desc)));
     expect(results).toEqual(Array.from({ length: 64 }, (_, i) => `no j${i}`));
+    expect(client.inFlight).toBe(0);
     await client.close();
   });
 
@@ -305,7 +387,7 @@ describe('execute', () => {
     const { fake, client } = await connected();
     const pending = client.executeUntyped('query-something');
     const command = await fake.next();
-    await fake.send({ return: { big: 18446744073709551615n, small: 42 }, id: command.id ?? null });
+    await fake.reply(command, { big: 18446744073709551615n, small: 42 });
     await expect(pending).resolves.toEqual({ big: 18446744073709551615n, small: 42 });
     await client.close();
   });

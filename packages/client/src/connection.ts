@@ -1,19 +1,30 @@
 /**
- * One QMP session over one transport: greeting, negotiation, the table of commands in flight
- * keyed by id, and the end of the session. The client (client.ts) owns a connection at a time
- * and replaces it on reconnect.
+ * One QMP session over one transport: greeting, negotiation, the commands in flight, and the end
+ * of the session. The client (client.ts) owns a connection at a time and replaces it on
+ * reconnect.
  *
- * Ids. `qmp_capabilities` carries an id made of a random per-session tag and a counter: the
- * late reply of a previous client — which QEMU hands to whoever is connected next, before the
- * reply to the newcomer's negotiation (reference qmp-protocol §10.2) — can never be taken for
- * ours. Once that reply is in, no other client's reply can reach this session (QEMU runs the
- * newcomer's negotiation only after the command it was still executing). From then on ids are
- * small numbers, since QEMU reads its input one byte per recvmsg() (§1.4) and every byte of a
- * command costs a system call: the number of a settled command is used again (so numbers stay
- * below the most commands ever in flight at once: `0` when they go one at a time), except the
- * number of an abandoned command (timed out, aborted) while its late reply may still come.
- * A reply with an id this session did not send, or has settled, is dropped (`foreign-reply`,
- * `late-reply`), never matched.
+ * Matching replies. `qmp_capabilities` carries an id made of a random per-session tag and a
+ * counter: the late reply of a previous client — which QEMU hands to whoever is connected next,
+ * before the reply to the newcomer's negotiation (reference qmp-protocol §10.2) — can never be
+ * taken for ours. Once that reply is in, no other client's reply can reach this session (QEMU
+ * runs the newcomer's negotiation only after the command it was still executing).
+ *
+ * From then on an in-band command goes without an id, and its reply is matched by order: QEMU
+ * runs in-band commands one at a time, in the order it read them, and answers each exactly once
+ * (an error included; reference qmp-protocol §5), so the replies without id come in the order
+ * the commands went out. QEMU
+ * reads its input one byte per recvmsg() (§1.4): every byte of a command costs it a system call,
+ * and the id was a fifth of a short command. Two kinds of command keep an id, a small number:
+ * `exec-oob` (its reply may overtake in-band ones), and a command QEMU might not be able to read
+ * at all — a string with a lone surrogate, U+0000 or U+FFFF, nesting or size near QEMU's limits
+ * (`isPlainCommand`) — since such input is answered by a JSON error without id that could not be
+ * told apart from a reply. While one of those is in flight (or abandoned, its reply still due),
+ * every command keeps an id. The number of a settled command is used again (so numbers stay
+ * below the most commands ever in flight at once), except the number of an abandoned command
+ * (timed out, aborted) while its late reply may still come. A reply with an id this session did
+ * not send, or has settled, is dropped (`foreign-reply`, `late-reply`), never matched; so is a
+ * reply without id when no command without id is in flight. An abandoned command without id
+ * keeps its place in the order, and its reply is dropped as `late-reply`.
  */
 import {
   ConnectError,
@@ -56,7 +67,12 @@ export type DropReason =
 type CommandId = string | number;
 
 interface Pending {
-  readonly id: CommandId;
+  /** Undefined: sent without id, matched by order. */
+  readonly id: CommandId | undefined;
+  /** Answered, timed out, aborted or failed: no longer in flight. */
+  settled: boolean;
+  /** Sent with an id because QEMU might not read it (see the top of this file). */
+  readonly mayBeUnreadable: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   /** What was sent, for errors: built from these only when one is raised. */
@@ -73,8 +89,12 @@ interface Pending {
 /** The command an error reports (`ExecuteError.command`, `ExecInterruptedError.command`). */
 function sentCommand(entry: Pending): SentCommand {
   const { name, args, id, oob } = entry;
-  if (args === undefined) return oob ? { execute: name, id, oob } : { execute: name, id };
-  return oob ? { execute: name, arguments: args, id, oob } : { execute: name, arguments: args, id };
+  return {
+    execute: name,
+    ...(args === undefined ? {} : { arguments: args }),
+    ...(id === undefined ? {} : { id }),
+    ...(oob ? { oob } : {}),
+  };
 }
 
 interface ConnectionHooks {
@@ -97,10 +117,10 @@ class PendingTable {
     return typeof id === 'number' ? this.byNumber[id] : this.byTag.get(id);
   }
 
-  set(entry: Pending): void {
-    if (this.get(entry.id) === undefined) this.size++;
-    if (typeof entry.id === 'number') this.byNumber[entry.id] = entry;
-    else this.byTag.set(entry.id, entry);
+  set(id: CommandId, entry: Pending): void {
+    if (this.get(id) === undefined) this.size++;
+    if (typeof id === 'number') this.byNumber[id] = entry;
+    else this.byTag.set(id, entry);
   }
 
   delete(id: CommandId): void {
@@ -110,11 +130,11 @@ class PendingTable {
     else this.byTag.delete(id);
   }
 
-  /** Every command in flight, in the order they were sent. */
+  /** Every command in flight. */
   values(): Pending[] {
     const entries = [...this.byTag.values()];
     for (const entry of this.byNumber) if (entry !== undefined) entries.push(entry);
-    return entries.sort((a, b) => a.order - b.order);
+    return entries;
   }
 
   clear(): void {
@@ -122,6 +142,114 @@ class PendingTable {
     this.byTag.clear();
     this.size = 0;
   }
+}
+
+/**
+ * The commands sent without id, oldest first: each reply without id belongs to the oldest. A
+ * ring that grows by doubling and never shrinks, so one command in flight at a time allocates
+ * nothing.
+ */
+class ReplyOrder {
+  private slots: Array<Pending | undefined> = new Array(8);
+  private head = 0;
+  length = 0;
+
+  push(entry: Pending): void {
+    if (this.length === this.slots.length) {
+      const slots: Array<Pending | undefined> = new Array(this.slots.length * 2);
+      for (let i = 0; i < this.length; i++) slots[i] = this.slots[(this.head + i) % this.length];
+      this.slots = slots;
+      this.head = 0;
+    }
+    this.slots[(this.head + this.length) % this.slots.length] = entry;
+    this.length++;
+  }
+
+  shift(): Pending | undefined {
+    if (this.length === 0) return undefined;
+    const entry = this.slots[this.head];
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) % this.slots.length;
+    this.length--;
+    return entry;
+  }
+
+  /** Takes out a command that never went out (its send failed). */
+  remove(entry: Pending): void {
+    const kept = this.values().filter((other) => other !== entry);
+    this.clear();
+    for (const other of kept) this.push(other);
+  }
+
+  values(): Pending[] {
+    const entries: Pending[] = [];
+    for (let i = 0; i < this.length; i++) {
+      const entry = this.slots[(this.head + i) % this.slots.length];
+      if (entry !== undefined) entries.push(entry);
+    }
+    return entries;
+  }
+
+  clear(): void {
+    this.slots.fill(undefined);
+    this.head = 0;
+    this.length = 0;
+  }
+}
+
+/** Nesting and size well inside QEMU's JSON limits (reference qmp-protocol §7.4). */
+const PLAIN_MAX_DEPTH = 64;
+const PLAIN_MAX_NODES = 100_000;
+const PLAIN_MAX_TEXT = 16 * 1024 * 1024;
+/** Characters QEMU refuses in a string: U+0000, a lone surrogate, U+FFFE/U+FFFF (§7.3). */
+const UNREADABLE_CHARACTER =
+  /[\0\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * True when the command's JSON text is certain to be read by QEMU as one command: only JSON
+ * values (`undefined` members are left out), strings QEMU accepts, nesting and size far below
+ * its limits. Then QEMU answers it exactly once, with the id or without.
+ */
+function isPlainCommand(name: string, args: unknown): boolean {
+  const budget = { nodes: PLAIN_MAX_NODES, text: PLAIN_MAX_TEXT };
+  return isPlainValue(name, 0, budget) && (args === undefined || isPlainValue(args, 0, budget));
+}
+
+function isPlainValue(value: unknown, depth: number, budget: { nodes: number; text: number }) {
+  if (--budget.nodes < 0) return false;
+  switch (typeof value) {
+    case 'string':
+      budget.text -= value.length;
+      return budget.text >= 0 && !UNREADABLE_CHARACTER.test(value);
+    case 'number':
+      return Number.isFinite(value);
+    case 'boolean':
+    case 'bigint':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= PLAIN_MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const element of value) {
+      if (element !== undefined && !isPlainValue(element, depth + 1, budget)) return false;
+    }
+    return true;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const member: unknown = Reflect.get(value, key);
+    if (member === undefined) continue;
+    if (!isPlainValue(key, depth + 1, budget) || !isPlainValue(member, depth + 1, budget)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** How many abandoned ids (timed out, aborted) are remembered to recognise their late replies. */
@@ -144,7 +272,13 @@ export class Connection {
   private phase: Phase = 'idle';
   private readonly tag = `${randomTag()}.`;
   private seq = 0;
+  /** Commands in flight with an id, by id. */
   private readonly pending = new PendingTable();
+  /** Commands sent without id (in flight, or abandoned with their reply still due), in order. */
+  private readonly inOrder = new ReplyOrder();
+  private inFlightWithoutId = 0;
+  /** Commands that keep an id because QEMU might not read them, in flight or abandoned. */
+  private mayBeUnreadable = 0;
   /** Insertion order of the commands in flight (they are rejected in it when the session ends). */
   private order = 0;
   private readonly captured: Pick<Pending, 'resolve' | 'reject'> = {
@@ -161,7 +295,8 @@ export class Connection {
   /** Numbers of settled commands, free to use again (so numbers stay below the most in flight). */
   private readonly freeNumbers: number[] = [];
   private nextNumber = 0;
-  private readonly abandoned = new Set<CommandId>();
+  /** Abandoned commands with an id whose reply may still come, by id. */
+  private readonly abandoned = new Map<CommandId, Pending>();
   private readonly hooks: ConnectionHooks;
   private greetingWaiter:
     | { resolve: (g: QmpGreeting) => void; reject: (e: Error) => void }
@@ -182,7 +317,7 @@ export class Connection {
 
   /** Commands sent and not answered yet. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.inFlightWithoutId;
   }
 
   /**
@@ -229,11 +364,15 @@ export class Connection {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const id = this.nextId();
+    const plain = isPlainCommand(name, args);
+    const byOrder = this.phase === 'ready' && !oob && plain && this.mayBeUnreadable === 0;
+    const id = byOrder ? undefined : this.nextId();
     let message: Record<string, unknown>;
     if (oob) {
       message =
         args === undefined ? { 'exec-oob': name, id } : { 'exec-oob': name, arguments: args, id };
+    } else if (id === undefined) {
+      message = args === undefined ? { execute: name } : { execute: name, arguments: args };
     } else {
       message = args === undefined ? { execute: name, id } : { execute: name, arguments: args, id };
     }
@@ -242,6 +381,8 @@ export class Connection {
     const promise = new Promise<unknown>(this.capture);
     const entry: Pending = {
       id,
+      settled: false,
+      mayBeUnreadable: !plain,
       resolve: this.captured.resolve,
       reject: this.captured.reject,
       name,
@@ -265,11 +406,15 @@ export class Connection {
       entry.onAbort = () => this.abandon(entry, signal.reason);
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
-    this.pending.set(entry);
+    if (id === undefined) {
+      this.inOrder.push(entry);
+      this.inFlightWithoutId++;
+    } else this.pending.set(id, entry);
+    if (!plain) this.mayBeUnreadable++;
     try {
       this.hooks.transcript?.({ direction: 'out', message, time: Date.now() });
     } catch (error) {
-      this.settle(entry, false);
+      this.unsend(entry);
       entry.reject(error);
       return promise;
     }
@@ -277,9 +422,10 @@ export class Connection {
       // Encoding errors (a value JSON cannot carry) and writes after the end land here; the
       // end of the connection itself rejects the call from onClose instead — also a write the
       // transport gave up because it is closing (a torn-down socket drops what it gathered).
-      if (!this.isInFlight(entry)) return;
+      if (entry.settled) return;
       if (this.phase !== 'closed' && this.transport.state !== 'running') return;
-      this.settle(entry);
+      if (this.phase === 'closed') this.settle(entry);
+      else this.unsend(entry);
       entry.reject(
         this.phase === 'closed'
           ? new ExecInterruptedError(`${name}: the connection ended before the reply`, {
@@ -305,28 +451,44 @@ export class Connection {
     return this.freeNumbers.pop() ?? this.nextNumber++;
   }
 
-  private isInFlight(entry: Pending): boolean {
-    return this.pending.get(entry.id) === entry;
-  }
-
   private abandon(entry: Pending, reason: unknown): void {
-    if (!this.isInFlight(entry)) return;
+    if (entry.settled) return;
     this.settle(entry, false);
-    this.abandoned.add(entry.id);
-    if (this.abandoned.size > MAX_ABANDONED) {
-      // Forgotten for good: its number is never used again.
-      const oldest = this.abandoned.values().next().value;
-      if (oldest !== undefined) this.abandoned.delete(oldest);
+    // Without id it keeps its place in the order: its reply is still due, and dropped then.
+    if (entry.id !== undefined) {
+      this.abandoned.set(entry.id, entry);
+      if (this.abandoned.size > MAX_ABANDONED) {
+        // Forgotten for good: its number is never used again.
+        const oldest = this.abandoned.keys().next().value;
+        if (oldest !== undefined) this.abandoned.delete(oldest);
+      }
     }
     entry.reject(reason);
   }
 
-  /** Takes the command out of flight; its number is free again unless its reply may still come. */
+  /**
+   * Takes the command out of flight; its number is free again unless its reply may still come
+   * (`answered` false: then it still counts as maybe unreadable until the reply is in).
+   */
   private settle(entry: Pending, answered = true): void {
-    this.pending.delete(entry.id);
-    if (answered && typeof entry.id === 'number') this.freeNumbers.push(entry.id);
+    entry.settled = true;
+    if (entry.id !== undefined) this.pending.delete(entry.id);
+    else this.inFlightWithoutId--;
+    if (answered) this.replyIn(entry);
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
+  }
+
+  /** Nothing more can come for the command. */
+  private replyIn(entry: Pending): void {
+    if (typeof entry.id === 'number') this.freeNumbers.push(entry.id);
+    if (entry.mayBeUnreadable) this.mayBeUnreadable--;
+  }
+
+  /** A command whose bytes never went out (its transcript hook threw, its send failed). */
+  private unsend(entry: Pending): void {
+    this.settle(entry);
+    if (entry.id === undefined) this.inOrder.remove(entry);
   }
 
   private drop(message: unknown, reason: DropReason): void {
@@ -365,14 +527,26 @@ export class Connection {
 
   private onReply(reply: Record<string, JsonValue>): void {
     const id = reply.id;
-    const known = typeof id === 'string' || typeof id === 'number';
-    const entry = known ? this.pending.get(id) : undefined;
-    if (entry === undefined) {
-      if (known && this.abandoned.delete(id)) {
-        // Its number is free again: nothing more can come for it.
-        if (typeof id === 'number') this.freeNumbers.push(id);
+    let entry: Pending | undefined;
+    if (id === undefined) {
+      entry = this.phase === 'ready' ? this.inOrder.shift() : undefined;
+      if (entry?.settled) {
+        this.replyIn(entry);
         this.drop(reply, 'late-reply');
-      } else this.drop(reply, this.phase === 'greeting' ? 'before-greeting' : 'foreign-reply');
+        return;
+      }
+    } else if (typeof id === 'string' || typeof id === 'number') {
+      entry = this.pending.get(id);
+      const abandoned = entry === undefined ? this.abandoned.get(id) : undefined;
+      if (abandoned !== undefined) {
+        this.abandoned.delete(id);
+        this.replyIn(abandoned);
+        this.drop(reply, 'late-reply');
+        return;
+      }
+    }
+    if (entry === undefined) {
+      this.drop(reply, this.phase === 'greeting' ? 'before-greeting' : 'foreign-reply');
       return;
     }
     this.settle(entry);
@@ -395,10 +569,16 @@ export class Connection {
       this.greetingWaiter = undefined;
       waiter.reject(cause ?? new ConnectError('the connection was closed before the QMP greeting'));
     }
-    const entries = this.pending.values();
+    const entries = [
+      ...this.pending.values(),
+      ...this.inOrder.values().filter((entry) => !entry.settled),
+    ].sort((a, b) => a.order - b.order);
     this.pending.clear();
+    this.inOrder.clear();
+    this.inFlightWithoutId = 0;
     this.abandoned.clear();
     for (const entry of entries) {
+      entry.settled = true;
       if (entry.timer !== undefined) clearTimeout(entry.timer);
       if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
       entry.reject(
