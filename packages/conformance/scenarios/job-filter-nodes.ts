@@ -9,6 +9,7 @@
 // qemu-storage-daemon 7.2.22 and 10.0.2 (the filters are named; generated file-node names and
 // the sizes of image files, which hold no guest data on qmpkit-server, are not compared).
 
+import { fileNodeInfo, NODE_DEFAULTS, qcow2NodeInfo } from '../src/block-node-info.js';
 import {
   anyInt,
   anyString,
@@ -24,7 +25,6 @@ import {
   type Scenario,
   type Step,
   send,
-  since,
   status,
   statuses,
 } from '../src/scenario.js';
@@ -50,75 +50,23 @@ const chain = {
   ],
 };
 
-const NO_THROTTLING = { iops_rd: 0, iops_wr: 0, iops: 0, bps: 0, bps_rd: 0, bps_wr: 0 };
-const DEFAULTS = {
-  ...NO_THROTTLING,
-  detect_zeroes: 'off',
-  backing_file_depth: 0,
-  write_threshold: 0,
-  encrypted: false,
-  cache: { 'no-flush': false, direct: false, writeback: true },
-  active: since('10.0', true),
-};
 const fileSize = anyInt('the image file holds no guest data on qmpkit-server');
 
 /** A qcow2 node of the chain (flat), with the dirty bitmaps it carries. */
 function qcow2Node(name: string, backing?: string, bitmaps?: readonly Pattern[]): Pattern {
-  const filename = `${name}.qcow2`;
-  return {
-    ...DEFAULTS,
-    'node-name': name,
-    drv: 'qcow2',
-    ro: false,
-    file: filename,
-    ...(backing === undefined ? {} : { backing_file: `${backing}.qcow2` }),
-    ...(bitmaps === undefined ? {} : { 'dirty-bitmaps': bitmaps }),
-    image: {
-      'virtual-size': SIZE,
-      filename,
-      'cluster-size': 65536,
-      format: 'qcow2',
-      'actual-size': fileSize,
-      'format-specific': {
-        type: 'qcow2',
-        data: {
-          compat: '1.1',
-          'compression-type': 'zlib',
-          'lazy-refcounts': false,
-          'refcount-bits': 16,
-          corrupt: false,
-          'extended-l2': false,
-        },
-      },
-      ...(backing === undefined
-        ? {}
-        : {
-            'backing-filename': `${backing}.qcow2`,
-            'full-backing-filename': `${backing}.qcow2`,
-            'backing-filename-format': 'qcow2',
-          }),
-      'dirty-flag': false,
-    },
-  };
+  return qcow2NodeInfo({
+    nodeName: name,
+    filename: `${name}.qcow2`,
+    size: SIZE,
+    actualSize: fileSize,
+    ...(backing === undefined ? {} : { backing: `${backing}.qcow2` }),
+    ...(bitmaps === undefined ? {} : { bitmaps }),
+  });
 }
 
 /** The file node under a qcow2 node (its generated name is not compared). */
 function fileNode(filename: string): Pattern {
-  return {
-    ...DEFAULTS,
-    'node-name': anyString('a generated node name'),
-    drv: 'file',
-    ro: false,
-    file: filename,
-    image: {
-      'virtual-size': fileSize,
-      filename,
-      format: 'file',
-      'actual-size': fileSize,
-      'format-specific': since('10.0', { type: 'file', data: {} }),
-      'dirty-flag': false,
-    },
-  };
+  return fileNodeInfo({ nodeName: anyString('a generated node name'), filename, size: fileSize });
 }
 
 /** A job's filter node (flat): its child's filename, size and cluster size under its driver. */
@@ -129,7 +77,7 @@ function filterNode(
   options: { ro?: boolean; bitmaps?: readonly Pattern[] } = {},
 ): Pattern {
   return {
-    ...DEFAULTS,
+    ...NODE_DEFAULTS,
     'node-name': name,
     drv: driver,
     ro: options.ro ?? false,

@@ -5,6 +5,7 @@
 // read what the daemon stored, qemu-io writes through the stored bitmaps. Expected values:
 // qemu-storage-daemon 7.2.22 (and 10.0.2 where marked).
 
+import { fileNodeInfo, qcow2NodeInfo } from '../src/block-node-info.js';
 import {
   anyInt,
   call,
@@ -16,7 +17,6 @@ import {
   type Scenario,
   type Step,
   send,
-  since,
 } from '../src/scenario.js';
 import { bitmapInfo } from './bitmaps.js';
 import { MiB } from './common.js';
@@ -65,62 +65,17 @@ function nodes(
   f0 = 'f0',
   readOnly = false,
 ): Pattern[] {
-  const common = {
-    iops_rd: 0,
-    detect_zeroes: 'off',
-    iops_wr: 0,
-    ro: readOnly,
-    backing_file_depth: 0,
-    iops: 0,
-    bps_wr: 0,
-    write_threshold: 0,
-    encrypted: false,
-    bps: 0,
-    bps_rd: 0,
-    cache: { 'no-flush': false, direct: false, writeback: true },
-    file: IMAGE,
-    active: since('10.0', true),
-  };
   return [
-    {
-      ...common,
-      'node-name': q0,
-      drv: 'qcow2',
-      image: {
-        'virtual-size': SIZE,
-        filename: IMAGE,
-        'cluster-size': 65536,
-        format: 'qcow2',
-        'actual-size': layout,
-        'format-specific': {
-          type: 'qcow2',
-          data: {
-            compat: '1.1',
-            'compression-type': 'zlib',
-            'lazy-refcounts': false,
-            ...(inImage.length === 0 ? {} : { bitmaps: inImage }),
-            'refcount-bits': 16,
-            corrupt: false,
-            'extended-l2': false,
-          },
-        },
-        'dirty-flag': false,
-      },
-      ...(bitmaps.length === 0 ? {} : { 'dirty-bitmaps': bitmaps }),
-    },
-    {
-      ...common,
-      'node-name': f0,
-      drv: 'file',
-      image: {
-        'virtual-size': layout,
-        filename: IMAGE,
-        format: 'file',
-        'actual-size': layout,
-        'format-specific': since('10.0', { type: 'file', data: {} }),
-        'dirty-flag': false,
-      },
-    },
+    qcow2NodeInfo({
+      nodeName: q0,
+      filename: IMAGE,
+      size: SIZE,
+      actualSize: layout,
+      readOnly,
+      bitmaps,
+      bitmapsInImage: inImage,
+    }),
+    fileNodeInfo({ nodeName: f0, filename: IMAGE, size: layout, readOnly }),
   ];
 }
 
