@@ -27,13 +27,12 @@ export {
   type TimeoutErrorOptions,
 } from './errors.js';
 export { type EncodeOptions, encodeJson, type JsonStyle } from './json/encode.js';
-export { formatDoubleLikeC, qemuKeyBucket, qemuMemberOrder } from './json/qemu-format.js';
+export { qemuMemberOrder } from './json/qemu-format.js';
 export {
   type JsonDialect,
   JsonStreamer,
   type JsonStreamerOptions,
   type JsonStreamItem,
-  QEMU_LIMITS,
 } from './json/streamer.js';
 export {
   isJsonObject,
@@ -83,17 +82,13 @@ export {
   createNormalizer,
   type NormalizeOptions,
   normalizeTranscript,
-  transcriptLine,
 } from './transcript/normalize.js';
 export {
-  canonicalWireText,
   formatEntryLine,
   formatMessageLine,
   formatRecordingHeader,
   isRecordMessage,
   parseRecording,
-  RECORDING_FORMAT,
-  RECORDING_VERSION,
   type RecordDirection,
   type RecordEntry,
   type Recording,
@@ -107,8 +102,6 @@ export {
   type CodecChoice,
   type CodecOptions,
   type LinkEvents,
-  type ResolvedCodec,
-  resolveCodec,
   SERVER_CODEC,
   StreamTransport,
   type StreamTransportOptions,
