@@ -647,8 +647,8 @@ export class BlockLayer {
   /**
    * The work of a `create` job: validates the options as QEMU's driver does and writes an empty
    * image. Throws a CommandError whose desc is what QEMU reports as the job's `error`. With
-   * `graphChanges` (bdrv_img_create of a drive-* command), the graph changes the driver makes
-   * formatting the image are reported (onGraphChange).
+   * `graphChanges` (bdrv_img_create of a drive-* command, a create job's run on 10.0), the graph
+   * changes the driver makes formatting the image are reported (onGraphChange).
    */
   create(options: BlockdevCreateOptions, how: { readonly graphChanges?: boolean } = {}): void {
     try {
@@ -665,8 +665,8 @@ export class BlockLayer {
         options,
       );
     } finally {
-      // A create job formats the image in its coroutine, after the command's reply: its graph
-      // changes (and their drains) are not simulated there.
+      // Without `graphChanges` (a create job run inside the command on 7.2, whose graph lock
+      // drains nothing) they are not reported.
       if (how.graphChanges !== true) this.#graphChanges = 0;
       this.#reportGraphChanges();
     }

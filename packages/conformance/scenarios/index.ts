@@ -8,6 +8,7 @@ import { bitmapBackupScenarios } from './bitmap-backups.js';
 import { bitmapScenarios } from './bitmaps.js';
 import { blockdevGraphChangeScenarios } from './blockdev-graph-changes.js';
 import { chainJobsEndBesideABackupScenarios } from './chain-jobs-end-beside-a-backup.js';
+import { createJobGraphChangeScenarios } from './create-job-graph-changes.js';
 import { drainOrderScenarios } from './drain-order.js';
 import { graphChangeScenarios } from './graph-changes.js';
 import { guestDataScenarios } from './guest-data.js';
@@ -65,4 +66,5 @@ export const allScenarios: readonly Scenario[] = [
   ...guestDataScenarios,
   ...qcow2GuestDataScenarios,
   ...chainJobsEndBesideABackupScenarios,
+  ...createJobGraphChangeScenarios,
 ];

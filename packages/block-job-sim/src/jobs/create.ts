@@ -1,6 +1,7 @@
-// The blockdev-create job: its run is the image driver's create step, one unit of progress. A
-// refusal comes before the command's reply (the driver checks its options before any I/O); a
-// successful creation completes after it. It works on no node, so no drain pauses it.
+// The blockdev-create job: its run is the image driver's create step, one unit of progress. On
+// 7.2 a refusal comes before the command's reply (the driver checks its options before any I/O)
+// and a successful creation completes after it; on 10.0 the whole run comes after the reply. It
+// works on no node, so no drain pauses it; on 10.0 formatting a qcow2 image drains the others.
 
 import { CommandError } from '@qmpkit/protocol';
 import type { BlockdevCreateOptions } from '@qmpkit/qapi-types/7.2';
@@ -21,23 +22,37 @@ function run(rt: JobRuntime, d: JobRun): void {
   d.started = true;
   applyEffects(rt, rt.engine.progress(d.id, { setRemaining: 1 }).effects);
   let error: string | undefined;
-  try {
-    rt.blockLayer.create(stateOf(d).options);
-  } catch (caught) {
-    error = CommandError.isInstance(caught)
-      ? caught.desc
-      : caught instanceof Error
-        ? caught.message
-        : String(caught);
-  }
+  // The image driver's create step. Formatting a qcow2 image changes the block graph (a
+  // BlockBackend on the file, the new image opened and closed twice): on 10.0 each change drains
+  // every node, where QEMU makes it, in the job's coroutine after the reply.
+  const create = (graphChanges: boolean) => {
+    try {
+      rt.blockLayer.create(stateOf(d).options, { graphChanges });
+    } catch (caught) {
+      error = CommandError.isInstance(caught)
+        ? caught.desc
+        : caught instanceof Error
+          ? caught.message
+          : String(caught);
+    }
+  };
   const done = () => {
     if (rt.engine.job(d.id)?.run !== 'busy') return;
     applyEffects(rt, rt.engine.progress(d.id, { workDone: 1 }).effects);
     applyEffects(rt, rt.engine.runFinished(d.id, error !== undefined ? { error } : {}).effects);
     reconcile(rt, d);
   };
-  // 7.2 ends a refused creation before the reply; 10.0 runs the job's coroutine after it.
-  if (error !== undefined && !rt.profile.createJobRunsAfterReply) done();
+  if (rt.profile.createJobRunsAfterReply) {
+    // 10.0 runs the job's coroutine, the creation included, after the reply.
+    defer(rt, () => {
+      create(true);
+      done();
+    });
+    return;
+  }
+  // 7.2 ends a refused creation before the reply; its graph lock drains nothing.
+  create(false);
+  if (error !== undefined) done();
   else defer(rt, done);
 }
 
