@@ -460,6 +460,45 @@ describe('flow control (§6)', () => {
 });
 
 describe('shutdown (issue 14)', () => {
+  test('close() does not wait on a client that does not read: it is cut off once its output stalls', async () => {
+    const h = harness();
+    const idle = await h.connect({ pair: { bufferBytes: 0 } });
+    await idle.negotiate();
+    idle.transport.pause();
+    await idle.send('{"execute":"query-qmp-schema","id":1}');
+    await until(() => h.server.clientCount === 1);
+    vi.useFakeTimers();
+    try {
+      let closed = false;
+      void h.server.close().then(() => {
+        closed = true;
+      });
+      // A second of (fake) time without progress: that client is cut off (after a quarter of a
+      // second) and close() is done.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(closed).toBe(true);
+      expect(h.server.clientCount).toBe(0);
+    } finally {
+      // On failure, end it under the fake clock: its timers would never fire after it.
+      void h.server.abort();
+      await vi.advanceTimersByTimeAsync(1000);
+      vi.useRealTimers();
+    }
+  });
+
+  test('close() lets a client that reads take all of its output first', async () => {
+    const h = harness();
+    const reader = await h.connect({ pair: { bufferBytes: 0 } });
+    await reader.negotiate();
+    await reader.send(
+      Array.from({ length: 4 }, (_, i) => `{"execute":"query-qmp-schema","id":${i}}`).join(''),
+    );
+    await reader.waitFor(2);
+    await h.server.close();
+    await reader.waitFor(5);
+    expect(reader.messages.slice(1).map((m) => (m as { id?: unknown }).id)).toEqual([0, 1, 2, 3]);
+  });
+
   test('abort() ends every session at once, whatever is unsent', async () => {
     const h = harness();
     const idle = await h.connect({ pair: { bufferBytes: 0 } });
