@@ -29,7 +29,9 @@ const root = mkdtempSync(join(tmpdir(), 'qmpkit-reliability-'));
 const started = new Set();
 
 const QSD = ['qemu-storage-daemon'];
-const OURS = [process.execPath, BIN];
+// The partner is qemu-storage-daemon 7.2: qmpkit-server speaks that version too (its default is
+// the newest profile, 10.0, whose query-version and schema replies differ from 7.2's).
+const OURS = [process.execPath, BIN, '--qemu-version', '7.2'];
 const TARGETS = [
   ['qmpkit', OURS],
   ['qemu', QSD],
