@@ -10,6 +10,7 @@ import {
   blockJobInfo,
   byVersion,
   completed,
+  fails,
   idleAt,
   ok,
   pollBlockJob,
@@ -227,3 +228,80 @@ guestDataScenarios.push(
   mirrorWithGuestWrites('background'),
   mirrorWithGuestWrites('write-blocking'),
 );
+
+const K4 = 4096;
+
+/**
+ * `block-job-change` (QEMU 8.2 on) switching a ready mirror to write-blocking: from then on a guest
+ * write through mirror_top is written to the target before the guest's write completes, and the
+ * job counts the bytes written (block/mirror.c, active mirroring), where a background mirror
+ * marks the write's granules dirty and copies whole granules. Measured on qemu-storage-daemon
+ * 10.0.2 and 7.2.22 (which has no block-job-change).
+ */
+const ENDS_AT = { '7.2': SIZE + 2 * K64, '10.0': SIZE + K64 + K4 } as const;
+const changedReadyMirror = (v: '7.2' | '10.0'): Step[] => [
+  ...(v === '10.0'
+    ? [
+        send('block-job-change', { id: 'j', type: 'mirror', 'copy-mode': 'write-blocking' }),
+        ok(),
+        pollBlockJob('j', 'actively synced', (j) => j['actively-synced'] === true),
+      ]
+    : [
+        send('block-job-change', { id: 'j', type: 'mirror', 'copy-mode': 'write-blocking' }),
+        fails('CommandNotFound', 'The command block-job-change has not been found'),
+      ]),
+  qemuIoPrints(uri('above'), ['-f', 'raw'], ['write -P 0x33 8M 4k'], [wrote(K4, 8 * MiB)]),
+  ...(v === '10.0'
+    ? [
+        // Synchronous: counted before the guest's write returned, so no wait is needed.
+        send('query-block-jobs'),
+        ok([
+          blockJobInfo('mirror', 'j', {
+            len: ENDS_AT[v],
+            offset: ENDS_AT[v],
+            status: 'ready',
+            ready: true,
+            'actively-synced': true,
+          }),
+        ]),
+      ]
+    : [caughtUpAt('j', ENDS_AT[v])]),
+  send('job-complete', { id: 'j' }),
+  ok(),
+  ...statuses('j', 'waiting', 'pending'),
+  completed('mirror', 'j', ENDS_AT[v]),
+  ...statuses('j', 'concluded', 'null'),
+  run('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'raw', 'src.raw', 'tgt.raw'], {
+    stdout: 'Images are identical.\n',
+  }),
+];
+
+guestDataScenarios.push({
+  name: 'guest-data-mirror-changed-to-write-blocking-counts-the-bytes-written',
+  about:
+    'a ready background mirror of a raw file, written through an export added before the job: a 4 KiB guest write dirties its 64 KiB granule, which the mirror copies (len and offset grow by 64 KiB, actively-synced false); block-job-change to write-blocking (10.0) makes it actively synced at its next ready-loop wake, and a 4 KiB write is then written to the target synchronously and counted as 4 KiB, already in query-block-jobs when the write returns; 7.2 has no block-job-change (CommandNotFound) and copies the granule again; the target is identical to the source after completion',
+  setup: rawFiles('src', 'tgt'),
+  blockdevs: [fileNode('src'), fileNode('tgt')],
+  steps: [
+    send('nbd-server-start', { addr: { type: 'unix', data: { path: SOCKET } } }),
+    ok(),
+    ...exportNode('e0', 'src', 'above', true),
+    qemuIoPrints(uri('above'), ['-f', 'raw'], ['write -P 0x11 0 1M'], [wrote(MiB, 0)]),
+    send('blockdev-mirror', { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full' }),
+    ...statuses('j', 'created', 'running'),
+    ok(),
+    ...becomesReady('mirror', 'j', SIZE),
+    qemuIoPrints(uri('above'), ['-f', 'raw'], ['write -P 0x22 4M 4k'], [wrote(K4, 4 * MiB)]),
+    caughtUpAt('j', SIZE + K64),
+    send('query-block-jobs'),
+    ok([
+      blockJobInfo('mirror', 'j', {
+        len: SIZE + K64,
+        offset: SIZE + K64,
+        status: 'ready',
+        ready: true,
+      }),
+    ]),
+    byVersion({ '7.2': changedReadyMirror('7.2'), '10.0': changedReadyMirror('10.0') }),
+  ],
+});

@@ -20,8 +20,8 @@ export interface MirrorState {
   readonly replaces: string | undefined;
   /** Ending on job-complete: the target takes the source's place (a graph change more). */
   pivots: boolean;
-  /** copy-mode write-blocking (as started; block-job-change does not change it here). */
-  readonly writeBlocking: boolean;
+  /** copy-mode write-blocking: as started, or since `block-job-change` switched it (10.0). */
+  writeBlocking: boolean;
   /** Its dirty bitmap's granularity: what a guest write it copies adds to len, rounded out. */
   readonly granularity: number;
 }

@@ -75,6 +75,8 @@ export class MirrorCopyModes {
     }
     mirror.mode = 'write-blocking';
     const state = mirror.run.state;
+    // From now on guest writes through mirror_top go to the target synchronously (job-data.ts).
+    if (state.kind === 'mirror') state.writeBlocking = true;
     mirror.syncedFrom =
       state.kind === 'mirror' && state.phase === 'ready'
         ? this.#rt.clock.now() + READY_LOOP_PERIOD_NS

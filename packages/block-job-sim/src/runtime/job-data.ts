@@ -7,7 +7,8 @@
 //   loop then leaves that stretch alone. sync=none copies only that way.
 // - mirror and active commit: what the source holds; a guest write the mirror sees after the
 //   loop went past its stretch is copied too (block/mirror.c: the dirty bitmap in background
-//   mode, the synchronous write in write-blocking mode). Which writes it sees (measured on QEMU
+//   mode, whole granules; the synchronous write in write-blocking mode, the bytes written —
+//   also after block-job-change switched a running mirror to it). Which writes it sees (measured on QEMU
 //   7.2.22 and 10.0.2): those that go through its filter (an export added before the job: the
 //   export follows the graph onto mirror_top); below the filter (an export added after), only a
 //   7.2 background mirror sees them, its dirty bitmap being on the source (10.0: on the filter).
@@ -121,7 +122,10 @@ function mirrorWrite(rt: JobRuntime, d: JobRun, offset: number, length: number):
   }
   // Stretches the loop has not reached yet are copied by it, with the data they hold then.
   const ahead = d.work.deviceRanges(d.recordedTo, d.work.totalCopy);
-  const gran = state.granularity;
+  // A background mirror marks the granules the write touched dirty and copies them whole; a
+  // write-blocking one (started so, or switched by block-job-change) writes just the guest's bytes
+  // to the target before the write completes and counts those (do_sync_target_write).
+  const gran = state.writeBlocking ? 1 : state.granularity;
   let dirty = 0;
   let dirtyEnd = 0;
   for (const r of subtractRanges([{ start: offset, length }], ahead)) {
@@ -131,7 +135,7 @@ function mirrorWrite(rt: JobRuntime, d: JobRun, offset: number, length: number):
       // As in copyChunkData.
     }
     rt.blockLayer.recordWrite(target, r.start, r.length);
-    // The granules it dirtied are copied again: len and offset grow by them.
+    // What it copies again: len and offset grow by it.
     const from = Math.max(dirtyEnd, Math.floor(r.start / gran) * gran);
     const to = Math.ceil((r.start + r.length) / gran) * gran;
     if (to > from) dirty += to - from;
