@@ -13,7 +13,9 @@ import {
   byVersion,
   cancelled,
   completed,
+  generic,
   idleAt,
+  jobInfo,
   ok,
   pendingEvent,
   type Scenario,
@@ -25,6 +27,15 @@ import {
 import { backupStarts, graphChanges, MiB, nullCo, threeLayerChain } from './common.js';
 
 const SIZE = 64 * MiB;
+/** 34 characters: node names are at most 31. */
+const LONG_NAME = 'a234567890123456789012345678901234';
+
+/** Refused filter-node-names (an existing node's, an invalid one, a too long one) and QEMU's reason. */
+const BAD_FILTER_NAMES: readonly (readonly [string, string])[] = [
+  ['src1', "Duplicate nodes with node-name='src1'"],
+  ['f b', "Invalid node-name: 'f b'"],
+  [LONG_NAME, 'Node name too long'],
+];
 
 /** Before the reply of a stream or commit `id` started beside the running backup b1. */
 function startsBesideB1(id: string, beforeJob: number, afterJob: number): Step[] {
@@ -115,6 +126,55 @@ export const chainJobsEndBesideABackupScenarios: Scenario[] = [
       send('job-finalize', { id: 'j4' }),
       endsBesideB1('j4', 3, 2, completed('stream', 'j4', SIZE)),
       ok(),
+    ],
+  },
+  {
+    name: 'stream-and-commit-filter-node-name-refused-beside-a-throttled-backup',
+    about:
+      "a refused filter-node-name (an existing node's, invalid, too long): stream inserts its copy-on-read filter with bdrv_insert_node ('Could not create node: ' before the reason); a commit's job exists when its commit_top filter is refused (created, then null); an active commit's mirror_top is refused before its job; on 10.0 the half-made filter's closing drains the backup beside them once (the commit's freeing once more)",
+    setup: threeLayerChain.setup,
+    blockdevs: [...threeLayerChain.blockdevs, nullCo('src1', SIZE), nullCo('dst1', SIZE)],
+    steps: [
+      ...backupStarts({
+        'job-id': 'b1',
+        device: 'src1',
+        target: 'dst1',
+        sync: 'full',
+        speed: 512,
+      }),
+      idleAt('b1', MiB),
+      ...BAD_FILTER_NAMES.flatMap(([name, reason]) => [
+        send('block-stream', { 'job-id': 's', device: 'top', 'filter-node-name': name }),
+        byVersion({ '7.2': [], '10.0': graphChanges('b1', 1) }),
+        generic(`Could not create node: ${reason}`),
+      ]),
+      ...BAD_FILTER_NAMES.flatMap(([name, reason]) => [
+        send('block-commit', {
+          'job-id': 'c',
+          device: 'top',
+          'top-node': 'mid',
+          'base-node': 'base',
+          'filter-node-name': name,
+        }),
+        byVersion({
+          '7.2': statuses('c', 'created', 'null'),
+          '10.0': [
+            ...graphChanges('b1', 1),
+            status('c', 'created'),
+            ...graphChanges('b1', 1),
+            status('c', 'null'),
+            ...graphChanges('b1', 1),
+          ],
+        }),
+        generic(reason),
+      ]),
+      ...BAD_FILTER_NAMES.flatMap(([name, reason]) => [
+        send('block-commit', { 'job-id': 'a', device: 'top', 'filter-node-name': name }),
+        byVersion({ '7.2': [], '10.0': graphChanges('b1', 1) }),
+        generic(reason),
+      ]),
+      send('query-jobs'),
+      ok([jobInfo('backup', 'b1', 'running', MiB, SIZE)]),
     ],
   },
 ];

@@ -1,6 +1,7 @@
 // block-commit and block-stream (blockdev.c qmp_block_commit, qmp_block_stream): the chain
 // between top and base resolved and checked in QEMU's order, then the job.
 
+import { CommandError } from '@qmpkit/protocol';
 import type { BlockCommitArgs, BlockStreamArgs, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import { addMirrorBitmaps } from '../../bitmaps/job-bitmaps.js';
 import type { BlockLayer, BlockNode } from '../../block-layer.js';
@@ -86,6 +87,7 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
       throw generic("'backing-file' specified, but 'top' is the active layer");
     }
     // Active commit: the mirror engine, type commit, with a ready phase.
+    checkFilterName(jobs, a['filter-node-name'], false);
     const id = jobs.createJob({
       id: a['job-id'],
       type: 'commit',
@@ -131,8 +133,23 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
     autoFinalize: a['auto-finalize'],
     autoDismiss: a['auto-dismiss'],
     speed,
-    graphChanges: COMMIT_GRAPH_CHANGES,
+    graphChanges: { ...COMMIT_GRAPH_CHANGES, afterJob: 0 },
   });
+  // commit_start makes its commit_top filter once the job exists: refused, the half-made node is
+  // closed again (one graph change) and the job goes at once (job_early_fail: `null`, and one
+  // more graph change as it is freed); the error has no prefix.
+  const filterName = a['filter-node-name'];
+  if (filterName !== undefined) {
+    try {
+      layer.checkNewNodeName(filterName);
+    } catch (e) {
+      jobs.graphChange();
+      jobs.applyEffects(jobs.engine.earlyFail(id).effects);
+      jobs.graphChange();
+      throw e;
+    }
+  }
+  jobs.graphChange(COMMIT_GRAPH_CHANGES.afterJob);
   const copy = allocatedInChain(layer, top, base);
   const chain: { node: BlockNode; backend?: boolean }[] = [];
   for (let n: BlockNode | undefined = top; n !== undefined && n !== base; n = n.backing) {
@@ -150,6 +167,22 @@ export function blockCommit(jobs: JobFactory, a: BlockCommitArgs): QmpEmpty {
   addJobFilter(jobs, d, 'commit_top', top, a['filter-node-name']);
   jobs.start(id);
   return {};
+}
+
+/**
+ * A job filter's name, checked before the job exists (stream's copy-on-read filter, active
+ * commit's mirror_top): refused, the half-made filter node is closed again (one graph change).
+ * Stream puts its filter in with bdrv_insert_node, which prefixes the error (`inserted`).
+ */
+function checkFilterName(jobs: JobFactory, name: string | undefined, inserted: boolean): void {
+  if (name === undefined) return;
+  try {
+    jobs.layer.checkNewNodeName(name);
+  } catch (e) {
+    jobs.graphChange();
+    if (!inserted || !CommandError.isInstance(e)) throw e;
+    throw generic(`Could not create node: ${e.desc}`);
+  }
 }
 
 /** bdrv_find_backing_image() by the displayed filename (or node name) of a chain member. */
@@ -203,6 +236,7 @@ export function blockStream(jobs: JobFactory, a: BlockStreamArgs): QmpEmpty {
   if (base === undefined && a['backing-file'] !== undefined) {
     throw generic('backing file specified, but streaming the entire chain');
   }
+  checkFilterName(jobs, a['filter-node-name'], true);
   const id = jobs.createJob({
     id: a['job-id'],
     type: 'stream',
