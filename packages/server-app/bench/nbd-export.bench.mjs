@@ -1,7 +1,7 @@
 // Guest data through an NBD export (block-export-add) of qmpkit-server and of a real
 // qemu-storage-daemon 7.2 side by side: each serves a 1 GiB raw file node. Writing: the whole GiB
-// through each export with `qemu-img bench -w` (1 MiB requests, 16 in flight; qmpkit-server then
-// holds it as guest data in memory, QEMU in the file). Reading: the whole export with
+// through each export with `qemu-img bench -w` (1 MiB requests, 16 in flight; both then hold it in
+// the raw file, so memory per GiB written should stay small). Reading: the whole export with
 // `nbdcopy URI null:` (or `qemu-img convert … -O raw` to /dev/null when nbdcopy is missing), in
 // alternating rounds, best of the rounds. Block status: the mean round trip of a
 // `base:allocation` query over 4 MiB of a map punched into 64 KiB stripes (our NBD client on
