@@ -24,6 +24,8 @@ if (!existsSync(BIN)) {
 const FAST = process.env.QMPKIT_BENCH_FAST === '1';
 const FUZZ_INPUTS = Number(process.env.QMPKIT_FUZZ_INPUTS ?? (FAST ? 50_000 : 1_000_000));
 const FUZZ_SAMPLE = FAST ? 500 : 2_000;
+// A guard against a hang, not a measure: at load 60 on 2 cores a daemon's start took over 30 s.
+const HANG_GUARD_MS = 180_000;
 const TRIALS = FAST ? 20 : 100;
 const root = mkdtempSync(join(tmpdir(), 'qmpkit-reliability-'));
 const started = new Set();
@@ -88,7 +90,7 @@ async function start(command, extra = [], options = {}) {
   };
   await until(
     () => ours() || child.exitCode !== null || child.signalCode !== null,
-    30_000,
+    HANG_GUARD_MS,
     'the daemon',
   );
   if (!ours()) throw new Error(`${command[0]} did not start: ${stderr}`);
@@ -538,7 +540,7 @@ async function kills() {
       await c.ask(
         `{"execute":"blockdev-create","arguments":{"job-id":"f","options":{"driver":"file","filename":"${image}","size":0}},"id":1}`,
       );
-      await c.waitFor(() => c.state.lines.some((l) => l.includes('"concluded"')), 30_000);
+      await c.waitFor(() => c.state.lines.some((l) => l.includes('"concluded"')), HANG_GUARD_MS);
       await c.ask(
         `{"execute":"blockdev-add","arguments":{"driver":"file","filename":"${image}","node-name":"f${i}"},"id":2}`,
       );
@@ -547,7 +549,7 @@ async function kills() {
       );
       // Killed at a varying moment once the job exists (the image is written while it runs).
       await c
-        .waitFor(() => c.state.lines.some((l) => l.includes('"created", "id": "q"')), 30_000)
+        .waitFor(() => c.state.lines.some((l) => l.includes('"created", "id": "q"')), HANG_GUARD_MS)
         .catch(() => {});
       await sleep((i * 7) % 60);
       d.child.kill('SIGKILL');
@@ -675,7 +677,7 @@ async function kills() {
       // The second once the first was taken in (qmpkit-server logs it; QEMU says nothing).
       if (signals === 2) {
         if (name === 'qmpkit')
-          await until(() => d.stderr().includes('shutting down'), 30_000, 'log');
+          await until(() => d.stderr().includes('shutting down'), HANG_GUARD_MS, 'log');
         d.child.kill('SIGTERM');
       }
       const { code, signal } = await d.exited;
