@@ -305,3 +305,44 @@ guestDataScenarios.push({
     byVersion({ '7.2': changedReadyMirror('7.2'), '10.0': changedReadyMirror('10.0') }),
   ],
 });
+
+guestDataScenarios.push({
+  name: 'guest-data-export-follows-a-mirror-pivot',
+  about:
+    "an export of a mirror's source follows the graph onto the target when the mirror completes (its BlockBackend's root is replaced): later guest writes through it reach the target's file and the source's file keeps what it had; qemu-io reads both files and the export",
+  setup: rawFiles('src', 'tgt'),
+  blockdevs: [fileNode('src'), fileNode('tgt')],
+  steps: [
+    send('nbd-server-start', { addr: { type: 'unix', data: { path: SOCKET } } }),
+    ok(),
+    ...exportNode('e0', 'src', 'disk', true),
+    qemuIoPrints(uri('disk'), ['-f', 'raw'], ['write -P 0x11 0 1M'], [wrote(MiB, 0)]),
+    send('blockdev-mirror', { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full' }),
+    ...statuses('j', 'created', 'running'),
+    ok(),
+    ...becomesReady('mirror', 'j', SIZE),
+    send('job-complete', { id: 'j' }),
+    ok(),
+    ...statuses('j', 'waiting', 'pending'),
+    completed('mirror', 'j', SIZE),
+    ...statuses('j', 'concluded', 'null'),
+    qemuIoPrints(
+      uri('disk'),
+      ['-f', 'raw'],
+      ['write -P 0x44 2M 64k', 'read -P 0x11 0 1M', 'read -P 0x44 2M 64k'],
+      [wrote(K64, 2 * MiB), read(MiB, 0), read(K64, 2 * MiB)],
+    ),
+    qemuIoPrints(
+      'tgt.raw',
+      ['-r', '-U', '-f', 'raw'],
+      ['read -P 0x11 0 1M', 'read -P 0x44 2M 64k'],
+      [read(MiB, 0), read(K64, 2 * MiB)],
+    ),
+    qemuIoPrints(
+      'src.raw',
+      ['-r', '-U', '-f', 'raw'],
+      ['read -P 0x11 0 1M', 'read -P 0 2M 64k'],
+      [read(MiB, 0), read(K64, 2 * MiB)],
+    ),
+  ],
+});

@@ -43,6 +43,8 @@ interface ExportState {
   readonly name: string;
   /** The node its BlockBackend uses (a completed mirror or active commit moves it). */
   node: BlockNode;
+  /** What serves its requests: it follows `node`. */
+  readonly backend: NodeNbdBackend;
   readonly bitmaps: Array<{ node: BlockNode; bitmap: DirtyBitmap }>;
   readonly detach: () => void;
   shuttingDown: boolean;
@@ -69,7 +71,11 @@ export class BlockExports {
     this.#listen = options.listen;
     this.#deleted = options.deleted;
     this.#layer.onNodeReplaced.push((from, to) => {
-      for (const e of this.#exports.values()) if (e.node === from) e.node = to;
+      for (const e of this.#exports.values()) {
+        if (e.node !== from) continue;
+        e.node = to;
+        e.backend.retarget(to);
+      }
     });
     this.#attached = options.attached ?? (() => {});
   }
@@ -146,17 +152,22 @@ export class BlockExports {
         if (e.name === name) throw genericError(`NBD server already has export named '${name}'`);
       }
       const bitmaps = (a.bitmaps ?? []).map((b) => this.#exportBitmap(node, b, writable));
-      server.addExport({
-        name,
-        ...(description === undefined ? {} : { description }),
-        backend: new NodeNbdBackend(this.#layer, node, {
-          writable,
-          bitmaps: bitmaps.map((b) => b.bitmap.name as string),
-          allocationDepth: a['allocation-depth'] === true,
-        }),
+      const backend = new NodeNbdBackend(this.#layer, node, {
+        writable,
+        bitmaps: bitmaps.map((b) => b.bitmap.name as string),
+        allocationDepth: a['allocation-depth'] === true,
       });
+      server.addExport({ name, ...(description === undefined ? {} : { description }), backend });
       for (const b of bitmaps) b.bitmap.busy = true;
-      this.#exports.set(a.id, { id: a.id, name, node, bitmaps, detach, shuttingDown: false });
+      this.#exports.set(a.id, {
+        id: a.id,
+        name,
+        node,
+        backend,
+        bitmaps,
+        detach,
+        shuttingDown: false,
+      });
     } catch (error) {
       detach();
       throw error;

@@ -30,7 +30,7 @@ export class NodeNbdBackend implements NbdBackend {
   readonly bitmaps: readonly string[];
   readonly allocationDepth: boolean;
   readonly #layer: BlockLayer;
-  readonly #node: BlockNode;
+  #node: BlockNode;
   /** Its writes are guest writes, attached now (a job filter added later sits above them). */
   readonly #origin: WriteOrigin;
 
@@ -42,6 +42,14 @@ export class NodeNbdBackend implements NbdBackend {
     this.writable = options.writable;
     this.bitmaps = options.bitmaps;
     this.allocationDepth = options.allocationDepth;
+  }
+
+  /**
+   * The export's BlockBackend now uses `node` (a completed mirror or active commit replaced its
+   * node in the graph): its requests go there from now on.
+   */
+  retarget(node: BlockNode): void {
+    this.#node = node;
   }
 
   read(offset: number, length: number): Uint8Array {
