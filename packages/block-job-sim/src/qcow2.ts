@@ -256,7 +256,12 @@ export function changeQcow2BackingFile(
 
 export type Qcow2ClusterMapping =
   | { readonly kind: 'data'; readonly hostOffset: number }
-  | { readonly kind: 'compressed'; readonly hostOffset: number }
+  | {
+      readonly kind: 'compressed';
+      readonly hostOffset: number;
+      /** How many bytes of compressed data the descriptor names from hostOffset on. */
+      readonly compressedBytes: number;
+    }
   | { readonly kind: 'zero' };
 
 export class Qcow2AllocationMap {
@@ -371,9 +376,13 @@ export function readQcow2AllocationMap(
       const cluster = i * l2Entries + j;
       if ((entry & L2E_COMPRESSED) !== 0n) {
         // The compressed descriptor keeps the host offset in its low 62 - (cluster_bits - 8) bits.
+        // Above it, the number of 512-byte sectors the data touches, minus one.
         const offsetBits = BigInt(62 - (header.clusterBits - 8));
         const hostOffset = Number(entry & ((1n << offsetBits) - 1n));
-        map.setCluster(cluster, { kind: 'compressed', hostOffset });
+        const sectorMask = (1n << BigInt(header.clusterBits - 8)) - 1n;
+        const sectors = Number((entry >> offsetBits) & sectorMask) + 1;
+        const compressedBytes = sectors * 512 - (hostOffset % 512);
+        map.setCluster(cluster, { kind: 'compressed', hostOffset, compressedBytes });
       } else if ((entry & ZERO_FLAG) !== 0n) {
         map.setCluster(cluster, { kind: 'zero' });
       } else if ((entry & L2E_OFFSET_MASK) !== 0n) {

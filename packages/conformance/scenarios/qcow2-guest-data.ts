@@ -256,8 +256,84 @@ const backupIntoQcow2: Scenario = {
   ],
 };
 
+const compressedClusters: Scenario = {
+  name: 'guest-data-qcow2-compressed-clusters-read-and-rewritten',
+  about:
+    "an export reads a qcow2 image's compressed clusters (zlib) as written; a guest write into one allocates a new cluster holding the rest of the decompressed data and drops one reference to the compressed data's host cluster; qemu-img map and check and qemu-io on the file agree with QEMU's",
+  setup: [
+    { qemuImg: ['create', '-q', '-f', 'qcow2', 'img.qcow2', String(16 * MiB)] },
+    {
+      qemuIo: {
+        image: 'img.qcow2',
+        commands: ['write -c -P 0x55 0 64k', 'write -c -P 0x66 1M 128k', 'write -P 0x77 2M 64k'],
+      },
+    },
+  ],
+  blockdevs: [
+    JSON.stringify({
+      driver: 'qcow2',
+      'node-name': 'img',
+      file: { driver: 'file', filename: 'img.qcow2' },
+    }),
+  ],
+  steps: [
+    send('nbd-server-start', { addr: { type: 'unix', data: { path: SOCKET } } }),
+    ok(),
+    send('block-export-add', {
+      type: 'nbd',
+      id: 'e0',
+      'node-name': 'img',
+      name: 'img',
+      writable: true,
+    }),
+    ok(),
+    qemuIoPrints(
+      uri('img'),
+      ['-f', 'raw'],
+      [
+        'read -P 0x55 0 64k',
+        'read -P 0x66 1M 128k',
+        'read -P 0x77 2M 64k',
+        'write -P 0x88 4k 4k',
+        'read -P 0x55 0 4k',
+        'read -P 0x88 4k 4k',
+        'read -P 0x55 8k 56k',
+      ],
+      [
+        read(K64, 0),
+        read(2 * K64, MiB),
+        read(K64, 2 * MiB),
+        wrote(4096, 4096),
+        read(4096, 0),
+        read(4096, 4096),
+        read(56 * 1024, 8192),
+      ],
+    ),
+    mapPrints('img.qcow2', [
+      [0, K64, true, true, false, 458752],
+      [K64, MiB - K64, false, false, true, null],
+      [MiB, 2 * K64, true, true, false, null],
+      [MiB + 2 * K64, MiB - 2 * K64, false, false, true, null],
+      [2 * MiB, K64, true, true, false, 393216],
+      [2 * MiB + K64, 14 * MiB - K64, false, false, true, null],
+    ]),
+    checkPrints('img.qcow2', [
+      'No errors were found on the image.',
+      '4/256 = 1.56% allocated, 75.00% fragmented, 50.00% compressed clusters',
+      'Image end offset: 524288',
+    ]),
+    qemuIoPrints(
+      'img.qcow2',
+      ['-r', '-U', '-f', 'qcow2'],
+      ['read -P 0x55 0 4k', 'read -P 0x88 4k 4k', 'read -P 0x66 1M 128k'],
+      [read(4096, 0), read(4096, 4096), read(2 * K64, MiB)],
+    ),
+  ],
+};
+
 export const qcow2GuestDataScenarios: Scenario[] = [
   writesReachTheImage(undefined),
   writesReachTheImage('unmap'),
   backupIntoQcow2,
+  compressedClusters,
 ];
