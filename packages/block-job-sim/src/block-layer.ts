@@ -82,7 +82,13 @@ export class BlockLayer {
   readonly #opener: NodeOpener;
   #autoCounter = 0;
   /** Job filters in creation order, each with the nodes older than it. */
-  readonly #filters: Array<{ filter: JobFilterNode; older: readonly BlockNode[] }> = [];
+  readonly #filters: Array<{
+    filter: JobFilterNode;
+    older: readonly BlockNode[];
+    /** When it went in (mark()). */
+    at: number;
+  }> = [];
+  #marks = 0;
 
   /** The lookups in the runtime schema this block layer was built with. */
   readonly schema: BlockSchema;
@@ -143,13 +149,28 @@ export class BlockLayer {
 
   /**
    * A job's filter node above `filter.child` (listed by query-named-block-nodes, newer than
-   * every node there now); returns what takes it out again.
+   * every node there now); returns what takes it out again. With `onChild`, the filter uses its
+   * child with those permissions: users attached to the child later must respect what it does
+   * not share (the child's users now are above the filter).
    * @internal The runtime's; the filters are not nodes of the graph.
    */
-  addJobFilter(filter: JobFilterNode): () => void {
-    const entry = { filter, older: [...this.#nodes] };
+  addJobFilter(
+    filter: JobFilterNode,
+    onChild?: { readonly childName: string; readonly perm: number; readonly shared: number },
+  ): () => void {
+    const entry = { filter, older: [...this.#nodes], at: this.mark() };
     this.#filters.push(entry);
+    const detach =
+      onChild === undefined
+        ? undefined
+        : this.attachUser(filter.child, {
+            desc: `node '${filter.nodeName}'`,
+            ...onChild,
+            backend: false,
+            filter: true,
+          });
     return () => {
+      detach?.();
       const at = this.#filters.indexOf(entry);
       if (at >= 0) this.#filters.splice(at, 1);
     };
@@ -157,15 +178,26 @@ export class BlockLayer {
 
   /**
    * The job filter sitting right above `node` (the newest, if several are stacked): it took the
-   * node's parents when it went in (bdrv_insert_node), so they reach the node through it.
+   * node's parents when it went in (bdrv_insert_node), so they reach the node through it. With
+   * `since` (a mark()), only a filter inserted after that moment.
    * @internal
    */
-  jobFilterAbove(node: BlockNode): JobFilterNode | undefined {
+  jobFilterAbove(node: BlockNode, since = -1): JobFilterNode | undefined {
     for (let i = this.#filters.length - 1; i >= 0; i--) {
-      const filter = (this.#filters[i] as { filter: JobFilterNode }).filter;
-      if (filter.child === node) return filter;
+      const { filter, at } = this.#filters[i] as { filter: JobFilterNode; at: number };
+      if (filter.child === node && at > since) return filter;
     }
     return undefined;
+  }
+
+  /**
+   * A mark of this moment in the graph's life: a user of a node attached now is below the job
+   * filters inserted over the node before it, and above those inserted after
+   * (jobFilterAbove(node, mark)).
+   * @internal
+   */
+  mark(): number {
+    return this.#marks++;
   }
 
   /**
@@ -278,6 +310,7 @@ export class BlockLayer {
       childName: user.childName,
       permissions: { perm: user.perm & BLK_PERM.ALL, shared: user.shared & BLK_PERM.ALL },
       backend: user.backend,
+      ...(user.filter === true ? { above: new Set(mutable.users) } : {}),
     };
     mutable.users.unshift(entry);
     try {
@@ -615,6 +648,8 @@ export class BlockLayer {
       for (let i = older.length - 1; i >= 0 && at === 0; i--) {
         at = entries.findIndex((e) => 'node' in e && e.node === older[i]) + 1;
       }
+      // After the older filters placed there already: a filter is newer than those.
+      while (at < entries.length && 'filter' in (entries[at] as object)) at++;
       entries.splice(at, 0, { filter });
     }
     const bitmaps = this.#nodeBitmaps();

@@ -23,6 +23,7 @@ import { mirrorSourceErrorScenarios } from './mirror-source-errors.js';
 import { mirrorTargetErrorFindingScenarios } from './mirror-target-error.js';
 import { mirrorTargetErrorScenarios } from './mirror-target-errors.js';
 import { nbdExportScenarios } from './nbd-exports.js';
+import { nbdExportsBesideJobsScenarios } from './nbd-exports-beside-jobs.js';
 import { persistentBitmapScenarios } from './persistent-bitmaps.js';
 import { qcow2GuestDataScenarios } from './qcow2-guest-data.js';
 import { sparseFileScenarios } from './sparse-files.js';
@@ -50,6 +51,7 @@ export const allScenarios: readonly Scenario[] = [
   ...bitmapScenarios,
   ...bitmapBackupScenarios,
   ...nbdExportScenarios,
+  ...nbdExportsBesideJobsScenarios,
   ...persistentBitmapScenarios,
   ...streamAfterPartialStreamScenarios,
   ...mirrorConvergesOnWakeScenarios,

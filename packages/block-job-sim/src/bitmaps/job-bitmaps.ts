@@ -14,6 +14,7 @@
 // the job cleans up.
 
 import type { BlockLayer, BlockNode } from '../block-layer.js';
+import { BLK_PERM } from '../permissions.js';
 import type { JobRun } from '../jobs/driver.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { DirtyBitmap } from './dirty-bitmap.js';
@@ -92,12 +93,17 @@ export function addBackupBitmaps(
   done.disabled = true;
   const onFilter = spec.profile.jobBitmapsOnFilter;
   if (!onFilter) layer.dirtyBitmaps.adopt(source, copy);
-  const removeFilter = layer.addJobFilter({
-    nodeName: spec.filterName ?? layer.generatedNodeName(),
-    driver: 'copy-before-write',
-    child: source,
-    bitmaps: onFilter ? [access, done, copy] : [access, done],
-  });
+  const removeFilter = layer.addJobFilter(
+    {
+      nodeName: spec.filterName ?? layer.generatedNodeName(),
+      driver: 'copy-before-write',
+      child: source,
+      bitmaps: onFilter ? [access, done, copy] : [access, done],
+    },
+    // cbw_child_perm(): its source is not written or resized by others while it copies before
+    // writes (a writable export added now is refused; one from before is above the filter).
+    { childName: 'file', perm: 0, shared: BLK_PERM.ALL & ~(BLK_PERM.WRITE | BLK_PERM.RESIZE) },
+  );
   d.release.push(() => {
     removeFilter();
     if (!onFilter) layer.dirtyBitmaps.release(source, copy);

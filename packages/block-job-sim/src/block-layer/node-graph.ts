@@ -123,7 +123,8 @@ function checkUsers(node: MutableNode): void {
   for (const a of node.users) {
     const allowed = userPermissions(a, node).shared;
     for (const b of node.users) {
-      if (a === b) continue;
+      // A user above a job's filter reaches the node through it: the filter passes its requests.
+      if (a === b || (a.kind === 'external' && a.above?.has(b) === true)) continue;
       const conflict = userPermissions(b, node).perm & ~allowed;
       if (conflict === 0) continue;
       throw genericError(

@@ -28,6 +28,8 @@ export type NodeUser =
       readonly permissions: Permissions;
       /** A BlockBackend (blockdev-del then says `Node X is in use`). */
       readonly backend: boolean;
+      /** A job's filter node: the users it went in under (they use the node through it). */
+      readonly above?: ReadonlySet<NodeUser>;
     };
 
 export interface MutableNode extends BlockNode {

@@ -60,6 +60,11 @@ export interface ExternalUser {
   readonly shared: number;
   /** Whether it is a BlockBackend (which makes blockdev-del say `Node X is in use`). */
   readonly backend: boolean;
+  /**
+   * A job's filter node (bdrv_insert_node): the node's users at that moment moved above the
+   * filter, so what the filter does not share holds only for users attached after it.
+   */
+  readonly filter?: boolean;
 }
 
 /** What block status says of a stretch: data, reads as zeroes, or neither (nothing there). */

@@ -45,6 +45,8 @@ interface ExportState {
   node: BlockNode;
   /** What serves its requests: it follows `node`. */
   readonly backend: NodeNbdBackend;
+  /** When it went on that node (BlockLayer.mark()): job filters inserted later are above it. */
+  attachedAt: number;
   readonly bitmaps: Array<{ node: BlockNode; bitmap: DirtyBitmap }>;
   readonly detach: () => void;
   shuttingDown: boolean;
@@ -55,6 +57,8 @@ export class BlockExports {
   readonly #listen: NbdListen | undefined;
   readonly #deleted: (id: string) => void;
   readonly #attached: () => void;
+  readonly #detached: (node: BlockNode) => void;
+  readonly #deletedAtServerStopEnd: boolean;
   #server: NbdListener | undefined;
   #starting = false;
   readonly #exports = new Map<string, ExportState>();
@@ -64,8 +68,15 @@ export class BlockExports {
     listen: NbdListen | undefined;
     /** Emits BLOCK_EXPORT_DELETED. */
     deleted: (id: string) => void;
-    /** An export's BlockBackend was attached to its node (a graph change). */
+    /** An export's BlockBackend was attached to its node, or tried to be (a graph change). */
     attached?: () => void;
+    /** An export's BlockBackend has left this node (drained sections, a graph change). */
+    detached?: (node: BlockNode) => void;
+    /**
+     * nbd-server-stop reports every BLOCK_EXPORT_DELETED at its end, newest export first (QEMU
+     * 10.0); otherwise each one as soon as its export is gone, oldest first (7.2).
+     */
+    deletedAtServerStopEnd?: boolean;
   }) {
     this.#layer = options.layer;
     this.#listen = options.listen;
@@ -75,9 +86,12 @@ export class BlockExports {
         if (e.node !== from) continue;
         e.node = to;
         e.backend.retarget(to);
+        e.attachedAt = this.#layer.mark();
       }
     });
     this.#attached = options.attached ?? (() => {});
+    this.#detached = options.detached ?? (() => {});
+    this.#deletedAtServerStopEnd = options.deletedAtServerStopEnd ?? false;
   }
 
   /** qmp_nbd_server_start(). */
@@ -116,7 +130,12 @@ export class BlockExports {
   async stop(): Promise<void> {
     const server = this.#server;
     if (server === undefined) throw genericError('NBD server not running');
-    for (const state of [...this.#exports.values()]) await this.#delete(state);
+    const gone: string[] = [];
+    for (const state of [...this.#exports.values()]) {
+      await this.#delete(state, !this.#deletedAtServerStopEnd);
+      gone.push(state.id);
+    }
+    if (this.#deletedAtServerStopEnd) for (const id of gone.reverse()) this.#deleted(id);
     this.#server = undefined;
     await server.close();
   }
@@ -132,8 +151,15 @@ export class BlockExports {
     }
     const writable = a.writable === true;
     const perm = BLK_PERM.CONSISTENT_READ | (writable ? BLK_PERM.WRITE : 0);
-    const detach = this.#layer.attachBackend(node, { perm, shared: BLK_PERM.ALL });
-    this.#attached();
+    let detach: () => void;
+    let attachedAt: number;
+    try {
+      // blk_insert_bs(): a job's users of the node may not share what the export needs.
+      detach = this.#layer.attachBackend(node, { perm, shared: BLK_PERM.ALL });
+      attachedAt = this.#layer.mark();
+    } finally {
+      this.#attached();
+    }
     try {
       const server = this.#server;
       if (server === undefined) throw genericError('NBD server not running');
@@ -164,12 +190,15 @@ export class BlockExports {
         name,
         node,
         backend,
+        attachedAt,
         bitmaps,
         detach,
         shuttingDown: false,
       });
     } catch (error) {
+      // Refused once attached (blk_exp_add's fail path): the BlockBackend leaves again.
       detach();
+      this.#detached(node);
       throw error;
     }
   }
@@ -216,22 +245,24 @@ export class BlockExports {
     await this.#delete(state);
   }
 
-  async #delete(state: ExportState): Promise<void> {
+  async #delete(state: ExportState, report = true): Promise<void> {
     state.shuttingDown = true;
     await this.#server?.removeExport(state.name);
     for (const b of state.bitmaps) b.bitmap.busy = false;
     state.detach();
+    this.#detached(state.node);
     this.#exports.delete(state.id);
-    this.#deleted(state.id);
+    if (report) this.#deleted(state.id);
   }
 
-  /** qmp_query_block_exports(). */
+  /** qmp_query_block_exports(): newest first (QEMU inserts each export at the list's head). */
   query(): BlockExportInfo[] {
-    return [...this.#exports.values()].map((e) => ({
+    return [...this.#exports.values()].reverse().map((e) => ({
       id: e.id,
       type: 'nbd',
-      // A job's filter above the node took its parents, this export's BlockBackend too.
-      'node-name': (this.#layer.jobFilterAbove(e.node) ?? e.node).nodeName,
+      // A job's filter inserted above the node took its parents, this export's BlockBackend too;
+      // an export added after the filter uses the node below it (measured on QSD 7.2 and 10.0).
+      'node-name': (this.#layer.jobFilterAbove(e.node, e.attachedAt) ?? e.node).nodeName,
       'shutting-down': e.shuttingDown,
     }));
   }

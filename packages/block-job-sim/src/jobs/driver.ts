@@ -4,6 +4,7 @@ import type { BackupSyncBitmap } from '../bitmaps/backup-sync.js';
 
 import type { BlockdevCreateOptions, BlockdevOnError } from '@qmpkit/qapi-types/7.2';
 import type { BlockNode } from '../block-layer.js';
+import type { Permissions } from '../permissions.js';
 import type { JobDriver } from '../runtime/job-driver.js';
 import type { InjectionPoint } from './io.js';
 import type { Plan, RateLimitState, WorkList } from './schedule.js';
@@ -82,7 +83,16 @@ export interface DriverParts {
   copiesInto?: BlockNode | undefined;
   /** It reads only data the source has (a mirror: none from null-co). */
   readsOnlyData?: boolean;
-  attached?: readonly { node: BlockNode; blocker?: boolean; backend?: boolean }[];
+  /**
+   * The nodes it works on: each gets the job's op blocker unless `blocker` is false, and with
+   * `backend` a BlockBackend of the job's own with `permissions` (default: none, sharing all).
+   */
+  attached?: readonly {
+    node: BlockNode;
+    blocker?: boolean;
+    backend?: boolean;
+    permissions?: Permissions;
+  }[];
   filterOn?: BlockNode | undefined;
   group?: Set<JobRun> | undefined;
   lazyStart?: boolean;

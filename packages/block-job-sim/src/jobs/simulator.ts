@@ -24,7 +24,7 @@ import { MirrorCopyModes } from '../profile/mirror-copy-mode.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { checkCompletionModeFirst } from '../profile/transaction.js';
 import { paceChanged } from '../runtime/copy-loop.js';
-import { drainBegin, graphChange } from '../runtime/drain.js';
+import { drainBegin, drainEnd, graphChange } from '../runtime/drain.js';
 import { jobFactory } from '../runtime/job-registry.js';
 import { apply, cancelTimer, command, emit, JobRuntime } from '../runtime/job-runtime.js';
 import type { JobPace } from '../runtime/pace.js';
@@ -120,7 +120,15 @@ export class BlockJobSimulator {
       listen: options.nbdListen,
       deleted: (id) => emit(this.#rt, 'BLOCK_EXPORT_DELETED', { id }),
       // Inserting the export's BlockBackend is a graph change (10.0: every job drained once).
-      attached: () => graphChange(this.#rt),
+      attached: () => graphChange(rt),
+      // blk_unref() of the export's BlockBackend drains its node twice as it leaves (measured on
+      // QSD 7.2.22 and 10.0.2: each job on the node paused/running twice), then removes it from
+      // the graph (a graph change).
+      detached: (node) => {
+        for (let i = 0; i < 2; i++) drainEnd(rt, drainBegin(rt, node), true);
+        graphChange(rt);
+      },
+      deletedAtServerStopEnd: rt.profile.exportsDeletedAtServerStopEnd,
     });
     this.#rt.blockLayer.nodeData.unmapNeedsDiscardUnmap =
       this.profile.zeroWriteUnmapNeedsDiscardUnmap;

@@ -15,4 +15,5 @@ export const qemu100Profile: QemuProfile = Object.freeze({
   fileImageInfoHasFormatSpecific: true,
   jobBitmapsOnFilter: true,
   zeroWriteUnmapNeedsDiscardUnmap: true,
+  exportsDeletedAtServerStopEnd: true,
 });

@@ -15,4 +15,5 @@ export const qemu72Profile: QemuProfile = Object.freeze({
   fileImageInfoHasFormatSpecific: false,
   jobBitmapsOnFilter: false,
   zeroWriteUnmapNeedsDiscardUnmap: false,
+  exportsDeletedAtServerStopEnd: false,
 });

@@ -102,7 +102,7 @@ export function newDriver(
         if (list.length === 0) rt.jobBlockers.delete(a.node);
       });
     }
-    if (a.backend === true) release.push(layer.attachBackend(a.node));
+    if (a.backend === true) release.push(layer.attachBackend(a.node, a.permissions));
   }
   if (parts.filterOn !== undefined) {
     const node = parts.filterOn;

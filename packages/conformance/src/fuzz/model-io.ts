@@ -90,9 +90,7 @@ export class IoModel {
   /** 10.0: `times` changes of the graph under the write lock (every job drained). */
   #graph(times: number): Step[] {
     if (!this.#version.graphLockDrainsAll) return [];
-    const changes = graphChanges(this.#jobs.jobs, this.#setup.nodes, times);
-    if (changes.length > 0) this.traits.add('export-graph-change');
-    return changes;
+    return graphChanges(this.#jobs.jobs, this.#setup.nodes, times);
   }
 
   /** Letting go of an export attached to `node`: two drains of it, and on 10.0 a graph change. */
@@ -101,7 +99,6 @@ export class IoModel {
       (j) => holdsNodes(j) && (j.device === node || j.target === node),
     );
     const drained = drainable(using, this.#setup.nodes);
-    if (drained.length > 0) this.traits.add('export-detach-drains');
     const pair = [
       ...drained.map((j) => status(j.id, j.status === 'ready' ? 'standby' : 'paused')),
       ...drained.map((j) => status(j.id, j.status)),
@@ -137,7 +134,6 @@ export class IoModel {
         );
       }
       case 'query-exports':
-        if (this.#exports.length > 1) this.traits.add('exports-listed');
         return steps([
           send('query-block-exports'),
           ok(
@@ -201,7 +197,6 @@ export class IoModel {
     }
     const conflict = this.#permissionConflict(a.node, a.writable);
     if (conflict !== undefined) {
-      this.traits.add('export-permission-conflict');
       return refused(generic(conflict), this.#graph(1));
     }
     // Attached: from here a refusal lets go of the node again.
@@ -280,7 +275,6 @@ export class IoModel {
     const filtered = this.#jobs.jobs.filter((j) => j.filter !== undefined && holdsNodes(j));
     // A finished job's filter goes at its clean-up, which waits for finalization: left out.
     if (filtered.some((j) => j.status === 'waiting' || j.status === 'pending')) return steps([]);
-    if (filtered.length > 1) this.traits.add('filter-nodes-listed');
     const onNode = new Map<string, Pattern[]>();
     const filters: Pattern[] = [];
     for (const job of filtered) {

@@ -4,6 +4,7 @@
 import type { BlockdevMirrorArgs, DriveMirror, QmpEmpty } from '@qmpkit/qapi-types/7.2';
 import { addMirrorBitmaps } from '../../bitmaps/job-bitmaps.js';
 import type { BlockNode } from '../../block-layer.js';
+import { BLK_PERM, type Permissions } from '../../permissions.js';
 import type { GraphChanges } from '../../runtime/drain.js';
 import { allocatedInChain, allocatedInNode, copyOnly } from '../io.js';
 import { mirrorDriver, mirrorState } from '../mirror.js';
@@ -63,6 +64,15 @@ export function driveMirror(jobs: JobFactory, a: DriveMirror): QmpEmpty {
   return {};
 }
 
+/**
+ * mirror_start_job(): the job writes its target and lets others only write what is there
+ * already (an NBD export of the target is refused, read-only or not).
+ */
+const MIRROR_TARGET_PERMISSIONS: Permissions = {
+  perm: BLK_PERM.WRITE,
+  shared: BLK_PERM.WRITE_UNCHANGED,
+};
+
 /** blockdev_mirror_common() and mirror_start(). */
 function mirrorCommon(
   jobs: JobFactory,
@@ -106,6 +116,10 @@ function mirrorCommon(
       throw e;
     }
   }
+  // The job's BlockBackend on the target must go in beside the target's users. QEMU inserts it
+  // right after creating the job and then drops the job again; checked here, before the job
+  // exists, a refusal leaves nothing behind (its place after the job-id check is not kept).
+  layer.attachBackend(target, MIRROR_TARGET_PERMISSIONS)();
   const gran = granularity !== 0 ? granularity : defaultGranularity(target);
   const chunk = Math.ceil((bufSize === 0 ? MIRROR_BUFFER_SIZE : bufSize) / gran) * gran;
   const id = jobs.createJob({
@@ -137,7 +151,10 @@ function mirrorCommon(
     read: { node: bs, policy: a['on-source-error'] ?? 'report' },
     write: { node: target, policy: a['on-target-error'] ?? 'report' },
     readsOnlyData: true,
-    attached: [{ node: bs }, { node: target, backend: true }],
+    attached: [
+      { node: bs },
+      { node: target, backend: true, permissions: MIRROR_TARGET_PERMISSIONS },
+    ],
     filterOn: bs,
   });
   if (onRelease !== undefined) d.release.push(onRelease);
