@@ -14,8 +14,8 @@
 // the job cleans up.
 
 import type { BlockLayer, BlockNode } from '../block-layer.js';
-import { BLK_PERM } from '../permissions.js';
 import type { JobRun } from '../jobs/driver.js';
+import { BLK_PERM } from '../permissions.js';
 import type { QemuProfile } from '../profile/profile.js';
 import { DirtyBitmap } from './dirty-bitmap.js';
 import { GranuleSet } from './granule-set.js';
