@@ -19,14 +19,7 @@ export interface HeldBackClass {
   readonly reaches: (predicted: PredictedCase) => boolean;
 }
 
-export const HELD_BACK: readonly HeldBackClass[] = [
-  {
-    name: 'mirror-copies-guest-write',
-    what: "7.2: a ready mirror copies a guest write to its source (its len and offset grow by the dirty granules); qmpkit-server's mirror does not see guest writes",
-    versions: ['7.2'],
-    reaches: (p) => p.traits.has('mirror-copies-guest-write'),
-  },
-];
+export const HELD_BACK: readonly HeldBackClass[] = [];
 
 /** The held-back classes a case can reach (none: the CI runs it). */
 export function heldBackFor(predicted: PredictedCase): HeldBackClass[] {

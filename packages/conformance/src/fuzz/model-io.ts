@@ -251,7 +251,6 @@ export class IoModel {
     const write = qemuIoWrite(exp.name, a);
     const io: IoCoverage[] = [{ column: 'guest-write', row: this.#row(exp.node) }];
     if (!copies) return steps([write], io);
-    this.traits.add('mirror-copies-guest-write');
     const first = Math.floor(a.offset / MIRROR_GRANULARITY);
     const last = Math.floor((a.offset + a.length - 1) / MIRROR_GRANULARITY);
     const grown = (last - first + 1) * MIRROR_GRANULARITY;
