@@ -254,8 +254,11 @@ describe('execute', () => {
     const transcript: TranscriptEntry[] = [];
     const { fake, client } = await connected({ transcript: (entry) => transcript.push(entry) });
     const slow = client.execute('query-jobs', undefined, { timeoutMs: 1 });
+    // Attach the expectation now: the 1 ms timeout may fire before the fake has the command,
+    // and a rejection with no handler yet is reported as unhandled.
+    const slowTimedOut = expect(slow).rejects.toSatisfy(TimeoutError.isInstance);
     const slowCommand = await fake.next();
-    await expect(slow).rejects.toSatisfy(TimeoutError.isInstance);
+    await slowTimedOut;
     const next = client.execute('query-version');
     const nextCommand = await fake.next();
     expect(nextCommand.id).toBeUndefined();
